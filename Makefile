@@ -1,0 +1,111 @@
+# evpipe: stream processing from Kafka to ClickHouse as small Unix tools.
+#
+#   make            build bin/ (optimised)
+#   make check      install deps, build with ASan/UBSan, run unit and integration tests
+#   make demo       run the default job on generated events
+#   make lint       clang-format check, cppcheck, actionlint
+#   make bench      benchmarks (bench/)
+#   make install    install the tools under $(PREFIX)/bin
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+PREFIX ?= /usr/local
+
+# SAN=1 builds into build/asan with AddressSanitizer and UBSan.
+ifeq ($(SAN),1)
+BUILD ?= build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1
+else
+BUILD ?= build/release
+SANFLAGS :=
+OPT := -O2
+endif
+
+PKGS := rdkafka libcurl jansson rocksdb libmicrohttpd libpcre2-8
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CC ?= cc
+CFLAGS ?= $(OPT) -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -MMD -MP $(SANFLAGS) -Ilib \
+	-DEVPIPE_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LDFLAGS += $(SANFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread -lm
+
+TOOLS := kin
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+BINDIR := $(BUILD)/bin
+TOOL_BIN := $(TOOLS:%=$(BINDIR)/%)
+
+ifneq ($(V),1)
+Q := @
+quiet = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+.SECONDARY:
+
+.PHONY: all check check-unit check-integration demo lint format bench install clean deps services-up services-down
+
+all: $(TOOL_BIN) bin
+
+# bin/ always points at the last build, so scripts and tests use one path.
+bin: $(TOOL_BIN)
+	$(Q)ln -sfn $(BINDIR) bin
+
+$(BUILD)/%.o: %.c
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libevpipe.a: $(LIB_OBJ)
+	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BINDIR)/%: $(BUILD)/tools/%.o $(BUILD)/libevpipe.a
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libevpipe.a
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	$(Q)scripts/deps
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory SAN=1 all unit-bins
+	$(Q)scripts/check
+
+unit-bins: $(UNIT_BIN)
+
+check-unit: unit-bins
+	$(Q)tests/run-unit $(UNIT_BIN)
+
+services-up:
+	$(Q)tests/services/up
+
+services-down:
+	$(Q)tests/services/down
+
+demo:
+	$(Q)scripts/deps build
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)pipelines/demo.sh
+
+lint:
+	$(Q)scripts/lint
+
+format:
+	$(Q)clang-format -i lib/*.[ch] tools/*.c tests/unit/*.[ch]
+
+bench: all
+	$(Q)bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,118 @@
+/* buf.c: a growable byte buffer. */
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ev_buf_reserve(ev_buf *b, size_t n)
+{
+	size_t need = b->len + n + 1;
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		return -1;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int ev_buf_append(ev_buf *b, const void *data, size_t n)
+{
+	if (ev_buf_reserve(b, n) < 0)
+		return -1;
+	if (n)
+		memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int ev_buf_puts(ev_buf *b, const char *s)
+{
+	return ev_buf_append(b, s, strlen(s));
+}
+
+int ev_buf_putc(ev_buf *b, char c)
+{
+	return ev_buf_append(b, &c, 1);
+}
+
+int ev_buf_printf(ev_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || ev_buf_reserve(b, (size_t)n) < 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int ev_buf_json_string(ev_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (ev_buf_reserve(b, n + 2) < 0)
+		return -1;
+	b->data[b->len++] = '"';
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (ev_buf_append(b, s + run, i - run) < 0)
+			return -1;
+		run = i + 1;
+		char esc[7] = {'\\', 0};
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+		}
+		if (ev_buf_append(b, esc, strlen(esc)) < 0)
+			return -1;
+	}
+	if (ev_buf_append(b, s + run, n - run) < 0)
+		return -1;
+	return ev_buf_putc(b, '"');
+}
+
+const char *ev_buf_cstr(ev_buf *b)
+{
+	if (!b->data && ev_buf_reserve(b, 0) < 0)
+		return "";
+	b->data[b->len] = '\0';
+	return b->data;
+}
+
+void ev_buf_reset(ev_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void ev_buf_free(ev_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}

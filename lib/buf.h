@@ -1,0 +1,29 @@
+/* buf.h: a growable byte buffer. */
+#ifndef EV_BUF_H
+#define EV_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct ev_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} ev_buf;
+
+#define EV_BUF_INIT {NULL, 0, 0}
+
+/* Make room for n more bytes; returns 0, or -1 when out of memory. */
+int ev_buf_reserve(ev_buf *b, size_t n);
+int ev_buf_append(ev_buf *b, const void *data, size_t n);
+int ev_buf_puts(ev_buf *b, const char *s);
+int ev_buf_putc(ev_buf *b, char c);
+int ev_buf_printf(ev_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s as a JSON string literal, quotes included; s must be valid UTF-8. */
+int ev_buf_json_string(ev_buf *b, const char *s, size_t n);
+/* Keep data NUL-terminated after len (for APIs that want C strings). */
+const char *ev_buf_cstr(ev_buf *b);
+void ev_buf_reset(ev_buf *b);
+void ev_buf_free(ev_buf *b);
+
+#endif

@@ -1,0 +1,19 @@
+/* codec.h: UTF-8 validation and base64, for carrying arbitrary bytes in JSON. */
+#ifndef EV_CODEC_H
+#define EV_CODEC_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+/* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
+int ev_utf8_valid(const char *s, size_t n);
+/* Append the standard base64 (RFC 4648, padded) of data. */
+int ev_base64_encode(ev_buf *out, const void *data, size_t n);
+/* Append the bytes decoded from base64 text; returns 0, or -1 on malformed input. */
+int ev_base64_decode(ev_buf *out, const char *s, size_t n);
+/* Append s as a JSON string when it is UTF-8, as "key":"..." ; otherwise as
+ * "key_b64":"...". key must need no escaping. */
+int ev_json_bytes_field(ev_buf *out, const char *key, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,322 @@
+/* kafka.c: librdkafka configuration from options and files, kin's message envelope. */
+#include "kafka.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "log.h"
+
+static void log_line(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
+{
+	(void)level;
+	ev_debug("librdkafka: %s: %s: %s", rd_kafka_name(rk), fac, msg);
+}
+
+void ev_kafka_conf_logging(rd_kafka_conf_t *conf)
+{
+	rd_kafka_conf_set_log_cb(conf, log_line);
+}
+
+static int is_secret(const char *key)
+{
+	static const char *const words[] = {"password", "secret", "sasl.oauthbearer.config",
+					    "ssl.key.pem", "ssl_key", "ssl.keystore.key"};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(key, words[i]))
+			return 1;
+	return 0;
+}
+
+int ev_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, int from_argv,
+		      char *err, size_t errlen)
+{
+	if (from_argv && is_secret(key)) {
+		snprintf(err, errlen,
+			 "refusing secret property '%s' on the command line: put it in a file given "
+			 "with -F or $EVPIPE_KAFKA_CONFIG",
+			 key);
+		return -1;
+	}
+	char rderr[512];
+	if (rd_kafka_conf_set(conf, key, val, rderr, sizeof(rderr)) != RD_KAFKA_CONF_OK) {
+		snprintf(err, errlen, "%s", rderr);
+		return -1;
+	}
+	return 0;
+}
+
+int ev_kafka_conf_set_pair(rd_kafka_conf_t *conf, const char *pair, int from_argv, char *err,
+			   size_t errlen)
+{
+	const char *eq = strchr(pair, '=');
+	if (!eq || eq == pair) {
+		snprintf(err, errlen, "property '%s' is not key=value", pair);
+		return -1;
+	}
+	char *key = strndup(pair, (size_t)(eq - pair));
+	if (!key) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int rc = ev_kafka_conf_set(conf, key, eq + 1, from_argv, err, errlen);
+	free(key);
+	return rc;
+}
+
+int ev_kafka_conf_file(rd_kafka_conf_t *conf, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int lineno = 0, rc = 0;
+	while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+			line[--n] = '\0';
+		char *p = line + strspn(line, " \t");
+		if (*p == '\0' || *p == '#')
+			continue;
+		char msg[512];
+		if (ev_kafka_conf_set_pair(conf, p, 0, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+			rc = -1;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static int put_bytes(ev_buf *out, const char *name, const void *p, size_t n)
+{
+	if (!p)
+		return ev_buf_printf(out, "\"%s\":null", name);
+	return ev_json_bytes_field(out, name, p, n);
+}
+
+int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg)
+{
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
+	const char *tsname = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME	   ? "create"
+			     : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "logappend"
+									    : "none";
+	int rc = ev_buf_puts(out, "{\"topic\":");
+	const char *topic = rd_kafka_topic_name(msg->rkt);
+	rc |= ev_buf_json_string(out, topic, strlen(topic));
+	rc |= ev_buf_printf(out, ",\"partition\":%d,\"offset\":%lld,\"tstype\":\"%s\",\"ts\":%lld,\"broker\":%d",
+			    (int)msg->partition, (long long)msg->offset, tsname, (long long)ts,
+			    (int)rd_kafka_message_broker_id(msg));
+	rd_kafka_headers_t *hdrs = NULL;
+	if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+		const char *name;
+		const void *val;
+		size_t vlen;
+		rc |= ev_buf_puts(out, ",\"headers\":[");
+		for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) == 0; i++) {
+			if (i)
+				rc |= ev_buf_putc(out, ',');
+			rc |= ev_buf_json_string(out, name, strlen(name));
+			rc |= ev_buf_putc(out, ',');
+			if (!val) {
+				rc |= ev_buf_puts(out, "null");
+			} else if (ev_utf8_valid(val, vlen)) {
+				rc |= ev_buf_json_string(out, val, vlen);
+			} else {
+				rc |= ev_buf_puts(out, "{\"b64\":\"");
+				rc |= ev_base64_encode(out, val, vlen);
+				rc |= ev_buf_puts(out, "\"}");
+			}
+		}
+		rc |= ev_buf_putc(out, ']');
+	}
+	rc |= ev_buf_putc(out, ',');
+	rc |= put_bytes(out, "key", msg->key, msg->key_len);
+	rc |= ev_buf_putc(out, ',');
+	rc |= put_bytes(out, "payload", msg->payload, msg->len);
+	return rc | ev_buf_putc(out, '}');
+}
+
+/* Take a bytes field given as "name" (string or null) or "name_b64". Returns 1 when
+ * present, 0 when absent, -1 when malformed. */
+static int take_bytes(json_t *root, const char *name, ev_buf *buf, const char **p, size_t *n,
+		      char *err, size_t errlen)
+{
+	char b64name[64];
+	json_t *v = json_object_get(root, name);
+	snprintf(b64name, sizeof(b64name), "%s_b64", name);
+	json_t *b = json_object_get(root, b64name);
+	ev_buf_reset(buf);
+	*p = NULL;
+	*n = 0;
+	if (v && b) {
+		snprintf(err, errlen, "envelope has both \"%s\" and \"%s\"", name, b64name);
+		return -1;
+	}
+	if (b) {
+		if (!json_is_string(b) ||
+		    ev_base64_decode(buf, json_string_value(b), json_string_length(b)) < 0) {
+			snprintf(err, errlen, "envelope field \"%s\" is not base64", b64name);
+			return -1;
+		}
+	} else if (v && json_is_string(v)) {
+		if (ev_buf_append(buf, json_string_value(v), json_string_length(v)) < 0)
+			return -1;
+	} else if (v && !json_is_null(v)) {
+		snprintf(err, errlen, "envelope field \"%s\" must be a string or null", name);
+		return -1;
+	} else {
+		return v ? 1 : 0;
+	}
+	*p = ev_buf_cstr(buf);
+	*n = buf->len;
+	return 1;
+}
+
+static int take_headers(json_t *arr, rd_kafka_headers_t **out, char *err, size_t errlen)
+{
+	if (!json_is_array(arr) || json_array_size(arr) % 2) {
+		snprintf(err, errlen, "envelope field \"headers\" must be an array of name, value pairs");
+		return -1;
+	}
+	ev_buf tmp = EV_BUF_INIT;
+	rd_kafka_headers_t *h = rd_kafka_headers_new(json_array_size(arr) / 2);
+	for (size_t i = 0; i < json_array_size(arr); i += 2) {
+		json_t *name = json_array_get(arr, i);
+		json_t *val = json_array_get(arr, i + 1);
+		json_t *b64 = json_is_object(val) ? json_object_get(val, "b64") : NULL;
+		const void *vp = NULL;
+		ssize_t vn = 0;
+		ev_buf_reset(&tmp);
+		if (!json_is_string(name)) {
+			snprintf(err, errlen, "envelope header name must be a string");
+			goto fail;
+		}
+		if (json_is_string(val)) {
+			vp = json_string_value(val);
+			vn = (ssize_t)json_string_length(val);
+		} else if (json_is_string(b64) &&
+			   ev_base64_decode(&tmp, json_string_value(b64), json_string_length(b64)) == 0) {
+			vp = ev_buf_cstr(&tmp);
+			vn = (ssize_t)tmp.len;
+		} else if (!json_is_null(val)) {
+			snprintf(err, errlen, "envelope header '%s' has a value that is not a string, "
+					      "null or {\"b64\":...}", json_string_value(name));
+			goto fail;
+		}
+		rd_kafka_header_add(h, json_string_value(name), -1, vp, vn);
+	}
+	ev_buf_free(&tmp);
+	*out = h;
+	return 0;
+fail:
+	ev_buf_free(&tmp);
+	rd_kafka_headers_destroy(h);
+	return -1;
+}
+
+int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len, char *err,
+			    size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	env->topic = NULL;
+	env->partition = RD_KAFKA_PARTITION_UA;
+	env->ts = 0;
+	env->headers = NULL;
+	if (!root || !json_is_object(root)) {
+		snprintf(err, errlen, "not a JSON envelope: %s", root ? "not an object" : jerr.text);
+		json_decref(root);
+		return -1;
+	}
+	int rc = -1;
+	json_t *v;
+	if (take_bytes(root, "key", &env->keybuf, &env->key, &env->key_len, err, errlen) < 0)
+		goto out;
+	int has = take_bytes(root, "payload", &env->payloadbuf, &env->payload, &env->payload_len, err,
+			     errlen);
+	if (has < 0)
+		goto out;
+	if (has == 0) {
+		snprintf(err, errlen, "envelope has no \"payload\"");
+		goto out;
+	}
+	if ((v = json_object_get(root, "topic")) && !json_is_null(v)) {
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "envelope field \"topic\" must be a string");
+			goto out;
+		}
+		ev_buf_reset(&env->topicbuf);
+		ev_buf_puts(&env->topicbuf, json_string_value(v));
+		env->topic = ev_buf_cstr(&env->topicbuf);
+	}
+	if ((v = json_object_get(root, "partition")) && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < -1 || json_integer_value(v) > INT32_MAX) {
+			snprintf(err, errlen, "envelope field \"partition\" must be an integer >= -1");
+			goto out;
+		}
+		env->partition = (int32_t)json_integer_value(v);
+	}
+	if ((v = json_object_get(root, "ts")) && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			snprintf(err, errlen, "envelope field \"ts\" must be a non-negative integer");
+			goto out;
+		}
+		env->ts = json_integer_value(v);
+	}
+	if ((v = json_object_get(root, "headers")) && !json_is_null(v) &&
+	    take_headers(v, &env->headers, err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+void ev_kafka_envelope_free(ev_kafka_envelope *env)
+{
+	ev_buf_free(&env->keybuf);
+	ev_buf_free(&env->payloadbuf);
+	ev_buf_free(&env->topicbuf);
+	if (env->headers)
+		rd_kafka_headers_destroy(env->headers);
+	env->headers = NULL;
+}
+
+int ev_kafka_stats_lag(const char *json, size_t len,
+		       void (*fn)(void *arg, const char *topic, int32_t partition, int64_t lag),
+		       void *arg)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	json_t *topics = root ? json_object_get(root, "topics") : NULL;
+	if (!json_is_object(topics)) {
+		json_decref(root);
+		return root ? 0 : -1;
+	}
+	const char *tname;
+	json_t *t;
+	json_object_foreach(topics, tname, t)
+	{
+		const char *pname;
+		json_t *p;
+		json_object_foreach(json_object_get(t, "partitions"), pname, p)
+		{
+			long part = strtol(pname, NULL, 10);
+			json_t *lag = json_object_get(p, "consumer_lag");
+			/* -1: unknown, and the internal UA partition is not a real one. */
+			if (part >= 0 && json_is_integer(lag) && json_integer_value(lag) >= 0)
+				fn(arg, tname, (int32_t)part, json_integer_value(lag));
+		}
+	}
+	json_decref(root);
+	return 0;
+}

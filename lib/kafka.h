@@ -1,0 +1,56 @@
+/* kafka.h: librdkafka configuration from options and files, kin's message envelope. */
+#ifndef EV_KAFKA_H
+#define EV_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Route librdkafka's own log lines through ev_log (debug level: its errors reach the user
+ * through the error callback and the tools' messages). */
+void ev_kafka_conf_logging(rd_kafka_conf_t *conf);
+
+/* Set one property. from_argv refuses secrets (passwords, keys) so that they never sit on
+ * a command line. Returns 0, or -1 with a message in err. */
+int ev_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, int from_argv,
+		      char *err, size_t errlen);
+/* Set "key=value" (as given to -X). */
+int ev_kafka_conf_set_pair(rd_kafka_conf_t *conf, const char *pair, int from_argv, char *err,
+			   size_t errlen);
+/* Read a properties file: key=value lines, '#' comments, blank lines. */
+int ev_kafka_conf_file(rd_kafka_conf_t *conf, const char *path, char *err, size_t errlen);
+
+/* A message as kin's JSON envelope (-J), compatible with kcat's -J fields: topic,
+ * partition, offset, tstype, ts, broker, headers (array of alternating name, value),
+ * key, payload. Bytes that are not UTF-8 go to key_b64 / payload_b64 (and headers as
+ * {"b64":...}); a NULL key or payload is null. */
+int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg);
+
+/* An envelope parsed back for producing. Pointers are into the buffers of the struct
+ * (valid until the next parse or free). */
+typedef struct ev_kafka_envelope {
+	const char *topic; /* NULL when absent */
+	int32_t partition; /* RD_KAFKA_PARTITION_UA when absent */
+	int64_t ts;        /* 0 when absent */
+	const char *key;   /* NULL: null key */
+	size_t key_len;
+	const char *payload; /* NULL: null payload */
+	size_t payload_len;
+	rd_kafka_headers_t *headers; /* NULL when none; ownership passes to the caller */
+	/* private */
+	ev_buf keybuf, payloadbuf, topicbuf;
+} ev_kafka_envelope;
+
+int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len, char *err,
+			    size_t errlen);
+void ev_kafka_envelope_free(ev_kafka_envelope *env);
+
+/* Call fn(topic, partition, consumer_lag) for every partition in a librdkafka statistics
+ * JSON document (statistics.interval.ms). Returns 0, or -1 when it does not parse. */
+int ev_kafka_stats_lag(const char *json, size_t len,
+		       void (*fn)(void *arg, const char *topic, int32_t partition, int64_t lag),
+		       void *arg);
+
+#endif

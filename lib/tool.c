@@ -1,0 +1,105 @@
+/* tool.c: the shape every tool's main shares: start-up, shutdown signals, exit codes. */
+#include "tool.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static volatile sig_atomic_t stop_signal;
+
+void ev_tool_init(const char *prog)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
+			abort();
+	ev_log_set_prog(prog);
+	const char *level = getenv("EVPIPE_LOG_LEVEL");
+	if (level && ev_log_parse_level(level) >= 0)
+		ev_log_set_level((enum ev_log_level)ev_log_parse_level(level));
+}
+
+int ev_tool_usage_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\ntry '%s --help'\n", ev_log_prog(), msg, ev_log_prog());
+	return EV_EXIT_USAGE;
+}
+
+int ev_tool_bad_option(char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	if (strncmp(arg, "--", 2) == 0 || optopt <= 0 || optopt > 127)
+		return ev_tool_usage_error("unknown option or missing value: '%s'", arg);
+	return ev_tool_usage_error("unknown option or missing value: '-%c'", optopt);
+}
+
+void ev_tool_print_version(void)
+{
+	printf("%s (evpipe) %s\n", ev_log_prog(), EVPIPE_VERSION);
+	printf("librdkafka %s, libcurl %s, jansson %s, libmicrohttpd %s\n", rd_kafka_version_str(),
+	       curl_version_info(CURLVERSION_NOW)->version, jansson_version_str(), MHD_get_version());
+}
+
+int ev_tool_finish(int rc)
+{
+	int bad = fflush(stdout) != 0 || ferror(stdout);
+	if (fclose(stdout) != 0)
+		bad = 1;
+	if (bad && errno != EPIPE) {
+		ev_error("error writing standard output: %s", strerror(errno));
+		return EV_EXIT_FAILURE;
+	}
+	return rc;
+}
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+void ev_tool_catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: blocked reads return EINTR */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int ev_tool_stop_requested(void)
+{
+	return stop_signal;
+}
+
+ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
+{
+	char err[256];
+	ev_metrics *m = ev_metrics_new(tool, job);
+	if (!m) {
+		ev_error("out of memory");
+		return NULL;
+	}
+	if (addr && ev_metrics_serve(m, addr, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
+		ev_metrics_free(m);
+		return NULL;
+	}
+	return m;
+}

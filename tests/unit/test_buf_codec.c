@@ -1,0 +1,85 @@
+/* test_buf_codec.c: growable buffers, JSON string escaping, UTF-8 and base64. */
+#include <stdlib.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "test.h"
+
+static void test_json_string(void)
+{
+	ev_buf b = EV_BUF_INIT;
+	const char s[] = "a\"b\\c\n\x01\té";
+	ev_buf_json_string(&b, s, sizeof(s) - 1);
+	CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\\té\"");
+	ev_buf_reset(&b);
+	ev_buf_json_string(&b, "x\0y", 3);
+	CHECK_STR(b.data, "\"x\\u0000y\"");
+	ev_buf_free(&b);
+}
+
+static void test_growth(void)
+{
+	ev_buf b = EV_BUF_INIT;
+	for (int i = 0; i < 10000; i++)
+		ev_buf_printf(&b, "%d,", i);
+	CHECK(b.len > 40000);
+	CHECK(strncmp(b.data, "0,1,2,", 6) == 0);
+	CHECK(b.data[b.len] == '\0');
+	ev_buf_free(&b);
+	CHECK(b.data == NULL && b.len == 0);
+}
+
+static void test_utf8(void)
+{
+	CHECK(ev_utf8_valid("", 0));
+	CHECK(ev_utf8_valid("plain ascii text, long enough for the fast path", 47));
+	CHECK(ev_utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9));
+	CHECK(!ev_utf8_valid("\xc3", 1));          /* truncated */
+	CHECK(!ev_utf8_valid("\xc0\xaf", 2));      /* overlong */
+	CHECK(!ev_utf8_valid("\xe0\x80\xaf", 3));  /* overlong */
+	CHECK(!ev_utf8_valid("\xed\xa0\x80", 3));  /* surrogate */
+	CHECK(!ev_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+	CHECK(!ev_utf8_valid("abcdefgh\xff", 9));
+	CHECK(ev_utf8_valid("a\0b", 3));
+}
+
+static void test_base64(void)
+{
+	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+	static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+	for (int i = 0; i < 7; i++) {
+		ev_buf b = EV_BUF_INIT, d = EV_BUF_INIT;
+		ev_base64_encode(&b, plain[i], strlen(plain[i]));
+		CHECK_STR(ev_buf_cstr(&b), enc[i]);
+		CHECK(ev_base64_decode(&d, b.data, b.len) == 0);
+		CHECK_STR(ev_buf_cstr(&d), plain[i]);
+		ev_buf_free(&b);
+		ev_buf_free(&d);
+	}
+	ev_buf d = EV_BUF_INIT;
+	CHECK(ev_base64_decode(&d, "Zm9", 3) < 0);
+	CHECK(ev_base64_decode(&d, "Zm=v", 4) < 0);
+	CHECK(ev_base64_decode(&d, "Zm9!", 4) < 0);
+	ev_buf_free(&d);
+}
+
+static void test_bytes_field(void)
+{
+	ev_buf b = EV_BUF_INIT;
+	ev_json_bytes_field(&b, "raw", "ok", 2);
+	CHECK_STR(b.data, "\"raw\":\"ok\"");
+	ev_buf_reset(&b);
+	ev_json_bytes_field(&b, "raw", "\xff\xfe", 2);
+	CHECK_STR(b.data, "\"raw_b64\":\"//4=\"");
+	ev_buf_free(&b);
+}
+
+int main(void)
+{
+	RUN(test_json_string);
+	RUN(test_growth);
+	RUN(test_utf8);
+	RUN(test_base64);
+	RUN(test_bytes_field);
+	return test_report();
+}

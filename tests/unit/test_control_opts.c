@@ -1,0 +1,94 @@
+/* test_control_opts.c: control-line detection and parsing; option value parsing. */
+#include <stdint.h>
+
+#include "control.h"
+#include "opts.h"
+#include "test.h"
+
+static void test_control_is(void)
+{
+	const char *yes[] = {"{\"__evpipe\":\"watermark\",\"ts\":1}", "{ \"__evpipe\" : \"barrier\"}",
+			     "{\"__evpipe\":\"future-kind\"}"};
+	const char *no[] = {"{\"event_id\":\"__evpipe\"}", "{\"x\":1,\"__evpipe\":\"watermark\"}",
+			    "[\"__evpipe\"]", "", "{", "{\"__evpipe\"", "{\"__evpipe_x\":1}"};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		CHECK(ev_control_is(yes[i], strlen(yes[i])));
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		CHECK(!ev_control_is(no[i], strlen(no[i])));
+}
+
+static void test_control_parse(void)
+{
+	ev_control c;
+	char err[256];
+	const char *wm = "{\"__evpipe\":\"watermark\",\"ts\":1732400000000}";
+	CHECK(ev_control_parse(wm, strlen(wm), &c, err, sizeof(err)) == 0);
+	CHECK(c.type == EV_CTL_WATERMARK && c.ts == 1732400000000);
+	const char *b = "{\"__evpipe\":\"barrier\",\"id\":42,\"ts\":7}";
+	CHECK(ev_control_parse(b, strlen(b), &c, err, sizeof(err)) == 0);
+	CHECK(c.type == EV_CTL_BARRIER && c.id == 42 && c.ts == 7);
+	const char *other = "{\"__evpipe\":\"something-new\",\"x\":1}";
+	CHECK(ev_control_parse(other, strlen(other), &c, err, sizeof(err)) == 0);
+	CHECK(c.type == EV_CTL_OTHER);
+	const char *bad[] = {"{\"__evpipe\":\"watermark\"}", "{\"__evpipe\":\"barrier\",\"ts\":1}",
+			     "{\"__evpipe\":1}", "{\"__evpipe\":\"watermark\",\"ts\":1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(ev_control_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)) < 0);
+
+	ev_buf out = EV_BUF_INIT;
+	ev_control w = {EV_CTL_WATERMARK, 0, 99};
+	ev_control_format(&out, &w);
+	CHECK_STR(out.data, "{\"__evpipe\":\"watermark\",\"ts\":99}");
+	CHECK(ev_control_is(out.data, out.len));
+	ev_buf_reset(&out);
+	ev_control bar = {EV_CTL_BARRIER, 3, 5};
+	ev_control_format(&out, &bar);
+	CHECK_STR(out.data, "{\"__evpipe\":\"barrier\",\"id\":3,\"ts\":5}");
+	ev_buf_free(&out);
+}
+
+static void test_durations(void)
+{
+	int64_t ms;
+	CHECK(ev_opt_duration_ms("250ms", 1000, &ms) == 0 && ms == 250);
+	CHECK(ev_opt_duration_ms("5s", 1000, &ms) == 0 && ms == 5000);
+	CHECK(ev_opt_duration_ms("1m", 1000, &ms) == 0 && ms == 60000);
+	CHECK(ev_opt_duration_ms("1.5h", 1000, &ms) == 0 && ms == 5400000);
+	CHECK(ev_opt_duration_ms("2", 1000, &ms) == 0 && ms == 2000);
+	CHECK(ev_opt_duration_ms("1d", 1000, &ms) == 0 && ms == 86400000);
+	CHECK(ev_opt_duration_ms("-1s", 1000, &ms) < 0);
+	CHECK(ev_opt_duration_ms("5x", 1000, &ms) < 0);
+	CHECK(ev_opt_duration_ms("", 1000, &ms) < 0);
+}
+
+static void test_sizes(void)
+{
+	uint64_t v;
+	CHECK(ev_opt_size("4096", &v) == 0 && v == 4096);
+	CHECK(ev_opt_size("64KiB", &v) == 0 && v == 65536);
+	CHECK(ev_opt_size("1MiB", &v) == 0 && v == 1048576);
+	CHECK(ev_opt_size("128M", &v) == 0 && v == 134217728);
+	CHECK(ev_opt_size("2GiB", &v) == 0 && v == 2147483648u);
+	CHECK(ev_opt_size("-1", &v) < 0);
+	CHECK(ev_opt_size("1 MiB", &v) < 0);
+	CHECK(ev_opt_size("1TiB", &v) < 0);
+}
+
+static void test_ints(void)
+{
+	int64_t v;
+	CHECK(ev_opt_int("42", 0, 100, &v) == 0 && v == 42);
+	CHECK(ev_opt_int("101", 0, 100, &v) < 0);
+	CHECK(ev_opt_int("4x", 0, 100, &v) < 0);
+	CHECK(ev_opt_int("99999999999999999999", 0, INT64_MAX, &v) < 0);
+}
+
+int main(void)
+{
+	RUN(test_control_is);
+	RUN(test_control_parse);
+	RUN(test_durations);
+	RUN(test_sizes);
+	RUN(test_ints);
+	return test_report();
+}

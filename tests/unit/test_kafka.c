@@ -1,0 +1,102 @@
+/* test_kafka.c: kin's envelope parsing, property handling and statistics parsing. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "kafka.h"
+#include "test.h"
+
+static void test_envelope(void)
+{
+	ev_kafka_envelope env;
+	char err[256];
+	memset(&env, 0, sizeof(env));
+	const char *e = "{\"topic\":\"t\",\"partition\":2,\"offset\":5,\"ts\":1700000000000,"
+			"\"headers\":[\"h1\",\"v1\",\"h2\",null,\"h3\",{\"b64\":\"/w==\"}],"
+			"\"key\":\"k\",\"payload\":\"{\\\"a\\\":1}\"}";
+	CHECK(ev_kafka_envelope_parse(&env, e, strlen(e), err, sizeof(err)) == 0);
+	CHECK_STR(env.topic, "t");
+	CHECK(env.partition == 2);
+	CHECK(env.ts == 1700000000000);
+	CHECK(env.key_len == 1 && env.key[0] == 'k');
+	CHECK(env.payload_len == 7 && memcmp(env.payload, "{\"a\":1}", 7) == 0);
+	CHECK(env.headers && rd_kafka_header_cnt(env.headers) == 3);
+	const void *v;
+	size_t n;
+	CHECK(rd_kafka_header_get_last(env.headers, "h3", &v, &n) == 0 && n == 1 &&
+	      ((const unsigned char *)v)[0] == 0xff);
+	CHECK(rd_kafka_header_get_last(env.headers, "h2", &v, &n) == 0 && v == NULL);
+	rd_kafka_headers_destroy(env.headers);
+	env.headers = NULL;
+
+	const char *b = "{\"key\":null,\"payload_b64\":\"AP8=\"}";
+	CHECK(ev_kafka_envelope_parse(&env, b, strlen(b), err, sizeof(err)) == 0);
+	CHECK(env.key == NULL && env.topic == NULL && env.partition == RD_KAFKA_PARTITION_UA);
+	CHECK(env.payload_len == 2 && env.payload[0] == 0 && (unsigned char)env.payload[1] == 0xff);
+
+	const char *bad[] = {"not json", "[1]", "{\"key\":\"k\"}", "{\"payload\":1}",
+			     "{\"payload\":\"x\",\"payload_b64\":\"eA==\"}", "{\"payload\":\"x\",\"partition\":\"1\"}",
+			     "{\"payload\":\"x\",\"headers\":[\"only-name\"]}", "{\"payload_b64\":\"!!\"}"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(ev_kafka_envelope_parse(&env, bad[i], strlen(bad[i]), err, sizeof(err)) < 0);
+		CHECK(strlen(err) > 0);
+	}
+	ev_kafka_envelope_free(&env);
+}
+
+static void test_conf(void)
+{
+	char err[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	CHECK(ev_kafka_conf_set_pair(conf, "linger.ms=7", 1, err, sizeof(err)) == 0);
+	CHECK(ev_kafka_conf_set_pair(conf, "sasl.password=hunter2", 1, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "refusing") != NULL && strstr(err, "hunter2") == NULL);
+	CHECK(ev_kafka_conf_set_pair(conf, "no-equals", 1, err, sizeof(err)) < 0);
+	CHECK(ev_kafka_conf_set_pair(conf, "no.such.property=1", 1, err, sizeof(err)) < 0);
+
+	char path[] = "/tmp/evpipe-conf-XXXXXX";
+	int fd = mkstemp(path);
+	const char text[] = "# comment\n\nsasl.password=from-a-file\nlinger.ms = 9\n";
+	CHECK(write(fd, text, sizeof(text) - 1) == (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	CHECK(ev_kafka_conf_file(conf, path, err, sizeof(err)) < 0); /* "linger.ms " has a space */
+	CHECK(strstr(err, ":4:") != NULL);
+	unlink(path);
+	char val[64];
+	size_t n = sizeof(val);
+	CHECK(rd_kafka_conf_get(conf, "sasl.password", val, &n) == RD_KAFKA_CONF_OK);
+	CHECK_STR(val, "from-a-file");
+	rd_kafka_conf_destroy(conf);
+}
+
+struct lag_seen {
+	int calls;
+	int64_t sum;
+};
+
+static void on_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
+{
+	struct lag_seen *s = arg;
+	(void)topic;
+	(void)partition;
+	s->calls++;
+	s->sum += lag;
+}
+
+static void test_stats(void)
+{
+	const char *js = "{\"topics\":{\"events\":{\"partitions\":{"
+			 "\"0\":{\"consumer_lag\":5},\"1\":{\"consumer_lag\":-1},"
+			 "\"2\":{\"consumer_lag\":7},\"-1\":{\"consumer_lag\":100}}}}}";
+	struct lag_seen s = {0, 0};
+	CHECK(ev_kafka_stats_lag(js, strlen(js), on_lag, &s) == 0);
+	CHECK(s.calls == 2 && s.sum == 12);
+	CHECK(ev_kafka_stats_lag("{", 1, on_lag, &s) < 0);
+}
+
+int main(void)
+{
+	RUN(test_envelope);
+	RUN(test_conf);
+	RUN(test_stats);
+	return test_report();
+}

@@ -1,0 +1,1064 @@
+/* kin: consume Kafka topics to NDJSON on stdout, produce stdin lines to Kafka (kcat-like). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "control.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "tool.h"
+
+static const char usage_text[] =
+	"usage: kin -C -b BROKERS -t TOPIC [-t TOPIC...] [options]   consume to stdout\n"
+	"       kin -C -b BROKERS -G GROUP TOPIC... [options]          consume as a group member\n"
+	"       kin -P -b BROKERS -t TOPIC [options] < lines             produce stdin lines\n"
+	"       kin -L -b BROKERS [-t TOPIC] [-J]                        list metadata\n"
+	"\n"
+	"Modes:\n"
+	"  -C, --consume            consume messages, one payload per line on stdout\n"
+	"  -P, --produce            produce one message per stdin line (blank lines and\n"
+	"                           control lines are skipped and counted)\n"
+	"  -L, --list               list brokers, topics and partitions\n"
+	"\n"
+	"Common options:\n"
+	"  -b, --brokers LIST       bootstrap brokers, host:port[,...] (default $KAFKA_BROKERS)\n"
+	"  -t, --topic TOPIC        topic (repeatable when consuming)\n"
+	"  -p, --partition N        only partition N (consume), or produce to partition N\n"
+	"  -X, --property K=V       librdkafka property; secrets are refused here\n"
+	"  -F, --config-file FILE   librdkafka properties file (key=value lines); also\n"
+	"                           $EVPIPE_KAFKA_CONFIG\n"
+	"  -J, --json               consume: write kin's JSON envelope (topic, partition, offset,\n"
+	"                           tstype, ts, broker, headers, key, payload); produce: read it\n"
+	"                           back (key, headers, partition and timestamp restored)\n"
+	"      --timeout DURATION   how long to wait for the brokers to answer at start-up\n"
+	"                           (default 10s); unreachable brokers are an error\n"
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
+	"      --job NAME           job label of the metrics (default evpipe)\n"
+	"  -q, --quiet              only errors on stderr\n"
+	"  -v, --verbose            debug messages on stderr\n"
+	"  -h, --help               this text\n"
+	"  -V, --version            version and library versions\n"
+	"\n"
+	"Consume options:\n"
+	"  -G, --group GROUP        join consumer group GROUP (balanced, offsets committed after\n"
+	"                           the records are written); topics may follow as arguments\n"
+	"  -o, --offset OFFSET      where to start: beginning, end, stored, N (absolute), -N\n"
+	"                           (N before the end), s@MS (first message at or after epoch\n"
+	"                           ms MS); e@MS stops a partition at timestamp MS (repeatable,\n"
+	"                           default end; with -G only beginning and end, for new groups)\n"
+	"  -e, --exit               exit once every assigned partition has reached its end\n"
+	"  -c, --count N            exit after N messages\n"
+	"\n"
+	"Produce options:\n"
+	"  -k, --key KEY            key of every message\n"
+	"      --key-field NAME     key taken from the top-level JSON field NAME of each line\n"
+	"      --max-line-bytes N   refuse (report, not produce, exit 1) lines longer than N\n"
+	"                           (default 1MiB, Kafka's default message.max.bytes)\n"
+	"      --no-idempotence     turn off the idempotent producer (on by default)\n"
+	"\n"
+	"Exit status: 0 ok, 1 runtime failure (brokers unreachable, a message not delivered or\n"
+	"not produced), 2 usage error.\n";
+
+enum {
+	OPT_KEY_FIELD = 256,
+	OPT_MAX_LINE,
+	OPT_NO_IDEMPOTENCE,
+	OPT_TIMEOUT,
+	OPT_METRICS_ADDR,
+	OPT_JOB,
+};
+
+static const struct option long_options[] = {
+	{"consume", no_argument, NULL, 'C'},
+	{"produce", no_argument, NULL, 'P'},
+	{"list", no_argument, NULL, 'L'},
+	{"brokers", required_argument, NULL, 'b'},
+	{"topic", required_argument, NULL, 't'},
+	{"partition", required_argument, NULL, 'p'},
+	{"offset", required_argument, NULL, 'o'},
+	{"exit", no_argument, NULL, 'e'},
+	{"count", required_argument, NULL, 'c'},
+	{"group", required_argument, NULL, 'G'},
+	{"property", required_argument, NULL, 'X'},
+	{"config-file", required_argument, NULL, 'F'},
+	{"json", no_argument, NULL, 'J'},
+	{"key", required_argument, NULL, 'k'},
+	{"key-field", required_argument, NULL, OPT_KEY_FIELD},
+	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
+	{"no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
+	{"job", required_argument, NULL, OPT_JOB},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+#define MAX_TOPICS 64
+
+enum start_kind { START_DEFAULT, START_BEGINNING, START_END, START_STORED, START_ABS, START_TAIL, START_TIME };
+
+struct kin {
+	/* options */
+	int mode;
+	const char *brokers;
+	const char *topics[MAX_TOPICS];
+	int ntopics;
+	int32_t partition;
+	enum start_kind start;
+	int64_t start_value;
+	int64_t end_ts; /* e@: stop a partition at this timestamp; -1: none */
+	int exit_eof;
+	int64_t max_count;
+	const char *group;
+	int json;
+	const char *key;
+	const char *key_field;
+	uint64_t max_line;
+	int idempotence;
+	int64_t timeout_ms;
+	const char *metrics_addr;
+	const char *job;
+	rd_kafka_conf_t *conf;
+
+	/* run time */
+	rd_kafka_t *rk;
+	ev_writer *out;
+	ev_metrics *metrics;
+	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
+	ev_counter *m_blocked, *m_skipped_blank, *m_skipped_control, *m_rejected_too_long;
+	ev_counter *m_rejected_envelope;
+	struct part *parts;
+	size_t nparts, capparts;
+	size_t last_part;
+	uint64_t delivered, failed;
+	rd_kafka_resp_err_t first_delivery_err;
+	int fatal;
+};
+
+/* A partition this consumer reads: end-of-partition state and the offset to store
+ * once what was read from it has been written out. */
+struct part {
+	char *topic;
+	int32_t partition;
+	int eof;
+	int done; /* e@ reached */
+	int64_t pending; /* next offset to store, -1 when none */
+	ev_gauge *lag;
+};
+
+static struct part *part_find(struct kin *k, const char *topic, int32_t partition, int create)
+{
+	if (k->last_part < k->nparts && k->parts[k->last_part].partition == partition &&
+	    strcmp(k->parts[k->last_part].topic, topic) == 0)
+		return &k->parts[k->last_part];
+	for (size_t i = 0; i < k->nparts; i++)
+		if (k->parts[i].partition == partition && strcmp(k->parts[i].topic, topic) == 0) {
+			k->last_part = i;
+			return &k->parts[i];
+		}
+	if (!create)
+		return NULL;
+	if (k->nparts == k->capparts) {
+		size_t cap = k->capparts ? k->capparts * 2 : 16;
+		struct part *p = realloc(k->parts, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		k->parts = p;
+		k->capparts = cap;
+	}
+	struct part *p = &k->parts[k->nparts];
+	memset(p, 0, sizeof(*p));
+	p->topic = strdup(topic);
+	if (!p->topic)
+		return NULL;
+	p->partition = partition;
+	p->pending = -1;
+	k->last_part = k->nparts++;
+	return p;
+}
+
+static void parts_clear(struct kin *k)
+{
+	for (size_t i = 0; i < k->nparts; i++)
+		free(k->parts[i].topic);
+	k->nparts = 0;
+	k->last_part = 0;
+}
+
+static int parse_offset(struct kin *k, const char *s)
+{
+	int64_t v;
+	if (strcmp(s, "beginning") == 0)
+		k->start = START_BEGINNING;
+	else if (strcmp(s, "end") == 0)
+		k->start = START_END;
+	else if (strcmp(s, "stored") == 0)
+		k->start = START_STORED;
+	else if (strncmp(s, "s@", 2) == 0 && ev_opt_int(s + 2, 0, INT64_MAX, &v) == 0) {
+		k->start = START_TIME;
+		k->start_value = v;
+	} else if (strncmp(s, "e@", 2) == 0 && ev_opt_int(s + 2, 0, INT64_MAX, &v) == 0)
+		k->end_ts = v;
+	else if (s[0] == '-' && ev_opt_int(s + 1, 1, INT64_MAX, &v) == 0) {
+		k->start = START_TAIL;
+		k->start_value = v;
+	} else if (ev_opt_int(s, 0, INT64_MAX, &v) == 0) {
+		k->start = START_ABS;
+		k->start_value = v;
+	} else
+		return -1;
+	return 0;
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kin *k = opaque;
+	(void)rk;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char buf[512];
+		rd_kafka_fatal_error(rk, buf, sizeof(buf));
+		ev_error("fatal Kafka error: %s", buf);
+		k->fatal = 1;
+		return;
+	}
+	/* Transient by librdkafka's design: it reconnects and retries by itself. */
+	ev_log(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? EV_LOG_WARN : EV_LOG_DEBUG, "%s: %s",
+	       rd_kafka_err2str(err), reason);
+}
+
+static void on_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
+{
+	struct kin *k = arg;
+	struct part *p = part_find(k, topic, partition, 0);
+	if (!p)
+		return;
+	if (!p->lag) {
+		char labels[512];
+		snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", topic, (int)partition);
+		p->lag = ev_metrics_gauge(k->metrics, "evpipe_kafka_consumer_lag",
+					  "Messages between the consumer's position and the partition's end",
+					  labels);
+	}
+	ev_gauge_set(p->lag, (double)lag);
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	(void)rk;
+	ev_kafka_stats_lag(json, len, on_lag, opaque);
+	return 0;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	struct kin *k = opaque;
+	(void)rk;
+	if (msg->err) {
+		if (!k->failed)
+			k->first_delivery_err = msg->err;
+		k->failed++;
+		ev_counter_inc(k->m_delivery_errors);
+		ev_debug("delivery failed: %s", rd_kafka_err2str(msg->err));
+	} else {
+		k->delivered++;
+		ev_counter_inc(k->m_out);
+		ev_counter_add(k->m_bytes_out, msg->len);
+	}
+}
+
+/* Store the offsets of everything written so far; the group commits them. */
+static int flush_and_store(struct kin *k)
+{
+	if (ev_writer_flush(k->out) < 0)
+		return -1;
+	ev_counter_set(k->m_blocked, ev_writer_blocked_ns(k->out));
+	if (!k->group)
+		return 0;
+	rd_kafka_topic_partition_list_t *list = NULL;
+	for (size_t i = 0; i < k->nparts; i++) {
+		struct part *p = &k->parts[i];
+		if (p->pending < 0)
+			continue;
+		if (!list)
+			list = rd_kafka_topic_partition_list_new((int)k->nparts);
+		rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = p->pending;
+		p->pending = -1;
+	}
+	if (list) {
+		rd_kafka_resp_err_t err = rd_kafka_offsets_store(k->rk, list);
+		if (err)
+			ev_warn("cannot store offsets: %s", rd_kafka_err2str(err));
+		rd_kafka_topic_partition_list_destroy(list);
+	}
+	return 0;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kin *k = opaque;
+	ev_counter_inc(k->m_rebalances);
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		ev_info("assigned %d partition(s)", parts->cnt);
+		parts_clear(k);
+		for (int i = 0; i < parts->cnt; i++)
+			part_find(k, parts->elems[i].topic, parts->elems[i].partition, 1);
+		rd_kafka_assign(rk, parts);
+	} else {
+		ev_info("revoked %d partition(s)", parts->cnt);
+		/* Commit what was written before giving the partitions away. */
+		if (flush_and_store(k) == 0)
+			rd_kafka_commit(rk, NULL, 0);
+		parts_clear(k);
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+/* Wait until the cluster answers, so that unreachable brokers are an error, not a hang. */
+static int probe_brokers(struct kin *k, const struct rd_kafka_metadata **md, rd_kafka_topic_t *rkt)
+{
+	const struct rd_kafka_metadata *m = NULL;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(k->rk, rkt ? 0 : 1, rkt, &m, (int)k->timeout_ms);
+	if (err) {
+		ev_error("cannot reach Kafka at '%s' within %" PRId64 " ms: %s", k->brokers,
+			 k->timeout_ms, rd_kafka_err2str(err));
+		return -1;
+	}
+	if (md)
+		*md = m;
+	else
+		rd_kafka_metadata_destroy(m);
+	return 0;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val)
+{
+	char err[512];
+	if (ev_kafka_conf_set(conf, key, val, 0, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int make_client(struct kin *k, rd_kafka_type_t type)
+{
+	char err[512];
+	rd_kafka_conf_t *conf = k->conf;
+	k->conf = NULL;
+	if (conf_set(conf, "bootstrap.servers", k->brokers) < 0)
+		return -1;
+	if (k->metrics_addr) {
+		char v[32];
+		size_t n = sizeof(v);
+		if (rd_kafka_conf_get(conf, "statistics.interval.ms", v, &n) == RD_KAFKA_CONF_OK &&
+		    strcmp(v, "0") == 0 && conf_set(conf, "statistics.interval.ms", "5000") < 0)
+			return -1;
+		rd_kafka_conf_set_stats_cb(conf, on_stats);
+	}
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	ev_kafka_conf_logging(conf);
+	rd_kafka_conf_set_opaque(conf, k);
+	k->rk = rd_kafka_new(type, conf, err, sizeof(err));
+	if (!k->rk) {
+		ev_error("cannot create Kafka client: %s", err);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	return 0;
+}
+
+static void setup_metrics(struct kin *k)
+{
+	ev_metrics *m = k->metrics;
+	k->m_in = ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
+	k->m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool", NULL);
+	k->m_bytes_in = ev_metrics_counter(m, "evpipe_bytes_in_total", "Payload bytes read", NULL);
+	k->m_bytes_out = ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
+	k->m_blocked = ev_metrics_counter_seconds(
+		m, "evpipe_output_blocked_seconds_total",
+		"Time spent blocked writing to a full output (backpressure)", "output=\"stdout\"");
+	k->m_skipped_blank = ev_metrics_counter(m, "evpipe_records_skipped_total",
+						"Input lines skipped, by reason", "reason=\"blank\"");
+	k->m_skipped_control = ev_metrics_counter(m, "evpipe_records_skipped_total",
+						  "Input lines skipped, by reason", "reason=\"control\"");
+	k->m_rejected_too_long = ev_metrics_counter(
+		m, "evpipe_records_rejected_total", "Input lines refused, by reason", "reason=\"too_long\"");
+	k->m_rejected_envelope = ev_metrics_counter(
+		m, "evpipe_records_rejected_total", "Input lines refused, by reason", "reason=\"envelope\"");
+	k->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
+						  "Messages that could not be delivered", NULL);
+	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
+					     "Consumer group rebalances (assign and revoke)", NULL);
+}
+
+/* Assign partitions directly (no group): every partition of every topic, or -p's. */
+static int assign_partitions(struct kin *k)
+{
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+	int rc = -1;
+	for (int t = 0; t < k->ntopics; t++) {
+		rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, k->topics[t], NULL);
+		const struct rd_kafka_metadata *md = NULL;
+		if (probe_brokers(k, &md, rkt) < 0) {
+			rd_kafka_topic_destroy(rkt);
+			goto out;
+		}
+		rd_kafka_topic_destroy(rkt);
+		const struct rd_kafka_metadata_topic *mt = md->topic_cnt ? &md->topics[0] : NULL;
+		if (!mt || mt->err) {
+			ev_error("topic '%s': %s", k->topics[t],
+				 rd_kafka_err2str(mt ? mt->err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+			rd_kafka_metadata_destroy(md);
+			goto out;
+		}
+		int found = 0;
+		for (int i = 0; i < mt->partition_cnt; i++) {
+			int32_t id = mt->partitions[i].id;
+			if (k->partition != RD_KAFKA_PARTITION_UA && id != k->partition)
+				continue;
+			found = 1;
+			rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, k->topics[t], id);
+			switch (k->start) {
+			case START_DEFAULT:
+			case START_BEGINNING: tp->offset = RD_KAFKA_OFFSET_BEGINNING; break;
+			case START_END: tp->offset = RD_KAFKA_OFFSET_END; break;
+			case START_STORED: tp->offset = RD_KAFKA_OFFSET_STORED; break;
+			case START_ABS: tp->offset = k->start_value; break;
+			case START_TAIL: tp->offset = RD_KAFKA_OFFSET_TAIL(k->start_value); break;
+			case START_TIME: tp->offset = k->start_value; break;
+			}
+			if (!part_find(k, k->topics[t], id, 1)) {
+				ev_error("out of memory");
+				rd_kafka_metadata_destroy(md);
+				goto out;
+			}
+		}
+		rd_kafka_metadata_destroy(md);
+		if (!found) {
+			ev_error("topic '%s' has no partition %d", k->topics[t], (int)k->partition);
+			goto out;
+		}
+	}
+	if (k->start == START_TIME) {
+		rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(k->rk, list, (int)k->timeout_ms);
+		if (err) {
+			ev_error("cannot look up offsets for time %" PRId64 ": %s", k->start_value,
+				 rd_kafka_err2str(err));
+			goto out;
+		}
+		for (int i = 0; i < list->cnt; i++)
+			if (list->elems[i].offset < 0) /* no message that late: start at the end */
+				list->elems[i].offset = RD_KAFKA_OFFSET_END;
+	}
+	rd_kafka_resp_err_t err = rd_kafka_assign(k->rk, list);
+	if (err) {
+		ev_error("cannot assign partitions: %s", rd_kafka_err2str(err));
+		goto out;
+	}
+	rc = 0;
+out:
+	rd_kafka_topic_partition_list_destroy(list);
+	return rc;
+}
+
+static int all_done(const struct kin *k)
+{
+	if (k->nparts == 0)
+		return 0;
+	for (size_t i = 0; i < k->nparts; i++)
+		if (!k->parts[i].done && !(k->exit_eof && k->parts[i].eof))
+			return 0;
+	return 1;
+}
+
+static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *line)
+{
+	if (k->json) {
+		ev_buf_reset(line);
+		if (ev_kafka_envelope_format(line, msg) < 0)
+			return -1;
+		return ev_writer_line(k->out, line->data, line->len);
+	}
+	return ev_writer_line(k->out, msg->payload ? msg->payload : "", msg->len);
+}
+
+static int consume(struct kin *k)
+{
+	int rc = EV_EXIT_OK;
+	uint64_t count = 0;
+	uint64_t last_flush = ev_mono_ns();
+	ev_buf line = EV_BUF_INIT;
+	int multiline_warned = 0;
+
+	if (k->group) {
+		rd_kafka_conf_t *conf = k->conf;
+		if (conf_set(conf, "group.id", k->group) < 0 ||
+		    conf_set(conf, "enable.auto.offset.store", "false") < 0 ||
+		    conf_set(conf, "auto.offset.reset", k->start == START_END ? "latest" : "earliest") < 0)
+			return EV_EXIT_FAILURE;
+		rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	} else {
+		char gid[64];
+		snprintf(gid, sizeof(gid), "kin-%ld", (long)getpid());
+		if (conf_set(k->conf, "group.id", gid) < 0 ||
+		    conf_set(k->conf, "enable.auto.commit", "false") < 0)
+			return EV_EXIT_FAILURE;
+	}
+	if ((k->exit_eof && conf_set(k->conf, "enable.partition.eof", "true") < 0) ||
+	    make_client(k, RD_KAFKA_CONSUMER) < 0)
+		return EV_EXIT_FAILURE;
+	rd_kafka_poll_set_consumer(k->rk);
+	if (probe_brokers(k, NULL, NULL) < 0)
+		return EV_EXIT_FAILURE;
+
+	if (k->group) {
+		rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(k->ntopics);
+		for (int i = 0; i < k->ntopics; i++)
+			rd_kafka_topic_partition_list_add(subs, k->topics[i], RD_KAFKA_PARTITION_UA);
+		rd_kafka_resp_err_t err = rd_kafka_subscribe(k->rk, subs);
+		rd_kafka_topic_partition_list_destroy(subs);
+		if (err) {
+			ev_error("cannot subscribe: %s", rd_kafka_err2str(err));
+			return EV_EXIT_FAILURE;
+		}
+	} else if (assign_partitions(k) < 0) {
+		return EV_EXIT_FAILURE;
+	}
+
+	while (!ev_tool_stop_requested() && !k->fatal) {
+		rd_kafka_message_t *msg = rd_kafka_consumer_poll(k->rk, 100);
+		if (!msg) {
+			if (flush_and_store(k) < 0)
+				goto write_error;
+			last_flush = ev_mono_ns();
+			continue;
+		}
+		if (msg->err) {
+			if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+				struct part *p = part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 0);
+				if (p)
+					p->eof = 1;
+				rd_kafka_message_destroy(msg);
+				if (all_done(k))
+					break;
+				continue;
+			}
+			ev_error("%s%s%s", msg->rkt ? rd_kafka_topic_name(msg->rkt) : "",
+				 msg->rkt ? ": " : "", rd_kafka_message_errstr(msg));
+			int fatal = msg->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+				    msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+				    msg->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+				    msg->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+			rd_kafka_message_destroy(msg);
+			if (fatal) {
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
+			continue;
+		}
+		struct part *p = part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 1);
+		if (p)
+			p->eof = 0;
+		if (k->end_ts >= 0 && rd_kafka_message_timestamp(msg, NULL) >= k->end_ts) {
+			if (p && !p->done) {
+				p->done = 1;
+				rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+				rd_kafka_topic_partition_list_add(one, p->topic, p->partition);
+				rd_kafka_pause_partitions(k->rk, one);
+				rd_kafka_topic_partition_list_destroy(one);
+			}
+			rd_kafka_message_destroy(msg);
+			if (all_done(k))
+				break;
+			continue;
+		}
+		ev_counter_inc(k->m_in);
+		ev_counter_add(k->m_bytes_in, msg->len);
+		if (!k->json && !multiline_warned && msg->payload && memchr(msg->payload, '\n', msg->len)) {
+			ev_warn("a payload contains a newline (%s [%d] at offset %" PRId64
+				"): it spans several lines; use -J to keep it one record",
+				rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset);
+			multiline_warned = 1;
+		}
+		if (write_message(k, msg, &line) < 0) {
+			rd_kafka_message_destroy(msg);
+			goto write_error;
+		}
+		ev_counter_inc(k->m_out);
+		ev_counter_add(k->m_bytes_out, msg->len);
+		if (p)
+			p->pending = msg->offset + 1;
+		rd_kafka_message_destroy(msg);
+		count++;
+		if ((k->max_count > 0 && count >= (uint64_t)k->max_count))
+			break;
+		if ((count & 1023) == 0 && ev_mono_ns() - last_flush > 100000000u) {
+			if (flush_and_store(k) < 0)
+				goto write_error;
+			last_flush = ev_mono_ns();
+		}
+	}
+	if (flush_and_store(k) < 0)
+		goto write_error;
+	if (k->fatal)
+		rc = EV_EXIT_FAILURE;
+	if (k->group) {
+		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, NULL, 0);
+		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			ev_warn("cannot commit offsets: %s", rd_kafka_err2str(err));
+	}
+	ev_buf_free(&line);
+	return rc;
+write_error:
+	if (errno != EPIPE)
+		ev_error("cannot write standard output: %s", strerror(errno));
+	ev_buf_free(&line);
+	return EV_EXIT_FAILURE;
+}
+
+/* The value of top-level string or number field name, as the message key. */
+static int key_from_field(const char *line, size_t len, const char *name, ev_buf *key)
+{
+	json_t *root = json_loadb(line, len, 0, NULL);
+	json_t *v = json_is_object(root) ? json_object_get(root, name) : NULL;
+	int rc = 0;
+	ev_buf_reset(key);
+	if (json_is_string(v))
+		ev_buf_append(key, json_string_value(v), json_string_length(v));
+	else if (json_is_integer(v))
+		ev_buf_printf(key, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		ev_buf_printf(key, "%.17g", json_real_value(v));
+	else if (json_is_boolean(v))
+		ev_buf_puts(key, json_is_true(v) ? "true" : "false");
+	else
+		rc = -1;
+	json_decref(root);
+	return rc;
+}
+
+static int produce_one(struct kin *k, rd_kafka_topic_t *rkt, const char *topic, int32_t partition,
+		       const void *payload, size_t len, const void *key, size_t keylen, int64_t ts,
+		       rd_kafka_headers_t **headers)
+{
+	for (;;) {
+		rd_kafka_resp_err_t err;
+		if (headers && *headers)
+			err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_VALUE((void *)payload, len),
+						RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_TIMESTAMP(ts),
+						RD_KAFKA_V_HEADERS(*headers), RD_KAFKA_V_END);
+		else if (rkt)
+			err = rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, (void *)payload, len,
+					       key, keylen, NULL) == 0
+				      ? RD_KAFKA_RESP_ERR_NO_ERROR
+				      : rd_kafka_last_error();
+		else
+			err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_VALUE((void *)payload, len),
+						RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_TIMESTAMP(ts),
+						RD_KAFKA_V_END);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (headers)
+				*headers = NULL; /* owned by the message now */
+			return 0;
+		}
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			ev_error("cannot produce to '%s': %s", topic, rd_kafka_err2str(err));
+			return -1;
+		}
+		rd_kafka_poll(k->rk, 100); /* the local queue is full: let deliveries drain it */
+		if (k->fatal)
+			return -1;
+	}
+}
+
+static int produce(struct kin *k)
+{
+	int rc = EV_EXIT_OK;
+	uint64_t rejected = 0;
+	ev_buf key = EV_BUF_INIT;
+	ev_kafka_envelope env;
+	memset(&env, 0, sizeof(env));
+
+	rd_kafka_conf_set_dr_msg_cb(k->conf, on_delivery);
+	if (k->idempotence && conf_set(k->conf, "enable.idempotence", "true") < 0)
+		return EV_EXIT_FAILURE;
+	if (make_client(k, RD_KAFKA_PRODUCER) < 0 || probe_brokers(k, NULL, NULL) < 0)
+		return EV_EXIT_FAILURE;
+	rd_kafka_topic_t *rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
+	ev_reader *in = ev_reader_new(0, (size_t)k->max_line);
+	if (!in) {
+		ev_error("out of memory");
+		return EV_EXIT_FAILURE;
+	}
+
+	char *line;
+	size_t len;
+	int flags, r;
+	while (!ev_tool_stop_requested() && !k->fatal) {
+		r = ev_reader_next(in, &line, &len, &flags);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			ev_error("cannot read standard input: %s", strerror(errno));
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		ev_counter_inc(k->m_in);
+		ev_counter_add(k->m_bytes_in, len);
+		if (len == 0) {
+			ev_counter_inc(k->m_skipped_blank);
+			continue;
+		}
+		if (flags & EV_LINE_TOO_LONG) {
+			ev_error("line %" PRIu64 ": %zu bytes is over --max-line-bytes %" PRIu64 ": not produced",
+				 ev_reader_lines(in), len, k->max_line);
+			ev_counter_inc(k->m_rejected_too_long);
+			rejected++;
+			continue;
+		}
+		if (ev_control_is(line, len)) {
+			/* Control lines belong to the stream, not to the topic's data. */
+			ev_counter_inc(k->m_skipped_control);
+			continue;
+		}
+		const void *kp = k->key;
+		size_t kn = k->key ? strlen(k->key) : 0;
+		int64_t ts = 0;
+		int32_t partition = k->partition;
+		const char *topic = k->ntopics ? k->topics[0] : NULL;
+		const void *payload = line;
+		size_t plen = len;
+		int err = 0;
+		if (k->json) {
+			char msg[512];
+			if (ev_kafka_envelope_parse(&env, line, len, msg, sizeof(msg)) < 0) {
+				ev_error("line %" PRIu64 ": %s: not produced", ev_reader_lines(in), msg);
+				ev_counter_inc(k->m_rejected_envelope);
+				rejected++;
+				continue;
+			}
+			payload = env.payload;
+			plen = env.payload_len;
+			kp = env.key;
+			kn = env.key_len;
+			ts = env.ts;
+			if (partition == RD_KAFKA_PARTITION_UA)
+				partition = env.partition;
+			if (!topic)
+				topic = env.topic;
+			if (!topic) {
+				ev_error("line %" PRIu64 ": envelope has no topic and -t was not given: not produced",
+					 ev_reader_lines(in));
+				ev_counter_inc(k->m_rejected_envelope);
+				rejected++;
+				rd_kafka_headers_destroy(env.headers);
+				env.headers = NULL;
+				continue;
+			}
+			err = produce_one(k, NULL, topic, partition, payload, plen, kp, kn, ts, &env.headers);
+			if (env.headers) {
+				rd_kafka_headers_destroy(env.headers);
+				env.headers = NULL;
+			}
+		} else {
+			if (k->key_field) {
+				if (key_from_field(line, len, k->key_field, &key) == 0) {
+					kp = key.data;
+					kn = key.len;
+				} else {
+					kp = NULL;
+					kn = 0;
+				}
+			}
+			err = produce_one(k, rkt, topic, partition, payload, plen, kp, kn, 0, NULL);
+		}
+		if (err < 0) {
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		rd_kafka_poll(k->rk, 0);
+	}
+	if (ev_tool_stop_requested())
+		ev_info("stopping on signal %d: flushing %d queued message(s)", ev_tool_stop_requested(),
+			rd_kafka_outq_len(k->rk));
+	/* Flush everything queued, even after a signal: what was read must be delivered. */
+	while (rd_kafka_outq_len(k->rk) > 0 && !k->fatal)
+		rd_kafka_flush(k->rk, 1000);
+	if (k->failed) {
+		ev_error("%" PRIu64 " of %" PRIu64 " message(s) failed delivery: %s", k->failed,
+			 k->failed + k->delivered, rd_kafka_err2str(k->first_delivery_err));
+		rc = EV_EXIT_FAILURE;
+	}
+	if (rejected) {
+		ev_error("%" PRIu64 " line(s) were not produced (see above)", rejected);
+		rc = EV_EXIT_FAILURE;
+	}
+	if (k->fatal)
+		rc = EV_EXIT_FAILURE;
+	ev_debug("%" PRIu64 " message(s) delivered", k->delivered);
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
+	ev_reader_free(in);
+	ev_kafka_envelope_free(&env);
+	ev_buf_free(&key);
+	return rc;
+}
+
+static void print_broker_list(const struct rd_kafka_metadata_partition *mp, int json, int isrs)
+{
+	int n = isrs ? mp->isr_cnt : mp->replica_cnt;
+	const int32_t *ids = isrs ? mp->isrs : mp->replicas;
+	for (int i = 0; i < n; i++) {
+		if (json)
+			printf("%s{\"id\":%d}", i ? "," : "", (int)ids[i]);
+		else
+			printf("%s%d", i ? "," : "", (int)ids[i]);
+	}
+}
+
+static int list_metadata(struct kin *k)
+{
+	if (make_client(k, RD_KAFKA_PRODUCER) < 0)
+		return EV_EXIT_FAILURE;
+	rd_kafka_topic_t *rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
+	const struct rd_kafka_metadata *md;
+	int rc = probe_brokers(k, &md, rkt);
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
+	if (rc < 0)
+		return EV_EXIT_FAILURE;
+	int32_t controller = rd_kafka_controllerid(k->rk, 0);
+	ev_buf s = EV_BUF_INIT;
+	if (k->json) {
+		printf("{\"originating_broker\":{\"id\":%d,\"name\":", (int)md->orig_broker_id);
+		ev_buf_json_string(&s, md->orig_broker_name, strlen(md->orig_broker_name));
+		printf("%s},\"query\":{\"topic\":\"%s\"},\"controllerid\":%d,\"brokers\":[", s.data,
+		       k->ntopics ? k->topics[0] : "*", (int)controller);
+		for (int i = 0; i < md->broker_cnt; i++)
+			printf("%s{\"id\":%d,\"name\":\"%s:%d\"}", i ? "," : "", (int)md->brokers[i].id,
+			       md->brokers[i].host, md->brokers[i].port);
+		printf("],\"topics\":[");
+		for (int t = 0; t < md->topic_cnt; t++) {
+			const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+			ev_buf_reset(&s);
+			ev_buf_json_string(&s, mt->topic, strlen(mt->topic));
+			printf("%s{\"topic\":%s,", t ? "," : "", s.data);
+			if (mt->err)
+				printf("\"error\":\"%s\",", rd_kafka_err2str(mt->err));
+			printf("\"partitions\":[");
+			for (int p = 0; p < mt->partition_cnt; p++) {
+				const struct rd_kafka_metadata_partition *mp = &mt->partitions[p];
+				printf("%s{\"partition\":%d,\"leader\":%d,\"replicas\":[", p ? "," : "",
+				       (int)mp->id, (int)mp->leader);
+				print_broker_list(mp, 1, 0);
+				printf("],\"isrs\":[");
+				print_broker_list(mp, 1, 1);
+				printf("]}");
+			}
+			printf("]}");
+		}
+		printf("]}\n");
+	} else {
+		printf("Metadata for %s (from broker %d: %s):\n", k->ntopics ? k->topics[0] : "all topics",
+		       (int)md->orig_broker_id, md->orig_broker_name);
+		printf(" %d brokers:\n", md->broker_cnt);
+		for (int i = 0; i < md->broker_cnt; i++)
+			printf("  broker %d at %s:%d%s\n", (int)md->brokers[i].id, md->brokers[i].host,
+			       md->brokers[i].port, md->brokers[i].id == controller ? " (controller)" : "");
+		printf(" %d topics:\n", md->topic_cnt);
+		for (int t = 0; t < md->topic_cnt; t++) {
+			const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+			printf("  topic \"%s\" with %d partitions:%s%s\n", mt->topic, mt->partition_cnt,
+			       mt->err ? " " : "", mt->err ? rd_kafka_err2str(mt->err) : "");
+			for (int p = 0; p < mt->partition_cnt; p++) {
+				const struct rd_kafka_metadata_partition *mp = &mt->partitions[p];
+				printf("    partition %d, leader %d, replicas: ", (int)mp->id, (int)mp->leader);
+				print_broker_list(mp, 0, 0);
+				printf(", isrs: ");
+				print_broker_list(mp, 0, 1);
+				printf("\n");
+			}
+		}
+	}
+	ev_buf_free(&s);
+	rd_kafka_metadata_destroy(md);
+	return EV_EXIT_OK;
+}
+
+static int parse_args(struct kin *k, int argc, char **argv)
+{
+	char err[512];
+	int c;
+	int64_t v;
+	const char *env_conf = getenv("EVPIPE_KAFKA_CONFIG");
+
+	if (env_conf && *env_conf && ev_kafka_conf_file(k->conf, env_conf, err, sizeof(err)) < 0)
+		return ev_tool_usage_error("%s", err);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "CPLb:t:p:o:ec:G:X:F:Jk:qvhV", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'C':
+		case 'P':
+		case 'L':
+			if (k->mode && k->mode != c)
+				return ev_tool_usage_error("-C, -P and -L exclude each other");
+			k->mode = c;
+			break;
+		case 'b': k->brokers = optarg; break;
+		case 't':
+			if (k->ntopics == MAX_TOPICS)
+				return ev_tool_usage_error("at most %d topics", MAX_TOPICS);
+			k->topics[k->ntopics++] = optarg;
+			break;
+		case 'p':
+			if (ev_opt_int(optarg, 0, INT32_MAX, &v) < 0)
+				return ev_tool_usage_error("invalid partition '%s'", optarg);
+			k->partition = (int32_t)v;
+			break;
+		case 'o':
+			if (parse_offset(k, optarg) < 0)
+				return ev_tool_usage_error("invalid offset '%s'", optarg);
+			break;
+		case 'e': k->exit_eof = 1; break;
+		case 'c':
+			if (ev_opt_int(optarg, 1, INT64_MAX, &k->max_count) < 0)
+				return ev_tool_usage_error("invalid count '%s'", optarg);
+			break;
+		case 'G': k->group = optarg; break;
+		case 'X':
+			if (ev_kafka_conf_set_pair(k->conf, optarg, 1, err, sizeof(err)) < 0)
+				return ev_tool_usage_error("%s", err);
+			break;
+		case 'F':
+			if (ev_kafka_conf_file(k->conf, optarg, err, sizeof(err)) < 0)
+				return ev_tool_usage_error("%s", err);
+			break;
+		case 'J': k->json = 1; break;
+		case 'k': k->key = optarg; break;
+		case OPT_KEY_FIELD: k->key_field = optarg; break;
+		case OPT_MAX_LINE:
+			if (ev_opt_size(optarg, &k->max_line) < 0 || k->max_line == 0)
+				return ev_tool_usage_error("invalid size '%s'", optarg);
+			break;
+		case OPT_NO_IDEMPOTENCE: k->idempotence = 0; break;
+		case OPT_TIMEOUT:
+			if (ev_opt_duration_ms(optarg, 1000, &k->timeout_ms) < 0 || k->timeout_ms <= 0 ||
+			    k->timeout_ms > INT32_MAX)
+				return ev_tool_usage_error("invalid duration '%s'", optarg);
+			break;
+		case OPT_METRICS_ADDR: k->metrics_addr = optarg; break;
+		case OPT_JOB: k->job = optarg; break;
+		case 'q': ev_log_set_level(EV_LOG_ERROR); break;
+		case 'v': ev_log_set_level(EV_LOG_DEBUG); break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		case 'V': ev_tool_print_version(); return -1;
+		default: return ev_tool_bad_option(argv);
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (!k->group)
+			return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+		if (k->ntopics == MAX_TOPICS)
+			return ev_tool_usage_error("at most %d topics", MAX_TOPICS);
+		k->topics[k->ntopics++] = argv[optind];
+	}
+	if (!k->mode)
+		k->mode = k->group ? 'C' : 0;
+	if (!k->mode)
+		return ev_tool_usage_error("one of -C, -P or -L is required");
+	if (!k->brokers)
+		k->brokers = getenv("KAFKA_BROKERS");
+	if (!k->brokers || !*k->brokers)
+		return ev_tool_usage_error("no brokers: give -b or set KAFKA_BROKERS");
+	if (k->mode == 'C' && k->ntopics == 0)
+		return ev_tool_usage_error("no topic: give -t TOPIC");
+	if (k->mode == 'P' && k->ntopics > 1)
+		return ev_tool_usage_error("produce takes one topic");
+	if (k->mode == 'P' && k->ntopics == 0 && !k->json)
+		return ev_tool_usage_error("no topic: give -t TOPIC");
+	if (k->mode == 'C' && k->group &&
+	    !(k->start == START_DEFAULT || k->start == START_BEGINNING || k->start == START_END))
+		return ev_tool_usage_error("with -G, -o takes only beginning or end (for a new group)");
+	if (k->mode == 'C' && k->group && k->partition != RD_KAFKA_PARTITION_UA)
+		return ev_tool_usage_error("-p and -G exclude each other: the group assigns partitions");
+	if (k->mode != 'P' && (k->key || k->key_field))
+		return ev_tool_usage_error("-k and --key-field are produce options");
+	if (k->key && k->key_field)
+		return ev_tool_usage_error("-k and --key-field exclude each other");
+	if (k->json && k->key_field)
+		return ev_tool_usage_error("-J takes the key from the envelope; --key-field does not apply");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct kin k;
+	memset(&k, 0, sizeof(k));
+	k.partition = RD_KAFKA_PARTITION_UA;
+	k.end_ts = -1;
+	k.idempotence = 1;
+	k.timeout_ms = 10000;
+	k.max_line = 1 << 20;
+	k.job = "evpipe";
+
+	ev_tool_init("kin");
+	k.conf = rd_kafka_conf_new();
+	int rc = parse_args(&k, argc, argv);
+	if (rc != 0) {
+		rd_kafka_conf_destroy(k.conf);
+		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	}
+	k.metrics = ev_tool_metrics("kin", k.job, k.metrics_addr);
+	if (!k.metrics) {
+		rd_kafka_conf_destroy(k.conf);
+		return EV_EXIT_FAILURE;
+	}
+	setup_metrics(&k);
+	ev_tool_catch_signals();
+	k.out = ev_writer_new(1, 64 * 1024);
+	if (!k.out) {
+		ev_error("out of memory");
+		return EV_EXIT_FAILURE;
+	}
+
+	switch (k.mode) {
+	case 'C': rc = consume(&k); break;
+	case 'P': rc = produce(&k); break;
+	default: rc = list_metadata(&k); break;
+	}
+
+	if (ev_writer_free(k.out) < 0 && rc == EV_EXIT_OK && errno != EPIPE) {
+		ev_error("cannot write standard output: %s", strerror(errno));
+		rc = EV_EXIT_FAILURE;
+	}
+	if (k.conf)
+		rd_kafka_conf_destroy(k.conf);
+	if (k.rk) {
+		if (k.mode == 'C')
+			rd_kafka_consumer_close(k.rk);
+		rd_kafka_destroy(k.rk);
+	}
+	parts_clear(&k);
+	free(k.parts);
+	ev_metrics_free(k.metrics);
+	return ev_tool_finish(rc);
+}

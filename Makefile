@@ -88,7 +88,7 @@ services-down:
 	$(Q)tests/services/down
 
 demo:
-	$(Q)scripts/deps build
+	$(Q)scripts/deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)pipelines/demo.sh
 

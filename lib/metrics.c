@@ -38,6 +38,7 @@ struct ev_metrics {
 	struct ev_metric **tail;
 	struct MHD_Daemon *daemon;
 	int port;
+	char host[64];
 };
 
 static uint64_t dbl_bits(double d)
@@ -333,7 +334,7 @@ static enum MHD_Result serve_request(void *cls, struct MHD_Connection *conn, con
 
 int ev_metrics_serve(ev_metrics *m, const char *addr, char *err, size_t errlen)
 {
-	char host[256] = "0.0.0.0";
+	char host[64] = "0.0.0.0";
 	const char *colon = strrchr(addr, ':');
 	const char *port_s = colon ? colon + 1 : addr;
 	char *end;
@@ -370,7 +371,13 @@ int ev_metrics_serve(ev_metrics *m, const char *addr, char *err, size_t errlen)
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	m->port = info ? info->port : (int)port;
+	snprintf(m->host, sizeof(m->host), "%s", host);
 	return 0;
+}
+
+const char *ev_metrics_host(const ev_metrics *m)
+{
+	return m->host;
 }
 
 int ev_metrics_port(const ev_metrics *m)

@@ -47,6 +47,7 @@ int ev_metrics_render(ev_metrics *m, ev_buf *out);
  * ev_metrics_port (useful with port 0). */
 int ev_metrics_serve(ev_metrics *m, const char *addr, char *err, size_t errlen);
 int ev_metrics_port(const ev_metrics *m);
+const char *ev_metrics_host(const ev_metrics *m);
 
 /* Exponential bounds: start, start*factor, ... (count values) into out. */
 void ev_metrics_exp_bounds(double *out, size_t count, double start, double factor);

@@ -101,5 +101,7 @@ ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
 		ev_metrics_free(m);
 		return NULL;
 	}
+	if (addr)
+		ev_info("serving metrics at http://%s:%d/metrics", ev_metrics_host(m), ev_metrics_port(m));
 	return m;
 }

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -688,6 +689,13 @@ static int produce_one(struct kin *k, rd_kafka_topic_t *rkt, const char *topic, 
 	}
 }
 
+/* 1 when fd is readable (or at EOF or in error), 0 on timeout or a signal. */
+static int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	return poll(&pfd, 1, timeout_ms) > 0;
+}
+
 static int produce(struct kin *k)
 {
 	int rc = EV_EXIT_OK;
@@ -712,6 +720,11 @@ static int produce(struct kin *k)
 	size_t len;
 	int flags, r;
 	while (!ev_tool_stop_requested() && !k->fatal) {
+		/* Serve delivery reports while stdin is quiet, so metrics and failures stay current. */
+		if (ev_reader_buffered(in) == 0 && wait_readable(0, 100) == 0) {
+			rd_kafka_poll(k->rk, 0);
+			continue;
+		}
 		r = ev_reader_next(in, &line, &len, &flags);
 		if (r == 0)
 			break;

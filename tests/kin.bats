@@ -1,0 +1,219 @@
+#!/usr/bin/env bats
+# kin.bats: kin against the real Kafka broker of tests/services.
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load helpers/common
+	need_services
+	cd "$BATS_TEST_TMPDIR"
+}
+
+# N lines of JSON keyed by k, about 150 bytes each.
+gen_records() {
+	awk -v n="$1" -v keys="${2:-50}" 'BEGIN {
+		pad = sprintf("%080d", 0)
+		for (i = 1; i <= n; i++)
+			printf "{\"k\":\"key%d\",\"seq\":%d,\"event_type\":\"click\",\"pad\":\"%s\"}\n", i % keys, i, pad
+	}'
+}
+
+@test "200k records produced and consumed back byte-identical, in order per partition" {
+	topic=$(new_topic bulk)
+	gen_records 200000 > in.ndjson
+	run -0 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k < in.ndjson
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -e -J -o beginning
+	printf '%s\n' "$output" > out.json
+	[ "$(wc -l < out.json)" -eq 200000 ]
+
+	# The same bytes came back.
+	jq -r .payload out.json | sort > got.sorted
+	sort in.ndjson > want.sorted
+	assert_same_file got.sorted want.sorted
+
+	# Every partition holds its keys' records in the order they were produced.
+	parts=$(jq -r .partition out.json | sort -u)
+	[ "$(echo "$parts" | wc -l)" -eq 3 ]
+	for p in $parts; do
+		jq -r --argjson p "$p" 'select(.partition == $p) | .payload' out.json > "got.$p"
+		jq -r --argjson p "$p" 'select(.partition == $p) | .key' out.json | sort -u > "keys.$p"
+		awk 'NR == FNR { want["\"k\":\"" $0 "\""] = 1; next }
+		     { match($0, /"k":"[^"]*"/); if (substr($0, RSTART, RLENGTH) in want) print }' \
+			"keys.$p" in.ndjson > "want.$p"
+		assert_same_file "got.$p" "want.$p"
+		# and offsets are consecutive from 0
+		jq -r --argjson p "$p" 'select(.partition == $p) | .offset' out.json > "offsets.$p"
+		seq 0 $(($(wc -l < "got.$p") - 1)) > "want-offsets.$p"
+		assert_same_file "offsets.$p" "want-offsets.$p"
+	done
+}
+
+@test "-o takes beginning, end, absolute, relative and time offsets; e@ stops at a time" {
+	topic=$(new_topic offsets)
+	# 100 messages on partition 0 with timestamps 1700000000000 + i*1000.
+	awk 'BEGIN { for (i = 0; i < 100; i++)
+		printf "{\"partition\":0,\"ts\":%d,\"key\":null,\"payload\":\"m%d\"}\n", 1700000000000 + i * 1000, i }' > env.ndjson
+	run -0 kin -P -J -b "$KAFKA_BROKERS" -t "$topic" < env.ndjson
+
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -e -o beginning
+	[ "${#lines[@]}" -eq 100 ] && [ "${lines[0]}" = m0 ]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -e -o 90
+	[ "${#lines[@]}" -eq 10 ] && [ "${lines[0]}" = m90 ]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -e -o -5
+	[ "${#lines[@]}" -eq 5 ] && [ "${lines[0]}" = m95 ] && [ "${lines[4]}" = m99 ]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -e -o end
+	[ -z "$output" ]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -e -o s@1700000042000
+	[ "${#lines[@]}" -eq 58 ] && [ "${lines[0]}" = m42 ]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -e -o s@1700000042500
+	[ "${lines[0]}" = m43 ]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -o s@1700000010000 -o e@1700000020000
+	[ "${#lines[@]}" -eq 10 ] && [ "${lines[0]}" = m10 ] && [ "${lines[9]}" = m19 ]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -o beginning -c 3
+	[ "${#lines[@]}" -eq 3 ] && [ "${lines[2]}" = m2 ]
+	# the envelope carries the timestamps back
+	run -0 --separate-stderr kin -C -J -b "$KAFKA_BROKERS" -t "$topic" -p 0 -o 7 -c 1
+	[ "$(jq -r '[.ts, .tstype, .offset, .payload] | @tsv' <<<"$output")" = "$(printf '1700000007000\tcreate\t7\tm7')" ]
+}
+
+@test "-G resumes from the committed offsets after a restart" {
+	topic=$(new_topic group)
+	group="g-$topic"
+	seq 1 300 | sed 's/.*/{"n":&}/' > in.ndjson
+	run -0 kin -P -b "$KAFKA_BROKERS" -t "$topic" < in.ndjson
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -G "$group" -o beginning -c 120 "$topic"
+	printf '%s\n' "$output" > first
+	[ "$(wc -l < first)" -eq 120 ]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -G "$group" -o beginning -e "$topic"
+	printf '%s\n' "$output" > second
+	[ "$(wc -l < second)" -eq 180 ]
+	sort first second > all
+	sort in.ndjson > want
+	assert_same_file all want
+	# A third run of the group finds nothing left.
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -G "$group" -e "$topic"
+	[ -z "$output" ]
+}
+
+@test "-J round trip keeps key, headers, timestamp, partition and binary payloads" {
+	src=$(new_topic jsrc)
+	dst=$(new_topic jdst)
+	cat > env.ndjson <<-'EOF'
+		{"partition":1,"ts":1600000000123,"key":"user-1","headers":["trace","abc","empty",null,"bin",{"b64":"AP8="}],"payload":"{\"a\":1}"}
+		{"partition":2,"ts":1600000000456,"key_b64":"/wA=","payload_b64":"gIGC"}
+		{"partition":0,"ts":1600000000789,"key":null,"payload":"line with \"quotes\" and \\ and \t tab"}
+	EOF
+	run -0 kin -P -J -b "$KAFKA_BROKERS" -t "$src" < env.ndjson
+	run -0 --separate-stderr kin -C -J -b "$KAFKA_BROKERS" -t "$src" -e
+	printf '%s\n' "$output" > first.json
+	[ "$(wc -l < first.json)" -eq 3 ]
+	kin -P -J -b "$KAFKA_BROKERS" -t "$dst" < first.json
+	run -0 --separate-stderr kin -C -J -b "$KAFKA_BROKERS" -t "$dst" -e
+	printf '%s\n' "$output" > second.json
+	norm='[.partition, .ts, .tstype, .key, .key_b64, .headers, .payload, .payload_b64] | tojson'
+	jq -c "$norm" first.json | sort > a
+	jq -c "$norm" second.json | sort > b
+	assert_same_file a b
+	# and they are the values that went in
+	jq -c '[.partition, .ts, .key, .key_b64, .headers, .payload, .payload_b64] | tojson' env.ndjson | sort > want
+	jq -c '[.partition, .ts, .key, .key_b64, .headers, .payload, .payload_b64] | tojson' second.json | sort > got
+	assert_same_file got want
+}
+
+@test "an unreachable broker is an error within the timeout, not a hang" {
+	run -1 --separate-stderr timeout 20 kin -C -b 127.0.0.1:1 -t nothing --timeout 2s
+	[[ "$stderr" == *"kin: cannot reach Kafka at '127.0.0.1:1'"* ]]
+	run -1 --separate-stderr timeout 20 kin -P -b 127.0.0.1:1 -t nothing --timeout 2s <<<'{"a":1}'
+	[[ "$stderr" == *"cannot reach Kafka"* ]]
+	run -1 --separate-stderr timeout 20 kin -L -b 127.0.0.1:1 --timeout 2s
+	[[ "$stderr" == *"cannot reach Kafka"* ]]
+}
+
+@test "a line over --max-line-bytes is reported and not produced; the rest is" {
+	topic=$(new_topic long)
+	{ echo '{"n":1}'; head -c 5000 /dev/zero | tr '\0' x; echo; echo '{"n":3}'; } > in
+	run -1 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" --max-line-bytes 1KiB < in
+	[[ "$stderr" == *"line 2: 5000 bytes is over --max-line-bytes 1024: not produced"* ]]
+	[[ "$stderr" == *"1 line(s) were not produced"* ]]
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -e
+	[ "$(sort <<<"$output")" = "$(printf '{"n":1}\n{"n":3}')" ]
+}
+
+@test "produce skips blank and control lines, and counts everything in its metrics" {
+	topic=$(new_topic metrics)
+	printf '{"n":1}\n\n{"__evpipe":"watermark","ts":5}\n{"n":2}\r\n{"n":3}' > in
+	mkfifo ctl
+	# Hold stdin open after the data so the metrics can be read while kin runs.
+	{ cat in; echo; cat ctl; } | kin -P -b "$KAFKA_BROKERS" -t "$topic" --metrics-addr 127.0.0.1:0 \
+		2> kin.err &
+	pid=$!
+	exec 3> ctl
+	wait_for 20 grep -q 'serving metrics' kin.err
+	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' kin.err)
+	wait_for 20 bash -c "curl -sf '$url' | grep -q 'evpipe_records_out_total{tool=\"kin\",job=\"evpipe\"} 3'"
+	curl -sf "$url" > metrics
+	exec 3>&-
+	wait "$pid"
+	grep -q 'evpipe_records_in_total{tool="kin",job="evpipe"} 5' metrics
+	grep -q 'evpipe_records_skipped_total{tool="kin",job="evpipe",reason="blank"} 1' metrics
+	grep -q 'evpipe_records_skipped_total{tool="kin",job="evpipe",reason="control"} 1' metrics
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -e
+	[ "$(sort <<<"$output")" = "$(printf '{"n":1}\n{"n":2}\n{"n":3}')" ]
+}
+
+@test "consume exports consumer lag per partition" {
+	topic=$(new_topic lag)
+	# Null keys spread the messages over the three partitions.
+	seq 1 1000 | sed 's/.*/{"n":&}/' | kin -P -b "$KAFKA_BROKERS" -t "$topic"
+	kin -C -b "$KAFKA_BROKERS" -t "$topic" -o beginning --metrics-addr 127.0.0.1:0 \
+		-X statistics.interval.ms=200 2> kin.err > out &
+	pid=$!
+	wait_for 20 grep -q 'serving metrics' kin.err
+	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' kin.err)
+	# Once everything is consumed, every partition reports a lag of 0.
+	wait_for 30 bash -c "[ \$(curl -sf '$url' | grep -c '^evpipe_kafka_consumer_lag{.*} 0\$') -eq 3 ]"
+	curl -sf "$url" > metrics
+	kill -TERM "$pid"
+	run -0 wait "$pid"
+	[ "$(wc -l < out)" -eq 1000 ]
+	for p in 0 1 2; do
+		grep -q "^evpipe_kafka_consumer_lag{tool=\"kin\",job=\"evpipe\",topic=\"$topic\",partition=\"$p\"} 0$" metrics
+	done
+	grep -q '^evpipe_records_out_total{tool="kin",job="evpipe"} 1000$' metrics
+}
+
+@test "-L lists brokers, topics and partitions, as JSON with -J" {
+	topic=$(new_topic list)
+	echo '{"n":1}' | kin -P -b "$KAFKA_BROKERS" -t "$topic"
+	run -0 --separate-stderr kin -L -J -b "$KAFKA_BROKERS" -t "$topic"
+	[ "$(jq -r '.topics[0].topic' <<<"$output")" = "$topic" ]
+	[ "$(jq '.topics[0].partitions | length' <<<"$output")" -eq 3 ]
+	[ "$(jq '.brokers | length' <<<"$output")" -eq 1 ]
+	run -0 --separate-stderr kin -L -b "$KAFKA_BROKERS"
+	[[ "$output" == *"topic \"$topic\" with 3 partitions:"* ]]
+}
+
+@test "SIGTERM while producing flushes what was read, then exits 0" {
+	topic=$(new_topic term)
+	mkfifo in
+	kin -P -b "$KAFKA_BROKERS" -t "$topic" < in 2> kin.err &
+	pid=$!
+	exec 3> in
+	seq 1 500 | sed 's/.*/{"n":&}/' >&3
+	sleep 1
+	kill -TERM "$pid"
+	run -0 wait "$pid"
+	exec 3>&-
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -e
+	[ "${#lines[@]}" -eq 500 ]
+}
+
+@test "secrets are refused on the command line and taken from a file" {
+	run -2 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t x -X sasl.password=hunter2
+	[[ "$stderr" == *"refusing secret property 'sasl.password'"* ]]
+	[[ "$stderr" != *hunter2* ]]
+	printf 'client.id=from-file\n' > kafka.conf
+	topic=$(new_topic conf)
+	echo '{"n":1}' | EVPIPE_KAFKA_CONFIG=kafka.conf kin -P -b "$KAFKA_BROKERS" -t "$topic"
+	run -0 --separate-stderr kin -C -F kafka.conf -b "$KAFKA_BROKERS" -t "$topic" -e
+	[ "$output" = '{"n":1}' ]
+}

@@ -11,7 +11,10 @@ typedef struct ev_buf {
 	size_t cap;
 } ev_buf;
 
-#define EV_BUF_INIT {NULL, 0, 0}
+#define EV_BUF_INIT        \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 /* Make room for n more bytes; returns 0, or -1 when out of memory. */
 int ev_buf_reserve(ev_buf *b, size_t n);

@@ -102,8 +102,10 @@ int ev_base64_decode(ev_buf *out, const char *s, size_t n)
 				return -1;
 			}
 		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		unsigned char bytes[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w};
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+			     (uint32_t)v[3];
+		unsigned char bytes[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8),
+					  (unsigned char)w};
 		if (ev_buf_append(out, bytes, (size_t)(3 - pad)) < 0)
 			return -1;
 	}

@@ -28,7 +28,8 @@ int ev_control_is(const char *line, size_t len)
 
 const char *ev_control_type_name(enum ev_control_type type)
 {
-	return (unsigned)type < sizeof(type_names) / sizeof(type_names[0]) ? type_names[type] : "other";
+	return (unsigned)type < sizeof(type_names) / sizeof(type_names[0]) ? type_names[type]
+									   : "other";
 }
 
 int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, size_t errlen)
@@ -37,7 +38,8 @@ int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, siz
 	json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	memset(c, 0, sizeof(*c));
 	if (!root || !json_is_object(root)) {
-		snprintf(err, errlen, "malformed control line: %s", root ? "not an object" : jerr.text);
+		snprintf(err, errlen, "malformed control line: %s",
+			 root ? "not an object" : jerr.text);
 		json_decref(root);
 		return -1;
 	}
@@ -71,11 +73,11 @@ int ev_control_format(ev_buf *out, const ev_control *c)
 {
 	switch (c->type) {
 	case EV_CTL_WATERMARK:
-		return ev_buf_printf(out, "{\"__evpipe\":\"watermark\",\"ts\":%lld}", (long long)c->ts);
+		return ev_buf_printf(out, "{\"__evpipe\":\"watermark\",\"ts\":%lld}",
+				     (long long)c->ts);
 	case EV_CTL_BARRIER:
 		return ev_buf_printf(out, "{\"__evpipe\":\"barrier\",\"id\":%lld,\"ts\":%lld}",
 				     (long long)c->id, (long long)c->ts);
-	default:
-		return ev_buf_printf(out, "{\"__evpipe\":\"%s\"}", ev_control_type_name(c->type));
+	default: return ev_buf_printf(out, "{\"__evpipe\":\"%s\"}", ev_control_type_name(c->type));
 	}
 }

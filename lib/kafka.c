@@ -23,7 +23,7 @@ void ev_kafka_conf_logging(rd_kafka_conf_t *conf)
 
 static int is_secret(const char *key)
 {
-	static const char *const words[] = {"password", "secret", "sasl.oauthbearer.config",
+	static const char *const words[] = {"password",    "secret",  "sasl.oauthbearer.config",
 					    "ssl.key.pem", "ssl_key", "ssl.keystore.key"};
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strstr(key, words[i]))
@@ -35,10 +35,11 @@ int ev_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, i
 		      char *err, size_t errlen)
 {
 	if (from_argv && is_secret(key)) {
-		snprintf(err, errlen,
-			 "refusing secret property '%s' on the command line: put it in a file given "
-			 "with -F or $EVPIPE_KAFKA_CONFIG",
-			 key);
+		snprintf(
+			err, errlen,
+			"refusing secret property '%s' on the command line: put it in a file given "
+			"with -F or $EVPIPE_KAFKA_CONFIG",
+			key);
 		return -1;
 	}
 	char rderr[512];
@@ -107,15 +108,17 @@ int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg)
 {
 	rd_kafka_timestamp_type_t tstype;
 	int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
-	const char *tsname = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME	   ? "create"
+	const char *tsname = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "create"
 			     : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "logappend"
 									    : "none";
 	int rc = ev_buf_puts(out, "{\"topic\":");
 	const char *topic = rd_kafka_topic_name(msg->rkt);
 	rc |= ev_buf_json_string(out, topic, strlen(topic));
-	rc |= ev_buf_printf(out, ",\"partition\":%d,\"offset\":%lld,\"tstype\":\"%s\",\"ts\":%lld,\"broker\":%d",
-			    (int)msg->partition, (long long)msg->offset, tsname, (long long)ts,
-			    (int)rd_kafka_message_broker_id(msg));
+	rc |= ev_buf_printf(
+		out,
+		",\"partition\":%d,\"offset\":%lld,\"tstype\":\"%s\",\"ts\":%lld,\"broker\":%d",
+		(int)msg->partition, (long long)msg->offset, tsname, (long long)ts,
+		(int)rd_kafka_message_broker_id(msg));
 	rd_kafka_headers_t *hdrs = NULL;
 	if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
 		const char *name;
@@ -185,7 +188,8 @@ static int take_bytes(json_t *root, const char *name, ev_buf *buf, const char **
 static int take_headers(json_t *arr, rd_kafka_headers_t **out, char *err, size_t errlen)
 {
 	if (!json_is_array(arr) || json_array_size(arr) % 2) {
-		snprintf(err, errlen, "envelope field \"headers\" must be an array of name, value pairs");
+		snprintf(err, errlen,
+			 "envelope field \"headers\" must be an array of name, value pairs");
 		return -1;
 	}
 	ev_buf tmp = EV_BUF_INIT;
@@ -204,13 +208,15 @@ static int take_headers(json_t *arr, rd_kafka_headers_t **out, char *err, size_t
 		if (json_is_string(val)) {
 			vp = json_string_value(val);
 			vn = (ssize_t)json_string_length(val);
-		} else if (json_is_string(b64) &&
-			   ev_base64_decode(&tmp, json_string_value(b64), json_string_length(b64)) == 0) {
+		} else if (json_is_string(b64) && ev_base64_decode(&tmp, json_string_value(b64),
+								   json_string_length(b64)) == 0) {
 			vp = ev_buf_cstr(&tmp);
 			vn = (ssize_t)tmp.len;
 		} else if (!json_is_null(val)) {
-			snprintf(err, errlen, "envelope header '%s' has a value that is not a string, "
-					      "null or {\"b64\":...}", json_string_value(name));
+			snprintf(err, errlen,
+				 "envelope header '%s' has a value that is not a string, "
+				 "null or {\"b64\":...}",
+				 json_string_value(name));
 			goto fail;
 		}
 		rd_kafka_header_add(h, json_string_value(name), -1, vp, vn);
@@ -234,7 +240,8 @@ int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len
 	env->ts = 0;
 	env->headers = NULL;
 	if (!root || !json_is_object(root)) {
-		snprintf(err, errlen, "not a JSON envelope: %s", root ? "not an object" : jerr.text);
+		snprintf(err, errlen, "not a JSON envelope: %s",
+			 root ? "not an object" : jerr.text);
 		json_decref(root);
 		return -1;
 	}
@@ -242,8 +249,8 @@ int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len
 	json_t *v;
 	if (take_bytes(root, "key", &env->keybuf, &env->key, &env->key_len, err, errlen) < 0)
 		goto out;
-	int has = take_bytes(root, "payload", &env->payloadbuf, &env->payload, &env->payload_len, err,
-			     errlen);
+	int has = take_bytes(root, "payload", &env->payloadbuf, &env->payload, &env->payload_len,
+			     err, errlen);
 	if (has < 0)
 		goto out;
 	if (has == 0) {
@@ -260,15 +267,18 @@ int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len
 		env->topic = ev_buf_cstr(&env->topicbuf);
 	}
 	if ((v = json_object_get(root, "partition")) && !json_is_null(v)) {
-		if (!json_is_integer(v) || json_integer_value(v) < -1 || json_integer_value(v) > INT32_MAX) {
-			snprintf(err, errlen, "envelope field \"partition\" must be an integer >= -1");
+		if (!json_is_integer(v) || json_integer_value(v) < -1 ||
+		    json_integer_value(v) > INT32_MAX) {
+			snprintf(err, errlen,
+				 "envelope field \"partition\" must be an integer >= -1");
 			goto out;
 		}
 		env->partition = (int32_t)json_integer_value(v);
 	}
 	if ((v = json_object_get(root, "ts")) && !json_is_null(v)) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {
-			snprintf(err, errlen, "envelope field \"ts\" must be a non-negative integer");
+			snprintf(err, errlen,
+				 "envelope field \"ts\" must be a non-negative integer");
 			goto out;
 		}
 		env->ts = json_integer_value(v);

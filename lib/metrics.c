@@ -147,7 +147,8 @@ fail:
 	return NULL;
 }
 
-ev_counter *ev_metrics_counter(ev_metrics *m, const char *name, const char *help, const char *labels)
+ev_counter *ev_metrics_counter(ev_metrics *m, const char *name, const char *help,
+			       const char *labels)
 {
 	return m ? metric_get(m, KIND_COUNTER, name, help, labels, NULL, 0) : NULL;
 }
@@ -306,7 +307,8 @@ static enum MHD_Result serve_request(void *cls, struct MHD_Connection *conn, con
 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		static const char msg[] = "method not allowed\n";
-		resp = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+						       MHD_RESPMEM_PERSISTENT);
 		status = MHD_HTTP_METHOD_NOT_ALLOWED;
 	} else if (strcmp(url, "/metrics") == 0) {
 		ev_buf body = EV_BUF_INIT;
@@ -315,14 +317,18 @@ static enum MHD_Result serve_request(void *cls, struct MHD_Connection *conn, con
 			return MHD_NO;
 		}
 		resp = MHD_create_response_from_buffer(body.len, body.data ? body.data : (char *)"",
-						       body.data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-		MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+						       body.data ? MHD_RESPMEM_MUST_FREE
+								 : MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(resp, "Content-Type",
+					"text/plain; version=0.0.4; charset=utf-8");
 	} else if (strcmp(url, "/") == 0 || strcmp(url, "/healthz") == 0) {
 		static const char msg[] = "ok\n";
-		resp = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+						       MHD_RESPMEM_PERSISTENT);
 	} else {
 		static const char msg[] = "not found: try /metrics\n";
-		resp = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+						       MHD_RESPMEM_PERSISTENT);
 		status = MHD_HTTP_NOT_FOUND;
 	}
 	if (!resp)
@@ -359,17 +365,21 @@ int ev_metrics_serve(ev_metrics *m, const char *addr, char *err, size_t errlen)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		snprintf(err, errlen, "invalid metrics address '%s': host must be an IPv4 address", addr);
+		snprintf(err, errlen, "invalid metrics address '%s': host must be an IPv4 address",
+			 addr);
 		return -1;
 	}
-	m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-				     serve_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	m->daemon =
+		MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+				 serve_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!m->daemon) {
-		snprintf(err, errlen, "cannot serve metrics on '%s': address in use or not permitted", addr);
+		snprintf(err, errlen,
+			 "cannot serve metrics on '%s': address in use or not permitted", addr);
 		return -1;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	m->port = info ? info->port : (int)port;
 	snprintf(m->host, sizeof(m->host), "%s", host);
 	return 0;

@@ -20,7 +20,8 @@ void ev_metrics_free(ev_metrics *m);
  * extra label text in exposition syntax, e.g. "reason=\"parse\"", or NULL. A series lives
  * as long as the registry; the same name and labels return the same series. Returns
  * NULL only when out of memory. Safe to call from any thread. */
-ev_counter *ev_metrics_counter(ev_metrics *m, const char *name, const char *help, const char *labels);
+ev_counter *ev_metrics_counter(ev_metrics *m, const char *name, const char *help,
+			       const char *labels);
 ev_gauge *ev_metrics_gauge(ev_metrics *m, const char *name, const char *help, const char *labels);
 /* bounds: ascending upper bounds, copied; +Inf is implicit. */
 ev_histogram *ev_metrics_histogram(ev_metrics *m, const char *name, const char *help,
@@ -28,7 +29,10 @@ ev_histogram *ev_metrics_histogram(ev_metrics *m, const char *name, const char *
 
 /* Updates are lock-free and may be called with a NULL series (a no-op). */
 void ev_counter_add(ev_counter *c, uint64_t n);
-static inline void ev_counter_inc(ev_counter *c) { ev_counter_add(c, 1); }
+static inline void ev_counter_inc(ev_counter *c)
+{
+	ev_counter_add(c, 1);
+}
 /* A counter of seconds kept in nanoseconds: pass nanoseconds, it renders as seconds. */
 ev_counter *ev_metrics_counter_seconds(ev_metrics *m, const char *name, const char *help,
 				       const char *labels);

@@ -93,7 +93,8 @@ int ev_reader_next(ev_reader *r, char **line, size_t *len, int *flags)
 		if (avail > r->scan) {
 			char *nl = memchr(r->buf + r->start + r->scan, '\n', avail - r->scan);
 			if (nl) {
-				reader_take(r, (size_t)(nl - (r->buf + r->start)), 1, line, len, flags);
+				reader_take(r, (size_t)(nl - (r->buf + r->start)), 1, line, len,
+					    flags);
 				return 1;
 			}
 			r->scan = avail;

@@ -49,9 +49,9 @@ int ev_opt_size(const char *s, uint64_t *bytes)
 	static const struct {
 		const char *suffix;
 		uint64_t mult;
-	} units[] = {{"", 1},           {"B", 1},           {"k", 1024},       {"K", 1024},
-		     {"KiB", 1024},     {"KB", 1024},       {"M", 1u << 20},   {"MiB", 1u << 20},
-		     {"MB", 1u << 20},  {"G", 1u << 30},    {"GiB", 1u << 30}, {"GB", 1u << 30}};
+	} units[] = {{"", 1},          {"B", 1},        {"k", 1024},       {"K", 1024},
+		     {"KiB", 1024},    {"KB", 1024},    {"M", 1u << 20},   {"MiB", 1u << 20},
+		     {"MB", 1u << 20}, {"G", 1u << 30}, {"GiB", 1u << 30}, {"GB", 1u << 30}};
 	char *end;
 	errno = 0;
 	if (s[0] == '-')

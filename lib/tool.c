@@ -52,7 +52,8 @@ void ev_tool_print_version(void)
 {
 	printf("%s (evpipe) %s\n", ev_log_prog(), EVPIPE_VERSION);
 	printf("librdkafka %s, libcurl %s, jansson %s, libmicrohttpd %s\n", rd_kafka_version_str(),
-	       curl_version_info(CURLVERSION_NOW)->version, jansson_version_str(), MHD_get_version());
+	       curl_version_info(CURLVERSION_NOW)->version, jansson_version_str(),
+	       MHD_get_version());
 }
 
 int ev_tool_finish(int rc)
@@ -102,6 +103,7 @@ ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
 		return NULL;
 	}
 	if (addr)
-		ev_info("serving metrics at http://%s:%d/metrics", ev_metrics_host(m), ev_metrics_port(m));
+		ev_info("serving metrics at http://%s:%d/metrics", ev_metrics_host(m),
+			ev_metrics_port(m));
 	return m;
 }

@@ -108,7 +108,15 @@ static const struct option long_options[] = {
 
 #define MAX_TOPICS 64
 
-enum start_kind { START_DEFAULT, START_BEGINNING, START_END, START_STORED, START_ABS, START_TAIL, START_TIME };
+enum start_kind {
+	START_DEFAULT,
+	START_BEGINNING,
+	START_END,
+	START_STORED,
+	START_ABS,
+	START_TAIL,
+	START_TIME
+};
 
 struct kin {
 	/* options */
@@ -154,7 +162,7 @@ struct part {
 	char *topic;
 	int32_t partition;
 	int eof;
-	int done; /* e@ reached */
+	int done;        /* e@ reached */
 	int64_t pending; /* next offset to store, -1 when none */
 	ev_gauge *lag;
 };
@@ -247,10 +255,11 @@ static void on_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
 		return;
 	if (!p->lag) {
 		char labels[512];
-		snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", topic, (int)partition);
-		p->lag = ev_metrics_gauge(k->metrics, "evpipe_kafka_consumer_lag",
-					  "Messages between the consumer's position and the partition's end",
-					  labels);
+		snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", topic,
+			 (int)partition);
+		p->lag = ev_metrics_gauge(
+			k->metrics, "evpipe_kafka_consumer_lag",
+			"Messages between the consumer's position and the partition's end", labels);
 	}
 	ev_gauge_set(p->lag, (double)lag);
 }
@@ -294,7 +303,8 @@ static int flush_and_store(struct kin *k)
 			continue;
 		if (!list)
 			list = rd_kafka_topic_partition_list_new((int)k->nparts);
-		rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = p->pending;
+		rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
+			p->pending;
 		p->pending = -1;
 	}
 	if (list) {
@@ -331,7 +341,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static int probe_brokers(struct kin *k, const struct rd_kafka_metadata **md, rd_kafka_topic_t *rkt)
 {
 	const struct rd_kafka_metadata *m = NULL;
-	rd_kafka_resp_err_t err = rd_kafka_metadata(k->rk, rkt ? 0 : 1, rkt, &m, (int)k->timeout_ms);
+	rd_kafka_resp_err_t err =
+		rd_kafka_metadata(k->rk, rkt ? 0 : 1, rkt, &m, (int)k->timeout_ms);
 	if (err) {
 		ev_error("cannot reach Kafka at '%s' within %" PRId64 " ms: %s", k->brokers,
 			 k->timeout_ms, rd_kafka_err2str(err));
@@ -384,21 +395,28 @@ static int make_client(struct kin *k, rd_kafka_type_t type)
 static void setup_metrics(struct kin *k)
 {
 	ev_metrics *m = k->metrics;
-	k->m_in = ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
-	k->m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool", NULL);
+	k->m_in =
+		ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
+	k->m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
+				      NULL);
 	k->m_bytes_in = ev_metrics_counter(m, "evpipe_bytes_in_total", "Payload bytes read", NULL);
-	k->m_bytes_out = ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
+	k->m_bytes_out =
+		ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
 	k->m_blocked = ev_metrics_counter_seconds(
 		m, "evpipe_output_blocked_seconds_total",
 		"Time spent blocked writing to a full output (backpressure)", "output=\"stdout\"");
-	k->m_skipped_blank = ev_metrics_counter(m, "evpipe_records_skipped_total",
-						"Input lines skipped, by reason", "reason=\"blank\"");
-	k->m_skipped_control = ev_metrics_counter(m, "evpipe_records_skipped_total",
-						  "Input lines skipped, by reason", "reason=\"control\"");
-	k->m_rejected_too_long = ev_metrics_counter(
-		m, "evpipe_records_rejected_total", "Input lines refused, by reason", "reason=\"too_long\"");
-	k->m_rejected_envelope = ev_metrics_counter(
-		m, "evpipe_records_rejected_total", "Input lines refused, by reason", "reason=\"envelope\"");
+	k->m_skipped_blank =
+		ev_metrics_counter(m, "evpipe_records_skipped_total",
+				   "Input lines skipped, by reason", "reason=\"blank\"");
+	k->m_skipped_control =
+		ev_metrics_counter(m, "evpipe_records_skipped_total",
+				   "Input lines skipped, by reason", "reason=\"control\"");
+	k->m_rejected_too_long =
+		ev_metrics_counter(m, "evpipe_records_rejected_total",
+				   "Input lines refused, by reason", "reason=\"too_long\"");
+	k->m_rejected_envelope =
+		ev_metrics_counter(m, "evpipe_records_rejected_total",
+				   "Input lines refused, by reason", "reason=\"envelope\"");
 	k->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
@@ -431,7 +449,8 @@ static int assign_partitions(struct kin *k)
 			if (k->partition != RD_KAFKA_PARTITION_UA && id != k->partition)
 				continue;
 			found = 1;
-			rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, k->topics[t], id);
+			rd_kafka_topic_partition_t *tp =
+				rd_kafka_topic_partition_list_add(list, k->topics[t], id);
 			switch (k->start) {
 			case START_DEFAULT:
 			case START_BEGINNING: tp->offset = RD_KAFKA_OFFSET_BEGINNING; break;
@@ -454,7 +473,8 @@ static int assign_partitions(struct kin *k)
 		}
 	}
 	if (k->start == START_TIME) {
-		rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(k->rk, list, (int)k->timeout_ms);
+		rd_kafka_resp_err_t err =
+			rd_kafka_offsets_for_times(k->rk, list, (int)k->timeout_ms);
 		if (err) {
 			ev_error("cannot look up offsets for time %" PRId64 ": %s", k->start_value,
 				 rd_kafka_err2str(err));
@@ -508,7 +528,8 @@ static int consume(struct kin *k)
 		rd_kafka_conf_t *conf = k->conf;
 		if (conf_set(conf, "group.id", k->group) < 0 ||
 		    conf_set(conf, "enable.auto.offset.store", "false") < 0 ||
-		    conf_set(conf, "auto.offset.reset", k->start == START_END ? "latest" : "earliest") < 0)
+		    conf_set(conf, "auto.offset.reset",
+			     k->start == START_END ? "latest" : "earliest") < 0)
 			return EV_EXIT_FAILURE;
 		rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	} else {
@@ -526,9 +547,11 @@ static int consume(struct kin *k)
 		return EV_EXIT_FAILURE;
 
 	if (k->group) {
-		rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(k->ntopics);
+		rd_kafka_topic_partition_list_t *subs =
+			rd_kafka_topic_partition_list_new(k->ntopics);
 		for (int i = 0; i < k->ntopics; i++)
-			rd_kafka_topic_partition_list_add(subs, k->topics[i], RD_KAFKA_PARTITION_UA);
+			rd_kafka_topic_partition_list_add(subs, k->topics[i],
+							  RD_KAFKA_PARTITION_UA);
 		rd_kafka_resp_err_t err = rd_kafka_subscribe(k->rk, subs);
 		rd_kafka_topic_partition_list_destroy(subs);
 		if (err) {
@@ -549,7 +572,8 @@ static int consume(struct kin *k)
 		}
 		if (msg->err) {
 			if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-				struct part *p = part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 0);
+				struct part *p = part_find(k, rd_kafka_topic_name(msg->rkt),
+							   msg->partition, 0);
 				if (p)
 					p->eof = 1;
 				rd_kafka_message_destroy(msg);
@@ -576,7 +600,8 @@ static int consume(struct kin *k)
 		if (k->end_ts >= 0 && rd_kafka_message_timestamp(msg, NULL) >= k->end_ts) {
 			if (p && !p->done) {
 				p->done = 1;
-				rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+				rd_kafka_topic_partition_list_t *one =
+					rd_kafka_topic_partition_list_new(1);
 				rd_kafka_topic_partition_list_add(one, p->topic, p->partition);
 				rd_kafka_pause_partitions(k->rk, one);
 				rd_kafka_topic_partition_list_destroy(one);
@@ -588,7 +613,8 @@ static int consume(struct kin *k)
 		}
 		ev_counter_inc(k->m_in);
 		ev_counter_add(k->m_bytes_in, msg->len);
-		if (!k->json && !multiline_warned && msg->payload && memchr(msg->payload, '\n', msg->len)) {
+		if (!k->json && !multiline_warned && msg->payload &&
+		    memchr(msg->payload, '\n', msg->len)) {
 			ev_warn("a payload contains a newline (%s [%d] at offset %" PRId64
 				"): it spans several lines; use -J to keep it one record",
 				rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset);
@@ -658,22 +684,25 @@ static int produce_one(struct kin *k, rd_kafka_topic_t *rkt, const char *topic, 
 	for (;;) {
 		rd_kafka_resp_err_t err;
 		if (headers && *headers)
-			err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+			err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic),
+						RD_KAFKA_V_PARTITION(partition),
 						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 						RD_KAFKA_V_VALUE((void *)payload, len),
-						RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_TIMESTAMP(ts),
+						RD_KAFKA_V_KEY(key, keylen),
+						RD_KAFKA_V_TIMESTAMP(ts),
 						RD_KAFKA_V_HEADERS(*headers), RD_KAFKA_V_END);
 		else if (rkt)
-			err = rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, (void *)payload, len,
-					       key, keylen, NULL) == 0
+			err = rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, (void *)payload,
+					       len, key, keylen, NULL) == 0
 				      ? RD_KAFKA_RESP_ERR_NO_ERROR
 				      : rd_kafka_last_error();
 		else
-			err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+			err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic),
+						RD_KAFKA_V_PARTITION(partition),
 						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 						RD_KAFKA_V_VALUE((void *)payload, len),
-						RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_TIMESTAMP(ts),
-						RD_KAFKA_V_END);
+						RD_KAFKA_V_KEY(key, keylen),
+						RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END);
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			if (headers)
 				*headers = NULL; /* owned by the message now */
@@ -742,7 +771,8 @@ static int produce(struct kin *k)
 			continue;
 		}
 		if (flags & EV_LINE_TOO_LONG) {
-			ev_error("line %" PRIu64 ": %zu bytes is over --max-line-bytes %" PRIu64 ": not produced",
+			ev_error("line %" PRIu64 ": %zu bytes is over --max-line-bytes %" PRIu64
+				 ": not produced",
 				 ev_reader_lines(in), len, k->max_line);
 			ev_counter_inc(k->m_rejected_too_long);
 			rejected++;
@@ -764,7 +794,8 @@ static int produce(struct kin *k)
 		if (k->json) {
 			char msg[512];
 			if (ev_kafka_envelope_parse(&env, line, len, msg, sizeof(msg)) < 0) {
-				ev_error("line %" PRIu64 ": %s: not produced", ev_reader_lines(in), msg);
+				ev_error("line %" PRIu64 ": %s: not produced", ev_reader_lines(in),
+					 msg);
 				ev_counter_inc(k->m_rejected_envelope);
 				rejected++;
 				continue;
@@ -779,15 +810,18 @@ static int produce(struct kin *k)
 			if (!topic)
 				topic = env.topic;
 			if (!topic) {
-				ev_error("line %" PRIu64 ": envelope has no topic and -t was not given: not produced",
-					 ev_reader_lines(in));
+				ev_error(
+					"line %" PRIu64
+					": envelope has no topic and -t was not given: not produced",
+					ev_reader_lines(in));
 				ev_counter_inc(k->m_rejected_envelope);
 				rejected++;
 				rd_kafka_headers_destroy(env.headers);
 				env.headers = NULL;
 				continue;
 			}
-			err = produce_one(k, NULL, topic, partition, payload, plen, kp, kn, ts, &env.headers);
+			err = produce_one(k, NULL, topic, partition, payload, plen, kp, kn, ts,
+					  &env.headers);
 			if (env.headers) {
 				rd_kafka_headers_destroy(env.headers);
 				env.headers = NULL;
@@ -811,8 +845,8 @@ static int produce(struct kin *k)
 		rd_kafka_poll(k->rk, 0);
 	}
 	if (ev_tool_stop_requested())
-		ev_info("stopping on signal %d: flushing %d queued message(s)", ev_tool_stop_requested(),
-			rd_kafka_outq_len(k->rk));
+		ev_info("stopping on signal %d: flushing %d queued message(s)",
+			ev_tool_stop_requested(), rd_kafka_outq_len(k->rk));
 	/* Flush everything queued, even after a signal: what was read must be delivered. */
 	while (rd_kafka_outq_len(k->rk) > 0 && !k->fatal)
 		rd_kafka_flush(k->rk, 1000);
@@ -867,8 +901,8 @@ static int list_metadata(struct kin *k)
 		printf("%s},\"query\":{\"topic\":\"%s\"},\"controllerid\":%d,\"brokers\":[", s.data,
 		       k->ntopics ? k->topics[0] : "*", (int)controller);
 		for (int i = 0; i < md->broker_cnt; i++)
-			printf("%s{\"id\":%d,\"name\":\"%s:%d\"}", i ? "," : "", (int)md->brokers[i].id,
-			       md->brokers[i].host, md->brokers[i].port);
+			printf("%s{\"id\":%d,\"name\":\"%s:%d\"}", i ? "," : "",
+			       (int)md->brokers[i].id, md->brokers[i].host, md->brokers[i].port);
 		printf("],\"topics\":[");
 		for (int t = 0; t < md->topic_cnt; t++) {
 			const struct rd_kafka_metadata_topic *mt = &md->topics[t];
@@ -880,8 +914,8 @@ static int list_metadata(struct kin *k)
 			printf("\"partitions\":[");
 			for (int p = 0; p < mt->partition_cnt; p++) {
 				const struct rd_kafka_metadata_partition *mp = &mt->partitions[p];
-				printf("%s{\"partition\":%d,\"leader\":%d,\"replicas\":[", p ? "," : "",
-				       (int)mp->id, (int)mp->leader);
+				printf("%s{\"partition\":%d,\"leader\":%d,\"replicas\":[",
+				       p ? "," : "", (int)mp->id, (int)mp->leader);
 				print_broker_list(mp, 1, 0);
 				printf("],\"isrs\":[");
 				print_broker_list(mp, 1, 1);
@@ -891,20 +925,24 @@ static int list_metadata(struct kin *k)
 		}
 		printf("]}\n");
 	} else {
-		printf("Metadata for %s (from broker %d: %s):\n", k->ntopics ? k->topics[0] : "all topics",
-		       (int)md->orig_broker_id, md->orig_broker_name);
+		printf("Metadata for %s (from broker %d: %s):\n",
+		       k->ntopics ? k->topics[0] : "all topics", (int)md->orig_broker_id,
+		       md->orig_broker_name);
 		printf(" %d brokers:\n", md->broker_cnt);
 		for (int i = 0; i < md->broker_cnt; i++)
-			printf("  broker %d at %s:%d%s\n", (int)md->brokers[i].id, md->brokers[i].host,
-			       md->brokers[i].port, md->brokers[i].id == controller ? " (controller)" : "");
+			printf("  broker %d at %s:%d%s\n", (int)md->brokers[i].id,
+			       md->brokers[i].host, md->brokers[i].port,
+			       md->brokers[i].id == controller ? " (controller)" : "");
 		printf(" %d topics:\n", md->topic_cnt);
 		for (int t = 0; t < md->topic_cnt; t++) {
 			const struct rd_kafka_metadata_topic *mt = &md->topics[t];
-			printf("  topic \"%s\" with %d partitions:%s%s\n", mt->topic, mt->partition_cnt,
-			       mt->err ? " " : "", mt->err ? rd_kafka_err2str(mt->err) : "");
+			printf("  topic \"%s\" with %d partitions:%s%s\n", mt->topic,
+			       mt->partition_cnt, mt->err ? " " : "",
+			       mt->err ? rd_kafka_err2str(mt->err) : "");
 			for (int p = 0; p < mt->partition_cnt; p++) {
 				const struct rd_kafka_metadata_partition *mp = &mt->partitions[p];
-				printf("    partition %d, leader %d, replicas: ", (int)mp->id, (int)mp->leader);
+				printf("    partition %d, leader %d, replicas: ", (int)mp->id,
+				       (int)mp->leader);
 				print_broker_list(mp, 0, 0);
 				printf(", isrs: ");
 				print_broker_list(mp, 0, 1);
@@ -927,7 +965,8 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	if (env_conf && *env_conf && ev_kafka_conf_file(k->conf, env_conf, err, sizeof(err)) < 0)
 		return ev_tool_usage_error("%s", err);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "CPLb:t:p:o:ec:G:X:F:Jk:qvhV", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "CPLb:t:p:o:ec:G:X:F:Jk:qvhV", long_options, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'C':
 		case 'P':
@@ -974,8 +1013,8 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			break;
 		case OPT_NO_IDEMPOTENCE: k->idempotence = 0; break;
 		case OPT_TIMEOUT:
-			if (ev_opt_duration_ms(optarg, 1000, &k->timeout_ms) < 0 || k->timeout_ms <= 0 ||
-			    k->timeout_ms > INT32_MAX)
+			if (ev_opt_duration_ms(optarg, 1000, &k->timeout_ms) < 0 ||
+			    k->timeout_ms <= 0 || k->timeout_ms > INT32_MAX)
 				return ev_tool_usage_error("invalid duration '%s'", optarg);
 			break;
 		case OPT_METRICS_ADDR: k->metrics_addr = optarg; break;
@@ -1010,15 +1049,18 @@ static int parse_args(struct kin *k, int argc, char **argv)
 		return ev_tool_usage_error("no topic: give -t TOPIC");
 	if (k->mode == 'C' && k->group &&
 	    !(k->start == START_DEFAULT || k->start == START_BEGINNING || k->start == START_END))
-		return ev_tool_usage_error("with -G, -o takes only beginning or end (for a new group)");
+		return ev_tool_usage_error(
+			"with -G, -o takes only beginning or end (for a new group)");
 	if (k->mode == 'C' && k->group && k->partition != RD_KAFKA_PARTITION_UA)
-		return ev_tool_usage_error("-p and -G exclude each other: the group assigns partitions");
+		return ev_tool_usage_error(
+			"-p and -G exclude each other: the group assigns partitions");
 	if (k->mode != 'P' && (k->key || k->key_field))
 		return ev_tool_usage_error("-k and --key-field are produce options");
 	if (k->key && k->key_field)
 		return ev_tool_usage_error("-k and --key-field exclude each other");
 	if (k->json && k->key_field)
-		return ev_tool_usage_error("-J takes the key from the envelope; --key-field does not apply");
+		return ev_tool_usage_error(
+			"-J takes the key from the envelope; --key-field does not apply");
 	return 0;
 }
 

@@ -31,10 +31,10 @@ static const char *test_current;
 		}                                                                               \
 	} while (0)
 
-#define RUN(fn)                   \
-	do {                      \
+#define RUN(fn)                     \
+	do {                        \
 		test_current = #fn; \
-		fn();             \
+		fn();               \
 	} while (0)
 
 static inline int test_report(void)

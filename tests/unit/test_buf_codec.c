@@ -34,10 +34,10 @@ static void test_utf8(void)
 	CHECK(ev_utf8_valid("", 0));
 	CHECK(ev_utf8_valid("plain ascii text, long enough for the fast path", 47));
 	CHECK(ev_utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9));
-	CHECK(!ev_utf8_valid("\xc3", 1));          /* truncated */
-	CHECK(!ev_utf8_valid("\xc0\xaf", 2));      /* overlong */
-	CHECK(!ev_utf8_valid("\xe0\x80\xaf", 3));  /* overlong */
-	CHECK(!ev_utf8_valid("\xed\xa0\x80", 3));  /* surrogate */
+	CHECK(!ev_utf8_valid("\xc3", 1));             /* truncated */
+	CHECK(!ev_utf8_valid("\xc0\xaf", 2));         /* overlong */
+	CHECK(!ev_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+	CHECK(!ev_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
 	CHECK(!ev_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
 	CHECK(!ev_utf8_valid("abcdefgh\xff", 9));
 	CHECK(ev_utf8_valid("a\0b", 3));
@@ -46,7 +46,8 @@ static void test_utf8(void)
 static void test_base64(void)
 {
 	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-	static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+	static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+					  "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 	for (int i = 0; i < 7; i++) {
 		ev_buf b = EV_BUF_INIT, d = EV_BUF_INIT;
 		ev_base64_encode(&b, plain[i], strlen(plain[i]));

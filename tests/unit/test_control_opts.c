@@ -7,10 +7,15 @@
 
 static void test_control_is(void)
 {
-	const char *yes[] = {"{\"__evpipe\":\"watermark\",\"ts\":1}", "{ \"__evpipe\" : \"barrier\"}",
-			     "{\"__evpipe\":\"future-kind\"}"};
-	const char *no[] = {"{\"event_id\":\"__evpipe\"}", "{\"x\":1,\"__evpipe\":\"watermark\"}",
-			    "[\"__evpipe\"]", "", "{", "{\"__evpipe\"", "{\"__evpipe_x\":1}"};
+	const char *yes[] = {"{\"__evpipe\":\"watermark\",\"ts\":1}",
+			     "{ \"__evpipe\" : \"barrier\"}", "{\"__evpipe\":\"future-kind\"}"};
+	const char *no[] = {"{\"event_id\":\"__evpipe\"}",
+			    "{\"x\":1,\"__evpipe\":\"watermark\"}",
+			    "[\"__evpipe\"]",
+			    "",
+			    "{",
+			    "{\"__evpipe\"",
+			    "{\"__evpipe_x\":1}"};
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
 		CHECK(ev_control_is(yes[i], strlen(yes[i])));
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)

@@ -33,9 +33,14 @@ static void test_envelope(void)
 	CHECK(env.key == NULL && env.topic == NULL && env.partition == RD_KAFKA_PARTITION_UA);
 	CHECK(env.payload_len == 2 && env.payload[0] == 0 && (unsigned char)env.payload[1] == 0xff);
 
-	const char *bad[] = {"not json", "[1]", "{\"key\":\"k\"}", "{\"payload\":1}",
-			     "{\"payload\":\"x\",\"payload_b64\":\"eA==\"}", "{\"payload\":\"x\",\"partition\":\"1\"}",
-			     "{\"payload\":\"x\",\"headers\":[\"only-name\"]}", "{\"payload_b64\":\"!!\"}"};
+	const char *bad[] = {"not json",
+			     "[1]",
+			     "{\"key\":\"k\"}",
+			     "{\"payload\":1}",
+			     "{\"payload\":\"x\",\"payload_b64\":\"eA==\"}",
+			     "{\"payload\":\"x\",\"partition\":\"1\"}",
+			     "{\"payload\":\"x\",\"headers\":[\"only-name\"]}",
+			     "{\"payload_b64\":\"!!\"}"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(ev_kafka_envelope_parse(&env, bad[i], strlen(bad[i]), err, sizeof(err)) < 0);
 		CHECK(strlen(err) > 0);

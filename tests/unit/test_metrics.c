@@ -9,12 +9,16 @@ static void test_render(void)
 {
 	ev_metrics *m = ev_metrics_new("kin", "j1");
 	ev_counter *in = ev_metrics_counter(m, "evpipe_records_in_total", "Records in", NULL);
-	ev_counter *parse = ev_metrics_counter(m, "evpipe_dead_letters_total", "Dead letters", "reason=\"parse\"");
+	ev_counter *parse = ev_metrics_counter(m, "evpipe_dead_letters_total", "Dead letters",
+					       "reason=\"parse\"");
 	ev_gauge *wm = ev_metrics_gauge(m, "evpipe_watermark_seconds", "Watermark", NULL);
-	ev_counter *schema = ev_metrics_counter(m, "evpipe_dead_letters_total", "Dead letters", "reason=\"schema\"");
-	ev_counter *blocked = ev_metrics_counter_seconds(m, "evpipe_output_blocked_seconds_total", "Blocked", NULL);
+	ev_counter *schema = ev_metrics_counter(m, "evpipe_dead_letters_total", "Dead letters",
+						"reason=\"schema\"");
+	ev_counter *blocked = ev_metrics_counter_seconds(m, "evpipe_output_blocked_seconds_total",
+							 "Blocked", NULL);
 	double bounds[] = {0.1, 1};
-	ev_histogram *h = ev_metrics_histogram(m, "evpipe_batch_seconds", "Batch latency", NULL, bounds, 2);
+	ev_histogram *h =
+		ev_metrics_histogram(m, "evpipe_batch_seconds", "Batch latency", NULL, bounds, 2);
 	CHECK(ev_metrics_counter(m, "evpipe_records_in_total", "Records in", NULL) == in);
 	ev_counter_add(in, 5);
 	ev_counter_inc(in);
@@ -84,7 +88,8 @@ static void test_serve(void)
 	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
 	CHECK(status == 200);
 	CHECK(ctype && strncmp(ctype, "text/plain; version=0.0.4", 25) == 0);
-	CHECK(strstr(ev_buf_cstr(&body), "evpipe_records_out_total{tool=\"evwindow\",job=\"j\"} 7\n") != NULL);
+	CHECK(strstr(ev_buf_cstr(&body),
+		     "evpipe_records_out_total{tool=\"evwindow\",job=\"j\"} 7\n") != NULL);
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nothing", port);
 	curl_easy_setopt(c, CURLOPT_URL, url);

@@ -146,7 +146,7 @@ gen_records() {
 	{ cat in; echo; cat ctl; } | kin -P -b "$KAFKA_BROKERS" -t "$topic" --metrics-addr 127.0.0.1:0 \
 		2> kin.err &
 	pid=$!
-	exec 3> ctl
+	exec 3<> ctl
 	wait_for 20 grep -q 'serving metrics' kin.err
 	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' kin.err)
 	wait_for 20 bash -c "curl -sf '$url' | grep -q 'evpipe_records_out_total{tool=\"kin\",job=\"evpipe\"} 3'"
@@ -197,7 +197,7 @@ gen_records() {
 	mkfifo in
 	kin -P -b "$KAFKA_BROKERS" -t "$topic" < in 2> kin.err &
 	pid=$!
-	exec 3> in
+	exec 3<> in
 	seq 1 500 | sed 's/.*/{"n":&}/' >&3
 	sleep 1
 	kill -TERM "$pid"

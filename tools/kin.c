@@ -13,6 +13,7 @@
 #include "control.h"
 #include "kafka.h"
 #include "log.h"
+#include "meta.h"
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
@@ -58,6 +59,10 @@ static const char usage_text[] =
 	"                           default end; with -G only beginning and end, for new groups)\n"
 	"  -e, --exit               exit once every assigned partition has reached its end\n"
 	"  -c, --count N            exit after N messages\n"
+	"      --meta-field NAME    add the message's provenance as the record's first field NAME:\n"
+	"                           {\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
+	"                           that is not a JSON object is wrapped as\n"
+	"                           {\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}\n"
 	"\n"
 	"Produce options:\n"
 	"  -k, --key KEY            key of every message\n"
@@ -71,6 +76,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_KEY_FIELD = 256,
+	OPT_META_FIELD,
 	OPT_MAX_LINE,
 	OPT_NO_IDEMPOTENCE,
 	OPT_TIMEOUT,
@@ -94,6 +100,7 @@ static const struct option long_options[] = {
 	{"json", no_argument, NULL, 'J'},
 	{"key", required_argument, NULL, 'k'},
 	{"key-field", required_argument, NULL, OPT_KEY_FIELD},
+	{"meta-field", required_argument, NULL, OPT_META_FIELD},
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -134,6 +141,7 @@ struct kin {
 	int json;
 	const char *key;
 	const char *key_field;
+	const char *meta_field;
 	uint64_t max_line;
 	int idempotence;
 	int64_t timeout_ms;
@@ -510,6 +518,14 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 	if (k->json) {
 		ev_buf_reset(line);
 		if (ev_kafka_envelope_format(line, msg) < 0)
+			return -1;
+		return ev_writer_line(k->out, line->data, line->len);
+	}
+	if (k->meta_field) {
+		ev_meta m = {rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
+			     rd_kafka_message_timestamp(msg, NULL)};
+		ev_buf_reset(line);
+		if (ev_meta_insert(line, k->meta_field, &m, msg->payload, msg->len) < 0)
 			return -1;
 		return ev_writer_line(k->out, line->data, line->len);
 	}
@@ -1007,6 +1023,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 		case 'J': k->json = 1; break;
 		case 'k': k->key = optarg; break;
 		case OPT_KEY_FIELD: k->key_field = optarg; break;
+		case OPT_META_FIELD: k->meta_field = optarg; break;
 		case OPT_MAX_LINE:
 			if (ev_opt_size(optarg, &k->max_line) < 0 || k->max_line == 0)
 				return ev_tool_usage_error("invalid size '%s'", optarg);
@@ -1058,6 +1075,10 @@ static int parse_args(struct kin *k, int argc, char **argv)
 		return ev_tool_usage_error("-k and --key-field are produce options");
 	if (k->key && k->key_field)
 		return ev_tool_usage_error("-k and --key-field exclude each other");
+	if (k->meta_field && (k->mode != 'C' || k->json))
+		return ev_tool_usage_error("--meta-field applies to -C without -J");
+	if (k->meta_field && (!*k->meta_field || strpbrk(k->meta_field, "\"\\")))
+		return ev_tool_usage_error("invalid --meta-field name '%s'", k->meta_field);
 	if (k->json && k->key_field)
 		return ev_tool_usage_error(
 			"-J takes the key from the envelope; --key-field does not apply");

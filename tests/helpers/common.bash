@@ -9,7 +9,7 @@ export EVPIPE_ROOT EVPIPE_BIN PATH
 # Load the addresses of the real servers written by tests/services/up. A test that needs a
 # server fails, never skips, when they are missing: a skipped integration test proves nothing.
 need_services() {
-	local env="$EVPIPE_ROOT/tests/services/env"
+	local env="${EVPIPE_SERVICES_ENV:-$EVPIPE_ROOT/tests/services/env}"
 	if [ ! -f "$env" ]; then
 		echo "tests/services/env is missing: run tests/services/up (make check does)" >&2
 		return 1

@@ -1,0 +1,89 @@
+/* meta.c: Kafka provenance carried in a reserved field of each record (kin --meta-field). */
+#include "meta.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "codec.h"
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *payload, size_t len)
+{
+	const char *p = payload ? payload : "";
+	size_t first = 0, last = len;
+	while (first < len && is_blank(p[first]))
+		first++;
+	while (last > first && is_blank(p[last - 1]))
+		last--;
+	int object = last - first >= 2 && p[first] == '{' && p[last - 1] == '}';
+
+	/* Blanks before the object are kept before it, so the payload can be restored exactly. */
+	int rc = object ? ev_buf_append(out, p, first) : 0;
+	rc |= ev_buf_putc(out, '{');
+	rc |= ev_buf_json_string(out, name, strlen(name));
+	rc |= ev_buf_puts(out, ":{\"topic\":");
+	rc |= ev_buf_json_string(out, m->topic, strlen(m->topic));
+	rc |= ev_buf_printf(out, ",\"partition\":%d,\"offset\":%lld,\"ts\":%lld%s}",
+			    (int)m->partition, (long long)m->offset, (long long)m->ts,
+			    object ? "" : ",\"wrapped\":true");
+	if (!object) {
+		rc |= ev_buf_putc(out, ',');
+		rc |= ev_json_bytes_field(out, "payload", p, len);
+		return rc | ev_buf_putc(out, '}');
+	}
+	/* Everything after the payload's '{', preceded by a comma unless the object is empty. */
+	size_t next = first + 1;
+	while (next < last && is_blank(p[next]))
+		next++;
+	if (p[next] != '}')
+		rc |= ev_buf_putc(out, ',');
+	return rc | ev_buf_append(out, p + first + 1, len - first - 1);
+}
+
+int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span *span,
+		    ev_buf *orig)
+{
+	size_t nlen = strlen(name);
+	size_t lead = 0;
+	while (lead < len && is_blank(line[lead]))
+		lead++;
+	/* {"NAME": */
+	const char *l = line + lead;
+	if (len - lead < nlen + 5 || l[0] != '{' || l[1] != '"' || memcmp(l + 2, name, nlen) != 0 ||
+	    l[nlen + 2] != '"' || l[nlen + 3] != ':')
+		return 0;
+	size_t start = lead + nlen + 4;
+	json_error_t jerr;
+	json_t *meta = json_loadb(line + start, len - start, JSON_DISABLE_EOF_CHECK, &jerr);
+	if (!json_is_object(meta)) {
+		json_decref(meta);
+		return 0;
+	}
+	size_t end = start + (size_t)jerr.position;
+	span->json = line + start;
+	span->json_len = end - start;
+	span->wrapped = json_is_true(json_object_get(meta, "wrapped"));
+	json_decref(meta);
+	if (!span->wrapped) {
+		/* Undo the insertion: '{', then what followed the provenance and its comma. */
+		size_t rest = end < len && line[end] == ',' ? end + 1 : end;
+		int rc = ev_buf_append(orig, line, lead) | ev_buf_putc(orig, '{');
+		return (rc | ev_buf_append(orig, line + rest, len - rest)) ? -1 : 1;
+	}
+	json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+	json_t *pl = json_object_get(root, "payload");
+	json_t *b64 = json_object_get(root, "payload_b64");
+	int rc = 1;
+	if (json_is_string(pl))
+		rc = ev_buf_append(orig, json_string_value(pl), json_string_length(pl)) < 0 ? -1
+											    : 1;
+	else if (!json_is_string(b64) ||
+		 ev_base64_decode(orig, json_string_value(b64), json_string_length(b64)) < 0)
+		rc = 0;
+	json_decref(root);
+	return rc;
+}

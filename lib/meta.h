@@ -1,0 +1,39 @@
+/* meta.h: Kafka provenance carried in a reserved field of each record (kin --meta-field). */
+#ifndef EV_META_H
+#define EV_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef struct ev_meta {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	int64_t ts;
+} ev_meta;
+
+/* Append payload with the provenance inserted as its first field:
+ *   {"NAME":{"topic":"t","partition":0,"offset":5,"ts":1732400000000},<the payload's fields>}
+ * Only the bytes after the payload's opening brace are copied, so the payload is not parsed.
+ * A payload that is not a JSON object (judged by its first and last non-blank bytes) is wrapped
+ * so that a validator can dead-letter it with its provenance:
+ *   {"NAME":{...,"wrapped":true},"payload":"<payload>"}   ("payload_b64" when not UTF-8). */
+int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *payload,
+		   size_t len);
+
+/* The provenance of a line written by ev_meta_insert. */
+typedef struct ev_meta_span {
+	const char *json; /* the provenance object's text, within the line */
+	size_t json_len;
+	int wrapped; /* the payload was not a JSON object */
+} ev_meta_span;
+
+/* When line begins with the field NAME as ev_meta_insert writes it, fill *span and append
+ * the original payload bytes to orig (for dead letters: the bytes as they were in Kafka).
+ * Returns 1 when found, 0 when the line does not begin with it. */
+int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span *span,
+		    ev_buf *orig);
+
+#endif

@@ -53,6 +53,28 @@ int ev_utf8_valid(const char *str, size_t n)
 	return 1;
 }
 
+int ev_json_too_deep(const char *s, size_t n, int max)
+{
+	int depth = 0;
+	for (size_t i = 0; i < n; i++) {
+		switch (s[i]) {
+		case '[':
+		case '{':
+			if (++depth > max)
+				return 1;
+			break;
+		case ']':
+		case '}': depth--; break;
+		case '"':
+			for (i++; i < n && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			break;
+		}
+	}
+	return 0;
+}
+
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int ev_base64_encode(ev_buf *out, const void *data, size_t n)

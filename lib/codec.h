@@ -8,6 +8,9 @@
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
 int ev_utf8_valid(const char *s, size_t n);
+/* True when the JSON text nests arrays and objects deeper than max (strings are skipped, the
+ * text need not be valid). Cheap enough to run before parsing each record. */
+int ev_json_too_deep(const char *s, size_t n, int max);
 /* Append the standard base64 (RFC 4648, padded) of data. */
 int ev_base64_encode(ev_buf *out, const void *data, size_t n);
 /* Append the bytes decoded from base64 text; returns 0, or -1 on malformed input. */

@@ -330,3 +330,53 @@ int ev_kafka_stats_lag(const char *json, size_t len,
 	json_decref(root);
 	return 0;
 }
+
+void ev_kafka_delivery_note(ev_kafka_delivery *d, const rd_kafka_message_t *msg)
+{
+	if (!msg->err) {
+		d->delivered++;
+		return;
+	}
+	if (!d->failed)
+		d->first_err = msg->err;
+	d->failed++;
+	ev_debug("delivery failed: %s", rd_kafka_err2str(msg->err));
+}
+
+rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+				     const void *payload, size_t len, const void *key,
+				     size_t keylen, int64_t ts, rd_kafka_headers_t **headers)
+{
+	for (;;) {
+		rd_kafka_resp_err_t err;
+		if (headers && *headers)
+			err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+						RD_KAFKA_V_PARTITION(partition),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_VALUE((void *)payload, len),
+						RD_KAFKA_V_KEY(key, keylen),
+						RD_KAFKA_V_TIMESTAMP(ts),
+						RD_KAFKA_V_HEADERS(*headers), RD_KAFKA_V_END);
+		else
+			err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+						RD_KAFKA_V_PARTITION(partition),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_VALUE((void *)payload, len),
+						RD_KAFKA_V_KEY(key, keylen),
+						RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			if (!err && headers)
+				*headers = NULL; /* owned by the message now */
+			return err;
+		}
+		if (rd_kafka_fatal_error(rk, NULL, 0))
+			return RD_KAFKA_RESP_ERR__FATAL;
+		rd_kafka_poll(rk, 100);
+	}
+}
+
+void ev_kafka_flush_all(rd_kafka_t *rk)
+{
+	while (rd_kafka_outq_len(rk) > 0 && !rd_kafka_fatal_error(rk, NULL, 0))
+		rd_kafka_flush(rk, 1000);
+}

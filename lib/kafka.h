@@ -47,6 +47,26 @@ int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len
 			    size_t errlen);
 void ev_kafka_envelope_free(ev_kafka_envelope *env);
 
+/* Delivery accounting of a producer; call ev_kafka_delivery_note from the dr_msg_cb. */
+typedef struct ev_kafka_delivery {
+	uint64_t delivered;
+	uint64_t failed;
+	rd_kafka_resp_err_t first_err;
+} ev_kafka_delivery;
+
+void ev_kafka_delivery_note(ev_kafka_delivery *d, const rd_kafka_message_t *msg);
+
+/* Produce a copy of one message. While librdkafka's local queue is full it serves delivery
+ * reports and waits, so a fast input is slowed down rather than failed. headers, when not
+ * NULL, pass to the message on success (*headers is set to NULL). Returns the error of a
+ * message that could not be queued. */
+rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+				     const void *payload, size_t len, const void *key,
+				     size_t keylen, int64_t ts, rd_kafka_headers_t **headers);
+
+/* Wait until every queued message is delivered or failed. */
+void ev_kafka_flush_all(rd_kafka_t *rk);
+
 /* Call fn(topic, partition, consumer_lag) for every partition in a librdkafka statistics
  * JSON document (statistics.interval.ms). Returns 0, or -1 when it does not parse. */
 int ev_kafka_stats_lag(const char *json, size_t len,

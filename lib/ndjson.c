@@ -20,6 +20,8 @@ struct ev_reader {
 	int eof;
 	uint64_t lines;
 	uint64_t bytes;
+	void (*before_read)(void *arg);
+	void *before_read_arg;
 };
 
 ev_reader *ev_reader_new(int fd, size_t max_line)
@@ -107,6 +109,8 @@ int ev_reader_next(ev_reader *r, char **line, size_t *len, int *flags)
 		}
 		if (reader_make_room(r) < 0)
 			return -1;
+		if (r->before_read)
+			r->before_read(r->before_read_arg);
 		ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
 		if (n < 0)
 			return -1;
@@ -114,6 +118,12 @@ int ev_reader_next(ev_reader *r, char **line, size_t *len, int *flags)
 			r->eof = 1;
 		r->end += (size_t)n;
 	}
+}
+
+void ev_reader_set_before_read(ev_reader *r, void (*fn)(void *arg), void *arg)
+{
+	r->before_read = fn;
+	r->before_read_arg = arg;
 }
 
 size_t ev_reader_buffered(const ev_reader *r)

@@ -23,6 +23,9 @@ void ev_reader_free(ev_reader *r);
  * of input, -1 on a read error (errno set). EINTR is returned as -1 with errno EINTR
  * so that a caller can check for a shutdown request, and may call again. */
 int ev_reader_next(ev_reader *r, char **line, size_t *len, int *flags);
+/* Call fn(arg) before every read(2) that may block, e.g. to flush outputs so that what was
+ * written reaches the next stage before this one waits for input. */
+void ev_reader_set_before_read(ev_reader *r, void (*fn)(void *arg), void *arg);
 /* Bytes buffered but not yet returned: a caller polling other sources must not
  * block on fd while this is non-zero. */
 size_t ev_reader_buffered(const ev_reader *r);

@@ -159,8 +159,7 @@ struct kin {
 	struct part *parts;
 	size_t nparts, capparts;
 	size_t last_part;
-	uint64_t delivered, failed;
-	rd_kafka_resp_err_t first_delivery_err;
+	ev_kafka_delivery dl;
 	int fatal;
 };
 
@@ -283,14 +282,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 {
 	struct kin *k = opaque;
 	(void)rk;
+	ev_kafka_delivery_note(&k->dl, msg);
 	if (msg->err) {
-		if (!k->failed)
-			k->first_delivery_err = msg->err;
-		k->failed++;
 		ev_counter_inc(k->m_delivery_errors);
-		ev_debug("delivery failed: %s", rd_kafka_err2str(msg->err));
 	} else {
-		k->delivered++;
 		ev_counter_inc(k->m_out);
 		ev_counter_add(k->m_bytes_out, msg->len);
 	}
@@ -693,45 +688,17 @@ static int key_from_field(const char *line, size_t len, const char *name, ev_buf
 	return rc;
 }
 
-static int produce_one(struct kin *k, rd_kafka_topic_t *rkt, const char *topic, int32_t partition,
-		       const void *payload, size_t len, const void *key, size_t keylen, int64_t ts,
+static int produce_one(struct kin *k, const char *topic, int32_t partition, const void *payload,
+		       size_t len, const void *key, size_t keylen, int64_t ts,
 		       rd_kafka_headers_t **headers)
 {
-	for (;;) {
-		rd_kafka_resp_err_t err;
-		if (headers && *headers)
-			err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic),
-						RD_KAFKA_V_PARTITION(partition),
-						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-						RD_KAFKA_V_VALUE((void *)payload, len),
-						RD_KAFKA_V_KEY(key, keylen),
-						RD_KAFKA_V_TIMESTAMP(ts),
-						RD_KAFKA_V_HEADERS(*headers), RD_KAFKA_V_END);
-		else if (rkt)
-			err = rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, (void *)payload,
-					       len, key, keylen, NULL) == 0
-				      ? RD_KAFKA_RESP_ERR_NO_ERROR
-				      : rd_kafka_last_error();
-		else
-			err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic),
-						RD_KAFKA_V_PARTITION(partition),
-						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-						RD_KAFKA_V_VALUE((void *)payload, len),
-						RD_KAFKA_V_KEY(key, keylen),
-						RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			if (headers)
-				*headers = NULL; /* owned by the message now */
-			return 0;
-		}
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-			ev_error("cannot produce to '%s': %s", topic, rd_kafka_err2str(err));
-			return -1;
-		}
-		rd_kafka_poll(k->rk, 100); /* the local queue is full: let deliveries drain it */
-		if (k->fatal)
-			return -1;
+	rd_kafka_resp_err_t err =
+		ev_kafka_produce(k->rk, topic, partition, payload, len, key, keylen, ts, headers);
+	if (err) {
+		ev_error("cannot produce to '%s': %s", topic, rd_kafka_err2str(err));
+		return -1;
 	}
+	return 0;
 }
 
 /* 1 when fd is readable (or at EOF or in error), 0 on timeout or a signal. */
@@ -754,7 +721,6 @@ static int produce(struct kin *k)
 		return EV_EXIT_FAILURE;
 	if (make_client(k, RD_KAFKA_PRODUCER) < 0 || probe_brokers(k, NULL, NULL) < 0)
 		return EV_EXIT_FAILURE;
-	rd_kafka_topic_t *rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
 	ev_reader *in = ev_reader_new(0, (size_t)k->max_line);
 	if (!in) {
 		ev_error("out of memory");
@@ -836,7 +802,7 @@ static int produce(struct kin *k)
 				env.headers = NULL;
 				continue;
 			}
-			err = produce_one(k, NULL, topic, partition, payload, plen, kp, kn, ts,
+			err = produce_one(k, topic, partition, payload, plen, kp, kn, ts,
 					  &env.headers);
 			if (env.headers) {
 				rd_kafka_headers_destroy(env.headers);
@@ -852,7 +818,7 @@ static int produce(struct kin *k)
 					kn = 0;
 				}
 			}
-			err = produce_one(k, rkt, topic, partition, payload, plen, kp, kn, 0, NULL);
+			err = produce_one(k, topic, partition, payload, plen, kp, kn, 0, NULL);
 		}
 		if (err < 0) {
 			rc = EV_EXIT_FAILURE;
@@ -864,11 +830,10 @@ static int produce(struct kin *k)
 		ev_info("stopping on signal %d: flushing %d queued message(s)",
 			ev_tool_stop_requested(), rd_kafka_outq_len(k->rk));
 	/* Flush everything queued, even after a signal: what was read must be delivered. */
-	while (rd_kafka_outq_len(k->rk) > 0 && !k->fatal)
-		rd_kafka_flush(k->rk, 1000);
-	if (k->failed) {
-		ev_error("%" PRIu64 " of %" PRIu64 " message(s) failed delivery: %s", k->failed,
-			 k->failed + k->delivered, rd_kafka_err2str(k->first_delivery_err));
+	ev_kafka_flush_all(k->rk);
+	if (k->dl.failed) {
+		ev_error("%" PRIu64 " of %" PRIu64 " message(s) failed delivery: %s", k->dl.failed,
+			 k->dl.failed + k->dl.delivered, rd_kafka_err2str(k->dl.first_err));
 		rc = EV_EXIT_FAILURE;
 	}
 	if (rejected) {
@@ -877,9 +842,7 @@ static int produce(struct kin *k)
 	}
 	if (k->fatal)
 		rc = EV_EXIT_FAILURE;
-	ev_debug("%" PRIu64 " message(s) delivered", k->delivered);
-	if (rkt)
-		rd_kafka_topic_destroy(rkt);
+	ev_debug("%" PRIu64 " message(s) delivered", k->dl.delivered);
 	ev_reader_free(in);
 	ev_kafka_envelope_free(&env);
 	ev_buf_free(&key);

@@ -75,8 +75,24 @@ static void test_bytes_field(void)
 	ev_buf_free(&b);
 }
 
+static int too_deep(const char *s, int max)
+{
+	return ev_json_too_deep(s, strlen(s), max);
+}
+
+static void test_depth(void)
+{
+	CHECK(!too_deep("{\"a\":[1,{\"b\":2}]}", 3));
+	CHECK(too_deep("{\"a\":[1,{\"b\":2}]}", 2));
+	CHECK(!too_deep("{\"a\":\"[[[[\\\"[[[\"}", 1));
+	CHECK(too_deep("[[[[[[", 5));
+	CHECK(!too_deep("[[[[[", 5));
+	CHECK(!too_deep("\"unterminated \\", 1));
+}
+
 int main(void)
 {
+	RUN(test_depth);
 	RUN(test_json_string);
 	RUN(test_growth);
 	RUN(test_utf8);

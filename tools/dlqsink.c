@@ -1,0 +1,457 @@
+/* dlqsink: write dead-letter envelopes to a Kafka topic or a file, and replay them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "control.h"
+#include "deadletter.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "timefmt.h"
+#include "tool.h"
+
+static const char usage_text[] =
+	"usage: dlqsink -b BROKERS -t TOPIC [options] < envelopes   to a Kafka topic\n"
+	"       dlqsink --file PATH [options] < envelopes           appended to a file\n"
+	"       dlqsink replay [--file PATH] [filters] > records      the original records\n"
+	"\n"
+	"Writes the dead-letter envelopes of evvalidate, evwindow and chsink to their final place:\n"
+	"a Kafka topic (keyed by reason, idempotent producer) or a file (appended, fsync'ed). On a\n"
+	"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
+	"could not be written.\n"
+	"\n"
+	"replay reads envelopes (from --file, or stdin: e.g. kin -C -t events.dlq -e | dlqsink\n"
+	"replay) and writes each one's original record (raw, or raw_b64 decoded) to stdout, so that\n"
+	"records can be re-injected after a fix: dlqsink replay ... | kin -P -t events\n"
+	"\n"
+	"Options:\n"
+	"  -b, --brokers LIST       Kafka brokers (default $KAFKA_BROKERS)\n"
+	"  -t, --topic TOPIC        dead-letter topic\n"
+	"  -X, --property K=V       librdkafka property; -F FILE or $EVPIPE_KAFKA_CONFIG for secrets\n"
+	"  -F, --config-file FILE   librdkafka properties file\n"
+	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n"
+	"      --timeout DURATION   how long to wait for the brokers at start-up (default 10s)\n"
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
+	"      --job NAME           job label of the metrics (default evpipe)\n"
+	"  -q, --quiet              only errors on stderr\n"
+	"  -v, --verbose            debug messages on stderr\n"
+	"  -h, --help               this text\n"
+	"  -V, --version            version and library versions\n"
+	"\n"
+	"Replay filters:\n"
+	"      --reason LIST        only these reasons (comma-separated)\n"
+	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
+	"      --until TIME         only dead letters before TIME\n"
+	"\n"
+	"Exit status: 0 ok, 1 runtime failure, 2 usage error.\n";
+
+enum { OPT_TIMEOUT = 256, OPT_METRICS_ADDR, OPT_JOB, OPT_REASON, OPT_SINCE, OPT_UNTIL };
+
+static const struct option long_options[] = {
+	{"brokers", required_argument, NULL, 'b'},
+	{"topic", required_argument, NULL, 't'},
+	{"property", required_argument, NULL, 'X'},
+	{"config-file", required_argument, NULL, 'F'},
+	{"file", required_argument, NULL, 'f'},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
+	{"job", required_argument, NULL, OPT_JOB},
+	{"reason", required_argument, NULL, OPT_REASON},
+	{"since", required_argument, NULL, OPT_SINCE},
+	{"until", required_argument, NULL, OPT_UNTIL},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+struct dlqsink {
+	int replay;
+	const char *brokers;
+	const char *topic;
+	const char *file;
+	const char *reasons; /* ",a,b," for matching */
+	int64_t since, until;
+	int64_t timeout_ms;
+	const char *metrics_addr;
+	const char *job;
+	rd_kafka_conf_t *conf;
+
+	rd_kafka_t *rk;
+	int fd; /* file mode */
+	ev_writer *out;
+	ev_kafka_delivery dl;
+	ev_metrics *metrics;
+	ev_counter *m_in, *m_out, *m_bad, *m_barriers, *m_delivery_errors, *m_blocked;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	struct dlqsink *d = opaque;
+	(void)rk;
+	ev_kafka_delivery_note(&d->dl, msg);
+	ev_counter_inc(msg->err ? d->m_delivery_errors : d->m_out);
+}
+
+/* Make everything written so far durable: delivered to Kafka, or fsync'ed. */
+static int make_durable(struct dlqsink *d)
+{
+	if (d->rk) {
+		ev_kafka_flush_all(d->rk);
+		return d->dl.failed ? -1 : 0;
+	}
+	if (ev_writer_flush(d->out) < 0 || fsync(d->fd) < 0) {
+		ev_error("cannot write '%s': %s", d->file, strerror(errno));
+		return -1;
+	}
+	ev_counter_set(d->m_blocked, ev_writer_blocked_ns(d->out));
+	return 0;
+}
+
+/* The envelope's reason, the message key; NULL for a line that is not an envelope. */
+static const char *envelope_reason(const char *line, size_t len, json_t **root)
+{
+	*root = json_loadb(line, len, 0, NULL);
+	return json_string_value(json_object_get(*root, "reason"));
+}
+
+static int sink(struct dlqsink *d)
+{
+	ev_reader *in = ev_reader_new(0, 0);
+	char *line;
+	size_t len;
+	int flags, r, rc = EV_EXIT_OK;
+	while ((r = ev_reader_next(in, &line, &len, &flags)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR && !ev_tool_stop_requested())
+				continue;
+			if (errno != EINTR) {
+				ev_error("cannot read standard input: %s", strerror(errno));
+				rc = EV_EXIT_FAILURE;
+			}
+			break;
+		}
+		if (len == 0)
+			continue;
+		if (ev_control_is(line, len)) {
+			ev_control c;
+			char err[256];
+			if (ev_control_parse(line, len, &c, err, sizeof(err)) == 0 &&
+			    c.type == EV_CTL_BARRIER) {
+				if (make_durable(d) < 0) {
+					rc = EV_EXIT_FAILURE;
+					break;
+				}
+				ev_counter_inc(d->m_barriers);
+				ev_debug("barrier %" PRId64 ": everything before it is durable",
+					 c.id);
+			}
+			continue;
+		}
+		ev_counter_inc(d->m_in);
+		json_t *root;
+		const char *reason = envelope_reason(line, len, &root);
+		if (!reason) {
+			/* Still kept: a dead-letter sink never drops what it is given. */
+			ev_counter_inc(d->m_bad);
+			ev_warn("line %" PRIu64 " is not a dead-letter envelope; kept as it is",
+				ev_reader_lines(in));
+		}
+		if (d->rk) {
+			const char *key = reason ? reason : "unknown";
+			rd_kafka_resp_err_t err =
+				ev_kafka_produce(d->rk, d->topic, RD_KAFKA_PARTITION_UA, line, len,
+						 key, strlen(key), 0, NULL);
+			rd_kafka_poll(d->rk, 0);
+			if (err) {
+				ev_error("cannot produce to '%s': %s", d->topic,
+					 rd_kafka_err2str(err));
+				json_decref(root);
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
+		} else {
+			if (ev_writer_line(d->out, line, len) < 0) {
+				ev_error("cannot write '%s': %s", d->file, strerror(errno));
+				json_decref(root);
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
+			ev_counter_inc(d->m_out);
+		}
+		json_decref(root);
+	}
+	if (make_durable(d) < 0)
+		rc = EV_EXIT_FAILURE;
+	if (d->dl.failed)
+		ev_error("%" PRIu64 " of %" PRIu64 " dead letter(s) failed delivery: %s",
+			 d->dl.failed, d->dl.failed + d->dl.delivered,
+			 rd_kafka_err2str(d->dl.first_err));
+	ev_reader_free(in);
+	return rc;
+}
+
+static int reason_wanted(const struct dlqsink *d, const char *reason)
+{
+	if (!d->reasons)
+		return 1;
+	if (!reason)
+		return 0;
+	size_t n = strlen(reason);
+	for (const char *p = d->reasons; (p = strstr(p, reason)) != NULL; p++)
+		if (p[-1] == ',' && p[n] == ',')
+			return 1;
+	return 0;
+}
+
+static int replay(struct dlqsink *d)
+{
+	int fd = 0;
+	if (d->file && (fd = open(d->file, O_RDONLY | O_CLOEXEC)) < 0) {
+		ev_error("cannot open '%s': %s", d->file, strerror(errno));
+		return EV_EXIT_FAILURE;
+	}
+	ev_reader *in = ev_reader_new(fd, 0);
+	ev_buf raw = EV_BUF_INIT;
+	char *line;
+	size_t len;
+	int flags, r, rc = EV_EXIT_OK;
+	uint64_t replayed = 0, skipped = 0;
+	while ((r = ev_reader_next(in, &line, &len, &flags)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				break;
+			ev_error("cannot read: %s", strerror(errno));
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		if (len == 0 || ev_control_is(line, len))
+			continue;
+		json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+		const char *reason = json_string_value(json_object_get(root, "reason"));
+		json_t *at = json_object_get(root, "at");
+		json_t *s = json_object_get(root, "raw");
+		json_t *b64 = json_object_get(root, "raw_b64");
+		ev_buf_reset(&raw);
+		int ok = json_is_string(s)     ? ev_buf_append(&raw, json_string_value(s),
+							       json_string_length(s)) == 0
+			 : json_is_string(b64) ? ev_base64_decode(&raw, json_string_value(b64),
+								  json_string_length(b64)) == 0
+					       : 0;
+		if (!ok) {
+			ev_warn("line %" PRIu64 " is not a dead-letter envelope: skipped",
+				ev_reader_lines(in));
+			skipped++;
+		} else if (reason_wanted(d, reason) &&
+			   (!json_is_integer(at) || (json_integer_value(at) >= d->since &&
+						     json_integer_value(at) < d->until))) {
+			if (ev_writer_line(d->out, raw.data, raw.len) < 0) {
+				json_decref(root);
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
+			replayed++;
+		}
+		json_decref(root);
+	}
+	if (ev_writer_flush(d->out) < 0 && errno != EPIPE) {
+		ev_error("cannot write standard output: %s", strerror(errno));
+		rc = EV_EXIT_FAILURE;
+	}
+	ev_info("%" PRIu64 " record(s) replayed%s", replayed,
+		skipped ? " (some lines were not envelopes)" : "");
+	ev_buf_free(&raw);
+	ev_reader_free(in);
+	if (fd > 0)
+		close(fd);
+	return rc;
+}
+
+static int parse_args(struct dlqsink *d, int argc, char **argv)
+{
+	char err[512];
+	int c;
+	const char *env_conf = getenv("EVPIPE_KAFKA_CONFIG");
+	static char reasons[1024];
+
+	if (argc > 1 && strcmp(argv[1], "replay") == 0) {
+		d->replay = 1;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	if (env_conf && *env_conf && ev_kafka_conf_file(d->conf, env_conf, err, sizeof(err)) < 0)
+		return ev_tool_usage_error("%s", err);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "b:t:X:F:f:qvhV", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'b': d->brokers = optarg; break;
+		case 't': d->topic = optarg; break;
+		case 'X':
+			if (ev_kafka_conf_set_pair(d->conf, optarg, 1, err, sizeof(err)) < 0)
+				return ev_tool_usage_error("%s", err);
+			break;
+		case 'F':
+			if (ev_kafka_conf_file(d->conf, optarg, err, sizeof(err)) < 0)
+				return ev_tool_usage_error("%s", err);
+			break;
+		case 'f': d->file = optarg; break;
+		case OPT_TIMEOUT:
+			if (ev_opt_duration_ms(optarg, 1000, &d->timeout_ms) < 0 ||
+			    d->timeout_ms <= 0 || d->timeout_ms > INT32_MAX)
+				return ev_tool_usage_error("invalid duration '%s'", optarg);
+			break;
+		case OPT_METRICS_ADDR: d->metrics_addr = optarg; break;
+		case OPT_JOB: d->job = optarg; break;
+		case OPT_REASON:
+			snprintf(reasons, sizeof(reasons), ",%s,", optarg);
+			d->reasons = reasons;
+			break;
+		case OPT_SINCE:
+			if (ev_time_parse(optarg, &d->since) < 0)
+				return ev_tool_usage_error("invalid time '%s'", optarg);
+			break;
+		case OPT_UNTIL:
+			if (ev_time_parse(optarg, &d->until) < 0)
+				return ev_tool_usage_error("invalid time '%s'", optarg);
+			break;
+		case 'q': ev_log_set_level(EV_LOG_ERROR); break;
+		case 'v': ev_log_set_level(EV_LOG_DEBUG); break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		case 'V': ev_tool_print_version(); return -1;
+		default: return ev_tool_bad_option(argv);
+		}
+	}
+	if (optind < argc)
+		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (d->replay) {
+		if (d->topic)
+			return ev_tool_usage_error(
+				"replay reads --file or stdin: kin -C -t TOPIC -e | dlqsink replay");
+		return 0;
+	}
+	if (d->reasons || d->since != INT64_MIN || d->until != INT64_MAX)
+		return ev_tool_usage_error("--reason, --since and --until are replay options");
+	if (!d->brokers)
+		d->brokers = getenv("KAFKA_BROKERS");
+	if (d->file && d->topic)
+		return ev_tool_usage_error("--file and -t exclude each other");
+	if (!d->file && !d->topic)
+		return ev_tool_usage_error("give -t TOPIC (with -b) or --file PATH");
+	if (d->topic && (!d->brokers || !*d->brokers))
+		return ev_tool_usage_error("no brokers: give -b or set KAFKA_BROKERS");
+	return 0;
+}
+
+static int open_sink(struct dlqsink *d)
+{
+	char err[512];
+	if (d->file) {
+		d->fd = open(d->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (d->fd < 0) {
+			ev_error("cannot open '%s': %s", d->file, strerror(errno));
+			return -1;
+		}
+		d->out = ev_writer_new(d->fd, 64 * 1024);
+		return d->out ? 0 : -1;
+	}
+	rd_kafka_conf_t *conf = d->conf;
+	d->conf = NULL;
+	if (ev_kafka_conf_set(conf, "bootstrap.servers", d->brokers, 0, err, sizeof(err)) < 0 ||
+	    ev_kafka_conf_set(conf, "enable.idempotence", "true", 0, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	ev_kafka_conf_logging(conf);
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_opaque(conf, d);
+	d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!d->rk) {
+		ev_error("cannot create Kafka producer: %s", err);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t e = rd_kafka_metadata(d->rk, 0, NULL, &md, (int)d->timeout_ms);
+	if (e) {
+		ev_error("cannot reach Kafka at '%s' within %" PRId64 " ms: %s", d->brokers,
+			 d->timeout_ms, rd_kafka_err2str(e));
+		return -1;
+	}
+	rd_kafka_metadata_destroy(md);
+	return 0;
+}
+
+static void setup_metrics(struct dlqsink *d)
+{
+	ev_metrics *m = d->metrics;
+	d->m_in =
+		ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
+	d->m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
+				      NULL);
+	d->m_bad =
+		ev_metrics_counter(m, "evpipe_records_invalid_envelope_total",
+				   "Lines that were not dead-letter envelopes (kept as they are)",
+				   NULL);
+	d->m_barriers = ev_metrics_counter(m, "evpipe_barriers_total",
+					   "Barriers acknowledged after a durable flush", NULL);
+	d->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
+						  "Messages that could not be delivered", NULL);
+	d->m_blocked = ev_metrics_counter_seconds(
+		m, "evpipe_output_blocked_seconds_total",
+		"Time spent blocked writing to a full output (backpressure)", "output=\"file\"");
+}
+
+int main(int argc, char **argv)
+{
+	struct dlqsink d;
+	memset(&d, 0, sizeof(d));
+	d.since = INT64_MIN;
+	d.until = INT64_MAX;
+	d.timeout_ms = 10000;
+	d.job = "evpipe";
+	d.fd = -1;
+
+	ev_tool_init("dlqsink");
+	d.conf = rd_kafka_conf_new();
+	int rc = parse_args(&d, argc, argv);
+	if (rc != 0) {
+		rd_kafka_conf_destroy(d.conf);
+		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	}
+	d.metrics = ev_tool_metrics("dlqsink", d.job, d.metrics_addr);
+	if (!d.metrics) {
+		rd_kafka_conf_destroy(d.conf);
+		return EV_EXIT_FAILURE;
+	}
+	setup_metrics(&d);
+	ev_tool_catch_signals();
+	if (d.replay) {
+		d.out = ev_writer_new(1, 64 * 1024);
+		rc = replay(&d);
+	} else {
+		rc = open_sink(&d) < 0 ? EV_EXIT_FAILURE : sink(&d);
+	}
+	ev_writer_free(d.out);
+	if (d.fd >= 0)
+		close(d.fd);
+	if (d.conf)
+		rd_kafka_conf_destroy(d.conf);
+	if (d.rk)
+		rd_kafka_destroy(d.rk);
+	ev_metrics_free(d.metrics);
+	return ev_tool_finish(rc);
+}

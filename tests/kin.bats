@@ -146,12 +146,12 @@ gen_records() {
 	{ cat in; echo; cat ctl; } | kin -P -b "$KAFKA_BROKERS" -t "$topic" --metrics-addr 127.0.0.1:0 \
 		2> kin.err &
 	pid=$!
-	exec 3<> ctl
+	exec 7<> ctl
 	wait_for 20 grep -q 'serving metrics' kin.err
 	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' kin.err)
 	wait_for 20 bash -c "curl -sf '$url' | grep -q 'evpipe_records_out_total{tool=\"kin\",job=\"evpipe\"} 3'"
 	curl -sf "$url" > metrics
-	exec 3>&-
+	exec 7>&-
 	wait "$pid"
 	grep -q 'evpipe_records_in_total{tool="kin",job="evpipe"} 5' metrics
 	grep -q 'evpipe_records_skipped_total{tool="kin",job="evpipe",reason="blank"} 1' metrics
@@ -197,12 +197,12 @@ gen_records() {
 	mkfifo in
 	kin -P -b "$KAFKA_BROKERS" -t "$topic" < in 2> kin.err &
 	pid=$!
-	exec 3<> in
-	seq 1 500 | sed 's/.*/{"n":&}/' >&3
+	exec 7<> in
+	seq 1 500 | sed 's/.*/{"n":&}/' >&7
 	sleep 1
 	kill -TERM "$pid"
 	run -0 wait "$pid"
-	exec 3>&-
+	exec 7>&-
 	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -e
 	[ "${#lines[@]}" -eq 500 ]
 }

@@ -33,7 +33,7 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread -lm
 
-TOOLS := kin dlqsink
+TOOLS := kin evvalidate dlqsink
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -49,7 +49,7 @@ endif
 
 .SECONDARY:
 
-.PHONY: all check check-unit check-integration demo lint format bench install clean deps services-up services-down
+.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down
 
 all: $(TOOL_BIN) bin
 

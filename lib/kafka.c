@@ -321,10 +321,18 @@ int ev_kafka_stats_lag(const char *json, size_t len,
 		json_object_foreach(json_object_get(t, "partitions"), pname, p)
 		{
 			long part = strtol(pname, NULL, 10);
-			json_t *lag = json_object_get(p, "consumer_lag");
-			/* -1: unknown, and the internal UA partition is not a real one. */
-			if (part >= 0 && json_is_integer(lag) && json_integer_value(lag) >= 0)
-				fn(arg, tname, (int32_t)part, json_integer_value(lag));
+			/* The end (the last stable offset under read_committed, else the high
+			 * watermark) minus the position: Kafka's records-lag. librdkafka's own
+			 * consumer_lag counts from the committed offset, unknown without a group. */
+			json_int_t end = json_integer_value(json_object_get(p, "ls_offset"));
+			if (end < 0)
+				end = json_integer_value(json_object_get(p, "hi_offset"));
+			json_int_t pos = json_integer_value(json_object_get(p, "app_offset"));
+			if (pos < 0)
+				pos = json_integer_value(json_object_get(p, "committed_offset"));
+			/* Offsets below 0 are unknown; the internal UA partition is not a real one. */
+			if (part >= 0 && end >= 0 && pos >= 0)
+				fn(arg, tname, (int32_t)part, end > pos ? end - pos : 0);
 		}
 	}
 	json_decref(root);

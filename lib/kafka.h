@@ -67,8 +67,9 @@ rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t 
 /* Wait until every queued message is delivered or failed. */
 void ev_kafka_flush_all(rd_kafka_t *rk);
 
-/* Call fn(topic, partition, consumer_lag) for every partition in a librdkafka statistics
- * JSON document (statistics.interval.ms). Returns 0, or -1 when it does not parse. */
+/* Call fn(topic, partition, lag) for every partition of a librdkafka statistics JSON document
+ * (statistics.interval.ms) whose lag is known: the partition's end minus the consumer's
+ * position, as Kafka's records-lag. Returns 0, or -1 when it does not parse. */
 int ev_kafka_stats_lag(const char *json, size_t len,
 		       void (*fn)(void *arg, const char *topic, int32_t partition, int64_t lag),
 		       void *arg);

@@ -51,7 +51,7 @@ gen_records() {
 	topic=$(new_topic offsets)
 	# 100 messages on partition 0 with timestamps 1700000000000 + i*1000.
 	awk 'BEGIN { for (i = 0; i < 100; i++)
-		printf "{\"partition\":0,\"ts\":%d,\"key\":null,\"payload\":\"m%d\"}\n", 1700000000000 + i * 1000, i }' > env.ndjson
+		printf "{\"partition\":0,\"ts\":%.0f,\"key\":null,\"payload\":\"m%d\"}\n", 1700000000000 + i * 1000, i }' > env.ndjson
 	run -0 kin -P -J -b "$KAFKA_BROKERS" -t "$topic" < env.ndjson
 
 	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -p 0 -e -o beginning
@@ -173,7 +173,9 @@ gen_records() {
 	wait_for 30 bash -c "[ \$(curl -sf '$url' | grep -c '^evpipe_kafka_consumer_lag{.*} 0\$') -eq 3 ]"
 	curl -sf "$url" > metrics
 	kill -TERM "$pid"
-	run -0 wait "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
 	[ "$(wc -l < out)" -eq 1000 ]
 	for p in 0 1 2; do
 		grep -q "^evpipe_kafka_consumer_lag{tool=\"kin\",job=\"evpipe\",topic=\"$topic\",partition=\"$p\"} 0$" metrics
@@ -201,7 +203,9 @@ gen_records() {
 	seq 1 500 | sed 's/.*/{"n":&}/' >&7
 	sleep 1
 	kill -TERM "$pid"
-	run -0 wait "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
 	exec 7>&-
 	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -e
 	[ "${#lines[@]}" -eq 500 ]

@@ -123,7 +123,7 @@ static int make_durable(struct dlqsink *d)
 /* The envelope's reason, the message key; NULL for a line that is not an envelope. */
 static const char *envelope_reason(const char *line, size_t len, json_t **root)
 {
-	*root = json_loadb(line, len, 0, NULL);
+	*root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 	return json_string_value(json_object_get(*root, "reason"));
 }
 

@@ -258,6 +258,8 @@ static void on_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
 {
 	struct kin *k = arg;
 	struct part *p = part_find(k, topic, partition, 0);
+	ev_debug("lag of %s [%d]: %lld%s", topic, (int)partition, (long long)lag,
+		 p ? "" : " (not assigned)");
 	if (!p)
 		return;
 	if (!p->lag) {
@@ -274,7 +276,8 @@ static void on_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
 	(void)rk;
-	ev_kafka_stats_lag(json, len, on_lag, opaque);
+	if (ev_kafka_stats_lag(json, len, on_lag, opaque) < 0)
+		ev_debug("cannot parse librdkafka statistics");
 	return 0;
 }
 
@@ -658,6 +661,8 @@ static int consume(struct kin *k)
 		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 			ev_warn("cannot commit offsets: %s", rd_kafka_err2str(err));
 	}
+	/* Leave the group while the output still exists: the revoke callback flushes it. */
+	rd_kafka_consumer_close(k->rk);
 	ev_buf_free(&line);
 	return rc;
 write_error:
@@ -1085,16 +1090,14 @@ int main(int argc, char **argv)
 	default: rc = list_metadata(&k); break;
 	}
 
+	/* The client first: destroying a consumer may still call the rebalance callback. */
+	if (k.rk)
+		rd_kafka_destroy(k.rk);
+	if (k.conf)
+		rd_kafka_conf_destroy(k.conf);
 	if (ev_writer_free(k.out) < 0 && rc == EV_EXIT_OK && errno != EPIPE) {
 		ev_error("cannot write standard output: %s", strerror(errno));
 		rc = EV_EXIT_FAILURE;
-	}
-	if (k.conf)
-		rd_kafka_conf_destroy(k.conf);
-	if (k.rk) {
-		if (k.mode == 'C')
-			rd_kafka_consumer_close(k.rk);
-		rd_kafka_destroy(k.rk);
 	}
 	parts_clear(&k);
 	free(k.parts);

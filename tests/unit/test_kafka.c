@@ -89,12 +89,15 @@ static void on_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
 
 static void test_stats(void)
 {
-	const char *js = "{\"topics\":{\"events\":{\"partitions\":{"
-			 "\"0\":{\"consumer_lag\":5},\"1\":{\"consumer_lag\":-1},"
-			 "\"2\":{\"consumer_lag\":7},\"-1\":{\"consumer_lag\":100}}}}}";
+	const char *js =
+		"{\"topics\":{\"events\":{\"partitions\":{"
+		"\"0\":{\"ls_offset\":10,\"hi_offset\":12,\"app_offset\":5,\"committed_offset\":2},"
+		"\"1\":{\"ls_offset\":-1,\"hi_offset\":9,\"app_offset\":-1001,\"committed_offset\":2},"
+		"\"2\":{\"ls_offset\":7,\"app_offset\":-1001,\"committed_offset\":-1001},"
+		"\"-1\":{\"ls_offset\":100,\"app_offset\":0}}}}}";
 	struct lag_seen s = {0, 0};
 	CHECK(ev_kafka_stats_lag(js, strlen(js), on_lag, &s) == 0);
-	CHECK(s.calls == 2 && s.sum == 12);
+	CHECK(s.calls == 2 && s.sum == 5 + 7);
 	CHECK(ev_kafka_stats_lag("{", 1, on_lag, &s) < 0);
 }
 

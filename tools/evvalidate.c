@@ -1,0 +1,425 @@
+/* evvalidate: pass records that meet a data contract, dead-letter the rest with the reason. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "control.h"
+#include "deadletter.h"
+#include "log.h"
+#include "meta.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "schema.h"
+#include "tool.h"
+
+static const char usage_text[] =
+	"usage: evvalidate --contract FILE [--dlq PATH|fd:N] [options] < records > valid\n"
+	"\n"
+	"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
+	"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
+	"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
+	"\"raw_b64\"),\"source\",\"line\",\"at\"}. Reasons: parse, truncated, encoding, too_long,\n"
+	"depth, duplicate_key, schema. Blank lines are skipped and counted; control\n"
+	"lines go to both outputs, in order. Nothing read is lost: in = valid + dead-lettered +\n"
+	"skipped.\n"
+	"\n"
+	"Options:\n"
+	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
+	"                           refused at start\n"
+	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
+	"                           descriptor; without it each dead letter is reported on stderr\n"
+	"      --all-errors         report every violation of a record, not just the first\n"
+	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n"
+	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
+	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
+	"                           contract, copied to the dead letter's \"source\"\n"
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
+	"      --job NAME           job label of the metrics (default evpipe)\n"
+	"  -q, --quiet              only errors on stderr\n"
+	"  -v, --verbose            debug messages on stderr\n"
+	"  -h, --help               this text\n"
+	"  -V, --version            version and library versions\n"
+	"\n"
+	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O),\n"
+	"2 usage error or a contract that cannot be used.\n";
+
+enum {
+	OPT_ALL_ERRORS = 256,
+	OPT_MAX_LINE,
+	OPT_MAX_DEPTH,
+	OPT_META_FIELD,
+	OPT_METRICS_ADDR,
+	OPT_JOB
+};
+
+static const struct option long_options[] = {
+	{"contract", required_argument, NULL, 'c'},
+	{"dlq", required_argument, NULL, 'd'},
+	{"all-errors", no_argument, NULL, OPT_ALL_ERRORS},
+	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
+	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
+	{"meta-field", required_argument, NULL, OPT_META_FIELD},
+	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
+	{"job", required_argument, NULL, OPT_JOB},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+#define MAX_ERRORS 64
+
+/* The reasons a record is dead-lettered; each has its counter. */
+enum reason {
+	R_PARSE,
+	R_TRUNCATED,
+	R_ENCODING,
+	R_TOO_LONG,
+	R_DEPTH,
+	R_DUPLICATE_KEY,
+	R_SCHEMA,
+	R_COUNT
+};
+static const char *const reason_names[R_COUNT] = {"parse", "truncated",     "encoding", "too_long",
+						  "depth", "duplicate_key", "schema"};
+
+struct evvalidate {
+	const char *contract_path;
+	const char *dlq_spec;
+	int all_errors;
+	uint64_t max_line;
+	int64_t max_depth;
+	const char *meta_field;
+	const char *metrics_addr;
+	const char *job;
+
+	ev_schema *contract;
+	ev_reader *in;
+	ev_writer *out;
+	ev_writer *dlq; /* NULL: report on stderr */
+	ev_metrics *metrics;
+	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[R_COUNT];
+	ev_counter *m_blocked_out, *m_blocked_dlq;
+	uint64_t dead;
+	ev_buf env;   /* envelope being written */
+	ev_buf orig;  /* original payload of a record that carries provenance */
+	ev_buf errjs; /* --all-errors array */
+	ev_schema_error errs[MAX_ERRORS];
+};
+
+static void flush_outputs(void *arg)
+{
+	struct evvalidate *v = arg;
+	/* Failures stick in the writers and are reported where the next write fails. */
+	ev_writer_flush(v->out);
+	if (v->dlq)
+		ev_writer_flush(v->dlq);
+	ev_counter_set(v->m_blocked_out, ev_writer_blocked_ns(v->out));
+	if (v->dlq)
+		ev_counter_set(v->m_blocked_dlq, ev_writer_blocked_ns(v->dlq));
+}
+
+/* Dead-letter the line. raw is what is kept of it: the original bytes. */
+static int dead_letter(struct evvalidate *v, enum reason r, const char *path, const char *keyword,
+		       const char *message, const char *raw, size_t raw_len,
+		       const ev_meta_span *src)
+{
+	v->dead++;
+	ev_counter_inc(v->m_dead[r]);
+	if (!v->dlq) {
+		ev_error("line %" PRIu64 ": %s%s%s%s: %s", ev_reader_lines(v->in), reason_names[r],
+			 path ? " at '" : "", path ? path : "", path ? "'" : "",
+			 message ? message : "");
+		return 0;
+	}
+	ev_deadletter d = {
+		.reason = reason_names[r],
+		.path = path,
+		.keyword = keyword,
+		.message = message,
+		.errors_json = v->errjs.len ? v->errjs.data : NULL,
+		.raw = raw,
+		.raw_len = raw_len,
+		.source_json = src ? src->json : NULL,
+		.source_len = src ? src->json_len : 0,
+		.line = ev_reader_lines(v->in),
+		.at = ev_wall_ms(),
+	};
+	ev_buf_reset(&v->env);
+	if (ev_deadletter_format(&v->env, &d) < 0)
+		return -1;
+	return ev_writer_line(v->dlq, v->env.data, v->env.len);
+}
+
+static enum reason parse_reason(const json_error_t *jerr)
+{
+	switch (json_error_code(jerr)) {
+	case json_error_premature_end_of_input: return R_TRUNCATED;
+	case json_error_duplicate_key: return R_DUPLICATE_KEY;
+	case json_error_invalid_utf8:
+	case json_error_null_character:
+	case json_error_null_byte_in_key: return R_ENCODING;
+	default: return R_PARSE;
+	}
+}
+
+static void errors_to_json(struct evvalidate *v, size_t n)
+{
+	ev_buf *b = &v->errjs;
+	ev_buf_putc(b, '[');
+	for (size_t i = 0; i < n && i < MAX_ERRORS; i++) {
+		const ev_schema_error *e = &v->errs[i];
+		ev_buf_puts(b, i ? ",{\"path\":" : "{\"path\":");
+		ev_buf_json_string(b, e->path, strlen(e->path));
+		ev_buf_puts(b, ",\"keyword\":");
+		ev_buf_json_string(b, e->keyword, strlen(e->keyword));
+		ev_buf_puts(b, ",\"message\":");
+		ev_buf_json_string(b, e->message, strlen(e->message));
+		ev_buf_putc(b, '}');
+	}
+	ev_buf_putc(b, ']');
+}
+
+/* Judge one record line; write it to stdout or dead-letter it. */
+static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
+{
+	ev_meta_span span, *src = NULL;
+	const char *raw = line;
+	size_t raw_len = len;
+	char msg[256];
+
+	ev_buf_reset(&v->errjs);
+	if (v->meta_field) {
+		ev_buf_reset(&v->orig);
+		int found = ev_meta_extract(line, len, v->meta_field, &span, &v->orig);
+		if (found < 0)
+			return -1;
+		if (found) {
+			src = &span;
+			raw = v->orig.data;
+			raw_len = v->orig.len;
+			if (span.wrapped) {
+				/* Judge the Kafka message itself: it is not a JSON object. */
+				line = raw;
+				len = raw_len;
+			}
+		}
+	}
+	if ((flags & EV_LINE_TOO_LONG) || len > v->max_line) {
+		snprintf(msg, sizeof(msg), "line of %zu bytes is over --max-line-bytes %" PRIu64,
+			 len, v->max_line);
+		return dead_letter(v, R_TOO_LONG, "", NULL, msg, raw, raw_len, src);
+	}
+	if (!ev_utf8_valid(line, len))
+		return dead_letter(v, R_ENCODING, "", NULL, "the line is not valid UTF-8", raw,
+				   raw_len, src);
+	const char *nul = memchr(line, '\0', len);
+	if (nul) {
+		snprintf(msg, sizeof(msg), "the line contains a NUL byte at byte %zu",
+			 (size_t)(nul - line) + 1);
+		return dead_letter(v, R_ENCODING, "", NULL, msg, raw, raw_len, src);
+	}
+	if (ev_json_too_deep(line, len, (int)v->max_depth)) {
+		snprintf(msg, sizeof(msg), "nested deeper than --max-depth %" PRId64, v->max_depth);
+		return dead_letter(v, R_DEPTH, "", NULL, msg, raw, raw_len, src);
+	}
+
+	json_error_t jerr;
+	json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!root) {
+		enum reason r = parse_reason(&jerr);
+		if (r == R_PARSE && (flags & EV_LINE_NO_NEWLINE) &&
+		    json_error_code(&jerr) != json_error_invalid_syntax)
+			r = R_TRUNCATED;
+		snprintf(msg, sizeof(msg), "%s at byte %d", jerr.text, jerr.position);
+		return dead_letter(v, r, "", NULL, msg, raw, raw_len, src);
+	}
+	if (src && !span.wrapped && json_is_object(root))
+		json_object_del(root, v->meta_field);
+	size_t max = v->all_errors ? MAX_ERRORS : 1;
+	size_t n = ev_schema_validate(v->contract, root, v->errs, max);
+	json_decref(root);
+	if (n == 0) {
+		ev_counter_inc(v->m_out);
+		return ev_writer_line(v->out, line, len);
+	}
+	if (v->all_errors)
+		errors_to_json(v, n);
+	return dead_letter(v, R_SCHEMA, v->errs[0].path, v->errs[0].keyword, v->errs[0].message,
+			   raw, raw_len, src);
+}
+
+static int forward_control(struct evvalidate *v, const char *line, size_t len)
+{
+	ev_counter_inc(v->m_control);
+	if (ev_writer_line(v->out, line, len) < 0)
+		return -1;
+	return v->dlq ? ev_writer_line(v->dlq, line, len) : 0;
+}
+
+static int run(struct evvalidate *v)
+{
+	char *line;
+	size_t len;
+	int flags, r;
+	uint64_t records = 0, blank = 0;
+
+	ev_reader_set_before_read(v->in, flush_outputs, v);
+	while ((r = ev_reader_next(v->in, &line, &len, &flags)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR && !ev_tool_stop_requested())
+				continue;
+			if (errno == EINTR)
+				break;
+			ev_error("cannot read standard input: %s", strerror(errno));
+			return EV_EXIT_FAILURE;
+		}
+		if (ev_control_is(line, len)) {
+			if (forward_control(v, line, len) < 0)
+				goto write_error;
+			continue;
+		}
+		ev_counter_add(v->m_bytes_in, len);
+		if (len == 0 || strspn(line, " \t") == len) {
+			blank++;
+			ev_counter_inc(v->m_blank);
+			continue;
+		}
+		records++;
+		ev_counter_inc(v->m_in);
+		if (judge(v, line, len, flags) < 0)
+			goto write_error;
+	}
+	if (ev_tool_stop_requested())
+		ev_info("stopping on signal %d", ev_tool_stop_requested());
+	flush_outputs(v);
+	if (ev_writer_flush(v->out) < 0 || (v->dlq && ev_writer_flush(v->dlq) < 0))
+		goto write_error;
+	ev_info("%" PRIu64 " record(s): %" PRIu64 " valid, %" PRIu64 " dead-lettered; %" PRIu64
+		" blank line(s) skipped",
+		records, records - v->dead, v->dead, blank);
+	return EV_EXIT_OK;
+write_error:
+	if (errno != EPIPE)
+		ev_error("cannot write output: %s", strerror(errno));
+	return EV_EXIT_FAILURE;
+}
+
+static void setup_metrics(struct evvalidate *v)
+{
+	ev_metrics *m = v->metrics;
+	static const char dl_help[] = "Records sent to the dead-letter output, by reason";
+	v->m_in =
+		ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
+	v->m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
+				      NULL);
+	v->m_bytes_in =
+		ev_metrics_counter(m, "evpipe_bytes_in_total", "Bytes of records read", NULL);
+	v->m_blank = ev_metrics_counter(m, "evpipe_records_skipped_total",
+					"Input lines skipped, by reason", "reason=\"blank\"");
+	v->m_control = ev_metrics_counter(m, "evpipe_control_lines_total",
+					  "Control lines (watermarks, barriers) forwarded", NULL);
+	for (int i = 0; i < R_COUNT; i++) {
+		char labels[64];
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", reason_names[i]);
+		v->m_dead[i] = ev_metrics_counter(m, "evpipe_dead_letters_total", dl_help, labels);
+	}
+	static const char bl_help[] = "Time spent blocked writing to a full output (backpressure)";
+	v->m_blocked_out = ev_metrics_counter_seconds(m, "evpipe_output_blocked_seconds_total",
+						      bl_help, "output=\"stdout\"");
+	v->m_blocked_dlq = ev_metrics_counter_seconds(m, "evpipe_output_blocked_seconds_total",
+						      bl_help, "output=\"dlq\"");
+}
+
+static int parse_args(struct evvalidate *v, int argc, char **argv)
+{
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:d:qvhV", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'c': v->contract_path = optarg; break;
+		case 'd': v->dlq_spec = optarg; break;
+		case OPT_ALL_ERRORS: v->all_errors = 1; break;
+		case OPT_MAX_LINE:
+			if (ev_opt_size(optarg, &v->max_line) < 0 || v->max_line == 0)
+				return ev_tool_usage_error("invalid size '%s'", optarg);
+			break;
+		case OPT_MAX_DEPTH:
+			if (ev_opt_int(optarg, 1, 10000, &v->max_depth) < 0)
+				return ev_tool_usage_error("invalid depth '%s'", optarg);
+			break;
+		case OPT_META_FIELD: v->meta_field = optarg; break;
+		case OPT_METRICS_ADDR: v->metrics_addr = optarg; break;
+		case OPT_JOB: v->job = optarg; break;
+		case 'q': ev_log_set_level(EV_LOG_ERROR); break;
+		case 'v': ev_log_set_level(EV_LOG_DEBUG); break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		case 'V': ev_tool_print_version(); return -1;
+		default: return ev_tool_bad_option(argv);
+		}
+	}
+	if (optind < argc)
+		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!v->contract_path)
+		return ev_tool_usage_error("no contract: give --contract FILE");
+	if (v->meta_field && (!*v->meta_field || strpbrk(v->meta_field, "\"\\")))
+		return ev_tool_usage_error("invalid --meta-field name '%s'", v->meta_field);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct evvalidate v;
+	char err[512];
+	memset(&v, 0, sizeof(v));
+	v.max_line = 1 << 20;
+	v.max_depth = 64;
+	v.job = "evpipe";
+
+	ev_tool_init("evvalidate");
+	int rc = parse_args(&v, argc, argv);
+	if (rc != 0)
+		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	v.contract = ev_schema_load_file(v.contract_path, err, sizeof(err));
+	if (!v.contract) {
+		ev_error("contract '%s': %s", v.contract_path, err);
+		return EV_EXIT_USAGE;
+	}
+	if (v.dlq_spec) {
+		int fd = ev_sideout_open(v.dlq_spec, err, sizeof(err));
+		if (fd < 0) {
+			ev_error("--dlq: %s", err);
+			ev_schema_free(v.contract);
+			return EV_EXIT_FAILURE;
+		}
+		v.dlq = ev_writer_new(fd, 64 * 1024);
+	}
+	v.metrics = ev_tool_metrics("evvalidate", v.job, v.metrics_addr);
+	v.in = ev_reader_new(0, (size_t)v.max_line);
+	v.out = ev_writer_new(1, 64 * 1024);
+	if (!v.metrics || !v.in || !v.out || (v.dlq_spec && !v.dlq)) {
+		rc = EV_EXIT_FAILURE;
+	} else {
+		setup_metrics(&v);
+		ev_tool_catch_signals();
+		rc = run(&v);
+	}
+	ev_writer_free(v.out);
+	ev_writer_free(v.dlq);
+	ev_reader_free(v.in);
+	ev_schema_free(v.contract);
+	ev_metrics_free(v.metrics);
+	ev_buf_free(&v.env);
+	ev_buf_free(&v.orig);
+	ev_buf_free(&v.errjs);
+	return ev_tool_finish(rc);
+}

@@ -302,6 +302,13 @@ void ev_kafka_envelope_free(ev_kafka_envelope *env)
 	env->headers = NULL;
 }
 
+/* An offset of a statistics document; -1 when absent or unknown. */
+static json_int_t stat_offset(json_t *partition, const char *key)
+{
+	json_t *v = json_object_get(partition, key);
+	return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
 int ev_kafka_stats_lag(const char *json, size_t len,
 		       void (*fn)(void *arg, const char *topic, int32_t partition, int64_t lag),
 		       void *arg)
@@ -324,12 +331,14 @@ int ev_kafka_stats_lag(const char *json, size_t len,
 			/* The end (the last stable offset under read_committed, else the high
 			 * watermark) minus the position: Kafka's records-lag. librdkafka's own
 			 * consumer_lag counts from the committed offset, unknown without a group. */
-			json_int_t end = json_integer_value(json_object_get(p, "ls_offset"));
+			json_int_t end = stat_offset(p, "ls_offset");
 			if (end < 0)
-				end = json_integer_value(json_object_get(p, "hi_offset"));
-			json_int_t pos = json_integer_value(json_object_get(p, "app_offset"));
+				end = stat_offset(p, "hi_offset");
+			json_int_t pos = stat_offset(p, "app_offset");
+			if (pos < 0) /* nothing consumed yet: where fetching starts */
+				pos = stat_offset(p, "next_offset");
 			if (pos < 0)
-				pos = json_integer_value(json_object_get(p, "committed_offset"));
+				pos = stat_offset(p, "committed_offset");
 			/* Offsets below 0 are unknown; the internal UA partition is not a real one. */
 			if (part >= 0 && end >= 0 && pos >= 0)
 				fn(arg, tname, (int32_t)part, end > pos ? end - pos : 0);

@@ -34,7 +34,7 @@ envelopes() {
 
 @test "killed after acknowledging a barrier, a file sink has kept everything before it" {
 	mkfifo in
-	dlqsink --file dl -v < in 2> err &
+	dlqsink --file dl -v < in 2> err 3>&- &
 	pid=$!
 	exec 7<> in
 	envelopes 1 1000 >&7
@@ -52,7 +52,7 @@ envelopes() {
 	need_services
 	topic=$(new_topic dlq)
 	mkfifo in
-	dlqsink -b "$KAFKA_BROKERS" -t "$topic" -v < in 2> err &
+	dlqsink -b "$KAFKA_BROKERS" -t "$topic" -v < in 2> err 3>&- &
 	pid=$!
 	exec 7<> in
 	envelopes 1 500 >&7

@@ -54,7 +54,7 @@ build_input() {
 	build_input
 	mkfifo hold
 	{ cat in.ndjson; cat hold; } | evvalidate --contract "$CONTRACT" --dlq dlq.ndjson \
-		--metrics-addr 127.0.0.1:0 > out.ndjson 2> err &
+		--metrics-addr 127.0.0.1:0 > out.ndjson 2> err 3>&- &
 	pid=$!
 	exec 7<> hold
 	wait_for 20 grep -q 'serving metrics' err

@@ -144,7 +144,7 @@ gen_records() {
 	mkfifo ctl
 	# Hold stdin open after the data so the metrics can be read while kin runs.
 	{ cat in; echo; cat ctl; } | kin -P -b "$KAFKA_BROKERS" -t "$topic" --metrics-addr 127.0.0.1:0 \
-		2> kin.err &
+		2> kin.err 3>&- &
 	pid=$!
 	exec 7<> ctl
 	wait_for 20 grep -q 'serving metrics' kin.err
@@ -165,7 +165,7 @@ gen_records() {
 	# Null keys spread the messages over the three partitions.
 	seq 1 1000 | sed 's/.*/{"n":&}/' | kin -P -b "$KAFKA_BROKERS" -t "$topic"
 	kin -C -b "$KAFKA_BROKERS" -t "$topic" -o beginning --metrics-addr 127.0.0.1:0 \
-		-X statistics.interval.ms=200 2> kin.err > out &
+		-X statistics.interval.ms=200 2> kin.err > out 3>&- &
 	pid=$!
 	wait_for 20 grep -q 'serving metrics' kin.err
 	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' kin.err)
@@ -197,7 +197,7 @@ gen_records() {
 @test "SIGTERM while producing flushes what was read, then exits 0" {
 	topic=$(new_topic term)
 	mkfifo in
-	kin -P -b "$KAFKA_BROKERS" -t "$topic" < in 2> kin.err &
+	kin -P -b "$KAFKA_BROKERS" -t "$topic" < in 2> kin.err 3>&- &
 	pid=$!
 	exec 7<> in
 	seq 1 500 | sed 's/.*/{"n":&}/' >&7

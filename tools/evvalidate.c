@@ -19,6 +19,7 @@
 #include "opts.h"
 #include "schema.h"
 #include "tool.h"
+#include "validate.h"
 
 static const char usage_text[] =
 	"usage: evvalidate --contract FILE [--dlq PATH|fd:N] [options] < records > valid\n"
@@ -76,22 +77,6 @@ static const struct option long_options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-#define MAX_ERRORS 64
-
-/* The reasons a record is dead-lettered; each has its counter. */
-enum reason {
-	R_PARSE,
-	R_TRUNCATED,
-	R_ENCODING,
-	R_TOO_LONG,
-	R_DEPTH,
-	R_DUPLICATE_KEY,
-	R_SCHEMA,
-	R_COUNT
-};
-static const char *const reason_names[R_COUNT] = {"parse", "truncated",     "encoding", "too_long",
-						  "depth", "duplicate_key", "schema"};
-
 struct evvalidate {
 	const char *contract_path;
 	const char *dlq_spec;
@@ -103,17 +88,15 @@ struct evvalidate {
 	const char *job;
 
 	ev_schema *contract;
+	ev_validator *validator;
 	ev_reader *in;
 	ev_writer *out;
 	ev_writer *dlq; /* NULL: report on stderr */
 	ev_metrics *metrics;
-	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[R_COUNT];
+	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_blocked_out, *m_blocked_dlq;
 	uint64_t dead;
-	ev_buf env;   /* envelope being written */
-	ev_buf orig;  /* original payload of a record that carries provenance */
-	ev_buf errjs; /* --all-errors array */
-	ev_schema_error errs[MAX_ERRORS];
+	ev_buf env; /* envelope being written */
 };
 
 static void flush_outputs(void *arg)
@@ -128,134 +111,27 @@ static void flush_outputs(void *arg)
 		ev_counter_set(v->m_blocked_dlq, ev_writer_blocked_ns(v->dlq));
 }
 
-/* Dead-letter the line. raw is what is kept of it: the original bytes. */
-static int dead_letter(struct evvalidate *v, enum reason r, const char *path, const char *keyword,
-		       const char *message, const char *raw, size_t raw_len,
-		       const ev_meta_span *src)
-{
-	v->dead++;
-	ev_counter_inc(v->m_dead[r]);
-	if (!v->dlq) {
-		ev_error("line %" PRIu64 ": %s%s%s%s: %s", ev_reader_lines(v->in), reason_names[r],
-			 path ? " at '" : "", path ? path : "", path ? "'" : "",
-			 message ? message : "");
-		return 0;
-	}
-	ev_deadletter d = {
-		.reason = reason_names[r],
-		.path = path,
-		.keyword = keyword,
-		.message = message,
-		.errors_json = v->errjs.len ? v->errjs.data : NULL,
-		.raw = raw,
-		.raw_len = raw_len,
-		.source_json = src ? src->json : NULL,
-		.source_len = src ? src->json_len : 0,
-		.line = ev_reader_lines(v->in),
-		.at = ev_wall_ms(),
-	};
-	ev_buf_reset(&v->env);
-	if (ev_deadletter_format(&v->env, &d) < 0)
-		return -1;
-	return ev_writer_line(v->dlq, v->env.data, v->env.len);
-}
-
-static enum reason parse_reason(const json_error_t *jerr)
-{
-	switch (json_error_code(jerr)) {
-	case json_error_premature_end_of_input: return R_TRUNCATED;
-	case json_error_duplicate_key: return R_DUPLICATE_KEY;
-	case json_error_invalid_utf8:
-	case json_error_null_character:
-	case json_error_null_byte_in_key: return R_ENCODING;
-	default: return R_PARSE;
-	}
-}
-
-static void errors_to_json(struct evvalidate *v, size_t n)
-{
-	ev_buf *b = &v->errjs;
-	ev_buf_putc(b, '[');
-	for (size_t i = 0; i < n && i < MAX_ERRORS; i++) {
-		const ev_schema_error *e = &v->errs[i];
-		ev_buf_puts(b, i ? ",{\"path\":" : "{\"path\":");
-		ev_buf_json_string(b, e->path, strlen(e->path));
-		ev_buf_puts(b, ",\"keyword\":");
-		ev_buf_json_string(b, e->keyword, strlen(e->keyword));
-		ev_buf_puts(b, ",\"message\":");
-		ev_buf_json_string(b, e->message, strlen(e->message));
-		ev_buf_putc(b, '}');
-	}
-	ev_buf_putc(b, ']');
-}
-
 /* Judge one record line; write it to stdout or dead-letter it. */
 static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 {
-	ev_meta_span span, *src = NULL;
-	const char *raw = line;
-	size_t raw_len = len;
-	char msg[256];
-
-	ev_buf_reset(&v->errjs);
-	if (v->meta_field) {
-		ev_buf_reset(&v->orig);
-		int found = ev_meta_extract(line, len, v->meta_field, &span, &v->orig);
-		if (found < 0)
-			return -1;
-		if (found) {
-			src = &span;
-			raw = v->orig.data;
-			raw_len = v->orig.len;
-			if (span.wrapped) {
-				/* Judge the Kafka message itself: it is not a JSON object. */
-				line = raw;
-				len = raw_len;
-			}
-		}
-	}
-	if ((flags & EV_LINE_TOO_LONG) || len > v->max_line) {
-		snprintf(msg, sizeof(msg), "line of %zu bytes is over --max-line-bytes %" PRIu64,
-			 len, v->max_line);
-		return dead_letter(v, R_TOO_LONG, "", NULL, msg, raw, raw_len, src);
-	}
-	if (!ev_utf8_valid(line, len))
-		return dead_letter(v, R_ENCODING, "", NULL, "the line is not valid UTF-8", raw,
-				   raw_len, src);
-	const char *nul = memchr(line, '\0', len);
-	if (nul) {
-		snprintf(msg, sizeof(msg), "the line contains a NUL byte at byte %zu",
-			 (size_t)(nul - line) + 1);
-		return dead_letter(v, R_ENCODING, "", NULL, msg, raw, raw_len, src);
-	}
-	if (ev_json_too_deep(line, len, (int)v->max_depth)) {
-		snprintf(msg, sizeof(msg), "nested deeper than --max-depth %" PRId64, v->max_depth);
-		return dead_letter(v, R_DEPTH, "", NULL, msg, raw, raw_len, src);
-	}
-
-	json_error_t jerr;
-	json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if (!root) {
-		enum reason r = parse_reason(&jerr);
-		if (r == R_PARSE && (flags & EV_LINE_NO_NEWLINE) &&
-		    json_error_code(&jerr) != json_error_invalid_syntax)
-			r = R_TRUNCATED;
-		snprintf(msg, sizeof(msg), "%s at byte %d", jerr.text, jerr.position);
-		return dead_letter(v, r, "", NULL, msg, raw, raw_len, src);
-	}
-	if (src && !span.wrapped && json_is_object(root))
-		json_object_del(root, v->meta_field);
-	size_t max = v->all_errors ? MAX_ERRORS : 1;
-	size_t n = ev_schema_validate(v->contract, root, v->errs, max);
-	json_decref(root);
-	if (n == 0) {
+	ev_verdict verdict;
+	uint64_t lineno = ev_reader_lines(v->in);
+	ev_buf_reset(&v->env);
+	if (ev_validator_judge(v->validator, line, len, flags, lineno, ev_wall_ms(), &verdict,
+			       v->dlq ? &v->env : NULL) < 0)
+		return -1;
+	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
-		return ev_writer_line(v->out, line, len);
+		return ev_writer_line(v->out, verdict.record, verdict.record_len);
 	}
-	if (v->all_errors)
-		errors_to_json(v, n);
-	return dead_letter(v, R_SCHEMA, v->errs[0].path, v->errs[0].keyword, v->errs[0].message,
-			   raw, raw_len, src);
+	v->dead++;
+	ev_counter_inc(v->m_dead[verdict.reason]);
+	if (v->dlq)
+		return ev_writer_line(v->dlq, v->env.data, v->env.len);
+	ev_error("line %" PRIu64 ": %s%s%s%s: %s", lineno, ev_reason_name(verdict.reason),
+		 *verdict.path ? " at '" : "", verdict.path, *verdict.path ? "'" : "",
+		 verdict.message);
+	return 0;
 }
 
 static int forward_control(struct evvalidate *v, const char *line, size_t len)
@@ -328,9 +204,10 @@ static void setup_metrics(struct evvalidate *v)
 					"Input lines skipped, by reason", "reason=\"blank\"");
 	v->m_control = ev_metrics_counter(m, "evpipe_control_lines_total",
 					  "Control lines (watermarks, barriers) forwarded", NULL);
-	for (int i = 0; i < R_COUNT; i++) {
+	for (int i = 0; i < EV_REASON_COUNT; i++) {
 		char labels[64];
-		snprintf(labels, sizeof(labels), "reason=\"%s\"", reason_names[i]);
+		snprintf(labels, sizeof(labels), "reason=\"%s\"",
+			 ev_reason_name((enum ev_reason)i));
 		v->m_dead[i] = ev_metrics_counter(m, "evpipe_dead_letters_total", dl_help, labels);
 	}
 	static const char bl_help[] = "Time spent blocked writing to a full output (backpressure)";
@@ -403,10 +280,12 @@ int main(int argc, char **argv)
 		}
 		v.dlq = ev_writer_new(fd, 64 * 1024);
 	}
+	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field};
+	v.validator = ev_validator_new(v.contract, &vo);
 	v.metrics = ev_tool_metrics("evvalidate", v.job, v.metrics_addr);
 	v.in = ev_reader_new(0, (size_t)v.max_line);
 	v.out = ev_writer_new(1, 64 * 1024);
-	if (!v.metrics || !v.in || !v.out || (v.dlq_spec && !v.dlq)) {
+	if (!v.validator || !v.metrics || !v.in || !v.out || (v.dlq_spec && !v.dlq)) {
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&v);
@@ -416,10 +295,9 @@ int main(int argc, char **argv)
 	ev_writer_free(v.out);
 	ev_writer_free(v.dlq);
 	ev_reader_free(v.in);
+	ev_validator_free(v.validator);
 	ev_schema_free(v.contract);
 	ev_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
-	ev_buf_free(&v.orig);
-	ev_buf_free(&v.errjs);
 	return ev_tool_finish(rc);
 }

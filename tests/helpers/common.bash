@@ -41,3 +41,11 @@ wait_for() {
 		sleep 0.2
 	done
 }
+
+# Stop what a test left running in the background, so that a failed test cannot hang the
+# suite (bats waits for every process that holds its output open).
+teardown() {
+	local pids
+	pids=$(jobs -p)
+	[ -z "$pids" ] || kill $pids 2>/dev/null || true
+}

@@ -94,10 +94,11 @@ static void test_stats(void)
 		"\"0\":{\"ls_offset\":10,\"hi_offset\":12,\"app_offset\":5,\"committed_offset\":2},"
 		"\"1\":{\"ls_offset\":-1,\"hi_offset\":9,\"app_offset\":-1001,\"committed_offset\":2},"
 		"\"2\":{\"ls_offset\":7,\"app_offset\":-1001,\"committed_offset\":-1001},"
+		"\"3\":{\"ls_offset\":0,\"app_offset\":-1001,\"next_offset\":0},"
 		"\"-1\":{\"ls_offset\":100,\"app_offset\":0}}}}}";
 	struct lag_seen s = {0, 0};
 	CHECK(ev_kafka_stats_lag(js, strlen(js), on_lag, &s) == 0);
-	CHECK(s.calls == 2 && s.sum == 5 + 7);
+	CHECK(s.calls == 3 && s.sum == 5 + 7 + 0);
 	CHECK(ev_kafka_stats_lag("{", 1, on_lag, &s) < 0);
 }
 

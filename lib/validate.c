@@ -1,0 +1,185 @@
+/* validate.c: the verdict on one input line against a data contract: valid, or a dead letter. */
+#include "validate.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "deadletter.h"
+#include "meta.h"
+#include "ndjson.h"
+
+#define MAX_ERRORS 64
+
+static const char *const reason_names[EV_REASON_COUNT] = {"parse",    "truncated", "encoding",
+							  "too_long", "depth",     "duplicate_key",
+							  "schema"};
+
+struct ev_validator {
+	const ev_schema *contract;
+	ev_validator_opts opts;
+	ev_buf orig;  /* original payload of a record that carries provenance */
+	ev_buf errjs; /* --all-errors array */
+	char msg[256];
+	ev_schema_error errs[MAX_ERRORS];
+};
+
+const char *ev_reason_name(enum ev_reason r)
+{
+	return (unsigned)r < EV_REASON_COUNT ? reason_names[r] : "unknown";
+}
+
+ev_validator *ev_validator_new(const ev_schema *contract, const ev_validator_opts *opts)
+{
+	ev_validator *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->contract = contract;
+	v->opts = *opts;
+	return v;
+}
+
+void ev_validator_free(ev_validator *v)
+{
+	if (!v)
+		return;
+	ev_buf_free(&v->orig);
+	ev_buf_free(&v->errjs);
+	free(v);
+}
+
+static enum ev_reason parse_reason(const json_error_t *jerr, int line_flags)
+{
+	switch (json_error_code(jerr)) {
+	case json_error_premature_end_of_input: return EV_REASON_TRUNCATED;
+	case json_error_duplicate_key: return EV_REASON_DUPLICATE_KEY;
+	case json_error_invalid_utf8:
+	case json_error_null_character:
+	case json_error_null_byte_in_key: return EV_REASON_ENCODING;
+	case json_error_invalid_syntax: return EV_REASON_PARSE;
+	default: return (line_flags & EV_LINE_NO_NEWLINE) ? EV_REASON_TRUNCATED : EV_REASON_PARSE;
+	}
+}
+
+static int errors_to_json(ev_validator *v, size_t n)
+{
+	ev_buf *b = &v->errjs;
+	int rc = ev_buf_putc(b, '[');
+	for (size_t i = 0; i < n && i < MAX_ERRORS; i++) {
+		const ev_schema_error *e = &v->errs[i];
+		rc |= ev_buf_puts(b, i ? ",{\"path\":" : "{\"path\":");
+		rc |= ev_buf_json_string(b, e->path, strlen(e->path));
+		rc |= ev_buf_puts(b, ",\"keyword\":");
+		rc |= ev_buf_json_string(b, e->keyword, strlen(e->keyword));
+		rc |= ev_buf_puts(b, ",\"message\":");
+		rc |= ev_buf_json_string(b, e->message, strlen(e->message));
+		rc |= ev_buf_putc(b, '}');
+	}
+	return rc | ev_buf_putc(b, ']');
+}
+
+/* The checks that need no parse, in order; returns 1 with *reason set when one fails. */
+static int precheck(ev_validator *v, const char *line, size_t len, int line_flags,
+		    enum ev_reason *reason)
+{
+	if ((line_flags & EV_LINE_TOO_LONG) || (v->opts.max_line && len > v->opts.max_line)) {
+		snprintf(v->msg, sizeof(v->msg), "line of %zu bytes is over the limit of %zu bytes",
+			 len, v->opts.max_line);
+		*reason = EV_REASON_TOO_LONG;
+		return 1;
+	}
+	if (!ev_utf8_valid(line, len)) {
+		snprintf(v->msg, sizeof(v->msg), "the line is not valid UTF-8");
+		*reason = EV_REASON_ENCODING;
+		return 1;
+	}
+	const char *nul = memchr(line, '\0', len);
+	if (nul) {
+		snprintf(v->msg, sizeof(v->msg), "the line contains a NUL byte at byte %zu",
+			 (size_t)(nul - line) + 1);
+		*reason = EV_REASON_ENCODING;
+		return 1;
+	}
+	if (v->opts.max_depth > 0 && ev_json_too_deep(line, len, v->opts.max_depth)) {
+		snprintf(v->msg, sizeof(v->msg), "nested deeper than the limit of %d",
+			 v->opts.max_depth);
+		*reason = EV_REASON_DEPTH;
+		return 1;
+	}
+	return 0;
+}
+
+int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_flags,
+		       uint64_t lineno, int64_t at, ev_verdict *out, ev_buf *envelope)
+{
+	ev_meta_span span = {NULL, 0, 0};
+	const char *raw = line;
+	size_t raw_len = len;
+	const char *keyword = NULL;
+
+	memset(out, 0, sizeof(*out));
+	ev_buf_reset(&v->errjs);
+	out->path = "";
+	out->message = v->msg;
+	if (v->opts.meta_field) {
+		ev_buf_reset(&v->orig);
+		int found = ev_meta_extract(line, len, v->opts.meta_field, &span, &v->orig);
+		if (found < 0)
+			return -1;
+		if (found) {
+			raw = ev_buf_cstr(&v->orig);
+			raw_len = v->orig.len;
+			if (span.wrapped) {
+				/* Judge the Kafka message itself: it is not a JSON object. */
+				line = raw;
+				len = raw_len;
+			}
+		}
+	}
+	if (!precheck(v, line, len, line_flags, &out->reason)) {
+		json_error_t jerr;
+		json_t *root =
+			json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+		if (!root) {
+			out->reason = parse_reason(&jerr, line_flags);
+			snprintf(v->msg, sizeof(v->msg), "%s at byte %d", jerr.text, jerr.position);
+		} else {
+			if (span.json && !span.wrapped && json_is_object(root))
+				json_object_del(root, v->opts.meta_field);
+			size_t n = ev_schema_validate(v->contract, root, v->errs,
+						      v->opts.all_errors ? MAX_ERRORS : 1);
+			json_decref(root);
+			if (n == 0) {
+				out->valid = 1;
+				out->record = line;
+				out->record_len = len;
+				return 0;
+			}
+			if (v->opts.all_errors && errors_to_json(v, n) < 0)
+				return -1;
+			out->reason = EV_REASON_SCHEMA;
+			out->path = v->errs[0].path;
+			out->message = v->errs[0].message;
+			keyword = v->errs[0].keyword;
+		}
+	}
+	if (!envelope)
+		return 0;
+	ev_deadletter d = {
+		.reason = reason_names[out->reason],
+		.path = out->path,
+		.keyword = keyword,
+		.message = out->message,
+		.errors_json = v->errjs.len ? v->errjs.data : NULL,
+		.raw = raw,
+		.raw_len = raw_len,
+		.source_json = span.json,
+		.source_len = span.json_len,
+		.line = lineno,
+		.at = at,
+	};
+	return ev_deadletter_format(envelope, &d);
+}

@@ -49,7 +49,7 @@ endif
 
 .SECONDARY:
 
-.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down
+.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz
 
 all: $(TOOL_BIN) bin
 
@@ -88,7 +88,7 @@ services-down:
 	$(Q)tests/services/down
 
 demo:
-	$(Q)scripts/deps
+	$(Q)scripts/deps $(if $(EVPIPE_DEMO_KAFKA),all,build)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)pipelines/demo.sh
 
@@ -109,3 +109,29 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# make fuzz: libFuzzer harnesses of the line-to-verdict path and the schema compiler (tests/fuzz/).
+# Built with clang (apt: clang, libclang-rt-14-dev); the library is compiled into each harness.
+# Each runs for FUZZ_SECONDS; new inputs go to build/fuzz/corpus, crashes to tests/fuzz/crashes/.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -MMD -MP -Ilib $(FUZZ_SAN) \
+	-DEVPIPE_VERSION='"$(VERSION)"' \
+	-DEVPIPE_CONTRACT_DEFAULT='"$(CURDIR)/contracts/event.schema.json"' $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_BIN := $(FUZZ_DIR)/fuzz_validate $(FUZZ_DIR)/fuzz_schema
+FUZZ_RUN = -max_len=4096 -timeout=10 -rss_limit_mb=2048 -max_total_time=$(FUZZ_SECONDS) \
+	-dict=tests/fuzz/json.dict -artifact_prefix=tests/fuzz/crashes/ -print_final_stats=1
+
+$(FUZZ_DIR)/lib/%.o: lib/%.c
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(PKG_LIBS) -lpthread -lm
+
+fuzz: $(FUZZ_BIN)
+	$(Q)mkdir -p tests/fuzz/crashes $(FUZZ_DIR)/corpus/validate $(FUZZ_DIR)/corpus/schema
+	$(Q)$(FUZZ_DIR)/fuzz_validate $(FUZZ_RUN) $(FUZZ_DIR)/corpus/validate tests/fuzz/corpus/validate
+	$(Q)$(FUZZ_DIR)/fuzz_schema $(FUZZ_RUN) $(FUZZ_DIR)/corpus/schema tests/fuzz/corpus/schema

@@ -397,3 +397,54 @@ void ev_kafka_flush_all(rd_kafka_t *rk)
 	while (rd_kafka_outq_len(rk) > 0 && !rd_kafka_fatal_error(rk, NULL, 0))
 		rd_kafka_flush(rk, 1000);
 }
+
+int ev_kafka_read_all(rd_kafka_t *consumer, const char *topic, int timeout_ms,
+		      int (*fn)(void *arg, const rd_kafka_message_t *msg), void *arg, char *err,
+		      size_t errlen)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer, topic, NULL);
+	rd_kafka_resp_err_t e = rd_kafka_metadata(consumer, 0, rkt, &md, timeout_ms);
+	rd_kafka_topic_destroy(rkt);
+	if (e) {
+		snprintf(err, errlen, "cannot reach Kafka within %d ms: %s", timeout_ms,
+			 rd_kafka_err2str(e));
+		return -1;
+	}
+	if (md->topic_cnt != 1 || md->topics[0].err) {
+		snprintf(err, errlen, "topic '%s': %s", topic,
+			 rd_kafka_err2str(md->topic_cnt ? md->topics[0].err
+							: RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+		rd_kafka_metadata_destroy(md);
+		return -1;
+	}
+	int left = md->topics[0].partition_cnt;
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(left);
+	for (int i = 0; i < md->topics[0].partition_cnt; i++)
+		rd_kafka_topic_partition_list_add(list, topic, md->topics[0].partitions[i].id)
+			->offset = RD_KAFKA_OFFSET_BEGINNING;
+	rd_kafka_metadata_destroy(md);
+	e = rd_kafka_assign(consumer, list);
+	rd_kafka_topic_partition_list_destroy(list);
+	if (e) {
+		snprintf(err, errlen, "cannot assign '%s': %s", topic, rd_kafka_err2str(e));
+		return -1;
+	}
+	int rc = 0;
+	while (left > 0 && rc == 0) {
+		rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 100);
+		if (!msg)
+			continue;
+		if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			left--;
+		} else if (msg->err) {
+			snprintf(err, errlen, "%s: %s", topic, rd_kafka_message_errstr(msg));
+			rc = -1;
+		} else if (fn(arg, msg) != 0) {
+			snprintf(err, errlen, "stopped reading '%s'", topic);
+			rc = -1;
+		}
+		rd_kafka_message_destroy(msg);
+	}
+	return rc;
+}

@@ -67,6 +67,14 @@ rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t 
 /* Wait until every queued message is delivered or failed. */
 void ev_kafka_flush_all(rd_kafka_t *rk);
 
+/* Read every partition of topic from its beginning to its end as it was when reading started,
+ * calling fn for each message; a non-zero return of fn stops. The consumer must be created
+ * with enable.partition.eof=true and its queue made the poll queue. Returns 0, or -1 with a
+ * message in err. */
+int ev_kafka_read_all(rd_kafka_t *consumer, const char *topic, int timeout_ms,
+		      int (*fn)(void *arg, const rd_kafka_message_t *msg), void *arg, char *err,
+		      size_t errlen);
+
 /* Call fn(topic, partition, lag) for every partition of a librdkafka statistics JSON document
  * (statistics.interval.ms) whose lag is known: the partition's end minus the consumer's
  * position, as Kafka's records-lag. Returns 0, or -1 when it does not parse. */

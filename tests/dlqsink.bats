@@ -64,6 +64,11 @@ envelopes() {
 	kin -C -J -b "$KAFKA_BROKERS" -t "$topic" -e > got.json
 	[ "$(jq -r .key got.json | sort -u)" = schema ]
 	[ "$(jq -r .payload got.json | sort)" = "$(envelopes 1 500 | sort)" ]
+	# replay straight from the topic, filtered by time
+	run -0 --separate-stderr dlqsink replay -b "$KAFKA_BROKERS" -t "$topic" --since 1101 --until 1111
+	[ "$(sort <<<"$output" | paste -sd,)" = "$(for i in $(seq 101 110); do printf '{"n":%d}\n' "$i"; done | sort | paste -sd,)" ]
+	run -1 --separate-stderr dlqsink replay -b "$KAFKA_BROKERS" -t "no-such-topic-$topic" --timeout 3s
+	[[ "$stderr" == *"Unknown topic"* ]]
 }
 
 @test "an unreachable broker is an error, and so is a missing destination" {

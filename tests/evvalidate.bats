@@ -139,7 +139,7 @@ build_input() {
 	[ "$(jq -r '.payload | fromjson | .source.offset' dlq.json | sort -u | wc -l)" -eq "$BAD" ]
 	[ "$(wc -l < valid.ndjson)" -eq "$(grep -a -c -F -x -f "$FIX/valid.ndjson" in.ndjson)" ]
 	# replay the schema failures: the original bytes come back
-	jq -c '.payload | fromjson' dlq.json | dlqsink replay --reason schema > replayed
+	dlqsink replay -b "$KAFKA_BROKERS" -t "$dlq" --reason schema > replayed
 	[ "$(wc -l < replayed)" -eq "$(grep -c '^schema' want.reasons)" ]
 	grep -F -x -f replayed want.raw > /dev/null
 }

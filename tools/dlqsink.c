@@ -24,20 +24,20 @@
 static const char usage_text[] =
 	"usage: dlqsink -b BROKERS -t TOPIC [options] < envelopes   to a Kafka topic\n"
 	"       dlqsink --file PATH [options] < envelopes           appended to a file\n"
-	"       dlqsink replay [--file PATH] [filters] > records      the original records\n"
+	"       dlqsink replay [-t TOPIC | --file PATH] [filters] > records   the original records\n"
 	"\n"
 	"Writes the dead-letter envelopes of evvalidate, evwindow and chsink to their final place:\n"
 	"a Kafka topic (keyed by reason, idempotent producer) or a file (appended, fsync'ed). On a\n"
 	"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
 	"could not be written.\n"
 	"\n"
-	"replay reads envelopes (from --file, or stdin: e.g. kin -C -t events.dlq -e | dlqsink\n"
-	"replay) and writes each one's original record (raw, or raw_b64 decoded) to stdout, so that\n"
-	"records can be re-injected after a fix: dlqsink replay ... | kin -P -t events\n"
+	"replay reads envelopes (a topic from its beginning to its end, --file, or stdin) and writes\n"
+	"each one's original record (raw, or raw_b64 decoded) to stdout, so that records can be\n"
+	"re-injected after a fix: dlqsink replay -t events.dlq --reason schema | kin -P -t events\n"
 	"\n"
 	"Options:\n"
 	"  -b, --brokers LIST       Kafka brokers (default $KAFKA_BROKERS)\n"
-	"  -t, --topic TOPIC        dead-letter topic\n"
+	"  -t, --topic TOPIC        dead-letter topic (write, or replay)\n"
 	"  -X, --property K=V       librdkafka property; -F FILE or $EVPIPE_KAFKA_CONFIG for secrets\n"
 	"  -F, --config-file FILE   librdkafka properties file\n"
 	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n"
@@ -95,6 +95,8 @@ struct dlqsink {
 	ev_kafka_delivery dl;
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bad, *m_barriers, *m_delivery_errors, *m_blocked;
+	ev_buf raw; /* replay: the record being restored */
+	uint64_t replayed, skipped;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -216,67 +218,118 @@ static int reason_wanted(const struct dlqsink *d, const char *reason)
 	return 0;
 }
 
-static int replay(struct dlqsink *d)
+/* Replay one envelope: write its original record when it passes the filters. Returns 0, or
+ * -1 when stdout fails. */
+static int replay_one(struct dlqsink *d, const char *line, size_t len, const char *where)
+{
+	if (len == 0 || ev_control_is(line, len))
+		return 0;
+	json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+	const char *reason = json_string_value(json_object_get(root, "reason"));
+	json_t *at = json_object_get(root, "at");
+	json_t *s = json_object_get(root, "raw");
+	json_t *b64 = json_object_get(root, "raw_b64");
+	int rc = 0;
+	ev_buf_reset(&d->raw);
+	int ok = json_is_string(s)
+			 ? ev_buf_append(&d->raw, json_string_value(s), json_string_length(s)) == 0
+		 : json_is_string(b64) ? ev_base64_decode(&d->raw, json_string_value(b64),
+							  json_string_length(b64)) == 0
+				       : 0;
+	if (!ok) {
+		ev_warn("%s is not a dead-letter envelope: skipped", where);
+		d->skipped++;
+	} else if (reason_wanted(d, reason) &&
+		   (!json_is_integer(at) ||
+		    (json_integer_value(at) >= d->since && json_integer_value(at) < d->until))) {
+		rc = ev_writer_line(d->out, d->raw.data, d->raw.len);
+		d->replayed++;
+	}
+	json_decref(root);
+	return rc;
+}
+
+static int replay_message(void *arg, const rd_kafka_message_t *msg)
+{
+	char where[512];
+	snprintf(where, sizeof(where), "%s [%d] offset %" PRId64, rd_kafka_topic_name(msg->rkt),
+		 (int)msg->partition, msg->offset);
+	return replay_one(arg, msg->payload ? msg->payload : "", msg->len, where);
+}
+
+static int replay_topic(struct dlqsink *d)
+{
+	char err[512], gid[64];
+	rd_kafka_conf_t *conf = d->conf;
+	d->conf = NULL;
+	snprintf(gid, sizeof(gid), "dlqsink-replay-%ld", (long)getpid());
+	if (ev_kafka_conf_set(conf, "bootstrap.servers", d->brokers, 0, err, sizeof(err)) < 0 ||
+	    ev_kafka_conf_set(conf, "group.id", gid, 0, err, sizeof(err)) < 0 ||
+	    ev_kafka_conf_set(conf, "enable.auto.commit", "false", 0, err, sizeof(err)) < 0 ||
+	    ev_kafka_conf_set(conf, "enable.partition.eof", "true", 0, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	ev_kafka_conf_logging(conf);
+	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!d->rk) {
+		ev_error("cannot create Kafka consumer: %s", err);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rd_kafka_poll_set_consumer(d->rk);
+	if (ev_kafka_read_all(d->rk, d->topic, (int)d->timeout_ms, replay_message, d, err,
+			      sizeof(err)) < 0) {
+		ev_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int replay_stream(struct dlqsink *d)
 {
 	int fd = 0;
 	if (d->file && (fd = open(d->file, O_RDONLY | O_CLOEXEC)) < 0) {
 		ev_error("cannot open '%s': %s", d->file, strerror(errno));
-		return EV_EXIT_FAILURE;
+		return -1;
 	}
 	ev_reader *in = ev_reader_new(fd, 0);
-	ev_buf raw = EV_BUF_INIT;
-	char *line;
+	char *line, where[64];
 	size_t len;
-	int flags, r, rc = EV_EXIT_OK;
-	uint64_t replayed = 0, skipped = 0;
+	int flags, r, rc = 0;
 	while ((r = ev_reader_next(in, &line, &len, &flags)) != 0) {
 		if (r < 0) {
-			if (errno == EINTR)
-				break;
-			ev_error("cannot read: %s", strerror(errno));
-			rc = EV_EXIT_FAILURE;
+			if (errno != EINTR) {
+				ev_error("cannot read: %s", strerror(errno));
+				rc = -1;
+			}
 			break;
 		}
-		if (len == 0 || ev_control_is(line, len))
-			continue;
-		json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
-		const char *reason = json_string_value(json_object_get(root, "reason"));
-		json_t *at = json_object_get(root, "at");
-		json_t *s = json_object_get(root, "raw");
-		json_t *b64 = json_object_get(root, "raw_b64");
-		ev_buf_reset(&raw);
-		int ok = json_is_string(s)     ? ev_buf_append(&raw, json_string_value(s),
-							       json_string_length(s)) == 0
-			 : json_is_string(b64) ? ev_base64_decode(&raw, json_string_value(b64),
-								  json_string_length(b64)) == 0
-					       : 0;
-		if (!ok) {
-			ev_warn("line %" PRIu64 " is not a dead-letter envelope: skipped",
-				ev_reader_lines(in));
-			skipped++;
-		} else if (reason_wanted(d, reason) &&
-			   (!json_is_integer(at) || (json_integer_value(at) >= d->since &&
-						     json_integer_value(at) < d->until))) {
-			if (ev_writer_line(d->out, raw.data, raw.len) < 0) {
-				json_decref(root);
-				rc = EV_EXIT_FAILURE;
-				break;
-			}
-			replayed++;
+		snprintf(where, sizeof(where), "line %" PRIu64, ev_reader_lines(in));
+		if (replay_one(d, line, len, where) < 0) {
+			rc = -1;
+			break;
 		}
-		json_decref(root);
 	}
-	if (ev_writer_flush(d->out) < 0 && errno != EPIPE) {
-		ev_error("cannot write standard output: %s", strerror(errno));
-		rc = EV_EXIT_FAILURE;
-	}
-	ev_info("%" PRIu64 " record(s) replayed%s", replayed,
-		skipped ? " (some lines were not envelopes)" : "");
-	ev_buf_free(&raw);
 	ev_reader_free(in);
 	if (fd > 0)
 		close(fd);
 	return rc;
+}
+
+static int replay(struct dlqsink *d)
+{
+	int rc = d->topic ? replay_topic(d) : replay_stream(d);
+	if (ev_writer_flush(d->out) < 0 && errno != EPIPE) {
+		ev_error("cannot write standard output: %s", strerror(errno));
+		rc = -1;
+	}
+	ev_info("%" PRIu64 " record(s) replayed%s", d->replayed,
+		d->skipped ? " (some lines were not envelopes)" : "");
+	if (d->rk)
+		rd_kafka_consumer_close(d->rk);
+	return rc < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
 }
 
 static int parse_args(struct dlqsink *d, int argc, char **argv)
@@ -336,22 +389,18 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 	}
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
-	if (d->replay) {
-		if (d->topic)
-			return ev_tool_usage_error(
-				"replay reads --file or stdin: kin -C -t TOPIC -e | dlqsink replay");
-		return 0;
-	}
-	if (d->reasons || d->since != INT64_MIN || d->until != INT64_MAX)
-		return ev_tool_usage_error("--reason, --since and --until are replay options");
 	if (!d->brokers)
 		d->brokers = getenv("KAFKA_BROKERS");
 	if (d->file && d->topic)
 		return ev_tool_usage_error("--file and -t exclude each other");
-	if (!d->file && !d->topic)
-		return ev_tool_usage_error("give -t TOPIC (with -b) or --file PATH");
 	if (d->topic && (!d->brokers || !*d->brokers))
 		return ev_tool_usage_error("no brokers: give -b or set KAFKA_BROKERS");
+	if (d->replay)
+		return 0;
+	if (d->reasons || d->since != INT64_MIN || d->until != INT64_MAX)
+		return ev_tool_usage_error("--reason, --since and --until are replay options");
+	if (!d->file && !d->topic)
+		return ev_tool_usage_error("give -t TOPIC (with -b) or --file PATH");
 	return 0;
 }
 
@@ -453,5 +502,6 @@ int main(int argc, char **argv)
 	if (d.rk)
 		rd_kafka_destroy(d.rk);
 	ev_metrics_free(d.metrics);
+	ev_buf_free(&d.raw);
 	return ev_tool_finish(rc);
 }

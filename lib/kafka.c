@@ -360,14 +360,14 @@ void ev_kafka_delivery_note(ev_kafka_delivery *d, const rd_kafka_message_t *msg)
 	ev_debug("delivery failed: %s", rd_kafka_err2str(msg->err));
 }
 
-rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition,
 				     const void *payload, size_t len, const void *key,
 				     size_t keylen, int64_t ts, rd_kafka_headers_t **headers)
 {
 	for (;;) {
 		rd_kafka_resp_err_t err;
 		if (headers && *headers)
-			err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+			err = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
 						RD_KAFKA_V_PARTITION(partition),
 						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 						RD_KAFKA_V_VALUE((void *)payload, len),
@@ -375,7 +375,7 @@ rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t 
 						RD_KAFKA_V_TIMESTAMP(ts),
 						RD_KAFKA_V_HEADERS(*headers), RD_KAFKA_V_END);
 		else
-			err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+			err = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
 						RD_KAFKA_V_PARTITION(partition),
 						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 						RD_KAFKA_V_VALUE((void *)payload, len),

@@ -60,7 +60,7 @@ void ev_kafka_delivery_note(ev_kafka_delivery *d, const rd_kafka_message_t *msg)
  * reports and waits, so a fast input is slowed down rather than failed. headers, when not
  * NULL, pass to the message on success (*headers is set to NULL). Returns the error of a
  * message that could not be queued. */
-rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition,
 				     const void *payload, size_t len, const void *key,
 				     size_t keylen, int64_t ts, rd_kafka_headers_t **headers);
 

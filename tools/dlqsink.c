@@ -90,6 +90,7 @@ struct dlqsink {
 	rd_kafka_conf_t *conf;
 
 	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
 	int fd; /* file mode */
 	ev_writer *out;
 	ev_kafka_delivery dl;
@@ -174,7 +175,7 @@ static int sink(struct dlqsink *d)
 		if (d->rk) {
 			const char *key = reason ? reason : "unknown";
 			rd_kafka_resp_err_t err =
-				ev_kafka_produce(d->rk, d->topic, RD_KAFKA_PARTITION_UA, line, len,
+				ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len,
 						 key, strlen(key), 0, NULL);
 			rd_kafka_poll(d->rk, 0);
 			if (err) {
@@ -441,7 +442,8 @@ static int open_sink(struct dlqsink *d)
 		return -1;
 	}
 	rd_kafka_metadata_destroy(md);
-	return 0;
+	d->rkt = rd_kafka_topic_new(d->rk, d->topic, NULL);
+	return d->rkt ? 0 : -1;
 }
 
 static void setup_metrics(struct dlqsink *d)
@@ -499,6 +501,8 @@ int main(int argc, char **argv)
 		close(d.fd);
 	if (d.conf)
 		rd_kafka_conf_destroy(d.conf);
+	if (d.rkt)
+		rd_kafka_topic_destroy(d.rkt);
 	if (d.rk)
 		rd_kafka_destroy(d.rk);
 	ev_metrics_free(d.metrics);

@@ -161,6 +161,7 @@ struct kin {
 	size_t last_part;
 	ev_kafka_delivery dl;
 	int fatal;
+	int multiline_warned;
 };
 
 /* A partition this consumer reads: end-of-partition state and the offset to store
@@ -530,13 +531,67 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 	return ev_writer_line(k->out, msg->payload ? msg->payload : "", msg->len);
 }
 
+/* What consume_one decided. */
+enum { CONSUMED, FINISHED, FAILED, WRITE_FAILED };
+#define CONSUME_BATCH 1024
+
+/* Handle one message or event of the consumer queue (the caller destroys it). */
+static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *line, uint64_t *count)
+{
+	if (msg->err) {
+		if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			struct part *p =
+				part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 0);
+			if (p)
+				p->eof = 1;
+			return all_done(k) ? FINISHED : CONSUMED;
+		}
+		ev_error("%s%s%s", msg->rkt ? rd_kafka_topic_name(msg->rkt) : "",
+			 msg->rkt ? ": " : "", rd_kafka_message_errstr(msg));
+		int fatal = msg->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+			    msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			    msg->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+			    msg->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+		return fatal ? FAILED : CONSUMED;
+	}
+	struct part *p = part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 1);
+	if (p)
+		p->eof = 0;
+	if (k->end_ts >= 0 && rd_kafka_message_timestamp(msg, NULL) >= k->end_ts) {
+		if (p && !p->done) {
+			p->done = 1;
+			rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+			rd_kafka_topic_partition_list_add(one, p->topic, p->partition);
+			rd_kafka_pause_partitions(k->rk, one);
+			rd_kafka_topic_partition_list_destroy(one);
+		}
+		return all_done(k) ? FINISHED : CONSUMED;
+	}
+	ev_counter_inc(k->m_in);
+	ev_counter_add(k->m_bytes_in, msg->len);
+	if (!k->json && !k->multiline_warned && msg->payload &&
+	    memchr(msg->payload, '\n', msg->len)) {
+		ev_warn("a payload contains a newline (%s [%d] at offset %" PRId64
+			"): it spans several lines; use -J to keep it one record",
+			rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset);
+		k->multiline_warned = 1;
+	}
+	if (write_message(k, msg, line) < 0)
+		return WRITE_FAILED;
+	ev_counter_inc(k->m_out);
+	ev_counter_add(k->m_bytes_out, msg->len);
+	if (p)
+		p->pending = msg->offset + 1;
+	(*count)++;
+	return k->max_count > 0 && *count >= (uint64_t)k->max_count ? FINISHED : CONSUMED;
+}
+
 static int consume(struct kin *k)
 {
 	int rc = EV_EXIT_OK;
 	uint64_t count = 0;
 	uint64_t last_flush = ev_mono_ns();
 	ev_buf line = EV_BUF_INIT;
-	int multiline_warned = 0;
 
 	if (k->group) {
 		rd_kafka_conf_t *conf = k->conf;
@@ -576,82 +631,33 @@ static int consume(struct kin *k)
 		return EV_EXIT_FAILURE;
 	}
 
-	while (!ev_tool_stop_requested() && !k->fatal) {
-		rd_kafka_message_t *msg = rd_kafka_consumer_poll(k->rk, 100);
-		if (!msg) {
+	rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(k->rk);
+	rd_kafka_message_t *batch[CONSUME_BATCH];
+	int act = CONSUMED;
+	while (act == CONSUMED && !ev_tool_stop_requested() && !k->fatal) {
+		ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch, CONSUME_BATCH);
+		if (n <= 0) {
 			if (flush_and_store(k) < 0)
-				goto write_error;
+				act = WRITE_FAILED;
 			last_flush = ev_mono_ns();
 			continue;
 		}
-		if (msg->err) {
-			if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-				struct part *p = part_find(k, rd_kafka_topic_name(msg->rkt),
-							   msg->partition, 0);
-				if (p)
-					p->eof = 1;
-				rd_kafka_message_destroy(msg);
-				if (all_done(k))
-					break;
-				continue;
-			}
-			ev_error("%s%s%s", msg->rkt ? rd_kafka_topic_name(msg->rkt) : "",
-				 msg->rkt ? ": " : "", rd_kafka_message_errstr(msg));
-			int fatal = msg->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-				    msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-				    msg->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-				    msg->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
-			rd_kafka_message_destroy(msg);
-			if (fatal) {
-				rc = EV_EXIT_FAILURE;
-				break;
-			}
-			continue;
+		for (ssize_t i = 0; i < n; i++) {
+			if (act == CONSUMED)
+				act = consume_one(k, batch[i], &line, &count);
+			rd_kafka_message_destroy(batch[i]);
 		}
-		struct part *p = part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 1);
-		if (p)
-			p->eof = 0;
-		if (k->end_ts >= 0 && rd_kafka_message_timestamp(msg, NULL) >= k->end_ts) {
-			if (p && !p->done) {
-				p->done = 1;
-				rd_kafka_topic_partition_list_t *one =
-					rd_kafka_topic_partition_list_new(1);
-				rd_kafka_topic_partition_list_add(one, p->topic, p->partition);
-				rd_kafka_pause_partitions(k->rk, one);
-				rd_kafka_topic_partition_list_destroy(one);
-			}
-			rd_kafka_message_destroy(msg);
-			if (all_done(k))
-				break;
-			continue;
-		}
-		ev_counter_inc(k->m_in);
-		ev_counter_add(k->m_bytes_in, msg->len);
-		if (!k->json && !multiline_warned && msg->payload &&
-		    memchr(msg->payload, '\n', msg->len)) {
-			ev_warn("a payload contains a newline (%s [%d] at offset %" PRId64
-				"): it spans several lines; use -J to keep it one record",
-				rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset);
-			multiline_warned = 1;
-		}
-		if (write_message(k, msg, &line) < 0) {
-			rd_kafka_message_destroy(msg);
-			goto write_error;
-		}
-		ev_counter_inc(k->m_out);
-		ev_counter_add(k->m_bytes_out, msg->len);
-		if (p)
-			p->pending = msg->offset + 1;
-		rd_kafka_message_destroy(msg);
-		count++;
-		if ((k->max_count > 0 && count >= (uint64_t)k->max_count))
-			break;
-		if ((count & 1023) == 0 && ev_mono_ns() - last_flush > 100000000u) {
+		if (act == CONSUMED && ev_mono_ns() - last_flush > 100000000u) {
 			if (flush_and_store(k) < 0)
-				goto write_error;
+				act = WRITE_FAILED;
 			last_flush = ev_mono_ns();
 		}
 	}
+	rd_kafka_queue_destroy(queue);
+	if (act == WRITE_FAILED)
+		goto write_error;
+	if (act == FAILED)
+		rc = EV_EXIT_FAILURE;
 	if (flush_and_store(k) < 0)
 		goto write_error;
 	if (k->fatal)
@@ -693,12 +699,17 @@ static int key_from_field(const char *line, size_t len, const char *name, ev_buf
 	return rc;
 }
 
-static int produce_one(struct kin *k, const char *topic, int32_t partition, const void *payload,
-		       size_t len, const void *key, size_t keylen, int64_t ts,
+/* Produce to rkt, or when it is NULL to the topic named (an envelope's). */
+static int produce_one(struct kin *k, rd_kafka_topic_t *rkt, const char *topic, int32_t partition,
+		       const void *payload, size_t len, const void *key, size_t keylen, int64_t ts,
 		       rd_kafka_headers_t **headers)
 {
+	rd_kafka_topic_t *t = rkt ? rkt : rd_kafka_topic_new(k->rk, topic, NULL);
 	rd_kafka_resp_err_t err =
-		ev_kafka_produce(k->rk, topic, partition, payload, len, key, keylen, ts, headers);
+		t ? ev_kafka_produce(k->rk, t, partition, payload, len, key, keylen, ts, headers)
+		  : rd_kafka_last_error();
+	if (t && !rkt)
+		rd_kafka_topic_destroy(t);
 	if (err) {
 		ev_error("cannot produce to '%s': %s", topic, rd_kafka_err2str(err));
 		return -1;
@@ -727,6 +738,7 @@ static int produce(struct kin *k)
 	if (make_client(k, RD_KAFKA_PRODUCER) < 0 || probe_brokers(k, NULL, NULL) < 0)
 		return EV_EXIT_FAILURE;
 	ev_reader *in = ev_reader_new(0, (size_t)k->max_line);
+	rd_kafka_topic_t *rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
 	if (!in) {
 		ev_error("out of memory");
 		return EV_EXIT_FAILURE;
@@ -807,8 +819,8 @@ static int produce(struct kin *k)
 				env.headers = NULL;
 				continue;
 			}
-			err = produce_one(k, topic, partition, payload, plen, kp, kn, ts,
-					  &env.headers);
+			err = produce_one(k, k->ntopics ? rkt : NULL, topic, partition, payload,
+					  plen, kp, kn, ts, &env.headers);
 			if (env.headers) {
 				rd_kafka_headers_destroy(env.headers);
 				env.headers = NULL;
@@ -823,13 +835,15 @@ static int produce(struct kin *k)
 					kn = 0;
 				}
 			}
-			err = produce_one(k, topic, partition, payload, plen, kp, kn, 0, NULL);
+			err = produce_one(k, rkt, topic, partition, payload, plen, kp, kn, 0, NULL);
 		}
 		if (err < 0) {
 			rc = EV_EXIT_FAILURE;
 			break;
 		}
-		rd_kafka_poll(k->rk, 0);
+		/* Serve delivery reports now and then; each poll takes the queue's lock. */
+		if ((ev_reader_lines(in) & 63) == 0)
+			rd_kafka_poll(k->rk, 0);
 	}
 	if (ev_tool_stop_requested())
 		ev_info("stopping on signal %d: flushing %d queued message(s)",
@@ -848,6 +862,8 @@ static int produce(struct kin *k)
 	if (k->fatal)
 		rc = EV_EXIT_FAILURE;
 	ev_debug("%" PRIu64 " message(s) delivered", k->dl.delivered);
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
 	ev_reader_free(in);
 	ev_kafka_envelope_free(&env);
 	ev_buf_free(&key);

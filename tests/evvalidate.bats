@@ -138,8 +138,35 @@ build_input() {
 	[ "$(cat src)" = "$(printf '%s\t0' "$src")" ]
 	[ "$(jq -r '.payload | fromjson | .source.offset' dlq.json | sort -u | wc -l)" -eq "$BAD" ]
 	[ "$(wc -l < valid.ndjson)" -eq "$(grep -a -c -F -x -f "$FIX/valid.ndjson" in.ndjson)" ]
+	# every dead letter holds the exact bytes that were produced
+	jq -j '.payload | fromjson | if .raw_b64 then .raw_b64 else (.raw | @base64) end + "\n"' dlq.json |
+		while read -r b; do printf '%s' "$b" | base64 -d; echo; done | sort > got.raw
+	sort want.raw > want.raw.sorted
+	assert_same_file got.raw want.raw.sorted
 	# replay the schema failures: the original bytes come back
 	dlqsink replay -b "$KAFKA_BROKERS" -t "$dlq" --reason schema > replayed
 	[ "$(wc -l < replayed)" -eq "$(grep -c '^schema' want.reasons)" ]
 	grep -F -x -f replayed want.raw > /dev/null
+}
+
+@test "dead letters fixed and replayed from the topic flow through" {
+	need_services
+	src=$(new_topic fsrc)
+	dlq=$(new_topic fdlq)
+	for i in 1 2 3; do
+		printf '{"event_id":"f%d","event_type":"click","user_id":"u","ts":1732400000000,"debug":true}\n' "$i"
+	done | kin -P -b "$KAFKA_BROKERS" -t "$src"
+	validate() {
+		kin -C -b "$KAFKA_BROKERS" -t "$1" -e --meta-field _src |
+			evvalidate --contract "$CONTRACT" --meta-field _src --dlq dead.ndjson
+	}
+	run -0 --separate-stderr validate "$src"
+	[ -z "$output" ]
+	dlqsink -b "$KAFKA_BROKERS" -t "$dlq" < dead.ndjson
+	# the fix: drop the field the contract does not allow; then re-inject
+	fixed=$(new_topic fixed)
+	dlqsink replay -b "$KAFKA_BROKERS" -t "$dlq" --reason schema | jq -c 'del(.debug)' |
+		kin -P -b "$KAFKA_BROKERS" -t "$fixed"
+	run -0 --separate-stderr validate "$fixed"
+	[ "$(jq -r .event_id <<<"$output" | sort | paste -sd,)" = "f1,f2,f3" ]
 }

@@ -48,6 +48,19 @@ int ev_tool_bad_option(char **argv)
 	return ev_tool_usage_error("unknown option or missing value: '-%c'", optopt);
 }
 
+int ev_tool_common_option(int c, const char *arg, const char *usage, ev_tool_common *o)
+{
+	switch (c) {
+	case EV_OPT_METRICS_ADDR: o->metrics_addr = arg; return 1;
+	case EV_OPT_JOB: o->job = arg; return 1;
+	case 'q': ev_log_set_level(EV_LOG_ERROR); return 1;
+	case 'v': ev_log_set_level(EV_LOG_DEBUG); return 1;
+	case 'h': fputs(usage, stdout); return -1;
+	case 'V': ev_tool_print_version(); return -1;
+	default: return 0;
+	}
+}
+
 void ev_tool_print_version(void)
 {
 	printf("%s (evpipe) %s\n", ev_log_prog(), EVPIPE_VERSION);

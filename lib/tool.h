@@ -8,6 +8,34 @@
 
 enum { EV_EXIT_OK = 0, EV_EXIT_FAILURE = 1, EV_EXIT_USAGE = 2 };
 
+/* Options every tool takes: EV_TOOL_LONG_OPTIONS goes into the getopt_long table,
+ * EV_TOOL_SHORT_OPTIONS into the short-option string, EV_TOOL_OPTIONS_HELP into the usage. */
+enum { EV_OPT_METRICS_ADDR = 0x1000, EV_OPT_JOB };
+#define EV_TOOL_SHORT_OPTIONS "qvhV"
+#define EV_TOOL_LONG_OPTIONS                                                                     \
+	{"metrics-addr", required_argument, NULL, EV_OPT_METRICS_ADDR},                          \
+		{"job", required_argument, NULL, EV_OPT_JOB}, {"quiet", no_argument, NULL, 'q'}, \
+		{"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},           \
+	{                                                                                        \
+		"version", no_argument, NULL, 'V'                                                \
+	}
+#define EV_TOOL_OPTIONS_HELP                                                           \
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n" \
+	"      --job NAME           job label of the metrics (default evpipe)\n"       \
+	"  -q, --quiet              only errors on stderr\n"                           \
+	"  -v, --verbose            debug messages on stderr\n"                        \
+	"  -h, --help               this text\n"                                       \
+	"  -V, --version            version and library versions\n"
+
+typedef struct ev_tool_common {
+	const char *metrics_addr; /* NULL: no metrics endpoint */
+	const char *job;          /* metrics job label */
+} ev_tool_common;
+
+/* Act on getopt_long's c when it is a common option. Returns 1 when it was one, 0 when not,
+ * and -1 when the tool should exit 0 (--help and --version print to stdout). */
+int ev_tool_common_option(int c, const char *arg, const char *usage, ev_tool_common *o);
+
 /* Make sure fds 0-2 are open, set the program name for diagnostics, and read
  * EVPIPE_LOG_LEVEL. */
 void ev_tool_init(const char *prog);

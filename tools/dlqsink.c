@@ -41,13 +41,7 @@ static const char usage_text[] =
 	"  -X, --property K=V       librdkafka property; -F FILE or $EVPIPE_KAFKA_CONFIG for secrets\n"
 	"  -F, --config-file FILE   librdkafka properties file\n"
 	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n"
-	"      --timeout DURATION   how long to wait for the brokers at start-up (default 10s)\n"
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
-	"      --job NAME           job label of the metrics (default evpipe)\n"
-	"  -q, --quiet              only errors on stderr\n"
-	"  -v, --verbose            debug messages on stderr\n"
-	"  -h, --help               this text\n"
-	"  -V, --version            version and library versions\n"
+	"      --timeout DURATION   how long to wait for the brokers at start-up (default 10s)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Replay filters:\n"
 	"      --reason LIST        only these reasons (comma-separated)\n"
@@ -56,7 +50,7 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 ok, 1 runtime failure, 2 usage error.\n";
 
-enum { OPT_TIMEOUT = 256, OPT_METRICS_ADDR, OPT_JOB, OPT_REASON, OPT_SINCE, OPT_UNTIL };
+enum { OPT_TIMEOUT = 256, OPT_REASON, OPT_SINCE, OPT_UNTIL };
 
 static const struct option long_options[] = {
 	{"brokers", required_argument, NULL, 'b'},
@@ -65,15 +59,10 @@ static const struct option long_options[] = {
 	{"config-file", required_argument, NULL, 'F'},
 	{"file", required_argument, NULL, 'f'},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
-	{"job", required_argument, NULL, OPT_JOB},
 	{"reason", required_argument, NULL, OPT_REASON},
 	{"since", required_argument, NULL, OPT_SINCE},
 	{"until", required_argument, NULL, OPT_UNTIL},
-	{"quiet", no_argument, NULL, 'q'},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
+	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -85,8 +74,7 @@ struct dlqsink {
 	const char *reasons; /* ",a,b," for matching */
 	int64_t since, until;
 	int64_t timeout_ms;
-	const char *metrics_addr;
-	const char *job;
+	ev_tool_common common;
 	rd_kafka_conf_t *conf;
 
 	rd_kafka_t *rk;
@@ -349,7 +337,13 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 	if (env_conf && *env_conf && ev_kafka_conf_file(d->conf, env_conf, err, sizeof(err)) < 0)
 		return ev_tool_usage_error("%s", err);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "b:t:X:F:f:qvhV", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:t:X:F:f:" EV_TOOL_SHORT_OPTIONS, long_options,
+				NULL)) != -1) {
+		int common = ev_tool_common_option(c, optarg, usage_text, &d->common);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
 		switch (c) {
 		case 'b': d->brokers = optarg; break;
 		case 't': d->topic = optarg; break;
@@ -367,8 +361,6 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 			    d->timeout_ms <= 0 || d->timeout_ms > INT32_MAX)
 				return ev_tool_usage_error("invalid duration '%s'", optarg);
 			break;
-		case OPT_METRICS_ADDR: d->metrics_addr = optarg; break;
-		case OPT_JOB: d->job = optarg; break;
 		case OPT_REASON:
 			snprintf(reasons, sizeof(reasons), ",%s,", optarg);
 			d->reasons = reasons;
@@ -381,10 +373,6 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 			if (ev_time_parse(optarg, &d->until) < 0)
 				return ev_tool_usage_error("invalid time '%s'", optarg);
 			break;
-		case 'q': ev_log_set_level(EV_LOG_ERROR); break;
-		case 'v': ev_log_set_level(EV_LOG_DEBUG); break;
-		case 'h': fputs(usage_text, stdout); return -1;
-		case 'V': ev_tool_print_version(); return -1;
 		default: return ev_tool_bad_option(argv);
 		}
 	}
@@ -473,7 +461,7 @@ int main(int argc, char **argv)
 	d.since = INT64_MIN;
 	d.until = INT64_MAX;
 	d.timeout_ms = 10000;
-	d.job = "evpipe";
+	d.common.job = "evpipe";
 	d.fd = -1;
 
 	ev_tool_init("dlqsink");
@@ -483,7 +471,7 @@ int main(int argc, char **argv)
 		rd_kafka_conf_destroy(d.conf);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
-	d.metrics = ev_tool_metrics("dlqsink", d.job, d.metrics_addr);
+	d.metrics = ev_tool_metrics("dlqsink", d.common.job, d.common.metrics_addr);
 	if (!d.metrics) {
 		rd_kafka_conf_destroy(d.conf);
 		return EV_EXIT_FAILURE;

@@ -41,13 +41,7 @@ static const char usage_text[] =
 	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n"
 	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
 	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
-	"                           contract, copied to the dead letter's \"source\"\n"
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
-	"      --job NAME           job label of the metrics (default evpipe)\n"
-	"  -q, --quiet              only errors on stderr\n"
-	"  -v, --verbose            debug messages on stderr\n"
-	"  -h, --help               this text\n"
-	"  -V, --version            version and library versions\n"
+	"                           contract, copied to the dead letter's \"source\"\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O),\n"
 	"2 usage error or a contract that cannot be used.\n";
@@ -57,8 +51,6 @@ enum {
 	OPT_MAX_LINE,
 	OPT_MAX_DEPTH,
 	OPT_META_FIELD,
-	OPT_METRICS_ADDR,
-	OPT_JOB
 };
 
 static const struct option long_options[] = {
@@ -68,12 +60,7 @@ static const struct option long_options[] = {
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
-	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
-	{"job", required_argument, NULL, OPT_JOB},
-	{"quiet", no_argument, NULL, 'q'},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
+	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -84,8 +71,7 @@ struct evvalidate {
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
-	const char *metrics_addr;
-	const char *job;
+	ev_tool_common common;
 
 	ev_schema *contract;
 	ev_validator *validator;
@@ -221,7 +207,13 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 {
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:d:qvhV", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:d:" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
+	       -1) {
+		int common = ev_tool_common_option(c, optarg, usage_text, &v->common);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
 		switch (c) {
 		case 'c': v->contract_path = optarg; break;
 		case 'd': v->dlq_spec = optarg; break;
@@ -235,12 +227,6 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 				return ev_tool_usage_error("invalid depth '%s'", optarg);
 			break;
 		case OPT_META_FIELD: v->meta_field = optarg; break;
-		case OPT_METRICS_ADDR: v->metrics_addr = optarg; break;
-		case OPT_JOB: v->job = optarg; break;
-		case 'q': ev_log_set_level(EV_LOG_ERROR); break;
-		case 'v': ev_log_set_level(EV_LOG_DEBUG); break;
-		case 'h': fputs(usage_text, stdout); return -1;
-		case 'V': ev_tool_print_version(); return -1;
 		default: return ev_tool_bad_option(argv);
 		}
 	}
@@ -260,7 +246,7 @@ int main(int argc, char **argv)
 	memset(&v, 0, sizeof(v));
 	v.max_line = 1 << 20;
 	v.max_depth = 64;
-	v.job = "evpipe";
+	v.common.job = "evpipe";
 
 	ev_tool_init("evvalidate");
 	int rc = parse_args(&v, argc, argv);
@@ -282,7 +268,7 @@ int main(int argc, char **argv)
 	}
 	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field};
 	v.validator = ev_validator_new(v.contract, &vo);
-	v.metrics = ev_tool_metrics("evvalidate", v.job, v.metrics_addr);
+	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
 	v.in = ev_reader_new(0, (size_t)v.max_line);
 	v.out = ev_writer_new(1, 64 * 1024);
 	if (!v.validator || !v.metrics || !v.in || !v.out || (v.dlq_spec && !v.dlq)) {

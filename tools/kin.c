@@ -42,13 +42,7 @@ static const char usage_text[] =
 	"                           tstype, ts, broker, headers, key, payload); produce: read it\n"
 	"                           back (key, headers, partition and timestamp restored)\n"
 	"      --timeout DURATION   how long to wait for the brokers to answer at start-up\n"
-	"                           (default 10s); unreachable brokers are an error\n"
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
-	"      --job NAME           job label of the metrics (default evpipe)\n"
-	"  -q, --quiet              only errors on stderr\n"
-	"  -v, --verbose            debug messages on stderr\n"
-	"  -h, --help               this text\n"
-	"  -V, --version            version and library versions\n"
+	"                           (default 10s); unreachable brokers are an error\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Consume options:\n"
 	"  -G, --group GROUP        join consumer group GROUP (balanced, offsets committed after\n"
@@ -80,8 +74,6 @@ enum {
 	OPT_MAX_LINE,
 	OPT_NO_IDEMPOTENCE,
 	OPT_TIMEOUT,
-	OPT_METRICS_ADDR,
-	OPT_JOB,
 };
 
 static const struct option long_options[] = {
@@ -104,12 +96,7 @@ static const struct option long_options[] = {
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
-	{"job", required_argument, NULL, OPT_JOB},
-	{"quiet", no_argument, NULL, 'q'},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
+	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -145,8 +132,7 @@ struct kin {
 	uint64_t max_line;
 	int idempotence;
 	int64_t timeout_ms;
-	const char *metrics_addr;
-	const char *job;
+	ev_tool_common common;
 	rd_kafka_conf_t *conf;
 
 	/* run time */
@@ -379,7 +365,7 @@ static int make_client(struct kin *k, rd_kafka_type_t type)
 	k->conf = NULL;
 	if (conf_set(conf, "bootstrap.servers", k->brokers) < 0)
 		return -1;
-	if (k->metrics_addr) {
+	if (k->common.metrics_addr) {
 		char v[32];
 		size_t n = sizeof(v);
 		if (rd_kafka_conf_get(conf, "statistics.interval.ms", v, &n) == RD_KAFKA_CONF_OK &&
@@ -965,8 +951,13 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	if (env_conf && *env_conf && ev_kafka_conf_file(k->conf, env_conf, err, sizeof(err)) < 0)
 		return ev_tool_usage_error("%s", err);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "CPLb:t:p:o:ec:G:X:F:Jk:qvhV", long_options, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "CPLb:t:p:o:ec:G:X:F:Jk:" EV_TOOL_SHORT_OPTIONS,
+				long_options, NULL)) != -1) {
+		int common = ev_tool_common_option(c, optarg, usage_text, &k->common);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
 		switch (c) {
 		case 'C':
 		case 'P':
@@ -1018,12 +1009,6 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			    k->timeout_ms <= 0 || k->timeout_ms > INT32_MAX)
 				return ev_tool_usage_error("invalid duration '%s'", optarg);
 			break;
-		case OPT_METRICS_ADDR: k->metrics_addr = optarg; break;
-		case OPT_JOB: k->job = optarg; break;
-		case 'q': ev_log_set_level(EV_LOG_ERROR); break;
-		case 'v': ev_log_set_level(EV_LOG_DEBUG); break;
-		case 'h': fputs(usage_text, stdout); return -1;
-		case 'V': ev_tool_print_version(); return -1;
 		default: return ev_tool_bad_option(argv);
 		}
 	}
@@ -1078,7 +1063,7 @@ int main(int argc, char **argv)
 	k.idempotence = 1;
 	k.timeout_ms = 10000;
 	k.max_line = 1 << 20;
-	k.job = "evpipe";
+	k.common.job = "evpipe";
 
 	ev_tool_init("kin");
 	k.conf = rd_kafka_conf_new();
@@ -1087,7 +1072,7 @@ int main(int argc, char **argv)
 		rd_kafka_conf_destroy(k.conf);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
-	k.metrics = ev_tool_metrics("kin", k.job, k.metrics_addr);
+	k.metrics = ev_tool_metrics("kin", k.common.job, k.common.metrics_addr);
 	if (!k.metrics) {
 		rd_kafka_conf_destroy(k.conf);
 		return EV_EXIT_FAILURE;

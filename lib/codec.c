@@ -4,7 +4,12 @@
 #include <stdint.h>
 #include <string.h>
 
-int ev_utf8_valid(const char *str, size_t n)
+int ev_utf8_valid(const char *s, size_t n)
+{
+	return ev_utf8_valid_prefix(s, n) == n;
+}
+
+size_t ev_utf8_valid_prefix(const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
@@ -36,21 +41,21 @@ int ev_utf8_valid(const char *str, size_t n)
 			len = 4;
 			cp = c & 0x07;
 		} else {
-			return 0;
+			return i;
 		}
 		if (i + len > n)
-			return 0;
+			return i;
 		for (size_t k = 1; k < len; k++) {
 			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
+				return i;
 			cp = (cp << 6) | (s[i + k] & 0x3F);
 		}
 		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
 		    (cp >= 0xD800 && cp <= 0xDFFF))
-			return 0;
+			return i;
 		i += len;
 	}
-	return 1;
+	return n;
 }
 
 int ev_json_too_deep(const char *s, size_t n, int max)

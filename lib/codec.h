@@ -8,6 +8,8 @@
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
 int ev_utf8_valid(const char *s, size_t n);
+/* The length of the longest prefix of s[0..n) that is well-formed UTF-8. */
+size_t ev_utf8_valid_prefix(const char *s, size_t n);
 /* True when the JSON text nests arrays and objects deeper than max (strings are skipped, the
  * text need not be valid). Cheap enough to run before parsing each record. */
 int ev_json_too_deep(const char *s, size_t n, int max);

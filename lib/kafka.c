@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "log.h"
+#include "opts.h"
 
 static void log_line(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
@@ -66,6 +67,58 @@ int ev_kafka_conf_set_pair(rd_kafka_conf_t *conf, const char *pair, int from_arg
 	int rc = ev_kafka_conf_set(conf, key, eq + 1, from_argv, err, errlen);
 	free(key);
 	return rc;
+}
+
+int ev_kafka_opts_init(ev_kafka_opts *o, char *err, size_t errlen)
+{
+	const char *path = getenv("EVPIPE_KAFKA_CONFIG");
+	o->brokers = NULL;
+	o->timeout_ms = 10000;
+	o->conf = rd_kafka_conf_new();
+	if (path && *path && ev_kafka_conf_file(o->conf, path, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+int ev_kafka_opts_option(ev_kafka_opts *o, int c, const char *arg, char *err, size_t errlen)
+{
+	switch (c) {
+	case 'b': o->brokers = arg; return 1;
+	case 'X': return ev_kafka_conf_set_pair(o->conf, arg, 1, err, errlen) < 0 ? -1 : 1;
+	case 'F': return ev_kafka_conf_file(o->conf, arg, err, errlen) < 0 ? -1 : 1;
+	case EV_OPT_KAFKA_TIMEOUT:
+		if (ev_opt_duration_ms(arg, 1000, &o->timeout_ms) < 0 || o->timeout_ms <= 0 ||
+		    o->timeout_ms > INT32_MAX) {
+			snprintf(err, errlen, "invalid duration '%s'", arg);
+			return -1;
+		}
+		return 1;
+	default: return 0;
+	}
+}
+
+int ev_kafka_opts_brokers(ev_kafka_opts *o)
+{
+	if (!o->brokers)
+		o->brokers = getenv("KAFKA_BROKERS");
+	return o->brokers && *o->brokers ? 0 : -1;
+}
+
+int ev_kafka_probe(rd_kafka_t *rk, const ev_kafka_opts *o, rd_kafka_topic_t *rkt,
+		   const struct rd_kafka_metadata **md, char *err, size_t errlen)
+{
+	const struct rd_kafka_metadata *m = NULL;
+	rd_kafka_resp_err_t e = rd_kafka_metadata(rk, rkt ? 0 : 1, rkt, &m, (int)o->timeout_ms);
+	if (e) {
+		snprintf(err, errlen, "cannot reach Kafka at '%s' within %lld ms: %s", o->brokers,
+			 (long long)o->timeout_ms, rd_kafka_err2str(e));
+		return -1;
+	}
+	if (md)
+		*md = m;
+	else
+		rd_kafka_metadata_destroy(m);
+	return 0;
 }
 
 int ev_kafka_conf_file(rd_kafka_conf_t *conf, const char *path, char *err, size_t errlen)

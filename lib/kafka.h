@@ -8,6 +8,45 @@
 
 #include "buf.h"
 
+/* The Kafka options kin and dlqsink share: -b, -X, -F and --timeout, for the getopt_long
+ * table, the short-option string and the usage text. */
+enum { EV_OPT_KAFKA_TIMEOUT = 0x1100 };
+#define EV_KAFKA_SHORT_OPTIONS "b:X:F:"
+#define EV_KAFKA_LONG_OPTIONS                                                                  \
+	{"brokers", required_argument, NULL, 'b'}, {"property", required_argument, NULL, 'X'}, \
+		{"config-file", required_argument, NULL, 'F'},                                 \
+	{                                                                                      \
+		"timeout", required_argument, NULL, EV_OPT_KAFKA_TIMEOUT                       \
+	}
+#define EV_KAFKA_OPTIONS_HELP                                                                      \
+	"  -b, --brokers LIST       bootstrap brokers, host:port[,...] (default $KAFKA_BROKERS)\n" \
+	"  -X, --property K=V       librdkafka property; secrets are refused here\n"               \
+	"  -F, --config-file FILE   librdkafka properties file (key=value lines); also\n"          \
+	"                           $EVPIPE_KAFKA_CONFIG\n"                                        \
+	"      --timeout DURATION   how long to wait for the brokers to answer at start-up\n"      \
+	"                           (default 10s); unreachable brokers are an error\n"
+
+typedef struct ev_kafka_opts {
+	const char *brokers;
+	rd_kafka_conf_t *conf; /* owned until a client takes it */
+	int64_t timeout_ms;
+} ev_kafka_opts;
+
+/* A new configuration with $EVPIPE_KAFKA_CONFIG applied, and the default timeout. Returns 0,
+ * or -1 with a message in err. */
+int ev_kafka_opts_init(ev_kafka_opts *o, char *err, size_t errlen);
+/* Act on getopt_long's c when it is a Kafka option. Returns 1 when it was one, 0 when not,
+ * -1 with a message in err when its value is wrong. */
+int ev_kafka_opts_option(ev_kafka_opts *o, int c, const char *arg, char *err, size_t errlen);
+/* After parsing: the brokers, from $KAFKA_BROKERS when -b was not given. Returns 0, or -1 when
+ * there are none. */
+int ev_kafka_opts_brokers(ev_kafka_opts *o);
+/* Wait until the cluster answers (a metadata request, of rkt's topic or all topics), so that
+ * unreachable brokers are an error after the timeout, not a hang. *md, when md is not NULL,
+ * is for the caller to destroy. Returns 0, or -1 with a message in err. */
+int ev_kafka_probe(rd_kafka_t *rk, const ev_kafka_opts *o, rd_kafka_topic_t *rkt,
+		   const struct rd_kafka_metadata **md, char *err, size_t errlen);
+
 /* Route librdkafka's own log lines through ev_log (debug level: its errors reach the user
  * through the error callback and the tools' messages). */
 void ev_kafka_conf_logging(rd_kafka_conf_t *conf);

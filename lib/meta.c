@@ -44,6 +44,18 @@ int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *
 	return rc | ev_buf_append(out, p + first + 1, len - first - 1);
 }
 
+static int is_flat(json_t *obj)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v)
+	{
+		if (json_is_object(v) || json_is_array(v))
+			return 0;
+	}
+	return 1;
+}
+
 int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span *span,
 		    ev_buf *orig)
 {
@@ -59,11 +71,14 @@ int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span
 	size_t start = lead + nlen + 4;
 	json_error_t jerr;
 	json_t *meta = json_loadb(line + start, len - start, JSON_DISABLE_EOF_CHECK, &jerr);
-	if (!json_is_object(meta)) {
+	size_t end = start + (size_t)jerr.position;
+	/* Provenance as kin writes it: a flat object whose text ends at a '}' (jansson skips a
+	 * NUL after a number and reports a position short of it) and holds no NUL. */
+	if (!json_is_object(meta) || !is_flat(meta) || end > len || line[end - 1] != '}' ||
+	    memchr(line + start, '\0', end - start)) {
 		json_decref(meta);
 		return 0;
 	}
-	size_t end = start + (size_t)jerr.position;
 	span->json = line + start;
 	span->json_len = end - start;
 	span->wrapped = json_is_true(json_object_get(meta, "wrapped"));

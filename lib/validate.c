@@ -145,6 +145,8 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 			json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 		if (!root) {
 			out->reason = parse_reason(&jerr, line_flags);
+			/* jansson quotes the input near the error, possibly cut inside a character. */
+			jerr.text[ev_utf8_valid_prefix(jerr.text, strlen(jerr.text))] = '\0';
 			snprintf(v->msg, sizeof(v->msg), "%s at byte %d", jerr.text, jerr.position);
 		} else {
 			if (span.json && !span.wrapped && json_is_object(root))

@@ -36,13 +36,9 @@ static const char usage_text[] =
 	"re-injected after a fix: dlqsink replay -t events.dlq --reason schema | kin -P -t events\n"
 	"\n"
 	"Options:\n"
-	"  -b, --brokers LIST       Kafka brokers (default $KAFKA_BROKERS)\n"
 	"  -t, --topic TOPIC        dead-letter topic (write, or replay)\n"
-	"  -X, --property K=V       librdkafka property; -F FILE or $EVPIPE_KAFKA_CONFIG for secrets\n"
-	"  -F, --config-file FILE   librdkafka properties file\n"
-	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n"
-	"      --timeout DURATION   how long to wait for the brokers at start-up (default 10s)\n" EV_TOOL_OPTIONS_HELP
-	"\n"
+	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n" EV_KAFKA_OPTIONS_HELP
+		EV_TOOL_OPTIONS_HELP "\n"
 	"Replay filters:\n"
 	"      --reason LIST        only these reasons (comma-separated)\n"
 	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
@@ -50,15 +46,12 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 ok, 1 runtime failure, 2 usage error.\n";
 
-enum { OPT_TIMEOUT = 256, OPT_REASON, OPT_SINCE, OPT_UNTIL };
+enum { OPT_REASON = 256, OPT_SINCE, OPT_UNTIL };
 
 static const struct option long_options[] = {
-	{"brokers", required_argument, NULL, 'b'},
+	EV_KAFKA_LONG_OPTIONS,
 	{"topic", required_argument, NULL, 't'},
-	{"property", required_argument, NULL, 'X'},
-	{"config-file", required_argument, NULL, 'F'},
 	{"file", required_argument, NULL, 'f'},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"reason", required_argument, NULL, OPT_REASON},
 	{"since", required_argument, NULL, OPT_SINCE},
 	{"until", required_argument, NULL, OPT_UNTIL},
@@ -68,14 +61,12 @@ static const struct option long_options[] = {
 
 struct dlqsink {
 	int replay;
-	const char *brokers;
+	ev_kafka_opts kafka;
 	const char *topic;
 	const char *file;
 	const char *reasons; /* ",a,b," for matching */
 	int64_t since, until;
-	int64_t timeout_ms;
 	ev_tool_common common;
-	rd_kafka_conf_t *conf;
 
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
@@ -249,10 +240,11 @@ static int replay_message(void *arg, const rd_kafka_message_t *msg)
 static int replay_topic(struct dlqsink *d)
 {
 	char err[512], gid[64];
-	rd_kafka_conf_t *conf = d->conf;
-	d->conf = NULL;
+	rd_kafka_conf_t *conf = d->kafka.conf;
+	d->kafka.conf = NULL;
 	snprintf(gid, sizeof(gid), "dlqsink-replay-%ld", (long)getpid());
-	if (ev_kafka_conf_set(conf, "bootstrap.servers", d->brokers, 0, err, sizeof(err)) < 0 ||
+	if (ev_kafka_conf_set(conf, "bootstrap.servers", d->kafka.brokers, 0, err, sizeof(err)) <
+		    0 ||
 	    ev_kafka_conf_set(conf, "group.id", gid, 0, err, sizeof(err)) < 0 ||
 	    ev_kafka_conf_set(conf, "enable.auto.commit", "false", 0, err, sizeof(err)) < 0 ||
 	    ev_kafka_conf_set(conf, "enable.partition.eof", "true", 0, err, sizeof(err)) < 0) {
@@ -268,7 +260,7 @@ static int replay_topic(struct dlqsink *d)
 		return -1;
 	}
 	rd_kafka_poll_set_consumer(d->rk);
-	if (ev_kafka_read_all(d->rk, d->topic, (int)d->timeout_ms, replay_message, d, err,
+	if (ev_kafka_read_all(d->rk, d->topic, (int)d->kafka.timeout_ms, replay_message, d, err,
 			      sizeof(err)) < 0) {
 		ev_error("%s", err);
 		return -1;
@@ -325,7 +317,6 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 {
 	char err[512];
 	int c;
-	const char *env_conf = getenv("EVPIPE_KAFKA_CONFIG");
 	static char reasons[1024];
 
 	if (argc > 1 && strcmp(argv[1], "replay") == 0) {
@@ -334,33 +325,22 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	if (env_conf && *env_conf && ev_kafka_conf_file(d->conf, env_conf, err, sizeof(err)) < 0)
-		return ev_tool_usage_error("%s", err);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "b:t:X:F:f:" EV_TOOL_SHORT_OPTIONS, long_options,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:f:" EV_KAFKA_SHORT_OPTIONS EV_TOOL_SHORT_OPTIONS,
+				long_options, NULL)) != -1) {
 		int common = ev_tool_common_option(c, optarg, usage_text, &d->common);
 		if (common < 0)
 			return -1;
 		if (common > 0)
 			continue;
+		int kafka = ev_kafka_opts_option(&d->kafka, c, optarg, err, sizeof(err));
+		if (kafka < 0)
+			return ev_tool_usage_error("%s", err);
+		if (kafka > 0)
+			continue;
 		switch (c) {
-		case 'b': d->brokers = optarg; break;
 		case 't': d->topic = optarg; break;
-		case 'X':
-			if (ev_kafka_conf_set_pair(d->conf, optarg, 1, err, sizeof(err)) < 0)
-				return ev_tool_usage_error("%s", err);
-			break;
-		case 'F':
-			if (ev_kafka_conf_file(d->conf, optarg, err, sizeof(err)) < 0)
-				return ev_tool_usage_error("%s", err);
-			break;
 		case 'f': d->file = optarg; break;
-		case OPT_TIMEOUT:
-			if (ev_opt_duration_ms(optarg, 1000, &d->timeout_ms) < 0 ||
-			    d->timeout_ms <= 0 || d->timeout_ms > INT32_MAX)
-				return ev_tool_usage_error("invalid duration '%s'", optarg);
-			break;
 		case OPT_REASON:
 			snprintf(reasons, sizeof(reasons), ",%s,", optarg);
 			d->reasons = reasons;
@@ -378,11 +358,9 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 	}
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!d->brokers)
-		d->brokers = getenv("KAFKA_BROKERS");
 	if (d->file && d->topic)
 		return ev_tool_usage_error("--file and -t exclude each other");
-	if (d->topic && (!d->brokers || !*d->brokers))
+	if (d->topic && ev_kafka_opts_brokers(&d->kafka) < 0)
 		return ev_tool_usage_error("no brokers: give -b or set KAFKA_BROKERS");
 	if (d->replay)
 		return 0;
@@ -405,9 +383,10 @@ static int open_sink(struct dlqsink *d)
 		d->out = ev_writer_new(d->fd, 64 * 1024);
 		return d->out ? 0 : -1;
 	}
-	rd_kafka_conf_t *conf = d->conf;
-	d->conf = NULL;
-	if (ev_kafka_conf_set(conf, "bootstrap.servers", d->brokers, 0, err, sizeof(err)) < 0 ||
+	rd_kafka_conf_t *conf = d->kafka.conf;
+	d->kafka.conf = NULL;
+	if (ev_kafka_conf_set(conf, "bootstrap.servers", d->kafka.brokers, 0, err, sizeof(err)) <
+		    0 ||
 	    ev_kafka_conf_set(conf, "enable.idempotence", "true", 0, err, sizeof(err)) < 0) {
 		ev_error("%s", err);
 		rd_kafka_conf_destroy(conf);
@@ -422,14 +401,10 @@ static int open_sink(struct dlqsink *d)
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
-	const struct rd_kafka_metadata *md;
-	rd_kafka_resp_err_t e = rd_kafka_metadata(d->rk, 0, NULL, &md, (int)d->timeout_ms);
-	if (e) {
-		ev_error("cannot reach Kafka at '%s' within %" PRId64 " ms: %s", d->brokers,
-			 d->timeout_ms, rd_kafka_err2str(e));
+	if (ev_kafka_probe(d->rk, &d->kafka, NULL, NULL, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
 		return -1;
 	}
-	rd_kafka_metadata_destroy(md);
 	d->rkt = rd_kafka_topic_new(d->rk, d->topic, NULL);
 	return d->rkt ? 0 : -1;
 }
@@ -460,20 +435,20 @@ int main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	d.since = INT64_MIN;
 	d.until = INT64_MAX;
-	d.timeout_ms = 10000;
 	d.common.job = "evpipe";
 	d.fd = -1;
 
 	ev_tool_init("dlqsink");
-	d.conf = rd_kafka_conf_new();
-	int rc = parse_args(&d, argc, argv);
+	char err[512];
+	int rc = ev_kafka_opts_init(&d.kafka, err, sizeof(err)) < 0 ? ev_tool_usage_error("%s", err)
+								    : parse_args(&d, argc, argv);
 	if (rc != 0) {
-		rd_kafka_conf_destroy(d.conf);
+		rd_kafka_conf_destroy(d.kafka.conf);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
 	d.metrics = ev_tool_metrics("dlqsink", d.common.job, d.common.metrics_addr);
 	if (!d.metrics) {
-		rd_kafka_conf_destroy(d.conf);
+		rd_kafka_conf_destroy(d.kafka.conf);
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&d);
@@ -487,8 +462,8 @@ int main(int argc, char **argv)
 	ev_writer_free(d.out);
 	if (d.fd >= 0)
 		close(d.fd);
-	if (d.conf)
-		rd_kafka_conf_destroy(d.conf);
+	if (d.kafka.conf)
+		rd_kafka_conf_destroy(d.kafka.conf);
 	if (d.rkt)
 		rd_kafka_topic_destroy(d.rkt);
 	if (d.rk)

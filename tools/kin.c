@@ -31,13 +31,9 @@ static const char usage_text[] =
 	"                           control lines are skipped and counted)\n"
 	"  -L, --list               list brokers, topics and partitions\n"
 	"\n"
-	"Common options:\n"
-	"  -b, --brokers LIST       bootstrap brokers, host:port[,...] (default $KAFKA_BROKERS)\n"
+	"Common options:\n" EV_KAFKA_OPTIONS_HELP
 	"  -t, --topic TOPIC        topic (repeatable when consuming)\n"
 	"  -p, --partition N        only partition N (consume), or produce to partition N\n"
-	"  -X, --property K=V       librdkafka property; secrets are refused here\n"
-	"  -F, --config-file FILE   librdkafka properties file (key=value lines); also\n"
-	"                           $EVPIPE_KAFKA_CONFIG\n"
 	"  -J, --json               consume: write kin's JSON envelope (topic, partition, offset,\n"
 	"                           tstype, ts, broker, headers, key, payload); produce: read it\n"
 	"                           back (key, headers, partition and timestamp restored)\n"
@@ -73,29 +69,25 @@ enum {
 	OPT_META_FIELD,
 	OPT_MAX_LINE,
 	OPT_NO_IDEMPOTENCE,
-	OPT_TIMEOUT,
 };
 
 static const struct option long_options[] = {
 	{"consume", no_argument, NULL, 'C'},
 	{"produce", no_argument, NULL, 'P'},
 	{"list", no_argument, NULL, 'L'},
-	{"brokers", required_argument, NULL, 'b'},
+	EV_KAFKA_LONG_OPTIONS,
 	{"topic", required_argument, NULL, 't'},
 	{"partition", required_argument, NULL, 'p'},
 	{"offset", required_argument, NULL, 'o'},
 	{"exit", no_argument, NULL, 'e'},
 	{"count", required_argument, NULL, 'c'},
 	{"group", required_argument, NULL, 'G'},
-	{"property", required_argument, NULL, 'X'},
-	{"config-file", required_argument, NULL, 'F'},
 	{"json", no_argument, NULL, 'J'},
 	{"key", required_argument, NULL, 'k'},
 	{"key-field", required_argument, NULL, OPT_KEY_FIELD},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -115,7 +107,7 @@ enum start_kind {
 struct kin {
 	/* options */
 	int mode;
-	const char *brokers;
+	ev_kafka_opts kafka;
 	const char *topics[MAX_TOPICS];
 	int ntopics;
 	int32_t partition;
@@ -131,9 +123,7 @@ struct kin {
 	const char *meta_field;
 	uint64_t max_line;
 	int idempotence;
-	int64_t timeout_ms;
 	ev_tool_common common;
-	rd_kafka_conf_t *conf;
 
 	/* run time */
 	rd_kafka_t *rk;
@@ -330,21 +320,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
-/* Wait until the cluster answers, so that unreachable brokers are an error, not a hang. */
 static int probe_brokers(struct kin *k, const struct rd_kafka_metadata **md, rd_kafka_topic_t *rkt)
 {
-	const struct rd_kafka_metadata *m = NULL;
-	rd_kafka_resp_err_t err =
-		rd_kafka_metadata(k->rk, rkt ? 0 : 1, rkt, &m, (int)k->timeout_ms);
-	if (err) {
-		ev_error("cannot reach Kafka at '%s' within %" PRId64 " ms: %s", k->brokers,
-			 k->timeout_ms, rd_kafka_err2str(err));
+	char err[512];
+	if (ev_kafka_probe(k->rk, &k->kafka, rkt, md, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
 		return -1;
 	}
-	if (md)
-		*md = m;
-	else
-		rd_kafka_metadata_destroy(m);
 	return 0;
 }
 
@@ -361,9 +343,9 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val)
 static int make_client(struct kin *k, rd_kafka_type_t type)
 {
 	char err[512];
-	rd_kafka_conf_t *conf = k->conf;
-	k->conf = NULL;
-	if (conf_set(conf, "bootstrap.servers", k->brokers) < 0)
+	rd_kafka_conf_t *conf = k->kafka.conf;
+	k->kafka.conf = NULL;
+	if (conf_set(conf, "bootstrap.servers", k->kafka.brokers) < 0)
 		return -1;
 	if (k->common.metrics_addr) {
 		char v[32];
@@ -467,7 +449,7 @@ static int assign_partitions(struct kin *k)
 	}
 	if (k->start == START_TIME) {
 		rd_kafka_resp_err_t err =
-			rd_kafka_offsets_for_times(k->rk, list, (int)k->timeout_ms);
+			rd_kafka_offsets_for_times(k->rk, list, (int)k->kafka.timeout_ms);
 		if (err) {
 			ev_error("cannot look up offsets for time %" PRId64 ": %s", k->start_value,
 				 rd_kafka_err2str(err));
@@ -580,7 +562,7 @@ static int consume(struct kin *k)
 	ev_buf line = EV_BUF_INIT;
 
 	if (k->group) {
-		rd_kafka_conf_t *conf = k->conf;
+		rd_kafka_conf_t *conf = k->kafka.conf;
 		if (conf_set(conf, "group.id", k->group) < 0 ||
 		    conf_set(conf, "enable.auto.offset.store", "false") < 0 ||
 		    conf_set(conf, "auto.offset.reset",
@@ -590,11 +572,11 @@ static int consume(struct kin *k)
 	} else {
 		char gid[64];
 		snprintf(gid, sizeof(gid), "kin-%ld", (long)getpid());
-		if (conf_set(k->conf, "group.id", gid) < 0 ||
-		    conf_set(k->conf, "enable.auto.commit", "false") < 0)
+		if (conf_set(k->kafka.conf, "group.id", gid) < 0 ||
+		    conf_set(k->kafka.conf, "enable.auto.commit", "false") < 0)
 			return EV_EXIT_FAILURE;
 	}
-	if ((k->exit_eof && conf_set(k->conf, "enable.partition.eof", "true") < 0) ||
+	if ((k->exit_eof && conf_set(k->kafka.conf, "enable.partition.eof", "true") < 0) ||
 	    make_client(k, RD_KAFKA_CONSUMER) < 0)
 		return EV_EXIT_FAILURE;
 	rd_kafka_poll_set_consumer(k->rk);
@@ -718,8 +700,8 @@ static int produce(struct kin *k)
 	ev_kafka_envelope env;
 	memset(&env, 0, sizeof(env));
 
-	rd_kafka_conf_set_dr_msg_cb(k->conf, on_delivery);
-	if (k->idempotence && conf_set(k->conf, "enable.idempotence", "true") < 0)
+	rd_kafka_conf_set_dr_msg_cb(k->kafka.conf, on_delivery);
+	if (k->idempotence && conf_set(k->kafka.conf, "enable.idempotence", "true") < 0)
 		return EV_EXIT_FAILURE;
 	if (make_client(k, RD_KAFKA_PRODUCER) < 0 || probe_brokers(k, NULL, NULL) < 0)
 		return EV_EXIT_FAILURE;
@@ -946,17 +928,20 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	char err[512];
 	int c;
 	int64_t v;
-	const char *env_conf = getenv("EVPIPE_KAFKA_CONFIG");
 
-	if (env_conf && *env_conf && ev_kafka_conf_file(k->conf, env_conf, err, sizeof(err)) < 0)
-		return ev_tool_usage_error("%s", err);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "CPLb:t:p:o:ec:G:X:F:Jk:" EV_TOOL_SHORT_OPTIONS,
+	while ((c = getopt_long(argc, argv,
+				"CPLt:p:o:ec:G:Jk:" EV_KAFKA_SHORT_OPTIONS EV_TOOL_SHORT_OPTIONS,
 				long_options, NULL)) != -1) {
 		int common = ev_tool_common_option(c, optarg, usage_text, &k->common);
 		if (common < 0)
 			return -1;
 		if (common > 0)
+			continue;
+		int kafka = ev_kafka_opts_option(&k->kafka, c, optarg, err, sizeof(err));
+		if (kafka < 0)
+			return ev_tool_usage_error("%s", err);
+		if (kafka > 0)
 			continue;
 		switch (c) {
 		case 'C':
@@ -966,7 +951,6 @@ static int parse_args(struct kin *k, int argc, char **argv)
 				return ev_tool_usage_error("-C, -P and -L exclude each other");
 			k->mode = c;
 			break;
-		case 'b': k->brokers = optarg; break;
 		case 't':
 			if (k->ntopics == MAX_TOPICS)
 				return ev_tool_usage_error("at most %d topics", MAX_TOPICS);
@@ -987,14 +971,6 @@ static int parse_args(struct kin *k, int argc, char **argv)
 				return ev_tool_usage_error("invalid count '%s'", optarg);
 			break;
 		case 'G': k->group = optarg; break;
-		case 'X':
-			if (ev_kafka_conf_set_pair(k->conf, optarg, 1, err, sizeof(err)) < 0)
-				return ev_tool_usage_error("%s", err);
-			break;
-		case 'F':
-			if (ev_kafka_conf_file(k->conf, optarg, err, sizeof(err)) < 0)
-				return ev_tool_usage_error("%s", err);
-			break;
 		case 'J': k->json = 1; break;
 		case 'k': k->key = optarg; break;
 		case OPT_KEY_FIELD: k->key_field = optarg; break;
@@ -1004,11 +980,6 @@ static int parse_args(struct kin *k, int argc, char **argv)
 				return ev_tool_usage_error("invalid size '%s'", optarg);
 			break;
 		case OPT_NO_IDEMPOTENCE: k->idempotence = 0; break;
-		case OPT_TIMEOUT:
-			if (ev_opt_duration_ms(optarg, 1000, &k->timeout_ms) < 0 ||
-			    k->timeout_ms <= 0 || k->timeout_ms > INT32_MAX)
-				return ev_tool_usage_error("invalid duration '%s'", optarg);
-			break;
 		default: return ev_tool_bad_option(argv);
 		}
 	}
@@ -1023,9 +994,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 		k->mode = k->group ? 'C' : 0;
 	if (!k->mode)
 		return ev_tool_usage_error("one of -C, -P or -L is required");
-	if (!k->brokers)
-		k->brokers = getenv("KAFKA_BROKERS");
-	if (!k->brokers || !*k->brokers)
+	if (ev_kafka_opts_brokers(&k->kafka) < 0)
 		return ev_tool_usage_error("no brokers: give -b or set KAFKA_BROKERS");
 	if (k->mode == 'C' && k->ntopics == 0)
 		return ev_tool_usage_error("no topic: give -t TOPIC");
@@ -1061,20 +1030,20 @@ int main(int argc, char **argv)
 	k.partition = RD_KAFKA_PARTITION_UA;
 	k.end_ts = -1;
 	k.idempotence = 1;
-	k.timeout_ms = 10000;
 	k.max_line = 1 << 20;
 	k.common.job = "evpipe";
 
 	ev_tool_init("kin");
-	k.conf = rd_kafka_conf_new();
-	int rc = parse_args(&k, argc, argv);
+	char err[512];
+	int rc = ev_kafka_opts_init(&k.kafka, err, sizeof(err)) < 0 ? ev_tool_usage_error("%s", err)
+								    : parse_args(&k, argc, argv);
 	if (rc != 0) {
-		rd_kafka_conf_destroy(k.conf);
+		rd_kafka_conf_destroy(k.kafka.conf);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
 	k.metrics = ev_tool_metrics("kin", k.common.job, k.common.metrics_addr);
 	if (!k.metrics) {
-		rd_kafka_conf_destroy(k.conf);
+		rd_kafka_conf_destroy(k.kafka.conf);
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&k);
@@ -1094,8 +1063,8 @@ int main(int argc, char **argv)
 	/* The client first: destroying a consumer may still call the rebalance callback. */
 	if (k.rk)
 		rd_kafka_destroy(k.rk);
-	if (k.conf)
-		rd_kafka_conf_destroy(k.conf);
+	if (k.kafka.conf)
+		rd_kafka_conf_destroy(k.kafka.conf);
 	if (ev_writer_free(k.out) < 0 && rc == EV_EXIT_OK && errno != EPIPE) {
 		ev_error("cannot write standard output: %s", strerror(errno));
 		rc = EV_EXIT_FAILURE;

@@ -41,6 +41,9 @@ static void test_utf8(void)
 	CHECK(!ev_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
 	CHECK(!ev_utf8_valid("abcdefgh\xff", 9));
 	CHECK(ev_utf8_valid("a\0b", 3));
+	CHECK(ev_utf8_valid_prefix("ab\xd0", 3) == 2);
+	CHECK(ev_utf8_valid_prefix("abcdefghij\xc3\xa9\xff", 13) == 12);
+	CHECK(ev_utf8_valid_prefix("ok", 2) == 2);
 }
 
 static void test_base64(void)

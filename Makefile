@@ -49,7 +49,7 @@ endif
 
 .SECONDARY:
 
-.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz
+.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz fuzz-deps
 
 all: $(TOOL_BIN) bin
 
@@ -131,7 +131,10 @@ $(FUZZ_DIR)/lib/%.o: lib/%.c
 $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	$(call quiet,LD,$@)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(PKG_LIBS) -lpthread -lm
 
-fuzz: $(FUZZ_BIN)
+fuzz-deps:
+	$(Q)scripts/deps fuzz
+
+fuzz: fuzz-deps $(FUZZ_BIN)
 	$(Q)mkdir -p tests/fuzz/crashes $(FUZZ_DIR)/corpus/validate $(FUZZ_DIR)/corpus/schema
 	$(Q)$(FUZZ_DIR)/fuzz_validate $(FUZZ_RUN) $(FUZZ_DIR)/corpus/validate tests/fuzz/corpus/validate
 	$(Q)$(FUZZ_DIR)/fuzz_schema $(FUZZ_RUN) $(FUZZ_DIR)/corpus/schema tests/fuzz/corpus/schema

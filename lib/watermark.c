@@ -1,0 +1,129 @@
+/* watermark.c: event-time watermarks: bounded out-of-orderness per partition, idleness. */
+#include "watermark.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct wm_part {
+	uint64_t key;
+	int64_t max_ts;   /* largest event time seen */
+	int64_t last_now; /* processing time of the last record */
+};
+
+struct ev_wm {
+	ev_wm_opts opts;
+	struct wm_part *parts;
+	int nparts, cap;
+	int last; /* index of the partition looked up last */
+	int64_t promised;
+	int64_t emitted; /* the watermark last answered: it never goes backwards */
+};
+
+ev_wm *ev_wm_new(const ev_wm_opts *opts)
+{
+	ev_wm *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->opts = *opts;
+	w->promised = EV_WM_MIN;
+	w->emitted = EV_WM_MIN;
+	return w;
+}
+
+void ev_wm_free(ev_wm *w)
+{
+	if (!w)
+		return;
+	free(w->parts);
+	free(w);
+}
+
+static struct wm_part *find(ev_wm *w, uint64_t key)
+{
+	if (w->last < w->nparts && w->parts[w->last].key == key)
+		return &w->parts[w->last];
+	for (int i = 0; i < w->nparts; i++)
+		if (w->parts[i].key == key) {
+			w->last = i;
+			return &w->parts[i];
+		}
+	return NULL;
+}
+
+int ev_wm_observe(ev_wm *w, uint64_t part, int64_t ts, int64_t now_ms)
+{
+	struct wm_part *p = find(w, part);
+	if (!p) {
+		if (w->nparts == w->cap) {
+			int cap = w->cap ? w->cap * 2 : 8;
+			struct wm_part *np = realloc(w->parts, (size_t)cap * sizeof(*np));
+			if (!np)
+				return -1;
+			w->parts = np;
+			w->cap = cap;
+		}
+		p = &w->parts[w->nparts];
+		p->key = part;
+		p->max_ts = ts;
+		p->last_now = now_ms;
+		w->last = w->nparts++;
+		return EV_WM_OK;
+	}
+	if (w->opts.max_future_ms > 0 && ts > p->max_ts &&
+	    (uint64_t)ts - (uint64_t)p->max_ts > (uint64_t)w->opts.max_future_ms)
+		return EV_WM_TOO_FAR_AHEAD;
+	if (ts > p->max_ts)
+		p->max_ts = ts;
+	p->last_now = now_ms;
+	return EV_WM_OK;
+}
+
+void ev_wm_promise(ev_wm *w, int64_t ts)
+{
+	if (ts > w->promised)
+		w->promised = ts;
+}
+
+void ev_wm_end(ev_wm *w)
+{
+	w->promised = EV_WM_END;
+}
+
+static int idle(const ev_wm *w, const struct wm_part *p, int64_t now_ms)
+{
+	return w->opts.idle_timeout_ms > 0 && now_ms - p->last_now >= w->opts.idle_timeout_ms;
+}
+
+int64_t ev_wm_current(ev_wm *w, int64_t now_ms)
+{
+	int64_t wm = EV_WM_MIN;
+	int any = 0;
+	for (int i = 0; i < w->nparts; i++) {
+		const struct wm_part *p = &w->parts[i];
+		if (idle(w, p, now_ms))
+			continue;
+		/* max - B - 1, saturating at the bottom of the range */
+		int64_t own = p->max_ts < EV_WM_MIN + w->opts.out_of_orderness_ms + 1
+				      ? EV_WM_MIN
+				      : p->max_ts - w->opts.out_of_orderness_ms - 1;
+		if (!any || own < wm)
+			wm = own;
+		any = 1;
+	}
+	/* With nothing seen, or every partition idle, there is no new evidence: wm stays. */
+	if (w->promised > wm)
+		wm = w->promised;
+	if (wm > w->emitted)
+		w->emitted = wm;
+	return w->emitted;
+}
+
+int ev_wm_partitions(const ev_wm *w, int64_t now_ms, int *nidle)
+{
+	int n = 0;
+	for (int i = 0; i < w->nparts; i++)
+		n += idle(w, &w->parts[i], now_ms);
+	if (nidle)
+		*nidle = n;
+	return w->nparts;
+}

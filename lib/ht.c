@@ -1,0 +1,143 @@
+/* ht.c: a hash table from byte-string keys to pointers (open addressing, linear probing). */
+#include "ht.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+	char *key; /* NULL: empty */
+	size_t len;
+	uint64_t hash;
+	void *value;
+};
+
+struct ev_ht {
+	struct slot *slots;
+	size_t cap; /* a power of two */
+	size_t count;
+};
+
+uint64_t ev_hash(const void *data, size_t len)
+{
+	/* FNV-1a, then a final mix so that linear probing spreads. */
+	const unsigned char *p = data;
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
+}
+
+ev_ht *ev_ht_new(void)
+{
+	ev_ht *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->cap = 64;
+	t->slots = calloc(t->cap, sizeof(*t->slots));
+	if (!t->slots) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void ev_ht_free(ev_ht *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->slots[i].key);
+	free(t->slots);
+	free(t);
+}
+
+static struct slot *lookup(const ev_ht *t, const void *key, size_t len, uint64_t h)
+{
+	for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		struct slot *s = &t->slots[i];
+		if (!s->key || (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0))
+			return s;
+	}
+}
+
+void *ev_ht_get(const ev_ht *t, const void *key, size_t len)
+{
+	struct slot *s = lookup(t, key, len, ev_hash(key, len));
+	return s->key ? s->value : NULL;
+}
+
+static int grow(ev_ht *t)
+{
+	size_t cap = t->cap * 2;
+	struct slot *old = t->slots, *slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return -1;
+	size_t oldcap = t->cap;
+	t->slots = slots;
+	t->cap = cap;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].key)
+			*lookup(t, old[i].key, old[i].len, old[i].hash) = old[i];
+	free(old);
+	return 0;
+}
+
+int ev_ht_put(ev_ht *t, const void *key, size_t len, void *value)
+{
+	if ((t->count + 1) * 4 > t->cap * 3 && grow(t) < 0)
+		return -1;
+	uint64_t h = ev_hash(key, len);
+	struct slot *s = lookup(t, key, len, h);
+	if (!s->key) {
+		s->key = malloc(len ? len : 1);
+		if (!s->key)
+			return -1;
+		memcpy(s->key, key, len);
+		s->len = len;
+		s->hash = h;
+		t->count++;
+	}
+	s->value = value;
+	return 0;
+}
+
+void *ev_ht_del(ev_ht *t, const void *key, size_t len)
+{
+	struct slot *s = lookup(t, key, len, ev_hash(key, len));
+	if (!s->key)
+		return NULL;
+	void *value = s->value;
+	free(s->key);
+	s->key = NULL;
+	t->count--;
+	/* Re-insert the rest of the cluster so that no probe sequence is cut. */
+	size_t i = (size_t)(s - t->slots);
+	for (size_t j = (i + 1) & (t->cap - 1); t->slots[j].key; j = (j + 1) & (t->cap - 1)) {
+		struct slot moved = t->slots[j];
+		t->slots[j].key = NULL;
+		*lookup(t, moved.key, moved.len, moved.hash) = moved;
+	}
+	return value;
+}
+
+size_t ev_ht_count(const ev_ht *t)
+{
+	return t->count;
+}
+
+int ev_ht_next(const ev_ht *t, size_t *pos, const void **key, size_t *len, void **value)
+{
+	for (; *pos < t->cap; (*pos)++) {
+		const struct slot *s = &t->slots[*pos];
+		if (s->key) {
+			*key = s->key;
+			*len = s->len;
+			*value = s->value;
+			(*pos)++;
+			return 1;
+		}
+	}
+	return 0;
+}

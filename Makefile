@@ -33,7 +33,7 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread -lm
 
-TOOLS := kin evvalidate dlqsink
+TOOLS := kin evvalidate evwindow dlqsink
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -1,0 +1,275 @@
+/* agg.c: the aggregates of a window (count, sum, min, max, avg, uniq, first, last). */
+#include "agg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ht.h"
+
+static const char *const fn_names[] = {"count", "sum",  "min",   "max",
+				       "avg",   "uniq", "first", "last"};
+
+struct one {
+	uint64_t n;       /* values seen */
+	int all_int;      /* every value an integer (sum, min, max) */
+	int64_t isum;     /* exact while all_int and no overflow */
+	double dsum;      /* always kept */
+	json_int_t ibest; /* min or max, as integer when all_int */
+	double dbest;
+	ev_ht *seen;  /* uniq */
+	char *text;   /* first, last: the value's JSON text */
+	int64_t ts;   /* first, last: its event time */
+	uint64_t seq; /* first, last: its arrival */
+};
+
+struct ev_agg_state {
+	uint64_t count;
+	struct one a[];
+};
+
+int ev_agg_numeric(const ev_agg_spec *spec)
+{
+	return spec->fn == EV_AGG_SUM || spec->fn == EV_AGG_MIN || spec->fn == EV_AGG_MAX ||
+	       spec->fn == EV_AGG_AVG;
+}
+
+void ev_agg_specs_free(ev_agg_spec *specs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(specs[i].field);
+		free(specs[i].name);
+	}
+	free(specs);
+}
+
+int ev_agg_parse(const char *list, ev_agg_spec **out, size_t *nout, char *err, size_t errlen)
+{
+	char *copy = strdup(list), *save = NULL;
+	ev_agg_spec *specs = NULL;
+	size_t n = 0;
+	int rc = -1;
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *name = NULL, *eq = strchr(item, '=');
+		if (eq) {
+			*eq = '\0';
+			name = item;
+			item = eq + 1;
+		}
+		char *colon = strchr(item, ':');
+		if (colon)
+			*colon = '\0';
+		int fn = -1;
+		for (int i = 0; i < (int)(sizeof(fn_names) / sizeof(fn_names[0])); i++)
+			if (strcmp(item, fn_names[i]) == 0)
+				fn = i;
+		if (fn < 0 || (fn == EV_AGG_COUNT) != !colon || (colon && !colon[1]) ||
+		    (name && !*name)) {
+			snprintf(
+				err, errlen,
+				"invalid aggregate '%s': want count, or sum|min|max|avg|uniq|first|last:FIELD, "
+				"optionally NAME=...",
+				item);
+			goto out;
+		}
+		ev_agg_spec *more = realloc(specs, (n + 1) * sizeof(*specs));
+		if (!more)
+			goto out;
+		specs = more;
+		specs[n].fn = (enum ev_agg_fn)fn;
+		specs[n].field = colon ? strdup(colon + 1) : NULL;
+		if (name) {
+			specs[n].name = strdup(name);
+		} else {
+			size_t len = strlen(item) + (colon ? strlen(colon + 1) + 2 : 1);
+			specs[n].name = malloc(len);
+			if (specs[n].name)
+				snprintf(specs[n].name, len, colon ? "%s_%s" : "%s", item,
+					 colon ? colon + 1 : "");
+		}
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no aggregate in '%s'", list);
+		goto out;
+	}
+	*out = specs;
+	*nout = n;
+	specs = NULL;
+	rc = 0;
+out:
+	if (specs)
+		ev_agg_specs_free(specs, n);
+	free(copy);
+	return rc;
+}
+
+ev_agg_state *ev_agg_state_new(const ev_agg_spec *specs, size_t n)
+{
+	ev_agg_state *st = calloc(1, sizeof(*st) + n * sizeof(struct one));
+	if (!st)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		st->a[i].all_int = 1;
+		if (specs[i].fn == EV_AGG_UNIQ && !(st->a[i].seen = ev_ht_new())) {
+			ev_agg_state_free(st, n);
+			return NULL;
+		}
+	}
+	return st;
+}
+
+void ev_agg_state_free(ev_agg_state *st, size_t n)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		ev_ht_free(st->a[i].seen);
+		free(st->a[i].text);
+	}
+	free(st);
+}
+
+int ev_json_real(ev_buf *out, double v)
+{
+	char s[32];
+	if (!isfinite(v))
+		return ev_buf_puts(out, "null");
+	for (int p = 1; p <= 17; p++) {
+		snprintf(s, sizeof(s), "%.*g", p, v);
+		if (strtod(s, NULL) == v)
+			break;
+	}
+	if (!strpbrk(s, ".e"))
+		strcat(s, ".0");
+	return ev_buf_puts(out, s);
+}
+
+int ev_json_value(ev_buf *out, const json_t *v)
+{
+	if (json_is_real(v))
+		return ev_json_real(out, json_real_value(v));
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+	if (!text)
+		return -1;
+	int rc = ev_buf_puts(out, text);
+	free(text);
+	return rc;
+}
+
+/* The text two equal values share: 1 and 1.0 are the same number. */
+static int canonical(ev_buf *out, const json_t *v)
+{
+	if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
+	    fabs(json_real_value(v)) < 9007199254740992.0)
+		return ev_buf_printf(out, "%lld", (long long)json_real_value(v));
+	return ev_json_value(out, v);
+}
+
+int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, json_t *const *values,
+	       int64_t ts, uint64_t seq)
+{
+	st->count++;
+	for (size_t i = 0; i < n; i++) {
+		struct one *o = &st->a[i];
+		json_t *v = values[i];
+		if (specs[i].fn == EV_AGG_COUNT || !v || json_is_null(v))
+			continue;
+		int is_int = json_is_integer(v);
+		double d = json_number_value(v);
+		switch (specs[i].fn) {
+		case EV_AGG_SUM:
+		case EV_AGG_AVG:
+			o->dsum += d;
+			if (o->all_int && is_int &&
+			    !__builtin_add_overflow(o->isum, (int64_t)json_integer_value(v),
+						    &o->isum)) {
+				/* exact */
+			} else {
+				o->all_int = 0;
+			}
+			break;
+		case EV_AGG_MIN:
+		case EV_AGG_MAX: {
+			int better = o->n == 0 ||
+				     (specs[i].fn == EV_AGG_MIN ? d < o->dbest : d > o->dbest);
+			if (better) {
+				o->dbest = d;
+				o->ibest = is_int ? json_integer_value(v) : 0;
+				o->all_int = is_int;
+			}
+			break;
+		}
+		case EV_AGG_UNIQ: {
+			ev_buf key = EV_BUF_INIT;
+			int rc = canonical(&key, v);
+			if (rc == 0 && !ev_ht_get(o->seen, key.data, key.len))
+				rc = ev_ht_put(o->seen, key.data, key.len, o);
+			ev_buf_free(&key);
+			if (rc < 0)
+				return -1;
+			break;
+		}
+		case EV_AGG_FIRST:
+		case EV_AGG_LAST: {
+			int take = o->n == 0 ||
+				   (specs[i].fn == EV_AGG_FIRST ? ts < o->ts : ts >= o->ts);
+			if (take) {
+				ev_buf text = EV_BUF_INIT;
+				if (ev_json_value(&text, v) < 0) {
+					ev_buf_free(&text);
+					return -1;
+				}
+				free(o->text);
+				o->text = text.data;
+				o->ts = ts;
+				o->seq = seq;
+			}
+			break;
+		}
+		case EV_AGG_COUNT: break;
+		}
+		o->n++;
+	}
+	return 0;
+}
+
+uint64_t ev_agg_count(const ev_agg_state *st)
+{
+	return st->count;
+}
+
+int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct one *o = &st->a[i];
+		rc |= ev_buf_putc(out, ',');
+		rc |= ev_buf_json_string(out, specs[i].name, strlen(specs[i].name));
+		rc |= ev_buf_putc(out, ':');
+		if (specs[i].fn == EV_AGG_COUNT) {
+			rc |= ev_buf_printf(out, "%llu", (unsigned long long)st->count);
+			continue;
+		}
+		if (o->n == 0) {
+			rc |= ev_buf_puts(out, "null");
+			continue;
+		}
+		switch (specs[i].fn) {
+		case EV_AGG_SUM:
+			rc |= o->all_int ? ev_buf_printf(out, "%lld", (long long)o->isum)
+					 : ev_json_real(out, o->dsum);
+			break;
+		case EV_AGG_AVG: rc |= ev_json_real(out, o->dsum / (double)o->n); break;
+		case EV_AGG_MIN:
+		case EV_AGG_MAX:
+			rc |= o->all_int ? ev_buf_printf(out, "%lld", (long long)o->ibest)
+					 : ev_json_real(out, o->dbest);
+			break;
+		case EV_AGG_UNIQ: rc |= ev_buf_printf(out, "%zu", ev_ht_count(o->seen)); break;
+		default: rc |= ev_buf_puts(out, o->text); break;
+		}
+	}
+	return rc;
+}

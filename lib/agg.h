@@ -1,0 +1,55 @@
+/* agg.h: the aggregates of a window (count, sum, min, max, avg, uniq, first, last). */
+#ifndef EV_AGG_H
+#define EV_AGG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum ev_agg_fn {
+	EV_AGG_COUNT,
+	EV_AGG_SUM,
+	EV_AGG_MIN,
+	EV_AGG_MAX,
+	EV_AGG_AVG,
+	EV_AGG_UNIQ,
+	EV_AGG_FIRST,
+	EV_AGG_LAST
+};
+
+typedef struct ev_agg_spec {
+	enum ev_agg_fn fn;
+	char *field; /* NULL for count */
+	char *name;  /* output name: count, <fn>_<field>, or NAME of NAME=fn:field */
+} ev_agg_spec;
+
+/* Parse "count,sum:value,n=uniq:user_id" into specs (malloc'd, *n of them). Returns 0, or -1
+ * with a message in err. */
+int ev_agg_parse(const char *list, ev_agg_spec **specs, size_t *n, char *err, size_t errlen);
+void ev_agg_specs_free(ev_agg_spec *specs, size_t n);
+/* True when spec needs its field to be a number (sum, min, max, avg). */
+int ev_agg_numeric(const ev_agg_spec *spec);
+
+/* The running state of every aggregate of one window and key. */
+typedef struct ev_agg_state ev_agg_state;
+
+ev_agg_state *ev_agg_state_new(const ev_agg_spec *specs, size_t n);
+void ev_agg_state_free(ev_agg_state *st, size_t n);
+/* Add one record: values[i] is the record's value of specs[i].field (NULL when absent),
+ * already checked to be a number where ev_agg_numeric. ts orders first and last; seq (the
+ * arrival order) breaks ties. Returns 0, or -1 when out of memory. */
+int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, json_t *const *values,
+	       int64_t ts, uint64_t seq);
+uint64_t ev_agg_count(const ev_agg_state *st);
+/* Append ,"name":value for each aggregate; null for an aggregate over no values. */
+int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs, size_t n);
+
+/* A JSON number as its shortest text that reads back the same double; integral values keep a
+ * ".0" so that they stay reals ("3.0", "0.1", "1e+16"). */
+int ev_json_real(ev_buf *out, double v);
+/* A JSON value in compact form, with reals as ev_json_real writes them. */
+int ev_json_value(ev_buf *out, const json_t *v);
+
+#endif

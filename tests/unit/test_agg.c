@@ -1,0 +1,86 @@
+/* test_agg.c: aggregate specs, their running state and the number formatting of rows. */
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "agg.h"
+#include "test.h"
+
+static void test_parse(void)
+{
+	ev_agg_spec *s;
+	size_t n;
+	char err[256];
+	CHECK(ev_agg_parse("count,sum:value,u=uniq:user_id,last:ts", &s, &n, err, sizeof(err)) ==
+	      0);
+	CHECK(n == 4);
+	CHECK_STR(s[0].name, "count");
+	CHECK_STR(s[1].name, "sum_value");
+	CHECK_STR(s[2].name, "u");
+	CHECK(s[2].fn == EV_AGG_UNIQ && strcmp(s[2].field, "user_id") == 0);
+	CHECK(ev_agg_numeric(&s[1]) && !ev_agg_numeric(&s[2]));
+	ev_agg_specs_free(s, n);
+	const char *bad[] = {"", "median:x", "sum", "count:x", "sum:", "=count"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(ev_agg_parse(bad[i], &s, &n, err, sizeof(err)) < 0);
+}
+
+static void test_reals(void)
+{
+	const double v[] = {0.1, 3.0, 1e16, 123456.0, 1e-05, 0.30000000000000004, -2.5};
+	const char *want[] = {"0.1", "3.0", "1e+16", "123456.0", "1e-05", "0.30000000000000004",
+			      "-2.5"};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		ev_buf b = EV_BUF_INIT;
+		ev_json_real(&b, v[i]);
+		CHECK_STR(ev_buf_cstr(&b), want[i]);
+		ev_buf_free(&b);
+	}
+}
+
+static void test_state(void)
+{
+	ev_agg_spec *s;
+	size_t n;
+	char err[256];
+	ev_agg_parse("count,sum:v,min:v,max:v,avg:v,uniq:v,first:v,last:v", &s, &n, err,
+		     sizeof(err));
+	ev_agg_state *st = ev_agg_state_new(s, n);
+	json_t *vals[8];
+	const char *in[] = {"1", "2.5", "1.0", "null", "-4"};
+	const int64_t ts[] = {30, 10, 20, 5, 10};
+	for (int r = 0; r < 5; r++) {
+		json_t *v = json_loads(in[r], JSON_DECODE_ANY, NULL);
+		for (size_t i = 0; i < n; i++)
+			vals[i] = v;
+		CHECK(ev_agg_add(st, s, n, vals, ts[r], (uint64_t)r) == 0);
+		json_decref(v);
+	}
+	ev_buf b = EV_BUF_INIT;
+	ev_agg_format(&b, st, s, n);
+	/* 1 and 1.0 are one distinct value; first is the earliest event time (2.5 at 10, before
+	 * -4 at 10 by arrival), last the latest (1 at 30); null counts for count only */
+	CHECK_STR(ev_buf_cstr(&b),
+		  ",\"count\":5,\"sum_v\":0.5,\"min_v\":-4,\"max_v\":2.5,\"avg_v\":0.125,"
+		  "\"uniq_v\":3,\"first_v\":2.5,\"last_v\":1");
+	ev_buf_free(&b);
+	ev_agg_state_free(st, n);
+
+	ev_agg_state *empty = ev_agg_state_new(s, n);
+	json_t *none[8] = {NULL};
+	ev_agg_add(empty, s, n, none, 0, 0);
+	ev_agg_format(&b, empty, s, n);
+	CHECK_STR(ev_buf_cstr(&b),
+		  ",\"count\":1,\"sum_v\":null,\"min_v\":null,\"max_v\":null,"
+		  "\"avg_v\":null,\"uniq_v\":null,\"first_v\":null,\"last_v\":null");
+	ev_buf_free(&b);
+	ev_agg_state_free(empty, n);
+	ev_agg_specs_free(s, n);
+}
+
+int main(void)
+{
+	RUN(test_parse);
+	RUN(test_reals);
+	RUN(test_state);
+	return test_report();
+}

@@ -1,0 +1,585 @@
+/* evwindow: event-time windows with watermarks and allowed lateness over NDJSON records. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+#include "buf.h"
+#include "control.h"
+#include "deadletter.h"
+#include "ht.h"
+#include "log.h"
+#include "meta.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "timefmt.h"
+#include "tool.h"
+#include "watermark.h"
+
+static const char usage_text[] =
+	"usage: evwindow (--tumble D | --slide D --every D) [options] < records > rows\n"
+	"\n"
+	"Aggregates records in event-time windows and writes one row per window and key when\n"
+	"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
+	"<aggregates>,\"version\"}. Times are UTC \"YYYY-MM-DD hh:mm:ss\". A record that arrives\n"
+	"after its window fired but within the allowed lateness updates it, and the row is\n"
+	"written again with the next version; later records go to the late output. Records that\n"
+	"cannot be windowed are dead letters there too (missing_ts, bad_ts, missing_key,\n"
+	"bad_value, future, parse). Control lines are forwarded, after the rows they release.\n"
+	"\n"
+	"Options:\n"
+	"      --ts-field F         event time field: epoch ms or RFC 3339 (default ts)\n"
+	"      --key LIST           key fields, comma-separated (default: one key for all)\n"
+	"      --tumble D           tumbling windows of D (250ms, 5s, 1m, 1h)\n"
+	"      --slide D --every E  sliding windows of D starting every E\n"
+	"      --agg LIST           count, sum:F, min:F, max:F, avg:F, uniq:F, first:F, last:F,\n"
+	"                           NAME=fn:F to rename (default count)\n"
+	"      --out-of-orderness D watermark = max event time - D - 1 (default 0)\n"
+	"      --lateness D         allowed lateness after a window fired (default 0)\n"
+	"      --idle-timeout D     a partition silent this long does not hold the watermark\n"
+	"                           (default 0: never)\n"
+	"      --max-future D       a record this far ahead of its partition is a dead letter\n"
+	"                           (default 0: no limit)\n"
+	"      --meta-field NAME    provenance field of kin --meta-field: watermarks per Kafka\n"
+	"                           partition (default _src)\n"
+	"      --late PATH|fd:N     late records and dead letters (default: reported on stderr)\n" EV_TOOL_OPTIONS_HELP
+	"\n"
+	"Exit status: 0 ok, 1 runtime failure (I/O), 2 usage error.\n";
+
+enum {
+	OPT_TS_FIELD = 256,
+	OPT_KEY,
+	OPT_TUMBLE,
+	OPT_SLIDE,
+	OPT_EVERY,
+	OPT_AGG,
+	OPT_OOO,
+	OPT_LATENESS,
+	OPT_IDLE,
+	OPT_MAX_FUTURE,
+	OPT_META_FIELD,
+	OPT_LATE,
+};
+
+static const struct option long_options[] = {
+	{"ts-field", required_argument, NULL, OPT_TS_FIELD},
+	{"key", required_argument, NULL, OPT_KEY},
+	{"tumble", required_argument, NULL, OPT_TUMBLE},
+	{"slide", required_argument, NULL, OPT_SLIDE},
+	{"every", required_argument, NULL, OPT_EVERY},
+	{"agg", required_argument, NULL, OPT_AGG},
+	{"out-of-orderness", required_argument, NULL, OPT_OOO},
+	{"lateness", required_argument, NULL, OPT_LATENESS},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE},
+	{"max-future", required_argument, NULL, OPT_MAX_FUTURE},
+	{"meta-field", required_argument, NULL, OPT_META_FIELD},
+	{"late", required_argument, NULL, OPT_LATE},
+	EV_TOOL_LONG_OPTIONS,
+	{NULL, 0, NULL, 0},
+};
+
+/* The state of one window and key. */
+struct window {
+	int64_t start, end;
+	char *key; /* "k1":v1,"k2":v2 as written in rows; "" without keys */
+	size_t keylen;
+	ev_agg_state *agg;
+	int version; /* 0 until it fires */
+};
+
+/* The windows that end at the same time: they fire and expire together. */
+struct bucket {
+	int64_t end;
+	int fired;
+	struct window **w;
+	size_t n, cap;
+};
+
+#define MAX_KEYS 16
+
+struct evwindow {
+	const char *ts_field;
+	char *keys[MAX_KEYS];
+	int nkeys;
+	int64_t size_ms, every_ms;
+	ev_agg_spec *aggs;
+	size_t naggs;
+	ev_wm_opts wmo;
+	int64_t lateness_ms;
+	const char *meta_field;
+	const char *late_spec;
+	ev_tool_common common;
+
+	ev_wm *wm;
+	ev_ht *windows;          /* start + key -> struct window */
+	struct bucket **buckets; /* by ascending end */
+	size_t nbuckets, capbuckets;
+	ev_reader *in;
+	ev_writer *out, *late;
+	uint64_t seq;
+	ev_buf row, key, scratch;
+	json_t **values;
+	ev_metrics *metrics;
+	ev_counter *m_in, *m_out, *m_fired, *m_updated, *m_late, *m_dead, *m_blocked;
+	ev_gauge *m_wm, *m_wm_lag, *m_open;
+};
+
+static int cmp_window(const void *a, const void *b)
+{
+	const struct window *x = *(struct window *const *)a, *y = *(struct window *const *)b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->key, y->key, n);
+	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+static int emit(struct evwindow *e, struct window *w)
+{
+	char s[20], t[20];
+	w->version++;
+	ev_time_format_datetime(w->start, s);
+	ev_time_format_datetime(w->end, t);
+	ev_buf_reset(&e->row);
+	int rc = ev_buf_printf(&e->row, "{\"window_start\":\"%s\",\"window_end\":\"%s\"", s, t);
+	if (w->keylen)
+		rc |= ev_buf_putc(&e->row, ',') | ev_buf_append(&e->row, w->key, w->keylen);
+	rc |= ev_agg_format(&e->row, w->agg, e->aggs, e->naggs);
+	rc |= ev_buf_printf(&e->row, ",\"version\":%d}", w->version);
+	if (rc)
+		return -1;
+	ev_counter_inc(e->m_out);
+	return ev_writer_line(e->out, e->row.data, e->row.len);
+}
+
+static void window_free(struct evwindow *e, struct window *w)
+{
+	ev_agg_state_free(w->agg, e->naggs);
+	free(w->key);
+	free(w);
+}
+
+static struct bucket *bucket_for(struct evwindow *e, int64_t end)
+{
+	size_t lo = 0, hi = e->nbuckets;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (e->buckets[mid]->end < end)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < e->nbuckets && e->buckets[lo]->end == end)
+		return e->buckets[lo];
+	if (e->nbuckets == e->capbuckets) {
+		size_t cap = e->capbuckets ? e->capbuckets * 2 : 16;
+		struct bucket **nb = realloc(e->buckets, cap * sizeof(*nb));
+		if (!nb)
+			return NULL;
+		e->buckets = nb;
+		e->capbuckets = cap;
+	}
+	struct bucket *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->end = end;
+	memmove(&e->buckets[lo + 1], &e->buckets[lo], (e->nbuckets - lo) * sizeof(*e->buckets));
+	e->buckets[lo] = b;
+	e->nbuckets++;
+	return b;
+}
+
+/* Fire the windows the watermark has passed, and drop those past their lateness. */
+static int advance(struct evwindow *e, int64_t wm)
+{
+	size_t keep = 0;
+	int rc = 0;
+	for (size_t i = 0; i < e->nbuckets; i++) {
+		struct bucket *b = e->buckets[i];
+		if (!b->fired && b->end - 1 <= wm) {
+			qsort(b->w, b->n, sizeof(*b->w), cmp_window);
+			for (size_t j = 0; j < b->n && rc == 0; j++)
+				rc = emit(e, b->w[j]);
+			b->fired = 1;
+			ev_counter_add(e->m_fired, b->n);
+		}
+		if (b->fired && (wm == EV_WM_END || b->end - 1 + e->lateness_ms <= wm)) {
+			for (size_t j = 0; j < b->n; j++) {
+				e->scratch.len = 0;
+				ev_buf_append(&e->scratch, &b->w[j]->start, sizeof(int64_t));
+				ev_buf_append(&e->scratch, b->w[j]->key, b->w[j]->keylen);
+				ev_ht_del(e->windows, e->scratch.data, e->scratch.len);
+				window_free(e, b->w[j]);
+			}
+			free(b->w);
+			free(b);
+			continue;
+		}
+		e->buckets[keep++] = b;
+	}
+	e->nbuckets = keep;
+	ev_gauge_set(e->m_open, (double)ev_ht_count(e->windows));
+	return rc;
+}
+
+static int dead_letter(struct evwindow *e, const char *reason, const char *path,
+		       const char *message, const char *line, size_t len)
+{
+	ev_counter_inc(strcmp(reason, "late") == 0 ? e->m_late : e->m_dead);
+	if (!e->late) {
+		ev_error("line %" PRIu64 ": %s%s%s: %s", ev_reader_lines(e->in), reason,
+			 *path ? " at " : "", path, message);
+		return 0;
+	}
+	ev_meta_span span = {NULL, 0, 0};
+	ev_buf orig = EV_BUF_INIT;
+	if (e->meta_field && ev_meta_extract(line, len, e->meta_field, &span, &orig) == 1) {
+		line = orig.data;
+		len = orig.len;
+	}
+	ev_deadletter d = {reason,      path, NULL,      message,       NULL,
+			   line,        len,  span.json, span.json_len, ev_reader_lines(e->in),
+			   ev_wall_ms()};
+	ev_buf_reset(&e->scratch);
+	int rc = ev_deadletter_format(&e->scratch, &d);
+	ev_buf_free(&orig);
+	return rc ? -1 : ev_writer_line(e->late, e->scratch.data, e->scratch.len);
+}
+
+static uint64_t partition_of(struct evwindow *e, json_t *rec)
+{
+	json_t *m = e->meta_field ? json_object_get(rec, e->meta_field) : NULL;
+	const char *topic = json_string_value(json_object_get(m, "topic"));
+	json_t *p = json_object_get(m, "partition");
+	if (!topic || !json_is_integer(p))
+		return 0;
+	return ev_hash(topic, strlen(topic)) ^
+	       ((uint64_t)json_integer_value(p) * 0x9e3779b97f4a7c15ull);
+}
+
+/* Window one record: returns 0, or -1 on an output error. */
+static int record(struct evwindow *e, const char *line, size_t len)
+{
+	char msg[256], path[160];
+	json_error_t jerr;
+	json_t *rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	int rc = 0;
+	snprintf(path, sizeof(path), "/%s", e->ts_field);
+	if (!json_is_object(rec)) {
+		snprintf(msg, sizeof(msg), "not a JSON object%s%s", rec ? "" : ": ",
+			 rec ? "" : jerr.text);
+		rc = dead_letter(e, "parse", "", msg, line, len);
+		goto out;
+	}
+	json_t *tsv = json_object_get(rec, e->ts_field);
+	int64_t ts;
+	if (!tsv) {
+		rc = dead_letter(e, "missing_ts", path, "the record has no event time", line, len);
+		goto out;
+	}
+	if (json_is_integer(tsv)) {
+		ts = json_integer_value(tsv);
+	} else if (!json_is_string(tsv) ||
+		   ev_time_parse_rfc3339(json_string_value(tsv), json_string_length(tsv), &ts) <
+			   0) {
+		rc = dead_letter(
+			e, "bad_ts", path,
+			"the event time is neither epoch milliseconds nor an RFC 3339 date-time",
+			line, len);
+		goto out;
+	}
+	ev_buf_reset(&e->key);
+	for (int i = 0; i < e->nkeys; i++) {
+		json_t *k = json_object_get(rec, e->keys[i]);
+		if (!k) {
+			snprintf(path, sizeof(path), "/%s", e->keys[i]);
+			rc = dead_letter(e, "missing_key", path,
+					 "the record has no value for a key field", line, len);
+			goto out;
+		}
+		if (i)
+			ev_buf_putc(&e->key, ',');
+		ev_buf_json_string(&e->key, e->keys[i], strlen(e->keys[i]));
+		ev_buf_putc(&e->key, ':');
+		ev_json_value(&e->key, k);
+	}
+	for (size_t i = 0; i < e->naggs; i++) {
+		json_t *v = e->aggs[i].field ? json_object_get(rec, e->aggs[i].field) : NULL;
+		if (v && ev_agg_numeric(&e->aggs[i]) && !json_is_null(v) && !json_is_number(v)) {
+			snprintf(path, sizeof(path), "/%s", e->aggs[i].field);
+			rc = dead_letter(e, "bad_value", path, "not a number", line, len);
+			goto out;
+		}
+		e->values[i] = v;
+	}
+
+	int64_t now = ev_wall_ms();
+	int64_t wm = ev_wm_current(e->wm, now);
+	int r = ev_wm_observe(e->wm, partition_of(e, rec), ts, now);
+	if (r == EV_WM_TOO_FAR_AHEAD) {
+		rc = dead_letter(e, "future", path,
+				 "the event time is too far ahead of its partition", line, len);
+		goto out;
+	}
+	int64_t every = e->every_ms ? e->every_ms : e->size_ms;
+	int64_t last = ts >= 0 ? ts / every * every : (ts - every + 1) / every * every;
+	int accepted = 0;
+	for (int64_t start = last; start > ts - e->size_ms && rc == 0; start -= every) {
+		int64_t end = start + e->size_ms;
+		if (wm != EV_WM_MIN && end - 1 + e->lateness_ms <= wm)
+			continue; /* this window's state is gone */
+		accepted = 1;
+		ev_buf_reset(&e->scratch);
+		ev_buf_append(&e->scratch, &start, sizeof(start));
+		ev_buf_append(&e->scratch, e->key.data, e->key.len);
+		struct window *w = ev_ht_get(e->windows, e->scratch.data, e->scratch.len);
+		if (!w) {
+			struct bucket *b = bucket_for(e, end);
+			w = calloc(1, sizeof(*w));
+			if (!b || !w || !(w->agg = ev_agg_state_new(e->aggs, e->naggs)) ||
+			    !(w->key = malloc(e->key.len + 1))) {
+				ev_error("out of memory");
+				exit(EV_EXIT_FAILURE);
+			}
+			if (e->key.len)
+				memcpy(w->key, e->key.data, e->key.len);
+			w->keylen = e->key.len;
+			w->start = start;
+			w->end = end;
+			if (b->n == b->cap) {
+				b->cap = b->cap ? b->cap * 2 : 8;
+				b->w = realloc(b->w, b->cap * sizeof(*b->w));
+			}
+			b->w[b->n++] = w;
+			ev_ht_put(e->windows, e->scratch.data, e->scratch.len, w);
+			/* A window the watermark passed already: written below, not fired again. */
+			if (wm != EV_WM_MIN && end - 1 <= wm)
+				b->fired = 1;
+		}
+		ev_agg_add(w->agg, e->aggs, e->naggs, e->values, ts, e->seq++);
+		if (w->version > 0 || (wm != EV_WM_MIN && end - 1 <= wm)) {
+			ev_counter_inc(e->m_updated);
+			rc = emit(e, w);
+		}
+	}
+	if (!accepted && rc == 0)
+		rc = dead_letter(e, "late", path,
+				 "the record's windows are past the allowed lateness", line, len);
+	if (rc == 0)
+		rc = advance(e, ev_wm_current(e->wm, now));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+static void flush_outputs(void *arg)
+{
+	struct evwindow *e = arg;
+	ev_writer_flush(e->out);
+	if (e->late)
+		ev_writer_flush(e->late);
+	ev_counter_set(e->m_blocked, ev_writer_blocked_ns(e->out));
+}
+
+static int control(struct evwindow *e, const char *line, size_t len)
+{
+	ev_control c;
+	char err[256];
+	if (ev_control_parse(line, len, &c, err, sizeof(err)) == 0 && c.type == EV_CTL_WATERMARK) {
+		ev_wm_promise(e->wm, c.ts);
+		if (advance(e, ev_wm_current(e->wm, ev_wall_ms())) < 0)
+			return -1;
+	}
+	if (ev_writer_line(e->out, line, len) < 0)
+		return -1;
+	return e->late ? ev_writer_line(e->late, line, len) : 0;
+}
+
+static int run(struct evwindow *e)
+{
+	char *line;
+	size_t len;
+	int flags, r;
+	ev_reader_set_before_read(e->in, flush_outputs, e);
+	while ((r = ev_reader_next(e->in, &line, &len, &flags)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR && !ev_tool_stop_requested())
+				continue;
+			if (errno != EINTR) {
+				ev_error("cannot read standard input: %s", strerror(errno));
+				return EV_EXIT_FAILURE;
+			}
+			break;
+		}
+		if (len == 0)
+			continue;
+		if (ev_control_is(line, len)) {
+			if (control(e, line, len) < 0)
+				goto write_error;
+			continue;
+		}
+		ev_counter_inc(e->m_in);
+		if (record(e, line, len) < 0)
+			goto write_error;
+		int64_t wm = ev_wm_current(e->wm, ev_wall_ms());
+		if (wm != EV_WM_MIN) {
+			ev_gauge_set(e->m_wm, (double)wm / 1000);
+			ev_gauge_set(e->m_wm_lag, (double)(ev_wall_ms() - wm) / 1000);
+		}
+	}
+	if (ev_tool_stop_requested()) {
+		/* A drain without checkpoints: what is open is written, as at the end of input. */
+		ev_info("stopping on signal %d: firing the open windows", ev_tool_stop_requested());
+	}
+	ev_wm_end(e->wm);
+	if (advance(e, EV_WM_END) < 0 || ev_writer_flush(e->out) < 0 ||
+	    (e->late && ev_writer_flush(e->late) < 0))
+		goto write_error;
+	return EV_EXIT_OK;
+write_error:
+	if (errno != EPIPE)
+		ev_error("cannot write output: %s", strerror(errno));
+	return EV_EXIT_FAILURE;
+}
+
+static int duration(const char *arg, int64_t *ms, int positive)
+{
+	if (ev_opt_duration_ms(arg, 1000, ms) < 0 || (positive && *ms <= 0))
+		return ev_tool_usage_error("invalid duration '%s'", arg);
+	return 0;
+}
+
+static int parse_args(struct evwindow *e, int argc, char **argv)
+{
+	char err[512];
+	int c;
+	const char *agg = "count";
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, EV_TOOL_SHORT_OPTIONS, long_options, NULL)) != -1) {
+		int common = ev_tool_common_option(c, optarg, usage_text, &e->common);
+		if (common != 0) {
+			if (common < 0)
+				return -1;
+			continue;
+		}
+		int rc = 0;
+		switch (c) {
+		case OPT_TS_FIELD: e->ts_field = optarg; break;
+		case OPT_KEY: {
+			char *save = NULL;
+			for (char *k = strtok_r(optarg, ",", &save); k;
+			     k = strtok_r(NULL, ",", &save)) {
+				if (e->nkeys == MAX_KEYS)
+					return ev_tool_usage_error("at most %d key fields",
+								   MAX_KEYS);
+				e->keys[e->nkeys++] = k;
+			}
+			break;
+		}
+		case OPT_TUMBLE: rc = duration(optarg, &e->size_ms, 1); break;
+		case OPT_SLIDE: rc = duration(optarg, &e->size_ms, 1); break;
+		case OPT_EVERY: rc = duration(optarg, &e->every_ms, 1); break;
+		case OPT_AGG: agg = optarg; break;
+		case OPT_OOO: rc = duration(optarg, &e->wmo.out_of_orderness_ms, 0); break;
+		case OPT_LATENESS: rc = duration(optarg, &e->lateness_ms, 0); break;
+		case OPT_IDLE: rc = duration(optarg, &e->wmo.idle_timeout_ms, 0); break;
+		case OPT_MAX_FUTURE: rc = duration(optarg, &e->wmo.max_future_ms, 0); break;
+		case OPT_META_FIELD: e->meta_field = *optarg ? optarg : NULL; break;
+		case OPT_LATE: e->late_spec = optarg; break;
+		default: return ev_tool_bad_option(argv);
+		}
+		if (rc)
+			return rc;
+	}
+	if (optind < argc)
+		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!e->size_ms)
+		return ev_tool_usage_error("give --tumble D, or --slide D --every E");
+	if (e->every_ms && (e->every_ms > e->size_ms || e->size_ms % e->every_ms))
+		return ev_tool_usage_error("--every must divide --slide");
+	if (ev_agg_parse(agg, &e->aggs, &e->naggs, err, sizeof(err)) < 0)
+		return ev_tool_usage_error("%s", err);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct evwindow e;
+	char err[512];
+	memset(&e, 0, sizeof(e));
+	e.ts_field = "ts";
+	e.meta_field = "_src";
+	e.common.job = "evpipe";
+
+	ev_tool_init("evwindow");
+	int rc = parse_args(&e, argc, argv);
+	if (rc != 0) {
+		ev_agg_specs_free(e.aggs, e.naggs);
+		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	}
+	if (e.late_spec) {
+		int fd = ev_sideout_open(e.late_spec, err, sizeof(err));
+		if (fd < 0) {
+			ev_error("--late: %s", err);
+			return EV_EXIT_FAILURE;
+		}
+		e.late = ev_writer_new(fd, 64 * 1024);
+	}
+	e.metrics = ev_tool_metrics("evwindow", e.common.job, e.common.metrics_addr);
+	if (!e.metrics)
+		return EV_EXIT_FAILURE;
+	ev_metrics *m = e.metrics;
+	e.m_in = ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
+	e.m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
+				     NULL);
+	e.m_fired = ev_metrics_counter(m, "evpipe_windows_fired_total",
+				       "Windows fired by the watermark", NULL);
+	e.m_updated = ev_metrics_counter(m, "evpipe_late_records_total",
+					 "Records after their window fired, by outcome",
+					 "outcome=\"updated\"");
+	e.m_late = ev_metrics_counter(m, "evpipe_late_records_total",
+				      "Records after their window fired, by outcome",
+				      "outcome=\"dead_lettered\"");
+	e.m_dead = ev_metrics_counter(m, "evpipe_dead_letters_total",
+				      "Records that could not be windowed", "reason=\"invalid\"");
+	e.m_blocked = ev_metrics_counter_seconds(
+		m, "evpipe_output_blocked_seconds_total",
+		"Time spent blocked writing to a full output (backpressure)", "output=\"stdout\"");
+	e.m_wm = ev_metrics_gauge(m, "evpipe_watermark_seconds", "Current event-time watermark",
+				  NULL);
+	e.m_wm_lag = ev_metrics_gauge(m, "evpipe_watermark_lag_seconds",
+				      "Processing time minus the watermark", NULL);
+	e.m_open =
+		ev_metrics_gauge(m, "evpipe_windows_open", "Windows and keys held in state", NULL);
+
+	e.wm = ev_wm_new(&e.wmo);
+	e.windows = ev_ht_new();
+	e.values = calloc(e.naggs, sizeof(*e.values));
+	e.in = ev_reader_new(0, 0);
+	e.out = ev_writer_new(1, 64 * 1024);
+	if (!e.wm || !e.windows || !e.values || !e.in || !e.out || (e.late_spec && !e.late)) {
+		ev_error("out of memory");
+		return EV_EXIT_FAILURE;
+	}
+	ev_tool_catch_signals();
+	rc = run(&e);
+
+	ev_writer_free(e.out);
+	ev_writer_free(e.late);
+	ev_reader_free(e.in);
+	ev_wm_free(e.wm);
+	ev_ht_free(e.windows);
+	free(e.buckets);
+	free(e.values);
+	ev_buf_free(&e.row);
+	ev_buf_free(&e.key);
+	ev_buf_free(&e.scratch);
+	ev_agg_specs_free(e.aggs, e.naggs);
+	ev_metrics_free(e.metrics);
+	return ev_tool_finish(rc);
+}

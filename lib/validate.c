@@ -160,6 +160,13 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 				out->record_len = len;
 				return 0;
 			}
+			/* A long path or message is cut to fit its buffer, maybe inside a character. */
+			for (size_t i = 0; i < n && i < MAX_ERRORS; i++) {
+				ev_schema_error *e = &v->errs[i];
+				e->path[ev_utf8_valid_prefix(e->path, strlen(e->path))] = '\0';
+				e->message[ev_utf8_valid_prefix(e->message, strlen(e->message))] =
+					'\0';
+			}
 			if (v->opts.all_errors && errors_to_json(v, n) < 0)
 				return -1;
 			out->reason = EV_REASON_SCHEMA;

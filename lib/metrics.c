@@ -71,6 +71,18 @@ ev_metrics *ev_metrics_new(const char *tool, const char *job)
 	return m;
 }
 
+static void metric_free(struct ev_metric *x)
+{
+	if (!x)
+		return;
+	free(x->name);
+	free(x->help);
+	free(x->labels);
+	free(x->bounds);
+	free((void *)x->buckets);
+	free(x);
+}
+
 void ev_metrics_free(ev_metrics *m)
 {
 	if (!m)
@@ -80,12 +92,7 @@ void ev_metrics_free(ev_metrics *m)
 	struct ev_metric *x = m->head;
 	while (x) {
 		struct ev_metric *next = x->next;
-		free(x->name);
-		free(x->help);
-		free(x->labels);
-		free(x->bounds);
-		free((void *)x->buckets);
-		free(x);
+		metric_free(x);
 		x = next;
 	}
 	pthread_mutex_destroy(&m->lock);
@@ -136,14 +143,7 @@ static struct ev_metric *metric_get(ev_metrics *m, enum metric_kind kind, const 
 	return x;
 fail:
 	pthread_mutex_unlock(&m->lock);
-	if (x) {
-		free(x->name);
-		free(x->help);
-		free(x->labels);
-		free(x->bounds);
-		free((void *)x->buckets);
-		free(x);
-	}
+	metric_free(x);
 	return NULL;
 }
 

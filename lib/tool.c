@@ -120,3 +120,18 @@ ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
 			ev_metrics_port(m));
 	return m;
 }
+
+int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags)
+{
+	for (;;) {
+		int rc = ev_reader_next(r, line, len, flags);
+		if (rc >= 0)
+			return rc;
+		if (errno != EINTR) {
+			ev_error("cannot read %s: %s", what, strerror(errno));
+			return -1;
+		}
+		if (ev_tool_stop_requested())
+			return 0;
+	}
+}

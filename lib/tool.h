@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "metrics.h"
+#include "ndjson.h"
 
 enum { EV_EXIT_OK = 0, EV_EXIT_FAILURE = 1, EV_EXIT_USAGE = 2 };
 
@@ -54,6 +55,11 @@ int ev_tool_finish(int rc);
 void ev_tool_catch_signals(void);
 /* 0, or the number of the signal that asked for shutdown. */
 int ev_tool_stop_requested(void);
+
+/* The next input line of a run loop: as ev_reader_next, but a read that a signal interrupted
+ * is retried unless shutdown was asked for, and a read error is reported ("cannot read what").
+ * Returns 1 on a line, 0 at the end of input or on shutdown, -1 on a read error. */
+int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags);
 
 /* Create the registry and, when addr is non-NULL, serve it. Returns NULL with a message
  * logged when the address cannot be served. */

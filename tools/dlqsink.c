@@ -115,14 +115,9 @@ static int sink(struct dlqsink *d)
 	char *line;
 	size_t len;
 	int flags, r, rc = EV_EXIT_OK;
-	while ((r = ev_reader_next(in, &line, &len, &flags)) != 0) {
+	while ((r = ev_tool_next_line(in, "standard input", &line, &len, &flags)) != 0) {
 		if (r < 0) {
-			if (errno == EINTR && !ev_tool_stop_requested())
-				continue;
-			if (errno != EINTR) {
-				ev_error("cannot read standard input: %s", strerror(errno));
-				rc = EV_EXIT_FAILURE;
-			}
+			rc = EV_EXIT_FAILURE;
 			break;
 		}
 		if (len == 0)
@@ -279,12 +274,10 @@ static int replay_stream(struct dlqsink *d)
 	char *line, where[64];
 	size_t len;
 	int flags, r, rc = 0;
-	while ((r = ev_reader_next(in, &line, &len, &flags)) != 0) {
+	while ((r = ev_tool_next_line(in, d->file ? d->file : "standard input", &line, &len,
+				      &flags)) != 0) {
 		if (r < 0) {
-			if (errno != EINTR) {
-				ev_error("cannot read: %s", strerror(errno));
-				rc = -1;
-			}
+			rc = -1;
 			break;
 		}
 		snprintf(where, sizeof(where), "line %" PRIu64, ev_reader_lines(in));

@@ -136,15 +136,9 @@ static int run(struct evvalidate *v)
 	uint64_t records = 0, blank = 0;
 
 	ev_reader_set_before_read(v->in, flush_outputs, v);
-	while ((r = ev_reader_next(v->in, &line, &len, &flags)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR && !ev_tool_stop_requested())
-				continue;
-			if (errno == EINTR)
-				break;
-			ev_error("cannot read standard input: %s", strerror(errno));
+	while ((r = ev_tool_next_line(v->in, "standard input", &line, &len, &flags)) != 0) {
+		if (r < 0)
 			return EV_EXIT_FAILURE;
-		}
 		if (ev_control_is(line, len)) {
 			if (forward_control(v, line, len) < 0)
 				goto write_error;

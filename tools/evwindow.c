@@ -406,16 +406,9 @@ static int run(struct evwindow *e)
 	size_t len;
 	int flags, r;
 	ev_reader_set_before_read(e->in, flush_outputs, e);
-	while ((r = ev_reader_next(e->in, &line, &len, &flags)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR && !ev_tool_stop_requested())
-				continue;
-			if (errno != EINTR) {
-				ev_error("cannot read standard input: %s", strerror(errno));
-				return EV_EXIT_FAILURE;
-			}
-			break;
-		}
+	while ((r = ev_tool_next_line(e->in, "standard input", &line, &len, &flags)) != 0) {
+		if (r < 0)
+			return EV_EXIT_FAILURE;
 		if (len == 0)
 			continue;
 		if (ev_control_is(line, len)) {

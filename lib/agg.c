@@ -133,15 +133,24 @@ void ev_agg_state_free(ev_agg_state *st, size_t n)
 
 int ev_json_real(ev_buf *out, double v)
 {
-	char s[32];
+	char s[40];
+	int p = 1;
 	if (!isfinite(v))
 		return ev_buf_puts(out, "null");
-	for (int p = 1; p <= 17; p++) {
-		snprintf(s, sizeof(s), "%.*g", p, v);
+	/* The fewest significant digits that read back as v ... */
+	for (; p < 17; p++) {
+		snprintf(s, sizeof(s), "%.*e", p - 1, v);
 		if (strtod(s, NULL) == v)
 			break;
 	}
-	if (!strpbrk(s, ".e"))
+	snprintf(s, sizeof(s), "%.*e", p - 1, v);
+	int exp = atoi(strchr(s, 'e') + 1);
+	/* ... written as Python's repr does: fixed notation for exponents in [-4, 16), with ".0"
+	 * when integral, else the exponent form ("1e+16", "1.5e-07"). */
+	if (exp < -4 || exp >= 16)
+		return ev_buf_puts(out, s);
+	snprintf(s, sizeof(s), "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0, v);
+	if (!strchr(s, '.'))
 		strcat(s, ".0");
 	return ev_buf_puts(out, s);
 }
@@ -150,6 +159,8 @@ int ev_json_value(ev_buf *out, const json_t *v)
 {
 	if (json_is_real(v))
 		return ev_json_real(out, json_real_value(v));
+	if (json_is_string(v))
+		return ev_buf_json_string(out, json_string_value(v), json_string_length(v));
 	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
 	if (!text)
 		return -1;

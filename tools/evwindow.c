@@ -328,8 +328,10 @@ static int record(struct evwindow *e, const char *line, size_t len)
 	}
 	int64_t every = e->every_ms ? e->every_ms : e->size_ms;
 	int64_t last = ts >= 0 ? ts / every * every : (ts - every + 1) / every * every;
+	int64_t first = last - (e->size_ms / every - 1) * every;
 	int accepted = 0;
-	for (int64_t start = last; start > ts - e->size_ms && rc == 0; start -= every) {
+	/* In ascending order, as they would fire. */
+	for (int64_t start = first; start <= last && rc == 0; start += every) {
 		int64_t end = start + e->size_ms;
 		if (wm != EV_WM_MIN && end - 1 + e->lateness_ms <= wm)
 			continue; /* this window's state is gone */

@@ -1,6 +1,7 @@
 /* agg.c: the aggregates of a window (count, sum, min, max, avg, uniq, first, last). */
 #include "agg.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,22 +135,35 @@ void ev_agg_state_free(ev_agg_state *st, size_t n)
 int ev_json_real(ev_buf *out, double v)
 {
 	char s[40];
-	int p = 1;
+	/* The shortest digits that read back as v: fifteen significant digits hold every normal
+	 * value that has a shorter form (its trailing zeros are dropped below); else 16 or 17.
+	 * Subnormals have fewer digits of precision: search them from one digit up. */
+	int p = v != 0 && fabs(v) < DBL_MIN ? 1 : 15;
 	if (!isfinite(v))
 		return ev_buf_puts(out, "null");
-	/* The fewest significant digits that read back as v ... */
 	for (; p < 17; p++) {
 		snprintf(s, sizeof(s), "%.*e", p - 1, v);
 		if (strtod(s, NULL) == v)
 			break;
 	}
 	snprintf(s, sizeof(s), "%.*e", p - 1, v);
-	int exp = atoi(strchr(s, 'e') + 1);
-	/* ... written as Python's repr does: fixed notation for exponents in [-4, 16), with ".0"
-	 * when integral, else the exponent form ("1e+16", "1.5e-07"). */
-	if (exp < -4 || exp >= 16)
-		return ev_buf_puts(out, s);
-	snprintf(s, sizeof(s), "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0, v);
+	char *e = strchr(s, 'e');
+	int exp = atoi(e + 1);
+	char *last = e - 1;
+	while (last > s && *last == '0')
+		last--;
+	int digits = 0;
+	for (const char *c = s; c <= last; c++)
+		digits += *c >= '0' && *c <= '9';
+	/* Written as Python's repr: fixed notation for exponents in [-4, 16), with ".0" when
+	 * integral ("3.0", "0.1"), else the exponent form ("1e+16", "1.5e-07"). */
+	if (exp < -4 || exp >= 16) {
+		if (*last == '.')
+			last--;
+		ev_buf_append(out, s, (size_t)(last - s) + 1);
+		return ev_buf_puts(out, e);
+	}
+	snprintf(s, sizeof(s), "%.*f", digits - 1 - exp > 0 ? digits - 1 - exp : 0, v);
 	if (!strchr(s, '.'))
 		strcat(s, ".0");
 	return ev_buf_puts(out, s);

@@ -22,7 +22,7 @@ struct one {
 	ev_ht *seen;  /* uniq */
 	char *text;   /* first, last: the value's JSON text */
 	int64_t ts;   /* first, last: its event time */
-	uint64_t seq; /* first, last: its arrival */
+	uint64_t seq; /* first, last, min, max: its arrival */
 };
 
 struct ev_agg_state {
@@ -223,6 +223,7 @@ int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, json_t *con
 				o->dbest = d;
 				o->ibest = is_int ? json_integer_value(v) : 0;
 				o->all_int = is_int;
+				o->seq = seq;
 			}
 			break;
 		}
@@ -256,6 +257,66 @@ int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, json_t *con
 		case EV_AGG_COUNT: break;
 		}
 		o->n++;
+	}
+	return 0;
+}
+
+int ev_agg_merge(ev_agg_state *dst, ev_agg_state *src, const ev_agg_spec *specs, size_t n)
+{
+	dst->count += src->count;
+	for (size_t i = 0; i < n; i++) {
+		struct one *d = &dst->a[i], *o = &src->a[i];
+		if (o->n == 0)
+			continue;
+		int take = d->n == 0;
+		switch (specs[i].fn) {
+		case EV_AGG_SUM:
+		case EV_AGG_AVG:
+			d->dsum += o->dsum;
+			if (!(d->all_int && o->all_int &&
+			      !__builtin_add_overflow(d->isum, o->isum, &d->isum)))
+				d->all_int = 0;
+			break;
+		case EV_AGG_MIN:
+		case EV_AGG_MAX:
+			take = take ||
+			       (specs[i].fn == EV_AGG_MIN ? o->dbest < d->dbest
+							  : o->dbest > d->dbest) ||
+			       (o->dbest == d->dbest && o->seq < d->seq);
+			if (take) {
+				d->dbest = o->dbest;
+				d->ibest = o->ibest;
+				d->all_int = o->all_int;
+				d->seq = o->seq;
+			}
+			break;
+		case EV_AGG_UNIQ: {
+			size_t pos = 0, len;
+			const void *key;
+			void *val;
+			while (ev_ht_next(o->seen, &pos, &key, &len, &val))
+				if (!ev_ht_get(d->seen, key, len) &&
+				    ev_ht_put(d->seen, key, len, d) < 0)
+					return -1;
+			break;
+		}
+		case EV_AGG_FIRST:
+		case EV_AGG_LAST:
+			take = take ||
+			       (specs[i].fn == EV_AGG_FIRST
+					? o->ts < d->ts || (o->ts == d->ts && o->seq < d->seq)
+					: o->ts > d->ts || (o->ts == d->ts && o->seq > d->seq));
+			if (take) {
+				free(d->text);
+				d->text = o->text;
+				o->text = NULL;
+				d->ts = o->ts;
+				d->seq = o->seq;
+			}
+			break;
+		case EV_AGG_COUNT: break;
+		}
+		d->n += o->n;
 	}
 	return 0;
 }

@@ -42,6 +42,9 @@ void ev_agg_state_free(ev_agg_state *st, size_t n);
  * arrival order) breaks ties. Returns 0, or -1 when out of memory. */
 int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, json_t *const *values,
 	       int64_t ts, uint64_t seq);
+/* Fold src into dst, as if dst had seen src's records too (session windows that merge). src
+ * is left for the caller to free. Returns 0, or -1 when out of memory. */
+int ev_agg_merge(ev_agg_state *dst, ev_agg_state *src, const ev_agg_spec *specs, size_t n);
 uint64_t ev_agg_count(const ev_agg_state *st);
 /* Append ,"name":value for each aggregate; null for an aggregate over no values. */
 int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs, size_t n);

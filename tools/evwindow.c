@@ -22,7 +22,7 @@
 #include "watermark.h"
 
 static const char usage_text[] =
-	"usage: evwindow (--tumble D | --slide D --every D) [options] < records > rows\n"
+	"usage: evwindow (--tumble D | --slide D --every E | --session-gap G) [options] < records\n"
 	"\n"
 	"Aggregates records in event-time windows and writes one row per window and key when\n"
 	"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
@@ -37,6 +37,7 @@ static const char usage_text[] =
 	"      --key LIST           key fields, comma-separated (default: one key for all)\n"
 	"      --tumble D           tumbling windows of D (250ms, 5s, 1m, 1h)\n"
 	"      --slide D --every E  sliding windows of D starting every E\n"
+	"      --session-gap G      session windows per key: records at most G apart share one\n"
 	"      --agg LIST           count, sum:F, min:F, max:F, avg:F, uniq:F, first:F, last:F,\n"
 	"                           NAME=fn:F to rename (default count)\n"
 	"      --out-of-orderness D watermark = max event time - D - 1 (default 0)\n"
@@ -57,6 +58,7 @@ enum {
 	OPT_TUMBLE,
 	OPT_SLIDE,
 	OPT_EVERY,
+	OPT_GAP,
 	OPT_AGG,
 	OPT_OOO,
 	OPT_LATENESS,
@@ -72,6 +74,7 @@ static const struct option long_options[] = {
 	{"tumble", required_argument, NULL, OPT_TUMBLE},
 	{"slide", required_argument, NULL, OPT_SLIDE},
 	{"every", required_argument, NULL, OPT_EVERY},
+	{"session-gap", required_argument, NULL, OPT_GAP},
 	{"agg", required_argument, NULL, OPT_AGG},
 	{"out-of-orderness", required_argument, NULL, OPT_OOO},
 	{"lateness", required_argument, NULL, OPT_LATENESS},
@@ -100,13 +103,19 @@ struct bucket {
 	size_t n, cap;
 };
 
+/* The live sessions of one key. */
+struct sessions {
+	struct window **w;
+	size_t n, cap;
+};
+
 #define MAX_KEYS 16
 
 struct evwindow {
 	const char *ts_field;
 	char *keys[MAX_KEYS];
 	int nkeys;
-	int64_t size_ms, every_ms;
+	int64_t size_ms, every_ms, gap_ms;
 	ev_agg_spec *aggs;
 	size_t naggs;
 	ev_wm_opts wmo;
@@ -117,6 +126,7 @@ struct evwindow {
 
 	ev_wm *wm;
 	ev_ht *windows;          /* start + key -> struct window */
+	ev_ht *sessions;         /* key -> struct sessions: the live sessions of each key */
 	struct bucket **buckets; /* by ascending end */
 	size_t nbuckets, capbuckets;
 	ev_reader *in;
@@ -164,6 +174,21 @@ static void window_free(struct evwindow *e, struct window *w)
 	free(w);
 }
 
+static void session_forget(struct evwindow *e, struct window *w)
+{
+	struct sessions *ks = ev_ht_get(e->sessions, w->key, w->keylen);
+	for (size_t i = 0; ks && i < ks->n; i++)
+		if (ks->w[i] == w) {
+			ks->w[i] = ks->w[--ks->n];
+			break;
+		}
+	if (ks && ks->n == 0) {
+		ev_ht_del(e->sessions, w->key, w->keylen);
+		free(ks->w);
+		free(ks);
+	}
+}
+
 static struct bucket *bucket_for(struct evwindow *e, int64_t end)
 {
 	size_t lo = 0, hi = e->nbuckets;
@@ -194,6 +219,145 @@ static struct bucket *bucket_for(struct evwindow *e, int64_t end)
 	return b;
 }
 
+/* The window of the current key (e->key) that starts at start, or NULL. */
+static struct window *window_get(struct evwindow *e, int64_t start)
+{
+	ev_buf_reset(&e->scratch);
+	ev_buf_append(&e->scratch, &start, sizeof(start));
+	ev_buf_append(&e->scratch, e->key.data, e->key.len);
+	return ev_ht_get(e->windows, e->scratch.data, e->scratch.len);
+}
+
+static void oom(void)
+{
+	ev_error("out of memory");
+	exit(EV_EXIT_FAILURE);
+}
+
+/* File w under its start and key, and in the bucket of its end. */
+static void window_attach(struct evwindow *e, struct window *w, int64_t wm)
+{
+	struct bucket *b = bucket_for(e, w->end);
+	if (!b)
+		oom();
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 8;
+		if (!(b->w = realloc(b->w, b->cap * sizeof(*b->w))))
+			oom();
+	}
+	b->w[b->n++] = w;
+	ev_buf_reset(&e->scratch);
+	ev_buf_append(&e->scratch, &w->start, sizeof(w->start));
+	ev_buf_append(&e->scratch, w->key, w->keylen);
+	if (ev_ht_put(e->windows, e->scratch.data, e->scratch.len, w) < 0)
+		oom();
+	/* A window the watermark passed already is written by its record, not fired again. */
+	if (wm != EV_WM_MIN && w->end - 1 <= wm)
+		b->fired = 1;
+}
+
+/* Take w out of the index and of its bucket (a session about to change bounds or merge). */
+static void window_detach(struct evwindow *e, struct window *w)
+{
+	struct bucket *b = bucket_for(e, w->end);
+	for (size_t i = 0; b && i < b->n; i++)
+		if (b->w[i] == w) {
+			b->w[i] = b->w[--b->n];
+			break;
+		}
+	ev_buf_reset(&e->scratch);
+	ev_buf_append(&e->scratch, &w->start, sizeof(w->start));
+	ev_buf_append(&e->scratch, w->key, w->keylen);
+	ev_ht_del(e->windows, e->scratch.data, e->scratch.len);
+}
+
+static struct window *window_new(struct evwindow *e, int64_t start, int64_t end, int64_t wm)
+{
+	struct window *w = calloc(1, sizeof(*w));
+	if (!w || !(w->agg = ev_agg_state_new(e->aggs, e->naggs)) ||
+	    !(w->key = malloc(e->key.len + 1)))
+		oom();
+	if (e->key.len)
+		memcpy(w->key, e->key.data, e->key.len);
+	w->keylen = e->key.len;
+	w->start = start;
+	w->end = end;
+	window_attach(e, w, wm);
+	return w;
+}
+
+static int cmp_start(const void *a, const void *b)
+{
+	const struct window *x = *(struct window *const *)a, *y = *(struct window *const *)b;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+/* The session of the current key that a record at ts belongs to: [ts, ts + gap) merged with
+ * every live session it overlaps or touches (Flink's rule), the earliest absorbing the others
+ * in order of start. NULL when the merged session would already be gone (late). */
+static struct window *session_window(struct evwindow *e, int64_t ts, int64_t wm)
+{
+	struct sessions *ks = ev_ht_get(e->sessions, e->key.data, e->key.len);
+	if (!ks) {
+		if (!(ks = calloc(1, sizeof(*ks))) ||
+		    ev_ht_put(e->sessions, e->key.data, e->key.len, ks) < 0)
+			oom();
+	}
+	int64_t start = ts, end = ts + e->gap_ms;
+	size_t nhits = 0;
+	/* Move the sessions it touches to the front. */
+	for (size_t i = 0; i < ks->n; i++) {
+		struct window *w = ks->w[i];
+		if (w->start <= ts + e->gap_ms && w->end >= ts) {
+			ks->w[i] = ks->w[nhits];
+			ks->w[nhits++] = w;
+			if (w->start < start)
+				start = w->start;
+			if (w->end > end)
+				end = w->end;
+		}
+	}
+	if (wm != EV_WM_MIN && end - 1 + e->lateness_ms <= wm) {
+		if (ks->n == 0) {
+			ev_ht_del(e->sessions, e->key.data, e->key.len);
+			free(ks->w);
+			free(ks);
+		}
+		return NULL;
+	}
+	if (nhits == 0) {
+		if (ks->n == ks->cap) {
+			ks->cap = ks->cap ? ks->cap * 2 : 4;
+			if (!(ks->w = realloc(ks->w, ks->cap * sizeof(*ks->w))))
+				oom();
+		}
+		struct window *w = window_new(e, start, end, wm);
+		ks->w[ks->n++] = w;
+		return w;
+	}
+	qsort(ks->w, nhits, sizeof(*ks->w), cmp_start);
+	struct window *dst = ks->w[0];
+	for (size_t i = 1; i < nhits; i++) {
+		struct window *o = ks->w[i];
+		if (ev_agg_merge(dst->agg, o->agg, e->aggs, e->naggs) < 0)
+			oom();
+		if (o->version > dst->version)
+			dst->version = o->version;
+		window_detach(e, o);
+		window_free(e, o);
+	}
+	/* Keep dst and the sessions it did not touch. */
+	memmove(&ks->w[1], &ks->w[nhits], (ks->n - nhits) * sizeof(*ks->w));
+	ks->n -= nhits - 1;
+	if (dst->start != start || dst->end != end) {
+		window_detach(e, dst);
+		dst->start = start;
+		dst->end = end;
+		window_attach(e, dst, wm);
+	}
+	return dst;
+}
+
 /* Fire the windows the watermark has passed, and drop those past their lateness. */
 static int advance(struct evwindow *e, int64_t wm)
 {
@@ -210,11 +374,14 @@ static int advance(struct evwindow *e, int64_t wm)
 		}
 		if (b->fired && (wm == EV_WM_END || b->end - 1 + e->lateness_ms <= wm)) {
 			for (size_t j = 0; j < b->n; j++) {
+				struct window *w = b->w[j];
 				e->scratch.len = 0;
-				ev_buf_append(&e->scratch, &b->w[j]->start, sizeof(int64_t));
-				ev_buf_append(&e->scratch, b->w[j]->key, b->w[j]->keylen);
+				ev_buf_append(&e->scratch, &w->start, sizeof(int64_t));
+				ev_buf_append(&e->scratch, w->key, w->keylen);
 				ev_ht_del(e->windows, e->scratch.data, e->scratch.len);
-				window_free(e, b->w[j]);
+				if (e->gap_ms)
+					session_forget(e, w);
+				window_free(e, w);
 			}
 			free(b->w);
 			free(b);
@@ -326,45 +493,32 @@ static int record(struct evwindow *e, const char *line, size_t len)
 				 "the event time is too far ahead of its partition", line, len);
 		goto out;
 	}
-	int64_t every = e->every_ms ? e->every_ms : e->size_ms;
+	int accepted = 0;
+	if (e->gap_ms) {
+		struct window *w = session_window(e, ts, wm);
+		if (w) {
+			accepted = 1;
+			ev_agg_add(w->agg, e->aggs, e->naggs, e->values, ts, e->seq++);
+			if (wm != EV_WM_MIN && w->end - 1 <= wm) {
+				ev_counter_inc(e->m_updated);
+				rc = emit(e, w);
+			}
+		}
+	}
+	int64_t every = e->every_ms ? e->every_ms : e->size_ms ? e->size_ms : 1;
 	int64_t last = ts >= 0 ? ts / every * every : (ts - every + 1) / every * every;
 	int64_t first = last - (e->size_ms / every - 1) * every;
-	int accepted = 0;
 	/* In ascending order, as they would fire. */
-	for (int64_t start = first; start <= last && rc == 0; start += every) {
+	for (int64_t start = first; !e->gap_ms && start <= last && rc == 0; start += every) {
 		int64_t end = start + e->size_ms;
 		if (wm != EV_WM_MIN && end - 1 + e->lateness_ms <= wm)
 			continue; /* this window's state is gone */
 		accepted = 1;
-		ev_buf_reset(&e->scratch);
-		ev_buf_append(&e->scratch, &start, sizeof(start));
-		ev_buf_append(&e->scratch, e->key.data, e->key.len);
-		struct window *w = ev_ht_get(e->windows, e->scratch.data, e->scratch.len);
-		if (!w) {
-			struct bucket *b = bucket_for(e, end);
-			w = calloc(1, sizeof(*w));
-			if (!b || !w || !(w->agg = ev_agg_state_new(e->aggs, e->naggs)) ||
-			    !(w->key = malloc(e->key.len + 1))) {
-				ev_error("out of memory");
-				exit(EV_EXIT_FAILURE);
-			}
-			if (e->key.len)
-				memcpy(w->key, e->key.data, e->key.len);
-			w->keylen = e->key.len;
-			w->start = start;
-			w->end = end;
-			if (b->n == b->cap) {
-				b->cap = b->cap ? b->cap * 2 : 8;
-				b->w = realloc(b->w, b->cap * sizeof(*b->w));
-			}
-			b->w[b->n++] = w;
-			ev_ht_put(e->windows, e->scratch.data, e->scratch.len, w);
-			/* A window the watermark passed already: written below, not fired again. */
-			if (wm != EV_WM_MIN && end - 1 <= wm)
-				b->fired = 1;
-		}
+		struct window *w = window_get(e, start);
+		if (!w)
+			w = window_new(e, start, end, wm);
 		ev_agg_add(w->agg, e->aggs, e->naggs, e->values, ts, e->seq++);
-		if (w->version > 0 || (wm != EV_WM_MIN && end - 1 <= wm)) {
+		if (wm != EV_WM_MIN && end - 1 <= wm) {
 			ev_counter_inc(e->m_updated);
 			rc = emit(e, w);
 		}
@@ -479,6 +633,7 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 		case OPT_TUMBLE: rc = duration(optarg, &e->size_ms, 1); break;
 		case OPT_SLIDE: rc = duration(optarg, &e->size_ms, 1); break;
 		case OPT_EVERY: rc = duration(optarg, &e->every_ms, 1); break;
+		case OPT_GAP: rc = duration(optarg, &e->gap_ms, 1); break;
 		case OPT_AGG: agg = optarg; break;
 		case OPT_OOO: rc = duration(optarg, &e->wmo.out_of_orderness_ms, 0); break;
 		case OPT_LATENESS: rc = duration(optarg, &e->lateness_ms, 0); break;
@@ -493,8 +648,9 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 	}
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!e->size_ms)
-		return ev_tool_usage_error("give --tumble D, or --slide D --every E");
+	if (!!e->size_ms + !!e->gap_ms != 1)
+		return ev_tool_usage_error(
+			"give one of --tumble D, --slide D --every E, --session-gap G");
 	if (e->every_ms && (e->every_ms > e->size_ms || e->size_ms % e->every_ms))
 		return ev_tool_usage_error("--every must divide --slide");
 	if (ev_agg_parse(agg, &e->aggs, &e->naggs, err, sizeof(err)) < 0)
@@ -554,6 +710,7 @@ int main(int argc, char **argv)
 
 	e.wm = ev_wm_new(&e.wmo);
 	e.windows = ev_ht_new();
+	e.sessions = ev_ht_new();
 	e.values = calloc(e.naggs, sizeof(*e.values));
 	e.in = ev_reader_new(0, 0);
 	e.out = ev_writer_new(1, 64 * 1024);
@@ -569,6 +726,7 @@ int main(int argc, char **argv)
 	ev_reader_free(e.in);
 	ev_wm_free(e.wm);
 	ev_ht_free(e.windows);
+	ev_ht_free(e.sessions);
 	free(e.buckets);
 	free(e.values);
 	ev_buf_free(&e.row);

@@ -77,8 +77,37 @@ static void test_state(void)
 	ev_agg_specs_free(s, n);
 }
 
+static void test_merge(void)
+{
+	ev_agg_spec *s;
+	size_t n;
+	char err[256];
+	ev_agg_parse("count,sum:v,min:v,uniq:v,first:v,last:v", &s, &n, err, sizeof(err));
+	ev_agg_state *a = ev_agg_state_new(s, n), *b = ev_agg_state_new(s, n);
+	json_t *vals[6];
+	const char *in[] = {"3", "1", "1.0", "7"};
+	for (int r = 0; r < 4; r++) {
+		json_t *v = json_loads(in[r], JSON_DECODE_ANY, NULL);
+		for (size_t i = 0; i < n; i++)
+			vals[i] = v;
+		ev_agg_add(r < 2 ? a : b, s, n, vals, 100 - r, (uint64_t)r);
+		json_decref(v);
+	}
+	CHECK(ev_agg_merge(a, b, s, n) == 0);
+	ev_buf out = EV_BUF_INIT;
+	ev_agg_format(&out, a, s, n);
+	/* min ties (1 and 1.0) go to the earlier arrival; first is the smallest time (7 at 97) */
+	CHECK_STR(ev_buf_cstr(&out), ",\"count\":4,\"sum_v\":12.0,\"min_v\":1,\"uniq_v\":3,"
+				     "\"first_v\":7,\"last_v\":3");
+	ev_buf_free(&out);
+	ev_agg_state_free(a, n);
+	ev_agg_state_free(b, n);
+	ev_agg_specs_free(s, n);
+}
+
 int main(void)
 {
+	RUN(test_merge);
 	RUN(test_parse);
 	RUN(test_reals);
 	RUN(test_state);

@@ -125,3 +125,31 @@ compare_with_model() {
 	jq -c 'del(.at)' "$FIX/tumble-1m.late" > want.cmp
 	assert_same_file late.cmp want.cmp
 }
+
+@test "metrics: records in and out, late records by outcome, windows, watermark" {
+	mkfifo hold
+	{ cat "$FIX/golden-in.ndjson"; cat hold; } | evwindow --tumble 1m --key event_type --agg count \
+		--out-of-orderness 5s --lateness 30s --late late --metrics-addr 127.0.0.1:0 \
+		> rows 2> err 3>&- &
+	exec 7<> hold
+	wait_for 20 grep -q 'serving metrics' err
+	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' err)
+	wait_for 20 bash -c "curl -sf '$url' | grep -q '^evpipe_records_in_total{.*} 9$'"
+	curl -sf "$url" > metrics
+	exec 7>&-
+	wait
+	get() { awk -v m="$1" '$1 == m { print $2 }' metrics; }
+	[ "$(get 'evpipe_records_out_total{tool="evwindow",job="evpipe"}')" -eq 4 ]
+	[ "$(get 'evpipe_late_records_total{tool="evwindow",job="evpipe",outcome="updated"}')" -eq 1 ]
+	# with count alone, the record whose value is "x" is merely late; the one without ts is invalid
+	[ "$(get 'evpipe_late_records_total{tool="evwindow",job="evpipe",outcome="dead_lettered"}')" -eq 2 ]
+	[ "$(get 'evpipe_dead_letters_total{tool="evwindow",job="evpipe",reason="invalid"}')" -eq 1 ]
+	[ "$(get 'evpipe_windows_fired_total{tool="evwindow",job="evpipe"}')" -eq 3 ]
+	# the watermark: 22:15:40 - 5 s - 1 ms, in seconds
+	awk -v w="$(get 'evpipe_watermark_seconds{tool="evwindow",job="evpipe"}')" \
+		'BEGIN { exit !(w > 1732400134.998 && w < 1732400135) }'
+	# at the end of input the last window fires: five rows and the control line
+	[ "$(wc -l < rows)" -eq 6 ]
+	# 9 in = 6 counted in the final rows (click 3 + view 1 + 1 + 1) + 2 late + 1 invalid
+	[ "$(jq -s 'map(select(.version)) | group_by(.window_start + .event_type) | map(max_by(.version).count) | add' rows)" -eq 6 ]
+}

@@ -143,7 +143,7 @@ compare_with_model() {
 	[ "$(get 'evpipe_late_records_total{tool="evwindow",job="evpipe",outcome="updated"}')" -eq 1 ]
 	# with count alone, the record whose value is "x" is merely late; the one without ts is invalid
 	[ "$(get 'evpipe_late_records_total{tool="evwindow",job="evpipe",outcome="dead_lettered"}')" -eq 2 ]
-	[ "$(get 'evpipe_dead_letters_total{tool="evwindow",job="evpipe",reason="invalid"}')" -eq 1 ]
+	[ "$(get 'evpipe_dead_letters_total{tool="evwindow",job="evpipe",reason="missing_ts"}')" -eq 1 ]
 	[ "$(get 'evpipe_windows_fired_total{tool="evwindow",job="evpipe"}')" -eq 3 ]
 	# the watermark: 22:15:40 - 5 s - 1 ms, in seconds
 	awk -v w="$(get 'evpipe_watermark_seconds{tool="evwindow",job="evpipe"}')" \

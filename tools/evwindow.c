@@ -135,7 +135,7 @@ struct evwindow {
 	ev_buf row, key, scratch;
 	json_t **values;
 	ev_metrics *metrics;
-	ev_counter *m_in, *m_out, *m_fired, *m_updated, *m_late, *m_dead, *m_blocked;
+	ev_counter *m_in, *m_out, *m_fired, *m_updated, *m_late, *m_blocked;
 	ev_gauge *m_wm, *m_wm_lag, *m_open;
 };
 
@@ -397,7 +397,15 @@ static int advance(struct evwindow *e, int64_t wm)
 static int dead_letter(struct evwindow *e, const char *reason, const char *path,
 		       const char *message, const char *line, size_t len)
 {
-	ev_counter_inc(strcmp(reason, "late") == 0 ? e->m_late : e->m_dead);
+	if (strcmp(reason, "late") == 0) {
+		ev_counter_inc(e->m_late);
+	} else {
+		char labels[64];
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+		ev_counter_inc(ev_metrics_counter(e->metrics, "evpipe_dead_letters_total",
+						  "Records that could not be windowed, by reason",
+						  labels));
+	}
 	if (!e->late) {
 		ev_error("line %" PRIu64 ": %s%s%s: %s", ev_reader_lines(e->in), reason,
 			 *path ? " at " : "", path, message);
@@ -696,8 +704,6 @@ int main(int argc, char **argv)
 	e.m_late = ev_metrics_counter(m, "evpipe_late_records_total",
 				      "Records after their window fired, by outcome",
 				      "outcome=\"dead_lettered\"");
-	e.m_dead = ev_metrics_counter(m, "evpipe_dead_letters_total",
-				      "Records that could not be windowed", "reason=\"invalid\"");
 	e.m_blocked = ev_metrics_counter_seconds(
 		m, "evpipe_output_blocked_seconds_total",
 		"Time spent blocked writing to a full output (backpressure)", "output=\"stdout\"");

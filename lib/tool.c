@@ -102,6 +102,39 @@ int ev_tool_stop_requested(void)
 	return stop_signal;
 }
 
+ev_counter *ev_tool_records_in(ev_metrics *m)
+{
+	return ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
+}
+
+ev_counter *ev_tool_records_out(ev_metrics *m)
+{
+	return ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
+				  NULL);
+}
+
+static ev_counter *labelled(ev_metrics *m, const char *name, const char *help, const char *label,
+			    const char *value, int seconds)
+{
+	char labels[128];
+	snprintf(labels, sizeof(labels), "%s=\"%s\"", label, value);
+	return seconds ? ev_metrics_counter_seconds(m, name, help, labels)
+		       : ev_metrics_counter(m, name, help, labels);
+}
+
+ev_counter *ev_tool_blocked(ev_metrics *m, const char *output)
+{
+	return labelled(m, "evpipe_output_blocked_seconds_total",
+			"Time spent blocked writing to a full output (backpressure)", "output",
+			output, 1);
+}
+
+ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason)
+{
+	return labelled(m, "evpipe_dead_letters_total",
+			"Records sent to a dead-letter output, by reason", "reason", reason, 0);
+}
+
 ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
 {
 	char err[256];

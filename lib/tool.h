@@ -61,6 +61,14 @@ int ev_tool_stop_requested(void);
  * Returns 1 on a line, 0 at the end of input or on shutdown, -1 on a read error. */
 int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags);
 
+/* The series every tool keeps, under one name and help text everywhere: records read and
+ * written, time blocked writing to an output ("stdout", "dlq", ...), and dead letters by
+ * reason. */
+ev_counter *ev_tool_records_in(ev_metrics *m);
+ev_counter *ev_tool_records_out(ev_metrics *m);
+ev_counter *ev_tool_blocked(ev_metrics *m, const char *output);
+ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
+
 /* Create the registry and, when addr is non-NULL, serve it. Returns NULL with a message
  * logged when the address cannot be served. */
 ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr);

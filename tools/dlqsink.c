@@ -405,10 +405,8 @@ static int open_sink(struct dlqsink *d)
 static void setup_metrics(struct dlqsink *d)
 {
 	ev_metrics *m = d->metrics;
-	d->m_in =
-		ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
-	d->m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
-				      NULL);
+	d->m_in = ev_tool_records_in(m);
+	d->m_out = ev_tool_records_out(m);
 	d->m_bad =
 		ev_metrics_counter(m, "evpipe_records_invalid_envelope_total",
 				   "Lines that were not dead-letter envelopes (kept as they are)",
@@ -417,9 +415,7 @@ static void setup_metrics(struct dlqsink *d)
 					   "Barriers acknowledged after a durable flush", NULL);
 	d->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
-	d->m_blocked = ev_metrics_counter_seconds(
-		m, "evpipe_output_blocked_seconds_total",
-		"Time spent blocked writing to a full output (backpressure)", "output=\"file\"");
+	d->m_blocked = ev_tool_blocked(m, "file");
 }
 
 int main(int argc, char **argv)

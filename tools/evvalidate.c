@@ -173,28 +173,18 @@ write_error:
 static void setup_metrics(struct evvalidate *v)
 {
 	ev_metrics *m = v->metrics;
-	static const char dl_help[] = "Records sent to the dead-letter output, by reason";
-	v->m_in =
-		ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
-	v->m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
-				      NULL);
+	v->m_in = ev_tool_records_in(m);
+	v->m_out = ev_tool_records_out(m);
 	v->m_bytes_in =
 		ev_metrics_counter(m, "evpipe_bytes_in_total", "Bytes of records read", NULL);
 	v->m_blank = ev_metrics_counter(m, "evpipe_records_skipped_total",
 					"Input lines skipped, by reason", "reason=\"blank\"");
 	v->m_control = ev_metrics_counter(m, "evpipe_control_lines_total",
 					  "Control lines (watermarks, barriers) forwarded", NULL);
-	for (int i = 0; i < EV_REASON_COUNT; i++) {
-		char labels[64];
-		snprintf(labels, sizeof(labels), "reason=\"%s\"",
-			 ev_reason_name((enum ev_reason)i));
-		v->m_dead[i] = ev_metrics_counter(m, "evpipe_dead_letters_total", dl_help, labels);
-	}
-	static const char bl_help[] = "Time spent blocked writing to a full output (backpressure)";
-	v->m_blocked_out = ev_metrics_counter_seconds(m, "evpipe_output_blocked_seconds_total",
-						      bl_help, "output=\"stdout\"");
-	v->m_blocked_dlq = ev_metrics_counter_seconds(m, "evpipe_output_blocked_seconds_total",
-						      bl_help, "output=\"dlq\"");
+	for (int i = 0; i < EV_REASON_COUNT; i++)
+		v->m_dead[i] = ev_tool_dead_letters(m, ev_reason_name((enum ev_reason)i));
+	v->m_blocked_out = ev_tool_blocked(m, "stdout");
+	v->m_blocked_dlq = ev_tool_blocked(m, "dlq");
 }
 
 static int parse_args(struct evvalidate *v, int argc, char **argv)

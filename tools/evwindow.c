@@ -363,6 +363,10 @@ static int advance(struct evwindow *e, int64_t wm)
 {
 	size_t keep = 0;
 	int rc = 0;
+	if (wm != EV_WM_MIN && wm != EV_WM_END) {
+		ev_gauge_set(e->m_wm, (double)wm / 1000);
+		ev_gauge_set(e->m_wm_lag, (double)(ev_wall_ms() - wm) / 1000);
+	}
 	for (size_t i = 0; i < e->nbuckets; i++) {
 		struct bucket *b = e->buckets[i];
 		if (!b->fired && b->end - 1 <= wm) {
@@ -400,11 +404,7 @@ static int dead_letter(struct evwindow *e, const char *reason, const char *path,
 	if (strcmp(reason, "late") == 0) {
 		ev_counter_inc(e->m_late);
 	} else {
-		char labels[64];
-		snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
-		ev_counter_inc(ev_metrics_counter(e->metrics, "evpipe_dead_letters_total",
-						  "Records that could not be windowed, by reason",
-						  labels));
+		ev_counter_inc(ev_tool_dead_letters(e->metrics, reason));
 	}
 	if (!e->late) {
 		ev_error("line %" PRIu64 ": %s%s%s: %s", ev_reader_lines(e->in), reason,
@@ -583,11 +583,6 @@ static int run(struct evwindow *e)
 		ev_counter_inc(e->m_in);
 		if (record(e, line, len) < 0)
 			goto write_error;
-		int64_t wm = ev_wm_current(e->wm, ev_wall_ms());
-		if (wm != EV_WM_MIN) {
-			ev_gauge_set(e->m_wm, (double)wm / 1000);
-			ev_gauge_set(e->m_wm_lag, (double)(ev_wall_ms() - wm) / 1000);
-		}
 	}
 	if (ev_tool_stop_requested()) {
 		/* A drain without checkpoints: what is open is written, as at the end of input. */
@@ -693,9 +688,8 @@ int main(int argc, char **argv)
 	if (!e.metrics)
 		return EV_EXIT_FAILURE;
 	ev_metrics *m = e.metrics;
-	e.m_in = ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
-	e.m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
-				     NULL);
+	e.m_in = ev_tool_records_in(m);
+	e.m_out = ev_tool_records_out(m);
 	e.m_fired = ev_metrics_counter(m, "evpipe_windows_fired_total",
 				       "Windows fired by the watermark", NULL);
 	e.m_updated = ev_metrics_counter(m, "evpipe_late_records_total",
@@ -704,9 +698,7 @@ int main(int argc, char **argv)
 	e.m_late = ev_metrics_counter(m, "evpipe_late_records_total",
 				      "Records after their window fired, by outcome",
 				      "outcome=\"dead_lettered\"");
-	e.m_blocked = ev_metrics_counter_seconds(
-		m, "evpipe_output_blocked_seconds_total",
-		"Time spent blocked writing to a full output (backpressure)", "output=\"stdout\"");
+	e.m_blocked = ev_tool_blocked(m, "stdout");
 	e.m_wm = ev_metrics_gauge(m, "evpipe_watermark_seconds", "Current event-time watermark",
 				  NULL);
 	e.m_wm_lag = ev_metrics_gauge(m, "evpipe_watermark_lag_seconds",

@@ -370,16 +370,12 @@ static int make_client(struct kin *k, rd_kafka_type_t type)
 static void setup_metrics(struct kin *k)
 {
 	ev_metrics *m = k->metrics;
-	k->m_in =
-		ev_metrics_counter(m, "evpipe_records_in_total", "Records read by the tool", NULL);
-	k->m_out = ev_metrics_counter(m, "evpipe_records_out_total", "Records written by the tool",
-				      NULL);
+	k->m_in = ev_tool_records_in(m);
+	k->m_out = ev_tool_records_out(m);
 	k->m_bytes_in = ev_metrics_counter(m, "evpipe_bytes_in_total", "Payload bytes read", NULL);
 	k->m_bytes_out =
 		ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
-	k->m_blocked = ev_metrics_counter_seconds(
-		m, "evpipe_output_blocked_seconds_total",
-		"Time spent blocked writing to a full output (backpressure)", "output=\"stdout\"");
+	k->m_blocked = ev_tool_blocked(m, "stdout");
 	k->m_skipped_blank =
 		ev_metrics_counter(m, "evpipe_records_skipped_total",
 				   "Input lines skipped, by reason", "reason=\"blank\"");

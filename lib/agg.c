@@ -359,3 +359,200 @@ int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs,
 	}
 	return rc;
 }
+
+size_t ev_agg_state_bytes(const ev_agg_state *st, const ev_agg_spec *specs, size_t n)
+{
+	size_t bytes = sizeof(*st) + n * sizeof(struct one) + 16;
+	for (size_t i = 0; i < n; i++) {
+		const struct one *o = &st->a[i];
+		if (specs[i].fn == EV_AGG_UNIQ)
+			/* a slot of the table, the copied key and its allocation overhead */
+			bytes += 128 + ev_ht_count(o->seen) * 64;
+		if (o->text)
+			bytes += strlen(o->text) + 17;
+	}
+	return bytes;
+}
+
+/* The encoding: a format byte, the count, then per aggregate only the fields it uses,
+ * integers and doubles as 8 little-endian bytes, texts as a 4-byte length and the bytes. */
+enum { AGG_FORMAT = 1 };
+
+static int put_u64(ev_buf *out, uint64_t v)
+{
+	unsigned char b[8];
+	for (int i = 0; i < 8; i++, v >>= 8)
+		b[i] = (unsigned char)v;
+	return ev_buf_append(out, b, 8);
+}
+
+static int put_f64(ev_buf *out, double d)
+{
+	uint64_t v;
+	memcpy(&v, &d, sizeof(v));
+	return put_u64(out, v);
+}
+
+static int put_bytes(ev_buf *out, const void *p, size_t len)
+{
+	unsigned char b[4] = {(unsigned char)len, (unsigned char)(len >> 8),
+			      (unsigned char)(len >> 16), (unsigned char)(len >> 24)};
+	return ev_buf_append(out, b, 4) | ev_buf_append(out, p, len);
+}
+
+int ev_agg_encode(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs, size_t n)
+{
+	int rc = ev_buf_putc(out, AGG_FORMAT) | put_u64(out, st->count);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct one *o = &st->a[i];
+		if (specs[i].fn == EV_AGG_COUNT)
+			continue;
+		rc |= put_u64(out, o->n);
+		switch (specs[i].fn) {
+		case EV_AGG_SUM:
+		case EV_AGG_AVG:
+			rc |= ev_buf_putc(out, (char)o->all_int) | put_u64(out, (uint64_t)o->isum) |
+			      put_f64(out, o->dsum);
+			break;
+		case EV_AGG_MIN:
+		case EV_AGG_MAX:
+			rc |= ev_buf_putc(out, (char)o->all_int) |
+			      put_u64(out, (uint64_t)o->ibest) | put_f64(out, o->dbest) |
+			      put_u64(out, o->seq);
+			break;
+		case EV_AGG_UNIQ: {
+			size_t pos = 0, len;
+			const void *key;
+			void *val;
+			rc |= put_u64(out, ev_ht_count(o->seen));
+			while (rc == 0 && ev_ht_next(o->seen, &pos, &key, &len, &val))
+				rc |= put_bytes(out, key, len);
+			break;
+		}
+		case EV_AGG_FIRST:
+		case EV_AGG_LAST:
+			rc |= put_u64(out, (uint64_t)o->ts) | put_u64(out, o->seq) |
+			      put_bytes(out, o->text ? o->text : "", o->text ? strlen(o->text) : 0);
+			break;
+		case EV_AGG_COUNT: break;
+		}
+	}
+	return rc ? -1 : 0;
+}
+
+struct reader {
+	const unsigned char *p, *end;
+	int bad;
+};
+
+static uint64_t get_u64(struct reader *r)
+{
+	uint64_t v = 0;
+	if (r->end - r->p < 8) {
+		r->bad = 1;
+		return 0;
+	}
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | r->p[i];
+	r->p += 8;
+	return v;
+}
+
+static double get_f64(struct reader *r)
+{
+	uint64_t v = get_u64(r);
+	double d;
+	memcpy(&d, &v, sizeof(d));
+	return d;
+}
+
+static int get_byte(struct reader *r)
+{
+	if (r->p == r->end) {
+		r->bad = 1;
+		return 0;
+	}
+	return *r->p++;
+}
+
+static const unsigned char *get_bytes(struct reader *r, size_t *len)
+{
+	if (r->end - r->p < 4) {
+		r->bad = 1;
+		return NULL;
+	}
+	*len = (size_t)r->p[0] | (size_t)r->p[1] << 8 | (size_t)r->p[2] << 16 |
+	       (size_t)r->p[3] << 24;
+	r->p += 4;
+	if ((size_t)(r->end - r->p) < *len) {
+		r->bad = 1;
+		return NULL;
+	}
+	const unsigned char *b = r->p;
+	r->p += *len;
+	return b;
+}
+
+ev_agg_state *ev_agg_decode(const void *data, size_t len, const ev_agg_spec *specs, size_t n)
+{
+	struct reader r = {data, (const unsigned char *)data + len, 0};
+	if (get_byte(&r) != AGG_FORMAT)
+		return NULL;
+	ev_agg_state *st = ev_agg_state_new(specs, n);
+	if (!st)
+		return NULL;
+	st->count = get_u64(&r);
+	for (size_t i = 0; i < n && !r.bad; i++) {
+		struct one *o = &st->a[i];
+		if (specs[i].fn == EV_AGG_COUNT)
+			continue;
+		o->n = get_u64(&r);
+		switch (specs[i].fn) {
+		case EV_AGG_SUM:
+		case EV_AGG_AVG:
+			o->all_int = get_byte(&r);
+			o->isum = (int64_t)get_u64(&r);
+			o->dsum = get_f64(&r);
+			break;
+		case EV_AGG_MIN:
+		case EV_AGG_MAX:
+			o->all_int = get_byte(&r);
+			o->ibest = (json_int_t)get_u64(&r);
+			o->dbest = get_f64(&r);
+			o->seq = get_u64(&r);
+			break;
+		case EV_AGG_UNIQ: {
+			uint64_t count = get_u64(&r);
+			for (uint64_t k = 0; k < count && !r.bad; k++) {
+				size_t klen;
+				const unsigned char *key = get_bytes(&r, &klen);
+				if (key && ev_ht_put(o->seen, key, klen, o) < 0)
+					r.bad = 1;
+			}
+			break;
+		}
+		case EV_AGG_FIRST:
+		case EV_AGG_LAST: {
+			size_t tlen;
+			o->ts = (int64_t)get_u64(&r);
+			o->seq = get_u64(&r);
+			const unsigned char *text = get_bytes(&r, &tlen);
+			if (text && o->n > 0) {
+				if (!(o->text = malloc(tlen + 1))) {
+					r.bad = 1;
+					break;
+				}
+				memcpy(o->text, text, tlen);
+				o->text[tlen] = '\0';
+			}
+			break;
+		}
+		case EV_AGG_COUNT: break;
+		}
+	}
+	if (r.bad || r.p != r.end) {
+		ev_agg_state_free(st, n);
+		return NULL;
+	}
+	return st;
+}

@@ -46,6 +46,13 @@ int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, json_t *con
  * is left for the caller to free. Returns 0, or -1 when out of memory. */
 int ev_agg_merge(ev_agg_state *dst, ev_agg_state *src, const ev_agg_spec *specs, size_t n);
 uint64_t ev_agg_count(const ev_agg_state *st);
+/* Roughly the heap bytes st holds: what a memory budget counts. */
+size_t ev_agg_state_bytes(const ev_agg_state *st, const ev_agg_spec *specs, size_t n);
+/* The state as bytes (appended to out) and back, for state stores and checkpoints: the
+ * decoded state formats and merges as the original did. Decode returns NULL when data is not
+ * an encoding for these specs (or when out of memory). */
+int ev_agg_encode(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs, size_t n);
+ev_agg_state *ev_agg_decode(const void *data, size_t len, const ev_agg_spec *specs, size_t n);
 /* Append ,"name":value for each aggregate; null for an aggregate over no values. */
 int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs, size_t n);
 

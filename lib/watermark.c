@@ -127,3 +127,62 @@ int ev_wm_partitions(const ev_wm *w, int64_t now_ms, int *nidle)
 		*nidle = n;
 	return w->nparts;
 }
+
+/* Fixed-width little-endian: a format byte, the promise, the watermark given, the number of
+ * partitions, then each partition's key and maximum. */
+enum { WM_FORMAT = 1 };
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int ev_wm_encode(const ev_wm *w, ev_buf *out)
+{
+	unsigned char b[24];
+	int rc = ev_buf_putc(out, WM_FORMAT);
+	put64(b, (uint64_t)w->promised);
+	put64(b + 8, (uint64_t)w->emitted);
+	put64(b + 16, (uint64_t)w->nparts);
+	rc |= ev_buf_append(out, b, 24);
+	for (int i = 0; i < w->nparts; i++) {
+		put64(b, w->parts[i].key);
+		put64(b + 8, (uint64_t)w->parts[i].max_ts);
+		rc |= ev_buf_append(out, b, 16);
+	}
+	return rc ? -1 : 0;
+}
+
+int ev_wm_decode(ev_wm *w, const void *data, size_t len, int64_t now_ms)
+{
+	const unsigned char *p = data;
+	if (len < 25 || p[0] != WM_FORMAT)
+		return -1;
+	uint64_t n = get64(p + 17);
+	if (n > (len - 25) / 16 || len != 25 + n * 16)
+		return -1;
+	struct wm_part *parts = n ? calloc(n, sizeof(*parts)) : NULL;
+	if (n && !parts)
+		return -1;
+	for (uint64_t i = 0; i < n; i++) {
+		parts[i].key = get64(p + 25 + i * 16);
+		parts[i].max_ts = (int64_t)get64(p + 25 + i * 16 + 8);
+		parts[i].last_now = now_ms;
+	}
+	free(w->parts);
+	w->parts = parts;
+	w->nparts = w->cap = (int)n;
+	w->last = 0;
+	w->promised = (int64_t)get64(p + 1);
+	w->emitted = (int64_t)get64(p + 9);
+	return 0;
+}

@@ -2,7 +2,10 @@
 #ifndef EV_WATERMARK_H
 #define EV_WATERMARK_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "buf.h"
 
 #define EV_WM_MIN INT64_MIN /* nothing seen yet */
 #define EV_WM_END INT64_MAX /* end of input: every window fires */
@@ -35,6 +38,12 @@ void ev_wm_end(ev_wm *w);
  * idle of their max event time - B - 1, raised by promises; it never goes backwards.
  * EV_WM_MIN while nothing is known. */
 int64_t ev_wm_current(ev_wm *w, int64_t now_ms);
+/* The watermark's state as bytes (appended to out) and back, for restarts and checkpoints:
+ * each partition's maximum, the promise and the watermark given. Decoding restarts the
+ * partitions' idleness clocks at now_ms. Decode returns 0, or -1 when data is not such an
+ * encoding (w is then unchanged). */
+int ev_wm_encode(const ev_wm *w, ev_buf *out);
+int ev_wm_decode(ev_wm *w, const void *data, size_t len, int64_t now_ms);
 /* Partitions seen, and how many of them are idle at now_ms. */
 int ev_wm_partitions(const ev_wm *w, int64_t now_ms, int *idle);
 

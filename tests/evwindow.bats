@@ -153,3 +153,96 @@ compare_with_model() {
 	# 9 in = 6 counted in the final rows (click 3 + view 1 + 1 + 1) + 2 late + 1 invalid
 	[ "$(jq -s 'map(select(.version)) | group_by(.window_start + .event_type) | map(max_by(.version).count) | add' rows)" -eq 6 ]
 }
+
+# The same random stream through the model and through evwindow with state memory so small
+# that windows keep spilling to RocksDB: the rows and dead letters are the model's.
+@test "windows spilled to RocksDB for want of memory give the model's rows" {
+	"$EVPIPE_ROOT/tests/window_ref.py" --generate 20000 --seed 9 --partitions 3 --late-pct 2 > in
+	for args in "--tumble 1m --key event_type,user_id --agg $AGGS --out-of-orderness 2s --lateness 30s" \
+		"--slide 1m --every 20s --key event_type,user_id --agg count,sum:value,uniq:user_id,last:value --lateness 10s"; do
+		# shellcheck disable=SC2086
+		"$EVPIPE_ROOT/tests/window_ref.py" $args --late want.late < in > want.rows
+		# shellcheck disable=SC2086
+		run -0 --separate-stderr evwindow $args --late got.late --state-memory 1MiB -v < in
+		printf '%s\n' "$output" > got.rows
+		assert_same_file got.rows want.rows
+		# it did spill, more than once
+		[ "$(grep -c 'spilling' <<<"$stderr")" -gt 3 ]
+		local norm='del(.at) | if .reason == "parse" then del(.error.message) else . end'
+		jq -c "$norm" got.late > got.cmp
+		jq -c "$norm" want.late > want.cmp
+		assert_same_file got.cmp want.cmp
+		rm -f got.late want.late
+	done
+}
+
+# Run the first half of in, stop evwindow with SIGTERM once it has read all of it (a control
+# line at the end of the half comes back when it has), then the second half with the same
+# --state-dir: the rows and dead letters are those of one run over the whole.
+split_run() {
+	local half=$(($(wc -l < in) / 2))
+	rm -f whole.late a.late b.late # late outputs append
+	evwindow "$@" --late whole.late < in > whole.rows
+	{ head -n "$half" in; echo '{"__evpipe":"sync"}'; } > h1
+	tail -n +"$((half + 1))" in > h2
+	rm -rf state feed
+	mkfifo feed
+	evwindow "$@" --state-dir state --late a.late < feed > a.rows 3>&- &
+	local pid=$!
+	exec 8> feed # held open: no end of input
+	cat h1 >&8
+	wait_for 20 grep -q sync a.rows
+	kill -TERM "$pid"
+	wait "$pid"
+	exec 8>&-
+	run -0 --separate-stderr evwindow "$@" --state-dir state --late b.late < h2
+	[[ $stderr == *"continuing from the state in state"* ]]
+	printf '%s\n' "$output" > b.rows
+	cat a.rows b.rows | grep -v sync > split.rows
+	assert_same_file split.rows whole.rows
+	cat a.late b.late | grep -v sync | jq -c 'del(.at, .line)' > split.cmp
+	jq -c 'del(.at, .line)' whole.late > whole.cmp
+	assert_same_file split.cmp whole.cmp
+	[ "$(jq -r .reason whole.late | grep -c late)" -gt 0 ]
+}
+
+@test "stopped by SIGTERM with --state-dir, a restart continues where it stopped" {
+	"$EVPIPE_ROOT/tests/window_ref.py" --generate 20000 --seed 10 --partitions 3 --late-pct 2 > in
+	split_run --tumble 1m --key event_type,user_id --agg "$AGGS" --out-of-orderness 2s \
+		--lateness 30s --state-memory 1MiB
+	split_run --slide 1m --every 20s --key event_type --agg count,sum:value,last:value \
+		--lateness 10s
+	split_run --session-gap 30s --key user_id --agg count,sum:value,first:value,uniq:event_type \
+		--out-of-orderness 5s --lateness 20s
+}
+
+@test "a state directory left by a killed run, or by other aggregates, is refused" {
+	"$EVPIPE_ROOT/tests/window_ref.py" --generate 2000 --seed 11 > in
+	{ cat in; echo '{"__evpipe":"sync"}'; } > in.sync
+	mkfifo feed
+	local sig pid
+	for sig in KILL TERM; do
+		rm -rf state
+		evwindow --tumble 1m --state-dir state < feed > out 3>&- &
+		pid=$!
+		exec 8> feed
+		cat in.sync >&8
+		wait_for 20 grep -q sync out
+		kill -"$sig" "$pid"
+		wait "$pid" || [ "$sig" = KILL ]
+		exec 8>&-
+		[ "$sig" = TERM ] && break
+		run -1 evwindow --tumble 1m --state-dir state < in
+		[[ $output == *"did not stop cleanly"* ]]
+	done
+	run -1 evwindow --tumble 1m --agg count,sum:value --state-dir state < in
+	[[ $output == *"belongs to other windows or aggregates"* ]]
+	# the saved state continues, and its end of input finishes the stream: the next run on the
+	# directory starts afresh, as a run without one
+	evwindow --tumble 1m --state-dir state < in > continued.rows
+	evwindow --tumble 1m --state-dir state < in > second.rows
+	evwindow --tumble 1m < in > plain.rows
+	assert_same_file second.rows plain.rows
+	! cmp -s continued.rows plain.rows
+	run -2 evwindow --tumble 1m --state-memory 10k
+}

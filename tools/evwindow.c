@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "state.h"
 #include "timefmt.h"
 #include "tool.h"
 #include "watermark.h"
@@ -48,7 +49,12 @@ static const char usage_text[] =
 	"                           (default 0: no limit)\n"
 	"      --meta-field NAME    provenance field of kin --meta-field: watermarks per Kafka\n"
 	"                           partition (default _src)\n"
-	"      --late PATH|fd:N     late records and dead letters (default: reported on stderr)\n" EV_TOOL_OPTIONS_HELP
+	"      --late PATH|fd:N     late records and dead letters (default: reported on stderr)\n"
+	"      --state-dir DIR      keep window state in a RocksDB store in DIR: on SIGTERM it is\n"
+	"                           saved there and a restart with the same DIR continues (default:\n"
+	"                           a private store, removed at exit)\n"
+	"      --state-memory SIZE  memory for state: in-memory aggregation, RocksDB's buffers and\n"
+	"                           cache; beyond it windows spill to RocksDB (default 128MiB)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok, 1 runtime failure (I/O), 2 usage error.\n";
 
@@ -66,6 +72,8 @@ enum {
 	OPT_MAX_FUTURE,
 	OPT_META_FIELD,
 	OPT_LATE,
+	OPT_STATE_DIR,
+	OPT_STATE_MEMORY,
 };
 
 static const struct option long_options[] = {
@@ -82,6 +90,8 @@ static const struct option long_options[] = {
 	{"max-future", required_argument, NULL, OPT_MAX_FUTURE},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
 	{"late", required_argument, NULL, OPT_LATE},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"state-memory", required_argument, NULL, OPT_STATE_MEMORY},
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -92,13 +102,15 @@ struct window {
 	char *key; /* "k1":v1,"k2":v2 as written in rows; "" without keys */
 	size_t keylen;
 	ev_agg_state *agg;
-	int version; /* 0 until it fires */
+	int version;  /* 0 until it fires */
+	size_t bytes; /* what it counts against the memory budget */
 };
 
 /* The windows that end at the same time: they fire and expire together. */
 struct bucket {
 	int64_t end;
 	int fired;
+	int spilled; /* some of its windows are in the store, not in w */
 	struct window **w;
 	size_t n, cap;
 };
@@ -122,6 +134,8 @@ struct evwindow {
 	int64_t lateness_ms;
 	const char *meta_field;
 	const char *late_spec;
+	const char *state_dir;
+	uint64_t state_memory;
 	ev_tool_common common;
 
 	ev_wm *wm;
@@ -132,11 +146,16 @@ struct evwindow {
 	ev_reader *in;
 	ev_writer *out, *late;
 	uint64_t seq;
-	ev_buf row, key, scratch;
+	ev_state *st;        /* windows spilled from memory, and everything across a restart */
+	size_t mem_bytes;    /* held by the windows in memory (estimate) */
+	size_t mem_budget;   /* beyond it they spill to the store */
+	int64_t stats_at_ms; /* when the state gauges were last set */
+	ev_buf row, key, scratch, skey, sval;
 	json_t **values;
 	ev_metrics *metrics;
-	ev_counter *m_in, *m_out, *m_fired, *m_updated, *m_late, *m_blocked;
-	ev_gauge *m_wm, *m_wm_lag, *m_open;
+	ev_counter *m_in, *m_out, *m_fired, *m_updated, *m_late, *m_blocked, *m_spills;
+	ev_gauge *m_wm, *m_wm_lag, *m_open, *m_keys_mem, *m_keys_store, *m_bytes_mem,
+		*m_bytes_store;
 };
 
 static int cmp_window(const void *a, const void *b)
@@ -169,6 +188,7 @@ static int emit(struct evwindow *e, struct window *w)
 
 static void window_free(struct evwindow *e, struct window *w)
 {
+	e->mem_bytes -= w->bytes;
 	ev_agg_state_free(w->agg, e->naggs);
 	free(w->key);
 	free(w);
@@ -271,6 +291,15 @@ static void window_detach(struct evwindow *e, struct window *w)
 	ev_ht_del(e->windows, e->scratch.data, e->scratch.len);
 }
 
+/* Recount what w holds against the memory budget (after it changed). */
+static void account(struct evwindow *e, struct window *w)
+{
+	size_t bytes =
+		sizeof(*w) + 2 * w->keylen + 96 + ev_agg_state_bytes(w->agg, e->aggs, e->naggs);
+	e->mem_bytes += bytes - w->bytes;
+	w->bytes = bytes;
+}
+
 static struct window *window_new(struct evwindow *e, int64_t start, int64_t end, int64_t wm)
 {
 	struct window *w = calloc(1, sizeof(*w));
@@ -283,6 +312,147 @@ static struct window *window_new(struct evwindow *e, int64_t start, int64_t end,
 	w->start = start;
 	w->end = end;
 	window_attach(e, w, wm);
+	account(e, w);
+	return w;
+}
+
+/* The state store. Window keys are 'w', a 4-byte scope, then end and start in an order-
+ * preserving encoding, then the key text: a bucket (one end) is one key range, and a scan
+ * of it yields the windows in the order they are written. The scope is 0 for now; it is
+ * where state will be split by Kafka partition. Values are the version (4 bytes) and the
+ * aggregates' encoding. Meta keys start with 'm'. */
+enum { WKEY_HEAD = 1 + 4 + 8 + 8 };
+
+static void window_key(ev_buf *b, int64_t end, int64_t start, const char *key, size_t keylen)
+{
+	unsigned char h[WKEY_HEAD];
+	h[0] = 'w';
+	ev_state_put_u32(h + 1, 0);
+	ev_state_put_i64(h + 5, end);
+	ev_state_put_i64(h + 13, start);
+	ev_buf_reset(b);
+	ev_buf_append(b, h, sizeof(h));
+	ev_buf_append(b, key, keylen);
+}
+
+/* The key range of the windows ending at end: [from, to). */
+static void bucket_range(unsigned char from[13], unsigned char to[13], int64_t end)
+{
+	from[0] = to[0] = 'w';
+	ev_state_put_u32(from + 1, 0);
+	ev_state_put_u32(to + 1, 0);
+	ev_state_put_i64(from + 5, end);
+	ev_state_put_i64(to + 5, end + 1);
+}
+
+static void state_failed(const char *err)
+{
+	ev_error("state store: %s", err);
+	exit(EV_EXIT_FAILURE);
+}
+
+/* Queue w's state for the store (ev_state_commit writes it). */
+static void window_store(struct evwindow *e, const struct window *w)
+{
+	unsigned char v[4];
+	window_key(&e->skey, w->end, w->start, w->key, w->keylen);
+	ev_state_put_u32(v, (uint32_t)w->version);
+	ev_buf_reset(&e->sval);
+	ev_buf_append(&e->sval, v, 4);
+	if (ev_agg_encode(&e->sval, w->agg, e->aggs, e->naggs) < 0)
+		oom();
+	ev_state_put(e->st, e->skey.data, e->skey.len, e->sval.data, e->sval.len);
+}
+
+/* A window as the store holds it, or NULL (with a message) when the value is corrupt. */
+static struct window *window_decode(struct evwindow *e, const unsigned char *k, size_t klen,
+				    const unsigned char *v, size_t vlen)
+{
+	if (klen < WKEY_HEAD || vlen < 4) {
+		ev_error("state store: a window entry is truncated");
+		return NULL;
+	}
+	struct window *w = calloc(1, sizeof(*w));
+	if (!w || !(w->key = malloc(klen - WKEY_HEAD + 1)))
+		oom();
+	w->end = ev_state_get_i64(k + 5);
+	w->start = ev_state_get_i64(k + 13);
+	w->keylen = klen - WKEY_HEAD;
+	memcpy(w->key, k + WKEY_HEAD, w->keylen);
+	w->version =
+		(int)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3]);
+	if (!(w->agg = ev_agg_decode(v + 4, vlen - 4, e->aggs, e->naggs))) {
+		ev_error("state store: a window's aggregates cannot be read (written with other "
+			 "--agg?)");
+		free(w->key);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+/* Move the windows of b from memory to the store (queued; the caller commits). */
+static void spill_bucket(struct evwindow *e, struct bucket *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct window *w = b->w[i];
+		window_store(e, w);
+		e->scratch.len = 0;
+		ev_buf_append(&e->scratch, &w->start, sizeof(int64_t));
+		ev_buf_append(&e->scratch, w->key, w->keylen);
+		ev_ht_del(e->windows, e->scratch.data, e->scratch.len);
+		window_free(e, w);
+	}
+	if (b->n)
+		b->spilled = 1;
+	b->n = 0;
+}
+
+/* Past the memory budget, every window in memory goes to the store: the aggregation in
+ * memory is a write-back cache in front of RocksDB, so a record pays no RocksDB write, and a
+ * window pays one only when memory runs short. Session windows stay in memory (a record
+ * must see every live session of its key). */
+static void maybe_spill(struct evwindow *e)
+{
+	char err[512];
+	if (e->mem_bytes <= e->mem_budget || e->gap_ms)
+		return;
+	ev_debug("state: %zu bytes in memory, over %zu: spilling %zu windows to %s", e->mem_bytes,
+		 e->mem_budget, ev_ht_count(e->windows), ev_state_dir(e->st));
+	for (size_t i = 0; i < e->nbuckets; i++)
+		spill_bucket(e, e->buckets[i]);
+	if (ev_state_commit(e->st, err, sizeof(err)) < 0)
+		state_failed(err);
+	ev_counter_inc(e->m_spills);
+}
+
+/* The window of the current key (e->key) at start from the store, back in memory; NULL
+ * when the store has none. */
+static struct window *window_load(struct evwindow *e, int64_t start, int64_t end, int64_t wm)
+{
+	char err[512];
+	size_t lo = 0, hi = e->nbuckets;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (e->buckets[mid]->end < end)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == e->nbuckets || e->buckets[lo]->end != end || !e->buckets[lo]->spilled)
+		return NULL; /* nothing of this bucket ever left memory */
+	window_key(&e->skey, end, start, e->key.data, e->key.len);
+	int r = ev_state_get(e->st, e->skey.data, e->skey.len, &e->sval, err, sizeof(err));
+	if (r < 0)
+		state_failed(err);
+	if (r == 0)
+		return NULL;
+	struct window *w = window_decode(e, (const unsigned char *)e->skey.data, e->skey.len,
+					 (const unsigned char *)e->sval.data, e->sval.len);
+	if (!w)
+		exit(EV_EXIT_FAILURE);
+	window_attach(e, w, wm);
+	account(e, w);
 	return w;
 }
 
@@ -358,25 +528,85 @@ static struct window *session_window(struct evwindow *e, int64_t ts, int64_t wm)
 	return dst;
 }
 
+/* Fire a bucket some of whose windows are in the store: the rest join them there, and a
+ * scan in key order emits them all without holding them in memory at once. Unless the
+ * bucket expires now, each window goes back with its new version. */
+static int fire_from_store(struct evwindow *e, struct bucket *b, int expires)
+{
+	char err[512];
+	unsigned char from[13], to[13];
+	const void *k, *v;
+	size_t klen, vlen, n = 0;
+	int rc = 0, r;
+	spill_bucket(e, b);
+	if (ev_state_commit(e->st, err, sizeof(err)) < 0)
+		state_failed(err);
+	bucket_range(from, to, b->end);
+	ev_state_iter *it = ev_state_iter_new(e->st, from, sizeof(from), to, sizeof(to));
+	if (!it)
+		oom();
+	while (rc == 0 && (r = ev_state_iter_next(it, &k, &klen, &v, &vlen)) == 1) {
+		struct window *w = window_decode(e, k, klen, v, vlen);
+		if (!w)
+			exit(EV_EXIT_FAILURE);
+		rc = emit(e, w);
+		if (!expires)
+			window_store(e, w);
+		ev_agg_state_free(w->agg, e->naggs);
+		free(w->key);
+		free(w);
+		n++;
+	}
+	ev_state_iter_free(it);
+	if (r < 0)
+		state_failed("cannot scan the windows of a bucket");
+	if (ev_state_commit(e->st, err, sizeof(err)) < 0)
+		state_failed(err);
+	ev_counter_add(e->m_fired, n);
+	return rc;
+}
+
+/* Set the state gauges, at most once a second (RocksDB's properties are not free). */
+static void state_gauges(struct evwindow *e, int force)
+{
+	int64_t now = ev_wall_ms();
+	if (!force && now - e->stats_at_ms < 1000)
+		return;
+	e->stats_at_ms = now;
+	uint64_t keys = ev_state_keys(e->st);
+	ev_gauge_set(e->m_keys_mem, (double)ev_ht_count(e->windows));
+	ev_gauge_set(e->m_keys_store, (double)keys);
+	ev_gauge_set(e->m_bytes_mem, (double)e->mem_bytes);
+	ev_gauge_set(e->m_bytes_store, (double)ev_state_bytes(e->st));
+	ev_gauge_set(e->m_open, (double)(ev_ht_count(e->windows) + keys));
+}
+
 /* Fire the windows the watermark has passed, and drop those past their lateness. */
 static int advance(struct evwindow *e, int64_t wm)
 {
 	size_t keep = 0;
 	int rc = 0;
+	char err[512];
 	if (wm != EV_WM_MIN && wm != EV_WM_END) {
 		ev_gauge_set(e->m_wm, (double)wm / 1000);
 		ev_gauge_set(e->m_wm_lag, (double)(ev_wall_ms() - wm) / 1000);
 	}
 	for (size_t i = 0; i < e->nbuckets; i++) {
 		struct bucket *b = e->buckets[i];
+		int expires = wm == EV_WM_END || b->end - 1 + e->lateness_ms <= wm;
 		if (!b->fired && b->end - 1 <= wm) {
-			qsort(b->w, b->n, sizeof(*b->w), cmp_window);
-			for (size_t j = 0; j < b->n && rc == 0; j++)
-				rc = emit(e, b->w[j]);
+			if (b->spilled) {
+				rc = fire_from_store(e, b, expires);
+			} else {
+				qsort(b->w, b->n, sizeof(*b->w), cmp_window);
+				for (size_t j = 0; j < b->n && rc == 0; j++) {
+					rc = emit(e, b->w[j]);
+				}
+				ev_counter_add(e->m_fired, b->n);
+			}
 			b->fired = 1;
-			ev_counter_add(e->m_fired, b->n);
 		}
-		if (b->fired && (wm == EV_WM_END || b->end - 1 + e->lateness_ms <= wm)) {
+		if (b->fired && expires) {
 			for (size_t j = 0; j < b->n; j++) {
 				struct window *w = b->w[j];
 				e->scratch.len = 0;
@@ -387,6 +617,13 @@ static int advance(struct evwindow *e, int64_t wm)
 					session_forget(e, w);
 				window_free(e, w);
 			}
+			if (b->spilled) {
+				unsigned char from[13], to[13];
+				bucket_range(from, to, b->end);
+				ev_state_delete_range(e->st, from, sizeof(from), to, sizeof(to));
+				if (ev_state_commit(e->st, err, sizeof(err)) < 0)
+					state_failed(err);
+			}
 			free(b->w);
 			free(b);
 			continue;
@@ -394,7 +631,7 @@ static int advance(struct evwindow *e, int64_t wm)
 		e->buckets[keep++] = b;
 	}
 	e->nbuckets = keep;
-	ev_gauge_set(e->m_open, (double)ev_ht_count(e->windows));
+	state_gauges(e, 0);
 	return rc;
 }
 
@@ -506,7 +743,9 @@ static int record(struct evwindow *e, const char *line, size_t len)
 		struct window *w = session_window(e, ts, wm);
 		if (w) {
 			accepted = 1;
-			ev_agg_add(w->agg, e->aggs, e->naggs, e->values, ts, e->seq++);
+			if (ev_agg_add(w->agg, e->aggs, e->naggs, e->values, ts, e->seq++) < 0)
+				oom();
+			account(e, w);
 			if (wm != EV_WM_MIN && w->end - 1 <= wm) {
 				ev_counter_inc(e->m_updated);
 				rc = emit(e, w);
@@ -523,9 +762,11 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			continue; /* this window's state is gone */
 		accepted = 1;
 		struct window *w = window_get(e, start);
-		if (!w)
+		if (!w && !(w = window_load(e, start, end, wm)))
 			w = window_new(e, start, end, wm);
-		ev_agg_add(w->agg, e->aggs, e->naggs, e->values, ts, e->seq++);
+		if (ev_agg_add(w->agg, e->aggs, e->naggs, e->values, ts, e->seq++) < 0)
+			oom();
+		account(e, w);
 		if (wm != EV_WM_MIN && end - 1 <= wm) {
 			ev_counter_inc(e->m_updated);
 			rc = emit(e, w);
@@ -536,6 +777,7 @@ static int record(struct evwindow *e, const char *line, size_t len)
 				 "the record's windows are past the allowed lateness", line, len);
 	if (rc == 0)
 		rc = advance(e, ev_wm_current(e->wm, now));
+	maybe_spill(e);
 out:
 	json_decref(rec);
 	return rc;
@@ -564,6 +806,195 @@ static int control(struct evwindow *e, const char *line, size_t len)
 	return e->late ? ev_writer_line(e->late, line, len) : 0;
 }
 
+/* What the stored state depends on: a restart with other windows, keys or aggregates
+ * cannot reuse it. */
+static void fingerprint(struct evwindow *e, ev_buf *b)
+{
+	ev_buf_reset(b);
+	ev_buf_printf(b,
+		      "ts=%s size=%" PRId64 " every=%" PRId64 " gap=%" PRId64 " keys=", e->ts_field,
+		      e->size_ms, e->every_ms, e->gap_ms);
+	for (int i = 0; i < e->nkeys; i++)
+		ev_buf_printf(b, "%s%s", i ? "," : "", e->keys[i]);
+	ev_buf_puts(b, " aggs=");
+	for (size_t i = 0; i < e->naggs; i++)
+		ev_buf_printf(b, "%s%s=%d:%s", i ? "," : "", e->aggs[i].name, (int)e->aggs[i].fn,
+			      e->aggs[i].field ? e->aggs[i].field : "");
+}
+
+static int meta_get(struct evwindow *e, const char *name, ev_buf *val)
+{
+	char err[512];
+	int r = ev_state_get(e->st, name, strlen(name), val, err, sizeof(err));
+	if (r < 0)
+		state_failed(err);
+	return r;
+}
+
+/* Continue from what a run that stopped on a signal saved in --state-dir: the watermark,
+ * the arrival counter, and the windows (left in the store, their buckets rebuilt; session
+ * windows are read back into memory). Returns 0, or -1 with the reason logged. */
+static int state_restore(struct evwindow *e)
+{
+	char err[512];
+	ev_buf v = EV_BUF_INIT, want = EV_BUF_INIT;
+	int rc = -1;
+	const char *dir = ev_state_dir(e->st);
+	if (meta_get(e, "mopen", &v) == 1) {
+		ev_error("the state in %s was not saved: the run that used it did not stop cleanly "
+			 "(killed?); remove the directory to start afresh",
+			 dir);
+		goto out;
+	}
+	if (meta_get(e, "mconfig", &v) == 0) {
+		rc = 0; /* a new store */
+		goto out;
+	}
+	fingerprint(e, &want);
+	if (v.len != want.len || memcmp(v.data, want.data, v.len) != 0) {
+		ev_error("the state in %s belongs to other windows or aggregates (%.*s); use "
+			 "another --state-dir",
+			 dir, (int)v.len, v.data);
+		goto out;
+	}
+	if (meta_get(e, "mwm", &v) != 1 || ev_wm_decode(e->wm, v.data, v.len, ev_wall_ms()) < 0 ||
+	    meta_get(e, "mseq", &v) != 1 || v.len != sizeof(e->seq)) {
+		ev_error("the state in %s is incomplete", dir);
+		goto out;
+	}
+	memcpy(&e->seq, v.data, sizeof(e->seq));
+	int64_t wm = ev_wm_current(e->wm, ev_wall_ms());
+	unsigned char from[13], to[13];
+	const void *k, *val;
+	size_t klen, vlen, windows = 0;
+	int r;
+	bucket_range(from, to, INT64_MIN);
+	to[0] = 'x';
+	ev_state_iter *it = ev_state_iter_new(e->st, from, sizeof(from), to, 1);
+	if (!it)
+		oom();
+	while ((r = ev_state_iter_next(it, &k, &klen, &val, &vlen)) == 1) {
+		struct window *w = window_decode(e, k, klen, val, vlen);
+		if (!w)
+			break;
+		windows++;
+		if (e->gap_ms) {
+			/* Sessions live in memory. */
+			struct sessions *ks = ev_ht_get(e->sessions, w->key, w->keylen);
+			if (!ks && (!(ks = calloc(1, sizeof(*ks))) ||
+				    ev_ht_put(e->sessions, w->key, w->keylen, ks) < 0))
+				oom();
+			if (ks->n == ks->cap) {
+				ks->cap = ks->cap ? ks->cap * 2 : 4;
+				if (!(ks->w = realloc(ks->w, ks->cap * sizeof(*ks->w))))
+					oom();
+			}
+			ks->w[ks->n++] = w;
+			window_attach(e, w, wm);
+			account(e, w);
+			continue;
+		}
+		/* One bucket per end, its windows left in the store. */
+		struct bucket *b = bucket_for(e, w->end);
+		if (!b)
+			oom();
+		b->spilled = 1;
+		b->fired = wm != EV_WM_MIN && w->end - 1 <= wm;
+		int64_t end = w->end;
+		ev_agg_state_free(w->agg, e->naggs);
+		free(w->key);
+		free(w);
+		/* Skip to the next end. */
+		ev_state_iter_free(it);
+		bucket_range(from, to, end + 1);
+		to[0] = 'x';
+		if (!(it = ev_state_iter_new(e->st, from, sizeof(from), to, 1)))
+			oom();
+	}
+	ev_state_iter_free(it);
+	if (r != 0)
+		goto out;
+	if (e->gap_ms) {
+		bucket_range(from, to, INT64_MIN);
+		to[0] = 'x';
+		ev_state_delete_range(e->st, from, sizeof(from), to, 1);
+	}
+	ev_info("continuing from the state in %s: watermark %" PRId64 ", %zu %s", dir, wm,
+		e->gap_ms ? windows : e->nbuckets, e->gap_ms ? "sessions" : "window ends");
+	rc = 0;
+out:
+	ev_buf_free(&v);
+	ev_buf_free(&want);
+	if (rc == 0) {
+		/* Marked open until a clean stop: a crash leaves the mark behind. */
+		ev_state_put(e->st, "mopen", 5, "1", 1);
+		if (ev_state_commit_sync(e->st, err, sizeof(err)) < 0)
+			state_failed(err);
+	}
+	return rc;
+}
+
+/* Stopping on a signal with --state-dir: every window to the store with the watermark, so
+ * that a restart continues. */
+static void state_save(struct evwindow *e)
+{
+	char err[512];
+	ev_buf v = EV_BUF_INIT;
+	size_t windows = ev_ht_count(e->windows);
+	for (size_t i = 0; i < e->nbuckets; i++) {
+		struct bucket *b = e->buckets[i];
+		if (e->gap_ms)
+			for (size_t j = 0; j < b->n; j++)
+				window_store(e, b->w[j]);
+		else
+			spill_bucket(e, b);
+	}
+	fingerprint(e, &v);
+	ev_state_put(e->st, "mconfig", 7, v.data, v.len);
+	ev_buf_reset(&v);
+	if (ev_wm_encode(e->wm, &v) < 0)
+		oom();
+	ev_state_put(e->st, "mwm", 3, v.data, v.len);
+	ev_state_put(e->st, "mseq", 4, &e->seq, sizeof(e->seq));
+	ev_state_delete(e->st, "mopen", 5);
+	ev_buf_free(&v);
+	if (ev_state_commit(e->st, err, sizeof(err)) < 0)
+		state_failed(err);
+	ev_info("state saved in %s (%zu windows from memory): a restart with --state-dir %s "
+		"continues",
+		ev_state_dir(e->st), windows, ev_state_dir(e->st));
+}
+
+/* At the end of input every window fired and expired: the stream is finished, and a later
+ * run on the same directory starts afresh. */
+static void state_clear(struct evwindow *e)
+{
+	char err[512];
+	ev_state_delete_range(e->st, "", 0, "\xff", 1);
+	if (ev_state_commit(e->st, err, sizeof(err)) < 0)
+		state_failed(err);
+}
+
+/* Free the windows still in memory (after a save, or an output error). */
+static void free_windows(struct evwindow *e)
+{
+	for (size_t i = 0; i < e->nbuckets; i++) {
+		for (size_t j = 0; j < e->buckets[i]->n; j++)
+			window_free(e, e->buckets[i]->w[j]);
+		free(e->buckets[i]->w);
+		free(e->buckets[i]);
+	}
+	e->nbuckets = 0;
+	size_t pos = 0, len;
+	const void *key;
+	void *val;
+	while (ev_ht_next(e->sessions, &pos, &key, &len, &val)) {
+		struct sessions *ks = val;
+		free(ks->w);
+		free(ks);
+	}
+}
+
 static int run(struct evwindow *e)
 {
 	char *line;
@@ -584,14 +1015,22 @@ static int run(struct evwindow *e)
 		if (record(e, line, len) < 0)
 			goto write_error;
 	}
+	if (ev_tool_stop_requested() && e->state_dir) {
+		/* The windows stay open, saved for the restart. */
+		state_save(e);
+		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
+			goto write_error;
+		return EV_EXIT_OK;
+	}
 	if (ev_tool_stop_requested()) {
-		/* A drain without checkpoints: what is open is written, as at the end of input. */
+		/* Nowhere to keep state: what is open is written, as at the end of input. */
 		ev_info("stopping on signal %d: firing the open windows", ev_tool_stop_requested());
 	}
 	ev_wm_end(e->wm);
 	if (advance(e, EV_WM_END) < 0 || ev_writer_flush(e->out) < 0 ||
 	    (e->late && ev_writer_flush(e->late) < 0))
 		goto write_error;
+	state_clear(e);
 	return EV_EXIT_OK;
 write_error:
 	if (errno != EPIPE)
@@ -644,6 +1083,13 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 		case OPT_MAX_FUTURE: rc = duration(optarg, &e->wmo.max_future_ms, 0); break;
 		case OPT_META_FIELD: e->meta_field = *optarg ? optarg : NULL; break;
 		case OPT_LATE: e->late_spec = optarg; break;
+		case OPT_STATE_DIR: e->state_dir = optarg; break;
+		case OPT_STATE_MEMORY:
+			if (ev_opt_size(optarg, &e->state_memory) < 0 ||
+			    e->state_memory < (1u << 20))
+				return ev_tool_usage_error(
+					"invalid --state-memory '%s' (at least 1MiB)", optarg);
+			break;
 		default: return ev_tool_bad_option(argv);
 		}
 		if (rc)
@@ -669,6 +1115,7 @@ int main(int argc, char **argv)
 	e.ts_field = "ts";
 	e.meta_field = "_src";
 	e.common.job = "evpipe";
+	e.state_memory = 128u << 20;
 
 	ev_tool_init("evwindow");
 	int rc = parse_args(&e, argc, argv);
@@ -703,8 +1150,23 @@ int main(int argc, char **argv)
 				  NULL);
 	e.m_wm_lag = ev_metrics_gauge(m, "evpipe_watermark_lag_seconds",
 				      "Processing time minus the watermark", NULL);
-	e.m_open =
-		ev_metrics_gauge(m, "evpipe_windows_open", "Windows and keys held in state", NULL);
+	e.m_open = ev_metrics_gauge(m, "evpipe_windows_open",
+				    "Windows and keys held in state (the store's part estimated)",
+				    NULL);
+	e.m_keys_mem = ev_metrics_gauge(m, "evpipe_state_keys", "Entries of state, by tier",
+					"tier=\"memory\"");
+	e.m_keys_store = ev_metrics_gauge(m, "evpipe_state_keys", "Entries of state, by tier",
+					  "tier=\"rocksdb\"");
+	e.m_bytes_mem =
+		ev_metrics_gauge(m, "evpipe_state_bytes",
+				 "Bytes of state, by tier (memory: estimated)", "tier=\"memory\"");
+	e.m_bytes_store =
+		ev_metrics_gauge(m, "evpipe_state_bytes",
+				 "Bytes of state, by tier (memory: estimated)", "tier=\"rocksdb\"");
+	e.m_spills =
+		ev_metrics_counter(m, "evpipe_state_spills_total",
+				   "Times the windows in memory went to RocksDB for want of memory",
+				   NULL);
 
 	e.wm = ev_wm_new(&e.wmo);
 	e.windows = ev_ht_new();
@@ -716,12 +1178,28 @@ int main(int argc, char **argv)
 		ev_error("out of memory");
 		return EV_EXIT_FAILURE;
 	}
-	ev_tool_catch_signals();
-	rc = run(&e);
+	/* Half of the memory for aggregation in memory, a quarter for RocksDB, the rest for
+	 * what the estimate misses. */
+	e.mem_budget = e.state_memory / 2;
+	ev_state_opts so = {e.state_dir, e.state_memory / 4};
+	if (!(e.st = ev_state_open(&so, err, sizeof(err)))) {
+		ev_error("--state-dir: %s", err);
+		rc = EV_EXIT_FAILURE;
+	} else if (state_restore(&e) < 0) {
+		rc = EV_EXIT_FAILURE;
+	} else {
+		ev_tool_catch_signals();
+		rc = run(&e);
+	}
+	if (e.st && ev_state_close(e.st, err, sizeof(err)) < 0) {
+		ev_error("state store: %s", err);
+		rc = EV_EXIT_FAILURE;
+	}
 
 	ev_writer_free(e.out);
 	ev_writer_free(e.late);
 	ev_reader_free(e.in);
+	free_windows(&e);
 	ev_wm_free(e.wm);
 	ev_ht_free(e.windows);
 	ev_ht_free(e.sessions);
@@ -730,6 +1208,8 @@ int main(int argc, char **argv)
 	ev_buf_free(&e.row);
 	ev_buf_free(&e.key);
 	ev_buf_free(&e.scratch);
+	ev_buf_free(&e.skey);
+	ev_buf_free(&e.sval);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	ev_metrics_free(e.metrics);
 	return ev_tool_finish(rc);

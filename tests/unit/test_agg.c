@@ -105,8 +105,68 @@ static void test_merge(void)
 	ev_agg_specs_free(s, n);
 }
 
+/* A state stored and read back formats, merges and keeps counting as the original. */
+static void test_encode(void)
+{
+	ev_agg_spec *s;
+	size_t n;
+	char err[256];
+	ev_agg_parse("count,sum:v,min:v,max:v,avg:v,uniq:v,first:v,last:v", &s, &n, err,
+		     sizeof(err));
+	ev_agg_state *st = ev_agg_state_new(s, n);
+	json_t *vals[8];
+	const char *in[] = {"1", "2.5", "\"x\"", "null", "-4", "{\"a\":[1.5,2]}"};
+	for (int r = 0; r < 6; r++) {
+		json_t *v = json_loads(in[r], JSON_DECODE_ANY, NULL);
+		for (size_t i = 0; i < n; i++)
+			vals[i] = r == 2 || r == 5 ? (i >= 5 ? v : NULL) : v;
+		CHECK(ev_agg_add(st, s, n, vals, 10 * r, (uint64_t)r) == 0);
+		json_decref(v);
+	}
+	ev_buf enc = EV_BUF_INIT, a = EV_BUF_INIT, b = EV_BUF_INIT;
+	CHECK(ev_agg_encode(&enc, st, s, n) == 0);
+	ev_agg_state *back = ev_agg_decode(enc.data, enc.len, s, n);
+	CHECK(back != NULL);
+	ev_agg_format(&a, st, s, n);
+	if (back)
+		ev_agg_format(&b, back, s, n);
+	CHECK_STR(ev_buf_cstr(&b), ev_buf_cstr(&a));
+	CHECK(ev_agg_state_bytes(st, s, n) > 0);
+	/* both keep counting the same way */
+	json_t *v = json_loads("2.5", JSON_DECODE_ANY, NULL);
+	for (size_t i = 0; i < n; i++)
+		vals[i] = v;
+	ev_agg_add(st, s, n, vals, 1, 9);
+	if (back)
+		ev_agg_add(back, s, n, vals, 1, 9);
+	json_decref(v);
+	ev_buf_reset(&a);
+	ev_buf_reset(&b);
+	ev_agg_format(&a, st, s, n);
+	if (back)
+		ev_agg_format(&b, back, s, n);
+	CHECK_STR(ev_buf_cstr(&b), ev_buf_cstr(&a));
+	/* every truncation and a trailing byte are refused, never misread */
+	int refused = 0;
+	for (size_t len = 0; len < enc.len; len++) {
+		ev_agg_state *t = ev_agg_decode(enc.data, len, s, n);
+		refused += t == NULL;
+		ev_agg_state_free(t, n);
+	}
+	CHECK(refused == (int)enc.len);
+	ev_buf_putc(&enc, 0);
+	CHECK(ev_agg_decode(enc.data, enc.len, s, n) == NULL);
+	ev_buf_free(&enc);
+	ev_buf_free(&a);
+	ev_buf_free(&b);
+	ev_agg_state_free(st, n);
+	ev_agg_state_free(back, n);
+	ev_agg_specs_free(s, n);
+}
+
 int main(void)
 {
+	RUN(test_encode);
 	RUN(test_merge);
 	RUN(test_parse);
 	RUN(test_reals);

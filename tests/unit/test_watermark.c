@@ -62,9 +62,35 @@ static void test_promises_and_future(void)
 	ev_wm_free(w);
 }
 
+/* A watermark saved and restored goes on as the original would. */
+static void test_encode(void)
+{
+	ev_wm_opts o = {5000, 60000, 0};
+	ev_wm *a = ev_wm_new(&o), *b = ev_wm_new(&o);
+	ev_wm_observe(a, 1, 100000, 0);
+	ev_wm_observe(a, 2, 90000, 0);
+	ev_wm_promise(a, 50000);
+	int64_t before = ev_wm_current(a, 0);
+	ev_buf enc = EV_BUF_INIT;
+	CHECK(ev_wm_encode(a, &enc) == 0);
+	CHECK(ev_wm_decode(b, enc.data, enc.len, 1000) == 0);
+	CHECK(ev_wm_current(b, 1000) == before && before == 84999);
+	ev_wm_observe(a, 2, 120000, 2000);
+	ev_wm_observe(b, 2, 120000, 2000);
+	CHECK(ev_wm_current(b, 2000) == ev_wm_current(a, 2000));
+	CHECK(ev_wm_partitions(b, 2000, NULL) == 2);
+	CHECK(ev_wm_decode(b, enc.data, enc.len - 1, 0) < 0);
+	enc.data[0] = 9;
+	CHECK(ev_wm_decode(b, enc.data, enc.len, 0) < 0);
+	ev_buf_free(&enc);
+	ev_wm_free(a);
+	ev_wm_free(b);
+}
+
 int main(void)
 {
 	RUN(test_bounded);
+	RUN(test_encode);
 	RUN(test_partitions_and_idleness);
 	RUN(test_promises_and_future);
 	return test_report();

@@ -21,7 +21,7 @@ SANFLAGS :=
 OPT := -O2
 endif
 
-PKGS := rdkafka libcurl jansson rocksdb libmicrohttpd libpcre2-8
+PKGS := rdkafka libcurl jansson rocksdb libmicrohttpd libpcre2-8 zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -33,7 +33,7 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread -lm
 
-TOOLS := kin evvalidate evwindow dlqsink
+TOOLS := kin evvalidate evwindow dlqsink chsink
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -1,0 +1,32 @@
+/* backoff.c: exponential backoff with jitter, for retrying a failing server. */
+#include "backoff.h"
+
+void ev_backoff_init(ev_backoff *b, int64_t min_ms, int64_t max_ms, uint64_t seed)
+{
+	b->min_ms = min_ms > 0 ? min_ms : 1;
+	b->max_ms = max_ms > b->min_ms ? max_ms : b->min_ms;
+	b->ceiling_ms = b->min_ms;
+	b->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+/* xorshift64*: jitter needs spread, not cryptographic quality. */
+static uint64_t next_random(ev_backoff *b)
+{
+	b->rng ^= b->rng >> 12;
+	b->rng ^= b->rng << 25;
+	b->rng ^= b->rng >> 27;
+	return b->rng * 0x2545f4914f6cdd1dULL;
+}
+
+int64_t ev_backoff_next(ev_backoff *b)
+{
+	int64_t c = b->ceiling_ms, half = c / 2;
+	int64_t d = half + (int64_t)(next_random(b) % (uint64_t)(c - half + 1));
+	b->ceiling_ms = c > b->max_ms / 2 ? b->max_ms : c * 2;
+	return d;
+}
+
+void ev_backoff_reset(ev_backoff *b)
+{
+	b->ceiling_ms = b->min_ms;
+}

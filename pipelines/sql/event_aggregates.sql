@@ -1,0 +1,46 @@
+-- pipelines/sql/event_aggregates.sql: the table the default job's windows land in.
+-- Apply with `chsink --create-table pipelines/sql/event_aggregates.sql ...` (every statement is
+-- idempotent, so each start may apply it) or `clickhouse-client --multiquery < this file`.
+-- Works on ClickHouse 18.16 (Debian's) and current releases.
+--
+-- One row per window and key, as evwindow writes it:
+--   {"window_start":"2024-11-24 00:00:00","window_end":"2024-11-24 00:01:00","event_type":"click",
+--    "count":3,"sum_value":6.5,"min_value":1,"max_value":3.5,"uniq_user_id":2,"version":1}
+-- sum/min/max are NULL for a window without any value (evwindow writes null); a sum of
+-- integers arrives as an integer and is stored as a Float64.
+--
+-- Reading it. A window is written again, with a higher version, when a late record updates it,
+-- and the whole stream may be replayed after a restore (ADR 0006): the table then holds several
+-- rows for one (window_start, event_type) until a background merge keeps only the one with the
+-- highest version. Merges are eventual: they run when ClickHouse chooses, maybe never for a
+-- part that stops growing, so a plain SELECT may count a window twice. Read it with FINAL,
+-- which merges at query time:
+--   SELECT window_start, event_type, count, sum_value
+--   FROM evpipe.event_aggregates FINAL
+--   WHERE window_start >= now() - INTERVAL 1 HOUR
+--   ORDER BY window_start, event_type
+-- or, faster on large ranges, by picking the highest version per key yourself:
+--   SELECT window_start, event_type,
+--          argMax(count, version) AS events, argMax(sum_value, version) AS total
+--   FROM evpipe.event_aggregates
+--   GROUP BY window_start, event_type
+-- (aliases other than the column names: older servers would read count inside argMax as the
+-- alias). Never sum() the raw rows: a replayed or updated window would count more than once.
+
+CREATE DATABASE IF NOT EXISTS evpipe;
+
+CREATE TABLE IF NOT EXISTS evpipe.event_aggregates
+(
+    window_start DateTime,
+    window_end   DateTime,
+    event_type   String,
+    count        UInt64,
+    sum_value    Nullable(Float64),
+    min_value    Nullable(Float64),
+    max_value    Nullable(Float64),
+    uniq_user_id UInt64,
+    version      UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (window_start, event_type);

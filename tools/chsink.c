@@ -1,0 +1,822 @@
+/* chsink: insert NDJSON rows into a ClickHouse table over HTTP, in batches, acknowledging
+ * barriers once ClickHouse has every row before them. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "buf.h"
+#include "clickhouse.h"
+#include "codec.h"
+#include "control.h"
+#include "deadletter.h"
+#include "log.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "tool.h"
+
+static const char usage_text[] =
+	"usage: chsink --url URL --table DB.TABLE [options] < rows > acknowledgements\n"
+	"\n"
+	"Inserts rows (a JSON object per line) into a ClickHouse table over HTTP, as INSERT ...\n"
+	"FORMAT JSONEachRow on one kept-alive connection, in batches: --batch-rows rows,\n"
+	"--batch-bytes bytes, or what arrived within --linger of a batch's first row, whichever\n"
+	"comes first. A batch refused for its content is bisected: the rows ClickHouse rejects\n"
+	"become dead letters with its error text (reason rejected), the others are inserted.\n"
+	"Lines that are not JSON objects are dead letters too (reason parse). Connection\n"
+	"failures and server errors are retried with exponential backoff, reading no more input\n"
+	"meanwhile, for up to --retry-timeout; then chsink exits 1 naming the rows not written.\n"
+	"Authentication errors and a missing table are reported at once (exit 1).\n"
+	"\n"
+	"stdout carries only control lines, in order, as acknowledgements: a barrier is written\n"
+	"once ClickHouse has acknowledged every row before it; watermarks and other control\n"
+	"lines as they come. Control lines also go to the dead-letter output. At the end of\n"
+	"input or on SIGTERM/SIGINT what was read is inserted, then chsink exits 0.\n"
+	"\n"
+	"Credentials: $CLICKHOUSE_USER and $CLICKHOUSE_PASSWORD, or --password-file; never on\n"
+	"the command line (credentials in --url are refused), never in messages.\n"
+	"\n"
+	"Options:\n"
+	"      --url URL            ClickHouse's HTTP interface, e.g. http://127.0.0.1:8123\n"
+	"                           (default $CLICKHOUSE_URL); query settings may follow '?'\n"
+	"      --table DB.TABLE     the table to insert into\n"
+	"      --user NAME          user (default $CLICKHOUSE_USER, else the server's default)\n"
+	"      --password-file FILE the password, read from FILE (default $CLICKHOUSE_PASSWORD)\n"
+	"      --batch-rows N       rows per insert at most (default 100000)\n"
+	"      --batch-bytes SIZE   bytes per insert at most, a longer row alone (default 16MiB)\n"
+	"      --linger D           insert a batch at most D after its first row (default 1s;\n"
+	"                           0: as soon as the input pauses)\n"
+	"      --compress           send batches gzip-compressed (Content-Encoding: gzip)\n"
+	"      --retry-timeout D    retry a failing insert for up to D, then exit 1 (default 5m)\n"
+	"      --timeout D          give up on one request after D, and retry it (default 60s)\n"
+	"      --create-table FILE  run the statements in FILE (';'-separated; make them\n"
+	"                           idempotent: CREATE ... IF NOT EXISTS) before inserting\n"
+	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
+	"                           descriptor; without it each dead letter is reported on stderr\n"
+	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n" EV_TOOL_OPTIONS_HELP
+	"\n"
+	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (ClickHouse\n"
+	"unreachable past --retry-timeout, refused credentials, no such table, I/O), 2 usage\n"
+	"error.\n";
+
+enum {
+	OPT_URL = 256,
+	OPT_TABLE,
+	OPT_USER,
+	OPT_PASSWORD_FILE,
+	OPT_BATCH_ROWS,
+	OPT_BATCH_BYTES,
+	OPT_LINGER,
+	OPT_COMPRESS,
+	OPT_RETRY_TIMEOUT,
+	OPT_TIMEOUT,
+	OPT_CREATE_TABLE,
+	OPT_MAX_LINE,
+};
+
+static const struct option long_options[] = {
+	{"url", required_argument, NULL, OPT_URL},
+	{"table", required_argument, NULL, OPT_TABLE},
+	{"user", required_argument, NULL, OPT_USER},
+	{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+	{"batch-rows", required_argument, NULL, OPT_BATCH_ROWS},
+	{"batch-bytes", required_argument, NULL, OPT_BATCH_BYTES},
+	{"linger", required_argument, NULL, OPT_LINGER},
+	{"compress", no_argument, NULL, OPT_COMPRESS},
+	{"retry-timeout", required_argument, NULL, OPT_RETRY_TIMEOUT},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"create-table", required_argument, NULL, OPT_CREATE_TABLE},
+	{"dlq", required_argument, NULL, 'd'},
+	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
+	EV_TOOL_LONG_OPTIONS,
+	{NULL, 0, NULL, 0},
+};
+
+/* Backoff between retries: from 100 ms, doubling, at most 5 s. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+enum { DL_PARSE, DL_TOO_LONG, DL_REJECTED, DL_COUNT };
+static const char *const dl_reasons[DL_COUNT] = {"parse", "too_long", "rejected"};
+
+/* A row of the batch: its bytes are body[off, next row's off), '\n' included. */
+struct row {
+	size_t off;
+	uint64_t line;
+};
+
+struct chsink {
+	const char *url;
+	const char *table;
+	const char *user;
+	const char *password_file;
+	int64_t batch_rows;
+	uint64_t batch_bytes;
+	int64_t linger_ms;
+	int compress;
+	int64_t retry_timeout_ms;
+	int64_t timeout_ms;
+	const char *create_table;
+	const char *dlq_spec;
+	uint64_t max_line;
+	ev_tool_common common;
+
+	ev_ch *ch;
+	char *insert_query;
+	ev_reader *in;
+	ev_writer *out;
+	ev_writer *dlq; /* NULL: dead letters reported on stderr */
+	int dlq_fd;
+	int dlq_is_file; /* fsync'ed on a barrier */
+	ev_backoff backoff;
+	int retrying; /* a request is being retried */
+
+	ev_buf body;          /* the batch: rows, each ending in '\n' */
+	struct row *rows;     /* nrows + 1 entries: the last one marks the end */
+	size_t nrows, cap;    /* rows in the batch */
+	size_t settled;       /* rows of the batch inserted or dead-lettered so far */
+	uint64_t deadline_ns; /* when the batch must be sent (linger) */
+	ev_buf gz;            /* the compressed range being sent */
+	ev_buf env;           /* the dead-letter envelope being written */
+
+	uint64_t inserted, dead[DL_COUNT], batches, blank;
+	ev_metrics *metrics;
+	ev_counter *m_in, *m_out, *m_blank, *m_control, *m_barriers, *m_dead[DL_COUNT];
+	ev_counter *m_rows, *m_bytes, *m_sent, *m_batches, *m_retries, *m_wait, *m_connections;
+	ev_counter *m_requests[EV_CH_FATAL + 1];
+	ev_counter *m_blocked_out, *m_blocked_dlq;
+	ev_histogram *m_batch_seconds, *m_batch_rows;
+};
+
+static void flush_outputs(void *arg)
+{
+	struct chsink *s = arg;
+	/* Failures stick in the writers and are reported where the next write fails. */
+	ev_writer_flush(s->out);
+	ev_counter_set(s->m_blocked_out, ev_writer_blocked_ns(s->out));
+	if (s->dlq) {
+		ev_writer_flush(s->dlq);
+		ev_counter_set(s->m_blocked_dlq, ev_writer_blocked_ns(s->dlq));
+	}
+}
+
+static int write_error(const char *what)
+{
+	if (errno != EPIPE)
+		ev_error("cannot write %s: %s", what, strerror(errno));
+	return -1;
+}
+
+static int dead_letter(struct chsink *s, int reason, const char *raw, size_t len, uint64_t line,
+		       const char *message)
+{
+	s->dead[reason]++;
+	ev_counter_inc(s->m_dead[reason]);
+	if (!s->dlq) {
+		ev_error("line %" PRIu64 ": %s: %s", line, dl_reasons[reason], message);
+		return 0;
+	}
+	ev_deadletter d = {.reason = dl_reasons[reason],
+			   .message = message,
+			   .raw = raw,
+			   .raw_len = len,
+			   .line = line,
+			   .at = ev_wall_ms()};
+	ev_buf_reset(&s->env);
+	if (ev_deadletter_format(&s->env, &d) < 0) {
+		ev_error("out of memory");
+		return -1;
+	}
+	if (ev_writer_line(s->dlq, s->env.data, s->env.len) < 0)
+		return write_error("the dead-letter output");
+	return 0;
+}
+
+/* A shutdown request abandons a request that is being retried, not a first attempt: what
+ * was read is inserted if ClickHouse takes it, without waiting out an outage. */
+static int stop_while_retrying(void *arg)
+{
+	const struct chsink *s = arg;
+	return s->retrying && ev_tool_stop_requested();
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL); /* a shutdown signal cuts it short */
+}
+
+/* Send one request, retrying what may succeed later until --retry-timeout. what names the
+ * request for messages; pending is the number of rows it leaves unwritten when it fails.
+ * Returns EV_CH_OK or EV_CH_REJECTED, or -1 after reporting why it gives up. */
+static int request(struct chsink *s, const char *query, const void *data, size_t len, int gzip,
+		   const char *what, size_t pending, ev_ch_result *res)
+{
+	uint64_t give_up_ns = 0;
+	char last[sizeof(res->message)] = ""; /* the last failure, not an abandoned attempt's */
+	for (unsigned attempt = 0;; attempt++) {
+		if (attempt > 0 && ev_tool_stop_requested()) {
+			ev_error("%s: stopping on signal %d while retrying: %s", what,
+				 ev_tool_stop_requested(), last);
+			break;
+		}
+		s->retrying = attempt > 0;
+		enum ev_ch_verdict v = ev_ch_post(s->ch, query, data, len, gzip, res);
+		s->retrying = 0;
+		ev_counter_add(s->m_wait, res->ns);
+		ev_counter_add(s->m_sent, len);
+		ev_counter_inc(s->m_requests[v]);
+		ev_counter_set(s->m_connections, ev_ch_connections(s->ch));
+		if (v == EV_CH_OK || v == EV_CH_REJECTED) {
+			if (attempt > 0)
+				ev_info("%s: ClickHouse answers again, after %u retr%s", what,
+					attempt, attempt == 1 ? "y" : "ies");
+			ev_backoff_reset(&s->backoff);
+			return v;
+		}
+		if (v == EV_CH_FATAL) {
+			ev_error("%s: %s%s", what, res->message,
+				 res->status == 401 ? " (check $CLICKHOUSE_USER and the password)"
+						    : "");
+			break;
+		}
+		if (attempt == 0 || !ev_tool_stop_requested())
+			snprintf(last, sizeof(last), "%s", res->message);
+		if (ev_tool_stop_requested())
+			continue; /* reported above, without waiting */
+		uint64_t now = ev_mono_ns();
+		if (give_up_ns == 0) {
+			give_up_ns = now + (uint64_t)s->retry_timeout_ms * 1000000u;
+			ev_warn("%s: %s; retrying for up to %.3g s", what, last,
+				(double)s->retry_timeout_ms / 1000);
+		}
+		if (now >= give_up_ns) {
+			ev_error("%s: gave up after %.3g s of retries: %s", what,
+				 (double)s->retry_timeout_ms / 1000, last);
+			break;
+		}
+		int64_t delay = ev_backoff_next(&s->backoff);
+		int64_t left = (int64_t)((give_up_ns - now) / 1000000u) + 1;
+		if (delay > left)
+			delay = left;
+		ev_debug("%s: retry %u in %" PRId64 " ms: %s", what, attempt + 1, delay, last);
+		ev_counter_inc(s->m_retries);
+		sleep_ms(delay);
+		ev_counter_add(s->m_wait, ev_mono_ns() - now);
+	}
+	if (pending > 0)
+		ev_error("%zu row(s) not written to '%s'", pending, s->table);
+	return -1;
+}
+
+/* Insert rows [a, b) of the batch; a range ClickHouse rejects for its content is halved
+ * until the rejected rows are alone, and those are dead-lettered. Returns 0, or -1 when
+ * ClickHouse cannot be written (reported). */
+static int insert_range(struct chsink *s, size_t a, size_t b)
+{
+	const char *data = s->body.data + s->rows[a].off;
+	size_t len = s->rows[b].off - s->rows[a].off;
+	const void *send = data;
+	size_t send_len = len;
+	if (s->compress) {
+		ev_buf_reset(&s->gz);
+		if (ev_gzip(&s->gz, data, len) < 0) {
+			ev_error("cannot compress a batch: out of memory");
+			return -1;
+		}
+		send = s->gz.data;
+		send_len = s->gz.len;
+	}
+	char what[128];
+	snprintf(what, sizeof(what), "insert into '%s'", s->table);
+	ev_ch_result res;
+	int v = request(s, s->insert_query, send, send_len, s->compress, what,
+			s->nrows - s->settled, &res);
+	if (v < 0)
+		return -1;
+	if (v == EV_CH_OK) {
+		s->settled += b - a;
+		s->inserted += b - a;
+		ev_counter_add(s->m_out, b - a);
+		ev_counter_add(s->m_rows, b - a);
+		ev_counter_add(s->m_bytes, len);
+		return 0;
+	}
+	if (b - a == 1) {
+		s->settled++;
+		return dead_letter(s, DL_REJECTED, data, len - 1, s->rows[a].line, res.message);
+	}
+	ev_debug("ClickHouse rejected rows %zu-%zu of the batch, bisecting: %s", a + 1, b,
+		 res.message);
+	size_t mid = a + (b - a) / 2;
+	return insert_range(s, a, mid) < 0 ? -1 : insert_range(s, mid, b);
+}
+
+/* Insert the batch, and wait for ClickHouse's acknowledgement. Returns 0 or -1. */
+static int flush_batch(struct chsink *s)
+{
+	if (s->nrows == 0)
+		return 0;
+	uint64_t t0 = ev_mono_ns();
+	s->rows[s->nrows].off = s->body.len;
+	s->settled = 0;
+	if (insert_range(s, 0, s->nrows) < 0)
+		return -1;
+	double secs = (double)(ev_mono_ns() - t0) / 1e9;
+	s->batches++;
+	ev_counter_inc(s->m_batches);
+	ev_histogram_observe(s->m_batch_seconds, secs);
+	ev_histogram_observe(s->m_batch_rows, (double)s->nrows);
+	ev_debug("batch %" PRIu64 ": %zu row(s), %zu bytes in %.3f s", s->batches, s->nrows,
+		 s->body.len, secs);
+	s->nrows = 0;
+	ev_buf_reset(&s->body);
+	return 0;
+}
+
+static int add_row(struct chsink *s, const char *line, size_t len, uint64_t lineno)
+{
+	if (s->nrows > 0 && s->body.len + len + 1 > s->batch_bytes && flush_batch(s) < 0)
+		return -1;
+	if (s->nrows + 1 >= s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		struct row *r = realloc(s->rows, cap * sizeof(*r));
+		if (!r)
+			goto oom;
+		s->rows = r;
+		s->cap = cap;
+	}
+	s->rows[s->nrows].off = s->body.len;
+	s->rows[s->nrows].line = lineno;
+	if (ev_buf_append(&s->body, line, len) < 0 || ev_buf_putc(&s->body, '\n') < 0)
+		goto oom;
+	if (s->nrows++ == 0)
+		s->deadline_ns = ev_mono_ns() + (uint64_t)s->linger_ms * 1000000u;
+	if ((int64_t)s->nrows >= s->batch_rows || s->body.len >= s->batch_bytes)
+		return flush_batch(s);
+	return 0;
+oom:
+	ev_error("out of memory");
+	return -1;
+}
+
+/* A data line: a row for the batch, or a dead letter. */
+static int take_row(struct chsink *s, const char *line, size_t len, int flags)
+{
+	uint64_t lineno = ev_reader_lines(s->in);
+	ev_counter_inc(s->m_in);
+	if (flags & EV_LINE_TOO_LONG) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "longer than %" PRIu64 " bytes", s->max_line);
+		return dead_letter(s, DL_TOO_LONG, line, len, lineno, msg);
+	}
+	json_error_t jerr;
+	json_t *root = json_loadb(line, len, 0, &jerr);
+	int is_object = json_is_object(root);
+	json_decref(root);
+	if (!is_object) {
+		char msg[sizeof(jerr.text) + 32];
+		jerr.text[ev_utf8_valid_prefix(jerr.text, strlen(jerr.text))] = '\0';
+		if (root)
+			snprintf(msg, sizeof(msg), "not a JSON object");
+		else
+			snprintf(msg, sizeof(msg), "%s at byte %d", jerr.text, jerr.position);
+		return dead_letter(s, DL_PARSE, line, len, lineno, msg);
+	}
+	return add_row(s, line, len, lineno);
+}
+
+static int durable_dlq(struct chsink *s)
+{
+	if (!s->dlq)
+		return 0;
+	if (ev_writer_flush(s->dlq) < 0)
+		return write_error("the dead-letter output");
+	if (s->dlq_is_file && fdatasync(s->dlq_fd) < 0)
+		return write_error("the dead-letter output");
+	return 0;
+}
+
+/* Control lines go to stdout and the dead-letter output in order; a barrier only once
+ * ClickHouse has acknowledged every row before it. */
+static int take_control(struct chsink *s, const char *line, size_t len)
+{
+	ev_control c;
+	char err[256];
+	ev_counter_inc(s->m_control);
+	if (ev_control_parse(line, len, &c, err, sizeof(err)) < 0) {
+		ev_warn("line %" PRIu64 ": malformed control line, forwarded as it is: %s",
+			ev_reader_lines(s->in), err);
+		c.type = EV_CTL_OTHER;
+	}
+	if (c.type == EV_CTL_BARRIER && flush_batch(s) < 0)
+		return -1;
+	if (s->dlq && ev_writer_line(s->dlq, line, len) < 0)
+		return write_error("the dead-letter output");
+	if (c.type == EV_CTL_BARRIER && durable_dlq(s) < 0)
+		return -1;
+	if (ev_writer_line(s->out, line, len) < 0)
+		return write_error("standard output");
+	if (c.type == EV_CTL_BARRIER) {
+		if (ev_writer_flush(s->out) < 0)
+			return write_error("standard output");
+		ev_counter_inc(s->m_barriers);
+		ev_debug("barrier %" PRId64 ": every row before it is in ClickHouse", c.id);
+	}
+	return 0;
+}
+
+/* Wait for input until the batch's linger runs out. Returns 1 when input is ready, 0 when
+ * the batch is due, -1 on a poll error. */
+static int wait_input(struct chsink *s)
+{
+	for (;;) {
+		uint64_t now = ev_mono_ns();
+		if (now >= s->deadline_ns)
+			return 0;
+		if (ev_tool_stop_requested())
+			return 1; /* the caller notices */
+		flush_outputs(s);
+		uint64_t ms = (s->deadline_ns - now + 999999u) / 1000000u;
+		struct pollfd p = {ev_reader_fd(s->in), POLLIN, 0};
+		int n = poll(&p, 1, ms > 60000 ? 60000 : (int)ms);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR) {
+			ev_error("cannot poll standard input: %s", strerror(errno));
+			return -1;
+		}
+	}
+}
+
+static int run(struct chsink *s)
+{
+	char *line;
+	size_t len;
+	int flags, r, rc = 0;
+
+	ev_reader_set_before_read(s->in, flush_outputs, s);
+	for (;;) {
+		/* On a shutdown request, what is buffered is still taken, then no more read. */
+		if (ev_tool_stop_requested() && ev_reader_buffered(s->in) == 0)
+			break;
+		/* The batch is due at its linger's end, whether the input pauses or not. */
+		if (s->nrows > 0) {
+			int w = 1; /* 1: read on, 0: the batch is due, -1: error */
+			if (ev_reader_buffered(s->in) == 0)
+				w = wait_input(s);
+			else if (ev_mono_ns() >= s->deadline_ns)
+				w = 0;
+			if (w < 0) {
+				rc = -1;
+				break;
+			}
+			if (w == 0) {
+				if (flush_batch(s) < 0)
+					return EV_EXIT_FAILURE;
+				continue;
+			}
+			if (ev_tool_stop_requested() && ev_reader_buffered(s->in) == 0)
+				break;
+		}
+		r = ev_tool_next_line(s->in, "standard input", &line, &len, &flags);
+		if (r <= 0) {
+			rc = r;
+			break;
+		}
+		if (ev_control_is(line, len)) {
+			if (take_control(s, line, len) < 0)
+				return EV_EXIT_FAILURE;
+			continue;
+		}
+		if (len == 0 || strspn(line, " \t") == len) {
+			s->blank++;
+			ev_counter_inc(s->m_blank);
+			continue;
+		}
+		if (take_row(s, line, len, flags) < 0)
+			return EV_EXIT_FAILURE;
+	}
+	if (ev_tool_stop_requested())
+		ev_info("stopping on signal %d: inserting what was read", ev_tool_stop_requested());
+	if (flush_batch(s) < 0)
+		return EV_EXIT_FAILURE;
+	flush_outputs(s);
+	if (ev_writer_flush(s->out) < 0)
+		rc = write_error("standard output");
+	if (durable_dlq(s) < 0)
+		rc = -1;
+	uint64_t dead = s->dead[DL_PARSE] + s->dead[DL_TOO_LONG] + s->dead[DL_REJECTED];
+	ev_info("%" PRIu64 " row(s) inserted into '%s' in %" PRIu64 " batch(es); %" PRIu64
+		" dead-lettered (%" PRIu64 " rejected by ClickHouse, %" PRIu64
+		" not JSON objects, %" PRIu64 " too long); %" PRIu64 " blank line(s) skipped",
+		s->inserted, s->table, s->batches, dead, s->dead[DL_REJECTED], s->dead[DL_PARSE],
+		s->dead[DL_TOO_LONG], s->blank);
+	return rc < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
+}
+
+static int run_statement(void *arg, const char *stmt, int n)
+{
+	struct chsink *s = arg;
+	char what[1200];
+	ev_ch_result res;
+	snprintf(what, sizeof(what), "--create-table '%s': statement %d", s->create_table, n);
+	int v = request(s, NULL, stmt, strlen(stmt), 0, what, 0, &res);
+	if (v == EV_CH_REJECTED)
+		ev_error("%s: %s", what, res.message);
+	if (v != EV_CH_OK)
+		return 1; /* reported; stops the split */
+	ev_debug("%s applied", what);
+	return 0;
+}
+
+/* Apply --create-table, then make sure the table exists before reading any row. */
+static int prepare_table(struct chsink *s)
+{
+	char err[512];
+	if (s->create_table) {
+		char *sql = ev_opt_read_file(s->create_table, 1 << 20, err, sizeof(err));
+		if (!sql) {
+			ev_error("--create-table: %s", err);
+			return -1;
+		}
+		int rc = ev_sql_split(sql, run_statement, s);
+		free(sql);
+		if (rc < 0)
+			ev_error("--create-table '%s': a quote or comment is not closed",
+				 s->create_table);
+		if (rc != 0)
+			return -1;
+	}
+	char query[512], what[300];
+	ev_ch_result res;
+	snprintf(query, sizeof(query), "EXISTS TABLE %s FORMAT TSV", s->table);
+	snprintf(what, sizeof(what), "checking table '%s'", s->table);
+	int v = request(s, NULL, query, strlen(query), 0, what, 0, &res);
+	if (v == EV_CH_REJECTED)
+		ev_error("%s: %s", what, res.message);
+	if (v != EV_CH_OK)
+		return -1;
+	size_t n;
+	const char *answer = ev_ch_answer(s->ch, &n);
+	if (n == 0 || answer[0] != '1') {
+		ev_error("table '%s' does not exist: create it, or give --create-table FILE",
+			 s->table);
+		return -1;
+	}
+	return 0;
+}
+
+static void setup_metrics(struct chsink *s)
+{
+	ev_metrics *m = s->metrics;
+	static const double row_bounds[] = {1, 10, 100, 1000, 10000, 1e5, 1e6};
+	double sec_bounds[14];
+	ev_metrics_exp_bounds(sec_bounds, 14, 0.001, 2.5);
+	s->m_in = ev_tool_records_in(m);
+	s->m_out = ev_tool_records_out(m);
+	s->m_blank = ev_metrics_counter(m, "evpipe_records_skipped_total",
+					"Input lines skipped, by reason", "reason=\"blank\"");
+	s->m_control = ev_metrics_counter(m, "evpipe_control_lines_total",
+					  "Control lines (watermarks, barriers) forwarded", NULL);
+	s->m_barriers = ev_metrics_counter(m, "evpipe_barriers_total",
+					   "Barriers acknowledged after a durable flush", NULL);
+	for (int i = 0; i < DL_COUNT; i++)
+		s->m_dead[i] = ev_tool_dead_letters(m, dl_reasons[i]);
+	s->m_rows = ev_metrics_counter(m, "evpipe_sink_inserted_rows_total",
+				       "Rows ClickHouse acknowledged", NULL);
+	s->m_bytes = ev_metrics_counter(m, "evpipe_sink_inserted_bytes_total",
+					"Bytes of the rows ClickHouse acknowledged (uncompressed)",
+					NULL);
+	s->m_sent =
+		ev_metrics_counter(m, "evpipe_sink_sent_bytes_total",
+				   "Request bytes sent, compressed, retries and bisection included",
+				   NULL);
+	s->m_batches = ev_metrics_counter(m, "evpipe_sink_batches_total",
+					  "Batches inserted (a bisected batch counts once)", NULL);
+	s->m_retries =
+		ev_metrics_counter(m, "evpipe_sink_retries_total",
+				   "Requests retried after a connection or server error", NULL);
+	for (int v = 0; v <= EV_CH_FATAL; v++) {
+		char labels[64];
+		snprintf(labels, sizeof(labels), "outcome=\"%s\"",
+			 ev_ch_verdict_name((enum ev_ch_verdict)v));
+		s->m_requests[v] = ev_metrics_counter(m, "evpipe_sink_requests_total",
+						      "Requests to ClickHouse, by outcome", labels);
+	}
+	s->m_wait = ev_metrics_counter_seconds(
+		m, "evpipe_sink_wait_seconds_total",
+		"Time spent waiting for ClickHouse (requests and backoff), not reading input",
+		NULL);
+	s->m_connections = ev_metrics_counter(m, "evpipe_sink_connections_total",
+					      "Connections opened to ClickHouse", NULL);
+	s->m_batch_seconds = ev_metrics_histogram(
+		m, "evpipe_sink_batch_seconds",
+		"Time from sending a batch to ClickHouse's acknowledgement of all of it", NULL,
+		sec_bounds, 14);
+	s->m_batch_rows =
+		ev_metrics_histogram(m, "evpipe_sink_batch_rows", "Rows per batch", NULL,
+				     row_bounds, sizeof(row_bounds) / sizeof(row_bounds[0]));
+	s->m_blocked_out = ev_tool_blocked(m, "stdout");
+	s->m_blocked_dlq = ev_tool_blocked(m, "dlq");
+}
+
+static int parse_duration(const char *arg, int64_t *ms, int zero_ok)
+{
+	if (ev_opt_duration_ms(arg, 1000, ms) < 0 || *ms < 0 || (*ms == 0 && !zero_ok))
+		return ev_tool_usage_error("invalid duration '%s'", arg);
+	return 0;
+}
+
+/* getopt_long would take "--password X" (or "--pass=X") for an abbreviated --password-file
+ * and repeat X in its complaint; a password must not come near the command line. */
+static int refuse_password_option(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strncmp(argv[i], "--pass", 6) == 0 && strcmp(argv[i], "--password-file") != 0 &&
+		    strncmp(argv[i], "--password-file=", 16) != 0)
+			return ev_tool_usage_error(
+				"there is no --password option: give the password in "
+				"$CLICKHOUSE_PASSWORD or with --password-file FILE");
+	return 0;
+}
+
+static int parse_args(struct chsink *s, int argc, char **argv)
+{
+	int c;
+	if (refuse_password_option(argc, argv) != 0)
+		return EV_EXIT_USAGE;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "d:" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
+	       -1) {
+		int common = ev_tool_common_option(c, optarg, usage_text, &s->common);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
+		switch (c) {
+		case OPT_URL: s->url = optarg; break;
+		case OPT_TABLE: s->table = optarg; break;
+		case OPT_USER: s->user = optarg; break;
+		case OPT_PASSWORD_FILE: s->password_file = optarg; break;
+		case OPT_BATCH_ROWS:
+			if (ev_opt_int(optarg, 1, 100000000, &s->batch_rows) < 0)
+				return ev_tool_usage_error("invalid row count '%s'", optarg);
+			break;
+		case OPT_BATCH_BYTES:
+			if (ev_opt_size(optarg, &s->batch_bytes) < 0 || s->batch_bytes == 0 ||
+			    s->batch_bytes > (1ULL << 31))
+				return ev_tool_usage_error("invalid size '%s' (at most 2GiB)",
+							   optarg);
+			break;
+		case OPT_LINGER:
+			if (parse_duration(optarg, &s->linger_ms, 1) != 0)
+				return EV_EXIT_USAGE;
+			break;
+		case OPT_COMPRESS: s->compress = 1; break;
+		case OPT_RETRY_TIMEOUT:
+			if (parse_duration(optarg, &s->retry_timeout_ms, 1) != 0)
+				return EV_EXIT_USAGE;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_duration(optarg, &s->timeout_ms, 0) != 0)
+				return EV_EXIT_USAGE;
+			break;
+		case OPT_CREATE_TABLE: s->create_table = optarg; break;
+		case 'd': s->dlq_spec = optarg; break;
+		case OPT_MAX_LINE:
+			if (ev_opt_size(optarg, &s->max_line) < 0 || s->max_line == 0)
+				return ev_tool_usage_error("invalid size '%s'", optarg);
+			break;
+		default: return ev_tool_bad_option(argv);
+		}
+	}
+	if (optind < argc)
+		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!s->url)
+		s->url = getenv("CLICKHOUSE_URL");
+	if (!s->url || !*s->url)
+		return ev_tool_usage_error("no ClickHouse: give --url URL or set CLICKHOUSE_URL");
+	char err[512];
+	if (ev_ch_check_url(s->url, err, sizeof(err)) < 0)
+		return ev_tool_usage_error("--url: %s", err);
+	if (!s->table)
+		return ev_tool_usage_error("no table: give --table DB.TABLE");
+	if (!ev_ch_table_name_ok(s->table))
+		return ev_tool_usage_error("invalid table name '%s': want name or db.name",
+					   s->table);
+	if (!s->user) {
+		const char *u = getenv("CLICKHOUSE_USER");
+		s->user = u && *u ? u : NULL;
+	}
+	return 0;
+}
+
+/* The client, with the password from --password-file or $CLICKHOUSE_PASSWORD. */
+static int connect_clickhouse(struct chsink *s)
+{
+	char err[512];
+	char *password = NULL;
+	if (s->password_file) {
+		password = ev_opt_read_file(s->password_file, 4096, err, sizeof(err));
+		if (!password) {
+			ev_error("--password-file: %s", err);
+			return -1;
+		}
+	} else if (getenv("CLICKHOUSE_PASSWORD")) {
+		password = strdup(getenv("CLICKHOUSE_PASSWORD"));
+		if (!password) {
+			ev_error("out of memory");
+			return -1;
+		}
+	}
+	ev_ch_opts o = {s->url, s->user, password, s->timeout_ms, 10000};
+	s->ch = ev_ch_new(&o, err, sizeof(err));
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	if (!s->ch) {
+		ev_error("%s", err);
+		return -1;
+	}
+	ev_ch_set_abort(s->ch, stop_while_retrying, s);
+	size_t qlen = strlen(s->table) + 64;
+	s->insert_query = malloc(qlen);
+	if (!s->insert_query) {
+		ev_error("out of memory");
+		return -1;
+	}
+	snprintf(s->insert_query, qlen, "INSERT INTO %s FORMAT JSONEachRow", s->table);
+	return 0;
+}
+
+static int open_dlq(struct chsink *s)
+{
+	char err[512];
+	struct stat st;
+	if (!s->dlq_spec)
+		return 0;
+	s->dlq_fd = ev_sideout_open(s->dlq_spec, err, sizeof(err));
+	if (s->dlq_fd < 0) {
+		ev_error("--dlq: %s", err);
+		return -1;
+	}
+	s->dlq_is_file = fstat(s->dlq_fd, &st) == 0 && S_ISREG(st.st_mode);
+	s->dlq = ev_writer_new(s->dlq_fd, 64 * 1024);
+	return s->dlq ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct chsink s;
+	memset(&s, 0, sizeof(s));
+	s.batch_rows = 100000;
+	s.batch_bytes = 16 << 20;
+	s.linger_ms = 1000;
+	s.retry_timeout_ms = 5 * 60 * 1000;
+	s.timeout_ms = 60 * 1000;
+	s.max_line = 1 << 20;
+	s.dlq_fd = -1;
+	s.common.job = "evpipe";
+
+	ev_tool_init("chsink");
+	int rc = parse_args(&s, argc, argv);
+	if (rc != 0)
+		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	ev_backoff_init(&s.backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS,
+			((uint64_t)getpid() << 32) ^ ev_mono_ns());
+	s.metrics = ev_tool_metrics("chsink", s.common.job, s.common.metrics_addr);
+	s.in = ev_reader_new(0, (size_t)s.max_line);
+	s.out = ev_writer_new(1, 64 * 1024);
+	if (!s.metrics || !s.in || !s.out || open_dlq(&s) < 0) {
+		rc = EV_EXIT_FAILURE;
+	} else {
+		setup_metrics(&s);
+		ev_tool_catch_signals();
+		rc = connect_clickhouse(&s) < 0 || prepare_table(&s) < 0 ? EV_EXIT_FAILURE
+									 : run(&s);
+	}
+	ev_writer_free(s.out);
+	ev_writer_free(s.dlq);
+	if (s.dlq_fd > 2)
+		close(s.dlq_fd);
+	ev_reader_free(s.in);
+	ev_ch_free(s.ch);
+	ev_metrics_free(s.metrics);
+	free(s.insert_query);
+	free(s.rows);
+	ev_buf_free(&s.body);
+	ev_buf_free(&s.gz);
+	ev_buf_free(&s.env);
+	return ev_tool_finish(rc);
+}

@@ -11,12 +11,12 @@ make -s all
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-gen() { # gen N KEYS: events 10 ms apart, user ids cycling over KEYS
+gen() { # gen N KEYS: 10k events per second of event time, user ids cycling over KEYS
 	awk -v n="$1" -v keys="$2" 'BEGIN {
 		srand(11)
 		for (i = 0; i < n; i++)
 			printf "{\"event_type\":\"click\",\"user_id\":\"u%d\",\"ts\":%.0f,\"value\":%.2f}\n",
-				(keys ? i % keys : i), 1732400000000 + i * 10, rand() * 100
+				(keys ? i % keys : i), 1732400000000 + int(i / 10), rand() * 100
 	}'
 }
 

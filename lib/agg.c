@@ -13,16 +13,24 @@ static const char *const fn_names[] = {"count", "sum",  "min",   "max",
 				       "avg",   "uniq", "first", "last"};
 
 struct one {
-	uint64_t n;       /* values seen */
-	int all_int;      /* every value an integer (sum, min, max) */
-	int64_t isum;     /* exact while all_int and no overflow */
-	double dsum;      /* always kept */
-	json_int_t ibest; /* min or max, as integer when all_int */
-	double dbest;
-	ev_ht *seen;  /* uniq */
-	char *text;   /* first, last: the value's JSON text */
-	int64_t ts;   /* first, last: its event time */
-	uint64_t seq; /* first, last, min, max: its arrival */
+	uint64_t n;   /* values seen */
+	uint64_t seq; /* first, last, min, max: the arrival of the value kept */
+	int all_int;  /* every value an integer (sum, min, max) */
+	union {       /* what the function keeps: a state is small, there are many */
+		struct {
+			int64_t isum; /* exact while all_int and no overflow */
+			double dsum;  /* always kept */
+		};                    /* sum, avg */
+		struct {
+			json_int_t ibest; /* as an integer when all_int */
+			double dbest;
+		};           /* min, max */
+		ev_ht *seen; /* uniq */
+		struct {
+			char *text; /* the value's JSON text */
+			int64_t ts; /* its event time */
+		};                  /* first, last */
+	};
 };
 
 struct ev_agg_state {
@@ -114,59 +122,81 @@ ev_agg_state *ev_agg_state_new(const ev_agg_spec *specs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		st->a[i].all_int = 1;
 		if (specs[i].fn == EV_AGG_UNIQ && !(st->a[i].seen = ev_ht_new())) {
-			ev_agg_state_free(st, n);
+			ev_agg_state_free(st, specs, n);
 			return NULL;
 		}
 	}
 	return st;
 }
 
-void ev_agg_state_free(ev_agg_state *st, size_t n)
+void ev_agg_state_free(ev_agg_state *st, const ev_agg_spec *specs, size_t n)
 {
 	if (!st)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		ev_ht_free(st->a[i].seen);
-		free(st->a[i].text);
+		if (specs[i].fn == EV_AGG_UNIQ)
+			ev_ht_free(st->a[i].seen);
+		else if (specs[i].fn == EV_AGG_FIRST || specs[i].fn == EV_AGG_LAST)
+			free(st->a[i].text);
 	}
 	free(st);
 }
 
 int ev_json_real(ev_buf *out, double v)
 {
-	char s[40];
+	char s[40], text[48];
 	/* The shortest digits that read back as v: fifteen significant digits hold every normal
 	 * value that has a shorter form (its trailing zeros are dropped below); else 16 or 17.
 	 * Subnormals have fewer digits of precision: search them from one digit up. */
 	int p = v != 0 && fabs(v) < DBL_MIN ? 1 : 15;
 	if (!isfinite(v))
 		return ev_buf_puts(out, "null");
-	for (; p < 17; p++) {
+	for (;; p++) {
 		snprintf(s, sizeof(s), "%.*e", p - 1, v);
-		if (strtod(s, NULL) == v)
+		if (p == 17 || strtod(s, NULL) == v)
 			break;
 	}
-	snprintf(s, sizeof(s), "%.*e", p - 1, v);
-	char *e = strchr(s, 'e');
-	int exp = atoi(e + 1);
-	char *last = e - 1;
-	while (last > s && *last == '0')
-		last--;
-	int digits = 0;
-	for (const char *c = s; c <= last; c++)
-		digits += *c >= '0' && *c <= '9';
+	/* s is [-]d.ddde[+-]xx: take the digits, without trailing zeros, and the exponent. */
+	char digits[24], *t = text;
+	int nd = 0;
+	const char *c = s;
+	if (*c == '-')
+		*t++ = *c++;
+	for (; *c != 'e'; c++)
+		if (*c != '.')
+			digits[nd++] = *c;
+	int exp = atoi(c + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
 	/* Written as Python's repr: fixed notation for exponents in [-4, 16), with ".0" when
 	 * integral ("3.0", "0.1"), else the exponent form ("1e+16", "1.5e-07"). */
 	if (exp < -4 || exp >= 16) {
-		if (*last == '.')
-			last--;
-		ev_buf_append(out, s, (size_t)(last - s) + 1);
-		return ev_buf_puts(out, e);
+		*t++ = digits[0];
+		if (nd > 1) {
+			*t++ = '.';
+			memcpy(t, digits + 1, (size_t)nd - 1);
+			t += nd - 1;
+		}
+		t += snprintf(t, 8, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+	} else if (exp < 0) {
+		*t++ = '0';
+		*t++ = '.';
+		for (int i = 0; i < -exp - 1; i++)
+			*t++ = '0';
+		memcpy(t, digits, (size_t)nd);
+		t += nd;
+	} else {
+		for (int i = 0; i <= exp; i++)
+			*t++ = i < nd ? digits[i] : '0';
+		*t++ = '.';
+		if (nd > exp + 1) {
+			memcpy(t, digits + exp + 1, (size_t)(nd - exp - 1));
+			t += nd - exp - 1;
+		} else {
+			*t++ = '0';
+		}
 	}
-	snprintf(s, sizeof(s), "%.*f", digits - 1 - exp > 0 ? digits - 1 - exp : 0, v);
-	if (!strchr(s, '.'))
-		strcat(s, ".0");
-	return ev_buf_puts(out, s);
+	return ev_buf_append(out, text, (size_t)(t - text));
 }
 
 int ev_json_value(ev_buf *out, const json_t *v)
@@ -368,7 +398,7 @@ size_t ev_agg_state_bytes(const ev_agg_state *st, const ev_agg_spec *specs, size
 		if (specs[i].fn == EV_AGG_UNIQ)
 			/* a slot of the table, the copied key and its allocation overhead */
 			bytes += 128 + ev_ht_count(o->seen) * 64;
-		if (o->text)
+		if ((specs[i].fn == EV_AGG_FIRST || specs[i].fn == EV_AGG_LAST) && o->text)
 			bytes += strlen(o->text) + 17;
 	}
 	return bytes;
@@ -551,7 +581,7 @@ ev_agg_state *ev_agg_decode(const void *data, size_t len, const ev_agg_spec *spe
 		}
 	}
 	if (r.bad || r.p != r.end) {
-		ev_agg_state_free(st, n);
+		ev_agg_state_free(st, specs, n);
 		return NULL;
 	}
 	return st;

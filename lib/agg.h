@@ -36,7 +36,7 @@ int ev_agg_numeric(const ev_agg_spec *spec);
 typedef struct ev_agg_state ev_agg_state;
 
 ev_agg_state *ev_agg_state_new(const ev_agg_spec *specs, size_t n);
-void ev_agg_state_free(ev_agg_state *st, size_t n);
+void ev_agg_state_free(ev_agg_state *st, const ev_agg_spec *specs, size_t n);
 /* Add one record: values[i] is the record's value of specs[i].field (NULL when absent),
  * already checked to be a number where ev_agg_numeric. ts orders first and last; seq (the
  * arrival order) breaks ties. Returns 0, or -1 when out of memory. */

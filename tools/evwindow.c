@@ -132,6 +132,7 @@ struct evwindow {
 	size_t naggs;
 	ev_wm_opts wmo;
 	int64_t lateness_ms;
+	char ts_path[160]; /* "/" ts_field: where dead letters point */
 	const char *meta_field;
 	const char *late_spec;
 	const char *state_dir;
@@ -150,6 +151,8 @@ struct evwindow {
 	size_t mem_bytes;    /* held by the windows in memory (estimate) */
 	size_t mem_budget;   /* beyond it they spill to the store */
 	int64_t stats_at_ms; /* when the state gauges were last set */
+	int64_t wm_seen;     /* the watermark last set in the gauge */
+	int64_t now_ms;      /* processing time of the record or control line at hand */
 	ev_buf row, key, scratch, skey, sval;
 	json_t **values;
 	ev_metrics *metrics;
@@ -189,7 +192,7 @@ static int emit(struct evwindow *e, struct window *w)
 static void window_free(struct evwindow *e, struct window *w)
 {
 	e->mem_bytes -= w->bytes;
-	ev_agg_state_free(w->agg, e->naggs);
+	ev_agg_state_free(w->agg, e->aggs, e->naggs);
 	free(w->key);
 	free(w);
 }
@@ -552,7 +555,7 @@ static int fire_from_store(struct evwindow *e, struct bucket *b, int expires)
 		rc = emit(e, w);
 		if (!expires)
 			window_store(e, w);
-		ev_agg_state_free(w->agg, e->naggs);
+		ev_agg_state_free(w->agg, e->aggs, e->naggs);
 		free(w->key);
 		free(w);
 		n++;
@@ -569,10 +572,12 @@ static int fire_from_store(struct evwindow *e, struct bucket *b, int expires)
 /* Set the state gauges, at most once a second (RocksDB's properties are not free). */
 static void state_gauges(struct evwindow *e, int force)
 {
-	int64_t now = ev_wall_ms();
+	int64_t now = e->now_ms;
 	if (!force && now - e->stats_at_ms < 1000)
 		return;
 	e->stats_at_ms = now;
+	if (e->wm_seen != EV_WM_MIN)
+		ev_gauge_set(e->m_wm_lag, (double)(now - e->wm_seen) / 1000);
 	uint64_t keys = ev_state_keys(e->st);
 	ev_gauge_set(e->m_keys_mem, (double)ev_ht_count(e->windows));
 	ev_gauge_set(e->m_keys_store, (double)keys);
@@ -587,9 +592,9 @@ static int advance(struct evwindow *e, int64_t wm)
 	size_t keep = 0;
 	int rc = 0;
 	char err[512];
-	if (wm != EV_WM_MIN && wm != EV_WM_END) {
+	if (wm != e->wm_seen && wm != EV_WM_MIN && wm != EV_WM_END) {
 		ev_gauge_set(e->m_wm, (double)wm / 1000);
-		ev_gauge_set(e->m_wm_lag, (double)(ev_wall_ms() - wm) / 1000);
+		e->wm_seen = wm;
 	}
 	for (size_t i = 0; i < e->nbuckets; i++) {
 		struct bucket *b = e->buckets[i];
@@ -678,10 +683,10 @@ static uint64_t partition_of(struct evwindow *e, json_t *rec)
 static int record(struct evwindow *e, const char *line, size_t len)
 {
 	char msg[256], path[160];
+	const char *ts_path = e->ts_path;
 	json_error_t jerr;
 	json_t *rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	int rc = 0;
-	snprintf(path, sizeof(path), "/%s", e->ts_field);
 	if (!json_is_object(rec)) {
 		snprintf(msg, sizeof(msg), "not a JSON object%s%s", rec ? "" : ": ",
 			 rec ? "" : jerr.text);
@@ -691,7 +696,8 @@ static int record(struct evwindow *e, const char *line, size_t len)
 	json_t *tsv = json_object_get(rec, e->ts_field);
 	int64_t ts;
 	if (!tsv) {
-		rc = dead_letter(e, "missing_ts", path, "the record has no event time", line, len);
+		rc = dead_letter(e, "missing_ts", ts_path, "the record has no event time", line,
+				 len);
 		goto out;
 	}
 	if (json_is_integer(tsv)) {
@@ -700,7 +706,7 @@ static int record(struct evwindow *e, const char *line, size_t len)
 		   ev_time_parse_rfc3339(json_string_value(tsv), json_string_length(tsv), &ts) <
 			   0) {
 		rc = dead_letter(
-			e, "bad_ts", path,
+			e, "bad_ts", ts_path,
 			"the event time is neither epoch milliseconds nor an RFC 3339 date-time",
 			line, len);
 		goto out;
@@ -730,11 +736,11 @@ static int record(struct evwindow *e, const char *line, size_t len)
 		e->values[i] = v;
 	}
 
-	int64_t now = ev_wall_ms();
+	int64_t now = e->now_ms = ev_wall_ms();
 	int64_t wm = ev_wm_current(e->wm, now);
 	int r = ev_wm_observe(e->wm, partition_of(e, rec), ts, now);
 	if (r == EV_WM_TOO_FAR_AHEAD) {
-		rc = dead_letter(e, "future", path,
+		rc = dead_letter(e, "future", ts_path,
 				 "the event time is too far ahead of its partition", line, len);
 		goto out;
 	}
@@ -773,7 +779,7 @@ static int record(struct evwindow *e, const char *line, size_t len)
 		}
 	}
 	if (!accepted && rc == 0)
-		rc = dead_letter(e, "late", path,
+		rc = dead_letter(e, "late", ts_path,
 				 "the record's windows are past the allowed lateness", line, len);
 	if (rc == 0)
 		rc = advance(e, ev_wm_current(e->wm, now));
@@ -798,7 +804,8 @@ static int control(struct evwindow *e, const char *line, size_t len)
 	char err[256];
 	if (ev_control_parse(line, len, &c, err, sizeof(err)) == 0 && c.type == EV_CTL_WATERMARK) {
 		ev_wm_promise(e->wm, c.ts);
-		if (advance(e, ev_wm_current(e->wm, ev_wall_ms())) < 0)
+		e->now_ms = ev_wall_ms();
+		if (advance(e, ev_wm_current(e->wm, e->now_ms)) < 0)
 			return -1;
 	}
 	if (ev_writer_line(e->out, line, len) < 0)
@@ -901,7 +908,7 @@ static int state_restore(struct evwindow *e)
 		b->spilled = 1;
 		b->fired = wm != EV_WM_MIN && w->end - 1 <= wm;
 		int64_t end = w->end;
-		ev_agg_state_free(w->agg, e->naggs);
+		ev_agg_state_free(w->agg, e->aggs, e->naggs);
 		free(w->key);
 		free(w);
 		/* Skip to the next end. */
@@ -1097,6 +1104,7 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 	}
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	snprintf(e->ts_path, sizeof(e->ts_path), "/%s", e->ts_field);
 	if (!!e->size_ms + !!e->gap_ms != 1)
 		return ev_tool_usage_error(
 			"give one of --tumble D, --slide D --every E, --session-gap G");
@@ -1116,6 +1124,7 @@ int main(int argc, char **argv)
 	e.meta_field = "_src";
 	e.common.job = "evpipe";
 	e.state_memory = 128u << 20;
+	e.wm_seen = EV_WM_MIN;
 
 	ev_tool_init("evwindow");
 	int rc = parse_args(&e, argc, argv);

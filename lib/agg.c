@@ -201,24 +201,85 @@ int ev_json_real(ev_buf *out, double v)
 
 int ev_json_value(ev_buf *out, const json_t *v)
 {
-	if (json_is_real(v))
-		return ev_json_real(out, json_real_value(v));
-	if (json_is_string(v))
+	int rc = 0;
+	switch (json_typeof(v)) {
+	case JSON_REAL: return ev_json_real(out, json_real_value(v));
+	case JSON_STRING:
 		return ev_buf_json_string(out, json_string_value(v), json_string_length(v));
-	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-	if (!text)
-		return -1;
-	int rc = ev_buf_puts(out, text);
-	free(text);
-	return rc;
+	case JSON_INTEGER:
+		return ev_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	case JSON_TRUE: return ev_buf_puts(out, "true");
+	case JSON_FALSE: return ev_buf_puts(out, "false");
+	case JSON_NULL: return ev_buf_puts(out, "null");
+	case JSON_ARRAY:
+		rc |= ev_buf_putc(out, '[');
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			if (i)
+				rc |= ev_buf_putc(out, ',');
+			rc |= ev_json_value(out, json_array_get(v, i));
+		}
+		return rc | ev_buf_putc(out, ']');
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *x;
+		int first = 1;
+		rc |= ev_buf_putc(out, '{');
+		json_object_foreach((json_t *)v, k, x)
+		{ /* in the record's order */
+			if (!first)
+				rc |= ev_buf_putc(out, ',');
+			first = 0;
+			rc |= ev_buf_json_string(out, k, strlen(k)) | ev_buf_putc(out, ':') |
+			      ev_json_value(out, x);
+		}
+		return rc | ev_buf_putc(out, '}');
+	}
+	}
+	return -1;
 }
 
-/* The text two equal values share: 1 and 1.0 are the same number. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The text two equal values share: 1 and 1.0 are the same number, at any depth, and
+ * {"a":1,"b":2} is {"b":2,"a":1}. */
 static int canonical(ev_buf *out, const json_t *v)
 {
+	int rc = 0;
 	if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
-	    fabs(json_real_value(v)) < 9007199254740992.0)
+	    json_real_value(v) >= -9223372036854775808.0 &&
+	    json_real_value(v) < 9223372036854775808.0)
 		return ev_buf_printf(out, "%lld", (long long)json_real_value(v));
+	if (json_is_array(v)) {
+		rc |= ev_buf_putc(out, '[');
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			if (i)
+				rc |= ev_buf_putc(out, ',');
+			rc |= canonical(out, json_array_get(v, i));
+		}
+		return rc | ev_buf_putc(out, ']');
+	}
+	if (json_is_object(v)) {
+		size_t n = json_object_size(v), i = 0;
+		const char **keys = malloc((n ? n : 1) * sizeof(*keys));
+		const char *k;
+		json_t *x;
+		if (!keys)
+			return -1;
+		json_object_foreach((json_t *)v, k, x) keys[i++] = k;
+		qsort(keys, n, sizeof(*keys), cmp_str);
+		rc |= ev_buf_putc(out, '{');
+		for (i = 0; i < n; i++) {
+			if (i)
+				rc |= ev_buf_putc(out, ',');
+			rc |= ev_buf_json_string(out, keys[i], strlen(keys[i])) |
+			      ev_buf_putc(out, ':') | canonical(out, json_object_get(v, keys[i]));
+		}
+		free(keys);
+		return rc | ev_buf_putc(out, '}');
+	}
 	return ev_json_value(out, v);
 }
 

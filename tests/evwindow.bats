@@ -246,3 +246,12 @@ split_run() {
 	! cmp -s continued.rows plain.rows
 	run -2 evwindow --tumble 1m --state-memory 10k
 }
+
+@test "nested values: written as the model writes them, counted once by uniq in any key order" {
+	local args=(--tumble 1m --key k --agg count,uniq:v,first:v,last:v)
+	evwindow "${args[@]}" < "$FIX/nested.ndjson" > got.rows
+	"$EVPIPE_ROOT/tests/window_ref.py" "${args[@]}" < "$FIX/nested.ndjson" > want.rows
+	assert_same_file got.rows want.rows
+	[ "$(jq -r 'select(.k == "a") | .uniq_v' got.rows)" = 2 ]
+	grep -qF '"first_v":{"b":[0.1,1.0,true],"a":null}' got.rows
+}

@@ -182,8 +182,34 @@ static void test_encode(void)
 	ev_agg_specs_free(s, n);
 }
 
+/* Nested values are written as the reference model writes them (shortest reals, the record's
+ * key order), and uniq counts equal nested values once whatever their key order. */
+static void test_nested(void)
+{
+	ev_agg_spec *s;
+	size_t n;
+	char err[256];
+	ev_agg_parse("uniq:v,first:v,last:v", &s, &n, err, sizeof(err));
+	ev_agg_state *st = ev_agg_state_new(s, n);
+	const char *in[] = {"{\"b\":[0.1,1.0,true],\"a\":null}", "{\"a\":null,\"b\":[0.1,1,true]}",
+			    "[{\"y\":1e300,\"x\":\"\\u00e9\"}]"};
+	for (int r = 0; r < 3; r++) {
+		json_t *v = json_loads(in[r], JSON_DECODE_ANY, NULL), *vals[3] = {v, v, v};
+		CHECK(ev_agg_add(st, s, n, vals, r, (uint64_t)r) == 0);
+		json_decref(v);
+	}
+	ev_buf b = EV_BUF_INIT;
+	ev_agg_format(&b, st, s, n);
+	CHECK_STR(ev_buf_cstr(&b), ",\"uniq_v\":2,\"first_v\":{\"b\":[0.1,1.0,true],\"a\":null},"
+				   "\"last_v\":[{\"y\":1e+300,\"x\":\"\u00e9\"}]");
+	ev_buf_free(&b);
+	ev_agg_state_free(st, s, n);
+	ev_agg_specs_free(s, n);
+}
+
 int main(void)
 {
+	RUN(test_nested);
 	RUN(test_encode);
 	RUN(test_merge);
 	RUN(test_parse);

@@ -21,7 +21,7 @@ SANFLAGS :=
 OPT := -O2
 endif
 
-PKGS := rdkafka libcurl jansson rocksdb libmicrohttpd libpcre2-8 zlib
+PKGS := rdkafka libcurl jansson rocksdb libmicrohttpd libpcre2-8 zlib libcrypto expat
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

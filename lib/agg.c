@@ -157,7 +157,7 @@ int ev_json_real(ev_buf *out, double v)
 			break;
 	}
 	/* s is [-]d.ddde[+-]xx: take the digits, without trailing zeros, and the exponent. */
-	char digits[24], *t = text;
+	char digits[24] = "", *t = text;
 	int nd = 0;
 	const char *c = s;
 	if (*c == '-')

@@ -10,7 +10,7 @@
 
 /* The Kafka options kin and dlqsink share: -b, -X, -F and --timeout, for the getopt_long
  * table, the short-option string and the usage text. */
-enum { EV_OPT_KAFKA_TIMEOUT = 0x1100 };
+enum { EV_OPT_KAFKA_TIMEOUT = 0x1100 }; /* tool.h: 0x1000, checkpoint.h: 0x1200 */
 #define EV_KAFKA_SHORT_OPTIONS "b:X:F:"
 #define EV_KAFKA_LONG_OPTIONS                                                                  \
 	{"brokers", required_argument, NULL, 'b'}, {"property", required_argument, NULL, 'X'}, \

@@ -77,6 +77,23 @@ ev_state *ev_state_open(const ev_state_opts *o, char *err, size_t errlen)
 		s->dir = strdup(path);
 		s->private_dir = 1;
 	}
+	if (o->fill && s->dir) {
+		/* What was there is replaced by the checkpoint. */
+		if (!s->private_dir &&
+		    (ev_state_remove_dir(s->dir) < 0 || mkdir(s->dir, 0755) < 0)) {
+			snprintf(err, errlen, "cannot empty %s: %s", s->dir, strerror(errno));
+			free(s->dir);
+			free(s);
+			return NULL;
+		}
+		if (o->fill(s->dir, o->fill_arg, err, errlen) < 0) {
+			if (s->private_dir)
+				ev_state_remove_dir(s->dir);
+			free(s->dir);
+			free(s);
+			return NULL;
+		}
+	}
 	char current[4096];
 	snprintf(current, sizeof(current), "%s/CURRENT", s->dir ? s->dir : "");
 	s->existed = access(current, F_OK) == 0;
@@ -152,7 +169,7 @@ int ev_state_close(ev_state *s, char *err, size_t errlen)
 	rocksdb_block_based_options_destroy(s->table);
 	rocksdb_cache_destroy(s->cache);
 	if (s->private_dir && s->dir)
-		nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		ev_state_remove_dir(s->dir);
 	free(s->dir);
 	free(s);
 	return rc;
@@ -276,6 +293,25 @@ void ev_state_iter_free(ev_state_iter *it)
 	rocksdb_readoptions_destroy(it->ro);
 	free(it->to);
 	free(it);
+}
+
+int ev_state_remove_dir(const char *dir)
+{
+	return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int ev_state_checkpoint(ev_state *s, const char *dir, char *err, size_t errlen)
+{
+	char *rerr = NULL;
+	if (ev_state_commit(s, err, errlen) < 0)
+		return -1;
+	rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(s->db, &rerr);
+	if (take_error(rerr, "cannot checkpoint the state", err, errlen) < 0)
+		return -1;
+	/* 0: always flush the memtables first (there is no write-ahead log to copy instead). */
+	rocksdb_checkpoint_create(cp, dir, 0, &rerr);
+	rocksdb_checkpoint_object_destroy(cp);
+	return take_error(rerr, "cannot checkpoint the state", err, errlen);
 }
 
 static uint64_t property(ev_state *s, const char *name)

@@ -15,6 +15,10 @@ typedef struct ev_state_opts {
 	/* What RocksDB may hold in memory: write buffers (memtables) and the block cache.
 	 * 0: 32 MiB. */
 	uint64_t memory;
+	/* Restore: called with the directory emptied (a private one made) before the store is
+	 * opened, to put a checkpoint's files there. Returns 0, or -1 with a message in err. */
+	int (*fill)(const char *dir, void *arg, char *err, size_t errlen);
+	void *fill_arg;
 } ev_state_opts;
 
 /* Open (creating if needed) the store. Returns NULL with a message in err. */
@@ -51,6 +55,13 @@ ev_state_iter *ev_state_iter_new(ev_state *s, const void *from, size_t flen, con
 int ev_state_iter_next(ev_state_iter *it, const void **key, size_t *klen, const void **val,
 		       size_t *vlen);
 void ev_state_iter_free(ev_state_iter *it);
+
+/* A consistent copy of the store in dir (which must not exist): committed writes are flushed
+ * and the immutable SST files hard-linked, so it costs little whatever the size. Returns 0, or
+ * -1 with a message in err. */
+int ev_state_checkpoint(ev_state *s, const char *dir, char *err, size_t errlen);
+/* Remove a directory and what is in it. Returns 0 or -1 (errno set). */
+int ev_state_remove_dir(const char *dir);
 
 /* RocksDB's estimate of the keys it holds, and the bytes of its files and memtables. */
 uint64_t ev_state_keys(ev_state *s);

@@ -14,6 +14,7 @@
 
 #include "backoff.h"
 #include "buf.h"
+#include "checkpoint.h"
 #include "clickhouse.h"
 #include "codec.h"
 #include "control.h"
@@ -62,7 +63,8 @@ static const char usage_text[] =
 	"                           idempotent: CREATE ... IF NOT EXISTS) before inserting\n"
 	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
 	"                           descriptor; without it each dead letter is reported on stderr\n"
-	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n" EV_TOOL_OPTIONS_HELP
+	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n" EV_CKPT_OPTIONS_HELP
+	"                           (a barrier's part is written once the rows before it are in)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (ClickHouse\n"
 	"unreachable past --retry-timeout, refused credentials, no such table, I/O), 2 usage\n"
@@ -97,6 +99,7 @@ static const struct option long_options[] = {
 	{"create-table", required_argument, NULL, OPT_CREATE_TABLE},
 	{"dlq", required_argument, NULL, 'd'},
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
+	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -115,6 +118,7 @@ struct row {
 };
 
 struct chsink {
+	ev_ckpt ck;
 	const char *url;
 	const char *table;
 	const char *user;
@@ -418,6 +422,7 @@ static int take_control(struct chsink *s, const char *line, size_t len)
 			ev_reader_lines(s->in), err);
 		c.type = EV_CTL_OTHER;
 	}
+	uint64_t t0 = ev_mono_ns();
 	if (c.type == EV_CTL_BARRIER && flush_batch(s) < 0)
 		return -1;
 	if (s->dlq && ev_writer_line(s->dlq, line, len) < 0)
@@ -431,6 +436,10 @@ static int take_control(struct chsink *s, const char *line, size_t len)
 			return write_error("standard output");
 		ev_counter_inc(s->m_barriers);
 		ev_debug("barrier %" PRId64 ": every row before it is in ClickHouse", c.id);
+		if (ev_ckpt_ack(&s->ck, c.id, t0, err, sizeof(err)) < 0) {
+			ev_error("checkpoint %" PRId64 ": %s", c.id, err);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -697,7 +706,10 @@ static int parse_args(struct chsink *s, int argc, char **argv)
 			if (ev_opt_size(optarg, &s->max_line) < 0 || s->max_line == 0)
 				return ev_tool_usage_error("invalid size '%s'", optarg);
 			break;
-		default: return ev_tool_bad_option(argv);
+		default:
+			if (ev_ckpt_option(c, optarg, &s->ck))
+				break;
+			return ev_tool_bad_option(argv);
 		}
 	}
 	if (optind < argc)
@@ -795,6 +807,12 @@ int main(int argc, char **argv)
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	ev_backoff_init(&s.backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS,
 			((uint64_t)getpid() << 32) ^ ev_mono_ns());
+	char err[512];
+	if (ev_ckpt_open(&s.ck, s.common.job, "chsink", err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		return EV_EXIT_FAILURE;
+	}
+	ev_ckpt_stateless_restore(&s.ck);
 	s.metrics = ev_tool_metrics("chsink", s.common.job, s.common.metrics_addr);
 	s.in = ev_reader_new(0, (size_t)s.max_line);
 	s.out = ev_writer_new(1, 64 * 1024);
@@ -813,6 +831,7 @@ int main(int argc, char **argv)
 	ev_reader_free(s.in);
 	ev_ch_free(s.ch);
 	ev_metrics_free(s.metrics);
+	ev_ckpt_close(&s.ck);
 	free(s.insert_query);
 	free(s.rows);
 	ev_buf_free(&s.body);

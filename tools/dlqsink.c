@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "checkpoint.h"
 #include "codec.h"
 #include "control.h"
 #include "deadletter.h"
@@ -38,7 +39,7 @@ static const char usage_text[] =
 	"Options:\n"
 	"  -t, --topic TOPIC        dead-letter topic (write, or replay)\n"
 	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n" EV_KAFKA_OPTIONS_HELP
-		EV_TOOL_OPTIONS_HELP "\n"
+		EV_CKPT_OPTIONS_HELP EV_TOOL_OPTIONS_HELP "\n"
 	"Replay filters:\n"
 	"      --reason LIST        only these reasons (comma-separated)\n"
 	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
@@ -55,11 +56,13 @@ static const struct option long_options[] = {
 	{"reason", required_argument, NULL, OPT_REASON},
 	{"since", required_argument, NULL, OPT_SINCE},
 	{"until", required_argument, NULL, OPT_UNTIL},
+	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
 
 struct dlqsink {
+	ev_ckpt ck;
 	int replay;
 	ev_kafka_opts kafka;
 	const char *topic;
@@ -127,6 +130,7 @@ static int sink(struct dlqsink *d)
 			char err[256];
 			if (ev_control_parse(line, len, &c, err, sizeof(err)) == 0 &&
 			    c.type == EV_CTL_BARRIER) {
+				uint64_t t0 = ev_mono_ns();
 				if (make_durable(d) < 0) {
 					rc = EV_EXIT_FAILURE;
 					break;
@@ -134,6 +138,11 @@ static int sink(struct dlqsink *d)
 				ev_counter_inc(d->m_barriers);
 				ev_debug("barrier %" PRId64 ": everything before it is durable",
 					 c.id);
+				if (ev_ckpt_ack(&d->ck, c.id, t0, err, sizeof(err)) < 0) {
+					ev_error("checkpoint %" PRId64 ": %s", c.id, err);
+					rc = EV_EXIT_FAILURE;
+					break;
+				}
 			}
 			continue;
 		}
@@ -346,7 +355,10 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 			if (ev_time_parse(optarg, &d->until) < 0)
 				return ev_tool_usage_error("invalid time '%s'", optarg);
 			break;
-		default: return ev_tool_bad_option(argv);
+		default:
+			if (ev_ckpt_option(c, optarg, &d->ck))
+				break;
+			return ev_tool_bad_option(argv);
 		}
 	}
 	if (optind < argc)
@@ -435,9 +447,16 @@ int main(int argc, char **argv)
 		rd_kafka_conf_destroy(d.kafka.conf);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
+	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		rd_kafka_conf_destroy(d.kafka.conf);
+		return EV_EXIT_FAILURE;
+	}
+	ev_ckpt_stateless_restore(&d.ck);
 	d.metrics = ev_tool_metrics("dlqsink", d.common.job, d.common.metrics_addr);
 	if (!d.metrics) {
 		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_ckpt_close(&d.ck);
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&d);
@@ -458,6 +477,7 @@ int main(int argc, char **argv)
 	if (d.rk)
 		rd_kafka_destroy(d.rk);
 	ev_metrics_free(d.metrics);
+	ev_ckpt_close(&d.ck);
 	ev_buf_free(&d.raw);
 	return ev_tool_finish(rc);
 }

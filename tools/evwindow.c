@@ -9,6 +9,7 @@
 
 #include "agg.h"
 #include "buf.h"
+#include "checkpoint.h"
 #include "control.h"
 #include "deadletter.h"
 #include "ht.h"
@@ -54,7 +55,8 @@ static const char usage_text[] =
 	"                           saved there and a restart with the same DIR continues (default:\n"
 	"                           a private store, removed at exit)\n"
 	"      --state-memory SIZE  memory for state: in-memory aggregation, RocksDB's buffers and\n"
-	"                           cache; beyond it windows spill to RocksDB (default 128MiB)\n" EV_TOOL_OPTIONS_HELP
+	"                           cache; beyond it windows spill to RocksDB (default 128MiB)\n" EV_CKPT_OPTIONS_HELP
+	"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok, 1 runtime failure (I/O), 2 usage error.\n";
 
@@ -92,6 +94,7 @@ static const struct option long_options[] = {
 	{"late", required_argument, NULL, OPT_LATE},
 	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 	{"state-memory", required_argument, NULL, OPT_STATE_MEMORY},
+	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -104,6 +107,7 @@ struct window {
 	ev_agg_state *agg;
 	int version;  /* 0 until it fires */
 	size_t bytes; /* what it counts against the memory budget */
+	int dirty;    /* changed since the store last had it */
 };
 
 /* The windows that end at the same time: they fire and expire together. */
@@ -137,6 +141,8 @@ struct evwindow {
 	const char *late_spec;
 	const char *state_dir;
 	uint64_t state_memory;
+	ev_ckpt ck;
+	json_t *restore_part; /* the part of the checkpoint restored from */
 	ev_tool_common common;
 
 	ev_wm *wm;
@@ -157,6 +163,8 @@ struct evwindow {
 	json_t **values;
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_fired, *m_updated, *m_late, *m_blocked, *m_spills;
+	ev_histogram *m_ck_duration;
+	ev_gauge *m_ck_full, *m_ck_incremental, *m_ck_last;
 	ev_gauge *m_wm, *m_wm_lag, *m_open, *m_keys_mem, *m_keys_store, *m_bytes_mem,
 		*m_bytes_store;
 };
@@ -301,6 +309,7 @@ static void account(struct evwindow *e, struct window *w)
 		sizeof(*w) + 2 * w->keylen + 96 + ev_agg_state_bytes(w->agg, e->aggs, e->naggs);
 	e->mem_bytes += bytes - w->bytes;
 	w->bytes = bytes;
+	w->dirty = 1;
 }
 
 static struct window *window_new(struct evwindow *e, int64_t start, int64_t end, int64_t wm)
@@ -798,11 +807,81 @@ static void flush_outputs(void *arg)
 	ev_counter_set(e->m_blocked, ev_writer_blocked_ns(e->out));
 }
 
+static void state_meta(struct evwindow *e);
+
+/* Barrier id: the state as of this point in the stream, to the checkpoint store. The windows
+ * that changed go to RocksDB (and stay in memory), with the watermark; a RocksDB checkpoint
+ * hard-links the SST files into a directory next to the store; the files the store does not
+ * have yet are uploaded; the part lists them all. Then the barrier goes on downstream. */
+static int take_checkpoint(struct evwindow *e, int64_t id)
+{
+	char err[1024];
+	uint64_t t0 = ev_mono_ns(), total, uploaded;
+	size_t windows = ev_ht_count(e->windows);
+	if (e->gap_ms) {
+		/* Sessions change bounds (and so keys) as they grow: store them all afresh. */
+		unsigned char from[13], to[13];
+		bucket_range(from, to, INT64_MIN);
+		to[0] = 'x';
+		ev_state_delete_range(e->st, from, sizeof(from), to, 1);
+	}
+	for (size_t i = 0; i < e->nbuckets; i++) {
+		struct bucket *b = e->buckets[i];
+		for (size_t j = 0; j < b->n; j++)
+			if (b->w[j]->dirty || e->gap_ms) {
+				window_store(e, b->w[j]);
+				b->w[j]->dirty = 0;
+			}
+		if (b->n && !e->gap_ms)
+			b->spilled = 1; /* the store has them too now */
+	}
+	state_meta(e);
+	ev_buf dir = EV_BUF_INIT;
+	ev_buf_printf(&dir, "%s.chk-%" PRId64, ev_state_dir(e->st), id);
+	ev_state_remove_dir(ev_buf_cstr(&dir));
+	json_t *files = NULL;
+	if (ev_state_checkpoint(e->st, ev_buf_cstr(&dir), err, sizeof(err)) == 0)
+		files = ev_ckpt_upload_dir(&e->ck, id, ev_buf_cstr(&dir), &total, &uploaded, err,
+					   sizeof(err));
+	ev_state_remove_dir(ev_buf_cstr(&dir));
+	ev_buf_free(&dir);
+	if (!files) {
+		ev_error("checkpoint %" PRId64 ": %s", id, err);
+		return -1;
+	}
+	int64_t wm = ev_wm_current(e->wm, ev_wall_ms());
+	double secs = (double)(ev_mono_ns() - t0) / 1e9;
+	json_t *part = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I}", "files", files, "bytes",
+				 (json_int_t)total, "uploaded_bytes", (json_int_t)uploaded,
+				 "windows_in_memory", (json_int_t)windows, "watermark",
+				 (json_int_t)(wm == EV_WM_MIN ? 0 : wm), "duration_ms",
+				 (json_int_t)(secs * 1000));
+	if (!part || ev_ckpt_put_part(&e->ck, id, part, err, sizeof(err)) < 0) {
+		ev_error("checkpoint %" PRId64 ": %s", id, part ? err : "out of memory");
+		return -1;
+	}
+	ev_histogram_observe(e->m_ck_duration, secs);
+	ev_gauge_set(e->m_ck_full, (double)total);
+	ev_gauge_set(e->m_ck_incremental, (double)uploaded);
+	ev_gauge_set(e->m_ck_last, (double)id);
+	ev_debug("checkpoint %" PRId64 ": %" PRIu64 " bytes, %" PRIu64 " uploaded, %.3f s", id,
+		 total, uploaded, secs);
+	return 0;
+}
+
 static int control(struct evwindow *e, const char *line, size_t len)
 {
 	ev_control c;
 	char err[256];
-	if (ev_control_parse(line, len, &c, err, sizeof(err)) == 0 && c.type == EV_CTL_WATERMARK) {
+	int parsed = ev_control_parse(line, len, &c, err, sizeof(err)) == 0;
+	if (parsed && c.type == EV_CTL_BARRIER && e->ck.store) {
+		/* Rows before the barrier are out before the state that produced them is saved. */
+		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
+			return -1;
+		if (take_checkpoint(e, c.id) < 0)
+			exit(EV_EXIT_FAILURE);
+	}
+	if (parsed && c.type == EV_CTL_WATERMARK) {
 		ev_wm_promise(e->wm, c.ts);
 		e->now_ms = ev_wall_ms();
 		if (advance(e, ev_wm_current(e->wm, e->now_ms)) < 0)
@@ -941,12 +1020,26 @@ out:
 	return rc;
 }
 
+/* Queue what the windows need besides themselves: the options fingerprint, the watermark and
+ * the arrival counter. */
+static void state_meta(struct evwindow *e)
+{
+	ev_buf v = EV_BUF_INIT;
+	fingerprint(e, &v);
+	ev_state_put(e->st, "mconfig", 7, v.data, v.len);
+	ev_buf_reset(&v);
+	if (ev_wm_encode(e->wm, &v) < 0)
+		oom();
+	ev_state_put(e->st, "mwm", 3, v.data, v.len);
+	ev_state_put(e->st, "mseq", 4, &e->seq, sizeof(e->seq));
+	ev_buf_free(&v);
+}
+
 /* Stopping on a signal with --state-dir: every window to the store with the watermark, so
  * that a restart continues. */
 static void state_save(struct evwindow *e)
 {
 	char err[512];
-	ev_buf v = EV_BUF_INIT;
 	size_t windows = ev_ht_count(e->windows);
 	for (size_t i = 0; i < e->nbuckets; i++) {
 		struct bucket *b = e->buckets[i];
@@ -956,15 +1049,8 @@ static void state_save(struct evwindow *e)
 		else
 			spill_bucket(e, b);
 	}
-	fingerprint(e, &v);
-	ev_state_put(e->st, "mconfig", 7, v.data, v.len);
-	ev_buf_reset(&v);
-	if (ev_wm_encode(e->wm, &v) < 0)
-		oom();
-	ev_state_put(e->st, "mwm", 3, v.data, v.len);
-	ev_state_put(e->st, "mseq", 4, &e->seq, sizeof(e->seq));
+	state_meta(e);
 	ev_state_delete(e->st, "mopen", 5);
-	ev_buf_free(&v);
 	if (ev_state_commit(e->st, err, sizeof(err)) < 0)
 		state_failed(err);
 	ev_info("state saved in %s (%zu windows from memory): a restart with --state-dir %s "
@@ -1000,6 +1086,44 @@ static void free_windows(struct evwindow *e)
 		free(ks->w);
 		free(ks);
 	}
+}
+
+/* The part of checkpoint id this stage wrote. */
+static json_t *restore_fetch(struct evwindow *e, int64_t id, char *err, size_t errlen)
+{
+	ev_buf key = EV_BUF_INIT;
+	int found;
+	ev_buf_printf(&key, "%s.json", e->ck.stage);
+	char *name = strdup(ev_buf_cstr(&key));
+	ev_ckpt_key(&key, e->ck.job, id, name ? name : "");
+	free(name);
+	json_t *part = ev_ckpt_get_json(e->ck.store, ev_buf_cstr(&key), &found, err, errlen);
+	if (found == 0)
+		snprintf(err, errlen, "checkpoint %" PRId64 " has no part %s", id,
+			 ev_buf_cstr(&key));
+	ev_buf_free(&key);
+	if (part)
+		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(e->ck.store));
+	return part;
+}
+
+static int restore_fill(const char *dir, void *arg, char *err, size_t errlen)
+{
+	struct evwindow *e = arg;
+	return ev_ckpt_download_files(e->ck.store, e->restore_part, dir, err, errlen);
+}
+
+/* A checkpoint was taken from a running store: it carries the "not saved" mark, which does
+ * not apply to it. */
+static int restore_opened(struct evwindow *e)
+{
+	char err[512];
+	ev_state_delete(e->st, "mopen", 5);
+	if (ev_state_commit(e->st, err, sizeof(err)) < 0) {
+		ev_error("state store: %s", err);
+		return -1;
+	}
+	return 0;
 }
 
 static int run(struct evwindow *e)
@@ -1065,6 +1189,8 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 				return -1;
 			continue;
 		}
+		if (ev_ckpt_option(c, optarg, &e->ck))
+			continue;
 		int rc = 0;
 		switch (c) {
 		case OPT_TS_FIELD: e->ts_field = optarg; break;
@@ -1172,6 +1298,20 @@ int main(int argc, char **argv)
 	e.m_bytes_store =
 		ev_metrics_gauge(m, "evpipe_state_bytes",
 				 "Bytes of state, by tier (memory: estimated)", "tier=\"rocksdb\"");
+	static const double ck_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+	e.m_ck_duration = ev_metrics_histogram(
+		m, "evpipe_checkpoint_stage_duration_seconds",
+		"Time a stage takes for its part of a checkpoint (snapshot and upload)", NULL,
+		ck_bounds, sizeof(ck_bounds) / sizeof(ck_bounds[0]));
+	e.m_ck_full =
+		ev_metrics_gauge(m, "evpipe_checkpoint_size_bytes",
+				 "Bytes of the last checkpoint's part, by kind", "kind=\"full\"");
+	e.m_ck_incremental = ev_metrics_gauge(m, "evpipe_checkpoint_size_bytes",
+					      "Bytes of the last checkpoint's part, by kind",
+					      "kind=\"incremental\"");
+	e.m_ck_last =
+		ev_metrics_gauge(m, "evpipe_checkpoint_stage_last_id",
+				 "Id of the last checkpoint this stage wrote its part of", NULL);
 	e.m_spills =
 		ev_metrics_counter(m, "evpipe_state_spills_total",
 				   "Times the windows in memory went to RocksDB for want of memory",
@@ -1190,9 +1330,24 @@ int main(int argc, char **argv)
 	/* Half of the memory for aggregation in memory, a quarter for RocksDB, the rest for
 	 * what the estimate misses. */
 	e.mem_budget = e.state_memory / 2;
-	ev_state_opts so = {e.state_dir, e.state_memory / 4};
+	ev_state_opts so = {.dir = e.state_dir, .memory = e.state_memory / 4};
+	int64_t restore_id = 0;
+	if (ev_ckpt_open(&e.ck, e.common.job, "evwindow", err, sizeof(err)) < 0 ||
+	    (e.ck.store && ev_ckpt_resolve(e.ck.store, e.ck.job, e.ck.restore, &restore_id, err,
+					   sizeof(err)) < 0) ||
+	    (restore_id && !(e.restore_part = restore_fetch(&e, restore_id, err, sizeof(err))))) {
+		ev_error("checkpoints: %s", err);
+		rc = EV_EXIT_FAILURE;
+		goto done;
+	}
+	if (e.restore_part) {
+		so.fill = restore_fill;
+		so.fill_arg = &e;
+	}
 	if (!(e.st = ev_state_open(&so, err, sizeof(err)))) {
 		ev_error("--state-dir: %s", err);
+		rc = EV_EXIT_FAILURE;
+	} else if (e.restore_part && restore_opened(&e) < 0) {
 		rc = EV_EXIT_FAILURE;
 	} else if (state_restore(&e) < 0) {
 		rc = EV_EXIT_FAILURE;
@@ -1204,6 +1359,9 @@ int main(int argc, char **argv)
 		ev_error("state store: %s", err);
 		rc = EV_EXIT_FAILURE;
 	}
+done:
+	json_decref(e.restore_part);
+	ev_ckpt_close(&e.ck);
 
 	ev_writer_free(e.out);
 	ev_writer_free(e.late);

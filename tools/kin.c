@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "checkpoint.h"
 #include "control.h"
+#include "coordinator.h"
 #include "kafka.h"
 #include "log.h"
 #include "meta.h"
@@ -54,6 +56,16 @@ static const char usage_text[] =
 	"                           that is not a JSON object is wrapped as\n"
 	"                           {\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}\n"
 	"\n"
+	"Checkpoints (kin coordinates them: DESIGN.md, State and checkpoints):\n"
+	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
+	"      --checkpoint-expect LIST the stages whose parts complete a checkpoint, e.g.\n"
+	"                           evwindow,chsink,dlqsink-dlq (default: none but kin's)\n"
+	"      --checkpoint-timeout D   abandon a checkpoint not complete after D (default 60s)\n"
+	"      --tolerable-failures N   stop after more than N abandoned in a row (default 3)\n"
+	"      --retain K           keep the K newest complete checkpoints (default 3)\n" EV_CKPT_OPTIONS_HELP
+	"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
+	"  the group (-G) only once a checkpoint is complete, for lag monitoring.\n"
+	"\n"
 	"Produce options:\n"
 	"  -k, --key KEY            key of every message\n"
 	"      --key-field NAME     key taken from the top-level JSON field NAME of each line\n"
@@ -69,6 +81,11 @@ enum {
 	OPT_META_FIELD,
 	OPT_MAX_LINE,
 	OPT_NO_IDEMPOTENCE,
+	OPT_CKPT_INTERVAL,
+	OPT_CKPT_EXPECT,
+	OPT_CKPT_TIMEOUT,
+	OPT_TOLERABLE,
+	OPT_RETAIN,
 };
 
 static const struct option long_options[] = {
@@ -88,6 +105,12 @@ static const struct option long_options[] = {
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE},
+	{"checkpoint-interval", required_argument, NULL, OPT_CKPT_INTERVAL},
+	{"checkpoint-expect", required_argument, NULL, OPT_CKPT_EXPECT},
+	{"checkpoint-timeout", required_argument, NULL, OPT_CKPT_TIMEOUT},
+	{"tolerable-failures", required_argument, NULL, OPT_TOLERABLE},
+	{"retain", required_argument, NULL, OPT_RETAIN},
+	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -124,6 +147,12 @@ struct kin {
 	uint64_t max_line;
 	int idempotence;
 	ev_tool_common common;
+	ev_ckpt ck;
+	ev_coord_opts co;
+	const char *expect[32];
+
+	ev_coord *coord;         /* NULL: no checkpoints */
+	json_t *restore_offsets; /* {"topic":{"partition":offset}} of the restored checkpoint */
 
 	/* run time */
 	rd_kafka_t *rk;
@@ -148,6 +177,7 @@ struct part {
 	int eof;
 	int done;        /* e@ reached */
 	int64_t pending; /* next offset to store, -1 when none */
+	int64_t written; /* next offset after what was written out, -1 when none */
 	ev_gauge *lag;
 };
 
@@ -178,6 +208,7 @@ static struct part *part_find(struct kin *k, const char *topic, int32_t partitio
 		return NULL;
 	p->partition = partition;
 	p->pending = -1;
+	p->written = -1;
 	k->last_part = k->nparts++;
 	return p;
 }
@@ -277,8 +308,8 @@ static int flush_and_store(struct kin *k)
 	if (ev_writer_flush(k->out) < 0)
 		return -1;
 	ev_counter_set(k->m_blocked, ev_writer_blocked_ns(k->out));
-	if (!k->group)
-		return 0;
+	if (!k->group || k->coord)
+		return 0; /* with checkpoints, the group gets a checkpoint's offsets once complete */
 	rd_kafka_topic_partition_list_t *list = NULL;
 	for (size_t i = 0; i < k->nparts; i++) {
 		struct part *p = &k->parts[i];
@@ -299,6 +330,99 @@ static int flush_and_store(struct kin *k)
 	return 0;
 }
 
+/* With --restore, a partition starts where the checkpoint says. */
+static void restore_offset(struct kin *k, struct part *p, rd_kafka_topic_partition_t *tp)
+{
+	char num[16];
+	snprintf(num, sizeof(num), "%d", (int)tp->partition);
+	json_t *o = json_object_get(json_object_get(k->restore_offsets, tp->topic), num);
+	if (!p || !json_is_integer(o))
+		return;
+	tp->offset = p->written = json_integer_value(o);
+	ev_info("%s [%d]: restored at offset %" PRId64, tp->topic, (int)tp->partition, tp->offset);
+}
+
+/* {"topic":{"partition":next offset}} of everything written so far. */
+static json_t *written_offsets(struct kin *k)
+{
+	json_t *all = json_object();
+	for (size_t i = 0; i < k->nparts; i++) {
+		struct part *p = &k->parts[i];
+		char num[16];
+		if (p->written < 0)
+			continue;
+		json_t *t = json_object_get(all, p->topic);
+		if (!t)
+			json_object_set_new(all, p->topic, t = json_object());
+		snprintf(num, sizeof(num), "%d", (int)p->partition);
+		json_object_set_new(t, num, json_integer(p->written));
+	}
+	return all;
+}
+
+/* A complete checkpoint's offsets to the group: what lag monitoring reads, and where a run
+ * without --restore starts. */
+static void commit_offsets(struct kin *k, json_t *offsets)
+{
+	const char *topic, *num;
+	json_t *parts, *off;
+	if (!k->group)
+		return;
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+	json_object_foreach(offsets, topic, parts)
+	{
+		json_object_foreach(parts, num, off)
+		{
+			rd_kafka_topic_partition_list_add(list, topic, atoi(num))->offset =
+				json_integer_value(off);
+		}
+	}
+	if (list->cnt) {
+		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, list, 1);
+		if (err)
+			ev_warn("cannot commit the checkpoint's offsets: %s",
+				rd_kafka_err2str(err));
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* The coordinator's turn: finish the checkpoint in flight, begin the next when due (its
+ * barrier follows every record written so far). Returns 0, or -1 to stop the job. */
+static int checkpoint_tick(struct kin *k)
+{
+	char err[1024];
+	json_t *offsets;
+	if (!k->coord)
+		return 0;
+	int64_t now = ev_wall_ms();
+	int r = ev_coord_poll(k->coord, now, &offsets, err, sizeof(err));
+	if (r == EV_COORD_COMPLETED) {
+		commit_offsets(k, offsets);
+		json_decref(offsets);
+	} else if (r == EV_COORD_FAILED) {
+		ev_error("%s", err);
+		return -1;
+	}
+	if (!ev_coord_due(k->coord, now))
+		return 0;
+	int64_t id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
+	if (id < 0) {
+		ev_warn("cannot begin a checkpoint: %s", err);
+		return 0;
+	}
+	ev_control c = {EV_CTL_BARRIER, id, now};
+	ev_buf line = EV_BUF_INIT;
+	int rc = ev_control_format(&line, &c) < 0 ||
+				 ev_writer_line(k->out, line.data, line.len) < 0 ||
+				 ev_writer_flush(k->out) < 0
+			 ? -1
+			 : 0;
+	ev_buf_free(&line);
+	if (rc < 0 && errno != EPIPE)
+		ev_error("cannot write standard output: %s", strerror(errno));
+	return rc;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -307,8 +431,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		ev_info("assigned %d partition(s)", parts->cnt);
 		parts_clear(k);
-		for (int i = 0; i < parts->cnt; i++)
-			part_find(k, parts->elems[i].topic, parts->elems[i].partition, 1);
+		for (int i = 0; i < parts->cnt; i++) {
+			struct part *p =
+				part_find(k, parts->elems[i].topic, parts->elems[i].partition, 1);
+			restore_offset(k, p, &parts->elems[i]);
+		}
 		rd_kafka_assign(rk, parts);
 	} else {
 		ev_info("revoked %d partition(s)", parts->cnt);
@@ -431,11 +558,13 @@ static int assign_partitions(struct kin *k)
 			case START_TAIL: tp->offset = RD_KAFKA_OFFSET_TAIL(k->start_value); break;
 			case START_TIME: tp->offset = k->start_value; break;
 			}
-			if (!part_find(k, k->topics[t], id, 1)) {
+			struct part *p = part_find(k, k->topics[t], id, 1);
+			if (!p) {
 				ev_error("out of memory");
 				rd_kafka_metadata_destroy(md);
 				goto out;
 			}
+			restore_offset(k, p, tp);
 		}
 		rd_kafka_metadata_destroy(md);
 		if (!found) {
@@ -545,7 +674,7 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 	ev_counter_inc(k->m_out);
 	ev_counter_add(k->m_bytes_out, msg->len);
 	if (p)
-		p->pending = msg->offset + 1;
+		p->pending = p->written = msg->offset + 1;
 	(*count)++;
 	return k->max_count > 0 && *count >= (uint64_t)k->max_count ? FINISHED : CONSUMED;
 }
@@ -600,6 +729,10 @@ static int consume(struct kin *k)
 	int act = CONSUMED;
 	while (act == CONSUMED && !ev_tool_stop_requested() && !k->fatal) {
 		ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch, CONSUME_BATCH);
+		if (checkpoint_tick(k) < 0) {
+			act = FAILED;
+			break;
+		}
 		if (n <= 0) {
 			if (flush_and_store(k) < 0)
 				act = WRITE_FAILED;
@@ -976,7 +1109,36 @@ static int parse_args(struct kin *k, int argc, char **argv)
 				return ev_tool_usage_error("invalid size '%s'", optarg);
 			break;
 		case OPT_NO_IDEMPOTENCE: k->idempotence = 0; break;
-		default: return ev_tool_bad_option(argv);
+		case OPT_CKPT_INTERVAL:
+		case OPT_CKPT_TIMEOUT:
+			if (ev_opt_duration_ms(optarg, 1000, &v) < 0 || v <= 0)
+				return ev_tool_usage_error("invalid duration '%s'", optarg);
+			*(c == OPT_CKPT_INTERVAL ? &k->co.interval_ms : &k->co.timeout_ms) = v;
+			break;
+		case OPT_CKPT_EXPECT: {
+			char *save = NULL;
+			for (char *st = strtok_r(optarg, ",", &save); st;
+			     st = strtok_r(NULL, ",", &save)) {
+				if (k->co.nexpect == sizeof(k->expect) / sizeof(k->expect[0]))
+					return ev_tool_usage_error("too many stages");
+				k->expect[k->co.nexpect++] = st;
+			}
+			break;
+		}
+		case OPT_TOLERABLE:
+			if (ev_opt_int(optarg, 0, 1000000, &v) < 0)
+				return ev_tool_usage_error("invalid count '%s'", optarg);
+			k->co.tolerable = (int)v;
+			break;
+		case OPT_RETAIN:
+			if (ev_opt_int(optarg, 1, 1000000, &v) < 0)
+				return ev_tool_usage_error("invalid count '%s'", optarg);
+			k->co.retain = (int)v;
+			break;
+		default:
+			if (ev_ckpt_option(c, optarg, &k->ck))
+				break;
+			return ev_tool_bad_option(argv);
 		}
 	}
 	for (; optind < argc; optind++) {
@@ -1016,6 +1178,30 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	if (k->json && k->key_field)
 		return ev_tool_usage_error(
 			"-J takes the key from the envelope; --key-field does not apply");
+	if ((k->co.interval_ms || k->ck.url) &&
+	    (k->mode != 'C' || !k->co.interval_ms || !k->ck.url))
+		return ev_tool_usage_error("checkpoints need -C, --checkpoint-interval and "
+					   "--checkpoint-store together");
+	return 0;
+}
+
+/* Open the store, find what to restore, and set up the coordinator. */
+static int start_checkpoints(struct kin *k)
+{
+	char err[1024];
+	int64_t id = 0;
+	k->co.ck = &k->ck;
+	k->co.expect = k->expect;
+	if (ev_ckpt_open(&k->ck, k->common.job, "kin", err, sizeof(err)) < 0 ||
+	    ev_ckpt_resolve(k->ck.store, k->ck.job, k->ck.restore, &id, err, sizeof(err)) < 0 ||
+	    (id &&
+	     !(k->restore_offsets = ev_coord_restore_offsets(&k->ck, id, err, sizeof(err)))) ||
+	    !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
+		ev_error("checkpoints: %s", err);
+		return -1;
+	}
+	if (id)
+		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(k->ck.store));
 	return 0;
 }
 
@@ -1028,6 +1214,9 @@ int main(int argc, char **argv)
 	k.idempotence = 1;
 	k.max_line = 1 << 20;
 	k.common.job = "evpipe";
+	k.co.timeout_ms = 60000;
+	k.co.tolerable = 3;
+	k.co.retain = 3;
 
 	ev_tool_init("kin");
 	char err[512];
@@ -1043,6 +1232,12 @@ int main(int argc, char **argv)
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&k);
+	if (k.ck.url && start_checkpoints(&k) < 0) {
+		rd_kafka_conf_destroy(k.kafka.conf);
+		ev_ckpt_close(&k.ck);
+		ev_metrics_free(k.metrics);
+		return EV_EXIT_FAILURE;
+	}
 	ev_tool_catch_signals();
 	k.out = ev_writer_new(1, 64 * 1024);
 	if (!k.out) {
@@ -1067,6 +1262,9 @@ int main(int argc, char **argv)
 	}
 	parts_clear(&k);
 	free(k.parts);
+	ev_coord_free(k.coord);
+	json_decref(k.restore_offsets);
+	ev_ckpt_close(&k.ck);
 	ev_metrics_free(k.metrics);
 	return ev_tool_finish(rc);
 }

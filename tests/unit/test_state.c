@@ -24,7 +24,7 @@ static void test_encoding(void)
 static ev_state *open_dir(const char *dir)
 {
 	char err[512] = "";
-	ev_state_opts o = {dir, 8u << 20};
+	ev_state_opts o = {.dir = dir, .memory = 8u << 20};
 	ev_state *s = ev_state_open(&o, err, sizeof(err));
 	if (!s)
 		fprintf(stderr, "open: %s\n", err);
@@ -106,7 +106,7 @@ static void test_private(void)
 	CHECK(ev_state_close(s, err, sizeof(err)) == 0);
 	CHECK(stat(dir, &st) < 0);
 	free(dir);
-	ev_state_opts o = {"/proc/no/such/dir", 0};
+	ev_state_opts o = {.dir = "/proc/no/such/dir"};
 	CHECK(ev_state_open(&o, err, sizeof(err)) == NULL && strstr(err, "/proc/no/such/dir"));
 }
 

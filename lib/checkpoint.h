@@ -1,0 +1,102 @@
+/* checkpoint.h: the checkpoint protocol of DESIGN.md over a store (lib/ckstore.h): where a
+ * stage's part and a checkpoint's manifest live, listing, choosing what to restore, pruning.
+ *
+ * Layout under the store's root:
+ *   <job>/chk-<N>/<stage>.json       a stage's part of checkpoint N (N zero-padded to 10
+ *                                    digits, so that key order is numeric order)
+ *   <job>/chk-<N>/<stage>/<file>     files private to one checkpoint (RocksDB's MANIFEST ...)
+ *   <job>/chk-<N>/_manifest.json     written last by the coordinator: its existence is the
+ *                                    commit point of checkpoint N
+ *   <job>/shared/<stage>/<sha256>    immutable files shared by checkpoints (SST files), named by
+ *                                    their content, uploaded once: incremental checkpoints */
+#ifndef EV_CHECKPOINT_H
+#define EV_CHECKPOINT_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "ckstore.h"
+
+/* Options of every tool that takes part in checkpoints. */
+enum { EV_OPT_CKPT_STORE = 0x1200, EV_OPT_CKPT_STAGE, EV_OPT_CKPT_RESTORE };
+#define EV_CKPT_LONG_OPTIONS                                              \
+	{"checkpoint-store", required_argument, NULL, EV_OPT_CKPT_STORE}, \
+		{"stage", required_argument, NULL, EV_OPT_CKPT_STAGE},    \
+	{                                                                 \
+		"restore", required_argument, NULL, EV_OPT_CKPT_RESTORE   \
+	}
+#define EV_CKPT_OPTIONS_HELP                                                                         \
+	"      --checkpoint-store URL  take part in checkpoints (file:///dir, s3://bucket/prefix;\n" \
+	"                           S3 from S3_ENDPOINT, AWS_REGION and the AWS credentials)\n"      \
+	"      --stage NAME         this stage's name in checkpoints (default: the tool's)\n"        \
+	"      --restore WHICH      start from checkpoint WHICH: latest, an id, or none\n"
+
+typedef struct ev_ckpt {
+	const char *url;     /* NULL: no checkpoints */
+	const char *stage;   /* the part's name */
+	const char *restore; /* NULL or "none": start afresh */
+	const char *job;
+	ev_store *store;
+} ev_ckpt;
+
+/* Act on getopt_long's c when it is a checkpoint option: 1 when it was one, else 0. */
+int ev_ckpt_option(int c, const char *arg, ev_ckpt *o);
+/* Open the store when --checkpoint-store was given; job names the checkpoints, tool is the
+ * default stage name. Returns 0, or -1 with a message in err. */
+int ev_ckpt_open(ev_ckpt *o, const char *job, const char *tool, char *err, size_t errlen);
+void ev_ckpt_close(ev_ckpt *o);
+
+/* "<job>/chk-<N>" into b (reset first), and "<job>/chk-<N>/<name>". */
+void ev_ckpt_dir(ev_buf *b, const char *job, int64_t id);
+void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name);
+
+/* Write this stage's part of checkpoint id: part (a JSON object, taken) gets "stage",
+ * "checkpoint" and "at" added. Returns 0, or -1 with a message in err. */
+int ev_ckpt_put_part(ev_ckpt *o, int64_t id, json_t *part, char *err, size_t errlen);
+/* A stage without state acknowledges barrier id once what preceded it is durable: a part
+ * with the time it took since the barrier arrived (t0, ev_mono_ns). Returns 0, or -1 with a
+ * message in err. A no-op without --checkpoint-store. */
+int ev_ckpt_ack(ev_ckpt *o, int64_t id, uint64_t t0_ns, char *err, size_t errlen);
+/* For a stage without state, --restore has nothing to load: say so once. */
+void ev_ckpt_stateless_restore(const ev_ckpt *o);
+/* The JSON object under key: the object, or NULL with *found 0 (absent) or -1 (error, with a
+ * message in err). */
+json_t *ev_ckpt_get_json(ev_store *s, const char *key, int *found, char *err, size_t errlen);
+/* Put a JSON value under key. Returns 0 or -1. */
+int ev_ckpt_put_json(ev_store *s, const char *key, const json_t *v, char *err, size_t errlen);
+
+/* Upload the files of a local snapshot directory (a RocksDB checkpoint) as this stage's files
+ * of checkpoint id: SST files (immutable) to <job>/shared/<stage>/<sha256>.sst once (a HEAD
+ * tells whether a file is there already), the others to <job>/chk-<N>/<stage>/<name>. Returns
+ * the "files" array for the part ([{name, key, size, sha256}]), with *total and *uploaded
+ * bytes, or NULL with a message in err. */
+json_t *ev_ckpt_upload_dir(ev_ckpt *o, int64_t id, const char *dir, uint64_t *total,
+			   uint64_t *uploaded, char *err, size_t errlen);
+/* Download the files a part lists into dir (which exists), checking each one's size and
+ * SHA-256. Returns 0, or -1 with a message in err. */
+int ev_ckpt_download_files(ev_store *s, const json_t *part, const char *dir, char *err,
+			   size_t errlen);
+
+/* The checkpoints of a job, by ascending id. */
+typedef struct ev_ckpt_entry {
+	int64_t id;
+	int complete;   /* has a manifest */
+	size_t parts;   /* stage parts present */
+	uint64_t bytes; /* bytes under chk-<N>/ (not the shared files) */
+	char **stages;  /* the stages whose part is present */
+} ev_ckpt_entry;
+int ev_ckpt_list(ev_store *s, const char *job, ev_ckpt_entry **entries, size_t *n, char *err,
+		 size_t errlen);
+void ev_ckpt_entries_free(ev_ckpt_entry *entries, size_t n);
+/* The checkpoint "latest" (the newest complete one; 0 when there is none), "none" (0), or an id
+ * (which must be complete). Returns 0, or -1 with a message in err. */
+int ev_ckpt_resolve(ev_store *s, const char *job, const char *which, int64_t *id, char *err,
+		    size_t errlen);
+/* Delete the checkpoints older than the newest keep complete ones (those in progress, newer
+ * than the newest complete one, are left), then every shared file that no remaining
+ * checkpoint's part references. Returns the number of keys deleted, or -1. */
+int ev_ckpt_prune(ev_store *s, const char *job, int keep, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,140 @@
+/* test_checkpoint.c: the checkpoint protocol on a file store: parts, listing, what a restore
+ * picks, pruning that never deletes a referenced file, and the coordinator's outcomes. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "coordinator.h"
+#include "ndjson.h"
+#include "test.h"
+
+static char root[] = "/tmp/evpipe-test-ckpt-XXXXXX";
+
+static void open_ck(ev_ckpt *ck, const char *stage)
+{
+	char url[256], err[512];
+	snprintf(url, sizeof(url), "file://%s", root);
+	memset(ck, 0, sizeof(*ck));
+	ck->url = url;
+	CHECK(ev_ckpt_open(ck, "job", stage, err, sizeof(err)) == 0);
+	ck->url = NULL; /* the stack copy is gone after return; the store keeps its own */
+}
+
+/* A part of stage for checkpoint id that references shared/<file>. */
+static void part_with_file(ev_ckpt *ck, int64_t id, const char *file)
+{
+	char key[256], err[512];
+	snprintf(key, sizeof(key), "job/shared/%s/%s", ck->stage, file);
+	CHECK(ev_store_put(ck->store, key, file, strlen(file), err, sizeof(err)) == 0);
+	json_t *part = json_pack("{s:[{s:s, s:s, s:I}], s:I, s:I}", "files", "name", file, "key",
+				 key, "size", (json_int_t)strlen(file), "bytes",
+				 (json_int_t)strlen(file), "uploaded_bytes", (json_int_t)1);
+	CHECK(ev_ckpt_put_part(ck, id, part, err, sizeof(err)) == 0);
+}
+
+static char last_err[512];
+
+static int64_t drive(ev_coord *c, int *outcome)
+{
+	char *err = last_err;
+	json_t *offsets = NULL;
+	int64_t t = ev_wall_ms();
+	for (int i = 0; i < 50; i++) {
+		*outcome = ev_coord_poll(c, t + 200 * (i + 1), &offsets, err, sizeof(last_err));
+		if (*outcome != EV_COORD_PENDING)
+			break;
+	}
+	int64_t n = offsets ? json_integer_value(
+				      json_object_get(json_object_get(offsets, "events"), "0"))
+			    : -1;
+	json_decref(offsets);
+	return n;
+}
+
+static void test_protocol(void)
+{
+	ev_ckpt kin, win;
+	char err[512];
+	ev_metrics *m = ev_metrics_new("kin", "test");
+	open_ck(&kin, "kin");
+	open_ck(&win, "evwindow");
+	const char *expect[] = {"evwindow"};
+	ev_coord_opts o = {&kin, 1000, 5000, 1, 2, expect, 1};
+	ev_coord *c = ev_coord_new(&o, m, err, sizeof(err));
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	/* Three checkpoints complete, each with its own file and one shared by all. */
+	for (int64_t i = 1; i <= 3; i++) {
+		int64_t now = ev_wall_ms() + 1000 * i;
+		CHECK(ev_coord_due(c, now + 5000));
+		json_t *off = json_pack("{s:{s:I}}", "events", "0", (json_int_t)(100 * i));
+		CHECK(ev_coord_begin(c, off, now, err, sizeof(err)) == i);
+		CHECK(!ev_coord_due(c, now + 100000)); /* one at a time */
+		int outcome;
+		json_t *none;
+		CHECK(ev_coord_poll(c, now + 300, &none, err, sizeof(err)) == EV_COORD_PENDING);
+		char file[32];
+		snprintf(file, sizeof(file), "own-%d", (int)i);
+		part_with_file(&win, i, file);
+		part_with_file(&win, i, "common");
+		/* the second part_with_file replaced the first: make the part list both */
+		json_t *part =
+			json_pack("{s:[{s:s, s:s}, {s:s, s:s}]}", "files", "name", file, "key", "",
+				  "name", "common", "key", "job/shared/evwindow/common");
+		char k[64];
+		snprintf(k, sizeof(k), "job/shared/evwindow/%s", file);
+		json_object_set_new(json_array_get(json_object_get(part, "files"), 0), "key",
+				    json_string(k));
+		CHECK(ev_ckpt_put_part(&win, i, part, err, sizeof(err)) == 0);
+		CHECK(drive(c, &outcome) == 100 * i);
+		CHECK(outcome == EV_COORD_COMPLETED);
+	}
+	/* retain 2: checkpoint 1 and its own file are gone, the shared file stays */
+	ev_ckpt_entry *e;
+	size_t n;
+	CHECK(ev_ckpt_list(kin.store, "job", &e, &n, err, sizeof(err)) == 0);
+	CHECK(n == 2 && e[0].id == 2 && e[1].id == 3 && e[0].complete && e[1].parts == 2);
+	ev_ckpt_entries_free(e, n);
+	uint64_t size;
+	CHECK(ev_store_head(kin.store, "job/shared/evwindow/own-1", &size, err, sizeof(err)) == 0);
+	CHECK(ev_store_head(kin.store, "job/shared/evwindow/own-2", &size, err, sizeof(err)) == 1);
+	CHECK(ev_store_head(kin.store, "job/shared/evwindow/common", &size, err, sizeof(err)) == 1);
+	int64_t id;
+	CHECK(ev_ckpt_resolve(kin.store, "job", "latest", &id, err, sizeof(err)) == 0 && id == 3);
+	CHECK(ev_ckpt_resolve(kin.store, "job", "2", &id, err, sizeof(err)) == 0 && id == 2);
+	CHECK(ev_ckpt_resolve(kin.store, "job", "1", &id, err, sizeof(err)) < 0);
+	CHECK(ev_ckpt_resolve(kin.store, "job", "none", &id, err, sizeof(err)) == 0 && id == 0);
+	CHECK(ev_ckpt_resolve(kin.store, "job", "x", &id, err, sizeof(err)) < 0);
+	json_t *off = ev_coord_restore_offsets(&kin, 3, err, sizeof(err));
+	CHECK(json_integer_value(json_object_get(json_object_get(off, "events"), "0")) == 300);
+	json_decref(off);
+
+	/* A stage that never answers: abandoned, then once more than tolerable: failed. */
+	int outcome;
+	for (int i = 0; i < 2; i++) {
+		json_t *o2 = json_object();
+		CHECK(ev_coord_begin(c, o2, ev_wall_ms(), err, sizeof(err)) > 0);
+		drive(c, &outcome);
+		CHECK(outcome == (i == 0 ? EV_COORD_ABANDONED : EV_COORD_FAILED));
+	}
+	CHECK(strstr(last_err, "consecutive") != NULL);
+	ev_coord_free(c);
+	ev_ckpt_close(&kin);
+	ev_ckpt_close(&win);
+	ev_metrics_free(m);
+}
+
+int main(void)
+{
+	if (!mkdtemp(root)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(test_protocol);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	if (system(cmd) != 0)
+		return 1;
+	return test_report();
+}

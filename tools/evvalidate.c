@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "checkpoint.h"
 #include "codec.h"
 #include "control.h"
 #include "deadletter.h"
@@ -41,7 +42,8 @@ static const char usage_text[] =
 	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n"
 	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
 	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
-	"                           contract, copied to the dead letter's \"source\"\n" EV_TOOL_OPTIONS_HELP
+	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
+	"                           (evvalidate keeps no state: barriers are forwarded, no part)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O),\n"
 	"2 usage error or a contract that cannot be used.\n";
@@ -60,11 +62,13 @@ static const struct option long_options[] = {
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
+	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
 
 struct evvalidate {
+	ev_ckpt ck; /* accepted for a uniform pipeline; nothing to save or restore */
 	const char *contract_path;
 	const char *dlq_spec;
 	int all_errors;
@@ -211,7 +215,10 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 				return ev_tool_usage_error("invalid depth '%s'", optarg);
 			break;
 		case OPT_META_FIELD: v->meta_field = optarg; break;
-		default: return ev_tool_bad_option(argv);
+		default:
+			if (ev_ckpt_option(c, optarg, &v->ck))
+				break;
+			return ev_tool_bad_option(argv);
 		}
 	}
 	if (optind < argc)
@@ -252,6 +259,8 @@ int main(int argc, char **argv)
 	}
 	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field};
 	v.validator = ev_validator_new(v.contract, &vo);
+	v.ck.stage = "evvalidate";
+	ev_ckpt_stateless_restore(&v.ck);
 	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
 	v.in = ev_reader_new(0, (size_t)v.max_line);
 	v.out = ev_writer_new(1, 64 * 1024);

@@ -13,6 +13,8 @@ enum ev_control_type {
 	EV_CTL_BARRIER,
 	EV_CTL_ASSIGN,
 	EV_CTL_REVOKE,
+	EV_CTL_STOP, /* the source was stopped, the stream is not finished: the end of input that
+		      * follows suspends it (state is kept for a restart), it does not end it */
 };
 
 typedef struct ev_control {

@@ -159,6 +159,7 @@ struct evwindow {
 	int64_t stats_at_ms; /* when the state gauges were last set */
 	int64_t wm_seen;     /* the watermark last set in the gauge */
 	int64_t now_ms;      /* processing time of the record or control line at hand */
+	int stopped;         /* upstream said it stopped: the input ends, the stream does not */
 	ev_buf row, key, scratch, skey, sval;
 	json_t **values;
 	ev_metrics *metrics;
@@ -881,6 +882,8 @@ static int control(struct evwindow *e, const char *line, size_t len)
 		if (take_checkpoint(e, c.id) < 0)
 			exit(EV_EXIT_FAILURE);
 	}
+	if (parsed && c.type == EV_CTL_STOP)
+		e->stopped = 1;
 	if (parsed && c.type == EV_CTL_WATERMARK) {
 		ev_wm_promise(e->wm, c.ts);
 		e->now_ms = ev_wall_ms();
@@ -1113,6 +1116,15 @@ static int restore_fill(const char *dir, void *arg, char *err, size_t errlen)
 	return ev_ckpt_download_files(e->ck.store, e->restore_part, dir, err, errlen);
 }
 
+static int fresh_fill(const char *dir, void *arg, char *err, size_t errlen)
+{
+	(void)arg;
+	(void)err;
+	(void)errlen;
+	ev_debug("no checkpoint to restore: starting with empty state in %s", dir);
+	return 0;
+}
+
 /* A checkpoint was taken from a running store: it carries the "not saved" mark, which does
  * not apply to it. */
 static int restore_opened(struct evwindow *e)
@@ -1146,16 +1158,25 @@ static int run(struct evwindow *e)
 		if (record(e, line, len) < 0)
 			goto write_error;
 	}
-	if (ev_tool_stop_requested() && e->state_dir) {
+	int stop = ev_tool_stop_requested() || e->stopped;
+	if (stop && e->ck.store) {
+		/* The state of record is the last checkpoint, and reading resumes from its
+		 * offsets: firing what is open now would write partial windows. */
+		ev_info("stopping: the open windows stay in the last checkpoint");
+		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
+			goto write_error;
+		return EV_EXIT_OK;
+	}
+	if (stop && e->state_dir) {
 		/* The windows stay open, saved for the restart. */
 		state_save(e);
 		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
 			goto write_error;
 		return EV_EXIT_OK;
 	}
-	if (ev_tool_stop_requested()) {
+	if (stop) {
 		/* Nowhere to keep state: what is open is written, as at the end of input. */
-		ev_info("stopping on signal %d: firing the open windows", ev_tool_stop_requested());
+		ev_info("stopping: firing the open windows (no --state-dir to keep them in)");
 	}
 	ev_wm_end(e->wm);
 	if (advance(e, EV_WM_END) < 0 || ev_writer_flush(e->out) < 0 ||
@@ -1304,9 +1325,9 @@ int main(int argc, char **argv)
 		"Time a stage takes for its part of a checkpoint (snapshot and upload)", NULL,
 		ck_bounds, sizeof(ck_bounds) / sizeof(ck_bounds[0]));
 	e.m_ck_full =
-		ev_metrics_gauge(m, "evpipe_checkpoint_size_bytes",
+		ev_metrics_gauge(m, "evpipe_checkpoint_stage_size_bytes",
 				 "Bytes of the last checkpoint's part, by kind", "kind=\"full\"");
-	e.m_ck_incremental = ev_metrics_gauge(m, "evpipe_checkpoint_size_bytes",
+	e.m_ck_incremental = ev_metrics_gauge(m, "evpipe_checkpoint_stage_size_bytes",
 					      "Bytes of the last checkpoint's part, by kind",
 					      "kind=\"incremental\"");
 	e.m_ck_last =
@@ -1343,6 +1364,10 @@ int main(int argc, char **argv)
 	if (e.restore_part) {
 		so.fill = restore_fill;
 		so.fill_arg = &e;
+	} else if (e.ck.store) {
+		/* With checkpoints, state comes from a checkpoint or starts empty: what a directory
+		 * holds besides would not match where kin resumes reading. */
+		so.fill = fresh_fill;
 	}
 	if (!(e.st = ev_state_open(&so, err, sizeof(err)))) {
 		ev_error("--state-dir: %s", err);

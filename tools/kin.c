@@ -55,6 +55,9 @@ static const char usage_text[] =
 	"                           {\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
 	"                           that is not a JSON object is wrapped as\n"
 	"                           {\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}\n"
+	"  Feeding a pipeline (--meta-field or checkpoints), kin stopped by SIGTERM or SIGINT\n"
+	"  ends its output with {\"__evpipe\":\"stop\"}: the stream is suspended, not finished,\n"
+	"  so evwindow keeps its open windows instead of firing them.\n"
 	"\n"
 	"Checkpoints (kin coordinates them: DESIGN.md, State and checkpoints):\n"
 	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
@@ -755,6 +758,15 @@ static int consume(struct kin *k)
 		goto write_error;
 	if (act == FAILED)
 		rc = EV_EXIT_FAILURE;
+	if (ev_tool_stop_requested() && act == CONSUMED && (k->coord || k->meta_field)) {
+		/* Stopped, not finished: say so downstream, so that windows are not fired as at
+		 * the end of a stream. */
+		ev_control stop = {EV_CTL_STOP, 0, 0};
+		ev_buf_reset(&line);
+		if (ev_control_format(&line, &stop) < 0 ||
+		    ev_writer_line(k->out, line.data, line.len) < 0)
+			goto write_error;
+	}
 	if (flush_and_store(k) < 0)
 		goto write_error;
 	if (k->fatal)

@@ -6,6 +6,7 @@
 #   make lint       clang-format check, cppcheck, actionlint
 #   make bench      benchmarks (bench/)
 #   make install    install the tools under $(PREFIX)/bin
+#   make compose-check  check compose/, the Prometheus rules and the dashboard (offline)
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 PREFIX ?= /usr/local
@@ -33,7 +34,7 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread -lm
 
-TOOLS := kin evvalidate evwindow dlqsink chsink
+TOOLS := kin evvalidate evwindow dlqsink chsink evgen ckpt
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -49,7 +50,7 @@ endif
 
 .SECONDARY:
 
-.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz fuzz-deps
+.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz fuzz-deps compose-check
 
 all: $(TOOL_BIN) bin
 
@@ -87,8 +88,9 @@ services-up:
 services-down:
 	$(Q)tests/services/down
 
+# Through Kafka and ClickHouse when the local servers run (or EVPIPE_DEMO_KAFKA=1), else on files.
 demo:
-	$(Q)scripts/deps $(if $(EVPIPE_DEMO_KAFKA),all,build)
+	$(Q)scripts/deps $(if $(filter 1,$(EVPIPE_DEMO_KAFKA)),all,build)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)pipelines/demo.sh
 
@@ -101,9 +103,19 @@ format:
 bench: all
 	$(Q)bench/run
 
-install: all
+# The tools of $(BUILD) (release unless SAN=1), without re-pointing bin/.
+install: $(TOOL_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/
+
+# The compose stack, the Prometheus configuration and rules, and the dashboard, checked offline
+# (no Docker engine): what tests/observability.bats also runs, without the live part.
+compose-check:
+	$(Q)docker-compose -f compose/docker-compose.yml config -q
+	$(Q)promtool check config compose/prometheus/prometheus.yml
+	$(Q)promtool check rules compose/prometheus/alerts.yml
+	$(Q)promtool test rules compose/prometheus/alerts_test.yml
+	$(Q)python3 tests/helpers/obs.py lint grafana/dashboards/evpipe-overview.json docs/metrics.md
 
 clean:
 	rm -rf build bin

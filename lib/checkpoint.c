@@ -268,6 +268,10 @@ int ev_ckpt_prune(ev_store *s, const char *job, int keep, char *err, size_t errl
 	ev_ckpt_entry *e;
 	size_t n;
 	int deleted = 0, rc = 0;
+	if (keep < 1) {
+		snprintf(err, errlen, "at least one complete checkpoint must be kept");
+		return -1;
+	}
 	if (ev_ckpt_list(s, job, &e, &n, err, errlen) < 0)
 		return -1;
 	int64_t newest = 0, oldest_kept = INT64_MAX;

@@ -4,8 +4,8 @@
 #include <jansson.h>
 #include <string.h>
 
-static const char *const type_names[] = {"other",  "watermark", "barrier",
-					 "assign", "revoke",    "stop"};
+static const char *const type_names[] = {"other",  "watermark", "barrier", "assign",
+					 "revoke", "stop",      "end"};
 
 static size_t skip_ws(const char *s, size_t i, size_t len)
 {

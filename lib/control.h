@@ -15,6 +15,8 @@ enum ev_control_type {
 	EV_CTL_REVOKE,
 	EV_CTL_STOP, /* the source was stopped, the stream is not finished: the end of input that
 		      * follows suspends it (state is kept for a restart), it does not end it */
+	EV_CTL_END,  /* the source reached the end it was asked to stop at: the stream is finished
+		      * (with checkpoints, only this makes the end of input fire every window) */
 };
 
 typedef struct ev_control {

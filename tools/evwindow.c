@@ -160,6 +160,7 @@ struct evwindow {
 	int64_t wm_seen;     /* the watermark last set in the gauge */
 	int64_t now_ms;      /* processing time of the record or control line at hand */
 	int stopped;         /* upstream said it stopped: the input ends, the stream does not */
+	int ended;           /* upstream said the stream is finished */
 	ev_buf row, key, scratch, skey, sval;
 	json_t **values;
 	ev_metrics *metrics;
@@ -884,6 +885,8 @@ static int control(struct evwindow *e, const char *line, size_t len)
 	}
 	if (parsed && c.type == EV_CTL_STOP)
 		e->stopped = 1;
+	if (parsed && c.type == EV_CTL_END)
+		e->ended = 1;
 	if (parsed && c.type == EV_CTL_WATERMARK) {
 		ev_wm_promise(e->wm, c.ts);
 		e->now_ms = ev_wall_ms();
@@ -1159,6 +1162,14 @@ static int run(struct evwindow *e)
 			goto write_error;
 	}
 	int stop = ev_tool_stop_requested() || e->stopped;
+	if (!stop && e->ck.store && !e->ended) {
+		/* With checkpoints the stream ends only when the source says so: an input that
+		 * just stops is a stage upstream that died, and firing now would write partial
+		 * windows. A restore continues from the last checkpoint. */
+		ev_warn("the input ended without an end line (a stage before this one failed?): "
+			"the open windows stay in the last checkpoint");
+		stop = 1;
+	}
 	if (stop && e->ck.store) {
 		/* The state of record is the last checkpoint, and reading resumes from its
 		 * offsets: firing what is open now would write partial windows. */

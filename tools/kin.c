@@ -55,9 +55,10 @@ static const char usage_text[] =
 	"                           {\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
 	"                           that is not a JSON object is wrapped as\n"
 	"                           {\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}\n"
-	"  Feeding a pipeline (--meta-field or checkpoints), kin stopped by SIGTERM or SIGINT\n"
-	"  ends its output with {\"__evpipe\":\"stop\"}: the stream is suspended, not finished,\n"
-	"  so evwindow keeps its open windows instead of firing them.\n"
+	"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
+	"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
+	"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
+	"  them when it is only suspended.\n"
 	"\n"
 	"Checkpoints (kin coordinates them: DESIGN.md, State and checkpoints):\n"
 	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
@@ -345,10 +346,12 @@ static void restore_offset(struct kin *k, struct part *p, rd_kafka_topic_partiti
 	ev_info("%s [%d]: restored at offset %" PRId64, tp->topic, (int)tp->partition, tp->offset);
 }
 
-/* {"topic":{"partition":next offset}} of everything written so far. */
+/* {"topic":{"partition":next offset}} of everything written so far, over the restored
+ * checkpoint's offsets: a partition not assigned yet (a group still rebalancing) keeps the
+ * position the restored state corresponds to. */
 static json_t *written_offsets(struct kin *k)
 {
-	json_t *all = json_object();
+	json_t *all = k->restore_offsets ? json_deep_copy(k->restore_offsets) : json_object();
 	for (size_t i = 0; i < k->nparts; i++) {
 		struct part *p = &k->parts[i];
 		char num[16];
@@ -758,10 +761,11 @@ static int consume(struct kin *k)
 		goto write_error;
 	if (act == FAILED)
 		rc = EV_EXIT_FAILURE;
-	if (ev_tool_stop_requested() && act == CONSUMED && (k->coord || k->meta_field)) {
-		/* Stopped, not finished: say so downstream, so that windows are not fired as at
-		 * the end of a stream. */
-		ev_control stop = {EV_CTL_STOP, 0, 0};
+	if ((act == FINISHED || (ev_tool_stop_requested() && act == CONSUMED)) &&
+	    (k->coord || k->meta_field)) {
+		/* Finished (-e, -c), or only stopped: say which downstream, so that windows are
+		 * fired at the end of a stream and not when it is merely suspended. */
+		ev_control stop = {act == FINISHED ? EV_CTL_END : EV_CTL_STOP, 0, 0};
 		ev_buf_reset(&line);
 		if (ev_control_format(&line, &stop) < 0 ||
 		    ev_writer_line(k->out, line.data, line.len) < 0)

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# pipelines/events-to-clickhouse.sh: the default job of DESIGN.md, from a Kafka topic of events
+# to per-minute aggregates in ClickHouse, as one readable script. `--help` lists its settings;
+# pipelines/env.example documents each one.
+#
+# The job is this pipeline, each stage a tool of evpipe:
+#
+#   kin -C (consume the topic as a consumer group)
+#     | evvalidate (the data contract)     --dlq  -> dlqsink -> <topic>.dlq
+#     | evwindow (event-time windows)      --late -> dlqsink -> <topic>.late
+#     | chsink (inserts into ClickHouse)   --dlq  -> dlqsink -> <topic>.dlq
+#
+# Rather than one `a | b | c` line, every stage runs in the background, joined to the next by
+# a named pipe in a private directory, so that this script knows each stage's exit status:
+# - a stage that fails stops the whole job: the others are stopped, nothing is left running,
+#   and the script exits 1 naming the stage;
+# - SIGTERM or SIGINT stops the job in order: kin stops consuming and ends its output with a
+#   stop line, the records it read flow through every stage, evwindow keeps its open windows
+#   in EVPIPE_STATE_DIR for a restart (without it, writes them), and every stage exits 0
+#   (a second signal stops every stage at once);
+# - with EVPIPE_EXIT_AT_END=1 kin stops at the end of the topic and everything is flushed:
+#   every window is written, as at the end of a file.
+set -euo pipefail
+
+me=events-to-clickhouse
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+default_table=evpipe.event_aggregates
+
+usage() {
+	cat <<EOF
+usage: pipelines/events-to-clickhouse.sh [--help]
+
+Runs the evpipe job: events from a Kafka topic, validated against the data contract,
+counted per event type in event-time windows, into a ClickHouse table. Invalid records
+and rows ClickHouse refuses go to the dead-letter topic, late records to the late topic.
+Stops on SIGTERM or SIGINT after draining what was read (exit 0); exits 1 naming the stage
+when one fails, after stopping the others.
+
+Settings, from the environment (pipelines/env.example documents each one):
+  KAFKA_BROKERS             Kafka bootstrap servers, host:port[,...] (required)
+  EVPIPE_KAFKA_CONFIG       librdkafka properties file for kin and dlqsink (secrets, TLS)
+  CLICKHOUSE_URL            ClickHouse HTTP interface, e.g. http://127.0.0.1:8123 (required)
+  CLICKHOUSE_USER           ClickHouse user (default: the server's default user)
+  CLICKHOUSE_PASSWORD       its password (never put it in CLICKHOUSE_URL)
+  EVPIPE_TOPIC              topic of the events (default events)
+  EVPIPE_DLQ_TOPIC          dead letters: invalid records, rows refused (default <topic>.dlq)
+  EVPIPE_LATE_TOPIC         records later than the allowed lateness (default <topic>.late)
+  EVPIPE_GROUP              Kafka consumer group (default evpipe); a new group starts at the
+                            beginning of the topic, an existing one where it stopped
+  EVPIPE_TABLE              ClickHouse table, DB.TABLE (default $default_table)
+  EVPIPE_CREATE_TABLE       1: create the table (and database) when missing, from
+                            pipelines/sql/event_aggregates.sql; 0: it must exist (default 1)
+  EVPIPE_CONTRACT           the data contract (default contracts/event.schema.json)
+  EVPIPE_WINDOW             tumbling window size (default 1m)
+  EVPIPE_OUT_OF_ORDERNESS   watermark bound for out-of-order events (default 5s)
+  EVPIPE_LATENESS           allowed lateness after a window fired (default 30s)
+  EVPIPE_IDLE_TIMEOUT       a partition silent this long stops holding the watermark
+                            (default 60s)
+  EVPIPE_MAX_FUTURE         events this far ahead of their partition are dead letters
+                            (default 1h)
+  EVPIPE_JOB                the job's name: checkpoints are kept under it, and every
+                            metric carries it as its job label (default evpipe)
+  EVPIPE_CHECKPOINT_STORE   where checkpoints go: file:///dir, s3://bucket/prefix (with
+                            S3_ENDPOINT, AWS_REGION and the AWS credentials), or none
+                            (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints)
+  EVPIPE_CHECKPOINT_INTERVAL  time between checkpoints (default 10s)
+  EVPIPE_CHECKPOINT_TIMEOUT   a checkpoint not complete by then is abandoned (default 60s)
+  EVPIPE_CHECKPOINT_RETAIN  complete checkpoints kept (default 3)
+  EVPIPE_RESTORE            latest: continue from the newest complete checkpoint when there
+                            is one; N: from checkpoint N; none: start afresh (default latest)
+  EVPIPE_STATE_DIR          window state directory (default: a private one). Without
+                            checkpoints, open windows are saved there on stop and a restart
+                            continues them; with checkpoints it is a working copy
+  EVPIPE_CLICKHOUSE_RETRY_TIMEOUT
+                            how long chsink retries a failing insert before the job fails
+                            (default 5m)
+  EVPIPE_METRICS_HOST       the address the metrics listen on (default 127.0.0.1; 0.0.0.0
+                            in a container that Prometheus scrapes from outside)
+  EVPIPE_METRICS_PORT_BASE  serve Prometheus metrics on EVPIPE_METRICS_HOST, one port per stage:
+                            BASE kin, +1 evvalidate, +2 evwindow, +3 chsink,
+                            +4 dlqsink of invalid records, +5 dlqsink of late records,
+                            +6 dlqsink of rows refused by ClickHouse (default: none)
+  EVPIPE_EXIT_AT_END        1: stop at the end of the topic, write every window, exit 0
+                            (default 0: run until stopped)
+  EVPIPE_BIN                directory of the evpipe tools (default: the project's bin/ if
+                            built, else \$PATH)
+  EVPIPE_LOG_LEVEL          error, warn, info or debug, for every tool (default info)
+
+Exit status: 0 stopped by a signal or at the end of the topic, 1 a stage failed,
+2 a setting is wrong.
+EOF
+}
+
+say() { printf '%s: %s\n' "$me" "$*" >&2; }
+usage_error() {
+	say "$*"
+	echo "try '$0 --help'" >&2
+	exit 2
+}
+
+case $# in
+0) ;;
+1) [ "$1" = --help ] || [ "$1" = -h ] || usage_error "unknown argument '$1'" ;;
+*) usage_error "unexpected arguments: $*" ;;
+esac
+if [ $# -eq 1 ]; then
+	usage
+	exit 0
+fi
+
+# ---- Settings -------------------------------------------------------------------------------
+[ -n "${KAFKA_BROKERS:-}" ] || usage_error "KAFKA_BROKERS is not set"
+[ -n "${CLICKHOUSE_URL:-}" ] || usage_error "CLICKHOUSE_URL is not set"
+topic=${EVPIPE_TOPIC:-events}
+dlq_topic=${EVPIPE_DLQ_TOPIC:-$topic.dlq}
+late_topic=${EVPIPE_LATE_TOPIC:-$topic.late}
+group=${EVPIPE_GROUP:-evpipe}
+table=${EVPIPE_TABLE:-$default_table}
+create_table=${EVPIPE_CREATE_TABLE:-1}
+contract=${EVPIPE_CONTRACT:-$root/contracts/event.schema.json}
+window=${EVPIPE_WINDOW:-1m}
+out_of_orderness=${EVPIPE_OUT_OF_ORDERNESS:-5s}
+lateness=${EVPIPE_LATENESS:-30s}
+idle_timeout=${EVPIPE_IDLE_TIMEOUT:-60s}
+max_future=${EVPIPE_MAX_FUTURE:-1h}
+state_dir=${EVPIPE_STATE_DIR:-}
+job=${EVPIPE_JOB:-evpipe}
+store=${EVPIPE_CHECKPOINT_STORE:-file://${state_dir:-${HOME:-/tmp}/.local/state/evpipe}/checkpoints}
+checkpoint_interval=${EVPIPE_CHECKPOINT_INTERVAL:-10s}
+checkpoint_timeout=${EVPIPE_CHECKPOINT_TIMEOUT:-60s}
+checkpoint_retain=${EVPIPE_CHECKPOINT_RETAIN:-3}
+restore=${EVPIPE_RESTORE:-latest}
+metrics_host=${EVPIPE_METRICS_HOST:-127.0.0.1}
+retry_timeout=${EVPIPE_CLICKHOUSE_RETRY_TIMEOUT:-5m}
+port_base=${EVPIPE_METRICS_PORT_BASE:-}
+exit_at_end=${EVPIPE_EXIT_AT_END:-0}
+
+[[ $exit_at_end =~ ^[01]$ ]] || usage_error "EVPIPE_EXIT_AT_END must be 0 or 1"
+[[ $create_table =~ ^[01]$ ]] || usage_error "EVPIPE_CREATE_TABLE must be 0 or 1"
+if [ -n "$port_base" ] && ! { [[ $port_base =~ ^[0-9]{1,5}$ ]] && ((port_base > 0 && port_base + 6 <= 65535)); }; then
+	usage_error "EVPIPE_METRICS_PORT_BASE must be a port number, at most 65529"
+fi
+[ -r "$contract" ] || usage_error "cannot read the contract '$contract'"
+[ -z "$state_dir" ] || mkdir -p "$state_dir"
+[[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
+[[ $restore =~ ^(latest|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, none or a checkpoint id"
+[[ $checkpoint_retain =~ ^[1-9][0-9]*$ ]] || usage_error "EVPIPE_CHECKPOINT_RETAIN must be a positive number"
+case $store in
+none) ;;
+file:///*) mkdir -p "${store#file://}" ;;
+s3://?*) ;;
+*) usage_error "EVPIPE_CHECKPOINT_STORE must be file:///dir, s3://bucket/prefix or none" ;;
+esac
+
+# The tools: from EVPIPE_BIN, else the project's bin/ when it was built, else $PATH.
+if [ -n "${EVPIPE_BIN:-}" ]; then
+	PATH="$EVPIPE_BIN:$PATH"
+elif [ -x "$root/bin/kin" ]; then
+	PATH="$root/bin:$PATH"
+fi
+for tool in kin evvalidate evwindow chsink dlqsink; do
+	command -v "$tool" >/dev/null || usage_error "'$tool' not found: build the tools (make) or set EVPIPE_BIN"
+done
+
+# Stage i's metrics address, when EVPIPE_METRICS_PORT_BASE is set (the port map is in --help).
+metrics() {
+	metrics_args=()
+	[ -z "$port_base" ] || metrics_args=(--metrics-addr "$metrics_host:$((port_base + $1))")
+}
+
+# Every stage's checkpoint options, under its stage name (kin coordinates: DESIGN.md, State and
+# checkpoints, and ADR 0008). Each stage that writes a part is named in kin's --checkpoint-expect.
+checkpoint_args() {
+	ckpt_args=(--job "$job")
+	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore" --stage "$1")
+}
+expect=evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
+
+# ---- The private directory: named pipes between the stages ----------------------------------
+dir=$(mktemp -d "${TMPDIR:-/tmp}/evpipe-job.XXXXXX")
+declare -A stage_of=() # pid -> stage name, of every stage still running
+declare -A pid_of=()   # stage name -> pid
+stopping=0             # 1 once a signal asked the job to stop
+killing=0              # 1 once every stage was told to stop at once
+failures=()            # "name status" of the stages that failed, in the order they exited
+
+# Whatever happens to this script, no stage outlives it and the directory goes.
+cleanup() {
+	local pids=("${!stage_of[@]}")
+	if [ ${#pids[@]} -gt 0 ]; then
+		kill -TERM "${pids[@]}" 2>/dev/null || true
+		wait "${pids[@]}" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+for pipe in records valid rows invalid late rejected tick; do
+	mkfifo "$dir/$pipe"
+done
+
+# Table creation: the shipped schema, under the table's own name when it is not the default.
+create_args=()
+if [ "$create_table" = 1 ]; then
+	sql=$root/pipelines/sql/event_aggregates.sql
+	if [ "$table" != "$default_table" ]; then
+		[[ $table =~ ^([A-Za-z_][A-Za-z0-9_]*)\.[A-Za-z_][A-Za-z0-9_]*$ ]] ||
+			usage_error "EVPIPE_TABLE '$table' is not DB.TABLE (or set EVPIPE_CREATE_TABLE=0)"
+		sed -e "s/$default_table/$table/g" \
+			-e "s/^CREATE DATABASE IF NOT EXISTS evpipe;/CREATE DATABASE IF NOT EXISTS ${BASH_REMATCH[1]};/" \
+			"$sql" >"$dir/create-table.sql"
+		sql=$dir/create-table.sql
+	fi
+	create_args=(--create-table "$sql")
+fi
+
+# start NAME IN OUT COMMAND...: run one stage in the background with its stdin and stdout,
+# in a session of its own, so that a Ctrl-C reaches this script only and the script stops the
+# stages in order. setsid execs the tool in the same process: $! is the tool's pid. Temporary
+# files of the tools (evwindow's private store) go to the private directory too.
+start() {
+	local name=$1 in=$2 out=$3
+	shift 3
+	TMPDIR=$dir setsid "$@" <"$in" >"$out" &
+	stage_of[$!]=$name
+	pid_of[$name]=$!
+}
+
+# ---- Stopping -------------------------------------------------------------------------------
+# A stage failed: stop every other one at once.
+stop_all() {
+	killing=1
+	local pids=("${!stage_of[@]}")
+	[ ${#pids[@]} -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true
+}
+
+on_signal() {
+	if [ "$stopping" = 1 ]; then
+		say "second signal: stopping every stage now"
+		stop_all
+		return
+	fi
+	stopping=1
+	say "stopping: kin stops consuming, the records it read go through the job"
+	[ -z "${pid_of[kin]:-}" ] || kill -TERM "${pid_of[kin]}" 2>/dev/null || true
+}
+
+trap on_signal TERM INT HUP
+
+# ---- The stages, from the last to the first ---------------------------------------------------
+# Dead letters and late records, each side output to its own dlqsink (two writers on one pipe
+# could interleave their lines).
+metrics 4
+checkpoint_args dlqsink-invalid
+start dlqsink-invalid "$dir/invalid" /dev/null dlqsink -t "$dlq_topic" "${metrics_args[@]}" \
+	"${ckpt_args[@]}"
+metrics 5
+checkpoint_args dlqsink-late
+start dlqsink-late "$dir/late" /dev/null dlqsink -t "$late_topic" "${metrics_args[@]}" \
+	"${ckpt_args[@]}"
+metrics 6
+checkpoint_args dlqsink-rejected
+start dlqsink-rejected "$dir/rejected" /dev/null dlqsink -t "$dlq_topic" "${metrics_args[@]}" \
+	"${ckpt_args[@]}"
+
+metrics 3
+checkpoint_args chsink
+start chsink "$dir/rows" /dev/null chsink --url "$CLICKHOUSE_URL" --table "$table" \
+	"${create_args[@]}" --retry-timeout "$retry_timeout" --dlq "$dir/rejected" "${metrics_args[@]}" \
+	"${ckpt_args[@]}"
+
+aggregates=count,sum:value,min:value,max:value,uniq:user_id # the table's columns
+window_args=(--key event_type --ts-field ts --tumble "$window" --agg "$aggregates"
+	--out-of-orderness "$out_of_orderness" --lateness "$lateness"
+	--idle-timeout "$idle_timeout" --max-future "$max_future" --meta-field _src)
+[ -z "$state_dir" ] || window_args+=(--state-dir "$state_dir")
+metrics 2
+checkpoint_args evwindow
+start evwindow "$dir/valid" "$dir/rows" evwindow "${window_args[@]}" --late "$dir/late" \
+	"${metrics_args[@]}" "${ckpt_args[@]}"
+
+metrics 1
+checkpoint_args evvalidate
+start evvalidate "$dir/records" "$dir/valid" evvalidate --contract "$contract" \
+	--meta-field _src --dlq "$dir/invalid" "${metrics_args[@]}" "${ckpt_args[@]}"
+
+consume_args=(-C -b "$KAFKA_BROKERS" -G "$group" --meta-field _src)
+[ "$exit_at_end" = 0 ] || consume_args+=(-e)
+checkpoint_args kin
+[ "$store" = none ] || consume_args+=(--checkpoint-interval "$checkpoint_interval"
+	--checkpoint-timeout "$checkpoint_timeout" --retain "$checkpoint_retain"
+	--checkpoint-expect "$expect")
+metrics 0
+start kin /dev/null "$dir/records" kin "${consume_args[@]}" "${metrics_args[@]}" "${ckpt_args[@]}" \
+	"$topic"
+[ "$stopping" = 0 ] || kill -TERM "${pid_of[kin]}" 2>/dev/null || true # a signal came meanwhile
+
+say "consuming '$topic' as group '$group' from $KAFKA_BROKERS into $table at $CLICKHOUSE_URL;" \
+	"dead letters to '$dlq_topic', late records to '$late_topic';" \
+	"checkpoints of job '$job': ${store%%\?*} (restore: $restore)"
+
+# The stage NAME exited with STATUS: a failure stops the job.
+finished() {
+	local name=$1 status=$2
+	[ "$status" -ne 0 ] || return 0
+	# After stop_all, a stage killed by SIGTERM (a shell still opening a pipe) was told to.
+	if [ "$killing" = 0 ] || [ "$status" -ne 143 ]; then
+		failures+=("$name $status")
+	fi
+	[ "$killing" = 1 ] || stop_all
+}
+
+# ---- Running: wait for the stages ----------------------------------------------------------
+# Every 0.2 s, collect the stages that have exited: a pid that no longer exists has ended, and
+# `wait PID` gives its status. (bash's `wait -n` can miss a stage when several end at once.)
+# The pause is a read from a pipe nobody writes to, so it starts no process.
+while [ ${#stage_of[@]} -gt 0 ]; do
+	for pid in "${!stage_of[@]}"; do
+		kill -0 "$pid" 2>/dev/null && continue
+		status=0
+		wait "$pid" 2>/dev/null || status=$?
+		name=${stage_of[$pid]}
+		unset "stage_of[$pid]"
+		finished "$name" "$status"
+	done
+	[ ${#stage_of[@]} -eq 0 ] || read -r -t 0.2 _ <>"$dir/tick" || true
+done
+
+if [ ${#failures[@]} -gt 0 ]; then
+	# The cause is the first stage that failed by itself: a stage killed by SIGPIPE (status
+	# 141) only wrote to one that had already gone.
+	cause=${failures[0]}
+	for f in "${failures[@]}"; do
+		if [ "${f##* }" -ne 141 ]; then
+			cause=$f
+			break
+		fi
+	done
+	name=${cause% *} status=${cause##* }
+	how="exit status $status"
+	[ "$status" -le 128 ] || how="killed by SIG$(kill -l "$status"), exit status $status"
+	say "stage '$name' failed ($how); the other stages were stopped"
+	exit 1
+fi
+if [ "$stopping" = 1 ]; then
+	if [ "$store" != none ]; then
+		say "stopped; a restart continues from the last checkpoint of job '$job'"
+	else
+		say "stopped${state_dir:+; open windows saved in $state_dir}"
+	fi
+else
+	say "finished: the end of '$topic' was reached and everything was written"
+fi

@@ -1,0 +1,365 @@
+#!/usr/bin/env bats
+# pipeline.bats: the whole job, pipelines/events-to-clickhouse.sh, against the real Kafka and
+# ClickHouse of tests/services: its table equals the windows computed offline from the same
+# events, every record is accounted for, a failing stage stops it, SIGTERM stops it in order.
+# shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run
+bats_require_minimum_version 1.5.0
+
+# Loaded here rather than in setup() so that the teardown below replaces the helpers' one.
+load helpers/common
+
+JOB="$EVPIPE_ROOT/pipelines/events-to-clickhouse.sh"
+CONTRACT="$EVPIPE_ROOT/contracts/event.schema.json"
+# The job's windows, as the script passes them by default.
+AGGREGATES=count,sum:value,min:value,max:value,uniq:user_id
+WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
+	--out-of-orderness 5s --lateness 30s --idle-timeout 60s --max-future 1h)
+
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return
+	need_services
+	TOPIC=$(new_topic job)
+	TABLE="evpipe.job_${BATS_SUITE_TEST_NUMBER}_$$_$RANDOM"
+	# The job's settings; its private directory under this test's, to find what it left.
+	export KAFKA_BROKERS CLICKHOUSE_URL
+	export EVPIPE_TOPIC=$TOPIC EVPIPE_GROUP="g-$TOPIC" EVPIPE_TABLE=$TABLE
+	# checkpoints (on by default) in this test's directory, under a job of its own
+	export EVPIPE_JOB="j-$TOPIC" EVPIPE_CHECKPOINT_STORE="file://$BATS_TEST_TMPDIR/checkpoints"
+	export EVPIPE_CHECKPOINT_INTERVAL=500ms
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
+	mkdir -p "$TMPDIR"
+}
+
+teardown() {
+	local pids
+	pids=$(jobs -p)
+	# shellcheck disable=SC2086 # one pid per word
+	[ -z "$pids" ] || kill $pids 2>/dev/null || true
+	q "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
+}
+
+q() {
+	curl -sS --fail-with-body --max-time 10 "$CLICKHOUSE_URL/" --data-binary "$1"
+}
+
+# Events of a fixed seed: 20k over 400 s of event time (7 windows), 5% invalid, 2% late
+# (beyond the allowed lateness), and up to 20 s out of order: more than the watermark's 5 s,
+# so that some windows are updated after they were written (version 2 and more).
+events() {
+	evgen --count "${1:-20000}" --seed 77 --rate 50 --invalid-pct 5 --late-pct 2 \
+		--out-of-order 20s 2>/dev/null
+}
+
+# Produce a file to the topic, keyed by event type; "-p 0" puts it all on partition 0.
+produce() {
+	kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type "$@"
+}
+
+# What the job must write, computed offline from the events file $1 by the same tools:
+# the last version of each window and event type, as TSV in the table's column order.
+# Reals are written with 17 digits on both sides, so that equal doubles compare equal
+# whatever printed them.
+offline_rows() {
+	evvalidate --contract "$CONTRACT" --dlq offline.dlq < "$1" 2>/dev/null |
+		evwindow "${WINDOW_ARGS[@]}" --late offline.late 2>/dev/null |
+		jq -s -r 'group_by([.window_start, .event_type]) | map(max_by(.version)) | .[] |
+			[.window_start, .window_end, .event_type, .count, .sum_value, .min_value,
+			 .max_value, .uniq_user_id, .version] | @tsv' | reals
+}
+
+table_rows() {
+	q "SELECT * FROM $TABLE FINAL ORDER BY window_start, event_type FORMAT TSV" | reals
+}
+
+reals() {
+	awk -F'\t' -v OFS='\t' '{ for (i = 5; i <= 7; i++) $i = sprintf("%.17g", $i); print }'
+}
+
+# The first of N consecutive ports where nothing listens, below the range the kernel gives
+# to outgoing connections (so that no client of the busy test servers holds one).
+free_ports() {
+	local low _ base
+	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
+	for _ in $(seq 100); do
+		base=$((10000 + RANDOM % (low - 10000 - $1)))
+		if [ -z "$(ss -Htln "sport >= :$base and sport < :$((base + $1))")" ]; then
+			echo "$base"
+			return
+		fi
+	done
+	return 1
+}
+
+# The stage serving metrics on port $1 has read $2 records.
+read_all() {
+	curl -sf "http://127.0.0.1:$1/metrics" | grep -q "^evpipe_records_in_total{.*} $2\$"
+}
+
+listening() {
+	[ -n "$(ss -Htln "sport = :$1")" ]
+}
+
+has_rows() {
+	local n
+	n=$(q "SELECT count() FROM $TABLE" 2>/dev/null) && [ "$n" -gt 0 ]
+}
+
+# The records of a topic, from its beginning to its end.
+topic_records() {
+	kin -C -q -b "$KAFKA_BROKERS" -t "$1" -o beginning -e
+}
+
+# No process of this test's job is left: every stage has this test's directory (its
+# private pipes) or its topic in its arguments.
+nothing_left() {
+	! pgrep -af -- "$BATS_TEST_TMPDIR|$TOPIC"
+}
+
+@test "--help lists every setting of pipelines/env.example; wrong settings exit 2" {
+	run -0 --separate-stderr "$JOB" --help
+	[[ "$output" == "usage: pipelines/events-to-clickhouse.sh"* ]]
+	vars=$(sed -n 's/^#* *\([A-Z_][A-Z_0-9]*\)=.*/\1/p' "$EVPIPE_ROOT/pipelines/env.example" | sort -u)
+	[ "$(wc -l <<<"$vars")" -ge 20 ]
+	for v in $vars; do
+		[[ "$output" == *"  $v "* ]] || [[ "$output" == *"  $v"$'\n'* ]] ||
+			{ echo "--help does not list $v"; false; }
+	done
+	# and every setting --help lists is in env.example
+	while read -r v; do
+		grep -q "^#* *$v=" "$EVPIPE_ROOT/pipelines/env.example" || { echo "env.example lacks $v"; false; }
+	done < <(sed -n 's/^  \([A-Z_][A-Z_0-9]*\).*/\1/p' <<<"$output")
+	run -2 --separate-stderr "$JOB" --no-such-option
+	[[ "$stderr" == *"unknown argument '--no-such-option'"* ]]
+	run -2 --separate-stderr env -u KAFKA_BROKERS "$JOB"
+	[[ "$stderr" == *"KAFKA_BROKERS is not set"* ]]
+	EVPIPE_EXIT_AT_END=yes run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"EVPIPE_EXIT_AT_END must be 0 or 1"* ]]
+	EVPIPE_BIN=/nonexistent PATH=/usr/bin:/bin run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"'kin' not found"* ]]
+}
+
+@test "one partition: the table equals the windows computed offline; every record accounted for" {
+	events > events.ndjson
+	produce -p 0 < events.ndjson
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"finished: the end of '$TOPIC' was reached"* ]]
+
+	offline_rows events.ndjson > want.tsv
+	table_rows > got.tsv
+	[ "$(wc -l < want.tsv)" -ge 28 ] # 7 windows of 4 event types
+	awk -F'\t' '$9 > 1 { n++ } END { exit !(n > 0) }' want.tsv # some windows were updated
+	assert_same_file got.tsv want.tsv
+
+	# in = valid + dead letters: the invalid events are in the .dlq topic, whole
+	topic_records "$TOPIC.dlq" > dlq
+	[ "$(wc -l < dlq)" -eq "$(wc -l < offline.dlq)" ]
+	[ "$(wc -l < dlq)" -gt 800 ]
+	jq -r .raw dlq | sort > dlq.raw
+	jq -r .raw offline.dlq | sort > want.raw
+	assert_same_file dlq.raw want.raw
+	[ "$(jq -s 'map(.source.topic) | unique | .[]' -r dlq)" = "$TOPIC" ]
+	windowed=$(q "SELECT sum(count) FROM $TABLE FINAL")
+	# the late events are in the .late topic, with reason late
+	topic_records "$TOPIC.late" > late
+	[ "$(jq -r .reason late | sort -u)" = late ]
+	[ "$(wc -l < late)" -eq "$(wc -l < offline.late)" ]
+	[ "$(wc -l < late)" -gt 300 ]
+	[ $((windowed + $(wc -l < late) + $(wc -l < dlq))) -eq 20000 ]
+	nothing_left
+}
+
+@test "three partitions keyed by event type: valid = windowed + late, invalid in the .dlq topic" {
+	events 12000 > events.ndjson
+	produce < events.ndjson
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	topic_records "$TOPIC.dlq" > dlq
+	topic_records "$TOPIC.late" > late
+	evvalidate --contract "$CONTRACT" --dlq offline.dlq < events.ndjson > valid.ndjson 2>/dev/null
+	windowed=$(q "SELECT sum(count) FROM $TABLE FINAL")
+	[ "$(wc -l < dlq)" -eq "$(wc -l < offline.dlq)" ]
+	[ $((windowed + $(wc -l < late))) -eq "$(wc -l < valid.ndjson)" ]
+	# the per-partition watermarks leave the late ones late, whatever the interleaving
+	[ "$(wc -l < late)" -gt 150 ]
+	nothing_left
+}
+
+@test "without checkpoints, SIGTERM stops the job in order (exit 0), state kept; a restart ends with the offline result" {
+	events > events.ndjson
+	head -n 12000 events.ndjson | produce -p 0
+	export EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state" EVPIPE_CHECKPOINT_STORE=none
+	port=$(free_ports 7)
+	EVPIPE_METRICS_PORT_BASE=$port "$JOB" > out 2> err 3>&- &
+	job=$!
+	# the windows that close before the stop are written
+	wait_for 30 has_rows || { cat err >&2; false; }
+	# every stage serves its metrics on the port of the map in --help
+	i=0
+	for tool in kin evvalidate evwindow chsink dlqsink dlqsink dlqsink; do
+		curl -sf "http://127.0.0.1:$((port + i))/metrics" | grep -q "tool=\"$tool\"" ||
+			{ echo "no metrics of $tool on port $((port + i))"; false; }
+		i=$((i + 1))
+	done
+	kill -TERM "$job"
+	status=0
+	wait "$job" || status=$?
+	cat err >&2
+	[ "$status" -eq 0 ]
+	grep -q "stopped; open windows saved in $EVPIPE_STATE_DIR" err
+	grep -q "evwindow: state saved in" err
+	[ ! -s out ]
+	nothing_left
+	before=$(q "SELECT count() FROM $TABLE FINAL")
+
+	# the rest of the events, then a run to the end: as if there had been no stop
+	tail -n +12001 events.ndjson | produce -p 0
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"evwindow: continuing from the state in"* ]]
+	offline_rows events.ndjson > want.tsv
+	table_rows > got.tsv
+	[ "$before" -lt "$(wc -l < want.tsv)" ]
+	assert_same_file got.tsv want.tsv
+	[ "$(topic_records "$TOPIC.late" | wc -l)" -eq "$(wc -l < offline.late)" ]
+	nothing_left
+}
+
+@test "without checkpoints or a state directory, SIGTERM writes the open windows, everything accounted for" {
+	export EVPIPE_CHECKPOINT_STORE=none
+	events 6000 > events.ndjson
+	produce -p 0 < events.ndjson
+	port=$(free_ports 7)
+	EVPIPE_METRICS_PORT_BASE=$port "$JOB" 2> err 3>&- &
+	job=$!
+	wait_for 30 read_all $((port + 1)) 6000 || { cat err >&2; false; }
+	kill -TERM "$job"
+	status=0
+	wait "$job" || status=$?
+	[ "$status" -eq 0 ]
+	grep -q "evwindow: stopping: firing the open windows" err
+	windowed=$(q "SELECT sum(count) FROM $TABLE FINAL")
+	late=$(topic_records "$TOPIC.late" | wc -l)
+	dead=$(topic_records "$TOPIC.dlq" | wc -l)
+	[ $((windowed + late + dead)) -eq 6000 ]
+	# the last window too: its events arrived, no later event closed it
+	offline_rows events.ndjson > want.tsv
+	table_rows > got.tsv
+	assert_same_file got.tsv want.tsv
+	nothing_left
+}
+
+@test "ClickHouse unreachable: chsink fails, the job stops, exit 1 naming it, nothing left" {
+	events 2000 | produce
+	CLICKHOUSE_URL=http://127.0.0.1:9 EVPIPE_CLICKHOUSE_RETRY_TIMEOUT=1s \
+		run -1 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"events-to-clickhouse: stage 'chsink' failed (exit status 1)"* ]]
+	nothing_left
+	[ -z "$(ls "$TMPDIR")" ] # the private directory is gone
+}
+
+@test "a stage killed: the job stops, exit 1 naming it, nothing left" {
+	events 2000 | produce
+	"$JOB" 2> err 3>&- &
+	job=$!
+	wait_for 30 pgrep -f -- "^evwindow .*$BATS_TEST_TMPDIR"
+	sleep 0.5
+	pkill -KILL -f -- "^evwindow .*$BATS_TEST_TMPDIR"
+	status=0
+	wait "$job" || status=$?
+	cat err >&2
+	[ "$status" -eq 1 ]
+	grep -q "stage 'evwindow' failed (killed by SIGKILL, exit status 137)" err
+	nothing_left
+	[ -z "$(ls "$TMPDIR")" ]
+}
+
+@test "a stage that cannot start (its metrics port is taken): exit 1 naming it, nothing left" {
+	events 2000 | produce
+	port=$(free_ports 7)
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' \
+		$((port + 1)) 3>&- &
+	taken=$!
+	wait_for 10 listening $((port + 1))
+	EVPIPE_METRICS_PORT_BASE=$port run -1 --separate-stderr "$JOB" 3>&-
+	kill "$taken"
+	[[ "$stderr" == *"evvalidate: cannot serve metrics on '127.0.0.1:$((port + 1))'"* ]]
+	[[ "$stderr" == *"events-to-clickhouse: stage 'evvalidate' failed (exit status 1)"* ]]
+	nothing_left
+	[ -z "$(ls "$TMPDIR")" ]
+}
+
+@test "make demo's script: on files, and through Kafka and ClickHouse, everything accounted for" {
+	export EVPIPE_DEMO_EVENTS=3000 EVPIPE_DEMO_TABLE=$TABLE
+	EVPIPE_DEMO_KAFKA=0 EVPIPE_DEMO_DIR="$BATS_TEST_TMPDIR/files" \
+		run -0 --separate-stderr "$EVPIPE_ROOT/pipelines/demo.sh" 3>&-
+	[[ "$output" == *"accounting: 3000 events in = "* ]]
+	# the table has the rows of the last versions: 2 windows (60 s of events, some before
+	# the first minute) of 4 event types
+	[ "$(grep -c '^  2024-11-2[34] ' <<<"$output")" -eq 8 ]
+	[ -s files/late.ndjson ] && [ -s files/dlq.ndjson ] && [ -s files/rows.ndjson ]
+	files_table=$(grep '^  2024-' <<<"$output")
+	EVPIPE_DEMO_KAFKA=1 EVPIPE_DEMO_DIR="$BATS_TEST_TMPDIR/kafka" \
+		run -0 --separate-stderr "$EVPIPE_ROOT/pipelines/demo.sh" 3>&-
+	[[ "$output" == *"aggregates in ClickHouse (SELECT "*"FROM $TABLE FINAL"* ]]
+	[[ "$output" == *"accounting: 3000 events in = "* ]]
+	[ "$(grep -c '^  2024-' <<<"$output")" -eq 8 ]
+	# the same windows, whatever the order the partitions were read in
+	[ "$(grep '^  2024-' <<<"$output" | awk '{ print $1, $2, $3 }')" = "$(awk '{ print $1, $2, $3 }' <<<"$files_table")" ]
+}
+
+# The newest complete checkpoint of this test's job in the S3 store (0: none yet).
+latest_checkpoint() {
+	s3cmd -c "$S3CMD_CONFIG" ls -r "$EVPIPE_CHECKPOINT_STORE/$EVPIPE_JOB/" 2>/dev/null |
+		sed -n 's|.*/chk-0*\([0-9][0-9]*\)/_manifest.json$|\1|p' | sort -n | tail -n 1 | grep . ||
+		echo 0
+}
+
+newer_checkpoint() {
+	[ "$(latest_checkpoint)" -gt "$1" ]
+}
+
+# The issue's exactly-once test: checkpoints every 2 s to the S3 server; each stage in turn is
+# killed with SIGKILL at a random moment after a checkpoint completed, and the job restarted
+# (restoring the latest checkpoint); a last run to the end of the topic. The table must be the
+# one computed offline, as if nothing had failed; dead letters may repeat (at least once) but
+# none is missing.
+@test "exactly once: SIGKILL of each stage in turn, restart from the latest checkpoint in S3, the table equals the offline result" {
+	events 100000 > events.ndjson
+	produce -p 0 < events.ndjson
+	offline_rows events.ndjson > want.tsv
+	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/eo-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=2s
+	export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+	local stage pid job status before restored=0
+	for stage in kin evvalidate evwindow chsink dlqsink; do
+		before=$(latest_checkpoint)
+		"$JOB" 2> "err.$stage" 3>&- &
+		job=$!
+		wait_for 120 newer_checkpoint "$before" || { cat "err.$stage" >&2; false; }
+		sleep "0.$((RANDOM % 10))"
+		pid=$(pgrep -f -- "^$stage .*($BATS_TEST_TMPDIR|$TOPIC)" | head -n 1)
+		[ -n "$pid" ] || { echo "no $stage running" >&2; cat "err.$stage" >&2; false; }
+		kill -KILL "$pid"
+		status=0
+		wait "$job" || status=$?
+		[ "$status" -eq 1 ] || { cat "err.$stage" >&2; false; }
+		grep -q "stage '$stage[^']*' failed (killed by SIGKILL" "err.$stage"
+		! grep -q "firing the open windows" "err.$stage"
+		grep -q "restoring checkpoint" "err.$stage" && restored=$((restored + 1))
+		nothing_left
+	done
+	[ "$restored" -ge 4 ] # every run after the first continued from a checkpoint
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"restoring checkpoint"* ]]
+	table_rows > got.tsv
+	assert_same_file got.tsv want.tsv
+	# every dead letter is there, some maybe twice: count them by their source offset
+	topic_records "$TOPIC.dlq" > dlq
+	jq -r '.source.offset' dlq | sort -u > dlq.offsets
+	echo "dead letters: $(wc -l < dlq) in the topic, $(wc -l < dlq.offsets) distinct, $(wc -l < offline.dlq) offline" >&2
+	jq -r .raw dlq | sort -u > dlq.raw
+	jq -r .raw offline.dlq | sort -u > offline.raw
+	diff dlq.raw offline.raw | head -5 >&2 || true
+	[ "$(wc -l < dlq.offsets)" -eq "$(wc -l < offline.dlq)" ]
+	topic_records "$TOPIC.late" | jq -r '.source.offset' | sort -u > late.offsets
+	[ "$(wc -l < late.offsets)" -eq "$(wc -l < offline.late)" ]
+	nothing_left
+}

@@ -1,0 +1,1338 @@
+/* ckpt: list, inspect, verify, dump, restore and prune the checkpoints of a job. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agg.h"
+#include "buf.h"
+#include "checkpoint.h"
+#include "ckstore.h"
+#include "log.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "state.h"
+#include "timefmt.h"
+#include "tool.h"
+#include "watermark.h"
+
+static const char usage_text[] =
+	"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
+	"\n"
+	"Inspects the checkpoints of a job in a checkpoint store (DESIGN.md, State and\n"
+	"checkpoints). N is a checkpoint id or latest (the newest complete one).\n"
+	"\n"
+	"Commands:\n"
+	"  ls                       one line per checkpoint: id, time (UTC), bytes (its own and\n"
+	"                           the shared files it references), duration, state (complete,\n"
+	"                           in progress, abandoned)\n"
+	"  show N                   parts, offsets per topic and partition, files, sizes\n"
+	"                           (incremental: uploaded by it; shared with earlier ones)\n"
+	"  verify N                 every file present with its size and SHA-256, the manifest\n"
+	"                           equal to the parts: exit 0 when good, 1 with each problem\n"
+	"  dump N [--stage S]       the open windows of an evwindow part as NDJSON rows, after\n"
+	"                           a first line {\"__evpipe\":\"watermark\",\"ts\":...}\n"
+	"  restore N --dir D [--stage S]\n"
+	"                           the part's state into D (absent or empty), for\n"
+	"                           evwindow --state-dir D (N must be complete)\n"
+	"  prune --keep K           delete the checkpoints older than the K newest complete ones\n"
+	"                           and the shared files no remaining checkpoint references\n"
+	"  diff N M                 files added, removed and shared, offsets advanced, size delta\n"
+	"\n"
+	"Options:\n"
+	"      --store URL          the store: file:///dir or s3://bucket/prefix (default\n"
+	"                           $EVPIPE_CHECKPOINT_STORE; S3 from S3_ENDPOINT, AWS_REGION and\n"
+	"                           the AWS credentials); --checkpoint-store is the same\n"
+	"  -J, --json               JSON output: one document (NDJSON for dump)\n"
+	"      --stage NAME         the stage of dump and restore (default evwindow)\n"
+	"      --dir DIR            where restore puts the state\n"
+	"      --keep K             complete checkpoints prune keeps (at least 1)\n"
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
+	"      --job NAME           the job whose checkpoints (default evpipe)\n"
+	"  -q, --quiet              only errors on stderr\n"
+	"  -v, --verbose            debug messages on stderr\n"
+	"  -h, --help               this text\n"
+	"  -V, --version            version and library versions\n"
+	"\n"
+	"Exit status: 0 ok, 1 runtime failure (store, I/O) or a checkpoint that fails verify,\n"
+	"2 usage error.\n";
+
+enum { OPT_STORE = 256, OPT_STAGE, OPT_DIR, OPT_KEEP };
+
+static const struct option long_options[] = {
+	{"store", required_argument, NULL, OPT_STORE},
+	{"checkpoint-store", required_argument, NULL, OPT_STORE},
+	{"stage", required_argument, NULL, OPT_STAGE},
+	{"dir", required_argument, NULL, OPT_DIR},
+	{"keep", required_argument, NULL, OPT_KEEP},
+	{"json", no_argument, NULL, 'J'},
+	EV_TOOL_LONG_OPTIONS,
+	{NULL, 0, NULL, 0},
+};
+
+struct ckpt {
+	const char *url;
+	const char *stage;
+	const char *dir;
+	int64_t keep; /* 0: not given */
+	int json;
+	ev_tool_common common;
+	char **args; /* the command and its arguments */
+	int nargs;
+	ev_store *store;
+	char err[1024];
+};
+
+/* One checkpoint as the store holds it. */
+struct chk {
+	int64_t id;
+	int complete;
+	const char *state;  /* complete, in progress, abandoned */
+	uint64_t own_bytes; /* under chk-<N>/ */
+	json_t *manifest;   /* NULL when there is none */
+	json_t *stored;     /* stage -> the part object in the store */
+	json_t *parts;      /* stage -> part: the stored ones, else the manifest's copies */
+};
+
+static void chk_free(struct chk *k)
+{
+	json_decref(k->manifest);
+	json_decref(k->stored);
+	json_decref(k->parts);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Epoch milliseconds as "2024-11-24T10:00:00.123Z" into out, or "-" when ms is not a time. */
+static void fmt_time(int64_t ms, char out[32])
+{
+	struct tm tm;
+	time_t secs = (time_t)(ms / 1000);
+	if (ms <= 0 || !gmtime_r(&secs, &tm)) {
+		strcpy(out, "-");
+		return;
+	}
+	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static void fmt_duration(int64_t ms, char out[32])
+{
+	if (ms < 0)
+		strcpy(out, "-");
+	else if (ms < 10000)
+		snprintf(out, 32, "%" PRId64 "ms", ms);
+	else
+		snprintf(out, 32, "%.1fs", (double)ms / 1000);
+}
+
+static int64_t jint(const json_t *o, const char *name)
+{
+	return (int64_t)json_integer_value(json_object_get(o, name));
+}
+
+static int print_json(json_t *doc)
+{
+	if (!doc) {
+		ev_error("out of memory");
+		return EV_EXIT_FAILURE;
+	}
+	int rc = json_dumpf(doc, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	putchar('\n');
+	return rc < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
+}
+
+/* "latest" (0) or a checkpoint id. Returns 0, or -1 after a usage error. */
+static int parse_which(const char *arg, int64_t *id)
+{
+	if (strcmp(arg, "latest") == 0) {
+		*id = 0;
+		return 0;
+	}
+	if (ev_opt_int(arg, 1, INT64_MAX, id) < 0) {
+		ev_tool_usage_error("invalid checkpoint '%s': want an id or latest", arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int list(struct ckpt *c, ev_ckpt_entry **e, size_t *n)
+{
+	if (ev_ckpt_list(c->store, c->common.job, e, n, c->err, sizeof(c->err)) < 0) {
+		ev_error("%s: %s", ev_store_url(c->store), c->err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The newest complete checkpoint's id, 0 when there is none. */
+static int64_t newest_complete(const ev_ckpt_entry *e, size_t n)
+{
+	for (size_t i = n; i-- > 0;)
+		if (e[i].complete)
+			return e[i].id;
+	return 0;
+}
+
+static const char *state_name(const ev_ckpt_entry *e, int64_t newest)
+{
+	return e->complete ? "complete" : e->id < newest ? "abandoned" : "in progress";
+}
+
+/* Read entry's manifest and, when all_parts or there is no manifest, its part objects;
+ * newest is the newest complete checkpoint's id. */
+static int chk_load(struct ckpt *c, const ev_ckpt_entry *e, int64_t newest, int all_parts,
+		    struct chk *k)
+{
+	ev_buf key = EV_BUF_INIT;
+	int found, rc = -1;
+	memset(k, 0, sizeof(*k));
+	k->id = e->id;
+	k->complete = e->complete;
+	k->state = state_name(e, newest);
+	k->own_bytes = e->bytes;
+	k->stored = json_object();
+	k->parts = json_object();
+	if (!k->stored || !k->parts) {
+		snprintf(c->err, sizeof(c->err), "out of memory");
+		goto out;
+	}
+	if (e->complete) {
+		ev_ckpt_key(&key, c->common.job, e->id, "_manifest.json");
+		k->manifest = ev_ckpt_get_json(c->store, ev_buf_cstr(&key), &found, c->err,
+					       sizeof(c->err));
+		if (found < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < e->parts && (all_parts || !k->manifest); i++) {
+		ev_ckpt_dir(&key, c->common.job, e->id);
+		ev_buf_printf(&key, "/%s.json", e->stages[i]);
+		json_t *part = ev_ckpt_get_json(c->store, ev_buf_cstr(&key), &found, c->err,
+						sizeof(c->err));
+		if (found < 0)
+			goto out;
+		if (part) {
+			json_object_set(k->parts, e->stages[i], part);
+			json_object_set_new(k->stored, e->stages[i], part);
+		}
+	}
+	const char *stage;
+	json_t *part;
+	json_object_foreach(json_object_get(k->manifest, "parts"), stage, part)
+	{
+		if (!json_object_get(k->parts, stage))
+			json_object_set(k->parts, stage, part);
+	}
+	rc = 0;
+out:
+	ev_buf_free(&key);
+	if (rc < 0)
+		chk_free(k);
+	return rc;
+}
+
+/* Checkpoint which (0: the newest complete one) with every part object. Returns 0, or -1
+ * with the reason logged. */
+static int chk_find(struct ckpt *c, int64_t which, int need_complete, struct chk *k)
+{
+	ev_ckpt_entry *e;
+	size_t n;
+	const ev_ckpt_entry *hit = NULL;
+	if (list(c, &e, &n) < 0)
+		return -1;
+	int64_t want = which ? which : newest_complete(e, n);
+	for (size_t i = 0; i < n; i++)
+		if (e[i].id == want)
+			hit = &e[i];
+	int rc = -1;
+	if (!hit && !which)
+		ev_error("no complete checkpoint of job '%s' in %s", c->common.job,
+			 ev_store_url(c->store));
+	else if (!hit)
+		ev_error("no checkpoint %" PRId64 " of job '%s' in %s", which, c->common.job,
+			 ev_store_url(c->store));
+	else if (need_complete && !hit->complete)
+		ev_error("checkpoint %" PRId64 " is %s, not complete", hit->id,
+			 state_name(hit, newest_complete(e, n)));
+	else if (chk_load(c, hit, newest_complete(e, n), 1, k) < 0)
+		ev_error("checkpoint %" PRId64 ": %s", hit->id, c->err);
+	else
+		rc = 0;
+	ev_ckpt_entries_free(e, n);
+	return rc;
+}
+
+/* Every file the parts of k reference, as {stage, name, key, size, sha256, shared}, by stage
+ * and name. shared: outside chk-<N>/, so other checkpoints may reference it too. */
+static json_t *chk_files(struct ckpt *c, const struct chk *k)
+{
+	json_t *all = json_array(), *part, *f;
+	const char *stage;
+	size_t i;
+	ev_buf dir = EV_BUF_INIT;
+	ev_ckpt_dir(&dir, c->common.job, k->id);
+	ev_buf_putc(&dir, '/');
+	json_object_foreach(k->parts, stage, part)
+	{
+		json_array_foreach(json_object_get(part, "files"), i, f)
+		{
+			const char *key = json_string_value(json_object_get(f, "key"));
+			const char *sha = json_string_value(json_object_get(f, "sha256"));
+			json_array_append_new(
+				all,
+				json_pack("{s:s, s:s?, s:s?, s:I, s:s?, s:b}", "stage", stage,
+					  "name", json_string_value(json_object_get(f, "name")),
+					  "key", key, "size", (json_int_t)jint(f, "size"), "sha256",
+					  sha, "shared",
+					  key && strncmp(key, dir.data, dir.len) != 0));
+		}
+	}
+	ev_buf_free(&dir);
+	return all;
+}
+
+/* Bytes of the files (all, or only the shared ones). */
+static uint64_t files_bytes(const json_t *files, int shared_only)
+{
+	uint64_t sum = 0;
+	size_t i;
+	json_t *f;
+	json_array_foreach(files, i, f)
+	{
+		if (!shared_only || json_is_true(json_object_get(f, "shared")))
+			sum += (uint64_t)jint(f, "size");
+	}
+	return sum;
+}
+
+/* What a checkpoint costs in the store: its own keys and the shared files it references. */
+static uint64_t stored_bytes(struct ckpt *c, const struct chk *k)
+{
+	json_t *files = chk_files(c, k);
+	uint64_t n = k->own_bytes + files_bytes(files, 1);
+	json_decref(files);
+	return n;
+}
+
+/* When the checkpoint completed (the manifest), or the last part was written; its duration
+ * (-1 when unknown). */
+static void chk_times(const struct chk *k, int64_t *at, int64_t *started, int64_t *duration)
+{
+	const char *stage;
+	json_t *part;
+	*at = 0;
+	*started = 0;
+	*duration = -1;
+	if (k->manifest) {
+		*at = jint(k->manifest, "completed_at");
+		*started = jint(k->manifest, "started_at");
+		*duration = jint(k->manifest, "duration_ms");
+		return;
+	}
+	json_object_foreach(k->parts, stage, part)
+	{
+		if (jint(part, "at") > *at)
+			*at = jint(part, "at");
+		if (json_object_get(part, "injected_at"))
+			*started = jint(part, "injected_at");
+	}
+	if (*started && *at >= *started)
+		*duration = *at - *started;
+}
+
+/* The offsets of the checkpoint: the manifest's, or those of the coordinator's part. */
+static json_t *chk_offsets(const struct chk *k)
+{
+	json_t *o = json_object_get(k->manifest, "offsets"), *part;
+	const char *stage;
+	if (json_is_object(o))
+		return o;
+	json_object_foreach(k->parts, stage, part)
+	{
+		if (json_is_object(json_object_get(part, "offsets")))
+			return json_object_get(part, "offsets");
+	}
+	return NULL;
+}
+
+struct offset {
+	const char *topic;
+	long long partition;
+	int64_t offset;
+};
+
+static int cmp_offset(const void *a, const void *b)
+{
+	const struct offset *x = a, *y = b;
+	int t = strcmp(x->topic, y->topic);
+	if (t)
+		return t;
+	return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/* The offsets {"topic":{"partition":offset}} as a sorted array (*n of them, malloc'd). */
+static struct offset *offsets_sorted(const json_t *o, size_t *n)
+{
+	const char *topic, *num;
+	json_t *parts, *off;
+	size_t cap = 0;
+	struct offset *v = NULL;
+	*n = 0;
+	json_object_foreach((json_t *)o, topic, parts)
+	{
+		json_object_foreach(parts, num, off)
+		{
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				struct offset *more = realloc(v, cap * sizeof(*v));
+				if (!more) {
+					free(v);
+					*n = 0;
+					return NULL;
+				}
+				v = more;
+			}
+			v[(*n)++] = (struct offset){topic, strtoll(num, NULL, 10),
+						    (int64_t)json_integer_value(off)};
+		}
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), cmp_offset);
+	return v;
+}
+
+static int cmd_ls(struct ckpt *c)
+{
+	ev_ckpt_entry *e;
+	size_t n;
+	if (list(c, &e, &n) < 0)
+		return EV_EXIT_FAILURE;
+	int64_t newest = newest_complete(e, n);
+	json_t *arr = json_array();
+	int rc = EV_EXIT_OK;
+	if (!c->json)
+		printf("%-10s  %-24s  %12s  %9s  %s\n", "ID", "TIME (UTC)", "BYTES", "DURATION",
+		       "STATE");
+	for (size_t i = 0; i < n; i++) {
+		struct chk k;
+		int64_t at, started, duration;
+		char when[32], took[32];
+		if (chk_load(c, &e[i], newest, 0, &k) < 0) {
+			ev_error("checkpoint %" PRId64 ": %s", e[i].id, c->err);
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		chk_times(&k, &at, &started, &duration);
+		uint64_t bytes = stored_bytes(c, &k);
+		const char *state = k.state;
+		if (c->json) {
+			json_t *stages = json_array();
+			for (size_t j = 0; j < e[i].parts; j++)
+				json_array_append_new(stages, json_string(e[i].stages[j]));
+			json_array_append_new(arr,
+					      json_pack("{s:I, s:s, s:o, s:I, s:o, s:o}", "id",
+							(json_int_t)e[i].id, "state", state, "time",
+							at ? json_integer(at) : json_null(),
+							"bytes", (json_int_t)bytes, "duration_ms",
+							duration >= 0 ? json_integer(duration)
+								      : json_null(),
+							"stages", stages));
+		} else {
+			fmt_time(at, when);
+			fmt_duration(duration, took);
+			printf("%-10" PRId64 "  %-24s  %12" PRIu64 "  %9s  %s\n", e[i].id, when,
+			       bytes, took, state);
+		}
+		chk_free(&k);
+	}
+	ev_ckpt_entries_free(e, n);
+	if (c->json && rc == EV_EXIT_OK)
+		return print_json(json_pack("{s:s, s:s, s:o}", "store", ev_store_url(c->store),
+					    "job", c->common.job, "checkpoints", arr));
+	json_decref(arr);
+	return rc;
+}
+
+static int cmd_show(struct ckpt *c, int64_t which)
+{
+	struct chk k;
+	if (chk_find(c, which, 0, &k) < 0)
+		return EV_EXIT_FAILURE;
+	const char *state = k.state;
+	int64_t at, started, duration;
+	chk_times(&k, &at, &started, &duration);
+	json_t *files = chk_files(c, &k), *part;
+	const char *stage;
+	uint64_t total = files_bytes(files, 0), uploaded = 0;
+	if (k.manifest) {
+		uploaded = (uint64_t)jint(k.manifest, "uploaded_bytes");
+	} else {
+		json_object_foreach(k.parts, stage, part)
+		{
+			uploaded += (uint64_t)jint(part, "uploaded_bytes");
+		}
+	}
+	uint64_t shared = total >= uploaded ? total - uploaded : 0;
+	uint64_t stored = stored_bytes(c, &k);
+	size_t noff;
+	json_t *offsets = chk_offsets(&k);
+	struct offset *off = offsets_sorted(offsets, &noff);
+	int rc = EV_EXIT_OK;
+	if (c->json) {
+		json_t *parts = json_array(), *offs = json_array();
+		json_object_foreach(k.parts, stage, part)
+		{
+			json_array_append_new(
+				parts, json_pack("{s:s, s:I, s:I, s:I, s:I}", "stage", stage, "at",
+						 (json_int_t)jint(part, "at"), "duration_ms",
+						 (json_int_t)jint(part, "duration_ms"), "bytes",
+						 (json_int_t)jint(part, "bytes"), "uploaded_bytes",
+						 (json_int_t)jint(part, "uploaded_bytes")));
+		}
+		for (size_t i = 0; i < noff; i++)
+			json_array_append_new(offs,
+					      json_pack("{s:s, s:I, s:I}", "topic", off[i].topic,
+							"partition", (json_int_t)off[i].partition,
+							"offset", (json_int_t)off[i].offset));
+		rc = print_json(json_pack(
+			"{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I}", "id",
+			(json_int_t)k.id, "job", c->common.job, "state", state, "started_at",
+			started ? json_integer(started) : json_null(), "completed_at",
+			k.manifest ? json_integer(at) : json_null(), "duration_ms",
+			duration >= 0 ? json_integer(duration) : json_null(), "parts", parts,
+			"offsets", offs, "files", files, "bytes", (json_int_t)total,
+			"uploaded_bytes", (json_int_t)uploaded, "shared_bytes", (json_int_t)shared,
+			"stored_bytes", (json_int_t)stored));
+	} else {
+		char t1[32], t2[32];
+		printf("checkpoint %" PRId64 " of job '%s' in %s: %s\n", k.id, c->common.job,
+		       ev_store_url(c->store), state);
+		fmt_time(started, t1);
+		printf("  started    %s\n", t1);
+		fmt_time(at, t1);
+		fmt_duration(duration, t2);
+		printf("  %-10s %s (%s)\n", k.manifest ? "completed" : "last part", t1, t2);
+		printf("  bytes      %" PRIu64 ": %" PRIu64 " incremental (uploaded), %" PRIu64
+		       " shared with earlier checkpoints; %" PRIu64 " in the store\n",
+		       total, uploaded, shared, stored);
+		printf("parts\n  %-16s  %-24s  %9s  %12s  %12s\n", "STAGE", "AT (UTC)", "DURATION",
+		       "BYTES", "UPLOADED");
+		json_object_foreach(k.parts, stage, part)
+		{
+			fmt_time(jint(part, "at"), t1);
+			fmt_duration(json_object_get(part, "duration_ms")
+					     ? jint(part, "duration_ms")
+					     : -1,
+				     t2);
+			printf("  %-16s  %-24s  %9s  %12" PRId64 "  %12" PRId64 "\n", stage, t1, t2,
+			       jint(part, "bytes"), jint(part, "uploaded_bytes"));
+		}
+		printf("offsets\n  %-24s  %9s  %12s\n", "TOPIC", "PARTITION", "OFFSET");
+		for (size_t i = 0; i < noff; i++)
+			printf("  %-24s  %9lld  %12" PRId64 "\n", off[i].topic, off[i].partition,
+			       off[i].offset);
+		printf("files\n  %-16s  %-20s  %12s  %s\n", "STAGE", "NAME", "SIZE", "KEY");
+		size_t i;
+		json_t *f;
+		json_array_foreach(files, i, f)
+		{
+			const char *name = json_string_value(json_object_get(f, "name"));
+			const char *key = json_string_value(json_object_get(f, "key"));
+			printf("  %-16s  %-20s  %12" PRId64 "  %s\n",
+			       json_string_value(json_object_get(f, "stage")), name ? name : "?",
+			       jint(f, "size"), key ? key : "?");
+		}
+		json_decref(files);
+	}
+	free(off);
+	chk_free(&k);
+	return rc;
+}
+
+/* verify's findings. */
+struct problems {
+	json_t *list; /* [{key, problem, message}] */
+	int text;     /* print each as it is found */
+};
+
+static void problem(struct problems *p, const char *key, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void problem(struct problems *p, const char *key, const char *what, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_array_append_new(p->list, json_pack("{s:s, s:s, s:s}", "key", key, "problem", what,
+						 "message", msg));
+	if (p->text)
+		printf("  %s: %s\n", key, msg);
+}
+
+/* The manifest against the part objects: the same stages, the same contents. */
+static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems *p)
+{
+	ev_buf key = EV_BUF_INIT;
+	ev_ckpt_key(&key, c->common.job, k->id, "_manifest.json");
+	char *mkey = strdup(ev_buf_cstr(&key));
+	json_t *mparts = json_object_get(k->manifest, "parts"), *part;
+	const char *stage;
+	if (!mkey) {
+		ev_buf_free(&key);
+		return;
+	}
+	if (!k->manifest) {
+		problem(p, mkey, "incomplete", "no manifest: the checkpoint is not complete");
+	} else if (!json_is_object(mparts)) {
+		problem(p, mkey, "manifest", "the manifest lists no parts");
+	} else {
+		if (jint(k->manifest, "id") != k->id)
+			problem(p, mkey, "manifest", "the manifest names checkpoint %" PRId64,
+				jint(k->manifest, "id"));
+		json_object_foreach(mparts, stage, part)
+		{
+			json_t *have = json_object_get(k->stored, stage);
+			ev_ckpt_dir(&key, c->common.job, k->id);
+			ev_buf_printf(&key, "/%s.json", stage);
+			if (!have)
+				problem(p, ev_buf_cstr(&key), "part",
+					"the manifest lists part '%s' but the store has none",
+					stage);
+			else if (!json_equal(have, part))
+				problem(p, ev_buf_cstr(&key), "part",
+					"part '%s' differs from the manifest's copy", stage);
+		}
+		json_object_foreach(k->stored, stage, part)
+		{
+			ev_ckpt_dir(&key, c->common.job, k->id);
+			ev_buf_printf(&key, "/%s.json", stage);
+			if (!json_object_get(mparts, stage))
+				problem(p, ev_buf_cstr(&key), "part",
+					"part '%s' is not in the manifest", stage);
+		}
+	}
+	free(mkey);
+	ev_buf_free(&key);
+}
+
+/* Each file: present, its size and SHA-256 as the part says. */
+static int verify_files(struct ckpt *c, const json_t *files, const char *tmp, struct problems *p)
+{
+	ev_buf path = EV_BUF_INIT;
+	size_t i;
+	json_t *f;
+	int rc = 0;
+	ev_buf_printf(&path, "%s/file", tmp);
+	json_array_foreach(files, i, f)
+	{
+		const char *key = json_string_value(json_object_get(f, "key"));
+		const char *want = json_string_value(json_object_get(f, "sha256"));
+		uint64_t size = (uint64_t)jint(f, "size"), got;
+		char sha[65];
+		if (!key || !want || !ev_store_key_ok(key)) {
+			problem(p, key ? key : "?", "part",
+				"a file entry of stage '%s' is malformed",
+				json_string_value(json_object_get(f, "stage")));
+			continue;
+		}
+		int r = ev_store_get_file(c->store, key, ev_buf_cstr(&path), c->err,
+					  sizeof(c->err));
+		if (r < 0) {
+			ev_error("%s: %s", key, c->err);
+			rc = -1;
+			break;
+		}
+		if (r == 0) {
+			problem(p, key, "missing", "missing from the store");
+			continue;
+		}
+		if (ev_sha256_file(ev_buf_cstr(&path), sha, &got) < 0) {
+			ev_error("cannot read %s: %s", ev_buf_cstr(&path), strerror(errno));
+			rc = -1;
+			break;
+		}
+		unlink(ev_buf_cstr(&path));
+		if (got != size)
+			problem(p, key, "size", "%" PRIu64 " bytes, the part says %" PRIu64, got,
+				size);
+		else if (strcmp(sha, want) != 0)
+			problem(p, key, "checksum", "SHA-256 %s, the part says %s", sha, want);
+	}
+	ev_buf_free(&path);
+	return rc;
+}
+
+static int make_tmpdir(char *path, size_t len)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(path, len, "%s/ckpt-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(path)) {
+		ev_error("cannot create a directory under %s: %s", tmp && *tmp ? tmp : "/tmp",
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_verify(struct ckpt *c, int64_t which)
+{
+	struct chk k;
+	char tmp[4096];
+	if (chk_find(c, which, 0, &k) < 0)
+		return EV_EXIT_FAILURE;
+	if (make_tmpdir(tmp, sizeof(tmp)) < 0) {
+		chk_free(&k);
+		return EV_EXIT_FAILURE;
+	}
+	json_t *files = chk_files(c, &k);
+	struct problems p = {json_array(), !c->json};
+	if (!c->json)
+		printf("checkpoint %" PRId64 " of job '%s' in %s\n", k.id, c->common.job,
+		       ev_store_url(c->store));
+	verify_manifest(c, &k, &p);
+	int rc = verify_files(c, files, tmp, &p) < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
+	ev_state_remove_dir(tmp);
+	size_t nproblems = json_array_size(p.list);
+	uint64_t bytes = files_bytes(files, 0);
+	if (rc == EV_EXIT_OK && nproblems)
+		rc = EV_EXIT_FAILURE;
+	if (c->json && (rc == EV_EXIT_OK || nproblems)) {
+		int prc = print_json(json_pack("{s:I, s:b, s:I, s:I, s:I, s:O}", "id",
+					       (json_int_t)k.id, "ok", nproblems == 0, "parts",
+					       (json_int_t)json_object_size(k.parts), "files",
+					       (json_int_t)json_array_size(files), "bytes",
+					       (json_int_t)bytes, "problems", p.list));
+		if (prc != EV_EXIT_OK)
+			rc = prc;
+	} else if (!c->json && nproblems) {
+		printf("FAILED: %zu problem(s) in %zu file(s) of %zu part(s)\n", nproblems,
+		       json_array_size(files), json_object_size(k.parts));
+	} else if (!c->json && rc == EV_EXIT_OK) {
+		printf("ok: %zu file(s), %" PRIu64
+		       " bytes, present with their size and SHA-256; the manifest matches "
+		       "%zu part(s)\n",
+		       json_array_size(files), bytes, json_object_size(k.parts));
+	}
+	if (nproblems)
+		ev_error("checkpoint %" PRId64 " failed verification: %zu problem(s)", k.id,
+			 nproblems);
+	json_decref(p.list);
+	json_decref(files);
+	chk_free(&k);
+	return rc;
+}
+
+/* The part of stage in k that holds state files, or NULL (logged). */
+static const json_t *state_part(struct ckpt *c, const struct chk *k)
+{
+	const json_t *part = json_object_get(k->parts, c->stage);
+	if (!part) {
+		ev_error("checkpoint %" PRId64 " has no part of stage '%s'", k->id, c->stage);
+		return NULL;
+	}
+	if (json_array_size(json_object_get(part, "files")) == 0) {
+		ev_error("the part of stage '%s' in checkpoint %" PRId64 " has no state files",
+			 c->stage, k->id);
+		return NULL;
+	}
+	return part;
+}
+
+struct fill {
+	ev_store *store;
+	const json_t *part;
+};
+
+static int fill_part(const char *dir, void *arg, char *err, size_t errlen)
+{
+	const struct fill *f = arg;
+	return ev_ckpt_download_files(f->store, f->part, dir, err, errlen);
+}
+
+/* The aggregates in evwindow's options fingerprint ("ts=... size=... every=... gap=...
+ * keys=a,b aggs=NAME=FN:FIELD,..." with FN the number of enum ev_agg_fn). Returns 0, or -1
+ * when config is not one. */
+static int parse_aggs(const char *config, ev_agg_spec **out, size_t *nout)
+{
+	const char *p = NULL;
+	for (const char *q = config; (q = strstr(q, " aggs=")); q++)
+		p = q;
+	if (strncmp(config, "ts=", 3) != 0 || !p || !p[6])
+		return -1;
+	p += 6;
+	size_t n = 1;
+	for (const char *q = p; *q; q++)
+		n += *q == ',';
+	ev_agg_spec *specs = calloc(n, sizeof(*specs));
+	if (!specs)
+		return -1;
+	size_t i = 0;
+	while (i < n) {
+		size_t len = strcspn(p, ",");
+		const char *eq = memchr(p, '=', len);
+		char *colon;
+		long fn = eq ? strtol(eq + 1, &colon, 10) : -1;
+		if (!eq || eq == p || colon == eq + 1 || *colon != ':' || fn < EV_AGG_COUNT ||
+		    fn > EV_AGG_LAST || (fn == EV_AGG_COUNT) != (colon + 1 == p + len))
+			break;
+		specs[i].fn = (enum ev_agg_fn)fn;
+		specs[i].name = strndup(p, (size_t)(eq - p));
+		specs[i].field = fn == EV_AGG_COUNT
+					 ? NULL
+					 : strndup(colon + 1, (size_t)(p + len - colon - 1));
+		if (!specs[i].name || (fn != EV_AGG_COUNT && !specs[i].field)) {
+			i++;
+			break;
+		}
+		i++;
+		p += len + (p[len] == ',');
+	}
+	if (i < n || *p) {
+		ev_agg_specs_free(specs, i);
+		return -1;
+	}
+	*out = specs;
+	*nout = n;
+	return 0;
+}
+
+/* The watermark a restart from the encoding would resume with (the last one given): with
+ * every partition idle, ev_wm_current answers what was given and promised before. */
+static int decode_watermark(const ev_buf *v, int64_t *wm)
+{
+	ev_wm_opts o = {.idle_timeout_ms = 1};
+	ev_wm *w = ev_wm_new(&o);
+	if (!w || ev_wm_decode(w, v->data, v->len, 0) < 0) {
+		ev_wm_free(w);
+		return -1;
+	}
+	*wm = ev_wm_current(w, 1);
+	ev_wm_free(w);
+	return 0;
+}
+
+/* Window keys (tools/evwindow.c): 'w', a 4-byte scope, end and start (8 bytes each,
+ * order-preserving), then the key text as rows carry it; values: the version (4 bytes, big
+ * endian) and the aggregates' encoding. */
+enum { WKEY_HEAD = 1 + 4 + 8 + 8 };
+
+static int dump_windows(ev_state *st, const ev_agg_spec *specs, size_t nspecs)
+{
+	ev_state_iter *it = ev_state_iter_new(st, "w", 1, "x", 1);
+	ev_buf row = EV_BUF_INIT;
+	const void *kp, *vp;
+	size_t klen, vlen;
+	int r, rc = 0;
+	if (!it) {
+		ev_error("out of memory");
+		return -1;
+	}
+	while (rc == 0 && (r = ev_state_iter_next(it, &kp, &klen, &vp, &vlen)) == 1) {
+		const unsigned char *k = kp, *v = vp;
+		char s[20], t[20];
+		if (klen < WKEY_HEAD || vlen < 4) {
+			ev_error("a window entry of the state is truncated");
+			rc = -1;
+			break;
+		}
+		ev_agg_state *agg = ev_agg_decode(v + 4, vlen - 4, specs, nspecs);
+		if (!agg) {
+			ev_error("a window's aggregates cannot be read with the part's --agg");
+			rc = -1;
+			break;
+		}
+		uint32_t version =
+			(uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+		ev_time_format_datetime(ev_state_get_i64(k + 13), s);
+		ev_time_format_datetime(ev_state_get_i64(k + 5), t);
+		ev_buf_reset(&row);
+		int bad =
+			ev_buf_printf(&row, "{\"window_start\":\"%s\",\"window_end\":\"%s\"", s, t);
+		if (klen > WKEY_HEAD)
+			bad |= ev_buf_putc(&row, ',') |
+			       ev_buf_append(&row, k + WKEY_HEAD, klen - WKEY_HEAD);
+		bad |= ev_agg_format(&row, agg, specs, nspecs);
+		bad |= ev_buf_printf(&row, ",\"version\":%" PRIu32 "}\n", version);
+		ev_agg_state_free(agg, specs, nspecs);
+		if (bad) {
+			ev_error("out of memory");
+			rc = -1;
+		} else if (fwrite(row.data, 1, row.len, stdout) != row.len) {
+			rc = -1;
+		}
+	}
+	if (rc == 0 && r < 0) {
+		ev_error("cannot read the windows of the state");
+		rc = -1;
+	}
+	ev_state_iter_free(it);
+	ev_buf_free(&row);
+	return rc;
+}
+
+static int meta(ev_state *st, const char *name, ev_buf *v, char *err, size_t errlen)
+{
+	int r = ev_state_get(st, name, strlen(name), v, err, errlen);
+	if (r < 0)
+		ev_error("state: %s", err);
+	return r;
+}
+
+static int cmd_dump(struct ckpt *c, int64_t which)
+{
+	struct chk k;
+	if (chk_find(c, which, 0, &k) < 0)
+		return EV_EXIT_FAILURE;
+	const json_t *part = state_part(c, &k);
+	if (!part) {
+		chk_free(&k);
+		return EV_EXIT_FAILURE;
+	}
+	if (!k.complete)
+		ev_warn("checkpoint %" PRId64 " is not complete", k.id);
+	struct fill f = {c->store, part};
+	ev_state_opts so = {.dir = NULL, .memory = 16u << 20, .fill = fill_part, .fill_arg = &f};
+	ev_state *st = ev_state_open(&so, c->err, sizeof(c->err));
+	int rc = EV_EXIT_FAILURE;
+	ev_buf v = EV_BUF_INIT;
+	ev_agg_spec *specs = NULL;
+	size_t nspecs = 0;
+	int64_t wm = EV_WM_MIN;
+	if (!st) {
+		ev_error("checkpoint %" PRId64 ", stage '%s': %s", k.id, c->stage, c->err);
+		goto out;
+	}
+	int r = meta(st, "mconfig", &v, c->err, sizeof(c->err));
+	if (r == 0 || (r == 1 && parse_aggs(ev_buf_cstr(&v), &specs, &nspecs) < 0)) {
+		ev_error("the state of stage '%s' is not evwindow's (no options fingerprint)",
+			 c->stage);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	ev_debug("windows of %.*s", (int)v.len, v.data);
+	r = meta(st, "mwm", &v, c->err, sizeof(c->err));
+	if (r == 0 || (r == 1 && decode_watermark(&v, &wm) < 0)) {
+		ev_error("the state of stage '%s' has no watermark", c->stage);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (wm == EV_WM_MIN)
+		printf("{\"__evpipe\":\"watermark\",\"ts\":null}\n");
+	else
+		printf("{\"__evpipe\":\"watermark\",\"ts\":%" PRId64 "}\n", wm);
+	if (dump_windows(st, specs, nspecs) == 0)
+		rc = EV_EXIT_OK;
+out:
+	if (st && ev_state_close(st, c->err, sizeof(c->err)) < 0) {
+		ev_error("state: %s", c->err);
+		rc = EV_EXIT_FAILURE;
+	}
+	ev_agg_specs_free(specs, nspecs);
+	ev_buf_free(&v);
+	chk_free(&k);
+	return rc;
+}
+
+/* 1 when dir does not exist, 0 when it is an empty directory, -1 (logged) otherwise. */
+static int dir_absent(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d && errno == ENOENT)
+		return 1;
+	if (!d) {
+		ev_error("cannot use '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	/* One thread reads this directory: readdir is safe here (readdir_r is deprecated). */
+	// cppcheck-suppress readdirCalled
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			break;
+	closedir(d);
+	if (de) {
+		ev_error("'%s' is not empty: restore wants an absent or empty directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_restore(struct ckpt *c, int64_t which)
+{
+	struct chk k;
+	int absent = dir_absent(c->dir);
+	if (absent < 0)
+		return EV_EXIT_FAILURE;
+	if (chk_find(c, which, 1, &k) < 0)
+		return EV_EXIT_FAILURE;
+	const json_t *part = state_part(c, &k);
+	if (!part) {
+		chk_free(&k);
+		return EV_EXIT_FAILURE;
+	}
+	struct fill f = {c->store, part};
+	ev_state_opts so = {.dir = c->dir, .memory = 16u << 20, .fill = fill_part, .fill_arg = &f};
+	ev_state *st = ev_state_open(&so, c->err, sizeof(c->err));
+	int rc = EV_EXIT_FAILURE;
+	ev_buf config = EV_BUF_INIT;
+	if (!st) {
+		ev_error("checkpoint %" PRId64 ", stage '%s': %s", k.id, c->stage, c->err);
+	} else {
+		/* Taken from a running store, the checkpoint carries evwindow's "not closed
+		 * cleanly" mark, which does not apply to it. */
+		ev_state_delete(st, "mopen", 5);
+		int r = ev_state_commit(st, c->err, sizeof(c->err));
+		if (r == 0)
+			r = meta(st, "mconfig", &config, c->err, sizeof(c->err));
+		else
+			ev_error("state: %s", c->err);
+		if (ev_state_close(st, c->err, sizeof(c->err)) < 0) {
+			ev_error("state: %s", c->err);
+			r = -1;
+		}
+		rc = r < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
+	}
+	if (rc != EV_EXIT_OK) {
+		ev_state_remove_dir(c->dir);
+		if (!absent)
+			mkdir(c->dir, 0755);
+	} else {
+		json_t *files = json_object_get(part, "files");
+		uint64_t bytes = files_bytes(files, 0);
+		if (c->json)
+			rc = print_json(json_pack("{s:I, s:s, s:s, s:I, s:I, s:s%}", "id",
+						  (json_int_t)k.id, "stage", c->stage, "dir",
+						  c->dir, "files",
+						  (json_int_t)json_array_size(files), "bytes",
+						  (json_int_t)bytes, "config",
+						  config.data ? config.data : "", config.len));
+		else
+			printf("checkpoint %" PRId64 ", stage '%s': %zu files, %" PRIu64
+			       " bytes restored into %s\n",
+			       k.id, c->stage, json_array_size(files), bytes, c->dir);
+		ev_info("continue with: %s --state-dir %s (and the options of the job: %.*s)",
+			c->stage, c->dir, (int)config.len, config.data ? config.data : "");
+	}
+	ev_buf_free(&config);
+	chk_free(&k);
+	return rc;
+}
+
+static int cmd_prune(struct ckpt *c)
+{
+	ev_ckpt_entry *before, *after;
+	size_t nb, na;
+	if (list(c, &before, &nb) < 0)
+		return EV_EXIT_FAILURE;
+	int deleted = ev_ckpt_prune(c->store, c->common.job, (int)c->keep, c->err, sizeof(c->err));
+	if (deleted < 0) {
+		ev_error("prune: %s", c->err);
+		ev_ckpt_entries_free(before, nb);
+		return EV_EXIT_FAILURE;
+	}
+	if (list(c, &after, &na) < 0) {
+		ev_ckpt_entries_free(before, nb);
+		return EV_EXIT_FAILURE;
+	}
+	json_t *removed = json_array(), *kept = json_array();
+	for (size_t i = 0, j = 0; i < nb; i++) {
+		while (j < na && after[j].id < before[i].id)
+			j++;
+		int gone = j == na || after[j].id != before[i].id;
+		json_array_append_new(gone ? removed : kept, json_integer(before[i].id));
+	}
+	int rc;
+	if (c->json) {
+		rc = print_json(json_pack("{s:I, s:I, s:O, s:O}", "keep", (json_int_t)c->keep,
+					  "deleted_keys", (json_int_t)deleted, "removed", removed,
+					  "kept", kept));
+	} else {
+		size_t i;
+		json_t *id;
+		printf("removed %zu checkpoint(s):", json_array_size(removed));
+		json_array_foreach(removed, i, id)
+		{
+			printf(" %" JSON_INTEGER_FORMAT, json_integer_value(id));
+		}
+		printf("\nkept %zu checkpoint(s):", json_array_size(kept));
+		json_array_foreach(kept, i, id)
+		{
+			printf(" %" JSON_INTEGER_FORMAT, json_integer_value(id));
+		}
+		printf("\ndeleted %d key(s)\n", deleted);
+		rc = EV_EXIT_OK;
+	}
+	json_decref(removed);
+	json_decref(kept);
+	ev_ckpt_entries_free(before, nb);
+	ev_ckpt_entries_free(after, na);
+	return rc;
+}
+
+static void diff_line(const json_t *f, char sign)
+{
+	const char *name = json_string_value(json_object_get(f, "name"));
+	const char *key = json_string_value(json_object_get(f, "key"));
+	printf("  %c %-16s  %-20s  %12" PRId64 "  %s\n", sign,
+	       json_string_value(json_object_get(f, "stage")), name ? name : "?", jint(f, "size"),
+	       key ? key : "?");
+}
+
+static int has_key(const json_t *files, const char *key)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach(files, i, f)
+	{
+		const char *k = json_string_value(json_object_get(f, "key"));
+		if (k && key && strcmp(k, key) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int cmd_diff(struct ckpt *c, int64_t w1, int64_t w2)
+{
+	struct chk a, b;
+	if (chk_find(c, w1, 0, &a) < 0)
+		return EV_EXIT_FAILURE;
+	if (chk_find(c, w2, 0, &b) < 0) {
+		chk_free(&a);
+		return EV_EXIT_FAILURE;
+	}
+	json_t *fa = chk_files(c, &a), *fb = chk_files(c, &b), *f;
+	json_t *added = json_array(), *removed = json_array(), *shared = json_array();
+	size_t i;
+	json_array_foreach(fa, i, f)
+	{
+		const char *key = json_string_value(json_object_get(f, "key"));
+		json_array_append(has_key(fb, key) ? shared : removed, f);
+	}
+	json_array_foreach(fb, i, f)
+	{
+		if (!has_key(fa, json_string_value(json_object_get(f, "key"))))
+			json_array_append(added, f);
+	}
+	size_t na, nb;
+	struct offset *oa = offsets_sorted(chk_offsets(&a), &na);
+	struct offset *ob = offsets_sorted(chk_offsets(&b), &nb);
+	json_t *offs = json_array();
+	/* Merge the two sorted lists: a partition missing on one side has no offset there. */
+	for (size_t x = 0, y = 0; x < na || y < nb;) {
+		int cmp = x == na ? 1 : y == nb ? -1 : cmp_offset(&oa[x], &ob[y]);
+		const struct offset *o = cmp <= 0 ? &oa[x] : &ob[y];
+		json_t *from = cmp <= 0 ? json_integer(oa[x].offset) : json_null();
+		json_t *to = cmp >= 0 ? json_integer(ob[y].offset) : json_null();
+		json_t *adv = cmp == 0 ? json_integer(ob[y].offset - oa[x].offset) : json_null();
+		json_array_append_new(offs,
+				      json_pack("{s:s, s:I, s:o, s:o, s:o}", "topic", o->topic,
+						"partition", (json_int_t)o->partition, "from", from,
+						"to", to, "advanced", adv));
+		x += cmp <= 0;
+		y += cmp >= 0;
+	}
+	uint64_t ba = files_bytes(fa, 0), bb = files_bytes(fb, 0);
+	uint64_t sa = stored_bytes(c, &a), sb = stored_bytes(c, &b);
+	int rc = EV_EXIT_OK;
+	if (c->json) {
+		rc = print_json(json_pack(
+			"{s:I, s:I, s:O, s:O, s:O, s:I, s:I, s:I, s:O, s:{s:I, s:I, s:I}, "
+			"s:{s:I, s:I, s:I}}",
+			"from", (json_int_t)a.id, "to", (json_int_t)b.id, "added", added, "removed",
+			removed, "shared", shared, "added_bytes", (json_int_t)files_bytes(added, 0),
+			"removed_bytes", (json_int_t)files_bytes(removed, 0), "shared_bytes",
+			(json_int_t)files_bytes(shared, 0), "offsets", offs, "bytes", "from",
+			(json_int_t)ba, "to", (json_int_t)bb, "delta", (json_int_t)(bb - ba),
+			"stored_bytes", "from", (json_int_t)sa, "to", (json_int_t)sb, "delta",
+			(json_int_t)(sb - sa)));
+	} else {
+		printf("checkpoint %" PRId64 " -> %" PRId64 "\n", a.id, b.id);
+		printf("files: %zu added (%" PRIu64 " bytes), %zu removed (%" PRIu64
+		       " bytes), %zu shared (%" PRIu64 " bytes)\n",
+		       json_array_size(added), files_bytes(added, 0), json_array_size(removed),
+		       files_bytes(removed, 0), json_array_size(shared), files_bytes(shared, 0));
+		json_array_foreach(added, i, f)
+		{
+			diff_line(f, '+');
+		}
+		json_array_foreach(removed, i, f)
+		{
+			diff_line(f, '-');
+		}
+		printf("offsets\n  %-24s  %9s  %12s  %12s  %10s\n", "TOPIC", "PARTITION", "FROM",
+		       "TO", "ADVANCED");
+		json_array_foreach(offs, i, f)
+		{
+			char from[24] = "-", to[24] = "-", adv[24] = "-";
+			if (json_is_integer(json_object_get(f, "from")))
+				snprintf(from, sizeof(from), "%" PRId64, jint(f, "from"));
+			if (json_is_integer(json_object_get(f, "to")))
+				snprintf(to, sizeof(to), "%" PRId64, jint(f, "to"));
+			if (json_is_integer(json_object_get(f, "advanced")))
+				snprintf(adv, sizeof(adv), "%+" PRId64, jint(f, "advanced"));
+			printf("  %-24s  %9" PRId64 "  %12s  %12s  %10s\n",
+			       json_string_value(json_object_get(f, "topic")), jint(f, "partition"),
+			       from, to, adv);
+		}
+		printf("bytes: %" PRIu64 " -> %" PRIu64 " (%+" PRId64 "); in the store %" PRIu64
+		       " -> %" PRIu64 " (%+" PRId64 ")\n",
+		       ba, bb, (int64_t)(bb - ba), sa, sb, (int64_t)(sb - sa));
+	}
+	free(oa);
+	free(ob);
+	json_decref(offs);
+	json_decref(added);
+	json_decref(removed);
+	json_decref(shared);
+	json_decref(fa);
+	json_decref(fb);
+	chk_free(&a);
+	chk_free(&b);
+	return rc;
+}
+
+static int parse_args(struct ckpt *c, int argc, char **argv)
+{
+	int ch;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "J" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
+	       -1) {
+		int common = ev_tool_common_option(ch, optarg, usage_text, &c->common);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
+		switch (ch) {
+		case OPT_STORE: c->url = optarg; break;
+		case OPT_STAGE: c->stage = optarg; break;
+		case OPT_DIR: c->dir = optarg; break;
+		case OPT_KEEP:
+			if (ev_opt_int(optarg, 1, 1000000, &c->keep) < 0)
+				return ev_tool_usage_error("invalid --keep '%s': want 1 or more",
+							   optarg);
+			break;
+		case 'J': c->json = 1; break;
+		default: return ev_tool_bad_option(argv);
+		}
+	}
+	c->args = argv + optind;
+	c->nargs = argc - optind;
+	if (c->nargs == 0)
+		return ev_tool_usage_error("no command: ls, show, verify, dump, restore, prune, "
+					   "diff");
+	static const struct {
+		const char *name;
+		int nargs;
+		int stage, dir, keep; /* the options it takes */
+	} commands[] = {
+		{"ls", 0, 0, 0, 0},   {"show", 1, 0, 0, 0},    {"verify", 1, 0, 0, 0},
+		{"dump", 1, 1, 0, 0}, {"restore", 1, 1, 1, 0}, {"prune", 0, 0, 0, 1},
+		{"diff", 2, 0, 0, 0},
+	};
+	size_t i;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, c->args[0]) == 0)
+			break;
+	if (i == sizeof(commands) / sizeof(commands[0]))
+		return ev_tool_usage_error("unknown command '%s'", c->args[0]);
+	const char *cmd = commands[i].name;
+	if (c->nargs - 1 < commands[i].nargs)
+		return ev_tool_usage_error("%s wants %s", cmd,
+					   commands[i].nargs == 2 ? "two checkpoints: N M"
+								  : "a checkpoint: N or latest");
+	if (c->nargs - 1 > commands[i].nargs)
+		return ev_tool_usage_error("unexpected argument '%s'",
+					   c->args[commands[i].nargs + 1]);
+	if ((c->stage && !commands[i].stage) || (c->dir && !commands[i].dir) ||
+	    (c->keep && !commands[i].keep))
+		return ev_tool_usage_error("%s takes no --%s", cmd,
+					   c->stage && !commands[i].stage ? "stage"
+					   : c->dir && !commands[i].dir   ? "dir"
+									  : "keep");
+	if (commands[i].dir && !c->dir)
+		return ev_tool_usage_error("restore wants --dir DIR");
+	if (commands[i].keep && !c->keep)
+		return ev_tool_usage_error("prune wants --keep K");
+	if (!c->stage)
+		c->stage = "evwindow";
+	if (c->dir && !*c->dir)
+		return ev_tool_usage_error("invalid --dir ''");
+	if (!c->url)
+		c->url = getenv("EVPIPE_CHECKPOINT_STORE");
+	if (!c->url || !*c->url)
+		return ev_tool_usage_error("no store: give --store URL or set "
+					   "EVPIPE_CHECKPOINT_STORE");
+	/* The names must make keys: "<job>/chk-<N>/<stage>.json". */
+	ev_buf key = EV_BUF_INIT;
+	ev_ckpt_key(&key, c->common.job, 1, c->stage);
+	ev_buf_puts(&key, ".json");
+	int ok = ev_store_key_ok(ev_buf_cstr(&key)) && !strchr(c->common.job, '/') &&
+		 !strchr(c->stage, '/');
+	ev_buf_free(&key);
+	if (!ok)
+		return ev_tool_usage_error("job '%s' or stage '%s' cannot name a checkpoint",
+					   c->common.job, c->stage);
+	return 0;
+}
+
+static int run(struct ckpt *c)
+{
+	const char *cmd = c->args[0];
+	int64_t a = 0, b = 0;
+	if (c->nargs > 1 && parse_which(c->args[1], &a) < 0)
+		return EV_EXIT_USAGE;
+	if (c->nargs > 2 && parse_which(c->args[2], &b) < 0)
+		return EV_EXIT_USAGE;
+	c->store = ev_store_open(c->url, c->err, sizeof(c->err));
+	if (!c->store) {
+		ev_error("--store: %s", c->err);
+		return EV_EXIT_USAGE;
+	}
+	int rc;
+	if (strcmp(cmd, "ls") == 0)
+		rc = cmd_ls(c);
+	else if (strcmp(cmd, "show") == 0)
+		rc = cmd_show(c, a);
+	else if (strcmp(cmd, "verify") == 0)
+		rc = cmd_verify(c, a);
+	else if (strcmp(cmd, "dump") == 0)
+		rc = cmd_dump(c, a);
+	else if (strcmp(cmd, "restore") == 0)
+		rc = cmd_restore(c, a);
+	else if (strcmp(cmd, "prune") == 0)
+		rc = cmd_prune(c);
+	else
+		rc = cmd_diff(c, a, b);
+	ev_store_close(c->store);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct ckpt c;
+	memset(&c, 0, sizeof(c));
+	c.common.job = "evpipe";
+
+	ev_tool_init("ckpt");
+	int rc = parse_args(&c, argc, argv);
+	if (rc != 0)
+		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	ev_metrics *m = ev_tool_metrics("ckpt", c.common.job, c.common.metrics_addr);
+	if (!m)
+		return EV_EXIT_FAILURE;
+	rc = run(&c);
+	ev_metrics_free(m);
+	return ev_tool_finish(rc);
+}

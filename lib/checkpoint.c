@@ -501,3 +501,17 @@ void ev_ckpt_stateless_restore(const ev_ckpt *o)
 			"the sink's idempotence absorbs them",
 			o->restore, o->stage);
 }
+
+void ev_ckpt_metrics(ev_ckpt *o, ev_metrics *m)
+{
+	if (o->url)
+		o->failures = ev_metrics_counter(
+			m, "evpipe_checkpoint_stage_failures_total",
+			"Parts of checkpoints this stage could not write (the store failed)", NULL);
+}
+
+void ev_ckpt_failed(ev_ckpt *o, int64_t id, const char *err)
+{
+	ev_counter_inc(o->failures);
+	ev_warn("checkpoint %" PRId64 " failed: %s; going on (the next one tries again)", id, err);
+}

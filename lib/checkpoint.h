@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "ckstore.h"
+#include "metrics.h"
 
 /* Options of every tool that takes part in checkpoints. */
 enum { EV_OPT_CKPT_STORE = 0x1200, EV_OPT_CKPT_STAGE, EV_OPT_CKPT_RESTORE };
@@ -34,9 +35,10 @@ enum { EV_OPT_CKPT_STORE = 0x1200, EV_OPT_CKPT_STAGE, EV_OPT_CKPT_RESTORE };
 	"      --restore WHICH      start from checkpoint WHICH: latest, an id, or none\n"
 
 typedef struct ev_ckpt {
-	const char *url;     /* NULL: no checkpoints */
-	const char *stage;   /* the part's name */
-	const char *restore; /* NULL or "none": start afresh */
+	ev_counter *failures; /* parts this stage could not write (ev_ckpt_metrics) */
+	const char *url;      /* NULL: no checkpoints */
+	const char *stage;    /* the part's name */
+	const char *restore;  /* NULL or "none": start afresh */
 	const char *job;
 	ev_store *store;
 } ev_ckpt;
@@ -55,6 +57,11 @@ void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name);
 /* Write this stage's part of checkpoint id: part (a JSON object, taken) gets "stage",
  * "checkpoint" and "at" added. Returns 0, or -1 with a message in err. */
 int ev_ckpt_put_part(ev_ckpt *o, int64_t id, json_t *part, char *err, size_t errlen);
+/* Register the stage's series of checkpoint failures (when checkpoints are on). */
+void ev_ckpt_metrics(ev_ckpt *o, ev_metrics *m);
+/* A part could not be written: warn and count. The job goes on; the coordinator abandons
+ * the checkpoint, and the next one tries again. */
+void ev_ckpt_failed(ev_ckpt *o, int64_t id, const char *err);
 /* A stage without state acknowledges barrier id once what preceded it is durable: a part
  * with the time it took since the barrier arrived (t0, ev_mono_ns). Returns 0, or -1 with a
  * message in err. A no-op without --checkpoint-store. */

@@ -87,6 +87,9 @@ int64_t ev_coord_begin(ev_coord *c, json_t *offsets, int64_t now_ms, char *err, 
 	if (!part || ev_ckpt_put_part(c->o.ck, id, part, err, errlen) < 0) {
 		if (!part)
 			snprintf(err, errlen, "out of memory");
+		/* A checkpoint that could not even begin failed too. */
+		ev_counter_inc(c->m_failed);
+		c->failures++;
 		c->next_due_ms = now_ms + c->o.interval_ms;
 		return -1;
 	}
@@ -176,6 +179,13 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size_t errlen)
 {
 	*offsets = NULL;
+	if (!c->inflight && c->failures > c->o.tolerable) {
+		snprintf(err, errlen,
+			 "%d consecutive checkpoints failed (more than --tolerable-failures %d): "
+			 "stopping",
+			 c->failures, c->o.tolerable);
+		return EV_COORD_FAILED;
+	}
 	if (!c->inflight)
 		return EV_COORD_IDLE;
 	if (now_ms - c->polled_ms < 100 && now_ms - c->begun_ms < c->o.timeout_ms)

@@ -66,6 +66,9 @@ Settings, from the environment (pipelines/env.example documents each one):
   EVPIPE_CHECKPOINT_INTERVAL  time between checkpoints (default 10s)
   EVPIPE_CHECKPOINT_TIMEOUT   a checkpoint not complete by then is abandoned (default 60s)
   EVPIPE_CHECKPOINT_RETAIN  complete checkpoints kept (default 3)
+  EVPIPE_CHECKPOINT_TOLERABLE_FAILURES
+                            abandoned checkpoints in a row that stop the job: more than
+                            this (default 3)
   EVPIPE_RESTORE            latest: continue from the newest complete checkpoint when there
                             is one; N: from checkpoint N; none: start afresh (default latest)
   EVPIPE_STATE_DIR          window state directory (default: a private one). Without
@@ -129,6 +132,7 @@ store=${EVPIPE_CHECKPOINT_STORE:-file://${state_dir:-${HOME:-/tmp}/.local/state/
 checkpoint_interval=${EVPIPE_CHECKPOINT_INTERVAL:-10s}
 checkpoint_timeout=${EVPIPE_CHECKPOINT_TIMEOUT:-60s}
 checkpoint_retain=${EVPIPE_CHECKPOINT_RETAIN:-3}
+tolerable=${EVPIPE_CHECKPOINT_TOLERABLE_FAILURES:-3}
 restore=${EVPIPE_RESTORE:-latest}
 metrics_host=${EVPIPE_METRICS_HOST:-127.0.0.1}
 retry_timeout=${EVPIPE_CLICKHOUSE_RETRY_TIMEOUT:-5m}
@@ -145,6 +149,7 @@ fi
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
 [[ $restore =~ ^(latest|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, none or a checkpoint id"
 [[ $checkpoint_retain =~ ^[1-9][0-9]*$ ]] || usage_error "EVPIPE_CHECKPOINT_RETAIN must be a positive number"
+[[ $tolerable =~ ^[0-9]+$ ]] || usage_error "EVPIPE_CHECKPOINT_TOLERABLE_FAILURES must be a number"
 case $store in
 none) ;;
 file:///*) mkdir -p "${store#file://}" ;;
@@ -289,6 +294,7 @@ consume_args=(-C -b "$KAFKA_BROKERS" -G "$group" --meta-field _src)
 checkpoint_args kin
 [ "$store" = none ] || consume_args+=(--checkpoint-interval "$checkpoint_interval"
 	--checkpoint-timeout "$checkpoint_timeout" --retain "$checkpoint_retain"
+	--tolerable-failures "$tolerable"
 	--checkpoint-expect "$expect")
 metrics 0
 start kin /dev/null "$dir/records" kin "${consume_args[@]}" "${metrics_args[@]}" "${ckpt_args[@]}" \

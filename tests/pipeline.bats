@@ -323,7 +323,7 @@ newer_checkpoint() {
 # one computed offline, as if nothing had failed; dead letters may repeat (at least once) but
 # none is missing.
 @test "exactly once: SIGKILL of each stage in turn, restart from the latest checkpoint in S3, the table equals the offline result" {
-	events 100000 > events.ndjson
+	events 200000 > events.ndjson
 	produce -p 0 < events.ndjson
 	offline_rows events.ndjson > want.tsv
 	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/eo-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=2s
@@ -361,5 +361,61 @@ newer_checkpoint() {
 	[ "$(wc -l < dlq.offsets)" -eq "$(wc -l < offline.dlq)" ]
 	topic_records "$TOPIC.late" | jq -r '.source.offset' | sort -u > late.offsets
 	[ "$(wc -l < late.offsets)" -eq "$(wc -l < offline.late)" ]
+	nothing_left
+}
+
+# Checkpoints of one outcome that kin's metrics on port $1 count.
+checkpoints_total() {
+	curl -sf "http://127.0.0.1:$1/metrics" |
+		sed -n "s/^evpipe_checkpoints_total{.*outcome=\"$2\".*} \([0-9]*\)$/\1/p"
+}
+
+more_checkpoints() { # PORT OUTCOME THAN
+	local n
+	n=$(checkpoints_total "$1" "$2") && [ "${n:-0}" -gt "$3" ]
+}
+
+# The job reaches S3 through a TCP proxy (tests/helpers/tcp_proxy.py): killing the proxy is
+# an outage of S3 for the job, while the server and the checkpoints in it stay.
+@test "S3 outage: checkpoints fail and are counted, the job keeps running, they resume when S3 is back" {
+	events 20000 > events.ndjson
+	produce -p 0 < events.ndjson
+	local port proxy proxy_pid job completed failed status s3=${S3_ENDPOINT#http://}
+	port=$(free_ports 8)
+	proxy=$((port + 7))
+	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$proxy" "$s3" 3>&- &
+	proxy_pid=$!
+	wait_for 10 listening "$proxy"
+	export S3_ENDPOINT="http://127.0.0.1:$proxy" AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/outage-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=500ms \
+		EVPIPE_CHECKPOINT_TIMEOUT=2s EVPIPE_CHECKPOINT_TOLERABLE_FAILURES=1000
+	EVPIPE_METRICS_PORT_BASE=$port "$JOB" 2> err 3>&- &
+	job=$!
+	wait_for 60 more_checkpoints "$port" completed 1 || { cat err >&2; false; }
+
+	kill "$proxy_pid" # S3 is gone
+	wait "$proxy_pid" || true
+	failed=$(checkpoints_total "$port" failed)
+	wait_for 60 more_checkpoints "$port" failed "${failed:-0}" || { cat err >&2; false; }
+	completed=$(checkpoints_total "$port" completed)
+	sleep 3
+	kill -0 "$job" # the job keeps running
+	[ "$(checkpoints_total "$port" completed)" -eq "$completed" ]
+
+	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$proxy" "$s3" 3>&- &
+	proxy_pid=$!
+	wait_for 10 listening "$proxy"
+	wait_for 90 more_checkpoints "$port" completed "$completed" || { cat err >&2; false; }
+	kill -0 "$job"
+	kill -TERM "$job"
+	status=0
+	wait "$job" || status=$?
+	kill "$proxy_pid"
+	[ "$status" -eq 0 ] || { cat err >&2; false; }
+	grep -q "kin: warning: .*checkpoint" err
+	# the checkpoints are in the S3 server, as an independent client sees them
+	s3cmd -c "$S3CMD_CONFIG" ls -r "$EVPIPE_CHECKPOINT_STORE/$EVPIPE_JOB/" > objects
+	grep -q '/_manifest.json$' objects
+	grep -q '/shared/evwindow/[0-9a-f]\{64\}\.sst$' objects
 	nothing_left
 }

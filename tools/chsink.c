@@ -436,10 +436,8 @@ static int take_control(struct chsink *s, const char *line, size_t len)
 			return write_error("standard output");
 		ev_counter_inc(s->m_barriers);
 		ev_debug("barrier %" PRId64 ": every row before it is in ClickHouse", c.id);
-		if (ev_ckpt_ack(&s->ck, c.id, t0, err, sizeof(err)) < 0) {
-			ev_error("checkpoint %" PRId64 ": %s", c.id, err);
-			return -1;
-		}
+		if (ev_ckpt_ack(&s->ck, c.id, t0, err, sizeof(err)) < 0)
+			ev_ckpt_failed(&s->ck, c.id, err);
 	}
 	return 0;
 }
@@ -820,6 +818,7 @@ int main(int argc, char **argv)
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&s);
+		ev_ckpt_metrics(&s.ck, s.metrics);
 		ev_tool_catch_signals();
 		rc = connect_clickhouse(&s) < 0 || prepare_table(&s) < 0 ? EV_EXIT_FAILURE
 									 : run(&s);

@@ -138,11 +138,8 @@ static int sink(struct dlqsink *d)
 				ev_counter_inc(d->m_barriers);
 				ev_debug("barrier %" PRId64 ": everything before it is durable",
 					 c.id);
-				if (ev_ckpt_ack(&d->ck, c.id, t0, err, sizeof(err)) < 0) {
-					ev_error("checkpoint %" PRId64 ": %s", c.id, err);
-					rc = EV_EXIT_FAILURE;
-					break;
-				}
+				if (ev_ckpt_ack(&d->ck, c.id, t0, err, sizeof(err)) < 0)
+					ev_ckpt_failed(&d->ck, c.id, err);
 			}
 			continue;
 		}
@@ -460,6 +457,7 @@ int main(int argc, char **argv)
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&d);
+	ev_ckpt_metrics(&d.ck, d.metrics);
 	ev_tool_catch_signals();
 	if (d.replay) {
 		d.out = ev_writer_new(1, 64 * 1024);

@@ -848,7 +848,7 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 	ev_state_remove_dir(ev_buf_cstr(&dir));
 	ev_buf_free(&dir);
 	if (!files) {
-		ev_error("checkpoint %" PRId64 ": %s", id, err);
+		ev_ckpt_failed(&e->ck, id, err);
 		return -1;
 	}
 	int64_t wm = ev_wm_current(e->wm, ev_wall_ms());
@@ -859,7 +859,7 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 				 (json_int_t)(wm == EV_WM_MIN ? 0 : wm), "duration_ms",
 				 (json_int_t)(secs * 1000));
 	if (!part || ev_ckpt_put_part(&e->ck, id, part, err, sizeof(err)) < 0) {
-		ev_error("checkpoint %" PRId64 ": %s", id, part ? err : "out of memory");
+		ev_ckpt_failed(&e->ck, id, part ? err : "out of memory");
 		return -1;
 	}
 	ev_histogram_observe(e->m_ck_duration, secs);
@@ -880,8 +880,7 @@ static int control(struct evwindow *e, const char *line, size_t len)
 		/* Rows before the barrier are out before the state that produced them is saved. */
 		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
 			return -1;
-		if (take_checkpoint(e, c.id) < 0)
-			exit(EV_EXIT_FAILURE);
+		take_checkpoint(e, c.id);
 	}
 	if (parsed && c.type == EV_CTL_STOP)
 		e->stopped = 1;
@@ -1344,6 +1343,7 @@ int main(int argc, char **argv)
 	e.m_ck_last =
 		ev_metrics_gauge(m, "evpipe_checkpoint_stage_last_id",
 				 "Id of the last checkpoint this stage wrote its part of", NULL);
+	ev_ckpt_metrics(&e.ck, m);
 	e.m_spills =
 		ev_metrics_counter(m, "evpipe_state_spills_total",
 				   "Times the windows in memory went to RocksDB for want of memory",

@@ -1218,6 +1218,9 @@ static int start_checkpoints(struct kin *k)
 	}
 	if (id)
 		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(k->ck.store));
+	/* The coordinator must not hang on a store that is down: a checkpoint that cannot be
+	 * written in its time is abandoned, and consuming goes on. */
+	ev_store_set_retry(k->ck.store, k->co.timeout_ms / 2);
 	return 0;
 }
 

@@ -457,8 +457,7 @@ size_t ev_agg_state_bytes(const ev_agg_state *st, const ev_agg_spec *specs, size
 	for (size_t i = 0; i < n; i++) {
 		const struct one *o = &st->a[i];
 		if (specs[i].fn == EV_AGG_UNIQ)
-			/* a slot of the table, the copied key and its allocation overhead */
-			bytes += 128 + ev_ht_count(o->seen) * 64;
+			bytes += ev_ht_bytes(o->seen);
 		if ((specs[i].fn == EV_AGG_FIRST || specs[i].fn == EV_AGG_LAST) && o->text)
 			bytes += strlen(o->text) + 17;
 	}

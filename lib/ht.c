@@ -15,6 +15,7 @@ struct ev_ht {
 	struct slot *slots;
 	size_t cap; /* a power of two */
 	size_t count;
+	size_t key_bytes; /* of the copies of the keys */
 };
 
 uint64_t ev_hash(const void *data, size_t len)
@@ -34,7 +35,7 @@ ev_ht *ev_ht_new(void)
 	ev_ht *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	t->cap = 64;
+	t->cap = 8; /* small: there may be millions of tables (a uniq per window) */
 	t->slots = calloc(t->cap, sizeof(*t->slots));
 	if (!t->slots) {
 		free(t);
@@ -98,6 +99,7 @@ int ev_ht_put(ev_ht *t, const void *key, size_t len, void *value)
 		s->len = len;
 		s->hash = h;
 		t->count++;
+		t->key_bytes += len ? len : 1;
 	}
 	s->value = value;
 	return 0;
@@ -109,6 +111,7 @@ void *ev_ht_del(ev_ht *t, const void *key, size_t len)
 	if (!s->key)
 		return NULL;
 	void *value = s->value;
+	t->key_bytes -= s->len ? s->len : 1;
 	free(s->key);
 	s->key = NULL;
 	t->count--;
@@ -125,6 +128,12 @@ void *ev_ht_del(ev_ht *t, const void *key, size_t len)
 size_t ev_ht_count(const ev_ht *t)
 {
 	return t->count;
+}
+
+size_t ev_ht_bytes(const ev_ht *t)
+{
+	/* each key copy also costs malloc's header and rounding: about 16 bytes */
+	return sizeof(*t) + t->cap * sizeof(struct slot) + t->key_bytes + 16 * t->count;
 }
 
 int ev_ht_next(const ev_ht *t, size_t *pos, const void **key, size_t *len, void **value)

@@ -16,6 +16,8 @@ int ev_ht_put(ev_ht *t, const void *key, size_t len, void *value);
 /* Remove and return the value (NULL when absent). */
 void *ev_ht_del(ev_ht *t, const void *key, size_t len);
 size_t ev_ht_count(const ev_ht *t);
+/* The heap the table holds: its slots and the copies of the keys (not the values). */
+size_t ev_ht_bytes(const ev_ht *t);
 /* Iterate: start with *pos = 0; returns 0 at the end. The table must not change meanwhile. */
 int ev_ht_next(const ev_ht *t, size_t *pos, const void **key, size_t *len, void **value);
 uint64_t ev_hash(const void *data, size_t len);

@@ -41,8 +41,29 @@ static void test_random(void)
 	ev_ht_free(t);
 }
 
+/* What a table holds is counted: a new one is small (a uniq per window, millions of them), and
+ * the count follows the keys in and out. */
+static void test_bytes(void)
+{
+	ev_ht *t = ev_ht_new();
+	size_t empty = ev_ht_bytes(t);
+	CHECK(empty < 512);
+	ev_ht_put(t, "0123456789", 10, t);
+	CHECK(ev_ht_bytes(t) >= empty + 10);
+	for (int i = 0; i < 1000; i++) {
+		char key[16];
+		ev_ht_put(t, key, (size_t)snprintf(key, sizeof(key), "key-%d", i), t);
+	}
+	size_t full = ev_ht_bytes(t);
+	CHECK(full > 1000 * (5 + 16)); /* keys and slots */
+	ev_ht_del(t, "0123456789", 10);
+	CHECK(ev_ht_bytes(t) == full - 10 - 16);
+	ev_ht_free(t);
+}
+
 int main(void)
 {
+	RUN(test_bytes);
 	RUN(test_random);
 	return test_report();
 }

@@ -100,7 +100,9 @@ lint:
 format:
 	$(Q)clang-format -i lib/*.[ch] tools/*.c tests/unit/*.[ch]
 
-bench: all
+# bench/run builds the tools it measures itself (optimised, into build/bench; bin/ is left alone),
+# starts the servers and writes bench/results/latest.{md,json}; BENCH_SCALE=full for 10M events.
+bench:
 	$(Q)bench/run
 
 # The tools of $(BUILD) (release unless SAN=1), without re-pointing bin/.

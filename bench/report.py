@@ -1,0 +1,217 @@
+"""bench/report.py: bench/run's measurements into bench/results/latest.{md,json}.
+
+    python3 bench/report.py WORK_DIR LATEST_MD LATEST_JSON
+
+WORK_DIR holds run.json (the run), workloads.ndjson (what each workload is, its peers and
+targets), results.ndjson (one line per run of a side: wall seconds, and wall, CPU and peak RSS
+of each process under /usr/bin/time; the Flink job's own net runtime and CPU in "job") and
+checkpoints.ndjson (one line per checkpoint manifest).
+
+Ratios are peer / evpipe: above 1 evpipe is faster. "time" compares medians of the wall time,
+except for the Flink job on a file, where the job's net runtime is used (JVM and MiniCluster
+start-up left out, in Flink's favour); "CPU" compares the median CPU seconds of all processes
+(for the Flink job on a file, the CPU of the job's JVM during execute()): throughput per core.
+"""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def side_time(workload, side, r):
+    if side == "flink" and workload.startswith("window") and r.get("job"):
+        return r["job"]["net_runtime_ms"] / 1000
+    return r["wall"]
+
+
+def side_cpu(workload, side, r):
+    if side == "flink" and workload.startswith("window") and r.get("job"):
+        return r["job"]["cpu_ms"] / 1000
+    return sum(p["user"] + p["sys"] for p in r["procs"].values())
+
+
+def fmt_s(x):
+    return "-" if x is None else (f"{x:.2f}" if x < 100 else f"{x:.0f}")
+
+
+def fmt_rate(events, t):
+    if not t:
+        return "-"
+    r = events / t
+    return f"{r / 1e6:.2f}M" if r >= 1e6 else f"{r / 1e3:.0f}k"
+
+
+def main():
+    work, md_path, json_path = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    run = json.loads((work / "run.json").read_text())
+    metas = [json.loads(l) for l in (work / "workloads.ndjson").read_text().splitlines() if l]
+    results = [json.loads(l) for l in (work / "results.ndjson").read_text().splitlines() if l]
+    ckpts = [json.loads(l) for l in (work / "checkpoints.ndjson").read_text().splitlines() if l] \
+        if (work / "checkpoints.ndjson").exists() else []
+
+    out = {"run": run, "workloads": [], "checkpoints": []}
+    for m in metas:
+        w = m["id"]
+        sides = {}
+        for side in [m["evpipe"].split("|")[0] if "|" not in m["evpipe"] else "evpipe"] + m["peers"]:
+            rs = [r for r in results if r["workload"] == w and r["side"] == side]
+            timed = [r for r in rs if r["rep"] > 0] or rs
+            times = [side_time(w, side, r) for r in timed]
+            cpus = [side_cpu(w, side, r) for r in timed]
+            procs = {}
+            for r in timed:
+                for name, p in r["procs"].items():
+                    q = procs.setdefault(name, {"rss_kib": 0, "cpu": []})
+                    q["rss_kib"] = max(q["rss_kib"], p["rss_kib"])
+                    q["cpu"].append(p["user"] + p["sys"])
+            sides[side] = {
+                "reps": [r["rep"] for r in timed],
+                "time_s": times,
+                "wall_s": [r["wall"] for r in timed],
+                "median_s": median(times),
+                "min_s": min(times) if times else None,
+                "max_s": max(times) if times else None,
+                "cpu_s_median": median(cpus),
+                "events_per_s": m["events"] / median(times) if times else None,
+                "job": [r["job"] for r in timed if r.get("job")],
+                "processes": {
+                    name: {
+                        "peak_rss_mib": round(q["rss_kib"] / 1024, 1),
+                        "cpu_s_median": round(median(q["cpu"]), 3),
+                        "cpu_s_per_million_events": round(median(q["cpu"]) / m["events"] * 1e6, 3),
+                    }
+                    for name, q in procs.items()
+                },
+            }
+        ev_name = list(sides)[0]
+        ev = sides[ev_name]
+        ratios = {}
+        for peer in m["peers"]:
+            p = sides[peer]
+            if not ev["time_s"] or not p["time_s"]:
+                continue
+            per_rep = []
+            for rep, t in zip(ev["reps"], ev["time_s"]):
+                if rep in p["reps"]:
+                    per_rep.append(round(p["time_s"][p["reps"].index(rep)] / t, 3))
+            ratios[peer] = {
+                "time": round(p["median_s"] / ev["median_s"], 3),
+                "cpu": round(p["cpu_s_median"] / ev["cpu_s_median"], 3) if ev["cpu_s_median"] else None,
+                "per_rep_time": per_rep,
+            }
+        targets = []
+        for t in m["targets"]:
+            if t["metric"] == "rss_mib":
+                value = max(q["peak_rss_mib"] for q in ev["processes"].values())
+                met = value <= t["max"]
+            else:
+                value = ratios.get(t["peer"], {}).get("time" if t["metric"] == "wall" else "cpu")
+                met = value is not None and value >= t["min"]
+            targets.append(dict(t, value=value, met=met))
+        out["workloads"].append(dict(m, sides=sides, ratios=ratios, target_results=targets))
+
+    for key in sorted({(c["store"], c["key"]) for c in ckpts}):
+        cs = [c for c in ckpts if (c["store"], c["key"]) == key]
+        out["checkpoints"].append({
+            "store": key[0], "key": key[1], "checkpoints": len(cs), "wall_s": cs[0]["wall"],
+            "bytes_median": median([c["bytes"] for c in cs]),
+            "bytes_max": max(c["bytes"] for c in cs),
+            "uploaded_bytes_median": median([c["uploaded_bytes"] for c in cs]),
+            "uploaded_bytes_max": max(c["uploaded_bytes"] for c in cs),
+            "duration_ms_median": median([c["duration_ms"] for c in cs]),
+        })
+
+    json_path.write_text(json.dumps(out, indent=1) + "\n")
+    md_path.write_text(markdown(out))
+
+
+def markdown(out):
+    run = out["run"]
+    L = []
+    L.append("# evpipe benchmarks: latest run")
+    L.append("")
+    L.append(f"`bench/run` (`make bench`), BENCH_SCALE={run['scale']} ({run['events']:,} events, "
+             f"about {run['event_bytes']} bytes each, 5% invalid, 2% late), a warm-up then "
+             f"{run['reps']} repetitions of each side, evpipe and peer taking turns. "
+             f"{run['started']} on {run['cores']} cores / {run['mem_gib']} GiB, commit {run['commit']}; "
+             f"the run took {run['elapsed_s'] // 60} min {run['elapsed_s'] % 60} s.")
+    L.append(f"Peers: kcat {run['kcat']}, {run['jq']}, Python jsonschema {run['jsonschema']}, "
+             f"Flink {run['flink']} (MiniCluster, parallelism 2, RocksDB state, Java {run['java']}), "
+             f"clickhouse-client {run['clickhouse']}; servers Kafka {run['kafka']}, ClickHouse {run['clickhouse']}.")
+    if run.get("cpu_pressure_pct"):
+        L.append(f"Other work on the machine: CPU pressure (PSI some, 5 min) {run['cpu_pressure_pct'][0]}% at the "
+                 f"start, {run['cpu_pressure_pct'][1]}% at the end; 15-min load {run['load15'][0]} / {run['load15'][1]}.")
+    L.append("")
+    L.append("Ratio = peer time / evpipe time (above 1: evpipe is faster), medians; per CPU = the same with "
+             "CPU seconds of all processes (throughput per core). Spread: the fastest and slowest repetition.")
+    L.append("")
+    L.append("| workload | evpipe | peer | evpipe median (spread) | peer median (spread) | evpipe ev/s | peer ev/s "
+             "| ratio | ratio per CPU | target |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    for w in out["workloads"]:
+        names = list(w["sides"])
+        ev = w["sides"][names[0]]
+        tgt = {t["peer"]: t for t in w["target_results"] if "peer" in t}
+        peers = w["peers"] or [None]
+        for peer in peers:
+            p = w["sides"].get(peer) if peer else None
+            r = w["ratios"].get(peer, {}) if peer else {}
+            t = tgt.get(peer)
+            ttxt = ""
+            if t:
+                want = f"≥ {t['min']}×" + (" per core" if t["metric"] == "cpu" else "")
+                ttxt = f"{want}: {'met' if t['met'] else '**missed**'}"
+            rss = [t for t in w["target_results"] if t["metric"] == "rss_mib"]
+            if rss and peer == peers[0]:
+                rt = rss[0]
+                ttxt += ("; " if ttxt else "") + f"RSS {rt['value']:.0f} MiB ≤ {rt['max']}: " + \
+                    ("met" if rt["met"] else "**missed**")
+            L.append(
+                f"| {w['title']} | {w['evpipe']} | {peer or '-'} "
+                f"| {fmt_s(ev['median_s'])} s ({fmt_s(ev['min_s'])}–{fmt_s(ev['max_s'])}) "
+                + (f"| {fmt_s(p['median_s'])} s ({fmt_s(p['min_s'])}–{fmt_s(p['max_s'])}) " if p else "| - ")
+                + f"| {fmt_rate(w['events'], ev['median_s'])} "
+                + (f"| {fmt_rate(w['events'], p['median_s'])} " if p else "| - ")
+                + (f"| {r['time']:.2f} ({min(r['per_rep_time']):.2f}–{max(r['per_rep_time']):.2f}) "
+                   if r.get("per_rep_time") else "| - ")
+                + (f"| {r['cpu']:.2f} " if r.get("cpu") else "| - ")
+                + f"| {ttxt} |")
+    L.append("")
+    L.append("Flink on a file: the job's net runtime and the CPU of its JVM during `execute()` (JVM and "
+             "MiniCluster start-up, about 3 s, left out); end to end: from launching `java` to its exit.")
+    L.append("")
+    L.append("## Memory and CPU of each process")
+    L.append("")
+    L.append("| workload | process | peak RSS MiB | CPU s per million events |")
+    L.append("|---|---|---|---|")
+    for w in out["workloads"]:
+        for side in w["sides"].values():
+            for name, p in side["processes"].items():
+                L.append(f"| {w['id']} | {name} | {p['peak_rss_mib']:.0f} | {p['cpu_s_per_million_events']:.2f} |")
+    if out["checkpoints"]:
+        L.append("")
+        L.append("## Checkpoints")
+        L.append("")
+        L.append("The job from the topic (kin → evvalidate → evwindow, without chsink), a barrier every second "
+                 "(`kin --checkpoint-interval 1s`), sizes from the manifests: `bytes` is the checkpoint's whole "
+                 "state, `uploaded_bytes` what this checkpoint wrote to the store (incremental: SST files "
+                 "already there are shared).")
+        L.append("")
+        L.append("| store | key | checkpoints | run s | bytes per checkpoint (median, max) "
+                 "| uploaded bytes per checkpoint (median, max) | duration ms (median) |")
+        L.append("|---|---|---|---|---|---|---|")
+        for c in out["checkpoints"]:
+            L.append(f"| {c['store']} | {c['key']} | {c['checkpoints']} | {c['wall_s']:.1f} "
+                     f"| {c['bytes_median'] / 1e6:.2f} MB, {c['bytes_max'] / 1e6:.2f} MB "
+                     f"| {c['uploaded_bytes_median'] / 1e6:.2f} MB, {c['uploaded_bytes_max'] / 1e6:.2f} MB "
+                     f"| {c['duration_ms_median']:.0f} |")
+    L.append("")
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    main()

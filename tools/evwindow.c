@@ -222,7 +222,8 @@ static void session_forget(struct evwindow *e, struct window *w)
 	}
 }
 
-static struct bucket *bucket_for(struct evwindow *e, int64_t end)
+/* Where the bucket of end is, or would be inserted: buckets are by ascending end. */
+static size_t bucket_index(const struct evwindow *e, int64_t end)
 {
 	size_t lo = 0, hi = e->nbuckets;
 	while (lo < hi) {
@@ -232,6 +233,12 @@ static struct bucket *bucket_for(struct evwindow *e, int64_t end)
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+static struct bucket *bucket_for(struct evwindow *e, int64_t end)
+{
+	size_t lo = bucket_index(e, end);
 	if (lo < e->nbuckets && e->buckets[lo]->end == end)
 		return e->buckets[lo];
 	if (e->nbuckets == e->capbuckets) {
@@ -445,14 +452,7 @@ static void maybe_spill(struct evwindow *e)
 static struct window *window_load(struct evwindow *e, int64_t start, int64_t end, int64_t wm)
 {
 	char err[512];
-	size_t lo = 0, hi = e->nbuckets;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (e->buckets[mid]->end < end)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = bucket_index(e, end);
 	if (lo == e->nbuckets || e->buckets[lo]->end != end || !e->buckets[lo]->spilled)
 		return NULL; /* nothing of this bucket ever left memory */
 	window_key(&e->skey, end, start, e->key.data, e->key.len);

@@ -168,3 +168,15 @@ int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, 
 			return 0;
 	}
 }
+
+int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags)
+{
+	if (!checkpoints || !(flags & EV_LINE_NO_NEWLINE) || len == 0)
+		return 0;
+	ev_counter_inc(ev_metrics_counter(m, "evpipe_records_skipped_total",
+					  "Input lines skipped, by reason", "reason=\"torn\""));
+	ev_warn("the input ended in the middle of a line (%zu bytes: a stage before this one "
+		"died?): not a record; a restore replays it",
+		len);
+	return 1;
+}

@@ -69,6 +69,12 @@ ev_counter *ev_tool_records_out(ev_metrics *m);
 ev_counter *ev_tool_blocked(ev_metrics *m, const char *output);
 ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
 
+/* In a pipeline with checkpoints, a last line without its newline is what a stage upstream
+ * was writing when it died, not a record: the records after the last checkpoint are replayed
+ * by a restore. Returns 1 (warned, counted as evpipe_records_skipped_total{reason="torn"})
+ * when the line is such a fragment and must be passed over, else 0. */
+int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags);
+
 /* Create the registry and, when addr is non-NULL, serve it. Returns NULL with a message
  * logged when the address cannot be served. */
 ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr);

@@ -172,3 +172,16 @@ build_input() {
 	run -0 --separate-stderr validate "$fixed"
 	[ "$(grep -v '^{"__evpipe"' <<<"$output" | jq -r .event_id | sort | paste -sd,)" = "f1,f2,f3" ]
 }
+
+@test "with checkpoints, a last line cut off by a stage that died is not a record (a restore replays it)" {
+	good='{"event_id":"e1","event_type":"click","user_id":"u1","ts":1732400000000,"value":1.5}'
+	printf '%s\n{"event_id":"e2","event_ty' "$good" > torn.ndjson
+	run -0 --separate-stderr evvalidate --contract "$CONTRACT" --dlq dlq.ndjson \
+		--checkpoint-store "file://$BATS_TEST_TMPDIR/ck" < torn.ndjson
+	[ "$output" = "$good" ]
+	[ ! -s dlq.ndjson ]
+	[[ $stderr == *"the input ended in the middle of a line"* ]]
+	# without checkpoints nothing replays it: it is a dead letter, with its bytes
+	run -0 --separate-stderr evvalidate --contract "$CONTRACT" --dlq dlq2.ndjson < torn.ndjson
+	[ "$(jq -r .raw dlq2.ndjson)" = '{"event_id":"e2","event_ty' ]
+}

@@ -512,6 +512,8 @@ static int run(struct chsink *s)
 				return EV_EXIT_FAILURE;
 			continue;
 		}
+		if (ev_tool_torn_line(s->metrics, s->ck.url != NULL, len, flags))
+			continue;
 		if (len == 0 || strspn(line, " \t") == len) {
 			s->blank++;
 			ev_counter_inc(s->m_blank);

@@ -125,6 +125,8 @@ static int sink(struct dlqsink *d)
 		}
 		if (len == 0)
 			continue;
+		if (ev_tool_torn_line(d->metrics, d->ck.url != NULL, len, flags))
+			continue;
 		if (ev_control_is(line, len)) {
 			ev_control c;
 			char err[256];

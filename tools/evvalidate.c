@@ -148,6 +148,8 @@ static int run(struct evvalidate *v)
 				goto write_error;
 			continue;
 		}
+		if (ev_tool_torn_line(v->metrics, v->ck.url != NULL, len, flags))
+			continue;
 		ev_counter_add(v->m_bytes_in, len);
 		if (len == 0 || strspn(line, " \t") == len) {
 			blank++;

@@ -1156,6 +1156,8 @@ static int run(struct evwindow *e)
 				goto write_error;
 			continue;
 		}
+		if (ev_tool_torn_line(e->metrics, e->ck.url != NULL, len, flags))
+			continue;
 		ev_counter_inc(e->m_in);
 		if (record(e, line, len) < 0)
 			goto write_error;

@@ -169,12 +169,22 @@ int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, 
 	}
 }
 
+static ev_counter *torn(ev_metrics *m)
+{
+	return ev_metrics_counter(m, "evpipe_records_skipped_total",
+				  "Input lines skipped, by reason", "reason=\"torn\"");
+}
+
+void ev_tool_torn_register(ev_metrics *m)
+{
+	torn(m);
+}
+
 int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags)
 {
 	if (!checkpoints || !(flags & EV_LINE_NO_NEWLINE) || len == 0)
 		return 0;
-	ev_counter_inc(ev_metrics_counter(m, "evpipe_records_skipped_total",
-					  "Input lines skipped, by reason", "reason=\"torn\""));
+	ev_counter_inc(torn(m));
 	ev_warn("the input ended in the middle of a line (%zu bytes: a stage before this one "
 		"died?): not a record; a restore replays it",
 		len);

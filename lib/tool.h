@@ -74,6 +74,8 @@ ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
  * by a restore. Returns 1 (warned, counted as evpipe_records_skipped_total{reason="torn"})
  * when the line is such a fragment and must be passed over, else 0. */
 int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags);
+/* Register that series up front (a tool with checkpoints exposes it from the start). */
+void ev_tool_torn_register(ev_metrics *m);
 
 /* Create the registry and, when addr is non-NULL, serve it. Returns NULL with a message
  * logged when the address cannot be served. */

@@ -270,6 +270,8 @@ int main(int argc, char **argv)
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&v);
+		if (v.ck.url)
+			ev_tool_torn_register(v.metrics);
 		ev_tool_catch_signals();
 		rc = run(&v);
 	}

@@ -1,6 +1,8 @@
 /* backoff.c: exponential backoff with jitter, for retrying a failing server. */
 #include "backoff.h"
 
+#include <curl/curl.h>
+
 void ev_backoff_init(ev_backoff *b, int64_t min_ms, int64_t max_ms, uint64_t seed)
 {
 	b->min_ms = min_ms > 0 ? min_ms : 1;
@@ -29,4 +31,21 @@ int64_t ev_backoff_next(ev_backoff *b)
 void ev_backoff_reset(ev_backoff *b)
 {
 	b->ceiling_ms = b->min_ms;
+}
+
+int ev_backoff_curl_fatal(int curl_code)
+{
+	switch ((CURLcode)curl_code) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_NOT_BUILT_IN:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_LOGIN_DENIED:
+	case CURLE_OUT_OF_MEMORY: return 1;
+	default: return 0;
+	}
 }

@@ -19,4 +19,8 @@ int64_t ev_backoff_next(ev_backoff *b);
 /* After a success: the next failure starts again from min_ms. */
 void ev_backoff_reset(ev_backoff *b);
 
+/* A libcurl transfer error (a CURLcode) that retrying cannot cure: a bad URL or protocol, TLS
+ * and certificate problems, refused credentials, out of memory. */
+int ev_backoff_curl_fatal(int curl_code);
+
 #endif

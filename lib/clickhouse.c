@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "backoff.h"
 #include "codec.h"
 #include "ndjson.h"
 
@@ -154,24 +155,6 @@ uint64_t ev_ch_connections(const ev_ch *ch)
 	return ch->connections;
 }
 
-/* Transfer errors that retrying cannot cure. */
-static int curl_error_fatal(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_LOGIN_DENIED:
-	case CURLE_OUT_OF_MEMORY: return 1;
-	default: return 0;
-	}
-}
-
 /* ClickHouse's error text on one line: newlines become spaces; the trailing
  * ", e.what() = DB::Exception" of old servers and trailing blanks go. */
 static void one_line(char *out, size_t outlen, const char *s, size_t n)
@@ -228,7 +211,7 @@ enum ev_ch_verdict ev_ch_post(ev_ch *ch, const char *query, const void *body, si
 	if (rc != CURLE_OK) {
 		snprintf(res->message, sizeof(res->message), "%s",
 			 ch->curl_err[0] ? ch->curl_err : curl_easy_strerror(rc));
-		return res->verdict = curl_error_fatal(rc) ? EV_CH_FATAL : EV_CH_RETRY;
+		return res->verdict = ev_backoff_curl_fatal(rc) ? EV_CH_FATAL : EV_CH_RETRY;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
 	/* A query that fails after its headers were sent still names its exception. */

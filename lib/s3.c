@@ -577,26 +577,12 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
-/* Transfer errors that retrying cannot cure. */
+/* Transfer errors that retrying cannot cure: libcurl's (lib/backoff.h), and here also the
+ * local file's I/O failing under a transfer. */
 static int curl_error_fatal(CURLcode rc)
 {
-	switch (rc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_LOGIN_DENIED:
-	case CURLE_OUT_OF_MEMORY:
-	case CURLE_READ_ERROR:
-	case CURLE_WRITE_ERROR:
-	case CURLE_ABORTED_BY_CALLBACK:
-	case CURLE_FILESIZE_EXCEEDED: return 1;
-	default: return 0;
-	}
+	return ev_backoff_curl_fatal(rc) || rc == CURLE_READ_ERROR || rc == CURLE_WRITE_ERROR ||
+	       rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_FILESIZE_EXCEEDED;
 }
 
 static int code_transient(const char *code)

@@ -385,6 +385,14 @@ more_checkpoints() { # PORT OUTCOME THAN
 	n=$(checkpoints_total "$1" "$2") && [ "${n:-0}" -gt "$3" ]
 }
 
+# start_proxy PORT HOST:PORT: a TCP proxy (tests/helpers/tcp_proxy.py) on 127.0.0.1:PORT to a
+# server, its pid in $proxy_pid, listening when this returns.
+start_proxy() {
+	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$1" "$2" 3>&- &
+	proxy_pid=$!
+	wait_for 10 listening "$1"
+}
+
 # The job reaches S3 through a TCP proxy (tests/helpers/tcp_proxy.py): killing the proxy is
 # an outage of S3 for the job, while the server and the checkpoints in it stay.
 @test "S3 outage: checkpoints fail and are counted, the job keeps running, they resume when S3 is back" {
@@ -393,9 +401,7 @@ more_checkpoints() { # PORT OUTCOME THAN
 	local port proxy proxy_pid job completed failed status s3=${S3_ENDPOINT#http://}
 	port=$(free_ports 8)
 	proxy=$((port + 7))
-	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$proxy" "$s3" 3>&- &
-	proxy_pid=$!
-	wait_for 10 listening "$proxy"
+	start_proxy "$proxy" "$s3"
 	export S3_ENDPOINT="http://127.0.0.1:$proxy" AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
 	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/outage-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=500ms \
 		EVPIPE_CHECKPOINT_TIMEOUT=2s EVPIPE_CHECKPOINT_TOLERABLE_FAILURES=1000
@@ -412,9 +418,7 @@ more_checkpoints() { # PORT OUTCOME THAN
 	kill -0 "$job" # the job keeps running
 	[ "$(checkpoints_total "$port" completed)" -eq "$completed" ]
 
-	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$proxy" "$s3" 3>&- &
-	proxy_pid=$!
-	wait_for 10 listening "$proxy"
+	start_proxy "$proxy" "$s3"
 	wait_for 90 more_checkpoints "$port" completed "$completed" || { cat err >&2; false; }
 	kill -0 "$job"
 	kill -TERM "$job"
@@ -439,9 +443,7 @@ more_checkpoints() { # PORT OUTCOME THAN
 	local port proxy proxy_pid job status ch=${CLICKHOUSE_URL#http://}
 	port=$(free_ports 8)
 	proxy=$((port + 7))
-	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$proxy" "$ch" 3>&- &
-	proxy_pid=$!
-	wait_for 10 listening "$proxy"
+	start_proxy "$proxy" "$ch"
 	CLICKHOUSE_URL="http://127.0.0.1:$proxy" EVPIPE_METRICS_PORT_BASE=$port "$JOB" 2> err 3>&- &
 	job=$!
 	wait_for 30 has_rows || { cat err >&2; false; }
@@ -451,9 +453,7 @@ more_checkpoints() { # PORT OUTCOME THAN
 	tail -n +10001 events.ndjson | produce -p 0
 	sleep 20
 	kill -0 "$job"
-	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$proxy" "$ch" 3>&- &
-	proxy_pid=$!
-	wait_for 10 listening "$proxy"
+	start_proxy "$proxy" "$ch"
 	# every event read by evvalidate, every row it led to acknowledged: then stop
 	wait_for 60 read_all $((port + 1)) 20000 || { cat err >&2; false; }
 	sleep 2

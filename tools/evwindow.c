@@ -263,13 +263,27 @@ static struct bucket *bucket_for(struct evwindow *e, int64_t end)
 	return b;
 }
 
-/* The window of the current key (e->key) that starts at start, or NULL. */
-static struct window *window_get(struct evwindow *e, int64_t start)
+/* The key of a window in e->windows: its start and its key text (in e->scratch). */
+static const ev_buf *index_key(struct evwindow *e, int64_t start, const char *key, size_t keylen)
 {
 	ev_buf_reset(&e->scratch);
 	ev_buf_append(&e->scratch, &start, sizeof(start));
-	ev_buf_append(&e->scratch, e->key.data, e->key.len);
-	return ev_ht_get(e->windows, e->scratch.data, e->scratch.len);
+	ev_buf_append(&e->scratch, key, keylen);
+	return &e->scratch;
+}
+
+/* Take w out of e->windows (not out of its bucket). */
+static void window_unindex(struct evwindow *e, const struct window *w)
+{
+	const ev_buf *k = index_key(e, w->start, w->key, w->keylen);
+	ev_ht_del(e->windows, k->data, k->len);
+}
+
+/* The window of the current key (e->key) that starts at start, or NULL. */
+static struct window *window_get(struct evwindow *e, int64_t start)
+{
+	const ev_buf *k = index_key(e, start, e->key.data, e->key.len);
+	return ev_ht_get(e->windows, k->data, k->len);
 }
 
 static void oom(void)
@@ -290,10 +304,8 @@ static void window_attach(struct evwindow *e, struct window *w, int64_t wm)
 			oom();
 	}
 	b->w[b->n++] = w;
-	ev_buf_reset(&e->scratch);
-	ev_buf_append(&e->scratch, &w->start, sizeof(w->start));
-	ev_buf_append(&e->scratch, w->key, w->keylen);
-	if (ev_ht_put(e->windows, e->scratch.data, e->scratch.len, w) < 0)
+	const ev_buf *k = index_key(e, w->start, w->key, w->keylen);
+	if (ev_ht_put(e->windows, k->data, k->len, w) < 0)
 		oom();
 	/* A window the watermark passed already is written by its record, not fired again. */
 	if (wm != EV_WM_MIN && w->end - 1 <= wm)
@@ -309,10 +321,7 @@ static void window_detach(struct evwindow *e, struct window *w)
 			b->w[i] = b->w[--b->n];
 			break;
 		}
-	ev_buf_reset(&e->scratch);
-	ev_buf_append(&e->scratch, &w->start, sizeof(w->start));
-	ev_buf_append(&e->scratch, w->key, w->keylen);
-	ev_ht_del(e->windows, e->scratch.data, e->scratch.len);
+	window_unindex(e, w);
 }
 
 /* Recount what w holds against the memory budget (after it changed). */
@@ -422,10 +431,7 @@ static void spill_bucket(struct evwindow *e, struct bucket *b)
 	for (size_t i = 0; i < b->n; i++) {
 		struct window *w = b->w[i];
 		window_store(e, w);
-		e->scratch.len = 0;
-		ev_buf_append(&e->scratch, &w->start, sizeof(int64_t));
-		ev_buf_append(&e->scratch, w->key, w->keylen);
-		ev_ht_del(e->windows, e->scratch.data, e->scratch.len);
+		window_unindex(e, w);
 		window_free(e, w);
 	}
 	if (b->n)
@@ -629,10 +635,7 @@ static int advance(struct evwindow *e, int64_t wm)
 		if (b->fired && expires) {
 			for (size_t j = 0; j < b->n; j++) {
 				struct window *w = b->w[j];
-				e->scratch.len = 0;
-				ev_buf_append(&e->scratch, &w->start, sizeof(int64_t));
-				ev_buf_append(&e->scratch, w->key, w->keylen);
-				ev_ht_del(e->windows, e->scratch.data, e->scratch.len);
+				window_unindex(e, w);
 				if (e->gap_ms)
 					session_forget(e, w);
 				window_free(e, w);

@@ -22,7 +22,7 @@ SANFLAGS :=
 OPT := -O2
 endif
 
-PKGS := rdkafka libcurl jansson rocksdb libmicrohttpd libpcre2-8 zlib libcrypto expat
+PKGS := rdkafka libcurl jansson rocksdb libmicrohttpd libpcre2-8 zlib libcrypto expat simdjson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -31,12 +31,16 @@ CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -MMD -MP $(SANFLAGS) -Ilib \
 	-DEVPIPE_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+# C++ only where a library needs it: lib/fastjson.cc wraps simdjson behind a C interface.
+CXX ?= c++
+CXXFLAGS ?= $(OPT) -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Wshadow -MMD -MP $(SANFLAGS) -Ilib $(PKG_CFLAGS)
 LDFLAGS += $(SANFLAGS)
-LDLIBS += $(PKG_LIBS) -lpthread -lm
+LDLIBS += $(PKG_LIBS) -lstdc++ -lpthread -lm
 
 TOOLS := kin evvalidate evwindow dlqsink chsink evgen ckpt
 LIB_SRC := $(wildcard lib/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(patsubst %.cc,$(BUILD)/%.o,$(wildcard lib/*.cc))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -60,6 +64,9 @@ bin: $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.cc
+	$(call quiet,CXX,$<)mkdir -p $(@D) && $(CXX) $(CXXFLAGS) -c -o $@ $<
 
 $(BUILD)/libevpipe.a: $(LIB_OBJ)
 	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
@@ -98,7 +105,7 @@ lint:
 	$(Q)scripts/lint
 
 format:
-	$(Q)clang-format -i lib/*.[ch] tools/*.c tests/unit/*.[ch]
+	$(Q)clang-format -i lib/*.[ch] lib/*.cc tools/*.c tests/unit/*.[ch]
 
 # bench/run builds the tools it measures itself (optimised, into build/bench; bin/ is left alone),
 # starts the servers and writes bench/results/latest.{md,json}; BENCH_SCALE=full for 10M events.

@@ -2,6 +2,7 @@
 #include "agg.h"
 
 #include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,18 +146,9 @@ void ev_agg_state_free(ev_agg_state *st, const ev_agg_spec *specs, size_t n)
 int ev_json_real(ev_buf *out, double v)
 {
 	char s[40], text[48];
-	/* The shortest digits that read back as v: fifteen significant digits hold every normal
-	 * value that has a shorter form (its trailing zeros are dropped below); else 16 or 17.
-	 * Subnormals have fewer digits of precision: search them from one digit up. */
-	int p = v != 0 && fabs(v) < DBL_MIN ? 1 : 15;
-	if (!isfinite(v))
+	if (!isfinite(v) || !ev_fj_shortest(v, s, sizeof(s)))
 		return ev_buf_puts(out, "null");
-	for (;; p++) {
-		snprintf(s, sizeof(s), "%.*e", p - 1, v);
-		if (p == 17 || strtod(s, NULL) == v)
-			break;
-	}
-	/* s is [-]d.ddde[+-]xx: take the digits, without trailing zeros, and the exponent. */
+	/* s is [-]d[.ddd]e[+-]xx: take the digits, without trailing zeros, and the exponent. */
 	char digits[24] = "", *t = text;
 	int nd = 0;
 	const char *c = s;
@@ -245,12 +237,15 @@ static int cmp_str(const void *a, const void *b)
 
 /* The text two equal values share: 1 and 1.0 are the same number, at any depth, and
  * {"a":1,"b":2} is {"b":2,"a":1}. */
+static int integral_int64(double d)
+{
+	return d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0;
+}
+
 static int canonical(ev_buf *out, const json_t *v)
 {
 	int rc = 0;
-	if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
-	    json_real_value(v) >= -9223372036854775808.0 &&
-	    json_real_value(v) < 9223372036854775808.0)
+	if (json_is_real(v) && integral_int64(json_real_value(v)))
 		return ev_buf_printf(out, "%lld", (long long)json_real_value(v));
 	if (json_is_array(v)) {
 		rc |= ev_buf_putc(out, '[');
@@ -283,24 +278,99 @@ static int canonical(ev_buf *out, const json_t *v)
 	return ev_json_value(out, v);
 }
 
-int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, json_t *const *values,
+int ev_agg_value_json(ev_agg_value *out, const ev_agg_spec *spec, const json_t *v, ev_buf *buf)
+{
+	memset(out, 0, sizeof(*out));
+	if (!v)
+		return 0; /* EV_AV_ABSENT */
+	switch (json_typeof(v)) {
+	case JSON_NULL: out->kind = EV_AV_NULL; return 0;
+	case JSON_INTEGER:
+		out->kind = EV_AV_INT;
+		out->i = json_integer_value(v);
+		out->d = (double)out->i;
+		break;
+	case JSON_REAL:
+		out->kind = EV_AV_REAL;
+		out->d = json_real_value(v);
+		break;
+	default: out->kind = EV_AV_OTHER; break;
+	}
+	if (spec->fn != EV_AGG_UNIQ && spec->fn != EV_AGG_FIRST && spec->fn != EV_AGG_LAST)
+		return 0;
+	ev_buf_reset(buf);
+	if ((spec->fn == EV_AGG_UNIQ ? canonical(buf, v) : ev_json_value(buf, v)) < 0)
+		return -1;
+	out->text = buf->data;
+	out->text_len = buf->len;
+	return 0;
+}
+
+int ev_json_scalar_fj(ev_buf *out, const ev_fj_node *n)
+{
+	switch (n->type) {
+	case EV_FJ_NULL: return ev_buf_puts(out, "null");
+	case EV_FJ_FALSE: return ev_buf_puts(out, "false");
+	case EV_FJ_TRUE: return ev_buf_puts(out, "true");
+	case EV_FJ_INT: return ev_buf_printf(out, "%" PRId64, n->num.i);
+	case EV_FJ_REAL: return ev_json_real(out, n->num.d);
+	case EV_FJ_STRING: return ev_buf_json_string(out, n->str, n->len);
+	}
+	return 1;
+}
+
+int ev_agg_value_fj(ev_agg_value *out, const ev_agg_spec *spec, const ev_fj_node *nodes, long i,
+		    ev_buf *buf)
+{
+	memset(out, 0, sizeof(*out));
+	if (i < 0)
+		return 0; /* EV_AV_ABSENT */
+	const ev_fj_node *n = &nodes[i];
+	switch (n->type) {
+	case EV_FJ_NULL: out->kind = EV_AV_NULL; return 0;
+	case EV_FJ_INT:
+		out->kind = EV_AV_INT;
+		out->i = n->num.i;
+		out->d = (double)out->i;
+		break;
+	case EV_FJ_REAL:
+		out->kind = EV_AV_REAL;
+		out->d = n->num.d;
+		break;
+	case EV_FJ_ARRAY:
+	case EV_FJ_OBJECT: return 1;
+	default: out->kind = EV_AV_OTHER; break;
+	}
+	if (spec->fn != EV_AGG_UNIQ && spec->fn != EV_AGG_FIRST && spec->fn != EV_AGG_LAST)
+		return 0;
+	ev_buf_reset(buf);
+	/* canonical(): an integral real is the integer it equals. */
+	int rc = spec->fn == EV_AGG_UNIQ && out->kind == EV_AV_REAL && integral_int64(out->d)
+			 ? ev_buf_printf(buf, "%lld", (long long)out->d)
+			 : ev_json_scalar_fj(buf, n);
+	if (rc < 0)
+		return -1;
+	out->text = buf->data;
+	out->text_len = buf->len;
+	return 0;
+}
+
+int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, const ev_agg_value *values,
 	       int64_t ts, uint64_t seq)
 {
 	st->count++;
 	for (size_t i = 0; i < n; i++) {
 		struct one *o = &st->a[i];
-		json_t *v = values[i];
-		if (specs[i].fn == EV_AGG_COUNT || !v || json_is_null(v))
+		const ev_agg_value *v = &values[i];
+		if (specs[i].fn == EV_AGG_COUNT || v->kind == EV_AV_ABSENT || v->kind == EV_AV_NULL)
 			continue;
-		int is_int = json_is_integer(v);
-		double d = json_number_value(v);
+		int is_int = v->kind == EV_AV_INT;
 		switch (specs[i].fn) {
 		case EV_AGG_SUM:
 		case EV_AGG_AVG:
-			o->dsum += d;
+			o->dsum += v->d;
 			if (o->all_int && is_int &&
-			    !__builtin_add_overflow(o->isum, (int64_t)json_integer_value(v),
-						    &o->isum)) {
+			    !__builtin_add_overflow(o->isum, v->i, &o->isum)) {
 				/* exact */
 			} else {
 				o->all_int = 0;
@@ -308,38 +378,32 @@ int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, json_t *con
 			break;
 		case EV_AGG_MIN:
 		case EV_AGG_MAX: {
-			int better = o->n == 0 ||
-				     (specs[i].fn == EV_AGG_MIN ? d < o->dbest : d > o->dbest);
+			int better = o->n == 0 || (specs[i].fn == EV_AGG_MIN ? v->d < o->dbest
+									     : v->d > o->dbest);
 			if (better) {
-				o->dbest = d;
-				o->ibest = is_int ? json_integer_value(v) : 0;
+				o->dbest = v->d;
+				o->ibest = is_int ? v->i : 0;
 				o->all_int = is_int;
 				o->seq = seq;
 			}
 			break;
 		}
-		case EV_AGG_UNIQ: {
-			ev_buf key = EV_BUF_INIT;
-			int rc = canonical(&key, v);
-			if (rc == 0 && !ev_ht_get(o->seen, key.data, key.len))
-				rc = ev_ht_put(o->seen, key.data, key.len, o);
-			ev_buf_free(&key);
-			if (rc < 0)
+		case EV_AGG_UNIQ:
+			if (!ev_ht_get(o->seen, v->text, v->text_len) &&
+			    ev_ht_put(o->seen, v->text, v->text_len, o) < 0)
 				return -1;
 			break;
-		}
 		case EV_AGG_FIRST:
 		case EV_AGG_LAST: {
 			int take = o->n == 0 ||
 				   (specs[i].fn == EV_AGG_FIRST ? ts < o->ts : ts >= o->ts);
 			if (take) {
-				ev_buf text = EV_BUF_INIT;
-				if (ev_json_value(&text, v) < 0) {
-					ev_buf_free(&text);
+				char *text = realloc(o->text, v->text_len + 1);
+				if (!text)
 					return -1;
-				}
-				free(o->text);
-				o->text = text.data;
+				memcpy(text, v->text, v->text_len);
+				text[v->text_len] = '\0';
+				o->text = text;
 				o->ts = ts;
 				o->seq = seq;
 			}

@@ -166,7 +166,9 @@ struct evwindow {
 	int stopped;         /* upstream said it stopped: the input ends, the stream does not */
 	int ended;           /* upstream said the stream is finished */
 	ev_buf row, key, scratch, skey, sval;
-	json_t **values;
+	ev_fj *fj;            /* the fast parser; jansson reads what it leaves */
+	ev_agg_value *values; /* the record at hand's value of each aggregate */
+	ev_buf *vbufs;        /* their texts */
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_fired, *m_updated, *m_late, *m_blocked, *m_spills;
 	ev_histogram *m_ck_duration;
@@ -686,19 +688,66 @@ static int dead_letter(struct evwindow *e, const char *reason, const char *path,
 	return rc ? -1 : ev_writer_line(e->late, e->scratch.data, e->scratch.len);
 }
 
-static uint64_t partition_of(struct evwindow *e, json_t *rec)
+static uint64_t partition_hash(const char *topic, size_t len, int64_t partition)
 {
-	json_t *m = e->meta_field ? json_object_get(rec, e->meta_field) : NULL;
-	const char *topic = json_string_value(json_object_get(m, "topic"));
-	json_t *p = json_object_get(m, "partition");
-	if (!topic || !json_is_integer(p))
-		return 0;
-	return ev_hash(topic, strlen(topic)) ^
-	       ((uint64_t)json_integer_value(p) * 0x9e3779b97f4a7c15ull);
+	return ev_hash(topic, len) ^ ((uint64_t)partition * 0x9e3779b97f4a7c15ull);
 }
 
-/* Window one record: returns 0, or -1 on an output error. */
-static int record(struct evwindow *e, const char *line, size_t len)
+/* Read what windowing needs from a record with the fast parser: its event time and partition,
+ * its key (into e->key) and its values (into e->values). Returns 1, or 0 when the record needs
+ * jansson: not a JSON object, a field missing or of the wrong kind, a nested key or value, or
+ * text the fast parser leaves to jansson. read_json then reads it, or dead-letters it. */
+static int read_fast(struct evwindow *e, const char *line, size_t len, int64_t *ts,
+		     uint64_t *partition)
+{
+	size_t n;
+	const ev_fj_node *nd = e->fj ? ev_fj_parse(e->fj, line, len, &n) : NULL;
+	if (!nd || nd[0].type != EV_FJ_OBJECT)
+		return 0;
+	long t = ev_fj_member(nd, 0, e->ts_field, strlen(e->ts_field));
+	if (t < 0)
+		return 0;
+	if (nd[t].type == EV_FJ_INT)
+		*ts = nd[t].num.i;
+	else if (nd[t].type != EV_FJ_STRING || ev_time_parse_rfc3339(nd[t].str, nd[t].len, ts) < 0)
+		return 0;
+	ev_buf_reset(&e->key);
+	for (int i = 0; i < e->nkeys; i++) {
+		long k = ev_fj_member(nd, 0, e->keys[i], strlen(e->keys[i]));
+		if (k < 0)
+			return 0;
+		if (i)
+			ev_buf_putc(&e->key, ',');
+		ev_buf_json_string(&e->key, e->keys[i], strlen(e->keys[i]));
+		ev_buf_putc(&e->key, ':');
+		int r = ev_json_scalar_fj(&e->key, &nd[k]);
+		if (r < 0)
+			oom();
+		if (r > 0)
+			return 0;
+	}
+	for (size_t i = 0; i < e->naggs; i++) {
+		const ev_agg_spec *a = &e->aggs[i];
+		long v = a->field ? ev_fj_member(nd, 0, a->field, strlen(a->field)) : -1;
+		int r = ev_agg_value_fj(&e->values[i], a, nd, v, &e->vbufs[i]);
+		if (r < 0)
+			oom();
+		if (r > 0 || (ev_agg_numeric(a) && e->values[i].kind == EV_AV_OTHER))
+			return 0;
+	}
+	*partition = 0;
+	long m = e->meta_field ? ev_fj_member(nd, 0, e->meta_field, strlen(e->meta_field)) : -1;
+	long topic = m < 0 ? -1 : ev_fj_member(nd, (size_t)m, "topic", 5);
+	long p = m < 0 ? -1 : ev_fj_member(nd, (size_t)m, "partition", 9);
+	if (topic >= 0 && nd[topic].type == EV_FJ_STRING && p >= 0 && nd[p].type == EV_FJ_INT)
+		*partition = partition_hash(nd[topic].str, nd[topic].len, nd[p].num.i);
+	return 1;
+}
+
+/* read_fast with jansson, the reference: returns 0 when read, 1 when the record was
+ * dead-lettered instead, -1 on an output error. */
+static int read_json(struct evwindow *e, const char *line, size_t len, int64_t *ts,
+		     uint64_t *partition)
 {
 	char msg[256], path[160];
 	const char *ts_path = e->ts_path;
@@ -712,17 +761,15 @@ static int record(struct evwindow *e, const char *line, size_t len)
 		goto out;
 	}
 	json_t *tsv = json_object_get(rec, e->ts_field);
-	int64_t ts;
 	if (!tsv) {
 		rc = dead_letter(e, "missing_ts", ts_path, "the record has no event time", line,
 				 len);
 		goto out;
 	}
 	if (json_is_integer(tsv)) {
-		ts = json_integer_value(tsv);
+		*ts = json_integer_value(tsv);
 	} else if (!json_is_string(tsv) ||
-		   ev_time_parse_rfc3339(json_string_value(tsv), json_string_length(tsv), &ts) <
-			   0) {
+		   ev_time_parse_rfc3339(json_string_value(tsv), json_string_length(tsv), ts) < 0) {
 		rc = dead_letter(
 			e, "bad_ts", ts_path,
 			"the event time is neither epoch milliseconds nor an RFC 3339 date-time",
@@ -751,17 +798,40 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			rc = dead_letter(e, "bad_value", path, "not a number", line, len);
 			goto out;
 		}
-		e->values[i] = v;
+		if (ev_agg_value_json(&e->values[i], &e->aggs[i], v, &e->vbufs[i]) < 0)
+			oom();
 	}
+	json_t *m = e->meta_field ? json_object_get(rec, e->meta_field) : NULL;
+	const char *topic = json_string_value(json_object_get(m, "topic"));
+	json_t *p = json_object_get(m, "partition");
+	*partition = topic && json_is_integer(p)
+			     ? partition_hash(topic, strlen(topic), json_integer_value(p))
+			     : 0;
+	json_decref(rec);
+	return 0;
+out:
+	json_decref(rec);
+	return rc < 0 ? -1 : 1;
+}
 
+/* Window one record: returns 0, or -1 on an output error. */
+static int record(struct evwindow *e, const char *line, size_t len)
+{
+	const char *ts_path = e->ts_path;
+	int64_t ts;
+	uint64_t partition;
+	if (!read_fast(e, line, len, &ts, &partition)) {
+		int r = read_json(e, line, len, &ts, &partition);
+		if (r)
+			return r < 0 ? -1 : 0;
+	}
+	int rc = 0;
 	int64_t now = e->now_ms = ev_wall_ms();
 	int64_t wm = ev_wm_current(e->wm, now);
-	int r = ev_wm_observe(e->wm, partition_of(e, rec), ts, now);
-	if (r == EV_WM_TOO_FAR_AHEAD) {
-		rc = dead_letter(e, "future", ts_path,
-				 "the event time is too far ahead of its partition", line, len);
-		goto out;
-	}
+	int r = ev_wm_observe(e->wm, partition, ts, now);
+	if (r == EV_WM_TOO_FAR_AHEAD)
+		return dead_letter(e, "future", ts_path,
+				   "the event time is too far ahead of its partition", line, len);
 	int accepted = 0;
 	if (e->gap_ms) {
 		struct window *w = session_window(e, ts, wm);
@@ -802,8 +872,6 @@ static int record(struct evwindow *e, const char *line, size_t len)
 	if (rc == 0)
 		rc = advance(e, ev_wm_current(e->wm, now));
 	maybe_spill(e);
-out:
-	json_decref(rec);
 	return rc;
 }
 
@@ -1362,9 +1430,12 @@ int main(int argc, char **argv)
 	e.windows = ev_ht_new();
 	e.sessions = ev_ht_new();
 	e.values = calloc(e.naggs, sizeof(*e.values));
+	e.vbufs = calloc(e.naggs, sizeof(*e.vbufs));
+	e.fj = ev_fj_new();
 	e.in = ev_reader_new(0, 0);
 	e.out = ev_writer_new(1, 64 * 1024);
-	if (!e.wm || !e.windows || !e.values || !e.in || !e.out || (e.late_spec && !e.late)) {
+	if (!e.wm || !e.windows || !e.values || !e.vbufs || !e.in || !e.out ||
+	    (e.late_spec && !e.late)) {
 		ev_error("out of memory");
 		return EV_EXIT_FAILURE;
 	}
@@ -1417,6 +1488,10 @@ done:
 	ev_ht_free(e.sessions);
 	free(e.buckets);
 	free(e.values);
+	for (size_t i = 0; e.vbufs && i < e.naggs; i++)
+		ev_buf_free(&e.vbufs[i]);
+	free(e.vbufs);
+	ev_fj_free(e.fj);
 	ev_buf_free(&e.row);
 	ev_buf_free(&e.key);
 	ev_buf_free(&e.scratch);

@@ -1,8 +1,11 @@
 /* test_agg.c: aggregate specs, their running state and the number formatting of rows. */
+#include <float.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "agg.h"
+#include "rng.h"
 #include "test.h"
 
 static void test_parse(void)
@@ -55,6 +58,124 @@ static void test_reals(void)
 	}
 }
 
+/* ev_agg_add with values read by jansson (NULL: absent). */
+static int add(ev_agg_state *st, const ev_agg_spec *s, size_t n, json_t *const *vals, int64_t ts,
+	       uint64_t seq)
+{
+	ev_agg_value v[8];
+	ev_buf bufs[8] = {EV_BUF_INIT};
+	int rc = 0;
+	for (size_t i = 0; i < n && i < 8; i++)
+		rc |= ev_agg_value_json(&v[i], &s[i], vals[i], &bufs[i]);
+	rc |= ev_agg_add(st, s, n, v, ts, seq);
+	for (size_t i = 0; i < 8; i++)
+		ev_buf_free(&bufs[i]);
+	return rc;
+}
+
+/* The fast parser's reading of a value is jansson's, for every aggregate; arrays and objects
+ * are left to jansson. */
+static void test_fast_values(void)
+{
+	ev_agg_spec *s;
+	size_t n;
+	char err[256];
+	ev_agg_parse("count,sum:v,uniq:v,first:v", &s, &n, err, sizeof(err));
+	const char *in[] = {"1",     "-0",        "2.5",
+			    "1.0",   "-0.0",      "1e300",
+			    "3e20",  "null",      "true",
+			    "false", "\"x\"",     "\"\\u00e9\\n\"",
+			    "[1]",   "{\"a\":1}", "9223372036854775807"};
+	ev_fj *p = ev_fj_new();
+	for (size_t r = 0; r < sizeof(in) / sizeof(in[0]); r++) {
+		json_t *js = json_loads(in[r], JSON_DECODE_ANY, NULL);
+		size_t nn;
+		const ev_fj_node *nd = ev_fj_parse(p, in[r], strlen(in[r]), &nn);
+		CHECK(js && nd);
+		for (size_t i = 0; js && nd && i < n; i++) {
+			ev_agg_value a, b;
+			ev_buf ba = EV_BUF_INIT, bb = EV_BUF_INIT;
+			CHECK(ev_agg_value_json(&a, &s[i], js, &ba) == 0);
+			int r2 = ev_agg_value_fj(&b, &s[i], nd, 0, &bb);
+			if (nd[0].type == EV_FJ_ARRAY || nd[0].type == EV_FJ_OBJECT) {
+				CHECK(r2 == 1);
+			} else {
+				CHECK(r2 == 0 && a.kind == b.kind && a.i == b.i &&
+				      (a.d == b.d || (a.d != a.d && b.d != b.d)) &&
+				      a.text_len == b.text_len &&
+				      (!a.text_len || memcmp(a.text, b.text, a.text_len) == 0));
+			}
+			ev_buf_free(&ba);
+			ev_buf_free(&bb);
+		}
+		json_decref(js);
+	}
+	ev_agg_value v;
+	ev_buf b = EV_BUF_INIT;
+	CHECK(ev_agg_value_fj(&v, &s[1], NULL, -1, &b) == 0 && v.kind == EV_AV_ABSENT);
+	ev_buf_free(&b);
+	ev_fj_free(p);
+	ev_agg_specs_free(s, n);
+}
+
+/* The shortest digits by search, as ev_json_real found them before std::to_chars: "%.*e" from
+ * 15 significant digits (1 for subnormals) up to 17, the first that reads back. */
+static void shortest_by_search(double v, char *digits, int *exp)
+{
+	char s[40];
+	int p = v != 0 && fabs(v) < DBL_MIN ? 1 : 15;
+	for (;; p++) {
+		snprintf(s, sizeof(s), "%.*e", p - 1, v);
+		if (p == 17 || strtod(s, NULL) == v)
+			break;
+	}
+	int nd = 0;
+	const char *c = s + (*s == '-');
+	for (; *c != 'e'; c++)
+		if (*c != '.')
+			digits[nd++] = *c;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	digits[nd] = '\0';
+	*exp = atoi(c + 1);
+}
+
+/* ev_fj_shortest gives the digits the search gives, on random bit patterns and on decimals. */
+static void test_reals_random(void)
+{
+	ev_rng rng;
+	ev_rng_seed(&rng, 7);
+	int differ = 0;
+	for (int i = 0; i < 300000; i++) {
+		double v;
+		uint64_t bits = ev_rng_next(&rng);
+		if (i % 3 == 0) {
+			memcpy(&v, &bits, sizeof(v));
+		} else if (i % 3 == 1) {
+			v = (double)(int64_t)(bits % 2000000 - 1000000) / 100.0;
+		} else {
+			v = (double)(bits >> 11) * 0x1p-53 * pow(10, (double)(int)(bits % 40) - 20);
+		}
+		if (!isfinite(v))
+			continue;
+		char want[24], got[40], digits[24] = "";
+		int wexp, nd = 0;
+		shortest_by_search(v, want, &wexp);
+		if (!ev_fj_shortest(v, got, sizeof(got)))
+			strcpy(got, "?");
+		const char *c = got + (*got == '-');
+		for (; *c && *c != 'e'; c++)
+			if (*c != '.')
+				digits[nd++] = *c;
+		if (strcmp(digits, want) != 0 || atoi(c + 1) != wexp) {
+			if (differ++ < 5)
+				fprintf(stderr, "%.17g: to_chars %s, search %se%d\n", v, got, want,
+					wexp);
+		}
+	}
+	CHECK(differ == 0);
+}
+
 static void test_state(void)
 {
 	ev_agg_spec *s;
@@ -70,7 +191,7 @@ static void test_state(void)
 		json_t *v = json_loads(in[r], JSON_DECODE_ANY, NULL);
 		for (size_t i = 0; i < n; i++)
 			vals[i] = v;
-		CHECK(ev_agg_add(st, s, n, vals, ts[r], (uint64_t)r) == 0);
+		CHECK(add(st, s, n, vals, ts[r], (uint64_t)r) == 0);
 		json_decref(v);
 	}
 	ev_buf b = EV_BUF_INIT;
@@ -85,7 +206,7 @@ static void test_state(void)
 
 	ev_agg_state *empty = ev_agg_state_new(s, n);
 	json_t *none[8] = {NULL};
-	ev_agg_add(empty, s, n, none, 0, 0);
+	add(empty, s, n, none, 0, 0);
 	ev_agg_format(&b, empty, s, n);
 	CHECK_STR(ev_buf_cstr(&b),
 		  ",\"count\":1,\"sum_v\":null,\"min_v\":null,\"max_v\":null,"
@@ -108,7 +229,7 @@ static void test_merge(void)
 		json_t *v = json_loads(in[r], JSON_DECODE_ANY, NULL);
 		for (size_t i = 0; i < n; i++)
 			vals[i] = v;
-		ev_agg_add(r < 2 ? a : b, s, n, vals, 100 - r, (uint64_t)r);
+		add(r < 2 ? a : b, s, n, vals, 100 - r, (uint64_t)r);
 		json_decref(v);
 	}
 	CHECK(ev_agg_merge(a, b, s, n) == 0);
@@ -138,7 +259,7 @@ static void test_encode(void)
 		json_t *v = json_loads(in[r], JSON_DECODE_ANY, NULL);
 		for (size_t i = 0; i < n; i++)
 			vals[i] = r == 2 || r == 5 ? (i >= 5 ? v : NULL) : v;
-		CHECK(ev_agg_add(st, s, n, vals, 10 * r, (uint64_t)r) == 0);
+		CHECK(add(st, s, n, vals, 10 * r, (uint64_t)r) == 0);
 		json_decref(v);
 	}
 	ev_buf enc = EV_BUF_INIT, a = EV_BUF_INIT, b = EV_BUF_INIT;
@@ -154,9 +275,9 @@ static void test_encode(void)
 	json_t *v = json_loads("2.5", JSON_DECODE_ANY, NULL);
 	for (size_t i = 0; i < n; i++)
 		vals[i] = v;
-	ev_agg_add(st, s, n, vals, 1, 9);
+	add(st, s, n, vals, 1, 9);
 	if (back)
-		ev_agg_add(back, s, n, vals, 1, 9);
+		add(back, s, n, vals, 1, 9);
 	json_decref(v);
 	ev_buf_reset(&a);
 	ev_buf_reset(&b);
@@ -195,7 +316,7 @@ static void test_nested(void)
 			    "[{\"y\":1e300,\"x\":\"\\u00e9\"}]"};
 	for (int r = 0; r < 3; r++) {
 		json_t *v = json_loads(in[r], JSON_DECODE_ANY, NULL), *vals[3] = {v, v, v};
-		CHECK(ev_agg_add(st, s, n, vals, r, (uint64_t)r) == 0);
+		CHECK(add(st, s, n, vals, r, (uint64_t)r) == 0);
 		json_decref(v);
 	}
 	ev_buf b = EV_BUF_INIT;
@@ -210,6 +331,8 @@ static void test_nested(void)
 int main(void)
 {
 	RUN(test_nested);
+	RUN(test_fast_values);
+	RUN(test_reals_random);
 	RUN(test_encode);
 	RUN(test_merge);
 	RUN(test_parse);

@@ -198,8 +198,7 @@ int ev_json_value(ev_buf *out, const json_t *v)
 	case JSON_REAL: return ev_json_real(out, json_real_value(v));
 	case JSON_STRING:
 		return ev_buf_json_string(out, json_string_value(v), json_string_length(v));
-	case JSON_INTEGER:
-		return ev_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	case JSON_INTEGER: return ev_buf_put_i64(out, json_integer_value(v));
 	case JSON_TRUE: return ev_buf_puts(out, "true");
 	case JSON_FALSE: return ev_buf_puts(out, "false");
 	case JSON_NULL: return ev_buf_puts(out, "null");
@@ -312,7 +311,7 @@ int ev_json_scalar_fj(ev_buf *out, const ev_fj_node *n)
 	case EV_FJ_NULL: return ev_buf_puts(out, "null");
 	case EV_FJ_FALSE: return ev_buf_puts(out, "false");
 	case EV_FJ_TRUE: return ev_buf_puts(out, "true");
-	case EV_FJ_INT: return ev_buf_printf(out, "%" PRId64, n->num.i);
+	case EV_FJ_INT: return ev_buf_put_i64(out, n->num.i);
 	case EV_FJ_REAL: return ev_json_real(out, n->num.d);
 	case EV_FJ_STRING: return ev_buf_json_string(out, n->str, n->len);
 	}
@@ -490,7 +489,7 @@ int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs,
 		rc |= ev_buf_json_string(out, specs[i].name, strlen(specs[i].name));
 		rc |= ev_buf_putc(out, ':');
 		if (specs[i].fn == EV_AGG_COUNT) {
-			rc |= ev_buf_printf(out, "%llu", (unsigned long long)st->count);
+			rc |= ev_buf_put_i64(out, (int64_t)st->count);
 			continue;
 		}
 		if (o->n == 0) {
@@ -499,16 +498,16 @@ int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs,
 		}
 		switch (specs[i].fn) {
 		case EV_AGG_SUM:
-			rc |= o->all_int ? ev_buf_printf(out, "%lld", (long long)o->isum)
+			rc |= o->all_int ? ev_buf_put_i64(out, o->isum)
 					 : ev_json_real(out, o->dsum);
 			break;
 		case EV_AGG_AVG: rc |= ev_json_real(out, o->dsum / (double)o->n); break;
 		case EV_AGG_MIN:
 		case EV_AGG_MAX:
-			rc |= o->all_int ? ev_buf_printf(out, "%lld", (long long)o->ibest)
+			rc |= o->all_int ? ev_buf_put_i64(out, o->ibest)
 					 : ev_json_real(out, o->dbest);
 			break;
-		case EV_AGG_UNIQ: rc |= ev_buf_printf(out, "%zu", ev_ht_count(o->seen)); break;
+		case EV_AGG_UNIQ: rc |= ev_buf_put_i64(out, (int64_t)ev_ht_count(o->seen)); break;
 		default: rc |= ev_buf_puts(out, o->text); break;
 		}
 	}

@@ -57,6 +57,18 @@ int ev_buf_printf(ev_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int ev_buf_put_i64(ev_buf *b, int64_t v)
+{
+	char d[20], *p = d + sizeof(d);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	return ev_buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
 int ev_buf_json_string(ev_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct ev_buf {
 	char *data;
@@ -22,6 +23,8 @@ int ev_buf_append(ev_buf *b, const void *data, size_t n);
 int ev_buf_puts(ev_buf *b, const char *s);
 int ev_buf_putc(ev_buf *b, char c);
 int ev_buf_printf(ev_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append v in decimal: what "%" PRId64 writes, without printf's cost. */
+int ev_buf_put_i64(ev_buf *b, int64_t v);
 /* Append s as a JSON string literal, quotes included; s must be valid UTF-8. */
 int ev_buf_json_string(ev_buf *b, const char *s, size_t n);
 /* Keep data NUL-terminated after len (for APIs that want C strings). */

@@ -169,6 +169,10 @@ struct evwindow {
 	ev_fj *fj;            /* the fast parser; jansson reads what it leaves */
 	ev_agg_value *values; /* the record at hand's value of each aggregate */
 	ev_buf *vbufs;        /* their texts */
+	struct bound {
+		int64_t ms;
+		char text[20];
+	} bounds[2]; /* the window bounds last formatted */
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_fired, *m_updated, *m_late, *m_blocked, *m_spills;
 	ev_histogram *m_ck_duration;
@@ -187,18 +191,37 @@ static int cmp_window(const void *a, const void *b)
 	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
 }
 
+/* The text of a window bound, "YYYY-MM-DD hh:mm:ss": the last two are kept, since the windows
+ * of a firing share their bounds. */
+static const char *bound_text(struct evwindow *e, int64_t ms)
+{
+	struct bound *b = &e->bounds[0];
+	if (b->ms != ms || !b->text[0]) {
+		b = &e->bounds[1];
+		if (b->ms != ms || !b->text[0]) {
+			e->bounds[1] = e->bounds[0];
+			b = &e->bounds[0];
+			b->ms = ms;
+			ev_time_format_datetime(ms, b->text);
+		}
+	}
+	return b->text;
+}
+
 static int emit(struct evwindow *e, struct window *w)
 {
-	char s[20], t[20];
 	w->version++;
-	ev_time_format_datetime(w->start, s);
-	ev_time_format_datetime(w->end, t);
 	ev_buf_reset(&e->row);
-	int rc = ev_buf_printf(&e->row, "{\"window_start\":\"%s\",\"window_end\":\"%s\"", s, t);
+	int rc = ev_buf_puts(&e->row, "{\"window_start\":\"");
+	rc |= ev_buf_append(&e->row, bound_text(e, w->start), 19);
+	rc |= ev_buf_puts(&e->row, "\",\"window_end\":\"");
+	rc |= ev_buf_append(&e->row, bound_text(e, w->end), 19);
+	rc |= ev_buf_putc(&e->row, '"');
 	if (w->keylen)
 		rc |= ev_buf_putc(&e->row, ',') | ev_buf_append(&e->row, w->key, w->keylen);
 	rc |= ev_agg_format(&e->row, w->agg, e->aggs, e->naggs);
-	rc |= ev_buf_printf(&e->row, ",\"version\":%d}", w->version);
+	rc |= ev_buf_puts(&e->row, ",\"version\":") | ev_buf_put_i64(&e->row, w->version) |
+	      ev_buf_putc(&e->row, '}');
 	if (rc)
 		return -1;
 	ev_counter_inc(e->m_out);

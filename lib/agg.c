@@ -25,8 +25,11 @@ struct one {
 		struct {
 			json_int_t ibest; /* as an integer when all_int */
 			double dbest;
-		};           /* min, max */
-		ev_ht *seen; /* uniq */
+		}; /* min, max */
+		struct {
+			ev_ht *seen; /* from the second distinct value on */
+			char *one;   /* the first alone: its length (4 bytes), its bytes */
+		};                   /* uniq */
 		struct {
 			char *text; /* the value's JSON text */
 			int64_t ts; /* its event time */
@@ -115,18 +118,68 @@ out:
 	return rc;
 }
 
+/* uniq's distinct values: most windows of a key see one, which is kept without a table. */
+static size_t uniq_count(const struct one *o)
+{
+	return o->seen ? ev_ht_count(o->seen) : o->one != NULL;
+}
+
+/* The values one by one, as ev_ht_next. */
+static int uniq_next(const struct one *o, size_t *pos, const void **key, size_t *len)
+{
+	void *val;
+	if (o->seen)
+		return ev_ht_next(o->seen, pos, key, len, &val);
+	if (!o->one || (*pos)++)
+		return 0;
+	uint32_t n;
+	memcpy(&n, o->one, 4);
+	*key = o->one + 4;
+	*len = n;
+	return 1;
+}
+
+static int uniq_add(struct one *o, const void *key, size_t len)
+{
+	if (o->seen)
+		return ev_ht_get(o->seen, key, len) ? 0 : ev_ht_put(o->seen, key, len, o);
+	if (o->one) {
+		size_t pos = 0, n;
+		const void *k;
+		uniq_next(o, &pos, &k, &n);
+		if (n == len && memcmp(k, key, len) == 0)
+			return 0;
+		if (!(o->seen = ev_ht_new()) || ev_ht_put(o->seen, k, n, o) < 0 ||
+		    ev_ht_put(o->seen, key, len, o) < 0)
+			return -1;
+		free(o->one);
+		o->one = NULL;
+		return 0;
+	}
+	uint32_t n = (uint32_t)len;
+	if (len > UINT32_MAX || !(o->one = malloc(4 + len)))
+		return -1;
+	memcpy(o->one, &n, 4);
+	memcpy(o->one + 4, key, len);
+	return 0;
+}
+
+/* What the first value alone holds: as ev_ht_bytes counts an entry, and its block. */
+static size_t uniq_bytes(const struct one *o)
+{
+	uint32_t n;
+	memcpy(&n, o->one, 4);
+	return 4 + n + 16;
+}
+
 ev_agg_state *ev_agg_state_new(const ev_agg_spec *specs, size_t n)
 {
 	ev_agg_state *st = calloc(1, sizeof(*st) + n * sizeof(struct one));
 	if (!st)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
+	(void)specs;
+	for (size_t i = 0; i < n; i++)
 		st->a[i].all_int = 1;
-		if (specs[i].fn == EV_AGG_UNIQ && !(st->a[i].seen = ev_ht_new())) {
-			ev_agg_state_free(st, specs, n);
-			return NULL;
-		}
-	}
 	return st;
 }
 
@@ -135,9 +188,10 @@ void ev_agg_state_free(ev_agg_state *st, const ev_agg_spec *specs, size_t n)
 	if (!st)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		if (specs[i].fn == EV_AGG_UNIQ)
+		if (specs[i].fn == EV_AGG_UNIQ) {
 			ev_ht_free(st->a[i].seen);
-		else if (specs[i].fn == EV_AGG_FIRST || specs[i].fn == EV_AGG_LAST)
+			free(st->a[i].one);
+		} else if (specs[i].fn == EV_AGG_FIRST || specs[i].fn == EV_AGG_LAST)
 			free(st->a[i].text);
 	}
 	free(st);
@@ -388,8 +442,7 @@ int ev_agg_add(ev_agg_state *st, const ev_agg_spec *specs, size_t n, const ev_ag
 			break;
 		}
 		case EV_AGG_UNIQ:
-			if (!ev_ht_get(o->seen, v->text, v->text_len) &&
-			    ev_ht_put(o->seen, v->text, v->text_len, o) < 0)
+			if (uniq_add(o, v->text, v->text_len) < 0)
 				return -1;
 			break;
 		case EV_AGG_FIRST:
@@ -447,10 +500,8 @@ int ev_agg_merge(ev_agg_state *dst, ev_agg_state *src, const ev_agg_spec *specs,
 		case EV_AGG_UNIQ: {
 			size_t pos = 0, len;
 			const void *key;
-			void *val;
-			while (ev_ht_next(o->seen, &pos, &key, &len, &val))
-				if (!ev_ht_get(d->seen, key, len) &&
-				    ev_ht_put(d->seen, key, len, d) < 0)
+			while (uniq_next(o, &pos, &key, &len))
+				if (uniq_add(d, key, len) < 0)
 					return -1;
 			break;
 		}
@@ -507,7 +558,7 @@ int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs,
 			rc |= o->all_int ? ev_buf_put_i64(out, o->ibest)
 					 : ev_json_real(out, o->dbest);
 			break;
-		case EV_AGG_UNIQ: rc |= ev_buf_put_i64(out, (int64_t)ev_ht_count(o->seen)); break;
+		case EV_AGG_UNIQ: rc |= ev_buf_put_i64(out, (int64_t)uniq_count(o)); break;
 		default: rc |= ev_buf_puts(out, o->text); break;
 		}
 	}
@@ -519,8 +570,10 @@ size_t ev_agg_state_bytes(const ev_agg_state *st, const ev_agg_spec *specs, size
 	size_t bytes = sizeof(*st) + n * sizeof(struct one) + 16;
 	for (size_t i = 0; i < n; i++) {
 		const struct one *o = &st->a[i];
-		if (specs[i].fn == EV_AGG_UNIQ)
+		if (specs[i].fn == EV_AGG_UNIQ && o->seen)
 			bytes += ev_ht_bytes(o->seen);
+		else if (specs[i].fn == EV_AGG_UNIQ && o->one)
+			bytes += uniq_bytes(o);
 		if ((specs[i].fn == EV_AGG_FIRST || specs[i].fn == EV_AGG_LAST) && o->text)
 			bytes += strlen(o->text) + 17;
 	}
@@ -576,9 +629,8 @@ int ev_agg_encode(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs,
 		case EV_AGG_UNIQ: {
 			size_t pos = 0, len;
 			const void *key;
-			void *val;
-			rc |= put_u64(out, ev_ht_count(o->seen));
-			while (rc == 0 && ev_ht_next(o->seen, &pos, &key, &len, &val))
+			rc |= put_u64(out, uniq_count(o));
+			while (rc == 0 && uniq_next(o, &pos, &key, &len))
 				rc |= put_bytes(out, key, len);
 			break;
 		}
@@ -679,7 +731,7 @@ ev_agg_state *ev_agg_decode(const void *data, size_t len, const ev_agg_spec *spe
 			for (uint64_t k = 0; k < count && !r.bad; k++) {
 				size_t klen;
 				const unsigned char *key = get_bytes(&r, &klen);
-				if (key && ev_ht_put(o->seen, key, klen, o) < 0)
+				if (key && uniq_add(o, key, klen) < 0)
 					r.bad = 1;
 			}
 			break;

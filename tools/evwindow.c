@@ -106,13 +106,27 @@ static const struct option long_options[] = {
 /* The state of one window and key. */
 struct window {
 	int64_t start, end;
-	char *key; /* "k1":v1,"k2":v2 as written in rows; "" without keys */
 	size_t keylen;
 	ev_agg_state *agg;
 	int version;  /* 0 until it fires */
 	size_t bytes; /* what it counts against the memory budget */
 	int dirty;    /* changed since the store last had it */
+	char key[];   /* "k1":v1,"k2":v2 as written in rows; "" without keys */
 };
+
+/* A window with room for a key of keylen bytes, zeroed (oom() when out of memory). */
+static struct window *window_alloc(const void *key, size_t keylen)
+{
+	struct window *w = calloc(1, sizeof(*w) + keylen + 1);
+	if (!w) {
+		ev_error("out of memory");
+		exit(EV_EXIT_FAILURE);
+	}
+	if (keylen)
+		memcpy(w->key, key, keylen);
+	w->keylen = keylen;
+	return w;
+}
 
 /* The windows that end at the same time: they fire and expire together. */
 struct bucket {
@@ -232,7 +246,6 @@ static void window_free(struct evwindow *e, struct window *w)
 {
 	e->mem_bytes -= w->bytes;
 	ev_agg_state_free(w->agg, e->aggs, e->naggs);
-	free(w->key);
 	free(w);
 }
 
@@ -361,13 +374,9 @@ static void account(struct evwindow *e, struct window *w)
 
 static struct window *window_new(struct evwindow *e, int64_t start, int64_t end, int64_t wm)
 {
-	struct window *w = calloc(1, sizeof(*w));
-	if (!w || !(w->agg = ev_agg_state_new(e->aggs, e->naggs)) ||
-	    !(w->key = malloc(e->key.len + 1)))
+	struct window *w = window_alloc(e->key.data, e->key.len);
+	if (!(w->agg = ev_agg_state_new(e->aggs, e->naggs)))
 		oom();
-	if (e->key.len)
-		memcpy(w->key, e->key.data, e->key.len);
-	w->keylen = e->key.len;
 	w->start = start;
 	w->end = end;
 	window_attach(e, w, wm);
@@ -431,19 +440,14 @@ static struct window *window_decode(struct evwindow *e, const unsigned char *k, 
 		ev_error("state store: a window entry is truncated");
 		return NULL;
 	}
-	struct window *w = calloc(1, sizeof(*w));
-	if (!w || !(w->key = malloc(klen - WKEY_HEAD + 1)))
-		oom();
+	struct window *w = window_alloc(k + WKEY_HEAD, klen - WKEY_HEAD);
 	w->end = ev_state_get_i64(k + 5);
 	w->start = ev_state_get_i64(k + 13);
-	w->keylen = klen - WKEY_HEAD;
-	memcpy(w->key, k + WKEY_HEAD, w->keylen);
 	w->version =
 		(int)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3]);
 	if (!(w->agg = ev_agg_decode(v + 4, vlen - 4, e->aggs, e->naggs))) {
 		ev_error("state store: a window's aggregates cannot be read (written with other "
 			 "--agg?)");
-		free(w->key);
 		free(w);
 		return NULL;
 	}
@@ -602,7 +606,6 @@ static int fire_from_store(struct evwindow *e, struct bucket *b, int expires)
 		if (!expires)
 			window_store(e, w);
 		ev_agg_state_free(w->agg, e->aggs, e->naggs);
-		free(w->key);
 		free(w);
 		n++;
 	}
@@ -1091,7 +1094,6 @@ static int state_restore(struct evwindow *e)
 		b->fired = wm != EV_WM_MIN && w->end - 1 <= wm;
 		int64_t end = w->end;
 		ev_agg_state_free(w->agg, e->aggs, e->naggs);
-		free(w->key);
 		free(w);
 		/* Skip to the next end. */
 		ev_state_iter_free(it);

@@ -56,19 +56,27 @@ static int is_flat(json_t *obj)
 	return 1;
 }
 
+/* Where the value of NAME begins when line begins (after *lead blanks) with {"NAME":, else 0. */
+static size_t value_start(const char *line, size_t len, const char *name, size_t *lead)
+{
+	size_t nlen = strlen(name);
+	*lead = 0;
+	while (*lead < len && is_blank(line[*lead]))
+		(*lead)++;
+	const char *l = line + *lead;
+	if (len - *lead < nlen + 5 || l[0] != '{' || l[1] != '"' ||
+	    memcmp(l + 2, name, nlen) != 0 || l[nlen + 2] != '"' || l[nlen + 3] != ':')
+		return 0;
+	return *lead + nlen + 4;
+}
+
 int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span *span,
 		    ev_buf *orig)
 {
-	size_t nlen = strlen(name);
-	size_t lead = 0;
-	while (lead < len && is_blank(line[lead]))
-		lead++;
-	/* {"NAME": */
-	const char *l = line + lead;
-	if (len - lead < nlen + 5 || l[0] != '{' || l[1] != '"' || memcmp(l + 2, name, nlen) != 0 ||
-	    l[nlen + 2] != '"' || l[nlen + 3] != ':')
+	size_t lead;
+	size_t start = value_start(line, len, name, &lead);
+	if (!start)
 		return 0;
-	size_t start = lead + nlen + 4;
 	json_error_t jerr;
 	json_t *meta = json_loadb(line + start, len - start, JSON_DISABLE_EOF_CHECK, &jerr);
 	size_t end = start + (size_t)jerr.position;
@@ -101,4 +109,22 @@ int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span
 		rc = 0;
 	json_decref(root);
 	return rc;
+}
+
+int ev_meta_find_fj(const char *line, size_t len, const char *name, const ev_fj_node *nd)
+{
+	size_t lead, nlen = strlen(name);
+	if (!value_start(line, len, name, &lead))
+		return 0;
+	if (nd[0].type != EV_FJ_OBJECT || nd[0].len == 0 || nd[1].key_len != nlen ||
+	    memcmp(nd[1].key, name, nlen) != 0)
+		return -1; /* NAME has escapes: the bytes read as another key */
+	/* Provenance is a flat object (is_flat): no array or object below it. */
+	if (nd[1].type != EV_FJ_OBJECT)
+		return 0;
+	for (size_t i = 2; i < nd[1].end; i++)
+		if (nd[i].type == EV_FJ_ARRAY || nd[i].type == EV_FJ_OBJECT)
+			return 0;
+	long w = ev_fj_member(nd, 1, "wrapped", 7);
+	return w >= 0 && nd[w].type == EV_FJ_TRUE ? -1 : 1;
 }

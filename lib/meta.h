@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "fastjson.h"
 
 typedef struct ev_meta {
 	const char *topic;
@@ -35,5 +36,11 @@ typedef struct ev_meta_span {
  * Returns 1 when found, 0 when the line does not begin with it. */
 int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span *span,
 		    ev_buf *orig);
+
+/* What ev_meta_extract would find in line, from the fast parser's nodes of the whole line (nd,
+ * the root at 0), with nothing copied: 1 when the line begins with the provenance NAME and it
+ * is not wrapped (the payload is the line without that member), 0 when the line does not begin
+ * with it, -1 when it is wrapped or when only ev_meta_extract can tell. */
+int ev_meta_find_fj(const char *line, size_t len, const char *name, const ev_fj_node *nd);
 
 #endif

@@ -223,24 +223,43 @@ static int cmp_int_real(json_int_t i, double d)
 	return fl < d ? -1 : 0;
 }
 
-static int num_cmp(const json_t *a, const json_t *b)
+/* A number as jansson or the fast parser read it: an integer, or a real. */
+struct num {
+	int is_int;
+	json_int_t i;
+	double d;
+};
+
+static struct num num_of(const json_t *x)
 {
-	if (json_is_integer(a) && json_is_integer(b)) {
-		json_int_t x = json_integer_value(a), y = json_integer_value(b);
-		return x < y ? -1 : x > y;
-	}
-	if (json_is_integer(a))
-		return cmp_int_real(json_integer_value(a), json_real_value(b));
-	if (json_is_integer(b))
-		return -cmp_int_real(json_integer_value(b), json_real_value(a));
-	double x = json_real_value(a), y = json_real_value(b);
-	return x < y ? -1 : x > y;
+	struct num r = {json_is_integer(x), json_integer_value(x), json_real_value(x)};
+	return r;
+}
+
+static int num_cmp(struct num a, struct num b)
+{
+	if (a.is_int && b.is_int)
+		return a.i < b.i ? -1 : a.i > b.i;
+	if (a.is_int)
+		return cmp_int_real(a.i, b.d);
+	if (b.is_int)
+		return -cmp_int_real(b.i, a.d);
+	return a.d < b.d ? -1 : a.d > b.d;
+}
+
+static int multiple_ok(struct num x, struct num m)
+{
+	if (x.is_int && m.is_int)
+		return x.i % m.i == 0;
+	/* x / m is integral up to the rounding of x, m and the division */
+	double q = (x.is_int ? (double)x.i : x.d) / (m.is_int ? (double)m.i : m.d);
+	return isfinite(q) && fabs(q - nearbyint(q)) <= 4 * DBL_EPSILON * fabs(q);
 }
 
 static int json_eq(const json_t *a, const json_t *b)
 {
 	if (json_is_number(a) && json_is_number(b))
-		return num_cmp(a, b) == 0;
+		return num_cmp(num_of(a), num_of(b)) == 0;
 	if (json_typeof(a) != json_typeof(b))
 		return 0;
 	switch (json_typeof(a)) {
@@ -2095,16 +2114,15 @@ static int valid_quiet(const ev_schema *s, const struct node *n, const json_t *x
 	return q.n == 0;
 }
 
-static int type_ok(unsigned types, const json_t *x)
+/* Whether a value of jansson type t (a real: of value d) is of one of the types. */
+static int type_ok(unsigned types, json_type t, double d)
 {
-	switch (json_typeof(x)) {
+	switch (t) {
 	case JSON_OBJECT: return (types & TY_OBJECT) != 0;
 	case JSON_ARRAY: return (types & TY_ARRAY) != 0;
 	case JSON_STRING: return (types & TY_STRING) != 0;
 	case JSON_INTEGER: return (types & (TY_INTEGER | TY_NUMBER)) != 0;
-	case JSON_REAL:
-		return (types & TY_NUMBER) ||
-		       ((types & TY_INTEGER) && is_integral(json_real_value(x)));
+	case JSON_REAL: return (types & TY_NUMBER) || ((types & TY_INTEGER) && is_integral(d));
 	case JSON_TRUE:
 	case JSON_FALSE: return (types & TY_BOOLEAN) != 0;
 	default: return (types & TY_NULL) != 0;
@@ -2126,46 +2144,47 @@ __attribute__((cold, noinline)) static void say_type(ev_schema_error *e, const j
 	say(e, "%v is not of type %s", x, list);
 }
 
+static const struct limit {
+	size_t off;
+	const char *kw;
+	int bad, bad2; /* comparison results (value to limit) that fail */
+	const char *text;
+} limits[] = {
+	{offsetof(struct node, minimum), "minimum", -1, -1, "less than the minimum"},
+	{offsetof(struct node, maximum), "maximum", 1, 1, "greater than the maximum"},
+	{offsetof(struct node, ex_minimum), "exclusiveMinimum", -1, 0,
+	 "less than or equal to the exclusive minimum"},
+	{offsetof(struct node, ex_maximum), "exclusiveMaximum", 1, 0,
+	 "greater than or equal to the exclusive maximum"},
+};
+
+static const json_t *limit_of(const struct node *n, const struct limit *l)
+{
+	return *(const json_t *const *)(const void *)((const char *)n + l->off);
+}
+
+static int limit_ok(const struct node *n, const struct limit *l, struct num x)
+{
+	const json_t *lim = limit_of(n, l);
+	int r = lim ? num_cmp(x, num_of(lim)) : 2;
+	return r != l->bad && r != l->bad2;
+}
+
 static void validate_number(struct vctx *c, const struct node *n, const json_t *x,
 			    const struct seg *at)
 {
-	static const struct {
-		size_t off;
-		const char *kw;
-		int bad, bad2; /* comparison results (value to limit) that fail */
-		const char *text;
-	} limits[] = {
-		{offsetof(struct node, minimum), "minimum", -1, -1, "less than the minimum"},
-		{offsetof(struct node, maximum), "maximum", 1, 1, "greater than the maximum"},
-		{offsetof(struct node, ex_minimum), "exclusiveMinimum", -1, 0,
-		 "less than or equal to the exclusive minimum"},
-		{offsetof(struct node, ex_maximum), "exclusiveMaximum", 1, 0,
-		 "greater than or equal to the exclusive maximum"},
-	};
-	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
-		const json_t *lim =
-			*(const json_t *const *)(const void *)((const char *)n + limits[i].off);
-		if (!lim)
+	struct num v = num_of(x);
+	for (const struct limit *l = limits; l < limits + sizeof(limits) / sizeof(limits[0]); l++) {
+		if (limit_ok(n, l, v))
 			continue;
-		int r = num_cmp(x, lim);
-		if (r != limits[i].bad && r != limits[i].bad2)
-			continue;
-		ev_schema_error *e = violation(c, at, limits[i].kw);
+		ev_schema_error *e = violation(c, at, l->kw);
 		if (e)
-			say(e, "%v is %s %v", x, limits[i].text, lim);
+			say(e, "%v is %s %v", x, l->text, limit_of(n, l));
 		if (done(c))
 			return;
 	}
-	if (n->multiple_of) {
-		int ok;
-		if (json_is_integer(x) && json_is_integer(n->multiple_of)) {
-			ok = json_integer_value(x) % json_integer_value(n->multiple_of) == 0;
-		} else {
-			/* x / m is integral up to the rounding of x, m and the division */
-			double q = json_number_value(x) / json_number_value(n->multiple_of);
-			ok = isfinite(q) && fabs(q - nearbyint(q)) <= 4 * DBL_EPSILON * fabs(q);
-		}
-		ev_schema_error *e = ok ? NULL : violation(c, at, "multipleOf");
+	if (n->multiple_of && !multiple_ok(v, num_of(n->multiple_of))) {
+		ev_schema_error *e = violation(c, at, "multipleOf");
 		if (e)
 			say(e, "%v is not a multiple of %v", x, n->multiple_of);
 	}
@@ -2330,11 +2349,14 @@ static void validate_array(struct vctx *c, const struct node *n, const json_t *x
 	}
 }
 
-static int has_prop(const struct node *n, const char *key, size_t klen)
+/* The schema of properties named key, or NULL. */
+static const struct prop *find_prop(const struct node *n, const char *key, size_t klen)
 {
 	struct prop want = {key, klen, NULL};
-	const struct prop *w = &want;
-	return n->n_props && bsearch(&w, n->sorted, n->n_props, sizeof(*n->sorted), prop_cmp);
+	const struct prop *w = &want, *const *p = NULL;
+	if (n->n_props)
+		p = bsearch(&w, n->sorted, n->n_props, sizeof(*n->sorted), prop_cmp);
+	return p ? *p : NULL;
 }
 
 /* "property name 'Foo' does not match '^[a-z]+$'": the first reason, against the name. */
@@ -2369,7 +2391,7 @@ static void validate_members(struct vctx *c, const struct node *n, const json_t 
 			if (done(c))
 				return;
 		}
-		int matched = has_prop(n, key, klen);
+		int matched = find_prop(n, key, klen) != NULL;
 		for (size_t i = 0; i < n->n_pattern_props; i++) {
 			const struct pattern_prop *pp = &n->pattern_props[i];
 			if (!regex_match(c->s, &pp->re, key, klen))
@@ -2527,7 +2549,7 @@ static void validate(struct vctx *c, const struct node *n, const json_t *x, cons
 			say(e, "%v is not allowed here (the schema is false)", x);
 		return;
 	}
-	if ((n->has & H_TYPE) && !type_ok(n->types, x)) {
+	if ((n->has & H_TYPE) && !type_ok(n->types, json_typeof(x), json_real_value(x))) {
 		ev_schema_error *e = violation(c, at, "type");
 		if (e)
 			say_type(e, n->type_val, x);
@@ -2578,4 +2600,281 @@ size_t ev_schema_validate(const ev_schema *s, const json_t *instance, ev_schema_
 	struct vctx c = {s, errs, errs ? max_errors : 0, max_errors ? max_errors : 1, 0};
 	validate(&c, s->root, instance, NULL);
 	return c.n;
+}
+
+/* ---- quiet validation over the fast parser's nodes ---- */
+
+/* A verdict of the fast path: ordered so that "all of" is the least, "any of" the greatest.
+ * F_NO is certain (the jansson path finds a violation); F_UNSURE is left to it. */
+enum { F_NO, F_UNSURE, F_YES };
+
+struct fctx {
+	const ev_schema *s;
+	const ev_fj_node *nd;
+	size_t root;
+	size_t skip; /* the root's member taken as absent, 0 for none */
+};
+
+static const json_type fj_json_type[] = {
+	[EV_FJ_NULL] = JSON_NULL,   [EV_FJ_FALSE] = JSON_FALSE,   [EV_FJ_TRUE] = JSON_TRUE,
+	[EV_FJ_INT] = JSON_INTEGER, [EV_FJ_REAL] = JSON_REAL,     [EV_FJ_STRING] = JSON_STRING,
+	[EV_FJ_ARRAY] = JSON_ARRAY, [EV_FJ_OBJECT] = JSON_OBJECT,
+};
+
+static int fast(const struct fctx *c, const struct node *n, size_t i);
+
+static int least(int a, int b)
+{
+	return a < b ? a : b;
+}
+
+static int greatest(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static struct num fj_num(const ev_fj_node *x)
+{
+	struct num r = {x->type == EV_FJ_INT, 0, 0};
+	if (r.is_int)
+		r.i = x->num.i;
+	else
+		r.d = x->num.d;
+	return r;
+}
+
+static int fj_is_num(const ev_fj_node *x)
+{
+	return x->type == EV_FJ_INT || x->type == EV_FJ_REAL;
+}
+
+static int fj_has(const struct fctx *c, size_t obj, const char *key, size_t klen)
+{
+	long m = ev_fj_member(c->nd, obj, key, klen);
+	return m >= 0 && (size_t)m != c->skip;
+}
+
+/* nd[i] equals the jansson value v, as json_eq judges. */
+static int fj_eq(const struct fctx *c, size_t i, const json_t *v)
+{
+	const ev_fj_node *x = &c->nd[i];
+	size_t k = 0;
+	if (fj_is_num(x))
+		return json_is_number(v) && num_cmp(fj_num(x), num_of(v)) == 0;
+	if (fj_json_type[x->type] != json_typeof(v))
+		return 0;
+	switch (x->type) {
+	case EV_FJ_STRING:
+		return json_string_length(v) == x->len &&
+		       memcmp(json_string_value(v), x->str, x->len) == 0;
+	case EV_FJ_ARRAY:
+		if (json_array_size(v) != x->len)
+			return 0;
+		for (size_t m = i + 1; m < x->end; m = c->nd[m].end)
+			if (!fj_eq(c, m, json_array_get(v, k++)))
+				return 0;
+		return 1;
+	case EV_FJ_OBJECT:
+		if (json_object_size(v) != x->len - (i == c->root && c->skip))
+			return 0;
+		for (size_t m = i + 1; m < x->end; m = c->nd[m].end) {
+			if (m == c->skip)
+				continue;
+			const json_t *w = json_object_getn(v, c->nd[m].key, c->nd[m].key_len);
+			if (!w || !fj_eq(c, m, w))
+				return 0;
+		}
+		return 1;
+	default: return 1;
+	}
+}
+
+static int fj_in(const struct fctx *c, size_t i, const json_t *list)
+{
+	for (size_t k = 0; k < json_array_size(list); k++)
+		if (fj_eq(c, i, json_array_get(list, k)))
+			return 1;
+	return 0;
+}
+
+/* uniqueItems, pair by pair over short arrays of scalars (empty arrays and objects are
+ * scalars here); anything else is left to the jansson path. */
+static int fj_unique(const struct fctx *c, size_t i)
+{
+	const ev_fj_node *x = &c->nd[i];
+	if (x->len > 1 && (x->len > 64 || x->end - i - 1 != x->len))
+		return F_UNSURE;
+	for (size_t a = i + 1; a < x->end; a++) {
+		for (size_t b = a + 1; b < x->end; b++) {
+			const ev_fj_node *p = &c->nd[a], *q = &c->nd[b];
+			int same = fj_is_num(p) && fj_is_num(q)
+					   ? num_cmp(fj_num(p), fj_num(q)) == 0
+					   : p->type == q->type &&
+						     (p->type != EV_FJ_STRING ||
+						      (p->len == q->len &&
+						       memcmp(p->str, q->str, p->len) == 0));
+			if (same)
+				return F_NO;
+		}
+	}
+	return F_YES;
+}
+
+static int string_ok(const ev_schema *s, const struct node *n, const char *str, size_t len)
+{
+	if (n->min_length > 0 || n->max_length != SIZE_MAX) {
+		size_t k = utf8_count(str, len);
+		if (k < n->min_length || k > n->max_length)
+			return 0;
+	}
+	return (!n->pattern.code || regex_match(s, &n->pattern, str, len)) &&
+	       (!n->format || format_ok(n->format, str, len));
+}
+
+static int number_ok(const struct node *n, struct num x)
+{
+	for (const struct limit *l = limits; l < limits + sizeof(limits) / sizeof(limits[0]); l++)
+		if (!limit_ok(n, l, x))
+			return 0;
+	return !n->multiple_of || multiple_ok(x, num_of(n->multiple_of));
+}
+
+static int fast_array(const struct fctx *c, const struct node *n, size_t i)
+{
+	const ev_fj_node *x = &c->nd[i];
+	if (x->len < n->min_items || x->len > n->max_items)
+		return F_NO;
+	int r = F_YES;
+	size_t k = 0;
+	for (size_t m = i + 1; m < x->end && r != F_NO; m = c->nd[m].end, k++) {
+		const struct node *item = !n->items_is_list     ? n->items
+					  : k < n->items_list.n ? n->items_list.v[k]
+								: n->additional_items;
+		if (item)
+			r = least(r, fast(c, item, m));
+	}
+	if (n->contains && r != F_NO) {
+		int found = F_NO;
+		for (size_t m = i + 1; m < x->end && found != F_YES; m = c->nd[m].end)
+			found = greatest(found, fast(c, n->contains, m));
+		r = least(r, found);
+	}
+	return n->unique_items && r != F_NO ? least(r, fj_unique(c, i)) : r;
+}
+
+/* properties, patternProperties, additionalProperties and propertyNames for member m. */
+static int fast_member(const struct fctx *c, const struct node *n, size_t m)
+{
+	const ev_fj_node *x = &c->nd[m];
+	int r = F_YES;
+	if (n->property_names) {
+		ev_fj_node name = {.str = x->key,
+				   .len = x->key_len,
+				   .end = 1,
+				   .type = EV_FJ_STRING};
+		struct fctx q = {c->s, &name, 0, 0};
+		r = fast(&q, n->property_names, 0);
+	}
+	const struct prop *p = find_prop(n, x->key, x->key_len);
+	if (p && r != F_NO)
+		r = least(r, fast(c, p->schema, m));
+	int matched = p != NULL;
+	for (size_t i = 0; i < n->n_pattern_props && r != F_NO; i++) {
+		const struct pattern_prop *pp = &n->pattern_props[i];
+		if (regex_match(c->s, &pp->re, x->key, x->key_len)) {
+			matched = 1;
+			r = least(r, fast(c, pp->schema, m));
+		}
+	}
+	if (!matched && n->additional_props && r != F_NO)
+		r = least(r, fast(c, n->additional_props, m));
+	return r;
+}
+
+static int fast_object(const struct fctx *c, const struct node *n, size_t i)
+{
+	const ev_fj_node *x = &c->nd[i];
+	size_t k = x->len - (i == c->root && c->skip);
+	if (k < n->min_props || k > n->max_props)
+		return F_NO;
+	for (size_t j = 0; j < n->n_required; j++)
+		if (!fj_has(c, i, n->required[j].s, n->required[j].len))
+			return F_NO;
+	int r = F_YES;
+	for (size_t m = i + 1; m < x->end && r != F_NO; m = c->nd[m].end)
+		if (m != c->skip)
+			r = least(r, fast_member(c, n, m));
+	for (size_t j = 0; j < n->n_deps && r != F_NO; j++) {
+		const struct dep *d = &n->deps[j];
+		if (!fj_has(c, i, d->key.s, d->key.len))
+			continue;
+		if (d->schema)
+			r = least(r, fast(c, d->schema, i));
+		for (size_t q = 0; q < d->n_required; q++)
+			if (!fj_has(c, i, d->required[q].s, d->required[q].len))
+				return F_NO;
+	}
+	return r;
+}
+
+static int fast_combinators(const struct fctx *c, const struct node *n, size_t i)
+{
+	int r = F_YES;
+	for (size_t j = 0; j < n->all_of.n && r != F_NO; j++)
+		r = least(r, fast(c, n->all_of.v[j], i));
+	if (n->any_of.n && r != F_NO) {
+		int any = F_NO;
+		for (size_t j = 0; j < n->any_of.n && any != F_YES; j++)
+			any = greatest(any, fast(c, n->any_of.v[j], i));
+		r = least(r, any);
+	}
+	if (n->one_of.n && r != F_NO) {
+		size_t yes = 0, unsure = 0;
+		for (size_t j = 0; j < n->one_of.n && yes < 2; j++) {
+			int v = fast(c, n->one_of.v[j], i);
+			yes += v == F_YES;
+			unsure += v == F_UNSURE;
+		}
+		r = least(r, yes > 1 || yes + unsure == 0 ? F_NO : unsure ? F_UNSURE : F_YES);
+	}
+	if (n->not_schema && r != F_NO)
+		r = least(r, F_YES - fast(c, n->not_schema, i));
+	if (n->if_schema && r != F_NO) {
+		int v = fast(c, n->if_schema, i);
+		const struct node *branch = v == F_YES ? n->then_schema : n->else_schema;
+		r = least(r, v == F_UNSURE ? F_UNSURE : branch ? fast(c, branch, i) : F_YES);
+	}
+	return r;
+}
+
+static int fast(const struct fctx *c, const struct node *n, size_t i)
+{
+	while (n->kind == N_REF)
+		n = n->ref;
+	if (n->kind != N_SCHEMA)
+		return n->kind == N_TRUE ? F_YES : F_NO;
+	const ev_fj_node *x = &c->nd[i];
+	json_type t = fj_json_type[x->type];
+	if (((n->has & H_TYPE) && !type_ok(n->types, t, x->type == EV_FJ_REAL ? x->num.d : 0)) ||
+	    ((n->has & H_ENUM) && !fj_in(c, i, n->enum_vals)) ||
+	    ((n->has & H_CONST) && !fj_eq(c, i, n->const_val)))
+		return F_NO;
+	int r = F_YES;
+	if (fj_is_num(x) && (n->has & H_NUM))
+		r = number_ok(n, fj_num(x)) ? F_YES : F_NO;
+	else if (t == JSON_STRING && (n->has & H_STR))
+		r = string_ok(c->s, n, x->str, x->len) ? F_YES : F_NO;
+	else if (t == JSON_ARRAY && (n->has & H_ARR))
+		r = fast_array(c, n, i);
+	else if (t == JSON_OBJECT && (n->has & H_OBJ))
+		r = fast_object(c, n, i);
+	return r != F_NO && (n->has & H_COMB) ? least(r, fast_combinators(c, n, i)) : r;
+}
+
+int ev_schema_valid_fast(const ev_schema *s, const ev_fj_node *nodes, size_t root,
+			 const char *skip_key, size_t skip_len)
+{
+	long skip = skip_key ? ev_fj_member(nodes, root, skip_key, skip_len) : -1;
+	struct fctx c = {s, nodes, root, skip > 0 ? (size_t)skip : 0};
+	return fast(&c, s->root, root) == F_YES;
 }

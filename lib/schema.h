@@ -5,6 +5,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "fastjson.h"
+
 /*
  * Supported: every draft-07 validation keyword (type, enum, const, multipleOf, maximum,
  * exclusiveMaximum, minimum, exclusiveMinimum, maxLength, minLength, pattern, items,
@@ -61,5 +63,12 @@ void ev_schema_free(ev_schema *s);
  * regex match buffer: use it from one thread at a time (compile one per thread). */
 size_t ev_schema_validate(const ev_schema *s, const json_t *instance, ev_schema_error *errs,
 			  size_t max_errors);
+/* The quiet fast path over the fast parser's nodes (fastjson.h): is the value nodes[root] valid?
+ * 1 only when ev_schema_validate would find no violation in the same text read by jansson;
+ * 0 when it is not valid, or when the answer is left to ev_schema_validate: uniqueItems over
+ * long arrays or arrays of arrays and objects. When the value is an object, its member
+ * skip_key (skip_len bytes; skip_key may be NULL) is taken as absent, as if deleted from it. */
+int ev_schema_valid_fast(const ev_schema *s, const ev_fj_node *nodes, size_t root,
+			 const char *skip_key, size_t skip_len);
 
 #endif

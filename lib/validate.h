@@ -33,6 +33,10 @@ typedef struct ev_validator ev_validator;
 /* contract is borrowed and must outlive the validator; opts is copied. */
 ev_validator *ev_validator_new(const ev_schema *contract, const ev_validator_opts *opts);
 void ev_validator_free(ev_validator *v);
+/* Judge every line with jansson, without the fast path (which parses with fastjson.h and
+ * leaves to jansson every line that it cannot call valid for certain): for tests that compare
+ * the two. The verdicts are the same either way. */
+void ev_validator_no_fast(ev_validator *v);
 
 typedef struct ev_verdict {
 	int valid;
@@ -42,6 +46,7 @@ typedef struct ev_verdict {
 	const char *record; /* valid: the bytes to pass on (the line, or the Kafka message that
 			     * a wrapped line carried) */
 	size_t record_len;
+	int fast; /* valid, and judged so by the fast path alone (jansson was not called) */
 } ev_verdict;
 
 /* Judge one line (without its terminator; line_flags from ev_reader_next). When it is not

@@ -1,12 +1,36 @@
 /* test_schema.c: JSON Schema draft-07 compiling, validation by keyword family, errors and formats. */
+#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "fastjson.h"
+#include "ndjson.h"
+#include "rng.h"
 #include "schema.h"
 #include "test.h"
+#include "validate.h"
 
 static char cerr[512];
+static ev_fj *fj;
+static int fast_parsed, fast_decided;
+
+/* The fast path on the instance text never calls valid what ev_schema_validate, on the same
+ * text read by jansson, finds violations in (n of them). */
+static void check_fast(const ev_schema *s, const char *schema, const char *instance, size_t n)
+{
+	size_t k;
+	const ev_fj_node *nd = ev_fj_parse(fj, instance, strlen(instance), &k);
+	if (!nd)
+		return;
+	int quick = ev_schema_valid_fast(s, nd, 0, NULL, 0);
+	fast_parsed++;
+	fast_decided += quick;
+	if (quick && n)
+		fprintf(stderr, "%s: the fast path calls %s valid against %s\n", test_current,
+			instance, schema);
+	CHECK(!quick || n == 0);
+}
 
 static ev_schema *compile_str(const char *schema)
 {
@@ -40,6 +64,7 @@ static int valid(const char *schema, const char *instance)
 	size_t fast = ev_schema_validate(s, x, errs, 1);
 	size_t silent = ev_schema_validate(s, x, NULL, 0);
 	size_t all = ev_schema_validate(s, x, errs, 8);
+	check_fast(s, schema, instance, fast);
 	json_decref(x);
 	ev_schema_free(s);
 	if ((fast == 0) != (silent == 0) || (fast == 0) != (all == 0)) {
@@ -59,6 +84,8 @@ static size_t errors(const char *schema, const char *instance, ev_schema_error *
 	}
 	json_t *x = json_loads(instance, JSON_DECODE_ANY, NULL);
 	size_t n = x ? ev_schema_validate(s, x, errs, max) : (size_t)-1;
+	if (x)
+		check_fast(s, schema, instance, ev_schema_validate(s, x, NULL, 0));
 	json_decref(x);
 	ev_schema_free(s);
 	return n;
@@ -876,8 +903,288 @@ static void test_load_file(void)
 	CHECK_STR(err, "cannot open '/nonexistent/s.json': No such file or directory");
 }
 
+/* ev_schema_valid_fast on instance, the root's member skip (or NULL) taken as absent: 1, 0, or
+ * -1 when the fast parser leaves the text to jansson. A 1 is checked against jansson with the
+ * member deleted. */
+static int fast_valid(const char *schema, const char *instance, const char *skip)
+{
+	ev_schema *s = compile_str(schema);
+	size_t k;
+	const ev_fj_node *nd = s ? ev_fj_parse(fj, instance, strlen(instance), &k) : NULL;
+	int quick = nd ? ev_schema_valid_fast(s, nd, 0, skip, skip ? strlen(skip) : 0) : -1;
+	json_t *x = json_loads(instance, JSON_DECODE_ANY, NULL);
+	if (skip && json_is_object(x))
+		json_object_del(x, skip);
+	if (quick == 1)
+		CHECK(x && ev_schema_validate(s, x, NULL, 0) == 0);
+	json_decref(x);
+	ev_schema_free(s);
+	return quick;
+}
+
+static void test_fast_path(void)
+{
+	static const struct {
+		const char *schema, *instance, *skip;
+		int want;
+	} cases[] = {
+		/* the skipped member is absent for every keyword that sees the root object */
+		{"{\"additionalProperties\":false,\"properties\":{\"a\":{}}}",
+		 "{\"_src\":{\"t\":1},\"a\":1}", "_src", 1},
+		{"{\"additionalProperties\":false,\"properties\":{\"a\":{}}}",
+		 "{\"_src\":{\"t\":1},\"a\":1}", NULL, 0},
+		{"{\"additionalProperties\":false}", "{}", "_src", 1},
+		{"{\"required\":[\"_src\"]}", "{\"_src\":1}", "_src", 0},
+		{"{\"maxProperties\":1}", "{\"_src\":1,\"a\":2}", "_src", 1},
+		{"{\"maxProperties\":1}", "{\"_src\":1,\"a\":2}", NULL, 0},
+		{"{\"minProperties\":1}", "{\"_src\":1}", "_src", 0},
+		{"{\"const\":{\"a\":1}}", "{\"_src\":1,\"a\":1}", "_src", 1},
+		{"{\"const\":{\"a\":1}}", "{\"a\":1.0,\"_src\":1}", "_src", 1},
+		{"{\"enum\":[{\"a\":[1]}]}", "{\"a\":[1],\"_src\":1}", "_src", 1},
+		{"{\"enum\":[{\"a\":[1]}]}", "{\"a\":[1],\"_src\":1}", NULL, 0},
+		{"{\"dependencies\":{\"_src\":[\"b\"]}}", "{\"_src\":1}", "_src", 1},
+		{"{\"dependencies\":{\"_src\":[\"b\"]}}", "{\"_src\":1}", NULL, 0},
+		{"{\"dependencies\":{\"a\":{\"maxProperties\":1}}}", "{\"_src\":1,\"a\":2}", "_src",
+		 1},
+		{"{\"propertyNames\":{\"maxLength\":1}}", "{\"_src\":1,\"a\":2}", "_src", 1},
+		{"{\"propertyNames\":{\"maxLength\":1}}", "{\"_src\":1,\"a\":2}", NULL, 0},
+		{"{\"not\":{\"required\":[\"_src\"]}}", "{\"_src\":1}", "_src", 1},
+		{"{\"allOf\":[{\"$ref\":\"#/definitions/o\"}],\"definitions\":{\"o\":{"
+		 "\"additionalProperties\":false}}}",
+		 "{\"_src\":1}", "_src", 1},
+		/* only the root's member: not one in a nested object, nor a root that is no object */
+		{"{\"properties\":{\"x\":{\"additionalProperties\":false}}}",
+		 "{\"x\":{\"_src\":1}}", "_src", 0},
+		{"{\"type\":\"array\",\"maxItems\":1}", "[{\"_src\":1}]", "_src", 1},
+		/* uniqueItems: decided over short arrays of scalars, else left to jansson */
+		{"{\"uniqueItems\":true}", "[1,\"1\",true,null,{},[]]", NULL, 1},
+		{"{\"uniqueItems\":true}", "[[1]]", NULL, 1},
+		{"{\"uniqueItems\":true}", "[1,1.0]", NULL, 0},
+		{"{\"uniqueItems\":true}", "[[1],[2]]", NULL, 0},
+		/* what is left to jansson stays undecided under not, oneOf and if */
+		{"{\"not\":{\"uniqueItems\":true}}", "[[1],[1]]", NULL, 0},
+		{"{\"oneOf\":[{\"uniqueItems\":true},{\"type\":\"string\"}]}", "[[1],[2]]", NULL,
+		 0},
+		{"{\"if\":{\"uniqueItems\":true},\"then\":true,\"else\":true}", "[[1],[2]]", NULL,
+		 0},
+		{"{\"anyOf\":[{\"uniqueItems\":true},{\"type\":\"array\"}]}", "[[1],[2]]", NULL, 1},
+		/* text that jansson reads differently or refuses is not parsed */
+		{"true", "{\"a\":1,\"a\":2}", NULL, -1},
+		{"true", "\"\\u0000\"", NULL, -1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = fast_valid(cases[i].schema, cases[i].instance, cases[i].skip);
+		if (got != cases[i].want)
+			fprintf(stderr, "%s: %s against %s (skip %s): got %d, want %d\n",
+				test_current, cases[i].instance, cases[i].schema,
+				cases[i].skip ? cases[i].skip : "none", got, cases[i].want);
+		CHECK(got == cases[i].want);
+	}
+	/* undecided is not invalid: jansson calls them valid */
+	CHECK(valid("{\"uniqueItems\":true}", "[[1],[2]]") == 1);
+	CHECK(valid("{\"not\":{\"uniqueItems\":true}}", "[[1],[1]]") == 1);
+	CHECK(valid("{\"oneOf\":[{\"uniqueItems\":true},{\"type\":\"string\"}]}", "[[1],[2]]") ==
+	      1);
+}
+
+static ev_buf env_fast = EV_BUF_INIT, env_slow = EV_BUF_INIT;
+static int judged, judged_valid, judged_differ; /* checked once, at the end */
+
+static int same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* The verdict and the dead letter of a line are the same with the fast path and without.
+ * Returns 1 when the fast path gave the verdict. */
+static int same_verdicts(ev_validator *fast, ev_validator *slow, const char *line, size_t len,
+			 int flags)
+{
+	ev_verdict a, b;
+	ev_buf_reset(&env_fast);
+	ev_buf_reset(&env_slow);
+	int same =
+		ev_validator_judge(fast, line, len, flags, 7, 1732400000000, &a, &env_fast) == 0 &&
+		ev_validator_judge(slow, line, len, flags, 7, 1732400000000, &b, &env_slow) == 0 &&
+		!b.fast && (!a.fast || a.valid) && a.valid == b.valid &&
+		same_bytes(env_fast.data, env_fast.len, env_slow.data, env_slow.len);
+	if (a.valid)
+		same = same && b.record &&
+		       same_bytes(a.record, a.record_len, b.record, b.record_len);
+	else
+		same = same && a.reason == b.reason && strcmp(a.path, b.path) == 0 &&
+		       strcmp(a.message, b.message) == 0;
+	if (!same)
+		fprintf(stderr, "%s: verdicts differ on (%zu bytes, flags %d) %.*s\n", test_current,
+			len, flags, (int)len, line);
+	judged_differ += !same;
+	judged++;
+	judged_valid += a.valid;
+	return a.fast;
+}
+
+/* Validators of the default contract, [0] with the fast path and [1] without, per meta field
+ * (none, _src) and --all-errors. Returns how many of the valid verdicts the fast path gave. */
+static int judge_all(ev_validator *v[2][2][2], const char *line, size_t len, int flags)
+{
+	int fast = 0;
+	for (int m = 0; m < 2; m++)
+		for (int all = 0; all < 2; all++)
+			fast += same_verdicts(v[m][all][0], v[m][all][1], line, len, flags);
+	return fast;
+}
+
+/* A generated record: provenance (kin --meta-field _src, and variants) and fields, valid and
+ * not, in random order. */
+static size_t gen_record(ev_rng *r, char *out, size_t cap)
+{
+	static const char *const metas[] = {
+		"",
+		"\"_src\":{\"topic\":\"t\",\"partition\":0,\"offset\":5,\"ts\":1732400000000},",
+		"\"_src\":{\"topic\":\"t\",\"partition\":0,\"offset\":5,\"ts\":1732400000000,"
+		"\"wrapped\":true},",
+		"\"_src\" : {\"topic\":\"t\"} ,",
+		"\"_src\":{\"topic\":[\"t\"]},",
+		"\"_src\":{},",
+		"\"_src\":1,",
+		"\"_src\":{\"wrapped\":false},",
+		"\"_sr\\u0063\":{\"topic\":\"t\"},",
+	};
+	static const char *const fields[] = {
+		"\"event_id\":\"e000000000042\"",
+		"\"event_id\":\"e 42\"",
+		"\"event_id\":\"\"",
+		"\"event_type\":\"click\"",
+		"\"event_type\":\"purchase\"",
+		"\"event_type\":\"type_5\"",
+		"\"user_id\":\"user_001234\"",
+		"\"user_id\":\"\"",
+		"\"user_id\":\"\\u00e9t\\u00e9\"",
+		"\"ts\":1732406400042",
+		"\"ts\":1732406400042.0",
+		"\"ts\":1.7324064e12",
+		"\"ts\":946684799999",
+		"\"ts\":4102444800000",
+		"\"ts\":\"2024-11-24T00:00:00Z\"",
+		"\"ts\":\"2024-02-30T00:00:00Z\"",
+		"\"ts\":\"1999-12-31T23:59:59Z\"",
+		"\"ts\":\"soon\"",
+		"\"value\":12.34",
+		"\"value\":0",
+		"\"value\":-0.0",
+		"\"value\":-1",
+		"\"value\":\"12\"",
+		"\"session_id\":\"s3c9f1e0b7a2d4c85\"",
+		"\"session_id\":null",
+		"\"properties\":{\"a\":[1,{\"b\":null}]}",
+		"\"properties\":[]",
+		"\"debug\":true",
+		"\"_src\":{\"topic\":\"t\"}",
+		"\"event_id\":\"dup\"",
+	};
+	size_t n = 0, k = 0, nf = sizeof(fields) / sizeof(fields[0]);
+	int clean = ev_rng_below(r, 2); /* valid fields, provenance as kin writes it or none */
+	const char *meta = metas[ev_rng_below(r, clean ? 2 : sizeof(metas) / sizeof(metas[0]))];
+	n += (size_t)snprintf(out + n, cap - n, "%s{%s", ev_rng_below(r, 8) ? "" : " ", meta);
+	if (!clean && ev_rng_below(r, 8) == 0)
+		return n + (size_t)snprintf(out + n, cap - n, "\"payload\":\"%s\"}",
+					    ev_rng_below(r, 2) ? "{}" : "x");
+	/* the four required fields (or, not clean, others), maybe value and session_id, and
+	 * (not clean) some others, in random order */
+	size_t pick[12] = {0, 3, 6, 9, 18, 23};
+	size_t m = 4 + ev_rng_below(r, 3);
+	for (size_t i = 0; !clean && i < 4; i++)
+		pick[i] = ev_rng_below(r, 4) ? pick[i] : ev_rng_below(r, nf);
+	for (size_t extra = clean ? 0 : ev_rng_below(r, 5); extra > 0; extra--)
+		pick[m++] = ev_rng_below(r, nf);
+	for (size_t i = m; i > 1; i--) {
+		size_t j = ev_rng_below(r, i), t = pick[i - 1];
+		pick[i - 1] = pick[j];
+		pick[j] = t;
+	}
+	for (size_t i = 0; i < m; i++)
+		n += (size_t)snprintf(out + n, cap - n, "%s%s", k++ ? "," : "", fields[pick[i]]);
+	n += (size_t)snprintf(out + n, cap - n, "}");
+	if (!clean && ev_rng_below(r, 16) == 0)
+		n -= ev_rng_below(r, n) + 1; /* cut short */
+	return n;
+}
+
+static void test_judge_paths(void)
+{
+	char err[512];
+	ev_schema *contract = ev_schema_load_file("contracts/event.schema.json", err, sizeof(err));
+	CHECK(contract != NULL);
+	if (!contract)
+		return;
+	ev_validator *v[2][2][2];
+	for (int m = 0; m < 2; m++) {
+		for (int all = 0; all < 2; all++) {
+			for (int slow = 0; slow < 2; slow++) {
+				ev_validator_opts o = {1 << 20, 64, all, m ? "_src" : NULL};
+				v[m][all][slow] = ev_validator_new(contract, &o);
+				if (slow)
+					ev_validator_no_fast(v[m][all][slow]);
+			}
+		}
+	}
+
+	/* the fuzz corpus, each file as one line, with the flags the fuzz harness gives it */
+	const char *dir = "tests/fuzz/corpus/validate";
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	struct dirent *e;
+	int files = 0;
+	static char buf[1 << 16];
+	while (d && (e = readdir(d)) != NULL) {
+		char path[4096];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		int flags = (n & 1) ? EV_LINE_NO_NEWLINE : 0;
+		judge_all(v, buf, n, 0);
+		judge_all(v, buf, n, flags | (n % 16 == 15 ? EV_LINE_TOO_LONG : 0));
+		files++;
+	}
+	if (d)
+		closedir(d);
+	CHECK(files > 100);
+	int corpus = judged, corpus_valid = judged_valid;
+
+	/* generated records, with and without provenance */
+	ev_rng r;
+	ev_rng_seed(&r, 42);
+	int fast = 0;
+	for (int i = 0; i < 20000; i++) {
+		size_t n = gen_record(&r, buf, sizeof(buf));
+		fast += judge_all(v, buf, n, 0);
+	}
+	fprintf(stderr,
+		"judge paths: %d corpus verdicts (%d valid) and %d generated (%d valid, %d of them "
+		"on the fast path) the same with the fast path and without\n",
+		corpus, corpus_valid, judged - corpus, judged_valid - corpus_valid, fast);
+	CHECK(judged_differ == 0);
+	CHECK(judged_valid - corpus_valid > 10000);
+	CHECK(fast == judged_valid - corpus_valid); /* no valid record falls back to jansson */
+	for (int m = 0; m < 2; m++)
+		for (int all = 0; all < 2; all++)
+			for (int slow = 0; slow < 2; slow++)
+				ev_validator_free(v[m][all][slow]);
+	ev_schema_free(contract);
+	ev_buf_free(&env_fast);
+	ev_buf_free(&env_slow);
+}
+
 int main(void)
 {
+	fj = ev_fj_new();
+	if (!fj)
+		return 1;
 	RUN(test_type);
 	RUN(test_enum_const);
 	RUN(test_numbers);
@@ -891,5 +1198,10 @@ int main(void)
 	RUN(test_formats);
 	RUN(test_collecting);
 	RUN(test_load_file);
+	RUN(test_fast_path);
+	RUN(test_judge_paths);
+	fprintf(stderr, "fast path: %d of %d parsed instances decided valid, none wrongly\n",
+		fast_decided, fast_parsed);
+	ev_fj_free(fj);
 	return test_report();
 }

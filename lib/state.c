@@ -109,6 +109,10 @@ ev_state *ev_state_open(const ev_state_opts *o, char *err, size_t errlen)
 	rocksdb_options_set_max_open_files(s->opts, 512);
 	rocksdb_options_set_info_log_level(s->opts, 3); /* errors only in its LOG file */
 	rocksdb_options_set_keep_log_file_num(s->opts, 2);
+	/* A bloom filter over the whole keys of the write buffers too: most point reads are for
+	 * windows the store does not have (a new key), and without it each walks the skiplist. */
+	rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->opts, 0.05);
+	rocksdb_options_set_memtable_whole_key_filtering(s->opts, 1);
 	s->table = rocksdb_block_based_options_create();
 	s->cache = rocksdb_cache_create_lru(mem / 2);
 	rocksdb_block_based_options_set_block_cache(s->table, s->cache);

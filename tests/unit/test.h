@@ -2,6 +2,7 @@
 #ifndef EV_TEST_H
 #define EV_TEST_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,33 @@ static const char *test_current;
 		test_current = #fn; \
 		fn();               \
 	} while (0)
+
+/* Call fn with the bytes of each file of dir (up to 64 KiB of each; the buffer is reused).
+ * Returns the number of files read. */
+static inline int test_each_file(const char *dir, void (*fn)(void *arg, char *buf, size_t n),
+				 void *arg)
+{
+	static char buf[1 << 16];
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int files = 0;
+	while (d && (e = readdir(d)) != NULL) {
+		char path[4096];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		fn(arg, buf, n);
+		files++;
+	}
+	if (d)
+		closedir(d);
+	return files;
+}
 
 static inline int test_report(void)
 {

@@ -1,5 +1,4 @@
 /* test_schema.c: JSON Schema draft-07 compiling, validation by keyword family, errors and formats. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -1025,6 +1024,17 @@ static int same_verdicts(ev_validator *fast, ev_validator *slow, const char *lin
 
 /* Validators of the default contract, [0] with the fast path and [1] without, per meta field
  * (none, _src) and --all-errors. Returns how many of the valid verdicts the fast path gave. */
+static int judge_all(ev_validator *v[2][2][2], const char *line, size_t len, int flags);
+
+/* A fuzz corpus file as one line, with the flags the fuzz harness gives it and without. */
+static void judge_file(void *arg, char *buf, size_t n)
+{
+	ev_validator *(*v)[2][2] = arg;
+	int flags = (n & 1) ? EV_LINE_NO_NEWLINE : 0;
+	judge_all(v, buf, n, 0);
+	judge_all(v, buf, n, flags | (n % 16 == 15 ? EV_LINE_TOO_LONG : 0));
+}
+
 static int judge_all(ev_validator *v[2][2][2], const char *line, size_t len, int flags)
 {
 	int fast = 0;
@@ -1130,29 +1140,7 @@ static void test_judge_paths(void)
 	}
 
 	/* the fuzz corpus, each file as one line, with the flags the fuzz harness gives it */
-	const char *dir = "tests/fuzz/corpus/validate";
-	DIR *d = opendir(dir);
-	CHECK(d != NULL);
-	struct dirent *e;
-	int files = 0;
-	static char buf[1 << 16];
-	while (d && (e = readdir(d)) != NULL) {
-		char path[4096];
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		FILE *f = fopen(path, "rb");
-		if (!f)
-			continue;
-		size_t n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		int flags = (n & 1) ? EV_LINE_NO_NEWLINE : 0;
-		judge_all(v, buf, n, 0);
-		judge_all(v, buf, n, flags | (n % 16 == 15 ? EV_LINE_TOO_LONG : 0));
-		files++;
-	}
-	if (d)
-		closedir(d);
+	int files = test_each_file("tests/fuzz/corpus/validate", judge_file, v);
 	CHECK(files > 100);
 	int corpus = judged, corpus_valid = judged_valid;
 
@@ -1160,6 +1148,7 @@ static void test_judge_paths(void)
 	ev_rng r;
 	ev_rng_seed(&r, 42);
 	int fast = 0;
+	static char buf[1 << 16];
 	for (int i = 0; i < 20000; i++) {
 		size_t n = gen_record(&r, buf, sizeof(buf));
 		fast += judge_all(v, buf, n, 0);

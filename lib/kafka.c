@@ -69,23 +69,55 @@ int ev_kafka_conf_set_pair(rd_kafka_conf_t *conf, const char *pair, int from_arg
 	return rc;
 }
 
+/* The properties tools may give defaults of their own (ev_kafka_opts_default). */
+static const char *const tuned[] = {"queued.min.messages", "fetch.wait.max.ms"};
+
+/* Note in *given which tuned property "key=value" sets. */
+static void note_given(unsigned *given, const char *pair)
+{
+	size_t klen = strcspn(pair, "=");
+	for (size_t i = 0; given && i < sizeof(tuned) / sizeof(tuned[0]); i++)
+		if (strlen(tuned[i]) == klen && strncmp(tuned[i], pair, klen) == 0)
+			*given |= 1u << i;
+}
+
+static int conf_file(rd_kafka_conf_t *conf, const char *path, unsigned *given, char *err,
+		     size_t errlen);
+
 int ev_kafka_opts_init(ev_kafka_opts *o, char *err, size_t errlen)
 {
 	const char *path = getenv("EVPIPE_KAFKA_CONFIG");
 	o->brokers = NULL;
 	o->timeout_ms = 10000;
+	o->given = 0;
 	o->conf = rd_kafka_conf_new();
-	if (path && *path && ev_kafka_conf_file(o->conf, path, err, errlen) < 0)
+	if (path && *path && conf_file(o->conf, path, &o->given, err, errlen) < 0)
 		return -1;
 	return 0;
+}
+
+int ev_kafka_opts_default(ev_kafka_opts *o, const char *key, const char *val, char *err,
+			  size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(tuned) / sizeof(tuned[0]); i++)
+		if (strcmp(tuned[i], key) == 0)
+			return o->given & (1u << i)
+				       ? 0
+				       : ev_kafka_conf_set(o->conf, key, val, 0, err, errlen);
+	snprintf(err, errlen, "'%s' is not a property with a tool default", key);
+	return -1;
 }
 
 int ev_kafka_opts_option(ev_kafka_opts *o, int c, const char *arg, char *err, size_t errlen)
 {
 	switch (c) {
 	case 'b': o->brokers = arg; return 1;
-	case 'X': return ev_kafka_conf_set_pair(o->conf, arg, 1, err, errlen) < 0 ? -1 : 1;
-	case 'F': return ev_kafka_conf_file(o->conf, arg, err, errlen) < 0 ? -1 : 1;
+	case 'X':
+		if (ev_kafka_conf_set_pair(o->conf, arg, 1, err, errlen) < 0)
+			return -1;
+		note_given(&o->given, arg);
+		return 1;
+	case 'F': return conf_file(o->conf, arg, &o->given, err, errlen) < 0 ? -1 : 1;
 	case EV_OPT_KAFKA_TIMEOUT:
 		if (ev_opt_duration_ms(arg, 1000, &o->timeout_ms) < 0 || o->timeout_ms <= 0 ||
 		    o->timeout_ms > INT32_MAX) {
@@ -123,6 +155,12 @@ int ev_kafka_probe(rd_kafka_t *rk, const ev_kafka_opts *o, rd_kafka_topic_t *rkt
 
 int ev_kafka_conf_file(rd_kafka_conf_t *conf, const char *path, char *err, size_t errlen)
 {
+	return conf_file(conf, path, NULL, err, errlen);
+}
+
+static int conf_file(rd_kafka_conf_t *conf, const char *path, unsigned *given, char *err,
+		     size_t errlen)
+{
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
@@ -144,6 +182,7 @@ int ev_kafka_conf_file(rd_kafka_conf_t *conf, const char *path, char *err, size_
 			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
 			rc = -1;
 		}
+		note_given(given, p);
 	}
 	free(line);
 	fclose(f);

@@ -30,6 +30,7 @@ typedef struct ev_kafka_opts {
 	const char *brokers;
 	rd_kafka_conf_t *conf; /* owned until a client takes it */
 	int64_t timeout_ms;
+	unsigned given; /* which of the properties a tool tunes the user set (-X, -F, file) */
 } ev_kafka_opts;
 
 /* A new configuration with $EVPIPE_KAFKA_CONFIG applied, and the default timeout. Returns 0,
@@ -38,6 +39,11 @@ int ev_kafka_opts_init(ev_kafka_opts *o, char *err, size_t errlen);
 /* Act on getopt_long's c when it is a Kafka option. Returns 1 when it was one, 0 when not,
  * -1 with a message in err when its value is wrong. */
 int ev_kafka_opts_option(ev_kafka_opts *o, int c, const char *arg, char *err, size_t errlen);
+/* A tool's own default for a property, where librdkafka's does not suit it: set unless the
+ * user gave the property a value (-X, -F, $EVPIPE_KAFKA_CONFIG). key must be one of those
+ * lib/kafka.c knows as tuned. Returns 0, or -1 with a message in err. */
+int ev_kafka_opts_default(ev_kafka_opts *o, const char *key, const char *val, char *err,
+			  size_t errlen);
 /* After parsing: the brokers, from $KAFKA_BROKERS when -b was not given. Returns 0, or -1 when
  * there are none. */
 int ev_kafka_opts_brokers(ev_kafka_opts *o);

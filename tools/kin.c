@@ -38,9 +38,7 @@ static const char usage_text[] =
 	"  -p, --partition N        only partition N (consume), or produce to partition N\n"
 	"  -J, --json               consume: write kin's JSON envelope (topic, partition, offset,\n"
 	"                           tstype, ts, broker, headers, key, payload); produce: read it\n"
-	"                           back (key, headers, partition and timestamp restored)\n"
-	"      --timeout DURATION   how long to wait for the brokers to answer at start-up\n"
-	"                           (default 10s); unreachable brokers are an error\n" EV_TOOL_OPTIONS_HELP
+	"                           back (key, headers, partition and timestamp restored)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Consume options:\n"
 	"  -G, --group GROUP        join consumer group GROUP (balanced, offsets committed after\n"
@@ -59,6 +57,10 @@ static const char usage_text[] =
 	"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 	"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
 	"  them when it is only suspended.\n"
+	"  kin prefetches up to 500000 messages (-X queued.min.messages, at most\n"
+	"  queued.max.messages.kbytes of payload) and fetches with -X fetch.wait.max.ms=100:\n"
+	"  librdkafka 2.0 pauses fetching for a second once that queue is full. Set them lower\n"
+	"  to trade throughput for memory.\n"
 	"\n"
 	"Checkpoints (kin coordinates them: DESIGN.md, State and checkpoints):\n"
 	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
@@ -706,6 +708,18 @@ static int consume(struct kin *k)
 		if (conf_set(k->kafka.conf, "group.id", gid) < 0 ||
 		    conf_set(k->kafka.conf, "enable.auto.commit", "false") < 0)
 			return EV_EXIT_FAILURE;
+	}
+	/* librdkafka 2.0 stops fetching for a second once queued.min.messages are waiting (a
+	 * later release made that fetch.queue.backoff.ms): a fast pipeline drains 100000 (the
+	 * default) long before that second is over and then starves. Half a million (still at
+	 * most queued.max.messages.kbytes of payload) outlasts the pause; the user's -X or -F
+	 * value wins. */
+	char msg[256];
+	if (ev_kafka_opts_default(&k->kafka, "queued.min.messages", "500000", msg, sizeof(msg)) <
+		    0 ||
+	    ev_kafka_opts_default(&k->kafka, "fetch.wait.max.ms", "100", msg, sizeof(msg)) < 0) {
+		ev_error("%s", msg);
+		return EV_EXIT_FAILURE;
 	}
 	if ((k->exit_eof && conf_set(k->kafka.conf, "enable.partition.eof", "true") < 0) ||
 	    make_client(k, RD_KAFKA_CONSUMER) < 0)

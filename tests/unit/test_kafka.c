@@ -73,6 +73,41 @@ static void test_conf(void)
 	rd_kafka_conf_destroy(conf);
 }
 
+static const char *conf_value(rd_kafka_conf_t *conf, const char *key, char *val, size_t size)
+{
+	return rd_kafka_conf_get(conf, key, val, &size) == RD_KAFKA_CONF_OK ? val : "?";
+}
+
+/* A tool's default applies unless -X, -F or $EVPIPE_KAFKA_CONFIG gave the property. */
+static void test_defaults(void)
+{
+	char err[256], val[64];
+	ev_kafka_opts o;
+	unsetenv("EVPIPE_KAFKA_CONFIG");
+	CHECK(ev_kafka_opts_init(&o, err, sizeof(err)) == 0);
+	CHECK(ev_kafka_opts_option(&o, 'X', "fetch.wait.max.ms=250", err, sizeof(err)) == 1);
+	char path[] = "/tmp/evpipe-conf-XXXXXX";
+	int fd = mkstemp(path);
+	const char text[] = "queued.min.messages=100000\n";
+	CHECK(write(fd, text, sizeof(text) - 1) == (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	CHECK(ev_kafka_opts_option(&o, 'F', path, err, sizeof(err)) == 1);
+	unlink(path);
+	CHECK(ev_kafka_opts_default(&o, "fetch.wait.max.ms", "100", err, sizeof(err)) == 0);
+	CHECK(ev_kafka_opts_default(&o, "queued.min.messages", "500000", err, sizeof(err)) == 0);
+	CHECK_STR(conf_value(o.conf, "fetch.wait.max.ms", val, sizeof(val)), "250");
+	CHECK_STR(conf_value(o.conf, "queued.min.messages", val, sizeof(val)), "100000");
+	CHECK(ev_kafka_opts_default(&o, "linger.ms", "5", err, sizeof(err)) < 0);
+	rd_kafka_conf_destroy(o.conf);
+
+	CHECK(ev_kafka_opts_init(&o, err, sizeof(err)) == 0);
+	CHECK(ev_kafka_opts_default(&o, "fetch.wait.max.ms", "100", err, sizeof(err)) == 0);
+	CHECK(ev_kafka_opts_default(&o, "queued.min.messages", "500000", err, sizeof(err)) == 0);
+	CHECK_STR(conf_value(o.conf, "fetch.wait.max.ms", val, sizeof(val)), "100");
+	CHECK_STR(conf_value(o.conf, "queued.min.messages", val, sizeof(val)), "500000");
+	rd_kafka_conf_destroy(o.conf);
+}
+
 struct lag_seen {
 	int calls;
 	int64_t sum;
@@ -106,6 +141,7 @@ int main(void)
 {
 	RUN(test_envelope);
 	RUN(test_conf);
+	RUN(test_defaults);
 	RUN(test_stats);
 	return test_report();
 }

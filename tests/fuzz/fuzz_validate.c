@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static ev_schema *contract;
 static ev_validator *validators[2]; /* [all_errors] */
-static ev_buf envelope;
+static ev_validator *jansson_only;  /* without the fast path (lib/fastjson.h) */
+static ev_buf envelope, envelope_jansson;
 static uint64_t lineno;
 
 static void fail(const char *what, const uint8_t *data, size_t size, const ev_buf *env)
@@ -60,6 +61,11 @@ static void setup(void)
 		validators[all] = ev_validator_new(contract, &o);
 		if (!validators[all])
 			abort();
+		if (!all) {
+			if (!(jansson_only = ev_validator_new(contract, &o)))
+				abort();
+			ev_validator_no_fast(jansson_only);
+		}
 	}
 }
 
@@ -233,6 +239,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("ev_validator_judge failed", data, size, NULL);
 	if (other.valid != valid || (!valid && other.reason != reason))
 		fail("--all-errors changed the verdict", data, size, NULL);
+
+	/* The fast path decides only what jansson would: the same verdict and dead letter. */
+	if (!all) {
+		ev_buf_reset(&envelope_jansson);
+		if (ev_validator_judge(jansson_only, line, size, flags, lineno, AT_MS, &other,
+				       &envelope_jansson) < 0)
+			fail("ev_validator_judge failed", data, size, NULL);
+		if (other.valid != valid || other.reason != reason ||
+		    !same_bytes(envelope.data, envelope.len, envelope_jansson.data,
+				envelope_jansson.len) ||
+		    (valid &&
+		     !same_bytes(vd.record, vd.record_len, other.record, other.record_len)))
+			fail("the fast path and jansson disagree", data, size, &envelope);
+	}
 
 	ev_buf_free(&orig);
 	return 0;

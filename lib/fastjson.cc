@@ -16,8 +16,11 @@ using simdjson::dom::element_type;
 
 struct ev_fj {
 	simdjson::dom::parser parser;
-	std::vector<ev_fj_node> nodes;
+	std::vector<ev_fj_node> nodes;      // room for the most a text of its length can have
+	size_t n;                           // used by the text at hand
 	std::vector<std::string_view> keys; // scratch for the duplicate check of large objects
+	bool maybe_nul; // the text has a \u0000 escape: strings and keys are to be checked
+	int depth;      // the deepest nesting of arrays and objects
 };
 
 namespace {
@@ -51,14 +54,17 @@ bool has_nul(std::string_view s)
 	return std::memchr(s.data(), '\0', s.size()) != nullptr;
 }
 
-// Append v (and its subtree) with its key; false when jansson would not read it the same.
-bool flatten(ev_fj *p, element v, std::string_view key, bool keyed)
+// Append v (and its subtree) with its key, v within depth containers; false when jansson would
+// not read it the same.
+bool flatten(ev_fj *p, element v, std::string_view key, bool keyed, int depth)
 {
-	size_t at = p->nodes.size();
-	p->nodes.emplace_back();
-	ev_fj_node nd{};
+	size_t at = p->n++;
+	ev_fj_node &nd = p->nodes[at]; // nodes never grows during a parse
+	nd.key = nd.str = nullptr;
+	nd.key_len = 0;
+	nd.len = 0;
 	if (keyed) {
-		if (has_nul(key))
+		if (p->maybe_nul && has_nul(key))
 			return false;
 		nd.key = key.data();
 		nd.key_len = static_cast<uint32_t>(key.size());
@@ -79,7 +85,7 @@ bool flatten(ev_fj *p, element v, std::string_view key, bool keyed)
 		break;
 	case element_type::STRING: {
 		std::string_view s = v.get_string().value_unsafe();
-		if (has_nul(s))
+		if (p->maybe_nul && has_nul(s))
 			return false; // jansson refuses \u0000 unless told otherwise
 		nd.type = EV_FJ_STRING;
 		nd.str = s.data();
@@ -89,8 +95,9 @@ bool flatten(ev_fj *p, element v, std::string_view key, bool keyed)
 	case element_type::ARRAY: {
 		nd.type = EV_FJ_ARRAY;
 		simdjson::dom::array a = v.get_array().value_unsafe();
+		p->depth = std::max(p->depth, depth + 1);
 		for (element x : a) {
-			if (!flatten(p, x, {}, false))
+			if (!flatten(p, x, {}, false, depth + 1))
 				return false;
 			nd.len++;
 		}
@@ -99,16 +106,16 @@ bool flatten(ev_fj *p, element v, std::string_view key, bool keyed)
 	case element_type::OBJECT: {
 		nd.type = EV_FJ_OBJECT;
 		simdjson::dom::object o = v.get_object().value_unsafe();
+		p->depth = std::max(p->depth, depth + 1);
 		for (auto m : o) {
-			if (!flatten(p, m.value, m.key, true))
+			if (!flatten(p, m.value, m.key, true, depth + 1))
 				return false;
 			nd.len++;
 		}
 		break;
 	}
 	}
-	nd.end = static_cast<uint32_t>(p->nodes.size());
-	p->nodes[at] = nd;
+	nd.end = static_cast<uint32_t>(p->n);
 	return nd.type != EV_FJ_OBJECT || !has_duplicate(p, at);
 }
 
@@ -135,14 +142,27 @@ const ev_fj_node *ev_fj_parse(ev_fj *p, const char *text, size_t len, size_t *n)
 	if (len >= UINT32_MAX || p->parser.parse(text, len, true).get(root) != simdjson::SUCCESS)
 		return nullptr;
 	try {
-		p->nodes.clear();
-		if (!flatten(p, root, {}, false))
+		// Every value but the root takes two bytes at least: its own, and the '[', ',' or
+		// ':' before it.
+		size_t most = len / 2 + 1;
+		if (p->nodes.size() < most)
+			p->nodes.resize(most);
+		p->n = 0;
+		p->depth = 0;
+		// A U+0000 can only come from this escape (a raw NUL is not JSON).
+		p->maybe_nul = memmem(text, len, "\\u0000", 6) != nullptr;
+		if (!flatten(p, root, {}, false, 0))
 			return nullptr;
 	} catch (const std::bad_alloc &) {
 		return nullptr;
 	}
-	*n = p->nodes.size();
+	*n = p->n;
 	return p->nodes.data();
+}
+
+int ev_fj_depth(const ev_fj *p)
+{
+	return p->depth;
 }
 
 long ev_fj_member(const ev_fj_node *nodes, size_t obj, const char *key, size_t key_len)

@@ -53,6 +53,10 @@ void ev_fj_free(ev_fj *p);
  * string or key. On NULL the caller parses with jansson, which tells why. */
 const ev_fj_node *ev_fj_parse(ev_fj *p, const char *text, size_t len, size_t *n);
 
+/* How deep the last text parsed nests arrays and objects: 0 for a scalar, 1 for {} or [1],
+ * as ev_json_too_deep counts. */
+int ev_fj_depth(const ev_fj *p);
+
 /* The member named key of the object at nodes[obj], or -1. */
 long ev_fj_member(const ev_fj_node *nodes, size_t obj, const char *key, size_t key_len);
 

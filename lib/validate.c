@@ -122,17 +122,22 @@ static int precheck(ev_validator *v, const char *line, size_t len, int line_flag
 	return 0;
 }
 
-/* The fast path, for a line that passed precheck: 1 when the line as it is (its provenance
- * left out) is certainly valid; 0 when jansson is to judge it. Nothing is copied. */
-static int valid_fast(ev_validator *v, const char *line, size_t len)
+/* The fast path: 1 when the line as it is (its provenance left out) is certainly valid; 0
+ * when precheck and jansson are to judge it. A line the fast parser reads is UTF-8 without a
+ * NUL byte, so of precheck's checks only the length and the depth are left. Nothing is
+ * copied. */
+static int valid_fast(ev_validator *v, const char *line, size_t len, int line_flags)
 {
 	size_t n;
+	if ((line_flags & EV_LINE_TOO_LONG) || (v->opts.max_line && len > v->opts.max_line))
+		return 0;
 	const ev_fj_node *nd = ev_fj_parse(v->fj, line, len, &n);
+	if (!nd || (v->opts.max_depth > 0 && ev_fj_depth(v->fj) > v->opts.max_depth))
+		return 0;
 	const char *meta = v->opts.meta_field;
-	int found = nd && meta ? ev_meta_find_fj(line, len, meta, nd) : 0;
-	return nd && found >= 0 &&
-	       ev_schema_valid_fast(v->contract, nd, 0, found ? meta : NULL,
-				    found ? strlen(meta) : 0);
+	int found = meta ? ev_meta_find_fj(line, len, meta, nd) : 0;
+	return found >= 0 && ev_schema_valid_fast(v->contract, nd, 0, found ? meta : NULL,
+						  found ? strlen(meta) : 0);
 }
 
 int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_flags,
@@ -142,20 +147,16 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 	const char *raw = line;
 	size_t raw_len = len;
 	const char *keyword = NULL;
-	int failed = -1; /* precheck's answer for line, when known */
 
 	memset(out, 0, sizeof(*out));
 	ev_buf_reset(&v->errjs);
 	out->path = "";
 	out->message = v->msg;
-	if (v->fj) {
-		failed = precheck(v, line, len, line_flags, &out->reason);
-		if (!failed && valid_fast(v, line, len)) {
-			out->valid = out->fast = 1;
-			out->record = line;
-			out->record_len = len;
-			return 0;
-		}
+	if (v->fj && valid_fast(v, line, len, line_flags)) {
+		out->valid = out->fast = 1;
+		out->record = line;
+		out->record_len = len;
+		return 0;
 	}
 	if (v->opts.meta_field) {
 		ev_buf_reset(&v->orig);
@@ -172,9 +173,7 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 			}
 		}
 	}
-	if (failed < 0 || span.wrapped) /* not yet, or a wrapped message to judge */
-		failed = precheck(v, line, len, line_flags, &out->reason);
-	if (!failed) {
+	if (!precheck(v, line, len, line_flags, &out->reason)) {
 		json_error_t jerr;
 		json_t *root =
 			json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "fastjson.h"
 #include "rng.h"
 #include "test.h"
@@ -42,7 +43,7 @@ static json_t *to_json(const ev_fj_node *nd, size_t *i)
 	return NULL;
 }
 
-static int checked, accepted;
+static int checked, accepted, depth_differs;
 
 /* One text: when the fast parser accepts it, jansson must too, with the same values. */
 static void differ(ev_fj *p, const char *text, size_t len)
@@ -61,6 +62,10 @@ static void differ(ev_fj *p, const char *text, size_t len)
 		CHECK(ref != NULL);
 		return;
 	}
+	/* The depth is the one ev_json_too_deep (evvalidate's precheck) measures. */
+	int d = ev_fj_depth(p);
+	depth_differs +=
+		ev_json_too_deep(text, len, d) || (d > 0 && !ev_json_too_deep(text, len, d - 1));
 	size_t i = 0;
 	json_t *got = to_json(nd, &i);
 	if (i != n)
@@ -234,6 +239,8 @@ int main(void)
 	RUN(test_edges);
 	RUN(test_corpus);
 	RUN(test_mutations);
+	test_current = "depth";
+	CHECK(depth_differs == 0);
 	fprintf(stderr, "fastjson: %d texts, %d accepted, each read as jansson reads it\n", checked,
 		accepted);
 	return test_report();

@@ -27,9 +27,11 @@ int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *
 	rc |= ev_buf_json_string(out, name, strlen(name));
 	rc |= ev_buf_puts(out, ":{\"topic\":");
 	rc |= ev_buf_json_string(out, m->topic, strlen(m->topic));
-	rc |= ev_buf_printf(out, ",\"partition\":%d,\"offset\":%lld,\"ts\":%lld%s}",
-			    (int)m->partition, (long long)m->offset, (long long)m->ts,
-			    object ? "" : ",\"wrapped\":true");
+	/* Written for every message a consumer reads: no printf. */
+	rc |= ev_buf_puts(out, ",\"partition\":") | ev_buf_put_i64(out, m->partition);
+	rc |= ev_buf_puts(out, ",\"offset\":") | ev_buf_put_i64(out, m->offset);
+	rc |= ev_buf_puts(out, ",\"ts\":") | ev_buf_put_i64(out, m->ts);
+	rc |= ev_buf_puts(out, object ? "}" : ",\"wrapped\":true}");
 	if (!object) {
 		rc |= ev_buf_putc(out, ',');
 		rc |= ev_json_bytes_field(out, "payload", p, len);

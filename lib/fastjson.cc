@@ -49,6 +49,20 @@ bool has_duplicate(ev_fj *p, size_t obj)
 	return std::adjacent_find(p->keys.begin(), p->keys.end()) != p->keys.end();
 }
 
+// Whether text has the escape \u0000 (most records have no backslash at all).
+bool has_nul_escape(const char *text, size_t len)
+{
+	const char *end = text + len;
+	for (const char *b = text; (b = static_cast<const char *>(std::memchr(b, '\\', end - b)));
+	     b += 2) {
+		if (end - b >= 6 && std::memcmp(b + 1, "u0000", 5) == 0)
+			return true;
+		if (end - b < 2)
+			break;
+	}
+	return false;
+}
+
 bool has_nul(std::string_view s)
 {
 	return std::memchr(s.data(), '\0', s.size()) != nullptr;
@@ -150,7 +164,7 @@ const ev_fj_node *ev_fj_parse(ev_fj *p, const char *text, size_t len, size_t *n)
 		p->n = 0;
 		p->depth = 0;
 		// A U+0000 can only come from this escape (a raw NUL is not JSON).
-		p->maybe_nul = memmem(text, len, "\\u0000", 6) != nullptr;
+		p->maybe_nul = has_nul_escape(text, len);
 		if (!flatten(p, root, {}, false, 0))
 			return nullptr;
 	} catch (const std::bad_alloc &) {

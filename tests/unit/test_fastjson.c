@@ -147,6 +147,9 @@ static void test_edges(void)
 	CHECK(!fast_accepts(p, "9223372036854775808"));
 	CHECK(!fast_accepts(p, "\"\\u0000\""));
 	CHECK(!fast_accepts(p, "{\"\\u0000\":1}"));
+	CHECK(!fast_accepts(p, "[\"\\\\\",\"\\u0000\"]"));
+	CHECK(fast_accepts(p, "\"\\\\u0000\"")); /* an escaped backslash, then u0000 */
+	differ(p, "\"\\\\u0000\"", 9);
 	CHECK(!fast_accepts(p, "{\"a\":1,\"a\":2}"));
 	CHECK(!fast_accepts(p, "[{\"x\":{\"b\":1,\"b\":2}}]"));
 	CHECK(!fast_accepts(p, "{\"a\\u0062\":1,\"ab\":2}"));

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1238,6 +1239,33 @@ static int start_checkpoints(struct kin *k)
 	return 0;
 }
 
+static volatile sig_atomic_t exit_code;
+
+static void destroy_overdue(int sig)
+{
+	static const char msg[] =
+		"kin: the Kafka client did not shut down within 10 s; exiting without it\n";
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0) {
+		/* nothing more to do: exiting regardless */
+	}
+	_exit(exit_code);
+}
+
+/* librdkafka 2.0 can hang in rd_kafka_destroy for good (seen when a consumed topic was
+ * deleted: a broker thread never ends). By now everything kin owes its output and the
+ * brokers is done (messages delivered or reported, offsets committed, the consumer closed),
+ * so after a grace period kin flushes its output and exits with its status without it. */
+static void destroy_client(rd_kafka_t *rk, ev_writer *out, int rc)
+{
+	ev_writer_flush(out);
+	exit_code = rc;
+	signal(SIGALRM, destroy_overdue);
+	alarm(10);
+	rd_kafka_destroy(rk);
+	alarm(0);
+}
+
 int main(int argc, char **argv)
 {
 	struct kin k;
@@ -1286,7 +1314,7 @@ int main(int argc, char **argv)
 
 	/* The client first: destroying a consumer may still call the rebalance callback. */
 	if (k.rk)
-		rd_kafka_destroy(k.rk);
+		destroy_client(k.rk, k.out, rc);
 	if (k.kafka.conf)
 		rd_kafka_conf_destroy(k.kafka.conf);
 	if (ev_writer_free(k.out) < 0 && rc == EV_EXIT_OK && errno != EPIPE) {

@@ -47,6 +47,25 @@ gen_records() {
 	done
 }
 
+@test "SIGTERM after the consumed topic was deleted: kin still exits, with what it read" {
+	topic=$(new_topic gone)
+	printf '{"n":1}\n{"n":2}\n' | kin -P -b "$KAFKA_BROKERS" -t "$topic"
+	kin -C -b "$KAFKA_BROKERS" -G "g-$topic" "$topic" --meta-field _src > out 2> err 3>&- &
+	pid=$!
+	both_read() { [ "$(grep -c '^{"_src"' out)" -eq 2 ]; }
+	wait_for 20 both_read
+	libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
+	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/DeleteTopic.java" "$KAFKA_BROKERS" "$topic"
+	sleep 2
+	kill -TERM "$pid"
+	# librdkafka 2.0 never finishes shutting down here; kin gives it 10 s
+	for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+	! kill -0 "$pid" 2>/dev/null || { kill -9 "$pid"; false; }
+	wait "$pid"
+	[ "$(tail -n 1 out)" = '{"__evpipe":"stop"}' ]
+	[ "$(grep -c '^{"_src"' out)" -eq 2 ]
+}
+
 @test "-o takes beginning, end, absolute, relative and time offsets; e@ stops at a time" {
 	topic=$(new_topic offsets)
 	# 100 messages on partition 0 with timestamps 1700000000000 + i*1000.

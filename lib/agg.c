@@ -167,8 +167,9 @@ static int uniq_add(struct one *o, const void *key, size_t len)
 /* What the first value alone holds: as ev_ht_bytes counts an entry, and its block. */
 static size_t uniq_bytes(const struct one *o)
 {
-	uint32_t n;
-	memcpy(&n, o->one, 4);
+	size_t pos = 0, n = 0;
+	const void *k;
+	uniq_next(o, &pos, &k, &n);
 	return 4 + n + 16;
 }
 
@@ -331,6 +332,12 @@ static int canonical(ev_buf *out, const json_t *v)
 	return ev_json_value(out, v);
 }
 
+/* uniq, first and last keep the value's text; the others only its number. */
+static int needs_text(const ev_agg_spec *spec)
+{
+	return spec->fn == EV_AGG_UNIQ || spec->fn == EV_AGG_FIRST || spec->fn == EV_AGG_LAST;
+}
+
 int ev_agg_value_json(ev_agg_value *out, const ev_agg_spec *spec, const json_t *v, ev_buf *buf)
 {
 	memset(out, 0, sizeof(*out));
@@ -349,7 +356,7 @@ int ev_agg_value_json(ev_agg_value *out, const ev_agg_spec *spec, const json_t *
 		break;
 	default: out->kind = EV_AV_OTHER; break;
 	}
-	if (spec->fn != EV_AGG_UNIQ && spec->fn != EV_AGG_FIRST && spec->fn != EV_AGG_LAST)
+	if (!needs_text(spec))
 		return 0;
 	ev_buf_reset(buf);
 	if ((spec->fn == EV_AGG_UNIQ ? canonical(buf, v) : ev_json_value(buf, v)) < 0)
@@ -394,7 +401,7 @@ int ev_agg_value_fj(ev_agg_value *out, const ev_agg_spec *spec, const ev_fj_node
 	case EV_FJ_OBJECT: return 1;
 	default: out->kind = EV_AV_OTHER; break;
 	}
-	if (spec->fn != EV_AGG_UNIQ && spec->fn != EV_AGG_FIRST && spec->fn != EV_AGG_LAST)
+	if (!needs_text(spec))
 		return 0;
 	ev_buf_reset(buf);
 	/* canonical(): an integral real is the integer it equals. */

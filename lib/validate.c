@@ -91,11 +91,16 @@ static int errors_to_json(ev_validator *v, size_t n)
 	return rc | ev_buf_putc(b, ']');
 }
 
+static int too_long(const ev_validator *v, size_t len, int line_flags)
+{
+	return (line_flags & EV_LINE_TOO_LONG) || (v->opts.max_line && len > v->opts.max_line);
+}
+
 /* The checks that need no parse, in order; returns 1 with *reason set when one fails. */
 static int precheck(ev_validator *v, const char *line, size_t len, int line_flags,
 		    enum ev_reason *reason)
 {
-	if ((line_flags & EV_LINE_TOO_LONG) || (v->opts.max_line && len > v->opts.max_line)) {
+	if (too_long(v, len, line_flags)) {
 		snprintf(v->msg, sizeof(v->msg), "line of %zu bytes is over the limit of %zu bytes",
 			 len, v->opts.max_line);
 		*reason = EV_REASON_TOO_LONG;
@@ -129,7 +134,7 @@ static int precheck(ev_validator *v, const char *line, size_t len, int line_flag
 static int valid_fast(ev_validator *v, const char *line, size_t len, int line_flags)
 {
 	size_t n;
-	if ((line_flags & EV_LINE_TOO_LONG) || (v->opts.max_line && len > v->opts.max_line))
+	if (too_long(v, len, line_flags))
 		return 0;
 	const ev_fj_node *nd = ev_fj_parse(v->fj, line, len, &n);
 	if (!nd || (v->opts.max_depth > 0 && ev_fj_depth(v->fj) > v->opts.max_depth))

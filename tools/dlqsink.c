@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ack.h"
 #include "buf.h"
 #include "checkpoint.h"
 #include "claim.h"
@@ -53,7 +54,7 @@ static const char usage_text[] =
 	"      --claim-store URL    where the original bytes of envelopes too large for the\n"
 	"                           topic go, and replay finds them: file:///dir or\n"
 	"                           s3://bucket/prefix (default: the --checkpoint-store)\n" EV_KAFKA_OPTIONS_HELP
-		EV_CKPT_OPTIONS_HELP EV_TOOL_OPTIONS_HELP "\n"
+		EV_CKPT_OPTIONS_HELP EV_ACK_OPTION_HELP EV_TOOL_OPTIONS_HELP "\n"
 	"Replay filters:\n"
 	"      --reason LIST        only these reasons (comma-separated)\n"
 	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
@@ -72,6 +73,7 @@ static const struct option long_options[] = {
 	{"until", required_argument, NULL, OPT_UNTIL},
 	{"claim-store", required_argument, NULL, OPT_CLAIM_STORE},
 	EV_CKPT_LONG_OPTIONS,
+	EV_ACK_LONG_OPTION,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -85,6 +87,8 @@ struct dlqsink {
 	const char *reasons; /* ",a,b," for matching */
 	int64_t since, until;
 	const char *claim_url;
+	const char *ack_spec;
+	ev_ack_out *ack;
 	ev_tool_common common;
 
 	rd_kafka_t *rk;
@@ -297,6 +301,10 @@ static int sink(struct dlqsink *d)
 					 c.id);
 				if (ev_ckpt_ack(&d->ck, c.id, t0, err, sizeof(err)) < 0)
 					ev_ckpt_failed(&d->ck, c.id, err);
+				if (d->ack &&
+				    ev_ack_send(d->ack, d->ck.stage, c.id, err, sizeof(err)) < 0)
+					ev_warn("cannot acknowledge barrier %" PRId64 ": %s", c.id,
+						err);
 			}
 			continue;
 		}
@@ -503,6 +511,7 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		case 't': d->topic = optarg; break;
 		case 'f': d->file = optarg; break;
 		case OPT_CLAIM_STORE: d->claim_url = optarg; break;
+		case EV_OPT_ACK: d->ack_spec = optarg; break;
 		case OPT_REASON:
 			snprintf(reasons, sizeof(reasons), ",%s,", optarg);
 			d->reasons = reasons;
@@ -630,6 +639,13 @@ int main(int argc, char **argv)
 		return EV_EXIT_FAILURE;
 	}
 	d.claims = d.claim_own ? d.claim_own : d.ck.store;
+	if (d.ack_spec && !(d.ack = ev_ack_out_new(d.ack_spec, err, sizeof(err)))) {
+		ev_error("--ack: %s", err);
+		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_ckpt_close(&d.ck);
+		ev_store_close(d.claim_own);
+		return EV_EXIT_FAILURE;
+	}
 	d.metrics = ev_tool_metrics("dlqsink", d.common.job, d.common.metrics_addr);
 	if (!d.metrics) {
 		rd_kafka_conf_destroy(d.kafka.conf);
@@ -657,6 +673,7 @@ int main(int argc, char **argv)
 	ev_metrics_free(d.metrics);
 	ev_ckpt_close(&d.ck);
 	ev_store_close(d.claim_own);
+	ev_ack_out_free(d.ack);
 	ev_buf_free(&d.raw);
 	return ev_tool_finish(rc);
 }

@@ -177,8 +177,15 @@ struct evwindow {
 	int64_t stats_at_ms; /* when the state gauges were last set */
 	int64_t wm_seen;     /* the watermark last set in the gauge */
 	int64_t now_ms;      /* processing time of the record or control line at hand */
-	int stopped;         /* upstream said it stopped: the input ends, the stream does not */
-	int ended;           /* upstream said the stream is finished */
+	struct held {
+		char *line;
+		size_t len;
+		int64_t until; /* the watermark that releases it */
+	} * held;              /* without checkpoints, barriers held back until the windows of
+				* the records before them are final (ADR 0014) */
+	size_t nheld, capheld;
+	int stopped; /* upstream said it stopped: the input ends, the stream does not */
+	int ended;   /* upstream said the stream is finished */
 	ev_buf row, key, scratch, skey, sval;
 	ev_fj *fj;            /* the fast parser; jansson reads what it leaves */
 	ev_agg_value *values; /* the record at hand's value of each aggregate */
@@ -635,6 +642,56 @@ static void state_gauges(struct evwindow *e, int force)
 	ev_gauge_set(e->m_open, (double)(ev_ht_count(e->windows) + keys));
 }
 
+/* Forward the held barriers the watermark wm releases, in order. Returns 0 or -1. */
+static int release_barriers(struct evwindow *e, int64_t wm)
+{
+	size_t n = 0;
+	int rc = 0;
+	for (; n < e->nheld && e->held[n].until <= wm && rc == 0; n++) {
+		struct held *h = &e->held[n];
+		rc = ev_writer_line(e->out, h->line, h->len) < 0 ||
+				     (e->late && ev_writer_line(e->late, h->line, h->len) < 0)
+			     ? -1
+			     : 0;
+		free(h->line);
+	}
+	if (n) {
+		memmove(e->held, e->held + n, (e->nheld - n) * sizeof(*e->held));
+		e->nheld -= n;
+	}
+	return rc;
+}
+
+/* Without checkpoints a barrier tells the sinks to acknowledge what came before it, and kin
+ * commits the offsets it follows (kin --commit-on-ack): it may go on only once every window a
+ * record before it went into has fired for the last time and been dropped, when the watermark
+ * has passed the newest open window's end plus the lateness (sessions, which grow: at the end
+ * of input). Returns 0 or -1. */
+static int hold_barrier(struct evwindow *e, const char *line, size_t len)
+{
+	int64_t until = EV_WM_MIN;
+	if (e->nbuckets)
+		until = e->gap_ms ? EV_WM_END
+				  : e->buckets[e->nbuckets - 1]->end - 1 + e->lateness_ms;
+	if (e->nheld && e->held[e->nheld - 1].until > until)
+		until = e->held[e->nheld - 1].until;
+	if (e->nheld == e->capheld) {
+		size_t cap = e->capheld ? 2 * e->capheld : 8;
+		struct held *h = realloc(e->held, cap * sizeof(*h));
+		if (!h)
+			oom();
+		e->held = h;
+		e->capheld = cap;
+	}
+	struct held *h = &e->held[e->nheld++];
+	if (!(h->line = malloc(len)))
+		oom();
+	memcpy(h->line, line, len);
+	h->len = len;
+	h->until = until;
+	return release_barriers(e, ev_wm_current(e->wm, e->now_ms));
+}
+
 /* Fire the windows the watermark has passed, and drop those past their lateness. */
 static int advance(struct evwindow *e, int64_t wm)
 {
@@ -683,7 +740,7 @@ static int advance(struct evwindow *e, int64_t wm)
 	}
 	e->nbuckets = keep;
 	state_gauges(e, 0);
-	return rc;
+	return rc == 0 ? release_barriers(e, wm) : rc;
 }
 
 static int dead_letter(struct evwindow *e, const char *reason, const char *path,
@@ -983,6 +1040,8 @@ static int control(struct evwindow *e, const char *line, size_t len)
 			return -1;
 		take_checkpoint(e, c.id);
 	}
+	if (parsed && c.type == EV_CTL_BARRIER && !e->ck.store)
+		return hold_barrier(e, line, len);
 	if (parsed && c.type == EV_CTL_STOP)
 		e->stopped = 1;
 	if (parsed && c.type == EV_CTL_END)
@@ -1191,6 +1250,11 @@ static void free_windows(struct evwindow *e)
 		free(ks->w);
 		free(ks);
 	}
+	for (size_t i = 0; i < e->nheld; i++)
+		free(e->held[i].line);
+	free(e->held);
+	e->held = NULL;
+	e->nheld = e->capheld = 0;
 }
 
 /* The part of checkpoint id this stage wrote. */
@@ -1280,9 +1344,11 @@ static int run(struct evwindow *e)
 		return EV_EXIT_OK;
 	}
 	if (stop && e->state_dir) {
-		/* The windows stay open, saved for the restart. */
+		/* The windows stay open, saved for the restart: what the barriers held back
+		 * acknowledge is in the state. */
 		state_save(e);
-		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
+		if (release_barriers(e, EV_WM_END) < 0 || ev_writer_flush(e->out) < 0 ||
+		    (e->late && ev_writer_flush(e->late) < 0))
 			goto write_error;
 		return EV_EXIT_OK;
 	}

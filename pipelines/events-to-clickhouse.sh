@@ -180,10 +180,19 @@ metrics() {
 # Every stage's checkpoint options, under its stage name (kin coordinates: DESIGN.md, State and
 # checkpoints, and ADR 0008). Each stage that writes a part is named in kin's --checkpoint-expect.
 checkpoint_args() {
-	ckpt_args=(--job "$job")
-	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore" --stage "$1")
+	ckpt_args=(--job "$job" --stage "$1")
+	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore")
 }
 expect=evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
+
+# Without checkpoints the sinks acknowledge kin's barriers on a named pipe once what preceded
+# each is durable, and kin commits the offsets of a barrier every sink acknowledged (evwindow
+# holds a barrier back until the windows before it are final): ADR 0014.
+ack_expect=chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
+sink_args() {
+	checkpoint_args "$1"
+	[ "$store" != none ] || ckpt_args+=(--ack "$dir/acks")
+}
 
 # ---- The private directory: named pipes between the stages ----------------------------------
 dir=$(mktemp -d "${TMPDIR:-/tmp}/evpipe-job.XXXXXX")
@@ -204,7 +213,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for pipe in records valid rows invalid late rejected tick; do
+for pipe in records valid rows invalid late rejected tick acks; do
 	mkfifo "$dir/$pipe"
 done
 
@@ -260,20 +269,20 @@ trap on_signal TERM INT HUP
 # Dead letters and late records, each side output to its own dlqsink (two writers on one pipe
 # could interleave their lines).
 metrics 4
-checkpoint_args dlqsink-invalid
+sink_args dlqsink-invalid
 start dlqsink-invalid "$dir/invalid" /dev/null dlqsink -t "$dlq_topic" "${metrics_args[@]}" \
 	"${ckpt_args[@]}"
 metrics 5
-checkpoint_args dlqsink-late
+sink_args dlqsink-late
 start dlqsink-late "$dir/late" /dev/null dlqsink -t "$late_topic" "${metrics_args[@]}" \
 	"${ckpt_args[@]}"
 metrics 6
-checkpoint_args dlqsink-rejected
+sink_args dlqsink-rejected
 start dlqsink-rejected "$dir/rejected" /dev/null dlqsink -t "$dlq_topic" "${metrics_args[@]}" \
 	"${ckpt_args[@]}"
 
 metrics 3
-checkpoint_args chsink
+sink_args chsink
 start chsink "$dir/rows" /dev/null chsink --url "$CLICKHOUSE_URL" --table "$table" \
 	"${create_args[@]}" --retry-timeout "$retry_timeout" --dlq "$dir/rejected" "${metrics_args[@]}" \
 	"${ckpt_args[@]}"
@@ -300,6 +309,8 @@ checkpoint_args kin
 	--checkpoint-timeout "$checkpoint_timeout" --retain "$checkpoint_retain"
 	--tolerable-failures "$tolerable"
 	--checkpoint-expect "$expect")
+[ "$store" != none ] || consume_args+=(--commit-on-ack "$dir/acks" --checkpoint-expect "$ack_expect"
+	--checkpoint-interval "$checkpoint_interval" --checkpoint-timeout "$checkpoint_timeout")
 metrics 0
 start kin /dev/null "$dir/records" kin "${consume_args[@]}" "${metrics_args[@]}" "${ckpt_args[@]}" \
 	"$topic"

@@ -62,13 +62,19 @@ Settings, from the environment (pipelines/env.example documents each one):
                             metric carries it as its job label (default evpipe)
   EVPIPE_CHECKPOINT_STORE   where checkpoints go: file:///dir, s3://bucket/prefix (with
                             S3_ENDPOINT, AWS_REGION and the AWS credentials), or none
-                            (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints)
+                            (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints);
+                            also where dead letters too large for their topic are kept.
+                            none: the group's offsets follow the sinks' acknowledgements
+                            (at-least-once per record, not exact windows after a failure)
   S3_ENDPOINT               an S3 store's endpoint (MinIO: http://minio:9000; default AWS)
   AWS_REGION                its region (default us-east-1)
   AWS_ACCESS_KEY_ID         its credentials (or AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE)
   AWS_SECRET_ACCESS_KEY     (from the environment or a file, never on a command line)
-  EVPIPE_CHECKPOINT_INTERVAL  time between checkpoints (default 10s)
-  EVPIPE_CHECKPOINT_TIMEOUT   a checkpoint not complete by then is abandoned (default 60s)
+  EVPIPE_CHECKPOINT_INTERVAL  time between checkpoints (default 10s); with none, between
+                            the barriers the sinks acknowledge
+  EVPIPE_CHECKPOINT_TIMEOUT   a checkpoint not complete by then is abandoned (default 60s);
+                            with none, how long kin waits at a stop for the last
+                            acknowledgements
   EVPIPE_CHECKPOINT_RETAIN  complete checkpoints kept (default 3)
   EVPIPE_CHECKPOINT_TOLERABLE_FAILURES
                             abandoned checkpoints in a row that stop the job: more than

@@ -188,8 +188,9 @@ struct evwindow {
 	} * held;              /* without checkpoints, barriers held back until the windows of
 				* the records before them are final (ADR 0014) */
 	size_t nheld, capheld;
-	int stopped; /* upstream said it stopped: the input ends, the stream does not */
-	int ended;   /* upstream said the stream is finished */
+	int64_t advanced_wm; /* the watermark of the last advance */
+	int stopped;         /* upstream said it stopped: the input ends, the stream does not */
+	int ended;           /* upstream said the stream is finished */
 	ev_buf row, key, scratch, skey, sval;
 	ev_fj *fj;            /* the fast parser; jansson reads what it leaves */
 	ev_agg_value *values; /* the record at hand's value of each aggregate */
@@ -693,7 +694,7 @@ static int hold_barrier(struct evwindow *e, const char *line, size_t len)
 	memcpy(h->line, line, len);
 	h->len = len;
 	h->until = until;
-	return release_barriers(e, ev_wm_current(e->wm, e->now_ms));
+	return release_barriers(e, e->advanced_wm);
 }
 
 /* Fire the windows the watermark has passed, and drop those past their lateness. */
@@ -706,6 +707,7 @@ static int advance(struct evwindow *e, int64_t wm)
 		ev_gauge_set(e->m_wm, (double)wm / 1000);
 		e->wm_seen = wm;
 	}
+	e->advanced_wm = wm;
 	for (size_t i = 0; i < e->nbuckets; i++) {
 		struct bucket *b = e->buckets[i];
 		int expires = wm == EV_WM_END || b->end - 1 + e->lateness_ms <= wm;
@@ -1454,6 +1456,7 @@ int main(int argc, char **argv)
 	e.common.job = "evpipe";
 	e.state_memory = 128u << 20;
 	e.wm_seen = EV_WM_MIN;
+	e.advanced_wm = EV_WM_MIN;
 
 	ev_tool_init("evwindow");
 	int rc = parse_args(&e, argc, argv);

@@ -54,6 +54,11 @@ static const char usage_text[] =
 	"                           {\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
 	"                           that is not a JSON object is wrapped as\n"
 	"                           {\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}\n"
+	"  A payload with a newline or a CR in it, or whose first key begins with \"__evpipe\"\n"
+	"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
+	"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
+	"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
+	"  (-J escapes every payload: nothing to wrap).\n"
 	"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
 	"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 	"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
@@ -167,13 +172,12 @@ struct kin {
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
 	ev_counter *m_blocked, *m_skipped_blank, *m_skipped_control, *m_rejected_too_long;
-	ev_counter *m_rejected_envelope;
+	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
 	struct part *parts;
 	size_t nparts, capparts;
 	size_t last_part;
 	ev_kafka_delivery dl;
 	int fatal;
-	int multiline_warned;
 };
 
 /* A partition this consumer reads: end-of-partition state and the offset to store
@@ -524,6 +528,16 @@ static void setup_metrics(struct kin *k)
 	k->m_rejected_envelope =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"envelope\"");
+	k->m_rejected_newline = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"embedded_newline\"");
+	k->m_rejected_reserved = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"reserved\"");
 	k->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
@@ -622,11 +636,20 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 			return -1;
 		return ev_writer_line(k->out, line->data, line->len);
 	}
-	if (k->meta_field) {
+	/* A payload never becomes a control line or two lines (ADR 0013). */
+	const char *unsafe = ev_control_payload_unsafe(msg->payload, msg->len);
+	if (k->meta_field || unsafe) {
 		ev_meta m = {rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
-			     rd_kafka_message_timestamp(msg, NULL)};
+			     rd_kafka_message_timestamp(msg, NULL), unsafe};
 		ev_buf_reset(line);
-		if (ev_meta_insert(line, k->meta_field, &m, msg->payload, msg->len) < 0)
+		if (unsafe) {
+			ev_counter_inc(strcmp(unsafe, "reserved") == 0 ? k->m_rejected_reserved
+								       : k->m_rejected_newline);
+			ev_debug("%s [%d] at offset %" PRId64 ": %s: written as a rejected record",
+				 m.topic, (int)m.partition, m.offset, unsafe);
+		}
+		if (ev_meta_insert(line, unsafe ? EV_META_REJECTED : k->meta_field, &m,
+				   msg->payload, msg->len) < 0)
 			return -1;
 		return ev_writer_line(k->out, line->data, line->len);
 	}
@@ -671,13 +694,6 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 	}
 	ev_counter_inc(k->m_in);
 	ev_counter_add(k->m_bytes_in, msg->len);
-	if (!k->json && !k->multiline_warned && msg->payload &&
-	    memchr(msg->payload, '\n', msg->len)) {
-		ev_warn("a payload contains a newline (%s [%d] at offset %" PRId64
-			"): it spans several lines; use -J to keep it one record",
-			rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset);
-		k->multiline_warned = 1;
-	}
 	if (write_message(k, msg, line) < 0)
 		return WRITE_FAILED;
 	ev_counter_inc(k->m_out);

@@ -178,6 +178,7 @@ struct kin {
 	size_t last_part;
 	ev_kafka_delivery dl;
 	int fatal;
+	int stopped_by_checkpoints; /* too many failed: reported, the job stops */
 };
 
 /* A partition this consumer reads: end-of-partition state and the offset to store
@@ -399,23 +400,43 @@ static void commit_offsets(struct kin *k, json_t *offsets)
 	rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* The coordinator's turn: finish the checkpoint in flight, begin the next when due (its
- * barrier follows every record written so far). Returns 0, or -1 to stop the job. */
-static int checkpoint_tick(struct kin *k)
+/* Finish the checkpoint in flight, or fail it (or one that could not begin) past its timeout.
+ * Returns 0, or -1 (reported) to stop the job. */
+static int checkpoint_poll(struct kin *k, int64_t now)
 {
 	char err[1024];
 	json_t *offsets;
-	if (!k->coord)
-		return 0;
-	int64_t now = ev_wall_ms();
 	int r = ev_coord_poll(k->coord, now, &offsets, err, sizeof(err));
 	if (r == EV_COORD_COMPLETED) {
 		commit_offsets(k, offsets);
 		json_decref(offsets);
 	} else if (r == EV_COORD_FAILED) {
 		ev_error("%s", err);
+		k->stopped_by_checkpoints = 1;
 		return -1;
 	}
+	return 0;
+}
+
+/* While a write to stdout waits for the next stage: the blocked time and the coordinator's
+ * clock go on (ev_writer_set_tick). */
+static int output_blocked(void *arg)
+{
+	struct kin *k = arg;
+	ev_counter_set(k->m_blocked, ev_writer_blocked_ns(k->out));
+	return k->coord ? checkpoint_poll(k, ev_wall_ms()) : 0;
+}
+
+/* The coordinator's turn: finish the checkpoint in flight, begin the next when due (its
+ * barrier follows every record written so far). Returns 0, or -1 to stop the job. */
+static int checkpoint_tick(struct kin *k)
+{
+	char err[1024];
+	if (!k->coord)
+		return 0;
+	int64_t now = ev_wall_ms();
+	if (checkpoint_poll(k, now) < 0)
+		return -1;
 	if (!ev_coord_due(k->coord, now))
 		return 0;
 	int64_t id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
@@ -431,7 +452,7 @@ static int checkpoint_tick(struct kin *k)
 			 ? -1
 			 : 0;
 	ev_buf_free(&line);
-	if (rc < 0 && errno != EPIPE)
+	if (rc < 0 && errno != EPIPE && !k->stopped_by_checkpoints)
 		ev_error("cannot write standard output: %s", strerror(errno));
 	return rc;
 }
@@ -816,7 +837,7 @@ static int consume(struct kin *k)
 	ev_buf_free(&line);
 	return rc;
 write_error:
-	if (errno != EPIPE)
+	if (errno != EPIPE && !k->stopped_by_checkpoints)
 		ev_error("cannot write standard output: %s", strerror(errno));
 	ev_buf_free(&line);
 	return EV_EXIT_FAILURE;
@@ -1319,6 +1340,10 @@ int main(int argc, char **argv)
 	k.out = ev_writer_new(1, 64 * 1024);
 	if (!k.out) {
 		ev_error("out of memory");
+		return EV_EXIT_FAILURE;
+	}
+	if (k.mode == 'C' && ev_writer_set_tick(k.out, output_blocked, &k, 100) < 0) {
+		ev_error("standard output: %s", strerror(errno));
 		return EV_EXIT_FAILURE;
 	}
 

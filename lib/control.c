@@ -127,8 +127,9 @@ static int check_barrier(ev_control_seq *s, const ev_control *c, char *err, size
 		return -1;
 	}
 	if (s->seen && c->id - s->last_id > EV_CONTROL_MAX_ID_JUMP) {
-		snprintf(err, errlen, "barrier %" PRId64 " jumps more than %d past barrier %" PRId64,
-			 c->id, EV_CONTROL_MAX_ID_JUMP, s->last_id);
+		snprintf(err, errlen,
+			 "barrier %" PRId64 " jumps more than %d past barrier %" PRId64, c->id,
+			 EV_CONTROL_MAX_ID_JUMP, s->last_id);
 		return -1;
 	}
 	s->last_id = c->id;
@@ -136,8 +137,8 @@ static int check_barrier(ev_control_seq *s, const ev_control *c, char *err, size
 	return 0;
 }
 
-int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t now_ms,
-		     ev_control *c, char *err, size_t errlen)
+int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t now_ms, ev_control *c,
+		     char *err, size_t errlen)
 {
 	char why[256];
 	int64_t future = s->future_ms > 0 ? s->future_ms : EV_CONTROL_MAX_FUTURE_MS;
@@ -147,15 +148,15 @@ int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t no
 		rc = -1;
 	} else if (rc == 0 && c->type == EV_CTL_BARRIER) {
 		rc = check_barrier(s, c, why, sizeof(why));
-	} else if (rc == 0 && c->type == EV_CTL_WATERMARK && c->ts != INT64_MAX &&
-		   c->ts > now_ms && c->ts - now_ms > future) {
+	} else if (rc == 0 && c->type == EV_CTL_WATERMARK && c->ts != INT64_MAX && c->ts > now_ms &&
+		   c->ts - now_ms > future) {
 		snprintf(why, sizeof(why),
 			 "watermark %" PRId64 " is more than %" PRId64 " ms ahead of the clock",
 			 c->ts, future);
 		rc = -1;
 	}
 	if (rc < 0)
-		snprintf(err, errlen, "impossible control line '%.*s': %s", len > 120 ? 120 : (int)len,
-			 line, why);
+		snprintf(err, errlen, "impossible control line '%.*s': %s",
+			 len > 120 ? 120 : (int)len, line, why);
 	return rc;
 }

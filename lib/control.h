@@ -60,7 +60,7 @@ typedef struct ev_control_seq {
 void ev_control_seq_init(ev_control_seq *s, int64_t restored_id);
 /* Parse line and check it against the sequence (which it then advances). Returns 0, or -1
  * with a message in err when the line is malformed or impossible. */
-int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t now_ms,
-		     ev_control *c, char *err, size_t errlen);
+int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t now_ms, ev_control *c,
+		     char *err, size_t errlen);
 
 #endif

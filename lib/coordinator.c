@@ -195,7 +195,8 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 		ev_counter_inc(c->m_failed);
 		c->failures++;
 		snprintf(err, errlen,
-			 "checkpoint %" PRId64 " not begun: its barrier could not be written for %" PRId64
+			 "checkpoint %" PRId64
+			 " not begun: its barrier could not be written for %" PRId64
 			 " ms (a stage downstream is stuck?)",
 			 c->next_id, now_ms - c->next_due_ms);
 		ev_warn("%s", err);

@@ -16,9 +16,11 @@
 
 #define MAX_ERRORS 64
 
-static const char *const reason_names[EV_REASON_COUNT] = {"parse",    "truncated", "encoding",
-							  "too_long", "depth",     "duplicate_key",
-							  "schema",   "embedded_newline", "reserved"};
+static const char *const reason_names[EV_REASON_COUNT] = {"parse",    "truncated",
+							  "encoding", "too_long",
+							  "depth",    "duplicate_key",
+							  "schema",   "embedded_newline",
+							  "reserved"};
 
 struct ev_validator {
 	const ev_schema *contract;
@@ -157,7 +159,8 @@ static int unsafe_payload(ev_validator *v, const char *raw, size_t raw_len, ev_v
 	const char *why = ev_control_payload_unsafe(raw, raw_len);
 	if (!why)
 		return 0;
-	out->reason = strcmp(why, "reserved") == 0 ? EV_REASON_RESERVED : EV_REASON_EMBEDDED_NEWLINE;
+	out->reason =
+		strcmp(why, "reserved") == 0 ? EV_REASON_RESERVED : EV_REASON_EMBEDDED_NEWLINE;
 	snprintf(v->msg, sizeof(v->msg), "%s",
 		 out->reason == EV_REASON_RESERVED
 			 ? "the payload's first key is evpipe's (\"__evpipe...\"): it would read "

@@ -66,8 +66,8 @@ static const char usage_text[] =
 	"                           (a barrier's part is written once the rows before it are in)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (ClickHouse\n"
-	"unreachable past --retry-timeout, refused credentials, no such table, I/O), 2 usage\n"
-	"error.\n";
+	"unreachable past --retry-timeout, refused credentials, no such table, I/O, an impossible\n"
+	"control line: ADR 0013), 2 usage error.\n";
 
 enum {
 	OPT_URL = 256,

@@ -45,7 +45,8 @@ static const char usage_text[] =
 	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
 	"      --until TIME         only dead letters before TIME\n"
 	"\n"
-	"Exit status: 0 ok, 1 runtime failure, 2 usage error.\n";
+	"Exit status: 0 ok, 1 runtime failure (I/O, delivery, an impossible control line: ADR\n"
+	"0013), 2 usage error.\n";
 
 enum { OPT_REASON = 256, OPT_SINCE, OPT_UNTIL };
 

@@ -48,8 +48,8 @@ static const char usage_text[] =
 	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
 	"                           (evvalidate keeps no state: barriers are forwarded, no part)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
-	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O),\n"
-	"2 usage error or a contract that cannot be used.\n";
+	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
+	"impossible control line), 2 usage error or a contract that cannot be used.\n";
 
 enum {
 	OPT_ALL_ERRORS = 256,

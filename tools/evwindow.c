@@ -62,7 +62,8 @@ static const char usage_text[] =
 	"                           cache; beyond it windows spill to RocksDB (default 128MiB)\n" EV_CKPT_OPTIONS_HELP
 	"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
-	"Exit status: 0 ok, 1 runtime failure (I/O), 2 usage error.\n";
+	"Exit status: 0 ok, 1 runtime failure (I/O, an impossible control line: ADR 0013),\n"
+	"2 usage error.\n";
 
 enum {
 	OPT_TS_FIELD = 256,

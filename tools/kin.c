@@ -72,7 +72,9 @@ static const char usage_text[] =
 	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
 	"      --checkpoint-expect LIST the stages whose parts complete a checkpoint, e.g.\n"
 	"                           evwindow,chsink,dlqsink-dlq (default: none but kin's)\n"
-	"      --checkpoint-timeout D   abandon a checkpoint not complete after D (default 60s)\n"
+	"      --checkpoint-timeout D   abandon a checkpoint not complete after D (default 60s);\n"
+	"                           one that cannot begin for D (the output blocked by a stage\n"
+	"                           that hangs) fails too\n"
 	"      --tolerable-failures N   stop after more than N abandoned in a row (default 3)\n"
 	"      --retain K           keep the K newest complete checkpoints (default 3)\n" EV_CKPT_OPTIONS_HELP
 	"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"

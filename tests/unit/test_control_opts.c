@@ -97,8 +97,7 @@ static void test_control_seq(void)
 	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":1732400000000}", now) == 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":1}", now) == 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":4102444800000}", now) < 0);
-	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":9223372036854775807}", now) ==
-	      0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":9223372036854775807}", now) == 0);
 	s.future_ms = 1000;
 	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":1732400001000}", now) == 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":1732400001001}", now) < 0);

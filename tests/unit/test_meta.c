@@ -55,10 +55,11 @@ static void test_rejected(void)
 	ev_meta_span span;
 	r.rejected = "embedded_newline";
 	CHECK(ev_meta_insert(&line, EV_META_REJECTED, &r, payload, strlen(payload)) == 0);
-	CHECK_STR(line.data, "{\"__evpipe_rejected\":{\"topic\":\"events\",\"partition\":2,"
-			     "\"offset\":41,\"ts\":1732400000000,\"wrapped\":true,\"rejected\":"
-			     "\"embedded_newline\"},\"payload\":\"{\\\"a\\\":1}\\n{\\\"__evpipe\\\":"
-			     "\\\"stop\\\"}\"}");
+	CHECK_STR(line.data,
+		  "{\"__evpipe_rejected\":{\"topic\":\"events\",\"partition\":2,"
+		  "\"offset\":41,\"ts\":1732400000000,\"wrapped\":true,\"rejected\":"
+		  "\"embedded_newline\"},\"payload\":\"{\\\"a\\\":1}\\n{\\\"__evpipe\\\":"
+		  "\\\"stop\\\"}\"}");
 	CHECK(memchr(line.data, '\n', line.len) == NULL);
 	CHECK(ev_meta_extract(line.data, line.len, EV_META_REJECTED, &span, &orig) == 1);
 	CHECK(span.wrapped && ev_meta_rejected(&span));

@@ -195,10 +195,9 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 		ev_counter_inc(c->m_failed);
 		c->failures++;
 		snprintf(err, errlen,
-			 "checkpoint %" PRId64
-			 " not begun: its barrier could not be written for %" PRId64
-			 " ms (a stage downstream is stuck?)",
-			 c->next_id, now_ms - c->next_due_ms);
+			 "a checkpoint due %" PRId64 " ms ago was not begun: its barrier cannot be "
+			 "written, the output is blocked (a stage downstream is stuck?)",
+			 now_ms - c->next_due_ms);
 		ev_warn("%s", err);
 		c->next_due_ms = now_ms;
 		return c->failures > c->o.tolerable ? too_many(c, err, errlen) : EV_COORD_ABANDONED;

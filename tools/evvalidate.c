@@ -29,9 +29,12 @@ static const char usage_text[] =
 	"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
 	"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
 	"\"raw_b64\"),\"source\",\"line\",\"at\"}. Reasons: parse, truncated, encoding, too_long,\n"
-	"depth, duplicate_key, schema. Blank lines are skipped and counted; control\n"
-	"lines go to both outputs, in order. Nothing read is lost: in = valid + dead-lettered +\n"
-	"skipped.\n"
+	"depth, duplicate_key, schema, embedded_newline and reserved (a payload kin rejected,\n"
+	"with its original bytes; any other line whose first key begins with \"__evpipe\").\n"
+	"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
+	"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
+	"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
+	"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
@@ -45,8 +48,8 @@ static const char usage_text[] =
 	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
 	"                           (evvalidate keeps no state: barriers are forwarded, no part)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
-	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O),\n"
-	"2 usage error or a contract that cannot be used.\n";
+	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
+	"impossible control line), 2 usage error or a contract that cannot be used.\n";
 
 enum {
 	OPT_ALL_ERRORS = 256,
@@ -86,7 +89,8 @@ struct evvalidate {
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_blocked_out, *m_blocked_dlq;
 	uint64_t dead;
-	ev_buf env; /* envelope being written */
+	ev_buf env;         /* envelope being written */
+	ev_control_seq seq; /* the control lines seen */
 };
 
 static void flush_outputs(void *arg)
@@ -144,6 +148,9 @@ static int run(struct evvalidate *v)
 		if (r < 0)
 			return EV_EXIT_FAILURE;
 		if (ev_control_is(line, len)) {
+			ev_control c;
+			if (ev_tool_control(&v->seq, v->in, line, len, &c) < 0)
+				return EV_EXIT_FAILURE;
 			if (forward_control(v, line, len) < 0)
 				goto write_error;
 			continue;

@@ -219,20 +219,24 @@ static int64_t complete_id(const ev_ack_in *a)
 
 int ev_ack_poll(ev_ack_in *a, int timeout_ms, int64_t *complete, char *err, size_t errlen)
 {
-	struct pollfd p = {a->fd, POLLIN, 0};
 	int state = EV_ACK_OPEN;
-	int n = poll(&p, 1, timeout_ms);
-	if (n < 0 && errno != EINTR) {
-		snprintf(err, errlen, "cannot poll the acknowledgements: %s", strerror(errno));
-		return -1;
-	}
-	/* Linux reports POLLHUP on a named pipe only once a writer has come and gone. */
-	while (n > 0) {
+	/* One read per readable poll: the descriptor may be blocking (fd:N). Linux reports
+	 * POLLHUP on a named pipe only once a writer has come and gone. */
+	for (int wait = timeout_ms;; wait = 0) {
+		struct pollfd p = {a->fd, POLLIN, 0};
+		int n = poll(&p, 1, wait);
+		if (n < 0 && errno == EINTR)
+			break;
+		if (n < 0) {
+			snprintf(err, errlen, "cannot poll the acknowledgements: %s",
+				 strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			break;
 		char buf[4096];
 		ssize_t r = read(a->fd, buf, sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			break;
 		if (r < 0) {
 			snprintf(err, errlen, "cannot read the acknowledgements: %s",

@@ -68,9 +68,11 @@ int ev_deadletter_format(ev_buf *out, const ev_deadletter *d)
 }
 
 /* evvalidate (lib/validate.c), evwindow and chsink, in that order. */
-const char *const ev_deadletter_reasons[] = {
-	"parse",   "truncated", "encoding", "too_long",    "depth",  "duplicate_key", "schema",
-	"missing_ts", "bad_value", "future", "missing_key", "late", "rejected", NULL};
+const char *const ev_deadletter_reasons[] = {"parse",    "truncated",   "encoding",
+					     "too_long", "depth",       "duplicate_key",
+					     "schema",   "missing_ts",  "bad_value",
+					     "future",   "missing_key", "late",
+					     "rejected", NULL};
 
 int ev_deadletter_reason_known(const char *reason, size_t len)
 {

@@ -4,7 +4,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load helpers/common
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return
 }
 
 envelopes() {

@@ -4,7 +4,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load helpers/common
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return
 	FIX="$EVPIPE_ROOT/tests/fixtures/evvalidate"
 	CONTRACT="$EVPIPE_ROOT/contracts/event.schema.json"
 }

@@ -351,8 +351,8 @@ newer_checkpoint() {
 		status=0
 		wait "$job" || status=$?
 		[ "$status" -eq 1 ] || { cat "err.$stage" >&2; false; }
-		grep -q "stage '$stage[^']*' failed (killed by SIGKILL" "err.$stage"
-		! grep -q "firing the open windows" "err.$stage"
+		grep -q "stage '${stage}[^']*' failed (killed by SIGKILL" "err.$stage"
+		run -1 grep -q "firing the open windows" "err.$stage"
 		grep -q "restoring checkpoint" "err.$stage" && restored=$((restored + 1))
 		nothing_left
 	done

@@ -41,7 +41,8 @@ static const char usage_text[] =
 	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n" EV_KAFKA_OPTIONS_HELP
 		EV_CKPT_OPTIONS_HELP EV_TOOL_OPTIONS_HELP "\n"
 	"Replay filters:\n"
-	"      --reason LIST        only these reasons (comma-separated)\n"
+	"      --reason LIST        only these reasons (comma-separated; a reason no tool\n"
+	"                           writes is refused)\n"
 	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
 	"      --until TIME         only dead letters before TIME\n"
 	"\n"

@@ -329,7 +329,7 @@ metric() {
 	# nothing was created
 	[ "$(q "EXISTS TABLE ${TABLE}_other FORMAT TSV")" = 0 ]
 	# the same table, with or without its database and quotes, is accepted
-	printf 'CREATE TABLE IF NOT EXISTS `%s` (n UInt8) ENGINE = Memory;\n' "${TABLE#evpipe.}" >same.sql
+	printf "CREATE TABLE IF NOT EXISTS \`%s\` (n UInt8) ENGINE = Memory;\n" "${TABLE#evpipe.}" >same.sql
 	echo '{"n":1}' | run -0 --separate-stderr chsink --url "$CLICKHOUSE_URL/?database=evpipe" \
 		--table "$TABLE" --create-table same.sql
 	[ "$(q "SELECT n FROM $TABLE FORMAT TSV")" = 1 ]

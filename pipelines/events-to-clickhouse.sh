@@ -201,6 +201,10 @@ done
 	usage_error "EVPIPE_TABLE must be DB.TABLE (letters, digits and '_')"
 [[ $create_table = 0 || $table = "$default_table" || $table =~ ^[A-Za-z_][A-Za-z0-9_]*\. ]] ||
 	usage_error "EVPIPE_TABLE '$table' is not DB.TABLE (or set EVPIPE_CREATE_TABLE=0)"
+[[ ${EVPIPE_LOG_LEVEL:-info} =~ ^(error|warn|info|debug)$ ]] ||
+	usage_error "EVPIPE_LOG_LEVEL must be error, warn, info or debug"
+[ -z "${EVPIPE_KAFKA_CONFIG:-}" ] || [ -r "$EVPIPE_KAFKA_CONFIG" ] ||
+	usage_error "cannot read EVPIPE_KAFKA_CONFIG '$EVPIPE_KAFKA_CONFIG'"
 [[ $exit_at_end =~ ^[01]$ ]] || usage_error "EVPIPE_EXIT_AT_END must be 0 or 1"
 [[ $create_table =~ ^[01]$ ]] || usage_error "EVPIPE_CREATE_TABLE must be 0 or 1"
 if [ -n "$port_base" ] && ! { [[ $port_base =~ ^[0-9]{1,5}$ ]] && ((port_base > 0 && port_base + 6 <= 65535)); }; then

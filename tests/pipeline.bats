@@ -156,6 +156,10 @@ nothing_left() {
 	[[ "$stderr" == *"EVPIPE_TOPIC must be a Kafka topic name"* ]]
 	EVPIPE_TABLE='t; DROP TABLE x' EVPIPE_CREATE_TABLE=0 run -2 --separate-stderr "$JOB"
 	[[ "$stderr" == *"EVPIPE_TABLE must be DB.TABLE"* ]]
+	EVPIPE_LOG_LEVEL=verbose run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"EVPIPE_LOG_LEVEL must be error, warn, info or debug"* ]]
+	EVPIPE_KAFKA_CONFIG=/nonexistent run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"cannot read EVPIPE_KAFKA_CONFIG '/nonexistent'"* ]]
 	# a typo is named (the wrong window stops the job before it starts)
 	EVPIPE_TOPC=other EVPIPE_WINDOW=1x run -2 --separate-stderr "$JOB"
 	[[ "$stderr" == *"warning: EVPIPE_TOPC is not a setting of this job: ignored (--help lists them)"* ]]

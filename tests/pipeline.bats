@@ -478,6 +478,18 @@ start_proxy() {
 	nothing_left
 }
 
+# Start the job in the background ($job, its stderr in err), with the settings "$@", its metrics
+# from $port and ClickHouse seen through the TCP proxy $proxy_pid on port $proxy: killing the
+# proxy is an outage of ClickHouse for the job.
+start_job_via_proxy() {
+	port=$(free_ports 8)
+	proxy=$((port + 7))
+	start_proxy "$proxy" "${CLICKHOUSE_URL#http://}"
+	env CLICKHOUSE_URL="http://127.0.0.1:$proxy" EVPIPE_METRICS_PORT_BASE="$port" "$@" "$JOB" \
+		2> err 3>&- &
+	job=$!
+}
+
 # ClickHouse, seen through a TCP proxy, is unreachable for 20 s in the middle of the run:
 # chsink retries without reading (the job waits), and when ClickHouse is back nothing is lost.
 @test "ClickHouse unreachable for 20 s mid-run: the job waits, the final table is the same, nothing lost" {
@@ -485,11 +497,7 @@ start_proxy() {
 	head -n 10000 events.ndjson | produce -p 0
 	export EVPIPE_CHECKPOINT_STORE=none
 	local port proxy proxy_pid job status ch=${CLICKHOUSE_URL#http://}
-	port=$(free_ports 8)
-	proxy=$((port + 7))
-	start_proxy "$proxy" "$ch"
-	CLICKHOUSE_URL="http://127.0.0.1:$proxy" EVPIPE_METRICS_PORT_BASE=$port "$JOB" 2> err 3>&- &
-	job=$!
+	start_job_via_proxy
 	wait_for 30 has_rows || { cat err >&2; false; }
 
 	kill "$proxy_pid" # ClickHouse is gone for the job
@@ -519,12 +527,8 @@ start_proxy() {
 	events 4000 > events.ndjson
 	head -n 2000 events.ndjson | produce -p 0
 	export EVPIPE_CHECKPOINT_STORE=none
-	local port proxy proxy_pid job status ch=${CLICKHOUSE_URL#http://}
-	port=$(free_ports 8)
-	proxy=$((port + 7))
-	start_proxy "$proxy" "$ch"
-	CLICKHOUSE_URL="http://127.0.0.1:$proxy" EVPIPE_CLICKHOUSE_RETRY_TIMEOUT=10m "$JOB" 2> err 3>&- &
-	job=$!
+	local port proxy proxy_pid job status
+	start_job_via_proxy EVPIPE_CLICKHOUSE_RETRY_TIMEOUT=10m
 	wait_for 60 has_rows || { cat err >&2; false; }
 	kill "$proxy_pid" # ClickHouse is gone for the job
 	wait "$proxy_pid" || true

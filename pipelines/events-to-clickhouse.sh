@@ -234,6 +234,10 @@ fi
 for tool in kin evvalidate evwindow chsink dlqsink; do
 	command -v "$tool" >/dev/null || usage_error "'$tool' not found: build the tools (make) or set EVPIPE_BIN"
 done
+# The contract as evvalidate compiles it: one it refuses (an unknown keyword or format) is a
+# wrong setting, said before anything starts.
+evvalidate -q --contract "$contract" </dev/null >/dev/null ||
+	usage_error "EVPIPE_CONTRACT '$contract' cannot be used (see above)"
 
 # Stage i's metrics address, when EVPIPE_METRICS_PORT_BASE is set (the port map is in --help).
 metrics() {

@@ -156,6 +156,10 @@ nothing_left() {
 	[[ "$stderr" == *"EVPIPE_TOPIC must be a Kafka topic name"* ]]
 	EVPIPE_TABLE='t; DROP TABLE x' EVPIPE_CREATE_TABLE=0 run -2 --separate-stderr "$JOB"
 	[[ "$stderr" == *"EVPIPE_TABLE must be DB.TABLE"* ]]
+	echo '{"properties":{"host":{"format":"idn-hostname"}}}' > contract.json
+	EVPIPE_CONTRACT=contract.json run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"evvalidate: contract 'contract.json': unsupported format 'idn-hostname'"* ]]
+	[[ "$stderr" == *"EVPIPE_CONTRACT 'contract.json' cannot be used (see above)"* ]]
 	EVPIPE_LOG_LEVEL=verbose run -2 --separate-stderr "$JOB"
 	[[ "$stderr" == *"EVPIPE_LOG_LEVEL must be error, warn, info or debug"* ]]
 	EVPIPE_KAFKA_CONFIG=/nonexistent run -2 --separate-stderr "$JOB"

@@ -485,10 +485,22 @@ check_diff() {
 	run -1 --separate-stderr ckpt --store "$FILE_URL" --job nosuch show latest
 	[[ "$stderr" == *"no complete checkpoint of job 'nosuch'"* ]]
 	export EVPIPE_CHECKPOINT_STORE=$FILE_URL
-	run -0 --separate-stderr ckpt --job nosuch ls
-	[ "${#lines[@]}" -eq 1 ]
 	run -0 --separate-stderr ckpt --job $JOB -J ls
 	jq -e '.checkpoints | length > 0' <<<"$output"
-	run -0 --separate-stderr ckpt --store "$S3_URL" --job nosuch ls -J
-	[ "$output" = "{\"store\":\"$S3_URL\",\"job\":\"nosuch\",\"checkpoints\":[]}" ]
+}
+
+@test "ls of a job without checkpoints, or of a store that does not exist, exits 1 and says so" {
+	cd "$BATS_TEST_TMPDIR" || return
+	run -1 --separate-stderr ckpt --store "$FILE_URL" --job nosuch ls
+	[ -z "$output" ]
+	[ "$stderr" = "ckpt: no checkpoints of job 'nosuch' in '$FILE_URL' (it has those of: $JOB)" ]
+	run -1 --separate-stderr ckpt --store "$S3_URL" --job nosuch ls -J
+	[ -z "$output" ]
+	[ "$stderr" = "ckpt: no checkpoints of job 'nosuch' in '$S3_URL' (it has those of: $JOB)" ]
+	run -1 --separate-stderr ckpt --store "file://$BATS_TEST_TMPDIR/nonexistent" ls
+	[ -z "$output" ]
+	[ "$stderr" = "ckpt: no checkpoints in 'file://$BATS_TEST_TMPDIR/nonexistent': the store is empty or does not exist" ]
+	run -1 --separate-stderr ckpt --store "s3://$S3_BUCKET/nonexistent-$$-$RANDOM" ls -J
+	[ -z "$output" ]
+	[[ "$stderr" == *"the store is empty or does not exist" ]]
 }

@@ -34,7 +34,8 @@ static const char usage_text[] =
 	"Commands:\n"
 	"  ls                       one line per checkpoint: id, time (UTC), bytes (its own and\n"
 	"                           the shared files it references), duration, state (complete,\n"
-	"                           in progress, abandoned)\n"
+	"                           in progress, abandoned); exit 1 when the job has none,\n"
+	"                           naming the jobs the store has\n"
 	"  show N                   parts, offsets per topic and partition, files, sizes\n"
 	"                           (incremental: uploaded by it; shared with earlier ones)\n"
 	"  verify N                 every file present with its size and SHA-256, the manifest\n"
@@ -56,7 +57,8 @@ static const char usage_text[] =
 	"      --stage NAME         the stage of dump and restore (default evwindow)\n"
 	"      --dir DIR            where restore puts the state\n"
 	"      --keep K             complete checkpoints prune keeps (at least 1)\n"
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics; ADDR is\n"
+	"                           [HOST:]PORT, HOST 127.0.0.1 unless given (0.0.0.0: all)\n"
 	"      --job NAME           the job whose checkpoints (default evpipe)\n"
 	"  -q, --quiet              only errors on stderr\n"
 	"  -v, --verbose            debug messages on stderr\n"
@@ -410,12 +412,64 @@ static struct offset *offsets_sorted(const json_t *o, size_t *n)
 	return v;
 }
 
+/* The jobs with checkpoints in a store, for a message: "<job>/chk-..." keys, whose job's keys
+ * are adjacent in key order. */
+struct jobs {
+	ev_buf names; /* "a, b" */
+	ev_buf last;  /* the last job seen */
+	int n;
+};
+
+enum { JOBS_NAMED = 10 };
+
+static int collect_job(const char *key, uint64_t size, void *arg)
+{
+	struct jobs *j = arg;
+	const char *slash = strchr(key, '/');
+	(void)size;
+	if (!slash || strncmp(slash + 1, "chk-", 4) != 0)
+		return 0;
+	size_t len = (size_t)(slash - key);
+	if (j->last.len == len && memcmp(j->last.data, key, len) == 0)
+		return 0;
+	if (j->n == JOBS_NAMED) {
+		ev_buf_puts(&j->names, ", ...");
+		return 1;
+	}
+	ev_buf_reset(&j->last);
+	ev_buf_append(&j->last, key, len);
+	ev_buf_printf(&j->names, "%s%.*s", j->n++ ? ", " : "", (int)len, key);
+	return 0;
+}
+
+/* The error for a job without checkpoints: the jobs the store has, or that it has none (it is
+ * empty or does not exist). Returns EV_EXIT_FAILURE. */
+static int no_checkpoints(struct ckpt *c)
+{
+	struct jobs j = {EV_BUF_INIT, EV_BUF_INIT, 0};
+	const char *url = ev_store_url(c->store);
+	if (ev_store_list(c->store, "", collect_job, &j, c->err, sizeof(c->err)) < 0)
+		ev_error("%s: %s", url, c->err);
+	else if (j.n)
+		ev_error("no checkpoints of job '%s' in '%s' (it has those of: %s)", c->common.job,
+			 url, ev_buf_cstr(&j.names));
+	else
+		ev_error("no checkpoints in '%s': the store is empty or does not exist", url);
+	ev_buf_free(&j.names);
+	ev_buf_free(&j.last);
+	return EV_EXIT_FAILURE;
+}
+
 static int cmd_ls(struct ckpt *c)
 {
 	ev_ckpt_entry *e;
 	size_t n;
 	if (list(c, &e, &n) < 0)
 		return EV_EXIT_FAILURE;
+	if (n == 0) {
+		ev_ckpt_entries_free(e, n);
+		return no_checkpoints(c);
+	}
 	int64_t newest = newest_complete(e, n);
 	json_t *arr = json_array();
 	int rc = EV_EXIT_OK;

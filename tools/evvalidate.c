@@ -38,7 +38,12 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
-	"                           refused at start\n"
+	"                           refused at start, and so are formats it does not assert\n"
+	"                           (it asserts date-time, date, time, email, uuid, ipv4, ipv6,\n"
+	"                           hostname, uri, uri-reference, iri, iri-reference,\n"
+	"                           json-pointer, relative-json-pointer and regex)\n"
+	"      --formats-as-annotations\n"
+	"                           accept the other formats unchecked, as annotations\n"
 	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
 	"                           descriptor; without it each dead letter is reported on stderr\n"
 	"      --all-errors         report every violation of a record, not just the first\n"
@@ -56,6 +61,7 @@ enum {
 	OPT_MAX_LINE,
 	OPT_MAX_DEPTH,
 	OPT_META_FIELD,
+	OPT_FORMATS_AS_ANNOTATIONS,
 };
 
 static const struct option long_options[] = {
@@ -65,6 +71,7 @@ static const struct option long_options[] = {
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
+	{"formats-as-annotations", no_argument, NULL, OPT_FORMATS_AS_ANNOTATIONS},
 	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
@@ -78,6 +85,7 @@ struct evvalidate {
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
+	int schema_flags; /* EV_SCHEMA_* */
 	ev_tool_common common;
 
 	ev_schema *contract;
@@ -224,6 +232,9 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 				return ev_tool_usage_error("invalid depth '%s'", optarg);
 			break;
 		case OPT_META_FIELD: v->meta_field = optarg; break;
+		case OPT_FORMATS_AS_ANNOTATIONS:
+			v->schema_flags |= EV_SCHEMA_FORMATS_AS_ANNOTATIONS;
+			break;
 		default:
 			if (ev_ckpt_option(c, optarg, &v->ck))
 				break;
@@ -252,9 +263,12 @@ int main(int argc, char **argv)
 	int rc = parse_args(&v, argc, argv);
 	if (rc != 0)
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
-	v.contract = ev_schema_load_file(v.contract_path, err, sizeof(err));
+	v.contract = ev_schema_load_file_flags(v.contract_path, v.schema_flags, err, sizeof(err));
 	if (!v.contract) {
-		ev_error("contract '%s': %s", v.contract_path, err);
+		ev_error("contract '%s': %s%s", v.contract_path, err,
+			 strstr(err, "unsupported format") ? " (--formats-as-annotations accepts "
+							     "the others unchecked)"
+							   : "");
 		return EV_EXIT_USAGE;
 	}
 	if (v.dlq_spec) {

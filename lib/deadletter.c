@@ -72,7 +72,8 @@ const char *const ev_deadletter_reasons[] = {"parse",    "truncated",   "encodin
 					     "too_long", "depth",       "duplicate_key",
 					     "schema",   "missing_ts",  "bad_value",
 					     "future",   "missing_key", "late",
-					     "rejected", NULL};
+					     "rejected", "bad_ts",      "embedded_newline",
+					     "reserved", NULL};
 
 int ev_deadletter_reason_known(const char *reason, size_t len)
 {

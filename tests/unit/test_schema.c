@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "deadletter.h"
 #include "fastjson.h"
 #include "ndjson.h"
 #include "rng.h"
@@ -1235,11 +1236,23 @@ static void test_judge_paths(void)
 	ev_buf_free(&env_slow);
 }
 
+/* Every reason the validator writes is one dlqsink replay --reason accepts. */
+static void test_reasons_known(void)
+{
+	for (int r = 0; r < EV_REASON_COUNT; r++) {
+		const char *name = ev_reason_name((enum ev_reason)r);
+		CHECK(ev_deadletter_reason_known(name, strlen(name)));
+	}
+	CHECK(ev_deadletter_reason_known("bad_ts", 6));
+	CHECK(!ev_deadletter_reason_known("bogus", 5));
+}
+
 int main(void)
 {
 	fj = ev_fj_new();
 	if (!fj)
 		return 1;
+	RUN(test_reasons_known);
 	RUN(test_type);
 	RUN(test_enum_const);
 	RUN(test_numbers);

@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "record.h"
 #include "state.h"
 #include "timefmt.h"
 #include "tool.h"
@@ -134,11 +135,9 @@ struct evwindow {
 	int64_t now_ms;      /* processing time of the record or control line at hand */
 	int stopped;         /* upstream said it stopped: the input ends, the stream does not */
 	int ended;           /* upstream said the stream is finished */
-	ev_buf key, scratch;
-	ev_fj *fj;            /* the fast parser; jansson reads what it leaves */
-	ev_agg_value *values; /* the record at hand's value of each aggregate */
-	ev_buf *vbufs;        /* their texts */
-	char err[1024];       /* what the window engine reported */
+	ev_record_reader *reader;
+	ev_buf scratch;
+	char err[1024]; /* what the window engine reported */
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_late, *m_blocked;
 	ev_histogram *m_ck_duration;
@@ -220,147 +219,25 @@ static int window_dead_letter(void *arg, const char *reason, const char *message
 	return dead_letter(e, reason, e->ts_path, message, e->line, e->len);
 }
 
-/* Read what windowing needs from a record with the fast parser: its event time and partition,
- * its key (into e->key) and its values (into e->values). Returns 1, or 0 when the record needs
- * jansson: not a JSON object, a field missing or of the wrong kind, a nested key or value, or
- * text the fast parser leaves to jansson. read_json then reads it, or dead-letters it. -2
- * when out of memory. */
-static int read_fast(struct evwindow *e, const char *line, size_t len, int64_t *ts,
-		     uint64_t *partition)
-{
-	size_t n;
-	const ev_fj_node *nd = e->fj ? ev_fj_parse(e->fj, line, len, &n) : NULL;
-	if (!nd || nd[0].type != EV_FJ_OBJECT)
-		return 0;
-	long t = ev_fj_member(nd, 0, e->ts_field, strlen(e->ts_field));
-	if (t < 0)
-		return 0;
-	if (nd[t].type == EV_FJ_INT)
-		*ts = nd[t].num.i;
-	else if (nd[t].type != EV_FJ_STRING || ev_time_parse_rfc3339(nd[t].str, nd[t].len, ts) < 0)
-		return 0;
-	ev_buf_reset(&e->key);
-	for (int i = 0; i < e->nkeys; i++) {
-		long k = ev_fj_member(nd, 0, e->keys[i], strlen(e->keys[i]));
-		if (k < 0)
-			return 0;
-		if (i)
-			ev_buf_putc(&e->key, ',');
-		ev_buf_json_string(&e->key, e->keys[i], strlen(e->keys[i]));
-		ev_buf_putc(&e->key, ':');
-		int r = ev_json_scalar_fj(&e->key, &nd[k]);
-		if (r != 0)
-			return r < 0 ? -2 : 0;
-	}
-	for (size_t i = 0; i < e->naggs; i++) {
-		const ev_agg_spec *a = &e->aggs[i];
-		long v = a->field ? ev_fj_member(nd, 0, a->field, strlen(a->field)) : -1;
-		int r = ev_agg_value_fj(&e->values[i], a, nd, v, &e->vbufs[i]);
-		if (r < 0)
-			return -2;
-		if (r > 0 || (ev_agg_numeric(a) && e->values[i].kind == EV_AV_OTHER))
-			return 0;
-	}
-	*partition = 0;
-	long m = e->meta_field ? ev_fj_member(nd, 0, e->meta_field, strlen(e->meta_field)) : -1;
-	long topic = m < 0 ? -1 : ev_fj_member(nd, (size_t)m, "topic", 5);
-	long p = m < 0 ? -1 : ev_fj_member(nd, (size_t)m, "partition", 9);
-	if (topic >= 0 && nd[topic].type == EV_FJ_STRING && p >= 0 && nd[p].type == EV_FJ_INT)
-		*partition = ev_window_partition(nd[topic].str, nd[topic].len, nd[p].num.i);
-	return 1;
-}
-
-/* read_fast with jansson, the reference: returns 0 when read, 1 when the record was
- * dead-lettered instead, -1 on an output error, -2 when out of memory. */
-static int read_json(struct evwindow *e, const char *line, size_t len, int64_t *ts,
-		     uint64_t *partition)
-{
-	char msg[256], path[160];
-	const char *ts_path = e->ts_path;
-	json_error_t jerr;
-	json_t *rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	int rc = 0;
-	if (!json_is_object(rec)) {
-		snprintf(msg, sizeof(msg), "not a JSON object%s%s", rec ? "" : ": ",
-			 rec ? "" : jerr.text);
-		rc = dead_letter(e, "parse", "", msg, line, len);
-		goto out;
-	}
-	json_t *tsv = json_object_get(rec, e->ts_field);
-	if (!tsv) {
-		rc = dead_letter(e, "missing_ts", ts_path, "the record has no event time", line,
-				 len);
-		goto out;
-	}
-	if (json_is_integer(tsv)) {
-		*ts = json_integer_value(tsv);
-	} else if (!json_is_string(tsv) ||
-		   ev_time_parse_rfc3339(json_string_value(tsv), json_string_length(tsv), ts) < 0) {
-		rc = dead_letter(
-			e, "bad_ts", ts_path,
-			"the event time is neither epoch milliseconds nor an RFC 3339 date-time",
-			line, len);
-		goto out;
-	}
-	ev_buf_reset(&e->key);
-	for (int i = 0; i < e->nkeys; i++) {
-		json_t *k = json_object_get(rec, e->keys[i]);
-		if (!k) {
-			snprintf(path, sizeof(path), "/%s", e->keys[i]);
-			rc = dead_letter(e, "missing_key", path,
-					 "the record has no value for a key field", line, len);
-			goto out;
-		}
-		if (i)
-			ev_buf_putc(&e->key, ',');
-		ev_buf_json_string(&e->key, e->keys[i], strlen(e->keys[i]));
-		ev_buf_putc(&e->key, ':');
-		ev_json_value(&e->key, k);
-	}
-	for (size_t i = 0; i < e->naggs; i++) {
-		json_t *v = e->aggs[i].field ? json_object_get(rec, e->aggs[i].field) : NULL;
-		if (v && ev_agg_numeric(&e->aggs[i]) && !json_is_null(v) && !json_is_number(v)) {
-			snprintf(path, sizeof(path), "/%s", e->aggs[i].field);
-			rc = dead_letter(e, "bad_value", path, "not a number", line, len);
-			goto out;
-		}
-		if (ev_agg_value_json(&e->values[i], &e->aggs[i], v, &e->vbufs[i]) < 0) {
-			json_decref(rec);
-			return -2;
-		}
-	}
-	json_t *m = e->meta_field ? json_object_get(rec, e->meta_field) : NULL;
-	const char *topic = json_string_value(json_object_get(m, "topic"));
-	json_t *p = json_object_get(m, "partition");
-	*partition = topic && json_is_integer(p)
-			     ? ev_window_partition(topic, strlen(topic), json_integer_value(p))
-			     : 0;
-	json_decref(rec);
-	return 0;
-out:
-	json_decref(rec);
-	return rc < 0 ? -1 : 1;
-}
-
 /* Window one record: returns 0, EV_WINDOW_OUTPUT on an output error, or EV_WINDOW_FAILED
- * (reported). */
+ * (e->err says why). */
 static int record(struct evwindow *e, const char *line, size_t len)
 {
-	int64_t ts;
-	uint64_t partition;
-	int r = read_fast(e, line, len, &ts, &partition);
-	if (r == 0 && (r = read_json(e, line, len, &ts, &partition)) == 1)
-		return 0; /* dead-lettered */
-	if (r == -2) {
+	ev_record rec;
+	ev_record_error why;
+	int r = ev_record_read(e->reader, line, len, &rec, &why);
+	if (r < 0) {
 		snprintf(e->err, sizeof(e->err), "out of memory");
 		return EV_WINDOW_FAILED;
 	}
-	if (r < 0)
-		return EV_WINDOW_OUTPUT;
+	if (r > 0)
+		return dead_letter(e, why.reason, why.path, why.message, line, len) < 0
+			       ? EV_WINDOW_OUTPUT
+			       : 0;
 	e->line = line;
 	e->len = len;
 	e->now_ms = ev_wall_ms();
-	r = ev_window_add(e->win, ts, partition, e->key.data, e->key.len, e->values, e->now_ms,
+	r = ev_window_add(e->win, rec.ts, rec.partition, rec.key, rec.keylen, rec.values, e->now_ms,
 			  e->err, sizeof(e->err));
 	gauges(e);
 	return r;
@@ -775,12 +652,11 @@ int main(int argc, char **argv)
 	e.wo.dead_letter = window_dead_letter;
 	e.wo.spilling = spilling;
 	e.wo.arg = &e;
-	e.values = calloc(e.naggs, sizeof(*e.values));
-	e.vbufs = calloc(e.naggs, sizeof(*e.vbufs));
-	e.fj = ev_fj_new();
+	ev_record_opts ro = {e.ts_field, e.wo.keys, e.nkeys, e.aggs, e.naggs, e.meta_field};
+	e.reader = ev_record_reader_new(&ro);
 	e.in = ev_reader_new(0, 0);
 	e.out = ev_writer_new(1, 64 * 1024);
-	if (!e.wm || !e.values || !e.vbufs || !e.in || !e.out || (e.late_spec && !e.late)) {
+	if (!e.wm || !e.reader || !e.in || !e.out || (e.late_spec && !e.late)) {
 		ev_error("out of memory");
 		rc = EV_EXIT_FAILURE;
 	} else if (open_state(&e) < 0) {
@@ -801,12 +677,7 @@ int main(int argc, char **argv)
 	ev_writer_free(e.late);
 	ev_reader_free(e.in);
 	ev_wm_free(e.wm);
-	free(e.values);
-	for (size_t i = 0; e.vbufs && i < e.naggs; i++)
-		ev_buf_free(&e.vbufs[i]);
-	free(e.vbufs);
-	ev_fj_free(e.fj);
-	ev_buf_free(&e.key);
+	ev_record_reader_free(e.reader);
 	ev_buf_free(&e.scratch);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	ev_metrics_free(e.metrics);

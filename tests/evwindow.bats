@@ -262,3 +262,38 @@ split_run() {
 	[ "$(jq -r 'select(.k == "a") | .uniq_v' got.rows)" = 2 ]
 	grep -qF '"first_v":{"b":[0.1,1.0,true],"a":null}' got.rows
 }
+
+@test "--max-line-bytes: a longer line is a too_long dead letter with its bytes, never parsed" {
+	printf '%s\n' '{"ts":1000,"k":"a"}' '{"ts":2000,"k":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}' \
+		'{"ts":3000,"k":"a"}' > in
+	run -0 --separate-stderr evwindow --tumble 10s --key k --max-line-bytes 30 --late late < in
+	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"a","count":2,"version":1}' ]
+	[ "$(jq -r .reason late)" = too_long ]
+	[ "$(jq -r .raw late)" = "$(sed -n 2p in)" ]
+	[ "$(jq -r .error.message late)" = "line of 54 bytes is over the limit of 30 bytes" ]
+	run -2 --separate-stderr evwindow --tumble 10s --max-line-bytes 0
+	[[ "$stderr" == *"invalid --max-line-bytes '0'"* ]]
+	# a 50 MB line with the default limit (1 MiB): a dead letter, and memory stays far below
+	# the 1.8 GB it took to parse it
+	{
+		printf '{"ts":1000,"k":"a"}\n{"ts":2000,"k":"'
+		head -c 50000000 /dev/zero | tr '\0' b
+		printf '"}\n'
+	} > big
+	/usr/bin/time -v "$EVPIPE_BIN/evwindow" --tumble 10s --key k --late big.late < big > out 2> err
+	[ "$(jq -r .reason big.late)" = too_long ]
+	[ "$(jq -r .raw big.late | wc -c)" -eq 50000019 ]
+	[ "$(jq -r .count out)" = 1 ]
+	rss=$(awk '/Maximum resident set size/ { print $NF }' err)
+	[ "$rss" -lt 600000 ]
+}
+
+@test "a closed stdout (| head -1): evwindow dies of SIGPIPE and leaves no private state directory" {
+	evgen -n 20000 --rate 100 > in 2> /dev/null
+	mkdir tmp
+	TMPDIR=$PWD/tmp evwindow --tumble 1s --key user_id < in | head -1 > first
+	[ "${PIPESTATUS[0]}" -eq 141 ]
+	[ -s first ]
+	run -0 find tmp -mindepth 1
+	[ -z "$output" ]
+}

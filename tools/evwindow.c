@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,9 @@ static const char usage_text[] =
 	"after its window fired but within the allowed lateness updates it, and the row is\n"
 	"written again with the next version; later records go to the late output. Records that\n"
 	"cannot be windowed are dead letters there too (missing_ts, bad_ts, missing_key,\n"
-	"bad_value, future, parse). Control lines are forwarded, after the rows they release.\n"
-	"The end of input fires every open window, unless the input was only stopped\n"
-	"({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in the last\n"
+	"bad_value, future, parse, too_long). Control lines are forwarded, after the rows\n"
+	"they release. The end of input fires every open window, unless the input was only\n"
+	"stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in the last\n"
 	"checkpoint or saved to --state-dir (with neither, they are fired). With checkpoints,\n"
 	"only {\"__evpipe\":\"end\"} ends the stream: an input that just stops keeps them too.\n"
 	"\n"
@@ -59,6 +60,7 @@ static const char usage_text[] =
 	"      --state-dir DIR      keep window state in a RocksDB store in DIR: on SIGTERM it is\n"
 	"                           saved there and a restart with the same DIR continues (default:\n"
 	"                           a private store, removed at exit)\n"
+	"      --max-line-bytes N   longer lines are dead letters, too_long (default 1MiB)\n"
 	"      --state-memory SIZE  memory for state: in-memory aggregation, RocksDB's buffers and\n"
 	"                           cache; beyond it windows spill to RocksDB (default 128MiB)\n" EV_CKPT_OPTIONS_HELP
 	"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n" EV_TOOL_OPTIONS_HELP
@@ -81,6 +83,7 @@ enum {
 	OPT_LATE,
 	OPT_STATE_DIR,
 	OPT_STATE_MEMORY,
+	OPT_MAX_LINE,
 };
 
 static const struct option long_options[] = {
@@ -99,6 +102,7 @@ static const struct option long_options[] = {
 	{"late", required_argument, NULL, OPT_LATE},
 	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 	{"state-memory", required_argument, NULL, OPT_STATE_MEMORY},
+	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
@@ -119,6 +123,7 @@ struct evwindow {
 	const char *late_spec;
 	const char *state_dir;
 	uint64_t state_memory;
+	uint64_t max_line;
 	ev_ckpt ck;
 	json_t *restore_part; /* the part of the checkpoint restored from */
 	ev_tool_common common;
@@ -135,6 +140,7 @@ struct evwindow {
 	int64_t now_ms;      /* processing time of the record or control line at hand */
 	int stopped;         /* upstream said it stopped: the input ends, the stream does not */
 	int ended;           /* upstream said the stream is finished */
+	int broken_pipe;     /* an output's reader went away (EPIPE) */
 	ev_record_reader *reader;
 	ev_buf scratch;
 	char err[1024]; /* what the window engine reported */
@@ -470,6 +476,15 @@ static int run(struct evwindow *e)
 			r = control(e, line, len);
 		} else if (ev_tool_torn_line(e->metrics, e->ck.url != NULL, len, flags)) {
 			continue;
+		} else if (flags & EV_LINE_TOO_LONG) {
+			/* not parsed: a line of any length costs no more than its bytes */
+			char msg[96];
+			ev_counter_inc(e->m_in);
+			snprintf(msg, sizeof(msg),
+				 "line of %zu bytes is over the limit of %" PRIu64 " bytes", len,
+				 e->max_line);
+			r = dead_letter(e, "too_long", "", msg, line, len) < 0 ? EV_WINDOW_OUTPUT
+									       : 0;
 		} else {
 			ev_counter_inc(e->m_in);
 			r = record(e, line, len);
@@ -483,7 +498,9 @@ static int run(struct evwindow *e)
 		r = EV_WINDOW_OUTPUT;
 	if (r == EV_WINDOW_FAILED)
 		ev_error("%s", e->err);
-	else if (r < 0 && errno != EPIPE)
+	else if (r < 0 && errno == EPIPE)
+		e->broken_pipe = 1;
+	else if (r < 0)
 		ev_error("cannot write output: %s", strerror(errno));
 	return r < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
 }
@@ -542,6 +559,10 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 			    e->state_memory < (1u << 20))
 				return ev_tool_usage_error(
 					"invalid --state-memory '%s' (at least 1MiB)", optarg);
+			break;
+		case OPT_MAX_LINE:
+			if (ev_opt_size(optarg, &e->max_line) < 0 || e->max_line == 0)
+				return ev_tool_usage_error("invalid --max-line-bytes '%s'", optarg);
 			break;
 		default: return ev_tool_bad_option(argv);
 		}
@@ -627,9 +648,13 @@ int main(int argc, char **argv)
 	e.meta_field = "_src";
 	e.common.job = "evpipe";
 	e.state_memory = 128u << 20;
+	e.max_line = 1 << 20;
 	e.wm_seen = EV_WM_MIN;
 
 	ev_tool_init("evwindow");
+	/* A write to a closed pipe fails with EPIPE, so that the store is closed (a private
+	 * directory removed) before evwindow dies of SIGPIPE as a filter does. */
+	signal(SIGPIPE, SIG_IGN);
 	int rc = parse_args(&e, argc, argv);
 	if (rc != 0) {
 		ev_agg_specs_free(e.aggs, e.naggs);
@@ -654,7 +679,7 @@ int main(int argc, char **argv)
 	e.wo.arg = &e;
 	ev_record_opts ro = {e.ts_field, e.wo.keys, e.nkeys, e.aggs, e.naggs, e.meta_field};
 	e.reader = ev_record_reader_new(&ro);
-	e.in = ev_reader_new(0, 0);
+	e.in = ev_reader_new(0, (size_t)e.max_line);
 	e.out = ev_writer_new(1, 64 * 1024);
 	if (!e.wm || !e.reader || !e.in || !e.out || (e.late_spec && !e.late)) {
 		ev_error("out of memory");
@@ -681,5 +706,10 @@ int main(int argc, char **argv)
 	ev_buf_free(&e.scratch);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	ev_metrics_free(e.metrics);
-	return ev_tool_finish(rc);
+	rc = ev_tool_finish(rc);
+	if (e.broken_pipe) {
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	return rc;
 }

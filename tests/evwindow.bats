@@ -2,8 +2,10 @@
 # evwindow.bats: event-time windows, watermarks and lateness.
 bats_require_minimum_version 1.5.0
 
+# Loaded here rather than in setup() so that the teardown below replaces the helpers' one.
+load helpers/common
+
 setup() {
-	load helpers/common
 	cd "$BATS_TEST_TMPDIR"
 	FIX="$EVPIPE_ROOT/tests/fixtures/evwindow"
 	AGGS=count,sum:value,min:value,max:value,avg:value,uniq:user_id,first:user_id,last:user_id
@@ -296,4 +298,32 @@ split_run() {
 	[ -s first ]
 	run -0 find tmp -mindepth 1
 	[ -z "$output" ]
+}
+
+# The helpers' teardown (stop what a test left running), and the small disk of the test below.
+teardown() {
+	local pids
+	pids=$(jobs -p)
+	# shellcheck disable=SC2086 # one pid per word
+	[ -z "$pids" ] || kill $pids 2> /dev/null || true
+	if mountpoint -q "$BATS_TEST_TMPDIR/full"; then
+		umount "$BATS_TEST_TMPDIR/full"
+	fi
+}
+
+@test "a full disk: the error says no space, exit 1, and the private state directory is removed" {
+	mkdir full
+	mount -t tmpfs -o size=2m tmpfs full 2> /dev/null || skip "mounting a small tmpfs needs root"
+	evgen -n 200000 --users 100000 > in 2> /dev/null
+	run -1 --separate-stderr env TMPDIR="$PWD/full" "$EVPIPE_BIN/evwindow" --tumble 1h \
+		--key user_id,event_id --state-memory 1MiB < in
+	[[ "$stderr" == *"evwindow: state store: "*"No space left on device"* ]]
+	run -0 find full -mindepth 1
+	[ -z "$output" ]
+	# with --state-dir on the full disk, the checkpoints that fail say why and the run goes on
+	awk 'NR % 40000 == 0 { printf "{\"__evpipe\":\"barrier\",\"id\":%d,\"ts\":0}\n", NR / 40000 } { print }' in > in.b
+	run -1 --separate-stderr evwindow --tumble 1h --key user_id,event_id --state-dir full/s \
+		--checkpoint-store "file://$PWD/store" --job j < in.b
+	[[ "$stderr" == *"checkpoint "*" failed: "*"No space left on device"* ]]
+	[ "$(find full -maxdepth 1 -name 's.chk-*' | wc -l)" -eq 0 ]
 }

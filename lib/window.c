@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ht.h"
+#include "ndjson.h"
 #include "timefmt.h"
 
 /* The state of one window and key. */
@@ -51,8 +52,14 @@ struct ev_window {
 	struct bound {
 		int64_t ms;
 		char text[20];
-	} bounds[2];   /* the window bounds last formatted */
-	char msg[512]; /* what failed (EV_WINDOW_FAILED) */
+	} bounds[2];      /* the window bounds last formatted */
+	char msg[512];    /* what failed (EV_WINDOW_FAILED) */
+	int64_t now;      /* processing time of the record at hand */
+	int64_t wm_seen;  /* the watermark last set in the gauge */
+	int64_t stats_at; /* when the state gauges were last set */
+	ev_counter *m_fired, *m_updated, *m_late, *m_spills;
+	ev_gauge *m_wm, *m_wm_lag, *m_open, *m_keys_mem, *m_keys_store, *m_bytes_mem,
+		*m_bytes_store;
 };
 
 /* Record what failed; returns EV_WINDOW_FAILED. */
@@ -667,7 +674,7 @@ static int maybe_spill(ev_window *e)
 	for (size_t i = 0; i < e->nbuckets; i++)
 		if (spill_bucket(e, e->buckets[i]) < 0)
 			return EV_WINDOW_FAILED;
-	ev_counter_inc(e->o.spills);
+	ev_counter_inc(e->m_spills);
 	return commit(e);
 }
 
@@ -831,8 +838,29 @@ static int fire_from_store(ev_window *e, struct bucket *b, int expires)
 		rc = fail(e, "state store: cannot scan the windows of a bucket");
 	if (rc == 0)
 		rc = commit(e);
-	ev_counter_add(e->o.fired, n);
+	ev_counter_add(e->m_fired, n);
 	return rc;
+}
+
+/* Set the watermark gauge, and the state gauges at most once a second. */
+static void gauges(ev_window *e)
+{
+	if (e->wm_advanced != e->wm_seen) {
+		ev_gauge_set(e->m_wm, (double)e->wm_advanced / 1000);
+		e->wm_seen = e->wm_advanced;
+	}
+	if (!e->m_open || e->now - e->stats_at < 1000)
+		return;
+	e->stats_at = e->now;
+	if (e->wm_seen != EV_WM_MIN)
+		ev_gauge_set(e->m_wm_lag, (double)(e->now - e->wm_seen) / 1000);
+	uint64_t keys = ev_state_keys(e->o.st);
+	size_t windows = ev_ht_count(e->windows);
+	ev_gauge_set(e->m_keys_mem, (double)windows);
+	ev_gauge_set(e->m_keys_store, (double)keys);
+	ev_gauge_set(e->m_bytes_mem, (double)e->mem_bytes);
+	ev_gauge_set(e->m_bytes_store, (double)ev_state_bytes(e->o.st));
+	ev_gauge_set(e->m_open, (double)(windows + keys));
 }
 
 static int advance(ev_window *e, int64_t wm)
@@ -851,7 +879,7 @@ static int advance(ev_window *e, int64_t wm)
 				qsort(b->w, b->n, sizeof(*b->w), cmp_window);
 				for (size_t j = 0; j < b->n && rc == 0; j++)
 					rc = emit(e, b->w[j]);
-				ev_counter_add(e->o.fired, b->n);
+				ev_counter_add(e->m_fired, b->n);
 			}
 			b->fired = 1;
 		}
@@ -877,17 +905,14 @@ static int advance(ev_window *e, int64_t wm)
 		e->buckets[keep++] = b;
 	}
 	e->nbuckets = keep;
+	gauges(e);
 	return rc;
 }
 
 int ev_window_advance(ev_window *e, int64_t wm, char *err, size_t errlen)
 {
+	e->now = ev_wall_ms();
 	return ret(e, advance(e, wm), err, errlen);
-}
-
-int64_t ev_window_watermark(const ev_window *e)
-{
-	return e->wm_advanced;
 }
 
 static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value *values,
@@ -904,6 +929,7 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 			       ? EV_WINDOW_OUTPUT
 			       : 0;
 	int accepted = 0, rc = 0;
+	e->now = now;
 	if (o->gap_ms) {
 		struct window *w;
 		if (session_window(e, ts, wm, &w) < 0)
@@ -914,7 +940,7 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 				return oom(e);
 			account(e, w);
 			if (wm != EV_WM_MIN && w->end - 1 <= wm) {
-				ev_counter_inc(o->updated);
+				ev_counter_inc(e->m_updated);
 				rc = emit(e, w);
 			}
 		}
@@ -937,13 +963,16 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 			return oom(e);
 		account(e, w);
 		if (wm != EV_WM_MIN && end - 1 <= wm) {
-			ev_counter_inc(o->updated);
+			ev_counter_inc(e->m_updated);
 			rc = emit(e, w);
 		}
 	}
-	if (!accepted && rc == 0 &&
-	    o->dead_letter(o->arg, "late", "the record's windows are past the allowed lateness"))
-		rc = EV_WINDOW_OUTPUT;
+	if (!accepted && rc == 0) {
+		ev_counter_inc(e->m_late);
+		if (o->dead_letter(o->arg, "late",
+				   "the record's windows are past the allowed lateness"))
+			rc = EV_WINDOW_OUTPUT;
+	}
 	if (rc == 0)
 		rc = advance(e, ev_wm_current(o->wm, now));
 	if (rc != EV_WINDOW_FAILED && maybe_spill(e) < 0)
@@ -1148,10 +1177,37 @@ int ev_window_restore(ev_window *e, int64_t now_ms, size_t *count, char *err, si
 	return ret(e, restore(e, now_ms, count), err, errlen);
 }
 
-void ev_window_get_stats(const ev_window *e, ev_window_stats *s)
+size_t ev_window_in_memory(const ev_window *e)
 {
-	s->windows_in_memory = ev_ht_count(e->windows);
-	s->bytes_in_memory = e->mem_bytes;
+	return ev_ht_count(e->windows);
+}
+
+void ev_window_metrics(ev_window *e, ev_metrics *m)
+{
+	static const char late[] = "Records after their window fired, by outcome",
+			  keys[] = "Entries of state, by tier",
+			  bytes[] = "Bytes of state, by tier (memory: estimated)";
+	e->m_fired = ev_metrics_counter(m, "evpipe_windows_fired_total",
+					"Windows fired by the watermark", NULL);
+	e->m_updated =
+		ev_metrics_counter(m, "evpipe_late_records_total", late, "outcome=\"updated\"");
+	e->m_late = ev_metrics_counter(m, "evpipe_late_records_total", late,
+				       "outcome=\"dead_lettered\"");
+	e->m_wm = ev_metrics_gauge(m, "evpipe_watermark_seconds", "Current event-time watermark",
+				   NULL);
+	e->m_wm_lag = ev_metrics_gauge(m, "evpipe_watermark_lag_seconds",
+				       "Processing time minus the watermark", NULL);
+	e->m_open = ev_metrics_gauge(m, "evpipe_windows_open",
+				     "Windows and keys held in state (the store's part estimated)",
+				     NULL);
+	e->m_keys_mem = ev_metrics_gauge(m, "evpipe_state_keys", keys, "tier=\"memory\"");
+	e->m_keys_store = ev_metrics_gauge(m, "evpipe_state_keys", keys, "tier=\"rocksdb\"");
+	e->m_bytes_mem = ev_metrics_gauge(m, "evpipe_state_bytes", bytes, "tier=\"memory\"");
+	e->m_bytes_store = ev_metrics_gauge(m, "evpipe_state_bytes", bytes, "tier=\"rocksdb\"");
+	e->m_spills =
+		ev_metrics_counter(m, "evpipe_state_spills_total",
+				   "Times the windows in memory went to RocksDB for want of memory",
+				   NULL);
 }
 
 ev_window *ev_window_new(const ev_window_opts *o)
@@ -1160,7 +1216,7 @@ ev_window *ev_window_new(const ev_window_opts *o)
 	if (!e)
 		return NULL;
 	e->o = *o;
-	e->wm_advanced = EV_WM_MIN;
+	e->wm_advanced = e->wm_seen = EV_WM_MIN;
 	e->windows = ev_ht_new();
 	e->sessions = ev_ht_new();
 	if (!e->windows || !e->sessions) {

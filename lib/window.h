@@ -37,9 +37,6 @@ typedef struct ev_window_opts {
 	/* When non-NULL, told before the windows in memory spill to the store. */
 	void (*spilling)(void *arg, size_t bytes_in_memory, size_t windows);
 	void *arg;
-	/* Counted when non-NULL: windows fired by the watermark, late records that updated a
-	 * window, spills for want of memory. */
-	ev_counter *fired, *updated, *spills;
 } ev_window_opts;
 
 /* Returns of the calls below besides 0: a callback asked to stop (its error is the
@@ -52,6 +49,10 @@ enum { EV_WINDOW_OUTPUT = -1, EV_WINDOW_FAILED = -2 };
 ev_window *ev_window_new(const ev_window_opts *o);
 /* Free the windows in memory; the store is the caller's to close. */
 void ev_window_free(ev_window *w);
+/* Register the engine's series in m and keep them: windows fired, late records by outcome,
+ * spills, the watermark and its lag, and the state's windows, keys and bytes by tier (set at
+ * most once a second: RocksDB's properties are not free). */
+void ev_window_metrics(ev_window *w, ev_metrics *m);
 
 /* A record: event time ts, its partition (any key, see ev_window_partition), key the text of
  * its key fields as rows carry it ("k1":v1,"k2":v2, "" without keys) and values[i] its value
@@ -61,18 +62,13 @@ int ev_window_add(ev_window *w, int64_t ts, uint64_t partition, const char *key,
 /* Fire the windows the watermark wm has passed (EV_WM_END: every one), drop those past their
  * lateness. */
 int ev_window_advance(ev_window *w, int64_t wm, char *err, size_t errlen);
-/* The watermark last advanced to (EV_WM_MIN before any). */
-int64_t ev_window_watermark(const ev_window *w);
 
 /* The partition key of a record from kin's provenance field (topic and partition); 0 when
  * the record has none. */
 uint64_t ev_window_partition(const char *topic, size_t topic_len, int64_t partition);
 
-typedef struct ev_window_stats {
-	size_t windows_in_memory;
-	size_t bytes_in_memory; /* estimated */
-} ev_window_stats;
-void ev_window_get_stats(const ev_window *w, ev_window_stats *s);
+/* Windows held in memory now. */
+size_t ev_window_in_memory(const ev_window *w);
 
 /* The state as of now into the store, for a checkpoint of it (ev_state_checkpoint commits):
  * the windows that changed, the watermark, the arrival counter and the fingerprint. */

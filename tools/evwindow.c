@@ -135,46 +135,17 @@ struct evwindow {
 	ev_writer *out, *late;
 	const char *line; /* the record at hand */
 	size_t len;
-	int64_t stats_at_ms; /* when the state gauges were last set */
-	int64_t wm_seen;     /* the watermark last set in the gauge */
-	int64_t now_ms;      /* processing time of the record or control line at hand */
-	int stopped;         /* upstream said it stopped: the input ends, the stream does not */
-	int ended;           /* upstream said the stream is finished */
-	int broken_pipe;     /* an output's reader went away (EPIPE) */
+	int stopped;     /* upstream said it stopped: the input ends, the stream does not */
+	int ended;       /* upstream said the stream is finished */
+	int broken_pipe; /* an output's reader went away (EPIPE) */
 	ev_record_reader *reader;
 	ev_buf scratch;
 	char err[1024]; /* what the window engine reported */
 	ev_metrics *metrics;
-	ev_counter *m_in, *m_out, *m_late, *m_blocked;
+	ev_counter *m_in, *m_out, *m_blocked;
 	ev_histogram *m_ck_duration;
 	ev_gauge *m_ck_full, *m_ck_incremental, *m_ck_last;
-	ev_gauge *m_wm, *m_wm_lag, *m_open, *m_keys_mem, *m_keys_store, *m_bytes_mem,
-		*m_bytes_store;
 };
-
-/* Set the watermark gauge, and the state gauges at most once a second (RocksDB's properties
- * are not free). */
-static void gauges(struct evwindow *e)
-{
-	int64_t now = e->now_ms, wm = ev_window_watermark(e->win);
-	if (wm != e->wm_seen) {
-		ev_gauge_set(e->m_wm, (double)wm / 1000);
-		e->wm_seen = wm;
-	}
-	if (now - e->stats_at_ms < 1000)
-		return;
-	e->stats_at_ms = now;
-	if (e->wm_seen != EV_WM_MIN)
-		ev_gauge_set(e->m_wm_lag, (double)(now - e->wm_seen) / 1000);
-	ev_window_stats s;
-	ev_window_get_stats(e->win, &s);
-	uint64_t keys = ev_state_keys(e->st);
-	ev_gauge_set(e->m_keys_mem, (double)s.windows_in_memory);
-	ev_gauge_set(e->m_keys_store, (double)keys);
-	ev_gauge_set(e->m_bytes_mem, (double)s.bytes_in_memory);
-	ev_gauge_set(e->m_bytes_store, (double)ev_state_bytes(e->st));
-	ev_gauge_set(e->m_open, (double)(s.windows_in_memory + keys));
-}
 
 static int put_row(void *arg, const char *row, size_t len)
 {
@@ -193,11 +164,8 @@ static void spilling(void *arg, size_t bytes, size_t windows)
 static int dead_letter(struct evwindow *e, const char *reason, const char *path,
 		       const char *message, const char *line, size_t len)
 {
-	if (strcmp(reason, "late") == 0) {
-		ev_counter_inc(e->m_late);
-	} else {
+	if (strcmp(reason, "late") != 0) /* the window engine counts its late records */
 		ev_counter_inc(ev_tool_dead_letters(e->metrics, reason));
-	}
 	if (!e->late) {
 		ev_error("line %" PRIu64 ": %s%s%s: %s", ev_reader_lines(e->in), reason,
 			 *path ? " at " : "", path, message);
@@ -242,11 +210,8 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			       : 0;
 	e->line = line;
 	e->len = len;
-	e->now_ms = ev_wall_ms();
-	r = ev_window_add(e->win, rec.ts, rec.partition, rec.key, rec.keylen, rec.values, e->now_ms,
-			  e->err, sizeof(e->err));
-	gauges(e);
-	return r;
+	return ev_window_add(e->win, rec.ts, rec.partition, rec.key, rec.keylen, rec.values,
+			     ev_wall_ms(), e->err, sizeof(e->err));
 }
 
 static void flush_outputs(void *arg)
@@ -266,8 +231,7 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 {
 	char err[1024];
 	uint64_t t0 = ev_mono_ns(), total, uploaded;
-	ev_window_stats s;
-	ev_window_get_stats(e->win, &s);
+	size_t windows = ev_window_in_memory(e->win);
 	if (ev_window_snapshot(e->win, err, sizeof(err)) < 0) {
 		ev_ckpt_failed(&e->ck, id, err);
 		return -1;
@@ -289,7 +253,7 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 	double secs = (double)(ev_mono_ns() - t0) / 1e9;
 	json_t *part = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I}", "files", files, "bytes",
 				 (json_int_t)total, "uploaded_bytes", (json_int_t)uploaded,
-				 "windows_in_memory", (json_int_t)s.windows_in_memory, "watermark",
+				 "windows_in_memory", (json_int_t)windows, "watermark",
 				 (json_int_t)(wm == EV_WM_MIN ? 0 : wm), "duration_ms",
 				 (json_int_t)(secs * 1000));
 	if (!part || ev_ckpt_put_part(&e->ck, id, part, err, sizeof(err)) < 0) {
@@ -323,10 +287,8 @@ static int control(struct evwindow *e, const char *line, size_t len)
 		e->ended = 1;
 	if (parsed && c.type == EV_CTL_WATERMARK) {
 		ev_wm_promise(e->wm, c.ts);
-		e->now_ms = ev_wall_ms();
-		int r = ev_window_advance(e->win, ev_wm_current(e->wm, e->now_ms), e->err,
+		int r = ev_window_advance(e->win, ev_wm_current(e->wm, ev_wall_ms()), e->err,
 					  sizeof(e->err));
-		gauges(e);
 		if (r < 0)
 			return r;
 	}
@@ -412,6 +374,7 @@ static int open_state(struct evwindow *e)
 		ev_error("out of memory");
 		return -1;
 	}
+	ev_window_metrics(e->win, e->metrics);
 	int r = ev_window_restore(e->win, now, &n, err, sizeof(err));
 	if (r < 0) {
 		ev_error("%s", err);
@@ -445,13 +408,12 @@ static int finish(struct evwindow *e)
 	}
 	if (stop && e->state_dir) {
 		/* The windows stay open, saved for the restart. */
-		ev_window_stats s;
-		ev_window_get_stats(e->win, &s);
+		size_t windows = ev_window_in_memory(e->win);
 		if (ev_window_save(e->win, e->err, sizeof(e->err)) < 0)
 			return EV_WINDOW_FAILED;
 		ev_info("state saved in %s (%zu windows from memory): a restart with --state-dir "
 			"%s continues",
-			ev_state_dir(e->st), s.windows_in_memory, ev_state_dir(e->st));
+			ev_state_dir(e->st), windows, ev_state_dir(e->st));
 		return 0;
 	}
 	if (stop) /* nowhere to keep state: what is open is written, as at the end of input */
@@ -590,53 +552,23 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 static void metrics(struct evwindow *e)
 {
 	ev_metrics *m = e->metrics;
+	static const char ck_size[] = "Bytes of the last checkpoint's part, by kind";
+	static const double ck_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 	e->m_in = ev_tool_records_in(m);
 	e->m_out = ev_tool_records_out(m);
-	e->wo.fired = ev_metrics_counter(m, "evpipe_windows_fired_total",
-					 "Windows fired by the watermark", NULL);
-	e->wo.updated = ev_metrics_counter(m, "evpipe_late_records_total",
-					   "Records after their window fired, by outcome",
-					   "outcome=\"updated\"");
-	e->m_late = ev_metrics_counter(m, "evpipe_late_records_total",
-				       "Records after their window fired, by outcome",
-				       "outcome=\"dead_lettered\"");
 	e->m_blocked = ev_tool_blocked(m, "stdout");
-	e->m_wm = ev_metrics_gauge(m, "evpipe_watermark_seconds", "Current event-time watermark",
-				   NULL);
-	e->m_wm_lag = ev_metrics_gauge(m, "evpipe_watermark_lag_seconds",
-				       "Processing time minus the watermark", NULL);
-	e->m_open = ev_metrics_gauge(m, "evpipe_windows_open",
-				     "Windows and keys held in state (the store's part estimated)",
-				     NULL);
-	e->m_keys_mem = ev_metrics_gauge(m, "evpipe_state_keys", "Entries of state, by tier",
-					 "tier=\"memory\"");
-	e->m_keys_store = ev_metrics_gauge(m, "evpipe_state_keys", "Entries of state, by tier",
-					   "tier=\"rocksdb\"");
-	e->m_bytes_mem =
-		ev_metrics_gauge(m, "evpipe_state_bytes",
-				 "Bytes of state, by tier (memory: estimated)", "tier=\"memory\"");
-	e->m_bytes_store =
-		ev_metrics_gauge(m, "evpipe_state_bytes",
-				 "Bytes of state, by tier (memory: estimated)", "tier=\"rocksdb\"");
-	static const double ck_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 	e->m_ck_duration = ev_metrics_histogram(
 		m, "evpipe_checkpoint_stage_duration_seconds",
 		"Time a stage takes for its part of a checkpoint (snapshot and upload)", NULL,
 		ck_bounds, sizeof(ck_bounds) / sizeof(ck_bounds[0]));
 	e->m_ck_full =
-		ev_metrics_gauge(m, "evpipe_checkpoint_stage_size_bytes",
-				 "Bytes of the last checkpoint's part, by kind", "kind=\"full\"");
-	e->m_ck_incremental = ev_metrics_gauge(m, "evpipe_checkpoint_stage_size_bytes",
-					       "Bytes of the last checkpoint's part, by kind",
+		ev_metrics_gauge(m, "evpipe_checkpoint_stage_size_bytes", ck_size, "kind=\"full\"");
+	e->m_ck_incremental = ev_metrics_gauge(m, "evpipe_checkpoint_stage_size_bytes", ck_size,
 					       "kind=\"incremental\"");
 	e->m_ck_last =
 		ev_metrics_gauge(m, "evpipe_checkpoint_stage_last_id",
 				 "Id of the last checkpoint this stage wrote its part of", NULL);
 	ev_ckpt_metrics(&e->ck, m);
-	e->wo.spills =
-		ev_metrics_counter(m, "evpipe_state_spills_total",
-				   "Times the windows in memory went to RocksDB for want of memory",
-				   NULL);
 }
 
 int main(int argc, char **argv)
@@ -649,7 +581,6 @@ int main(int argc, char **argv)
 	e.common.job = "evpipe";
 	e.state_memory = 128u << 20;
 	e.max_line = 1 << 20;
-	e.wm_seen = EV_WM_MIN;
 
 	ev_tool_init("evwindow");
 	/* A write to a closed pipe fails with EPIPE, so that the store is closed (a private

@@ -126,7 +126,7 @@ static void test_tumbling(void)
 	CHECK_STR(ev_buf_cstr(&h.rows),
 		  ROW("00", "10", "a", "\"count\":2,\"sum_v\":3", "1")
 			  ROW("00", "10", "b", "\"count\":1,\"sum_v\":3", "1"));
-	CHECK(ev_window_watermark(h.w) == 11999);
+	CHECK(ev_wm_current(h.wm, 0) == 11999);
 	ev_buf_reset(&h.rows);
 	CHECK(h_end(&h) == 0);
 	CHECK_STR(ev_buf_cstr(&h.rows), ROW("10", "20", "a", "\"count\":1,\"sum_v\":4", "1"));

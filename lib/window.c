@@ -1003,7 +1003,7 @@ static int state_meta(ev_window *e)
 	return rc ? oom(e) : 0;
 }
 
-int ev_window_snapshot(ev_window *e, char *err, size_t errlen)
+int ev_window_checkpoint(ev_window *e, const char *dir, char *err, size_t errlen)
 {
 	if (e->o.gap_ms) /* sessions change bounds (and so keys) as they grow: all afresh */
 		delete_windows(e->o.st);
@@ -1018,7 +1018,10 @@ int ev_window_snapshot(ev_window *e, char *err, size_t errlen)
 		if (b->n && !e->o.gap_ms)
 			b->spilled = 1; /* the store has them too now */
 	}
-	return ret(e, state_meta(e), err, errlen);
+	if (state_meta(e) < 0)
+		return ret(e, EV_WINDOW_FAILED, err, errlen);
+	ev_state_remove_dir(dir);
+	return ev_state_checkpoint(e->o.st, dir, err, errlen) < 0 ? EV_WINDOW_FAILED : 0;
 }
 
 int ev_window_save(ev_window *e, char *err, size_t errlen)

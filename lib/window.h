@@ -70,9 +70,11 @@ uint64_t ev_window_partition(const char *topic, size_t topic_len, int64_t partit
 /* Windows held in memory now. */
 size_t ev_window_in_memory(const ev_window *w);
 
-/* The state as of now into the store, for a checkpoint of it (ev_state_checkpoint commits):
- * the windows that changed, the watermark, the arrival counter and the fingerprint. */
-int ev_window_snapshot(ev_window *w, char *err, size_t errlen);
+/* A snapshot of the state as of now in dir (which is replaced): the windows that changed go
+ * to the store (and stay in memory) with the watermark, the arrival counter and the
+ * fingerprint, then a RocksDB checkpoint hard-links the store's files into dir. A store opened
+ * on dir, its "open" mark removed (ev_window_unmark_open), restores as a saved one does. */
+int ev_window_checkpoint(ev_window *w, const char *dir, char *err, size_t errlen);
 /* Everything to the store, committed, marked saved: a later ev_window_restore continues. */
 int ev_window_save(ev_window *w, char *err, size_t errlen);
 /* The stream is finished: empty the store. */

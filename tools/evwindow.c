@@ -223,24 +223,18 @@ static void flush_outputs(void *arg)
 	ev_counter_set(e->m_blocked, ev_writer_blocked_ns(e->out));
 }
 
-/* Barrier id: the state as of this point in the stream, to the checkpoint store. The windows
- * that changed go to RocksDB (and stay in memory), with the watermark; a RocksDB checkpoint
- * hard-links the SST files into a directory next to the store; the files the store does not
+/* Barrier id: the state as of this point in the stream, to the checkpoint store: a snapshot
+ * in a directory next to the store (ev_window_checkpoint), whose files the store does not
  * have yet are uploaded; the part lists them all. Then the barrier goes on downstream. */
 static int take_checkpoint(struct evwindow *e, int64_t id)
 {
 	char err[1024];
 	uint64_t t0 = ev_mono_ns(), total, uploaded;
 	size_t windows = ev_window_in_memory(e->win);
-	if (ev_window_snapshot(e->win, err, sizeof(err)) < 0) {
-		ev_ckpt_failed(&e->ck, id, err);
-		return -1;
-	}
 	ev_buf dir = EV_BUF_INIT;
 	ev_buf_printf(&dir, "%s.chk-%" PRId64, ev_state_dir(e->st), id);
-	ev_state_remove_dir(ev_buf_cstr(&dir));
 	json_t *files = NULL;
-	if (ev_state_checkpoint(e->st, ev_buf_cstr(&dir), err, sizeof(err)) == 0)
+	if (ev_window_checkpoint(e->win, ev_buf_cstr(&dir), err, sizeof(err)) == 0)
 		files = ev_ckpt_upload_dir(&e->ck, id, ev_buf_cstr(&dir), &total, &uploaded, err,
 					   sizeof(err));
 	ev_state_remove_dir(ev_buf_cstr(&dir));

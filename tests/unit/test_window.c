@@ -264,6 +264,34 @@ static void test_save_restore(void)
 	ev_state_remove_dir(dir);
 }
 
+/* A checkpoint is the state as of the moment it was taken: what follows does not change it,
+ * and a store opened on it continues from there. */
+static void test_checkpoint(void)
+{
+	char dir[] = "/tmp/evpipe-test-window-XXXXXX", chk[64];
+	struct h h;
+	size_t n;
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(chk, sizeof(chk), "%s/chk", dir);
+	CHECK(h_open(&h, NULL, 10000, 0, 0, 0, 0, "count,sum:v", 1u << 20) == 0);
+	CHECK(h_add(&h, 1000, "a", 1) == 0);
+	CHECK(h_add(&h, 11000, "b", 2) == 0);
+	CHECK(ev_window_checkpoint(h.w, chk, h.err, sizeof(h.err)) == 0);
+	CHECK(h_add(&h, 12000, "b", 5) == 0);
+	CHECK(h_end(&h) == 0);
+	h_close(&h);
+	CHECK(h_open(&h, chk, 10000, 0, 0, 0, 0, "count,sum:v", 1u << 20) == 0);
+	CHECK(ev_window_unmark_open(h.st, h.err, sizeof(h.err)) == 0);
+	CHECK(ev_window_restore(h.w, 0, &n, h.err, sizeof(h.err)) == 1 && n == 1);
+	CHECK(h_add(&h, 13000, "c", 7) == 0);
+	CHECK(h_end(&h) == 0);
+	CHECK_STR(ev_buf_cstr(&h.rows),
+		  ROW("10", "20", "b", "\"count\":1,\"sum_v\":2", "1")
+			  ROW("10", "20", "c", "\"count\":1,\"sum_v\":7", "1"));
+	h_close(&h);
+	ev_state_remove_dir(dir);
+}
+
 static void test_fingerprint(void)
 {
 	struct h h;
@@ -382,6 +410,7 @@ int main(void)
 	RUN(test_lateness_versions);
 	RUN(test_spill_reload);
 	RUN(test_save_restore);
+	RUN(test_checkpoint);
 	RUN(test_fingerprint);
 	RUN(test_scan);
 	return test_report();

@@ -52,14 +52,12 @@ struct ev_window {
 	struct bound {
 		int64_t ms;
 		char text[20];
-	} bounds[2];      /* the window bounds last formatted */
-	char msg[512];    /* what failed (EV_WINDOW_FAILED) */
-	int64_t now;      /* processing time of the record at hand */
-	int64_t wm_seen;  /* the watermark last set in the gauge */
-	int64_t stats_at; /* when the state gauges were last set */
-	ev_counter *m_fired, *m_updated, *m_late, *m_spills;
-	ev_gauge *m_wm, *m_wm_lag, *m_open, *m_keys_mem, *m_keys_store, *m_bytes_mem,
-		*m_bytes_store;
+	} bounds[2];        /* the window bounds last formatted */
+	char msg[512];      /* what failed (EV_WINDOW_FAILED) */
+	int64_t now;        /* processing time of the record at hand */
+	int64_t wm_seen;    /* the watermark last set in the gauge */
+	int64_t stats_at;   /* when the state gauges were last set */
+	ev_window_series m; /* all NULL without series */
 };
 
 /* Record what failed; returns EV_WINDOW_FAILED. */
@@ -674,7 +672,7 @@ static int maybe_spill(ev_window *e)
 	for (size_t i = 0; i < e->nbuckets; i++)
 		if (spill_bucket(e, e->buckets[i]) < 0)
 			return EV_WINDOW_FAILED;
-	ev_counter_inc(e->m_spills);
+	ev_counter_inc(e->m.spills);
 	return commit(e);
 }
 
@@ -838,7 +836,7 @@ static int fire_from_store(ev_window *e, struct bucket *b, int expires)
 		rc = fail(e, "state store: cannot scan the windows of a bucket");
 	if (rc == 0)
 		rc = commit(e);
-	ev_counter_add(e->m_fired, n);
+	ev_counter_add(e->m.fired, n);
 	return rc;
 }
 
@@ -846,21 +844,21 @@ static int fire_from_store(ev_window *e, struct bucket *b, int expires)
 static void gauges(ev_window *e)
 {
 	if (e->wm_advanced != e->wm_seen) {
-		ev_gauge_set(e->m_wm, (double)e->wm_advanced / 1000);
+		ev_gauge_set(e->m.wm, (double)e->wm_advanced / 1000);
 		e->wm_seen = e->wm_advanced;
 	}
-	if (!e->m_open || e->now - e->stats_at < 1000)
+	if (!e->m.open || e->now - e->stats_at < 1000)
 		return;
 	e->stats_at = e->now;
 	if (e->wm_seen != EV_WM_MIN)
-		ev_gauge_set(e->m_wm_lag, (double)(e->now - e->wm_seen) / 1000);
+		ev_gauge_set(e->m.wm_lag, (double)(e->now - e->wm_seen) / 1000);
 	uint64_t keys = ev_state_keys(e->o.st);
 	size_t windows = ev_ht_count(e->windows);
-	ev_gauge_set(e->m_keys_mem, (double)windows);
-	ev_gauge_set(e->m_keys_store, (double)keys);
-	ev_gauge_set(e->m_bytes_mem, (double)e->mem_bytes);
-	ev_gauge_set(e->m_bytes_store, (double)ev_state_bytes(e->o.st));
-	ev_gauge_set(e->m_open, (double)(windows + keys));
+	ev_gauge_set(e->m.keys_mem, (double)windows);
+	ev_gauge_set(e->m.keys_store, (double)keys);
+	ev_gauge_set(e->m.bytes_mem, (double)e->mem_bytes);
+	ev_gauge_set(e->m.bytes_store, (double)ev_state_bytes(e->o.st));
+	ev_gauge_set(e->m.open, (double)(windows + keys));
 }
 
 static int advance(ev_window *e, int64_t wm)
@@ -879,7 +877,7 @@ static int advance(ev_window *e, int64_t wm)
 				qsort(b->w, b->n, sizeof(*b->w), cmp_window);
 				for (size_t j = 0; j < b->n && rc == 0; j++)
 					rc = emit(e, b->w[j]);
-				ev_counter_add(e->m_fired, b->n);
+				ev_counter_add(e->m.fired, b->n);
 			}
 			b->fired = 1;
 		}
@@ -940,7 +938,7 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 				return oom(e);
 			account(e, w);
 			if (wm != EV_WM_MIN && w->end - 1 <= wm) {
-				ev_counter_inc(e->m_updated);
+				ev_counter_inc(e->m.updated);
 				rc = emit(e, w);
 			}
 		}
@@ -963,12 +961,12 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 			return oom(e);
 		account(e, w);
 		if (wm != EV_WM_MIN && end - 1 <= wm) {
-			ev_counter_inc(e->m_updated);
+			ev_counter_inc(e->m.updated);
 			rc = emit(e, w);
 		}
 	}
 	if (!accepted && rc == 0) {
-		ev_counter_inc(e->m_late);
+		ev_counter_inc(e->m.late);
 		if (o->dead_letter(o->arg, "late",
 				   "the record's windows are past the allowed lateness"))
 			rc = EV_WINDOW_OUTPUT;
@@ -1185,29 +1183,29 @@ size_t ev_window_in_memory(const ev_window *e)
 	return ev_ht_count(e->windows);
 }
 
-void ev_window_metrics(ev_window *e, ev_metrics *m)
+void ev_window_series_register(ev_window_series *s, ev_metrics *m)
 {
 	static const char late[] = "Records after their window fired, by outcome",
 			  keys[] = "Entries of state, by tier",
 			  bytes[] = "Bytes of state, by tier (memory: estimated)";
-	e->m_fired = ev_metrics_counter(m, "evpipe_windows_fired_total",
-					"Windows fired by the watermark", NULL);
-	e->m_updated =
+	s->fired = ev_metrics_counter(m, "evpipe_windows_fired_total",
+				      "Windows fired by the watermark", NULL);
+	s->updated =
 		ev_metrics_counter(m, "evpipe_late_records_total", late, "outcome=\"updated\"");
-	e->m_late = ev_metrics_counter(m, "evpipe_late_records_total", late,
-				       "outcome=\"dead_lettered\"");
-	e->m_wm = ev_metrics_gauge(m, "evpipe_watermark_seconds", "Current event-time watermark",
+	s->late = ev_metrics_counter(m, "evpipe_late_records_total", late,
+				     "outcome=\"dead_lettered\"");
+	s->wm = ev_metrics_gauge(m, "evpipe_watermark_seconds", "Current event-time watermark",
+				 NULL);
+	s->wm_lag = ev_metrics_gauge(m, "evpipe_watermark_lag_seconds",
+				     "Processing time minus the watermark", NULL);
+	s->open = ev_metrics_gauge(m, "evpipe_windows_open",
+				   "Windows and keys held in state (the store's part estimated)",
 				   NULL);
-	e->m_wm_lag = ev_metrics_gauge(m, "evpipe_watermark_lag_seconds",
-				       "Processing time minus the watermark", NULL);
-	e->m_open = ev_metrics_gauge(m, "evpipe_windows_open",
-				     "Windows and keys held in state (the store's part estimated)",
-				     NULL);
-	e->m_keys_mem = ev_metrics_gauge(m, "evpipe_state_keys", keys, "tier=\"memory\"");
-	e->m_keys_store = ev_metrics_gauge(m, "evpipe_state_keys", keys, "tier=\"rocksdb\"");
-	e->m_bytes_mem = ev_metrics_gauge(m, "evpipe_state_bytes", bytes, "tier=\"memory\"");
-	e->m_bytes_store = ev_metrics_gauge(m, "evpipe_state_bytes", bytes, "tier=\"rocksdb\"");
-	e->m_spills =
+	s->keys_mem = ev_metrics_gauge(m, "evpipe_state_keys", keys, "tier=\"memory\"");
+	s->keys_store = ev_metrics_gauge(m, "evpipe_state_keys", keys, "tier=\"rocksdb\"");
+	s->bytes_mem = ev_metrics_gauge(m, "evpipe_state_bytes", bytes, "tier=\"memory\"");
+	s->bytes_store = ev_metrics_gauge(m, "evpipe_state_bytes", bytes, "tier=\"rocksdb\"");
+	s->spills =
 		ev_metrics_counter(m, "evpipe_state_spills_total",
 				   "Times the windows in memory went to RocksDB for want of memory",
 				   NULL);
@@ -1219,6 +1217,8 @@ ev_window *ev_window_new(const ev_window_opts *o)
 	if (!e)
 		return NULL;
 	e->o = *o;
+	if (o->series)
+		e->m = *o->series;
 	e->wm_advanced = e->wm_seen = EV_WM_MIN;
 	e->windows = ev_ht_new();
 	e->sessions = ev_ht_new();

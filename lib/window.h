@@ -15,6 +15,16 @@
 
 typedef struct ev_window ev_window;
 
+/* The engine's series: windows fired, late records by outcome, spills, the watermark and its
+ * lag, and the state's windows, keys and bytes by tier (set at most once a second: RocksDB's
+ * properties are not free). */
+typedef struct ev_window_series {
+	ev_counter *fired, *updated, *late, *spills;
+	ev_gauge *wm, *wm_lag, *open, *keys_mem, *keys_store, *bytes_mem, *bytes_store;
+} ev_window_series;
+/* Register them in m (before an engine uses them: a tool exposes them from its start). */
+void ev_window_series_register(ev_window_series *s, ev_metrics *m);
+
 typedef struct ev_window_opts {
 	/* What the windows are: size_ms alone tumbles, with every_ms (dividing it) slides;
 	 * gap_ms alone makes session windows per key. */
@@ -37,6 +47,7 @@ typedef struct ev_window_opts {
 	/* When non-NULL, told before the windows in memory spill to the store. */
 	void (*spilling)(void *arg, size_t bytes_in_memory, size_t windows);
 	void *arg;
+	const ev_window_series *series; /* NULL: none (copied) */
 } ev_window_opts;
 
 /* Returns of the calls below besides 0: a callback asked to stop (its error is the
@@ -49,10 +60,6 @@ enum { EV_WINDOW_OUTPUT = -1, EV_WINDOW_FAILED = -2 };
 ev_window *ev_window_new(const ev_window_opts *o);
 /* Free the windows in memory; the store is the caller's to close. */
 void ev_window_free(ev_window *w);
-/* Register the engine's series in m and keep them: windows fired, late records by outcome,
- * spills, the watermark and its lag, and the state's windows, keys and bytes by tier (set at
- * most once a second: RocksDB's properties are not free). */
-void ev_window_metrics(ev_window *w, ev_metrics *m);
 
 /* A record: event time ts, its partition (any key, see ev_window_partition), key the text of
  * its key fields as rows carry it ("k1":v1,"k2":v2, "" without keys) and values[i] its value

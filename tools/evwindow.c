@@ -142,6 +142,7 @@ struct evwindow {
 	ev_buf scratch;
 	char err[1024]; /* what the window engine reported */
 	ev_metrics *metrics;
+	ev_window_series series;
 	ev_counter *m_in, *m_out, *m_blocked;
 	ev_histogram *m_ck_duration;
 	ev_gauge *m_ck_full, *m_ck_incremental, *m_ck_last;
@@ -368,7 +369,6 @@ static int open_state(struct evwindow *e)
 		ev_error("out of memory");
 		return -1;
 	}
-	ev_window_metrics(e->win, e->metrics);
 	int r = ev_window_restore(e->win, now, &n, err, sizeof(err));
 	if (r < 0) {
 		ev_error("%s", err);
@@ -563,6 +563,8 @@ static void metrics(struct evwindow *e)
 		ev_metrics_gauge(m, "evpipe_checkpoint_stage_last_id",
 				 "Id of the last checkpoint this stage wrote its part of", NULL);
 	ev_ckpt_metrics(&e->ck, m);
+	ev_window_series_register(&e->series, m);
+	e->wo.series = &e->series;
 }
 
 int main(int argc, char **argv)

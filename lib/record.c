@@ -16,6 +16,7 @@ struct ev_record_reader {
 	ev_buf key;
 	ev_agg_value *values;
 	ev_buf *vbufs; /* the values' texts */
+	size_t *lens;  /* of the field names: ts, meta, keys, aggregates' */
 };
 
 /* A parsed record seen through one parser: values are opaque handles, NULL when absent. */
@@ -28,7 +29,7 @@ struct doc {
  * value to the reference (the fast parser and a nested key or value), 0, or -1 when out of
  * memory. */
 struct doc_ops {
-	const void *(*member)(const struct doc *d, const void *obj, const char *name);
+	const void *(*member)(const struct doc *d, const void *obj, const char *name, size_t len);
 	int (*integer)(const void *v, int64_t *out);               /* 1 when v is an integer */
 	int (*string)(const void *v, const char **s, size_t *len); /* 1 when a string */
 	int (*key_text)(ev_buf *out, const void *v);
@@ -36,16 +37,17 @@ struct doc_ops {
 		     ev_buf *buf);
 };
 
-static const void *fj_member(const struct doc *d, const void *obj, const char *name)
+static inline __attribute__((always_inline)) const void *
+fj_member(const struct doc *d, const void *obj, const char *name, size_t len)
 {
 	const ev_fj_node *o = obj;
 	if (!o || o->type != EV_FJ_OBJECT)
 		return NULL;
-	long i = ev_fj_member(d->nodes, (size_t)(o - d->nodes), name, strlen(name));
+	long i = ev_fj_member(d->nodes, (size_t)(o - d->nodes), name, len);
 	return i < 0 ? NULL : &d->nodes[i];
 }
 
-static int fj_integer(const void *v, int64_t *out)
+static inline __attribute__((always_inline)) int fj_integer(const void *v, int64_t *out)
 {
 	const ev_fj_node *n = v;
 	if (n->type != EV_FJ_INT)
@@ -54,7 +56,8 @@ static int fj_integer(const void *v, int64_t *out)
 	return 1;
 }
 
-static int fj_string(const void *v, const char **s, size_t *len)
+static inline __attribute__((always_inline)) int fj_string(const void *v, const char **s,
+							   size_t *len)
 {
 	const ev_fj_node *n = v;
 	if (!n || n->type != EV_FJ_STRING)
@@ -64,13 +67,13 @@ static int fj_string(const void *v, const char **s, size_t *len)
 	return 1;
 }
 
-static int fj_key_text(ev_buf *out, const void *v)
+static inline __attribute__((always_inline)) int fj_key_text(ev_buf *out, const void *v)
 {
 	return ev_json_scalar_fj(out, v);
 }
 
-static int fj_value(const struct doc *d, ev_agg_value *out, const ev_agg_spec *a, const void *v,
-		    ev_buf *buf)
+static inline __attribute__((always_inline)) int
+fj_value(const struct doc *d, ev_agg_value *out, const ev_agg_spec *a, const void *v, ev_buf *buf)
 {
 	long i = v ? (long)((const ev_fj_node *)v - d->nodes) : -1;
 	return ev_agg_value_fj(out, a, d->nodes, i, buf);
@@ -78,9 +81,10 @@ static int fj_value(const struct doc *d, ev_agg_value *out, const ev_agg_spec *a
 
 static const struct doc_ops fj_ops = {fj_member, fj_integer, fj_string, fj_key_text, fj_value};
 
-static const void *js_member(const struct doc *d, const void *obj, const char *name)
+static const void *js_member(const struct doc *d, const void *obj, const char *name, size_t len)
 {
 	(void)d;
+	(void)len;
 	return json_object_get(obj, name); /* NULL for a NULL or a non-object */
 }
 
@@ -130,15 +134,18 @@ static int bad(int fast, ev_record_error *why, const char *reason, const char *f
 	return READ_DEAD;
 }
 
-/* The walk both parsers share: event time, key, values, partition. */
-static int walk(ev_record_reader *r, const struct doc_ops *ops, const struct doc *d, ev_record *rec,
-		ev_record_error *why)
+/* The walk both parsers share: event time, key, values, partition. Inlined into each caller
+ * with its accessors known, so that the fast path pays no indirect call. */
+static inline __attribute__((always_inline)) int walk(ev_record_reader *r,
+						      const struct doc_ops *ops,
+						      const struct doc *d, ev_record *rec,
+						      ev_record_error *why)
 {
 	const ev_record_opts *o = &r->o;
 	int fast = d->nodes != NULL;
 	const char *s;
 	size_t len;
-	const void *v = ops->member(d, d->root, o->ts_field);
+	const void *v = ops->member(d, d->root, o->ts_field, r->lens[0]);
 	if (!v)
 		return bad(fast, why, "missing_ts", o->ts_field, "the record has no event time");
 	if (!ops->integer(v, &rec->ts) &&
@@ -148,7 +155,7 @@ static int walk(ev_record_reader *r, const struct doc_ops *ops, const struct doc
 			   "date-time");
 	ev_buf_reset(&r->key);
 	for (int i = 0; i < o->nkeys; i++) {
-		if (!(v = ops->member(d, d->root, o->keys[i])))
+		if (!(v = ops->member(d, d->root, o->keys[i], r->lens[2 + i])))
 			return bad(fast, why, "missing_key", o->keys[i],
 				   "the record has no value for a key field");
 		if (i)
@@ -161,15 +168,15 @@ static int walk(ev_record_reader *r, const struct doc_ops *ops, const struct doc
 	}
 	for (size_t i = 0; i < o->naggs; i++) {
 		const ev_agg_spec *a = &o->aggs[i];
-		v = a->field ? ops->member(d, d->root, a->field) : NULL;
+		v = a->field ? ops->member(d, d->root, a->field, r->lens[2 + o->nkeys + i]) : NULL;
 		int k = ops->value(d, &r->values[i], a, v, &r->vbufs[i]);
 		if (k != 0)
 			return k < 0 ? READ_OOM : READ_FALLBACK;
 		if (ev_agg_numeric(a) && r->values[i].kind == EV_AV_OTHER)
 			return bad(fast, why, "bad_value", a->field, "not a number");
 	}
-	const void *m = o->meta_field ? ops->member(d, d->root, o->meta_field) : NULL;
-	const void *topic = ops->member(d, m, "topic"), *p = ops->member(d, m, "partition");
+	const void *m = o->meta_field ? ops->member(d, d->root, o->meta_field, r->lens[1]) : NULL;
+	const void *topic = ops->member(d, m, "topic", 5), *p = ops->member(d, m, "partition", 9);
 	int64_t part;
 	rec->partition = ops->string(topic, &s, &len) && p && ops->integer(p, &part)
 				 ? ev_window_partition(s, len, part)
@@ -216,10 +223,17 @@ ev_record_reader *ev_record_reader_new(const ev_record_opts *o)
 	r->fj = ev_fj_new();
 	r->values = calloc(o->naggs ? o->naggs : 1, sizeof(*r->values));
 	r->vbufs = calloc(o->naggs ? o->naggs : 1, sizeof(*r->vbufs));
-	if (!r->values || !r->vbufs) {
+	r->lens = calloc(2 + (size_t)o->nkeys + o->naggs, sizeof(*r->lens));
+	if (!r->values || !r->vbufs || !r->lens) {
 		ev_record_reader_free(r);
 		return NULL;
 	}
+	r->lens[0] = strlen(o->ts_field);
+	r->lens[1] = o->meta_field ? strlen(o->meta_field) : 0;
+	for (int i = 0; i < o->nkeys; i++)
+		r->lens[2 + i] = strlen(o->keys[i]);
+	for (size_t i = 0; i < o->naggs; i++)
+		r->lens[2 + (size_t)o->nkeys + i] = o->aggs[i].field ? strlen(o->aggs[i].field) : 0;
 	return r;
 }
 
@@ -232,6 +246,7 @@ void ev_record_reader_free(ev_record_reader *r)
 		ev_buf_free(&r->vbufs[i]);
 	free(r->vbufs);
 	free(r->values);
+	free(r->lens);
 	ev_buf_free(&r->key);
 	free(r);
 }

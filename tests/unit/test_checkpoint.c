@@ -1,6 +1,8 @@
 /* test_checkpoint.c: the checkpoint protocol on a file store: parts, listing, what a restore
  * picks, pruning that never deletes a referenced file, and the coordinator's outcomes. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -125,6 +127,33 @@ static void test_protocol(void)
 	ev_metrics_free(m);
 }
 
+/* Pruning never follows a link out of the store: a checkpoint directory that is a link to a
+ * directory outside stops the prune, and the files there stay. */
+static void test_prune_link(void)
+{
+	ev_ckpt kin;
+	char err[512], path[1100], outside[512];
+	open_ck(&kin, "kin");
+	snprintf(outside, sizeof(outside), "%s-outside", root);
+	CHECK(mkdir(outside, 0777) == 0);
+	snprintf(path, sizeof(path), "%s/victim", outside);
+	FILE *f = fopen(path, "w");
+	CHECK(f && fputs("keep", f) >= 0 && fclose(f) == 0);
+	snprintf(path, sizeof(path), "%s/links/chk-0000000001", root);
+	CHECK(ev_store_put(kin.store, "links/chk-0000000009/kin.json", "{}", 2, err, sizeof(err)) ==
+	      0);
+	CHECK(ev_store_put(kin.store, "links/chk-0000000009/_manifest.json", "{}", 2, err,
+			   sizeof(err)) == 0);
+	CHECK(symlink(outside, path) == 0);
+	CHECK(ev_ckpt_prune(kin.store, "links", 1, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "symbolic link") != NULL);
+	snprintf(path, sizeof(path), "%s/victim", outside);
+	CHECK(access(path, F_OK) == 0);
+	unlink(path);
+	rmdir(outside);
+	ev_ckpt_close(&kin);
+}
+
 int main(void)
 {
 	if (!mkdtemp(root)) {
@@ -132,6 +161,7 @@ int main(void)
 		return 1;
 	}
 	RUN(test_protocol);
+	RUN(test_prune_link);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	if (system(cmd) != 0)

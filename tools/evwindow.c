@@ -1193,25 +1193,6 @@ static void free_windows(struct evwindow *e)
 	}
 }
 
-/* The part of checkpoint id this stage wrote. */
-static json_t *restore_fetch(struct evwindow *e, int64_t id, char *err, size_t errlen)
-{
-	ev_buf key = EV_BUF_INIT;
-	int found;
-	ev_buf_printf(&key, "%s.json", e->ck.stage);
-	char *name = strdup(ev_buf_cstr(&key));
-	ev_ckpt_key(&key, e->ck.job, id, name ? name : "");
-	free(name);
-	json_t *part = ev_ckpt_get_json(e->ck.store, ev_buf_cstr(&key), &found, err, errlen);
-	if (found == 0)
-		snprintf(err, errlen, "checkpoint %" PRId64 " has no part %s", id,
-			 ev_buf_cstr(&key));
-	ev_buf_free(&key);
-	if (part)
-		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(e->ck.store));
-	return part;
-}
-
 static int restore_fill(const char *dir, void *arg, char *err, size_t errlen)
 {
 	struct evwindow *e = arg;
@@ -1468,15 +1449,27 @@ int main(int argc, char **argv)
 	 * what the estimate misses. */
 	e.mem_budget = e.state_memory / 2;
 	ev_state_opts so = {.dir = e.state_dir, .memory = e.state_memory / 4};
-	int64_t restore_id = 0;
+	ev_ckpt_restored rs;
+	ev_buf fp = EV_BUF_INIT;
+	fingerprint(&e, &fp); /* a checkpoint of other windows is refused before it is read */
+	ev_ckpt_set_identity(&e.ck,
+			     json_pack("{s:s%}", "fingerprint", fp.data ? fp.data : "", fp.len));
+	ev_buf_free(&fp);
 	if (ev_ckpt_open(&e.ck, e.common.job, "evwindow", err, sizeof(err)) < 0 ||
-	    (e.ck.store && ev_ckpt_resolve(e.ck.store, e.ck.job, e.ck.restore, &restore_id, err,
-					   sizeof(err)) < 0) ||
-	    (restore_id && !(e.restore_part = restore_fetch(&e, restore_id, err, sizeof(err))))) {
+	    ev_ckpt_restore(&e.ck, &rs, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		rc = EV_EXIT_FAILURE;
 		goto done;
 	}
+	e.restore_part = json_incref(rs.part);
+	if (rs.id && !rs.part) {
+		ev_error("checkpoints: checkpoint %" PRId64 " has no part of stage '%s'", rs.id,
+			 e.ck.stage);
+		rc = EV_EXIT_FAILURE;
+	}
+	ev_ckpt_restored_free(&rs);
+	if (rc == EV_EXIT_FAILURE)
+		goto done;
 	if (e.restore_part) {
 		so.fill = restore_fill;
 		so.fill_arg = &e;

@@ -81,9 +81,12 @@ static void test_protocol(void)
 		part_with_file(&win, i, file);
 		part_with_file(&win, i, "common");
 		/* the second part_with_file replaced the first: make the part list both */
-		json_t *part =
-			json_pack("{s:[{s:s, s:s}, {s:s, s:s}]}", "files", "name", file, "key", "",
-				  "name", "common", "key", "job/shared/evwindow/common");
+		static const char sha[] =
+			"0000000000000000000000000000000000000000000000000000000000000000";
+		json_t *part = json_pack("{s:[{s:s, s:s, s:i, s:s}, {s:s, s:s, s:i, s:s}]}",
+					 "files", "name", file, "key", "", "size", 1, "sha256", sha,
+					 "name", "common", "key", "job/shared/evwindow/common",
+					 "size", 1, "sha256", sha);
 		char k[64];
 		snprintf(k, sizeof(k), "job/shared/evwindow/%s", file);
 		json_object_set_new(json_array_get(json_object_get(part, "files"), 0), "key",

@@ -820,7 +820,7 @@ int ev_ckpt_restore(ev_ckpt *o, ev_ckpt_restored *r, char *err, size_t errlen)
 	if (ev_ckpt_list(o->store, o->job, &e, &n, err, errlen) < 0)
 		return -1;
 	int exact = !latest && !valid, legacy = 0, rc = 0, candidates = 0;
-	char why[512] = "", skip[512];
+	char why[512] = "", skip[512] = "";
 	int64_t failed = 0; /* the newest that failed verification */
 	for (size_t i = n; i-- > 0;) {
 		if (!e[i].complete || (exact && e[i].id != want))

@@ -71,7 +71,8 @@ static const char usage_text[] =
 	"      --tolerable-failures N   stop after more than N abandoned in a row (default 3)\n"
 	"      --retain K           keep the K newest complete checkpoints (default 3)\n" EV_CKPT_OPTIONS_HELP
 	"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
-	"  the group (-G) only once a checkpoint is complete, for lag monitoring.\n"
+	"  the group (-G) only once a checkpoint is complete, for lag monitoring. A checkpoint\n"
+	"  of other topics or another group is refused unless --restore-mismatch allow.\n"
 	"\n"
 	"Produce options:\n"
 	"  -k, --key KEY            key of every message\n"

@@ -266,10 +266,10 @@ has_checkpoint() {
 @test "another pipeline's checkpoint under the default job and store is refused, naming what differs; EVPIPE_RESTORE_MISMATCH=allow restores it" {
 	events 4000 > events.ndjson
 	produce -p 0 < events.ndjson
-	# the default job (evpipe) and store (file://$EVPIPE_STATE_DIR/checkpoints)
-	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE
-	export EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state"
-	store="file://$EVPIPE_STATE_DIR/checkpoints"
+	# the default job (evpipe) and store (file://$HOME/.local/state/evpipe/checkpoints)
+	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE EVPIPE_STATE_DIR
+	export HOME="$BATS_TEST_TMPDIR/home"
+	store="file://$HOME/.local/state/evpipe/checkpoints"
 	"$JOB" > out 2> err 3>&- &
 	job=$!
 	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
@@ -297,6 +297,23 @@ has_checkpoint() {
 	[[ "$stderr" == *"kin: warning: checkpoint "*" of job 'evpipe' is of another pipeline (topics: "*"): restoring it anyway (--restore-mismatch allow)"* ]]
 	[[ "$stderr" =~ kin:\ warning:\ restoring\ checkpoint\ [0-9]+\ of\ job\ \'evpipe\'\ from\ $store,\ completed\ [0-9]+\ s\ ago ]]
 	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "* ]]
+	nothing_left
+}
+
+@test "EVPIPE_STATE_DIR with the default store under it: a restart restores, the working copy does not empty the store" {
+	events 4000 > events.ndjson
+	produce -p 0 < events.ndjson
+	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE
+	export EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	store="file://$EVPIPE_STATE_DIR/checkpoints"
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "*" of job 'evpipe' from $store"* ]]
+	has_checkpoint "$store"
 	nothing_left
 }
 

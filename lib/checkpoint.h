@@ -158,7 +158,8 @@ int ev_ckpt_list(ev_store *s, const char *job, ev_ckpt_entry **entries, size_t *
 		 size_t errlen);
 void ev_ckpt_entries_free(ev_ckpt_entry *entries, size_t n);
 /* The checkpoint "latest" (the newest complete one; 0 when there is none), "none" (0), or an id
- * (which must be complete). Returns 0, or -1 with a message in err. */
+ * (which must be complete), from the listing alone: nothing is verified (a restore goes
+ * through ev_ckpt_restore). Returns 0, or -1 with a message in err. */
 int ev_ckpt_resolve(ev_store *s, const char *job, const char *which, int64_t *id, char *err,
 		    size_t errlen);
 /* Delete the checkpoints older than the newest keep complete ones (those in progress, newer

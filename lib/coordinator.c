@@ -174,15 +174,31 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 	return rc;
 }
 
+static int too_many(const ev_coord *c, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "%d consecutive checkpoints failed (more than --tolerable-failures %d): stopping",
+		 c->failures, c->o.tolerable);
+	return EV_COORD_FAILED;
+}
+
 int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size_t errlen)
 {
 	*offsets = NULL;
-	if (!c->inflight && c->failures > c->o.tolerable) {
+	if (!c->inflight && c->failures > c->o.tolerable)
+		return too_many(c, err, errlen);
+	if (!c->inflight && c->next_due_ms < now_ms - c->o.timeout_ms) {
+		/* Due for longer than a checkpoint may take, and still not begun: the caller
+		 * cannot inject the barrier (its output has been blocked all along). */
+		ev_counter_inc(c->m_failed);
+		c->failures++;
 		snprintf(err, errlen,
-			 "%d consecutive checkpoints failed (more than --tolerable-failures %d): "
-			 "stopping",
-			 c->failures, c->o.tolerable);
-		return EV_COORD_FAILED;
+			 "a checkpoint due %" PRId64 " ms ago was not begun: its barrier cannot be "
+			 "written, the output is blocked (a stage downstream is stuck?)",
+			 now_ms - c->next_due_ms);
+		ev_warn("%s", err);
+		c->next_due_ms = now_ms;
+		return c->failures > c->o.tolerable ? too_many(c, err, errlen) : EV_COORD_ABANDONED;
 	}
 	if (!c->inflight)
 		return EV_COORD_IDLE;
@@ -229,15 +245,7 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 		ev_warn("%s", err);
 		c->inflight = 0;
 		c->next_due_ms = now_ms + c->o.interval_ms;
-		rc = EV_COORD_ABANDONED;
-		if (c->failures > c->o.tolerable) {
-			snprintf(
-				err, errlen,
-				"%d consecutive checkpoints failed (more than --tolerable-failures "
-				"%d): stopping",
-				c->failures, c->o.tolerable);
-			rc = EV_COORD_FAILED;
-		}
+		rc = c->failures > c->o.tolerable ? too_many(c, err, errlen) : EV_COORD_ABANDONED;
 	}
 	ev_ckpt_entries_free(e, n);
 	return rc;

@@ -13,7 +13,14 @@ typedef struct ev_meta {
 	int32_t partition;
 	int64_t offset;
 	int64_t ts;
+	const char *rejected; /* NULL, or why the payload cannot be a record line as it is
+			       * (ev_control_payload_unsafe): it is wrapped, with this reason */
 } ev_meta;
+
+/* The member under which kin wraps a payload it rejected (ADR 0013), in place of the
+ * provenance field, so that evvalidate dead-letters it with or without --meta-field:
+ *   {"__evpipe_rejected":{...,"wrapped":true,"rejected":"REASON"},"payload":"<payload>"} */
+#define EV_META_REJECTED "__evpipe_rejected"
 
 /* Append payload with the provenance inserted as its first field:
  *   {"NAME":{"topic":"t","partition":0,"offset":5,"ts":1732400000000},<the payload's fields>}
@@ -36,6 +43,10 @@ typedef struct ev_meta_span {
  * Returns 1 when found, 0 when the line does not begin with it. */
 int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span *span,
 		    ev_buf *orig);
+
+/* True when the provenance in span (ev_meta_extract) says that kin rejected the payload
+ * (ev_meta's rejected). */
+int ev_meta_rejected(const ev_meta_span *span);
 
 /* What ev_meta_extract would find in line, from the fast parser's nodes of the whole line (nd,
  * the root at 0), with nothing copied: 1 when the line begins with the provenance NAME and it

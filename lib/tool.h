@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include "control.h"
 #include "metrics.h"
 #include "ndjson.h"
 
@@ -60,6 +61,12 @@ int ev_tool_stop_requested(void);
  * is retried unless shutdown was asked for, and a read error is reported ("cannot read what").
  * Returns 1 on a line, 0 at the end of input or on shutdown, -1 on a read error. */
 int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags);
+
+/* A control line read from r, parsed and checked against the stage's sequence
+ * (ev_control_check): 0, or -1 with "line N: impossible control line ..." reported, for the
+ * stage to stop with EV_EXIT_FAILURE (ADR 0013). */
+int ev_tool_control(ev_control_seq *s, const ev_reader *r, const char *line, size_t len,
+		    ev_control *c);
 
 /* The series every tool keeps, under one name and help text everywhere: records read and
  * written, time blocked writing to an output ("stdout", "dlq", ...), and dead letters by

@@ -7,6 +7,7 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 	FIX="$EVPIPE_ROOT/tests/fixtures/evwindow"
 	AGGS=count,sum:value,min:value,max:value,avg:value,uniq:user_id,first:user_id,last:user_id
+	SYNC='{"__evpipe":"watermark","ts":1}'
 }
 
 # golden-tumble.rows was checked by hand against golden-in.ndjson (watermark = max - 5 s - 1):
@@ -184,13 +185,14 @@ compare_with_model() {
 }
 
 # Run the first half of in, stop evwindow with SIGTERM once it has read all of it (a control
-# line at the end of the half comes back when it has), then the second half with the same
+# line at the end of the half, a watermark long past that moves nothing, comes back when it
+# has), then the second half with the same
 # --state-dir: the rows and dead letters are those of one run over the whole.
 split_run() {
 	local half=$(($(wc -l < in) / 2))
 	rm -f whole.late a.late b.late # late outputs append
 	evwindow "$@" --late whole.late < in > whole.rows
-	{ head -n "$half" in; echo '{"__evpipe":"sync"}'; } > h1
+	{ head -n "$half" in; echo "$SYNC"; } > h1
 	tail -n +"$((half + 1))" in > h2
 	rm -rf state feed
 	mkfifo feed
@@ -198,16 +200,16 @@ split_run() {
 	local pid=$!
 	exec 8> feed # held open: no end of input
 	cat h1 >&8
-	wait_for 20 grep -q sync a.rows
+	wait_for 20 grep -qF "$SYNC" a.rows
 	kill -TERM "$pid"
 	wait "$pid"
 	exec 8>&-
 	run -0 --separate-stderr evwindow "$@" --state-dir state --late b.late < h2
 	[[ $stderr == *"continuing from the state in state"* ]]
 	printf '%s\n' "$output" > b.rows
-	cat a.rows b.rows | grep -v sync > split.rows
+	cat a.rows b.rows | grep -vF "$SYNC" > split.rows
 	assert_same_file split.rows whole.rows
-	cat a.late b.late | grep -v sync | jq -c 'del(.at, .line)' > split.cmp
+	cat a.late b.late | grep -vF "$SYNC" | jq -c 'del(.at, .line)' > split.cmp
 	jq -c 'del(.at, .line)' whole.late > whole.cmp
 	assert_same_file split.cmp whole.cmp
 	[ "$(jq -r .reason whole.late | grep -c late)" -gt 0 ]
@@ -225,7 +227,7 @@ split_run() {
 
 @test "a state directory left by a killed run, or by other aggregates, is refused" {
 	"$EVPIPE_ROOT/tests/window_ref.py" --generate 2000 --seed 11 > in
-	{ cat in; echo '{"__evpipe":"sync"}'; } > in.sync
+	{ cat in; echo "$SYNC"; } > in.sync
 	mkfifo feed
 	local sig pid
 	for sig in KILL TERM; do
@@ -234,7 +236,7 @@ split_run() {
 		pid=$!
 		exec 8> feed
 		cat in.sync >&8
-		wait_for 20 grep -q sync out
+		wait_for 20 grep -qF "$SYNC" out
 		kill -"$sig" "$pid"
 		wait "$pid" || [ "$sig" = KILL ]
 		exec 8>&-

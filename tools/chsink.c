@@ -66,8 +66,8 @@ static const char usage_text[] =
 	"                           (a barrier's part is written once the rows before it are in)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (ClickHouse\n"
-	"unreachable past --retry-timeout, refused credentials, no such table, I/O), 2 usage\n"
-	"error.\n";
+	"unreachable past --retry-timeout, refused credentials, no such table, I/O, an impossible\n"
+	"control line: ADR 0013), 2 usage error.\n";
 
 enum {
 	OPT_URL = 256,
@@ -118,6 +118,7 @@ struct row {
 
 struct chsink {
 	ev_ckpt ck;
+	ev_control_seq ctl; /* the control lines seen */
 	const char *url;
 	const char *table;
 	const char *user;
@@ -424,11 +425,8 @@ static int take_control(struct chsink *s, const char *line, size_t len)
 	ev_control c;
 	char err[256];
 	ev_counter_inc(s->m_control);
-	if (ev_control_parse(line, len, &c, err, sizeof(err)) < 0) {
-		ev_warn("line %" PRIu64 ": malformed control line, forwarded as it is: %s",
-			ev_reader_lines(s->in), err);
-		c.type = EV_CTL_OTHER;
-	}
+	if (ev_tool_control(&s->ctl, s->in, line, len, &c) < 0)
+		return -1;
 	uint64_t t0 = ev_mono_ns();
 	if (c.type == EV_CTL_BARRIER && flush_batch(s) < 0)
 		return -1;

@@ -45,7 +45,8 @@ static const char usage_text[] =
 	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
 	"      --until TIME         only dead letters before TIME\n"
 	"\n"
-	"Exit status: 0 ok, 1 runtime failure, 2 usage error.\n";
+	"Exit status: 0 ok, 1 runtime failure (I/O, delivery, an impossible control line: ADR\n"
+	"0013), 2 usage error.\n";
 
 enum { OPT_REASON = 256, OPT_SINCE, OPT_UNTIL };
 
@@ -63,6 +64,7 @@ static const struct option long_options[] = {
 
 struct dlqsink {
 	ev_ckpt ck;
+	ev_control_seq ctl; /* the control lines seen */
 	int replay;
 	ev_kafka_opts kafka;
 	const char *topic;
@@ -130,8 +132,11 @@ static int sink(struct dlqsink *d)
 		if (ev_control_is(line, len)) {
 			ev_control c;
 			char err[256];
-			if (ev_control_parse(line, len, &c, err, sizeof(err)) == 0 &&
-			    c.type == EV_CTL_BARRIER) {
+			if (ev_tool_control(&d->ctl, in, line, len, &c) < 0) {
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
+			if (c.type == EV_CTL_BARRIER) {
 				uint64_t t0 = ev_mono_ns();
 				if (make_durable(d) < 0) {
 					rc = EV_EXIT_FAILURE;

@@ -29,9 +29,12 @@ static const char usage_text[] =
 	"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
 	"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
 	"\"raw_b64\"),\"source\",\"line\",\"at\"}. Reasons: parse, truncated, encoding, too_long,\n"
-	"depth, duplicate_key, schema. Blank lines are skipped and counted; control\n"
-	"lines go to both outputs, in order. Nothing read is lost: in = valid + dead-lettered +\n"
-	"skipped.\n"
+	"depth, duplicate_key, schema, embedded_newline and reserved (a payload kin rejected,\n"
+	"with its original bytes; any other line whose first key begins with \"__evpipe\").\n"
+	"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
+	"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
+	"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
+	"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
@@ -47,8 +50,8 @@ static const char usage_text[] =
 	"                           the contract's SHA-256, so that a restore of a checkpoint\n"
 	"                           taken under another contract is refused)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
-	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O),\n"
-	"2 usage error or a contract that cannot be used.\n";
+	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
+	"impossible control line), 2 usage error or a contract that cannot be used.\n";
 
 enum {
 	OPT_ALL_ERRORS = 256,
@@ -88,7 +91,8 @@ struct evvalidate {
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_blocked_out, *m_blocked_dlq;
 	uint64_t dead;
-	ev_buf env; /* envelope being written */
+	ev_buf env;         /* envelope being written */
+	ev_control_seq seq; /* the control lines seen */
 };
 
 static void flush_outputs(void *arg)
@@ -126,15 +130,14 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	return 0;
 }
 
-static int forward_control(struct evvalidate *v, const char *line, size_t len)
+/* Forward a control line (c, checked); a barrier first gets this stage's part. */
+static int forward_control(struct evvalidate *v, const char *line, size_t len, const ev_control *c)
 {
-	ev_control c;
 	char err[512];
 	ev_counter_inc(v->m_control);
-	if (v->ck.store && ev_control_parse(line, len, &c, err, sizeof(err)) == 0 &&
-	    c.type == EV_CTL_BARRIER &&
-	    ev_ckpt_ack(&v->ck, c.id, ev_mono_ns(), err, sizeof(err)) < 0)
-		ev_ckpt_failed(&v->ck, c.id, err);
+	if (c->type == EV_CTL_BARRIER &&
+	    ev_ckpt_ack(&v->ck, c->id, ev_mono_ns(), err, sizeof(err)) < 0)
+		ev_ckpt_failed(&v->ck, c->id, err);
 	if (ev_writer_line(v->out, line, len) < 0)
 		return -1;
 	return v->dlq ? ev_writer_line(v->dlq, line, len) : 0;
@@ -152,7 +155,10 @@ static int run(struct evvalidate *v)
 		if (r < 0)
 			return EV_EXIT_FAILURE;
 		if (ev_control_is(line, len)) {
-			if (forward_control(v, line, len) < 0)
+			ev_control c;
+			if (ev_tool_control(&v->seq, v->in, line, len, &c) < 0)
+				return EV_EXIT_FAILURE;
+			if (forward_control(v, line, len, &c) < 0)
 				goto write_error;
 			continue;
 		}

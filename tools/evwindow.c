@@ -62,7 +62,8 @@ static const char usage_text[] =
 	"                           cache; beyond it windows spill to RocksDB (default 128MiB)\n" EV_CKPT_OPTIONS_HELP
 	"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
-	"Exit status: 0 ok, 1 runtime failure (I/O), 2 usage error.\n";
+	"Exit status: 0 ok, 1 runtime failure (I/O, an impossible control line: ADR 0013),\n"
+	"2 usage error.\n";
 
 enum {
 	OPT_TS_FIELD = 256,
@@ -162,6 +163,7 @@ struct evwindow {
 	ev_ckpt ck;
 	json_t *restore_part; /* the part of the checkpoint restored from */
 	ev_tool_common common;
+	ev_control_seq ctl; /* the control lines seen */
 
 	ev_wm *wm;
 	ev_ht *windows;          /* start + key -> struct window */
@@ -972,22 +974,24 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 	return 0;
 }
 
+#define CONTROL_REFUSED 1 /* an impossible control line (ADR 0013), reported */
+
 static int control(struct evwindow *e, const char *line, size_t len)
 {
 	ev_control c;
-	char err[256];
-	int parsed = ev_control_parse(line, len, &c, err, sizeof(err)) == 0;
-	if (parsed && c.type == EV_CTL_BARRIER && e->ck.store) {
+	if (ev_tool_control(&e->ctl, e->in, line, len, &c) < 0)
+		return CONTROL_REFUSED;
+	if (c.type == EV_CTL_BARRIER && e->ck.store) {
 		/* Rows before the barrier are out before the state that produced them is saved. */
 		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
 			return -1;
 		take_checkpoint(e, c.id);
 	}
-	if (parsed && c.type == EV_CTL_STOP)
+	if (c.type == EV_CTL_STOP)
 		e->stopped = 1;
-	if (parsed && c.type == EV_CTL_END)
+	if (c.type == EV_CTL_END)
 		e->ended = 1;
-	if (parsed && c.type == EV_CTL_WATERMARK) {
+	if (c.type == EV_CTL_WATERMARK) {
 		ev_wm_promise(e->wm, c.ts);
 		e->now_ms = ev_wall_ms();
 		if (advance(e, ev_wm_current(e->wm, e->now_ms)) < 0)
@@ -1233,7 +1237,10 @@ static int run(struct evwindow *e)
 		if (len == 0)
 			continue;
 		if (ev_control_is(line, len)) {
-			if (control(e, line, len) < 0)
+			int ctl = control(e, line, len);
+			if (ctl == CONTROL_REFUSED)
+				return EV_EXIT_FAILURE;
+			if (ctl < 0)
 				goto write_error;
 			continue;
 		}
@@ -1467,6 +1474,7 @@ int main(int argc, char **argv)
 			 e.ck.stage);
 		rc = EV_EXIT_FAILURE;
 	}
+	ev_control_seq_init(&e.ctl, rs.id);
 	ev_ckpt_restored_free(&rs);
 	if (rc == EV_EXIT_FAILURE)
 		goto done;

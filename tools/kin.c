@@ -54,6 +54,11 @@ static const char usage_text[] =
 	"                           {\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
 	"                           that is not a JSON object is wrapped as\n"
 	"                           {\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}\n"
+	"  A payload with a newline or a CR in it, or whose first key begins with \"__evpipe\"\n"
+	"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
+	"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
+	"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
+	"  (-J escapes every payload: nothing to wrap).\n"
 	"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
 	"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 	"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
@@ -67,7 +72,9 @@ static const char usage_text[] =
 	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
 	"      --checkpoint-expect LIST the stages whose parts complete a checkpoint, e.g.\n"
 	"                           evwindow,chsink,dlqsink-dlq (default: none but kin's)\n"
-	"      --checkpoint-timeout D   abandon a checkpoint not complete after D (default 60s)\n"
+	"      --checkpoint-timeout D   abandon a checkpoint not complete after D (default 60s);\n"
+	"                           one that cannot begin for D (the output blocked by a stage\n"
+	"                           that hangs) fails too\n"
 	"      --tolerable-failures N   stop after more than N abandoned in a row (default 3)\n"
 	"      --retain K           keep the K newest complete checkpoints (default 3)\n" EV_CKPT_OPTIONS_HELP
 	"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
@@ -168,13 +175,13 @@ struct kin {
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
 	ev_counter *m_blocked, *m_skipped_blank, *m_skipped_control, *m_rejected_too_long;
-	ev_counter *m_rejected_envelope;
+	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
 	struct part *parts;
 	size_t nparts, capparts;
 	size_t last_part;
 	ev_kafka_delivery dl;
 	int fatal;
-	int multiline_warned;
+	int stopped_by_checkpoints; /* too many failed: reported, the job stops */
 };
 
 /* A partition this consumer reads: end-of-partition state and the offset to store
@@ -396,23 +403,43 @@ static void commit_offsets(struct kin *k, json_t *offsets)
 	rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* The coordinator's turn: finish the checkpoint in flight, begin the next when due (its
- * barrier follows every record written so far). Returns 0, or -1 to stop the job. */
-static int checkpoint_tick(struct kin *k)
+/* Finish the checkpoint in flight, or fail it (or one that could not begin) past its timeout.
+ * Returns 0, or -1 (reported) to stop the job. */
+static int checkpoint_poll(struct kin *k, int64_t now)
 {
 	char err[1024];
 	json_t *offsets;
-	if (!k->coord)
-		return 0;
-	int64_t now = ev_wall_ms();
 	int r = ev_coord_poll(k->coord, now, &offsets, err, sizeof(err));
 	if (r == EV_COORD_COMPLETED) {
 		commit_offsets(k, offsets);
 		json_decref(offsets);
 	} else if (r == EV_COORD_FAILED) {
 		ev_error("%s", err);
+		k->stopped_by_checkpoints = 1;
 		return -1;
 	}
+	return 0;
+}
+
+/* While a write to stdout waits for the next stage: the blocked time and the coordinator's
+ * clock go on (ev_writer_set_tick). */
+static int output_blocked(void *arg)
+{
+	struct kin *k = arg;
+	ev_counter_set(k->m_blocked, ev_writer_blocked_ns(k->out));
+	return k->coord ? checkpoint_poll(k, ev_wall_ms()) : 0;
+}
+
+/* The coordinator's turn: finish the checkpoint in flight, begin the next when due (its
+ * barrier follows every record written so far). Returns 0, or -1 to stop the job. */
+static int checkpoint_tick(struct kin *k)
+{
+	char err[1024];
+	if (!k->coord)
+		return 0;
+	int64_t now = ev_wall_ms();
+	if (checkpoint_poll(k, now) < 0)
+		return -1;
 	if (!ev_coord_due(k->coord, now))
 		return 0;
 	int64_t id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
@@ -428,7 +455,7 @@ static int checkpoint_tick(struct kin *k)
 			 ? -1
 			 : 0;
 	ev_buf_free(&line);
-	if (rc < 0 && errno != EPIPE)
+	if (rc < 0 && errno != EPIPE && !k->stopped_by_checkpoints)
 		ev_error("cannot write standard output: %s", strerror(errno));
 	return rc;
 }
@@ -525,6 +552,16 @@ static void setup_metrics(struct kin *k)
 	k->m_rejected_envelope =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"envelope\"");
+	k->m_rejected_newline = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"embedded_newline\"");
+	k->m_rejected_reserved = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"reserved\"");
 	k->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
@@ -623,11 +660,20 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 			return -1;
 		return ev_writer_line(k->out, line->data, line->len);
 	}
-	if (k->meta_field) {
+	/* A payload never becomes a control line or two lines (ADR 0013). */
+	const char *unsafe = ev_control_payload_unsafe(msg->payload, msg->len);
+	if (k->meta_field || unsafe) {
 		ev_meta m = {rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
-			     rd_kafka_message_timestamp(msg, NULL)};
+			     rd_kafka_message_timestamp(msg, NULL), unsafe};
 		ev_buf_reset(line);
-		if (ev_meta_insert(line, k->meta_field, &m, msg->payload, msg->len) < 0)
+		if (unsafe) {
+			ev_counter_inc(strcmp(unsafe, "reserved") == 0 ? k->m_rejected_reserved
+								       : k->m_rejected_newline);
+			ev_debug("%s [%d] at offset %" PRId64 ": %s: written as a rejected record",
+				 m.topic, (int)m.partition, m.offset, unsafe);
+		}
+		if (ev_meta_insert(line, unsafe ? EV_META_REJECTED : k->meta_field, &m,
+				   msg->payload, msg->len) < 0)
 			return -1;
 		return ev_writer_line(k->out, line->data, line->len);
 	}
@@ -672,13 +718,6 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 	}
 	ev_counter_inc(k->m_in);
 	ev_counter_add(k->m_bytes_in, msg->len);
-	if (!k->json && !k->multiline_warned && msg->payload &&
-	    memchr(msg->payload, '\n', msg->len)) {
-		ev_warn("a payload contains a newline (%s [%d] at offset %" PRId64
-			"): it spans several lines; use -J to keep it one record",
-			rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset);
-		k->multiline_warned = 1;
-	}
 	if (write_message(k, msg, line) < 0)
 		return WRITE_FAILED;
 	ev_counter_inc(k->m_out);
@@ -801,7 +840,7 @@ static int consume(struct kin *k)
 	ev_buf_free(&line);
 	return rc;
 write_error:
-	if (errno != EPIPE)
+	if (errno != EPIPE && !k->stopped_by_checkpoints)
 		ev_error("cannot write standard output: %s", strerror(errno));
 	ev_buf_free(&line);
 	return EV_EXIT_FAILURE;
@@ -1320,6 +1359,10 @@ int main(int argc, char **argv)
 	k.out = ev_writer_new(1, 64 * 1024);
 	if (!k.out) {
 		ev_error("out of memory");
+		return EV_EXIT_FAILURE;
+	}
+	if (k.mode == 'C' && ev_writer_set_tick(k.out, output_blocked, &k, 100) < 0) {
+		ev_error("standard output: %s", strerror(errno));
 		return EV_EXIT_FAILURE;
 	}
 

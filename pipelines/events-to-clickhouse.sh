@@ -78,10 +78,17 @@ Settings, from the environment (pipelines/env.example documents each one):
                             abandoned checkpoints in a row that stop the job: more than
                             this (default 3)
   EVPIPE_RESTORE            latest: continue from the newest complete checkpoint when there
-                            is one; N: from checkpoint N; none: start afresh (default latest)
+                            is one (refused when it fails verification, naming the newest
+                            intact one); latest-valid: from the newest one that passes
+                            verification; N: from checkpoint N; none: start afresh
+                            (default latest)
+  EVPIPE_RESTORE_MISMATCH   refuse: a checkpoint of the job taken with other settings (topic,
+                            group, contract, windows, aggregates, table) is not restored, the
+                            job exits 1 naming what differs; allow: restore it anyway, with a
+                            warning (default refuse)
   EVPIPE_STATE_DIR          window state directory (default: a private one). Without
                             checkpoints, open windows are saved there on stop and a restart
-                            continues them; with checkpoints it is a working copy
+                            continues them; with checkpoints its window/ is a working copy
   EVPIPE_CLICKHOUSE_RETRY_TIMEOUT
                             how long chsink retries a failing insert before the job fails
                             (default 5m)
@@ -179,6 +186,7 @@ checkpoint_timeout=${EVPIPE_CHECKPOINT_TIMEOUT:-60s}
 checkpoint_retain=${EVPIPE_CHECKPOINT_RETAIN:-3}
 tolerable=${EVPIPE_CHECKPOINT_TOLERABLE_FAILURES:-3}
 restore=${EVPIPE_RESTORE:-latest}
+restore_mismatch=${EVPIPE_RESTORE_MISMATCH:-refuse}
 metrics_host=${EVPIPE_METRICS_HOST:-127.0.0.1}
 retry_timeout=${EVPIPE_CLICKHOUSE_RETRY_TIMEOUT:-5m}
 port_base=${EVPIPE_METRICS_PORT_BASE:-}
@@ -213,7 +221,8 @@ fi
 [ -r "$contract" ] || usage_error "cannot read the contract '$contract'"
 [ -z "$state_dir" ] || mkdir -p "$state_dir"
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
-[[ $restore =~ ^(latest|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, none or a checkpoint id"
+[[ $restore =~ ^(latest|latest-valid|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, latest-valid, none or a checkpoint id"
+[[ $restore_mismatch =~ ^(refuse|allow)$ ]] || usage_error "EVPIPE_RESTORE_MISMATCH must be refuse or allow"
 [[ $checkpoint_retain =~ ^[1-9][0-9]*$ ]] || usage_error "EVPIPE_CHECKPOINT_RETAIN must be a positive number"
 [[ $tolerable =~ ^[0-9]+$ ]] || usage_error "EVPIPE_CHECKPOINT_TOLERABLE_FAILURES must be a number"
 ! has_credentials "$store" ||
@@ -249,9 +258,10 @@ metrics() {
 # checkpoints, and ADR 0008). Each stage that writes a part is named in kin's --checkpoint-expect.
 checkpoint_args() {
 	ckpt_args=(--job "$job")
-	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore" --stage "$1")
+	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore"
+		--restore-mismatch "$restore_mismatch" --stage "$1")
 }
-expect=evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
+expect=evvalidate,evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
 
 # ---- The private directory: named pipes between the stages ----------------------------------
 dir=$(mktemp -d "${TMPDIR:-/tmp}/evpipe-job.XXXXXX")
@@ -362,7 +372,13 @@ aggregates=count,sum:value,min:value,max:value,uniq:user_id # the table's column
 window_args=(--key event_type --ts-field ts --tumble "$window" --agg "$aggregates"
 	--out-of-orderness "$out_of_orderness" --lateness "$lateness"
 	--idle-timeout "$idle_timeout" --max-future "$max_future" --meta-field _src)
-[ -z "$state_dir" ] || window_args+=(--state-dir "$state_dir")
+# With checkpoints, evwindow's directory is a working copy that a restore empties: it is a
+# directory of its own, never the one that holds the default store (state_dir/checkpoints).
+if [ -n "$state_dir" ] && [ "$store" = none ]; then
+	window_args+=(--state-dir "$state_dir")
+elif [ -n "$state_dir" ]; then
+	window_args+=(--state-dir "$state_dir/window")
+fi
 metrics 2
 checkpoint_args evwindow
 start evwindow "$dir/valid" "$dir/rows" evwindow "${window_args[@]}" --late "$dir/late" \

@@ -304,6 +304,67 @@ nothing_left() {
 	nothing_left
 }
 
+# A complete checkpoint of job evpipe with records read is in the store $1.
+has_checkpoint() {
+	local show
+	show=$(ckpt --store "$1" --job evpipe show latest -J 2>/dev/null) || return 1
+	jq -e '.state == "complete" and ([.offsets[].offset] | add) > 0' <<<"$show" >/dev/null
+}
+
+@test "another pipeline's checkpoint under the default job and store is refused, naming what differs; EVPIPE_RESTORE_MISMATCH=allow restores it" {
+	events 4000 > events.ndjson
+	produce -p 0 < events.ndjson
+	# the default job (evpipe) and store (file://$HOME/.local/state/evpipe/checkpoints)
+	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE EVPIPE_STATE_DIR
+	export HOME="$BATS_TEST_TMPDIR/home"
+	store="file://$HOME/.local/state/evpipe/checkpoints"
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+	first=$TOPIC
+
+	# the same job name and store, another topic, group and table
+	TOPIC=$(new_topic other)
+	TABLE2="${TABLE}_other"
+	export EVPIPE_TOPIC=$TOPIC EVPIPE_GROUP="g-$TOPIC" EVPIPE_TABLE=$TABLE2
+	produce -p 0 < events.ndjson
+	EVPIPE_EXIT_AT_END=1 run -1 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"kin: checkpoints: checkpoint "*" of job 'evpipe' is of another pipeline: stage 'kin' topics: [\"$first\"] in the checkpoint, [\"$TOPIC\"] here; group: \"g-$first\" in the checkpoint, \"g-$TOPIC\" here; "*"(--restore-mismatch allow)"* ]]
+	[[ "$stderr" == *"chsink: checkpoints: checkpoint "*" is of another pipeline: stage 'chsink' table: \"$TABLE\" in the checkpoint, \"$TABLE2\" here"* ]]
+	[[ "$stderr" == *"events-to-clickhouse: stage '"*"' failed"* ]]
+	[[ "$stderr" != *"kin: warning: restoring checkpoint"* ]]
+	# nothing was written: chsink refused before it made the table
+	[ "$(q "EXISTS TABLE $TABLE2")" = 0 ]
+	nothing_left
+
+	# with the flag, it is restored, and the restore is a warning with its id and age
+	EVPIPE_EXIT_AT_END=1 EVPIPE_RESTORE_MISMATCH=allow run -0 --separate-stderr "$JOB" 3>&-
+	q "DROP TABLE IF EXISTS $TABLE2" >/dev/null
+	[[ "$stderr" == *"kin: warning: checkpoint "*" of job 'evpipe' is of another pipeline (topics: "*"): restoring it anyway (--restore-mismatch allow)"* ]]
+	[[ "$stderr" =~ kin:\ warning:\ restoring\ checkpoint\ [0-9]+\ of\ job\ \'evpipe\'\ from\ $store,\ completed\ [0-9]+\ s\ ago ]]
+	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "* ]]
+	nothing_left
+}
+
+@test "EVPIPE_STATE_DIR with the default store under it: a restart restores, the working copy does not empty the store" {
+	events 4000 > events.ndjson
+	produce -p 0 < events.ndjson
+	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE
+	export EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	store="file://$EVPIPE_STATE_DIR/checkpoints"
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "*" of job 'evpipe' from $store"* ]]
+	has_checkpoint "$store"
+	nothing_left
+}
+
 @test "ClickHouse unreachable: chsink fails, the job stops, exit 1 naming it, nothing left" {
 	events 2000 | produce
 	CLICKHOUSE_URL=http://127.0.0.1:9 EVPIPE_CLICKHOUSE_RETRY_TIMEOUT=1s \

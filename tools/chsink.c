@@ -896,12 +896,14 @@ int main(int argc, char **argv)
 	ev_backoff_init(&s.backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS,
 			((uint64_t)getpid() << 32) ^ ev_mono_ns());
 	char err[512];
-	if (ev_ckpt_open(&s.ck, s.common.job, "chsink", err, sizeof(err)) < 0) {
+	ev_ckpt_set_identity(&s.ck, json_pack("{s:s}", "table", s.table));
+	if (ev_ckpt_open(&s.ck, s.common.job, "chsink", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&s.ck, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		free(s.create_sql);
+		ev_ckpt_close(&s.ck);
 		return EV_EXIT_FAILURE;
 	}
-	ev_ckpt_stateless_restore(&s.ck);
 	s.metrics = ev_tool_metrics("chsink", s.common.job, s.common.metrics_addr);
 	s.in = ev_reader_new(0, (size_t)s.max_line);
 	s.out = ev_writer_new(1, 64 * 1024);

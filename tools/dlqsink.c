@@ -478,13 +478,16 @@ int main(int argc, char **argv)
 		ev_buf_free(&d.reasons);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
-	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0) {
+	if (d.topic)
+		ev_ckpt_set_identity(&d.ck, json_pack("{s:s}", "topic", d.topic));
+	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&d.ck, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		rd_kafka_conf_destroy(d.kafka.conf);
 		ev_buf_free(&d.reasons);
+		ev_ckpt_close(&d.ck);
 		return EV_EXIT_FAILURE;
 	}
-	ev_ckpt_stateless_restore(&d.ck);
 	d.metrics = ev_tool_metrics("dlqsink", d.common.job, d.common.metrics_addr);
 	if (!d.metrics) {
 		rd_kafka_conf_destroy(d.kafka.conf);

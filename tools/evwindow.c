@@ -300,25 +300,6 @@ static int control(struct evwindow *e, const char *line, size_t len)
 	return 0;
 }
 
-/* The part of checkpoint id this stage wrote. */
-static json_t *restore_fetch(struct evwindow *e, int64_t id, char *err, size_t errlen)
-{
-	ev_buf key = EV_BUF_INIT;
-	int found;
-	ev_buf_printf(&key, "%s.json", e->ck.stage);
-	char *name = strdup(ev_buf_cstr(&key));
-	ev_ckpt_key(&key, e->ck.job, id, name ? name : "");
-	free(name);
-	json_t *part = ev_ckpt_get_json(e->ck.store, ev_buf_cstr(&key), &found, err, errlen);
-	if (found == 0)
-		snprintf(err, errlen, "checkpoint %" PRId64 " has no part %s", id,
-			 ev_buf_cstr(&key));
-	ev_buf_free(&key);
-	if (part)
-		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(e->ck.store));
-	return part;
-}
-
 static int restore_fill(const char *dir, void *arg, char *err, size_t errlen)
 {
 	struct evwindow *e = arg;
@@ -339,18 +320,29 @@ static int fresh_fill(const char *dir, void *arg, char *err, size_t errlen)
 static int open_state(struct evwindow *e)
 {
 	char err[1024];
-	int64_t restore_id = 0;
+	ev_ckpt_restored rs;
 	/* Half of the memory for aggregation in memory, a quarter for RocksDB, the rest for
 	 * what the estimate misses. */
 	ev_state_opts so = {.dir = e->state_dir, .memory = e->state_memory / 4};
+	ev_buf fp = EV_BUF_INIT;
+	ev_window_fingerprint(&fp, &e->wo); /* a checkpoint of other windows is refused unread */
+	ev_ckpt_set_identity(&e->ck,
+			     json_pack("{s:s%}", "fingerprint", fp.data ? fp.data : "", fp.len));
+	ev_buf_free(&fp);
 	if (ev_ckpt_open(&e->ck, e->common.job, "evwindow", err, sizeof(err)) < 0 ||
-	    (e->ck.store && ev_ckpt_resolve(e->ck.store, e->ck.job, e->ck.restore, &restore_id, err,
-					    sizeof(err)) < 0) ||
-	    (restore_id && !(e->restore_part = restore_fetch(e, restore_id, err, sizeof(err))))) {
+	    ev_ckpt_restore(&e->ck, &rs, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
-	ev_control_seq_init(&e->ctl, restore_id);
+	e->restore_part = json_incref(rs.part);
+	ev_control_seq_init(&e->ctl, rs.id);
+	int64_t restored = rs.id;
+	ev_ckpt_restored_free(&rs);
+	if (restored && !e->restore_part) {
+		ev_error("checkpoints: checkpoint %" PRId64 " has no part of stage '%s'", restored,
+			 e->ck.stage);
+		return -1;
+	}
 	if (e->restore_part) {
 		so.fill = restore_fill;
 		so.fill_arg = e;

@@ -32,4 +32,10 @@ typedef struct ev_deadletter {
  *  (or "raw_b64" when not UTF-8),"source":{..},"line":N,"at":MS} */
 int ev_deadletter_format(ev_buf *out, const ev_deadletter *d);
 
+/* Every reason evpipe's tools write, NULL-terminated: a tool that adds a reason adds it here
+ * (dlqsink replay --reason refuses the others). */
+extern const char *const ev_deadletter_reasons[];
+/* 1 when the len bytes at reason name one of ev_deadletter_reasons, else 0. */
+int ev_deadletter_reason_known(const char *reason, size_t len);
+
 #endif

@@ -21,12 +21,13 @@ enum { EV_OPT_METRICS_ADDR = 0x1000, EV_OPT_JOB };
 	{                                                                                        \
 		"version", no_argument, NULL, 'V'                                                \
 	}
-#define EV_TOOL_OPTIONS_HELP                                                           \
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n" \
-	"      --job NAME           job label of the metrics (default evpipe)\n"       \
-	"  -q, --quiet              only errors on stderr\n"                           \
-	"  -v, --verbose            debug messages on stderr\n"                        \
-	"  -h, --help               this text\n"                                       \
+#define EV_TOOL_OPTIONS_HELP                                                                    \
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics; ADDR is\n" \
+	"                           [HOST:]PORT, HOST 127.0.0.1 unless given (0.0.0.0: all)\n"  \
+	"      --job NAME           job label of the metrics (default evpipe)\n"                \
+	"  -q, --quiet              only errors on stderr\n"                                    \
+	"  -v, --verbose            debug messages on stderr\n"                                 \
+	"  -h, --help               this text\n"                                                \
 	"  -V, --version            version and library versions\n"
 
 typedef struct ev_tool_common {

@@ -303,9 +303,36 @@ metric() {
 	[[ "$stderr" == *"7 row(s) not written to '$TABLE'"* ]]
 	[ "$(grep -c '^503 INSERT' proxy.log)" -ge 3 ]
 	count_is 0
-	# Nothing listening: the same, at start.
-	run -1 --separate-stderr chsink --url http://127.0.0.1:1 --table "$TABLE" --retry-timeout 300ms <in.ndjson
-	[[ "$stderr" == *"gave up after 0.3 s of retries"*"127.0.0.1 port 1"* ]]
+}
+
+@test "a server never reached since start fails at once, before any row: nothing listening, unknown host" {
+	rows 1 7 >in.ndjson
+	SECONDS=0
+	run -1 --separate-stderr chsink --url http://127.0.0.1:1 --table evpipe.t <in.ndjson
+	[ "$SECONDS" -lt 10 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"chsink: checking table 'evpipe.t': "*"127.0.0.1 port 1"*"(ClickHouse at 'http://127.0.0.1:1' never answered since start: not retried)"* ]]
+	[[ "$stderr" != *"retrying"* ]]
+	run -1 --separate-stderr chsink --url http://no-such-host.invalid:8123 \
+		--table evpipe.event_aggregates --create-table "$SQL" <in.ndjson
+	[ "$SECONDS" -lt 20 ]
+	[[ "$stderr" == *"chsink: --create-table '$SQL': statement 1: "*"no-such-host.invalid"*"never answered since start: not retried)"* ]]
+}
+
+@test "--create-table of a file that creates another table than --table is refused at start" {
+	TABLE="evpipe.t_${BATS_SUITE_TEST_NUMBER}_$$_$RANDOM"
+	TABLES+=("$TABLE" "${TABLE}_other")
+	sed "s/evpipe\.event_aggregates/${TABLE}_other/g" "$SQL" >other.sql
+	rows 1 3 >in.ndjson
+	run -2 --separate-stderr chsink --url "$CLICKHOUSE_URL" --table "$TABLE" --create-table other.sql <in.ndjson
+	[ "$stderr" = "chsink: --create-table 'other.sql' creates table '${TABLE}_other', not --table '$TABLE'"$'\n'"try 'chsink --help'" ]
+	# nothing was created
+	[ "$(q "EXISTS TABLE ${TABLE}_other FORMAT TSV")" = 0 ]
+	# the same table, with or without its database and quotes, is accepted
+	printf "CREATE TABLE IF NOT EXISTS \`%s\` (n UInt8) ENGINE = Memory;\n" "${TABLE#evpipe.}" >same.sql
+	echo '{"n":1}' | run -0 --separate-stderr chsink --url "$CLICKHOUSE_URL/?database=evpipe" \
+		--table "$TABLE" --create-table same.sql
+	[ "$(q "SELECT n FROM $TABLE FORMAT TSV")" = 1 ]
 }
 
 @test "while retrying no input is read (backpressure); SIGTERM then stops with exit 1" {

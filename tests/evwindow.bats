@@ -2,9 +2,11 @@
 # evwindow.bats: event-time windows, watermarks and lateness.
 bats_require_minimum_version 1.5.0
 
+# Loaded here rather than in setup() so that the teardown below replaces the helpers' one.
+load helpers/common
+
 setup() {
-	load helpers/common
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return
 	FIX="$EVPIPE_ROOT/tests/fixtures/evwindow"
 	AGGS=count,sum:value,min:value,max:value,avg:value,uniq:user_id,first:user_id,last:user_id
 	SYNC='{"__evpipe":"watermark","ts":1}'
@@ -274,15 +276,78 @@ split_run() {
 	evwindow --tumble 1m --state-dir state < in > second.rows
 	evwindow --tumble 1m < in > plain.rows
 	assert_same_file second.rows plain.rows
-	! cmp -s continued.rows plain.rows
+	run -1 cmp -s continued.rows plain.rows
 	run -2 evwindow --tumble 1m --state-memory 10k
 }
 
 @test "nested values: written as the model writes them, counted once by uniq in any key order" {
-	local args=(--tumble 1m --key k --agg count,uniq:v,first:v,last:v)
+	local args=(--tumble 1m --key k --agg 'count,uniq:v,first:v,last:v')
 	evwindow "${args[@]}" < "$FIX/nested.ndjson" > got.rows
 	"$EVPIPE_ROOT/tests/window_ref.py" "${args[@]}" < "$FIX/nested.ndjson" > want.rows
 	assert_same_file got.rows want.rows
 	[ "$(jq -r 'select(.k == "a") | .uniq_v' got.rows)" = 2 ]
 	grep -qF '"first_v":{"b":[0.1,1.0,true],"a":null}' got.rows
+}
+
+@test "--max-line-bytes: a longer line is a too_long dead letter with its bytes, never parsed" {
+	printf '%s\n' '{"ts":1000,"k":"a"}' '{"ts":2000,"k":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}' \
+		'{"ts":3000,"k":"a"}' > in
+	run -0 --separate-stderr evwindow --tumble 10s --key k --max-line-bytes 30 --late late < in
+	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"a","count":2,"version":1}' ]
+	[ "$(jq -r .reason late)" = too_long ]
+	[ "$(jq -r .raw late)" = "$(sed -n 2p in)" ]
+	[ "$(jq -r .error.message late)" = "line of 54 bytes is over the limit of 30 bytes" ]
+	run -2 --separate-stderr evwindow --tumble 10s --max-line-bytes 0
+	[[ "$stderr" == *"invalid --max-line-bytes '0'"* ]]
+	# a 50 MB line with the default limit (1 MiB): a dead letter, and memory stays far below
+	# the 1.8 GB it took to parse it
+	{
+		printf '{"ts":1000,"k":"a"}\n{"ts":2000,"k":"'
+		head -c 50000000 /dev/zero | tr '\0' b
+		printf '"}\n'
+	} > big
+	/usr/bin/time -v "$EVPIPE_BIN/evwindow" --tumble 10s --key k --late big.late < big > out 2> err
+	[ "$(jq -r .reason big.late)" = too_long ]
+	[ "$(jq -r .raw big.late | wc -c)" -eq 50000019 ]
+	[ "$(jq -r .count out)" = 1 ]
+	rss=$(awk '/Maximum resident set size/ { print $NF }' err)
+	[ "$rss" -lt 600000 ]
+}
+
+@test "a closed stdout (| head -1): evwindow dies of SIGPIPE and leaves no private state directory" {
+	evgen -n 20000 --rate 100 > in 2> /dev/null
+	mkdir tmp
+	TMPDIR=$PWD/tmp evwindow --tumble 1s --key user_id < in | head -1 > first
+	[ "${PIPESTATUS[0]}" -eq 141 ]
+	[ -s first ]
+	run -0 find tmp -mindepth 1
+	[ -z "$output" ]
+}
+
+# The helpers' teardown (stop what a test left running), and the small disk of the test below.
+teardown() {
+	local pids
+	pids=$(jobs -p)
+	# shellcheck disable=SC2086 # one pid per word
+	[ -z "$pids" ] || kill $pids 2> /dev/null || true
+	if mountpoint -q "$BATS_TEST_TMPDIR/full"; then
+		umount "$BATS_TEST_TMPDIR/full"
+	fi
+}
+
+@test "a full disk: the error says no space, exit 1, and the private state directory is removed" {
+	mkdir full
+	mount -t tmpfs -o size=2m tmpfs full 2> /dev/null || skip "mounting a small tmpfs needs root"
+	evgen -n 200000 --users 100000 > in 2> /dev/null
+	run -1 --separate-stderr env TMPDIR="$PWD/full" "$EVPIPE_BIN/evwindow" --tumble 1h \
+		--key user_id,event_id --state-memory 1MiB < in
+	[[ "$stderr" == *"evwindow: state store: "*"No space left on device"* ]]
+	run -0 find full -mindepth 1
+	[ -z "$output" ]
+	# with --state-dir on the full disk, the checkpoints that fail say why and the run goes on
+	awk 'NR % 40000 == 0 { printf "{\"__evpipe\":\"barrier\",\"id\":%d,\"ts\":0}\n", NR / 40000 } { print }' in > in.b
+	run -1 --separate-stderr evwindow --tumble 1h --key user_id,event_id --state-dir full/s \
+		--checkpoint-store "file://$PWD/store" --job j < in.b
+	[[ "$stderr" == *"checkpoint "*" failed: "*"No space left on device"* ]]
+	[ "$(find full -maxdepth 1 -name 's.chk-*' | wc -l)" -eq 0 ]
 }

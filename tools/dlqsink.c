@@ -56,7 +56,8 @@ static const char usage_text[] =
 	"                           s3://bucket/prefix (default: the --checkpoint-store)\n" EV_KAFKA_OPTIONS_HELP
 		EV_CKPT_OPTIONS_HELP EV_ACK_OPTION_HELP EV_TOOL_OPTIONS_HELP "\n"
 	"Replay filters:\n"
-	"      --reason LIST        only these reasons (comma-separated)\n"
+	"      --reason LIST        only these reasons (comma-separated; a reason no tool\n"
+	"                           writes is refused)\n"
 	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
 	"      --until TIME         only dead letters before TIME\n"
 	"\n"
@@ -86,7 +87,7 @@ struct dlqsink {
 	ev_kafka_opts kafka;
 	const char *topic;
 	const char *file;
-	const char *reasons; /* ",a,b," for matching */
+	ev_buf reasons; /* --reason as ",a,b," for matching; empty: every reason */
 	int64_t since, until;
 	const char *claim_url;
 	const char *ack_spec;
@@ -352,12 +353,12 @@ static int sink(struct dlqsink *d)
 
 static int reason_wanted(const struct dlqsink *d, const char *reason)
 {
-	if (!d->reasons)
+	if (!d->reasons.len)
 		return 1;
 	if (!reason)
 		return 0;
 	size_t n = strlen(reason);
-	for (const char *p = d->reasons; (p = strstr(p, reason)) != NULL; p++)
+	for (const char *p = d->reasons.data; (p = strstr(p, reason)) != NULL; p++)
 		if (p[-1] == ',' && p[n] == ',')
 			return 1;
 	return 0;
@@ -487,11 +488,36 @@ static int replay(struct dlqsink *d)
 	return rc < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
 }
 
+/* --reason LIST: each a reason some tool writes, kept as ",a,b," for reason_wanted. Returns 0,
+ * or the exit code after a message (a usage error lists the known reasons). */
+static int add_reasons(struct dlqsink *d, const char *list)
+{
+	for (const char *p = list;; p++) {
+		size_t n = strcspn(p, ",");
+		if (!ev_deadletter_reason_known(p, n)) {
+			ev_buf known = EV_BUF_INIT;
+			for (const char *const *r = ev_deadletter_reasons; *r; r++)
+				ev_buf_printf(&known, "%s%s", known.len ? ", " : "", *r);
+			int rc = ev_tool_usage_error("unknown reason '%.*s' (known: %s)", (int)n, p,
+						     ev_buf_cstr(&known));
+			ev_buf_free(&known);
+			return rc;
+		}
+		if (ev_buf_puts(&d->reasons, d->reasons.len ? "" : ",") < 0 ||
+		    ev_buf_append(&d->reasons, p, n) < 0 || ev_buf_putc(&d->reasons, ',') < 0) {
+			ev_error("out of memory");
+			return EV_EXIT_FAILURE;
+		}
+		p += n;
+		if (!*p)
+			return 0;
+	}
+}
+
 static int parse_args(struct dlqsink *d, int argc, char **argv)
 {
 	char err[512];
 	int c;
-	static char reasons[1024];
 
 	if (argc > 1 && strcmp(argv[1], "replay") == 0) {
 		d->replay = 1;
@@ -518,8 +544,8 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		case OPT_CLAIM_STORE: d->claim_url = optarg; break;
 		case EV_OPT_ACK: d->ack_spec = optarg; break;
 		case OPT_REASON:
-			snprintf(reasons, sizeof(reasons), ",%s,", optarg);
-			d->reasons = reasons;
+			if ((c = add_reasons(d, optarg)) != 0)
+				return c;
 			break;
 		case OPT_SINCE:
 			if (ev_time_parse(optarg, &d->since) < 0)
@@ -543,7 +569,7 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		return ev_tool_usage_error("no brokers: give -b or set KAFKA_BROKERS");
 	if (d->replay)
 		return 0;
-	if (d->reasons || d->since != INT64_MIN || d->until != INT64_MAX)
+	if (d->reasons.len || d->since != INT64_MIN || d->until != INT64_MAX)
 		return ev_tool_usage_error("--reason, --since and --until are replay options");
 	if (!d->file && !d->topic)
 		return ev_tool_usage_error("give -t TOPIC (with -b) or --file PATH");
@@ -629,17 +655,23 @@ int main(int argc, char **argv)
 								    : parse_args(&d, argc, argv);
 	if (rc != 0) {
 		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_buf_free(&d.reasons);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
-	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0) {
+	if (d.topic)
+		ev_ckpt_set_identity(&d.ck, json_pack("{s:s}", "topic", d.topic));
+	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&d.ck, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_buf_free(&d.reasons);
+		ev_ckpt_close(&d.ck);
 		return EV_EXIT_FAILURE;
 	}
-	ev_ckpt_stateless_restore(&d.ck);
 	if (d.claim_url && !(d.claim_own = ev_store_open(d.claim_url, err, sizeof(err)))) {
 		ev_error("claim store: %s", err);
 		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_buf_free(&d.reasons);
 		ev_ckpt_close(&d.ck);
 		return EV_EXIT_FAILURE;
 	}
@@ -647,6 +679,7 @@ int main(int argc, char **argv)
 	if (d.ack_spec && !(d.ack = ev_ack_out_new(d.ack_spec, err, sizeof(err)))) {
 		ev_error("--ack: %s", err);
 		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_buf_free(&d.reasons);
 		ev_ckpt_close(&d.ck);
 		ev_store_close(d.claim_own);
 		return EV_EXIT_FAILURE;
@@ -655,6 +688,7 @@ int main(int argc, char **argv)
 	if (!d.metrics) {
 		rd_kafka_conf_destroy(d.kafka.conf);
 		ev_ckpt_close(&d.ck);
+		ev_buf_free(&d.reasons);
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&d);
@@ -680,5 +714,6 @@ int main(int argc, char **argv)
 	ev_store_close(d.claim_own);
 	ev_ack_out_free(d.ack);
 	ev_buf_free(&d.raw);
+	ev_buf_free(&d.reasons);
 	return ev_tool_finish(rc);
 }

@@ -38,7 +38,12 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
-	"                           refused at start\n"
+	"                           refused at start, and so are formats it does not assert\n"
+	"                           (it asserts date-time, date, time, email, uuid, ipv4, ipv6,\n"
+	"                           hostname, uri, uri-reference, iri, iri-reference,\n"
+	"                           json-pointer, relative-json-pointer and regex)\n"
+	"      --formats-as-annotations\n"
+	"                           accept the other formats unchecked, as annotations\n"
 	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
 	"                           descriptor; without it each dead letter is reported on stderr\n"
 	"      --all-errors         report every violation of a record, not just the first\n"
@@ -46,7 +51,9 @@ static const char usage_text[] =
 	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
 	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
 	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
-	"                           (evvalidate keeps no state: barriers are forwarded, no part)\n" EV_TOOL_OPTIONS_HELP
+	"                           (evvalidate keeps no state: its part of a checkpoint records\n"
+	"                           the contract's SHA-256, so that a restore of a checkpoint\n"
+	"                           taken under another contract is refused)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
 	"impossible control line), 2 usage error or a contract that cannot be used.\n";
@@ -56,6 +63,7 @@ enum {
 	OPT_MAX_LINE,
 	OPT_MAX_DEPTH,
 	OPT_META_FIELD,
+	OPT_FORMATS_AS_ANNOTATIONS,
 };
 
 static const struct option long_options[] = {
@@ -65,19 +73,21 @@ static const struct option long_options[] = {
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
+	{"formats-as-annotations", no_argument, NULL, OPT_FORMATS_AS_ANNOTATIONS},
 	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
 
 struct evvalidate {
-	ev_ckpt ck; /* accepted for a uniform pipeline; nothing to save or restore */
+	ev_ckpt ck; /* a part per barrier: the contract's identity; nothing to restore */
 	const char *contract_path;
 	const char *dlq_spec;
 	int all_errors;
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
+	int schema_flags; /* EV_SCHEMA_* */
 	ev_tool_common common;
 
 	ev_schema *contract;
@@ -128,9 +138,14 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	return 0;
 }
 
-static int forward_control(struct evvalidate *v, const char *line, size_t len)
+/* Forward a control line (c, checked); a barrier first gets this stage's part. */
+static int forward_control(struct evvalidate *v, const char *line, size_t len, const ev_control *c)
 {
+	char err[512];
 	ev_counter_inc(v->m_control);
+	if (c->type == EV_CTL_BARRIER &&
+	    ev_ckpt_ack(&v->ck, c->id, ev_mono_ns(), err, sizeof(err)) < 0)
+		ev_ckpt_failed(&v->ck, c->id, err);
 	if (ev_writer_line(v->out, line, len) < 0)
 		return -1;
 	return v->dlq ? ev_writer_line(v->dlq, line, len) : 0;
@@ -151,7 +166,7 @@ static int run(struct evvalidate *v)
 			ev_control c;
 			if (ev_tool_control(&v->seq, v->in, line, len, &c) < 0)
 				return EV_EXIT_FAILURE;
-			if (forward_control(v, line, len) < 0)
+			if (forward_control(v, line, len, &c) < 0)
 				goto write_error;
 			continue;
 		}
@@ -224,6 +239,9 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 				return ev_tool_usage_error("invalid depth '%s'", optarg);
 			break;
 		case OPT_META_FIELD: v->meta_field = optarg; break;
+		case OPT_FORMATS_AS_ANNOTATIONS:
+			v->schema_flags |= EV_SCHEMA_FORMATS_AS_ANNOTATIONS;
+			break;
 		default:
 			if (ev_ckpt_option(c, optarg, &v->ck))
 				break;
@@ -252,9 +270,12 @@ int main(int argc, char **argv)
 	int rc = parse_args(&v, argc, argv);
 	if (rc != 0)
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
-	v.contract = ev_schema_load_file(v.contract_path, err, sizeof(err));
+	v.contract = ev_schema_load_file_flags(v.contract_path, v.schema_flags, err, sizeof(err));
 	if (!v.contract) {
-		ev_error("contract '%s': %s", v.contract_path, err);
+		ev_error("contract '%s': %s%s", v.contract_path, err,
+			 strstr(err, "unsupported format") ? " (--formats-as-annotations accepts "
+							     "the others unchecked)"
+							   : "");
 		return EV_EXIT_USAGE;
 	}
 	if (v.dlq_spec) {
@@ -268,8 +289,15 @@ int main(int argc, char **argv)
 	}
 	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field};
 	v.validator = ev_validator_new(v.contract, &vo);
-	v.ck.stage = "evvalidate";
-	ev_ckpt_stateless_restore(&v.ck);
+	char sha[65];
+	if (ev_sha256_file(v.contract_path, sha, NULL) == 0)
+		ev_ckpt_set_identity(&v.ck, json_pack("{s:s}", "contract_sha256", sha));
+	if (ev_ckpt_open(&v.ck, v.common.job, "evvalidate", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&v.ck, err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		rc = EV_EXIT_FAILURE;
+		goto out;
+	}
 	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
 	v.in = ev_reader_new(0, (size_t)v.max_line);
 	v.out = ev_writer_new(1, 64 * 1024);
@@ -277,11 +305,12 @@ int main(int argc, char **argv)
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&v);
-		if (v.ck.url)
-			ev_tool_torn_register(v.metrics);
+		ev_ckpt_metrics(&v.ck, v.metrics);
 		ev_tool_catch_signals();
 		rc = run(&v);
 	}
+out:
+	ev_ckpt_close(&v.ck);
 	ev_writer_free(v.out);
 	ev_writer_free(v.dlq);
 	ev_reader_free(v.in);

@@ -80,7 +80,8 @@ static const char usage_text[] =
 	"      --tolerable-failures N   stop after more than N abandoned in a row (default 3)\n"
 	"      --retain K           keep the K newest complete checkpoints (default 3)\n" EV_CKPT_OPTIONS_HELP
 	"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
-	"  the group (-G) only once a checkpoint is complete, for lag monitoring.\n"
+	"  the group (-G) only once a checkpoint is complete, for lag monitoring. A checkpoint\n"
+	"  of other topics or another group is refused unless --restore-mismatch allow.\n"
 	"\n"
 	"Commits without checkpoints (-G; ADR 0014):\n"
 	"      --commit-on-ack SRC  commit only what the sinks acknowledged: inject a barrier\n"
@@ -1383,19 +1384,35 @@ static int parse_args(struct kin *k, int argc, char **argv)
 static int start_checkpoints(struct kin *k)
 {
 	char err[1024];
-	int64_t id = 0;
+	ev_ckpt_restored rs;
 	k->co.ck = &k->ck;
 	k->co.expect = k->expect;
+	/* What a checkpoint of this kin belongs to: its topics (in order) and group. */
+	json_t *topics = json_array();
+	for (int i = 0; i < k->ntopics; i++) {
+		size_t at = 0;
+		while (at < json_array_size(topics) &&
+		       strcmp(json_string_value(json_array_get(topics, at)), k->topics[i]) < 0)
+			at++;
+		json_array_insert_new(topics, at, json_string(k->topics[i]));
+	}
+	ev_ckpt_set_identity(&k->ck, json_pack("{s:o, s:s?}", "topics", topics, "group", k->group));
 	if (ev_ckpt_open(&k->ck, k->common.job, "kin", err, sizeof(err)) < 0 ||
-	    ev_ckpt_resolve(k->ck.store, k->ck.job, k->ck.restore, &id, err, sizeof(err)) < 0 ||
-	    (id &&
-	     !(k->restore_offsets = ev_coord_restore_offsets(&k->ck, id, err, sizeof(err)))) ||
+	    ev_ckpt_restore(&k->ck, &rs, err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		return -1;
+	}
+	int64_t id = rs.id;
+	k->restore_offsets = json_incref(rs.offsets);
+	ev_ckpt_restored_free(&rs);
+	if (id && !k->restore_offsets)
+		snprintf(err, sizeof(err), "the manifest of checkpoint %" PRId64 " has no offsets",
+			 id);
+	if ((id && !k->restore_offsets) ||
 	    !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
-	if (id)
-		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(k->ck.store));
 	/* The coordinator must not hang on a store that is down: a checkpoint that cannot be
 	 * written in its time is abandoned, and consuming goes on. */
 	ev_store_set_retry(k->ck.store, k->co.timeout_ms / 2);

@@ -70,6 +70,9 @@ Settings, from the environment (pipelines/env.example documents each one):
                             also where dead letters too large for their topic are kept.
                             none: the group's offsets follow the sinks' acknowledgements
                             (at-least-once per record, not exact windows after a failure)
+  EVPIPE_CLAIM_STORE        where dead letters too large for their topic keep their original
+                            bytes: file:///dir or s3://bucket/prefix (default: the
+                            checkpoint store; with none, such bytes are lost and counted)
   S3_ENDPOINT               an S3 store's endpoint (MinIO: http://minio:9000; default AWS)
   AWS_REGION                its region (default us-east-1)
   AWS_ACCESS_KEY_ID         its credentials (or AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE)
@@ -193,6 +196,7 @@ checkpoint_retain=${EVPIPE_CHECKPOINT_RETAIN:-3}
 tolerable=${EVPIPE_CHECKPOINT_TOLERABLE_FAILURES:-3}
 restore=${EVPIPE_RESTORE:-latest}
 restore_mismatch=${EVPIPE_RESTORE_MISMATCH:-refuse}
+claim_store=${EVPIPE_CLAIM_STORE:-}
 metrics_host=${EVPIPE_METRICS_HOST:-127.0.0.1}
 retry_timeout=${EVPIPE_CLICKHOUSE_RETRY_TIMEOUT:-5m}
 port_base=${EVPIPE_METRICS_PORT_BASE:-}
@@ -239,6 +243,14 @@ file:///*) mkdir -p "${store#file://}" ;;
 s3://?*) ;;
 *) usage_error "EVPIPE_CHECKPOINT_STORE must be file:///dir, s3://bucket/prefix or none" ;;
 esac
+! has_credentials "$claim_store" ||
+	usage_error "EVPIPE_CLAIM_STORE carries credentials: give them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+case $claim_store in
+'') ;;
+file:///*) mkdir -p "${claim_store#file://}" ;;
+s3://?*) ;;
+*) usage_error "EVPIPE_CLAIM_STORE must be file:///dir or s3://bucket/prefix" ;;
+esac
 
 # The tools: from EVPIPE_BIN, else the project's bin/ when it was built, else $PATH.
 if [ -n "${EVPIPE_BIN:-}" ]; then
@@ -276,6 +288,7 @@ ack_expect=chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
 sink_args() {
 	checkpoint_args "$1"
 	[ "$store" != none ] || ckpt_args+=(--ack "$dir/acks")
+	case $1 in dlqsink-*) [ -z "$claim_store" ] || ckpt_args+=(--claim-store "$claim_store") ;; esac
 }
 
 # ---- The private directory: named pipes between the stages ----------------------------------

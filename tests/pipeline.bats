@@ -696,3 +696,22 @@ first_unwritten() {
 	[ "$status" -eq 1 ] || { cat err >&2; false; }
 	nothing_left
 }
+
+# A record whose dead letter is too large for the .dlq topic (200 KB of control bytes, 1.2 MB
+# escaped) does not stop the job: its bytes go to EVPIPE_CLAIM_STORE, the envelope refers to
+# them, and dlqsink replay gives them back.
+@test "without checkpoints, an oversize dead letter becomes a claim check in EVPIPE_CLAIM_STORE; the job finishes" {
+	export EVPIPE_CHECKPOINT_STORE=none EVPIPE_CLAIM_STORE="file://$BATS_TEST_TMPDIR/claims"
+	python3 -c 'import sys; sys.stdout.buffer.write(b"{\"x\":\"" + b"\x01" * 200000 + b"\"}\n")' > big.ndjson
+	{ events 1000; cat big.ndjson; } > events.ndjson
+	produce -p 0 --max-line-bytes 2MiB < events.ndjson
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"too large for '$TOPIC.dlq': its original bytes are in '$EVPIPE_CLAIM_STORE/j-$TOPIC/claims/"* ]]
+	topic_records "$TOPIC.dlq" > dlq
+	[ "$(jq -r 'select(.raw_ref) | .raw_bytes' dlq)" -eq 200008 ]
+	dlqsink replay --file dlq --reason parse --claim-store "$EVPIPE_CLAIM_STORE" > back
+	grep -qF "$(head -c 100 big.ndjson)" back
+	grep -F "$(head -c 100 big.ndjson)" back > big.back
+	assert_same_file big.back big.ndjson
+	nothing_left
+}

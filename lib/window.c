@@ -137,16 +137,25 @@ static int decode_entry(const unsigned char *k, size_t klen, const unsigned char
 	return 0;
 }
 
-/* The row of a window whose bounds are already text. */
-static int format_row(ev_buf *out, const char *start, const char *end, const char *key,
-		      size_t keylen, const ev_agg_state *agg, const ev_agg_spec *specs, size_t n,
-		      int64_t version)
+/* The row of a window whose bounds [start_ms, end_ms) are already text (seconds); with msec,
+ * the bounds' milliseconds past those seconds follow each. */
+static int format_row(ev_buf *out, const char *start, const char *end, int64_t start_ms,
+		      int64_t end_ms, int msec, const char *key, size_t keylen,
+		      const ev_agg_state *agg, const ev_agg_spec *specs, size_t n, int64_t version)
 {
 	int rc = ev_buf_puts(out, "{\"window_start\":\"");
 	rc |= ev_buf_append(out, start, 19);
-	rc |= ev_buf_puts(out, "\",\"window_end\":\"");
+	if (msec)
+		rc |= ev_buf_puts(out, "\",\"window_start_msec\":") |
+		      ev_buf_put_i64(out, ev_time_msec(start_ms)) | ev_buf_putc(out, ',');
+	else
+		rc |= ev_buf_puts(out, "\",");
+	rc |= ev_buf_puts(out, "\"window_end\":\"");
 	rc |= ev_buf_append(out, end, 19);
 	rc |= ev_buf_putc(out, '"');
+	if (msec)
+		rc |= ev_buf_puts(out, ",\"window_end_msec\":") |
+		      ev_buf_put_i64(out, ev_time_msec(end_ms));
 	if (keylen)
 		rc |= ev_buf_putc(out, ',') | ev_buf_append(out, key, keylen);
 	rc |= ev_agg_format(out, agg, specs, n);
@@ -160,7 +169,9 @@ int ev_window_format_row(ev_buf *out, const ev_window_row *r, const ev_agg_spec 
 	char s[20], t[20];
 	ev_time_format_datetime(r->start, s);
 	ev_time_format_datetime(r->end, t);
-	return format_row(out, s, t, r->key, r->keylen, r->agg, specs, n, r->version);
+	int msec = ev_time_msec(r->start) || ev_time_msec(r->end);
+	return format_row(out, s, t, r->start, r->end, msec, r->key, r->keylen, r->agg, specs, n,
+			  r->version);
 }
 
 /* The fingerprint's names of the aggregate functions (v2), and the numbers the v1 format
@@ -443,8 +454,8 @@ static int emit(ev_window *e, struct window *w)
 	w->version++;
 	ev_buf_reset(&e->row);
 	memcpy(start, bound_text(e, w->start), sizeof(start));
-	if (format_row(&e->row, start, bound_text(e, w->end), w->key, w->keylen, w->agg, e->o.aggs,
-		       e->o.naggs, w->version) < 0)
+	if (format_row(&e->row, start, bound_text(e, w->end), w->start, w->end, e->o.msec_bounds,
+		       w->key, w->keylen, w->agg, e->o.aggs, e->o.naggs, w->version) < 0)
 		return oom(e);
 	return e->o.row(e->o.arg, e->row.data, e->row.len) ? EV_WINDOW_OUTPUT : 0;
 }

@@ -30,6 +30,10 @@ typedef struct ev_window_opts {
 	 * gap_ms alone makes session windows per key. */
 	int64_t size_ms, every_ms, gap_ms;
 	int64_t lateness_ms; /* state kept after a window fired; later records are late */
+	/* Rows carry "window_start_msec" and "window_end_msec", the bounds' milliseconds past
+	 * the seconds of "window_start" and "window_end": without them, windows whose sizes
+	 * are not whole seconds have rows that share their bounds. */
+	int msec_bounds;
 	const char *ts_field;
 	const char *const *keys; /* key field names, as the key texts given to add name them */
 	int nkeys;
@@ -126,7 +130,9 @@ typedef struct ev_window_row {
 	const ev_agg_state *agg;
 	int64_t version;
 } ev_window_row;
-/* Append the row of r: {"window_start":..,"window_end":..,<key>,<aggregates>,"version":N}. */
+/* Append the row of r: {"window_start":..,"window_end":..,<key>,<aggregates>,"version":N},
+ * with "window_start_msec" and "window_end_msec" after the bounds when either is not a whole
+ * second. */
 int ev_window_format_row(ev_buf *out, const ev_window_row *r, const ev_agg_spec *specs, size_t n);
 /* Call fn for every window in the store in key order (end, start, key), its aggregates
  * decoded with specs. Returns 0, fn's non-zero return, or -1 with a message in err. */

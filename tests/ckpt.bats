@@ -405,6 +405,20 @@ check_dump() {
 	[[ "$stderr" == *"no part of stage 'kin'"* ]]
 }
 
+@test "dump of sub-second windows: their bounds exact to the millisecond, as evwindow writes them" {
+	store=$BATS_TEST_TMPDIR/subsecond
+	printf '%s\n' '{"ts":100,"k":"a"}' '{"ts":300,"k":"a"}' '{"ts":350,"k":"a"}' \
+		'{"__evpipe":"barrier","id":1,"ts":0}' '{"ts":5000,"k":"a"}' |
+		evwindow --tumble 250ms --key k --out-of-orderness 1s \
+			--checkpoint-store "file://$store" --job ms > rows
+	run -0 --separate-stderr ckpt --store "file://$store" --job ms dump 1
+	[ "${lines[1]}" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":0}' ]
+	[ "${lines[2]}" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":0}' ]
+	[ "${#lines[@]}" -eq 3 ]
+	# the same bounds as the rows evwindow wrote for them
+	[ "$(grep -v __evpipe rows | head -2 | sed 's/"version":1}/"version":0}/')" = "$(printf '%s\n' "${lines[1]}" "${lines[2]}")" ]
+}
+
 check_restore() {
 	local k=$1 url id
 	url=$(url_of "$k")

@@ -139,6 +139,43 @@ compare_with_model() {
 	done
 }
 
+# Three 250 ms windows within one second once all had window_start == window_end ==
+# "1970-01-01 00:00:00": one row in a ReplacingMergeTree. Each bound's milliseconds past its
+# DateTime second follow it, so the rows are distinct and the bounds exact.
+@test "sub-second windows (--tumble 250ms): distinct bounds, exact to the millisecond" {
+	printf '{"ts":%d,"k":"a"}\n' 100 300 350 600 700 720 > in
+	run -0 --separate-stderr evwindow --tumble 250ms --key k < in
+	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":1}
+{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":1}
+{"window_start":"1970-01-01 00:00:00","window_start_msec":500,"window_end":"1970-01-01 00:00:00","window_end_msec":750,"k":"a","count":3,"version":1}' ]
+	# a window across a second, and one before 1970: the second is rounded down
+	printf '{"ts":%d}\n' -100 1732406400900 > in
+	run -0 --separate-stderr evwindow --tumble 1500ms < in
+	[ "$(jq -c '[.window_start, .window_start_msec, .window_end, .window_end_msec, .count]' <<<"$output")" = '["1969-12-31 23:59:58",500,"1970-01-01 00:00:00",0,1]
+["2024-11-24 00:00:00",0,"2024-11-24 00:00:01",500,1]' ]
+	# whole-second windows keep their rows (the golden files), unless asked
+	run -0 --separate-stderr evwindow --tumble 1s < in
+	[[ "$output" != *msec* ]]
+	run -0 --separate-stderr evwindow --tumble 1s --msec-bounds < in
+	[ "$(jq -r '"\(.window_start_msec),\(.window_end_msec)"' <<<"$output" | paste -sd' ')" = "0,0 0,0" ]
+	# sessions with --msec-bounds: the exact first record and last record + gap
+	run -0 --separate-stderr evwindow --session-gap 2s --msec-bounds < in
+	[ "$(jq -r '"\(.window_start).\(.window_start_msec) \(.window_end).\(.window_end_msec)"' <<<"$output" | paste -sd,)" = "1969-12-31 23:59:59.900 1970-01-01 00:00:01.900,2024-11-24 00:00:00.900 2024-11-24 00:00:02.900" ]
+}
+
+# Sub-second sizes, --every, --session-gap, --out-of-orderness and --lateness against the model
+# (its records are ~50 ms apart): the millisecond fields, versions and late records agree.
+@test "sub-second windows, out-of-orderness and lateness equal the reference model" {
+	compare_with_model 11 --tumble 250ms --key event_type --agg count,sum:value \
+		--out-of-orderness 300ms --lateness 750ms
+	[ "$(jq -s 'map(select(.version > 1)) | length' got.rows)" -gt 0 ]
+	compare_with_model 12 --slide 1s --every 250ms --key event_type --agg count,max:value \
+		--out-of-orderness 2s --lateness 500ms
+	compare_with_model 13 --session-gap 300ms --key user_id --agg count,sum:value \
+		--out-of-orderness 1s --lateness 1500ms
+	[ "$(jq -r '.window_start_msec' got.rows | sort -u | wc -l)" -gt 100 ]
+}
+
 @test "no lateness and a max-future: equal to the reference model" {
 	compare_with_model 6 --tumble 30s --agg count,avg:value,min:value --max-future 1h \
 		--out-of-orderness 1s

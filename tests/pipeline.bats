@@ -68,7 +68,9 @@ offline_rows() {
 }
 
 table_rows() {
-	q "SELECT * FROM $TABLE FINAL ORDER BY window_start, event_type FORMAT TSV" | reals
+	q "SELECT window_start, window_end, event_type, count, sum_value, min_value, max_value,
+		uniq_user_id, version FROM $TABLE FINAL ORDER BY window_start, event_type FORMAT TSV" |
+		reals
 }
 
 reals() {

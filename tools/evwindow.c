@@ -30,7 +30,10 @@ static const char usage_text[] =
 	"\n"
 	"Aggregates records in event-time windows and writes one row per window and key when\n"
 	"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
-	"<aggregates>,\"version\"}. Times are UTC \"YYYY-MM-DD hh:mm:ss\". A record that arrives\n"
+	"<aggregates>,\"version\"}. Times are UTC \"YYYY-MM-DD hh:mm:ss\", rounded down to the\n"
+	"second; when a window size, --every or --session-gap is not whole seconds (or with\n"
+	"--msec-bounds), \"window_start_msec\" and \"window_end_msec\" follow the bounds with\n"
+	"their milliseconds (0-999) past those seconds (ADR 0017). A record that arrives\n"
 	"after its window fired but within the allowed lateness updates it, and the row is\n"
 	"written again with the next version; later records go to the late output. Records that\n"
 	"cannot be windowed are dead letters there too (missing_ts, bad_ts, missing_key,\n"
@@ -50,6 +53,8 @@ static const char usage_text[] =
 	"      --tumble D           tumbling windows of D (250ms, 5s, 1m, 1h)\n"
 	"      --slide D --every E  sliding windows of D starting every E\n"
 	"      --session-gap G      session windows per key: records at most G apart share one\n"
+	"      --msec-bounds        rows carry window_start_msec and window_end_msec even when\n"
+	"                           the windows are whole seconds (sessions: exact bounds)\n"
 	"      --agg LIST           count, sum:F, min:F, max:F, avg:F, uniq:F, first:F, last:F,\n"
 	"                           NAME=fn:F to rename (default count)\n"
 	"      --out-of-orderness D watermark = max event time - D - 1 (default 0)\n"
@@ -79,6 +84,7 @@ enum {
 	OPT_SLIDE,
 	OPT_EVERY,
 	OPT_GAP,
+	OPT_MSEC_BOUNDS,
 	OPT_AGG,
 	OPT_OOO,
 	OPT_LATENESS,
@@ -98,6 +104,7 @@ static const struct option long_options[] = {
 	{"slide", required_argument, NULL, OPT_SLIDE},
 	{"every", required_argument, NULL, OPT_EVERY},
 	{"session-gap", required_argument, NULL, OPT_GAP},
+	{"msec-bounds", no_argument, NULL, OPT_MSEC_BOUNDS},
 	{"agg", required_argument, NULL, OPT_AGG},
 	{"out-of-orderness", required_argument, NULL, OPT_OOO},
 	{"lateness", required_argument, NULL, OPT_LATENESS},
@@ -572,6 +579,7 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 		case OPT_SLIDE: rc = duration(optarg, &w->size_ms, 1); break;
 		case OPT_EVERY: rc = duration(optarg, &w->every_ms, 1); break;
 		case OPT_GAP: rc = duration(optarg, &w->gap_ms, 1); break;
+		case OPT_MSEC_BOUNDS: w->msec_bounds = 1; break;
 		case OPT_AGG: agg = optarg; break;
 		case OPT_OOO: rc = duration(optarg, &e->wmo.out_of_orderness_ms, 0); break;
 		case OPT_LATENESS: rc = duration(optarg, &w->lateness_ms, 0); break;
@@ -603,6 +611,9 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 			"give one of --tumble D, --slide D --every E, --session-gap G");
 	if (w->every_ms && (w->every_ms > w->size_ms || w->size_ms % w->every_ms))
 		return ev_tool_usage_error("--every must divide --slide");
+	/* Sub-second windows share their bounds' seconds: the rows need the milliseconds. */
+	if (w->size_ms % 1000 || w->every_ms % 1000 || w->gap_ms % 1000)
+		w->msec_bounds = 1;
 	if (ev_agg_parse(agg, &e->aggs, &e->naggs, err, sizeof(err)) < 0)
 		return ev_tool_usage_error("%s", err);
 	w->ts_field = e->ts_field;

@@ -303,14 +303,14 @@ check_verify() {
 
 	# a manifest written before checksums (no format, no checksum) is restored, with a warning
 	m="$dir/j/chk-$(printf %010d $((n - 1)))/_manifest.json"
-	jq 'del(.format, .checksum)' "$m" > m && mv m "$m"
+	jq 'del(.format, .checksum)' "$m" > manifest.new && mv manifest.new "$m"
 	# shellcheck disable=SC2086
 	run -0 --separate-stderr evwindow $WINDOW_OPTS --checkpoint-store "$url" --job $JOB --restore $((n - 1)) < /dev/null
 	[[ "$stderr" == *"evwindow: warning: checkpoint $((n - 1)) has no checksum (written by an older evpipe): restoring it unverified"* ]]
 	run -0 --separate-stderr ckpt --store "$url" --job $JOB verify $((n - 1))
 	[[ "$stderr" == *"checkpoint $((n - 1)) has no checksum"* ]]
 	# a checksum whose key lost a bit is no older manifest
-	jq '.format = 2 | .checksu = "x"' "$m" > m && mv m "$m"
+	jq '.format = 2 | .checksu = "x"' "$m" > manifest.new && mv manifest.new "$m"
 	# shellcheck disable=SC2086
 	run -1 --separate-stderr evwindow $WINDOW_OPTS --checkpoint-store "$url" --job $JOB --restore $((n - 1)) < /dev/null
 	[[ "$stderr" == *"the manifest has a format but no checksum"* ]]

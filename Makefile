@@ -8,7 +8,11 @@
 #   make install    install the tools under $(PREFIX)/bin
 #   make compose-check  check compose/, the Prometheus rules and the dashboard (offline)
 
-VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+# One version number, in VERSION: --version, the Debian package and the image. A build from a
+# git checkout adds the commit as build information: `kin (evpipe) 0.1.0 (git e6c98ef)`.
+VERSION := $(shell cat VERSION)
+GIT_REV := $(shell git rev-parse --short=7 HEAD 2>/dev/null)
+EVPIPE_VERSION ?= $(VERSION)$(if $(GIT_REV), (git $(GIT_REV)))
 PREFIX ?= /usr/local
 
 # SAN=1 builds into build/asan with AddressSanitizer and UBSan.
@@ -30,7 +34,7 @@ CC ?= cc
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -MMD -MP $(SANFLAGS) -Ilib \
-	-DEVPIPE_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+	-DEVPIPE_VERSION='"$(EVPIPE_VERSION)"' $(PKG_CFLAGS)
 # C++ only where a library needs it: lib/fastjson.cc wraps simdjson behind a C interface.
 CXX ?= c++
 CXXFLAGS ?= $(OPT) -g
@@ -140,7 +144,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -MMD -MP -Ilib $(FUZZ_SAN) \
-	-DEVPIPE_VERSION='"$(VERSION)"' \
+	-DEVPIPE_VERSION='"$(EVPIPE_VERSION)"' \
 	-DEVPIPE_CONTRACT_DEFAULT='"$(CURDIR)/contracts/event.schema.json"' $(PKG_CFLAGS)
 # vptr is the one UBSan check whose runtime only a C++ link brings; the harnesses link as C.
 FUZZ_CXXFLAGS = -std=c++17 -O1 -g -Wall -Wextra -Werror -MMD -MP -Ilib $(FUZZ_SAN) -fno-sanitize=vptr \

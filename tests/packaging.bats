@@ -23,7 +23,7 @@ man_missing() {
 	name=$(basename "$1")
 	while read -r opt; do
 		grep -Eq "^\.It (.* )?Fl ${opt#-}( |$)" "$2" ||
-			echo "$2: no entry for $opt (listed by '$name --help'): add '.It Fl ${opt#-} ...'"
+			echo "${2#"$EVPIPE_ROOT"/}: no entry for $opt (listed by '$name --help'): add '.It Fl ${opt#-} ...'"
 	done < <("$EVPIPE_ROOT/scripts/help-options" "$1")
 }
 
@@ -33,7 +33,7 @@ man_extra() {
 	name=$(basename "$1")
 	opts=" $("$EVPIPE_ROOT/scripts/help-options" "$1" | tr '\n' ' ') "
 	while read -r opt; do
-		[[ $opts == *" $opt "* ]] || echo "$2: documents $opt, which '$name --help' does not list"
+		[[ $opts == *" $opt "* ]] || echo "${2#"$EVPIPE_ROOT"/}: documents $opt, which '$name --help' does not list"
 	done < <(sed -n 's/^\.It \(.* \)\{0,1\}Fl /&/p' "$2" | grep -o 'Fl [^ ]*' | sed 's/^Fl /-/')
 }
 

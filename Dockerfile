@@ -23,7 +23,6 @@ FROM debian:bookworm-20250929-slim
 
 ENV DEBIAN_FRONTEND=noninteractive
 COPY --from=build /evpipe.deb /tmp/evpipe.deb
-# hadolint ignore=DL3008
 RUN apt-get update \
 	&& apt-get install -y --no-install-recommends /tmp/evpipe.deb \
 	&& rm -rf /var/lib/apt/lists/* /tmp/evpipe.deb \

@@ -13,10 +13,14 @@ typedef struct ev_meta {
 	int32_t partition;
 	int64_t offset;
 	int64_t ts;
+	int has_schema_id; /* the message was registry-framed (magic byte 0, 4-byte id) */
+	int32_t schema_id;
 } ev_meta;
 
 /* Append payload with the provenance inserted as its first field:
  *   {"NAME":{"topic":"t","partition":0,"offset":5,"ts":1732400000000},<the payload's fields>}
+ * with "schema_id":N after "ts" when the message was registry-framed (the frame itself is not
+ * part of payload: the caller strips it).
  * Only the bytes after the payload's opening brace are copied, so the payload is not parsed.
  * A payload that is not a JSON object (judged by its first and last non-blank bytes) is wrapped
  * so that a validator can dead-letter it with its provenance:
@@ -36,6 +40,10 @@ typedef struct ev_meta_span {
  * Returns 1 when found, 0 when the line does not begin with it. */
 int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span *span,
 		    ev_buf *orig);
+
+/* The "schema_id" of the provenance NAME at the start of line (as ev_meta_insert writes it):
+ * 1 with *id set, 0 when there is none. Reads only the provenance's text. */
+int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *id);
 
 /* What ev_meta_extract would find in line, from the fast parser's nodes of the whole line (nd,
  * the root at 0), with nothing copied: 1 when the line begins with the provenance NAME and it

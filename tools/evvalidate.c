@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "checkpoint.h"
 #include "codec.h"
+#include "contract.h"
 #include "control.h"
 #include "deadletter.h"
 #include "log.h"
@@ -23,19 +24,39 @@
 #include "validate.h"
 
 static const char usage_text[] =
-	"usage: evvalidate --contract FILE [--dlq PATH|fd:N] [options] < records > valid\n"
+	"usage: evvalidate --contract FILE|registry:SUBJECT[@VERSION] [--dlq PATH|fd:N] [options]\n"
+	"           < records > valid\n"
+	"       evvalidate --check-compat registry:SUBJECT FILE [--register]\n"
 	"\n"
 	"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
 	"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
 	"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
 	"\"raw_b64\"),\"source\",\"line\",\"at\"}. Reasons: parse, truncated, encoding, too_long,\n"
-	"depth, duplicate_key, schema. Blank lines are skipped and counted; control\n"
+	"depth, duplicate_key, schema, schema_id. Blank lines are skipped and counted; control\n"
 	"lines go to both outputs, in order. Nothing read is lost: in = valid + dead-lettered +\n"
 	"skipped.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
 	"                           refused at start\n"
+	"  -c, --contract registry:SUBJECT[@VERSION|@latest]\n"
+	"                           the JSON Schema registered under SUBJECT (default latest) in\n"
+	"                           the schema registry at $SCHEMA_REGISTRY_URL (credentials:\n"
+	"                           SCHEMA_REGISTRY_USER/_PASSWORD or SCHEMA_REGISTRY_CREDENTIALS_FILE),\n"
+	"                           references resolved; its subject, version and id are logged,\n"
+	"                           labels of evpipe_contract_info and each dead letter's \"contract\"\n"
+	"      --registry-cache DIR keep a copy of each schema fetched in DIR (by subject and\n"
+	"                           version, with its hash); with the registry down at start the\n"
+	"                           copy is used, with a warning (default $EVPIPE_REGISTRY_CACHE)\n"
+	"  With --meta-field, a record whose provenance has a \"schema_id\" (kin -C of a\n"
+	"  registry-framed message) is dead-lettered as schema_id unless that id is the\n"
+	"  contract's or one of its subject's versions (answers kept; the registry being down\n"
+	"  dead-letters it, never stops the job).\n"
+	"      --check-compat registry:SUBJECT FILE\n"
+	"                           ask the registry whether the JSON Schema FILE is compatible\n"
+	"                           with SUBJECT under the subject's compatibility level, and\n"
+	"                           exit: 0 compatible, 3 incompatible, 1 registry failure\n"
+	"      --register           with --check-compat: register FILE when it is compatible\n"
 	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
 	"                           descriptor; without it each dead letter is reported on stderr\n"
 	"      --all-errors         report every violation of a record, not just the first\n"
@@ -53,6 +74,9 @@ enum {
 	OPT_MAX_LINE,
 	OPT_MAX_DEPTH,
 	OPT_META_FIELD,
+	OPT_REGISTRY_CACHE,
+	OPT_CHECK_COMPAT,
+	OPT_REGISTER,
 };
 
 static const struct option long_options[] = {
@@ -62,6 +86,9 @@ static const struct option long_options[] = {
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
+	{"registry-cache", required_argument, NULL, OPT_REGISTRY_CACHE},
+	{"check-compat", required_argument, NULL, OPT_CHECK_COMPAT},
+	{"register", no_argument, NULL, OPT_REGISTER},
 	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
@@ -75,9 +102,13 @@ struct evvalidate {
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
+	const char *registry_cache;
+	const char *check_compat; /* registry:SUBJECT */
+	const char *compat_file;
+	int do_register;
 	ev_tool_common common;
 
-	ev_schema *contract;
+	ev_contract contract;
 	ev_validator *validator;
 	ev_reader *in;
 	ev_writer *out;
@@ -85,6 +116,7 @@ struct evvalidate {
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_blocked_out, *m_blocked_dlq;
+	ev_gauge *m_contract;
 	uint64_t dead;
 	ev_buf env; /* envelope being written */
 };
@@ -106,9 +138,16 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 {
 	ev_verdict verdict;
 	uint64_t lineno = ev_reader_lines(v->in);
+	int32_t id;
+	char msg[600];
 	ev_buf_reset(&v->env);
-	if (ev_validator_judge(v->validator, line, len, flags, lineno, ev_wall_ms(), &verdict,
-			       v->dlq ? &v->env : NULL) < 0)
+	if (v->meta_field && ev_meta_schema_id(line, len, v->meta_field, &id) &&
+	    !ev_contract_accepts_id(&v->contract, id, msg, sizeof(msg))) {
+		if (ev_validator_reject(v->validator, line, len, EV_REASON_SCHEMA_ID, msg, lineno,
+					ev_wall_ms(), &verdict, v->dlq ? &v->env : NULL) < 0)
+			return -1;
+	} else if (ev_validator_judge(v->validator, line, len, flags, lineno, ev_wall_ms(),
+				      &verdict, v->dlq ? &v->env : NULL) < 0)
 		return -1;
 	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
@@ -191,6 +230,13 @@ static void setup_metrics(struct evvalidate *v)
 		v->m_dead[i] = ev_tool_dead_letters(m, ev_reason_name((enum ev_reason)i));
 	v->m_blocked_out = ev_tool_blocked(m, "stdout");
 	v->m_blocked_dlq = ev_tool_blocked(m, "dlq");
+	if (v->contract.registry) {
+		v->m_contract = ev_metrics_gauge(
+			m, "evpipe_contract_info",
+			"The registry's contract in force (1), by subject, version and schema id",
+			v->contract.labels);
+		ev_gauge_set(v->m_contract, 1);
+	}
 }
 
 static int parse_args(struct evvalidate *v, int argc, char **argv)
@@ -217,12 +263,23 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 				return ev_tool_usage_error("invalid depth '%s'", optarg);
 			break;
 		case OPT_META_FIELD: v->meta_field = optarg; break;
+		case OPT_REGISTRY_CACHE: v->registry_cache = optarg; break;
+		case OPT_CHECK_COMPAT: v->check_compat = optarg; break;
+		case OPT_REGISTER: v->do_register = 1; break;
 		default:
 			if (ev_ckpt_option(c, optarg, &v->ck))
 				break;
 			return ev_tool_bad_option(argv);
 		}
 	}
+	if (v->check_compat) {
+		if (optind + 1 != argc)
+			return ev_tool_usage_error("--check-compat needs the schema FILE");
+		v->compat_file = argv[optind];
+		return 0;
+	}
+	if (v->do_register)
+		return ev_tool_usage_error("--register goes with --check-compat");
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!v->contract_path)
@@ -230,6 +287,62 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 	if (v->meta_field && (!*v->meta_field || strpbrk(v->meta_field, "\"\\")))
 		return ev_tool_usage_error("invalid --meta-field name '%s'", v->meta_field);
 	return 0;
+}
+
+/* --check-compat: 0 compatible (and registered with --register), 3 not, 1 registry failure. */
+static int check_compat(struct evvalidate *v)
+{
+	char subject[256], err[1024], level[64];
+	int version, compatible, id;
+	json_error_t jerr;
+	if (ev_registry_parse_ref(v->check_compat, subject, sizeof(subject), &version) != 1 ||
+	    version != 0)
+		return ev_tool_usage_error("--check-compat wants registry:SUBJECT");
+	json_t *doc = json_load_file(v->compat_file, 0, &jerr);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	ev_schema *s = doc ? ev_schema_compile(doc, err, sizeof(err)) : NULL;
+	json_decref(doc);
+	if (!s) {
+		ev_error("'%s': %s", v->compat_file, doc ? err : jerr.text);
+		free(text);
+		return EV_EXIT_USAGE;
+	}
+	ev_schema_free(s);
+	const char *url = getenv("SCHEMA_REGISTRY_URL");
+	ev_registry *r = url && *url ? ev_registry_new(url, NULL, 0, err, sizeof(err)) : NULL;
+	if (!url || !*url)
+		snprintf(err, sizeof(err), "SCHEMA_REGISTRY_URL is not set");
+	json_t *why = NULL;
+	int rc = r ? ev_registry_check_compat(r, subject, text, &compatible, level, sizeof(level),
+					      &why, err, sizeof(err))
+		   : EV_REG_ERROR;
+	if (rc != EV_REG_OK) {
+		ev_error("--check-compat '%s': %s", subject, err);
+		rc = EV_EXIT_FAILURE;
+	} else if (!compatible) {
+		char *w = why ? json_dumps(why, JSON_COMPACT) : NULL;
+		ev_error("'%s' is not compatible with subject '%s' (level %s)%s%s",
+			 v->compat_file, subject, level, w ? ": " : "", w ? w : "");
+		free(w);
+		rc = 3;
+	} else {
+		ev_info("'%s' is compatible with subject '%s' (level %s)", v->compat_file, subject,
+			level);
+		rc = EV_EXIT_OK;
+		if (v->do_register) {
+			if (ev_registry_register(r, subject, text, &id, err, sizeof(err)) != EV_REG_OK) {
+				ev_error("--register '%s': %s", subject, err);
+				rc = EV_EXIT_FAILURE;
+			} else {
+				ev_info("registered under subject '%s' as schema id %d", subject,
+					id);
+			}
+		}
+	}
+	json_decref(why);
+	ev_registry_free(r);
+	free(text);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -245,22 +358,35 @@ int main(int argc, char **argv)
 	int rc = parse_args(&v, argc, argv);
 	if (rc != 0)
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
-	v.contract = ev_schema_load_file(v.contract_path, err, sizeof(err));
-	if (!v.contract) {
+	if (v.check_compat)
+		return ev_tool_finish(check_compat(&v));
+	if (!v.registry_cache && getenv("EVPIPE_REGISTRY_CACHE") && *getenv("EVPIPE_REGISTRY_CACHE"))
+		v.registry_cache = getenv("EVPIPE_REGISTRY_CACHE");
+	rc = ev_contract_open(&v.contract, v.contract_path, v.registry_cache, err, sizeof(err));
+	if (rc != 0) {
 		ev_error("contract '%s': %s", v.contract_path, err);
-		return EV_EXIT_USAGE;
+		return rc;
 	}
+	if (v.contract.from_cache)
+		ev_warn("contract '%s': the registry is unavailable; using the cached copy of "
+			"subject '%s' version %d (schema id %d, sha256 %s)",
+			v.contract_path, v.contract.subject, v.contract.version, v.contract.id,
+			v.contract.sha256);
+	else if (v.contract.registry)
+		ev_info("contract: subject '%s' version %d (schema id %d, sha256 %s)",
+			v.contract.subject, v.contract.version, v.contract.id, v.contract.sha256);
 	if (v.dlq_spec) {
 		int fd = ev_sideout_open(v.dlq_spec, err, sizeof(err));
 		if (fd < 0) {
 			ev_error("--dlq: %s", err);
-			ev_schema_free(v.contract);
+			ev_contract_close(&v.contract);
 			return EV_EXIT_FAILURE;
 		}
 		v.dlq = ev_writer_new(fd, 64 * 1024);
 	}
-	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field};
-	v.validator = ev_validator_new(v.contract, &vo);
+	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field,
+				v.contract.registry ? v.contract.json : NULL};
+	v.validator = ev_validator_new(v.contract.schema, &vo);
 	v.ck.stage = "evvalidate";
 	ev_ckpt_stateless_restore(&v.ck);
 	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
@@ -279,7 +405,7 @@ int main(int argc, char **argv)
 	ev_writer_free(v.dlq);
 	ev_reader_free(v.in);
 	ev_validator_free(v.validator);
-	ev_schema_free(v.contract);
+	ev_contract_close(&v.contract);
 	ev_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
 	return ev_tool_finish(rc);

@@ -692,8 +692,13 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 	}
 	ev_counter_inc(k->m_in);
 	ev_counter_add(k->m_bytes_in, msg->len);
+	/* A registry frame's id may hold a newline byte: --meta-field strips the frame. */
+	int32_t fid;
+	size_t skip = k->meta_field && ev_registry_unframe(msg->payload, msg->len, &fid)
+			      ? EV_REGISTRY_FRAME_LEN
+			      : 0;
 	if (!k->json && !k->multiline_warned && msg->payload &&
-	    memchr(msg->payload, '\n', msg->len)) {
+	    memchr((const char *)msg->payload + skip, '\n', msg->len - skip)) {
 		ev_warn("a payload contains a newline (%s [%d] at offset %" PRId64
 			"): it spans several lines; use -J to keep it one record",
 			rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset);

@@ -1,0 +1,109 @@
+/* contract.c: a job's data contract, from a file or from a schema registry. */
+#include "contract.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckstore.h"
+
+/* s with '"' and '\' replaced, for a label value or a JSON string. */
+static void safe_copy(char *dst, size_t n, const char *s)
+{
+	snprintf(dst, n, "%s", s);
+	for (char *p = dst; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = '_';
+}
+
+int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, char *err,
+		     size_t errlen)
+{
+	char subject[256], safe[256];
+	int version;
+	memset(c, 0, sizeof(*c));
+	int ref = ev_registry_parse_ref(spec, subject, sizeof(subject), &version);
+	if (ref < 0) {
+		snprintf(err, errlen, "want registry:SUBJECT[@VERSION|@latest]");
+		return 2;
+	}
+	if (ref == 0) {
+		uint64_t size;
+		if (!(c->schema = ev_schema_load_file(spec, err, errlen)))
+			return 2;
+		if (ev_sha256_file(spec, c->sha256, &size) < 0)
+			c->sha256[0] = '\0';
+		return 0;
+	}
+	const char *url = getenv("SCHEMA_REGISTRY_URL");
+	if (!url || !*url) {
+		snprintf(err, errlen, "SCHEMA_REGISTRY_URL is not set");
+		return 2;
+	}
+	if (!(c->reg = ev_registry_new(url, cache_dir, 0, err, errlen)))
+		return 2;
+	ev_reg_schema s = {0};
+	int rc = ev_registry_fetch(c->reg, subject, version, 1, &s, err, errlen);
+	if (rc != EV_REG_OK) {
+		ev_contract_close(c);
+		return 1;
+	}
+	c->schema = ev_schema_compile(s.doc, err, errlen);
+	c->registry = 1;
+	snprintf(c->subject, sizeof(c->subject), "%s", subject);
+	c->version = s.version;
+	c->id = s.id;
+	c->from_cache = s.from_cache;
+	memcpy(c->sha256, s.sha256, sizeof(c->sha256));
+	ev_reg_schema_clear(&s);
+	if (!c->schema) {
+		ev_contract_close(c);
+		return 2;
+	}
+	safe_copy(safe, sizeof(safe), subject);
+	snprintf(c->json, sizeof(c->json),
+		 "{\"subject\":\"%s\",\"version\":%d,\"id\":%d,\"sha256\":\"%s\"}", safe,
+		 c->version, c->id, c->sha256);
+	snprintf(c->labels, sizeof(c->labels), "subject=\"%s\",version=\"%d\",id=\"%d\"", safe,
+		 c->version, c->id);
+	return 0;
+}
+
+void ev_contract_close(ev_contract *c)
+{
+	ev_schema_free(c->schema);
+	ev_registry_free(c->reg);
+	c->schema = NULL;
+	c->reg = NULL;
+}
+
+int ev_contract_accepts_id(ev_contract *c, int32_t id, char *msg, size_t msglen)
+{
+	char err[512];
+	if (c->registry && id == c->id)
+		return 1;
+	for (size_t i = 0; i < c->nids; i++)
+		if (c->ids[i].id == id) {
+			snprintf(msg, msglen, "schema id %d is not a version of subject '%s'", id,
+				 c->subject);
+			return c->ids[i].accepted;
+		}
+	if (!c->registry) {
+		snprintf(msg, msglen, "schema id %d: the contract is a file, not a registry's",
+			 id);
+		return 0;
+	}
+	int rc = ev_registry_id_in_subject(c->reg, id, c->subject, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(msg, msglen, "schema id %d cannot be resolved: %s", id, err);
+		return 0;
+	}
+	if (c->nids < EV_CONTRACT_MAX_IDS) {
+		c->ids[c->nids].id = id;
+		c->ids[c->nids++].accepted = rc;
+	}
+	if (!rc)
+		snprintf(msg, msglen, "schema id %d is unknown or not a version of subject '%s'",
+			 id, c->subject);
+	return rc;
+}

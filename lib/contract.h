@@ -1,0 +1,44 @@
+/* contract.h: a job's data contract, from a file or from a schema registry
+ * ("registry:SUBJECT[@VERSION|@latest]", the registry at $SCHEMA_REGISTRY_URL), and which
+ * registry-framed schema ids it accepts. */
+#ifndef EV_CONTRACT_H
+#define EV_CONTRACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "schema.h"
+
+#define EV_CONTRACT_MAX_IDS 256
+
+typedef struct ev_contract {
+	ev_schema *schema; /* compiled */
+	int registry;      /* from a registry: the fields below are set */
+	char subject[256];
+	int version, id;
+	int from_cache;    /* the registry was down: the copy on disk */
+	char sha256[65];   /* of the schema (a file's bytes, a registry's resolved document) */
+	char json[640];    /* {"subject","version","id","sha256"} for dead letters and parts */
+	char labels[640];  /* subject="..",version="..",id=".." for metrics */
+	ev_registry *reg;
+	struct {
+		int32_t id;
+		int accepted;
+	} ids[EV_CONTRACT_MAX_IDS]; /* answers about framed records' ids (known ones only) */
+	size_t nids;
+} ev_contract;
+
+/* Load spec (a file path, or a registry reference with cache_dir for the copies on disk, NULL
+ * for none). Returns 0; or 2 (a malformed reference, a schema that does not compile) or 1 (the
+ * registry failed and there is no usable copy) with a message in err. */
+int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, char *err,
+		     size_t errlen);
+void ev_contract_close(ev_contract *c);
+
+/* Does the job accept records framed with schema id? 1 when id is the contract's or one of the
+ * subject's registered versions, 0 when not (why, in msg). An id the registry cannot be asked
+ * about now (it is down) is not accepted, and not remembered, so that it is asked again. */
+int ev_contract_accepts_id(ev_contract *c, int32_t id, char *msg, size_t msglen);
+
+#endif

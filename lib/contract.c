@@ -16,13 +16,43 @@ static void safe_copy(char *dst, size_t n, const char *s)
 			*p = '_';
 }
 
-int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, char *err,
+/* The subject's schema at version (0: latest) as the contract, replacing the one in force. */
+static int load(ev_contract *c, int version, int allow_cache, ev_schema **old, char *err,
+		size_t errlen)
+{
+	char safe[256];
+	ev_reg_schema s = {0};
+	int rc = ev_registry_fetch(c->reg, c->subject, version, allow_cache, &s, err, errlen);
+	if (rc != EV_REG_OK)
+		return 1;
+	ev_schema *schema = ev_schema_compile(s.doc, err, errlen);
+	if (!schema) {
+		ev_reg_schema_clear(&s);
+		return 2;
+	}
+	*old = c->schema;
+	c->schema = schema;
+	c->version = s.version;
+	c->id = s.id;
+	c->from_cache = s.from_cache;
+	memcpy(c->sha256, s.sha256, sizeof(c->sha256));
+	ev_reg_schema_clear(&s);
+	safe_copy(safe, sizeof(safe), c->subject);
+	snprintf(c->json, sizeof(c->json),
+		 "{\"subject\":\"%s\",\"version\":%d,\"id\":%d,\"sha256\":\"%s\"}", safe,
+		 c->version, c->id, c->sha256);
+	snprintf(c->labels, sizeof(c->labels), "subject=\"%s\",version=\"%d\",id=\"%d\"", safe,
+		 c->version, c->id);
+	return 0;
+}
+
+int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, int pinned, char *err,
 		     size_t errlen)
 {
-	char subject[256], safe[256];
 	int version;
+	ev_schema *old = NULL;
 	memset(c, 0, sizeof(*c));
-	int ref = ev_registry_parse_ref(spec, subject, sizeof(subject), &version);
+	int ref = ev_registry_parse_ref(spec, c->subject, sizeof(c->subject), &version);
 	if (ref < 0) {
 		snprintf(err, errlen, "want registry:SUBJECT[@VERSION|@latest]");
 		return 2;
@@ -42,31 +72,28 @@ int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, ch
 	}
 	if (!(c->reg = ev_registry_new(url, cache_dir, 0, err, errlen)))
 		return 2;
-	ev_reg_schema s = {0};
-	int rc = ev_registry_fetch(c->reg, subject, version, 1, &s, err, errlen);
-	if (rc != EV_REG_OK) {
-		ev_contract_close(c);
-		return 1;
-	}
-	c->schema = ev_schema_compile(s.doc, err, errlen);
 	c->registry = 1;
-	snprintf(c->subject, sizeof(c->subject), "%s", subject);
-	c->version = s.version;
-	c->id = s.id;
-	c->from_cache = s.from_cache;
-	memcpy(c->sha256, s.sha256, sizeof(c->sha256));
-	ev_reg_schema_clear(&s);
-	if (!c->schema) {
+	c->follow_latest = version == 0;
+	int rc = load(c, version ? version : pinned, 1, &old, err, errlen);
+	if (rc != 0)
 		ev_contract_close(c);
-		return 2;
+	return rc;
+}
+
+int ev_contract_refresh(ev_contract *c, ev_schema **old, char *err, size_t errlen)
+{
+	int latest;
+	*old = NULL;
+	if (!c->registry || !c->follow_latest)
+		return 0;
+	int rc = ev_registry_latest_version(c->reg, c->subject, &latest, err, errlen);
+	if (rc != EV_REG_OK)
+		return -1;
+	if (latest == c->version) {
+		c->from_cache = 0;
+		return 0;
 	}
-	safe_copy(safe, sizeof(safe), subject);
-	snprintf(c->json, sizeof(c->json),
-		 "{\"subject\":\"%s\",\"version\":%d,\"id\":%d,\"sha256\":\"%s\"}", safe,
-		 c->version, c->id, c->sha256);
-	snprintf(c->labels, sizeof(c->labels), "subject=\"%s\",version=\"%d\",id=\"%d\"", safe,
-		 c->version, c->id);
-	return 0;
+	return load(c, latest, 0, old, err, errlen) == 0 ? 1 : -1;
 }
 
 void ev_contract_close(ev_contract *c)
@@ -89,8 +116,7 @@ int ev_contract_accepts_id(ev_contract *c, int32_t id, char *msg, size_t msglen)
 			return c->ids[i].accepted;
 		}
 	if (!c->registry) {
-		snprintf(msg, msglen, "schema id %d: the contract is a file, not a registry's",
-			 id);
+		snprintf(msg, msglen, "schema id %d: the contract is a file, not a registry's", id);
 		return 0;
 	}
 	int rc = ev_registry_id_in_subject(c->reg, id, c->subject, err, sizeof(err));

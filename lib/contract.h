@@ -17,6 +17,7 @@ typedef struct ev_contract {
 	int registry;      /* from a registry: the fields below are set */
 	char subject[256];
 	int version, id;
+	int follow_latest; /* the reference named no version: refresh moves to newer ones */
 	int from_cache;    /* the registry was down: the copy on disk */
 	char sha256[65];   /* of the schema (a file's bytes, a registry's resolved document) */
 	char json[640];    /* {"subject","version","id","sha256"} for dead letters and parts */
@@ -30,10 +31,18 @@ typedef struct ev_contract {
 } ev_contract;
 
 /* Load spec (a file path, or a registry reference with cache_dir for the copies on disk, NULL
- * for none). Returns 0; or 2 (a malformed reference, a schema that does not compile) or 1 (the
- * registry failed and there is no usable copy) with a message in err. */
-int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, char *err,
+ * for none). pinned (> 0) is the version a checkpoint recorded: for a reference to the latest
+ * version, that version is loaded instead. Returns 0; or 2 (a malformed reference, a schema
+ * that does not compile) or 1 (the registry failed and there is no usable copy) with a
+ * message in err. */
+int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, int pinned, char *err,
 		     size_t errlen);
+
+/* For a reference to the latest version: ask the registry for it, and move to it when it is
+ * newer. Returns 1 when the contract changed (*old is the previous schema, to be freed by the
+ * caller once nothing uses it), 0 when not, -1 when the registry failed (message in err; the
+ * contract stays as it is). */
+int ev_contract_refresh(ev_contract *c, ev_schema **old, char *err, size_t errlen);
 void ev_contract_close(ev_contract *c);
 
 /* Does the job accept records framed with schema id? 1 when id is the contract's or one of the

@@ -67,7 +67,8 @@ static void wipe(char *s)
 /* user and password from the environment, or "user:password" from a file. */
 static int read_credentials(ev_registry *r, char *err, size_t errlen)
 {
-	const char *user = getenv("SCHEMA_REGISTRY_USER"), *pass = getenv("SCHEMA_REGISTRY_PASSWORD");
+	const char *user = getenv("SCHEMA_REGISTRY_USER"),
+		   *pass = getenv("SCHEMA_REGISTRY_PASSWORD");
 	const char *file = getenv("SCHEMA_REGISTRY_CREDENTIALS_FILE");
 	if (user && *user) {
 		r->user = strdup(user);
@@ -89,7 +90,8 @@ static int read_credentials(ev_registry *r, char *err, size_t errlen)
 	char *colon = strchr(line, ':');
 	if (!colon) {
 		explicit_bzero(line, sizeof(line));
-		snprintf(err, errlen, "the registry credentials file '%s' is not user:password", file);
+		snprintf(err, errlen, "the registry credentials file '%s' is not user:password",
+			 file);
 		return -1;
 	}
 	*colon = '\0';
@@ -328,8 +330,8 @@ static int cache_get(ev_registry *r, const char *subject, int version, ev_reg_sc
 		size_t n = strlen(err);
 		if (version > 0)
 			snprintf(ver, sizeof(ver), "%d", version);
-		snprintf(err + n, errlen - n, "; no cached copy of '%s' version %s in '%s'", subject,
-			 ver, r->cache_dir);
+		snprintf(err + n, errlen - n, "; no cached copy of '%s' version %s in '%s'",
+			 subject, ver, r->cache_dir);
 	} else if (!text || !sha || (ev_sha256_hex(text, strlen(text), hex), strcmp(hex, sha))) {
 		snprintf(err, errlen, "the cached copy '%s' is damaged (its hash does not match)",
 			 ev_buf_cstr(&path));
@@ -471,8 +473,7 @@ int ev_registry_fetch_id(ev_registry *r, int id, ev_reg_schema *out, char *err, 
 	return fetch_depth(r, "", 0, id, 0, out, err, errlen);
 }
 
-int ev_registry_id_in_subject(ev_registry *r, int id, const char *subject, char *err,
-			      size_t errlen)
+int ev_registry_id_in_subject(ev_registry *r, int id, const char *subject, char *err, size_t errlen)
 {
 	char path[64];
 	json_t *answer;
@@ -531,7 +532,8 @@ static int schema_body(ev_registry *r, const char *schema_text, char *err, size_
 	}
 	char *compact = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
-	json_t *b = compact ? json_pack("{s:s,s:s}", "schemaType", "JSON", "schema", compact) : NULL;
+	json_t *b =
+		compact ? json_pack("{s:s,s:s}", "schemaType", "JSON", "schema", compact) : NULL;
 	free(compact);
 	char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	json_decref(b);

@@ -24,9 +24,9 @@ int ev_registry_unframe(const void *payload, size_t len, int32_t *id);
 /* Results of the calls below. */
 enum {
 	EV_REG_OK = 0,
-	EV_REG_NOT_FOUND = 1,     /* the registry answered 404: no such subject, version or id */
-	EV_REG_ERROR = -1,        /* anything else: err says what */
-	EV_REG_UNAVAILABLE = -2,  /* the registry could not be reached (or answered 5xx) */
+	EV_REG_NOT_FOUND = 1,    /* the registry answered 404: no such subject, version or id */
+	EV_REG_ERROR = -1,       /* anything else: err says what */
+	EV_REG_UNAVAILABLE = -2, /* the registry could not be reached (or answered 5xx) */
 };
 
 typedef struct ev_registry ev_registry;

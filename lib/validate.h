@@ -23,10 +23,10 @@ enum ev_reason {
 const char *ev_reason_name(enum ev_reason r);
 
 typedef struct ev_validator_opts {
-	size_t max_line;        /* longer lines: too_long */
-	int max_depth;          /* deeper nesting: depth */
-	int all_errors;         /* report every violation, not just the first */
-	const char *meta_field; /* provenance field (kin --meta-field), or NULL */
+	size_t max_line;           /* longer lines: too_long */
+	int max_depth;             /* deeper nesting: depth */
+	int all_errors;            /* report every violation, not just the first */
+	const char *meta_field;    /* provenance field (kin --meta-field), or NULL */
 	const char *contract_json; /* the dead letters' "contract" (JSON, borrowed), or NULL */
 } ev_validator_opts;
 

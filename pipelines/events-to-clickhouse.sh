@@ -50,7 +50,14 @@ Settings, from the environment (pipelines/env.example documents each one):
   EVPIPE_TABLE              ClickHouse table, DB.TABLE (default $default_table)
   EVPIPE_CREATE_TABLE       1: create the table (and database) when missing, from
                             pipelines/sql/event_aggregates.sql; 0: it must exist (default 1)
-  EVPIPE_CONTRACT           the data contract (default contracts/event.schema.json)
+  EVPIPE_CONTRACT           the data contract (default contracts/event.schema.json), or
+                            registry:SUBJECT[@VERSION] from the schema registry at
+                            SCHEMA_REGISTRY_URL (see evvalidate --help); evvalidate's part
+                            of each checkpoint then records the version a restore takes again
+  EVPIPE_REGISTRY_CACHE     copies of the registry's schemas, used when it is down at start
+                            (default <EVPIPE_STATE_DIR or ~/.cache/evpipe>/registry)
+  EVPIPE_CONTRACT_REFRESH   how often a contract without a version asks for the latest one,
+                            taken at the next checkpoint (default 60s)
   EVPIPE_WINDOW             tumbling window size (default 1m)
   EVPIPE_OUT_OF_ORDERNESS   watermark bound for out-of-order events (default 5s)
   EVPIPE_LATENESS           allowed lateness after a window fired (default 30s)
@@ -148,7 +155,14 @@ exit_at_end=${EVPIPE_EXIT_AT_END:-0}
 if [ -n "$port_base" ] && ! { [[ $port_base =~ ^[0-9]{1,5}$ ]] && ((port_base > 0 && port_base + 6 <= 65535)); }; then
 	usage_error "EVPIPE_METRICS_PORT_BASE must be a port number, at most 65529"
 fi
-[ -r "$contract" ] || usage_error "cannot read the contract '$contract'"
+case $contract in
+registry:?*)
+	[ -n "${SCHEMA_REGISTRY_URL:-}" ] || usage_error "EVPIPE_CONTRACT '$contract' needs SCHEMA_REGISTRY_URL"
+	;;
+*) [ -r "$contract" ] || usage_error "cannot read the contract '$contract'" ;;
+esac
+registry_cache=${EVPIPE_REGISTRY_CACHE:-${state_dir:-${XDG_CACHE_HOME:-$HOME/.cache}/evpipe}/registry}
+contract_refresh=${EVPIPE_CONTRACT_REFRESH:-60s}
 [ -z "$state_dir" ] || mkdir -p "$state_dir"
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
 [[ $restore =~ ^(latest|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, none or a checkpoint id"
@@ -184,6 +198,8 @@ checkpoint_args() {
 	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore" --stage "$1")
 }
 expect=evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
+# A registry contract's version is part of each checkpoint (evvalidate's part).
+[[ $contract != registry:* ]] || expect+=,evvalidate
 
 # ---- The private directory: named pipes between the stages ----------------------------------
 dir=$(mktemp -d "${TMPDIR:-/tmp}/evpipe-job.XXXXXX")
@@ -291,7 +307,8 @@ start evwindow "$dir/valid" "$dir/rows" evwindow "${window_args[@]}" --late "$di
 metrics 1
 checkpoint_args evvalidate
 start evvalidate "$dir/records" "$dir/valid" evvalidate --contract "$contract" \
-	--meta-field _src --dlq "$dir/invalid" "${metrics_args[@]}" "${ckpt_args[@]}"
+	--registry-cache "$registry_cache" --contract-refresh "$contract_refresh" --meta-field _src \
+	--dlq "$dir/invalid" "${metrics_args[@]}" "${ckpt_args[@]}"
 
 consume_args=(-C -b "$KAFKA_BROKERS" -G "$group" --meta-field _src)
 [ "$exit_at_end" = 0 ] || consume_args+=(-e)

@@ -52,6 +52,11 @@ static const char usage_text[] =
 	"  registry-framed message) is dead-lettered as schema_id unless that id is the\n"
 	"  contract's or one of its subject's versions (answers kept; the registry being down\n"
 	"  dead-letters it, never stops the job).\n"
+	"      --contract-refresh D a registry contract without a version follows the subject's\n"
+	"                           latest version: asked for at most every D (default 60s), a\n"
+	"                           new version taken at the next checkpoint barrier only (so a\n"
+	"                           checkpoint covers one contract); the registry being down\n"
+	"                           keeps the version in force\n"
 	"      --check-compat registry:SUBJECT FILE\n"
 	"                           ask the registry whether the JSON Schema FILE is compatible\n"
 	"                           with SUBJECT under the subject's compatibility level, and\n"
@@ -64,7 +69,9 @@ static const char usage_text[] =
 	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
 	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
 	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
-	"                           (evvalidate keeps no state: barriers are forwarded, no part)\n" EV_TOOL_OPTIONS_HELP
+	"                           a registry contract's subject, version, id and hash go into\n"
+	"                           evvalidate's part of each checkpoint; --restore loads that\n"
+	"                           version again when --contract names no version\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O),\n"
 	"2 usage error or a contract that cannot be used.\n";
@@ -77,6 +84,7 @@ enum {
 	OPT_REGISTRY_CACHE,
 	OPT_CHECK_COMPAT,
 	OPT_REGISTER,
+	OPT_CONTRACT_REFRESH,
 };
 
 static const struct option long_options[] = {
@@ -89,6 +97,7 @@ static const struct option long_options[] = {
 	{"registry-cache", required_argument, NULL, OPT_REGISTRY_CACHE},
 	{"check-compat", required_argument, NULL, OPT_CHECK_COMPAT},
 	{"register", no_argument, NULL, OPT_REGISTER},
+	{"contract-refresh", required_argument, NULL, OPT_CONTRACT_REFRESH},
 	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
@@ -106,6 +115,8 @@ struct evvalidate {
 	const char *check_compat; /* registry:SUBJECT */
 	const char *compat_file;
 	int do_register;
+	int64_t refresh_ms;
+	uint64_t refreshed_ns; /* when the registry was last asked for the latest version */
 	ev_tool_common common;
 
 	ev_contract contract;
@@ -116,7 +127,7 @@ struct evvalidate {
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_blocked_out, *m_blocked_dlq;
-	ev_gauge *m_contract;
+	ev_counter *m_contract_changes, *m_refresh_failures;
 	uint64_t dead;
 	ev_buf env; /* envelope being written */
 };
@@ -163,12 +174,103 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	return 0;
 }
 
+/* The validator over the contract in force, replacing the previous one. */
+static int new_validator(struct evvalidate *v)
+{
+	ev_validator_opts vo = {(size_t)v->max_line, (int)v->max_depth, v->all_errors,
+				v->meta_field, v->contract.registry ? v->contract.json : NULL};
+	ev_validator *nv = ev_validator_new(v->contract.schema, &vo);
+	if (!nv)
+		return -1;
+	ev_validator_free(v->validator);
+	v->validator = nv;
+	return 0;
+}
+
+static void set_contract_metric(struct evvalidate *v, double value)
+{
+	ev_gauge_set(
+		ev_metrics_gauge(v->metrics, "evpipe_contract_info",
+				 "The registry's contract in force (1), by subject, version and "
+				 "schema id; 0 for the versions it replaced",
+				 v->contract.labels),
+		value);
+}
+
+/* At barrier id: a contract that follows the latest version moves to a newer one, when the
+ * registry was not asked within --contract-refresh. Records after the barrier are judged by
+ * it. The registry being down changes nothing. */
+static int refresh_contract(struct evvalidate *v, int64_t id)
+{
+	char err[600];
+	ev_schema *old;
+	int prev = v->contract.version;
+	uint64_t now = ev_mono_ns();
+	if (!v->contract.follow_latest ||
+	    (v->refreshed_ns && now - v->refreshed_ns < (uint64_t)v->refresh_ms * 1000000))
+		return 0;
+	v->refreshed_ns = now;
+	int rc = ev_contract_refresh(&v->contract, &old, err, sizeof(err));
+	if (rc < 0) {
+		ev_counter_inc(v->m_refresh_failures);
+		ev_warn("contract: cannot ask the registry for the latest version of '%s' (keeping "
+			"version %d): %s",
+			v->contract.subject, prev, err);
+		return 0;
+	}
+	if (rc == 0)
+		return 0;
+	set_contract_metric(v, 0); /* labels still of the previous version: see below */
+	if (new_validator(v) < 0) {
+		ev_schema_free(old);
+		return -1;
+	}
+	ev_schema_free(old);
+	ev_counter_inc(v->m_contract_changes);
+	ev_info("contract: subject '%s' version %d -> %d (schema id %d, sha256 %s) from barrier "
+		"%" PRId64,
+		v->contract.subject, prev, v->contract.version, v->contract.id, v->contract.sha256,
+		id);
+	set_contract_metric(v, 1);
+	return 0;
+}
+
+/* evvalidate's part of checkpoint id: the contract that judges the records after it. */
+static void put_part(struct evvalidate *v, int64_t id)
+{
+	char err[512];
+	json_error_t jerr;
+	if (!v->ck.store || !v->contract.registry)
+		return;
+	json_t *c = json_loads(v->contract.json, 0, &jerr);
+	json_t *part = c ? json_pack("{s:o}", "contract", c) : NULL;
+	if (!part) {
+		ev_ckpt_failed(&v->ck, id, "out of memory");
+		return;
+	}
+	if (ev_ckpt_put_part(&v->ck, id, part, err, sizeof(err)) < 0)
+		ev_ckpt_failed(&v->ck, id, err);
+}
+
 static int forward_control(struct evvalidate *v, const char *line, size_t len)
 {
+	ev_control c;
+	char err[256];
 	ev_counter_inc(v->m_control);
 	if (ev_writer_line(v->out, line, len) < 0)
 		return -1;
-	return v->dlq ? ev_writer_line(v->dlq, line, len) : 0;
+	if (v->dlq && ev_writer_line(v->dlq, line, len) < 0)
+		return -1;
+	if (!v->contract.registry || ev_control_parse(line, len, &c, err, sizeof(err)) < 0 ||
+	    c.type != EV_CTL_BARRIER)
+		return 0;
+	if (refresh_contract(v, c.id) < 0) {
+		ev_error("out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	put_part(v, c.id);
+	return 0;
 }
 
 static int run(struct evvalidate *v)
@@ -231,12 +333,15 @@ static void setup_metrics(struct evvalidate *v)
 	v->m_blocked_out = ev_tool_blocked(m, "stdout");
 	v->m_blocked_dlq = ev_tool_blocked(m, "dlq");
 	if (v->contract.registry) {
-		v->m_contract = ev_metrics_gauge(
-			m, "evpipe_contract_info",
-			"The registry's contract in force (1), by subject, version and schema id",
-			v->contract.labels);
-		ev_gauge_set(v->m_contract, 1);
+		set_contract_metric(v, 1);
+		v->m_contract_changes = ev_metrics_counter(
+			m, "evpipe_contract_changes_total",
+			"Times a contract following the latest version moved to a new one", NULL);
+		v->m_refresh_failures = ev_metrics_counter(
+			m, "evpipe_contract_refresh_failures_total",
+			"Times the registry could not be asked for the latest version", NULL);
 	}
+	ev_ckpt_metrics(&v->ck, m);
 }
 
 static int parse_args(struct evvalidate *v, int argc, char **argv)
@@ -266,6 +371,11 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 		case OPT_REGISTRY_CACHE: v->registry_cache = optarg; break;
 		case OPT_CHECK_COMPAT: v->check_compat = optarg; break;
 		case OPT_REGISTER: v->do_register = 1; break;
+		case OPT_CONTRACT_REFRESH:
+			if (ev_opt_duration_ms(optarg, 1000, &v->refresh_ms) < 0 ||
+			    v->refresh_ms < 0)
+				return ev_tool_usage_error("invalid duration '%s'", optarg);
+			break;
 		default:
 			if (ev_ckpt_option(c, optarg, &v->ck))
 				break;
@@ -287,6 +397,55 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 	if (v->meta_field && (!*v->meta_field || strpbrk(v->meta_field, "\"\\")))
 		return ev_tool_usage_error("invalid --meta-field name '%s'", v->meta_field);
 	return 0;
+}
+
+/* With --restore: the contract version evvalidate's part of that checkpoint recorded, for a
+ * registry contract that names no version (0 when there is none to follow); -1 on error. */
+static int restored_version(struct evvalidate *v)
+{
+	char subject[256], err[512];
+	int version, found;
+	int64_t id = 0;
+	if (!v->ck.store || !v->ck.restore ||
+	    ev_registry_parse_ref(v->contract_path, subject, sizeof(subject), &version) != 1)
+		return 0;
+	if (ev_ckpt_resolve(v->ck.store, v->ck.job, v->ck.restore, &id, err, sizeof(err)) < 0) {
+		ev_error("--restore %s: %s", v->ck.restore, err);
+		return -1;
+	}
+	if (id == 0)
+		return 0;
+	ev_buf key = EV_BUF_INIT;
+	ev_buf_printf(&key, "%s.json", v->ck.stage);
+	char *name = strdup(ev_buf_cstr(&key));
+	ev_ckpt_key(&key, v->ck.job, id, name ? name : "");
+	free(name);
+	json_t *part = ev_ckpt_get_json(v->ck.store, ev_buf_cstr(&key), &found, err, sizeof(err));
+	ev_buf_free(&key);
+	if (found < 0) {
+		ev_error("--restore: checkpoint %" PRId64 ": %s", id, err);
+		return -1;
+	}
+	json_t *c = json_object_get(part, "contract");
+	const char *s = json_string_value(json_object_get(c, "subject"));
+	int pinned = (int)json_integer_value(json_object_get(c, "version"));
+	int rc = 0;
+	if (!part || !s || strcmp(s, subject) != 0 || pinned < 1)
+		ev_info("--restore: checkpoint %" PRId64 " records no version of subject '%s'; "
+			"the contract is loaded as given",
+			id, subject);
+	else if (version && version != pinned)
+		ev_info("--restore: checkpoint %" PRId64 " ran on version %d of subject '%s'; "
+			"version %d is taken, as --contract says",
+			id, pinned, subject, version);
+	else {
+		ev_info("--restore: checkpoint %" PRId64 " ran on version %d of subject '%s': "
+			"taking it again",
+			id, pinned, subject);
+		rc = pinned;
+	}
+	json_decref(part);
+	return rc;
 }
 
 /* --check-compat: 0 compatible (and registered with --register), 3 not, 1 registry failure. */
@@ -321,8 +480,8 @@ static int check_compat(struct evvalidate *v)
 		rc = EV_EXIT_FAILURE;
 	} else if (!compatible) {
 		char *w = why ? json_dumps(why, JSON_COMPACT) : NULL;
-		ev_error("'%s' is not compatible with subject '%s' (level %s)%s%s",
-			 v->compat_file, subject, level, w ? ": " : "", w ? w : "");
+		ev_error("'%s' is not compatible with subject '%s' (level %s)%s%s", v->compat_file,
+			 subject, level, w ? ": " : "", w ? w : "");
 		free(w);
 		rc = 3;
 	} else {
@@ -330,7 +489,8 @@ static int check_compat(struct evvalidate *v)
 			level);
 		rc = EV_EXIT_OK;
 		if (v->do_register) {
-			if (ev_registry_register(r, subject, text, &id, err, sizeof(err)) != EV_REG_OK) {
+			if (ev_registry_register(r, subject, text, &id, err, sizeof(err)) !=
+			    EV_REG_OK) {
 				ev_error("--register '%s': %s", subject, err);
 				rc = EV_EXIT_FAILURE;
 			} else {
@@ -360,11 +520,25 @@ int main(int argc, char **argv)
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	if (v.check_compat)
 		return ev_tool_finish(check_compat(&v));
-	if (!v.registry_cache && getenv("EVPIPE_REGISTRY_CACHE") && *getenv("EVPIPE_REGISTRY_CACHE"))
+	if (!v.registry_cache && getenv("EVPIPE_REGISTRY_CACHE") &&
+	    *getenv("EVPIPE_REGISTRY_CACHE"))
 		v.registry_cache = getenv("EVPIPE_REGISTRY_CACHE");
-	rc = ev_contract_open(&v.contract, v.contract_path, v.registry_cache, err, sizeof(err));
+	if (v.refresh_ms == 0)
+		v.refresh_ms = 60000;
+	if (ev_ckpt_open(&v.ck, v.common.job, "evvalidate", err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		return EV_EXIT_FAILURE;
+	}
+	int pinned = restored_version(&v);
+	if (pinned < 0) {
+		ev_ckpt_close(&v.ck);
+		return EV_EXIT_FAILURE;
+	}
+	rc = ev_contract_open(&v.contract, v.contract_path, v.registry_cache, pinned, err,
+			      sizeof(err));
 	if (rc != 0) {
 		ev_error("contract '%s': %s", v.contract_path, err);
+		ev_ckpt_close(&v.ck);
 		return rc;
 	}
 	if (v.contract.from_cache)
@@ -380,15 +554,14 @@ int main(int argc, char **argv)
 		if (fd < 0) {
 			ev_error("--dlq: %s", err);
 			ev_contract_close(&v.contract);
+			ev_ckpt_close(&v.ck);
 			return EV_EXIT_FAILURE;
 		}
 		v.dlq = ev_writer_new(fd, 64 * 1024);
 	}
-	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field,
-				v.contract.registry ? v.contract.json : NULL};
-	v.validator = ev_validator_new(v.contract.schema, &vo);
-	v.ck.stage = "evvalidate";
-	ev_ckpt_stateless_restore(&v.ck);
+	new_validator(&v);
+	if (!v.contract.registry)
+		ev_ckpt_stateless_restore(&v.ck);
 	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
 	v.in = ev_reader_new(0, (size_t)v.max_line);
 	v.out = ev_writer_new(1, 64 * 1024);
@@ -396,8 +569,6 @@ int main(int argc, char **argv)
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&v);
-		if (v.ck.url)
-			ev_tool_torn_register(v.metrics);
 		ev_tool_catch_signals();
 		rc = run(&v);
 	}
@@ -406,6 +577,7 @@ int main(int argc, char **argv)
 	ev_reader_free(v.in);
 	ev_validator_free(v.validator);
 	ev_contract_close(&v.contract);
+	ev_ckpt_close(&v.ck);
 	ev_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
 	return ev_tool_finish(rc);

@@ -637,8 +637,12 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 		return ev_writer_line(k->out, line->data, line->len);
 	}
 	if (k->meta_field) {
-		ev_meta m = {rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
-			     rd_kafka_message_timestamp(msg, NULL), 0, 0};
+		ev_meta m = {rd_kafka_topic_name(msg->rkt),
+			     msg->partition,
+			     msg->offset,
+			     rd_kafka_message_timestamp(msg, NULL),
+			     0,
+			     0};
 		const char *payload = msg->payload;
 		size_t plen = msg->len;
 		if (ev_registry_unframe(payload, plen, &m.schema_id)) {

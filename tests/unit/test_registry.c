@@ -73,8 +73,10 @@ static void test_cache_when_down(void)
 	snprintf(path, sizeof(path), "%s/ev%%2Ft@2.json", dir);
 	FILE *f = fopen(path, "w");
 	CHECK(f != NULL);
-	fprintf(f, "{\"subject\":\"ev/t\",\"version\":2,\"id\":9,\"sha256\":\"%s\",\"schema\":"
-		   "\"{\\\"type\\\":\\\"object\\\"}\"}", hex);
+	fprintf(f,
+		"{\"subject\":\"ev/t\",\"version\":2,\"id\":9,\"sha256\":\"%s\",\"schema\":"
+		"\"{\\\"type\\\":\\\"object\\\"}\"}",
+		hex);
 	fclose(f);
 	CHECK(ev_registry_fetch(r, "ev/t", 2, 0, &s, err, sizeof(err)) == EV_REG_UNAVAILABLE);
 	CHECK(ev_registry_fetch(r, "ev/t", 2, 1, &s, err, sizeof(err)) == EV_REG_OK);
@@ -82,8 +84,10 @@ static void test_cache_when_down(void)
 	CHECK_STR(s.sha256, hex);
 	ev_reg_schema_clear(&s);
 	f = fopen(path, "w"); /* damaged: the hash no longer matches */
-	fprintf(f, "{\"subject\":\"ev/t\",\"version\":2,\"id\":9,\"sha256\":\"%s\",\"schema\":"
-		   "\"{}\"}", hex);
+	fprintf(f,
+		"{\"subject\":\"ev/t\",\"version\":2,\"id\":9,\"sha256\":\"%s\",\"schema\":"
+		"\"{}\"}",
+		hex);
 	fclose(f);
 	CHECK(ev_registry_fetch(r, "ev/t", 2, 1, &s, err, sizeof(err)) == EV_REG_ERROR);
 	CHECK(strstr(err, "damaged") != NULL);

@@ -7,6 +7,8 @@
 #   make bench      benchmarks (bench/)
 #   make install    install the tools under $(PREFIX)/bin
 #   make compose-check  check compose/, the Prometheus rules and the dashboard (offline)
+#   make contract-check SUBJECT=S [CONTRACT=file] [REGISTER=1]
+#                   the compatibility gate of a contract change against the schema registry
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 PREFIX ?= /usr/local
@@ -54,7 +56,7 @@ endif
 
 .SECONDARY:
 
-.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz fuzz-deps compose-check
+.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz fuzz-deps compose-check contract-check
 
 all: $(TOOL_BIN) bin
 
@@ -100,6 +102,14 @@ demo:
 	$(Q)scripts/deps $(if $(filter 1,$(EVPIPE_DEMO_KAFKA)),all,build)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)pipelines/demo.sh
+
+# The gate a team runs before a contract change merges (ADR 0015): exit 0 compatible (and
+# registered with REGISTER=1), 3 incompatible, 1 registry failure. $SCHEMA_REGISTRY_URL names
+# the registry.
+SUBJECT ?= events-value
+CONTRACT ?= contracts/event.schema.json
+contract-check: $(BUILD)/bin/evvalidate
+	$(Q)$(BUILD)/bin/evvalidate --check-compat registry:$(SUBJECT) $(CONTRACT) $(if $(filter 1,$(REGISTER)),--register)
 
 lint:
 	$(Q)scripts/lint

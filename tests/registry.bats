@@ -6,10 +6,44 @@ bats_require_minimum_version 1.5.0
 setup() {
 	load helpers/common
 	need_services
+	[ -n "${SCHEMA_REGISTRY_URL:-}" ] || {
+		echo "no SCHEMA_REGISTRY_URL in the services' env: tests/services/up starts the registry" >&2
+		return 1
+	}
 	cd "$BATS_TEST_TMPDIR"
+	REGISTRY=$SCHEMA_REGISTRY_URL
 	# A port nothing listens on: the registry is down.
-	export SCHEMA_REGISTRY_URL=http://127.0.0.1:1/apis/ccompat/v7
+	DOWN=http://127.0.0.1:1/apis/ccompat/v7
+	SUBJECT=ev-$BATS_SUITE_TEST_NUMBER-$$-$RANDOM
+	proxy_pid=
 }
+
+teardown() {
+	[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true
+}
+
+# register SUBJECT SCHEMA [REFERENCES-JSON]: register a JSON Schema, print its id.
+register() {
+	local body id
+	body=$(jq -cn --arg s "$2" --argjson r "${3:-[]}" '{schemaType:"JSON",schema:$s,references:$r}')
+	id=$(curl -sf -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+		--data-binary "$body" "$REGISTRY/subjects/$1/versions") || return 1
+	jq -er .id <<<"$id"
+}
+
+# A TCP proxy to the registry on a free port (its URL in $PROXIED, pid in $proxy_pid): killing
+# it is an outage of the registry for the client, while the registry and its schemas stay.
+start_proxy() {
+	local hostport=${REGISTRY#http://} port
+	hostport=${hostport%%/*}
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$port" "$hostport" 3>&- &
+	proxy_pid=$!
+	PROXIED=http://127.0.0.1:$port/apis/ccompat/v7
+	wait_for 10 curl -sf -o /dev/null "$PROXIED/subjects"
+}
+
+barrier() { printf '{"__evpipe":"barrier","id":%d,"ts":%d}\n' "$1" "$(date +%s000)"; }
 
 # cache_copy DIR SUBJECT VERSION ID SCHEMA: the copy on disk evvalidate keeps of a registered
 # schema (the format of lib/registry.c: the resolved document's text and its sha256).
@@ -45,6 +79,7 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 }
 
 @test "registry down at start, no copy on disk: exit 1 with a clear error" {
+	export SCHEMA_REGISTRY_URL=$DOWN
 	run -1 --separate-stderr evvalidate --contract registry:events-value@3 --registry-cache cache < /dev/null
 	[[ $stderr == *"evvalidate: contract 'registry:events-value@3': registry http://127.0.0.1:1/apis/ccompat/v7 unreachable"* ]]
 	[[ $stderr == *"no cached copy of 'events-value' version 3"* ]]
@@ -53,6 +88,7 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 }
 
 @test "registry down at start with a copy on disk: a warning, the copy is the contract, dead letters name it" {
+	export SCHEMA_REGISTRY_URL=$DOWN
 	cache_copy cache events-value 3 41 "$SCHEMA"
 	printf '%s\n' '{"ts":1,"event_type":"a"}' '{"ts":"x","event_type":"a"}' > in.ndjson
 	run -0 --separate-stderr evvalidate --contract registry:events-value@3 --registry-cache cache --dlq dlq.ndjson < in.ndjson
@@ -67,7 +103,8 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 	[[ $stderr == *"is damaged (its hash does not match)"* ]]
 }
 
-@test "framed records through Kafka: an id the job cannot accept is a dead letter schema_id, the job goes on" {
+@test "framed records through Kafka, registry down: an id the job cannot resolve is a dead letter schema_id, the job goes on" {
+	export SCHEMA_REGISTRY_URL=$DOWN
 	cache_copy cache events-value 3 41 "$SCHEMA"
 	topic=$(new_topic framed-dl)
 	echo '{"ts":1,"event_type":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" --schema-id 41 -p 0
@@ -91,6 +128,7 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 }
 
 @test "the compatibility gate: a registry failure is exit 1, not a pass" {
+	export SCHEMA_REGISTRY_URL=$DOWN
 	echo "$SCHEMA" > new.json
 	run -1 --separate-stderr evvalidate --check-compat registry:events-value new.json
 	[[ $stderr == *"--check-compat 'events-value': registry http://127.0.0.1:1/apis/ccompat/v7 unreachable"* ]]
@@ -101,4 +139,145 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 	run -2 --separate-stderr evvalidate --check-compat registry:events-value bad.json
 	[[ $stderr == *requierd* ]]
 	run -2 --separate-stderr evvalidate --contract c.json --register
+}
+
+V1='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"kind":{"enum":["a","b"]}}}'
+V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"kind":{"enum":["a","b","c"]}}}'
+
+@test "a contract by subject and version from the registry: logged, named in dead letters, references resolved" {
+	id1=$(register "$SUBJECT" "$V1")
+	id2=$(register "$SUBJECT" "$V2")
+	[ "$id1" != "$id2" ]
+	printf '%s\n' '{"ts":1,"kind":"a"}' '{"ts":2,"kind":"c"}' > in.ndjson
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --dlq dlq.ndjson < in.ndjson
+	[ "$output" = '{"ts":1,"kind":"a"}' ]
+	[[ $stderr == *"contract: subject '$SUBJECT' version 1 (schema id $id1, sha256 "* ]]
+	[ "$(jq -c '[.reason, .error.path, .contract.subject, .contract.version, .contract.id]' dlq.ndjson)" = \
+		"[\"schema\",\"/kind\",\"$SUBJECT\",1,$id1]" ]
+	# The latest version (no version named) accepts both.
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT" < in.ndjson
+	[ "${#lines[@]}" -eq 2 ]
+	[[ $stderr == *"version 2 (schema id $id2,"* ]]
+	run -1 --separate-stderr evvalidate --contract "registry:$SUBJECT@3" < in.ndjson
+
+	# A schema that refers to another registered one by name.
+	register "$SUBJECT-addr" '{"type":"object","required":["city"],"properties":{"city":{"type":"string"}}}' >/dev/null
+	register "$SUBJECT-user" '{"type":"object","properties":{"home":{"$ref":"addr.json"}}}' \
+		"[{\"name\":\"addr.json\",\"subject\":\"$SUBJECT-addr\",\"version\":1}]" >/dev/null
+	printf '%s\n' '{"home":{"city":"Oslo"}}' '{"home":{"town":"Oslo"}}' > users.ndjson
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT-user" --dlq dlq2.ndjson < users.ndjson
+	[ "$output" = '{"home":{"city":"Oslo"}}' ]
+	[ "$(jq -c '[.reason, .error.path, .error.keyword]' dlq2.ndjson)" = '["schema","/home","required"]' ]
+}
+
+@test "a new version registered mid-run is taken at the next barrier, recorded in the checkpoint, and a restore takes it again" {
+	register "$SUBJECT" "$V1" >/dev/null
+	mkfifo in
+	evvalidate --contract "registry:$SUBJECT" --contract-refresh 0 --dlq dlq.ndjson \
+		--checkpoint-store "file://$PWD/ckpt" --job j < in > out.ndjson 2> err.txt &
+	pid=$!
+	exec 5> in
+	echo '{"ts":1,"kind":"c"}' >&5                     # only v2 accepts it: a dead letter
+	wait_for 20 test -s dlq.ndjson
+	id2=$(register "$SUBJECT" "$V2")
+	echo '{"ts":2,"kind":"c"}' >&5                     # v2 exists, but no barrier yet
+	barrier 1 >&5
+	echo '{"ts":3,"kind":"c"}' >&5                     # after the barrier: v2 judges it
+	exec 5>&-
+	wait "$pid"
+	[ "$(grep -v __evpipe out.ndjson)" = '{"ts":3,"kind":"c"}' ]
+	[ "$(grep -vc __evpipe dlq.ndjson)" -eq 2 ]
+	[ "$(grep -v __evpipe dlq.ndjson | jq -c '[.raw, .contract.version]' | tr '\n' ' ')" = \
+		'["{\"ts\":1,\"kind\":\"c\"}",1] ["{\"ts\":2,\"kind\":\"c\"}",1] ' ]
+	grep -q "contract: subject '$SUBJECT' version 1 -> 2 (schema id $id2, sha256 [0-9a-f]*) from barrier 1" err.txt
+	# The part of checkpoint 1: the version that judges the records after it.
+	part=ckpt/j/chk-0000000001/evvalidate.json
+	[ "$(jq -c '[.contract.subject, .contract.version, .contract.id]' "$part")" = "[\"$SUBJECT\",2,$id2]" ]
+
+	# A third version; a restore from checkpoint 1 takes version 2 again, not the latest.
+	register "$SUBJECT" '{"type":"object","required":["ts","kind"],"properties":{"ts":{"type":"integer"}}}' >/dev/null
+	echo '{"checkpoint":1}' > ckpt/j/chk-0000000001/_manifest.json
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT" --checkpoint-store "file://$PWD/ckpt" \
+		--job j --restore 1 <<< '{"ts":4}'
+	[ "$output" = '{"ts":4}' ]
+	[[ $stderr == *"--restore: checkpoint 1 ran on version 2 of subject '$SUBJECT': taking it again"* ]]
+	[[ $stderr == *"contract: subject '$SUBJECT' version 2 "* ]]
+	# Told otherwise: an explicit version wins.
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT@3" --checkpoint-store "file://$PWD/ckpt" \
+		--job j --restore 1 <<< '{"ts":4}'
+	[ -z "$output" ]
+	[[ $stderr == *"version 3 is taken, as --contract says"* ]]
+}
+
+@test "framed records through kin -P --subject and kin -C back: the contract's id passes, another subject's or an unknown id is a dead letter" {
+	id=$(register "$SUBJECT" "$V1")
+	other=$(register "$SUBJECT-other" '{"type":"object","properties":{"x":{"type":"string"}}}')
+	topic=$(new_topic framed-live)
+	echo '{"ts":1,"kind":"a"}' > one.ndjson
+	run -0 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --subject "$SUBJECT" < one.ndjson
+	[[ $stderr == *"framing messages with schema id $id (subject '$SUBJECT' version 1)"* ]]
+	echo '{"ts":2,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --subject "$SUBJECT-other"
+	echo '{"ts":3,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --schema-id 987654
+	kin -C -b "$KAFKA_BROKERS" -t "$topic" -e -o beginning --meta-field _src > records.ndjson
+	[ "$(jq -c '._src.schema_id' records.ndjson | head -3 | tr '\n' ' ')" = "$id $other 987654 " ]
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT" --meta-field _src --dlq dlq.ndjson < records.ndjson
+	[ "$(jq -c '[._src.schema_id, .ts]' <<<"${lines[0]}")" = "[$id,1]" ]
+	[ "${lines[1]}" = '{"__evpipe":"end"}' ]
+	grep -v __evpipe dlq.ndjson > dl.ndjson
+	[ "$(jq -c '[.reason, .source.schema_id]' dl.ndjson | tr '\n' ' ')" = "[\"schema_id\",$other] [\"schema_id\",987654] " ]
+	[[ $(sed -n 1p dl.ndjson | jq -r .error.message) == *"schema id $other is unknown or not a version of subject '$SUBJECT'"* ]]
+	run -1 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" --subject "$SUBJECT-none" < one.ndjson
+	[[ $stderr == *"--subject '$SUBJECT-none': "* ]]
+}
+
+@test "the compatibility gate: an incompatible schema is refused (exit 3), a compatible one registered" {
+	register "$SUBJECT" '{"type":"object","properties":{"kind":{"type":"string"}}}' >/dev/null
+	curl -sf -X PUT -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+		--data '{"compatibility":"BACKWARD"}' "$REGISTRY/config/$SUBJECT" >/dev/null
+	echo '{"type":"object","properties":{"kind":{"type":"string","maxLength":3}}}' > narrower.json
+	run -3 --separate-stderr evvalidate --check-compat "registry:$SUBJECT" narrower.json --register
+	[[ $stderr == *"'narrower.json' is not compatible with subject '$SUBJECT' (level BACKWARD)"* ]]
+	[ "$(curl -sf "$REGISTRY/subjects/$SUBJECT/versions" | jq -c .)" = '[1]' ]
+	echo '{"type":"object","properties":{"kind":{"type":["string","null"]}}}' > wider.json
+	run -0 --separate-stderr evvalidate --check-compat "registry:$SUBJECT" wider.json
+	[ "$(curl -sf "$REGISTRY/subjects/$SUBJECT/versions" | jq -c .)" = '[1]' ]
+	run -0 --separate-stderr evvalidate --check-compat "registry:$SUBJECT" wider.json --register
+	[[ $stderr == *"registered under subject '$SUBJECT' as schema id "* ]]
+	[ "$(curl -sf "$REGISTRY/subjects/$SUBJECT/versions" | jq -c .)" = '[1,2]' ]
+	# The make target a team runs in CI (make's own exit status on a failed step is 2).
+	run -2 --separate-stderr make -s -C "$EVPIPE_ROOT" contract-check SUBJECT="$SUBJECT" CONTRACT="$PWD/narrower.json" BUILD="${EVPIPE_BIN%/bin}"
+}
+
+@test "registry stopped mid-run: the job goes on with its contract; at start: the copy on disk, or exit 1 without one" {
+	id=$(register "$SUBJECT" "$V1")
+	start_proxy
+	export SCHEMA_REGISTRY_URL=$PROXIED
+	mkfifo in
+	evvalidate --contract "registry:$SUBJECT" --contract-refresh 0 --registry-cache cache --meta-field _src \
+		--dlq dlq.ndjson < in > out.ndjson 2> err.txt &
+	pid=$!
+	exec 5> in
+	echo '{"ts":1,"kind":"a"}' >&5
+	wait_for 20 grep -q '"ts":1' out.ndjson
+	kill "$proxy_pid"
+	wait "$proxy_pid" 2>/dev/null || true
+	proxy_pid=
+	register "$SUBJECT" "$V2" >/dev/null # unseen: the registry cannot be reached
+	barrier 1 >&5
+	echo '{"ts":2,"kind":"a"}' >&5
+	echo '{"ts":3,"kind":"c"}' >&5
+	echo '{"_src":{"topic":"t","partition":0,"offset":9,"ts":1,"schema_id":424242},"ts":4,"kind":"a"}' >&5
+	exec 5>&-
+	wait "$pid" # exit 0: the outage did not stop it
+	[ "$(grep -v __evpipe out.ndjson | jq -c .ts | tr '\n' ' ')" = '1 2 ' ]
+	grep -q "cannot ask the registry for the latest version of '$SUBJECT' (keeping version 1)" err.txt
+	[ "$(grep -v __evpipe dlq.ndjson | jq -c '[.reason, .contract.version]' | tr '\n' ' ')" = '["schema",1] ["schema_id",1] ' ]
+	[ -f "cache/$SUBJECT@1.json" ]
+
+	# Down at start: the copy on disk, with a warning; without one, exit 1.
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT" --registry-cache cache <<< '{"ts":5,"kind":"a"}'
+	[ "$output" = '{"ts":5,"kind":"a"}' ]
+	[[ $stderr == *"the registry is unavailable; using the cached copy of subject '$SUBJECT' version 1 (schema id $id,"* ]]
+	run -1 --separate-stderr evvalidate --contract "registry:$SUBJECT" --registry-cache empty-cache <<< '{"ts":5}'
+	[[ $stderr == *"unreachable"*"no cached copy of '$SUBJECT' version latest"* ]]
 }

@@ -53,10 +53,10 @@ static const char usage_text[] =
 	"  contract's or one of its subject's versions (answers kept; the registry being down\n"
 	"  dead-letters it, never stops the job).\n"
 	"      --contract-refresh D a registry contract without a version follows the subject's\n"
-	"                           latest version: asked for at most every D (default 60s), a\n"
-	"                           new version taken at the next checkpoint barrier only (so a\n"
-	"                           checkpoint covers one contract); the registry being down\n"
-	"                           keeps the version in force\n"
+	"                           latest version: asked for at most every D (default 60s; 0:\n"
+	"                           at every barrier), a new version taken at a checkpoint\n"
+	"                           barrier only (so a checkpoint covers one contract); the\n"
+	"                           registry being down keeps the version in force\n"
 	"      --check-compat registry:SUBJECT FILE\n"
 	"                           ask the registry whether the JSON Schema FILE is compatible\n"
 	"                           with SUBJECT under the subject's compatibility level, and\n"
@@ -73,8 +73,9 @@ static const char usage_text[] =
 	"                           evvalidate's part of each checkpoint; --restore loads that\n"
 	"                           version again when --contract names no version\n" EV_TOOL_OPTIONS_HELP
 	"\n"
-	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O),\n"
-	"2 usage error or a contract that cannot be used.\n";
+	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, the\n"
+	"registry unreachable at start without a cached copy), 2 usage error or a contract that\n"
+	"cannot be used; --check-compat: 3 incompatible.\n";
 
 enum {
 	OPT_ALL_ERRORS = 256,
@@ -512,6 +513,7 @@ int main(int argc, char **argv)
 	memset(&v, 0, sizeof(v));
 	v.max_line = 1 << 20;
 	v.max_depth = 64;
+	v.refresh_ms = 60000;
 	v.common.job = "evpipe";
 
 	ev_tool_init("evvalidate");
@@ -523,8 +525,6 @@ int main(int argc, char **argv)
 	if (!v.registry_cache && getenv("EVPIPE_REGISTRY_CACHE") &&
 	    *getenv("EVPIPE_REGISTRY_CACHE"))
 		v.registry_cache = getenv("EVPIPE_REGISTRY_CACHE");
-	if (v.refresh_ms == 0)
-		v.refresh_ms = 60000;
 	if (ev_ckpt_open(&v.ck, v.common.job, "evvalidate", err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		return EV_EXIT_FAILURE;

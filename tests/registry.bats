@@ -281,3 +281,31 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	run -1 --separate-stderr evvalidate --contract "registry:$SUBJECT" --registry-cache empty-cache <<< '{"ts":5}'
 	[[ $stderr == *"unreachable"*"no cached copy of '$SUBJECT' version latest"* ]]
 }
+
+@test "the job with EVPIPE_CONTRACT=registry:SUBJECT: dead letters name the contract, its version is in every checkpoint" {
+	id=$(register "$SUBJECT" "$(jq -c . "$EVPIPE_ROOT/contracts/event.schema.json")")
+	topic=$(new_topic job-registry)
+	table="evpipe.registry_${BATS_SUITE_TEST_NUMBER}_$$_$RANDOM"
+	evgen --count 3000 --seed 5 --rate 50 --invalid-pct 5 2>/dev/null |
+		kin -P -q -b "$KAFKA_BROKERS" -t "$topic" --key-field event_type
+	env EVPIPE_CONTRACT="registry:$SUBJECT" EVPIPE_TOPIC="$topic" EVPIPE_GROUP="g-$topic" \
+		EVPIPE_TABLE="$table" EVPIPE_JOB="j-$topic" EVPIPE_CHECKPOINT_STORE="file://$PWD/checkpoints" \
+		EVPIPE_CHECKPOINT_INTERVAL=300ms EVPIPE_REGISTRY_CACHE="$PWD/cache" TMPDIR="$PWD" \
+		"$EVPIPE_ROOT/pipelines/events-to-clickhouse.sh" 2> job.err &
+	job=$!
+	# A complete checkpoint (its manifest) after the records were read: evvalidate's part is in it.
+	wait_for 60 bash -c "ls checkpoints/j-$topic/chk-*/_manifest.json >/dev/null 2>&1"
+	wait_for 60 bash -c "kin -C -b $KAFKA_BROKERS -t $topic.dlq -e -o beginning 2>/dev/null | grep -q contract"
+	sleep 1
+	kill -TERM "$job"
+	wait "$job"
+	grep -q "evvalidate: contract: subject '$SUBJECT' version 1 (schema id $id," job.err
+	curl -sSf "$CLICKHOUSE_URL/" --data-binary "DROP TABLE IF EXISTS $table" >/dev/null
+	kin -C -b "$KAFKA_BROKERS" -t "$topic.dlq" -e -o beginning > dlq.ndjson
+	[ "$(jq -r '.contract | "\(.subject) \(.version) \(.id)"' dlq.ndjson | sort -u)" = "$SUBJECT 1 $id" ]
+	manifest=$(ls checkpoints/"j-$topic"/chk-*/_manifest.json | head -1)
+	parts=(checkpoints/"j-$topic"/chk-*/evvalidate.json)
+	[ -f "${manifest%/*}/evvalidate.json" ]
+	[ "$(jq -c '[.contract.subject, .contract.version]' "${parts[@]}" | sort -u)" = "[\"$SUBJECT\",1]" ]
+	[ -f "cache/$SUBJECT@1.json" ]
+}

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "ckstore.h"
+#include "ndjson.h"
+
+#define QUIET_NS (5ULL * 1000000000ULL)
 
 /* s with '"' and '\' replaced, for a label value or a JSON string. */
 static void safe_copy(char *dst, size_t n, const char *s)
@@ -119,8 +122,16 @@ int ev_contract_accepts_id(ev_contract *c, int32_t id, char *msg, size_t msglen)
 		snprintf(msg, msglen, "schema id %d: the contract is a file, not a registry's", id);
 		return 0;
 	}
+	uint64_t now = ev_mono_ns();
+	if (now < c->quiet_until_ns) {
+		snprintf(msg, msglen,
+			 "schema id %d cannot be resolved: the registry failed %.1f s ago", id,
+			 (double)(now + QUIET_NS - c->quiet_until_ns) / 1e9);
+		return 0;
+	}
 	int rc = ev_registry_id_in_subject(c->reg, id, c->subject, err, sizeof(err));
 	if (rc < 0) {
+		c->quiet_until_ns = ev_mono_ns() + QUIET_NS;
 		snprintf(msg, msglen, "schema id %d cannot be resolved: %s", id, err);
 		return 0;
 	}

@@ -28,6 +28,7 @@ typedef struct ev_contract {
 		int accepted;
 	} ids[EV_CONTRACT_MAX_IDS]; /* answers about framed records' ids (known ones only) */
 	size_t nids;
+	uint64_t quiet_until_ns; /* after a failed request: ids are not asked about until then */
 } ev_contract;
 
 /* Load spec (a file path, or a registry reference with cache_dir for the copies on disk, NULL
@@ -47,7 +48,8 @@ void ev_contract_close(ev_contract *c);
 
 /* Does the job accept records framed with schema id? 1 when id is the contract's or one of the
  * subject's registered versions, 0 when not (why, in msg). An id the registry cannot be asked
- * about now (it is down) is not accepted, and not remembered, so that it is asked again. */
+ * about now (it is down) is not accepted, and not remembered, so that it is asked again, but
+ * not within 5 s of the failure: an outage costs each record no wait. */
 int ev_contract_accepts_id(ev_contract *c, int32_t id, char *msg, size_t msglen);
 
 #endif

@@ -125,6 +125,10 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 	[ "$(jq -r .raw dlq.ndjson)" = '{"ts":2,"event_type":"b"}' ]
 	[[ $(jq -r .error.message dlq.ndjson) == "schema id 99 cannot be resolved: registry "*unreachable* ]]
 	[ "$(jq -r .contract.version dlq.ndjson)" = 3 ]
+	# A file contract judges framed records by their content alone.
+	echo "$SCHEMA" > contract.json
+	run -0 --separate-stderr evvalidate --contract contract.json --meta-field _src < records.ndjson
+	[ "${#lines[@]}" -eq 4 ]
 }
 
 @test "the compatibility gate: a registry failure is exit 1, not a pass" {
@@ -267,11 +271,15 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	echo '{"ts":2,"kind":"a"}' >&5
 	echo '{"ts":3,"kind":"c"}' >&5
 	echo '{"_src":{"topic":"t","partition":0,"offset":9,"ts":1,"schema_id":424242},"ts":4,"kind":"a"}' >&5
+	echo '{"_src":{"topic":"t","partition":0,"offset":10,"ts":1,"schema_id":434343},"ts":5,"kind":"a"}' >&5
 	exec 5>&-
 	wait "$pid" # exit 0: the outage did not stop it
 	[ "$(grep -v __evpipe out.ndjson | jq -c .ts | tr '\n' ' ')" = '1 2 ' ]
 	grep -q "cannot ask the registry for the latest version of '$SUBJECT' (keeping version 1)" err.txt
-	[ "$(grep -v __evpipe dlq.ndjson | jq -c '[.reason, .contract.version]' | tr '\n' ' ')" = '["schema",1] ["schema_id",1] ' ]
+	[ "$(grep -v __evpipe dlq.ndjson | jq -c '[.reason, .contract.version]' | tr '\n' ' ')" = '["schema",1] ["schema_id",1] ["schema_id",1] ' ]
+	# The first unresolvable id asked the registry; the next one, within 5 s, did not wait for it.
+	[[ $(grep -v __evpipe dlq.ndjson | sed -n 2p | jq -r .error.message) == *"schema id 424242 cannot be resolved: registry "*unreachable* ]]
+	[[ $(grep -v __evpipe dlq.ndjson | sed -n 3p | jq -r .error.message) == *"schema id 434343 cannot be resolved: the registry failed "*" s ago"* ]]
 	[ -f "cache/$SUBJECT@1.json" ]
 
 	# Down at start: the copy on disk, with a warning; without one, exit 1.

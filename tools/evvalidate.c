@@ -48,10 +48,11 @@ static const char usage_text[] =
 	"      --registry-cache DIR keep a copy of each schema fetched in DIR (by subject and\n"
 	"                           version, with its hash); with the registry down at start the\n"
 	"                           copy is used, with a warning (default $EVPIPE_REGISTRY_CACHE)\n"
-	"  With --meta-field, a record whose provenance has a \"schema_id\" (kin -C of a\n"
-	"  registry-framed message) is dead-lettered as schema_id unless that id is the\n"
-	"  contract's or one of its subject's versions (answers kept; the registry being down\n"
-	"  dead-letters it, never stops the job).\n"
+	"  With a registry contract and --meta-field, a record whose provenance has a\n"
+	"  \"schema_id\" (kin -C of a registry-framed message) is dead-lettered as schema_id\n"
+	"  unless that id is the contract's or one of its subject's versions (answers kept; the\n"
+	"  registry being down dead-letters it, never stops the job). A file contract judges\n"
+	"  such records by their content alone.\n"
 	"      --contract-refresh D a registry contract without a version follows the subject's\n"
 	"                           latest version: asked for at most every D (default 60s; 0:\n"
 	"                           at every barrier), a new version taken at a checkpoint\n"
@@ -153,7 +154,8 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	int32_t id;
 	char msg[600];
 	ev_buf_reset(&v->env);
-	if (v->meta_field && ev_meta_schema_id(line, len, v->meta_field, &id) &&
+	if (v->contract.registry && v->meta_field &&
+	    ev_meta_schema_id(line, len, v->meta_field, &id) &&
 	    !ev_contract_accepts_id(&v->contract, id, msg, sizeof(msg))) {
 		if (ev_validator_reject(v->validator, line, len, EV_REASON_SCHEMA_ID, msg, lineno,
 					ev_wall_ms(), &verdict, v->dlq ? &v->env : NULL) < 0)

@@ -178,7 +178,7 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	register "$SUBJECT" "$V1" >/dev/null
 	mkfifo in
 	evvalidate --contract "registry:$SUBJECT" --contract-refresh 0 --dlq dlq.ndjson \
-		--checkpoint-store "file://$PWD/ckpt" --job j < in > out.ndjson 2> err.txt &
+		--checkpoint-store "file://$PWD/ckpt" --job j --metrics-addr 127.0.0.1:0 < in > out.ndjson 2> err.txt &
 	pid=$!
 	exec 5> in
 	echo '{"ts":1,"kind":"c"}' >&5                     # only v2 accepts it: a dead letter
@@ -187,6 +187,12 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	echo '{"ts":2,"kind":"c"}' >&5                     # v2 exists, but no barrier yet
 	barrier 1 >&5
 	echo '{"ts":3,"kind":"c"}' >&5                     # after the barrier: v2 judges it
+	wait_for 20 grep -q '"ts":3' out.ndjson
+	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' err.txt)
+	curl -sf "$url" > metrics
+	grep -q "^evpipe_contract_info{tool=\"evvalidate\",job=\"j\",subject=\"$SUBJECT\",version=\"1\",id=\"[0-9]*\"} 0$" metrics
+	grep -q "^evpipe_contract_info{tool=\"evvalidate\",job=\"j\",subject=\"$SUBJECT\",version=\"2\",id=\"$id2\"} 1$" metrics
+	grep -q '^evpipe_contract_changes_total{tool="evvalidate",job="j"} 1$' metrics
 	exec 5>&-
 	wait "$pid"
 	[ "$(grep -v __evpipe out.ndjson)" = '{"ts":3,"kind":"c"}' ]

@@ -190,13 +190,13 @@ static int new_validator(struct evvalidate *v)
 	return 0;
 }
 
-static void set_contract_metric(struct evvalidate *v, double value)
+static void set_contract_metric(struct evvalidate *v, const char *labels, double value)
 {
 	ev_gauge_set(
 		ev_metrics_gauge(v->metrics, "evpipe_contract_info",
 				 "The registry's contract in force (1), by subject, version and "
 				 "schema id; 0 for the versions it replaced",
-				 v->contract.labels),
+				 labels),
 		value);
 }
 
@@ -205,7 +205,7 @@ static void set_contract_metric(struct evvalidate *v, double value)
  * it. The registry being down changes nothing. */
 static int refresh_contract(struct evvalidate *v, int64_t id)
 {
-	char err[600];
+	char err[600], prev_labels[sizeof(v->contract.labels)];
 	ev_schema *old;
 	int prev = v->contract.version;
 	uint64_t now = ev_mono_ns();
@@ -213,6 +213,7 @@ static int refresh_contract(struct evvalidate *v, int64_t id)
 	    (v->refreshed_ns && now - v->refreshed_ns < (uint64_t)v->refresh_ms * 1000000))
 		return 0;
 	v->refreshed_ns = now;
+	memcpy(prev_labels, v->contract.labels, sizeof(prev_labels));
 	int rc = ev_contract_refresh(&v->contract, &old, err, sizeof(err));
 	if (rc < 0) {
 		ev_counter_inc(v->m_refresh_failures);
@@ -223,7 +224,7 @@ static int refresh_contract(struct evvalidate *v, int64_t id)
 	}
 	if (rc == 0)
 		return 0;
-	set_contract_metric(v, 0); /* labels still of the previous version: see below */
+	set_contract_metric(v, prev_labels, 0);
 	if (new_validator(v) < 0) {
 		ev_schema_free(old);
 		return -1;
@@ -234,7 +235,7 @@ static int refresh_contract(struct evvalidate *v, int64_t id)
 		"%" PRId64,
 		v->contract.subject, prev, v->contract.version, v->contract.id, v->contract.sha256,
 		id);
-	set_contract_metric(v, 1);
+	set_contract_metric(v, v->contract.labels, 1);
 	return 0;
 }
 
@@ -336,7 +337,7 @@ static void setup_metrics(struct evvalidate *v)
 	v->m_blocked_out = ev_tool_blocked(m, "stdout");
 	v->m_blocked_dlq = ev_tool_blocked(m, "dlq");
 	if (v->contract.registry) {
-		set_contract_metric(v, 1);
+		set_contract_metric(v, v->contract.labels, 1);
 		v->m_contract_changes = ev_metrics_counter(
 			m, "evpipe_contract_changes_total",
 			"Times a contract following the latest version moved to a new one", NULL);

@@ -101,46 +101,89 @@ int ev_contract_refresh(ev_contract *c, ev_schema **old, char *err, size_t errle
 
 void ev_contract_close(ev_contract *c)
 {
+	for (size_t i = 0; i < c->nids; i++)
+		ev_schema_free(c->ids[i].schema);
+	c->nids = 0;
 	ev_schema_free(c->schema);
 	ev_registry_free(c->reg);
 	c->schema = NULL;
 	c->reg = NULL;
 }
 
-int ev_contract_accepts_id(ev_contract *c, int32_t id, char *msg, size_t msglen)
+/* Remember the answer about id (its schema fetched when accepted). */
+static int remember(ev_contract *c, int32_t id, int version, char *msg, size_t msglen)
+{
+	char err[512], safe[256];
+	ev_reg_schema s = {0};
+	ev_schema *schema = NULL;
+	if (version > 0) {
+		int rc = ev_registry_fetch_id(c->reg, id, &s, err, sizeof(err));
+		if (rc == EV_REG_OK)
+			schema = ev_schema_compile(s.doc, err, sizeof(err));
+		ev_reg_schema_clear(&s);
+		if (!schema) {
+			if (rc == EV_REG_UNAVAILABLE)
+				c->quiet_until_ns = ev_mono_ns() + QUIET_NS;
+			snprintf(msg, msglen, "schema id %d cannot be used: %s", id, err);
+			return -1;
+		}
+	}
+	if (c->nids == EV_CONTRACT_MAX_IDS) {
+		ev_schema_free(schema);
+		snprintf(msg, msglen, "schema id %d: more than %d ids seen", id,
+			 EV_CONTRACT_MAX_IDS);
+		return -1;
+	}
+	size_t i = c->nids++;
+	c->ids[i].id = id;
+	c->ids[i].accepted = version > 0;
+	c->ids[i].schema = schema;
+	safe_copy(safe, sizeof(safe), c->subject);
+	snprintf(c->ids[i].json, sizeof(c->ids[i].json),
+		 "{\"subject\":\"%s\",\"version\":%d,\"id\":%d}", safe, version, id);
+	return (int)i;
+}
+
+int ev_contract_accepts_id(ev_contract *c, int32_t id, const ev_schema **schema, const char **json,
+			   char *msg, size_t msglen)
 {
 	char err[512];
+	int version = 0, i = -1;
+	*schema = NULL;
+	*json = c->json;
 	if (c->registry && id == c->id)
 		return 1;
-	for (size_t i = 0; i < c->nids; i++)
-		if (c->ids[i].id == id) {
-			snprintf(msg, msglen, "schema id %d is not a version of subject '%s'", id,
-				 c->subject);
-			return c->ids[i].accepted;
-		}
-	if (!c->registry) {
+	for (size_t k = 0; k < c->nids && i < 0; k++)
+		if (c->ids[k].id == id)
+			i = (int)k;
+	if (i < 0 && !c->registry) {
 		snprintf(msg, msglen, "schema id %d: the contract is a file, not a registry's", id);
 		return 0;
 	}
-	uint64_t now = ev_mono_ns();
-	if (now < c->quiet_until_ns) {
-		snprintf(msg, msglen,
-			 "schema id %d cannot be resolved: the registry failed %.1f s ago", id,
-			 (double)(now + QUIET_NS - c->quiet_until_ns) / 1e9);
-		return 0;
+	if (i < 0) {
+		uint64_t now = ev_mono_ns();
+		if (now < c->quiet_until_ns) {
+			snprintf(msg, msglen,
+				 "schema id %d cannot be resolved: the registry failed %.1f s ago",
+				 id, (double)(now + QUIET_NS - c->quiet_until_ns) / 1e9);
+			return 0;
+		}
+		int rc = ev_registry_id_in_subject(c->reg, id, c->subject, &version, err,
+						   sizeof(err));
+		if (rc < 0) {
+			c->quiet_until_ns = ev_mono_ns() + QUIET_NS;
+			snprintf(msg, msglen, "schema id %d cannot be resolved: %s", id, err);
+			return 0;
+		}
+		if ((i = remember(c, id, rc ? version : 0, msg, msglen)) < 0)
+			return 0;
 	}
-	int rc = ev_registry_id_in_subject(c->reg, id, c->subject, err, sizeof(err));
-	if (rc < 0) {
-		c->quiet_until_ns = ev_mono_ns() + QUIET_NS;
-		snprintf(msg, msglen, "schema id %d cannot be resolved: %s", id, err);
-		return 0;
-	}
-	if (c->nids < EV_CONTRACT_MAX_IDS) {
-		c->ids[c->nids].id = id;
-		c->ids[c->nids++].accepted = rc;
-	}
-	if (!rc)
+	if (!c->ids[i].accepted) {
 		snprintf(msg, msglen, "schema id %d is unknown or not a version of subject '%s'",
 			 id, c->subject);
-	return rc;
+		return 0;
+	}
+	*schema = c->ids[i].schema;
+	*json = c->ids[i].json;
+	return 1;
 }

@@ -26,6 +26,8 @@ typedef struct ev_contract {
 	struct {
 		int32_t id;
 		int accepted;
+		ev_schema *schema;  /* accepted: the schema registered with this id */
+		char json[320];     /* accepted: {"subject","version","id"} */
 	} ids[EV_CONTRACT_MAX_IDS]; /* answers about framed records' ids (known ones only) */
 	size_t nids;
 	uint64_t quiet_until_ns; /* after a failed request: ids are not asked about until then */
@@ -47,9 +49,12 @@ int ev_contract_refresh(ev_contract *c, ev_schema **old, char *err, size_t errle
 void ev_contract_close(ev_contract *c);
 
 /* Does the job accept records framed with schema id? 1 when id is the contract's or one of the
- * subject's registered versions, 0 when not (why, in msg). An id the registry cannot be asked
+ * subject's registered versions, with *schema (its own schema, which the record must meet too;
+ * NULL for the contract's id) and *json ({"subject","version","id"} for its dead letters); 0
+ * when not (why, in msg). An id the registry cannot be asked
  * about now (it is down) is not accepted, and not remembered, so that it is asked again, but
  * not within 5 s of the failure: an outage costs each record no wait. */
-int ev_contract_accepts_id(ev_contract *c, int32_t id, char *msg, size_t msglen);
+int ev_contract_accepts_id(ev_contract *c, int32_t id, const ev_schema **schema, const char **json,
+			   char *msg, size_t msglen);
 
 #endif

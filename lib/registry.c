@@ -473,7 +473,8 @@ int ev_registry_fetch_id(ev_registry *r, int id, ev_reg_schema *out, char *err, 
 	return fetch_depth(r, "", 0, id, 0, out, err, errlen);
 }
 
-int ev_registry_id_in_subject(ev_registry *r, int id, const char *subject, char *err, size_t errlen)
+int ev_registry_id_in_subject(ev_registry *r, int id, const char *subject, int *version, char *err,
+			      size_t errlen)
 {
 	char path[64];
 	json_t *answer;
@@ -485,14 +486,16 @@ int ev_registry_id_in_subject(ev_registry *r, int id, const char *subject, char 
 		return rc;
 	size_t i;
 	json_t *sv;
-	int found = 0;
+	*version = 0;
 	json_array_foreach(answer, i, sv)
 	{
 		const char *s = json_string_value(json_object_get(sv, "subject"));
-		found |= s && strcmp(s, subject) == 0;
+		int v = (int)json_integer_value(json_object_get(sv, "version"));
+		if (s && strcmp(s, subject) == 0 && v > *version)
+			*version = v;
 	}
 	json_decref(answer);
-	return found;
+	return *version > 0;
 }
 
 int ev_registry_latest_version(ev_registry *r, const char *subject, int *version, char *err,

@@ -62,8 +62,9 @@ int ev_registry_fetch(ev_registry *r, const char *subject, int version, int allo
 		      ev_reg_schema *out, char *err, size_t errlen);
 /* The schema with id (version 0, subject ""), references embedded. Same results. */
 int ev_registry_fetch_id(ev_registry *r, int id, ev_reg_schema *out, char *err, size_t errlen);
-/* Is schema id registered under subject? 1 yes, 0 no, or EV_REG_UNAVAILABLE / EV_REG_ERROR. */
-int ev_registry_id_in_subject(ev_registry *r, int id, const char *subject, char *err,
+/* Is schema id registered under subject? 1 yes (*version: the newest version of subject with
+ * it), 0 no, or EV_REG_UNAVAILABLE / EV_REG_ERROR. */
+int ev_registry_id_in_subject(ev_registry *r, int id, const char *subject, int *version, char *err,
 			      size_t errlen);
 /* The latest version number of subject (without fetching its schema when it is known). */
 int ev_registry_latest_version(ev_registry *r, const char *subject, int *version, char *err,

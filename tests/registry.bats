@@ -219,24 +219,28 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	[[ $stderr == *"version 3 is taken, as --contract says"* ]]
 }
 
-@test "framed records through kin -P --subject and kin -C back: the contract's id passes, another subject's or an unknown id is a dead letter" {
-	id=$(register "$SUBJECT" "$V1")
+@test "framed records through kin -P --subject and kin -C back: judged by their own schema and the contract; another subject's or an unknown id is a dead letter" {
+	id1=$(register "$SUBJECT" "$V1")
+	id2=$(register "$SUBJECT" '{"type":"object","required":["ts","kind"],"properties":{"ts":{"type":"integer"},"kind":{"enum":["a","b"]}}}')
 	other=$(register "$SUBJECT-other" '{"type":"object","properties":{"x":{"type":"string"}}}')
 	topic=$(new_topic framed-live)
-	echo '{"ts":1,"kind":"a"}' > one.ndjson
-	run -0 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --subject "$SUBJECT" < one.ndjson
-	[[ $stderr == *"framing messages with schema id $id (subject '$SUBJECT' version 1)"* ]]
-	echo '{"ts":2,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --subject "$SUBJECT-other"
-	echo '{"ts":3,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --schema-id 987654
+	printf '%s\n' '{"ts":1,"kind":"a"}' '{"ts":2}' > latest.ndjson
+	run -0 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --subject "$SUBJECT" < latest.ndjson
+	[[ $stderr == *"framing messages with schema id $id2 (subject '$SUBJECT' version 2)"* ]]
+	echo '{"ts":3,"kind":"b"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --schema-id "$id1"
+	echo '{"ts":4,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --subject "$SUBJECT-other"
+	echo '{"ts":5,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --schema-id 987654
 	kin -C -b "$KAFKA_BROKERS" -t "$topic" -e -o beginning --meta-field _src > records.ndjson
-	[ "$(jq -c '._src.schema_id' records.ndjson | head -3 | tr '\n' ' ')" = "$id $other 987654 " ]
-	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT" --meta-field _src --dlq dlq.ndjson < records.ndjson
-	[ "$(jq -c '[._src.schema_id, .ts]' <<<"${lines[0]}")" = "[$id,1]" ]
-	[ "${lines[1]}" = '{"__evpipe":"end"}' ]
+	[ "$(jq -c '._src.schema_id' records.ndjson | head -5 | tr '\n' ' ')" = "$id2 $id2 $id1 $other 987654 " ]
+	# The job's contract is version 1; version 2 (the producer's) also requires "kind".
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --meta-field _src --dlq dlq.ndjson < records.ndjson
+	[ "$(printf '%s\n' "${lines[@]}" | grep -v __evpipe | jq -c '[._src.schema_id, .ts]' | tr '\n' ' ')" = "[$id2,1] [$id1,3] " ]
 	grep -v __evpipe dlq.ndjson > dl.ndjson
-	[ "$(jq -c '[.reason, .source.schema_id]' dl.ndjson | tr '\n' ' ')" = "[\"schema_id\",$other] [\"schema_id\",987654] " ]
-	[[ $(sed -n 1p dl.ndjson | jq -r .error.message) == *"schema id $other is unknown or not a version of subject '$SUBJECT'"* ]]
-	run -1 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" --subject "$SUBJECT-none" < one.ndjson
+	[ "$(jq -c '[.reason, .source.schema_id, .contract.version]' dl.ndjson | tr '\n' ' ')" = \
+		"[\"schema\",$id2,2] [\"schema_id\",$other,1] [\"schema_id\",987654,1] " ]
+	[ "$(sed -n 1p dl.ndjson | jq -c '[.error.keyword, .raw, .contract.id]')" = "[\"required\",\"{\\\"ts\\\":2}\",$id2]" ]
+	[[ $(sed -n 2p dl.ndjson | jq -r .error.message) == *"schema id $other is unknown or not a version of subject '$SUBJECT'"* ]]
+	run -1 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" --subject "$SUBJECT-none" < latest.ndjson
 	[[ $stderr == *"--subject '$SUBJECT-none': "* ]]
 }
 

@@ -51,8 +51,9 @@ static const char usage_text[] =
 	"  With a registry contract and --meta-field, a record whose provenance has a\n"
 	"  \"schema_id\" (kin -C of a registry-framed message) is dead-lettered as schema_id\n"
 	"  unless that id is the contract's or one of its subject's versions (answers kept; the\n"
-	"  registry being down dead-letters it, never stops the job). A file contract judges\n"
-	"  such records by their content alone.\n"
+	"  registry being down dead-letters it, never stops the job); a record of another\n"
+	"  version must meet that version's schema too. A file contract judges such records by\n"
+	"  their content alone.\n"
 	"      --contract-refresh D a registry contract without a version follows the subject's\n"
 	"                           latest version: asked for at most every D (default 60s; 0:\n"
 	"                           at every barrier), a new version taken at a checkpoint\n"
@@ -119,6 +120,11 @@ struct evvalidate {
 	int do_register;
 	int64_t refresh_ms;
 	uint64_t refreshed_ns; /* when the registry was last asked for the latest version */
+	struct {
+		const ev_schema *schema;
+		ev_validator *val;
+	} idv[EV_CONTRACT_MAX_IDS]; /* validators of framed records' own schemas */
+	size_t nidv;
 	ev_tool_common common;
 
 	ev_contract contract;
@@ -146,23 +152,68 @@ static void flush_outputs(void *arg)
 		ev_counter_set(v->m_blocked_dlq, ev_writer_blocked_ns(v->dlq));
 }
 
+/* The validator of a framed record's own schema (kept per schema). */
+static ev_validator *id_validator(struct evvalidate *v, const ev_schema *schema, const char *json)
+{
+	for (size_t i = 0; i < v->nidv; i++)
+		if (v->idv[i].schema == schema)
+			return v->idv[i].val;
+	if (v->nidv == EV_CONTRACT_MAX_IDS)
+		return NULL;
+	ev_validator_opts vo = {(size_t)v->max_line, (int)v->max_depth, v->all_errors,
+				v->meta_field, json};
+	ev_validator *val = ev_validator_new(schema, &vo);
+	if (val) {
+		v->idv[v->nidv].schema = schema;
+		v->idv[v->nidv++].val = val;
+	}
+	return val;
+}
+
+/* A framed record (a "schema_id" in its provenance) with a registry contract: dead-lettered
+ * as schema_id when the job does not accept the id, judged by the id's own schema when it is
+ * not the contract's. 1 when that decided the verdict, 0 when the contract is to judge, -1 when
+ * out of memory. */
+static int judge_framed(struct evvalidate *v, const char *line, size_t len, int flags,
+			uint64_t lineno, ev_verdict *verdict)
+{
+	int32_t id;
+	char msg[600];
+	const ev_schema *own;
+	const char *json;
+	ev_buf *env = v->dlq ? &v->env : NULL;
+	if (!v->contract.registry || !v->meta_field ||
+	    !ev_meta_schema_id(line, len, v->meta_field, &id))
+		return 0;
+	if (!ev_contract_accepts_id(&v->contract, id, &own, &json, msg, sizeof(msg)))
+		return ev_validator_reject(v->validator, line, len, EV_REASON_SCHEMA_ID, msg,
+					   lineno, ev_wall_ms(), verdict, env) < 0
+			       ? -1
+			       : 1;
+	if (!own)
+		return 0;
+	ev_validator *val = id_validator(v, own, json);
+	if (!val ||
+	    ev_validator_judge(val, line, len, flags, lineno, ev_wall_ms(), verdict, env) < 0)
+		return -1;
+	return verdict->valid ? 0 : 1;
+}
+
 /* Judge one record line; write it to stdout or dead-letter it. */
 static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 {
 	ev_verdict verdict;
 	uint64_t lineno = ev_reader_lines(v->in);
-	int32_t id;
-	char msg[600];
 	ev_buf_reset(&v->env);
-	if (v->contract.registry && v->meta_field &&
-	    ev_meta_schema_id(line, len, v->meta_field, &id) &&
-	    !ev_contract_accepts_id(&v->contract, id, msg, sizeof(msg))) {
-		if (ev_validator_reject(v->validator, line, len, EV_REASON_SCHEMA_ID, msg, lineno,
-					ev_wall_ms(), &verdict, v->dlq ? &v->env : NULL) < 0)
-			return -1;
-	} else if (ev_validator_judge(v->validator, line, len, flags, lineno, ev_wall_ms(),
-				      &verdict, v->dlq ? &v->env : NULL) < 0)
+	int framed = judge_framed(v, line, len, flags, lineno, &verdict);
+	if (framed < 0)
 		return -1;
+	if (!framed) {
+		ev_buf_reset(&v->env);
+		if (ev_validator_judge(v->validator, line, len, flags, lineno, ev_wall_ms(),
+				       &verdict, v->dlq ? &v->env : NULL) < 0)
+			return -1;
+	}
 	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
 		return ev_writer_line(v->out, verdict.record, verdict.record_len);
@@ -579,6 +630,8 @@ int main(int argc, char **argv)
 	ev_writer_free(v.dlq);
 	ev_reader_free(v.in);
 	ev_validator_free(v.validator);
+	for (size_t i = 0; i < v.nidv; i++)
+		ev_validator_free(v.idv[i].val);
 	ev_contract_close(&v.contract);
 	ev_ckpt_close(&v.ck);
 	ev_metrics_free(v.metrics);

@@ -85,6 +85,18 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 	[[ $stderr == *"no cached copy of 'events-value' version 3"* ]]
 	run -2 --separate-stderr evvalidate --contract registry:events-value@x < /dev/null
 	[[ $stderr == *"want registry:SUBJECT[@VERSION|@latest]"* ]]
+	# Credentials come from the environment or a file, and never show.
+	run -2 --separate-stderr env SCHEMA_REGISTRY_CREDENTIALS_FILE=missing evvalidate --contract registry:e < /dev/null
+	[[ $stderr == *"cannot read the registry credentials file 'missing'"* ]]
+	echo 'alice-s3cret' > creds
+	run -2 --separate-stderr env SCHEMA_REGISTRY_CREDENTIALS_FILE=creds evvalidate --contract registry:e < /dev/null
+	[[ $stderr == *"the registry credentials file 'creds' is not user:password"* ]]
+	[[ $stderr != *s3cret* ]]
+	echo 'alice:s3cret' > creds
+	run -1 --separate-stderr env SCHEMA_REGISTRY_CREDENTIALS_FILE=creds evvalidate --contract registry:e < /dev/null
+	[[ $stderr == *unreachable* && $stderr != *s3cret* ]]
+	run -2 --separate-stderr env -u SCHEMA_REGISTRY_URL evvalidate --contract registry:e < /dev/null
+	[[ $stderr == *"contract 'registry:e': SCHEMA_REGISTRY_URL is not set"* ]]
 }
 
 @test "registry down at start with a copy on disk: a warning, the copy is the contract, dead letters name it" {

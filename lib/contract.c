@@ -28,7 +28,7 @@ static int load(ev_contract *c, int version, int allow_cache, ev_schema **old, c
 	int rc = ev_registry_fetch(c->reg, c->subject, version, allow_cache, &s, err, errlen);
 	if (rc != EV_REG_OK)
 		return 1;
-	ev_schema *schema = ev_schema_compile(s.doc, err, errlen);
+	ev_schema *schema = ev_schema_compile_flags(s.doc, c->schema_flags, err, errlen);
 	if (!schema) {
 		ev_reg_schema_clear(&s);
 		return 2;
@@ -49,12 +49,13 @@ static int load(ev_contract *c, int version, int allow_cache, ev_schema **old, c
 	return 0;
 }
 
-int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, int pinned, char *err,
-		     size_t errlen)
+int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, int pinned,
+		     int schema_flags, char *err, size_t errlen)
 {
 	int version;
 	ev_schema *old = NULL;
 	memset(c, 0, sizeof(*c));
+	c->schema_flags = schema_flags;
 	int ref = ev_registry_parse_ref(spec, c->subject, sizeof(c->subject), &version);
 	if (ref < 0) {
 		snprintf(err, errlen, "want registry:SUBJECT[@VERSION|@latest]");
@@ -62,7 +63,7 @@ int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, in
 	}
 	if (ref == 0) {
 		uint64_t size;
-		if (!(c->schema = ev_schema_load_file(spec, err, errlen)))
+		if (!(c->schema = ev_schema_load_file_flags(spec, schema_flags, err, errlen)))
 			return 2;
 		if (ev_sha256_file(spec, c->sha256, &size) < 0)
 			c->sha256[0] = '\0';
@@ -119,7 +120,7 @@ static int remember(ev_contract *c, int32_t id, int version, char *msg, size_t m
 	if (version > 0) {
 		int rc = ev_registry_fetch_id(c->reg, id, &s, err, sizeof(err));
 		if (rc == EV_REG_OK)
-			schema = ev_schema_compile(s.doc, err, sizeof(err));
+			schema = ev_schema_compile_flags(s.doc, c->schema_flags, err, sizeof(err));
 		ev_reg_schema_clear(&s);
 		if (!schema) {
 			if (rc == EV_REG_UNAVAILABLE)

@@ -18,6 +18,7 @@ typedef struct ev_contract {
 	char subject[256];
 	int version, id;
 	int follow_latest; /* the reference named no version: refresh moves to newer ones */
+	int schema_flags;  /* EV_SCHEMA_* */
 	int from_cache;    /* the registry was down: the copy on disk */
 	char sha256[65];   /* of the schema (a file's bytes, a registry's resolved document) */
 	char json[640];    /* {"subject","version","id","sha256"} for dead letters and parts */
@@ -34,12 +35,12 @@ typedef struct ev_contract {
 } ev_contract;
 
 /* Load spec (a file path, or a registry reference with cache_dir for the copies on disk, NULL
- * for none). pinned (> 0) is the version a checkpoint recorded: for a reference to the latest
- * version, that version is loaded instead. Returns 0; or 2 (a malformed reference, a schema
- * that does not compile) or 1 (the registry failed and there is no usable copy) with a
- * message in err. */
-int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, int pinned, char *err,
-		     size_t errlen);
+ * for none), compiled with schema_flags (EV_SCHEMA_*). pinned (> 0) is the version a
+ * checkpoint recorded: for a reference to the latest version, that version is loaded instead.
+ * Returns 0; or 2 (a malformed reference, a schema that does not compile) or 1 (the registry
+ * failed and there is no usable copy) with a message in err. */
+int ev_contract_open(ev_contract *c, const char *spec, const char *cache_dir, int pinned,
+		     int schema_flags, char *err, size_t errlen);
 
 /* For a reference to the latest version: ask the registry for it, and move to it when it is
  * newer. Returns 1 when the contract changed (*old is the previous schema, to be freed by the

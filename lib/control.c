@@ -1,6 +1,7 @@
 /* control.c: in-band control lines ({"__evpipe":...}): watermarks, barriers, assignments. */
 #include "control.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <string.h>
 
@@ -14,17 +15,41 @@ static size_t skip_ws(const char *s, size_t i, size_t len)
 	return i;
 }
 
-int ev_control_is(const char *line, size_t len)
+/* Where the first key begins when it begins with prefix (a string of len n), else 0. */
+static size_t first_key(const char *line, size_t len, const char *prefix, size_t n)
 {
-	static const char key[] = "\"__evpipe\"";
 	size_t i = skip_ws(line, 0, len);
 	if (i >= len || line[i] != '{')
 		return 0;
 	i = skip_ws(line, i + 1, len);
-	if (len - i < sizeof(key) - 1 || memcmp(line + i, key, sizeof(key) - 1) != 0)
+	if (len - i < n || memcmp(line + i, prefix, n) != 0)
 		return 0;
-	i = skip_ws(line, i + sizeof(key) - 1, len);
+	return i + n;
+}
+
+int ev_control_is(const char *line, size_t len)
+{
+	static const char key[] = "\"__evpipe\"";
+	size_t i = first_key(line, len, key, sizeof(key) - 1);
+	if (!i)
+		return 0;
+	i = skip_ws(line, i, len);
 	return i < len && line[i] == ':';
+}
+
+int ev_control_reserved(const char *line, size_t len)
+{
+	static const char prefix[] = "\"__evpipe";
+	return first_key(line, len, prefix, sizeof(prefix) - 1) != 0;
+}
+
+const char *ev_control_payload_unsafe(const void *payload, size_t len)
+{
+	const char *p = payload ? payload : "";
+	if (memchr(p, '\n', len) || memchr(p, '\r', len))
+		return "embedded_newline";
+	/* A record read as a control line after blanks too (ev_control_is skips them). */
+	return ev_control_reserved(p, len) ? "reserved" : NULL;
 }
 
 const char *ev_control_type_name(enum ev_control_type type)
@@ -81,4 +106,57 @@ int ev_control_format(ev_buf *out, const ev_control *c)
 				     (long long)c->id, (long long)c->ts);
 	default: return ev_buf_printf(out, "{\"__evpipe\":\"%s\"}", ev_control_type_name(c->type));
 	}
+}
+
+void ev_control_seq_init(ev_control_seq *s, int64_t restored_id)
+{
+	memset(s, 0, sizeof(*s));
+	s->last_id = restored_id;
+}
+
+static int check_barrier(ev_control_seq *s, const ev_control *c, char *err, size_t errlen)
+{
+	if (c->id <= 0 || c->id > EV_CONTROL_MAX_ID) {
+		snprintf(err, errlen, "barrier id %" PRId64 " is out of range (1..%lld)", c->id,
+			 EV_CONTROL_MAX_ID);
+		return -1;
+	}
+	if (c->id <= s->last_id) {
+		snprintf(err, errlen, "barrier %" PRId64 " does not follow %s %" PRId64, c->id,
+			 s->seen ? "barrier" : "the restored checkpoint", s->last_id);
+		return -1;
+	}
+	if (s->seen && c->id - s->last_id > EV_CONTROL_MAX_ID_JUMP) {
+		snprintf(err, errlen,
+			 "barrier %" PRId64 " jumps more than %d past barrier %" PRId64, c->id,
+			 EV_CONTROL_MAX_ID_JUMP, s->last_id);
+		return -1;
+	}
+	s->last_id = c->id;
+	s->seen = 1;
+	return 0;
+}
+
+int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t now_ms, ev_control *c,
+		     char *err, size_t errlen)
+{
+	char why[256];
+	int64_t future = s->future_ms > 0 ? s->future_ms : EV_CONTROL_MAX_FUTURE_MS;
+	int rc = ev_control_parse(line, len, c, why, sizeof(why));
+	if (rc == 0 && c->type == EV_CTL_OTHER) {
+		snprintf(why, sizeof(why), "unknown control line type");
+		rc = -1;
+	} else if (rc == 0 && c->type == EV_CTL_BARRIER) {
+		rc = check_barrier(s, c, why, sizeof(why));
+	} else if (rc == 0 && c->type == EV_CTL_WATERMARK && c->ts != INT64_MAX && c->ts > now_ms &&
+		   c->ts - now_ms > future) {
+		snprintf(why, sizeof(why),
+			 "watermark %" PRId64 " is more than %" PRId64 " ms ahead of the clock",
+			 c->ts, future);
+		rc = -1;
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "impossible control line '%.*s': %s",
+			 len > 120 ? 120 : (int)len, line, why);
+	return rc;
 }

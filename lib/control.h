@@ -34,4 +34,33 @@ int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, siz
 int ev_control_format(ev_buf *out, const ev_control *c);
 const char *ev_control_type_name(enum ev_control_type type);
 
+/* Why a consumed payload (a Kafka message) cannot be written as a record line as it is:
+ * "embedded_newline" when it holds a '\n' or a '\r' (it would become two lines, or two to a
+ * reader that splits on CR), "reserved" when its first key begins with "__evpipe" (it would
+ * read as a control line or as a rejected record); NULL when it can. */
+const char *ev_control_payload_unsafe(const void *payload, size_t len);
+/* True when the line is an object whose first key begins with "__evpipe" (control lines,
+ * rejected records: the names only evpipe's tools write). */
+int ev_control_reserved(const char *line, size_t len);
+
+/* The control lines a stage has seen, to refuse those evpipe's own tools could not have
+ * written (ADR 0013): a barrier id that is not above the last one (or the restored
+ * checkpoint's), not positive, over EV_CONTROL_MAX_ID or more than EV_CONTROL_MAX_ID_JUMP
+ * past the last one seen; a watermark more than EV_CONTROL_MAX_FUTURE_MS ahead of the wall
+ * clock (other than +infinity at the end of a stream); a type this build does not know. */
+#define EV_CONTROL_MAX_ID 9999999999LL /* ten digits: the store's chk-<N> */
+#define EV_CONTROL_MAX_ID_JUMP 1000000
+#define EV_CONTROL_MAX_FUTURE_MS (7LL * 24 * 3600 * 1000)
+typedef struct ev_control_seq {
+	int64_t last_id;   /* the last barrier seen, else the restored checkpoint (0: none) */
+	int seen;          /* a barrier was seen in this run */
+	int64_t future_ms; /* 0: EV_CONTROL_MAX_FUTURE_MS */
+} ev_control_seq;
+/* Start a sequence after the restored checkpoint restored_id (0 when none). */
+void ev_control_seq_init(ev_control_seq *s, int64_t restored_id);
+/* Parse line and check it against the sequence (which it then advances). Returns 0, or -1
+ * with a message in err when the line is malformed or impossible. */
+int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t now_ms, ev_control *c,
+		     char *err, size_t errlen);
+
 #endif

@@ -127,8 +127,7 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 	int rc = 0;
 	for (size_t j = 0; j < e->parts && rc == 0; j++) {
 		int found;
-		ev_ckpt_key(&key, c->o.ck->job, c->inflight, e->stages[j]);
-		ev_buf_puts(&key, ".json");
+		ev_ckpt_part_key(&key, c->o.ck->job, c->inflight, e->stages[j]);
 		json_t *part =
 			ev_ckpt_get_json(c->o.ck->store, ev_buf_cstr(&key), &found, err, errlen);
 		if (!part) {
@@ -155,10 +154,9 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 		snprintf(err, errlen, "out of memory");
 		rc = -1;
 	}
-	if (rc == 0) {
-		ev_ckpt_key(&key, c->o.ck->job, c->inflight, "_manifest.json");
-		rc = ev_ckpt_put_json(c->o.ck->store, ev_buf_cstr(&key), manifest, err, errlen);
-	}
+	if (rc == 0)
+		rc = ev_ckpt_put_manifest(c->o.ck->store, c->o.ck->job, c->inflight, manifest, err,
+					  errlen);
 	json_decref(parts);
 	json_decref(manifest);
 	ev_buf_free(&key);
@@ -176,15 +174,31 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 	return rc;
 }
 
+static int too_many(const ev_coord *c, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "%d consecutive checkpoints failed (more than --tolerable-failures %d): stopping",
+		 c->failures, c->o.tolerable);
+	return EV_COORD_FAILED;
+}
+
 int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size_t errlen)
 {
 	*offsets = NULL;
-	if (!c->inflight && c->failures > c->o.tolerable) {
+	if (!c->inflight && c->failures > c->o.tolerable)
+		return too_many(c, err, errlen);
+	if (!c->inflight && c->next_due_ms < now_ms - c->o.timeout_ms) {
+		/* Due for longer than a checkpoint may take, and still not begun: the caller
+		 * cannot inject the barrier (its output has been blocked all along). */
+		ev_counter_inc(c->m_failed);
+		c->failures++;
 		snprintf(err, errlen,
-			 "%d consecutive checkpoints failed (more than --tolerable-failures %d): "
-			 "stopping",
-			 c->failures, c->o.tolerable);
-		return EV_COORD_FAILED;
+			 "a checkpoint due %" PRId64 " ms ago was not begun: its barrier cannot be "
+			 "written, the output is blocked (a stage downstream is stuck?)",
+			 now_ms - c->next_due_ms);
+		ev_warn("%s", err);
+		c->next_due_ms = now_ms;
+		return c->failures > c->o.tolerable ? too_many(c, err, errlen) : EV_COORD_ABANDONED;
 	}
 	if (!c->inflight)
 		return EV_COORD_IDLE;
@@ -231,15 +245,7 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 		ev_warn("%s", err);
 		c->inflight = 0;
 		c->next_due_ms = now_ms + c->o.interval_ms;
-		rc = EV_COORD_ABANDONED;
-		if (c->failures > c->o.tolerable) {
-			snprintf(
-				err, errlen,
-				"%d consecutive checkpoints failed (more than --tolerable-failures "
-				"%d): stopping",
-				c->failures, c->o.tolerable);
-			rc = EV_COORD_FAILED;
-		}
+		rc = c->failures > c->o.tolerable ? too_many(c, err, errlen) : EV_COORD_ABANDONED;
 	}
 	ev_ckpt_entries_free(e, n);
 	return rc;
@@ -247,11 +253,8 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 
 json_t *ev_coord_restore_offsets(ev_ckpt *ck, int64_t id, char *err, size_t errlen)
 {
-	ev_buf key = EV_BUF_INIT;
-	int found;
-	ev_ckpt_key(&key, ck->job, id, "_manifest.json");
-	json_t *m = ev_ckpt_get_json(ck->store, ev_buf_cstr(&key), &found, err, errlen);
-	ev_buf_free(&key);
+	int found, legacy;
+	json_t *m = ev_ckpt_get_manifest(ck->store, ck->job, id, &found, &legacy, err, errlen);
 	if (!m) {
 		if (found == 0)
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);

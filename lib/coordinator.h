@@ -40,7 +40,9 @@ enum {
 	EV_COORD_ABANDONED, /* timed out, within what is tolerable */
 	EV_COORD_FAILED,    /* too many consecutive failures: stop the job (message in err) */
 };
-/* Look at the checkpoint in flight (the store is listed at most every 100 ms). */
+/* Look at the checkpoint in flight (the store is listed at most every 100 ms). A checkpoint
+ * due for longer than the timeout but not begun (the caller's output blocked: call this while
+ * a write waits too) fails like one abandoned. */
 int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size_t errlen);
 
 /* The offsets of checkpoint id's manifest ({"topic":{"partition":offset}}), for a restore.

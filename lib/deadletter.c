@@ -75,3 +75,19 @@ int ev_deadletter_format_contract(ev_buf *out, const ev_deadletter *d, const cha
 	rc |= ev_buf_printf(out, ",\"at\":%lld}", (long long)d->at);
 	return rc;
 }
+
+/* evvalidate (lib/validate.c), evwindow and chsink, in that order. */
+const char *const ev_deadletter_reasons[] = {"parse",    "truncated",   "encoding",
+					     "too_long", "depth",       "duplicate_key",
+					     "schema",   "missing_ts",  "bad_value",
+					     "future",   "missing_key", "late",
+					     "rejected", "bad_ts",      "embedded_newline",
+					     "reserved", "schema_id",   NULL};
+
+int ev_deadletter_reason_known(const char *reason, size_t len)
+{
+	for (const char *const *r = ev_deadletter_reasons; *r; r++)
+		if (strlen(*r) == len && memcmp(*r, reason, len) == 0)
+			return 1;
+	return 0;
+}

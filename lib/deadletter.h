@@ -35,4 +35,10 @@ int ev_deadletter_format(ev_buf *out, const ev_deadletter *d);
  * {"subject","version","id","sha256"}) before "line", when contract_json is not NULL. */
 int ev_deadletter_format_contract(ev_buf *out, const ev_deadletter *d, const char *contract_json);
 
+/* Every reason evpipe's tools write, NULL-terminated: a tool that adds a reason adds it here
+ * (dlqsink replay --reason refuses the others). */
+extern const char *const ev_deadletter_reasons[];
+/* 1 when the len bytes at reason name one of ev_deadletter_reasons, else 0. */
+int ev_deadletter_reason_known(const char *reason, size_t len);
+
 #endif

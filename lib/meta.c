@@ -20,7 +20,7 @@ int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *
 		first++;
 	while (last > first && is_blank(p[last - 1]))
 		last--;
-	int object = last - first >= 2 && p[first] == '{' && p[last - 1] == '}';
+	int object = !m->rejected && last - first >= 2 && p[first] == '{' && p[last - 1] == '}';
 
 	/* Blanks before the object are kept before it, so the payload can be restored exactly. */
 	int rc = object ? ev_buf_append(out, p, first) : 0;
@@ -34,7 +34,12 @@ int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *
 	rc |= ev_buf_puts(out, ",\"ts\":") | ev_buf_put_i64(out, m->ts);
 	if (m->has_schema_id)
 		rc |= ev_buf_puts(out, ",\"schema_id\":") | ev_buf_put_i64(out, m->schema_id);
-	rc |= ev_buf_puts(out, object ? "}" : ",\"wrapped\":true}");
+	if (!object)
+		rc |= ev_buf_puts(out, ",\"wrapped\":true");
+	if (m->rejected)
+		rc |= ev_buf_puts(out, ",\"rejected\":") |
+		      ev_buf_json_string(out, m->rejected, strlen(m->rejected));
+	rc |= ev_buf_putc(out, '}');
 	if (!object) {
 		rc |= ev_buf_putc(out, ',');
 		rc |= ev_json_bytes_field(out, "payload", p, len);
@@ -142,6 +147,16 @@ int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *i
 		return 0;
 	*id = (int32_t)v;
 	return 1;
+}
+
+int ev_meta_rejected(const ev_meta_span *span)
+{
+	if (!span->json || !span->wrapped)
+		return 0;
+	json_t *meta = json_loadb(span->json, span->json_len, 0, NULL);
+	int rejected = json_is_string(json_object_get(meta, "rejected"));
+	json_decref(meta);
+	return rejected;
 }
 
 int ev_meta_find_fj(const char *line, size_t len, const char *name, const ev_fj_node *nd)

@@ -13,9 +13,16 @@ typedef struct ev_meta {
 	int32_t partition;
 	int64_t offset;
 	int64_t ts;
-	int has_schema_id; /* the message was registry-framed (magic byte 0, 4-byte id) */
+	const char *rejected; /* NULL, or why the payload cannot be a record line as it is
+			       * (ev_control_payload_unsafe): it is wrapped, with this reason */
+	int has_schema_id;    /* the message was registry-framed (magic byte 0, 4-byte id) */
 	int32_t schema_id;
 } ev_meta;
+
+/* The member under which kin wraps a payload it rejected (ADR 0013), in place of the
+ * provenance field, so that evvalidate dead-letters it with or without --meta-field:
+ *   {"__evpipe_rejected":{...,"wrapped":true,"rejected":"REASON"},"payload":"<payload>"} */
+#define EV_META_REJECTED "__evpipe_rejected"
 
 /* Append payload with the provenance inserted as its first field:
  *   {"NAME":{"topic":"t","partition":0,"offset":5,"ts":1732400000000},<the payload's fields>}
@@ -44,6 +51,9 @@ int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span
 /* The "schema_id" of the provenance NAME at the start of line (as ev_meta_insert writes it):
  * 1 with *id set, 0 when there is none. Reads only the provenance's text. */
 int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *id);
+/* True when the provenance in span (ev_meta_extract) says that kin rejected the payload
+ * (ev_meta's rejected). */
+int ev_meta_rejected(const ev_meta_span *span);
 
 /* What ev_meta_extract would find in line, from the fast parser's nodes of the whole line (nd,
  * the root at 0), with nothing copied: 1 when the line begins with the provenance NAME and it

@@ -340,7 +340,7 @@ static enum MHD_Result serve_request(void *cls, struct MHD_Connection *conn, con
 
 int ev_metrics_serve(ev_metrics *m, const char *addr, char *err, size_t errlen)
 {
-	char host[64] = "0.0.0.0";
+	char host[64] = "127.0.0.1"; /* every interface only when asked: 0.0.0.0:PORT */
 	const char *colon = strrchr(addr, ':');
 	const char *port_s = colon ? colon + 1 : addr;
 	char *end;

@@ -46,7 +46,8 @@ void ev_histogram_observe(ev_histogram *h, double v);
 /* Append the exposition text (format 0.0.4) of all series. */
 int ev_metrics_render(ev_metrics *m, ev_buf *out);
 
-/* Serve GET /metrics on addr ("host:port", ":port" or "port") in a background thread.
+/* Serve GET /metrics on addr ("host:port", ":port" or "port"; without a host on 127.0.0.1
+ * only, "0.0.0.0:port" for every interface) in a background thread.
  * Returns 0, or -1 with a message in err. The bound port is available from
  * ev_metrics_port (useful with port 0). */
 int ev_metrics_serve(ev_metrics *m, const char *addr, char *err, size_t errlen);

@@ -2,8 +2,11 @@
 #include "ndjson.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +158,10 @@ struct ev_writer {
 	uint64_t lines;
 	uint64_t bytes;
 	uint64_t blocked_ns;
+	int (*tick)(void *arg); /* while a write waits (ev_writer_set_tick) */
+	void *tick_arg;
+	int tick_ms;
+	int restore_flags; /* fd's flags before it was made non-blocking, or -1 */
 };
 
 uint64_t ev_mono_ns(void)
@@ -177,6 +184,7 @@ ev_writer *ev_writer_new(int fd, size_t bufsize)
 	if (!w)
 		return NULL;
 	w->fd = fd;
+	w->restore_flags = -1;
 	w->cap = bufsize ? bufsize : 64 * 1024;
 	w->buf = malloc(w->cap);
 	if (!w->buf) {
@@ -192,6 +200,8 @@ int ev_writer_free(ev_writer *w)
 		return 0;
 	int rc = ev_writer_flush(w);
 	int saved = errno;
+	if (w->restore_flags >= 0)
+		fcntl(w->fd, F_SETFL, w->restore_flags);
 	free(w->buf);
 	free(w);
 	errno = saved;
@@ -204,9 +214,23 @@ static int writer_write_all(ev_writer *w, const char *p, size_t n)
 		errno = w->failed;
 		return -1;
 	}
-	uint64_t t0 = ev_mono_ns();
+	uint64_t t0 = ev_mono_ns(), ticked = t0;
 	while (n > 0) {
 		ssize_t k = write(w->fd, p, n);
+		if (k < 0 && w->tick && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = {w->fd, POLLOUT, 0};
+			poll(&pfd, 1, w->tick_ms); /* EINTR or not: the clock decides */
+			uint64_t now = ev_mono_ns();
+			if (now - ticked < (uint64_t)w->tick_ms * 1000000u)
+				continue;
+			w->blocked_ns += now - t0;
+			t0 = ticked = now;
+			if (w->tick(w->tick_arg) < 0) {
+				w->failed = errno = ECANCELED;
+				return -1;
+			}
+			continue;
+		}
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -218,6 +242,24 @@ static int writer_write_all(ev_writer *w, const char *p, size_t n)
 		n -= (size_t)k;
 	}
 	w->blocked_ns += ev_mono_ns() - t0;
+	return 0;
+}
+
+int ev_writer_set_tick(ev_writer *w, int (*fn)(void *arg), void *arg, int interval_ms)
+{
+	struct stat st;
+	if (fstat(w->fd, &st) < 0)
+		return -1;
+	if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+		return 0;
+	int flags = fcntl(w->fd, F_GETFL);
+	if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(w->fd, F_SETFL, flags | O_NONBLOCK) < 0))
+		return -1;
+	if (!(flags & O_NONBLOCK))
+		w->restore_flags = flags;
+	w->tick = fn;
+	w->tick_arg = arg;
+	w->tick_ms = interval_ms > 0 ? interval_ms : 1;
 	return 0;
 }
 

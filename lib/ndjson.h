@@ -48,8 +48,16 @@ int ev_writer_flush(ev_writer *w);
 size_t ev_writer_pending(const ev_writer *w);
 uint64_t ev_writer_lines(const ev_writer *w);
 uint64_t ev_writer_bytes(const ev_writer *w);
-/* Nanoseconds spent inside write(2) so far. */
+/* Nanoseconds spent inside write(2) so far (waiting for fd to drain, with a tick). */
 uint64_t ev_writer_blocked_ns(const ev_writer *w);
+/* While a write waits for fd to drain (a full pipe: the next stage is slow, stopped or hung),
+ * call fn(arg) every interval_ms, ev_writer_blocked_ns counting the wait so far, so that the
+ * caller's clocks (checkpoint timeouts, metrics) keep running. When fn returns -1 the write
+ * fails with errno ECANCELED, and the writer keeps failing. fd is made non-blocking (and
+ * waited on with poll(2)) when it is a pipe or a socket, the pipeline's private connections;
+ * on a file or a terminal writes block as before, without ticks. fn must not write to w.
+ * Returns 0, or -1 with errno set. */
+int ev_writer_set_tick(ev_writer *w, int (*fn)(void *arg), void *arg, int interval_ms);
 
 /* Monotonic clock in nanoseconds and wall clock in milliseconds since the epoch. */
 uint64_t ev_mono_ns(void);

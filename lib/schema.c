@@ -28,10 +28,45 @@ enum {
 static const char *const type_names[] = {"null",   "boolean", "object", "array",
 					 "number", "string",  "integer"};
 
-enum fmt { FMT_NONE, FMT_DATE_TIME, FMT_DATE, FMT_TIME, FMT_EMAIL, FMT_UUID, FMT_IPV4, FMT_IPV6 };
+enum fmt {
+	FMT_NONE,
+	FMT_DATE_TIME,
+	FMT_DATE,
+	FMT_TIME,
+	FMT_EMAIL,
+	FMT_UUID,
+	FMT_IPV4,
+	FMT_IPV6,
+	FMT_HOSTNAME,
+	FMT_URI,
+	FMT_URI_REFERENCE,
+	FMT_IRI,
+	FMT_IRI_REFERENCE,
+	FMT_JSON_POINTER,
+	FMT_RELATIVE_JSON_POINTER,
+	FMT_REGEX,
+	FMT_COUNT
+};
 
-static const char *const format_names[] = {"",      "date-time", "date", "time",
-					   "email", "uuid",      "ipv4", "ipv6"};
+static const char *const format_names[FMT_COUNT] = {"",
+						    "date-time",
+						    "date",
+						    "time",
+						    "email",
+						    "uuid",
+						    "ipv4",
+						    "ipv6",
+						    "hostname",
+						    "uri",
+						    "uri-reference",
+						    "iri",
+						    "iri-reference",
+						    "json-pointer",
+						    "relative-json-pointer",
+						    "regex"};
+
+/* pattern, patternProperties and format regex: ECMA-262 as PCRE2 can take it. */
+#define REGEX_OPTIONS (PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX | PCRE2_NEVER_BACKSLASH_C)
 
 /* Keyword families present in a node, so that validation skips whole families at once. */
 enum {
@@ -628,6 +663,7 @@ struct unknown_kw {
 
 struct cctx {
 	ev_schema *s;
+	int flags; /* EV_SCHEMA_* */
 	char *err;
 	size_t errlen;
 	int failed;
@@ -851,10 +887,8 @@ static int compile_regex(struct cctx *c, struct regex *re, const json_t *v, cons
 	int code;
 	PCRE2_SIZE off;
 	re->src = json_string_value(v);
-	re->code = pcre2_compile((PCRE2_SPTR)re->src, json_string_length(v),
-				 PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX |
-					 PCRE2_NEVER_BACKSLASH_C,
-				 &code, &off, NULL);
+	re->code = pcre2_compile((PCRE2_SPTR)re->src, json_string_length(v), REGEX_OPTIONS, &code,
+				 &off, NULL);
 	if (!re->code) {
 		PCRE2_UCHAR msg[128];
 		char src[VALUE_MAX];
@@ -1023,13 +1057,23 @@ static int kw_format(struct cctx *c, struct node *n, json_t *v, const struct at 
 {
 	if (!json_is_string(v))
 		return kw_loc_fail(c, a, "a string");
-	for (size_t i = 1; i < sizeof(format_names) / sizeof(format_names[0]); i++) {
+	for (size_t i = 1; i < FMT_COUNT; i++) {
 		if (strcmp(json_string_value(v), format_names[i]) == 0) {
 			n->format = (enum fmt)i;
 			n->has |= H_STR;
+			return 0;
 		}
 	}
-	return 0;
+	if (c->flags & EV_SCHEMA_FORMATS_AS_ANNOTATIONS)
+		return 0;
+	char name[VALUE_MAX];
+	fmt_str(name, sizeof(name), json_string_value(v), json_string_length(v));
+	return cfail(
+		c,
+		"unsupported format %s at '%s': the formats asserted are date-time, date, time, "
+		"email, uuid, ipv4, ipv6, hostname, uri, uri-reference, iri, iri-reference, "
+		"json-pointer, relative-json-pointer and regex",
+		name, a->loc);
 }
 
 static int kw_items(struct cctx *c, struct node *n, json_t *v, const struct at *a)
@@ -1722,7 +1766,12 @@ static void cctx_free(struct cctx *c)
 
 ev_schema *ev_schema_compile(json_t *doc, char *err, size_t errlen)
 {
-	struct cctx c = {.err = err, .errlen = errlen};
+	return ev_schema_compile_flags(doc, 0, err, errlen);
+}
+
+ev_schema *ev_schema_compile_flags(json_t *doc, int flags, char *err, size_t errlen)
+{
+	struct cctx c = {.flags = flags, .err = err, .errlen = errlen};
 	if (err && errlen)
 		err[0] = '\0';
 	if (!doc) {
@@ -1749,6 +1798,11 @@ ev_schema *ev_schema_compile(json_t *doc, char *err, size_t errlen)
 
 ev_schema *ev_schema_load_file(const char *path, char *err, size_t errlen)
 {
+	return ev_schema_load_file_flags(path, 0, err, errlen);
+}
+
+ev_schema *ev_schema_load_file_flags(const char *path, int flags, char *err, size_t errlen)
+{
 	json_error_t jerr;
 	errno = 0;
 	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
@@ -1761,7 +1815,7 @@ ev_schema *ev_schema_load_file(const char *path, char *err, size_t errlen)
 				 jerr.text);
 		return NULL;
 	}
-	ev_schema *s = ev_schema_compile(doc, err, errlen);
+	ev_schema *s = ev_schema_compile_flags(doc, flags, err, errlen);
 	json_decref(doc);
 	return s;
 }
@@ -1996,6 +2050,137 @@ static int valid_email(const char *s, size_t n)
 	return valid_hostname(d, dlen);
 }
 
+/* RFC 3986 (and, with iri, RFC 3987: non-ASCII characters wherever unreserved ones may be). */
+static int uri_unreserved(unsigned char ch, int iri)
+{
+	return is_digit((char)ch) || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+	       (ch && strchr("-._~", ch)) || (iri && ch >= 0x80);
+}
+
+/* The end of the run from s[i] of unreserved characters, %XX escapes, sub-delims and the
+ * characters in extra; SIZE_MAX at a malformed escape. */
+static size_t uri_run(const char *s, size_t i, size_t n, const char *extra, int iri)
+{
+	while (i < n) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '%') {
+			if (i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+				return SIZE_MAX;
+			i += 3;
+		} else if (uri_unreserved(ch, iri) || (ch && strchr("!$&'()*+,;=", ch)) ||
+			   (ch && strchr(extra, ch))) {
+			i++;
+		} else {
+			break;
+		}
+	}
+	return i;
+}
+
+/* authority = [ userinfo "@" ] host [ ":" port ]; host = IP-literal / IPv4address / reg-name */
+static int valid_authority(const char *s, size_t n, int iri)
+{
+	size_t i = 0;
+	const char *at = memchr(s, '@', n);
+	if (at) {
+		i = (size_t)(at - s);
+		if (uri_run(s, 0, i, ":", iri) != i)
+			return 0;
+		i++;
+	}
+	if (i < n && s[i] == '[') {
+		const char *close = memchr(s + i, ']', n - i);
+		if (!close)
+			return 0;
+		size_t a = i + 1, b = (size_t)(close - s);
+		if (a < b && (s[a] == 'v' || s[a] == 'V')) { /* IPvFuture */
+			size_t h = a + 1;
+			while (h < b && is_hex(s[h]))
+				h++;
+			if (h == a + 1 || h >= b || s[h] != '.' || h + 1 == b ||
+			    uri_run(s, h + 1, b, ":", 0) != b)
+				return 0;
+		} else if (!valid_ipv6(s + a, b - a)) {
+			return 0;
+		}
+		i = b + 1;
+	} else {
+		i = uri_run(s, i, n, "", iri);
+		if (i == SIZE_MAX)
+			return 0;
+	}
+	if (i < n && s[i] == ':')
+		for (i++; i < n && is_digit(s[i]);)
+			i++;
+	return i == n;
+}
+
+/* URI (reference: or relative reference) of RFC 3986 section 3 and 4.1. */
+static int valid_uri(const char *s, size_t n, int reference, int iri)
+{
+	size_t i = 0, k = 0;
+	if (n > 0 && ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
+		for (k = 1; k < n && (uri_unreserved((unsigned char)s[k], 0) || s[k] == '+') &&
+			    s[k] != '_' && s[k] != '~';)
+			k++;
+	int scheme = k > 0 && k < n && s[k] == ':';
+	if (scheme)
+		i = k + 1;
+	else if (!reference)
+		return 0;
+	if (n - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
+		size_t end = i + 2;
+		while (end < n && s[end] != '/' && s[end] != '?' && s[end] != '#')
+			end++;
+		if (!valid_authority(s + i + 2, end - i - 2, iri))
+			return 0;
+		i = end;
+	} else if (!scheme) {
+		/* path-noscheme: no ':' in the first segment */
+		size_t first = uri_run(s, i, n, "@", iri);
+		if (first == SIZE_MAX || (first < n && s[first] == ':'))
+			return 0;
+	}
+	i = uri_run(s, i, n, ":@/", iri);
+	if (i != SIZE_MAX && i < n && s[i] == '?')
+		i = uri_run(s, i + 1, n, ":@/?", iri);
+	if (i != SIZE_MAX && i < n && s[i] == '#')
+		i = uri_run(s, i + 1, n, ":@/?", iri);
+	return i == n;
+}
+
+/* RFC 6901: "" or "/"-separated reference tokens, '~' only as ~0 or ~1. */
+static int valid_json_pointer(const char *s, size_t n)
+{
+	if (n > 0 && s[0] != '/')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '~' && (i + 1 == n || (s[i + 1] != '0' && s[i + 1] != '1')))
+			return 0;
+	return 1;
+}
+
+/* draft-handrews-relative-json-pointer-01: a non-negative integer, then "#" or a JSON pointer. */
+static int valid_relative_json_pointer(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n && is_digit(s[i]))
+		i++;
+	if (i == 0 || (i > 1 && s[0] == '0'))
+		return 0;
+	return (i + 1 == n && s[i] == '#') || valid_json_pointer(s + i, n - i);
+}
+
+/* A regex pattern and patternProperties would take. */
+static int valid_regex(const char *s, size_t n)
+{
+	int code;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)s, n, REGEX_OPTIONS, &code, &off, NULL);
+	pcre2_code_free(re);
+	return re != NULL;
+}
+
 static int format_ok(enum fmt f, const char *s, size_t n)
 {
 	switch (f) {
@@ -2006,6 +2191,14 @@ static int format_ok(enum fmt f, const char *s, size_t n)
 	case FMT_UUID: return valid_uuid(s, n);
 	case FMT_IPV4: return valid_ipv4(s, n);
 	case FMT_IPV6: return valid_ipv6(s, n);
+	case FMT_HOSTNAME: return valid_hostname(s, n);
+	case FMT_URI: return valid_uri(s, n, 0, 0);
+	case FMT_URI_REFERENCE: return valid_uri(s, n, 1, 0);
+	case FMT_IRI: return valid_uri(s, n, 0, 1);
+	case FMT_IRI_REFERENCE: return valid_uri(s, n, 1, 1);
+	case FMT_JSON_POINTER: return valid_json_pointer(s, n);
+	case FMT_RELATIVE_JSON_POINTER: return valid_relative_json_pointer(s, n);
+	case FMT_REGEX: return valid_regex(s, n);
 	default: return 1;
 	}
 }

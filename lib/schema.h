@@ -19,9 +19,12 @@
  * - pattern and patternProperties are PCRE2 (UTF) regexes searched unanchored, with "$"
  *   matching only at the very end and \uXXXX escapes, as in ECMA-262.
  * - format is asserted for date-time, date, time (RFC 3339; a leap second 23:59:60 is valid
- *   when it falls at 23:59 UTC), email, uuid, ipv4 and ipv6 (no zone id). Every other format
- *   (uri, uri-reference, hostname, regex, json-pointer, ...) is an annotation: accepted, not
- *   asserted.
+ *   when it falls at 23:59 UTC), email, uuid, ipv4 and ipv6 (no zone id), hostname (RFC 1123),
+ *   uri and uri-reference (RFC 3986), iri and iri-reference (the same, with non-ASCII characters
+ *   where RFC 3987 takes them), json-pointer (RFC 6901), relative-json-pointer and regex (what
+ *   pattern takes). Any other format (idn-hostname, idn-email, uri-template, a name of one's
+ *   own) is refused, like an unknown keyword, unless EV_SCHEMA_FORMATS_AS_ANNOTATIONS makes
+ *   it an annotation: accepted, not asserted.
  * - Annotations are accepted and ignored: $schema (which must name draft-07), $id, $comment,
  *   title, description, default, examples, readOnly, writeOnly, contentMediaType,
  *   contentEncoding.
@@ -45,14 +48,20 @@ typedef struct ev_schema_error {
 } ev_schema_error;
 
 /* Compile a schema document (draft-07). Refuses, with a clear message naming the keyword and
- * its location in the schema, any keyword it does not support, an unknown "format" is allowed
- * (annotation) but the supported formats are asserted, remote $ref (http...) is refused. The doc is
- * not stolen (the compiled schema takes its own reference if it needs one). NULL on error. */
+ * its location in the schema, any keyword it does not support and any format it does not
+ * assert (see above); remote $ref (http...) is refused. The doc is not stolen (the compiled
+ * schema takes its own reference if it needs one). NULL on error. */
 ev_schema *ev_schema_compile(json_t *doc, char *err, size_t errlen);
+/* Flags of ev_schema_compile_flags and ev_schema_load_file_flags. */
+enum {
+	EV_SCHEMA_FORMATS_AS_ANNOTATIONS = 1 << 0, /* a format not asserted: accepted unchecked */
+};
+ev_schema *ev_schema_compile_flags(json_t *doc, int flags, char *err, size_t errlen);
 /* Read and compile a schema file. An error reading it is "cannot open 'path': reason" or
  * "path:line:column: JSON syntax error"; a schema error is as from ev_schema_compile (without
  * the path: the caller adds it). */
 ev_schema *ev_schema_load_file(const char *path, char *err, size_t errlen);
+ev_schema *ev_schema_load_file_flags(const char *path, int flags, char *err, size_t errlen);
 void ev_schema_free(ev_schema *s);
 /* Validate an instance. Returns the number of violations found: 0 means valid. With max_errors
  * 1 it stops at the first violation (the fast path); otherwise it collects up to max_errors into

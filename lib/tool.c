@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
@@ -167,6 +168,16 @@ int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, 
 		if (ev_tool_stop_requested())
 			return 0;
 	}
+}
+
+int ev_tool_control(ev_control_seq *s, const ev_reader *r, const char *line, size_t len,
+		    ev_control *c)
+{
+	char err[512];
+	if (ev_control_check(s, line, len, ev_wall_ms(), c, err, sizeof(err)) == 0)
+		return 0;
+	ev_error("line %" PRIu64 ": %s", ev_reader_lines(r), err);
+	return -1;
 }
 
 static ev_counter *torn(ev_metrics *m)

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include "control.h"
 #include "metrics.h"
 #include "ndjson.h"
 
@@ -20,12 +21,13 @@ enum { EV_OPT_METRICS_ADDR = 0x1000, EV_OPT_JOB };
 	{                                                                                        \
 		"version", no_argument, NULL, 'V'                                                \
 	}
-#define EV_TOOL_OPTIONS_HELP                                                           \
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n" \
-	"      --job NAME           job label of the metrics (default evpipe)\n"       \
-	"  -q, --quiet              only errors on stderr\n"                           \
-	"  -v, --verbose            debug messages on stderr\n"                        \
-	"  -h, --help               this text\n"                                       \
+#define EV_TOOL_OPTIONS_HELP                                                                    \
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics; ADDR is\n" \
+	"                           [HOST:]PORT, HOST 127.0.0.1 unless given (0.0.0.0: all)\n"  \
+	"      --job NAME           job label of the metrics (default evpipe)\n"                \
+	"  -q, --quiet              only errors on stderr\n"                                    \
+	"  -v, --verbose            debug messages on stderr\n"                                 \
+	"  -h, --help               this text\n"                                                \
 	"  -V, --version            version and library versions\n"
 
 typedef struct ev_tool_common {
@@ -60,6 +62,12 @@ int ev_tool_stop_requested(void);
  * is retried unless shutdown was asked for, and a read error is reported ("cannot read what").
  * Returns 1 on a line, 0 at the end of input or on shutdown, -1 on a read error. */
 int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags);
+
+/* A control line read from r, parsed and checked against the stage's sequence
+ * (ev_control_check): 0, or -1 with "line N: impossible control line ..." reported, for the
+ * stage to stop with EV_EXIT_FAILURE (ADR 0013). */
+int ev_tool_control(ev_control_seq *s, const ev_reader *r, const char *line, size_t len,
+		    ev_control *c);
 
 /* The series every tool keeps, under one name and help text everywhere: records read and
  * written, time blocked writing to an output ("stdout", "dlq", ...), and dead letters by

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "control.h"
 #include "deadletter.h"
 #include "fastjson.h"
 #include "meta.h"
@@ -15,9 +16,11 @@
 
 #define MAX_ERRORS 64
 
-static const char *const reason_names[EV_REASON_COUNT] = {"parse",    "truncated", "encoding",
-							  "too_long", "depth",     "duplicate_key",
-							  "schema",   "schema_id"};
+static const char *const reason_names[EV_REASON_COUNT] = {"parse",    "truncated",
+							  "encoding", "too_long",
+							  "depth",    "duplicate_key",
+							  "schema",   "embedded_newline",
+							  "reserved", "schema_id"};
 
 struct ev_validator {
 	const ev_schema *contract;
@@ -145,6 +148,52 @@ static int valid_fast(ev_validator *v, const char *line, size_t len, int line_fl
 						  found ? strlen(meta) : 0);
 }
 
+static int dead_letter(ev_validator *v, const ev_verdict *out, const char *raw, size_t raw_len,
+		       const ev_meta_span *span, const char *keyword, uint64_t lineno, int64_t at,
+		       ev_buf *envelope);
+
+/* 1 with the verdict filled when a wrapped payload could not be passed on as one record line
+ * (a line from a file may wrap anything). */
+static int unsafe_payload(ev_validator *v, const char *raw, size_t raw_len, ev_verdict *out)
+{
+	const char *why = ev_control_payload_unsafe(raw, raw_len);
+	if (!why)
+		return 0;
+	out->reason =
+		strcmp(why, "reserved") == 0 ? EV_REASON_RESERVED : EV_REASON_EMBEDDED_NEWLINE;
+	snprintf(v->msg, sizeof(v->msg), "%s",
+		 out->reason == EV_REASON_RESERVED
+			 ? "the payload's first key is evpipe's (\"__evpipe...\"): it would read "
+			   "as a control line"
+			 : "the payload holds a newline or a carriage return: it would become "
+			   "several lines");
+	return 1;
+}
+
+/* A line whose first key is evpipe's: kin's rejected record (ADR 0013), dead-lettered with the
+ * payload's original bytes and provenance, or else a line no tool wrote, dead-lettered as it
+ * is. */
+static int judge_reserved(ev_validator *v, const char *line, size_t len, uint64_t lineno,
+			  int64_t at, ev_verdict *out, ev_buf *envelope)
+{
+	ev_meta_span span = {NULL, 0, 0};
+	ev_buf_reset(&v->orig);
+	int found = ev_meta_extract(line, len, EV_META_REJECTED, &span, &v->orig);
+	if (found < 0)
+		return -1;
+	if (found && ev_meta_rejected(&span) &&
+	    unsafe_payload(v, v->orig.data ? v->orig.data : "", v->orig.len, out))
+		return dead_letter(v, out, v->orig.data ? v->orig.data : "", v->orig.len, &span,
+				   NULL, lineno, at, envelope);
+	span.json = NULL;
+	span.json_len = 0;
+	out->reason = EV_REASON_RESERVED;
+	snprintf(v->msg, sizeof(v->msg),
+		 "the first key is in evpipe's reserved namespace (\"__evpipe...\"), and the "
+		 "line is not a control line");
+	return dead_letter(v, out, line, len, &span, NULL, lineno, at, envelope);
+}
+
 int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_flags,
 		       uint64_t lineno, int64_t at, ev_verdict *out, ev_buf *envelope)
 {
@@ -157,6 +206,8 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 	ev_buf_reset(&v->errjs);
 	out->path = "";
 	out->message = v->msg;
+	if (ev_control_reserved(line, len))
+		return judge_reserved(v, line, len, lineno, at, out, envelope);
 	if (v->fj && valid_fast(v, line, len, line_flags)) {
 		out->valid = out->fast = 1;
 		out->record = line;
@@ -171,6 +222,8 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 		if (found) {
 			raw = ev_buf_cstr(&v->orig);
 			raw_len = v->orig.len;
+			if (span.wrapped && unsafe_payload(v, raw, raw_len, out))
+				goto dead;
 			if (span.wrapped) {
 				/* Judge the Kafka message itself: it is not a JSON object. */
 				line = raw;
@@ -214,6 +267,14 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 			keyword = v->errs[0].keyword;
 		}
 	}
+dead:
+	return dead_letter(v, out, raw, raw_len, &span, keyword, lineno, at, envelope);
+}
+
+static int dead_letter(ev_validator *v, const ev_verdict *out, const char *raw, size_t raw_len,
+		       const ev_meta_span *span, const char *keyword, uint64_t lineno, int64_t at,
+		       ev_buf *envelope)
+{
 	if (!envelope)
 		return 0;
 	ev_deadletter d = {
@@ -224,8 +285,8 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 		.errors_json = v->errjs.len ? v->errjs.data : NULL,
 		.raw = raw,
 		.raw_len = raw_len,
-		.source_json = span.json,
-		.source_len = span.json_len,
+		.source_json = span->json,
+		.source_len = span->json_len,
 		.line = lineno,
 		.at = at,
 	};

@@ -17,7 +17,11 @@ enum ev_reason {
 	EV_REASON_DEPTH,
 	EV_REASON_DUPLICATE_KEY,
 	EV_REASON_SCHEMA,
-	EV_REASON_SCHEMA_ID, /* registry-framed with a schema id the job does not accept */
+	EV_REASON_EMBEDDED_NEWLINE, /* kin's rejected record: the payload had a newline or CR */
+	EV_REASON_RESERVED,         /* the first key is evpipe's ("__evpipe..."): kin's rejected
+				     * record of a payload that read as a control line, or a line
+				     * that is neither a record nor a control line */
+	EV_REASON_SCHEMA_ID,        /* registry-framed with a schema id the job does not accept */
 	EV_REASON_COUNT
 };
 const char *ev_reason_name(enum ev_reason r);

@@ -17,7 +17,8 @@
 # - SIGTERM or SIGINT stops the job in order: kin stops consuming and ends its output with a
 #   stop line, the records it read flow through every stage, evwindow keeps its open windows
 #   in EVPIPE_STATE_DIR for a restart (without it, writes them), and every stage exits 0
-#   (a second signal stops every stage at once);
+#   (it says what it waits for, e.g. chsink riding out a ClickHouse outage; a second signal
+#   stops every stage at once);
 # - with EVPIPE_EXIT_AT_END=1 kin stops at the end of the topic and everything is flushed:
 #   every window is written, as at the end of a file.
 set -euo pipefail
@@ -33,8 +34,11 @@ usage: pipelines/events-to-clickhouse.sh [--help]
 Runs the evpipe job: events from a Kafka topic, validated against the data contract,
 counted per event type in event-time windows, into a ClickHouse table. Invalid records
 and rows ClickHouse refuses go to the dead-letter topic, late records to the late topic.
-Stops on SIGTERM or SIGINT after draining what was read (exit 0); exits 1 naming the stage
-when one fails, after stopping the others.
+Stops on SIGTERM or SIGINT after draining what was read (exit 0; meanwhile chsink may retry
+ClickHouse for up to EVPIPE_CLICKHOUSE_RETRY_TIMEOUT, and a second signal stops every stage
+at once); exits 1 naming the stage when one fails, after stopping the others. Every setting
+is checked before any stage starts (exit 2 naming the wrong one); an EVPIPE_* variable that
+is none of them is reported (a typo), and a URL with credentials in it is refused unshown.
 
 Settings, from the environment (pipelines/env.example documents each one):
   KAFKA_BROKERS             Kafka bootstrap servers, host:port[,...] (required)
@@ -81,10 +85,17 @@ Settings, from the environment (pipelines/env.example documents each one):
                             abandoned checkpoints in a row that stop the job: more than
                             this (default 3)
   EVPIPE_RESTORE            latest: continue from the newest complete checkpoint when there
-                            is one; N: from checkpoint N; none: start afresh (default latest)
+                            is one (refused when it fails verification, naming the newest
+                            intact one); latest-valid: from the newest one that passes
+                            verification; N: from checkpoint N; none: start afresh
+                            (default latest)
+  EVPIPE_RESTORE_MISMATCH   refuse: a checkpoint of the job taken with other settings (topic,
+                            group, contract, windows, aggregates, table) is not restored, the
+                            job exits 1 naming what differs; allow: restore it anyway, with a
+                            warning (default refuse)
   EVPIPE_STATE_DIR          window state directory (default: a private one). Without
                             checkpoints, open windows are saved there on stop and a restart
-                            continues them; with checkpoints it is a working copy
+                            continues them; with checkpoints its window/ is a working copy
   EVPIPE_CLICKHOUSE_RETRY_TIMEOUT
                             how long chsink retries a failing insert before the job fails
                             (default 5m)
@@ -123,8 +134,45 @@ if [ $# -eq 1 ]; then
 fi
 
 # ---- Settings -------------------------------------------------------------------------------
+# Every setting is checked here, before any stage starts: a wrong one exits 2 naming it.
+
+# An EVPIPE_* variable that is none of the settings is most likely a typo (EVPIPE_TOPC): say so.
+# The others that evpipe reads: the tools' EVPIPE_FASTJSON, and those of the project's build,
+# tests and demo.
+others=" EVPIPE_FASTJSON EVPIPE_ROOT EVPIPE_VERSION EVPIPE_CACHE_DIR EVPIPE_KEEP_SERVICES "
+settings=" $(usage | sed -n 's/^  \(EVPIPE_[A-Z0-9_]*\).*/\1/p' | tr '\n' ' ') "
+for v in $(compgen -e); do
+	case $v in
+	EVPIPE_DEMO_* | EVPIPE_SERVICES_*) ;;
+	EVPIPE_*)
+		[[ $settings$others == *" $v "* ]] ||
+			say "warning: $v is not a setting of this job: ignored (--help lists them)"
+		;;
+	esac
+done
+
+# A URL with credentials in it (user:password@, or user= or password= in its query): its
+# secrets would end up in logs and process lists. Refused without repeating it.
+has_credentials() {
+	[[ $1 =~ ^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@ ]] || [[ $1 =~ [?\&](user|password)= ]]
+}
+# A URL as it may be logged: no user information, no query.
+redact() {
+	local url=${1%%\?*}
+	[[ $url =~ ^([A-Za-z][A-Za-z0-9+.-]*://)[^/]*@(.*)$ ]] && url=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
+	printf '%s' "$url"
+}
+
+# A duration as the tools take it: a number and ms, s, m, h or d.
+is_duration() {
+	[[ $1 =~ ^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)?$ ]]
+}
+
 [ -n "${KAFKA_BROKERS:-}" ] || usage_error "KAFKA_BROKERS is not set"
 [ -n "${CLICKHOUSE_URL:-}" ] || usage_error "CLICKHOUSE_URL is not set"
+! has_credentials "$CLICKHOUSE_URL" ||
+	usage_error "CLICKHOUSE_URL carries credentials: give them in CLICKHOUSE_USER and CLICKHOUSE_PASSWORD"
+[[ $CLICKHOUSE_URL =~ ^https?://[^/?#]+ ]] || usage_error "CLICKHOUSE_URL must be http(s)://host:port"
 topic=${EVPIPE_TOPIC:-events}
 dlq_topic=${EVPIPE_DLQ_TOPIC:-$topic.dlq}
 late_topic=${EVPIPE_LATE_TOPIC:-$topic.late}
@@ -145,11 +193,33 @@ checkpoint_timeout=${EVPIPE_CHECKPOINT_TIMEOUT:-60s}
 checkpoint_retain=${EVPIPE_CHECKPOINT_RETAIN:-3}
 tolerable=${EVPIPE_CHECKPOINT_TOLERABLE_FAILURES:-3}
 restore=${EVPIPE_RESTORE:-latest}
+restore_mismatch=${EVPIPE_RESTORE_MISMATCH:-refuse}
 metrics_host=${EVPIPE_METRICS_HOST:-127.0.0.1}
 retry_timeout=${EVPIPE_CLICKHOUSE_RETRY_TIMEOUT:-5m}
 port_base=${EVPIPE_METRICS_PORT_BASE:-}
 exit_at_end=${EVPIPE_EXIT_AT_END:-0}
 
+for v in window out_of_orderness lateness idle_timeout max_future checkpoint_interval \
+	checkpoint_timeout retry_timeout; do
+	case $v in
+	retry_timeout) name=EVPIPE_CLICKHOUSE_RETRY_TIMEOUT ;;
+	*) name=EVPIPE_${v^^} ;;
+	esac
+	is_duration "${!v}" || usage_error "$name must be a duration such as 250ms, 10s, 5m or 1h, not '${!v}'"
+done
+[[ $window =~ [1-9] ]] || usage_error "EVPIPE_WINDOW must be longer than 0"
+for v in topic dlq_topic late_topic; do
+	[[ ${!v} =~ ^[A-Za-z0-9._-]{1,249}$ ]] ||
+		usage_error "EVPIPE_${v^^} must be a Kafka topic name: letters, digits, '.', '_' or '-'"
+done
+[[ $table =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$ ]] ||
+	usage_error "EVPIPE_TABLE must be DB.TABLE (letters, digits and '_')"
+[[ $create_table = 0 || $table = "$default_table" || $table =~ ^[A-Za-z_][A-Za-z0-9_]*\. ]] ||
+	usage_error "EVPIPE_TABLE '$table' is not DB.TABLE (or set EVPIPE_CREATE_TABLE=0)"
+[[ ${EVPIPE_LOG_LEVEL:-info} =~ ^(error|warn|info|debug)$ ]] ||
+	usage_error "EVPIPE_LOG_LEVEL must be error, warn, info or debug"
+[ -z "${EVPIPE_KAFKA_CONFIG:-}" ] || [ -r "$EVPIPE_KAFKA_CONFIG" ] ||
+	usage_error "cannot read EVPIPE_KAFKA_CONFIG '$EVPIPE_KAFKA_CONFIG'"
 [[ $exit_at_end =~ ^[01]$ ]] || usage_error "EVPIPE_EXIT_AT_END must be 0 or 1"
 [[ $create_table =~ ^[01]$ ]] || usage_error "EVPIPE_CREATE_TABLE must be 0 or 1"
 if [ -n "$port_base" ] && ! { [[ $port_base =~ ^[0-9]{1,5}$ ]] && ((port_base > 0 && port_base + 6 <= 65535)); }; then
@@ -165,9 +235,12 @@ registry_cache=${EVPIPE_REGISTRY_CACHE:-${state_dir:-${XDG_CACHE_HOME:-$HOME/.ca
 contract_refresh=${EVPIPE_CONTRACT_REFRESH:-60s}
 [ -z "$state_dir" ] || mkdir -p "$state_dir"
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
-[[ $restore =~ ^(latest|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, none or a checkpoint id"
+[[ $restore =~ ^(latest|latest-valid|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, latest-valid, none or a checkpoint id"
+[[ $restore_mismatch =~ ^(refuse|allow)$ ]] || usage_error "EVPIPE_RESTORE_MISMATCH must be refuse or allow"
 [[ $checkpoint_retain =~ ^[1-9][0-9]*$ ]] || usage_error "EVPIPE_CHECKPOINT_RETAIN must be a positive number"
 [[ $tolerable =~ ^[0-9]+$ ]] || usage_error "EVPIPE_CHECKPOINT_TOLERABLE_FAILURES must be a number"
+! has_credentials "$store" ||
+	usage_error "EVPIPE_CHECKPOINT_STORE carries credentials: give them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 case $store in
 none) ;;
 file:///*) mkdir -p "${store#file://}" ;;
@@ -184,6 +257,10 @@ fi
 for tool in kin evvalidate evwindow chsink dlqsink; do
 	command -v "$tool" >/dev/null || usage_error "'$tool' not found: build the tools (make) or set EVPIPE_BIN"
 done
+# The contract as evvalidate compiles it: one it refuses (an unknown keyword or format) is a
+# wrong setting, said before anything starts (a registry's, fetched or from the cache).
+evvalidate -q --contract "$contract" --registry-cache "$registry_cache" </dev/null >/dev/null ||
+	usage_error "EVPIPE_CONTRACT '$contract' cannot be used (see above)"
 
 # Stage i's metrics address, when EVPIPE_METRICS_PORT_BASE is set (the port map is in --help).
 metrics() {
@@ -195,17 +272,18 @@ metrics() {
 # checkpoints, and ADR 0008). Each stage that writes a part is named in kin's --checkpoint-expect.
 checkpoint_args() {
 	ckpt_args=(--job "$job")
-	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore" --stage "$1")
+	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore"
+		--restore-mismatch "$restore_mismatch" --stage "$1")
 }
-expect=evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
-# A registry contract's version is part of each checkpoint (evvalidate's part).
-[[ $contract != registry:* ]] || expect+=,evvalidate
+expect=evvalidate,evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
 
 # ---- The private directory: named pipes between the stages ----------------------------------
 dir=$(mktemp -d "${TMPDIR:-/tmp}/evpipe-job.XXXXXX")
 declare -A stage_of=() # pid -> stage name, of every stage still running
 declare -A pid_of=()   # stage name -> pid
 stopping=0             # 1 once a signal asked the job to stop
+stopped_at=0           # when ($SECONDS)
+told_waiting=0         # 1 once the stages still draining were named
 killing=0              # 1 once every stage was told to stop at once
 failures=()            # "name status" of the stages that failed, in the order they exited
 
@@ -229,10 +307,8 @@ create_args=()
 if [ "$create_table" = 1 ]; then
 	sql=$root/pipelines/sql/event_aggregates.sql
 	if [ "$table" != "$default_table" ]; then
-		[[ $table =~ ^([A-Za-z_][A-Za-z0-9_]*)\.[A-Za-z_][A-Za-z0-9_]*$ ]] ||
-			usage_error "EVPIPE_TABLE '$table' is not DB.TABLE (or set EVPIPE_CREATE_TABLE=0)"
 		sed -e "s/$default_table/$table/g" \
-			-e "s/^CREATE DATABASE IF NOT EXISTS evpipe;/CREATE DATABASE IF NOT EXISTS ${BASH_REMATCH[1]};/" \
+			-e "s/^CREATE DATABASE IF NOT EXISTS evpipe;/CREATE DATABASE IF NOT EXISTS ${table%%.*};/" \
 			"$sql" >"$dir/create-table.sql"
 		sql=$dir/create-table.sql
 	fi
@@ -266,8 +342,20 @@ on_signal() {
 		return
 	fi
 	stopping=1
-	say "stopping: kin stops consuming, the records it read go through the job"
+	stopped_at=$SECONDS
+	say "stopping: kin stops consuming, the records it read go through the job" \
+		"(chsink retries a failing insert for up to $retry_timeout); a second signal stops every stage now"
 	[ -z "${pid_of[kin]:-}" ] || kill -TERM "${pid_of[kin]}" 2>/dev/null || true
+}
+
+# Stopping takes a while: name the stages still draining, once.
+still_draining() {
+	[ "$stopping" = 1 ] && [ "$killing" = 0 ] && [ "$told_waiting" = 0 ] &&
+		[ $((SECONDS - stopped_at)) -ge 5 ] || return 0
+	told_waiting=1
+	local names=("${stage_of[@]}")
+	say "still waiting for: ${names[*]} (chsink retries a failing insert for up to" \
+		"$retry_timeout); a second signal stops every stage now"
 }
 
 trap on_signal TERM INT HUP
@@ -298,7 +386,13 @@ aggregates=count,sum:value,min:value,max:value,uniq:user_id # the table's column
 window_args=(--key event_type --ts-field ts --tumble "$window" --agg "$aggregates"
 	--out-of-orderness "$out_of_orderness" --lateness "$lateness"
 	--idle-timeout "$idle_timeout" --max-future "$max_future" --meta-field _src)
-[ -z "$state_dir" ] || window_args+=(--state-dir "$state_dir")
+# With checkpoints, evwindow's directory is a working copy that a restore empties: it is a
+# directory of its own, never the one that holds the default store (state_dir/checkpoints).
+if [ -n "$state_dir" ] && [ "$store" = none ]; then
+	window_args+=(--state-dir "$state_dir")
+elif [ -n "$state_dir" ]; then
+	window_args+=(--state-dir "$state_dir/window")
+fi
 metrics 2
 checkpoint_args evwindow
 start evwindow "$dir/valid" "$dir/rows" evwindow "${window_args[@]}" --late "$dir/late" \
@@ -322,9 +416,9 @@ start kin /dev/null "$dir/records" kin "${consume_args[@]}" "${metrics_args[@]}"
 	"$topic"
 [ "$stopping" = 0 ] || kill -TERM "${pid_of[kin]}" 2>/dev/null || true # a signal came meanwhile
 
-say "consuming '$topic' as group '$group' from $KAFKA_BROKERS into $table at $CLICKHOUSE_URL;" \
+say "consuming '$topic' as group '$group' from $KAFKA_BROKERS into $table at $(redact "$CLICKHOUSE_URL");" \
 	"dead letters to '$dlq_topic', late records to '$late_topic';" \
-	"checkpoints of job '$job': ${store%%\?*} (restore: $restore)"
+	"checkpoints of job '$job': $(redact "$store") (restore: $restore)"
 
 # The stage NAME exited with STATUS: a failure stops the job.
 finished() {
@@ -350,6 +444,7 @@ while [ ${#stage_of[@]} -gt 0 ]; do
 		unset "stage_of[$pid]"
 		finished "$name" "$status"
 	done
+	still_draining
 	[ ${#stage_of[@]} -eq 0 ] || read -r -t 0.2 _ <>"$dir/tick" || true
 done
 

@@ -4,7 +4,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load helpers/common
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return
 }
 
 envelopes() {
@@ -30,6 +30,22 @@ envelopes() {
 	dlqsink replay --reason encoding,parse < dl > out
 	[ "$(od -An -tx1 out | tr -d ' ')" = "ff0a" ]
 	run -2 --separate-stderr dlqsink replay --since yesterday < dl
+}
+
+@test "replay --reason refuses a reason no tool writes, listing the known ones" {
+	envelopes 1 3 > dl
+	run -2 --separate-stderr dlqsink replay --file dl --reason schema,bogus
+	[ -z "$output" ]
+	[[ "$stderr" == *"dlqsink: unknown reason 'bogus' (known: parse, "*", schema, "*", late, "* ]]
+	run -2 --separate-stderr dlqsink replay --file dl --reason schema,
+	[[ "$stderr" == *"unknown reason ''"* ]]
+	# one reason of each tool is accepted: evvalidate's, evwindow's, chsink's
+	run -0 --separate-stderr dlqsink replay --file dl --reason duplicate_key,late,rejected
+	[ -z "$output" ]
+	# a long list is matched whole, never cut short
+	run -0 --separate-stderr dlqsink replay --file dl \
+		--reason "$(printf 'late,%.0s' $(seq 300))schema"
+	[ "$(paste -sd, <<<"$output")" = '{"n":1},{"n":2},{"n":3}' ]
 }
 
 @test "killed after acknowledging a barrier, a file sink has kept everything before it" {

@@ -4,7 +4,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load helpers/common
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return
 	FIX="$EVPIPE_ROOT/tests/fixtures/evvalidate"
 	CONTRACT="$EVPIPE_ROOT/contracts/event.schema.json"
 }
@@ -113,6 +113,27 @@ build_input() {
 	[[ "$stderr" == *"unknownKeyword"* ]]
 	run -2 --separate-stderr evvalidate --contract /nonexistent < /dev/null
 	[[ "$stderr" == *"/nonexistent"* ]]
+}
+
+@test "a format it does not assert is refused at start unless taken as an annotation; the others are asserted" {
+	echo '{"properties":{"site":{"format":"idn-hostname"},"host":{"format":"hostname"}}}' > c.json
+	run -2 --separate-stderr evvalidate --contract c.json < /dev/null
+	[[ "$stderr" == "evvalidate: contract 'c.json': unsupported format 'idn-hostname' at '#/properties/site': the formats asserted are "*" (--formats-as-annotations accepts the others unchecked)"* ]]
+	printf '%s\n' '{"site":"anything","host":"example.com"}' '{"site":"x","host":"-bad-"}' > in
+	run -0 --separate-stderr evvalidate --formats-as-annotations --contract c.json --dlq dlq < in
+	[ "$output" = '{"site":"anything","host":"example.com"}' ]
+	[ "$(jq -r '[.error.path, .error.keyword] | join(" ")' dlq)" = "/host format" ]
+	# hostname, uri, uri-reference, json-pointer, relative-json-pointer and regex are asserted
+	cat > c.json <<-'JSON'
+		{"properties":{"h":{"format":"hostname"},"u":{"format":"uri"},
+		 "r":{"format":"uri-reference"},"p":{"format":"json-pointer"},
+		 "q":{"format":"relative-json-pointer"},"x":{"format":"regex"}}}
+	JSON
+	printf '%s\n' '{"h":"a.example","u":"https://a.example/x?y#z","r":"../x","p":"/a/~1b","q":"1/a","x":"^a+$"}' \
+		'{"h":"a_b"}' '{"u":"/relative"}' '{"r":"bad ref"}' '{"p":"a/b"}' '{"q":"-1"}' '{"x":"(a"}' > in
+	run -0 --separate-stderr evvalidate --contract c.json --dlq dlq2 < in
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jq -r .error.path dlq2 | paste -sd,)" = "/h,/u,/r,/p,/q,/x" ]
 }
 
 @test "bad records from Kafka land in the dead-letter topic with their provenance, and replay" {

@@ -2,11 +2,14 @@
 # evwindow.bats: event-time windows, watermarks and lateness.
 bats_require_minimum_version 1.5.0
 
+# Loaded here rather than in setup() so that the teardown below replaces the helpers' one.
+load helpers/common
+
 setup() {
-	load helpers/common
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return
 	FIX="$EVPIPE_ROOT/tests/fixtures/evwindow"
 	AGGS=count,sum:value,min:value,max:value,avg:value,uniq:user_id,first:user_id,last:user_id
+	SYNC='{"__evpipe":"watermark","ts":1}'
 }
 
 # golden-tumble.rows was checked by hand against golden-in.ndjson (watermark = max - 5 s - 1):
@@ -116,6 +119,43 @@ compare_with_model() {
 	done
 }
 
+# Three 250 ms windows within one second once all had window_start == window_end ==
+# "1970-01-01 00:00:00": one row in a ReplacingMergeTree. Each bound's milliseconds past its
+# DateTime second follow it, so the rows are distinct and the bounds exact.
+@test "sub-second windows (--tumble 250ms): distinct bounds, exact to the millisecond" {
+	printf '{"ts":%d,"k":"a"}\n' 100 300 350 600 700 720 > in
+	run -0 --separate-stderr evwindow --tumble 250ms --key k < in
+	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":1}
+{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":1}
+{"window_start":"1970-01-01 00:00:00","window_start_msec":500,"window_end":"1970-01-01 00:00:00","window_end_msec":750,"k":"a","count":3,"version":1}' ]
+	# a window across a second, and one before 1970: the second is rounded down
+	printf '{"ts":%d}\n' -100 1732406400900 > in
+	run -0 --separate-stderr evwindow --tumble 1500ms < in
+	[ "$(jq -c '[.window_start, .window_start_msec, .window_end, .window_end_msec, .count]' <<<"$output")" = '["1969-12-31 23:59:58",500,"1970-01-01 00:00:00",0,1]
+["2024-11-24 00:00:00",0,"2024-11-24 00:00:01",500,1]' ]
+	# whole-second windows keep their rows (the golden files), unless asked
+	run -0 --separate-stderr evwindow --tumble 1s < in
+	[[ "$output" != *msec* ]]
+	run -0 --separate-stderr evwindow --tumble 1s --msec-bounds < in
+	[ "$(jq -r '"\(.window_start_msec),\(.window_end_msec)"' <<<"$output" | paste -sd' ')" = "0,0 0,0" ]
+	# sessions with --msec-bounds: the exact first record and last record + gap
+	run -0 --separate-stderr evwindow --session-gap 2s --msec-bounds < in
+	[ "$(jq -r '"\(.window_start).\(.window_start_msec) \(.window_end).\(.window_end_msec)"' <<<"$output" | paste -sd,)" = "1969-12-31 23:59:59.900 1970-01-01 00:00:01.900,2024-11-24 00:00:00.900 2024-11-24 00:00:02.900" ]
+}
+
+# Sub-second sizes, --every, --session-gap, --out-of-orderness and --lateness against the model
+# (its records are ~50 ms apart): the millisecond fields, versions and late records agree.
+@test "sub-second windows, out-of-orderness and lateness equal the reference model" {
+	compare_with_model 11 --tumble 250ms --key event_type --agg count,sum:value \
+		--out-of-orderness 300ms --lateness 750ms
+	[ "$(jq -s 'map(select(.version > 1)) | length' got.rows)" -gt 0 ]
+	compare_with_model 12 --slide 1s --every 250ms --key event_type --agg count,max:value \
+		--out-of-orderness 2s --lateness 500ms
+	compare_with_model 13 --session-gap 300ms --key user_id --agg count,sum:value \
+		--out-of-orderness 1s --lateness 1500ms
+	[ "$(jq -r '.window_start_msec' got.rows | sort -u | wc -l)" -gt 100 ]
+}
+
 @test "no lateness and a max-future: equal to the reference model" {
 	compare_with_model 6 --tumble 30s --agg count,avg:value,min:value --max-future 1h \
 		--out-of-orderness 1s
@@ -184,13 +224,14 @@ compare_with_model() {
 }
 
 # Run the first half of in, stop evwindow with SIGTERM once it has read all of it (a control
-# line at the end of the half comes back when it has), then the second half with the same
+# line at the end of the half, a watermark long past that moves nothing, comes back when it
+# has), then the second half with the same
 # --state-dir: the rows and dead letters are those of one run over the whole.
 split_run() {
 	local half=$(($(wc -l < in) / 2))
 	rm -f whole.late a.late b.late # late outputs append
 	evwindow "$@" --late whole.late < in > whole.rows
-	{ head -n "$half" in; echo '{"__evpipe":"sync"}'; } > h1
+	{ head -n "$half" in; echo "$SYNC"; } > h1
 	tail -n +"$((half + 1))" in > h2
 	rm -rf state feed
 	mkfifo feed
@@ -198,16 +239,16 @@ split_run() {
 	local pid=$!
 	exec 8> feed # held open: no end of input
 	cat h1 >&8
-	wait_for 20 grep -q sync a.rows
+	wait_for 20 grep -qF "$SYNC" a.rows
 	kill -TERM "$pid"
 	wait "$pid"
 	exec 8>&-
 	run -0 --separate-stderr evwindow "$@" --state-dir state --late b.late < h2
 	[[ $stderr == *"continuing from the state in state"* ]]
 	printf '%s\n' "$output" > b.rows
-	cat a.rows b.rows | grep -v sync > split.rows
+	cat a.rows b.rows | grep -vF "$SYNC" > split.rows
 	assert_same_file split.rows whole.rows
-	cat a.late b.late | grep -v sync | jq -c 'del(.at, .line)' > split.cmp
+	cat a.late b.late | grep -vF "$SYNC" | jq -c 'del(.at, .line)' > split.cmp
 	jq -c 'del(.at, .line)' whole.late > whole.cmp
 	assert_same_file split.cmp whole.cmp
 	[ "$(jq -r .reason whole.late | grep -c late)" -gt 0 ]
@@ -225,7 +266,7 @@ split_run() {
 
 @test "a state directory left by a killed run, or by other aggregates, is refused" {
 	"$EVPIPE_ROOT/tests/window_ref.py" --generate 2000 --seed 11 > in
-	{ cat in; echo '{"__evpipe":"sync"}'; } > in.sync
+	{ cat in; echo "$SYNC"; } > in.sync
 	mkfifo feed
 	local sig pid
 	for sig in KILL TERM; do
@@ -234,7 +275,7 @@ split_run() {
 		pid=$!
 		exec 8> feed
 		cat in.sync >&8
-		wait_for 20 grep -q sync out
+		wait_for 20 grep -qF "$SYNC" out
 		kill -"$sig" "$pid"
 		wait "$pid" || [ "$sig" = KILL ]
 		exec 8>&-
@@ -250,15 +291,78 @@ split_run() {
 	evwindow --tumble 1m --state-dir state < in > second.rows
 	evwindow --tumble 1m < in > plain.rows
 	assert_same_file second.rows plain.rows
-	! cmp -s continued.rows plain.rows
+	run -1 cmp -s continued.rows plain.rows
 	run -2 evwindow --tumble 1m --state-memory 10k
 }
 
 @test "nested values: written as the model writes them, counted once by uniq in any key order" {
-	local args=(--tumble 1m --key k --agg count,uniq:v,first:v,last:v)
+	local args=(--tumble 1m --key k --agg 'count,uniq:v,first:v,last:v')
 	evwindow "${args[@]}" < "$FIX/nested.ndjson" > got.rows
 	"$EVPIPE_ROOT/tests/window_ref.py" "${args[@]}" < "$FIX/nested.ndjson" > want.rows
 	assert_same_file got.rows want.rows
 	[ "$(jq -r 'select(.k == "a") | .uniq_v' got.rows)" = 2 ]
 	grep -qF '"first_v":{"b":[0.1,1.0,true],"a":null}' got.rows
+}
+
+@test "--max-line-bytes: a longer line is a too_long dead letter with its bytes, never parsed" {
+	printf '%s\n' '{"ts":1000,"k":"a"}' '{"ts":2000,"k":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}' \
+		'{"ts":3000,"k":"a"}' > in
+	run -0 --separate-stderr evwindow --tumble 10s --key k --max-line-bytes 30 --late late < in
+	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"a","count":2,"version":1}' ]
+	[ "$(jq -r .reason late)" = too_long ]
+	[ "$(jq -r .raw late)" = "$(sed -n 2p in)" ]
+	[ "$(jq -r .error.message late)" = "line of 54 bytes is over the limit of 30 bytes" ]
+	run -2 --separate-stderr evwindow --tumble 10s --max-line-bytes 0
+	[[ "$stderr" == *"invalid --max-line-bytes '0'"* ]]
+	# a 50 MB line with the default limit (1 MiB): a dead letter, and memory stays far below
+	# the 1.8 GB it took to parse it
+	{
+		printf '{"ts":1000,"k":"a"}\n{"ts":2000,"k":"'
+		head -c 50000000 /dev/zero | tr '\0' b
+		printf '"}\n'
+	} > big
+	/usr/bin/time -v "$EVPIPE_BIN/evwindow" --tumble 10s --key k --late big.late < big > out 2> err
+	[ "$(jq -r .reason big.late)" = too_long ]
+	[ "$(jq -r .raw big.late | wc -c)" -eq 50000019 ]
+	[ "$(jq -r .count out)" = 1 ]
+	rss=$(awk '/Maximum resident set size/ { print $NF }' err)
+	[ "$rss" -lt 600000 ]
+}
+
+@test "a closed stdout (| head -1): evwindow dies of SIGPIPE and leaves no private state directory" {
+	evgen -n 20000 --rate 100 > in 2> /dev/null
+	mkdir tmp
+	TMPDIR=$PWD/tmp evwindow --tumble 1s --key user_id < in | head -1 > first
+	[ "${PIPESTATUS[0]}" -eq 141 ]
+	[ -s first ]
+	run -0 find tmp -mindepth 1
+	[ -z "$output" ]
+}
+
+# The helpers' teardown (stop what a test left running), and the small disk of the test below.
+teardown() {
+	local pids
+	pids=$(jobs -p)
+	# shellcheck disable=SC2086 # one pid per word
+	[ -z "$pids" ] || kill $pids 2> /dev/null || true
+	if mountpoint -q "$BATS_TEST_TMPDIR/full"; then
+		umount "$BATS_TEST_TMPDIR/full"
+	fi
+}
+
+@test "a full disk: the error says no space, exit 1, and the private state directory is removed" {
+	mkdir full
+	mount -t tmpfs -o size=2m tmpfs full 2> /dev/null || skip "mounting a small tmpfs needs root"
+	evgen -n 200000 --users 100000 > in 2> /dev/null
+	run -1 --separate-stderr env TMPDIR="$PWD/full" "$EVPIPE_BIN/evwindow" --tumble 1h \
+		--key user_id,event_id --state-memory 1MiB < in
+	[[ "$stderr" == *"evwindow: state store: "*"No space left on device"* ]]
+	run -0 find full -mindepth 1
+	[ -z "$output" ]
+	# with --state-dir on the full disk, the checkpoints that fail say why and the run goes on
+	awk 'NR % 40000 == 0 { printf "{\"__evpipe\":\"barrier\",\"id\":%d,\"ts\":0}\n", NR / 40000 } { print }' in > in.b
+	run -1 --separate-stderr evwindow --tumble 1h --key user_id,event_id --state-dir full/s \
+		--checkpoint-store "file://$PWD/store" --job j < in.b
+	[[ "$stderr" == *"checkpoint "*" failed: "*"No space left on device"* ]]
+	[ "$(find full -maxdepth 1 -name 's.chk-*' | wc -l)" -eq 0 ]
 }

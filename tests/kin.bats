@@ -5,7 +5,7 @@ bats_require_minimum_version 1.5.0
 setup() {
 	load helpers/common
 	need_services
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return
 }
 
 # N lines of JSON keyed by k, about 150 bytes each.

@@ -68,7 +68,9 @@ offline_rows() {
 }
 
 table_rows() {
-	q "SELECT * FROM $TABLE FINAL ORDER BY window_start, event_type FORMAT TSV" | reals
+	q "SELECT window_start, window_end, event_type, count, sum_value, min_value, max_value,
+		uniq_user_id, version FROM $TABLE FINAL ORDER BY window_start, event_type FORMAT TSV" |
+		reals
 }
 
 reals() {
@@ -136,6 +138,54 @@ nothing_left() {
 	[[ "$stderr" == *"EVPIPE_EXIT_AT_END must be 0 or 1"* ]]
 	EVPIPE_BIN=/nonexistent PATH=/usr/bin:/bin run -2 --separate-stderr "$JOB"
 	[[ "$stderr" == *"'kin' not found"* ]]
+}
+
+@test "settings are checked before any stage starts (exit 2); an unknown EVPIPE_* variable is named" {
+	local v
+	for v in EVPIPE_WINDOW EVPIPE_OUT_OF_ORDERNESS EVPIPE_LATENESS EVPIPE_IDLE_TIMEOUT \
+		EVPIPE_MAX_FUTURE EVPIPE_CHECKPOINT_INTERVAL EVPIPE_CHECKPOINT_TIMEOUT \
+		EVPIPE_CLICKHOUSE_RETRY_TIMEOUT; do
+		run -2 --separate-stderr env "$v=1x" "$JOB"
+		[ "${stderr%%$'\n'*}" = "events-to-clickhouse: $v must be a duration such as 250ms, 10s, 5m or 1h, not '1x'" ]
+		[ -z "$output" ]
+		# nothing started: no stage named, no private directory made
+		[[ "$stderr" != *consuming* ]]
+		[ -z "$(ls "$TMPDIR")" ]
+	done
+	EVPIPE_WINDOW=0s run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"EVPIPE_WINDOW must be longer than 0"* ]]
+	EVPIPE_TOPIC='my topic' run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"EVPIPE_TOPIC must be a Kafka topic name"* ]]
+	EVPIPE_TABLE='t; DROP TABLE x' EVPIPE_CREATE_TABLE=0 run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"EVPIPE_TABLE must be DB.TABLE"* ]]
+	echo '{"properties":{"host":{"format":"idn-hostname"}}}' > contract.json
+	EVPIPE_CONTRACT=contract.json run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"evvalidate: contract 'contract.json': unsupported format 'idn-hostname'"* ]]
+	[[ "$stderr" == *"EVPIPE_CONTRACT 'contract.json' cannot be used (see above)"* ]]
+	EVPIPE_LOG_LEVEL=verbose run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"EVPIPE_LOG_LEVEL must be error, warn, info or debug"* ]]
+	EVPIPE_KAFKA_CONFIG=/nonexistent run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"cannot read EVPIPE_KAFKA_CONFIG '/nonexistent'"* ]]
+	# a typo is named (the wrong window stops the job before it starts)
+	EVPIPE_TOPC=other EVPIPE_WINDOW=1x run -2 --separate-stderr "$JOB"
+	[[ "$stderr" == *"warning: EVPIPE_TOPC is not a setting of this job: ignored (--help lists them)"* ]]
+	[[ "$stderr" != *"EVPIPE_BIN is not"* ]]
+	[[ "$stderr" != *"EVPIPE_ROOT is not"* ]]
+}
+
+@test "a ClickHouse URL or a store with credentials in it is refused (exit 2) without showing them" {
+	local url
+	for url in "http://evpipe:s3cr3t@${CLICKHOUSE_URL#http://}" "$CLICKHOUSE_URL/?password=s3cr3t" \
+		"$CLICKHOUSE_URL/?user=evpipe&password=s3cr3t"; do
+		CLICKHOUSE_URL=$url run -2 --separate-stderr "$JOB" 3>&-
+		[[ "$stderr" == *"CLICKHOUSE_URL carries credentials: give them in CLICKHOUSE_USER and CLICKHOUSE_PASSWORD"* ]]
+		[[ "$stderr$output" != *s3cr3t* ]]
+	done
+	EVPIPE_CHECKPOINT_STORE="s3://AKIDEXAMPLE:s3cr3t@$S3_BUCKET/p" run -2 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"EVPIPE_CHECKPOINT_STORE carries credentials"* ]]
+	[[ "$stderr$output" != *s3cr3t* ]]
+	[[ "$stderr$output" != *AKIDEXAMPLE* ]]
+	nothing_left
 }
 
 @test "one partition: the table equals the windows computed offline; every record accounted for" {
@@ -256,6 +306,67 @@ nothing_left() {
 	nothing_left
 }
 
+# A complete checkpoint of job evpipe with records read is in the store $1.
+has_checkpoint() {
+	local show
+	show=$(ckpt --store "$1" --job evpipe show latest -J 2>/dev/null) || return 1
+	jq -e '.state == "complete" and ([.offsets[].offset] | add) > 0' <<<"$show" >/dev/null
+}
+
+@test "another pipeline's checkpoint under the default job and store is refused, naming what differs; EVPIPE_RESTORE_MISMATCH=allow restores it" {
+	events 4000 > events.ndjson
+	produce -p 0 < events.ndjson
+	# the default job (evpipe) and store (file://$HOME/.local/state/evpipe/checkpoints)
+	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE EVPIPE_STATE_DIR
+	export HOME="$BATS_TEST_TMPDIR/home"
+	store="file://$HOME/.local/state/evpipe/checkpoints"
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+	first=$TOPIC
+
+	# the same job name and store, another topic, group and table
+	TOPIC=$(new_topic other)
+	TABLE2="${TABLE}_other"
+	export EVPIPE_TOPIC=$TOPIC EVPIPE_GROUP="g-$TOPIC" EVPIPE_TABLE=$TABLE2
+	produce -p 0 < events.ndjson
+	EVPIPE_EXIT_AT_END=1 run -1 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"kin: checkpoints: checkpoint "*" of job 'evpipe' is of another pipeline: stage 'kin' topics: [\"$first\"] in the checkpoint, [\"$TOPIC\"] here; group: \"g-$first\" in the checkpoint, \"g-$TOPIC\" here; "*"(--restore-mismatch allow)"* ]]
+	[[ "$stderr" == *"chsink: checkpoints: checkpoint "*" is of another pipeline: stage 'chsink' table: \"$TABLE\" in the checkpoint, \"$TABLE2\" here"* ]]
+	[[ "$stderr" == *"events-to-clickhouse: stage '"*"' failed"* ]]
+	[[ "$stderr" != *"kin: warning: restoring checkpoint"* ]]
+	# nothing was written: chsink refused before it made the table
+	[ "$(q "EXISTS TABLE $TABLE2")" = 0 ]
+	nothing_left
+
+	# with the flag, it is restored, and the restore is a warning with its id and age
+	EVPIPE_EXIT_AT_END=1 EVPIPE_RESTORE_MISMATCH=allow run -0 --separate-stderr "$JOB" 3>&-
+	q "DROP TABLE IF EXISTS $TABLE2" >/dev/null
+	[[ "$stderr" == *"kin: warning: checkpoint "*" of job 'evpipe' is of another pipeline (topics: "*"): restoring it anyway (--restore-mismatch allow)"* ]]
+	[[ "$stderr" =~ kin:\ warning:\ restoring\ checkpoint\ [0-9]+\ of\ job\ \'evpipe\'\ from\ $store,\ completed\ [0-9]+\ s\ ago ]]
+	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "* ]]
+	nothing_left
+}
+
+@test "EVPIPE_STATE_DIR with the default store under it: a restart restores, the working copy does not empty the store" {
+	events 4000 > events.ndjson
+	produce -p 0 < events.ndjson
+	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE
+	export EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	store="file://$EVPIPE_STATE_DIR/checkpoints"
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "*" of job 'evpipe' from $store"* ]]
+	has_checkpoint "$store"
+	nothing_left
+}
+
 @test "ClickHouse unreachable: chsink fails, the job stops, exit 1 naming it, nothing left" {
 	events 2000 | produce
 	CLICKHOUSE_URL=http://127.0.0.1:9 EVPIPE_CLICKHOUSE_RETRY_TIMEOUT=1s \
@@ -351,8 +462,8 @@ newer_checkpoint() {
 		status=0
 		wait "$job" || status=$?
 		[ "$status" -eq 1 ] || { cat "err.$stage" >&2; false; }
-		grep -q "stage '$stage[^']*' failed (killed by SIGKILL" "err.$stage"
-		! grep -q "firing the open windows" "err.$stage"
+		grep -q "stage '${stage}[^']*' failed (killed by SIGKILL" "err.$stage"
+		run -1 grep -q "firing the open windows" "err.$stage"
 		grep -q "restoring checkpoint" "err.$stage" && restored=$((restored + 1))
 		nothing_left
 	done
@@ -434,6 +545,18 @@ start_proxy() {
 	nothing_left
 }
 
+# Start the job in the background ($job, its stderr in err), with the settings "$@", its metrics
+# from $port and ClickHouse seen through the TCP proxy $proxy_pid on port $proxy: killing the
+# proxy is an outage of ClickHouse for the job.
+start_job_via_proxy() {
+	port=$(free_ports 8)
+	proxy=$((port + 7))
+	start_proxy "$proxy" "${CLICKHOUSE_URL#http://}"
+	env CLICKHOUSE_URL="http://127.0.0.1:$proxy" EVPIPE_METRICS_PORT_BASE="$port" "$@" "$JOB" \
+		2> err 3>&- &
+	job=$!
+}
+
 # ClickHouse, seen through a TCP proxy, is unreachable for 20 s in the middle of the run:
 # chsink retries without reading (the job waits), and when ClickHouse is back nothing is lost.
 @test "ClickHouse unreachable for 20 s mid-run: the job waits, the final table is the same, nothing lost" {
@@ -441,11 +564,7 @@ start_proxy() {
 	head -n 10000 events.ndjson | produce -p 0
 	export EVPIPE_CHECKPOINT_STORE=none
 	local port proxy proxy_pid job status ch=${CLICKHOUSE_URL#http://}
-	port=$(free_ports 8)
-	proxy=$((port + 7))
-	start_proxy "$proxy" "$ch"
-	CLICKHOUSE_URL="http://127.0.0.1:$proxy" EVPIPE_METRICS_PORT_BASE=$port "$JOB" 2> err 3>&- &
-	job=$!
+	start_job_via_proxy
 	wait_for 30 has_rows || { cat err >&2; false; }
 
 	kill "$proxy_pid" # ClickHouse is gone for the job
@@ -466,5 +585,34 @@ start_proxy() {
 	offline_rows events.ndjson > want.tsv
 	table_rows > got.tsv
 	assert_same_file got.tsv want.tsv
+	nothing_left
+}
+
+# A stop signal while chsink rides out an outage: the job says what it waits for and for how
+# long, and a second signal stops it at once.
+@test "a stop signal while ClickHouse is down: the job names what it waits for; a second signal stops it now" {
+	events 4000 > events.ndjson
+	head -n 2000 events.ndjson | produce -p 0
+	export EVPIPE_CHECKPOINT_STORE=none
+	local port proxy proxy_pid job status
+	start_job_via_proxy EVPIPE_CLICKHOUSE_RETRY_TIMEOUT=10m
+	wait_for 60 has_rows || { cat err >&2; false; }
+	kill "$proxy_pid" # ClickHouse is gone for the job
+	wait "$proxy_pid" || true
+	tail -n +2001 events.ndjson | produce -p 0
+	wait_for 60 grep -q "chsink: warning: .*retrying for up to 600 s" err || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait_for 10 grep -q "stopping: kin stops consuming, .*(chsink retries a failing insert for up to 10m); a second signal stops every stage now" err
+	wait_for 30 grep -q "still waiting for: .*chsink.*(chsink retries a failing insert for up to 10m); a second signal stops every stage now" err ||
+		{ cat err >&2; false; }
+	kill -0 "$job"
+	SECONDS=0
+	kill -TERM "$job"
+	status=0
+	wait "$job" || status=$?
+	[ "$SECONDS" -lt 20 ]
+	grep -q "second signal: stopping every stage now" err
+	grep -q "chsink: .*stopping on signal 15 while retrying" err
+	[ "$status" -eq 1 ] || { cat err >&2; false; }
 	nothing_left
 }

@@ -177,6 +177,27 @@ class Windows(unittest.TestCase):
         self.assertEqual([json.loads(r)['k'] for r in rows], ['a', 'b', 'b'])  # same window: key text order
 
 
+    def test_sub_second_windows_carry_the_milliseconds_of_their_bounds(self):
+        lines = [rec(100), rec(300), rec(350), rec(-100)]  # -100: [-250, 0), before 1970
+        rows, late = model(['--tumble', '250ms', '--out-of-orderness', '1s'], lines)
+        self.assertEqual([(json.loads(r)['window_start'], json.loads(r)['window_start_msec'],
+                           json.loads(r)['window_end'], json.loads(r)['window_end_msec'],
+                           json.loads(r)['count']) for r in rows],
+                         [('1969-12-31 23:59:59', 750, '1970-01-01 00:00:00', 0, 1),
+                          ('1970-01-01 00:00:00', 0, '1970-01-01 00:00:00', 250, 1),
+                          ('1970-01-01 00:00:00', 250, '1970-01-01 00:00:00', 500, 2)])
+        self.assertTrue(rows[0].startswith('{"window_start":"1969-12-31 23:59:59","window_start_msec":750,'
+                                           '"window_end":"1970-01-01 00:00:00","window_end_msec":0,'))
+        # whole-second sizes: no such fields, unless asked (sessions: exact bounds)
+        rows, _ = model(['--tumble', '1s'], lines[:3])
+        self.assertNotIn('msec', rows[0])
+        rows, _ = model(['--session-gap', '1s', '--msec-bounds'], lines[:3])
+        self.assertEqual([(json.loads(r)['window_start_msec'], json.loads(r)['window_end_msec']) for r in rows],
+                         [(100, 350)])
+        rows, _ = model(['--slide', '1s', '--every', '500ms'], lines[:1])
+        self.assertEqual([json.loads(r)['window_start_msec'] for r in rows], [500, 0])
+
+
 class Time(unittest.TestCase):
     def test_per_partition_watermarks(self):
         lines = [src(0, 0, 1000), src(1, 0, 1000), src(0, 1, 25000), src(1, 1, 9000),

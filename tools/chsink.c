@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,7 +36,9 @@ static const char usage_text[] =
 	"Lines that are not JSON objects are dead letters too (reason parse). Connection\n"
 	"failures and server errors are retried with exponential backoff, reading no more input\n"
 	"meanwhile, for up to --retry-timeout; then chsink exits 1 naming the rows not written.\n"
-	"Authentication errors and a missing table are reported at once (exit 1).\n"
+	"Authentication errors and a missing table are reported at once (exit 1), and so is a\n"
+	"server that never answered since start (unknown host, connection refused): exit 1\n"
+	"before any row is read.\n"
 	"\n"
 	"stdout carries only control lines, in order, as acknowledgements: a barrier is written\n"
 	"once ClickHouse has acknowledged every row before it; watermarks and other control\n"
@@ -59,15 +62,16 @@ static const char usage_text[] =
 	"      --retry-timeout D    retry a failing insert for up to D, then exit 1 (default 5m)\n"
 	"      --timeout D          give up on one request after D, and retry it (default 60s)\n"
 	"      --create-table FILE  run the statements in FILE (';'-separated; make them\n"
-	"                           idempotent: CREATE ... IF NOT EXISTS) before inserting\n"
+	"                           idempotent: CREATE ... IF NOT EXISTS) before inserting;\n"
+	"                           a FILE that creates tables but not --table is refused\n"
 	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
 	"                           descriptor; without it each dead letter is reported on stderr\n"
 	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n" EV_CKPT_OPTIONS_HELP
 	"                           (a barrier's part is written once the rows before it are in)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (ClickHouse\n"
-	"unreachable past --retry-timeout, refused credentials, no such table, I/O), 2 usage\n"
-	"error.\n";
+	"unreachable past --retry-timeout, refused credentials, no such table, I/O, an impossible\n"
+	"control line: ADR 0013), 2 usage error.\n";
 
 enum {
 	OPT_URL = 256,
@@ -118,6 +122,7 @@ struct row {
 
 struct chsink {
 	ev_ckpt ck;
+	ev_control_seq ctl; /* the control lines seen */
 	const char *url;
 	const char *table;
 	const char *user;
@@ -129,6 +134,7 @@ struct chsink {
 	int64_t retry_timeout_ms;
 	int64_t timeout_ms;
 	const char *create_table;
+	char *create_sql; /* its statements, read at start-up */
 	const char *dlq_spec;
 	uint64_t max_line;
 	ev_tool_common common;
@@ -142,6 +148,7 @@ struct chsink {
 	int dlq_is_file; /* fsync'ed on a barrier */
 	ev_backoff backoff;
 	int retrying; /* a request is being retried */
+	int reached;  /* the server answered once: later failures are outages to ride out */
 
 	ev_buf body;          /* the batch: rows, each ending in '\n' */
 	struct row *rows;     /* nrows + 1 entries: the last one marks the end */
@@ -235,6 +242,8 @@ static int request(struct chsink *s, const char *query, const void *data, size_t
 		s->retrying = attempt > 0;
 		enum ev_ch_verdict v = ev_ch_post(s->ch, query, data, len, gzip, res);
 		s->retrying = 0;
+		if (res->status != 0)
+			s->reached = 1;
 		ev_counter_add(s->m_wait, res->ns);
 		ev_counter_add(s->m_sent, len);
 		ev_counter_inc(s->m_requests[v]);
@@ -250,6 +259,12 @@ static int request(struct chsink *s, const char *query, const void *data, size_t
 			ev_error("%s: %s%s", what, res->message,
 				 res->status == 401 ? " (check $CLICKHOUSE_USER and the password)"
 						    : "");
+			break;
+		}
+		if (!s->reached) {
+			ev_error(
+				"%s: %s (ClickHouse at '%s' never answered since start: not retried)",
+				what, res->message, s->url);
 			break;
 		}
 		if (attempt == 0 || !ev_tool_stop_requested())
@@ -424,11 +439,8 @@ static int take_control(struct chsink *s, const char *line, size_t len)
 	ev_control c;
 	char err[256];
 	ev_counter_inc(s->m_control);
-	if (ev_control_parse(line, len, &c, err, sizeof(err)) < 0) {
-		ev_warn("line %" PRIu64 ": malformed control line, forwarded as it is: %s",
-			ev_reader_lines(s->in), err);
-		c.type = EV_CTL_OTHER;
-	}
+	if (ev_tool_control(&s->ctl, s->in, line, len, &c) < 0)
+		return -1;
 	uint64_t t0 = ev_mono_ns();
 	if (c.type == EV_CTL_BARRIER && flush_batch(s) < 0)
 		return -1;
@@ -555,24 +567,89 @@ static int run_statement(void *arg, const char *stmt, int n)
 	return 0;
 }
 
+/* The tables a --create-table file creates, and whether --table is one of them. */
+struct created {
+	const char *table;
+	ev_buf names; /* "a, b" */
+	int found;
+};
+
+/* Skip the keyword w (any case) at *p and the blanks after it; 1 when it was there. */
+static int keyword(const char **p, const char *w)
+{
+	size_t n = strlen(w);
+	if (strncasecmp(*p, w, n) != 0 || !strchr(" \t\r\n(", (*p)[n]))
+		return 0;
+	*p += n;
+	*p += strspn(*p, " \t\r\n");
+	return 1;
+}
+
+/* The table a "CREATE [OR REPLACE] [TEMPORARY] TABLE [IF NOT EXISTS] name ..." statement
+ * creates, quotes (` and ") removed, into name; 0 when stmt creates no table. */
+static int created_table(const char *stmt, ev_buf *name)
+{
+	const char *p = stmt + strspn(stmt, " \t\r\n");
+	if (!keyword(&p, "CREATE") || (keyword(&p, "OR") && !keyword(&p, "REPLACE")))
+		return 0;
+	keyword(&p, "TEMPORARY");
+	if (!keyword(&p, "TABLE") ||
+	    (keyword(&p, "IF") && !(keyword(&p, "NOT") && keyword(&p, "EXISTS"))))
+		return 0;
+	ev_buf_reset(name);
+	for (size_t i = 0, n = strcspn(p, " \t\r\n("); i < n; i++)
+		if (p[i] != '`' && p[i] != '"')
+			ev_buf_putc(name, p[i]);
+	return name->len > 0;
+}
+
+static int note_created(void *arg, const char *stmt, int n)
+{
+	struct created *c = arg;
+	ev_buf name = EV_BUF_INIT;
+	(void)n;
+	if (created_table(stmt, &name)) {
+		/* db.t against t: the same table when the names after the dots agree */
+		const char *a = ev_buf_cstr(&name), *b = c->table;
+		const char *ad = strchr(a, '.'), *bd = strchr(b, '.');
+		if (strcmp(a, b) == 0 || (!ad && bd && strcmp(a, bd + 1) == 0) ||
+		    (ad && !bd && strcmp(ad + 1, b) == 0))
+			c->found = 1;
+		ev_buf_printf(&c->names, "%s'%s'", c->names.len ? ", " : "", a);
+	}
+	ev_buf_free(&name);
+	return 0;
+}
+
+/* Read --create-table's file, and refuse one that creates tables but not --table (chsink would
+ * create one table and then insert into another). Returns 0, or the exit code after saying
+ * why. */
+static int read_create_table(struct chsink *s)
+{
+	char err[512];
+	s->create_sql = ev_opt_read_file(s->create_table, 1 << 20, err, sizeof(err));
+	if (!s->create_sql) {
+		ev_error("--create-table: %s", err);
+		return EV_EXIT_FAILURE;
+	}
+	struct created c = {s->table, EV_BUF_INIT, 0};
+	int rc = 0;
+	if (ev_sql_split(s->create_sql, note_created, &c) < 0) {
+		ev_error("--create-table '%s': a quote or comment is not closed", s->create_table);
+		rc = EV_EXIT_FAILURE;
+	} else if (c.names.len && !c.found) {
+		rc = ev_tool_usage_error("--create-table '%s' creates table %s, not --table '%s'",
+					 s->create_table, ev_buf_cstr(&c.names), s->table);
+	}
+	ev_buf_free(&c.names);
+	return rc;
+}
+
 /* Apply --create-table, then make sure the table exists before reading any row. */
 static int prepare_table(struct chsink *s)
 {
-	char err[512];
-	if (s->create_table) {
-		char *sql = ev_opt_read_file(s->create_table, 1 << 20, err, sizeof(err));
-		if (!sql) {
-			ev_error("--create-table: %s", err);
-			return -1;
-		}
-		int rc = ev_sql_split(sql, run_statement, s);
-		free(sql);
-		if (rc < 0)
-			ev_error("--create-table '%s': a quote or comment is not closed",
-				 s->create_table);
-		if (rc != 0)
-			return -1;
-	}
+	if (s->create_sql && ev_sql_split(s->create_sql, run_statement, s) != 0)
+		return -1;
 	char query[512], what[300];
 	ev_ch_result res;
 	snprintf(query, sizeof(query), "EXISTS TABLE %s FORMAT TSV", s->table);
@@ -812,14 +889,21 @@ int main(int argc, char **argv)
 	int rc = parse_args(&s, argc, argv);
 	if (rc != 0)
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	if (s.create_table && (rc = read_create_table(&s)) != 0) {
+		free(s.create_sql);
+		return rc;
+	}
 	ev_backoff_init(&s.backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS,
 			((uint64_t)getpid() << 32) ^ ev_mono_ns());
 	char err[512];
-	if (ev_ckpt_open(&s.ck, s.common.job, "chsink", err, sizeof(err)) < 0) {
+	ev_ckpt_set_identity(&s.ck, json_pack("{s:s}", "table", s.table));
+	if (ev_ckpt_open(&s.ck, s.common.job, "chsink", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&s.ck, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
+		free(s.create_sql);
+		ev_ckpt_close(&s.ck);
 		return EV_EXIT_FAILURE;
 	}
-	ev_ckpt_stateless_restore(&s.ck);
 	s.metrics = ev_tool_metrics("chsink", s.common.job, s.common.metrics_addr);
 	s.in = ev_reader_new(0, (size_t)s.max_line);
 	s.out = ev_writer_new(1, 64 * 1024);
@@ -841,6 +925,7 @@ int main(int argc, char **argv)
 	ev_metrics_free(s.metrics);
 	ev_ckpt_close(&s.ck);
 	free(s.insert_query);
+	free(s.create_sql);
 	free(s.rows);
 	ev_buf_free(&s.body);
 	ev_buf_free(&s.gz);

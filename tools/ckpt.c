@@ -24,6 +24,7 @@
 #include "timefmt.h"
 #include "tool.h"
 #include "watermark.h"
+#include "window.h"
 
 static const char usage_text[] =
 	"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
@@ -34,11 +35,13 @@ static const char usage_text[] =
 	"Commands:\n"
 	"  ls                       one line per checkpoint: id, time (UTC), bytes (its own and\n"
 	"                           the shared files it references), duration, state (complete,\n"
-	"                           in progress, abandoned)\n"
+	"                           in progress, abandoned); exit 1 when the job has none,\n"
+	"                           naming the jobs the store has\n"
 	"  show N                   parts, offsets per topic and partition, files, sizes\n"
 	"                           (incremental: uploaded by it; shared with earlier ones)\n"
-	"  verify N                 every file present with its size and SHA-256, the manifest\n"
-	"                           equal to the parts: exit 0 when good, 1 with each problem\n"
+	"  verify N                 the manifest's checksum, every file present with its size\n"
+	"                           and SHA-256 and a plain file name, the manifest equal to the\n"
+	"                           parts: exit 0 when good, 1 with each problem\n"
 	"  dump N [--stage S]       the open windows of an evwindow part as NDJSON rows, after\n"
 	"                           a first line {\"__evpipe\":\"watermark\",\"ts\":...}\n"
 	"  restore N --dir D [--stage S]\n"
@@ -56,7 +59,8 @@ static const char usage_text[] =
 	"      --stage NAME         the stage of dump and restore (default evwindow)\n"
 	"      --dir DIR            where restore puts the state\n"
 	"      --keep K             complete checkpoints prune keeps (at least 1)\n"
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics\n"
+	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics; ADDR is\n"
+	"                           [HOST:]PORT, HOST 127.0.0.1 unless given (0.0.0.0: all)\n"
 	"      --job NAME           the job whose checkpoints (default evpipe)\n"
 	"  -q, --quiet              only errors on stderr\n"
 	"  -v, --verbose            debug messages on stderr\n"
@@ -410,12 +414,64 @@ static struct offset *offsets_sorted(const json_t *o, size_t *n)
 	return v;
 }
 
+/* The jobs with checkpoints in a store, for a message: "<job>/chk-..." keys, whose job's keys
+ * are adjacent in key order. */
+struct jobs {
+	ev_buf names; /* "a, b" */
+	ev_buf last;  /* the last job seen */
+	int n;
+};
+
+enum { JOBS_NAMED = 10 };
+
+static int collect_job(const char *key, uint64_t size, void *arg)
+{
+	struct jobs *j = arg;
+	const char *slash = strchr(key, '/');
+	(void)size;
+	if (!slash || strncmp(slash + 1, "chk-", 4) != 0)
+		return 0;
+	size_t len = (size_t)(slash - key);
+	if (j->last.len == len && memcmp(j->last.data, key, len) == 0)
+		return 0;
+	if (j->n == JOBS_NAMED) {
+		ev_buf_puts(&j->names, ", ...");
+		return 1;
+	}
+	ev_buf_reset(&j->last);
+	ev_buf_append(&j->last, key, len);
+	ev_buf_printf(&j->names, "%s%.*s", j->n++ ? ", " : "", (int)len, key);
+	return 0;
+}
+
+/* The error for a job without checkpoints: the jobs the store has, or that it has none (it is
+ * empty or does not exist). Returns EV_EXIT_FAILURE. */
+static int no_checkpoints(struct ckpt *c)
+{
+	struct jobs j = {EV_BUF_INIT, EV_BUF_INIT, 0};
+	const char *url = ev_store_url(c->store);
+	if (ev_store_list(c->store, "", collect_job, &j, c->err, sizeof(c->err)) < 0)
+		ev_error("%s: %s", url, c->err);
+	else if (j.n)
+		ev_error("no checkpoints of job '%s' in '%s' (it has those of: %s)", c->common.job,
+			 url, ev_buf_cstr(&j.names));
+	else
+		ev_error("no checkpoints in '%s': the store is empty or does not exist", url);
+	ev_buf_free(&j.names);
+	ev_buf_free(&j.last);
+	return EV_EXIT_FAILURE;
+}
+
 static int cmd_ls(struct ckpt *c)
 {
 	ev_ckpt_entry *e;
 	size_t n;
 	if (list(c, &e, &n) < 0)
 		return EV_EXIT_FAILURE;
+	if (n == 0) {
+		ev_ckpt_entries_free(e, n);
+		return no_checkpoints(c);
+	}
 	int64_t newest = newest_complete(e, n);
 	json_t *arr = json_array();
 	int rc = EV_EXIT_OK;
@@ -583,7 +639,7 @@ static void problem(struct problems *p, const char *key, const char *what, const
 static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems *p)
 {
 	ev_buf key = EV_BUF_INIT;
-	ev_ckpt_key(&key, c->common.job, k->id, "_manifest.json");
+	ev_ckpt_manifest_key(&key, c->common.job, k->id);
 	char *mkey = strdup(ev_buf_cstr(&key));
 	json_t *mparts = json_object_get(k->manifest, "parts"), *part;
 	const char *stage;
@@ -596,14 +652,18 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 	} else if (!json_is_object(mparts)) {
 		problem(p, mkey, "manifest", "the manifest lists no parts");
 	} else {
-		if (jint(k->manifest, "id") != k->id)
-			problem(p, mkey, "manifest", "the manifest names checkpoint %" PRId64,
-				jint(k->manifest, "id"));
+		int r = ev_ckpt_manifest_check(k->manifest, c->common.job, k->id, c->err,
+					       sizeof(c->err));
+		if (r < 0)
+			problem(p, mkey, "manifest", "%s", c->err);
+		else if (r == 1)
+			ev_warn("checkpoint %" PRId64 " has no checksum (written by an older "
+				"evpipe): its manifest cannot be verified",
+				k->id);
 		json_object_foreach(mparts, stage, part)
 		{
 			json_t *have = json_object_get(k->stored, stage);
-			ev_ckpt_dir(&key, c->common.job, k->id);
-			ev_buf_printf(&key, "/%s.json", stage);
+			ev_ckpt_part_key(&key, c->common.job, k->id, stage);
 			if (!have)
 				problem(p, ev_buf_cstr(&key), "part",
 					"the manifest lists part '%s' but the store has none",
@@ -614,8 +674,7 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 		}
 		json_object_foreach(k->stored, stage, part)
 		{
-			ev_ckpt_dir(&key, c->common.job, k->id);
-			ev_buf_printf(&key, "/%s.json", stage);
+			ev_ckpt_part_key(&key, c->common.job, k->id, stage);
 			if (!json_object_get(mparts, stage))
 				problem(p, ev_buf_cstr(&key), "part",
 					"part '%s' is not in the manifest", stage);
@@ -639,10 +698,9 @@ static int verify_files(struct ckpt *c, const json_t *files, const char *tmp, st
 		const char *want = json_string_value(json_object_get(f, "sha256"));
 		uint64_t size = (uint64_t)jint(f, "size"), got;
 		char sha[65];
-		if (!key || !want || !ev_store_key_ok(key)) {
-			problem(p, key ? key : "?", "part",
-				"a file entry of stage '%s' is malformed",
-				json_string_value(json_object_get(f, "stage")));
+		if (ev_ckpt_file_check(f, c->common.job, c->err, sizeof(c->err)) < 0) {
+			problem(p, key ? key : "?", "invalid", "stage '%s': %s",
+				json_string_value(json_object_get(f, "stage")), c->err);
 			continue;
 		}
 		int r = ev_store_get_file(c->store, key, ev_buf_cstr(&path), c->err,
@@ -753,139 +811,30 @@ struct fill {
 	const json_t *part;
 };
 
+/* What dump writes the windows with. */
+struct dump {
+	ev_agg_spec *specs;
+	size_t nspecs;
+	ev_buf row;
+};
+
 static int fill_part(const char *dir, void *arg, char *err, size_t errlen)
 {
 	const struct fill *f = arg;
 	return ev_ckpt_download_files(f->store, f->part, dir, err, errlen);
 }
 
-/* The aggregates in evwindow's options fingerprint ("ts=... size=... every=... gap=...
- * keys=a,b aggs=NAME=FN:FIELD,..." with FN the number of enum ev_agg_fn). Returns 0, or -1
- * when config is not one. */
-static int parse_aggs(const char *config, ev_agg_spec **out, size_t *nout)
+/* A window of the dump: its row on stdout. */
+static int dump_row(void *arg, const ev_window_row *r)
 {
-	const char *p = NULL;
-	for (const char *q = config; (q = strstr(q, " aggs=")); q++)
-		p = q;
-	if (strncmp(config, "ts=", 3) != 0 || !p || !p[6])
-		return -1;
-	p += 6;
-	size_t n = 1;
-	for (const char *q = p; *q; q++)
-		n += *q == ',';
-	ev_agg_spec *specs = calloc(n, sizeof(*specs));
-	if (!specs)
-		return -1;
-	size_t i = 0;
-	while (i < n) {
-		size_t len = strcspn(p, ",");
-		const char *eq = memchr(p, '=', len);
-		char *colon;
-		long fn = eq ? strtol(eq + 1, &colon, 10) : -1;
-		if (!eq || eq == p || colon == eq + 1 || *colon != ':' || fn < EV_AGG_COUNT ||
-		    fn > EV_AGG_LAST || (fn == EV_AGG_COUNT) != (colon + 1 == p + len))
-			break;
-		specs[i].fn = (enum ev_agg_fn)fn;
-		specs[i].name = strndup(p, (size_t)(eq - p));
-		specs[i].field = fn == EV_AGG_COUNT
-					 ? NULL
-					 : strndup(colon + 1, (size_t)(p + len - colon - 1));
-		if (!specs[i].name || (fn != EV_AGG_COUNT && !specs[i].field)) {
-			i++;
-			break;
-		}
-		i++;
-		p += len + (p[len] == ',');
-	}
-	if (i < n || *p) {
-		ev_agg_specs_free(specs, i);
-		return -1;
-	}
-	*out = specs;
-	*nout = n;
-	return 0;
-}
-
-/* The watermark a restart from the encoding would resume with (the last one given): with
- * every partition idle, ev_wm_current answers what was given and promised before. */
-static int decode_watermark(const ev_buf *v, int64_t *wm)
-{
-	ev_wm_opts o = {.idle_timeout_ms = 1};
-	ev_wm *w = ev_wm_new(&o);
-	if (!w || ev_wm_decode(w, v->data, v->len, 0) < 0) {
-		ev_wm_free(w);
-		return -1;
-	}
-	*wm = ev_wm_current(w, 1);
-	ev_wm_free(w);
-	return 0;
-}
-
-/* Window keys (tools/evwindow.c): 'w', a 4-byte scope, end and start (8 bytes each,
- * order-preserving), then the key text as rows carry it; values: the version (4 bytes, big
- * endian) and the aggregates' encoding. */
-enum { WKEY_HEAD = 1 + 4 + 8 + 8 };
-
-static int dump_windows(ev_state *st, const ev_agg_spec *specs, size_t nspecs)
-{
-	ev_state_iter *it = ev_state_iter_new(st, "w", 1, "x", 1);
-	ev_buf row = EV_BUF_INIT;
-	const void *kp, *vp;
-	size_t klen, vlen;
-	int r, rc = 0;
-	if (!it) {
+	struct dump *d = arg;
+	ev_buf_reset(&d->row);
+	if (ev_window_format_row(&d->row, r, d->specs, d->nspecs) < 0 ||
+	    ev_buf_putc(&d->row, '\n') < 0) {
 		ev_error("out of memory");
 		return -1;
 	}
-	while (rc == 0 && (r = ev_state_iter_next(it, &kp, &klen, &vp, &vlen)) == 1) {
-		const unsigned char *k = kp, *v = vp;
-		char s[20], t[20];
-		if (klen < WKEY_HEAD || vlen < 4) {
-			ev_error("a window entry of the state is truncated");
-			rc = -1;
-			break;
-		}
-		ev_agg_state *agg = ev_agg_decode(v + 4, vlen - 4, specs, nspecs);
-		if (!agg) {
-			ev_error("a window's aggregates cannot be read with the part's --agg");
-			rc = -1;
-			break;
-		}
-		uint32_t version =
-			(uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
-		ev_time_format_datetime(ev_state_get_i64(k + 13), s);
-		ev_time_format_datetime(ev_state_get_i64(k + 5), t);
-		ev_buf_reset(&row);
-		int bad =
-			ev_buf_printf(&row, "{\"window_start\":\"%s\",\"window_end\":\"%s\"", s, t);
-		if (klen > WKEY_HEAD)
-			bad |= ev_buf_putc(&row, ',') |
-			       ev_buf_append(&row, k + WKEY_HEAD, klen - WKEY_HEAD);
-		bad |= ev_agg_format(&row, agg, specs, nspecs);
-		bad |= ev_buf_printf(&row, ",\"version\":%" PRIu32 "}\n", version);
-		ev_agg_state_free(agg, specs, nspecs);
-		if (bad) {
-			ev_error("out of memory");
-			rc = -1;
-		} else if (fwrite(row.data, 1, row.len, stdout) != row.len) {
-			rc = -1;
-		}
-	}
-	if (rc == 0 && r < 0) {
-		ev_error("cannot read the windows of the state");
-		rc = -1;
-	}
-	ev_state_iter_free(it);
-	ev_buf_free(&row);
-	return rc;
-}
-
-static int meta(ev_state *st, const char *name, ev_buf *v, char *err, size_t errlen)
-{
-	int r = ev_state_get(st, name, strlen(name), v, err, errlen);
-	if (r < 0)
-		ev_error("state: %s", err);
-	return r;
+	return fwrite(d->row.data, 1, d->row.len, stdout) == d->row.len ? 0 : -1;
 }
 
 static int cmd_dump(struct ckpt *c, int64_t which)
@@ -905,41 +854,46 @@ static int cmd_dump(struct ckpt *c, int64_t which)
 	ev_state *st = ev_state_open(&so, c->err, sizeof(c->err));
 	int rc = EV_EXIT_FAILURE;
 	ev_buf v = EV_BUF_INIT;
-	ev_agg_spec *specs = NULL;
-	size_t nspecs = 0;
+	struct dump d = {NULL, 0, EV_BUF_INIT};
 	int64_t wm = EV_WM_MIN;
 	if (!st) {
 		ev_error("checkpoint %" PRId64 ", stage '%s': %s", k.id, c->stage, c->err);
 		goto out;
 	}
-	int r = meta(st, "mconfig", &v, c->err, sizeof(c->err));
-	if (r == 0 || (r == 1 && parse_aggs(ev_buf_cstr(&v), &specs, &nspecs) < 0)) {
+	int r = ev_window_stored_fingerprint(st, &v, c->err, sizeof(c->err));
+	if (r == 0) {
 		ev_error("the state of stage '%s' is not evwindow's (no options fingerprint)",
 			 c->stage);
 		goto out;
 	}
-	if (r < 0)
-		goto out;
-	ev_debug("windows of %.*s", (int)v.len, v.data);
-	r = meta(st, "mwm", &v, c->err, sizeof(c->err));
-	if (r == 0 || (r == 1 && decode_watermark(&v, &wm) < 0)) {
-		ev_error("the state of stage '%s' has no watermark", c->stage);
+	if (r < 0 || ev_window_fingerprint_aggs(v.data, v.len, &d.specs, &d.nspecs, c->err,
+						sizeof(c->err)) < 0) {
+		ev_error("the state of stage '%s': %s", c->stage, c->err);
 		goto out;
 	}
-	if (r < 0)
+	ev_debug("windows of %.*s", (int)v.len, v.data);
+	r = ev_window_stored_watermark(st, &wm, c->err, sizeof(c->err));
+	if (r <= 0) {
+		ev_error("the state of stage '%s' has no watermark%s%s", c->stage, r ? ": " : "",
+			 r ? c->err : "");
 		goto out;
+	}
 	if (wm == EV_WM_MIN)
 		printf("{\"__evpipe\":\"watermark\",\"ts\":null}\n");
 	else
 		printf("{\"__evpipe\":\"watermark\",\"ts\":%" PRId64 "}\n", wm);
-	if (dump_windows(st, specs, nspecs) == 0)
+	r = ev_window_scan(st, d.specs, d.nspecs, dump_row, &d, c->err, sizeof(c->err));
+	if (r < 0 && c->err[0])
+		ev_error("%s", c->err);
+	if (r == 0)
 		rc = EV_EXIT_OK;
 out:
 	if (st && ev_state_close(st, c->err, sizeof(c->err)) < 0) {
 		ev_error("state: %s", c->err);
 		rc = EV_EXIT_FAILURE;
 	}
-	ev_agg_specs_free(specs, nspecs);
+	ev_agg_specs_free(d.specs, d.nspecs);
+	ev_buf_free(&d.row);
 	ev_buf_free(&v);
 	chk_free(&k);
 	return rc;
@@ -992,11 +946,10 @@ static int cmd_restore(struct ckpt *c, int64_t which)
 	} else {
 		/* Taken from a running store, the checkpoint carries evwindow's "not closed
 		 * cleanly" mark, which does not apply to it. */
-		ev_state_delete(st, "mopen", 5);
-		int r = ev_state_commit(st, c->err, sizeof(c->err));
+		int r = ev_window_unmark_open(st, c->err, sizeof(c->err));
 		if (r == 0)
-			r = meta(st, "mconfig", &config, c->err, sizeof(c->err));
-		else
+			r = ev_window_stored_fingerprint(st, &config, c->err, sizeof(c->err));
+		if (r < 0)
 			ev_error("state: %s", c->err);
 		if (ev_state_close(st, c->err, sizeof(c->err)) < 0) {
 			ev_error("state: %s", c->err);

@@ -41,11 +41,13 @@ static const char usage_text[] =
 	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n" EV_KAFKA_OPTIONS_HELP
 		EV_CKPT_OPTIONS_HELP EV_TOOL_OPTIONS_HELP "\n"
 	"Replay filters:\n"
-	"      --reason LIST        only these reasons (comma-separated)\n"
+	"      --reason LIST        only these reasons (comma-separated; a reason no tool\n"
+	"                           writes is refused)\n"
 	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
 	"      --until TIME         only dead letters before TIME\n"
 	"\n"
-	"Exit status: 0 ok, 1 runtime failure, 2 usage error.\n";
+	"Exit status: 0 ok, 1 runtime failure (I/O, delivery, an impossible control line: ADR\n"
+	"0013), 2 usage error.\n";
 
 enum { OPT_REASON = 256, OPT_SINCE, OPT_UNTIL };
 
@@ -63,11 +65,12 @@ static const struct option long_options[] = {
 
 struct dlqsink {
 	ev_ckpt ck;
+	ev_control_seq ctl; /* the control lines seen */
 	int replay;
 	ev_kafka_opts kafka;
 	const char *topic;
 	const char *file;
-	const char *reasons; /* ",a,b," for matching */
+	ev_buf reasons; /* --reason as ",a,b," for matching; empty: every reason */
 	int64_t since, until;
 	ev_tool_common common;
 
@@ -130,8 +133,11 @@ static int sink(struct dlqsink *d)
 		if (ev_control_is(line, len)) {
 			ev_control c;
 			char err[256];
-			if (ev_control_parse(line, len, &c, err, sizeof(err)) == 0 &&
-			    c.type == EV_CTL_BARRIER) {
+			if (ev_tool_control(&d->ctl, in, line, len, &c) < 0) {
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
+			if (c.type == EV_CTL_BARRIER) {
 				uint64_t t0 = ev_mono_ns();
 				if (make_durable(d) < 0) {
 					rc = EV_EXIT_FAILURE;
@@ -190,12 +196,12 @@ static int sink(struct dlqsink *d)
 
 static int reason_wanted(const struct dlqsink *d, const char *reason)
 {
-	if (!d->reasons)
+	if (!d->reasons.len)
 		return 1;
 	if (!reason)
 		return 0;
 	size_t n = strlen(reason);
-	for (const char *p = d->reasons; (p = strstr(p, reason)) != NULL; p++)
+	for (const char *p = d->reasons.data; (p = strstr(p, reason)) != NULL; p++)
 		if (p[-1] == ',' && p[n] == ',')
 			return 1;
 	return 0;
@@ -314,11 +320,36 @@ static int replay(struct dlqsink *d)
 	return rc < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
 }
 
+/* --reason LIST: each a reason some tool writes, kept as ",a,b," for reason_wanted. Returns 0,
+ * or the exit code after a message (a usage error lists the known reasons). */
+static int add_reasons(struct dlqsink *d, const char *list)
+{
+	for (const char *p = list;; p++) {
+		size_t n = strcspn(p, ",");
+		if (!ev_deadletter_reason_known(p, n)) {
+			ev_buf known = EV_BUF_INIT;
+			for (const char *const *r = ev_deadletter_reasons; *r; r++)
+				ev_buf_printf(&known, "%s%s", known.len ? ", " : "", *r);
+			int rc = ev_tool_usage_error("unknown reason '%.*s' (known: %s)", (int)n, p,
+						     ev_buf_cstr(&known));
+			ev_buf_free(&known);
+			return rc;
+		}
+		if (ev_buf_puts(&d->reasons, d->reasons.len ? "" : ",") < 0 ||
+		    ev_buf_append(&d->reasons, p, n) < 0 || ev_buf_putc(&d->reasons, ',') < 0) {
+			ev_error("out of memory");
+			return EV_EXIT_FAILURE;
+		}
+		p += n;
+		if (!*p)
+			return 0;
+	}
+}
+
 static int parse_args(struct dlqsink *d, int argc, char **argv)
 {
 	char err[512];
 	int c;
-	static char reasons[1024];
 
 	if (argc > 1 && strcmp(argv[1], "replay") == 0) {
 		d->replay = 1;
@@ -343,8 +374,8 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		case 't': d->topic = optarg; break;
 		case 'f': d->file = optarg; break;
 		case OPT_REASON:
-			snprintf(reasons, sizeof(reasons), ",%s,", optarg);
-			d->reasons = reasons;
+			if ((c = add_reasons(d, optarg)) != 0)
+				return c;
 			break;
 		case OPT_SINCE:
 			if (ev_time_parse(optarg, &d->since) < 0)
@@ -368,7 +399,7 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		return ev_tool_usage_error("no brokers: give -b or set KAFKA_BROKERS");
 	if (d->replay)
 		return 0;
-	if (d->reasons || d->since != INT64_MIN || d->until != INT64_MAX)
+	if (d->reasons.len || d->since != INT64_MIN || d->until != INT64_MAX)
 		return ev_tool_usage_error("--reason, --since and --until are replay options");
 	if (!d->file && !d->topic)
 		return ev_tool_usage_error("give -t TOPIC (with -b) or --file PATH");
@@ -444,18 +475,24 @@ int main(int argc, char **argv)
 								    : parse_args(&d, argc, argv);
 	if (rc != 0) {
 		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_buf_free(&d.reasons);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
-	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0) {
+	if (d.topic)
+		ev_ckpt_set_identity(&d.ck, json_pack("{s:s}", "topic", d.topic));
+	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&d.ck, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_buf_free(&d.reasons);
+		ev_ckpt_close(&d.ck);
 		return EV_EXIT_FAILURE;
 	}
-	ev_ckpt_stateless_restore(&d.ck);
 	d.metrics = ev_tool_metrics("dlqsink", d.common.job, d.common.metrics_addr);
 	if (!d.metrics) {
 		rd_kafka_conf_destroy(d.kafka.conf);
 		ev_ckpt_close(&d.ck);
+		ev_buf_free(&d.reasons);
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&d);
@@ -479,5 +516,6 @@ int main(int argc, char **argv)
 	ev_metrics_free(d.metrics);
 	ev_ckpt_close(&d.ck);
 	ev_buf_free(&d.raw);
+	ev_buf_free(&d.reasons);
 	return ev_tool_finish(rc);
 }

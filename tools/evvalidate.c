@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "registry.h"
 #include "schema.h"
 #include "tool.h"
 #include "validate.h"
@@ -31,14 +32,23 @@ static const char usage_text[] =
 	"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
 	"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
 	"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
-	"\"raw_b64\"),\"source\",\"line\",\"at\"}. Reasons: parse, truncated, encoding, too_long,\n"
-	"depth, duplicate_key, schema, schema_id. Blank lines are skipped and counted; control\n"
-	"lines go to both outputs, in order. Nothing read is lost: in = valid + dead-lettered +\n"
-	"skipped.\n"
+	"\"raw_b64\"),\"source\",\"contract\" (a registry's),\"line\",\"at\"}. Reasons: parse, truncated, encoding, too_long,\n"
+	"depth, duplicate_key, schema, embedded_newline and reserved (a payload kin rejected,\n"
+	"with its original bytes; any other line whose first key begins with \"__evpipe\"),\n"
+	"schema_id (a registry-framed record the job does not accept).\n"
+	"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
+	"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
+	"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
+	"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
-	"                           refused at start\n"
+	"                           refused at start, and so are formats it does not assert\n"
+	"                           (it asserts date-time, date, time, email, uuid, ipv4, ipv6,\n"
+	"                           hostname, uri, uri-reference, iri, iri-reference,\n"
+	"                           json-pointer, relative-json-pointer and regex)\n"
+	"      --formats-as-annotations\n"
+	"                           accept the other formats unchecked, as annotations\n"
 	"  -c, --contract registry:SUBJECT[@VERSION|@latest]\n"
 	"                           the JSON Schema registered under SUBJECT (default latest) in\n"
 	"                           the schema registry at $SCHEMA_REGISTRY_URL (credentials:\n"
@@ -71,19 +81,22 @@ static const char usage_text[] =
 	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
 	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
 	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
-	"                           a registry contract's subject, version, id and hash go into\n"
-	"                           evvalidate's part of each checkpoint; --restore loads that\n"
-	"                           version again when --contract names no version\n" EV_TOOL_OPTIONS_HELP
+	"                           (evvalidate keeps no state: its part of a checkpoint records\n"
+	"                           the contract's SHA-256, and a registry contract's subject,\n"
+	"                           version and id, so that a restore of a checkpoint taken\n"
+	"                           under another contract is refused; --restore loads the\n"
+	"                           recorded version when --contract names none)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
-	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, the\n"
-	"registry unreachable at start without a cached copy), 2 usage error or a contract that\n"
-	"cannot be used; --check-compat: 3 incompatible.\n";
+	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
+	"impossible control line, the registry unreachable at start without a cached copy), 2\n"
+	"usage error or a contract that cannot be used; --check-compat: 3 incompatible.\n";
 
 enum {
 	OPT_ALL_ERRORS = 256,
 	OPT_MAX_LINE,
 	OPT_MAX_DEPTH,
 	OPT_META_FIELD,
+	OPT_FORMATS_AS_ANNOTATIONS,
 	OPT_REGISTRY_CACHE,
 	OPT_CHECK_COMPAT,
 	OPT_REGISTER,
@@ -97,6 +110,7 @@ static const struct option long_options[] = {
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
+	{"formats-as-annotations", no_argument, NULL, OPT_FORMATS_AS_ANNOTATIONS},
 	{"registry-cache", required_argument, NULL, OPT_REGISTRY_CACHE},
 	{"check-compat", required_argument, NULL, OPT_CHECK_COMPAT},
 	{"register", no_argument, NULL, OPT_REGISTER},
@@ -107,13 +121,14 @@ static const struct option long_options[] = {
 };
 
 struct evvalidate {
-	ev_ckpt ck; /* accepted for a uniform pipeline; nothing to save or restore */
+	ev_ckpt ck; /* a part per barrier: the contract's identity; nothing to restore */
 	const char *contract_path;
 	const char *dlq_spec;
 	int all_errors;
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
+	int schema_flags; /* EV_SCHEMA_* */
 	const char *registry_cache;
 	const char *check_compat; /* registry:SUBJECT */
 	const char *compat_file;
@@ -137,7 +152,8 @@ struct evvalidate {
 	ev_counter *m_blocked_out, *m_blocked_dlq;
 	ev_counter *m_contract_changes, *m_refresh_failures;
 	uint64_t dead;
-	ev_buf env; /* envelope being written */
+	ev_buf env;         /* envelope being written */
+	ev_control_seq seq; /* the control lines seen */
 };
 
 static void flush_outputs(void *arg)
@@ -228,6 +244,20 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	return 0;
 }
 
+/* This stage's identity in checkpoints: the contract's SHA-256, and a registry contract's
+ * subject, version and id. */
+static void set_identity(struct evvalidate *v)
+{
+	json_error_t jerr;
+	json_t *id = json_pack("{s:s}", "contract_sha256", v->contract.sha256);
+	if (id && v->contract.registry)
+		json_object_set_new(id, "contract", json_loads(v->contract.json, 0, &jerr));
+	if (id && v->contract.sha256[0])
+		ev_ckpt_set_identity(&v->ck, id);
+	else
+		json_decref(id);
+}
+
 /* The validator over the contract in force, replacing the previous one. */
 static int new_validator(struct evvalidate *v)
 {
@@ -281,6 +311,7 @@ static int refresh_contract(struct evvalidate *v, int64_t id)
 		return -1;
 	}
 	ev_schema_free(old);
+	set_identity(v);
 	ev_counter_inc(v->m_contract_changes);
 	ev_info("contract: subject '%s' version %d -> %d (schema id %d, sha256 %s) from barrier "
 		"%" PRId64,
@@ -290,42 +321,24 @@ static int refresh_contract(struct evvalidate *v, int64_t id)
 	return 0;
 }
 
-/* evvalidate's part of checkpoint id: the contract that judges the records after it. */
-static void put_part(struct evvalidate *v, int64_t id)
+/* Forward a control line (c, checked); a barrier first gets this stage's part (after a
+ * contract that follows the latest version was refreshed: the part names the contract of the
+ * records after the barrier). */
+static int forward_control(struct evvalidate *v, const char *line, size_t len, const ev_control *c)
 {
 	char err[512];
-	json_error_t jerr;
-	if (!v->ck.store || !v->contract.registry)
-		return;
-	json_t *c = json_loads(v->contract.json, 0, &jerr);
-	json_t *part = c ? json_pack("{s:o}", "contract", c) : NULL;
-	if (!part) {
-		ev_ckpt_failed(&v->ck, id, "out of memory");
-		return;
-	}
-	if (ev_ckpt_put_part(&v->ck, id, part, err, sizeof(err)) < 0)
-		ev_ckpt_failed(&v->ck, id, err);
-}
-
-static int forward_control(struct evvalidate *v, const char *line, size_t len)
-{
-	ev_control c;
-	char err[256];
 	ev_counter_inc(v->m_control);
-	if (ev_writer_line(v->out, line, len) < 0)
-		return -1;
-	if (v->dlq && ev_writer_line(v->dlq, line, len) < 0)
-		return -1;
-	if (!v->contract.registry || ev_control_parse(line, len, &c, err, sizeof(err)) < 0 ||
-	    c.type != EV_CTL_BARRIER)
-		return 0;
-	if (refresh_contract(v, c.id) < 0) {
+	if (c->type == EV_CTL_BARRIER && v->contract.registry && refresh_contract(v, c->id) < 0) {
 		ev_error("out of memory");
 		errno = ENOMEM;
 		return -1;
 	}
-	put_part(v, c.id);
-	return 0;
+	if (c->type == EV_CTL_BARRIER &&
+	    ev_ckpt_ack(&v->ck, c->id, ev_mono_ns(), err, sizeof(err)) < 0)
+		ev_ckpt_failed(&v->ck, c->id, err);
+	if (ev_writer_line(v->out, line, len) < 0)
+		return -1;
+	return v->dlq ? ev_writer_line(v->dlq, line, len) : 0;
 }
 
 static int run(struct evvalidate *v)
@@ -340,7 +353,10 @@ static int run(struct evvalidate *v)
 		if (r < 0)
 			return EV_EXIT_FAILURE;
 		if (ev_control_is(line, len)) {
-			if (forward_control(v, line, len) < 0)
+			ev_control c;
+			if (ev_tool_control(&v->seq, v->in, line, len, &c) < 0)
+				return EV_EXIT_FAILURE;
+			if (forward_control(v, line, len, &c) < 0)
 				goto write_error;
 			continue;
 		}
@@ -396,7 +412,6 @@ static void setup_metrics(struct evvalidate *v)
 			m, "evpipe_contract_refresh_failures_total",
 			"Times the registry could not be asked for the latest version", NULL);
 	}
-	ev_ckpt_metrics(&v->ck, m);
 }
 
 static int parse_args(struct evvalidate *v, int argc, char **argv)
@@ -423,6 +438,9 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 				return ev_tool_usage_error("invalid depth '%s'", optarg);
 			break;
 		case OPT_META_FIELD: v->meta_field = optarg; break;
+		case OPT_FORMATS_AS_ANNOTATIONS:
+			v->schema_flags |= EV_SCHEMA_FORMATS_AS_ANNOTATIONS;
+			break;
 		case OPT_REGISTRY_CACHE: v->registry_cache = optarg; break;
 		case OPT_CHECK_COMPAT: v->check_compat = optarg; break;
 		case OPT_REGISTER: v->do_register = 1; break;
@@ -454,52 +472,32 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 	return 0;
 }
 
-/* With --restore: the contract version evvalidate's part of that checkpoint recorded, for a
- * registry contract that names no version (0 when there is none to follow); -1 on error. */
+/* With --restore: the version of the registry contract the checkpoint's part of this stage
+ * records, for a --contract that names no version (0 when there is none to take); -1 when the
+ * checkpoint cannot be read. */
 static int restored_version(struct evvalidate *v)
 {
 	char subject[256], err[512];
-	int version, found;
-	int64_t id = 0;
-	if (!v->ck.store || !v->ck.restore ||
+	int version, rc = 0;
+	ev_ckpt_restored r;
+	if (!v->ck.store ||
 	    ev_registry_parse_ref(v->contract_path, subject, sizeof(subject), &version) != 1)
 		return 0;
-	if (ev_ckpt_resolve(v->ck.store, v->ck.job, v->ck.restore, &id, err, sizeof(err)) < 0) {
-		ev_error("--restore %s: %s", v->ck.restore, err);
+	if (ev_ckpt_restore(&v->ck, &r, err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		ev_ckpt_restored_free(&r);
 		return -1;
 	}
-	if (id == 0)
-		return 0;
-	ev_buf key = EV_BUF_INIT;
-	ev_buf_printf(&key, "%s.json", v->ck.stage);
-	char *name = strdup(ev_buf_cstr(&key));
-	ev_ckpt_key(&key, v->ck.job, id, name ? name : "");
-	free(name);
-	json_t *part = ev_ckpt_get_json(v->ck.store, ev_buf_cstr(&key), &found, err, sizeof(err));
-	ev_buf_free(&key);
-	if (found < 0) {
-		ev_error("--restore: checkpoint %" PRId64 ": %s", id, err);
-		return -1;
-	}
-	json_t *c = json_object_get(part, "contract");
+	json_t *c = json_object_get(json_object_get(r.part, "identity"), "contract");
 	const char *s = json_string_value(json_object_get(c, "subject"));
 	int pinned = (int)json_integer_value(json_object_get(c, "version"));
-	int rc = 0;
-	if (!part || !s || strcmp(s, subject) != 0 || pinned < 1)
-		ev_info("--restore: checkpoint %" PRId64 " records no version of subject '%s'; "
-			"the contract is loaded as given",
-			id, subject);
-	else if (version && version != pinned)
-		ev_info("--restore: checkpoint %" PRId64 " ran on version %d of subject '%s'; "
-			"version %d is taken, as --contract says",
-			id, pinned, subject, version);
-	else {
+	if (r.id && s && strcmp(s, subject) == 0 && pinned > 0 && !version) {
 		ev_info("--restore: checkpoint %" PRId64 " ran on version %d of subject '%s': "
 			"taking it again",
-			id, pinned, subject);
+			r.id, pinned, subject);
 		rc = pinned;
 	}
-	json_decref(part);
+	ev_ckpt_restored_free(&r);
 	return rc;
 }
 
@@ -514,7 +512,7 @@ static int check_compat(struct evvalidate *v)
 		return ev_tool_usage_error("--check-compat wants registry:SUBJECT");
 	json_t *doc = json_load_file(v->compat_file, 0, &jerr);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	ev_schema *s = doc ? ev_schema_compile(doc, err, sizeof(err)) : NULL;
+	ev_schema *s = doc ? ev_schema_compile_flags(doc, v->schema_flags, err, sizeof(err)) : NULL;
 	json_decref(doc);
 	if (!s) {
 		ev_error("'%s': %s", v->compat_file, doc ? err : jerr.text);
@@ -581,19 +579,22 @@ int main(int argc, char **argv)
 		v.registry_cache = getenv("EVPIPE_REGISTRY_CACHE");
 	if (ev_ckpt_open(&v.ck, v.common.job, "evvalidate", err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
-		return EV_EXIT_FAILURE;
+		return ev_tool_finish(EV_EXIT_FAILURE);
 	}
 	int pinned = restored_version(&v);
 	if (pinned < 0) {
 		ev_ckpt_close(&v.ck);
-		return EV_EXIT_FAILURE;
+		return ev_tool_finish(EV_EXIT_FAILURE);
 	}
-	rc = ev_contract_open(&v.contract, v.contract_path, v.registry_cache, pinned, err,
-			      sizeof(err));
+	rc = ev_contract_open(&v.contract, v.contract_path, v.registry_cache, pinned,
+			      v.schema_flags, err, sizeof(err));
 	if (rc != 0) {
-		ev_error("contract '%s': %s", v.contract_path, err);
+		ev_error("contract '%s': %s%s", v.contract_path, err,
+			 strstr(err, "unsupported format") ? " (--formats-as-annotations accepts "
+							     "the others unchecked)"
+							   : "");
 		ev_ckpt_close(&v.ck);
-		return rc;
+		return ev_tool_finish(rc);
 	}
 	if (v.contract.from_cache)
 		ev_warn("contract '%s': the registry is unavailable; using the cached copy of "
@@ -607,15 +608,18 @@ int main(int argc, char **argv)
 		int fd = ev_sideout_open(v.dlq_spec, err, sizeof(err));
 		if (fd < 0) {
 			ev_error("--dlq: %s", err);
-			ev_contract_close(&v.contract);
-			ev_ckpt_close(&v.ck);
-			return EV_EXIT_FAILURE;
+			rc = EV_EXIT_FAILURE;
+			goto out;
 		}
 		v.dlq = ev_writer_new(fd, 64 * 1024);
 	}
 	new_validator(&v);
-	if (!v.contract.registry)
-		ev_ckpt_stateless_restore(&v.ck);
+	set_identity(&v);
+	if (ev_ckpt_stateless_restore(&v.ck, err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		rc = EV_EXIT_FAILURE;
+		goto out;
+	}
 	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
 	v.in = ev_reader_new(0, (size_t)v.max_line);
 	v.out = ev_writer_new(1, 64 * 1024);
@@ -623,9 +627,12 @@ int main(int argc, char **argv)
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&v);
+		ev_ckpt_metrics(&v.ck, v.metrics);
 		ev_tool_catch_signals();
 		rc = run(&v);
 	}
+out:
+	ev_ckpt_close(&v.ck);
 	ev_writer_free(v.out);
 	ev_writer_free(v.dlq);
 	ev_reader_free(v.in);
@@ -633,7 +640,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < v.nidv; i++)
 		ev_validator_free(v.idv[i].val);
 	ev_contract_close(&v.contract);
-	ev_ckpt_close(&v.ck);
 	ev_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
 	return ev_tool_finish(rc);

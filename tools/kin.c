@@ -55,6 +55,11 @@ static const char usage_text[] =
 	"                           {\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
 	"                           that is not a JSON object is wrapped as\n"
 	"                           {\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}\n"
+	"  A payload with a newline or a CR in it, or whose first key begins with \"__evpipe\"\n"
+	"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
+	"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
+	"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
+	"  (-J escapes every payload: nothing to wrap).\n"
 	"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
 	"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 	"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
@@ -68,11 +73,14 @@ static const char usage_text[] =
 	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
 	"      --checkpoint-expect LIST the stages whose parts complete a checkpoint, e.g.\n"
 	"                           evwindow,chsink,dlqsink-dlq (default: none but kin's)\n"
-	"      --checkpoint-timeout D   abandon a checkpoint not complete after D (default 60s)\n"
+	"      --checkpoint-timeout D   abandon a checkpoint not complete after D (default 60s);\n"
+	"                           one that cannot begin for D (the output blocked by a stage\n"
+	"                           that hangs) fails too\n"
 	"      --tolerable-failures N   stop after more than N abandoned in a row (default 3)\n"
 	"      --retain K           keep the K newest complete checkpoints (default 3)\n" EV_CKPT_OPTIONS_HELP
 	"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
-	"  the group (-G) only once a checkpoint is complete, for lag monitoring.\n"
+	"  the group (-G) only once a checkpoint is complete, for lag monitoring. A checkpoint\n"
+	"  of other topics or another group is refused unless --restore-mismatch allow.\n"
 	"\n"
 	"Produce options:\n"
 	"  -k, --key KEY            key of every message\n"
@@ -181,13 +189,13 @@ struct kin {
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
 	ev_counter *m_blocked, *m_skipped_blank, *m_skipped_control, *m_rejected_too_long;
-	ev_counter *m_rejected_envelope;
+	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
 	struct part *parts;
 	size_t nparts, capparts;
 	size_t last_part;
 	ev_kafka_delivery dl;
 	int fatal;
-	int multiline_warned;
+	int stopped_by_checkpoints; /* too many failed: reported, the job stops */
 };
 
 /* A partition this consumer reads: end-of-partition state and the offset to store
@@ -409,23 +417,43 @@ static void commit_offsets(struct kin *k, json_t *offsets)
 	rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* The coordinator's turn: finish the checkpoint in flight, begin the next when due (its
- * barrier follows every record written so far). Returns 0, or -1 to stop the job. */
-static int checkpoint_tick(struct kin *k)
+/* Finish the checkpoint in flight, or fail it (or one that could not begin) past its timeout.
+ * Returns 0, or -1 (reported) to stop the job. */
+static int checkpoint_poll(struct kin *k, int64_t now)
 {
 	char err[1024];
 	json_t *offsets;
-	if (!k->coord)
-		return 0;
-	int64_t now = ev_wall_ms();
 	int r = ev_coord_poll(k->coord, now, &offsets, err, sizeof(err));
 	if (r == EV_COORD_COMPLETED) {
 		commit_offsets(k, offsets);
 		json_decref(offsets);
 	} else if (r == EV_COORD_FAILED) {
 		ev_error("%s", err);
+		k->stopped_by_checkpoints = 1;
 		return -1;
 	}
+	return 0;
+}
+
+/* While a write to stdout waits for the next stage: the blocked time and the coordinator's
+ * clock go on (ev_writer_set_tick). */
+static int output_blocked(void *arg)
+{
+	struct kin *k = arg;
+	ev_counter_set(k->m_blocked, ev_writer_blocked_ns(k->out));
+	return k->coord ? checkpoint_poll(k, ev_wall_ms()) : 0;
+}
+
+/* The coordinator's turn: finish the checkpoint in flight, begin the next when due (its
+ * barrier follows every record written so far). Returns 0, or -1 to stop the job. */
+static int checkpoint_tick(struct kin *k)
+{
+	char err[1024];
+	if (!k->coord)
+		return 0;
+	int64_t now = ev_wall_ms();
+	if (checkpoint_poll(k, now) < 0)
+		return -1;
 	if (!ev_coord_due(k->coord, now))
 		return 0;
 	int64_t id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
@@ -441,7 +469,7 @@ static int checkpoint_tick(struct kin *k)
 			 ? -1
 			 : 0;
 	ev_buf_free(&line);
-	if (rc < 0 && errno != EPIPE)
+	if (rc < 0 && errno != EPIPE && !k->stopped_by_checkpoints)
 		ev_error("cannot write standard output: %s", strerror(errno));
 	return rc;
 }
@@ -538,6 +566,16 @@ static void setup_metrics(struct kin *k)
 	k->m_rejected_envelope =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"envelope\"");
+	k->m_rejected_newline = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"embedded_newline\"");
+	k->m_rejected_reserved = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"reserved\"");
 	k->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
@@ -636,22 +674,36 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 			return -1;
 		return ev_writer_line(k->out, line->data, line->len);
 	}
-	if (k->meta_field) {
+	/* A registry frame (byte 0, 4-byte schema id) with --meta-field: the id goes into the
+	 * provenance and the frame off the payload, before the payload's safety is judged (the
+	 * id's bytes may hold a newline). */
+	const char *payload = msg->payload;
+	size_t plen = msg->len;
+	int32_t sid = 0;
+	int framed = k->meta_field && ev_registry_unframe(payload, plen, &sid);
+	if (framed) {
+		payload += EV_REGISTRY_FRAME_LEN;
+		plen -= EV_REGISTRY_FRAME_LEN;
+	}
+	/* A payload never becomes a control line or two lines (ADR 0013). */
+	const char *unsafe = ev_control_payload_unsafe(payload, plen);
+	if (k->meta_field || unsafe) {
 		ev_meta m = {rd_kafka_topic_name(msg->rkt),
 			     msg->partition,
 			     msg->offset,
 			     rd_kafka_message_timestamp(msg, NULL),
-			     0,
-			     0};
-		const char *payload = msg->payload;
-		size_t plen = msg->len;
-		if (ev_registry_unframe(payload, plen, &m.schema_id)) {
-			m.has_schema_id = 1;
-			payload += EV_REGISTRY_FRAME_LEN;
-			plen -= EV_REGISTRY_FRAME_LEN;
-		}
+			     unsafe,
+			     framed,
+			     sid};
 		ev_buf_reset(line);
-		if (ev_meta_insert(line, k->meta_field, &m, payload, plen) < 0)
+		if (unsafe) {
+			ev_counter_inc(strcmp(unsafe, "reserved") == 0 ? k->m_rejected_reserved
+								       : k->m_rejected_newline);
+			ev_debug("%s [%d] at offset %" PRId64 ": %s: written as a rejected record",
+				 m.topic, (int)m.partition, m.offset, unsafe);
+		}
+		if (ev_meta_insert(line, unsafe ? EV_META_REJECTED : k->meta_field, &m, payload,
+				   plen) < 0)
 			return -1;
 		return ev_writer_line(k->out, line->data, line->len);
 	}
@@ -696,18 +748,6 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 	}
 	ev_counter_inc(k->m_in);
 	ev_counter_add(k->m_bytes_in, msg->len);
-	/* A registry frame's id may hold a newline byte: --meta-field strips the frame. */
-	int32_t fid;
-	size_t skip = k->meta_field && ev_registry_unframe(msg->payload, msg->len, &fid)
-			      ? EV_REGISTRY_FRAME_LEN
-			      : 0;
-	if (!k->json && !k->multiline_warned && msg->payload &&
-	    memchr((const char *)msg->payload + skip, '\n', msg->len - skip)) {
-		ev_warn("a payload contains a newline (%s [%d] at offset %" PRId64
-			"): it spans several lines; use -J to keep it one record",
-			rd_kafka_topic_name(msg->rkt), (int)msg->partition, msg->offset);
-		k->multiline_warned = 1;
-	}
 	if (write_message(k, msg, line) < 0)
 		return WRITE_FAILED;
 	ev_counter_inc(k->m_out);
@@ -830,7 +870,7 @@ static int consume(struct kin *k)
 	ev_buf_free(&line);
 	return rc;
 write_error:
-	if (errno != EPIPE)
+	if (errno != EPIPE && !k->stopped_by_checkpoints)
 		ev_error("cannot write standard output: %s", strerror(errno));
 	ev_buf_free(&line);
 	return EV_EXIT_FAILURE;
@@ -1296,19 +1336,35 @@ static int parse_args(struct kin *k, int argc, char **argv)
 static int start_checkpoints(struct kin *k)
 {
 	char err[1024];
-	int64_t id = 0;
+	ev_ckpt_restored rs;
 	k->co.ck = &k->ck;
 	k->co.expect = k->expect;
+	/* What a checkpoint of this kin belongs to: its topics (in order) and group. */
+	json_t *topics = json_array();
+	for (int i = 0; i < k->ntopics; i++) {
+		size_t at = 0;
+		while (at < json_array_size(topics) &&
+		       strcmp(json_string_value(json_array_get(topics, at)), k->topics[i]) < 0)
+			at++;
+		json_array_insert_new(topics, at, json_string(k->topics[i]));
+	}
+	ev_ckpt_set_identity(&k->ck, json_pack("{s:o, s:s?}", "topics", topics, "group", k->group));
 	if (ev_ckpt_open(&k->ck, k->common.job, "kin", err, sizeof(err)) < 0 ||
-	    ev_ckpt_resolve(k->ck.store, k->ck.job, k->ck.restore, &id, err, sizeof(err)) < 0 ||
-	    (id &&
-	     !(k->restore_offsets = ev_coord_restore_offsets(&k->ck, id, err, sizeof(err)))) ||
+	    ev_ckpt_restore(&k->ck, &rs, err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		return -1;
+	}
+	int64_t id = rs.id;
+	k->restore_offsets = json_incref(rs.offsets);
+	ev_ckpt_restored_free(&rs);
+	if (id && !k->restore_offsets)
+		snprintf(err, sizeof(err), "the manifest of checkpoint %" PRId64 " has no offsets",
+			 id);
+	if ((id && !k->restore_offsets) ||
 	    !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
-	if (id)
-		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(k->ck.store));
 	/* The coordinator must not hang on a store that is down: a checkpoint that cannot be
 	 * written in its time is abandoned, and consuming goes on. */
 	ev_store_set_retry(k->ck.store, k->co.timeout_ms / 2);
@@ -1379,6 +1435,10 @@ int main(int argc, char **argv)
 	k.out = ev_writer_new(1, 64 * 1024);
 	if (!k.out) {
 		ev_error("out of memory");
+		return EV_EXIT_FAILURE;
+	}
+	if (k.mode == 'C' && ev_writer_set_tick(k.out, output_blocked, &k, 100) < 0) {
+		ev_error("standard output: %s", strerror(errno));
 		return EV_EXIT_FAILURE;
 	}
 

@@ -47,5 +47,6 @@ wait_for() {
 teardown() {
 	local pids
 	pids=$(jobs -p)
+	# shellcheck disable=SC2086 # one word per pid
 	[ -z "$pids" ] || kill $pids 2>/dev/null || true
 }

@@ -52,6 +52,62 @@ static void test_control_parse(void)
 	ev_buf_free(&out);
 }
 
+static void test_payload_unsafe(void)
+{
+	const char *nl = "{\"a\":1}\n{\"__evpipe\":\"watermark\",\"ts\":4102444800000}";
+	CHECK_STR(ev_control_payload_unsafe(nl, strlen(nl)), "embedded_newline");
+	CHECK_STR(ev_control_payload_unsafe("{\"a\":1}\r", 8), "embedded_newline");
+	const char *ctl = " \t{ \"__evpipe\" : \"stop\"}";
+	CHECK_STR(ev_control_payload_unsafe(ctl, strlen(ctl)), "reserved");
+	const char *rej = "{\"__evpipe_rejected\":{}}";
+	CHECK_STR(ev_control_payload_unsafe(rej, strlen(rej)), "reserved");
+	const char *ok[] = {"{\"a\":\"__evpipe\"}", "[{\"__evpipe\":1}]", "x", ""};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		CHECK(ev_control_payload_unsafe(ok[i], strlen(ok[i])) == NULL);
+	CHECK(ev_control_payload_unsafe(NULL, 0) == NULL);
+}
+
+/* Check line against s at now: 0 accepted, -1 refused. */
+static int seq_check(ev_control_seq *s, const char *line, int64_t now)
+{
+	ev_control c;
+	char err[512];
+	return ev_control_check(s, line, strlen(line), now, &c, err, sizeof(err));
+}
+
+static void test_control_seq(void)
+{
+	const int64_t now = 1732400000000;
+	ev_control_seq s;
+	ev_control_seq_init(&s, 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":-1,\"ts\":0}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":0,\"ts\":0}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":999999999999,\"ts\":0}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":57,\"ts\":0}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":57,\"ts\":0}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":56,\"ts\":0}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":60,\"ts\":0}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":2000061,\"ts\":0}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":61,\"ts\":0}", now) == 0);
+
+	ev_control_seq_init(&s, 7); /* restored from checkpoint 7 */
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":7,\"ts\":0}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":5000000,\"ts\":0}", now) == 0);
+
+	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":1732400000000}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":1}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":4102444800000}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":9223372036854775807}", now) == 0);
+	s.future_ms = 1000;
+	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":1732400001000}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\",\"ts\":1732400001001}", now) < 0);
+
+	CHECK(seq_check(&s, "{\"__evpipe\":\"future-kind\"}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\"}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"stop\"}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"end\"}", now) == 0);
+}
+
 static void test_durations(void)
 {
 	int64_t ms;
@@ -92,6 +148,8 @@ int main(void)
 {
 	RUN(test_control_is);
 	RUN(test_control_parse);
+	RUN(test_payload_unsafe);
+	RUN(test_control_seq);
 	RUN(test_durations);
 	RUN(test_sizes);
 	RUN(test_ints);

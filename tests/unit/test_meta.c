@@ -2,7 +2,7 @@
 #include "meta.h"
 #include "test.h"
 
-static const ev_meta m = {"events", 2, 41, 1732400000000, 0, 0};
+static const ev_meta m = {"events", 2, 41, 1732400000000, NULL, 0, 0};
 
 static void roundtrip(const char *payload, size_t len, const char *want_line, int wrapped)
 {
@@ -47,6 +47,31 @@ static void test_wrapped(void)
 	roundtrip("\xff\x00x", 3, NULL, 1);
 }
 
+static void test_rejected(void)
+{
+	const char *payload = "{\"a\":1}\n{\"__evpipe\":\"stop\"}";
+	ev_meta r = m;
+	ev_buf line = EV_BUF_INIT, orig = EV_BUF_INIT;
+	ev_meta_span span;
+	r.rejected = "embedded_newline";
+	CHECK(ev_meta_insert(&line, EV_META_REJECTED, &r, payload, strlen(payload)) == 0);
+	CHECK_STR(line.data,
+		  "{\"__evpipe_rejected\":{\"topic\":\"events\",\"partition\":2,"
+		  "\"offset\":41,\"ts\":1732400000000,\"wrapped\":true,\"rejected\":"
+		  "\"embedded_newline\"},\"payload\":\"{\\\"a\\\":1}\\n{\\\"__evpipe\\\":"
+		  "\\\"stop\\\"}\"}");
+	CHECK(memchr(line.data, '\n', line.len) == NULL);
+	CHECK(ev_meta_extract(line.data, line.len, EV_META_REJECTED, &span, &orig) == 1);
+	CHECK(span.wrapped && ev_meta_rejected(&span));
+	CHECK(orig.len == strlen(payload) && memcmp(orig.data, payload, orig.len) == 0);
+	ev_buf_reset(&line);
+	CHECK(ev_meta_insert(&line, "_src", &m, "[1]", 3) == 0);
+	CHECK(ev_meta_extract(line.data, line.len, "_src", &span, &orig) == 1);
+	CHECK(span.wrapped && !ev_meta_rejected(&span));
+	ev_buf_free(&line);
+	ev_buf_free(&orig);
+}
+
 static void test_absent(void)
 {
 	ev_buf orig = EV_BUF_INIT;
@@ -62,6 +87,7 @@ int main(void)
 {
 	RUN(test_objects);
 	RUN(test_wrapped);
+	RUN(test_rejected);
 	RUN(test_absent);
 	return test_report();
 }

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -176,6 +178,47 @@ static void test_backpressure(void)
 	waitpid(pid, NULL, 0);
 }
 
+static int ticks;
+
+/* Give up at the third tick. */
+static int count_ticks(void *arg)
+{
+	(void)arg;
+	return ++ticks < 3 ? 0 : -1;
+}
+
+/* A write into a pipe nobody reads: the tick runs while it waits, the blocked time grows
+ * with each tick, and a tick's -1 ends the write (and the writer) with ECANCELED. */
+static void test_tick_while_blocked(void)
+{
+	int fds[2];
+	CHECK(pipe(fds) == 0);
+	ev_writer *w = ev_writer_new(fds[1], 4096);
+	CHECK(ev_writer_set_tick(w, count_ticks, NULL, 20) == 0);
+	CHECK(fcntl(fds[1], F_GETFL) & O_NONBLOCK);
+	char chunk[4096];
+	memset(chunk, 'x', sizeof(chunk));
+	int rc = 0;
+	for (int i = 0; i < 1000 && rc == 0; i++)
+		rc = ev_writer_write(w, chunk, sizeof(chunk));
+	CHECK(rc < 0 && errno == ECANCELED);
+	CHECK(ticks == 3);
+	CHECK(ev_writer_blocked_ns(w) >= 50000000u); /* three ticks 20 ms apart */
+	CHECK(ev_writer_flush(w) < 0 && errno == ECANCELED);
+	ev_writer_free(w);
+	CHECK(!(fcntl(fds[1], F_GETFL) & O_NONBLOCK)); /* as it was */
+	close(fds[0]);
+	close(fds[1]);
+
+	/* a file: no ticks, writes as before */
+	FILE *f = tmpfile();
+	w = ev_writer_new(fileno(f), 0);
+	CHECK(ev_writer_set_tick(w, count_ticks, NULL, 20) == 0);
+	CHECK(!(fcntl(fileno(f), F_GETFL) & O_NONBLOCK));
+	CHECK(ev_writer_line(w, "{}", 2) == 0 && ev_writer_free(w) == 0);
+	fclose(f);
+}
+
 int main(void)
 {
 	RUN(test_lines);
@@ -184,5 +227,6 @@ int main(void)
 	RUN(test_writer);
 	RUN(test_writer_failure);
 	RUN(test_backpressure);
+	RUN(test_tick_while_blocked);
 	return test_report();
 }

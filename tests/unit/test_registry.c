@@ -39,7 +39,7 @@ static void test_parse_ref(void)
 
 static void test_meta_schema_id(void)
 {
-	ev_meta m = {"events", 2, 41, 1732400000000, 1, 70000};
+	ev_meta m = {"events", 2, 41, 1732400000000, NULL, 1, 70000};
 	ev_buf line = EV_BUF_INIT, orig = EV_BUF_INIT;
 	ev_meta_span span;
 	int32_t id = 0;

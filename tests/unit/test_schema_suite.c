@@ -12,9 +12,14 @@
 
 /* The optional format files for the formats schema.c asserts; other optional files are skipped. */
 static const char *const format_files[] = {
-	"optional/format/date-time.json", "optional/format/date.json", "optional/format/time.json",
-	"optional/format/email.json",     "optional/format/uuid.json", "optional/format/ipv4.json",
-	"optional/format/ipv6.json",
+	"optional/format/date-time.json",    "optional/format/date.json",
+	"optional/format/time.json",         "optional/format/email.json",
+	"optional/format/uuid.json",         "optional/format/ipv4.json",
+	"optional/format/ipv6.json",         "optional/format/hostname.json",
+	"optional/format/uri.json",          "optional/format/uri-reference.json",
+	"optional/format/iri.json",          "optional/format/iri-reference.json",
+	"optional/format/json-pointer.json", "optional/format/relative-json-pointer.json",
+	"optional/format/regex.json",
 };
 
 struct known {

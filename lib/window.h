@@ -1,0 +1,137 @@
+/* window.h: event-time windows (tumbling, sliding, session) with allowed lateness, held in
+ * memory up to a budget and spilled to a state store; the store's layout (window keys, meta
+ * keys, options fingerprint) and the row a window is written as. */
+#ifndef EV_WINDOW_H
+#define EV_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agg.h"
+#include "buf.h"
+#include "metrics.h"
+#include "state.h"
+#include "watermark.h"
+
+typedef struct ev_window ev_window;
+
+/* The engine's series: windows fired, late records by outcome, spills, the watermark and its
+ * lag, and the state's windows, keys and bytes by tier (set at most once a second: RocksDB's
+ * properties are not free). */
+typedef struct ev_window_series {
+	ev_counter *fired, *updated, *late, *spills;
+	ev_gauge *wm, *wm_lag, *open, *keys_mem, *keys_store, *bytes_mem, *bytes_store;
+} ev_window_series;
+/* Register them in m (before an engine uses them: a tool exposes them from its start). */
+void ev_window_series_register(ev_window_series *s, ev_metrics *m);
+
+typedef struct ev_window_opts {
+	/* What the windows are: size_ms alone tumbles, with every_ms (dividing it) slides;
+	 * gap_ms alone makes session windows per key. */
+	int64_t size_ms, every_ms, gap_ms;
+	int64_t lateness_ms; /* state kept after a window fired; later records are late */
+	/* Rows carry "window_start_msec" and "window_end_msec", the bounds' milliseconds past
+	 * the seconds of "window_start" and "window_end": without them, windows whose sizes
+	 * are not whole seconds have rows that share their bounds. */
+	int msec_bounds;
+	const char *ts_field;
+	const char *const *keys; /* key field names, as the key texts given to add name them */
+	int nkeys;
+	const ev_agg_spec *aggs;
+	size_t naggs;
+	size_t mem_budget; /* bytes of windows in memory before they spill to the store */
+	ev_wm *wm;         /* borrowed: observed by add, saved and restored with the windows */
+	ev_state *st;      /* borrowed: spilled windows and what a restart continues from */
+	/* A window's row (not NUL-terminated, no newline). Returns 0, or non-zero to stop: the
+	 * call that emitted returns EV_WINDOW_OUTPUT. */
+	int (*row)(void *arg, const char *row, size_t len);
+	/* The record at hand cannot be windowed: reason "late" (past the allowed lateness) or
+	 * "future" (too far ahead of its partition). Returns as row does. */
+	int (*dead_letter)(void *arg, const char *reason, const char *message);
+	/* When non-NULL, told before the windows in memory spill to the store. */
+	void (*spilling)(void *arg, size_t bytes_in_memory, size_t windows);
+	void *arg;
+	const ev_window_series *series; /* NULL: none (copied) */
+} ev_window_opts;
+
+/* Returns of the calls below besides 0: a callback asked to stop (its error is the
+ * caller's), or a failure of the store or of memory with a message in err. After either, only
+ * ev_window_free may be called. */
+enum { EV_WINDOW_OUTPUT = -1, EV_WINDOW_FAILED = -2 };
+
+/* A window engine over o (copied; the strings and arrays it points to must outlive it).
+ * Returns NULL when out of memory. */
+ev_window *ev_window_new(const ev_window_opts *o);
+/* Free the windows in memory; the store is the caller's to close. */
+void ev_window_free(ev_window *w);
+
+/* A record: event time ts, its partition (any key, see ev_window_partition), key the text of
+ * its key fields as rows carry it ("k1":v1,"k2":v2, "" without keys) and values[i] its value
+ * of aggs[i]. Fires what the watermark then passes. now_ms is the processing time. */
+int ev_window_add(ev_window *w, int64_t ts, uint64_t partition, const char *key, size_t keylen,
+		  const ev_agg_value *values, int64_t now_ms, char *err, size_t errlen);
+/* Fire the windows the watermark wm has passed (EV_WM_END: every one), drop those past their
+ * lateness. */
+int ev_window_advance(ev_window *w, int64_t wm, char *err, size_t errlen);
+
+/* The partition key of a record from kin's provenance field (topic and partition); 0 when
+ * the record has none. */
+uint64_t ev_window_partition(const char *topic, size_t topic_len, int64_t partition);
+
+/* Windows held in memory now. */
+size_t ev_window_in_memory(const ev_window *w);
+
+/* A snapshot of the state as of now in dir (which is replaced): the windows that changed go
+ * to the store (and stay in memory) with the watermark, the arrival counter and the
+ * fingerprint, then a RocksDB checkpoint hard-links the store's files into dir. A store opened
+ * on dir, its "open" mark removed (ev_window_unmark_open), restores as a saved one does. */
+int ev_window_checkpoint(ev_window *w, const char *dir, char *err, size_t errlen);
+/* Everything to the store, committed, marked saved: a later ev_window_restore continues. */
+int ev_window_save(ev_window *w, char *err, size_t errlen);
+/* The stream is finished: empty the store. */
+int ev_window_clear(ev_window *w, char *err, size_t errlen);
+/* Continue from the store: the watermark, the arrival counter and the windows (left in the
+ * store; session windows read back into memory), then mark the store open until a save.
+ * Returns 1 with *count the window ends (sessions: the sessions) found, 0 for a new store,
+ * or EV_WINDOW_FAILED with the reason in err (a store left open by a crash, one of other
+ * options, or one that cannot be read). */
+int ev_window_restore(ev_window *w, int64_t now_ms, size_t *count, char *err, size_t errlen);
+
+/* The store's layout, for tools that read a store without running windows (ckpt). */
+
+/* The options fingerprint stored with the windows, format 2: "ts=F size=MS every=MS gap=MS
+ * format=2 keys=K,.. aggs=NAME=FN[:FIELD],..", the aggregates by name. (Format 1 had no
+ * "format=" and stored the aggregates as numbers of enum ev_agg_fn: "NAME=N:FIELD".) */
+int ev_window_fingerprint(ev_buf *out, const ev_window_opts *o);
+/* The aggregates of a stored fingerprint (format 2, or 1 read through a frozen table of the
+ * numbers it used). Returns 0, or -1 with a message in err: not a fingerprint, a newer format,
+ * or an aggregate it cannot name. */
+int ev_window_fingerprint_aggs(const char *fp, size_t len, ev_agg_spec **specs, size_t *n,
+			       char *err, size_t errlen);
+/* The stored fingerprint: 1 with it in out, 0 when the store has none, -1 with a message. */
+int ev_window_stored_fingerprint(ev_state *st, ev_buf *out, char *err, size_t errlen);
+/* The watermark a restart from the store would resume with: 1 with it in *wm (EV_WM_MIN when
+ * none was known), 0 when the store has none, -1 with a message. */
+int ev_window_stored_watermark(ev_state *st, int64_t *wm, char *err, size_t errlen);
+/* Drop the "open" mark a checkpoint taken from a running store carries. */
+int ev_window_unmark_open(ev_state *st, char *err, size_t errlen);
+
+/* One stored window. */
+typedef struct ev_window_row {
+	int64_t start, end;
+	const char *key;
+	size_t keylen;
+	const ev_agg_state *agg;
+	int64_t version;
+} ev_window_row;
+/* Append the row of r: {"window_start":..,"window_end":..,<key>,<aggregates>,"version":N},
+ * with "window_start_msec" and "window_end_msec" after the bounds when either is not a whole
+ * second. */
+int ev_window_format_row(ev_buf *out, const ev_window_row *r, const ev_agg_spec *specs, size_t n);
+/* Call fn for every window in the store in key order (end, start, key), its aggregates
+ * decoded with specs. Returns 0, fn's non-zero return, or -1 with a message in err. */
+int ev_window_scan(ev_state *st, const ev_agg_spec *specs, size_t n,
+		   int (*fn)(void *arg, const ev_window_row *r), void *arg, char *err,
+		   size_t errlen);
+
+#endif

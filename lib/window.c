@@ -1194,6 +1194,20 @@ size_t ev_window_in_memory(const ev_window *e)
 	return ev_ht_count(e->windows);
 }
 
+int64_t ev_window_watermark(const ev_window *e)
+{
+	return e->wm_advanced;
+}
+
+int64_t ev_window_final_at(const ev_window *e)
+{
+	if (!e->nbuckets)
+		return EV_WM_MIN;
+	if (e->o.gap_ms)
+		return EV_WM_END;
+	return e->buckets[e->nbuckets - 1]->end - 1 + e->o.lateness_ms;
+}
+
 void ev_window_series_register(ev_window_series *s, ev_metrics *m)
 {
 	static const char late[] = "Records after their window fired, by outcome",

@@ -78,6 +78,12 @@ int ev_window_advance(ev_window *w, int64_t wm, char *err, size_t errlen);
  * the record has none. */
 uint64_t ev_window_partition(const char *topic, size_t topic_len, int64_t partition);
 
+/* The watermark last advanced to (EV_WM_MIN before any; the end of input is not one). */
+int64_t ev_window_watermark(const ev_window *w);
+/* The watermark at which every window open now is final, written for the last time and
+ * dropped: the newest window's end - 1 + the lateness; EV_WM_END while a session window is
+ * open (it grows with its input), EV_WM_MIN when none is open. */
+int64_t ev_window_final_at(const ev_window *w);
 /* Windows held in memory now. */
 size_t ev_window_in_memory(const ev_window *w);
 

@@ -232,6 +232,7 @@ class Model:
         self.sessions = {}  # key text -> {(start, end)}: its live sessions
         self.fire_heap, self.drop_heap = [], []  # (end, start, key text) to emit / to drop
         self.final = {}  # (start, end, key text) -> last row, for windows not merged away
+        self.held = []  # [until, barrier line]: barriers waiting for their windows to be final
 
     def feed(self, raw, lineno):
         """One input line: bytes without the \\n."""
@@ -343,12 +344,33 @@ class Model:
             e, s, key = heapq.heappop(self.drop_heap)
             if self.states.pop((s, e, key), None) is not None and self.o.gap:
                 self.sessions[key].discard((s, e))
+        self.release()
+
+    def release(self):
+        """Forward the held barriers the watermark has freed, in order."""
+        while self.held and self.held[0][0] <= self.wm:
+            line = self.held.pop(0)[1]
+            self.rows.append(line)
+            self.late.append(line)
+
+    def hold(self, line):
+        """Without checkpoints a barrier waits until every window open when it came is final:
+        the watermark past the newest one's end - 1 + lateness (sessions: the end of input)."""
+        until = -math.inf
+        if self.states:
+            until = math.inf if self.o.gap else max(e for _, e, _ in self.states) - 1 + self.o.lateness
+        if self.held:
+            until = max(until, self.held[-1][0])
+        self.held.append([until, line])
+        self.release()
 
     def control(self, line):
         try:
             c = DECODER.decode(line)
             if c.get('__evpipe') == 'watermark' and type(c.get('ts')) is int:
                 self.advance(c['ts'])
+            if c.get('__evpipe') == 'barrier' and type(c.get('id')) is int:
+                return self.hold(line)
         except (ValueError, AttributeError, RecursionError):
             pass  # malformed: only forwarded
         self.rows.append(line)

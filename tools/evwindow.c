@@ -42,6 +42,10 @@ static const char usage_text[] =
 	"stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in the last\n"
 	"checkpoint or saved to --state-dir (with neither, they are fired). With checkpoints,\n"
 	"only {\"__evpipe\":\"end\"} ends the stream: an input that just stops keeps them too.\n"
+	"Without checkpoints a barrier asks the sinks to acknowledge what preceded it (kin\n"
+	"--commit-on-ack): it is held back until every window open when it came is final (the\n"
+	"watermark past its end plus the lateness; sessions: the end of input, or a stop that\n"
+	"saved them to --state-dir).\n"
 	"\n"
 	"Options:\n"
 	"      --ts-field F         event time field: epoch ms or RFC 3339 (default ts)\n"
@@ -147,6 +151,13 @@ struct evwindow {
 	int stopped;     /* upstream said it stopped: the input ends, the stream does not */
 	int ended;       /* upstream said the stream is finished */
 	int broken_pipe; /* an output's reader went away (EPIPE) */
+	struct held {
+		char *line;
+		size_t len;
+		int64_t until; /* the watermark that releases it */
+	} * held;              /* without checkpoints, barriers held back until the windows of
+				* the records before them are final (ADR 0014) */
+	size_t nheld, capheld;
 	ev_record_reader *reader;
 	ev_buf scratch;
 	char err[1024]; /* what the window engine reported */
@@ -203,6 +214,8 @@ static int window_dead_letter(void *arg, const char *reason, const char *message
 	return dead_letter(e, reason, e->ts_path, message, e->line, e->len);
 }
 
+static int release_barriers(struct evwindow *e, int64_t wm);
+
 /* Window one record: returns 0, EV_WINDOW_OUTPUT on an output error, or EV_WINDOW_FAILED
  * (e->err says why). */
 static int record(struct evwindow *e, const char *line, size_t len)
@@ -220,8 +233,9 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			       : 0;
 	e->line = line;
 	e->len = len;
-	return ev_window_add(e->win, rec.ts, rec.partition, rec.key, rec.keylen, rec.values,
-			     ev_wall_ms(), e->err, sizeof(e->err));
+	r = ev_window_add(e->win, rec.ts, rec.partition, rec.key, rec.keylen, rec.values,
+			  ev_wall_ms(), e->err, sizeof(e->err));
+	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
 }
 
 static void flush_outputs(void *arg)
@@ -273,6 +287,57 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 	return 0;
 }
 
+/* Forward the held barriers the watermark wm releases, in order. Returns 0 or
+ * EV_WINDOW_OUTPUT. */
+static int release_barriers(struct evwindow *e, int64_t wm)
+{
+	size_t n = 0;
+	int rc = 0;
+	for (; n < e->nheld && e->held[n].until <= wm && rc == 0; n++) {
+		struct held *h = &e->held[n];
+		if (ev_writer_line(e->out, h->line, h->len) < 0 ||
+		    (e->late && ev_writer_line(e->late, h->line, h->len) < 0))
+			rc = EV_WINDOW_OUTPUT;
+		free(h->line);
+	}
+	if (n) {
+		memmove(e->held, e->held + n, (e->nheld - n) * sizeof(*e->held));
+		e->nheld -= n;
+	}
+	return rc;
+}
+
+/* Without checkpoints a barrier tells the sinks to acknowledge what came before it, and kin
+ * commits the offsets it follows (kin --commit-on-ack): it may go on only once every window a
+ * record before it went into has been written for the last time, when the watermark has passed
+ * ev_window_final_at of the moment it came. Returns as record does. */
+static int hold_barrier(struct evwindow *e, const char *line, size_t len)
+{
+	int64_t until = ev_window_final_at(e->win);
+	if (e->nheld && e->held[e->nheld - 1].until > until)
+		until = e->held[e->nheld - 1].until;
+	if (e->nheld == e->capheld) {
+		size_t cap = e->capheld ? 2 * e->capheld : 8;
+		struct held *h = realloc(e->held, cap * sizeof(*h));
+		if (!h) {
+			snprintf(e->err, sizeof(e->err), "out of memory");
+			return EV_WINDOW_FAILED;
+		}
+		e->held = h;
+		e->capheld = cap;
+	}
+	struct held *h = &e->held[e->nheld];
+	if (!(h->line = malloc(len))) {
+		snprintf(e->err, sizeof(e->err), "out of memory");
+		return EV_WINDOW_FAILED;
+	}
+	memcpy(h->line, line, len);
+	h->len = len;
+	h->until = until;
+	e->nheld++;
+	return release_barriers(e, ev_window_watermark(e->win));
+}
+
 /* A control line: returns as record does. */
 static int control(struct evwindow *e, const char *line, size_t len)
 {
@@ -290,6 +355,8 @@ static int control(struct evwindow *e, const char *line, size_t len)
 			return EV_WINDOW_OUTPUT;
 		take_checkpoint(e, c.id);
 	}
+	if (c.type == EV_CTL_BARRIER && !e->ck.store)
+		return hold_barrier(e, line, len);
 	if (c.type == EV_CTL_STOP)
 		e->stopped = 1;
 	if (c.type == EV_CTL_END)
@@ -298,7 +365,7 @@ static int control(struct evwindow *e, const char *line, size_t len)
 		ev_wm_promise(e->wm, c.ts);
 		int r = ev_window_advance(e->win, ev_wm_current(e->wm, ev_wall_ms()), e->err,
 					  sizeof(e->err));
-		if (r < 0)
+		if (r < 0 || (r = release_barriers(e, ev_window_watermark(e->win))) < 0)
 			return r;
 	}
 	if (ev_writer_line(e->out, line, len) < 0 ||
@@ -415,12 +482,15 @@ static int finish(struct evwindow *e)
 		ev_info("state saved in %s (%zu windows from memory): a restart with --state-dir "
 			"%s continues",
 			ev_state_dir(e->st), windows, ev_state_dir(e->st));
-		return 0;
+		/* what the held barriers acknowledge is in the saved state */
+		return release_barriers(e, EV_WM_END);
 	}
 	if (stop) /* nowhere to keep state: what is open is written, as at the end of input */
 		ev_info("stopping: firing the open windows (no --state-dir to keep them in)");
 	ev_wm_end(e->wm);
 	int r = ev_window_advance(e->win, EV_WM_END, e->err, sizeof(e->err));
+	if (r == 0)
+		r = release_barriers(e, EV_WM_END);
 	return r < 0 ? r : ev_window_clear(e->win, e->err, sizeof(e->err));
 }
 
@@ -642,6 +712,9 @@ int main(int argc, char **argv)
 	ev_wm_free(e.wm);
 	ev_record_reader_free(e.reader);
 	ev_buf_free(&e.scratch);
+	for (size_t i = 0; i < e.nheld; i++)
+		free(e.held[i].line);
+	free(e.held);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	ev_metrics_free(e.metrics);
 	rc = ev_tool_finish(rc);

@@ -8,6 +8,8 @@
 #   make install    install under $(PREFIX) (DESTDIR too); make uninstall removes it
 #   make deb        build/release/evpipe_VERSION_ARCH.deb
 #   make compose-check  check compose/, the Prometheus rules and the dashboard (offline)
+#   make contract-check SUBJECT=S [CONTRACT=file] [REGISTER=1]
+#                   the compatibility gate of a contract change against the schema registry
 
 # One version number, in VERSION: --version, the Debian package and the image. A build from a
 # git checkout adds the commit as build information: `kin (evpipe) 0.1.0 (git e6c98ef)`.
@@ -59,7 +61,7 @@ endif
 
 .SECONDARY:
 
-.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz fuzz-deps compose-check
+.PHONY: bin all check check-unit check-integration demo lint format bench install clean deps services-up services-down fuzz fuzz-deps compose-check contract-check
 
 all: $(TOOL_BIN) bin
 
@@ -105,6 +107,14 @@ demo:
 	$(Q)scripts/deps $(if $(filter 1,$(EVPIPE_DEMO_KAFKA)),all,build)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)pipelines/demo.sh
+
+# The gate a team runs before a contract change merges (ADR 0015): exit 0 compatible (and
+# registered with REGISTER=1), 3 incompatible, 1 registry failure. $SCHEMA_REGISTRY_URL names
+# the registry.
+SUBJECT ?= events-value
+CONTRACT ?= contracts/event.schema.json
+contract-check: $(BUILD)/bin/evvalidate
+	$(Q)$(BUILD)/bin/evvalidate --check-compat registry:$(SUBJECT) $(CONTRACT) $(if $(filter 1,$(REGISTER)),--register)
 
 lint:
 	$(Q)scripts/lint

@@ -43,6 +43,11 @@ static int put_opt_string(ev_buf *out, const char *key, const char *val, int *fi
 
 int ev_deadletter_format(ev_buf *out, const ev_deadletter *d)
 {
+	return ev_deadletter_format_contract(out, d, NULL);
+}
+
+int ev_deadletter_format_contract(ev_buf *out, const ev_deadletter *d, const char *contract_json)
+{
 	int rc = ev_buf_puts(out, "{\"reason\":");
 	rc |= ev_buf_json_string(out, d->reason, strlen(d->reason));
 	if (d->path || d->keyword || d->message) {
@@ -61,6 +66,10 @@ int ev_deadletter_format(ev_buf *out, const ev_deadletter *d)
 		rc |= ev_buf_puts(out, ",\"source\":");
 		rc |= ev_buf_append(out, d->source_json, d->source_len);
 	}
+	if (contract_json) {
+		rc |= ev_buf_puts(out, ",\"contract\":");
+		rc |= ev_buf_puts(out, contract_json);
+	}
 	if (d->line)
 		rc |= ev_buf_printf(out, ",\"line\":%llu", (unsigned long long)d->line);
 	rc |= ev_buf_printf(out, ",\"at\":%lld}", (long long)d->at);
@@ -73,7 +82,7 @@ const char *const ev_deadletter_reasons[] = {"parse",    "truncated",   "encodin
 					     "schema",   "missing_ts",  "bad_value",
 					     "future",   "missing_key", "late",
 					     "rejected", "bad_ts",      "embedded_newline",
-					     "reserved", NULL};
+					     "reserved", "schema_id",   NULL};
 
 int ev_deadletter_reason_known(const char *reason, size_t len)
 {

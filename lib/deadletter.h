@@ -31,6 +31,9 @@ typedef struct ev_deadletter {
  * {"reason":..,"error":{"path":..,"keyword":..,"message":..},"errors":[..],"raw":"..."
  *  (or "raw_b64" when not UTF-8),"source":{..},"line":N,"at":MS} */
 int ev_deadletter_format(ev_buf *out, const ev_deadletter *d);
+/* The same with "contract":<contract_json> (the registry's contract judged against:
+ * {"subject","version","id","sha256"}) before "line", when contract_json is not NULL. */
+int ev_deadletter_format_contract(ev_buf *out, const ev_deadletter *d, const char *contract_json);
 
 /* Every reason evpipe's tools write, NULL-terminated: a tool that adds a reason adds it here
  * (dlqsink replay --reason refuses the others). */

@@ -2,6 +2,7 @@
 #include "meta.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "codec.h"
@@ -31,6 +32,8 @@ int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *
 	rc |= ev_buf_puts(out, ",\"partition\":") | ev_buf_put_i64(out, m->partition);
 	rc |= ev_buf_puts(out, ",\"offset\":") | ev_buf_put_i64(out, m->offset);
 	rc |= ev_buf_puts(out, ",\"ts\":") | ev_buf_put_i64(out, m->ts);
+	if (m->has_schema_id)
+		rc |= ev_buf_puts(out, ",\"schema_id\":") | ev_buf_put_i64(out, m->schema_id);
 	if (!object)
 		rc |= ev_buf_puts(out, ",\"wrapped\":true");
 	if (m->rejected)
@@ -116,6 +119,34 @@ int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span
 		rc = 0;
 	json_decref(root);
 	return rc;
+}
+
+int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *id)
+{
+	static const char key[] = "\"schema_id\":";
+	size_t lead, start = value_start(line, len, name, &lead);
+	if (!start || start >= len || line[start] != '{')
+		return 0;
+	/* A flat object of a topic name (no '}' in it), numbers and booleans. */
+	const char *end = memchr(line + start, '}', len - start);
+	if (!end)
+		return 0;
+	const char *p = line + start, *k = NULL;
+	for (; p + sizeof(key) - 1 < end; p++)
+		if (memcmp(p, key, sizeof(key) - 1) == 0) {
+			k = p + sizeof(key) - 1;
+			break;
+		}
+	if (!k)
+		return 0;
+	int64_t v = 0;
+	const char *q = k;
+	while (q < end && *q >= '0' && *q <= '9' && v <= INT32_MAX)
+		v = v * 10 + (*q++ - '0');
+	if (q == k || v > INT32_MAX || (*q != ',' && *q != '}')) /* *end is '}' */
+		return 0;
+	*id = (int32_t)v;
+	return 1;
 }
 
 int ev_meta_rejected(const ev_meta_span *span)

@@ -15,6 +15,8 @@ typedef struct ev_meta {
 	int64_t ts;
 	const char *rejected; /* NULL, or why the payload cannot be a record line as it is
 			       * (ev_control_payload_unsafe): it is wrapped, with this reason */
+	int has_schema_id;    /* the message was registry-framed (magic byte 0, 4-byte id) */
+	int32_t schema_id;
 } ev_meta;
 
 /* The member under which kin wraps a payload it rejected (ADR 0013), in place of the
@@ -24,6 +26,8 @@ typedef struct ev_meta {
 
 /* Append payload with the provenance inserted as its first field:
  *   {"NAME":{"topic":"t","partition":0,"offset":5,"ts":1732400000000},<the payload's fields>}
+ * with "schema_id":N after "ts" when the message was registry-framed (the frame itself is not
+ * part of payload: the caller strips it).
  * Only the bytes after the payload's opening brace are copied, so the payload is not parsed.
  * A payload that is not a JSON object (judged by its first and last non-blank bytes) is wrapped
  * so that a validator can dead-letter it with its provenance:
@@ -44,6 +48,9 @@ typedef struct ev_meta_span {
 int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span *span,
 		    ev_buf *orig);
 
+/* The "schema_id" of the provenance NAME at the start of line (as ev_meta_insert writes it):
+ * 1 with *id set, 0 when there is none. Reads only the provenance's text. */
+int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *id);
 /* True when the provenance in span (ev_meta_extract) says that kin rejected the payload
  * (ev_meta's rejected). */
 int ev_meta_rejected(const ev_meta_span *span);

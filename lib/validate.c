@@ -20,7 +20,7 @@ static const char *const reason_names[EV_REASON_COUNT] = {"parse",    "truncated
 							  "encoding", "too_long",
 							  "depth",    "duplicate_key",
 							  "schema",   "embedded_newline",
-							  "reserved"};
+							  "reserved", "schema_id"};
 
 struct ev_validator {
 	const ev_schema *contract;
@@ -290,5 +290,43 @@ static int dead_letter(ev_validator *v, const ev_verdict *out, const char *raw, 
 		.line = lineno,
 		.at = at,
 	};
-	return ev_deadletter_format(envelope, &d);
+	return ev_deadletter_format_contract(envelope, &d, v->opts.contract_json);
+}
+
+int ev_validator_reject(ev_validator *v, const char *line, size_t len, enum ev_reason reason,
+			const char *message, uint64_t lineno, int64_t at, ev_verdict *out,
+			ev_buf *envelope)
+{
+	ev_meta_span span = {NULL, 0, 0};
+	const char *raw = line;
+	size_t raw_len = len;
+	memset(out, 0, sizeof(*out));
+	snprintf(v->msg, sizeof(v->msg), "%s", message);
+	out->reason = reason;
+	out->path = "";
+	out->message = v->msg;
+	if (!envelope)
+		return 0;
+	ev_buf_reset(&v->orig);
+	if (v->opts.meta_field) {
+		int found = ev_meta_extract(line, len, v->opts.meta_field, &span, &v->orig);
+		if (found < 0)
+			return -1;
+		if (found) {
+			raw = ev_buf_cstr(&v->orig);
+			raw_len = v->orig.len;
+		}
+	}
+	ev_deadletter d = {
+		.reason = ev_reason_name(reason),
+		.path = "",
+		.message = v->msg,
+		.raw = raw,
+		.raw_len = raw_len,
+		.source_json = span.json,
+		.source_len = span.json_len,
+		.line = lineno,
+		.at = at,
+	};
+	return ev_deadletter_format_contract(envelope, &d, v->opts.contract_json);
 }

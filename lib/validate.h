@@ -21,15 +21,17 @@ enum ev_reason {
 	EV_REASON_RESERVED,         /* the first key is evpipe's ("__evpipe..."): kin's rejected
 				     * record of a payload that read as a control line, or a line
 				     * that is neither a record nor a control line */
+	EV_REASON_SCHEMA_ID,        /* registry-framed with a schema id the job does not accept */
 	EV_REASON_COUNT
 };
 const char *ev_reason_name(enum ev_reason r);
 
 typedef struct ev_validator_opts {
-	size_t max_line;        /* longer lines: too_long */
-	int max_depth;          /* deeper nesting: depth */
-	int all_errors;         /* report every violation, not just the first */
-	const char *meta_field; /* provenance field (kin --meta-field), or NULL */
+	size_t max_line;           /* longer lines: too_long */
+	int max_depth;             /* deeper nesting: depth */
+	int all_errors;            /* report every violation, not just the first */
+	const char *meta_field;    /* provenance field (kin --meta-field), or NULL */
+	const char *contract_json; /* the dead letters' "contract" (JSON, borrowed), or NULL */
 } ev_validator_opts;
 
 typedef struct ev_validator ev_validator;
@@ -59,5 +61,12 @@ typedef struct ev_verdict {
  * Returns 0, or -1 when out of memory. */
 int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_flags,
 		       uint64_t lineno, int64_t at, ev_verdict *out, ev_buf *envelope);
+
+/* Dead-letter a line for a reason found outside the contract (EV_REASON_SCHEMA_ID): *out and
+ * envelope (when not NULL) as ev_validator_judge fills them. Returns 0, or -1 when out of
+ * memory. */
+int ev_validator_reject(ev_validator *v, const char *line, size_t len, enum ev_reason reason,
+			const char *message, uint64_t lineno, int64_t at, ev_verdict *out,
+			ev_buf *envelope);
 
 #endif

@@ -64,7 +64,14 @@ Settings, from the environment (pipelines/env.example documents each one):
   EVPIPE_TABLE              ClickHouse table, DB.TABLE (default $default_table)
   EVPIPE_CREATE_TABLE       1: create the table (and database) when missing, from
                             pipelines/sql/event_aggregates.sql; 0: it must exist (default 1)
-  EVPIPE_CONTRACT           the data contract (default contracts/event.schema.json)
+  EVPIPE_CONTRACT           the data contract (default contracts/event.schema.json), or
+                            registry:SUBJECT[@VERSION] from the schema registry at
+                            SCHEMA_REGISTRY_URL (see evvalidate --help); evvalidate's part
+                            of each checkpoint then records the version a restore takes again
+  EVPIPE_REGISTRY_CACHE     copies of the registry's schemas, used when it is down at start
+                            (default <EVPIPE_STATE_DIR or ~/.cache/evpipe>/registry)
+  EVPIPE_CONTRACT_REFRESH   how often a contract without a version asks for the latest one,
+                            taken at the next checkpoint (default 60s)
   EVPIPE_SHARE_DIR          where contracts/ and pipelines/sql/ are (default: the project's
                             tree when run from it, else PREFIX/share/evpipe when installed)
   EVPIPE_WINDOW             tumbling window size (default 1m)
@@ -240,7 +247,14 @@ done
 if [ -n "$port_base" ] && ! { [[ $port_base =~ ^[0-9]{1,5}$ ]] && ((port_base > 0 && port_base + 6 <= 65535)); }; then
 	usage_error "EVPIPE_METRICS_PORT_BASE must be a port number, at most 65529"
 fi
-[ -r "$contract" ] || usage_error "cannot read the contract '$contract'"
+case $contract in
+registry:?*)
+	[ -n "${SCHEMA_REGISTRY_URL:-}" ] || usage_error "EVPIPE_CONTRACT '$contract' needs SCHEMA_REGISTRY_URL"
+	;;
+*) [ -r "$contract" ] || usage_error "cannot read the contract '$contract'" ;;
+esac
+registry_cache=${EVPIPE_REGISTRY_CACHE:-${state_dir:-${XDG_CACHE_HOME:-$HOME/.cache}/evpipe}/registry}
+contract_refresh=${EVPIPE_CONTRACT_REFRESH:-60s}
 [ -z "$state_dir" ] || mkdir -p "$state_dir"
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
 [[ $restore =~ ^(latest|latest-valid|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, latest-valid, none or a checkpoint id"
@@ -277,8 +291,8 @@ for tool in kin evvalidate evwindow chsink dlqsink; do
 	command -v "$tool" >/dev/null || usage_error "'$tool' not found: build the tools (make) or set EVPIPE_BIN"
 done
 # The contract as evvalidate compiles it: one it refuses (an unknown keyword or format) is a
-# wrong setting, said before anything starts.
-evvalidate -q --contract "$contract" </dev/null >/dev/null ||
+# wrong setting, said before anything starts (a registry's, fetched or from the cache).
+evvalidate -q --contract "$contract" --registry-cache "$registry_cache" </dev/null >/dev/null ||
 	usage_error "EVPIPE_CONTRACT '$contract' cannot be used (see above)"
 
 # Stage i's metrics address, when EVPIPE_METRICS_PORT_BASE is set (the port map is in --help).
@@ -430,7 +444,8 @@ start evwindow "$dir/valid" "$dir/rows" evwindow "${window_args[@]}" --late "$di
 metrics 1
 checkpoint_args evvalidate
 start evvalidate "$dir/records" "$dir/valid" evvalidate --contract "$contract" \
-	--meta-field _src --dlq "$dir/invalid" "${metrics_args[@]}" "${ckpt_args[@]}"
+	--registry-cache "$registry_cache" --contract-refresh "$contract_refresh" --meta-field _src \
+	--dlq "$dir/invalid" "${metrics_args[@]}" "${ckpt_args[@]}"
 
 consume_args=(-C -b "$KAFKA_BROKERS" -G "$group" --meta-field _src)
 [ "$exit_at_end" = 0 ] || consume_args+=(-e)

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "checkpoint.h"
 #include "codec.h"
+#include "contract.h"
 #include "control.h"
 #include "deadletter.h"
 #include "log.h"
@@ -18,19 +19,24 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "registry.h"
 #include "schema.h"
 #include "tool.h"
 #include "validate.h"
 
 static const char usage_text[] =
-	"usage: evvalidate --contract FILE [--dlq PATH|fd:N] [options] < records > valid\n"
+	"usage: evvalidate --contract FILE|registry:SUBJECT[@VERSION] [--dlq PATH|fd:N] [options]\n"
+	"           < records > valid\n"
+	"       evvalidate --check-compat registry:SUBJECT FILE [--register]\n"
 	"\n"
 	"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
 	"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
 	"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
-	"\"raw_b64\"),\"source\",\"line\",\"at\"}. Reasons: parse, truncated, encoding, too_long,\n"
-	"depth, duplicate_key, schema, embedded_newline and reserved (a payload kin rejected,\n"
-	"with its original bytes; any other line whose first key begins with \"__evpipe\").\n"
+	"\"raw_b64\"),\"source\",\"contract\" (a registry's),\"line\",\"at\"}. Reasons: parse,\n"
+	"truncated, encoding, too_long, depth, duplicate_key, schema, embedded_newline and\n"
+	"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
+	"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
+	"accept).\n"
 	"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
 	"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
 	"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
@@ -44,6 +50,31 @@ static const char usage_text[] =
 	"                           json-pointer, relative-json-pointer and regex)\n"
 	"      --formats-as-annotations\n"
 	"                           accept the other formats unchecked, as annotations\n"
+	"  -c, --contract registry:SUBJECT[@VERSION|@latest]\n"
+	"                           the JSON Schema registered under SUBJECT (default latest) in\n"
+	"                           the schema registry at $SCHEMA_REGISTRY_URL (credentials:\n"
+	"                           SCHEMA_REGISTRY_USER/_PASSWORD or SCHEMA_REGISTRY_CREDENTIALS_FILE),\n"
+	"                           references resolved; its subject, version and id are logged,\n"
+	"                           labels of evpipe_contract_info and each dead letter's \"contract\"\n"
+	"      --registry-cache DIR keep a copy of each schema fetched in DIR (by subject and\n"
+	"                           version, with its hash); with the registry down at start the\n"
+	"                           copy is used, with a warning (default $EVPIPE_REGISTRY_CACHE)\n"
+	"  With a registry contract and --meta-field, a record whose provenance has a\n"
+	"  \"schema_id\" (kin -C of a registry-framed message) is dead-lettered as schema_id\n"
+	"  unless that id is the contract's or one of its subject's versions (answers kept; the\n"
+	"  registry being down dead-letters it, never stops the job); a record of another\n"
+	"  version must meet that version's schema too. A file contract judges such records by\n"
+	"  their content alone.\n"
+	"      --contract-refresh D a registry contract without a version follows the subject's\n"
+	"                           latest version: asked for at most every D (default 60s; 0:\n"
+	"                           at every barrier), a new version taken at a checkpoint\n"
+	"                           barrier only (so a checkpoint covers one contract); the\n"
+	"                           registry being down keeps the version in force\n"
+	"      --check-compat registry:SUBJECT FILE\n"
+	"                           ask the registry whether the JSON Schema FILE is compatible\n"
+	"                           with SUBJECT under the subject's compatibility level, and\n"
+	"                           exit: 0 compatible, 3 incompatible, 1 registry failure\n"
+	"      --register           with --check-compat: register FILE when it is compatible\n"
 	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
 	"                           descriptor; without it each dead letter is reported on stderr\n"
 	"      --all-errors         report every violation of a record, not just the first\n"
@@ -52,11 +83,14 @@ static const char usage_text[] =
 	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
 	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
 	"                           (evvalidate keeps no state: its part of a checkpoint records\n"
-	"                           the contract's SHA-256, so that a restore of a checkpoint\n"
-	"                           taken under another contract is refused)\n" EV_TOOL_OPTIONS_HELP
+	"                           the contract's SHA-256, and a registry contract's subject,\n"
+	"                           version and id, so that a restore of a checkpoint taken\n"
+	"                           under another contract is refused; --restore loads the\n"
+	"                           recorded version when --contract names none)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
-	"impossible control line), 2 usage error or a contract that cannot be used.\n";
+	"impossible control line, the registry unreachable at start without a cached copy), 2\n"
+	"usage error or a contract that cannot be used; --check-compat: 3 incompatible.\n";
 
 enum {
 	OPT_ALL_ERRORS = 256,
@@ -64,6 +98,10 @@ enum {
 	OPT_MAX_DEPTH,
 	OPT_META_FIELD,
 	OPT_FORMATS_AS_ANNOTATIONS,
+	OPT_REGISTRY_CACHE,
+	OPT_CHECK_COMPAT,
+	OPT_REGISTER,
+	OPT_CONTRACT_REFRESH,
 };
 
 static const struct option long_options[] = {
@@ -74,6 +112,10 @@ static const struct option long_options[] = {
 	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
 	{"meta-field", required_argument, NULL, OPT_META_FIELD},
 	{"formats-as-annotations", no_argument, NULL, OPT_FORMATS_AS_ANNOTATIONS},
+	{"registry-cache", required_argument, NULL, OPT_REGISTRY_CACHE},
+	{"check-compat", required_argument, NULL, OPT_CHECK_COMPAT},
+	{"register", no_argument, NULL, OPT_REGISTER},
+	{"contract-refresh", required_argument, NULL, OPT_CONTRACT_REFRESH},
 	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
@@ -88,9 +130,20 @@ struct evvalidate {
 	int64_t max_depth;
 	const char *meta_field;
 	int schema_flags; /* EV_SCHEMA_* */
+	const char *registry_cache;
+	const char *check_compat; /* registry:SUBJECT */
+	const char *compat_file;
+	int do_register;
+	int64_t refresh_ms;
+	uint64_t refreshed_ns; /* when the registry was last asked for the latest version */
+	struct {
+		const ev_schema *schema;
+		ev_validator *val;
+	} idv[EV_CONTRACT_MAX_IDS]; /* validators of framed records' own schemas */
+	size_t nidv;
 	ev_tool_common common;
 
-	ev_schema *contract;
+	ev_contract contract;
 	ev_validator *validator;
 	ev_reader *in;
 	ev_writer *out;
@@ -98,6 +151,7 @@ struct evvalidate {
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_blocked_out, *m_blocked_dlq;
+	ev_counter *m_contract_changes, *m_refresh_failures;
 	uint64_t dead;
 	ev_buf env;         /* envelope being written */
 	ev_control_seq seq; /* the control lines seen */
@@ -115,15 +169,68 @@ static void flush_outputs(void *arg)
 		ev_counter_set(v->m_blocked_dlq, ev_writer_blocked_ns(v->dlq));
 }
 
+/* The validator of a framed record's own schema (kept per schema). */
+static ev_validator *id_validator(struct evvalidate *v, const ev_schema *schema, const char *json)
+{
+	for (size_t i = 0; i < v->nidv; i++)
+		if (v->idv[i].schema == schema)
+			return v->idv[i].val;
+	if (v->nidv == EV_CONTRACT_MAX_IDS)
+		return NULL;
+	ev_validator_opts vo = {(size_t)v->max_line, (int)v->max_depth, v->all_errors,
+				v->meta_field, json};
+	ev_validator *val = ev_validator_new(schema, &vo);
+	if (val) {
+		v->idv[v->nidv].schema = schema;
+		v->idv[v->nidv++].val = val;
+	}
+	return val;
+}
+
+/* A framed record (a "schema_id" in its provenance) with a registry contract: dead-lettered
+ * as schema_id when the job does not accept the id, judged by the id's own schema when it is
+ * not the contract's. 1 when that decided the verdict, 0 when the contract is to judge, -1 when
+ * out of memory. */
+static int judge_framed(struct evvalidate *v, const char *line, size_t len, int flags,
+			uint64_t lineno, ev_verdict *verdict)
+{
+	int32_t id;
+	char msg[600];
+	const ev_schema *own;
+	const char *json;
+	ev_buf *env = v->dlq ? &v->env : NULL;
+	if (!v->contract.registry || !v->meta_field ||
+	    !ev_meta_schema_id(line, len, v->meta_field, &id))
+		return 0;
+	if (!ev_contract_accepts_id(&v->contract, id, &own, &json, msg, sizeof(msg)))
+		return ev_validator_reject(v->validator, line, len, EV_REASON_SCHEMA_ID, msg,
+					   lineno, ev_wall_ms(), verdict, env) < 0
+			       ? -1
+			       : 1;
+	if (!own)
+		return 0;
+	ev_validator *val = id_validator(v, own, json);
+	if (!val ||
+	    ev_validator_judge(val, line, len, flags, lineno, ev_wall_ms(), verdict, env) < 0)
+		return -1;
+	return verdict->valid ? 0 : 1;
+}
+
 /* Judge one record line; write it to stdout or dead-letter it. */
 static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 {
 	ev_verdict verdict;
 	uint64_t lineno = ev_reader_lines(v->in);
 	ev_buf_reset(&v->env);
-	if (ev_validator_judge(v->validator, line, len, flags, lineno, ev_wall_ms(), &verdict,
-			       v->dlq ? &v->env : NULL) < 0)
+	int framed = judge_framed(v, line, len, flags, lineno, &verdict);
+	if (framed < 0)
 		return -1;
+	if (!framed) {
+		ev_buf_reset(&v->env);
+		if (ev_validator_judge(v->validator, line, len, flags, lineno, ev_wall_ms(),
+				       &verdict, v->dlq ? &v->env : NULL) < 0)
+			return -1;
+	}
 	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
 		return ev_writer_line(v->out, verdict.record, verdict.record_len);
@@ -138,11 +245,95 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	return 0;
 }
 
-/* Forward a control line (c, checked); a barrier first gets this stage's part. */
+/* This stage's identity in checkpoints: the contract's SHA-256, and a registry contract's
+ * subject, version and id. */
+static void set_identity(struct evvalidate *v)
+{
+	json_error_t jerr;
+	json_t *id = json_pack("{s:s}", "contract_sha256", v->contract.sha256);
+	if (id && v->contract.registry)
+		json_object_set_new(id, "contract", json_loads(v->contract.json, 0, &jerr));
+	if (id && v->contract.sha256[0])
+		ev_ckpt_set_identity(&v->ck, id);
+	else
+		json_decref(id);
+}
+
+/* The validator over the contract in force, replacing the previous one. */
+static int new_validator(struct evvalidate *v)
+{
+	ev_validator_opts vo = {(size_t)v->max_line, (int)v->max_depth, v->all_errors,
+				v->meta_field, v->contract.registry ? v->contract.json : NULL};
+	ev_validator *nv = ev_validator_new(v->contract.schema, &vo);
+	if (!nv)
+		return -1;
+	ev_validator_free(v->validator);
+	v->validator = nv;
+	return 0;
+}
+
+static void set_contract_metric(struct evvalidate *v, const char *labels, double value)
+{
+	ev_gauge_set(
+		ev_metrics_gauge(v->metrics, "evpipe_contract_info",
+				 "The registry's contract in force (1), by subject, version and "
+				 "schema id; 0 for the versions it replaced",
+				 labels),
+		value);
+}
+
+/* At barrier id: a contract that follows the latest version moves to a newer one, when the
+ * registry was not asked within --contract-refresh. Records after the barrier are judged by
+ * it. The registry being down changes nothing. */
+static int refresh_contract(struct evvalidate *v, int64_t id)
+{
+	char err[600], prev_labels[sizeof(v->contract.labels)];
+	ev_schema *old;
+	int prev = v->contract.version;
+	uint64_t now = ev_mono_ns();
+	if (!v->contract.follow_latest ||
+	    (v->refreshed_ns && now - v->refreshed_ns < (uint64_t)v->refresh_ms * 1000000))
+		return 0;
+	v->refreshed_ns = now;
+	memcpy(prev_labels, v->contract.labels, sizeof(prev_labels));
+	int rc = ev_contract_refresh(&v->contract, &old, err, sizeof(err));
+	if (rc < 0) {
+		ev_counter_inc(v->m_refresh_failures);
+		ev_warn("contract: cannot ask the registry for the latest version of '%s' (keeping "
+			"version %d): %s",
+			v->contract.subject, prev, err);
+		return 0;
+	}
+	if (rc == 0)
+		return 0;
+	set_contract_metric(v, prev_labels, 0);
+	if (new_validator(v) < 0) {
+		ev_schema_free(old);
+		return -1;
+	}
+	ev_schema_free(old);
+	set_identity(v);
+	ev_counter_inc(v->m_contract_changes);
+	ev_info("contract: subject '%s' version %d -> %d (schema id %d, sha256 %s) from barrier "
+		"%" PRId64,
+		v->contract.subject, prev, v->contract.version, v->contract.id, v->contract.sha256,
+		id);
+	set_contract_metric(v, v->contract.labels, 1);
+	return 0;
+}
+
+/* Forward a control line (c, checked); a barrier first gets this stage's part (after a
+ * contract that follows the latest version was refreshed: the part names the contract of the
+ * records after the barrier). */
 static int forward_control(struct evvalidate *v, const char *line, size_t len, const ev_control *c)
 {
 	char err[512];
 	ev_counter_inc(v->m_control);
+	if (c->type == EV_CTL_BARRIER && v->contract.registry && refresh_contract(v, c->id) < 0) {
+		ev_error("out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
 	if (c->type == EV_CTL_BARRIER &&
 	    ev_ckpt_ack(&v->ck, c->id, ev_mono_ns(), err, sizeof(err)) < 0)
 		ev_ckpt_failed(&v->ck, c->id, err);
@@ -213,6 +404,15 @@ static void setup_metrics(struct evvalidate *v)
 		v->m_dead[i] = ev_tool_dead_letters(m, ev_reason_name((enum ev_reason)i));
 	v->m_blocked_out = ev_tool_blocked(m, "stdout");
 	v->m_blocked_dlq = ev_tool_blocked(m, "dlq");
+	if (v->contract.registry) {
+		set_contract_metric(v, v->contract.labels, 1);
+		v->m_contract_changes = ev_metrics_counter(
+			m, "evpipe_contract_changes_total",
+			"Times a contract following the latest version moved to a new one", NULL);
+		v->m_refresh_failures = ev_metrics_counter(
+			m, "evpipe_contract_refresh_failures_total",
+			"Times the registry could not be asked for the latest version", NULL);
+	}
 }
 
 static int parse_args(struct evvalidate *v, int argc, char **argv)
@@ -242,12 +442,28 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 		case OPT_FORMATS_AS_ANNOTATIONS:
 			v->schema_flags |= EV_SCHEMA_FORMATS_AS_ANNOTATIONS;
 			break;
+		case OPT_REGISTRY_CACHE: v->registry_cache = optarg; break;
+		case OPT_CHECK_COMPAT: v->check_compat = optarg; break;
+		case OPT_REGISTER: v->do_register = 1; break;
+		case OPT_CONTRACT_REFRESH:
+			if (ev_opt_duration_ms(optarg, 1000, &v->refresh_ms) < 0 ||
+			    v->refresh_ms < 0)
+				return ev_tool_usage_error("invalid duration '%s'", optarg);
+			break;
 		default:
 			if (ev_ckpt_option(c, optarg, &v->ck))
 				break;
 			return ev_tool_bad_option(argv);
 		}
 	}
+	if (v->check_compat) {
+		if (optind + 1 != argc)
+			return ev_tool_usage_error("--check-compat needs the schema FILE");
+		v->compat_file = argv[optind];
+		return 0;
+	}
+	if (v->do_register)
+		return ev_tool_usage_error("--register goes with --check-compat");
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!v->contract_path)
@@ -257,6 +473,92 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 	return 0;
 }
 
+/* With --restore: the version of the registry contract the checkpoint's part of this stage
+ * records, for a --contract that names no version (0 when there is none to take); -1 when the
+ * checkpoint cannot be read. */
+static int restored_version(struct evvalidate *v)
+{
+	char subject[256], err[512];
+	int version, rc = 0;
+	ev_ckpt_restored r;
+	if (!v->ck.store ||
+	    ev_registry_parse_ref(v->contract_path, subject, sizeof(subject), &version) != 1)
+		return 0;
+	if (ev_ckpt_restore(&v->ck, &r, err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		ev_ckpt_restored_free(&r);
+		return -1;
+	}
+	json_t *c = json_object_get(json_object_get(r.part, "identity"), "contract");
+	const char *s = json_string_value(json_object_get(c, "subject"));
+	int pinned = (int)json_integer_value(json_object_get(c, "version"));
+	if (r.id && s && strcmp(s, subject) == 0 && pinned > 0 && !version) {
+		ev_info("--restore: checkpoint %" PRId64 " ran on version %d of subject '%s': "
+			"taking it again",
+			r.id, pinned, subject);
+		rc = pinned;
+	}
+	ev_ckpt_restored_free(&r);
+	return rc;
+}
+
+/* --check-compat: 0 compatible (and registered with --register), 3 not, 1 registry failure. */
+static int check_compat(struct evvalidate *v)
+{
+	char subject[256], err[1024], level[64];
+	int version, compatible, id;
+	json_error_t jerr;
+	if (ev_registry_parse_ref(v->check_compat, subject, sizeof(subject), &version) != 1 ||
+	    version != 0)
+		return ev_tool_usage_error("--check-compat wants registry:SUBJECT");
+	json_t *doc = json_load_file(v->compat_file, 0, &jerr);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	ev_schema *s = doc ? ev_schema_compile_flags(doc, v->schema_flags, err, sizeof(err)) : NULL;
+	json_decref(doc);
+	if (!s) {
+		ev_error("'%s': %s", v->compat_file, doc ? err : jerr.text);
+		free(text);
+		return EV_EXIT_USAGE;
+	}
+	ev_schema_free(s);
+	const char *url = getenv("SCHEMA_REGISTRY_URL");
+	ev_registry *r = url && *url ? ev_registry_new(url, NULL, 0, err, sizeof(err)) : NULL;
+	if (!url || !*url)
+		snprintf(err, sizeof(err), "SCHEMA_REGISTRY_URL is not set");
+	json_t *why = NULL;
+	int rc = r ? ev_registry_check_compat(r, subject, text, &compatible, level, sizeof(level),
+					      &why, err, sizeof(err))
+		   : EV_REG_ERROR;
+	if (rc != EV_REG_OK) {
+		ev_error("--check-compat '%s': %s", subject, err);
+		rc = EV_EXIT_FAILURE;
+	} else if (!compatible) {
+		char *w = why ? json_dumps(why, JSON_COMPACT) : NULL;
+		ev_error("'%s' is not compatible with subject '%s' (level %s)%s%s", v->compat_file,
+			 subject, level, w ? ": " : "", w ? w : "");
+		free(w);
+		rc = 3;
+	} else {
+		ev_info("'%s' is compatible with subject '%s' (level %s)", v->compat_file, subject,
+			level);
+		rc = EV_EXIT_OK;
+		if (v->do_register) {
+			if (ev_registry_register(r, subject, text, &id, err, sizeof(err)) !=
+			    EV_REG_OK) {
+				ev_error("--register '%s': %s", subject, err);
+				rc = EV_EXIT_FAILURE;
+			} else {
+				ev_info("registered under subject '%s' as schema id %d", subject,
+					id);
+			}
+		}
+	}
+	json_decref(why);
+	ev_registry_free(r);
+	free(text);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct evvalidate v;
@@ -264,36 +566,57 @@ int main(int argc, char **argv)
 	memset(&v, 0, sizeof(v));
 	v.max_line = 1 << 20;
 	v.max_depth = 64;
+	v.refresh_ms = 60000;
 	v.common.job = "evpipe";
 
 	ev_tool_init("evvalidate");
 	int rc = parse_args(&v, argc, argv);
 	if (rc != 0)
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
-	v.contract = ev_schema_load_file_flags(v.contract_path, v.schema_flags, err, sizeof(err));
-	if (!v.contract) {
+	if (v.check_compat)
+		return ev_tool_finish(check_compat(&v));
+	if (!v.registry_cache && getenv("EVPIPE_REGISTRY_CACHE") &&
+	    *getenv("EVPIPE_REGISTRY_CACHE"))
+		v.registry_cache = getenv("EVPIPE_REGISTRY_CACHE");
+	if (ev_ckpt_open(&v.ck, v.common.job, "evvalidate", err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		return ev_tool_finish(EV_EXIT_FAILURE);
+	}
+	int pinned = restored_version(&v);
+	if (pinned < 0) {
+		ev_ckpt_close(&v.ck);
+		return ev_tool_finish(EV_EXIT_FAILURE);
+	}
+	rc = ev_contract_open(&v.contract, v.contract_path, v.registry_cache, pinned,
+			      v.schema_flags, err, sizeof(err));
+	if (rc != 0) {
 		ev_error("contract '%s': %s%s", v.contract_path, err,
 			 strstr(err, "unsupported format") ? " (--formats-as-annotations accepts "
 							     "the others unchecked)"
 							   : "");
-		return EV_EXIT_USAGE;
+		ev_ckpt_close(&v.ck);
+		return ev_tool_finish(rc);
 	}
+	if (v.contract.from_cache)
+		ev_warn("contract '%s': the registry is unavailable; using the cached copy of "
+			"subject '%s' version %d (schema id %d, sha256 %s)",
+			v.contract_path, v.contract.subject, v.contract.version, v.contract.id,
+			v.contract.sha256);
+	else if (v.contract.registry)
+		ev_info("contract: subject '%s' version %d (schema id %d, sha256 %s)",
+			v.contract.subject, v.contract.version, v.contract.id, v.contract.sha256);
 	if (v.dlq_spec) {
 		int fd = ev_sideout_open(v.dlq_spec, err, sizeof(err));
 		if (fd < 0) {
 			ev_error("--dlq: %s", err);
-			ev_schema_free(v.contract);
-			return EV_EXIT_FAILURE;
+			rc = EV_EXIT_FAILURE;
+			goto out;
 		}
 		v.dlq = ev_writer_new(fd, 64 * 1024);
 	}
-	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field};
-	v.validator = ev_validator_new(v.contract, &vo);
-	char sha[65];
-	if (ev_sha256_file(v.contract_path, sha, NULL) == 0)
-		ev_ckpt_set_identity(&v.ck, json_pack("{s:s}", "contract_sha256", sha));
-	if (ev_ckpt_open(&v.ck, v.common.job, "evvalidate", err, sizeof(err)) < 0 ||
-	    ev_ckpt_stateless_restore(&v.ck, err, sizeof(err)) < 0) {
+	new_validator(&v);
+	set_identity(&v);
+	if (ev_ckpt_stateless_restore(&v.ck, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		rc = EV_EXIT_FAILURE;
 		goto out;
@@ -315,7 +638,9 @@ out:
 	ev_writer_free(v.dlq);
 	ev_reader_free(v.in);
 	ev_validator_free(v.validator);
-	ev_schema_free(v.contract);
+	for (size_t i = 0; i < v.nidv; i++)
+		ev_validator_free(v.idv[i].val);
+	ev_contract_close(&v.contract);
 	ev_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
 	return ev_tool_finish(rc);

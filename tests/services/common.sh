@@ -1,7 +1,7 @@
 # tests/services/common.sh: what up and down share: paths, --only, pid files, stopping, the env file.
 # shellcheck shell=bash
 
-services_all=(kafka clickhouse s3 prometheus)
+services_all=(kafka clickhouse s3 prometheus registry)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 base=${EVPIPE_SERVICES_DIR:-$here/run}
@@ -172,6 +172,10 @@ svc_env() {
 		x PROMETHEUS_CONFIG "$dir/prometheus.yml"
 		x PROMETHEUS_SD_DIR "$dir/sd"
 		x PROMETHEUS_RULES_DIR "$dir/rules"
+		;;
+	registry)
+		x SCHEMA_REGISTRY_URL "http://127.0.0.1:$(state_get registry port)/apis/ccompat/v7"
+		x SCHEMA_REGISTRY_VERSION "$(state_get registry version)"
 		;;
 	esac
 }

@@ -2,7 +2,7 @@
 #include "meta.h"
 #include "test.h"
 
-static const ev_meta m = {"events", 2, 41, 1732400000000, NULL};
+static const ev_meta m = {"events", 2, 41, 1732400000000, NULL, 0, 0};
 
 static void roundtrip(const char *payload, size_t len, const char *want_line, int wrapped)
 {

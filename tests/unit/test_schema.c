@@ -1198,7 +1198,7 @@ static void test_judge_paths(void)
 	for (int m = 0; m < 2; m++) {
 		for (int all = 0; all < 2; all++) {
 			for (int slow = 0; slow < 2; slow++) {
-				ev_validator_opts o = {1 << 20, 64, all, m ? "_src" : NULL};
+				ev_validator_opts o = {1 << 20, 64, all, m ? "_src" : NULL, NULL};
 				v[m][all][slow] = ev_validator_new(contract, &o);
 				if (slow)
 					ev_validator_no_fast(v[m][all][slow]);

@@ -252,11 +252,11 @@ stop_stages() {
 		--lateness 30s --idle-timeout 60s --max-future 1h --meta-field _src --late late "${m[@]}" \
 		"${ck[@]}"
 	stage evvalidate records valid evvalidate --contract "$EVPIPE_ROOT/contracts/event.schema.json" \
-		--meta-field _src --dlq invalid "${m[@]}"
+		--meta-field _src --dlq invalid "${m[@]}" "${ck[@]}"
 	stage kin /dev/null records kin -C -b "$KAFKA_BROKERS" -G "$topic" -o beginning \
 		--meta-field _src -X statistics.interval.ms=1000 "${m[@]}" "${ck[@]}" \
 		--checkpoint-interval 1s \
-		--checkpoint-expect evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected "$topic"
+		--checkpoint-expect evvalidate,evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected "$topic"
 
 	# their addresses, as a file_sd target file of the test Prometheus
 	for name in "${NAMES[@]}"; do

@@ -404,15 +404,19 @@ static void setup_metrics(struct evvalidate *v)
 		v->m_dead[i] = ev_tool_dead_letters(m, ev_reason_name((enum ev_reason)i));
 	v->m_blocked_out = ev_tool_blocked(m, "stdout");
 	v->m_blocked_dlq = ev_tool_blocked(m, "dlq");
-	if (v->contract.registry) {
-		set_contract_metric(v, v->contract.labels, 1);
-		v->m_contract_changes = ev_metrics_counter(
-			m, "evpipe_contract_changes_total",
-			"Times a contract following the latest version moved to a new one", NULL);
-		v->m_refresh_failures = ev_metrics_counter(
-			m, "evpipe_contract_refresh_failures_total",
-			"Times the registry could not be asked for the latest version", NULL);
-	}
+	/* A file contract has no subject, version or id: one series says so (subject "file"),
+	 * and the registry's counters stay at 0, so every job exposes the same series. */
+	set_contract_metric(v,
+			    v->contract.registry ? v->contract.labels
+						 : "subject=\"file\",version=\"0\",id=\"0\"",
+			    1);
+	v->m_contract_changes = ev_metrics_counter(
+		m, "evpipe_contract_changes_total",
+		"Times a contract following the latest version moved to a new one", NULL);
+	v->m_refresh_failures =
+		ev_metrics_counter(m, "evpipe_contract_refresh_failures_total",
+				   "Times the registry could not be asked for the latest version",
+				   NULL);
 }
 
 static int parse_args(struct evvalidate *v, int argc, char **argv)

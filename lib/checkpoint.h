@@ -1,4 +1,4 @@
-/* checkpoint.h: the checkpoint protocol of DESIGN.md over a store (lib/ckstore.h): where a
+/* checkpoint.h: the checkpoint protocol of docs/design.md over a store (lib/ckstore.h): where a
  * stage's part and a checkpoint's manifest live, listing, choosing what to restore, pruning.
  *
  * Layout under the store's root:

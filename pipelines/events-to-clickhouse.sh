@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pipelines/events-to-clickhouse.sh: the default job of DESIGN.md, from a Kafka topic of events
+# pipelines/events-to-clickhouse.sh: the default job of docs/design.md, from a Kafka topic of events
 # to per-minute aggregates in ClickHouse, as one readable script. `--help` lists its settings;
 # pipelines/env.example documents each one.
 #
@@ -301,7 +301,7 @@ metrics() {
 	[ -z "$port_base" ] || metrics_args=(--metrics-addr "$metrics_host:$((port_base + $1))")
 }
 
-# Every stage's checkpoint options, under its stage name (kin coordinates: DESIGN.md, State and
+# Every stage's checkpoint options, under its stage name (kin coordinates: docs/design.md, State and
 # checkpoints, and ADR 0008). Each stage that writes a part is named in kin's --checkpoint-expect.
 checkpoint_args() {
 	ckpt_args=(--job "$job" --stage "$1")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# trust.bats: control lines come only from evpipe's own tools (DESIGN.md, Trust boundaries;
+# trust.bats: control lines come only from evpipe's own tools (docs/design.md, Trust boundaries;
 # ADR 0013): what anyone can produce to a topic never becomes a control line or two lines, and
 # every stage refuses a control line that evpipe could not have written. And a stage that hangs
 # fails checkpoints while it hangs. Against the real Kafka of tests/services.

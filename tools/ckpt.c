@@ -29,7 +29,7 @@
 static const char usage_text[] =
 	"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
 	"\n"
-	"Inspects the checkpoints of a job in a checkpoint store (DESIGN.md, State and\n"
+	"Inspects the checkpoints of a job in a checkpoint store (docs/design.md, State and\n"
 	"checkpoints). N is a checkpoint id or latest (the newest complete one).\n"
 	"\n"
 	"Commands:\n"

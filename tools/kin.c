@@ -71,7 +71,7 @@ static const char usage_text[] =
 	"  librdkafka 2.0 pauses fetching for a second once that queue is full. Set them lower\n"
 	"  to trade throughput for memory.\n"
 	"\n"
-	"Checkpoints (kin coordinates them: DESIGN.md, State and checkpoints):\n"
+	"Checkpoints (kin coordinates them: docs/design.md, State and checkpoints):\n"
 	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
 	"      --checkpoint-expect LIST the stages whose parts complete a checkpoint, e.g.\n"
 	"                           evwindow,chsink,dlqsink-dlq (default: none but kin's)\n"

@@ -518,6 +518,28 @@ static int publish(ev_store *s, int dfd, int fd, const char *final)
 	return rc;
 }
 
+/* Remove the directories of key that are empty, from its own up to the root; a non-empty one
+ * stops it (a writer that loses its directory so makes it again: file_write). */
+static void remove_empty_parents(ev_store *s, const char *key)
+{
+	const char *leaf = strrchr(key, '/');
+	for (size_t end = leaf ? (size_t)(leaf - key) : 0; end > 0;) {
+		const char *slash = memrchr(key, '/', end);
+		size_t start = slash ? (size_t)(slash - key) + 1 : 0;
+		int pfd = open_dirs(s, key, slash ? (size_t)(slash - key) : 0, 0);
+		ev_buf_reset(&s->tmp);
+		int gone = pfd >= 0 && ev_buf_append(&s->tmp, key + start, end - start) == 0 &&
+			   ev_buf_cstr(&s->tmp) && unlinkat(pfd, s->tmp.data, AT_REMOVEDIR) == 0;
+		if (gone)
+			fsync(pfd);
+		if (pfd >= 0)
+			close(pfd);
+		if (!gone || !slash)
+			break;
+		end = (size_t)(slash - key);
+	}
+}
+
 /* Write a new object key from data (src < 0) or from the file src. */
 static int file_write(ev_store *s, const char *key, const void *data, size_t len, int src)
 {
@@ -546,6 +568,8 @@ static int file_write(ev_store *s, const char *key, const void *data, size_t len
 	int e = errno;
 	if (dfd >= 0)
 		close(dfd);
+	if (rc < 0)
+		remove_empty_parents(s, key); /* a full disk leaves no empty chk-N behind */
 	errno = e;
 	return rc;
 }
@@ -650,22 +674,7 @@ static int file_delete(ev_store *s, const char *key, char *err, size_t errlen)
 		return e == ENOENT ? 0 : fail(s, err, errlen, "delete", key, why_errno(e));
 	}
 	close(dfd);
-	/* Directories left empty go, up to the root; a non-empty one stops it. */
-	for (size_t end = (size_t)(leaf - 1 - key); leaf != key && end > 0;) {
-		const char *slash = memrchr(key, '/', end);
-		size_t start = slash ? (size_t)(slash - key) + 1 : 0;
-		int pfd = open_dirs(s, key, slash ? (size_t)(slash - key) : 0, 0);
-		ev_buf_reset(&s->tmp);
-		int gone = pfd >= 0 && ev_buf_append(&s->tmp, key + start, end - start) == 0 &&
-			   ev_buf_cstr(&s->tmp) && unlinkat(pfd, s->tmp.data, AT_REMOVEDIR) == 0;
-		if (gone)
-			fsync(pfd);
-		if (pfd >= 0)
-			close(pfd);
-		if (!gone || !slash)
-			break;
-		end = (size_t)(slash - key);
-	}
+	remove_empty_parents(s, key);
 	return 0;
 }
 

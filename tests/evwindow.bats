@@ -388,3 +388,20 @@ teardown() {
 	[[ "$stderr" == *"checkpoint "*" failed: "*"No space left on device"* ]]
 	[ "$(find full -maxdepth 1 -name 's.chk-*' | wc -l)" -eq 0 ]
 }
+
+@test "a full checkpoint store: the checkpoint fails naming no space, and leaves no empty directory behind" {
+	mkdir full
+	mount -t tmpfs -o size=1m tmpfs full 2> /dev/null || skip "mounting a small tmpfs needs root"
+	evgen -n 10000 > in 2> /dev/null
+	awk 'NR % 2000 == 0 { printf "{\"__evpipe\":\"barrier\",\"id\":%d,\"ts\":0}\n", NR / 2000 } { print }' in > in.b
+	mkdir full/store
+	# nothing left on the disk: every put fails, the first in a directory it had to make
+	dd if=/dev/zero of=full/filler bs=4k 2> /dev/null || true
+	# the job goes on (a failed checkpoint is the coordinator's to count), saying why
+	run -0 --separate-stderr evwindow --tumble 1h --key user_id,event_id \
+		--checkpoint-store "file://$PWD/full/store" --job j < in.b
+	echo "$stderr" >&2
+	[[ "$stderr" == *"checkpoint "*" failed: "*"No space left on device"* ]]
+	run -0 find full/store -mindepth 1 -type d -empty
+	[ -z "$output" ]
+}

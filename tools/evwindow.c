@@ -137,9 +137,10 @@ struct evwindow {
 	ev_writer *out, *late;
 	const char *line; /* the record at hand */
 	size_t len;
-	int stopped;     /* upstream said it stopped: the input ends, the stream does not */
-	int ended;       /* upstream said the stream is finished */
-	int broken_pipe; /* an output's reader went away (EPIPE) */
+	int stopped;      /* upstream said it stopped: the input ends, the stream does not */
+	int ended;        /* upstream said the stream is finished */
+	int broken_pipe;  /* an output's reader went away (EPIPE) */
+	int cross_warned; /* keys said to span partitions */
 	ev_record_reader *reader;
 	ev_buf scratch;
 	char err[1024]; /* what the window engine reported */
@@ -155,6 +156,26 @@ static int put_row(void *arg, const char *row, size_t len)
 	struct evwindow *e = arg;
 	ev_counter_inc(e->m_out);
 	return ev_writer_line(e->out, row, len);
+}
+
+/* Keys that span partitions: said for the first CROSS_WARNINGS keys, then counted only. */
+enum { CROSS_WARNINGS = 10 };
+
+static void cross_partition(void *arg, const char *key, size_t keylen, const char *first,
+			    const char *now)
+{
+	struct evwindow *e = arg;
+	if (e->cross_warned > CROSS_WARNINGS)
+		return;
+	if (e->cross_warned++ == CROSS_WARNINGS) {
+		ev_warn("more keys span partitions: counted in evpipe_keys_cross_partition_total, "
+			"not reported");
+		return;
+	}
+	ev_warn("key {%.*s} of partition %s was seen first in partition %s: its records are "
+		"windowed apart in each, and their rows replace each other in the table; key "
+		"the topic by the aggregation key (README: keying rule)",
+		(int)(keylen > 200 ? 200 : keylen), key, now, first);
 }
 
 static void spilling(void *arg, size_t bytes, size_t windows)
@@ -213,8 +234,7 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			       : 0;
 	e->line = line;
 	e->len = len;
-	return ev_window_add(e->win, rec.ts, rec.partition, rec.key, rec.keylen, rec.values,
-			     ev_wall_ms(), e->err, sizeof(e->err));
+	return ev_window_add(e->win, &rec, ev_wall_ms(), e->err, sizeof(e->err));
 }
 
 static void flush_outputs(void *arg)
@@ -611,6 +631,7 @@ int main(int argc, char **argv)
 	e.wo.row = put_row;
 	e.wo.dead_letter = window_dead_letter;
 	e.wo.spilling = spilling;
+	e.wo.cross_partition = cross_partition;
 	e.wo.arg = &e;
 	ev_record_opts ro = {e.ts_field, e.wo.keys, e.nkeys, e.aggs, e.naggs, e.meta_field};
 	e.reader = ev_record_reader_new(&ro);

@@ -1736,7 +1736,7 @@ static int partition_load(ev_window *e, const void *data, size_t len, int64_t no
 	const char *fp, *topic;
 	size_t fplen, topic_len;
 	int64_t part, partition, max_ts, seq, n;
-	int format, has_wm, rc = 0;
+	int format = -1, has_wm = 0, rc = 0;
 	*windows = 0;
 	if (len < 5 || memcmp(data, PART_MAGIC, 4) != 0)
 		return fail(e, "not the state of a partition");

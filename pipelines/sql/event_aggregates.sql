@@ -5,9 +5,12 @@
 --
 -- One row per window and key, as evwindow writes it:
 --   {"window_start":"2024-11-24 00:00:00","window_end":"2024-11-24 00:01:00","event_type":"click",
---    "count":3,"sum_value":6.5,"min_value":1,"max_value":3.5,"uniq_user_id":2,"version":1}
+--    "count":3,"sum_value":6.5,"min_value":1,"max_value":3.5,"uniq_user_id":2,"version":3}
 -- sum/min/max are NULL for a window without any value (evwindow writes null); a sum of
 -- integers arrives as an integer and is stored as a Float64.
+--
+-- version is the number of records folded into the window (ADR 0016): rows of one window
+-- written by any process (a replay, another copy of the job) compare by their content.
 --
 -- Reading it. A window is written again, with a higher version, when a late record updates it,
 -- and the whole stream may be replayed after a restore (ADR 0006): the table then holds several

@@ -99,11 +99,12 @@ int ev_window_checkpoint(ev_window *w, const char *dir, char *err, size_t errlen
 int ev_window_save(ev_window *w, char *err, size_t errlen);
 /* The stream is finished: empty the store. */
 int ev_window_clear(ev_window *w, char *err, size_t errlen);
-/* Continue from the store: the watermark, the arrival counter and the windows (left in the
- * store; session windows read back into memory), then mark the store open until a save.
- * Returns 1 with *count the window ends (sessions: the sessions) found, 0 for a new store,
- * or EV_WINDOW_FAILED with the reason in err (a store left open by a crash, one of other
- * options, or one that cannot be read). */
+/* Continue from the store: the partitions, the watermark, the arrival counter and the
+ * windows (left in the store; session windows read back into memory), then mark the store
+ * open until a save. Returns 1 with *count the window ends (sessions: the sessions) found, 0
+ * for a new store, or EV_WINDOW_FAILED with the reason in err (a store left open by a crash,
+ * one of other options, one of another format (2 and before: not kept per partition), or one
+ * that cannot be read). */
 int ev_window_restore(ev_window *w, int64_t now_ms, size_t *count, char *err, size_t errlen);
 
 /* One partition's state (partition as ev_window_partition gives it), for a partition that
@@ -161,7 +162,8 @@ typedef struct ev_window_row {
 /* Append the row of r: {"window_start":..,"window_end":..,<key>,<aggregates>,"version":N}. */
 int ev_window_format_row(ev_buf *out, const ev_window_row *r, const ev_agg_spec *specs, size_t n);
 /* Call fn for every window in the store in key order (partition, end, start, key), its
- * aggregates decoded with specs (a store of format 2 too: all in scope 0). Returns 0, fn's non-zero return, or -1 with a message in err. */
+ * aggregates decoded with specs (a store of format 2 too: all in scope 0). Returns 0, fn's
+ * non-zero return, or -1 with a message in err. */
 int ev_window_scan(ev_state *st, const ev_agg_spec *specs, size_t n,
 		   int (*fn)(void *arg, const ev_window_row *r), void *arg, char *err,
 		   size_t errlen);

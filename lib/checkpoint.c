@@ -19,6 +19,12 @@ int ev_ckpt_option(int c, const char *arg, ev_ckpt *o)
 	case EV_OPT_CKPT_STORE: o->url = arg; return 1;
 	case EV_OPT_CKPT_STAGE: o->stage = arg; return 1;
 	case EV_OPT_CKPT_RESTORE: o->restore = arg; return 1;
+	case EV_OPT_CKPT_MISMATCH:
+		/* Checked in ev_ckpt_open, where an error has a buffer. */
+		o->allow_mismatch = strcmp(arg, "allow") == 0    ? 1
+				    : strcmp(arg, "refuse") == 0 ? 0
+								 : -1;
+		return 1;
 	default: return 0;
 	}
 }
@@ -28,6 +34,10 @@ int ev_ckpt_open(ev_ckpt *o, const char *job, const char *tool, char *err, size_
 	o->job = job;
 	if (!o->stage)
 		o->stage = tool;
+	if (o->allow_mismatch < 0) {
+		snprintf(err, errlen, "invalid --restore-mismatch: want refuse or allow");
+		return -1;
+	}
 	if (o->restore && strcmp(o->restore, "none") != 0 && !o->url) {
 		snprintf(err, errlen, "--restore needs --checkpoint-store");
 		return -1;
@@ -51,6 +61,14 @@ void ev_ckpt_close(ev_ckpt *o)
 {
 	ev_store_close(o->store);
 	o->store = NULL;
+	json_decref(o->identity);
+	o->identity = NULL;
+}
+
+void ev_ckpt_set_identity(ev_ckpt *o, json_t *identity)
+{
+	json_decref(o->identity);
+	o->identity = identity;
 }
 
 void ev_ckpt_dir(ev_buf *b, const char *job, int64_t id)
@@ -63,6 +81,17 @@ void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name)
 {
 	ev_ckpt_dir(b, job, id);
 	ev_buf_printf(b, "/%s", name);
+}
+
+void ev_ckpt_part_key(ev_buf *b, const char *job, int64_t id, const char *stage)
+{
+	ev_ckpt_dir(b, job, id);
+	ev_buf_printf(b, "/%s.json", stage);
+}
+
+void ev_ckpt_manifest_key(ev_buf *b, const char *job, int64_t id)
+{
+	ev_ckpt_key(b, job, id, "_manifest.json");
 }
 
 int ev_ckpt_put_json(ev_store *s, const char *key, const json_t *v, char *err, size_t errlen)
@@ -86,7 +115,7 @@ json_t *ev_ckpt_get_json(ev_store *s, const char *key, int *found, char *err, si
 		ev_buf_free(&b);
 		return NULL;
 	}
-	json_t *v = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
+	json_t *v = json_loadb(b.data ? b.data : "", b.len, JSON_REJECT_DUPLICATES, &jerr);
 	ev_buf_free(&b);
 	if (!json_is_object(v)) {
 		snprintf(err, errlen, "%s is not a JSON object: %s", key, v ? "" : jerr.text);
@@ -103,12 +132,10 @@ int ev_ckpt_put_part(ev_ckpt *o, int64_t id, json_t *part, char *err, size_t err
 	json_object_set_new(part, "stage", json_string(o->stage));
 	json_object_set_new(part, "checkpoint", json_integer(id));
 	json_object_set_new(part, "at", json_integer(ev_wall_ms()));
-	ev_buf_reset(&key);
-	ev_buf_printf(&key, "%s.json", o->stage);
-	char *name = strdup(ev_buf_cstr(&key));
-	ev_ckpt_key(&key, o->job, id, name ? name : "");
-	int rc = name ? ev_ckpt_put_json(o->store, ev_buf_cstr(&key), part, err, errlen) : -1;
-	free(name);
+	if (o->identity)
+		json_object_set(part, "identity", o->identity);
+	ev_ckpt_part_key(&key, o->job, id, o->stage);
+	int rc = ev_ckpt_put_json(o->store, ev_buf_cstr(&key), part, err, errlen);
 	ev_buf_free(&key);
 	json_decref(part);
 	return rc;
@@ -304,8 +331,7 @@ int ev_ckpt_prune(ev_store *s, const char *job, int keep, char *err, size_t errl
 		/* What it references stays: its parts' files. */
 		for (size_t j = 0; j < e[i].parts && rc == 0; j++) {
 			int found;
-			ev_ckpt_key(&key, job, e[i].id, e[i].stages[j]);
-			ev_buf_puts(&key, ".json");
+			ev_ckpt_part_key(&key, job, e[i].id, e[i].stages[j]);
 			json_t *part = ev_ckpt_get_json(s, ev_buf_cstr(&key), &found, err, errlen);
 			if (found < 0 || (part && keep_files(kept, part) < 0))
 				rc = -1;
@@ -456,8 +482,7 @@ int ev_ckpt_download_files(ev_store *s, const json_t *part, const char *dir, cha
 		json_int_t size = json_integer_value(json_object_get(f, "size"));
 		char sha[65];
 		uint64_t got;
-		if (!name || !key || !want || strchr(name, '/') || name[0] == '.') {
-			snprintf(err, errlen, "a file entry of the part is malformed");
+		if (ev_ckpt_file_check(f, NULL, err, errlen) < 0) {
 			rc = -1;
 			break;
 		}
@@ -495,12 +520,18 @@ int ev_ckpt_ack(ev_ckpt *o, int64_t id, uint64_t t0_ns, char *err, size_t errlen
 	return ev_ckpt_put_part(o, id, part, err, errlen);
 }
 
-void ev_ckpt_stateless_restore(const ev_ckpt *o)
+int ev_ckpt_stateless_restore(ev_ckpt *o, char *err, size_t errlen)
 {
-	if (o->restore && strcmp(o->restore, "none") != 0)
+	ev_ckpt_restored r;
+	if (ev_ckpt_restore(o, &r, err, errlen) < 0)
+		return -1;
+	int64_t id = r.id;
+	ev_ckpt_restored_free(&r);
+	if (id)
 		ev_info("--restore %s: %s keeps no state; replayed records are written again and "
 			"the sink's idempotence absorbs them",
 			o->restore, o->stage);
+	return 0;
 }
 
 void ev_ckpt_metrics(ev_ckpt *o, ev_metrics *m)
@@ -517,4 +548,341 @@ void ev_ckpt_failed(ev_ckpt *o, int64_t id, const char *err)
 {
 	ev_counter_inc(o->failures);
 	ev_warn("checkpoint %" PRId64 " failed: %s; going on (the next one tries again)", id, err);
+}
+
+/* ---- the manifest: its checksum, and what a restore may rely on ---- */
+
+/* "sha256:<hex>" of m without "checksum", in canonical form, into out. -1 without memory. */
+static int manifest_digest(const json_t *m, char out[72])
+{
+	json_t *c = json_copy((json_t *)m);
+	if (!c)
+		return -1;
+	json_object_del(c, "checksum");
+	char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	json_decref(c);
+	if (!text)
+		return -1;
+	char hex[65];
+	ev_sha256_hex(text, strlen(text), hex);
+	free(text);
+	snprintf(out, 72, "sha256:%s", hex);
+	return 0;
+}
+
+int ev_ckpt_put_manifest(ev_store *s, const char *job, int64_t id, json_t *m, char *err,
+			 size_t errlen)
+{
+	char sum[72];
+	ev_buf key = EV_BUF_INIT;
+	json_object_set_new(m, "format", json_integer(EV_CKPT_FORMAT));
+	if (manifest_digest(m, sum) < 0 || json_object_set_new(m, "checksum", json_string(sum))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ev_ckpt_manifest_key(&key, job, id);
+	int rc = ev_ckpt_put_json(s, ev_buf_cstr(&key), m, err, errlen);
+	ev_buf_free(&key);
+	return rc;
+}
+
+static int valid_file_name(const char *name)
+{
+	if (!name || !*name || name[0] == '.' || strchr(name, '/') || strlen(name) > 255)
+		return 0;
+	for (const unsigned char *u = (const unsigned char *)name; *u; u++)
+		if (*u < 0x20 || *u == 0x7f)
+			return 0;
+	return 1;
+}
+
+int ev_ckpt_file_check(const json_t *f, const char *job, char *err, size_t errlen)
+{
+	const char *name = json_string_value(json_object_get(f, "name"));
+	const char *key = json_string_value(json_object_get(f, "key"));
+	const char *sha = json_string_value(json_object_get(f, "sha256"));
+	json_t *size = json_object_get(f, "size");
+	size_t jlen = job ? strlen(job) : 0;
+	if (!valid_file_name(name))
+		snprintf(err, errlen, "invalid file name '%s' in a part (want a plain file name)",
+			 name ? name : "(none)");
+	else if (!key || !ev_store_key_ok(key) ||
+		 (job && (strncmp(key, job, jlen) != 0 || key[jlen] != '/')))
+		snprintf(err, errlen, "file '%s': invalid key '%s'", name, key ? key : "(none)");
+	else if (!json_is_integer(size) || json_integer_value(size) < 0 || !sha ||
+		 strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
+		snprintf(err, errlen, "file '%s': no size or SHA-256", name);
+	else
+		return 0;
+	return -1;
+}
+
+int ev_ckpt_manifest_check(const json_t *m, const char *job, int64_t id, char *err, size_t errlen)
+{
+	json_t *sum = json_object_get(m, "checksum");
+	json_t *format = json_object_get(m, "format");
+	char want[72];
+	if (!sum && !format)
+		return 1;
+	if (!json_is_string(sum) || !json_is_integer(format)) {
+		snprintf(err, errlen, "the manifest has %s but no %s",
+			 sum ? "a checksum" : "a format", sum ? "format" : "checksum");
+		return -1;
+	}
+	if (manifest_digest(m, want) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (strcmp(want, json_string_value(sum)) != 0) {
+		snprintf(err, errlen, "the manifest does not match its checksum");
+		return -1;
+	}
+	if (json_integer_value(format) > EV_CKPT_FORMAT) {
+		snprintf(err, errlen,
+			 "the manifest is of format %" JSON_INTEGER_FORMAT
+			 ", newer than this evpipe's %d",
+			 json_integer_value(format), EV_CKPT_FORMAT);
+		return -1;
+	}
+	const char *mjob = json_string_value(json_object_get(m, "job"));
+	if (json_integer_value(json_object_get(m, "id")) != id || !mjob || strcmp(mjob, job) != 0) {
+		snprintf(err, errlen,
+			 "the manifest is that of checkpoint %" JSON_INTEGER_FORMAT " of job '%s'",
+			 json_integer_value(json_object_get(m, "id")), mjob ? mjob : "?");
+		return -1;
+	}
+	if (!json_is_object(json_object_get(m, "parts"))) {
+		snprintf(err, errlen, "the manifest lists no parts");
+		return -1;
+	}
+	return 0;
+}
+
+/* Every file entry of the manifest's parts: 0, or -1 with err. */
+static int check_files(const json_t *m, const char *job, char *err, size_t errlen)
+{
+	const char *stage;
+	json_t *part, *f;
+	size_t i;
+	json_object_foreach(json_object_get(m, "parts"), stage, part)
+	{
+		json_array_foreach(json_object_get(part, "files"), i, f)
+		{
+			if (ev_ckpt_file_check(f, job, err, errlen) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+json_t *ev_ckpt_get_manifest(ev_store *s, const char *job, int64_t id, int *found, int *legacy,
+			     char *err, size_t errlen)
+{
+	ev_buf key = EV_BUF_INIT;
+	ev_ckpt_manifest_key(&key, job, id);
+	json_t *m = ev_ckpt_get_json(s, ev_buf_cstr(&key), found, err, errlen);
+	ev_buf_free(&key);
+	int r = m ? ev_ckpt_manifest_check(m, job, id, err, errlen) : -1;
+	if (r >= 0 && check_files(m, job, err, errlen) < 0)
+		r = -1;
+	if (m && r < 0) {
+		json_decref(m);
+		*found = -1;
+		return NULL;
+	}
+	*legacy = r == 1;
+	return m;
+}
+
+/* "3 min ago"-like age of a time in epoch ms into out. */
+static void fmt_age(int64_t at, char out[64])
+{
+	int64_t s = (ev_wall_ms() - at) / 1000;
+	if (at <= 0)
+		snprintf(out, 64, "of unknown age");
+	else if (s < 120)
+		snprintf(out, 64, "%" PRId64 " s ago", s);
+	else if (s < 7200)
+		snprintf(out, 64, "%" PRId64 " min ago", s / 60);
+	else if (s < 2 * 86400)
+		snprintf(out, 64, "%" PRId64 " h ago", s / 3600);
+	else
+		snprintf(out, 64, "%" PRId64 " days ago", s / 86400);
+}
+
+/* What differs between the identity in the checkpoint (there) and this stage's (here), as
+ * "KEY: X in the checkpoint, Y here; ..." into b; 0 when nothing does. */
+static int identity_diff(const json_t *there, const json_t *here, ev_buf *b)
+{
+	const char *k;
+	json_t *v;
+	int n = 0;
+	json_t *keys = json_object();
+	json_object_foreach((json_t *)there, k, v)
+	{
+		json_object_set(keys, k, json_null());
+	}
+	json_object_foreach((json_t *)here, k, v)
+	{
+		json_object_set(keys, k, json_null());
+	}
+	json_object_foreach(keys, k, v)
+	{
+		json_t *a = json_object_get(there, k), *h = json_object_get(here, k);
+		if (a && h && json_equal(a, h))
+			continue;
+		char *ta = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		char *th = h ? json_dumps(h, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		ev_buf_printf(b, "%s%s: %s in the checkpoint, %s here", n++ ? "; " : "", k,
+			      ta ? ta : "none", th ? th : "none");
+		free(ta);
+		free(th);
+	}
+	json_decref(keys);
+	return n;
+}
+
+/* The identity check of the restore (see ev_ckpt_restore). */
+static int check_identity(ev_ckpt *o, const ev_ckpt_restored *r, char *err, size_t errlen)
+{
+	if (!o->identity || !r->part)
+		return 0;
+	json_t *there = json_object_get(r->part, "identity");
+	if (!json_is_object(there)) {
+		ev_warn("checkpoint %" PRId64 " does not say what stage '%s' belonged to (written "
+			"by an older evpipe): restoring it unchecked",
+			r->id, o->stage);
+		return 0;
+	}
+	ev_buf diff = EV_BUF_INIT;
+	int rc = 0;
+	if (identity_diff(there, o->identity, &diff)) {
+		if (o->allow_mismatch) {
+			ev_warn("checkpoint %" PRId64 " of job '%s' is of another pipeline (%s): "
+				"restoring it anyway (--restore-mismatch allow)",
+				r->id, o->job, ev_buf_cstr(&diff));
+		} else {
+			snprintf(err, errlen,
+				 "checkpoint %" PRId64 " of job '%s' is of another pipeline: stage "
+				 "'%s' %s; give this pipeline a job of its own (--job), start "
+				 "afresh (--restore none), or restore it anyway "
+				 "(--restore-mismatch allow)",
+				 r->id, o->job, o->stage, ev_buf_cstr(&diff));
+			rc = -1;
+		}
+	}
+	ev_buf_free(&diff);
+	return rc;
+}
+
+/* Load and check checkpoint id's manifest into r. Returns 0, or -1 with err. */
+static int load_verified(ev_ckpt *o, int64_t id, ev_ckpt_restored *r, int *legacy, char *err,
+			 size_t errlen)
+{
+	int found;
+	json_t *m = ev_ckpt_get_manifest(o->store, o->job, id, &found, legacy, err, errlen);
+	if (!m) {
+		if (found == 0)
+			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);
+		return -1;
+	}
+	json_t *off = json_object_get(m, "offsets");
+	if (off && !json_is_object(off)) {
+		snprintf(err, errlen, "the manifest's offsets are not an object");
+		json_decref(m);
+		return -1;
+	}
+	r->id = id;
+	r->manifest = m;
+	r->offsets = off;
+	r->part = json_object_get(json_object_get(m, "parts"), o->stage);
+	return 0;
+}
+
+int ev_ckpt_restore(ev_ckpt *o, ev_ckpt_restored *r, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	const char *which = o->restore;
+	if (!o->store || !which || strcmp(which, "none") == 0)
+		return 0;
+	int latest = strcmp(which, "latest") == 0, valid = strcmp(which, "latest-valid") == 0;
+	char *end;
+	long long want = strtoll(which, &end, 10);
+	if (!latest && !valid && (*end || end == which || want <= 0)) {
+		snprintf(err, errlen,
+			 "invalid checkpoint '%s': want latest, latest-valid, none or an id",
+			 which);
+		return -1;
+	}
+	ev_ckpt_entry *e;
+	size_t n;
+	if (ev_ckpt_list(o->store, o->job, &e, &n, err, errlen) < 0)
+		return -1;
+	int exact = !latest && !valid, legacy = 0, rc = 0, candidates = 0;
+	char why[512] = "", skip[512] = "";
+	int64_t failed = 0; /* the newest that failed verification */
+	for (size_t i = n; i-- > 0;) {
+		if (!e[i].complete || (exact && e[i].id != want))
+			continue;
+		candidates++;
+		if (load_verified(o, e[i].id, r, &legacy, failed ? skip : why,
+				  failed ? sizeof(skip) : sizeof(why)) == 0)
+			break;
+		if (valid)
+			ev_warn("checkpoint %" PRId64 " failed verification (%s): skipped", e[i].id,
+				failed ? skip : why);
+		if (!failed)
+			failed = e[i].id;
+		if (exact)
+			break;
+		/* latest: go on, to name the newest intact one */
+	}
+	if (exact && !candidates) {
+		snprintf(err, errlen, "checkpoint %lld of job '%s' is not complete in %s", want,
+			 o->job, ev_store_url(o->store));
+		rc = -1;
+	} else if (failed && !valid) {
+		char hint[160] = "";
+		if (r->id)
+			snprintf(hint, sizeof(hint),
+				 "; the newest intact one is %" PRId64
+				 " (--restore latest-valid or --restore %" PRId64 " uses it)",
+				 r->id, r->id);
+		else if (latest)
+			snprintf(hint, sizeof(hint), "; no older checkpoint is intact");
+		snprintf(err, errlen,
+			 "checkpoint %" PRId64 " of job '%s' failed verification: %s%s", failed,
+			 o->job, why, hint);
+		rc = -1;
+	} else if (failed && !r->id) {
+		snprintf(
+			err, errlen,
+			"no complete checkpoint of job '%s' passes verification (the newest, %" PRId64
+			": %s)",
+			o->job, failed, why);
+		rc = -1;
+	}
+	ev_ckpt_entries_free(e, n);
+	if (rc == 0 && r->id)
+		rc = check_identity(o, r, err, errlen);
+	if (rc == 0 && r->id) {
+		char age[64];
+		fmt_age(json_integer_value(json_object_get(r->manifest, "completed_at")), age);
+		ev_warn("restoring checkpoint %" PRId64 " of job '%s' from %s, completed %s", r->id,
+			o->job, ev_store_url(o->store), age);
+		if (legacy)
+			ev_warn("checkpoint %" PRId64
+				" has no checksum (written by an older evpipe): "
+				"restoring it unverified",
+				r->id);
+	}
+	if (rc < 0)
+		ev_ckpt_restored_free(r);
+	return rc;
+}
+
+void ev_ckpt_restored_free(ev_ckpt_restored *r)
+{
+	json_decref(r->manifest);
+	memset(r, 0, sizeof(*r));
 }

@@ -6,7 +6,10 @@
  *                                    digits, so that key order is numeric order)
  *   <job>/chk-<N>/<stage>/<file>     files private to one checkpoint (RocksDB's MANIFEST ...)
  *   <job>/chk-<N>/_manifest.json     written last by the coordinator: its existence is the
- *                                    commit point of checkpoint N
+ *                                    commit point of checkpoint N. It holds a copy of every
+ *                                    part and a checksum of its own content: a restore reads
+ *                                    only the manifest and the files its parts list, and
+ *                                    verifies every byte of them (ADR 0008)
  *   <job>/shared/<stage>/<sha256>    immutable files shared by checkpoints (SST files), named by
  *                                    their content, uploaded once: incremental checkpoints */
 #ifndef EV_CHECKPOINT_H
@@ -21,18 +24,24 @@
 #include "metrics.h"
 
 /* Options of every tool that takes part in checkpoints. */
-enum { EV_OPT_CKPT_STORE = 0x1200, EV_OPT_CKPT_STAGE, EV_OPT_CKPT_RESTORE };
-#define EV_CKPT_LONG_OPTIONS                                              \
-	{"checkpoint-store", required_argument, NULL, EV_OPT_CKPT_STORE}, \
-		{"stage", required_argument, NULL, EV_OPT_CKPT_STAGE},    \
-	{                                                                 \
-		"restore", required_argument, NULL, EV_OPT_CKPT_RESTORE   \
+enum { EV_OPT_CKPT_STORE = 0x1200, EV_OPT_CKPT_STAGE, EV_OPT_CKPT_RESTORE, EV_OPT_CKPT_MISMATCH };
+#define EV_CKPT_LONG_OPTIONS                                                      \
+	{"checkpoint-store", required_argument, NULL, EV_OPT_CKPT_STORE},         \
+		{"stage", required_argument, NULL, EV_OPT_CKPT_STAGE},            \
+		{"restore", required_argument, NULL, EV_OPT_CKPT_RESTORE},        \
+	{                                                                         \
+		"restore-mismatch", required_argument, NULL, EV_OPT_CKPT_MISMATCH \
 	}
 #define EV_CKPT_OPTIONS_HELP                                                                         \
 	"      --checkpoint-store URL  take part in checkpoints (file:///dir, s3://bucket/prefix;\n" \
 	"                           S3 from S3_ENDPOINT, AWS_REGION and the AWS credentials)\n"      \
 	"      --stage NAME         this stage's name in checkpoints (default: the tool's)\n"        \
-	"      --restore WHICH      start from checkpoint WHICH: latest, an id, or none\n"
+	"      --restore WHICH      start from checkpoint WHICH: latest, latest-valid (the newest\n" \
+	"                           that passes verification), an id, or none\n"                     \
+	"      --restore-mismatch refuse|allow\n"                                                    \
+	"                           a checkpoint of another pipeline (other topics, group,\n"        \
+	"                           windows, contract or table) is refused (default) or restored\n"  \
+	"                           anyway, with a warning\n"
 
 typedef struct ev_ckpt {
 	ev_counter *failures; /* parts this stage could not write (ev_ckpt_metrics) */
@@ -41,6 +50,8 @@ typedef struct ev_ckpt {
 	const char *restore;  /* NULL or "none": start afresh */
 	const char *job;
 	ev_store *store;
+	json_t *identity;   /* what this stage belongs to (ev_ckpt_set_identity), or NULL */
+	int allow_mismatch; /* --restore-mismatch allow */
 } ev_ckpt;
 
 /* Act on getopt_long's c when it is a checkpoint option: 1 when it was one, else 0. */
@@ -49,10 +60,39 @@ int ev_ckpt_option(int c, const char *arg, ev_ckpt *o);
  * default stage name. Returns 0, or -1 with a message in err. */
 int ev_ckpt_open(ev_ckpt *o, const char *job, const char *tool, char *err, size_t errlen);
 void ev_ckpt_close(ev_ckpt *o);
+/* What this stage of the pipeline belongs to, as a JSON object of settings (taken): kin its
+ * topics and group, evwindow its options fingerprint, chsink its table, ... Every part the
+ * stage writes carries it as "identity", and a restore compares it with the checkpoint's. */
+void ev_ckpt_set_identity(ev_ckpt *o, json_t *identity);
 
 /* "<job>/chk-<N>" into b (reset first), and "<job>/chk-<N>/<name>". */
 void ev_ckpt_dir(ev_buf *b, const char *job, int64_t id);
 void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name);
+/* The key of stage's part, "<job>/chk-<N>/<stage>.json", and of the manifest. */
+void ev_ckpt_part_key(ev_buf *b, const char *job, int64_t id, const char *stage);
+void ev_ckpt_manifest_key(ev_buf *b, const char *job, int64_t id);
+
+/* The manifest's format: 2 adds "format" and "checksum", "sha256:" and the SHA-256 of the
+ * manifest without "checksum" serialised compactly with sorted keys and ASCII escapes. A
+ * manifest with neither key is of format 1 (written before checksums): read unverified. */
+#define EV_CKPT_FORMAT 2
+/* Write the manifest m of checkpoint id (the commit point), with "format" and "checksum"
+ * added to m. Returns 0, or -1 with a message in err. */
+int ev_ckpt_put_manifest(ev_store *s, const char *job, int64_t id, json_t *m, char *err,
+			 size_t errlen);
+/* Check a manifest read as checkpoint id of job: its checksum, its format, that it names
+ * that checkpoint and lists parts. Returns 0 when it verifies, 1 when it is of format 1 (no
+ * checksum: nothing to verify), or -1 with what is wrong in err. */
+int ev_ckpt_manifest_check(const json_t *m, const char *job, int64_t id, char *err, size_t errlen);
+/* The manifest of checkpoint id, checked (ev_ckpt_manifest_check, and every file entry of its
+ * parts: ev_ckpt_file_check): the object with *legacy 1 when it is of format 1, else NULL
+ * with *found 0 (absent) or -1 (unreadable or corrupt, with a message in err). */
+json_t *ev_ckpt_get_manifest(ev_store *s, const char *job, int64_t id, int *found, int *legacy,
+			     char *err, size_t errlen);
+/* A file entry of a part ({name, key, size, sha256}): a name that is a plain file name (not
+ * empty, no '/', not starting with '.', no control character), a valid key under "<job>/",
+ * a size and a SHA-256. Returns 0, or -1 with what is wrong in err. */
+int ev_ckpt_file_check(const json_t *f, const char *job, char *err, size_t errlen);
 
 /* Write this stage's part of checkpoint id: part (a JSON object, taken) gets "stage",
  * "checkpoint" and "at" added. Returns 0, or -1 with a message in err. */
@@ -66,8 +106,10 @@ void ev_ckpt_failed(ev_ckpt *o, int64_t id, const char *err);
  * with the time it took since the barrier arrived (t0, ev_mono_ns). Returns 0, or -1 with a
  * message in err. A no-op without --checkpoint-store. */
 int ev_ckpt_ack(ev_ckpt *o, int64_t id, uint64_t t0_ns, char *err, size_t errlen);
-/* For a stage without state, --restore has nothing to load: say so once. */
-void ev_ckpt_stateless_restore(const ev_ckpt *o);
+/* For a stage without state, --restore has nothing to load, but the checkpoint is verified
+ * and this stage's identity checked as ev_ckpt_restore does, and the stage says so once.
+ * Returns 0, or -1 with a message in err (the restore is refused). */
+int ev_ckpt_stateless_restore(ev_ckpt *o, char *err, size_t errlen);
 /* The JSON object under key: the object, or NULL with *found 0 (absent) or -1 (error, with a
  * message in err). */
 json_t *ev_ckpt_get_json(ev_store *s, const char *key, int *found, char *err, size_t errlen);
@@ -86,6 +128,24 @@ json_t *ev_ckpt_upload_dir(ev_ckpt *o, int64_t id, const char *dir, uint64_t *to
 int ev_ckpt_download_files(ev_store *s, const json_t *part, const char *dir, char *err,
 			   size_t errlen);
 
+/* What --restore names, verified: the newest complete checkpoint (latest; when it fails
+ * verification, the restore is refused with the newest intact one named), the newest one that
+ * verifies (latest-valid, the others skipped with a warning), an id, or none. Its manifest
+ * must verify (ev_ckpt_manifest_check; format 1 is read with a warning), and this stage's
+ * part in it must carry this stage's identity (a part without one, written before identities,
+ * is restored with a warning); another identity refuses the restore naming what differs,
+ * unless --restore-mismatch allow. The restore is logged at warn level with the checkpoint's
+ * id and age. */
+typedef struct ev_ckpt_restored {
+	int64_t id;       /* 0: nothing to restore (no checkpoint yet, or none) */
+	json_t *manifest; /* the verified manifest */
+	json_t *part;     /* this stage's part in it (borrowed from manifest), or NULL */
+	json_t *offsets;  /* the manifest's offsets (borrowed), or NULL */
+} ev_ckpt_restored;
+/* Returns 0, or -1 with a message in err; r is filled either way (ev_ckpt_restored_free). */
+int ev_ckpt_restore(ev_ckpt *o, ev_ckpt_restored *r, char *err, size_t errlen);
+void ev_ckpt_restored_free(ev_ckpt_restored *r);
+
 /* The checkpoints of a job, by ascending id. */
 typedef struct ev_ckpt_entry {
 	int64_t id;
@@ -98,7 +158,8 @@ int ev_ckpt_list(ev_store *s, const char *job, ev_ckpt_entry **entries, size_t *
 		 size_t errlen);
 void ev_ckpt_entries_free(ev_ckpt_entry *entries, size_t n);
 /* The checkpoint "latest" (the newest complete one; 0 when there is none), "none" (0), or an id
- * (which must be complete). Returns 0, or -1 with a message in err. */
+ * (which must be complete), from the listing alone: nothing is verified (a restore goes
+ * through ev_ckpt_restore). Returns 0, or -1 with a message in err. */
 int ev_ckpt_resolve(ev_store *s, const char *job, const char *which, int64_t *id, char *err,
 		    size_t errlen);
 /* Delete the checkpoints older than the newest keep complete ones (those in progress, newer

@@ -294,14 +294,22 @@ static const char *s3_key(ev_store *s, const char *key)
 	return rc < 0 ? NULL : ev_buf_cstr(&s->key);
 }
 
-/* ---- the file store ---- */
+/* ---- the file store ----
+ * Below its root, the store is walked one segment at a time with openat(2) and O_NOFOLLOW,
+ * never by path: no symbolic link in the store leads outside it. A link met is an error
+ * (ELOOP), never followed, listed or deleted. The root itself is the user's: it may be a link. */
 
-static const char *file_path(ev_store *s, ev_buf *b, const char *key)
+static const char link_msg[] = "a symbolic link in the store (a store follows none)";
+
+/* The reason for errno e: a link is named as such. */
+static const char *why_errno(int e)
 {
-	ev_buf_reset(b);
-	return ev_buf_printf(b, "%s/%s", s->root, key) < 0 ? NULL : ev_buf_cstr(b);
+	return e == ELOOP ? link_msg : strerror(e);
 }
 
+/* mkdir -p of the directory that holds path (an absolute path); each directory made is made
+ * durable by an fsync of its parent. Only for the root and the local files of get_file: they
+ * are the user's paths. */
 static int fsync_dir(const char *dir)
 {
 	int fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -314,8 +322,6 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
-/* mkdir -p of the directory that holds path (an absolute path); each directory made is made
- * durable by an fsync of its parent. */
 static int make_parents(char *path)
 {
 	char *slash = strrchr(path, '/');
@@ -343,6 +349,84 @@ static int make_parents(char *path)
 	}
 	*slash = '/';
 	return rc;
+}
+
+/* The directory name in dfd, not through a link: fd, or -1 with errno (ELOOP for a link). */
+static int open_subdir(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 && errno == ENOTDIR && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		errno = ELOOP;
+	return fd;
+}
+
+/* The directory of the first dlen bytes of rel ('/'-separated segments) under the root;
+ * create: make the missing ones (the root too), each made durable by an fsync of its parent.
+ * fd, or -1 with errno (ENOENT when one is missing, ELOOP when one is a link). */
+static int open_dirs(ev_store *s, const char *rel, size_t dlen, int create)
+{
+	const char *root = *s->root ? s->root : "/";
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		ev_buf_reset(&s->path);
+		if (ev_buf_printf(&s->path, "%s/x", s->root) < 0 || !ev_buf_cstr(&s->path)) {
+			errno = ENOMEM;
+			return -1;
+		}
+		if (make_parents(s->path.data) < 0)
+			return -1;
+		fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	for (size_t i = 0; fd >= 0 && i < dlen;) {
+		size_t n = strcspn(rel + i, "/");
+		if (i + n > dlen)
+			n = dlen - i;
+		ev_buf_reset(&s->path);
+		if (ev_buf_append(&s->path, rel + i, n) < 0 || !ev_buf_cstr(&s->path)) {
+			close(fd);
+			errno = ENOMEM;
+			return -1;
+		}
+		int sub = open_subdir(fd, s->path.data);
+		if (sub < 0 && errno == ENOENT && create) {
+			if ((mkdirat(fd, s->path.data, 0777) == 0 || errno == EEXIST) &&
+			    fsync(fd) == 0)
+				sub = open_subdir(fd, s->path.data);
+		}
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = sub;
+		i += n + 1;
+	}
+	return fd;
+}
+
+/* The directory that holds key (opened as open_dirs does), and key's last segment in *leaf. */
+static int open_parent(ev_store *s, const char *key, int create, const char **leaf)
+{
+	const char *slash = strrchr(key, '/');
+	*leaf = slash ? slash + 1 : key;
+	return open_dirs(s, key, slash ? (size_t)(slash - key) : 0, create);
+}
+
+/* The directory that holds a local path (the user's: links are followed), and its last
+ * segment in *leaf. */
+static int open_local_parent(ev_store *s, const char *path, const char **leaf)
+{
+	const char *slash = strrchr(path, '/');
+	*leaf = slash ? slash + 1 : path;
+	if (!slash)
+		return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ev_buf_reset(&s->path);
+	if (ev_buf_append(&s->path, path, slash == path ? 1 : (size_t)(slash - path)) < 0 ||
+	    !ev_buf_cstr(&s->path)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return open(s->path.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -390,29 +474,29 @@ static int copy_fd(int in, int out, uint64_t *n)
 	return rc;
 }
 
-/* Create a temporary file next to final (a path); its name in s->tmp. Returns the fd or -1. */
-static int open_tmp(ev_store *s, const char *final)
+/* Create a temporary file in the directory dfd; its name in s->tmp. Returns the fd or -1. */
+static int open_tmp(ev_store *s, int dfd)
 {
-	const char *slash = strrchr(final, '/');
-	int dirlen = slash ? (int)(slash - final) + 1 : 0; /* with the '/' */
 	for (int tries = 0; tries < 100; tries++) {
 		ev_buf_reset(&s->tmp);
-		if (ev_buf_printf(&s->tmp, "%.*s" TMP_PREFIX "%ld.%llu", dirlen, final,
-				  (long)getpid(), (unsigned long long)++s->tmp_seq) < 0 ||
+		if (ev_buf_printf(&s->tmp, TMP_PREFIX "%ld.%llu", (long)getpid(),
+				  (unsigned long long)++s->tmp_seq) < 0 ||
 		    !ev_buf_cstr(&s->tmp)) {
 			errno = ENOMEM;
 			return -1;
 		}
-		int fd = open(s->tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		int fd = openat(dfd, s->tmp.data,
+				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
 	return -1;
 }
 
-/* Make the temporary file s->tmp (open as fd) durable and publish it as final, atomically;
- * then make the rename durable. Closes fd; removes the temporary file on failure. */
-static int publish(ev_store *s, int fd, const char *final)
+/* Make the temporary file s->tmp of dfd (open as fd) durable and publish it as final in dfd,
+ * atomically (a link there is replaced, not followed); then make the rename durable. Closes
+ * fd; removes the temporary file on failure. */
+static int publish(ev_store *s, int dfd, int fd, const char *final)
 {
 	int rc = fsync(fd);
 	int e = errno;
@@ -420,72 +504,71 @@ static int publish(ev_store *s, int fd, const char *final)
 		rc = -1;
 		e = errno;
 	}
-	if (rc == 0 && rename(s->tmp.data, final) < 0) {
+	if (rc == 0 && renameat(dfd, s->tmp.data, dfd, final) < 0) {
 		rc = -1;
 		e = errno;
 	}
-	if (rc < 0) {
-		unlink(s->tmp.data);
-		errno = e;
-		return -1;
+	if (rc == 0 && fsync(dfd) < 0) {
+		rc = -1;
+		e = errno;
+	} else if (rc < 0) {
+		unlinkat(dfd, s->tmp.data, 0);
 	}
-	char *slash = strrchr(s->tmp.data, '/');
-	if (!slash)
-		return fsync_dir(".");
-	*slash = '\0';
-	rc = fsync_dir(s->tmp.data);
-	*slash = '/';
+	errno = e;
 	return rc;
 }
 
-/* Write a new object at final from data (src < 0) or from the file src. */
-static int file_write(ev_store *s, const char *final, const void *data, size_t len, int src)
+/* Write a new object key from data (src < 0) or from the file src. */
+static int file_write(ev_store *s, const char *key, const void *data, size_t len, int src)
 {
-	if (make_parents(s->path.data) < 0)
-		return -1;
-	int fd = open_tmp(s, final);
-	if (fd < 0 && errno == ENOENT) {
+	const char *leaf;
+	int dfd = open_parent(s, key, 1, &leaf);
+	int fd = dfd < 0 ? -1 : open_tmp(s, dfd);
+	if (dfd >= 0 && fd < 0 && errno == ENOENT) {
 		/* A delete removed the directory after it was made: once more. */
-		if (make_parents(s->path.data) < 0)
-			return -1;
-		fd = open_tmp(s, final);
+		close(dfd);
+		dfd = open_parent(s, key, 1, &leaf);
+		fd = dfd < 0 ? -1 : open_tmp(s, dfd);
 	}
-	if (fd < 0)
-		return -1;
-	uint64_t n;
-	int rc = src >= 0 ? copy_fd(src, fd, &n) : write_all(fd, data, len);
-	if (rc < 0) {
-		int e = errno;
-		close(fd);
-		unlink(s->tmp.data);
-		errno = e;
-		return -1;
+	int rc = fd < 0 ? -1 : 0;
+	if (rc == 0) {
+		uint64_t n;
+		rc = src >= 0 ? copy_fd(src, fd, &n) : write_all(fd, data, len);
+		if (rc < 0) {
+			int e = errno;
+			close(fd);
+			unlinkat(dfd, s->tmp.data, 0);
+			errno = e;
+		} else {
+			rc = publish(s, dfd, fd, leaf);
+		}
 	}
-	return publish(s, fd, final);
+	int e = errno;
+	if (dfd >= 0)
+		close(dfd);
+	errno = e;
+	return rc;
 }
 
 static int file_put(ev_store *s, const char *key, const void *data, size_t len, int src, char *err,
 		    size_t errlen)
 {
-	const char *final = file_path(s, &s->path, key);
-	if (!final)
-		return fail(s, err, errlen, "put", key, "out of memory");
-	if (file_write(s, final, data, len, src) < 0)
-		return fail(s, err, errlen, "put", key, strerror(errno));
+	if (file_write(s, key, data, len, src) < 0)
+		return fail(s, err, errlen, "put", key, why_errno(errno));
 	return 0;
 }
 
-/* Open the object key for reading: fd, or -1 with errno (ENOENT when absent). */
+/* Open the object key for reading: fd, or -1 with errno (ENOENT when absent, ELOOP for a
+ * link). */
 static int file_open(ev_store *s, const char *key)
 {
-	const char *p = file_path(s, &s->path, key);
-	if (!p) {
-		errno = ENOMEM;
-		return -1;
-	}
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOTDIR)
-		errno = ENOENT;
+	const char *leaf;
+	int dfd = open_parent(s, key, 0, &leaf);
+	int fd = dfd < 0 ? -1 : openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int e = errno;
+	if (dfd >= 0)
+		close(dfd);
+	errno = e == ENOTDIR ? ENOENT : e;
 	struct stat st;
 	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -500,7 +583,7 @@ static int file_get(ev_store *s, const char *key, ev_buf *out, char *err, size_t
 	ev_buf_reset(out);
 	int fd = file_open(s, key);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : fail(s, err, errlen, "get", key, strerror(errno));
+		return errno == ENOENT ? 0 : fail(s, err, errlen, "get", key, why_errno(errno));
 	char chunk[65536];
 	for (;;) {
 		ssize_t r = read(fd, chunk, sizeof(chunk));
@@ -518,17 +601,32 @@ static int file_get(ev_store *s, const char *key, ev_buf *out, char *err, size_t
 	return 1;
 }
 
+/* lstat of key: 1 with st, 0 when absent, -1 with errno (ELOOP for a link). */
+static int file_stat(ev_store *s, const char *key, struct stat *st)
+{
+	const char *leaf;
+	int dfd = open_parent(s, key, 0, &leaf);
+	int rc = dfd < 0 ? -1 : fstatat(dfd, leaf, st, AT_SYMLINK_NOFOLLOW);
+	int e = errno;
+	if (dfd >= 0)
+		close(dfd);
+	errno = e;
+	if (rc < 0)
+		return e == ENOENT || e == ENOTDIR ? 0 : -1;
+	if (S_ISLNK(st->st_mode)) {
+		errno = ELOOP;
+		return -1;
+	}
+	return 1;
+}
+
 static int file_head(ev_store *s, const char *key, uint64_t *size, char *err, size_t errlen)
 {
-	const char *p = file_path(s, &s->path, key);
 	struct stat st;
-	if (!p)
-		return fail(s, err, errlen, "stat", key, "out of memory");
-	if (stat(p, &st) < 0)
-		return errno == ENOENT || errno == ENOTDIR
-			       ? 0
-			       : fail(s, err, errlen, "stat", key, strerror(errno));
-	if (!S_ISREG(st.st_mode))
+	int r = file_stat(s, key, &st);
+	if (r < 0)
+		return fail(s, err, errlen, "stat", key, why_errno(errno));
+	if (r == 0 || !S_ISREG(st.st_mode))
 		return 0;
 	if (size)
 		*size = (uint64_t)st.st_size;
@@ -537,28 +635,36 @@ static int file_head(ev_store *s, const char *key, uint64_t *size, char *err, si
 
 static int file_delete(ev_store *s, const char *key, char *err, size_t errlen)
 {
-	const char *p = file_path(s, &s->path, key);
-	if (!p)
-		return fail(s, err, errlen, "delete", key, "out of memory");
-	if (unlink(p) < 0) /* EISDIR: the key is only a prefix of others */
-		return errno == ENOENT || errno == ENOTDIR || errno == EISDIR
-			       ? 0
-			       : fail(s, err, errlen, "delete", key, strerror(errno));
-	/* Directories left empty go, up to the root; a non-empty one stops it. */
-	char *path = s->path.data;
-	size_t root_len = strlen(s->root);
-	char *slash = strrchr(path, '/');
-	*slash = '\0';
-	if (fsync_dir(path) < 0) {
+	struct stat st;
+	int r = file_stat(s, key, &st);
+	if (r < 0)
+		return fail(s, err, errlen, "delete", key, why_errno(errno));
+	if (r == 0 || S_ISDIR(st.st_mode)) /* a directory: the key is only a prefix of others */
+		return 0;
+	const char *leaf;
+	int dfd = open_parent(s, key, 0, &leaf);
+	if (dfd < 0 || unlinkat(dfd, leaf, 0) < 0 || fsync(dfd) < 0) {
 		int e = errno;
-		*slash = '/';
-		return fail(s, err, errlen, "delete", key, strerror(e));
+		if (dfd >= 0)
+			close(dfd);
+		return e == ENOENT ? 0 : fail(s, err, errlen, "delete", key, why_errno(e));
 	}
-	while ((slash = strrchr(path, '/')) && strlen(path) > root_len) {
-		if (rmdir(path) < 0)
+	close(dfd);
+	/* Directories left empty go, up to the root; a non-empty one stops it. */
+	for (size_t end = (size_t)(leaf - 1 - key); leaf != key && end > 0;) {
+		const char *slash = memrchr(key, '/', end);
+		size_t start = slash ? (size_t)(slash - key) + 1 : 0;
+		int pfd = open_dirs(s, key, slash ? (size_t)(slash - key) : 0, 0);
+		ev_buf_reset(&s->tmp);
+		int gone = pfd >= 0 && ev_buf_append(&s->tmp, key + start, end - start) == 0 &&
+			   ev_buf_cstr(&s->tmp) && unlinkat(pfd, s->tmp.data, AT_REMOVEDIR) == 0;
+		if (gone)
+			fsync(pfd);
+		if (pfd >= 0)
+			close(pfd);
+		if (!gone || !slash)
 			break;
-		*slash = '\0';
-		fsync_dir(path);
+		end = (size_t)(slash - key);
 	}
 	return 0;
 }
@@ -569,6 +675,7 @@ struct walk {
 	char **keys;
 	uint64_t *sizes;
 	size_t n, cap;
+	char *link; /* the link met, relative to the root */
 };
 
 static int walk_add(struct walk *w, const char *key, uint64_t size)
@@ -591,14 +698,19 @@ static int walk_add(struct walk *w, const char *key, uint64_t size)
 	return 0;
 }
 
-/* Collect the regular files under dir (the directory of relative path rel, "" for the root)
- * whose keys start with the prefix. Returns 0, or -1 with errno. */
-static int walk_dir(struct walk *w, const char *dir, const char *rel, int depth)
+/* Collect the regular files under the directory fd (taken; relative path rel, "" for the
+ * root) whose keys start with the prefix. A link where a key or a directory of keys could be
+ * is an error (ELOOP, w->link). Returns 0, or -1 with errno. */
+static int walk_dir(struct walk *w, int fd, const char *rel, int depth)
 {
-	DIR *d = opendir(dir);
-	if (!d)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-	ev_buf child = EV_BUF_INIT, crel = EV_BUF_INIT;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	ev_buf crel = EV_BUF_INIT;
 	int rc = 0;
 	struct dirent *e;
 	errno = 0;
@@ -609,49 +721,57 @@ static int walk_dir(struct walk *w, const char *dir, const char *rel, int depth)
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
 		    strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
 			continue;
-		ev_buf_reset(&child);
 		ev_buf_reset(&crel);
-		if (ev_buf_printf(&child, "%s/%s", dir, name) < 0 ||
-		    ev_buf_printf(&crel, "%s%s%s", rel, *rel ? "/" : "", name) < 0 ||
-		    !ev_buf_cstr(&child) || !ev_buf_cstr(&crel)) {
+		if (ev_buf_printf(&crel, "%s%s%s/", rel, *rel ? "/" : "", name) < 0 ||
+		    !ev_buf_cstr(&crel)) {
 			errno = ENOMEM;
 			rc = -1;
 			break;
 		}
+		crel.data[--crel.len] = '\0';
+		size_t n = crel.len;
+		/* Keys with the prefix, and directories that hold them or lead to them. */
+		size_t m = n + 1 < w->prefix_len ? n + 1 : w->prefix_len;
+		crel.data[n] = '/';
+		int relevant = memcmp(crel.data, w->prefix, m) == 0;
+		crel.data[n] = '\0';
 		struct stat st;
-		if (stat(child.data, &st) < 0) {
+		if (!relevant)
+			continue;
+		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT) /* removed meanwhile */
 				continue;
 			rc = -1;
 			break;
 		}
-		size_t n = crel.len;
-		if (S_ISREG(st.st_mode)) {
-			if (n >= w->prefix_len &&
-			    memcmp(crel.data, w->prefix, w->prefix_len) == 0 &&
-			    path_ok(crel.data, 0) &&
+		if (S_ISLNK(st.st_mode)) {
+			free(w->link);
+			w->link = strdup(crel.data);
+			errno = ELOOP;
+			rc = -1;
+		} else if (S_ISREG(st.st_mode)) {
+			if (n >= w->prefix_len && path_ok(crel.data, 0) &&
 			    walk_add(w, crel.data, (uint64_t)st.st_size) < 0) {
 				errno = ENOMEM;
 				rc = -1;
 			}
 		} else if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH) {
-			/* Only into directories that hold keys with the prefix, or lead to them. */
-			size_t m = n + 1 < w->prefix_len ? n + 1 : w->prefix_len;
-			if (ev_buf_putc(&crel, '/') < 0 || !ev_buf_cstr(&crel)) {
-				errno = ENOMEM;
-				rc = -1;
-			} else if (memcmp(crel.data, w->prefix, m) == 0) {
-				crel.data[--crel.len] = '\0';
-				rc = walk_dir(w, child.data, crel.data, depth + 1);
+			int sub = open_subdir(dirfd(d), name);
+			if (sub < 0 && errno == ENOENT)
+				continue;
+			if (sub < 0 && errno == ELOOP) {
+				free(w->link);
+				w->link = strdup(crel.data);
 			}
+			rc = sub < 0 ? -1 : walk_dir(w, sub, crel.data, depth + 1);
 		}
-		errno = 0;
+		if (rc == 0)
+			errno = 0;
 	}
 	if (rc == 0 && errno != 0)
 		rc = -1;
 	int saved = errno;
 	closedir(d);
-	ev_buf_free(&child);
 	ev_buf_free(&crel);
 	errno = saved;
 	return rc;
@@ -667,19 +787,29 @@ static int file_list(ev_store *s, const char *prefix,
 		     int (*fn)(const char *key, uint64_t size, void *arg), void *arg, char *err,
 		     size_t errlen)
 {
-	struct walk w = {prefix, strlen(prefix), NULL, NULL, 0, 0};
+	struct walk w = {prefix, strlen(prefix), NULL, NULL, 0, 0, NULL};
 	/* Start in the deepest directory the prefix names. */
 	const char *slash = strrchr(prefix, '/');
 	size_t dlen = slash ? (size_t)(slash - prefix) : 0;
-	ev_buf dir = EV_BUF_INIT, rel = EV_BUF_INIT;
-	int rc = ev_buf_printf(&dir, "%s/%.*s", s->root, (int)dlen, prefix) < 0 ||
-				 ev_buf_printf(&rel, "%.*s", (int)dlen, prefix) < 0 ||
-				 !ev_buf_cstr(&dir) || !ev_buf_cstr(&rel)
-			 ? (errno = ENOMEM, -1)
-			 : walk_dir(&w, dir.data, rel.data, 0);
+	ev_buf rel = EV_BUF_INIT;
+	int rc = 0;
+	int fd = open_dirs(s, prefix, dlen, 0);
+	if (fd < 0)
+		rc = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	else if (ev_buf_printf(&rel, "%.*s", (int)dlen, prefix) < 0 || !ev_buf_cstr(&rel)) {
+		close(fd);
+		errno = ENOMEM;
+		rc = -1;
+	} else {
+		rc = walk_dir(&w, fd, rel.data, 0);
+	}
 	size_t *order = NULL;
-	if (rc < 0) {
-		rc = fail(s, err, errlen, "list", prefix, strerror(errno));
+	if (rc < 0 && errno == ELOOP && w.link) {
+		char why[1200];
+		snprintf(why, sizeof(why), "'%s' is %s", w.link, link_msg);
+		rc = fail(s, err, errlen, "list", prefix, why);
+	} else if (rc < 0) {
+		rc = fail(s, err, errlen, "list", prefix, why_errno(errno));
 	} else if (w.n > 0 && !(order = calloc(w.n, sizeof(*order)))) {
 		rc = fail(s, err, errlen, "list", prefix, "out of memory");
 	} else {
@@ -695,7 +825,7 @@ static int file_list(ev_store *s, const char *prefix,
 		free(w.keys[i]);
 	free(w.keys);
 	free(w.sizes);
-	ev_buf_free(&dir);
+	free(w.link);
 	ev_buf_free(&rel);
 	return rc;
 }
@@ -770,13 +900,17 @@ int ev_store_get_file(ev_store *s, const char *key, const char *path, char *err,
 		src = file_open(s, key);
 		if (src < 0)
 			return errno == ENOENT ? 0
-					       : fail(s, err, errlen, "get", key, strerror(errno));
+					       : fail(s, err, errlen, "get", key, why_errno(errno));
 	}
-	int fd = open_tmp(s, path);
+	const char *leaf;
+	int dfd = open_local_parent(s, path, &leaf);
+	int fd = dfd < 0 ? -1 : open_tmp(s, dfd);
 	if (fd < 0) {
 		int e = errno;
 		if (src >= 0)
 			close(src);
+		if (dfd >= 0)
+			close(dfd);
 		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(e));
 		return -1;
 	}
@@ -793,18 +927,17 @@ int ev_store_get_file(ev_store *s, const char *key, const char *path, char *err,
 		if (!k)
 			snprintf(why, sizeof(why), "out of memory");
 	}
+	if (rc <= 0) {
+		close(fd);
+		unlinkat(dfd, s->tmp.data, 0);
+		close(dfd);
+		return rc < 0 ? fail(s, err, errlen, "get", key, why) : 0;
+	}
+	rc = publish(s, dfd, fd, leaf);
+	int e = errno;
+	close(dfd);
 	if (rc < 0) {
-		close(fd);
-		unlink(s->tmp.data);
-		return fail(s, err, errlen, "get", key, why);
-	}
-	if (rc == 0) {
-		close(fd);
-		unlink(s->tmp.data);
-		return 0;
-	}
-	if (publish(s, fd, path) < 0) {
-		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(e));
 		return -1;
 	}
 	return 1;

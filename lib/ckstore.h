@@ -17,6 +17,11 @@
  * to a temporary name in the same directory, fsync'ed, renamed over the key, and the directory
  * fsync'ed; S3: one PUT). Large objects stream from and to files, never whole in memory.
  *
+ * A file store is confined to its root: below it, no symbolic link is followed, listed, read,
+ * written through or deleted (paths are walked with openat and O_NOFOLLOW); meeting one is an
+ * error that names it ("a symbolic link in the store"), so that a prune never deletes outside
+ * the store. The root itself may be a link.
+ *
  * Every function that can fail returns -1 with a message in err; a message never contains a
  * secret. A handle is used by one thread at a time. */
 typedef struct ev_store ev_store;

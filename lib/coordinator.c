@@ -127,8 +127,7 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 	int rc = 0;
 	for (size_t j = 0; j < e->parts && rc == 0; j++) {
 		int found;
-		ev_ckpt_key(&key, c->o.ck->job, c->inflight, e->stages[j]);
-		ev_buf_puts(&key, ".json");
+		ev_ckpt_part_key(&key, c->o.ck->job, c->inflight, e->stages[j]);
 		json_t *part =
 			ev_ckpt_get_json(c->o.ck->store, ev_buf_cstr(&key), &found, err, errlen);
 		if (!part) {
@@ -155,10 +154,9 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 		snprintf(err, errlen, "out of memory");
 		rc = -1;
 	}
-	if (rc == 0) {
-		ev_ckpt_key(&key, c->o.ck->job, c->inflight, "_manifest.json");
-		rc = ev_ckpt_put_json(c->o.ck->store, ev_buf_cstr(&key), manifest, err, errlen);
-	}
+	if (rc == 0)
+		rc = ev_ckpt_put_manifest(c->o.ck->store, c->o.ck->job, c->inflight, manifest, err,
+					  errlen);
 	json_decref(parts);
 	json_decref(manifest);
 	ev_buf_free(&key);
@@ -255,11 +253,8 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 
 json_t *ev_coord_restore_offsets(ev_ckpt *ck, int64_t id, char *err, size_t errlen)
 {
-	ev_buf key = EV_BUF_INIT;
-	int found;
-	ev_ckpt_key(&key, ck->job, id, "_manifest.json");
-	json_t *m = ev_ckpt_get_json(ck->store, ev_buf_cstr(&key), &found, err, errlen);
-	ev_buf_free(&key);
+	int found, legacy;
+	json_t *m = ev_ckpt_get_manifest(ck->store, ck->job, id, &found, &legacy, err, errlen);
 	if (!m) {
 		if (found == 0)
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);

@@ -91,3 +91,9 @@ void ev_time_format_datetime(int64_t ms, char out[20])
 	gmtime_r(&t, &tm);
 	strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm);
 }
+
+int ev_time_msec(int64_t ms)
+{
+	int r = (int)(ms % 1000);
+	return r < 0 ? r + 1000 : r;
+}

@@ -12,5 +12,8 @@ int ev_time_parse_rfc3339(const char *s, size_t n, int64_t *ms);
 int ev_time_parse(const char *s, int64_t *ms);
 /* "YYYY-MM-DD hh:mm:ss" in UTC (ClickHouse DateTime's text form) into out[20]. */
 void ev_time_format_datetime(int64_t ms, char out[20]);
+/* The milliseconds of ms past the second ev_time_format_datetime shows: 0-999 (the second is
+ * rounded down, before 1970 too). */
+int ev_time_msec(int64_t ms);
 
 #endif

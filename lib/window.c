@@ -182,16 +182,25 @@ static int decode_entry(const unsigned char *k, size_t klen, const unsigned char
 	return 0;
 }
 
-/* The row of a window whose bounds are already text. */
-static int format_row(ev_buf *out, const char *start, const char *end, const char *key,
-		      size_t keylen, const ev_agg_state *agg, const ev_agg_spec *specs, size_t n,
-		      int64_t version)
+/* The row of a window whose bounds [start_ms, end_ms) are already text (seconds); with msec,
+ * the bounds' milliseconds past those seconds follow each. */
+static int format_row(ev_buf *out, const char *start, const char *end, int64_t start_ms,
+		      int64_t end_ms, int msec, const char *key, size_t keylen,
+		      const ev_agg_state *agg, const ev_agg_spec *specs, size_t n, int64_t version)
 {
 	int rc = ev_buf_puts(out, "{\"window_start\":\"");
 	rc |= ev_buf_append(out, start, 19);
-	rc |= ev_buf_puts(out, "\",\"window_end\":\"");
+	if (msec)
+		rc |= ev_buf_puts(out, "\",\"window_start_msec\":") |
+		      ev_buf_put_i64(out, ev_time_msec(start_ms)) | ev_buf_putc(out, ',');
+	else
+		rc |= ev_buf_puts(out, "\",");
+	rc |= ev_buf_puts(out, "\"window_end\":\"");
 	rc |= ev_buf_append(out, end, 19);
 	rc |= ev_buf_putc(out, '"');
+	if (msec)
+		rc |= ev_buf_puts(out, ",\"window_end_msec\":") |
+		      ev_buf_put_i64(out, ev_time_msec(end_ms));
 	if (keylen)
 		rc |= ev_buf_putc(out, ',') | ev_buf_append(out, key, keylen);
 	rc |= ev_agg_format(out, agg, specs, n);
@@ -205,7 +214,9 @@ int ev_window_format_row(ev_buf *out, const ev_window_row *r, const ev_agg_spec 
 	char s[20], t[20];
 	ev_time_format_datetime(r->start, s);
 	ev_time_format_datetime(r->end, t);
-	return format_row(out, s, t, r->key, r->keylen, r->agg, specs, n, r->version);
+	int msec = ev_time_msec(r->start) || ev_time_msec(r->end);
+	return format_row(out, s, t, r->start, r->end, msec, r->key, r->keylen, r->agg, specs, n,
+			  r->version);
 }
 
 /* The fingerprint's names of the aggregate functions (v2), and the numbers the v1 format
@@ -308,7 +319,7 @@ static int parse_agg(const char *p, size_t len, int version, ev_agg_spec *s)
 	int count = agg_fns[f].fn == EV_AGG_COUNT;
 	size_t flen = colon ? (size_t)(end - colon - 1) : 0;
 	/* count has no field (v1: "count=0:"), the others one */
-	if (count ? flen != 0 || (version == 2 && colon) : flen == 0)
+	if (count ? flen != 0 || (version >= 2 && colon) : flen == 0)
 		return -1;
 	s->fn = agg_fns[f].fn;
 	s->name = strndup(p, (size_t)(eq - p));
@@ -639,8 +650,8 @@ static int emit(ev_window *e, struct window *w)
 	char start[20];
 	ev_buf_reset(&e->row);
 	memcpy(start, bound_text(e, w->start), sizeof(start));
-	if (format_row(&e->row, start, bound_text(e, w->end), w->key, w->keylen, w->agg, e->o.aggs,
-		       e->o.naggs, (int64_t)w->version) < 0)
+	if (format_row(&e->row, start, bound_text(e, w->end), w->start, w->end, e->o.msec_bounds,
+		       w->key, w->keylen, w->agg, e->o.aggs, e->o.naggs, (int64_t)w->version) < 0)
 		return oom(e);
 	return e->o.row(e->o.arg, e->row.data, e->row.len) ? EV_WINDOW_OUTPUT : 0;
 }
@@ -1787,6 +1798,20 @@ int ev_window_partition_load(ev_window *e, const void *data, size_t len, int64_t
 size_t ev_window_in_memory(const ev_window *e)
 {
 	return ev_ht_count(e->windows);
+}
+
+int64_t ev_window_watermark(const ev_window *e)
+{
+	return e->wm_advanced;
+}
+
+int64_t ev_window_final_at(const ev_window *e)
+{
+	if (!e->nbuckets)
+		return EV_WM_MIN;
+	if (e->o.gap_ms)
+		return EV_WM_END;
+	return e->buckets[e->nbuckets - 1]->end - 1 + e->o.lateness_ms;
 }
 
 void ev_window_series_register(ev_window_series *s, ev_metrics *m)

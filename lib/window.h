@@ -39,6 +39,10 @@ typedef struct ev_window_opts {
 	 * gap_ms alone makes session windows per key. */
 	int64_t size_ms, every_ms, gap_ms;
 	int64_t lateness_ms; /* state kept after a window fired; later records are late */
+	/* Rows carry "window_start_msec" and "window_end_msec", the bounds' milliseconds past
+	 * the seconds of "window_start" and "window_end": without them, windows whose sizes
+	 * are not whole seconds have rows that share their bounds. */
+	int msec_bounds;
 	const char *ts_field;
 	const char *const *keys; /* key field names, as the key texts given to add name them */
 	int nkeys;
@@ -87,6 +91,12 @@ int ev_window_advance(ev_window *w, int64_t wm, char *err, size_t errlen);
  * the record has none. */
 uint64_t ev_window_partition(const char *topic, size_t topic_len, int64_t partition);
 
+/* The watermark last advanced to (EV_WM_MIN before any; the end of input is not one). */
+int64_t ev_window_watermark(const ev_window *w);
+/* The watermark at which every window open now is final, written for the last time and
+ * dropped: the newest window's end - 1 + the lateness; EV_WM_END while a session window is
+ * open (it grows with its input), EV_WM_MIN when none is open. */
+int64_t ev_window_final_at(const ev_window *w);
 /* Windows held in memory now. */
 size_t ev_window_in_memory(const ev_window *w);
 
@@ -159,7 +169,9 @@ typedef struct ev_window_row {
 	size_t topic_len;
 	int64_t partition;
 } ev_window_row;
-/* Append the row of r: {"window_start":..,"window_end":..,<key>,<aggregates>,"version":N}. */
+/* Append the row of r: {"window_start":..,"window_end":..,<key>,<aggregates>,"version":N},
+ * with "window_start_msec" and "window_end_msec" after the bounds when either is not a whole
+ * second. */
 int ev_window_format_row(ev_buf *out, const ev_window_row *r, const ev_agg_spec *specs, size_t n);
 /* Call fn for every window in the store in key order (partition, end, start, key), its
  * aggregates decoded with specs (a store of format 2 too: all in scope 0). Returns 0, fn's

@@ -66,22 +66,38 @@ Settings, from the environment (pipelines/env.example documents each one):
                             metric carries it as its job label (default evpipe)
   EVPIPE_CHECKPOINT_STORE   where checkpoints go: file:///dir, s3://bucket/prefix (with
                             S3_ENDPOINT, AWS_REGION and the AWS credentials), or none
-                            (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints)
+                            (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints);
+                            also where dead letters too large for their topic are kept.
+                            none: the group's offsets follow the sinks' acknowledgements
+                            (at-least-once per record, not exact windows after a failure)
+  EVPIPE_CLAIM_STORE        where dead letters too large for their topic keep their original
+                            bytes: file:///dir or s3://bucket/prefix (default: the
+                            checkpoint store; with none, such bytes are lost and counted)
   S3_ENDPOINT               an S3 store's endpoint (MinIO: http://minio:9000; default AWS)
   AWS_REGION                its region (default us-east-1)
   AWS_ACCESS_KEY_ID         its credentials (or AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE)
   AWS_SECRET_ACCESS_KEY     (from the environment or a file, never on a command line)
-  EVPIPE_CHECKPOINT_INTERVAL  time between checkpoints (default 10s)
-  EVPIPE_CHECKPOINT_TIMEOUT   a checkpoint not complete by then is abandoned (default 60s)
+  EVPIPE_CHECKPOINT_INTERVAL  time between checkpoints (default 10s); with none, between
+                            the barriers the sinks acknowledge
+  EVPIPE_CHECKPOINT_TIMEOUT   a checkpoint not complete by then is abandoned (default 60s);
+                            with none, how long kin waits at a stop for the last
+                            acknowledgements
   EVPIPE_CHECKPOINT_RETAIN  complete checkpoints kept (default 3)
   EVPIPE_CHECKPOINT_TOLERABLE_FAILURES
                             abandoned checkpoints in a row that stop the job: more than
                             this (default 3)
   EVPIPE_RESTORE            latest: continue from the newest complete checkpoint when there
-                            is one; N: from checkpoint N; none: start afresh (default latest)
+                            is one (refused when it fails verification, naming the newest
+                            intact one); latest-valid: from the newest one that passes
+                            verification; N: from checkpoint N; none: start afresh
+                            (default latest)
+  EVPIPE_RESTORE_MISMATCH   refuse: a checkpoint of the job taken with other settings (topic,
+                            group, contract, windows, aggregates, table) is not restored, the
+                            job exits 1 naming what differs; allow: restore it anyway, with a
+                            warning (default refuse)
   EVPIPE_STATE_DIR          window state directory (default: a private one). Without
                             checkpoints, open windows are saved there on stop and a restart
-                            continues them; with checkpoints it is a working copy
+                            continues them; with checkpoints its window/ is a working copy
   EVPIPE_CLICKHOUSE_RETRY_TIMEOUT
                             how long chsink retries a failing insert before the job fails
                             (default 5m)
@@ -179,6 +195,8 @@ checkpoint_timeout=${EVPIPE_CHECKPOINT_TIMEOUT:-60s}
 checkpoint_retain=${EVPIPE_CHECKPOINT_RETAIN:-3}
 tolerable=${EVPIPE_CHECKPOINT_TOLERABLE_FAILURES:-3}
 restore=${EVPIPE_RESTORE:-latest}
+restore_mismatch=${EVPIPE_RESTORE_MISMATCH:-refuse}
+claim_store=${EVPIPE_CLAIM_STORE:-}
 metrics_host=${EVPIPE_METRICS_HOST:-127.0.0.1}
 retry_timeout=${EVPIPE_CLICKHOUSE_RETRY_TIMEOUT:-5m}
 port_base=${EVPIPE_METRICS_PORT_BASE:-}
@@ -213,7 +231,8 @@ fi
 [ -r "$contract" ] || usage_error "cannot read the contract '$contract'"
 [ -z "$state_dir" ] || mkdir -p "$state_dir"
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
-[[ $restore =~ ^(latest|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, none or a checkpoint id"
+[[ $restore =~ ^(latest|latest-valid|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, latest-valid, none or a checkpoint id"
+[[ $restore_mismatch =~ ^(refuse|allow)$ ]] || usage_error "EVPIPE_RESTORE_MISMATCH must be refuse or allow"
 [[ $checkpoint_retain =~ ^[1-9][0-9]*$ ]] || usage_error "EVPIPE_CHECKPOINT_RETAIN must be a positive number"
 [[ $tolerable =~ ^[0-9]+$ ]] || usage_error "EVPIPE_CHECKPOINT_TOLERABLE_FAILURES must be a number"
 ! has_credentials "$store" ||
@@ -223,6 +242,14 @@ none) ;;
 file:///*) mkdir -p "${store#file://}" ;;
 s3://?*) ;;
 *) usage_error "EVPIPE_CHECKPOINT_STORE must be file:///dir, s3://bucket/prefix or none" ;;
+esac
+! has_credentials "$claim_store" ||
+	usage_error "EVPIPE_CLAIM_STORE carries credentials: give them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+case $claim_store in
+'') ;;
+file:///*) mkdir -p "${claim_store#file://}" ;;
+s3://?*) ;;
+*) usage_error "EVPIPE_CLAIM_STORE must be file:///dir or s3://bucket/prefix" ;;
 esac
 
 # The tools: from EVPIPE_BIN, else the project's bin/ when it was built, else $PATH.
@@ -248,10 +275,21 @@ metrics() {
 # Every stage's checkpoint options, under its stage name (kin coordinates: DESIGN.md, State and
 # checkpoints, and ADR 0008). Each stage that writes a part is named in kin's --checkpoint-expect.
 checkpoint_args() {
-	ckpt_args=(--job "$job")
-	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore" --stage "$1")
+	ckpt_args=(--job "$job" --stage "$1")
+	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore"
+		--restore-mismatch "$restore_mismatch")
 }
-expect=evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
+expect=evvalidate,evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
+
+# Without checkpoints the sinks acknowledge kin's barriers on a named pipe once what preceded
+# each is durable, and kin commits the offsets of a barrier every sink acknowledged (evwindow
+# holds a barrier back until the windows before it are final): ADR 0014.
+ack_expect=chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
+sink_args() {
+	checkpoint_args "$1"
+	[ "$store" != none ] || ckpt_args+=(--ack "$dir/acks")
+	case $1 in dlqsink-*) [ -z "$claim_store" ] || ckpt_args+=(--claim-store "$claim_store") ;; esac
+}
 
 # ---- The private directory: named pipes between the stages ----------------------------------
 dir=$(mktemp -d "${TMPDIR:-/tmp}/evpipe-job.XXXXXX")
@@ -274,7 +312,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for pipe in records valid rows invalid late rejected tick; do
+for pipe in records valid rows invalid late rejected tick acks; do
 	mkfifo "$dir/$pipe"
 done
 
@@ -340,20 +378,20 @@ trap on_signal TERM INT HUP
 # Dead letters and late records, each side output to its own dlqsink (two writers on one pipe
 # could interleave their lines).
 metrics 4
-checkpoint_args dlqsink-invalid
+sink_args dlqsink-invalid
 start dlqsink-invalid "$dir/invalid" /dev/null dlqsink -t "$dlq_topic" "${metrics_args[@]}" \
 	"${ckpt_args[@]}"
 metrics 5
-checkpoint_args dlqsink-late
+sink_args dlqsink-late
 start dlqsink-late "$dir/late" /dev/null dlqsink -t "$late_topic" "${metrics_args[@]}" \
 	"${ckpt_args[@]}"
 metrics 6
-checkpoint_args dlqsink-rejected
+sink_args dlqsink-rejected
 start dlqsink-rejected "$dir/rejected" /dev/null dlqsink -t "$dlq_topic" "${metrics_args[@]}" \
 	"${ckpt_args[@]}"
 
 metrics 3
-checkpoint_args chsink
+sink_args chsink
 start chsink "$dir/rows" /dev/null chsink --url "$CLICKHOUSE_URL" --table "$table" \
 	"${create_args[@]}" --retry-timeout "$retry_timeout" --dlq "$dir/rejected" "${metrics_args[@]}" \
 	"${ckpt_args[@]}"
@@ -362,7 +400,13 @@ aggregates=count,sum:value,min:value,max:value,uniq:user_id # the table's column
 window_args=(--key event_type --ts-field ts --tumble "$window" --agg "$aggregates"
 	--out-of-orderness "$out_of_orderness" --lateness "$lateness"
 	--idle-timeout "$idle_timeout" --max-future "$max_future" --meta-field _src)
-[ -z "$state_dir" ] || window_args+=(--state-dir "$state_dir")
+# With checkpoints, evwindow's directory is a working copy that a restore empties: it is a
+# directory of its own, never the one that holds the default store (state_dir/checkpoints).
+if [ -n "$state_dir" ] && [ "$store" = none ]; then
+	window_args+=(--state-dir "$state_dir")
+elif [ -n "$state_dir" ]; then
+	window_args+=(--state-dir "$state_dir/window")
+fi
 metrics 2
 checkpoint_args evwindow
 start evwindow "$dir/valid" "$dir/rows" evwindow "${window_args[@]}" --late "$dir/late" \
@@ -380,6 +424,8 @@ checkpoint_args kin
 	--checkpoint-timeout "$checkpoint_timeout" --retain "$checkpoint_retain"
 	--tolerable-failures "$tolerable"
 	--checkpoint-expect "$expect")
+[ "$store" != none ] || consume_args+=(--commit-on-ack "$dir/acks" --checkpoint-expect "$ack_expect"
+	--checkpoint-interval "$checkpoint_interval" --checkpoint-timeout "$checkpoint_timeout")
 metrics 0
 start kin /dev/null "$dir/records" kin "${consume_args[@]}" "${metrics_args[@]}" "${ckpt_args[@]}" \
 	"$topic"

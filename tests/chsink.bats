@@ -62,15 +62,16 @@ rows() {
 	}'
 }
 
-# The rows as ClickHouse's TSV output shows them: one line per row, columns in table order.
+# The rows as ClickHouse's TSV output shows them: one line per row, columns in table order
+# (the milliseconds of the bounds 0 when a row has none: whole-second windows).
 as_tsv() {
-	jq -r '[.window_start, .window_end, .event_type, .count, .sum_value, .min_value,
-		.max_value, .uniq_user_id, .version] | map(if . == null then "\\N" else tostring end)
-		| join("\t")' "$@"
+	jq -r '[.window_start, .window_start_msec // 0, .window_end, .window_end_msec // 0,
+		.event_type, .count, .sum_value, .min_value, .max_value, .uniq_user_id, .version]
+		| map(if . == null then "\\N" else tostring end) | join("\t")' "$@"
 }
 
 select_all() {
-	q "SELECT * FROM $TABLE ${1:-} ORDER BY window_start, event_type FORMAT TSV"
+	q "SELECT * FROM $TABLE ${1:-} ORDER BY window_start, event_type, window_start_msec FORMAT TSV"
 }
 
 # The proxy of tests/helpers/flaky_http.py in front of ClickHouse, failing the first $1
@@ -114,8 +115,11 @@ metric() {
 			--create-table "$SQL" -v </dev/null
 		[[ "$stderr" == *"statement 2 applied"* ]]
 	done
-	ddl=$(q "SHOW CREATE TABLE evpipe.event_aggregates FORMAT TSVRaw")
-	[[ "$ddl" == *"ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(window_start) ORDER BY (window_start, event_type)"* ]]
+	# (the shared evpipe.event_aggregates may predate the shipped DDL: a table of its own)
+	new_table
+	ddl=$(q "SHOW CREATE TABLE $TABLE FORMAT TSVRaw")
+	[[ "$ddl" == *"ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(window_start) ORDER BY (window_start, event_type, window_start_msec)"* ]]
+	[[ "$ddl" == *"window_start_msec UInt16"*"window_end_msec UInt16"* ]]
 	[[ "$ddl" == *"sum_value Nullable(Float64)"* ]]
 	# A statement ClickHouse refuses stops the start (exit 1), naming it.
 	printf 'SELECT 1;\nSELECT nosuchfunction();\n' >bad.sql
@@ -470,6 +474,59 @@ metric() {
 	select_all FINAL >got.tsv
 	as_tsv windows.ndjson | sort >want.tsv
 	assert_same_file got.tsv want.tsv
+}
+
+# Three 250 ms windows within one second, one updated by a late record: they once all had the
+# bounds "2024-11-24 00:00:00" and merged into one row; the milliseconds keep them apart.
+@test "evwindow --tumble 250ms | chsink: sub-second windows are distinct rows (FINAL), counts exact" {
+	new_table
+	for ms in 100 300 350 600 700 720 200; do
+		printf '{"event_type":"click","ts":%d}\n' $((1732406400000 + ms))
+	done >events
+	run -0 --separate-stderr bash -c "evwindow --tumble 250ms --key event_type --lateness 1s <events |
+		chsink --url '$CLICKHOUSE_URL' --table '$TABLE' --dlq dlq"
+	[ ! -s dlq ]
+	[ "$(q "SELECT count() FROM $TABLE FORMAT TSV")" = 4 ] # [0, 250 ms) twice: versions 1, 2
+	got=$(q "SELECT window_start, window_start_msec, window_end, window_end_msec, count, version
+		FROM $TABLE FINAL ORDER BY window_start, window_start_msec FORMAT TSV")
+	want=$(printf '2024-11-24 00:00:00\t%s\n' 0$'\t'"2024-11-24 00:00:00"$'\t'250$'\t'2$'\t'2 \
+		250$'\t'"2024-11-24 00:00:00"$'\t'500$'\t'2$'\t'1 500$'\t'"2024-11-24 00:00:00"$'\t'750$'\t'3$'\t'1)
+	[ "$got" = "$want" ]
+	[ "$(q "SELECT sum(count) FROM $TABLE FINAL")" = 7 ]
+	[ "$(q "SELECT toUInt64(window_start) * 1000 + window_end_msec FROM $TABLE FINAL WHERE window_start_msec = 500")" = 1732406400750 ]
+}
+
+# A table of the DDL before window_start_msec: whole-second rows still land there; sub-second
+# ones are rejected (dead letters, never merged into one row); the in-place upgrade of
+# pipelines/sql/event_aggregates.sql then takes them, on 18.16.
+@test "a table without the millisecond columns: whole-second rows land, sub-second ones are rejected until upgraded" {
+	TABLE="evpipe.t_${BATS_SUITE_TEST_NUMBER}_$$_$RANDOM"
+	TABLES+=("$TABLE")
+	q "CREATE TABLE $TABLE (window_start DateTime, window_end DateTime, event_type String,
+		count UInt64, sum_value Nullable(Float64), min_value Nullable(Float64),
+		max_value Nullable(Float64), uniq_user_id UInt64, version UInt64)
+		ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(window_start)
+		ORDER BY (window_start, event_type)"
+	printf '{"event_type":"click","ts":%d}\n' 1732406400100 1732406400300 1732406401600 >events
+	evwindow --tumble 1s --key event_type <events | chsink --url "$CLICKHOUSE_URL" --table "$TABLE" --dlq dlq
+	[ ! -s dlq ]
+	[ "$(q "SELECT count FROM $TABLE FINAL ORDER BY window_start FORMAT TSV" | paste -sd,)" = 2,1 ]
+	# another job's (a table holds one window size per key)
+	sed 's/click/view/' events | evwindow --tumble 250ms --key event_type >subsecond.ndjson
+	chsink --url "$CLICKHOUSE_URL" --table "$TABLE" --dlq dlq <subsecond.ndjson
+	[ "$(jq -r .reason dlq | sort | uniq -c | awk '{ print $1, $2 }')" = "3 rejected" ]
+	[[ "$(head -1 dlq | jq -r .error.message)" == *window_start_msec* ]]
+	[ "$(q "SELECT count() FROM $TABLE FORMAT TSV")" = 2 ]
+	# the upgrade as the DDL file states it (its comment, without the leading "--")
+	sed -n '/^--   ALTER TABLE/,/^--       MODIFY ORDER BY/p' "$SQL" | sed "s/^--//; s/evpipe\.event_aggregates/$TABLE/" >upgrade.sql
+	[ "$(wc -l <upgrade.sql)" -eq 4 ]
+	q "$(cat upgrade.sql)"
+	rm dlq
+	chsink --url "$CLICKHOUSE_URL" --table "$TABLE" --dlq dlq <subsecond.ndjson
+	[ ! -s dlq ]
+	q "OPTIMIZE TABLE $TABLE FINAL"
+	[ "$(q "SELECT event_type, window_start_msec, window_end_msec, count FROM $TABLE FINAL
+		ORDER BY window_start, event_type, window_start_msec FORMAT CSV" | paste -sd' ')" = '"click",0,0,2 "view",0,250,1 "view",250,500,1 "click",0,0,1 "view",500,750,1' ]
 }
 
 @test "usage errors exit 2" {

@@ -267,6 +267,71 @@ check_verify() {
 	check_verify s3
 }
 
+@test "a flipped digit in a manifest fails verify and every restore, naming the newest intact one; latest-valid takes it" {
+	local url dir n m off flipped
+	url=$(copy_store file)
+	dir=${url#file://}
+	n=$(ckpt --store "$url" --job $JOB ls -J | jq '[.checkpoints[] | select(.state == "complete")][-1].id')
+	[ "$n" -gt 2 ]
+	m="$dir/j/chk-$(printf %010d "$n")/_manifest.json"
+	off=$(jq --arg t "$TOPIC" '.offsets[$t]["0"]' "$m")
+	flipped=$((off + 100)) # one bit, as 10000 -> 10100 would be
+	# the first occurrence: the manifest's own offsets, where kin resumes
+	sed -i "0,/\"0\": $off\b/s//\"0\": $flipped/" "$m"
+	[ "$(jq --arg t "$TOPIC" '.offsets[$t]["0"]' "$m")" = "$flipped" ]
+
+	run -1 --separate-stderr ckpt --store "$url" --job $JOB verify latest
+	[[ "$output" == *"j/chk-$(printf %010d "$n")/_manifest.json: the manifest does not match its checksum"* ]]
+	[[ "$stderr" == *"checkpoint $n failed verification"* ]]
+	# kin and evwindow refuse it, and name the newest intact one
+	want="checkpoint $n of job 'j' failed verification: the manifest does not match its checksum"
+	hint="the newest intact one is $((n - 1)) (--restore latest-valid or --restore $((n - 1)) uses it)"
+	run -1 --separate-stderr kin -C -t "$TOPIC" -e --checkpoint-interval 1s --checkpoint-store "$url" \
+		--checkpoint-expect evwindow --job $JOB --restore latest
+	[[ "$stderr" == *"kin: checkpoints: $want"*"; $hint"* ]]
+	# shellcheck disable=SC2086
+	run -1 --separate-stderr evwindow $WINDOW_OPTS --checkpoint-store "$url" --job $JOB --restore latest < /dev/null
+	[[ "$stderr" == *"evwindow: checkpoints: $want"*"; $hint"* ]]
+	# shellcheck disable=SC2086
+	run -1 --separate-stderr evwindow $WINDOW_OPTS --checkpoint-store "$url" --job $JOB --restore "$n" < /dev/null
+	[[ "$stderr" == *"evwindow: checkpoints: $want"* ]]
+	# latest-valid skips it with a warning and restores the one before
+	# shellcheck disable=SC2086
+	run -0 --separate-stderr evwindow $WINDOW_OPTS --checkpoint-store "$url" --job $JOB --restore latest-valid < /dev/null
+	[[ "$stderr" == *"evwindow: warning: checkpoint $n failed verification (the manifest does not match its checksum"*"): skipped"* ]]
+	[[ "$stderr" == *"evwindow: warning: restoring checkpoint $((n - 1)) of job 'j' from $url, completed "*" ago"* ]]
+
+	# a manifest written before checksums (no format, no checksum) is restored, with a warning
+	m="$dir/j/chk-$(printf %010d $((n - 1)))/_manifest.json"
+	jq 'del(.format, .checksum)' "$m" > manifest.new && mv manifest.new "$m"
+	# shellcheck disable=SC2086
+	run -0 --separate-stderr evwindow $WINDOW_OPTS --checkpoint-store "$url" --job $JOB --restore $((n - 1)) < /dev/null
+	[[ "$stderr" == *"evwindow: warning: checkpoint $((n - 1)) has no checksum (written by an older evpipe): restoring it unverified"* ]]
+	run -0 --separate-stderr ckpt --store "$url" --job $JOB verify $((n - 1))
+	[[ "$stderr" == *"checkpoint $((n - 1)) has no checksum"* ]]
+	# a checksum whose key lost a bit is no older manifest
+	jq '.format = 2 | .checksu = "x"' "$m" > manifest.new && mv manifest.new "$m"
+	# shellcheck disable=SC2086
+	run -1 --separate-stderr evwindow $WINDOW_OPTS --checkpoint-store "$url" --job $JOB --restore $((n - 1)) < /dev/null
+	[[ "$stderr" == *"the manifest has a format but no checksum"* ]]
+}
+
+@test "verify reports file names of parts that are not plain file names: '../x', absolute, empty" {
+	local url dir part
+	url=$(copy_store file)
+	dir=${url#file://}
+	part="$dir/j/chk-$(printf %010d 2)/evwindow.json"
+	[ "$(jq '.files | length' "$part")" -ge 3 ]
+	jq '.files[0].name = "../x" | .files[1].name = "/etc/passwd" | .files[2].name = ""' "$part" > p
+	mv p "$part"
+	run -1 --separate-stderr ckpt --store "$url" --job $JOB verify 2
+	[[ "$output" == *"stage 'evwindow': invalid file name '../x' in a part (want a plain file name)"* ]]
+	[[ "$output" == *"stage 'evwindow': invalid file name '/etc/passwd' in a part"* ]]
+	[[ "$output" == *"stage 'evwindow': invalid file name '' in a part"* ]]
+	run -1 --separate-stderr ckpt --store "$url" --job $JOB verify 2 -J
+	[ "$(jq '[.problems[] | select(.problem == "invalid")] | length' <<<"$output")" -eq 3 ]
+}
+
 # The dump of checkpoint id equals what evwindow says of the same prefix of the stream: the
 # windows not fired yet (their end past the watermark) are the rows it writes at the end of
 # that prefix, with the same versions (the records folded), the fired ones still within the
@@ -358,6 +423,20 @@ check_dump() {
 	# a stage without state has nothing to dump
 	run -1 --separate-stderr ckpt --store "file://$store" --job h dump 1 --stage kin
 	[[ "$stderr" == *"no part of stage 'kin'"* ]]
+}
+
+@test "dump of sub-second windows: their bounds exact to the millisecond, as evwindow writes them" {
+	store=$BATS_TEST_TMPDIR/subsecond
+	printf '%s\n' '{"ts":100,"k":"a"}' '{"ts":300,"k":"a"}' '{"ts":350,"k":"a"}' \
+		'{"__evpipe":"barrier","id":1,"ts":0}' '{"ts":5000,"k":"a"}' |
+		evwindow --tumble 250ms --key k --out-of-orderness 1s \
+			--checkpoint-store "file://$store" --job ms > rows
+	run -0 --separate-stderr ckpt --store "file://$store" --job ms dump 1
+	[ "${lines[1]}" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":0}' ]
+	[ "${lines[2]}" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":0}' ]
+	[ "${#lines[@]}" -eq 3 ]
+	# the same bounds as the rows evwindow wrote for them
+	[ "$(grep -v __evpipe rows | head -2 | sed 's/"version":1}/"version":0}/')" = "$(printf '%s\n' "${lines[1]}" "${lines[2]}")" ]
 }
 
 check_restore() {

@@ -57,8 +57,9 @@ setup() {
 	EOF
 	run -0 --separate-stderr evwindow --tumble 10s --agg count < in
 	# [0, 10 s) fires only when partition 1 passes 10 s, after the barrier; [20 s, 30 s) at the
-	# end; without a key each partition has its own window (state is per partition)
-	[ "$(jq -c -r 'if .__evpipe then .__evpipe else "\(.window_start[17:19])+\(.count)" end' <<<"$output" | paste -sd,)" = "barrier,00+1,00+2,20+1,20+1" ]
+	# end; the barrier (no checkpoints) waits for both, open when it came; without a key each
+	# partition has its own window (state is per partition)
+	[ "$(jq -c -r 'if .__evpipe then .__evpipe else "\(.window_start[17:19])+\(.count)" end' <<<"$output" | paste -sd,)" = "00+1,00+2,20+1,20+1,barrier" ]
 }
 
 # State is per Kafka partition: correctly keyed input gives the rows it gave before, in any
@@ -88,6 +89,25 @@ setup() {
 	grep -q 'key {"k":"a"} of partition t/1 was seen first in partition t/0' err
 	# two rows for [0, 10 s) and a, one per partition: 3 records of partition 0, 3 of partition 1
 	[ "$(jq -c -r 'select(.k == "a" and .window_start[17:19] == "00") | "\(.count)/\(.version)"' rows | paste -sd,)" = "3/3,3/3" ]
+}
+
+@test "without checkpoints a barrier waits until the windows open before it are final (lateness passed)" {
+	cat > in <<-'EOF'
+		{"ts":1000}
+		{"__evpipe":"barrier","id":1,"ts":0}
+		{"ts":12000}
+		{"__evpipe":"barrier","id":2,"ts":0}
+		{"ts":14000}
+		{"ts":15000}
+		{"__evpipe":"watermark","ts":20000}
+		{"ts":24000}
+		{"__evpipe":"barrier","id":3,"ts":0}
+	EOF
+	run -0 --separate-stderr evwindow --tumble 10s --lateness 5s --agg count < in
+	# [0, 10 s) fires at 12 s (the barrier still waits: a late record may update it) and is
+	# final at 15 s: barrier 1 goes; barrier 2 waits for [10 s, 20 s) to be final (25 s: the
+	# end), and barrier 3 after it
+	[ "$(jq -c -r 'if .__evpipe then "\(.__evpipe)\(.id // "")" else "\(.window_start[17:19])+\(.count)" end' <<<"$output" | paste -sd,)" = "00+1,barrier1,10+3,watermark,20+1,barrier2,barrier3" ]
 }
 
 @test "a record far in the future is a dead letter and does not move time" {
@@ -147,6 +167,43 @@ compare_with_model() {
 		compare_with_model "$seed" --session-gap 5s --key event_type \
 			--agg count,min:value,max:value,avg:value --lateness 1m
 	done
+}
+
+# Three 250 ms windows within one second once all had window_start == window_end ==
+# "1970-01-01 00:00:00": one row in a ReplacingMergeTree. Each bound's milliseconds past its
+# DateTime second follow it, so the rows are distinct and the bounds exact.
+@test "sub-second windows (--tumble 250ms): distinct bounds, exact to the millisecond" {
+	printf '{"ts":%d,"k":"a"}\n' 100 300 350 600 700 720 > in
+	run -0 --separate-stderr evwindow --tumble 250ms --key k < in
+	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":1}
+{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":1}
+{"window_start":"1970-01-01 00:00:00","window_start_msec":500,"window_end":"1970-01-01 00:00:00","window_end_msec":750,"k":"a","count":3,"version":1}' ]
+	# a window across a second, and one before 1970: the second is rounded down
+	printf '{"ts":%d}\n' -100 1732406400900 > in
+	run -0 --separate-stderr evwindow --tumble 1500ms < in
+	[ "$(jq -c '[.window_start, .window_start_msec, .window_end, .window_end_msec, .count]' <<<"$output")" = '["1969-12-31 23:59:58",500,"1970-01-01 00:00:00",0,1]
+["2024-11-24 00:00:00",0,"2024-11-24 00:00:01",500,1]' ]
+	# whole-second windows keep their rows (the golden files), unless asked
+	run -0 --separate-stderr evwindow --tumble 1s < in
+	[[ "$output" != *msec* ]]
+	run -0 --separate-stderr evwindow --tumble 1s --msec-bounds < in
+	[ "$(jq -r '"\(.window_start_msec),\(.window_end_msec)"' <<<"$output" | paste -sd' ')" = "0,0 0,0" ]
+	# sessions with --msec-bounds: the exact first record and last record + gap
+	run -0 --separate-stderr evwindow --session-gap 2s --msec-bounds < in
+	[ "$(jq -r '"\(.window_start).\(.window_start_msec) \(.window_end).\(.window_end_msec)"' <<<"$output" | paste -sd,)" = "1969-12-31 23:59:59.900 1970-01-01 00:00:01.900,2024-11-24 00:00:00.900 2024-11-24 00:00:02.900" ]
+}
+
+# Sub-second sizes, --every, --session-gap, --out-of-orderness and --lateness against the model
+# (its records are ~50 ms apart): the millisecond fields, versions and late records agree.
+@test "sub-second windows, out-of-orderness and lateness equal the reference model" {
+	compare_with_model 11 --tumble 250ms --key event_type --agg count,sum:value \
+		--out-of-orderness 300ms --lateness 750ms
+	[ "$(jq -s 'map(select(.version > 1)) | length' got.rows)" -gt 0 ]
+	compare_with_model 12 --slide 1s --every 250ms --key event_type --agg count,max:value \
+		--out-of-orderness 2s --lateness 500ms
+	compare_with_model 13 --session-gap 300ms --key user_id --agg count,sum:value \
+		--out-of-orderness 1s --lateness 1500ms
+	[ "$(jq -r '.window_start_msec' got.rows | sort -u | wc -l)" -gt 100 ]
 }
 
 @test "no lateness and a max-future: equal to the reference model" {
@@ -239,10 +296,12 @@ split_run() {
 	run -0 --separate-stderr evwindow "$@" --state-dir state --late b.late < h2
 	[[ $stderr == *"continuing from the state in state"* ]]
 	printf '%s\n' "$output" > b.rows
-	cat a.rows b.rows | grep -vF "$SYNC" > split.rows
-	assert_same_file split.rows whole.rows
-	cat a.late b.late | grep -vF "$SYNC" | jq -c 'del(.at, .line)' > split.cmp
-	jq -c 'del(.at, .line)' whole.late > whole.cmp
+	# barriers are left out: a stop saves the windows and lets the barriers it held go
+	cat a.rows b.rows | grep -vF "$SYNC" | grep -v '"barrier"' > split.rows
+	grep -v '"barrier"' whole.rows > whole.cmp.rows
+	assert_same_file split.rows whole.cmp.rows
+	cat a.late b.late | grep -vF "$SYNC" | grep -v '"barrier"' | jq -c 'del(.at, .line)' > split.cmp
+	grep -v '"barrier"' whole.late | jq -c 'del(.at, .line)' > whole.cmp
 	assert_same_file split.cmp whole.cmp
 	[ "$(jq -r .reason whole.late | grep -c late)" -gt 0 ]
 }

@@ -240,3 +240,63 @@ gen_records() {
 	run -0 --separate-stderr kin -C -F kafka.conf -b "$KAFKA_BROKERS" -t "$topic" -e
 	[ "$output" = '{"n":1}' ]
 }
+
+# A sink that acknowledges barriers on the named pipe acks as stage $1, after the first $2 of
+# them (the others are ignored, as by a sink that failed before they were durable).
+ack_sink() {
+	local stage=$1 upto=$2 id
+	while IFS= read -r line; do
+		case $line in
+		'{"__evpipe":"barrier"'*)
+			id=$(jq .id <<<"$line")
+			[ "$id" -gt "$upto" ] || echo "$stage $id" >&9
+			;;
+		esac
+		echo "$line"
+	done 9>acks
+}
+
+@test "--commit-on-ack: the group commits only the offsets of the barriers every expected stage acknowledged" {
+	topic=$(new_topic ack)
+	group="g-$topic"
+	seq 1 300 | sed 's/.*/{"n":&}/' > in.ndjson
+	head -n 100 in.ndjson | kin -P -q -b "$KAFKA_BROKERS" -t "$topic" -p 0
+	mkfifo acks recs
+	# a slow stream (barriers between the records): acknowledged up to barrier 3 only
+	ack_sink sink 3 < recs > out &
+	kin -C -b "$KAFKA_BROKERS" -G "$group" --commit-on-ack acks --checkpoint-interval 100ms \
+		--checkpoint-timeout 2s -v "$topic" 2> err > recs &
+	pid=$!
+	wait_for 30 grep -q 'assigned' err
+	for i in $(seq 101 300); do
+		sed -n "${i}p" in.ndjson
+		[ $((i % 50)) -ne 0 ] || sleep 0.5
+	done | kin -P -q -b "$KAFKA_BROKERS" -t "$topic" -p 0
+	wait_for 30 test "$(grep -vc __evpipe out)" -eq 300
+	kill -TERM "$pid"
+	wait "$pid"
+	grep -q 'barrier 3 acknowledged: its offsets committed' err
+	[[ "$(cat err)" == *"barrier(s) not acknowledged: the offsets after the last acknowledged one are not committed"* ]]
+	# barrier 3's offsets are committed, nothing after: a member of the group reads the rest
+	# (with acknowledgements that never come, so that it commits nothing)
+	kin -C -q -b "$KAFKA_BROKERS" -G "$group" -e --commit-on-ack /dev/null --checkpoint-timeout 1s \
+		"$topic" | grep -v __evpipe > rest
+	[ "$(wc -l < rest)" -gt 0 ]
+	[ "$(wc -l < rest)" -lt 300 ]
+	[ "$(head -n 1 rest)" = "$(sed -n "$((300 - $(wc -l < rest) + 1))p" in.ndjson)" ]
+
+	# two expected stages: one acknowledgement is not enough; both are, and at the end kin
+	# waits for them
+	group2="$group-2"
+	kin -C -q -b "$KAFKA_BROKERS" -G "$group2" -e --commit-on-ack acks --checkpoint-expect a,b \
+		--checkpoint-timeout 2s "$topic" | ack_sink a 1000000 > /dev/null
+	[ "$(kin -C -q -b "$KAFKA_BROKERS" -G "$group2" -e --commit-on-ack /dev/null \
+		--checkpoint-timeout 1s "$topic" | grep -vc __evpipe)" -eq 300 ]
+	kin -C -q -b "$KAFKA_BROKERS" -G "$group2" -e --commit-on-ack acks --checkpoint-expect a,b \
+		"$topic" | ack_sink a 1000000 | ack_sink b 1000000 > /dev/null
+	run -0 --separate-stderr kin -C -q -b "$KAFKA_BROKERS" -G "$group2" -e "$topic"
+	[ -z "$output" ]
+	# usage
+	run -2 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" --commit-on-ack acks
+	[[ "$stderr" == *"--commit-on-ack needs -C and -G"* ]]
+}

@@ -68,7 +68,9 @@ offline_rows() {
 }
 
 table_rows() {
-	q "SELECT * FROM $TABLE FINAL ORDER BY window_start, event_type FORMAT TSV" | reals
+	q "SELECT window_start, window_end, event_type, count, sum_value, min_value, max_value,
+		uniq_user_id, version FROM $TABLE FINAL ORDER BY window_start, event_type FORMAT TSV" |
+		reals
 }
 
 reals() {
@@ -305,6 +307,67 @@ nothing_left() {
 	nothing_left
 }
 
+# A complete checkpoint of job evpipe with records read is in the store $1.
+has_checkpoint() {
+	local show
+	show=$(ckpt --store "$1" --job evpipe show latest -J 2>/dev/null) || return 1
+	jq -e '.state == "complete" and ([.offsets[].offset] | add) > 0' <<<"$show" >/dev/null
+}
+
+@test "another pipeline's checkpoint under the default job and store is refused, naming what differs; EVPIPE_RESTORE_MISMATCH=allow restores it" {
+	events 4000 > events.ndjson
+	produce -p 0 < events.ndjson
+	# the default job (evpipe) and store (file://$HOME/.local/state/evpipe/checkpoints)
+	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE EVPIPE_STATE_DIR
+	export HOME="$BATS_TEST_TMPDIR/home"
+	store="file://$HOME/.local/state/evpipe/checkpoints"
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+	first=$TOPIC
+
+	# the same job name and store, another topic, group and table
+	TOPIC=$(new_topic other)
+	TABLE2="${TABLE}_other"
+	export EVPIPE_TOPIC=$TOPIC EVPIPE_GROUP="g-$TOPIC" EVPIPE_TABLE=$TABLE2
+	produce -p 0 < events.ndjson
+	EVPIPE_EXIT_AT_END=1 run -1 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"kin: checkpoints: checkpoint "*" of job 'evpipe' is of another pipeline: stage 'kin' topics: [\"$first\"] in the checkpoint, [\"$TOPIC\"] here; group: \"g-$first\" in the checkpoint, \"g-$TOPIC\" here; "*"(--restore-mismatch allow)"* ]]
+	[[ "$stderr" == *"chsink: checkpoints: checkpoint "*" is of another pipeline: stage 'chsink' table: \"$TABLE\" in the checkpoint, \"$TABLE2\" here"* ]]
+	[[ "$stderr" == *"events-to-clickhouse: stage '"*"' failed"* ]]
+	[[ "$stderr" != *"kin: warning: restoring checkpoint"* ]]
+	# nothing was written: chsink refused before it made the table
+	[ "$(q "EXISTS TABLE $TABLE2")" = 0 ]
+	nothing_left
+
+	# with the flag, it is restored, and the restore is a warning with its id and age
+	EVPIPE_EXIT_AT_END=1 EVPIPE_RESTORE_MISMATCH=allow run -0 --separate-stderr "$JOB" 3>&-
+	q "DROP TABLE IF EXISTS $TABLE2" >/dev/null
+	[[ "$stderr" == *"kin: warning: checkpoint "*" of job 'evpipe' is of another pipeline (topics: "*"): restoring it anyway (--restore-mismatch allow)"* ]]
+	[[ "$stderr" =~ kin:\ warning:\ restoring\ checkpoint\ [0-9]+\ of\ job\ \'evpipe\'\ from\ $store,\ completed\ [0-9]+\ s\ ago ]]
+	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "* ]]
+	nothing_left
+}
+
+@test "EVPIPE_STATE_DIR with the default store under it: a restart restores, the working copy does not empty the store" {
+	events 4000 > events.ndjson
+	produce -p 0 < events.ndjson
+	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE
+	export EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	store="file://$EVPIPE_STATE_DIR/checkpoints"
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "*" of job 'evpipe' from $store"* ]]
+	has_checkpoint "$store"
+	nothing_left
+}
+
 @test "ClickHouse unreachable: chsink fails, the job stops, exit 1 naming it, nothing left" {
 	events 2000 | produce
 	CLICKHOUSE_URL=http://127.0.0.1:9 EVPIPE_CLICKHOUSE_RETRY_TIMEOUT=1s \
@@ -526,6 +589,88 @@ start_job_via_proxy() {
 	nothing_left
 }
 
+# The records of $TOPIC after the offsets group $1 committed: a member of the group reads them,
+# and commits nothing (no acknowledgement ever comes on /dev/null).
+uncommitted() {
+	kin -C -q -b "$KAFKA_BROKERS" -G "$1" -e --commit-on-ack /dev/null --checkpoint-timeout 1s \
+		"$TOPIC" | { grep -vc '^{"__evpipe"' || true; }
+}
+
+# The offset of the first record of events file $1 that a window not in the table (lines
+# "<epoch s>\t<type>" of file $2) would hold: valid, and not late in the offline run.
+first_unwritten() {
+	evvalidate --contract "$CONTRACT" --dlq /dev/null < "$1" 2>/dev/null |
+		evwindow "${WINDOW_ARGS[@]}" --late late.first 2>/dev/null >/dev/null
+	evvalidate --contract "$CONTRACT" --dlq /dev/null < "$1" > valid.first 2>/dev/null
+	jq -r .raw late.first > late.raw
+	python3 - "$1" "$2" valid.first late.raw <<-'PY'
+		import json, sys
+		written = {tuple(l.rstrip("\n").split("\t")) for l in open(sys.argv[2]) if l.strip()}
+		valid = set(open(sys.argv[3], "rb")) - set(open(sys.argv[4], "rb"))
+		for offset, line in enumerate(open(sys.argv[1], "rb")):
+		    if line not in valid:
+		        continue
+		    e = json.loads(line)
+		    if (str(e["ts"] // 60000 * 60), e["event_type"]) not in written:
+		        print(offset)
+		        break
+	PY
+}
+
+# Without checkpoints the group's offsets follow the sinks' acknowledgements (ADR 0014): kin
+# commits a barrier's offsets once chsink and the dlqsinks acknowledged it, and evwindow holds
+# the barrier back until the windows before it are final. ClickHouse becomes unreachable after
+# some windows were written; the stop fires the others, which cannot be written: the job fails,
+# and the committed offsets stop before every record of a window that is not in the table.
+@test "without checkpoints, ClickHouse gone: the job fails, the group did not commit the unwritten records; a rerun writes them" {
+	events > events.ndjson
+	head -n 10000 events.ndjson | produce -p 0
+	n=$(wc -l < events.ndjson)
+	export EVPIPE_CHECKPOINT_STORE=none EVPIPE_CLICKHOUSE_RETRY_TIMEOUT=1s EVPIPE_CHECKPOINT_TIMEOUT=10s
+	local port proxy proxy_pid job status ch=${CLICKHOUSE_URL#http://}
+	port=$(free_ports 8)
+	proxy=$((port + 7))
+	start_proxy "$proxy" "$ch"
+	CLICKHOUSE_URL="http://127.0.0.1:$proxy" EVPIPE_METRICS_PORT_BASE=$port "$JOB" 2> err 3>&- &
+	job=$!
+	# a barrier follows the first half; the second half makes its windows final
+	wait_for 60 read_all $((port + 1)) 10000 || { cat err >&2; false; }
+	sleep 1
+	tail -n +10001 events.ndjson | produce -p 0
+	wait_for 60 read_all $((port + 1)) "$n" || { cat err >&2; false; }
+	wait_for 30 has_rows || { cat err >&2; false; }
+	sleep 3 # the acknowledgements of the windows written come back
+	kill "$proxy_pid"
+	wait "$proxy_pid" || true
+	kill -TERM "$job"
+	status=0
+	wait "$job" || status=$?
+	cat err >&2
+	[ "$status" -eq 1 ]
+	grep -q "stage 'chsink' failed" err
+	nothing_left
+
+	# Every record of a window that is not in the table is after the committed offset.
+	q "SELECT DISTINCT toUnixTimestamp(window_start), event_type FROM $TABLE FORMAT TSV" > written
+	table_rows > run1.tsv
+	committed=$((n - $(uncommitted "$EVPIPE_GROUP")))
+	first=$(first_unwritten events.ndjson written)
+	echo "committed $committed of $n; the first record of a window not written: $first" >&2
+	[ -n "$first" ] # the windows fired at the stop were not written
+	[ "$committed" -gt 0 ] # commits happen while the job runs
+	[ "$committed" -le "$first" ]
+
+	# The rerun reads them again: the windows missing are written as the offline run has them.
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	offline_rows events.ndjson > want.tsv
+	table_rows > got.tsv
+	cut -f1,3 run1.tsv | sort -u > had
+	awk -F'\t' 'NR == FNR { had[$1 FS $2] = 1; next } !(($1 FS $3) in had)' had want.tsv > want_missing
+	awk -F'\t' 'NR == FNR { had[$1 FS $2] = 1; next } !(($1 FS $3) in had)' had got.tsv > got_missing
+	[ -s want_missing ]
+	assert_same_file got_missing want_missing
+}
+
 # A stop signal while chsink rides out an outage: the job says what it waits for and for how
 # long, and a second signal stops it at once.
 @test "a stop signal while ClickHouse is down: the job names what it waits for; a second signal stops it now" {
@@ -552,5 +697,24 @@ start_job_via_proxy() {
 	grep -q "second signal: stopping every stage now" err
 	grep -q "chsink: .*stopping on signal 15 while retrying" err
 	[ "$status" -eq 1 ] || { cat err >&2; false; }
+	nothing_left
+}
+
+# A record whose dead letter is too large for the .dlq topic (200 KB of control bytes, 1.2 MB
+# escaped) does not stop the job: its bytes go to EVPIPE_CLAIM_STORE, the envelope refers to
+# them, and dlqsink replay gives them back.
+@test "without checkpoints, an oversize dead letter becomes a claim check in EVPIPE_CLAIM_STORE; the job finishes" {
+	export EVPIPE_CHECKPOINT_STORE=none EVPIPE_CLAIM_STORE="file://$BATS_TEST_TMPDIR/claims"
+	python3 -c 'import sys; sys.stdout.buffer.write(b"{\"x\":\"" + b"\x01" * 200000 + b"\"}\n")' > big.ndjson
+	{ events 1000; cat big.ndjson; } > events.ndjson
+	produce -p 0 --max-line-bytes 2MiB < events.ndjson
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"too large for '$TOPIC.dlq': its original bytes are in '$EVPIPE_CLAIM_STORE/j-$TOPIC/claims/"* ]]
+	topic_records "$TOPIC.dlq" > dlq
+	[ "$(jq -r 'select(.raw_ref) | .raw_bytes' dlq)" -eq 200008 ]
+	dlqsink replay --file dlq --reason parse --claim-store "$EVPIPE_CLAIM_STORE" > back
+	grep -qF "$(head -c 100 big.ndjson)" back
+	grep -F "$(head -c 100 big.ndjson)" back > big.back
+	assert_same_file big.back big.ndjson
 	nothing_left
 }

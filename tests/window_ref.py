@@ -46,7 +46,9 @@ row's `"k1":v1,"k2":v2` part, compared by code point (= UTF-8 bytes). Control li
 outputs.
 
 ROWS. {"window_start":S,"window_end":E,<keys in --key order>,<aggregates in --agg order>,
-"version":V}, compact, S/E UTC "YYYY-MM-DD hh:mm:ss" floored to the second. Key values and
+"version":V}, compact, S/E UTC "YYYY-MM-DD hh:mm:ss" floored to the second. With --msec-bounds,
+or when a window size, --every or --session-gap is not whole seconds, "window_start_msec":MS
+follows S and "window_end_msec":ME follows E: the bounds' milliseconds past S and E (0..999). Key values and
 first/last are JSON values rewritten compactly: object keys in record order, strings escaped
 only for " \\ and controls (\\n..., else \\u00xx), UTF-8 as is. NUMBERS: integers as integers;
 reals (at any depth) as Python's repr: shortest digits that read back the same double, fixed
@@ -234,6 +236,7 @@ class Model:
         self.sessions = {}  # (partition number, key text) -> {(start, end)}: its live sessions
         self.fire_heap, self.drop_heap = [], []  # (end, number, start, key text) to emit / drop
         self.final = {}  # (start, end, key text) -> last row, for windows not merged away
+        self.held = []  # [until, barrier line]: barriers waiting for their windows to be final
 
     def feed(self, raw, lineno):
         """One input line: bytes without the \\n."""
@@ -324,8 +327,10 @@ class Model:
         return bool(changed)
 
     def emit(self, s, e, key, st):
-        row = '{"window_start":"%s","window_end":"%s"%s%s,"version":%d}' % (
-            fmt_time(s), fmt_time(e), ',' + key if key else '',
+        row = '{"window_start":"%s"%s,"window_end":"%s"%s%s%s,"version":%d}' % (
+            fmt_time(s), ',"window_start_msec":%d' % (s % 1000) if self.o.msec else '',
+            fmt_time(e), ',"window_end_msec":%d' % (e % 1000) if self.o.msec else '',
+            ',' + key if key else '',
             ''.join(',%s:%s' % (jstr(n), a.text()) for (n, _, _), a in zip(self.o.aggs, st.accs)), st.version)
         self.rows.append(row)
         self.final[(s, e, key)] = row
@@ -345,12 +350,33 @@ class Model:
             e, sc, s, key = heapq.heappop(self.drop_heap)
             if self.states.pop((s, e, sc, key), None) is not None and self.o.gap:
                 self.sessions[(sc, key)].discard((s, e))
+        self.release()
+
+    def release(self):
+        """Forward the held barriers the watermark has freed, in order."""
+        while self.held and self.held[0][0] <= self.wm:
+            line = self.held.pop(0)[1]
+            self.rows.append(line)
+            self.late.append(line)
+
+    def hold(self, line):
+        """Without checkpoints a barrier waits until every window open when it came is final:
+        the watermark past the newest one's end - 1 + lateness (sessions: the end of input)."""
+        until = -math.inf
+        if self.states:
+            until = math.inf if self.o.gap else max(e for _, e, _, _ in self.states) - 1 + self.o.lateness
+        if self.held:
+            until = max(until, self.held[-1][0])
+        self.held.append([until, line])
+        self.release()
 
     def control(self, line):
         try:
             c = DECODER.decode(line)
             if c.get('__evpipe') == 'watermark' and type(c.get('ts')) is int:
                 self.advance(c['ts'])
+            if c.get('__evpipe') == 'barrier' and type(c.get('id')) is int:
+                return self.hold(line)
         except (ValueError, AttributeError, RecursionError):
             pass  # malformed: only forwarded
         self.rows.append(line)
@@ -387,8 +413,13 @@ class Model:
     def finish(self):
         self.advance(math.inf)
         if self.o.final:  # the last row of each window and key still standing, sorted
-            self.rows = [x[3] for x in sorted((fmt_time(s), k, fmt_time(e), r)
+            ms = 1000 if self.o.msec else 1  # the milliseconds sort only when rows show them
+            self.rows = [x[5] for x in sorted((fmt_time(s), s % ms, k, fmt_time(e), e % ms, r)
                                               for (s, e, k), r in self.final.items())]
+
+def bound_text(d, name):
+    """A row's bound as text that sorts as the time: "YYYY-MM-DD hh:mm:ss[.mmm]"."""
+    return d[name] + ('.%03d' % d[name + '_msec'] if name + '_msec' in d else '')
 
 def final_rows(rows, keys, merged_sessions=False):
     """The highest version per (window_start, window_end, keys) of a change stream (lines or
@@ -399,7 +430,8 @@ def final_rows(rows, keys, merged_sessions=False):
     for r in rows:
         d = json.loads(r) if isinstance(r, str) else r
         if '__evpipe' not in d:
-            k = (d['window_start'], ','.join(jstr(f) + ':' + dump(d[f]) for f in keys), d['window_end'])
+            k = (bound_text(d, 'window_start'), ','.join(jstr(f) + ':' + dump(d[f]) for f in keys),
+                 bound_text(d, 'window_end'))
             if k not in best or d['version'] > best[k][0]['version']:
                 best[k] = (d, r)
     if merged_sessions:  # by key, start, then end descending: contained = ends within the reach
@@ -443,6 +475,7 @@ def parse_args(argv):
                     ('--idle-timeout', {'default': 0, 'help': 'ignored: needs processing time'})]:
         a(opt, **dict({'type': duration} if opt != '--ts-field' else {}, **kw))
     a('--key', dest='keys', default=[], type=lambda s: [k for k in s.split(',') if k])
+    a('--msec-bounds', action='store_true', help='rows carry window_start_msec, window_end_msec')
     a('--agg', dest='aggs', type=aggregates, default=aggregates('count'))
     a('--meta-field', default='_src')
     a('--late', dest='late_path', metavar='PATH|fd:N')
@@ -461,6 +494,7 @@ def parse_args(argv):
     o.size, o.every = (o.tumble, o.tumble) if kinds[0] else (o.slide, o.every)
     if min(x for x in (o.size, o.every, o.gap) if x is not None) <= 0 or (kinds[1] and o.every > o.slide):
         p.error('window sizes must be > 0, and --every at most --slide')
+    o.msec = o.msec_bounds or any(x % 1000 for x in (o.size, o.every, o.gap) if x is not None)
     o.numeric = list(dict.fromkeys(f for _, fn, f in o.aggs if fn in NUMERIC))  # checked in this order
     names = ['window_start', 'window_end', 'version'] + o.keys + [n for n, _, _ in o.aggs]
     if len(set(names)) != len(names):

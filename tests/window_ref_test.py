@@ -177,17 +177,40 @@ class Windows(unittest.TestCase):
         self.assertEqual([json.loads(r)['k'] for r in rows], ['a', 'b', 'b'])  # same window: key text order
 
 
+    def test_sub_second_windows_carry_the_milliseconds_of_their_bounds(self):
+        lines = [rec(100), rec(300), rec(350), rec(-100)]  # -100: [-250, 0), before 1970
+        rows, late = model(['--tumble', '250ms', '--out-of-orderness', '1s'], lines)
+        self.assertEqual([(json.loads(r)['window_start'], json.loads(r)['window_start_msec'],
+                           json.loads(r)['window_end'], json.loads(r)['window_end_msec'],
+                           json.loads(r)['count']) for r in rows],
+                         [('1969-12-31 23:59:59', 750, '1970-01-01 00:00:00', 0, 1),
+                          ('1970-01-01 00:00:00', 0, '1970-01-01 00:00:00', 250, 1),
+                          ('1970-01-01 00:00:00', 250, '1970-01-01 00:00:00', 500, 2)])
+        self.assertTrue(rows[0].startswith('{"window_start":"1969-12-31 23:59:59","window_start_msec":750,'
+                                           '"window_end":"1970-01-01 00:00:00","window_end_msec":0,'))
+        # whole-second sizes: no such fields, unless asked (sessions: exact bounds)
+        rows, _ = model(['--tumble', '1s'], lines[:3])
+        self.assertNotIn('msec', rows[0])
+        rows, _ = model(['--session-gap', '1s', '--msec-bounds'], lines[:3])
+        self.assertEqual([(json.loads(r)['window_start_msec'], json.loads(r)['window_end_msec']) for r in rows],
+                         [(100, 350)])
+        rows, _ = model(['--slide', '1s', '--every', '500ms'], lines[:1])
+        self.assertEqual([json.loads(r)['window_start_msec'] for r in rows], [500, 0])
+
+
 class Time(unittest.TestCase):
     def test_per_partition_watermarks(self):
         lines = [src(0, 0, 1000), src(1, 0, 1000), src(0, 1, 25000), src(1, 1, 9000),
                  '{"__evpipe":"barrier","id":1,"ts":0}', src(1, 2, 21000)]
         rows, _ = model(['--tumble', '10s'], lines)
-        # partition 1 holds the watermark at 8.999 until its 21 s record: [0, 10) fires after the
-        # barrier; without a key each partition has its own window (state is per partition)
-        self.assertEqual(brief(rows), ['barrier', (0, 10, 1, 1), (0, 10, 2, 2), (20, 30, 1, 1), (20, 30, 1, 1)])
-        # with another meta field all records are one partition: 25 s fires [0, 10) at once
+        # partition 1 holds the watermark at 8.999 until its 21 s record: [0, 10) fires after
+        # the barrier came; the barrier waits for [0, 10) and [20, 30), final at the end; without
+        # a key each partition has its own window (state is per partition)
+        self.assertEqual(brief(rows), [(0, 10, 1, 1), (0, 10, 2, 2), (20, 30, 1, 1), (20, 30, 1, 1), 'barrier'])
+        # with another meta field all records are one partition: 25 s fires [0, 10) at once; the
+        # barrier waits for [20, 30)
         rows, late = model(['--tumble', '10s', '--meta-field', 'x'], lines)
-        self.assertEqual(brief(rows), [(0, 10, 2, 2), 'barrier', (20, 30, 2, 2)])
+        self.assertEqual(brief(rows), [(0, 10, 2, 2), (20, 30, 2, 2), 'barrier'])
         self.assertEqual(reasons(late), ['late', 'barrier'])  # 9 s came after [0, 10) was gone
 
     def test_watermark_never_goes_back_and_a_new_partition_does_not_pull_it(self):
@@ -210,10 +233,11 @@ class Time(unittest.TestCase):
                  rec(t(2)), '{"__evpipe":"watermark","ts":5}', ' {"__evpipe" :"assign","x":[1]}',
                  '{"__evpipe":"watermark","ts":"x"}', '{"__evpipe":"watermark",']
         rows, late = model(['--tumble', '10s'], lines)
-        # the watermark line fires [0, 10) before it is forwarded; t(2) is then late; the rest is
-        # forwarded unchanged, to both outputs
-        self.assertEqual(rows, [lines[1], rows[1], lines[2]] + lines[4:])
-        self.assertEqual(brief(rows[1:2]), [(0, 10, 1, 1)])
+        # the watermark line fires [0, 10) before it is forwarded, and makes it final: the
+        # barrier, held back until then, goes first; t(2) is then late; the rest is forwarded
+        # unchanged, to both outputs
+        self.assertEqual(rows, [rows[0], lines[1], lines[2]] + lines[4:])
+        self.assertEqual(brief(rows[0:1]), [(0, 10, 1, 1)])
         self.assertEqual(late, lines[1:3] + [late[2]] + lines[4:])
         self.assertEqual(reasons(late[2:3]), ['late'])
 
@@ -344,7 +368,9 @@ class GeneratorAndCli(unittest.TestCase):
         (--key event_type --out-of-orderness 5s --lateness 30s; T = 2024-11-24 10:00:00Z;
         partition 0 = clicks, partition 1 = views):
         - lines 1-4: partition 1 is at T+20 s, so wm = T+14.999 s: nothing fires although
-          partition 0 is at T+64 s; the barrier (line 5) is forwarded first;
+          partition 0 is at T+64 s; the barrier (line 5) waits until the windows open then,
+          up to [10:01, 10:02), are final (T+149.999 s): only the end of input gets there, so
+          it comes last, on both outputs (without checkpoints: ADR 0014);
         - line 6 (view T+70 s): min(64, 70) - 5 s - 1 ms: wm T+58.999, [10:00, 10:01) still open;
         - line 7 (click T+66 s, value null): wm T+60.999 >= T+59.999: [10:00, 10:01) fires, click
           (T+1 s value 3 u1; T+30 s value 4.5 u1): count 2, sum 7.5, min 3, max 4.5, avg 3.75,

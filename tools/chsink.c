@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ack.h"
 #include "backoff.h"
 #include "buf.h"
 #include "checkpoint.h"
@@ -67,8 +68,8 @@ static const char usage_text[] =
 	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
 	"                           descriptor; without it each dead letter is reported on stderr\n"
 	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n" EV_CKPT_OPTIONS_HELP
-	"                           (a barrier's part is written once the rows before it are in)\n" EV_TOOL_OPTIONS_HELP
-	"\n"
+	"                           (a barrier's part is written once the rows before it are in)\n" EV_ACK_OPTION_HELP
+		EV_TOOL_OPTIONS_HELP "\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (ClickHouse\n"
 	"unreachable past --retry-timeout, refused credentials, no such table, I/O, an impossible\n"
 	"control line: ADR 0013), 2 usage error.\n";
@@ -103,6 +104,7 @@ static const struct option long_options[] = {
 	{"dlq", required_argument, NULL, 'd'},
 	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
 	EV_CKPT_LONG_OPTIONS,
+	EV_ACK_LONG_OPTION,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -137,6 +139,8 @@ struct chsink {
 	char *create_sql; /* its statements, read at start-up */
 	const char *dlq_spec;
 	uint64_t max_line;
+	const char *ack_spec;
+	ev_ack_out *ack;
 	ev_tool_common common;
 
 	ev_ch *ch;
@@ -457,6 +461,8 @@ static int take_control(struct chsink *s, const char *line, size_t len)
 		ev_debug("barrier %" PRId64 ": every row before it is in ClickHouse", c.id);
 		if (ev_ckpt_ack(&s->ck, c.id, t0, err, sizeof(err)) < 0)
 			ev_ckpt_failed(&s->ck, c.id, err);
+		if (s->ack && ev_ack_send(s->ack, s->ck.stage, c.id, err, sizeof(err)) < 0)
+			ev_warn("cannot acknowledge barrier %" PRId64 ": %s", c.id, err);
 	}
 	return 0;
 }
@@ -790,6 +796,7 @@ static int parse_args(struct chsink *s, int argc, char **argv)
 			if (ev_opt_size(optarg, &s->max_line) < 0 || s->max_line == 0)
 				return ev_tool_usage_error("invalid size '%s'", optarg);
 			break;
+		case EV_OPT_ACK: s->ack_spec = optarg; break;
 		default:
 			if (ev_ckpt_option(c, optarg, &s->ck))
 				break;
@@ -896,12 +903,20 @@ int main(int argc, char **argv)
 	ev_backoff_init(&s.backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS,
 			((uint64_t)getpid() << 32) ^ ev_mono_ns());
 	char err[512];
-	if (ev_ckpt_open(&s.ck, s.common.job, "chsink", err, sizeof(err)) < 0) {
+	ev_ckpt_set_identity(&s.ck, json_pack("{s:s}", "table", s.table));
+	if (ev_ckpt_open(&s.ck, s.common.job, "chsink", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&s.ck, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		free(s.create_sql);
+		ev_ckpt_close(&s.ck);
 		return EV_EXIT_FAILURE;
 	}
-	ev_ckpt_stateless_restore(&s.ck);
+	if (s.ack_spec && !(s.ack = ev_ack_out_new(s.ack_spec, err, sizeof(err)))) {
+		ev_error("--ack: %s", err);
+		free(s.create_sql);
+		ev_ckpt_close(&s.ck);
+		return EV_EXIT_FAILURE;
+	}
 	s.metrics = ev_tool_metrics("chsink", s.common.job, s.common.metrics_addr);
 	s.in = ev_reader_new(0, (size_t)s.max_line);
 	s.out = ev_writer_new(1, 64 * 1024);
@@ -922,6 +937,7 @@ int main(int argc, char **argv)
 	ev_ch_free(s.ch);
 	ev_metrics_free(s.metrics);
 	ev_ckpt_close(&s.ck);
+	ev_ack_out_free(s.ack);
 	free(s.insert_query);
 	free(s.create_sql);
 	free(s.rows);

@@ -39,8 +39,9 @@ static const char usage_text[] =
 	"                           naming the jobs the store has\n"
 	"  show N                   parts, offsets per topic and partition, files, sizes\n"
 	"                           (incremental: uploaded by it; shared with earlier ones)\n"
-	"  verify N                 every file present with its size and SHA-256, the manifest\n"
-	"                           equal to the parts: exit 0 when good, 1 with each problem\n"
+	"  verify N                 the manifest's checksum, every file present with its size\n"
+	"                           and SHA-256 and a plain file name, the manifest equal to the\n"
+	"                           parts: exit 0 when good, 1 with each problem\n"
 	"  dump N [--stage S]       the open windows of an evwindow part as NDJSON rows, after\n"
 	"                           a first line {\"__evpipe\":\"watermark\",\"ts\":...}; the\n"
 	"                           windows of a Kafka partition after a line\n"
@@ -640,7 +641,7 @@ static void problem(struct problems *p, const char *key, const char *what, const
 static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems *p)
 {
 	ev_buf key = EV_BUF_INIT;
-	ev_ckpt_key(&key, c->common.job, k->id, "_manifest.json");
+	ev_ckpt_manifest_key(&key, c->common.job, k->id);
 	char *mkey = strdup(ev_buf_cstr(&key));
 	json_t *mparts = json_object_get(k->manifest, "parts"), *part;
 	const char *stage;
@@ -653,14 +654,18 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 	} else if (!json_is_object(mparts)) {
 		problem(p, mkey, "manifest", "the manifest lists no parts");
 	} else {
-		if (jint(k->manifest, "id") != k->id)
-			problem(p, mkey, "manifest", "the manifest names checkpoint %" PRId64,
-				jint(k->manifest, "id"));
+		int r = ev_ckpt_manifest_check(k->manifest, c->common.job, k->id, c->err,
+					       sizeof(c->err));
+		if (r < 0)
+			problem(p, mkey, "manifest", "%s", c->err);
+		else if (r == 1)
+			ev_warn("checkpoint %" PRId64 " has no checksum (written by an older "
+				"evpipe): its manifest cannot be verified",
+				k->id);
 		json_object_foreach(mparts, stage, part)
 		{
 			json_t *have = json_object_get(k->stored, stage);
-			ev_ckpt_dir(&key, c->common.job, k->id);
-			ev_buf_printf(&key, "/%s.json", stage);
+			ev_ckpt_part_key(&key, c->common.job, k->id, stage);
 			if (!have)
 				problem(p, ev_buf_cstr(&key), "part",
 					"the manifest lists part '%s' but the store has none",
@@ -671,8 +676,7 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 		}
 		json_object_foreach(k->stored, stage, part)
 		{
-			ev_ckpt_dir(&key, c->common.job, k->id);
-			ev_buf_printf(&key, "/%s.json", stage);
+			ev_ckpt_part_key(&key, c->common.job, k->id, stage);
 			if (!json_object_get(mparts, stage))
 				problem(p, ev_buf_cstr(&key), "part",
 					"part '%s' is not in the manifest", stage);
@@ -696,10 +700,9 @@ static int verify_files(struct ckpt *c, const json_t *files, const char *tmp, st
 		const char *want = json_string_value(json_object_get(f, "sha256"));
 		uint64_t size = (uint64_t)jint(f, "size"), got;
 		char sha[65];
-		if (!key || !want || !ev_store_key_ok(key)) {
-			problem(p, key ? key : "?", "part",
-				"a file entry of stage '%s' is malformed",
-				json_string_value(json_object_get(f, "stage")));
+		if (ev_ckpt_file_check(f, c->common.job, c->err, sizeof(c->err)) < 0) {
+			problem(p, key ? key : "?", "invalid", "stage '%s': %s",
+				json_string_value(json_object_get(f, "stage")), c->err);
 			continue;
 		}
 		int r = ev_store_get_file(c->store, key, ev_buf_cstr(&path), c->err,

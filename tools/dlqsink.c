@@ -9,8 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ack.h"
 #include "buf.h"
 #include "checkpoint.h"
+#include "claim.h"
 #include "codec.h"
 #include "control.h"
 #include "deadletter.h"
@@ -32,14 +34,27 @@ static const char usage_text[] =
 	"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
 	"could not be written.\n"
 	"\n"
+	"An envelope too large for the topic (librdkafka's message.max.bytes, or the topic's\n"
+	"max.message.bytes when the broker refuses it) is never a failure: its original bytes go\n"
+	"to the claim store under <job>/claims/<sha256>, and the envelope goes to the topic with\n"
+	"\"raw_ref\", \"raw_sha256\" and \"raw_bytes\" in place of \"raw\". Without a claim store those\n"
+	"bytes are lost: the envelope keeps the hash and size with \"raw_lost\":true, and an\n"
+	"error is logged and counted (evpipe_dead_letters_oversize_total).\n"
+	"\n"
 	"replay reads envelopes (a topic from its beginning to its end, --file, or stdin) and writes\n"
 	"each one's original record (raw, or raw_b64 decoded) to stdout, so that records can be\n"
 	"re-injected after a fix: dlqsink replay -t events.dlq --reason schema | kin -P -t events\n"
+	"A claim check is fetched from the claim store and its size and sha256 verified; one that\n"
+	"cannot be (no store given, missing, altered, or bytes that were lost) is reported and\n"
+	"makes the exit status 1, after the other records are replayed.\n"
 	"\n"
 	"Options:\n"
 	"  -t, --topic TOPIC        dead-letter topic (write, or replay)\n"
-	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n" EV_KAFKA_OPTIONS_HELP
-		EV_CKPT_OPTIONS_HELP EV_TOOL_OPTIONS_HELP "\n"
+	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n"
+	"      --claim-store URL    where the original bytes of envelopes too large for the\n"
+	"                           topic go, and replay finds them: file:///dir or\n"
+	"                           s3://bucket/prefix (default: the --checkpoint-store)\n" EV_KAFKA_OPTIONS_HELP
+		EV_CKPT_OPTIONS_HELP EV_ACK_OPTION_HELP EV_TOOL_OPTIONS_HELP "\n"
 	"Replay filters:\n"
 	"      --reason LIST        only these reasons (comma-separated; a reason no tool\n"
 	"                           writes is refused)\n"
@@ -49,7 +64,7 @@ static const char usage_text[] =
 	"Exit status: 0 ok, 1 runtime failure (I/O, delivery, an impossible control line: ADR\n"
 	"0013), 2 usage error.\n";
 
-enum { OPT_REASON = 256, OPT_SINCE, OPT_UNTIL };
+enum { OPT_REASON = 256, OPT_SINCE, OPT_UNTIL, OPT_CLAIM_STORE };
 
 static const struct option long_options[] = {
 	EV_KAFKA_LONG_OPTIONS,
@@ -58,7 +73,9 @@ static const struct option long_options[] = {
 	{"reason", required_argument, NULL, OPT_REASON},
 	{"since", required_argument, NULL, OPT_SINCE},
 	{"until", required_argument, NULL, OPT_UNTIL},
+	{"claim-store", required_argument, NULL, OPT_CLAIM_STORE},
 	EV_CKPT_LONG_OPTIONS,
+	EV_ACK_LONG_OPTION,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -72,6 +89,9 @@ struct dlqsink {
 	const char *file;
 	ev_buf reasons; /* --reason as ",a,b," for matching; empty: every reason */
 	int64_t since, until;
+	const char *claim_url;
+	const char *ack_spec;
+	ev_ack_out *ack;
 	ev_tool_common common;
 
 	rd_kafka_t *rk;
@@ -81,23 +101,162 @@ struct dlqsink {
 	ev_kafka_delivery dl;
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bad, *m_barriers, *m_delivery_errors, *m_blocked;
-	ev_buf raw; /* replay: the record being restored */
-	uint64_t replayed, skipped;
+	ev_counter *m_claimed, *m_lost;
+	ev_store *claim_own;       /* --claim-store */
+	ev_store *claims;          /* claim_own, else the checkpoint store, else NULL */
+	ev_buf raw;                /* the record being claim-checked or restored */
+	struct oversize *oversize; /* refused by the broker as too large: sent again as claims */
+	size_t noversize, capoversize;
+	uint64_t replayed, skipped, unrecoverable;
+};
+
+/* A message the broker refused as too large, with its key (the reason). */
+struct oversize {
+	ev_buf payload;
+	char *key;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
 	struct dlqsink *d = opaque;
 	(void)rk;
+	if (msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+		/* Larger than the topic's max.message.bytes: sent again as a claim check. */
+		if (d->noversize == d->capoversize) {
+			size_t cap = d->capoversize ? 2 * d->capoversize : 8;
+			struct oversize *o = realloc(d->oversize, cap * sizeof(*o));
+			if (!o)
+				goto failed;
+			d->oversize = o;
+			d->capoversize = cap;
+		}
+		struct oversize *o = &d->oversize[d->noversize];
+		memset(o, 0, sizeof(*o));
+		o->key = msg->key ? strndup(msg->key, msg->key_len) : strdup("unknown");
+		if (!o->key || ev_buf_append(&o->payload, msg->payload, msg->len) < 0) {
+			free(o->key);
+			ev_buf_free(&o->payload);
+			goto failed;
+		}
+		d->noversize++;
+		return;
+	}
+failed:
 	ev_kafka_delivery_note(&d->dl, msg);
 	ev_counter_inc(msg->err ? d->m_delivery_errors : d->m_out);
+}
+
+/* line as a claim check into out: its original bytes (the whole line when it is not an
+ * envelope) to the claim store. Returns 0, or -1 when they could not be stored. */
+static int claim(struct dlqsink *d, const char *line, size_t len, ev_buf *out)
+{
+	char err[1024];
+	json_t *env = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+	if (!json_is_object(env) || !ev_claim_raw(env, &d->raw)) {
+		json_decref(env);
+		env = json_pack("{s:s}", "reason", "unknown");
+		ev_buf_reset(&d->raw);
+		if (!env || ev_buf_append(&d->raw, line, len) < 0) {
+			json_decref(env);
+			ev_error("out of memory");
+			return -1;
+		}
+	}
+	if (ev_claim_check(env, &d->raw, d->claims, d->common.job, err, sizeof(err)) < 0) {
+		ev_error("a dead letter of %zu bytes is too large for '%s', and its claim check "
+			 "could not be stored: %s",
+			 len, d->topic, err);
+		json_decref(env);
+		return -1;
+	}
+	const char *sha = json_string_value(json_object_get(env, "raw_sha256"));
+	if (d->claims) {
+		ev_counter_inc(d->m_claimed);
+		ev_info("a dead letter of %zu bytes is too large for '%s': its original bytes are "
+			"in '%s'",
+			len, d->topic, json_string_value(json_object_get(env, "raw_ref")));
+	} else {
+		ev_counter_inc(d->m_lost);
+		ev_error("a dead letter of %zu bytes is too large for '%s' and there is no claim "
+			 "store (--claim-store): its original bytes (%zu, sha256 %s) are lost",
+			 len, d->topic, d->raw.len, sha);
+	}
+	char *s = json_dumps(env, JSON_COMPACT);
+	json_decref(env);
+	ev_buf_reset(out);
+	int rc = s && ev_buf_puts(out, s) == 0 ? 0 : -1;
+	free(s);
+	if (rc < 0)
+		ev_error("out of memory");
+	return rc;
+}
+
+/* Produce one envelope; one too large for librdkafka's message.max.bytes goes as a claim
+ * check. Returns 0, or -1 when it could not be queued. */
+static int produce_envelope(struct dlqsink *d, const char *line, size_t len, const char *key)
+{
+	rd_kafka_resp_err_t err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len,
+						   key, strlen(key), 0, NULL);
+	if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+		ev_buf small = EV_BUF_INIT;
+		if (claim(d, line, len, &small) < 0) {
+			ev_buf_free(&small);
+			return -1;
+		}
+		err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, small.data, small.len,
+				       key, strlen(key), 0, NULL);
+		ev_buf_free(&small);
+	}
+	rd_kafka_poll(d->rk, 0);
+	if (err) {
+		ev_error("cannot produce to '%s': %s", d->topic, rd_kafka_err2str(err));
+		return -1;
+	}
+	return 0;
+}
+
+/* Send again, as claim checks, the envelopes the broker refused as too large. */
+static int resend_oversize(struct dlqsink *d)
+{
+	ev_buf small = EV_BUF_INIT;
+	int rc = 0;
+	size_t n = d->noversize;
+	struct oversize *list = d->oversize;
+	d->oversize = NULL;
+	d->noversize = d->capoversize = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct oversize *o = &list[i];
+		if (rc == 0 && claim(d, o->payload.data, o->payload.len, &small) == 0) {
+			rd_kafka_resp_err_t err =
+				ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, small.data,
+						 small.len, o->key, strlen(o->key), 0, NULL);
+			if (err) {
+				ev_error("cannot produce to '%s': %s", d->topic,
+					 rd_kafka_err2str(err));
+				rc = -1;
+			}
+		} else {
+			rc = -1;
+		}
+		free(o->key);
+		ev_buf_free(&o->payload);
+	}
+	free(list);
+	ev_buf_free(&small);
+	return rc;
 }
 
 /* Make everything written so far durable: delivered to Kafka, or fsync'ed. */
 static int make_durable(struct dlqsink *d)
 {
 	if (d->rk) {
-		ev_kafka_flush_all(d->rk);
+		for (;;) {
+			ev_kafka_flush_all(d->rk);
+			if (!d->noversize)
+				break;
+			if (resend_oversize(d) < 0)
+				return -1;
+		}
 		return d->dl.failed ? -1 : 0;
 	}
 	if (ev_writer_flush(d->out) < 0 || fsync(d->fd) < 0) {
@@ -148,6 +307,10 @@ static int sink(struct dlqsink *d)
 					 c.id);
 				if (ev_ckpt_ack(&d->ck, c.id, t0, err, sizeof(err)) < 0)
 					ev_ckpt_failed(&d->ck, c.id, err);
+				if (d->ack &&
+				    ev_ack_send(d->ack, d->ck.stage, c.id, err, sizeof(err)) < 0)
+					ev_warn("cannot acknowledge barrier %" PRId64 ": %s", c.id,
+						err);
 			}
 			continue;
 		}
@@ -161,14 +324,8 @@ static int sink(struct dlqsink *d)
 				ev_reader_lines(in));
 		}
 		if (d->rk) {
-			const char *key = reason ? reason : "unknown";
-			rd_kafka_resp_err_t err =
-				ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len,
-						 key, strlen(key), 0, NULL);
-			rd_kafka_poll(d->rk, 0);
-			if (err) {
-				ev_error("cannot produce to '%s': %s", d->topic,
-					 rd_kafka_err2str(err));
+			if (produce_envelope(d, line, len, reason ? reason : "unknown") < 0 ||
+			    (d->noversize && resend_oversize(d) < 0)) {
 				json_decref(root);
 				rc = EV_EXIT_FAILURE;
 				break;
@@ -216,23 +373,30 @@ static int replay_one(struct dlqsink *d, const char *line, size_t len, const cha
 	json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 	const char *reason = json_string_value(json_object_get(root, "reason"));
 	json_t *at = json_object_get(root, "at");
-	json_t *s = json_object_get(root, "raw");
-	json_t *b64 = json_object_get(root, "raw_b64");
+	int is_claim = json_object_get(root, "raw_ref") != NULL;
+	int lost = json_is_true(json_object_get(root, "raw_lost"));
 	int rc = 0;
-	ev_buf_reset(&d->raw);
-	int ok = json_is_string(s)
-			 ? ev_buf_append(&d->raw, json_string_value(s), json_string_length(s)) == 0
-		 : json_is_string(b64) ? ev_base64_decode(&d->raw, json_string_value(b64),
-							  json_string_length(b64)) == 0
-				       : 0;
-	if (!ok) {
+	char err[1024];
+	const char *sha = json_string_value(json_object_get(root, "raw_sha256"));
+	if (!is_claim && !lost && !ev_claim_raw(root, &d->raw)) {
 		ev_warn("%s is not a dead-letter envelope: skipped", where);
 		d->skipped++;
 	} else if (reason_wanted(d, reason) &&
 		   (!json_is_integer(at) ||
 		    (json_integer_value(at) >= d->since && json_integer_value(at) < d->until))) {
-		rc = ev_writer_line(d->out, d->raw.data, d->raw.len);
-		d->replayed++;
+		if (lost) {
+			ev_error("%s: the original bytes of this dead letter were not kept (sha256 "
+				 "%s): it cannot be replayed",
+				 where, sha ? sha : "unknown");
+			d->unrecoverable++;
+		} else if (is_claim &&
+			   ev_claim_resolve(root, d->claims, &d->raw, err, sizeof(err)) < 0) {
+			ev_error("%s: %s", where, err);
+			d->unrecoverable++;
+		} else {
+			rc = ev_writer_line(d->out, d->raw.data, d->raw.len);
+			d->replayed++;
+		}
 	}
 	json_decref(root);
 	return rc;
@@ -315,6 +479,10 @@ static int replay(struct dlqsink *d)
 	}
 	ev_info("%" PRIu64 " record(s) replayed%s", d->replayed,
 		d->skipped ? " (some lines were not envelopes)" : "");
+	if (d->unrecoverable) {
+		ev_error("%" PRIu64 " dead letter(s) could not be replayed", d->unrecoverable);
+		rc = -1;
+	}
 	if (d->rk)
 		rd_kafka_consumer_close(d->rk);
 	return rc < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
@@ -373,6 +541,8 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		switch (c) {
 		case 't': d->topic = optarg; break;
 		case 'f': d->file = optarg; break;
+		case OPT_CLAIM_STORE: d->claim_url = optarg; break;
+		case EV_OPT_ACK: d->ack_spec = optarg; break;
 		case OPT_REASON:
 			if ((c = add_reasons(d, optarg)) != 0)
 				return c;
@@ -458,6 +628,16 @@ static void setup_metrics(struct dlqsink *d)
 	d->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
 	d->m_blocked = ev_tool_blocked(m, "file");
+	d->m_claimed = ev_metrics_counter(
+		m, "evpipe_dead_letters_oversize_total",
+		"Envelopes too large for the topic, by outcome: claim_check (original bytes in the "
+		"claim store) or raw_lost (no claim store)",
+		"outcome=\"claim_check\"");
+	d->m_lost = ev_metrics_counter(
+		m, "evpipe_dead_letters_oversize_total",
+		"Envelopes too large for the topic, by outcome: claim_check (original bytes in the "
+		"claim store) or raw_lost (no claim store)",
+		"outcome=\"raw_lost\"");
 }
 
 int main(int argc, char **argv)
@@ -478,13 +658,32 @@ int main(int argc, char **argv)
 		ev_buf_free(&d.reasons);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
-	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0) {
+	if (d.topic)
+		ev_ckpt_set_identity(&d.ck, json_pack("{s:s}", "topic", d.topic));
+	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&d.ck, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		rd_kafka_conf_destroy(d.kafka.conf);
 		ev_buf_free(&d.reasons);
+		ev_ckpt_close(&d.ck);
 		return EV_EXIT_FAILURE;
 	}
-	ev_ckpt_stateless_restore(&d.ck);
+	if (d.claim_url && !(d.claim_own = ev_store_open(d.claim_url, err, sizeof(err)))) {
+		ev_error("claim store: %s", err);
+		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_buf_free(&d.reasons);
+		ev_ckpt_close(&d.ck);
+		return EV_EXIT_FAILURE;
+	}
+	d.claims = d.claim_own ? d.claim_own : d.ck.store;
+	if (d.ack_spec && !(d.ack = ev_ack_out_new(d.ack_spec, err, sizeof(err)))) {
+		ev_error("--ack: %s", err);
+		rd_kafka_conf_destroy(d.kafka.conf);
+		ev_buf_free(&d.reasons);
+		ev_ckpt_close(&d.ck);
+		ev_store_close(d.claim_own);
+		return EV_EXIT_FAILURE;
+	}
 	d.metrics = ev_tool_metrics("dlqsink", d.common.job, d.common.metrics_addr);
 	if (!d.metrics) {
 		rd_kafka_conf_destroy(d.kafka.conf);
@@ -512,6 +711,8 @@ int main(int argc, char **argv)
 		rd_kafka_destroy(d.rk);
 	ev_metrics_free(d.metrics);
 	ev_ckpt_close(&d.ck);
+	ev_store_close(d.claim_own);
+	ev_ack_out_free(d.ack);
 	ev_buf_free(&d.raw);
 	ev_buf_free(&d.reasons);
 	return ev_tool_finish(rc);

@@ -51,7 +51,9 @@ static const char usage_text[] =
 	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
 	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
 	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
-	"                           (evvalidate keeps no state: barriers are forwarded, no part)\n" EV_TOOL_OPTIONS_HELP
+	"                           (evvalidate keeps no state: its part of a checkpoint records\n"
+	"                           the contract's SHA-256, so that a restore of a checkpoint\n"
+	"                           taken under another contract is refused)\n" EV_TOOL_OPTIONS_HELP
 	"\n"
 	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
 	"impossible control line), 2 usage error or a contract that cannot be used.\n";
@@ -78,7 +80,7 @@ static const struct option long_options[] = {
 };
 
 struct evvalidate {
-	ev_ckpt ck; /* accepted for a uniform pipeline; nothing to save or restore */
+	ev_ckpt ck; /* a part per barrier: the contract's identity; nothing to restore */
 	const char *contract_path;
 	const char *dlq_spec;
 	int all_errors;
@@ -136,9 +138,14 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	return 0;
 }
 
-static int forward_control(struct evvalidate *v, const char *line, size_t len)
+/* Forward a control line (c, checked); a barrier first gets this stage's part. */
+static int forward_control(struct evvalidate *v, const char *line, size_t len, const ev_control *c)
 {
+	char err[512];
 	ev_counter_inc(v->m_control);
+	if (c->type == EV_CTL_BARRIER &&
+	    ev_ckpt_ack(&v->ck, c->id, ev_mono_ns(), err, sizeof(err)) < 0)
+		ev_ckpt_failed(&v->ck, c->id, err);
 	if (ev_writer_line(v->out, line, len) < 0)
 		return -1;
 	return v->dlq ? ev_writer_line(v->dlq, line, len) : 0;
@@ -159,7 +166,7 @@ static int run(struct evvalidate *v)
 			ev_control c;
 			if (ev_tool_control(&v->seq, v->in, line, len, &c) < 0)
 				return EV_EXIT_FAILURE;
-			if (forward_control(v, line, len) < 0)
+			if (forward_control(v, line, len, &c) < 0)
 				goto write_error;
 			continue;
 		}
@@ -282,8 +289,15 @@ int main(int argc, char **argv)
 	}
 	ev_validator_opts vo = {(size_t)v.max_line, (int)v.max_depth, v.all_errors, v.meta_field};
 	v.validator = ev_validator_new(v.contract, &vo);
-	v.ck.stage = "evvalidate";
-	ev_ckpt_stateless_restore(&v.ck);
+	char sha[65];
+	if (ev_sha256_file(v.contract_path, sha, NULL) == 0)
+		ev_ckpt_set_identity(&v.ck, json_pack("{s:s}", "contract_sha256", sha));
+	if (ev_ckpt_open(&v.ck, v.common.job, "evvalidate", err, sizeof(err)) < 0 ||
+	    ev_ckpt_stateless_restore(&v.ck, err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		rc = EV_EXIT_FAILURE;
+		goto out;
+	}
 	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
 	v.in = ev_reader_new(0, (size_t)v.max_line);
 	v.out = ev_writer_new(1, 64 * 1024);
@@ -291,11 +305,12 @@ int main(int argc, char **argv)
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&v);
-		if (v.ck.url)
-			ev_tool_torn_register(v.metrics);
+		ev_ckpt_metrics(&v.ck, v.metrics);
 		ev_tool_catch_signals();
 		rc = run(&v);
 	}
+out:
+	ev_ckpt_close(&v.ck);
 	ev_writer_free(v.out);
 	ev_writer_free(v.dlq);
 	ev_reader_free(v.in);

@@ -31,15 +31,22 @@ static const char usage_text[] =
 	"Aggregates records in event-time windows and writes one row per window and key when\n"
 	"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
 	"<aggregates>,\"version\"}, the version being the records folded into the window. Times\n"
-	"are UTC \"YYYY-MM-DD hh:mm:ss\". A record that arrives after its window fired but within\n"
-	"the allowed lateness updates it, and the row is written again with a higher version;\n"
-	"later records go to the late output. Records that cannot be windowed are dead letters\n"
-	"there too (missing_ts, bad_ts, missing_key, bad_value, future, parse, too_long).\n"
-	"Control lines are forwarded, after the rows they release. The end of input fires every\n"
-	"open window, unless the input was only stopped ({\"__evpipe\":\"stop\"} from kin, or\n"
-	"SIGTERM): then they are kept in the last checkpoint or saved to --state-dir (with\n"
-	"neither, they are fired). With checkpoints, only {\"__evpipe\":\"end\"} ends the\n"
-	"stream: an input that just stops keeps them too.\n"
+	"are UTC \"YYYY-MM-DD hh:mm:ss\", rounded down to the second; when a window size, --every\n"
+	"or --session-gap is not whole seconds (or with --msec-bounds), \"window_start_msec\" and\n"
+	"\"window_end_msec\" follow the bounds with their milliseconds (0-999) past those seconds\n"
+	"(ADR 0017). A record that arrives after its window fired but within the allowed lateness\n"
+	"updates it, and the row is written again with a higher version; later records go to the\n"
+	"late output. Records that cannot be windowed are dead letters there too (missing_ts,\n"
+	"bad_ts, missing_key, bad_value, future, parse, too_long). Control lines are forwarded,\n"
+	"after the rows they release. The end of input fires every open window, unless the input\n"
+	"was only stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in\n"
+	"the last checkpoint or saved to --state-dir (with neither, they are fired). With\n"
+	"checkpoints, only {\"__evpipe\":\"end\"} ends the stream: an input that just stops keeps\n"
+	"them too.\n"
+	"Without checkpoints a barrier asks the sinks to acknowledge what preceded it (kin\n"
+	"--commit-on-ack): it is held back until every window open when it came is final (the\n"
+	"watermark past its end plus the lateness; sessions: the end of input, or a stop that\n"
+	"saved them to --state-dir).\n"
 	"\n"
 	"Options:\n"
 	"      --ts-field F         event time field: epoch ms or RFC 3339 (default ts)\n"
@@ -47,6 +54,8 @@ static const char usage_text[] =
 	"      --tumble D           tumbling windows of D (250ms, 5s, 1m, 1h)\n"
 	"      --slide D --every E  sliding windows of D starting every E\n"
 	"      --session-gap G      session windows per key: records at most G apart share one\n"
+	"      --msec-bounds        rows carry window_start_msec and window_end_msec even when\n"
+	"                           the windows are whole seconds (sessions: exact bounds)\n"
 	"      --agg LIST           count, sum:F, min:F, max:F, avg:F, uniq:F, first:F, last:F,\n"
 	"                           NAME=fn:F to rename (default count)\n"
 	"      --out-of-orderness D watermark = max event time - D - 1 (default 0)\n"
@@ -79,6 +88,7 @@ enum {
 	OPT_SLIDE,
 	OPT_EVERY,
 	OPT_GAP,
+	OPT_MSEC_BOUNDS,
 	OPT_AGG,
 	OPT_OOO,
 	OPT_LATENESS,
@@ -98,6 +108,7 @@ static const struct option long_options[] = {
 	{"slide", required_argument, NULL, OPT_SLIDE},
 	{"every", required_argument, NULL, OPT_EVERY},
 	{"session-gap", required_argument, NULL, OPT_GAP},
+	{"msec-bounds", no_argument, NULL, OPT_MSEC_BOUNDS},
 	{"agg", required_argument, NULL, OPT_AGG},
 	{"out-of-orderness", required_argument, NULL, OPT_OOO},
 	{"lateness", required_argument, NULL, OPT_LATENESS},
@@ -145,6 +156,13 @@ struct evwindow {
 	int ended;        /* upstream said the stream is finished */
 	int broken_pipe;  /* an output's reader went away (EPIPE) */
 	int cross_warned; /* keys said to span partitions */
+	struct held {
+		char *line;
+		size_t len;
+		int64_t until; /* the watermark that releases it */
+	} * held;              /* without checkpoints, barriers held back until the windows of
+				* the records before them are final (ADR 0014) */
+	size_t nheld, capheld;
 	ev_record_reader *reader;
 	ev_buf scratch;
 	char err[1024]; /* what the window engine reported */
@@ -221,6 +239,8 @@ static int window_dead_letter(void *arg, const char *reason, const char *message
 	return dead_letter(e, reason, e->ts_path, message, e->line, e->len);
 }
 
+static int release_barriers(struct evwindow *e, int64_t wm);
+
 /* Window one record: returns 0, EV_WINDOW_OUTPUT on an output error, or EV_WINDOW_FAILED
  * (e->err says why). */
 static int record(struct evwindow *e, const char *line, size_t len)
@@ -238,7 +258,8 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			       : 0;
 	e->line = line;
 	e->len = len;
-	return ev_window_add(e->win, &rec, ev_wall_ms(), e->err, sizeof(e->err));
+	r = ev_window_add(e->win, &rec, ev_wall_ms(), e->err, sizeof(e->err));
+	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
 }
 
 static void flush_outputs(void *arg)
@@ -290,6 +311,57 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 	return 0;
 }
 
+/* Forward the held barriers the watermark wm releases, in order. Returns 0 or
+ * EV_WINDOW_OUTPUT. */
+static int release_barriers(struct evwindow *e, int64_t wm)
+{
+	size_t n = 0;
+	int rc = 0;
+	for (; n < e->nheld && e->held[n].until <= wm && rc == 0; n++) {
+		struct held *h = &e->held[n];
+		if (ev_writer_line(e->out, h->line, h->len) < 0 ||
+		    (e->late && ev_writer_line(e->late, h->line, h->len) < 0))
+			rc = EV_WINDOW_OUTPUT;
+		free(h->line);
+	}
+	if (n) {
+		memmove(e->held, e->held + n, (e->nheld - n) * sizeof(*e->held));
+		e->nheld -= n;
+	}
+	return rc;
+}
+
+/* Without checkpoints a barrier tells the sinks to acknowledge what came before it, and kin
+ * commits the offsets it follows (kin --commit-on-ack): it may go on only once every window a
+ * record before it went into has been written for the last time, when the watermark has passed
+ * ev_window_final_at of the moment it came. Returns as record does. */
+static int hold_barrier(struct evwindow *e, const char *line, size_t len)
+{
+	int64_t until = ev_window_final_at(e->win);
+	if (e->nheld && e->held[e->nheld - 1].until > until)
+		until = e->held[e->nheld - 1].until;
+	if (e->nheld == e->capheld) {
+		size_t cap = e->capheld ? 2 * e->capheld : 8;
+		struct held *h = realloc(e->held, cap * sizeof(*h));
+		if (!h) {
+			snprintf(e->err, sizeof(e->err), "out of memory");
+			return EV_WINDOW_FAILED;
+		}
+		e->held = h;
+		e->capheld = cap;
+	}
+	struct held *h = &e->held[e->nheld];
+	if (!(h->line = malloc(len))) {
+		snprintf(e->err, sizeof(e->err), "out of memory");
+		return EV_WINDOW_FAILED;
+	}
+	memcpy(h->line, line, len);
+	h->len = len;
+	h->until = until;
+	e->nheld++;
+	return release_barriers(e, ev_window_watermark(e->win));
+}
+
 /* A control line: returns as record does. */
 static int control(struct evwindow *e, const char *line, size_t len)
 {
@@ -307,6 +379,8 @@ static int control(struct evwindow *e, const char *line, size_t len)
 			return EV_WINDOW_OUTPUT;
 		take_checkpoint(e, c.id);
 	}
+	if (c.type == EV_CTL_BARRIER && !e->ck.store)
+		return hold_barrier(e, line, len);
 	if (c.type == EV_CTL_STOP)
 		e->stopped = 1;
 	if (c.type == EV_CTL_END)
@@ -315,32 +389,13 @@ static int control(struct evwindow *e, const char *line, size_t len)
 		ev_wm_promise(e->wm, c.ts);
 		int r = ev_window_advance(e->win, ev_wm_current(e->wm, ev_wall_ms()), e->err,
 					  sizeof(e->err));
-		if (r < 0)
+		if (r < 0 || (r = release_barriers(e, ev_window_watermark(e->win))) < 0)
 			return r;
 	}
 	if (ev_writer_line(e->out, line, len) < 0 ||
 	    (e->late && ev_writer_line(e->late, line, len) < 0))
 		return EV_WINDOW_OUTPUT;
 	return 0;
-}
-
-/* The part of checkpoint id this stage wrote. */
-static json_t *restore_fetch(struct evwindow *e, int64_t id, char *err, size_t errlen)
-{
-	ev_buf key = EV_BUF_INIT;
-	int found;
-	ev_buf_printf(&key, "%s.json", e->ck.stage);
-	char *name = strdup(ev_buf_cstr(&key));
-	ev_ckpt_key(&key, e->ck.job, id, name ? name : "");
-	free(name);
-	json_t *part = ev_ckpt_get_json(e->ck.store, ev_buf_cstr(&key), &found, err, errlen);
-	if (found == 0)
-		snprintf(err, errlen, "checkpoint %" PRId64 " has no part %s", id,
-			 ev_buf_cstr(&key));
-	ev_buf_free(&key);
-	if (part)
-		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(e->ck.store));
-	return part;
 }
 
 static int restore_fill(const char *dir, void *arg, char *err, size_t errlen)
@@ -363,18 +418,29 @@ static int fresh_fill(const char *dir, void *arg, char *err, size_t errlen)
 static int open_state(struct evwindow *e)
 {
 	char err[1024];
-	int64_t restore_id = 0;
+	ev_ckpt_restored rs;
 	/* Half of the memory for aggregation in memory, a quarter for RocksDB, the rest for
 	 * what the estimate misses. */
 	ev_state_opts so = {.dir = e->state_dir, .memory = e->state_memory / 4};
+	ev_buf fp = EV_BUF_INIT;
+	ev_window_fingerprint(&fp, &e->wo); /* a checkpoint of other windows is refused unread */
+	ev_ckpt_set_identity(&e->ck,
+			     json_pack("{s:s%}", "fingerprint", fp.data ? fp.data : "", fp.len));
+	ev_buf_free(&fp);
 	if (ev_ckpt_open(&e->ck, e->common.job, "evwindow", err, sizeof(err)) < 0 ||
-	    (e->ck.store && ev_ckpt_resolve(e->ck.store, e->ck.job, e->ck.restore, &restore_id, err,
-					    sizeof(err)) < 0) ||
-	    (restore_id && !(e->restore_part = restore_fetch(e, restore_id, err, sizeof(err))))) {
+	    ev_ckpt_restore(&e->ck, &rs, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
-	ev_control_seq_init(&e->ctl, restore_id);
+	e->restore_part = json_incref(rs.part);
+	ev_control_seq_init(&e->ctl, rs.id);
+	int64_t restored = rs.id;
+	ev_ckpt_restored_free(&rs);
+	if (restored && !e->restore_part) {
+		ev_error("checkpoints: checkpoint %" PRId64 " has no part of stage '%s'", restored,
+			 e->ck.stage);
+		return -1;
+	}
 	if (e->restore_part) {
 		so.fill = restore_fill;
 		so.fill_arg = e;
@@ -440,12 +506,15 @@ static int finish(struct evwindow *e)
 		ev_info("state saved in %s (%zu windows from memory): a restart with --state-dir "
 			"%s continues",
 			ev_state_dir(e->st), windows, ev_state_dir(e->st));
-		return 0;
+		/* what the held barriers acknowledge is in the saved state */
+		return release_barriers(e, EV_WM_END);
 	}
 	if (stop) /* nowhere to keep state: what is open is written, as at the end of input */
 		ev_info("stopping: firing the open windows (no --state-dir to keep them in)");
 	ev_wm_end(e->wm);
 	int r = ev_window_advance(e->win, EV_WM_END, e->err, sizeof(e->err));
+	if (r == 0)
+		r = release_barriers(e, EV_WM_END);
 	return r < 0 ? r : ev_window_clear(e->win, e->err, sizeof(e->err));
 }
 
@@ -534,6 +603,7 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 		case OPT_SLIDE: rc = duration(optarg, &w->size_ms, 1); break;
 		case OPT_EVERY: rc = duration(optarg, &w->every_ms, 1); break;
 		case OPT_GAP: rc = duration(optarg, &w->gap_ms, 1); break;
+		case OPT_MSEC_BOUNDS: w->msec_bounds = 1; break;
 		case OPT_AGG: agg = optarg; break;
 		case OPT_OOO: rc = duration(optarg, &e->wmo.out_of_orderness_ms, 0); break;
 		case OPT_LATENESS: rc = duration(optarg, &w->lateness_ms, 0); break;
@@ -565,6 +635,9 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 			"give one of --tumble D, --slide D --every E, --session-gap G");
 	if (w->every_ms && (w->every_ms > w->size_ms || w->size_ms % w->every_ms))
 		return ev_tool_usage_error("--every must divide --slide");
+	/* Sub-second windows share their bounds' seconds: the rows need the milliseconds. */
+	if (w->size_ms % 1000 || w->every_ms % 1000 || w->gap_ms % 1000)
+		w->msec_bounds = 1;
 	if (ev_agg_parse(agg, &e->aggs, &e->naggs, err, sizeof(err)) < 0)
 		return ev_tool_usage_error("%s", err);
 	w->ts_field = e->ts_field;
@@ -664,6 +737,9 @@ int main(int argc, char **argv)
 	ev_wm_free(e.wm);
 	ev_record_reader_free(e.reader);
 	ev_buf_free(&e.scratch);
+	for (size_t i = 0; i < e.nheld; i++)
+		free(e.held[i].line);
+	free(e.held);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	ev_metrics_free(e.metrics);
 	rc = ev_tool_finish(rc);

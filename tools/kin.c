@@ -1,5 +1,6 @@
 /* kin: consume Kafka topics to NDJSON on stdout, produce stdin lines to Kafka (kcat-like). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ack.h"
 #include "buf.h"
 #include "checkpoint.h"
 #include "control.h"
@@ -78,7 +80,19 @@ static const char usage_text[] =
 	"      --tolerable-failures N   stop after more than N abandoned in a row (default 3)\n"
 	"      --retain K           keep the K newest complete checkpoints (default 3)\n" EV_CKPT_OPTIONS_HELP
 	"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
-	"  the group (-G) only once a checkpoint is complete, for lag monitoring.\n"
+	"  the group (-G) only once a checkpoint is complete, for lag monitoring. A checkpoint\n"
+	"  of other topics or another group is refused unless --restore-mismatch allow.\n"
+	"\n"
+	"Commits without checkpoints (-G; ADR 0014):\n"
+	"      --commit-on-ack SRC  commit only what the sinks acknowledged: inject a barrier\n"
+	"                           every --checkpoint-interval (default 1s) and commit the\n"
+	"                           offsets it follows once every --checkpoint-expect stage (or\n"
+	"                           any one, by default) wrote \"<stage> <id>\" to SRC (a named\n"
+	"                           pipe or fd:N; chsink --ack, dlqsink --ack). At the end kin\n"
+	"                           closes its output and waits up to --checkpoint-timeout for\n"
+	"                           the last barrier's acknowledgements. Without this option\n"
+	"                           -G commits what was written to stdout: at-least-once only\n"
+	"                           when stdout is the record's final place.\n"
 	"\n"
 	"Produce options:\n"
 	"  -k, --key KEY            key of every message\n"
@@ -100,6 +114,7 @@ enum {
 	OPT_CKPT_TIMEOUT,
 	OPT_TOLERABLE,
 	OPT_RETAIN,
+	OPT_COMMIT_ON_ACK,
 };
 
 static const struct option long_options[] = {
@@ -124,6 +139,7 @@ static const struct option long_options[] = {
 	{"checkpoint-timeout", required_argument, NULL, OPT_CKPT_TIMEOUT},
 	{"tolerable-failures", required_argument, NULL, OPT_TOLERABLE},
 	{"retain", required_argument, NULL, OPT_RETAIN},
+	{"commit-on-ack", required_argument, NULL, OPT_COMMIT_ON_ACK},
 	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
@@ -167,6 +183,11 @@ struct kin {
 
 	ev_coord *coord;         /* NULL: no checkpoints */
 	json_t *restore_offsets; /* {"topic":{"partition":offset}} of the restored checkpoint */
+	const char *ack_spec;    /* --commit-on-ack */
+	ev_ack_in *ack;          /* NULL: no commits on acknowledgements */
+	json_t *marks;           /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
+	json_t *mark_offsets;    /* the offsets of the last barrier injected */
+	int64_t mark_id, mark_ms;
 
 	/* run time */
 	rd_kafka_t *rk;
@@ -322,8 +343,9 @@ static int flush_and_store(struct kin *k)
 	if (ev_writer_flush(k->out) < 0)
 		return -1;
 	ev_counter_set(k->m_blocked, ev_writer_blocked_ns(k->out));
-	if (!k->group || k->coord)
-		return 0; /* with checkpoints, the group gets a checkpoint's offsets once complete */
+	if (!k->group || k->coord || k->ack)
+		return 0; /* with checkpoints, the group gets a checkpoint's offsets once complete;
+			   * with --commit-on-ack, those the sinks acknowledged */
 	rd_kafka_topic_partition_list_t *list = NULL;
 	for (size_t i = 0; i < k->nparts; i++) {
 		struct part *p = &k->parts[i];
@@ -402,6 +424,23 @@ static void commit_offsets(struct kin *k, json_t *offsets)
 	rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Inject barrier id after everything written so far. Returns 0, or -1 when the output
+ * fails. */
+static int write_barrier(struct kin *k, int64_t id, int64_t now)
+{
+	ev_control c = {EV_CTL_BARRIER, id, now};
+	ev_buf line = EV_BUF_INIT;
+	int rc = ev_control_format(&line, &c) < 0 ||
+				 ev_writer_line(k->out, line.data, line.len) < 0 ||
+				 ev_writer_flush(k->out) < 0
+			 ? -1
+			 : 0;
+	ev_buf_free(&line);
+	if (rc < 0 && errno != EPIPE && !k->stopped_by_checkpoints)
+		ev_error("cannot write standard output: %s", strerror(errno));
+	return rc;
+}
+
 /* Finish the checkpoint in flight, or fail it (or one that could not begin) past its timeout.
  * Returns 0, or -1 (reported) to stop the job. */
 static int checkpoint_poll(struct kin *k, int64_t now)
@@ -446,17 +485,85 @@ static int checkpoint_tick(struct kin *k)
 		ev_warn("cannot begin a checkpoint: %s", err);
 		return 0;
 	}
-	ev_control c = {EV_CTL_BARRIER, id, now};
-	ev_buf line = EV_BUF_INIT;
-	int rc = ev_control_format(&line, &c) < 0 ||
-				 ev_writer_line(k->out, line.data, line.len) < 0 ||
-				 ev_writer_flush(k->out) < 0
-			 ? -1
-			 : 0;
-	ev_buf_free(&line);
-	if (rc < 0 && errno != EPIPE && !k->stopped_by_checkpoints)
-		ev_error("cannot write standard output: %s", strerror(errno));
-	return rc;
+	return write_barrier(k, id, now);
+}
+
+/* ---- Commits on the sinks' acknowledgements (--commit-on-ack, no checkpoints) ----------- */
+
+/* Inject a barrier after what was written so far, and remember the offsets it follows. */
+static int ack_mark(struct kin *k, int64_t now)
+{
+	json_t *offsets = written_offsets(k);
+	k->mark_ms = now;
+	if (json_equal(offsets, k->mark_offsets)) {
+		json_decref(offsets); /* nothing new since the last barrier */
+		return 0;
+	}
+	int64_t id = ++k->mark_id;
+	json_decref(k->mark_offsets);
+	k->mark_offsets = json_incref(offsets);
+	json_array_append_new(k->marks,
+			      json_pack("{s:I,s:o}", "id", (json_int_t)id, "offsets", offsets));
+	return write_barrier(k, id, now);
+}
+
+/* Read the acknowledgements (waiting up to timeout_ms) and commit the offsets of the newest
+ * barrier that every expected stage acknowledged. Returns EV_ACK_OPEN, EV_ACK_CLOSED, or -1. */
+static int ack_commit(struct kin *k, int timeout_ms)
+{
+	char err[256];
+	int64_t done;
+	int st = ev_ack_poll(k->ack, timeout_ms, &done, err, sizeof(err));
+	if (st < 0) {
+		ev_error("%s", err);
+		return -1;
+	}
+	size_t n = 0;
+	while (n < json_array_size(k->marks) &&
+	       json_integer_value(json_object_get(json_array_get(k->marks, n), "id")) <= done)
+		n++;
+	if (n) {
+		json_t *m = json_array_get(k->marks, n - 1);
+		commit_offsets(k, json_object_get(m, "offsets"));
+		ev_debug("barrier %" JSON_INTEGER_FORMAT " acknowledged: its offsets committed",
+			 json_integer_value(json_object_get(m, "id")));
+		while (n--)
+			json_array_remove(k->marks, 0);
+	}
+	return st;
+}
+
+static int ack_tick(struct kin *k)
+{
+	if (!k->ack)
+		return 0;
+	int64_t now = ev_wall_ms();
+	if (now - k->mark_ms >= k->co.interval_ms && ack_mark(k, now) < 0)
+		return -1;
+	return ack_commit(k, 0) < 0 ? -1 : 0;
+}
+
+/* The output is complete (the last barrier and the end or stop line written): close it, so
+ * that every stage downstream finishes, and commit as the acknowledgements of the last
+ * barrier come back, for at most --checkpoint-timeout. */
+static void ack_finish(struct kin *k)
+{
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 1);
+		close(null);
+	}
+	int64_t deadline = ev_wall_ms() + k->co.timeout_ms;
+	while (json_array_size(k->marks) && ev_wall_ms() < deadline)
+		if (ack_commit(k, 100) != EV_ACK_OPEN)
+			break;
+	if (json_array_size(k->marks))
+		ev_warn("%zu barrier(s) not acknowledged: the offsets after the last acknowledged "
+			"one are not committed, and a restart reads those records again",
+			json_array_size(k->marks));
+	if (ev_ack_malformed(k->ack))
+		ev_warn("%" PRIu64 " malformed acknowledgement line(s) ignored",
+			ev_ack_malformed(k->ack));
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -475,6 +582,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		rd_kafka_assign(rk, parts);
 	} else {
 		ev_info("revoked %d partition(s)", parts->cnt);
+		if (k->ack) {
+			/* Offsets of partitions no longer ours are not committed: the new owner
+			 * reads from the last acknowledged ones. */
+			json_array_clear(k->marks);
+			json_decref(k->mark_offsets);
+			k->mark_offsets = NULL;
+		}
 		/* Commit what was written before giving the partitions away. */
 		if (flush_and_store(k) == 0)
 			rd_kafka_commit(rk, NULL, 0);
@@ -789,7 +903,7 @@ static int consume(struct kin *k)
 	int act = CONSUMED;
 	while (act == CONSUMED && !ev_tool_stop_requested() && !k->fatal) {
 		ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch, CONSUME_BATCH);
-		if (checkpoint_tick(k) < 0) {
+		if (checkpoint_tick(k) < 0 || ack_tick(k) < 0) {
 			act = FAILED;
 			break;
 		}
@@ -815,8 +929,10 @@ static int consume(struct kin *k)
 		goto write_error;
 	if (act == FAILED)
 		rc = EV_EXIT_FAILURE;
-	if ((act == FINISHED || (ev_tool_stop_requested() && act == CONSUMED)) &&
-	    (k->coord || k->meta_field)) {
+	int settled = act == FINISHED || (ev_tool_stop_requested() && act == CONSUMED);
+	if (settled && k->ack && ack_mark(k, ev_wall_ms()) < 0)
+		goto write_error; /* the last barrier: after every record written */
+	if (settled && (k->coord || k->meta_field)) {
 		/* Finished (-e, -c), or only stopped: say which downstream, so that windows are
 		 * fired at the end of a stream and not when it is merely suspended. */
 		ev_control stop = {act == FINISHED ? EV_CTL_END : EV_CTL_STOP, 0, 0};
@@ -827,6 +943,8 @@ static int consume(struct kin *k)
 	}
 	if (flush_and_store(k) < 0)
 		goto write_error;
+	if (settled && k->ack)
+		ack_finish(k);
 	if (k->fatal)
 		rc = EV_EXIT_FAILURE;
 	if (k->group) {
@@ -1200,6 +1318,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 				return ev_tool_usage_error("invalid count '%s'", optarg);
 			k->co.tolerable = (int)v;
 			break;
+		case OPT_COMMIT_ON_ACK: k->ack_spec = optarg; break;
 		case OPT_RETAIN:
 			if (ev_opt_int(optarg, 1, 1000000, &v) < 0)
 				return ev_tool_usage_error("invalid count '%s'", optarg);
@@ -1248,7 +1367,13 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	if (k->json && k->key_field)
 		return ev_tool_usage_error(
 			"-J takes the key from the envelope; --key-field does not apply");
-	if ((k->co.interval_ms || k->ck.url) &&
+	if (k->ack_spec && (k->mode != 'C' || !k->group || k->ck.url))
+		return ev_tool_usage_error(
+			"--commit-on-ack needs -C and -G, without "
+			"--checkpoint-store (whose checkpoints decide the commits)");
+	if (k->ack_spec && !k->co.interval_ms)
+		k->co.interval_ms = 1000;
+	if (!k->ack_spec && (k->co.interval_ms || k->ck.url) &&
 	    (k->mode != 'C' || !k->co.interval_ms || !k->ck.url))
 		return ev_tool_usage_error("checkpoints need -C, --checkpoint-interval and "
 					   "--checkpoint-store together");
@@ -1259,19 +1384,35 @@ static int parse_args(struct kin *k, int argc, char **argv)
 static int start_checkpoints(struct kin *k)
 {
 	char err[1024];
-	int64_t id = 0;
+	ev_ckpt_restored rs;
 	k->co.ck = &k->ck;
 	k->co.expect = k->expect;
+	/* What a checkpoint of this kin belongs to: its topics (in order) and group. */
+	json_t *topics = json_array();
+	for (int i = 0; i < k->ntopics; i++) {
+		size_t at = 0;
+		while (at < json_array_size(topics) &&
+		       strcmp(json_string_value(json_array_get(topics, at)), k->topics[i]) < 0)
+			at++;
+		json_array_insert_new(topics, at, json_string(k->topics[i]));
+	}
+	ev_ckpt_set_identity(&k->ck, json_pack("{s:o, s:s?}", "topics", topics, "group", k->group));
 	if (ev_ckpt_open(&k->ck, k->common.job, "kin", err, sizeof(err)) < 0 ||
-	    ev_ckpt_resolve(k->ck.store, k->ck.job, k->ck.restore, &id, err, sizeof(err)) < 0 ||
-	    (id &&
-	     !(k->restore_offsets = ev_coord_restore_offsets(&k->ck, id, err, sizeof(err)))) ||
+	    ev_ckpt_restore(&k->ck, &rs, err, sizeof(err)) < 0) {
+		ev_error("checkpoints: %s", err);
+		return -1;
+	}
+	int64_t id = rs.id;
+	k->restore_offsets = json_incref(rs.offsets);
+	ev_ckpt_restored_free(&rs);
+	if (id && !k->restore_offsets)
+		snprintf(err, sizeof(err), "the manifest of checkpoint %" PRId64 " has no offsets",
+			 id);
+	if ((id && !k->restore_offsets) ||
 	    !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
-	if (id)
-		ev_info("restoring checkpoint %" PRId64 " from %s", id, ev_store_url(k->ck.store));
 	/* The coordinator must not hang on a store that is down: a checkpoint that cannot be
 	 * written in its time is abandoned, and consuming goes on. */
 	ev_store_set_retry(k->ck.store, k->co.timeout_ms / 2);
@@ -1338,6 +1479,16 @@ int main(int argc, char **argv)
 		ev_metrics_free(k.metrics);
 		return EV_EXIT_FAILURE;
 	}
+	if (k.ack_spec) {
+		k.ack = ev_ack_in_new(k.ack_spec, k.expect, k.co.nexpect, err, sizeof(err));
+		k.marks = json_array();
+		if (!k.ack || !k.marks) {
+			ev_error("--commit-on-ack: %s", k.ack ? "out of memory" : err);
+			rd_kafka_conf_destroy(k.kafka.conf);
+			ev_metrics_free(k.metrics);
+			return EV_EXIT_FAILURE;
+		}
+	}
 	ev_tool_catch_signals();
 	k.out = ev_writer_new(1, 64 * 1024);
 	if (!k.out) {
@@ -1368,6 +1519,9 @@ int main(int argc, char **argv)
 	free(k.parts);
 	ev_coord_free(k.coord);
 	json_decref(k.restore_offsets);
+	json_decref(k.marks);
+	json_decref(k.mark_offsets);
+	ev_ack_in_free(k.ack);
 	ev_ckpt_close(&k.ck);
 	ev_metrics_free(k.metrics);
 	return ev_tool_finish(rc);

@@ -1,6 +1,8 @@
 /* test_checkpoint.c: the checkpoint protocol on a file store: parts, listing, what a restore
  * picks, pruning that never deletes a referenced file, and the coordinator's outcomes. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -79,9 +81,12 @@ static void test_protocol(void)
 		part_with_file(&win, i, file);
 		part_with_file(&win, i, "common");
 		/* the second part_with_file replaced the first: make the part list both */
-		json_t *part =
-			json_pack("{s:[{s:s, s:s}, {s:s, s:s}]}", "files", "name", file, "key", "",
-				  "name", "common", "key", "job/shared/evwindow/common");
+		static const char sha[] =
+			"0000000000000000000000000000000000000000000000000000000000000000";
+		json_t *part = json_pack("{s:[{s:s, s:s, s:i, s:s}, {s:s, s:s, s:i, s:s}]}",
+					 "files", "name", file, "key", "", "size", 1, "sha256", sha,
+					 "name", "common", "key", "job/shared/evwindow/common",
+					 "size", 1, "sha256", sha);
 		char k[64];
 		snprintf(k, sizeof(k), "job/shared/evwindow/%s", file);
 		json_object_set_new(json_array_get(json_object_get(part, "files"), 0), "key",
@@ -125,6 +130,129 @@ static void test_protocol(void)
 	ev_metrics_free(m);
 }
 
+/* What a restore picks and refuses: the manifest's checksum, latest and latest-valid, an id,
+ * another pipeline's identity, a manifest of format 1. */
+static void test_restore(void)
+{
+	ev_ckpt kin;
+	char err[1024];
+	ev_metrics *m = ev_metrics_new("kin", "test");
+	open_ck(&kin, "kin");
+	kin.job = "restore";
+	ev_ckpt_set_identity(&kin, json_pack("{s:[s], s:s}", "topics", "events", "group", "g"));
+	ev_coord_opts o = {&kin, 1000, 5000, 1, 10, NULL, 0};
+	ev_coord *c = ev_coord_new(&o, m, err, sizeof(err));
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	for (int64_t i = 1; i <= 3; i++) {
+		int outcome;
+		json_t *off = json_pack("{s:{s:I}}", "events", "0", (json_int_t)(10000 * i));
+		CHECK(ev_coord_begin(c, off, ev_wall_ms(), err, sizeof(err)) == i);
+		CHECK(drive(c, &outcome) == 10000 * i);
+	}
+	ev_coord_free(c);
+	ev_ckpt_restored r;
+	kin.restore = "latest";
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == 0 && r.id == 3);
+	CHECK(json_integer_value(json_object_get(json_object_get(r.offsets, "events"), "0")) ==
+	      30000);
+	CHECK(json_is_object(json_object_get(r.part, "identity")));
+	ev_ckpt_restored_free(&r);
+
+	/* one digit of the manifest of 3 changes: 30000 -> 30100 */
+	ev_buf b = EV_BUF_INIT;
+	const char *key = "restore/chk-0000000003/_manifest.json";
+	CHECK(ev_store_get(kin.store, key, &b, err, sizeof(err)) == 1);
+	char *at = ev_buf_cstr(&b) ? strstr(b.data, "30000") : NULL;
+	CHECK(at != NULL);
+	if (at)
+		at[2] = '1';
+	CHECK(ev_store_put(kin.store, key, b.data, b.len, err, sizeof(err)) == 0);
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == -1 && r.id == 0);
+	CHECK(strstr(err, "checkpoint 3 of job 'restore' failed verification: the manifest does "
+			  "not match its checksum") != NULL);
+	CHECK(strstr(err, "the newest intact one is 2 (--restore latest-valid or --restore 2") !=
+	      NULL);
+	kin.restore = "3";
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == -1);
+	kin.restore = "latest-valid";
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == 0 && r.id == 2);
+	CHECK(json_integer_value(json_object_get(json_object_get(r.offsets, "events"), "0")) ==
+	      20000);
+	ev_ckpt_restored_free(&r);
+
+	/* another pipeline: refused naming what differs, unless allowed */
+	ev_ckpt_set_identity(&kin, json_pack("{s:[s], s:s}", "topics", "other", "group", "g"));
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == -1 && r.id == 0);
+	CHECK(strstr(err,
+		     "checkpoint 2 of job 'restore' is of another pipeline: stage 'kin' "
+		     "topics: [\"events\"] in the checkpoint, [\"other\"] here; give") != NULL);
+	kin.allow_mismatch = 1;
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == 0 && r.id == 2);
+	ev_ckpt_restored_free(&r);
+	kin.allow_mismatch = 0;
+
+	/* a manifest of format 1 (no checksum) is read; one that lost only its checksum is not */
+	key = "restore/chk-0000000002/_manifest.json";
+	json_t *man = ev_ckpt_get_json(kin.store, key, &(int){0}, err, sizeof(err));
+	CHECK(man != NULL);
+	json_object_del(man, "checksum");
+	CHECK(ev_ckpt_put_json(kin.store, key, man, err, sizeof(err)) == 0);
+	kin.restore = "2";
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "the manifest has a format but no checksum") != NULL);
+	json_object_del(man, "format");
+	json_object_del(json_object_get(json_object_get(man, "parts"), "kin"), "identity");
+	CHECK(ev_ckpt_put_json(kin.store, key, man, err, sizeof(err)) == 0);
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == 0 && r.id == 2);
+	ev_ckpt_restored_free(&r);
+	json_decref(man);
+
+	/* a file entry that would leave the directory it is downloaded to */
+	json_t *f = json_pack("{s:s, s:s, s:i, s:s}", "name", "../x", "key", "restore/shared/x",
+			      "size", 1, "sha256",
+			      "0000000000000000000000000000000000000000000000000000000000000000");
+	CHECK(ev_ckpt_file_check(f, "restore", err, sizeof(err)) == -1);
+	CHECK(strstr(err, "invalid file name '../x'") != NULL);
+	json_object_set_new(f, "name", json_string("000012.sst"));
+	CHECK(ev_ckpt_file_check(f, "restore", err, sizeof(err)) == 0);
+	json_object_set_new(f, "key", json_string("other/shared/x"));
+	CHECK(ev_ckpt_file_check(f, "restore", err, sizeof(err)) == -1);
+	json_decref(f);
+
+	ev_buf_free(&b);
+	ev_ckpt_close(&kin);
+	ev_metrics_free(m);
+}
+
+/* Pruning never follows a link out of the store: a checkpoint directory that is a link to a
+ * directory outside stops the prune, and the files there stay. */
+static void test_prune_link(void)
+{
+	ev_ckpt kin;
+	char err[512], path[1100], outside[512];
+	open_ck(&kin, "kin");
+	snprintf(outside, sizeof(outside), "%s-outside", root);
+	CHECK(mkdir(outside, 0777) == 0);
+	snprintf(path, sizeof(path), "%s/victim", outside);
+	FILE *f = fopen(path, "w");
+	CHECK(f && fputs("keep", f) >= 0 && fclose(f) == 0);
+	snprintf(path, sizeof(path), "%s/links/chk-0000000001", root);
+	CHECK(ev_store_put(kin.store, "links/chk-0000000009/kin.json", "{}", 2, err, sizeof(err)) ==
+	      0);
+	CHECK(ev_store_put(kin.store, "links/chk-0000000009/_manifest.json", "{}", 2, err,
+			   sizeof(err)) == 0);
+	CHECK(symlink(outside, path) == 0);
+	CHECK(ev_ckpt_prune(kin.store, "links", 1, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "symbolic link") != NULL);
+	snprintf(path, sizeof(path), "%s/victim", outside);
+	CHECK(access(path, F_OK) == 0);
+	unlink(path);
+	rmdir(outside);
+	ev_ckpt_close(&kin);
+}
+
 int main(void)
 {
 	if (!mkdtemp(root)) {
@@ -132,6 +260,8 @@ int main(void)
 		return 1;
 	}
 	RUN(test_protocol);
+	RUN(test_prune_link);
+	RUN(test_restore);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	if (system(cmd) != 0)

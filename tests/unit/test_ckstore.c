@@ -443,6 +443,109 @@ static void test_file_store(void)
 	free(root);
 }
 
+/* ---- no link in a file store leads outside it ---- */
+
+static void test_file_store_links(void)
+{
+	test_current = "file store links";
+	char *root = tmpdir();
+	char url[4200], path[4300], target[4300];
+	ev_buf b = EV_BUF_INIT;
+	int rc;
+	/* outside the store: a directory with a file, and a lone file */
+	snprintf(path, sizeof(path), "%s/outside", root);
+	CHECK(mkdir(path, 0777) == 0);
+	snprintf(path, sizeof(path), "%s/outside/victim", root);
+	CHECK(write_file(path, "keep me", 7) == 0);
+	snprintf(path, sizeof(path), "%s/lone", root);
+	CHECK(write_file(path, "keep me too", 11) == 0);
+	snprintf(url, sizeof(url), "file://%s/store", root);
+	ev_store *s = ev_store_open(url, err, sizeof(err));
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(ev_store_put(s, "j/chk-0000000002/kin.json", "{}", 2, err, sizeof(err)) == 0);
+	/* a checkpoint directory that is a link to the directory outside */
+	snprintf(target, sizeof(target), "%s/outside", root);
+	snprintf(path, sizeof(path), "%s/store/j/chk-0000000001", root);
+	CHECK(symlink(target, path) == 0);
+
+	/* listing refuses it, naming the link */
+	char *t = list_text(s, "j/chk-", 0, &rc);
+	CHECK(rc == -1);
+	CHECK(strstr(err, "'j/chk-0000000001' is a symbolic link") != NULL);
+	free(t);
+	/* a listing that does not reach it is not disturbed */
+	t = list_text(s, "j/chk-0000000002/", 0, &rc);
+	CHECK(rc == 0);
+	CHECK_STR(t, "j/chk-0000000002/kin.json 2\n");
+	free(t);
+	/* no operation goes through it */
+	CHECK(ev_store_get(s, "j/chk-0000000001/victim", &b, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "symbolic link") != NULL);
+	CHECK(ev_store_head(s, "j/chk-0000000001/victim", NULL, err, sizeof(err)) == -1);
+	CHECK(ev_store_delete(s, "j/chk-0000000001/victim", err, sizeof(err)) == -1);
+	CHECK(strstr(err, "symbolic link") != NULL);
+	CHECK(ev_store_put(s, "j/chk-0000000001/new", "x", 1, err, sizeof(err)) == -1);
+	snprintf(path, sizeof(path), "%s/outside/new", root);
+	CHECK(access(path, F_OK) < 0);
+	snprintf(path, sizeof(path), "%s/copy", root);
+	CHECK(ev_store_get_file(s, "j/chk-0000000001/victim", path, err, sizeof(err)) == -1);
+	CHECK(access(path, F_OK) < 0);
+	snprintf(path, sizeof(path), "%s/outside/victim", root);
+	size_t n = 0;
+	char *d = read_file(path, &n);
+	CHECK(d && n == 7 && memcmp(d, "keep me", 7) == 0);
+	free(d);
+
+	/* a key that is a link to a file outside: not read, listed or deleted; a put replaces
+	 * the link, not the file */
+	snprintf(target, sizeof(target), "%s/lone", root);
+	snprintf(path, sizeof(path), "%s/store/j/chk-0000000002/evwindow.json", root);
+	CHECK(symlink(target, path) == 0);
+	CHECK(ev_store_get(s, "j/chk-0000000002/evwindow.json", &b, err, sizeof(err)) == -1);
+	CHECK(ev_store_head(s, "j/chk-0000000002/evwindow.json", NULL, err, sizeof(err)) == -1);
+	t = list_text(s, "j/chk-0000000002/", 0, &rc);
+	CHECK(rc == -1);
+	free(t);
+	CHECK(ev_store_delete(s, "j/chk-0000000002/evwindow.json", err, sizeof(err)) == -1);
+	CHECK(ev_store_put(s, "j/chk-0000000002/evwindow.json", "{}", 2, err, sizeof(err)) == 0);
+	struct stat st;
+	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode));
+	snprintf(path, sizeof(path), "%s/lone", root);
+	d = read_file(path, &n);
+	CHECK(d && n == 11 && memcmp(d, "keep me too", 11) == 0);
+	free(d);
+	snprintf(path, sizeof(path), "%s/store/j/chk-0000000001", root);
+	CHECK(unlink(path) == 0);
+	ev_store_close(s);
+
+	/* the root itself may be a link: it is the user's */
+	snprintf(target, sizeof(target), "%s/store", root);
+	snprintf(path, sizeof(path), "%s/via", root);
+	CHECK(symlink(target, path) == 0);
+	snprintf(url, sizeof(url), "file://%s/via", root);
+	s = ev_store_open(url, err, sizeof(err));
+	CHECK(s && ev_store_get(s, "j/chk-0000000002/kin.json", &b, err, sizeof(err)) == 1);
+	t = s ? list_text(s, "", 0, &rc) : NULL;
+	CHECK(s && rc == 0);
+	CHECK_STR(t, "j/chk-0000000002/evwindow.json 2\nj/chk-0000000002/kin.json 2\n");
+	free(t);
+	CHECK(s && ev_store_delete(s, "j/chk-0000000002/kin.json", err, sizeof(err)) == 0);
+	CHECK(s && ev_store_delete(s, "j/chk-0000000002/evwindow.json", err, sizeof(err)) == 0);
+	/* the directories it emptied went, the root stayed */
+	snprintf(path, sizeof(path), "%s/store/j", root);
+	CHECK(access(path, F_OK) < 0);
+	snprintf(path, sizeof(path), "%s/store", root);
+	CHECK(access(path, F_OK) == 0);
+	ev_store_close(s);
+	snprintf(path, sizeof(path), "%s/via", root);
+	unlink(path);
+	ev_buf_free(&b);
+	rm_rf(root);
+	free(root);
+}
+
 static void test_urls(void)
 {
 	test_current = "urls";
@@ -1188,6 +1291,7 @@ int main(int argc, char **argv)
 	RUN(test_keys_and_sha);
 	RUN(test_urls);
 	RUN(test_file_store);
+	RUN(test_file_store_links);
 	RUN(test_s3_mock);
 	return test_report();
 }

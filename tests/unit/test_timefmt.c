@@ -1,5 +1,6 @@
 /* test_timefmt.c: RFC 3339 parsing and DateTime formatting. */
 #include <stdint.h>
+#include <stdio.h>
 
 #include "test.h"
 #include "timefmt.h"
@@ -41,9 +42,44 @@ static void test_format(void)
 	CHECK_STR(out, "1970-01-01 00:00:00");
 }
 
+/* Sub-second bounds: the DateTime text rounds down, ev_time_msec keeps the rest, so the two
+ * name the instant exactly (before 1970 too) and distinct instants stay distinct. */
+static void test_format_msec(void)
+{
+	static const struct {
+		int64_t ms;
+		const char *text;
+		int msec;
+	} cases[] = {
+		{0, "1970-01-01 00:00:00", 0},
+		{250, "1970-01-01 00:00:00", 250},
+		{500, "1970-01-01 00:00:00", 500},
+		{750, "1970-01-01 00:00:00", 750},
+		{999, "1970-01-01 00:00:00", 999},
+		{1000, "1970-01-01 00:00:01", 0},
+		{1732442400123, "2024-11-24 10:00:00", 123},
+		{1732442399999, "2024-11-24 09:59:59", 999},
+		{-1, "1969-12-31 23:59:59", 999},
+		{-250, "1969-12-31 23:59:59", 750},
+		{-1000, "1969-12-31 23:59:59", 0},
+		{-1001, "1969-12-31 23:59:58", 999},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[20];
+		ev_time_format_datetime(cases[i].ms, out);
+		CHECK_STR(out, cases[i].text);
+		CHECK(ev_time_msec(cases[i].ms) == cases[i].msec);
+		char rfc[32];
+		int n = snprintf(rfc, sizeof(rfc), "%s.%03dZ", out, ev_time_msec(cases[i].ms));
+		int64_t back = -12345;
+		CHECK(ev_time_parse_rfc3339(rfc, (size_t)n, &back) == 0 && back == cases[i].ms);
+	}
+}
+
 int main(void)
 {
 	RUN(test_rfc3339);
 	RUN(test_format);
+	RUN(test_format_msec);
 	return test_report();
 }

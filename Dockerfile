@@ -1,24 +1,36 @@
 # Dockerfile: the evpipe tools on Debian bookworm, for compose/docker-compose.yml (the pipeline
-# and the event generator). Built with the Debian packages of `scripts/deps build`, the same
-# set a developer machine builds with, then `make install` (optimised build, into /usr/local).
-# The source tree stays in /opt/evpipe: the pipeline scripts, the contract and the SQL are run
-# from there (pipelines/events-to-clickhouse.sh is the default command).
-FROM debian:bookworm-20250929-slim
+# and the event generator), in two stages:
+# - build: the Debian packages of `scripts/deps build` (compilers, -dev packages), the same set
+#   a developer machine builds with, then `make deb` (optimised build, packaged with its
+#   Depends derived from the libraries it links);
+# - runtime: a slim bookworm with that package installed by apt, which brings exactly its
+#   Depends (the runtime libraries) and nothing of the build.
+# The version is the tree's VERSION file (what --version and the package say). The default
+# command is the installed job, evpipe-events-to-clickhouse (/usr/bin); its contract and SQL
+# are in /usr/share/evpipe.
+FROM debian:bookworm-20250929-slim AS build
 
-ARG EVPIPE_VERSION=0.1.0
 ENV DEBIAN_FRONTEND=noninteractive
-WORKDIR /opt/evpipe
+WORKDIR /src
 
 COPY scripts/deps scripts/deps
 RUN scripts/deps build && rm -rf /var/lib/apt/lists/*
 
 COPY . .
-RUN make install PREFIX=/usr/local VERSION="$EVPIPE_VERSION" && make clean
+RUN make deb DEB=/evpipe.deb
 
-RUN useradd --system --home-dir /var/lib/evpipe --shell /usr/sbin/nologin evpipe \
+FROM debian:bookworm-20250929-slim
+
+ENV DEBIAN_FRONTEND=noninteractive
+COPY --from=build /evpipe.deb /tmp/evpipe.deb
+RUN apt-get update \
+	&& apt-get install -y --no-install-recommends /tmp/evpipe.deb \
+	&& rm -rf /var/lib/apt/lists/* /tmp/evpipe.deb \
+	&& useradd --system --uid 10001 --user-group --home-dir /var/lib/evpipe \
+		--shell /usr/sbin/nologin evpipe \
 	&& mkdir -p /var/lib/evpipe/state \
 	&& chown -R evpipe:evpipe /var/lib/evpipe
-USER evpipe
-ENV EVPIPE_BIN=/usr/local/bin
+USER 10001:10001
+WORKDIR /var/lib/evpipe
 
-CMD ["pipelines/events-to-clickhouse.sh"]
+CMD ["evpipe-events-to-clickhouse"]

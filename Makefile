@@ -5,10 +5,15 @@
 #   make demo       run the default job on generated events
 #   make lint       clang-format check, cppcheck, actionlint
 #   make bench      benchmarks (bench/)
-#   make install    install the tools under $(PREFIX)/bin
+#   make install    install under $(PREFIX) (DESTDIR too); make uninstall removes it
+#   make deb        build/release/evpipe_VERSION_ARCH.deb
 #   make compose-check  check compose/, the Prometheus rules and the dashboard (offline)
 
-VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+# One version number, in VERSION: --version, the Debian package and the image. A build from a
+# git checkout adds the commit as build information: `kin (evpipe) 0.1.0 (git e6c98ef)`.
+VERSION := $(shell cat VERSION)
+GIT_REV := $(shell git rev-parse --short=7 HEAD 2>/dev/null)
+EVPIPE_VERSION ?= $(VERSION)$(if $(GIT_REV), (git $(GIT_REV)))
 PREFIX ?= /usr/local
 
 # SAN=1 builds into build/asan with AddressSanitizer and UBSan.
@@ -30,7 +35,7 @@ CC ?= cc
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -MMD -MP $(SANFLAGS) -Ilib \
-	-DEVPIPE_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+	-DEVPIPE_VERSION='"$(EVPIPE_VERSION)"' $(PKG_CFLAGS)
 # C++ only where a library needs it: lib/fastjson.cc wraps simdjson behind a C interface.
 CXX ?= c++
 CXXFLAGS ?= $(OPT) -g
@@ -112,10 +117,69 @@ format:
 bench:
 	$(Q)bench/run
 
-# The tools of $(BUILD) (release unless SAN=1), without re-pointing bin/.
-install: $(TOOL_BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
+# The version the objects were built with, rewritten only when it changes, so that --version
+# (lib/tool.c) and the User-Agent (lib/clickhouse.c, lib/s3.c) are never stale.
+# (Written when the Makefile is read: every target is .SECONDARY, so a rule would not run.)
+VERSION_STAMP := $(BUILD)/version.txt
+$(shell mkdir -p $(BUILD) && { echo '$(EVPIPE_VERSION)' | cmp -s - $(VERSION_STAMP) || \
+	echo '$(EVPIPE_VERSION)' >$(VERSION_STAMP); })
+$(addprefix $(BUILD)/lib/,tool.o clickhouse.o s3.o): $(VERSION_STAMP)
+
+# make install / uninstall: the tools of $(BUILD) (release unless SAN=1; bin/ is not
+# re-pointed), the default job as evpipe-events-to-clickhouse, and in FHS places under
+# $(DESTDIR)$(PREFIX): the contract, the SQL, env.example and the demo in share/evpipe (the
+# job finds them from its own directory, bin/../share/evpipe), man pages, bash and zsh
+# completion (generated from each tool's --help: scripts/gen-completion), and the docs.
+.PHONY: uninstall completion deb
+DATADIR = $(PREFIX)/share/evpipe
+MANDIR = $(PREFIX)/share/man
+DOCDIR = $(PREFIX)/share/doc/evpipe
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/vendor-completions
+JOB_NAME := evpipe-events-to-clickhouse
+COMPLETION := $(BUILD)/completion
+
+completion: $(COMPLETION)/.done
+
+$(COMPLETION)/.done: $(TOOL_BIN) scripts/gen-completion scripts/help-options
+	$(call quiet,GEN,$(COMPLETION))rm -rf $(COMPLETION) && scripts/gen-completion $(COMPLETION) $(TOOL_BIN) && touch $@
+
+install: $(TOOL_BIN) completion
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)/contracts $(DESTDIR)$(DATADIR)/pipelines/sql \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+		$(DESTDIR)$(DOCDIR)/adr $(DESTDIR)$(DOCDIR)/docs
 	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 pipelines/events-to-clickhouse.sh $(DESTDIR)$(PREFIX)/bin/$(JOB_NAME)
+	install -m 0644 contracts/*.json $(DESTDIR)$(DATADIR)/contracts/
+	install -m 0644 pipelines/sql/*.sql $(DESTDIR)$(DATADIR)/pipelines/sql/
+	install -m 0644 pipelines/env.example $(DESTDIR)$(DATADIR)/pipelines/
+	install -m 0755 pipelines/demo.sh $(DESTDIR)$(DATADIR)/pipelines/
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 0644 $(COMPLETION)/bash/* $(DESTDIR)$(BASHCOMPDIR)/
+	install -m 0644 $(COMPLETION)/zsh/* $(DESTDIR)$(ZSHCOMPDIR)/
+	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	install -m 0644 adr/*.md $(DESTDIR)$(DOCDIR)/adr/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+
+# What install wrote (share/evpipe and share/doc/evpipe are evpipe's own: removed whole).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS) $(JOB_NAME))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(patsubst man/%.1,man1/%.1,$(wildcard man/*.1)) \
+		$(patsubst man/%.7,man7/%.7,$(wildcard man/*.7)))
+	rm -f $(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(TOOLS)) $(addprefix $(DESTDIR)$(ZSHCOMPDIR)/_,$(TOOLS))
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+
+# make deb: $(BUILD)/evpipe_VERSION_ARCH.deb (the optimised build unless SAN=1, as install),
+# from `make install PREFIX=/usr` into a staging root; scripts/mkdeb derives Depends with
+# dpkg-shlibdeps. DEB and DEB_ROOT choose other places (the tests package the tools under test).
+DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
+DEB ?= $(BUILD)/evpipe_$(VERSION)_$(DEB_ARCH).deb
+DEB_ROOT ?= $(BUILD)/deb-root
+deb: $(TOOL_BIN) completion
+	$(Q)rm -rf $(DEB_ROOT)
+	$(Q)$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(abspath $(DEB_ROOT)) >/dev/null
+	$(Q)scripts/mkdeb $(DEB_ROOT) $(VERSION) $(DEB)
 
 # The compose stack, the Prometheus configuration and rules, and the dashboard, checked offline
 # (no Docker engine): what tests/observability.bats also runs, without the live part.
@@ -140,7 +204,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -MMD -MP -Ilib $(FUZZ_SAN) \
-	-DEVPIPE_VERSION='"$(VERSION)"' \
+	-DEVPIPE_VERSION='"$(EVPIPE_VERSION)"' \
 	-DEVPIPE_CONTRACT_DEFAULT='"$(CURDIR)/contracts/event.schema.json"' $(PKG_CFLAGS)
 # vptr is the one UBSan check whose runtime only a C++ link brings; the harnesses link as C.
 FUZZ_CXXFLAGS = -std=c++17 -O1 -g -Wall -Wextra -Werror -MMD -MP -Ilib $(FUZZ_SAN) -fno-sanitize=vptr \

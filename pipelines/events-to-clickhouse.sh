@@ -24,7 +24,17 @@
 set -euo pipefail
 
 me=events-to-clickhouse
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Where the contract and the SQL are: EVPIPE_SHARE_DIR, else the project's tree this script is
+# in (pipelines/..), else the installed tree (bin/../share/evpipe, as make install and the
+# Debian package lay it out, wherever the prefix).
+if [ -n "${EVPIPE_SHARE_DIR:-}" ]; then
+	root=$EVPIPE_SHARE_DIR
+elif [ -f "$here/../contracts/event.schema.json" ]; then
+	root=$(cd "$here/.." && pwd)
+else
+	root=$(cd "$here/.." && pwd)/share/evpipe
+fi
 default_table=evpipe.event_aggregates
 
 usage() {
@@ -55,6 +65,8 @@ Settings, from the environment (pipelines/env.example documents each one):
   EVPIPE_CREATE_TABLE       1: create the table (and database) when missing, from
                             pipelines/sql/event_aggregates.sql; 0: it must exist (default 1)
   EVPIPE_CONTRACT           the data contract (default contracts/event.schema.json)
+  EVPIPE_SHARE_DIR          where contracts/ and pipelines/sql/ are (default: the project's
+                            tree when run from it, else PREFIX/share/evpipe when installed)
   EVPIPE_WINDOW             tumbling window size (default 1m)
   EVPIPE_OUT_OF_ORDERNESS   watermark bound for out-of-order events (default 5s)
   EVPIPE_LATENESS           allowed lateness after a window fired (default 30s)
@@ -110,7 +122,7 @@ Settings, from the environment (pipelines/env.example documents each one):
   EVPIPE_EXIT_AT_END        1: stop at the end of the topic, write every window, exit 0
                             (default 0: run until stopped)
   EVPIPE_BIN                directory of the evpipe tools (default: the project's bin/ if
-                            built, else \$PATH)
+                            built, else this script's directory if they are there, else \$PATH)
   EVPIPE_LOG_LEVEL          error, warn, info or debug, for every tool (default info)
 
 Exit status: 0 stopped by a signal or at the end of the topic, 1 a stage failed,
@@ -252,11 +264,14 @@ s3://?*) ;;
 *) usage_error "EVPIPE_CLAIM_STORE must be file:///dir or s3://bucket/prefix" ;;
 esac
 
-# The tools: from EVPIPE_BIN, else the project's bin/ when it was built, else $PATH.
+# The tools: from EVPIPE_BIN, else the project's bin/ when it was built, else the directory
+# this script is installed in when they are there too, else $PATH.
 if [ -n "${EVPIPE_BIN:-}" ]; then
 	PATH="$EVPIPE_BIN:$PATH"
 elif [ -x "$root/bin/kin" ]; then
 	PATH="$root/bin:$PATH"
+elif [ -x "$here/kin" ]; then
+	PATH="$here:$PATH"
 fi
 for tool in kin evvalidate evwindow chsink dlqsink; do
 	command -v "$tool" >/dev/null || usage_error "'$tool' not found: build the tools (make) or set EVPIPE_BIN"

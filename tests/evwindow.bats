@@ -176,8 +176,8 @@ compare_with_model() {
 	printf '{"ts":%d,"k":"a"}\n' 100 300 350 600 700 720 > in
 	run -0 --separate-stderr evwindow --tumble 250ms --key k < in
 	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":1}
-{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":1}
-{"window_start":"1970-01-01 00:00:00","window_start_msec":500,"window_end":"1970-01-01 00:00:00","window_end_msec":750,"k":"a","count":3,"version":1}' ]
+{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":2}
+{"window_start":"1970-01-01 00:00:00","window_start_msec":500,"window_end":"1970-01-01 00:00:00","window_end_msec":750,"k":"a","count":3,"version":3}' ]
 	# a window across a second, and one before 1970: the second is rounded down
 	printf '{"ts":%d}\n' -100 1732406400900 > in
 	run -0 --separate-stderr evwindow --tumble 1500ms < in

@@ -63,6 +63,28 @@ usage_error() {
 
 svc_dir() { printf '%s/%s' "$base" "$1"; }
 
+# ensure_venv VENV REQUIREMENTS LOG [PIP_OPTION...]: a Python venv with the pinned packages of
+# REQUIREMENTS, built once and again only when that file changes (its hash is kept in the venv).
+# On failure the log's end is shown, the venv removed, and the status is 1.
+ensure_venv() {
+	local venv=$1 reqs=$2 log=$3 want
+	shift 3
+	want=$(sha256sum "$reqs")
+	want=${want%% *}
+	if [ -f "$venv/.evpipe-requirements" ] && [ "$(cat "$venv/.evpipe-requirements")" = "$want" ]; then
+		return 0
+	fi
+	mkdir -p "$(dirname "$venv")"
+	note "installing $(basename "$reqs") into $venv (first run only)"
+	rm -rf "$venv"
+	if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q "$@" -r "$reqs"; } >"$log" 2>&1; then
+		tail -n 40 "$log" >&2
+		rm -rf "$venv"
+		return 1
+	fi
+	echo "$want" >"$venv/.evpipe-requirements"
+}
+
 # proc_alive PID: the process exists and is not a zombie.
 proc_alive() {
 	local stat

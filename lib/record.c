@@ -14,6 +14,7 @@ struct ev_record_reader {
 	ev_record_opts o;
 	ev_fj *fj;
 	ev_buf key;
+	ev_buf topic; /* of the provenance: the record's text may be gone after the read */
 	ev_agg_value *values;
 	ev_buf *vbufs; /* the values' texts */
 	size_t *lens;  /* of the field names: ts, meta, keys, aggregates' */
@@ -178,9 +179,19 @@ static inline __attribute__((always_inline)) int walk(ev_record_reader *r,
 	const void *m = o->meta_field ? ops->member(d, d->root, o->meta_field, r->lens[1]) : NULL;
 	const void *topic = ops->member(d, m, "topic", 5), *p = ops->member(d, m, "partition", 9);
 	int64_t part;
-	rec->partition = ops->string(topic, &s, &len) && p && ops->integer(p, &part)
-				 ? ev_window_partition(s, len, part)
-				 : 0;
+	rec->partition = 0;
+	rec->topic = "";
+	rec->topic_len = 0;
+	rec->src_partition = -1;
+	if (ops->string(topic, &s, &len) && p && ops->integer(p, &part)) {
+		ev_buf_reset(&r->topic);
+		if (ev_buf_append(&r->topic, s, len) < 0)
+			return READ_OOM;
+		rec->partition = ev_window_partition(s, len, part);
+		rec->topic = r->topic.data;
+		rec->topic_len = len;
+		rec->src_partition = part;
+	}
 	rec->key = r->key.data ? r->key.data : "";
 	rec->keylen = r->key.len;
 	rec->values = r->values;
@@ -248,5 +259,6 @@ void ev_record_reader_free(ev_record_reader *r)
 	free(r->values);
 	free(r->lens);
 	ev_buf_free(&r->key);
+	ev_buf_free(&r->topic);
 	free(r);
 }

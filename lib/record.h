@@ -21,7 +21,10 @@ typedef struct ev_record_opts {
 typedef struct ev_record {
 	int64_t ts;
 	uint64_t partition; /* ev_window_partition of the provenance, 0 without one */
-	const char *key;    /* "k1":v1,"k2":v2 as rows carry it; "" without keys */
+	const char *topic;  /* the provenance's topic ("" without one) */
+	size_t topic_len;
+	int64_t src_partition; /* the provenance's partition, -1 without one */
+	const char *key;       /* "k1":v1,"k2":v2 as rows carry it; "" without keys */
 	size_t keylen;
 	const ev_agg_value *values; /* one per aggregate */
 } ev_record;

@@ -50,25 +50,30 @@ static struct wm_part *find(ev_wm *w, uint64_t key)
 	return NULL;
 }
 
+/* A new partition with maximum ts; NULL when out of memory. */
+static struct wm_part *add_part(ev_wm *w, uint64_t part, int64_t ts, int64_t now_ms)
+{
+	if (w->nparts == w->cap) {
+		int cap = w->cap ? w->cap * 2 : 8;
+		struct wm_part *np = realloc(w->parts, (size_t)cap * sizeof(*np));
+		if (!np)
+			return NULL;
+		w->parts = np;
+		w->cap = cap;
+	}
+	struct wm_part *p = &w->parts[w->nparts];
+	p->key = part;
+	p->max_ts = ts;
+	p->last_now = now_ms;
+	w->last = w->nparts++;
+	return p;
+}
+
 int ev_wm_observe(ev_wm *w, uint64_t part, int64_t ts, int64_t now_ms)
 {
 	struct wm_part *p = find(w, part);
-	if (!p) {
-		if (w->nparts == w->cap) {
-			int cap = w->cap ? w->cap * 2 : 8;
-			struct wm_part *np = realloc(w->parts, (size_t)cap * sizeof(*np));
-			if (!np)
-				return -1;
-			w->parts = np;
-			w->cap = cap;
-		}
-		p = &w->parts[w->nparts];
-		p->key = part;
-		p->max_ts = ts;
-		p->last_now = now_ms;
-		w->last = w->nparts++;
-		return EV_WM_OK;
-	}
+	if (!p)
+		return add_part(w, part, ts, now_ms) ? EV_WM_OK : -1;
 	if (w->opts.max_future_ms > 0 && ts > p->max_ts &&
 	    (uint64_t)ts - (uint64_t)p->max_ts > (uint64_t)w->opts.max_future_ms)
 		return EV_WM_TOO_FAR_AHEAD;
@@ -116,6 +121,37 @@ int64_t ev_wm_current(ev_wm *w, int64_t now_ms)
 	if (wm > w->emitted)
 		w->emitted = wm;
 	return w->emitted;
+}
+
+int ev_wm_partition_get(const ev_wm *w, uint64_t part, int64_t *max_ts)
+{
+	for (int i = 0; i < w->nparts; i++)
+		if (w->parts[i].key == part) {
+			*max_ts = w->parts[i].max_ts;
+			return 1;
+		}
+	return 0;
+}
+
+int ev_wm_partition_set(ev_wm *w, uint64_t part, int64_t max_ts, int64_t now_ms)
+{
+	struct wm_part *p = find(w, part);
+	if (!p)
+		return add_part(w, part, max_ts, now_ms) ? 0 : -1;
+	if (max_ts > p->max_ts)
+		p->max_ts = max_ts;
+	p->last_now = now_ms;
+	return 0;
+}
+
+void ev_wm_partition_drop(ev_wm *w, uint64_t part)
+{
+	for (int i = 0; i < w->nparts; i++)
+		if (w->parts[i].key == part) {
+			w->parts[i] = w->parts[--w->nparts];
+			w->last = 0;
+			return;
+		}
 }
 
 int ev_wm_partitions(const ev_wm *w, int64_t now_ms, int *nidle)

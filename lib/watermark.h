@@ -44,6 +44,13 @@ int64_t ev_wm_current(ev_wm *w, int64_t now_ms);
  * encoding (w is then unchanged). */
 int ev_wm_encode(const ev_wm *w, ev_buf *out);
 int ev_wm_decode(ev_wm *w, const void *data, size_t len, int64_t now_ms);
+/* One partition's part of the watermark, for a partition that moves between engines: its
+ * maximum event time (1 with it in *max_ts, 0 when part was not seen); set it (raised to
+ * max_ts when part is known: a partition's maximum only grows; its idleness clock restarts at
+ * now_ms; -1 when out of memory); forget it (the watermark given never goes backwards). */
+int ev_wm_partition_get(const ev_wm *w, uint64_t part, int64_t *max_ts);
+int ev_wm_partition_set(ev_wm *w, uint64_t part, int64_t max_ts, int64_t now_ms);
+void ev_wm_partition_drop(ev_wm *w, uint64_t part);
 /* Partitions seen, and how many of them are idle at now_ms. */
 int ev_wm_partitions(const ev_wm *w, int64_t now_ms, int *idle);
 

@@ -16,10 +16,20 @@ struct window {
 	int64_t start, end;
 	size_t keylen;
 	ev_agg_state *agg;
-	int version;  /* 0 until it fires */
-	size_t bytes; /* what it counts against the memory budget */
-	int dirty;    /* changed since the store last had it */
-	char key[];   /* "k1":v1,"k2":v2 as written in rows; "" without keys */
+	uint64_t version;   /* the records folded in (a merged session: the sum of its parts) */
+	size_t bytes;       /* what it counts against the memory budget */
+	uint32_t scope;     /* the partition it belongs to (0: records without provenance) */
+	unsigned dirty : 1; /* changed since the store last had it */
+	unsigned cross : 1; /* its key was seen first in another partition */
+	char key[];         /* "k1":v1,"k2":v2 as written in rows; "" without keys */
+};
+
+/* A Kafka partition that has state here: the scope its windows are stored under. */
+struct scope {
+	uint64_t part; /* ev_window_partition of its topic and partition */
+	uint32_t id;
+	int64_t partition;
+	char *topic;
 };
 
 /* The windows that end at the same time: they fire and expire together. */
@@ -44,11 +54,18 @@ struct ev_window {
 	struct bucket **buckets; /* by ascending end */
 	size_t nbuckets, capbuckets;
 	uint64_t seq;
+	struct scope **scopes; /* by ascending id */
+	size_t nscopes, capscopes;
+	uint32_t next_scope;      /* the id the next new partition gets */
+	ev_ht *scope_of;          /* part (8 bytes) -> struct scope */
+	struct scope *last_scope; /* the one looked up last */
+	ev_ht *owners;       /* key text -> (the first scope it was seen in + 1) << 1 | warned */
+	uint32_t scope;      /* of the record at hand */
 	size_t mem_bytes;    /* held by the windows in memory (estimate) */
 	int64_t wm_advanced; /* the watermark last advanced to */
 	const char *key;     /* the key of the record at hand */
 	size_t keylen;
-	ev_buf row, scratch, skey, sval;
+	ev_buf row, scratch, skey, sval, sesskey;
 	struct bound {
 		int64_t ms;
 		char text[20];
@@ -84,20 +101,24 @@ static int ret(ev_window *e, int rc, char *err, size_t errlen)
 	return rc;
 }
 
-/* The state store. Window keys are 'w', a 4-byte scope, then end and start in an order-
- * preserving encoding, then the key text: a bucket (one end) is one key range, and a scan
- * of it yields the windows in the order they are written. The scope is 0 for now; it is
- * where state will be split by Kafka partition. Values are the version (4 bytes, big endian)
- * and the aggregates' encoding. Meta keys start with 'm'. */
+/* The state store (format 3). Window keys are 'w', a 4-byte scope (the Kafka partition the
+ * window belongs to, 0 for records without provenance), then end and start in an order-
+ * preserving encoding, then the key text: a partition's windows are one key range, a bucket
+ * (one end) of one partition another, and a scan of it yields the windows in the order they
+ * are written. Values are the version (8 bytes, order-preserving) and the aggregates'
+ * encoding. Meta keys start with 'm'; "mp" and a scope name the partition of that scope.
+ * (Format 2 had scope 0 for every window and a 4-byte version counting the window's rows.) */
 enum { WKEY_SCOPE = 1, WKEY_END = 5, WKEY_START = 13, WKEY_HEAD = 21 };
+enum { VAL_HEAD = 8, VAL_HEAD_V2 = 4, FORMAT = 3 };
 static const char META_OPEN[] = "mopen", META_CONFIG[] = "mconfig", META_WM[] = "mwm",
-		  META_SEQ[] = "mseq";
+		  META_SEQ[] = "mseq", META_SCOPE[] = "mp";
 
-static void window_key(ev_buf *b, int64_t end, int64_t start, const char *key, size_t keylen)
+static void window_key(ev_buf *b, uint32_t scope, int64_t end, int64_t start, const char *key,
+		       size_t keylen)
 {
 	unsigned char h[WKEY_HEAD];
 	h[0] = 'w';
-	ev_state_put_u32(h + WKEY_SCOPE, 0);
+	ev_state_put_u32(h + WKEY_SCOPE, scope);
 	ev_state_put_i64(h + WKEY_END, end);
 	ev_state_put_i64(h + WKEY_START, start);
 	ev_buf_reset(b);
@@ -105,14 +126,32 @@ static void window_key(ev_buf *b, int64_t end, int64_t start, const char *key, s
 	ev_buf_append(b, key, keylen);
 }
 
-/* The key range of the windows ending at end: [from, to). */
-static void bucket_range(unsigned char from[WKEY_START], unsigned char to[WKEY_START], int64_t end)
+/* The key range of the windows of scope ending at end: [from, to). */
+static void bucket_range(unsigned char from[WKEY_START], unsigned char to[WKEY_START],
+			 uint32_t scope, int64_t end)
 {
 	from[0] = to[0] = 'w';
-	ev_state_put_u32(from + WKEY_SCOPE, 0);
-	ev_state_put_u32(to + WKEY_SCOPE, 0);
+	ev_state_put_u32(from + WKEY_SCOPE, scope);
+	ev_state_put_u32(to + WKEY_SCOPE, scope);
 	ev_state_put_i64(from + WKEY_END, end);
 	ev_state_put_i64(to + WKEY_END, end + 1);
+}
+
+/* The key range of every window of scope: [from, to). */
+static void scope_range(unsigned char from[WKEY_END], unsigned char to[WKEY_END], uint32_t scope)
+{
+	from[0] = to[0] = 'w';
+	ev_state_put_u32(from + WKEY_SCOPE, scope);
+	ev_state_put_u32(to + WKEY_SCOPE, scope + 1);
+	if (scope == UINT32_MAX)
+		to[0] = 'x';
+}
+
+/* The meta key naming the partition of scope. */
+static void scope_meta_key(unsigned char k[6], uint32_t scope)
+{
+	memcpy(k, META_SCOPE, 2);
+	ev_state_put_u32(k + 2, scope);
 }
 
 /* Delete every window of the store (the caller commits). */
@@ -121,19 +160,25 @@ static void delete_windows(ev_state *st)
 	ev_state_delete_range(st, "w", 1, "x", 1);
 }
 
-/* A stored window's key and value: 0, or -1 when truncated. */
+/* A stored window's key and value (its version vhead bytes: VAL_HEAD, or VAL_HEAD_V2 in
+ * format 2): 0, or -1 when truncated. */
 static int decode_entry(const unsigned char *k, size_t klen, const unsigned char *v, size_t vlen,
-			ev_window_row *r)
+			size_t vhead, ev_window_row *r)
 {
-	if (klen < WKEY_HEAD || vlen < 4)
+	if (klen < WKEY_HEAD || vlen < vhead)
 		return -1;
+	memset(r, 0, sizeof(*r));
+	r->scope = (uint32_t)(k[1] << 24 | k[2] << 16 | k[3] << 8 | k[4]);
 	r->end = ev_state_get_i64(k + WKEY_END);
 	r->start = ev_state_get_i64(k + WKEY_START);
 	r->key = (const char *)k + WKEY_HEAD;
 	r->keylen = klen - WKEY_HEAD;
-	r->version =
-		(int64_t)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3]);
-	r->agg = NULL;
+	if (vhead == VAL_HEAD_V2)
+		r->version = (int64_t)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 |
+				       (uint32_t)v[2] << 8 | v[3]);
+	else
+		r->version = ev_state_get_i64(v);
+	r->partition = -1;
 	return 0;
 }
 
@@ -195,14 +240,15 @@ static int fn_index(enum ev_agg_fn fn)
 	return -1;
 }
 
-/* The fingerprint in format version (1: the aggregates as v1 numbers, 2: by name). The
+/* The fingerprint in format version (1: the aggregates as v1 numbers, 2 and 3: by name). The
  * version follows the window's bounds, so that the text still starts with "ts=" as v1 did. */
 static int fingerprint(ev_buf *b, const ev_window_opts *o, int version)
 {
-	int rc =
-		ev_buf_printf(b, "ts=%s size=%" PRId64 " every=%" PRId64 " gap=%" PRId64 "%s keys=",
-			      o->ts_field, o->size_ms, o->every_ms, o->gap_ms,
-			      version == 1 ? "" : " format=2");
+	int rc = ev_buf_printf(b, "ts=%s size=%" PRId64 " every=%" PRId64 " gap=%" PRId64,
+			       o->ts_field, o->size_ms, o->every_ms, o->gap_ms);
+	if (version > 1)
+		rc |= ev_buf_printf(b, " format=%d", version);
+	rc |= ev_buf_puts(b, " keys=");
 	for (int i = 0; i < o->nkeys; i++)
 		rc |= ev_buf_printf(b, "%s%s", i ? "," : "", o->keys[i]);
 	rc |= ev_buf_puts(b, " aggs=");
@@ -245,7 +291,7 @@ static int fingerprint_version(const char *fp, size_t len)
 int ev_window_fingerprint(ev_buf *out, const ev_window_opts *o)
 {
 	ev_buf_reset(out);
-	return fingerprint(out, o, 2);
+	return fingerprint(out, o, FORMAT);
 }
 
 /* One aggregate of a fingerprint, "NAME=FN[:FIELD]" (v2) or "NAME=NUMBER:[FIELD]" (v1). */
@@ -273,7 +319,7 @@ static int parse_agg(const char *p, size_t len, int version, ev_agg_spec *s)
 	int count = agg_fns[f].fn == EV_AGG_COUNT;
 	size_t flen = colon ? (size_t)(end - colon - 1) : 0;
 	/* count has no field (v1: "count=0:"), the others one */
-	if (count ? flen != 0 || (version == 2 && colon) : flen == 0)
+	if (count ? flen != 0 || (version >= 2 && colon) : flen == 0)
 		return -1;
 	s->fn = agg_fns[f].fn;
 	s->name = strndup(p, (size_t)(eq - p));
@@ -289,11 +335,11 @@ int ev_window_fingerprint_aggs(const char *fp, size_t len, ev_agg_spec **specs, 
 		snprintf(err, errlen, "not an options fingerprint of evwindow");
 		return -1;
 	}
-	if (version > 2) {
+	if (version > FORMAT) {
 		snprintf(err, errlen,
 			 "the options fingerprint is of format %d, newer than this evpipe reads "
-			 "(2)",
-			 version);
+			 "(%d)",
+			 version, FORMAT);
 		return -1;
 	}
 	const char *p = NULL, *end = fp + len;
@@ -367,14 +413,26 @@ int ev_window_unmark_open(ev_state *st, char *err, size_t errlen)
 	return ev_state_commit(st, err, errlen);
 }
 
+/* A scope's meta value: the partition key, the Kafka partition, the topic. */
+enum { SCOPE_VAL_HEAD = 16 };
+
 int ev_window_scan(ev_state *st, const ev_agg_spec *specs, size_t n,
 		   int (*fn)(void *arg, const ev_window_row *r), void *arg, char *err,
 		   size_t errlen)
 {
+	ev_buf fp = EV_BUF_INIT, topic = EV_BUF_INIT;
+	int r = meta_get(st, META_CONFIG, &fp, err, errlen);
+	size_t vhead =
+		r == 1 && fingerprint_version(fp.data, fp.len) < FORMAT ? VAL_HEAD_V2 : VAL_HEAD;
+	ev_buf_free(&fp);
+	if (r < 0)
+		return -1;
 	ev_state_iter *it = ev_state_iter_new(st, "w", 1, "x", 1);
 	const void *k, *v;
 	size_t klen, vlen;
-	int r, rc = 0;
+	int rc = 0;
+	uint32_t scope = 0;
+	int64_t partition = -1;
 	if (!it) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -382,10 +440,33 @@ int ev_window_scan(ev_state *st, const ev_agg_spec *specs, size_t n,
 	while (rc == 0 && (r = ev_state_iter_next(it, &k, &klen, &v, &vlen)) == 1) {
 		ev_window_row row;
 		ev_agg_state *agg;
-		if (decode_entry(k, klen, v, vlen, &row) < 0) {
+		if (decode_entry(k, klen, v, vlen, vhead, &row) < 0) {
 			snprintf(err, errlen, "state store: a window entry is truncated");
 			rc = -1;
-		} else if (!(agg = ev_agg_decode((const char *)v + 4, vlen - 4, specs, n))) {
+			break;
+		}
+		if (row.scope != scope) {
+			/* The first window of a partition: its name. */
+			unsigned char mk[6];
+			scope_meta_key(mk, row.scope);
+			scope = row.scope;
+			if (ev_state_get(st, mk, sizeof(mk), &topic, err, errlen) != 1 ||
+			    topic.len < SCOPE_VAL_HEAD) {
+				snprintf(err, errlen,
+					 "state store: the partition of scope %" PRIu32
+					 " is unknown",
+					 scope);
+				rc = -1;
+				break;
+			}
+			partition = ev_state_get_i64((const unsigned char *)topic.data + 8);
+		}
+		if (scope) {
+			row.topic = topic.data + SCOPE_VAL_HEAD;
+			row.topic_len = topic.len - SCOPE_VAL_HEAD;
+			row.partition = partition;
+		}
+		if (!(agg = ev_agg_decode((const char *)v + vhead, vlen - vhead, specs, n))) {
 			snprintf(err, errlen,
 				 "state store: a window's aggregates cannot be read with the "
 				 "stored options' aggregates");
@@ -401,12 +482,126 @@ int ev_window_scan(ev_state *st, const ev_agg_spec *specs, size_t n,
 		rc = -1;
 	}
 	ev_state_iter_free(it);
+	ev_buf_free(&topic);
 	return rc;
 }
 
 uint64_t ev_window_partition(const char *topic, size_t topic_len, int64_t partition)
 {
 	return ev_hash(topic, topic_len) ^ ((uint64_t)partition * 0x9e3779b97f4a7c15ull);
+}
+
+/* The partition of part, or NULL. */
+static struct scope *scope_find(ev_window *e, uint64_t part)
+{
+	if (e->last_scope && e->last_scope->part == part)
+		return e->last_scope;
+	struct scope *s = ev_ht_get(e->scope_of, &part, sizeof(part));
+	if (s)
+		e->last_scope = s;
+	return s;
+}
+
+/* A partition with state here from now on, under id (0: the next free one); NULL when out of
+ * memory. */
+static struct scope *scope_add(ev_window *e, uint64_t part, const char *topic, size_t topic_len,
+			       int64_t partition, uint32_t id)
+{
+	if (e->nscopes == e->capscopes) {
+		size_t cap = e->capscopes ? e->capscopes * 2 : 8;
+		struct scope **ns = realloc(e->scopes, cap * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		e->scopes = ns;
+		e->capscopes = cap;
+	}
+	struct scope *s = calloc(1, sizeof(*s));
+	if (!s || !(s->topic = strndup(topic, topic_len)) ||
+	    ev_ht_put(e->scope_of, &part, sizeof(part), s) < 0) {
+		if (s)
+			free(s->topic);
+		free(s);
+		return NULL;
+	}
+	s->part = part;
+	s->partition = partition;
+	s->id = id ? id : e->next_scope;
+	if (s->id >= e->next_scope)
+		e->next_scope = s->id + 1;
+	/* ids only grow: appending keeps the order */
+	e->scopes[e->nscopes++] = s;
+	return s;
+}
+
+/* The scope of the record at hand into e->scope: 0 without provenance. */
+static int scope_of_record(ev_window *e, const ev_record *r)
+{
+	e->scope = 0;
+	if (!r->partition)
+		return 0;
+	struct scope *s = scope_find(e, r->partition);
+	if (!s && !(s = scope_add(e, r->partition, r->topic, r->topic_len, r->src_partition, 0)))
+		return oom(e);
+	e->last_scope = s;
+	e->scope = s->id;
+	return 0;
+}
+
+/* The scopes with windows, in the order the store has them: 0, then each partition's. */
+static size_t nscope_ids(const ev_window *e)
+{
+	return e->nscopes + 1;
+}
+
+static uint32_t scope_id(const ev_window *e, size_t i)
+{
+	return i ? e->scopes[i - 1]->id : 0;
+}
+
+/* "topic/partition" of scope id, for messages. */
+static void scope_name(const ev_window *e, uint32_t id, char *out, size_t len)
+{
+	for (size_t i = 0; i < e->nscopes; i++)
+		if (e->scopes[i]->id == id) {
+			snprintf(out, len, "%s/%" PRId64, e->scopes[i]->topic,
+				 e->scopes[i]->partition);
+			return;
+		}
+	snprintf(out, len, "%s", id ? "a partition no longer here" : "records without provenance");
+}
+
+/* Keys must not span partitions: w's key is owned by the partition it was first seen in (among
+ * the last OWNERS_MAX keys); a window of it in another one is marked, and said once per key. */
+enum { OWNERS_MAX = 1 << 20 };
+
+static int owner_check(ev_window *e, struct window *w)
+{
+	if (!w->scope)
+		return 0;
+	uintptr_t v = (uintptr_t)ev_ht_get(e->owners, w->key, w->keylen);
+	if (!v) {
+		if (ev_ht_count(e->owners) >= OWNERS_MAX) {
+			ev_ht_free(e->owners);
+			if (!(e->owners = ev_ht_new()))
+				return oom(e);
+		}
+		v = ((uintptr_t)w->scope + 1) << 1;
+		return ev_ht_put(e->owners, w->key, w->keylen, (void *)v) < 0 ? oom(e) : 0;
+	}
+	if ((uint32_t)((v >> 1) - 1) == w->scope)
+		return 0;
+	w->cross = 1;
+	if (v & 1)
+		return 0;
+	if (ev_ht_put(e->owners, w->key, w->keylen, (void *)(v | 1)) < 0)
+		return oom(e);
+	if (e->o.cross_partition) {
+		char first[160], now[160];
+		scope_name(e, (uint32_t)((v >> 1) - 1), first, sizeof(first));
+		scope_name(e, w->scope, now, sizeof(now));
+		e->o.cross_partition(e->o.arg, w->key, w->keylen, first, now);
+	}
+	return 0;
 }
 
 /* A window with room for a key of keylen bytes, zeroed; NULL when out of memory. */
@@ -424,6 +619,8 @@ static struct window *window_alloc(const void *key, size_t keylen)
 static int cmp_window(const void *a, const void *b)
 {
 	const struct window *x = *(struct window *const *)a, *y = *(struct window *const *)b;
+	if (x->scope != y->scope)
+		return x->scope < y->scope ? -1 : 1;
 	if (x->start != y->start)
 		return x->start < y->start ? -1 : 1;
 	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
@@ -451,11 +648,10 @@ static const char *bound_text(ev_window *e, int64_t ms)
 static int emit(ev_window *e, struct window *w)
 {
 	char start[20];
-	w->version++;
 	ev_buf_reset(&e->row);
 	memcpy(start, bound_text(e, w->start), sizeof(start));
 	if (format_row(&e->row, start, bound_text(e, w->end), w->start, w->end, e->o.msec_bounds,
-		       w->key, w->keylen, w->agg, e->o.aggs, e->o.naggs, w->version) < 0)
+		       w->key, w->keylen, w->agg, e->o.aggs, e->o.naggs, (int64_t)w->version) < 0)
 		return oom(e);
 	return e->o.row(e->o.arg, e->row.data, e->row.len) ? EV_WINDOW_OUTPUT : 0;
 }
@@ -467,16 +663,26 @@ static void window_free(ev_window *e, struct window *w)
 	free(w);
 }
 
+/* The key of a partition's key in e->sessions: the scope, then the key text (in e->sesskey). */
+static const ev_buf *session_key(ev_window *e, uint32_t scope, const char *key, size_t keylen)
+{
+	ev_buf_reset(&e->sesskey);
+	ev_buf_append(&e->sesskey, &scope, sizeof(scope));
+	ev_buf_append(&e->sesskey, key, keylen);
+	return &e->sesskey;
+}
+
 static void session_forget(ev_window *e, struct window *w)
 {
-	struct sessions *ks = ev_ht_get(e->sessions, w->key, w->keylen);
+	const ev_buf *sk = session_key(e, w->scope, w->key, w->keylen);
+	struct sessions *ks = ev_ht_get(e->sessions, sk->data, sk->len);
 	for (size_t i = 0; ks && i < ks->n; i++)
 		if (ks->w[i] == w) {
 			ks->w[i] = ks->w[--ks->n];
 			break;
 		}
 	if (ks && ks->n == 0) {
-		ev_ht_del(e->sessions, w->key, w->keylen);
+		ev_ht_del(e->sessions, sk->data, sk->len);
 		free(ks->w);
 		free(ks);
 	}
@@ -519,11 +725,16 @@ static struct bucket *bucket_for(ev_window *e, int64_t end)
 	return b;
 }
 
-/* The key of a window in e->windows: its start and its key text (in e->scratch). */
-static const ev_buf *index_key(ev_window *e, int64_t start, const char *key, size_t keylen)
+/* The key of a window in e->windows: its start, its scope and its key text (in
+ * e->scratch). */
+static const ev_buf *index_key(ev_window *e, int64_t start, uint32_t scope, const char *key,
+			       size_t keylen)
 {
+	unsigned char h[sizeof(start) + sizeof(scope)];
+	memcpy(h, &start, sizeof(start));
+	memcpy(h + sizeof(start), &scope, sizeof(scope));
 	ev_buf_reset(&e->scratch);
-	ev_buf_append(&e->scratch, &start, sizeof(start));
+	ev_buf_append(&e->scratch, h, sizeof(h));
 	ev_buf_append(&e->scratch, key, keylen);
 	return &e->scratch;
 }
@@ -531,14 +742,14 @@ static const ev_buf *index_key(ev_window *e, int64_t start, const char *key, siz
 /* Take w out of e->windows (not out of its bucket). */
 static void window_unindex(ev_window *e, const struct window *w)
 {
-	const ev_buf *k = index_key(e, w->start, w->key, w->keylen);
+	const ev_buf *k = index_key(e, w->start, w->scope, w->key, w->keylen);
 	ev_ht_del(e->windows, k->data, k->len);
 }
 
-/* The window of the current key that starts at start, or NULL. */
+/* The window of the current key and partition that starts at start, or NULL. */
 static struct window *window_get(ev_window *e, int64_t start)
 {
-	const ev_buf *k = index_key(e, start, e->key, e->keylen);
+	const ev_buf *k = index_key(e, start, e->scope, e->key, e->keylen);
 	return ev_ht_get(e->windows, k->data, k->len);
 }
 
@@ -557,7 +768,7 @@ static int window_attach(ev_window *e, struct window *w, int64_t wm)
 		b->cap = cap;
 	}
 	b->w[b->n++] = w;
-	const ev_buf *k = index_key(e, w->start, w->key, w->keylen);
+	const ev_buf *k = index_key(e, w->start, w->scope, w->key, w->keylen);
 	if (ev_ht_put(e->windows, k->data, k->len, w) < 0)
 		return oom(e);
 	/* A window the watermark passed already is written by its record, not fired again. */
@@ -588,7 +799,7 @@ static void account(ev_window *e, struct window *w)
 	w->dirty = 1;
 }
 
-/* A new window of the current key, filed; NULL when out of memory. */
+/* A new window of the current key and partition, filed; NULL when out of memory. */
 static struct window *window_new(ev_window *e, int64_t start, int64_t end, int64_t wm)
 {
 	struct window *w = window_alloc(e->key, e->keylen);
@@ -599,20 +810,21 @@ static struct window *window_new(ev_window *e, int64_t start, int64_t end, int64
 	}
 	w->start = start;
 	w->end = end;
+	w->scope = e->scope;
 	if (window_attach(e, w, wm) < 0)
 		return NULL; /* w is in the index or a bucket: freed with them */
 	account(e, w);
-	return w;
+	return owner_check(e, w) < 0 ? NULL : w;
 }
 
 /* Queue w's state for the store (ev_state_commit writes it). */
 static int window_store(ev_window *e, const struct window *w)
 {
-	unsigned char v[4];
-	window_key(&e->skey, w->end, w->start, w->key, w->keylen);
-	ev_state_put_u32(v, (uint32_t)w->version);
+	unsigned char v[VAL_HEAD];
+	window_key(&e->skey, w->scope, w->end, w->start, w->key, w->keylen);
+	ev_state_put_i64(v, (int64_t)w->version);
 	ev_buf_reset(&e->sval);
-	ev_buf_append(&e->sval, v, 4);
+	ev_buf_append(&e->sval, v, sizeof(v));
 	if (ev_agg_encode(&e->sval, w->agg, e->o.aggs, e->o.naggs) < 0)
 		return oom(e);
 	ev_state_put(e->o.st, e->skey.data, e->skey.len, e->sval.data, e->sval.len);
@@ -624,7 +836,7 @@ static struct window *window_decode(ev_window *e, const void *k, size_t klen, co
 				    size_t vlen)
 {
 	ev_window_row r;
-	if (decode_entry(k, klen, v, vlen, &r) < 0) {
+	if (decode_entry(k, klen, v, vlen, VAL_HEAD, &r) < 0) {
 		fail(e, "state store: a window entry is truncated");
 		return NULL;
 	}
@@ -635,8 +847,10 @@ static struct window *window_decode(ev_window *e, const void *k, size_t klen, co
 	}
 	w->end = r.end;
 	w->start = r.start;
-	w->version = (int)r.version;
-	if (!(w->agg = ev_agg_decode((const char *)v + 4, vlen - 4, e->o.aggs, e->o.naggs))) {
+	w->scope = r.scope;
+	w->version = (uint64_t)r.version;
+	if (!(w->agg = ev_agg_decode((const char *)v + VAL_HEAD, vlen - VAL_HEAD, e->o.aggs,
+				     e->o.naggs))) {
 		fail(e, "state store: a window's aggregates cannot be read (written with other "
 			"--agg?)");
 		free(w);
@@ -696,7 +910,7 @@ static int window_load(ev_window *e, int64_t start, int64_t end, int64_t wm, str
 	*out = NULL;
 	if (lo == e->nbuckets || e->buckets[lo]->end != end || !e->buckets[lo]->spilled)
 		return 0; /* nothing of this bucket ever left memory */
-	window_key(&e->skey, end, start, e->key, e->keylen);
+	window_key(&e->skey, e->scope, end, start, e->key, e->keylen);
 	int r = ev_state_get(e->o.st, e->skey.data, e->skey.len, &e->sval, err, sizeof(err));
 	if (r < 0)
 		return fail(e, "state store: %s", err);
@@ -709,7 +923,7 @@ static int window_load(ev_window *e, int64_t start, int64_t end, int64_t wm, str
 		return EV_WINDOW_FAILED;
 	account(e, w);
 	*out = w;
-	return 0;
+	return owner_check(e, w);
 }
 
 static int cmp_start(const void *a, const void *b)
@@ -732,12 +946,14 @@ static int sessions_grow(ev_window *e, struct sessions *ks)
 	return 0;
 }
 
-/* The live sessions of key, created when absent; NULL when out of memory. */
-static struct sessions *sessions_of(ev_window *e, const char *key, size_t keylen)
+/* The live sessions of key in scope, created when absent; NULL when out of memory. */
+static struct sessions *sessions_of(ev_window *e, uint32_t scope, const char *key, size_t keylen)
 {
-	struct sessions *ks = ev_ht_get(e->sessions, key, keylen);
+	const ev_buf *sk = session_key(e, scope, key, keylen);
+	struct sessions *ks = ev_ht_get(e->sessions, sk->data, sk->len);
 	if (!ks) {
-		if (!(ks = calloc(1, sizeof(*ks))) || ev_ht_put(e->sessions, key, keylen, ks) < 0) {
+		if (!(ks = calloc(1, sizeof(*ks))) ||
+		    ev_ht_put(e->sessions, sk->data, sk->len, ks) < 0) {
 			free(ks);
 			oom(e);
 			return NULL;
@@ -752,7 +968,7 @@ static struct sessions *sessions_of(ev_window *e, const char *key, size_t keylen
  * gone (late). */
 static int session_window(ev_window *e, int64_t ts, int64_t wm, struct window **out)
 {
-	struct sessions *ks = sessions_of(e, e->key, e->keylen);
+	struct sessions *ks = sessions_of(e, e->scope, e->key, e->keylen);
 	*out = NULL;
 	if (!ks)
 		return EV_WINDOW_FAILED;
@@ -772,7 +988,8 @@ static int session_window(ev_window *e, int64_t ts, int64_t wm, struct window **
 	}
 	if (wm != EV_WM_MIN && end - 1 + e->o.lateness_ms <= wm) {
 		if (ks->n == 0) {
-			ev_ht_del(e->sessions, e->key, e->keylen);
+			const ev_buf *sk = session_key(e, e->scope, e->key, e->keylen);
+			ev_ht_del(e->sessions, sk->data, sk->len);
 			free(ks->w);
 			free(ks);
 		}
@@ -794,8 +1011,8 @@ static int session_window(ev_window *e, int64_t ts, int64_t wm, struct window **
 		struct window *o = ks->w[i];
 		if (ev_agg_merge(dst->agg, o->agg, e->o.aggs, e->o.naggs) < 0)
 			return oom(e);
-		if (o->version > dst->version)
-			dst->version = o->version;
+		dst->version += o->version; /* the records folded into the merged session */
+		dst->cross |= o->cross;
 		window_detach(e, o);
 		window_free(e, o);
 	}
@@ -825,26 +1042,29 @@ static int fire_from_store(ev_window *e, struct bucket *b, int expires)
 	int rc = 0, r = 0;
 	if (spill_bucket(e, b) < 0 || commit(e) < 0)
 		return EV_WINDOW_FAILED;
-	bucket_range(from, to, b->end);
-	ev_state_iter *it = ev_state_iter_new(e->o.st, from, sizeof(from), to, sizeof(to));
-	if (!it)
-		return oom(e);
-	while (rc == 0 && (r = ev_state_iter_next(it, &k, &klen, &v, &vlen)) == 1) {
-		struct window *w = window_decode(e, k, klen, v, vlen);
-		if (!w) {
-			rc = EV_WINDOW_FAILED;
-			break;
+	/* Partition by partition, as the store orders them. */
+	for (size_t i = 0; i < nscope_ids(e) && rc == 0; i++) {
+		bucket_range(from, to, scope_id(e, i), b->end);
+		ev_state_iter *it = ev_state_iter_new(e->o.st, from, sizeof(from), to, sizeof(to));
+		if (!it)
+			return oom(e);
+		while (rc == 0 && (r = ev_state_iter_next(it, &k, &klen, &v, &vlen)) == 1) {
+			struct window *w = window_decode(e, k, klen, v, vlen);
+			if (!w) {
+				rc = EV_WINDOW_FAILED;
+				break;
+			}
+			rc = emit(e, w);
+			if (!expires && rc == 0)
+				rc = window_store(e, w);
+			ev_agg_state_free(w->agg, e->o.aggs, e->o.naggs);
+			free(w);
+			n++;
 		}
-		rc = emit(e, w);
-		if (!expires && rc == 0)
-			rc = window_store(e, w);
-		ev_agg_state_free(w->agg, e->o.aggs, e->o.naggs);
-		free(w);
-		n++;
+		ev_state_iter_free(it);
+		if (rc == 0 && r < 0)
+			rc = fail(e, "state store: cannot scan the windows of a bucket");
 	}
-	ev_state_iter_free(it);
-	if (rc == 0 && r < 0)
-		rc = fail(e, "state store: cannot scan the windows of a bucket");
 	if (rc == 0)
 		rc = commit(e);
 	ev_counter_add(e->m.fired, n);
@@ -902,8 +1122,11 @@ static int advance(ev_window *e, int64_t wm)
 			}
 			if (b->spilled) {
 				unsigned char from[WKEY_START], to[WKEY_START];
-				bucket_range(from, to, b->end);
-				ev_state_delete_range(e->o.st, from, sizeof(from), to, sizeof(to));
+				for (size_t s = 0; s < nscope_ids(e); s++) {
+					bucket_range(from, to, scope_id(e, s), b->end);
+					ev_state_delete_range(e->o.st, from, sizeof(from), to,
+							      sizeof(to));
+				}
 				if (commit(e) < 0)
 					rc = EV_WINDOW_FAILED;
 			}
@@ -924,12 +1147,13 @@ int ev_window_advance(ev_window *e, int64_t wm, char *err, size_t errlen)
 	return ret(e, advance(e, wm), err, errlen);
 }
 
-static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value *values,
-	       int64_t now)
+static int add(ev_window *e, const ev_record *rec, int64_t now)
 {
 	const ev_window_opts *o = &e->o;
+	int64_t ts = rec->ts;
+	const ev_agg_value *values = rec->values;
 	int64_t wm = ev_wm_current(o->wm, now);
-	int r = ev_wm_observe(o->wm, partition, ts, now);
+	int r = ev_wm_observe(o->wm, rec->partition, ts, now);
 	if (r < 0)
 		return oom(e);
 	if (r == EV_WM_TOO_FAR_AHEAD)
@@ -937,8 +1161,10 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 				      "the event time is too far ahead of its partition")
 			       ? EV_WINDOW_OUTPUT
 			       : 0;
-	int accepted = 0, rc = 0;
+	int accepted = 0, cross = 0, rc = 0;
 	e->now = now;
+	if (scope_of_record(e, rec) < 0)
+		return EV_WINDOW_FAILED;
 	if (o->gap_ms) {
 		struct window *w;
 		if (session_window(e, ts, wm, &w) < 0)
@@ -947,6 +1173,8 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 			accepted = 1;
 			if (ev_agg_add(w->agg, o->aggs, o->naggs, values, ts, e->seq++) < 0)
 				return oom(e);
+			w->version++;
+			cross = w->cross;
 			account(e, w);
 			if (wm != EV_WM_MIN && w->end - 1 <= wm) {
 				ev_counter_inc(e->m.updated);
@@ -970,12 +1198,16 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 			return EV_WINDOW_FAILED;
 		if (ev_agg_add(w->agg, o->aggs, o->naggs, values, ts, e->seq++) < 0)
 			return oom(e);
+		w->version++;
+		cross |= w->cross;
 		account(e, w);
 		if (wm != EV_WM_MIN && end - 1 <= wm) {
 			ev_counter_inc(e->m.updated);
 			rc = emit(e, w);
 		}
 	}
+	if (cross)
+		ev_counter_inc(e->m.cross);
 	if (!accepted && rc == 0) {
 		ev_counter_inc(e->m.late);
 		if (o->dead_letter(o->arg, "late",
@@ -989,12 +1221,11 @@ static int add(ev_window *e, int64_t ts, uint64_t partition, const ev_agg_value 
 	return rc;
 }
 
-int ev_window_add(ev_window *e, int64_t ts, uint64_t partition, const char *key, size_t keylen,
-		  const ev_agg_value *values, int64_t now_ms, char *err, size_t errlen)
+int ev_window_add(ev_window *e, const ev_record *rec, int64_t now_ms, char *err, size_t errlen)
 {
-	e->key = key;
-	e->keylen = keylen;
-	return ret(e, add(e, ts, partition, values, now_ms), err, errlen);
+	e->key = rec->key;
+	e->keylen = rec->keylen;
+	return ret(e, add(e, rec, now_ms), err, errlen);
 }
 
 /* Queue what the windows need besides themselves: the options fingerprint, the watermark and
@@ -1008,6 +1239,16 @@ static int state_meta(ev_window *e)
 	rc |= ev_wm_encode(e->o.wm, &v);
 	ev_state_put(e->o.st, META_WM, strlen(META_WM), v.data, v.len);
 	ev_state_put(e->o.st, META_SEQ, strlen(META_SEQ), &e->seq, sizeof(e->seq));
+	for (size_t i = 0; i < e->nscopes; i++) {
+		const struct scope *sc = e->scopes[i];
+		unsigned char k[6], h[SCOPE_VAL_HEAD];
+		scope_meta_key(k, sc->id);
+		ev_state_put_i64(h, (int64_t)sc->part);
+		ev_state_put_i64(h + 8, sc->partition);
+		ev_buf_reset(&v);
+		rc |= ev_buf_append(&v, h, sizeof(h)) | ev_buf_puts(&v, sc->topic);
+		ev_state_put(e->o.st, k, sizeof(k), v.data, v.len);
+	}
 	ev_buf_free(&v);
 	return rc ? oom(e) : 0;
 }
@@ -1059,15 +1300,40 @@ int ev_window_clear(ev_window *e, char *err, size_t errlen)
 	return ret(e, commit(e), err, errlen);
 }
 
-/* A stored fingerprint is of these options: the same text in the current format, or in v1. */
-static int same_options(ev_window *e, const ev_buf *stored)
+/* A stored fingerprint is of these options, in the current format. */
+static int same_options(ev_window *e, const void *stored, size_t len)
 {
 	ev_buf want = EV_BUF_INIT;
-	int version = fingerprint_version(stored->data, stored->len);
-	int same = (version == 1 || version == 2) && fingerprint(&want, &e->o, version) == 0 &&
-		   stored->len == want.len && memcmp(stored->data, want.data, want.len) == 0;
+	int same = fingerprint(&want, &e->o, FORMAT) == 0 && len == want.len &&
+		   memcmp(stored, want.data, want.len) == 0;
 	ev_buf_free(&want);
 	return same;
+}
+
+/* The partitions the store has state of ("mp" meta keys), back in the table. */
+static int restore_scopes(ev_window *e)
+{
+	const void *k, *v;
+	size_t klen, vlen;
+	int r, rc = 0;
+	ev_state_iter *it = ev_state_iter_new(e->o.st, "mp", 2, "mq", 2);
+	if (!it)
+		return oom(e);
+	while (rc == 0 && (r = ev_state_iter_next(it, &k, &klen, &v, &vlen)) == 1) {
+		const unsigned char *kb = k, *vb = v;
+		if (klen != 6 || vlen < SCOPE_VAL_HEAD) {
+			rc = fail(e, "state store: a partition's entry is truncated");
+			break;
+		}
+		uint32_t id = (uint32_t)(kb[2] << 24 | kb[3] << 16 | kb[4] << 8 | kb[5]);
+		if (!scope_add(e, (uint64_t)ev_state_get_i64(vb), (const char *)vb + SCOPE_VAL_HEAD,
+			       vlen - SCOPE_VAL_HEAD, ev_state_get_i64(vb + 8), id))
+			rc = oom(e);
+	}
+	ev_state_iter_free(it);
+	if (rc == 0 && r < 0)
+		rc = fail(e, "state store: cannot read the partitions");
+	return rc;
 }
 
 /* Read the stored windows back: buckets rebuilt, the windows left in the store; session
@@ -1090,14 +1356,14 @@ static int restore_windows(ev_window *e, int64_t wm, size_t *count)
 		windows++;
 		if (e->o.gap_ms) {
 			/* Sessions live in memory. */
-			struct sessions *ks = sessions_of(e, w->key, w->keylen);
+			struct sessions *ks = sessions_of(e, w->scope, w->key, w->keylen);
 			if (!ks || sessions_grow(e, ks) < 0) {
 				window_free(e, w);
 				rc = EV_WINDOW_FAILED;
 				break;
 			}
 			ks->w[ks->n++] = w;
-			if (window_attach(e, w, wm) < 0)
+			if (window_attach(e, w, wm) < 0 || owner_check(e, w) < 0)
 				rc = EV_WINDOW_FAILED;
 			else
 				account(e, w);
@@ -1106,6 +1372,7 @@ static int restore_windows(ev_window *e, int64_t wm, size_t *count)
 		/* One bucket per end, its windows left in the store. */
 		struct bucket *b = bucket_for(e, w->end);
 		int64_t end = w->end;
+		uint32_t scope = w->scope;
 		ev_agg_state_free(w->agg, e->o.aggs, e->o.naggs);
 		free(w);
 		if (!b) {
@@ -1114,9 +1381,9 @@ static int restore_windows(ev_window *e, int64_t wm, size_t *count)
 		}
 		b->spilled = 1;
 		b->fired = wm != EV_WM_MIN && end - 1 <= wm;
-		/* Skip to the next end. */
+		/* Skip to the next end of this partition. */
 		ev_state_iter_free(it);
-		bucket_range(from, to, end + 1);
+		bucket_range(from, to, scope, end + 1);
 		if (!(it = ev_state_iter_new(e->o.st, from, sizeof(from), "x", 1)))
 			return oom(e);
 	}
@@ -1151,12 +1418,22 @@ static int restore(ev_window *e, int64_t now, size_t *count)
 		rc = r < 0 ? fail(e, "state store: %s", err) : 0; /* a new store */
 		goto out;
 	}
-	if ((r = fingerprint_version(v.data, v.len)) > 2) {
-		fail(e, "the state in %s is of format %d, newer than this evwindow reads (2)", dir,
-		     r);
+	if ((r = fingerprint_version(v.data, v.len)) > FORMAT) {
+		fail(e, "the state in %s is of format %d, newer than this evwindow reads (%d)", dir,
+		     r, FORMAT);
 		goto out;
 	}
-	if (!same_options(e, &v)) {
+	if (r >= 1 && r < FORMAT) {
+		/* Its windows of every partition are one, and its versions count rows written:
+		 * neither can be taken for what format 3 means. */
+		fail(e,
+		     "the state in %s is of format %d, written before state was kept per Kafka "
+		     "partition and row versions counted the records folded: finish it with the "
+		     "evpipe that wrote it, or remove the directory to start afresh",
+		     dir, r);
+		goto out;
+	}
+	if (!same_options(e, v.data, v.len)) {
 		fail(e,
 		     "the state in %s belongs to other windows or aggregates (%.*s); use "
 		     "another --state-dir",
@@ -1170,7 +1447,9 @@ static int restore(ev_window *e, int64_t now, size_t *count)
 		goto out;
 	}
 	memcpy(&e->seq, v.data, sizeof(e->seq));
-	rc = restore_windows(e, ev_wm_current(e->o.wm, now), count);
+	rc = restore_scopes(e);
+	if (rc == 0)
+		rc = restore_windows(e, ev_wm_current(e->o.wm, now), count);
 	if (rc == 0)
 		rc = 1;
 out:
@@ -1187,6 +1466,333 @@ out:
 int ev_window_restore(ev_window *e, int64_t now_ms, size_t *count, char *err, size_t errlen)
 {
 	return ret(e, restore(e, now_ms, count), err, errlen);
+}
+
+/* A partition's state as bytes (ev_window_partition_save): "EVWP", a format byte, then
+ * the options fingerprint, the partition (key, number, topic), its part of the watermark,
+ * the arrival counter and the number of windows; then each window: its key text, start, end,
+ * version, whether it fired, and its aggregates. Integers big endian (order-preserving for
+ * the signed ones), texts and aggregates after a 4-byte length. */
+static const char PART_MAGIC[4] = {'E', 'V', 'W', 'P'};
+enum { PART_FORMAT = 1 };
+
+static int put_u32(ev_buf *b, uint32_t v)
+{
+	unsigned char h[4];
+	ev_state_put_u32(h, v);
+	return ev_buf_append(b, h, sizeof(h));
+}
+
+static int put_i64(ev_buf *b, int64_t v)
+{
+	unsigned char h[8];
+	ev_state_put_i64(h, v);
+	return ev_buf_append(b, h, sizeof(h));
+}
+
+static int put_text(ev_buf *b, const void *p, size_t len)
+{
+	return len > UINT32_MAX ? -1 : put_u32(b, (uint32_t)len) | ev_buf_append(b, p, len);
+}
+
+/* Append w (fired or not) to a partition's bytes. */
+static int part_window(ev_window *e, ev_buf *out, const struct window *w, int fired)
+{
+	int rc = put_text(out, w->key, w->keylen) | put_i64(out, w->start) | put_i64(out, w->end) |
+		 put_i64(out, (int64_t)w->version) | ev_buf_putc(out, fired ? 1 : 0);
+	ev_buf_reset(&e->sval);
+	rc |= ev_agg_encode(&e->sval, w->agg, e->o.aggs, e->o.naggs);
+	rc |= put_text(out, e->sval.data, e->sval.len);
+	return rc ? oom(e) : 0;
+}
+
+static int bucket_fired(const ev_window *e, int64_t end)
+{
+	size_t i = bucket_index(e, end);
+	return i < e->nbuckets && e->buckets[i]->end == end && e->buckets[i]->fired;
+}
+
+/* The windows of scope in the store that are not in memory (where they are newer). */
+static int part_stored(ev_window *e, uint32_t scope, ev_buf *out, uint64_t *n)
+{
+	unsigned char from[WKEY_END], to[WKEY_END];
+	const void *k, *v;
+	size_t klen, vlen;
+	int r, rc = 0;
+	scope_range(from, to, scope);
+	ev_state_iter *it = ev_state_iter_new(e->o.st, from, sizeof(from), to, sizeof(to));
+	if (!it)
+		return oom(e);
+	while (rc == 0 && (r = ev_state_iter_next(it, &k, &klen, &v, &vlen)) == 1) {
+		struct window *w = window_decode(e, k, klen, v, vlen);
+		if (!w) {
+			rc = EV_WINDOW_FAILED;
+			break;
+		}
+		const ev_buf *ik = index_key(e, w->start, w->scope, w->key, w->keylen);
+		if (!ev_ht_get(e->windows, ik->data, ik->len)) {
+			rc = part_window(e, out, w, bucket_fired(e, w->end));
+			++*n;
+		}
+		ev_agg_state_free(w->agg, e->o.aggs, e->o.naggs);
+		free(w);
+	}
+	ev_state_iter_free(it);
+	if (rc == 0 && r < 0)
+		rc = fail(e, "state store: cannot read a partition's windows");
+	return rc;
+}
+
+static int partition_save(ev_window *e, uint64_t part, ev_buf *out, size_t *windows)
+{
+	ev_buf fp = EV_BUF_INIT;
+	const struct scope *sc = part ? scope_find(e, part) : NULL;
+	uint32_t scope = sc ? sc->id : 0;
+	int64_t max_ts = 0;
+	int has_wm = ev_wm_partition_get(e->o.wm, part, &max_ts);
+	uint64_t n = 0;
+	int rc = ev_window_fingerprint(&fp, &e->o) | ev_buf_append(out, PART_MAGIC, 4) |
+		 ev_buf_putc(out, PART_FORMAT) | put_text(out, fp.data, fp.len) |
+		 put_i64(out, (int64_t)part) | put_i64(out, sc ? sc->partition : -1);
+	rc |= sc ? put_text(out, sc->topic, strlen(sc->topic)) : put_u32(out, 0);
+	rc |= ev_buf_putc(out, has_wm) | put_i64(out, max_ts) | put_i64(out, (int64_t)e->seq);
+	size_t count_at = out->len;
+	rc |= put_i64(out, 0);
+	ev_buf_free(&fp);
+	if (rc)
+		return oom(e);
+	if (part && !sc) {
+		*windows = 0;
+		return 0; /* nothing of it here */
+	}
+	for (size_t i = 0; i < e->nbuckets && rc == 0; i++) {
+		const struct bucket *b = e->buckets[i];
+		for (size_t j = 0; j < b->n && rc == 0; j++)
+			if (b->w[j]->scope == scope) {
+				rc = part_window(e, out, b->w[j], b->fired);
+				n++;
+			}
+	}
+	if (rc == 0 && !e->o.gap_ms)
+		rc = part_stored(e, scope, out, &n);
+	if (rc == 0) {
+		ev_state_put_i64((unsigned char *)out->data + count_at, (int64_t)n);
+		*windows = (size_t)n;
+	}
+	return rc;
+}
+
+int ev_window_partition_save(ev_window *e, uint64_t partition, ev_buf *out, size_t *windows,
+			     char *err, size_t errlen)
+{
+	return ret(e, partition_save(e, partition, out, windows), err, errlen);
+}
+
+/* Keep the owners of keys but those of scope. */
+static int owners_without(ev_window *e, uint32_t scope)
+{
+	ev_ht *keep = ev_ht_new();
+	size_t pos = 0, len;
+	const void *key;
+	void *val;
+	if (!keep)
+		return oom(e);
+	while (ev_ht_next(e->owners, &pos, &key, &len, &val))
+		if ((uint32_t)(((uintptr_t)val >> 1) - 1) != scope &&
+		    ev_ht_put(keep, key, len, val) < 0) {
+			ev_ht_free(keep);
+			return oom(e);
+		}
+	ev_ht_free(e->owners);
+	e->owners = keep;
+	return 0;
+}
+
+static int partition_drop(ev_window *e, uint64_t part)
+{
+	ev_wm_partition_drop(e->o.wm, part);
+	struct scope *sc = part ? scope_find(e, part) : NULL;
+	if (part && !sc)
+		return 0;
+	uint32_t scope = sc ? sc->id : 0;
+	for (size_t i = 0; i < e->nbuckets; i++) {
+		struct bucket *b = e->buckets[i];
+		size_t keep = 0;
+		for (size_t j = 0; j < b->n; j++) {
+			struct window *w = b->w[j];
+			if (w->scope != scope) {
+				b->w[keep++] = w;
+				continue;
+			}
+			window_unindex(e, w);
+			if (e->o.gap_ms)
+				session_forget(e, w);
+			window_free(e, w);
+		}
+		b->n = keep;
+	}
+	unsigned char from[WKEY_END], to[WKEY_END], k[6];
+	scope_range(from, to, scope);
+	ev_state_delete_range(e->o.st, from, sizeof(from), to, sizeof(to));
+	if (sc) {
+		scope_meta_key(k, scope);
+		ev_state_delete(e->o.st, k, sizeof(k));
+		ev_ht_del(e->scope_of, &part, sizeof(part));
+		size_t i = 0;
+		while (e->scopes[i] != sc)
+			i++;
+		memmove(&e->scopes[i], &e->scopes[i + 1],
+			(e->nscopes - i - 1) * sizeof(*e->scopes));
+		e->nscopes--;
+		e->last_scope = NULL;
+		free(sc->topic);
+		free(sc);
+		if (owners_without(e, scope) < 0)
+			return EV_WINDOW_FAILED;
+	}
+	return commit(e);
+}
+
+int ev_window_partition_drop(ev_window *e, uint64_t partition, char *err, size_t errlen)
+{
+	e->now = ev_wall_ms();
+	return ret(e, partition_drop(e, partition), err, errlen);
+}
+
+/* A reader of a partition's bytes: each get fails (returns -1) past the end. */
+struct part_in {
+	const unsigned char *p, *end;
+};
+
+static int get_u32(struct part_in *in, uint32_t *v)
+{
+	if (in->end - in->p < 4)
+		return -1;
+	*v = (uint32_t)in->p[0] << 24 | (uint32_t)in->p[1] << 16 | (uint32_t)in->p[2] << 8 |
+	     in->p[3];
+	in->p += 4;
+	return 0;
+}
+
+static int get_i64(struct part_in *in, int64_t *v)
+{
+	if (in->end - in->p < 8)
+		return -1;
+	*v = ev_state_get_i64(in->p);
+	in->p += 8;
+	return 0;
+}
+
+static int get_text(struct part_in *in, const char **p, size_t *len)
+{
+	uint32_t l;
+	if (get_u32(in, &l) < 0 || (size_t)(in->end - in->p) < l)
+		return -1;
+	*p = (const char *)in->p;
+	*len = l;
+	in->p += l;
+	return 0;
+}
+
+static int get_byte(struct part_in *in, int *v)
+{
+	if (in->p == in->end)
+		return -1;
+	*v = *in->p++;
+	return 0;
+}
+
+/* One window of a partition's bytes, into scope: filed (sessions: with their key's), and
+ * fired now when it has not and the watermark here passed it. */
+static int load_window(ev_window *e, struct part_in *in, uint32_t scope, int64_t wm)
+{
+	const char *key, *agg;
+	size_t keylen, agglen;
+	int64_t start, end, version;
+	int fired;
+	if (get_text(in, &key, &keylen) < 0 || get_i64(in, &start) < 0 || get_i64(in, &end) < 0 ||
+	    get_i64(in, &version) < 0 || get_byte(in, &fired) < 0 ||
+	    get_text(in, &agg, &agglen) < 0 || version < 0)
+		return fail(e, "a partition's state is truncated");
+	struct window *w = window_alloc(key, keylen);
+	if (!w)
+		return oom(e);
+	w->start = start;
+	w->end = end;
+	w->scope = scope;
+	w->version = (uint64_t)version;
+	if (!(w->agg = ev_agg_decode(agg, agglen, e->o.aggs, e->o.naggs))) {
+		free(w);
+		return fail(e, "a partition's state: a window's aggregates cannot be read");
+	}
+	if (e->o.gap_ms) {
+		struct sessions *ks = sessions_of(e, scope, w->key, w->keylen);
+		if (!ks || sessions_grow(e, ks) < 0) {
+			window_free(e, w);
+			return EV_WINDOW_FAILED;
+		}
+		ks->w[ks->n++] = w;
+	}
+	if (window_attach(e, w, wm) < 0)
+		return EV_WINDOW_FAILED;
+	account(e, w);
+	if (owner_check(e, w) < 0)
+		return EV_WINDOW_FAILED;
+	return !fired && wm != EV_WM_MIN && end - 1 <= wm ? emit(e, w) : 0;
+}
+
+static int partition_load(ev_window *e, const void *data, size_t len, int64_t now, size_t *windows)
+{
+	struct part_in in = {data, (const unsigned char *)data + len};
+	const char *fp, *topic;
+	size_t fplen, topic_len;
+	int64_t part, partition, max_ts, seq, n;
+	int format = -1, has_wm = 0, rc = 0;
+	*windows = 0;
+	if (len < 5 || memcmp(data, PART_MAGIC, 4) != 0)
+		return fail(e, "not the state of a partition");
+	in.p += 4;
+	if (get_byte(&in, &format) < 0 || format != PART_FORMAT)
+		return fail(e, "a partition's state of format %d: this evpipe reads %d", format,
+			    PART_FORMAT);
+	if (get_text(&in, &fp, &fplen) < 0 || get_i64(&in, &part) < 0 ||
+	    get_i64(&in, &partition) < 0 || get_text(&in, &topic, &topic_len) < 0 ||
+	    get_byte(&in, &has_wm) < 0 || get_i64(&in, &max_ts) < 0 || get_i64(&in, &seq) < 0 ||
+	    get_i64(&in, &n) < 0 || n < 0)
+		return fail(e, "a partition's state is truncated");
+	if (!same_options(e, fp, fplen))
+		return fail(e, "a partition's state belongs to other windows or aggregates (%.*s)",
+			    (int)fplen, fp);
+	if (!part)
+		return fail(e, "the state of records without provenance is not a partition's");
+	if (scope_find(e, (uint64_t)part))
+		return fail(e, "partition %.*s/%" PRId64 " has state here already", (int)topic_len,
+			    topic, partition);
+	struct scope *sc = scope_add(e, (uint64_t)part, topic, topic_len, partition, 0);
+	if (!sc)
+		return oom(e);
+	uint32_t scope = sc->id;
+	if (has_wm && ev_wm_partition_set(e->o.wm, (uint64_t)part, max_ts, now) < 0)
+		return oom(e);
+	if ((uint64_t)seq > e->seq)
+		e->seq = (uint64_t)seq; /* the partition's records keep their order after its own */
+	e->now = now;
+	int64_t wm = ev_wm_current(e->o.wm, now);
+	for (int64_t i = 0; i < n && rc == 0; i++)
+		rc = load_window(e, &in, scope, wm);
+	if (rc == 0 && in.p != in.end)
+		rc = fail(e, "a partition's state has bytes after its windows");
+	if (rc == 0) {
+		*windows = (size_t)n;
+		rc = maybe_spill(e);
+	}
+	return rc;
+}
+
+int ev_window_partition_load(ev_window *e, const void *data, size_t len, int64_t now_ms,
+			     size_t *windows, char *err, size_t errlen)
+{
+	return ret(e, partition_load(e, data, len, now_ms, windows), err, errlen);
 }
 
 size_t ev_window_in_memory(const ev_window *e)
@@ -1230,6 +1836,10 @@ void ev_window_series_register(ev_window_series *s, ev_metrics *m)
 	s->keys_store = ev_metrics_gauge(m, "evpipe_state_keys", keys, "tier=\"rocksdb\"");
 	s->bytes_mem = ev_metrics_gauge(m, "evpipe_state_bytes", bytes, "tier=\"memory\"");
 	s->bytes_store = ev_metrics_gauge(m, "evpipe_state_bytes", bytes, "tier=\"rocksdb\"");
+	s->cross = ev_metrics_counter(
+		m, "evpipe_keys_cross_partition_total",
+		"Records whose key was seen first in another Kafka partition (windowed apart)",
+		NULL);
 	s->spills =
 		ev_metrics_counter(m, "evpipe_state_spills_total",
 				   "Times the windows in memory went to RocksDB for want of memory",
@@ -1247,7 +1857,10 @@ ev_window *ev_window_new(const ev_window_opts *o)
 	e->wm_advanced = e->wm_seen = EV_WM_MIN;
 	e->windows = ev_ht_new();
 	e->sessions = ev_ht_new();
-	if (!e->windows || !e->sessions) {
+	e->scope_of = ev_ht_new();
+	e->owners = ev_ht_new();
+	e->next_scope = 1;
+	if (!e->windows || !e->sessions || !e->scope_of || !e->owners) {
 		ev_window_free(e);
 		return NULL;
 	}
@@ -1275,10 +1888,18 @@ void ev_window_free(ev_window *e)
 	}
 	ev_ht_free(e->windows);
 	ev_ht_free(e->sessions);
+	ev_ht_free(e->scope_of);
+	ev_ht_free(e->owners);
+	for (size_t i = 0; i < e->nscopes; i++) {
+		free(e->scopes[i]->topic);
+		free(e->scopes[i]);
+	}
+	free(e->scopes);
 	free(e->buckets);
 	ev_buf_free(&e->row);
 	ev_buf_free(&e->scratch);
 	ev_buf_free(&e->skey);
 	ev_buf_free(&e->sval);
+	ev_buf_free(&e->sesskey);
 	free(e);
 }

@@ -333,9 +333,11 @@ check_verify() {
 }
 
 # The dump of checkpoint id equals what evwindow says of the same prefix of the stream: the
-# windows not fired yet are the rows it writes at the end of that prefix (version 1 there, 0
-# in the state), the fired ones still within the lateness are the last rows it wrote for
-# them, and the watermark is the one the part records.
+# windows not fired yet (their end past the watermark) are the rows it writes at the end of
+# that prefix, with the same versions (the records folded), the fired ones still within the
+# lateness are the last rows it wrote for them, and the watermark is the one the part
+# records. The records carry the generator's provenance (topic events, a partition per
+# event_type): each partition's windows follow a line naming it.
 check_dump() {
 	local k=$1 id=$2 url wm
 	url=$(url_of "$k")
@@ -343,8 +345,14 @@ check_dump() {
 	printf '%s\n' "$output" > dump
 	run -0 --separate-stderr ckpt --store "$url" --job $JOB dump "$id" --stage evwindow -J
 	[ "$output" = "$(cat dump)" ]
-	jq -e -s 'length > 1 and .[0].__evpipe == "watermark" and all(.[1:][]; .window_start and .window_end and has("event_type"))' dump
+	jq -e -s '.[1].__evpipe == "partition" and all(.[1:][] | select(.__evpipe); .topic == "events" and (.partition | type) == "number")' dump
+	tail -n +2 dump | grep -v '"__evpipe"' > windows
+	jq -e -s 'length > 0 and all(.[]; .window_start and .window_end and has("event_type"))' windows
 	wm=$(head -1 dump | jq .ts)
+	# shellcheck disable=SC2016
+	jq -R -r --argjson wm "$wm" 'select((fromjson.window_end | strptime("%Y-%m-%d %H:%M:%S") | mktime) * 1000 - 1 > $wm)' windows > open
+	# shellcheck disable=SC2016
+	jq -R -r --argjson wm "$wm" 'select((fromjson.window_end | strptime("%Y-%m-%d %H:%M:%S") | mktime) * 1000 - 1 <= $wm)' windows > fired
 
 	upto_barrier "$BATS_FILE_TMPDIR/consumed.$k" "$id" > prefix
 	echo '{"__evpipe":"end"}' >> prefix
@@ -352,17 +360,17 @@ check_dump() {
 	# (without one they wait for the windows before them to be final, ADR 0014)
 	# shellcheck disable=SC2086
 	evwindow $WINDOW_OPTS --checkpoint-store "file://$PWD/scratch" --job x < prefix > rows 2> /dev/null
-	after_barrier rows "$id" | grep -v '^{"__evpipe":"end"}$' > at_end
+	after_barrier rows "$id" | grep -v '^{"__evpipe":"end"}$' | sort > at_end
 	upto_barrier rows "$id" | grep -v '"__evpipe"' > before || true
-	grep '"version":0}$' dump | sed 's/"version":0}$/"version":1}/' > open
 	[ -s open ]
+	sort -o open open
 	assert_same_file open at_end
 	# shellcheck disable=SC2016
 	jq -c -S --argjson wm "$wm" --argjson l $LATENESS_MS -s '
 		group_by([.window_start, .window_end, .event_type]) | map(max_by(.version))
 		| map(select((.window_end | strptime("%Y-%m-%d %H:%M:%S") | mktime) * 1000 - 1 + $l > $wm))
 		| sort_by([.window_start, .event_type]) | .[]' before > want_fired
-	tail -n +2 dump | grep -v '"version":0}$' | jq -c -S -s 'sort_by([.window_start, .event_type]) | .[]' > got_fired || true
+	jq -c -S -s 'sort_by([.window_start, .event_type]) | .[]' fired > got_fired
 	assert_same_file got_fired want_fired
 	if [ "$k" = file ]; then
 		[ "$wm" = "$(jq .watermark "$BATS_FILE_TMPDIR/store/j/chk-$(printf %010d "$id")/evwindow.json")" ]
@@ -400,9 +408,21 @@ check_dump() {
 	run -0 --separate-stderr ckpt --store "file://$store" --job h dump 1
 	[[ "$stderr" == *"checkpoint 1 is not complete"* ]]
 	[ "${lines[0]}" = '{"__evpipe":"watermark","ts":14999}' ]
-	[ "${lines[1]}" = '{"window_start":"1970-01-01 00:00:10","window_end":"1970-01-01 00:00:20","k":"b","count":1,"s":null,"uniq_u":1,"last_u":"z","version":0}' ]
-	[ "${lines[2]}" = '{"window_start":"1970-01-01 00:00:20","window_end":"1970-01-01 00:00:30","k":"b","count":1,"s":7,"uniq_u":1,"last_u":"z","version":0}' ]
+	[ "${lines[1]}" = '{"window_start":"1970-01-01 00:00:10","window_end":"1970-01-01 00:00:20","k":"b","count":1,"s":null,"uniq_u":1,"last_u":"z","version":1}' ]
+	[ "${lines[2]}" = '{"window_start":"1970-01-01 00:00:20","window_end":"1970-01-01 00:00:30","k":"b","count":1,"s":7,"uniq_u":1,"last_u":"z","version":1}' ]
 	[ "${#lines[@]}" -eq 3 ]
+	# windows of Kafka partitions: each partition's after a line naming it
+	printf '%s\n' '{"_src":{"topic":"t","partition":2,"offset":0},"ts":1000,"k":"a"}' \
+		'{"_src":{"topic":"t","partition":0,"offset":0},"ts":1500,"k":"b"}' \
+		'{"_src":{"topic":"t","partition":2,"offset":1},"ts":2000,"k":"a"}' \
+		'{"__evpipe":"barrier","id":1,"ts":0}' |
+		evwindow --tumble 10s --key k --checkpoint-store "file://$store" --job p > /dev/null
+	run -0 --separate-stderr ckpt --store "file://$store" --job p dump 1
+	[ "${lines[1]}" = '{"__evpipe":"partition","topic":"t","partition":2}' ]
+	[ "${lines[2]}" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"a","count":2,"version":2}' ]
+	[ "${lines[3]}" = '{"__evpipe":"partition","topic":"t","partition":0}' ]
+	[ "${lines[4]}" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"b","count":1,"version":1}' ]
+	[ "${#lines[@]}" -eq 5 ]
 	# a stage without state has nothing to dump
 	run -1 --separate-stderr ckpt --store "file://$store" --job h dump 1 --stage kin
 	[[ "$stderr" == *"no part of stage 'kin'"* ]]
@@ -415,11 +435,11 @@ check_dump() {
 		evwindow --tumble 250ms --key k --out-of-orderness 1s \
 			--checkpoint-store "file://$store" --job ms > rows
 	run -0 --separate-stderr ckpt --store "file://$store" --job ms dump 1
-	[ "${lines[1]}" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":0}' ]
-	[ "${lines[2]}" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":0}' ]
+	[ "${lines[1]}" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":1}' ]
+	[ "${lines[2]}" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":2}' ]
 	[ "${#lines[@]}" -eq 3 ]
-	# the same bounds as the rows evwindow wrote for them
-	[ "$(grep -v __evpipe rows | head -2 | sed 's/"version":1}/"version":0}/')" = "$(printf '%s\n' "${lines[1]}" "${lines[2]}")" ]
+	# the same bounds and versions as the rows evwindow wrote for them
+	[ "$(grep -v __evpipe rows | head -2)" = "$(printf '%s\n' "${lines[1]}" "${lines[2]}")" ]
 }
 
 check_restore() {

@@ -57,8 +57,38 @@ setup() {
 	EOF
 	run -0 --separate-stderr evwindow --tumble 10s --agg count < in
 	# [0, 10 s) fires only when partition 1 passes 10 s, after the barrier; [20 s, 30 s) at the
-	# end; the barrier (no checkpoints) waits for both, open when it came
-	[ "$(jq -c -r 'if .__evpipe then .__evpipe else "\(.window_start[17:19])+\(.count)" end' <<<"$output" | paste -sd,)" = "00+3,20+2,barrier" ]
+	# end; the barrier (no checkpoints) waits for both, open when it came; without a key each
+	# partition has its own window (state is per partition)
+	[ "$(jq -c -r 'if .__evpipe then .__evpipe else "\(.window_start[17:19])+\(.count)" end' <<<"$output" | paste -sd,)" = "00+1,00+2,20+1,20+1,barrier" ]
+}
+
+# State is per Kafka partition: correctly keyed input gives the rows it gave before, in any
+# number of partitions; a key in two partitions is windowed in each, counted and said once.
+@test "keys spanning partitions: windowed apart, counted in a metric, warned once per key" {
+	src() { printf '{"_src":{"topic":"t","partition":%d,"offset":%d,"ts":0},"ts":%d,"k":"%s"}\n' "$@"; }
+	{ src 0 0 1000 a; src 1 0 1500 b; src 0 1 2000 a; src 1 1 3000 b; src 0 2 12000 a; src 1 2 12500 b; } > keyed
+	run -0 --separate-stderr evwindow --tumble 10s --key k < keyed
+	printf '%s\n' "$output" > scoped
+	jq -c 'del(._src)' keyed | evwindow --tumble 10s --key k > unscoped
+	assert_same_file scoped unscoped
+	[ -z "$stderr" ]
+	# a in both partitions, three times in partition 1 after its first in partition 0
+	{ head -4 keyed; src 1 3 4000 a; src 1 4 5000 a; src 0 3 6000 a; src 1 5 7000 a; tail -2 keyed; } > crossed
+	mkfifo hold
+	{ cat crossed; cat hold; } | evwindow --tumble 10s --key k --metrics-addr 127.0.0.1:0 \
+		> rows 2> err &
+	exec 7<> hold
+	wait_for 20 grep -q 'serving metrics' err
+	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' err)
+	wait_for 20 bash -c "curl -sf '$url' | grep -q '^evpipe_keys_cross_partition_total{.*} 3$'"
+	curl -sf "$url" > metrics
+	exec 7>&-
+	wait
+	[ "$(awk '$1 == "evpipe_keys_cross_partition_total{tool=\"evwindow\",job=\"evpipe\"}" { print $2 }' metrics)" -eq 3 ]
+	[ "$(grep -c 'spans\|seen first in partition' err)" -eq 1 ]
+	grep -q 'key {"k":"a"} of partition t/1 was seen first in partition t/0' err
+	# two rows for [0, 10 s) and a, one per partition: 3 records of partition 0, 3 of partition 1
+	[ "$(jq -c -r 'select(.k == "a" and .window_start[17:19] == "00") | "\(.count)/\(.version)"' rows | paste -sd,)" = "3/3,3/3" ]
 }
 
 @test "without checkpoints a barrier waits until the windows open before it are final (lateness passed)" {
@@ -83,7 +113,7 @@ setup() {
 @test "a record far in the future is a dead letter and does not move time" {
 	printf '{"ts":1000}\n{"ts":999999999999}\n{"ts":2000}\n' > in
 	run -0 --separate-stderr evwindow --tumble 10s --agg count --max-future 1h --late late < in
-	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","count":2,"version":1}' ]
+	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","count":2,"version":2}' ]
 	[ "$(jq -r .reason late)" = future ]
 }
 
@@ -146,8 +176,8 @@ compare_with_model() {
 	printf '{"ts":%d,"k":"a"}\n' 100 300 350 600 700 720 > in
 	run -0 --separate-stderr evwindow --tumble 250ms --key k < in
 	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_start_msec":0,"window_end":"1970-01-01 00:00:00","window_end_msec":250,"k":"a","count":1,"version":1}
-{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":1}
-{"window_start":"1970-01-01 00:00:00","window_start_msec":500,"window_end":"1970-01-01 00:00:00","window_end_msec":750,"k":"a","count":3,"version":1}' ]
+{"window_start":"1970-01-01 00:00:00","window_start_msec":250,"window_end":"1970-01-01 00:00:00","window_end_msec":500,"k":"a","count":2,"version":2}
+{"window_start":"1970-01-01 00:00:00","window_start_msec":500,"window_end":"1970-01-01 00:00:00","window_end_msec":750,"k":"a","count":3,"version":3}' ]
 	# a window across a second, and one before 1970: the second is rounded down
 	printf '{"ts":%d}\n' -100 1732406400900 > in
 	run -0 --separate-stderr evwindow --tumble 1500ms < in
@@ -330,7 +360,7 @@ split_run() {
 	printf '%s\n' '{"ts":1000,"k":"a"}' '{"ts":2000,"k":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}' \
 		'{"ts":3000,"k":"a"}' > in
 	run -0 --separate-stderr evwindow --tumble 10s --key k --max-line-bytes 30 --late late < in
-	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"a","count":2,"version":1}' ]
+	[ "$output" = '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"a","count":2,"version":2}' ]
 	[ "$(jq -r .reason late)" = too_long ]
 	[ "$(jq -r .raw late)" = "$(sed -n 2p in)" ]
 	[ "$(jq -r .error.message late)" = "line of 54 bytes is over the limit of 30 bytes" ]

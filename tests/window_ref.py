@@ -34,12 +34,15 @@ wm >= e-1, gone (state dropped) when wm >= e-1+L. A record is added to each of i
 that is not gone, and is late only if all are gone (Flink: gone sliding windows miss it
 silently); a session is gone only if the merged one would be. A state is emitted when due and
 changed since its last row: right after the record that changed it, or when the watermark
-reaches e-1. version = emissions of that window and key; a merged session carries the highest
-version of those it absorbed (next row: max+1). Rows of absorbed sessions stay in the change
+reaches e-1. version = the records folded into that window and key (a merged session: the sum
+of those it absorbed, plus the record). Rows of absorbed sessions stay in the change
 stream with their old bounds: --final and final_rows(merged_sessions=True) leave them out.
-After each record, control line and at the end, due changed states are emitted in order of
-(end, start, key text), then gone ones dropped; key text = the row's `"k1":v1,"k2":v2` part,
-compared by code point (= UTF-8 bytes). Control lines follow the rows they release, on both
+State is per partition (ADR 0016): a window is one of (partition, start, end, key text), and a
+key seen in two partitions has a window in each. Partitions are numbered in order of their
+first record that is not dead before windowing (future and the checks above), records without
+one being 0. After each record, control line and at the end, due changed states are emitted
+in order of (end, partition number, start, key text), then gone ones dropped; key text = the
+row's `"k1":v1,"k2":v2` part, compared by code point (= UTF-8 bytes). Control lines follow the rows they release, on both
 outputs.
 
 ROWS. {"window_start":S,"window_end":E,<keys in --key order>,<aggregates in --agg order>,
@@ -228,9 +231,10 @@ class Model:
     def __init__(self, o):
         self.o, self.rows, self.late, self.seq, self.wm = o, [], [], 0, -math.inf
         self.part_max = {}  # partition -> max event time
-        self.states = {}  # (start, end, key text) -> State
-        self.sessions = {}  # key text -> {(start, end)}: its live sessions
-        self.fire_heap, self.drop_heap = [], []  # (end, start, key text) to emit / to drop
+        self.scopes = {None: 0}  # partition -> its number, in order of first record
+        self.states = {}  # (start, end, partition number, key text) -> State
+        self.sessions = {}  # (partition number, key text) -> {(start, end)}: its live sessions
+        self.fire_heap, self.drop_heap = [], []  # (end, number, start, key text) to emit / drop
         self.final = {}  # (start, end, key text) -> last row, for windows not merged away
         self.held = []  # [until, barrier line]: barriers waiting for their windows to be final
 
@@ -269,58 +273,60 @@ class Model:
         if o.max_future and mx is not None and t - mx > o.max_future:
             return dead('future', ptr, 'the event time is too far ahead of its partition')
         self.seq += 1
+        sc = self.scopes.setdefault(part, len(self.scopes))
         key = ','.join(jstr(k) + ':' + dump(rec[k]) for k in o.keys)
-        if not self.window(t, key, [contribution(fn, rec.get(f), t, self.seq) for _, fn, f in o.aggs]):
+        if not self.window(t, sc, key, [contribution(fn, rec.get(f), t, self.seq) for _, fn, f in o.aggs]):
             dead('late', ptr, "the record's windows are past the allowed lateness")
         self.part_max[part] = t if mx is None else max(mx, t)
         self.advance(min(self.part_max.values()) - o.ooo - 1)
 
-    def window(self, t, key, contribs):
-        """Add a record to those of its windows that are not gone; False when all are."""
+    def window(self, t, sc, key, contribs):
+        """Add a record of partition number sc to those of its windows that are not gone; False
+        when all are."""
         o, wm, changed = self.o, self.wm, []
         if o.gap:
-            live = self.sessions.setdefault(key, set())
+            live = self.sessions.setdefault((sc, key), set())
             hits = sorted(w for w in live if w[0] <= t + o.gap and w[1] >= t)  # touching counts
             s, e = min([t] + [w[0] for w in hits]), max([t + o.gap] + [w[1] for w in hits])
             if e - 1 + o.lateness <= wm:
                 return False
-            olds = [self.states.pop(w + (key,)) for w in hits]
+            olds = [self.states.pop(w + (sc, key)) for w in hits]
             st = olds[0] if olds else State(o.aggs)  # the earliest absorbs the others in order
             for old in olds[1:]:
-                st.version = max(st.version, old.version)
+                st.version += old.version
                 for a, b in zip(st.accs, old.accs):
                     a.merge(b)
             for w in hits:
                 self.final.pop(w + (key,), None)
                 live.discard(w)
-            self.states[(s, e, key)], st.dirty = st, False  # False: queued again at its new end
+            self.states[(s, e, sc, key)], st.dirty = st, False  # False: queued again at its new end
             live.add((s, e))
-            heapq.heappush(self.drop_heap, (e, s, key))
+            heapq.heappush(self.drop_heap, (e, sc, s, key))
             spans = [(s, e)]
         else:  # starts: the multiples of every in (t - size, t]
             spans = [(s, s + o.size) for s in range(t // o.every * o.every, t - o.size, -o.every)]
         for s, e in spans:
             if e - 1 + o.lateness <= wm:
                 continue  # gone: this window misses the record
-            st = self.states.get((s, e, key))
+            st = self.states.get((s, e, sc, key))
             if st is None:
-                st = self.states[(s, e, key)] = State(o.aggs)
-                heapq.heappush(self.drop_heap, (e, s, key))
+                st = self.states[(s, e, sc, key)] = State(o.aggs)
+                heapq.heappush(self.drop_heap, (e, sc, s, key))
             for acc, c in zip(st.accs, contribs):
                 if c is not None:
                     acc.add(c)
-            changed.append((e, s, key))
-        for e, s, key in sorted(changed):
-            st = self.states[(s, e, key)]
+            st.version += 1
+            changed.append((e, sc, s, key))
+        for e, sc, s, key in sorted(changed):
+            st = self.states[(s, e, sc, key)]
             if e - 1 <= wm:
                 self.emit(s, e, key, st)
             elif not st.dirty:
-                heapq.heappush(self.fire_heap, (e, s, key))
+                heapq.heappush(self.fire_heap, (e, sc, s, key))
             st.dirty = e - 1 > wm
         return bool(changed)
 
     def emit(self, s, e, key, st):
-        st.version += 1
         row = '{"window_start":"%s"%s,"window_end":"%s"%s%s%s,"version":%d}' % (
             fmt_time(s), ',"window_start_msec":%d' % (s % 1000) if self.o.msec else '',
             fmt_time(e), ',"window_end_msec":%d' % (e % 1000) if self.o.msec else '',
@@ -335,15 +341,15 @@ class Model:
             return
         self.wm = wm
         while self.fire_heap and self.fire_heap[0][0] - 1 <= wm:
-            e, s, key = heapq.heappop(self.fire_heap)
-            st = self.states.get((s, e, key))
+            e, sc, s, key = heapq.heappop(self.fire_heap)
+            st = self.states.get((s, e, sc, key))
             if st is not None and st.dirty:
                 st.dirty = False
                 self.emit(s, e, key, st)
         while self.drop_heap and self.drop_heap[0][0] - 1 + self.o.lateness <= wm:
-            e, s, key = heapq.heappop(self.drop_heap)
-            if self.states.pop((s, e, key), None) is not None and self.o.gap:
-                self.sessions[key].discard((s, e))
+            e, sc, s, key = heapq.heappop(self.drop_heap)
+            if self.states.pop((s, e, sc, key), None) is not None and self.o.gap:
+                self.sessions[(sc, key)].discard((s, e))
         self.release()
 
     def release(self):
@@ -358,7 +364,7 @@ class Model:
         the watermark past the newest one's end - 1 + lateness (sessions: the end of input)."""
         until = -math.inf
         if self.states:
-            until = math.inf if self.o.gap else max(e for _, e, _ in self.states) - 1 + self.o.lateness
+            until = math.inf if self.o.gap else max(e for _, e, _, _ in self.states) - 1 + self.o.lateness
         if self.held:
             until = max(until, self.held[-1][0])
         self.held.append([until, line])

@@ -63,7 +63,7 @@ class Aggregates(unittest.TestCase):
         self.assertEqual(rows, [
             '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"a","count":4,'
             '"sum_v":3.5,"min_v":1,"max_v":2.5,"avg_v":1.75,"uniq_u":3,"first_u":"x","last_u":"y",'
-            '"n":4,"fv":1,"lv":2.5,"version":1}',
+            '"n":4,"fv":1,"lv":2.5,"version":4}',
             '{"window_start":"1970-01-01 00:00:00","window_end":"1970-01-01 00:00:10","k":"b","count":1,'
             '"sum_v":7,"min_v":7,"max_v":7,"avg_v":7.0,"uniq_u":null,"first_u":null,"last_u":null,'
             '"n":1,"fv":7,"lv":7,"version":1}'])
@@ -108,8 +108,8 @@ class Windows(unittest.TestCase):
     def test_tumbling_fires_when_the_watermark_reaches_end_minus_1(self):
         rows, _ = model(['--tumble', '10s'], [rec(t(1)), rec(t(9.999)), rec(t(10)), rec(t(10.001)), rec(-1)])
         # t(10) makes wm = 9999: [0, 10) fires; t(-1 ms) belongs to [-10, 0), gone by then: late
-        self.assertEqual(brief(rows), [(0, 10, 2, 1), (10, 20, 2, 1)])
-        self.assertEqual(brief(model(['--tumble', '10s'], [rec(t(1)), rec(t(9.999))])[0]), [(0, 10, 2, 1)])
+        self.assertEqual(brief(rows), [(0, 10, 2, 2), (10, 20, 2, 2)])
+        self.assertEqual(brief(model(['--tumble', '10s'], [rec(t(1)), rec(t(9.999))])[0]), [(0, 10, 2, 2)])
 
     def test_sliding_windows_and_flinks_lateness_rule(self):
         lines = [rec(t(1)),  # windows [-5, 5) and [0, 10)
@@ -117,7 +117,7 @@ class Windows(unittest.TestCase):
                  rec(t(9)),  # [0, 10) is gone, [5, 15) is not: counted there, not late
                  rec(t(3))]  # [-5, 5) and [0, 10) both gone: late
         rows, late = model(['--slide', '10s', '--every', '5s'], lines)
-        self.assertEqual(brief(rows), [(-5, 5, 1, 1), (0, 10, 1, 1), (5, 15, 2, 1), (10, 20, 1, 1)])
+        self.assertEqual(brief(rows), [(-5, 5, 1, 1), (0, 10, 1, 1), (5, 15, 2, 2), (10, 20, 1, 1)])
         self.assertEqual(reasons(late), ['late'])
         self.assertEqual(json.loads(late[0])['raw'], lines[3])
 
@@ -136,10 +136,10 @@ class Windows(unittest.TestCase):
                  rec(t(10), k='a', v=5)]  # [10, 20) touches [0, 10) and overlaps [12, 22): [0, 22) v2
         rows, late = model(args, lines)
         self.assertEqual([json.loads(r)['k'] for r in rows], ['a', 'a', 'a', 'a', 'b'])
-        self.assertEqual(brief(rows), [(0, 10, 1, 1), (25, 35, 1, 1), (12, 22, 1, 1), (0, 22, 3, 2),
+        self.assertEqual(brief(rows), [(0, 10, 1, 1), (25, 35, 1, 1), (12, 22, 1, 1), (0, 22, 3, 3),
                                        (50, 60, 1, 1)])
         self.assertIn('"sum_v":10,', rows[3])
-        final = [(0, 22, 3, 2), (25, 35, 1, 1), (50, 60, 1, 1)]
+        final = [(0, 22, 3, 3), (25, 35, 1, 1), (50, 60, 1, 1)]
         self.assertEqual(brief(model(args + ['--final'], lines)[0]), final)
         self.assertEqual(brief(W.final_rows(rows, ['k'], merged_sessions=True)), final)
         self.assertEqual(brief(W.final_rows(rows, ['k'])), [(0, 10, 1, 1)] + final[:1] + [(12, 22, 1, 1)] + final[1:])
@@ -151,13 +151,13 @@ class Windows(unittest.TestCase):
         # (24.999 <= 29.999): late; [20, 30) is as well, but it touches the live [30, 40): [20, 40)
         self.assertEqual(reasons(late), ['late'])
         self.assertEqual(json.loads(late[0])['raw'], rec(t(15)))
-        self.assertEqual(brief(rows), [(0, 10, 1, 1), (20, 40, 2, 1)])
+        self.assertEqual(brief(rows), [(0, 10, 1, 1), (20, 40, 2, 2)])
 
     def test_out_of_order_within_the_bound(self):
         rows, late = model(['--tumble', '10s', '--out-of-orderness', '5s'],
                            [rec(t(1)), rec(t(9)), rec(t(12)), rec(t(8)), rec(t(16))])
         # after t(12), wm = 6.999: [0, 10) is still open for t(8); t(16) moves wm to 10.999
-        self.assertEqual(brief(rows), [(0, 10, 3, 1), (10, 20, 2, 1)])
+        self.assertEqual(brief(rows), [(0, 10, 3, 3), (10, 20, 2, 2)])
         self.assertEqual(late, [])
 
     def test_late_within_lateness_is_version_2_beyond_is_a_late_envelope(self):
@@ -165,7 +165,7 @@ class Windows(unittest.TestCase):
         rows, late = model(['--tumble', '10s', '--lateness', '5s'], lines)
         # t(11): wm 10.999, [0, 10) fires; t(2) updates it at once (gone at 14.999): version 2;
         # t(16) drops it, so t(3) is late
-        self.assertEqual(brief(rows), [(0, 10, 1, 1), (0, 10, 2, 2), (10, 20, 2, 1)])
+        self.assertEqual(brief(rows), [(0, 10, 1, 1), (0, 10, 2, 2), (10, 20, 2, 2)])
         env = json.loads(late[0])
         self.assertEqual((env['reason'], env['error']['path'], env['raw'], env['line']), ('late', '/ts', lines[4], 5))
         self.assertEqual(list(env), ['reason', 'error', 'raw', 'line', 'at'])
@@ -204,12 +204,13 @@ class Time(unittest.TestCase):
                  '{"__evpipe":"barrier","id":1,"ts":0}', src(1, 2, 21000)]
         rows, _ = model(['--tumble', '10s'], lines)
         # partition 1 holds the watermark at 8.999 until its 21 s record: [0, 10) fires after
-        # the barrier came; the barrier waits for [0, 10) and [20, 30), final at the end
-        self.assertEqual(brief(rows), [(0, 10, 3, 1), (20, 30, 2, 1), 'barrier'])
+        # the barrier came; the barrier waits for [0, 10) and [20, 30), final at the end; without
+        # a key each partition has its own window (state is per partition)
+        self.assertEqual(brief(rows), [(0, 10, 1, 1), (0, 10, 2, 2), (20, 30, 1, 1), (20, 30, 1, 1), 'barrier'])
         # with another meta field all records are one partition: 25 s fires [0, 10) at once; the
         # barrier waits for [20, 30)
         rows, late = model(['--tumble', '10s', '--meta-field', 'x'], lines)
-        self.assertEqual(brief(rows), [(0, 10, 2, 1), (20, 30, 2, 1), 'barrier'])
+        self.assertEqual(brief(rows), [(0, 10, 2, 2), (20, 30, 2, 2), 'barrier'])
         self.assertEqual(reasons(late), ['late', 'barrier'])  # 9 s came after [0, 10) was gone
 
     def test_watermark_never_goes_back_and_a_new_partition_does_not_pull_it(self):
@@ -224,7 +225,7 @@ class Time(unittest.TestCase):
         rows, late = model(['--tumble', '10s', '--max-future', '1h'], lines)
         # the far record is refused and moves nothing; a partition's first record is always accepted
         self.assertEqual(reasons(late), ['future'])
-        self.assertEqual(brief(rows)[0], (0, 10, 2, 1))
+        self.assertEqual(brief(rows)[0], (0, 10, 2, 2))
         self.assertEqual(len(rows), 2)
 
     def test_control_lines(self):
@@ -256,7 +257,7 @@ class Time(unittest.TestCase):
                  rec(1732438800000.0), rec('1732438800000'), rec(None), rec(True), rec('10000-01-01T00:00:00Z')]
         rows, late = model(['--tumble', '1m'], lines)
         self.assertEqual(rows, ['{"window_start":"2024-11-24 09:00:00","window_end":"2024-11-24 09:01:00",'
-                                '"count":3,"version":1}'])
+                                '"count":3,"version":3}'])
         self.assertEqual(reasons(late), ['bad_ts'] * 5)
 
     def test_calendar(self):
@@ -308,7 +309,7 @@ class DeadLetters(unittest.TestCase):
 
     def test_blank_lines_crlf_and_no_final_newline(self):
         rows, late = W.run(['--tumble', '10s', '--late', 'x'], b'{"ts":1}\r\n\n \t\r\n{"ts":2}')
-        self.assertEqual(brief(rows), [(0, 10, 2, 1)])
+        self.assertEqual(brief(rows), [(0, 10, 2, 2)])
         self.assertEqual(late, [])
 
     def test_every_record_is_accounted_for(self):
@@ -337,8 +338,18 @@ class GeneratorAndCli(unittest.TestCase):
         lines = W.generate(20000, seed=11)
         rows, late = model(['--tumble', '10s', '--key', 'event_type', '--out-of-orderness', '5s',
                             '--lateness', '30s'], lines)
-        versions = [json.loads(r)['version'] for r in rows if '"version"' in r]
-        self.assertGreater(versions.count(2), 20)
+        # a late update's row has a higher version (the records folded) than the row before it
+        seen, updates = {}, 0
+        for r in rows:
+            if '"version"' in r:
+                d = json.loads(r)
+                k = (d['window_start'], d['event_type'])
+                if k in seen:
+                    self.assertGreater(d['version'], seen[k])
+                    updates += 1
+                seen[k] = d['version']
+                self.assertEqual(d['version'], d['count'])
+        self.assertGreater(updates, 20)
         final = W.final_rows(rows, ['event_type'])
         self.assertEqual(final, model(['--tumble', '10s', '--key', 'event_type', '--out-of-orderness', '5s',
                                        '--lateness', '30s', '--final'], lines)[0])

@@ -43,7 +43,9 @@ static const char usage_text[] =
 	"                           and SHA-256 and a plain file name, the manifest equal to the\n"
 	"                           parts: exit 0 when good, 1 with each problem\n"
 	"  dump N [--stage S]       the open windows of an evwindow part as NDJSON rows, after\n"
-	"                           a first line {\"__evpipe\":\"watermark\",\"ts\":...}\n"
+	"                           a first line {\"__evpipe\":\"watermark\",\"ts\":...}; the\n"
+	"                           windows of a Kafka partition after a line\n"
+	"                           {\"__evpipe\":\"partition\",\"topic\":T,\"partition\":P}\n"
 	"  restore N --dir D [--stage S]\n"
 	"                           the part's state into D (absent or empty), for\n"
 	"                           evwindow --state-dir D (N must be complete)\n"
@@ -816,6 +818,7 @@ struct dump {
 	ev_agg_spec *specs;
 	size_t nspecs;
 	ev_buf row;
+	uint32_t scope; /* of the window written last */
 };
 
 static int fill_part(const char *dir, void *arg, char *err, size_t errlen)
@@ -829,6 +832,14 @@ static int dump_row(void *arg, const ev_window_row *r)
 {
 	struct dump *d = arg;
 	ev_buf_reset(&d->row);
+	if (r->scope != d->scope && r->topic &&
+	    (ev_buf_puts(&d->row, "{\"__evpipe\":\"partition\",\"topic\":") < 0 ||
+	     ev_buf_json_string(&d->row, r->topic, r->topic_len) < 0 ||
+	     ev_buf_printf(&d->row, ",\"partition\":%" PRId64 "}\n", r->partition) < 0)) {
+		ev_error("out of memory");
+		return -1;
+	}
+	d->scope = r->scope;
 	if (ev_window_format_row(&d->row, r, d->specs, d->nspecs) < 0 ||
 	    ev_buf_putc(&d->row, '\n') < 0) {
 		ev_error("out of memory");
@@ -854,7 +865,7 @@ static int cmd_dump(struct ckpt *c, int64_t which)
 	ev_state *st = ev_state_open(&so, c->err, sizeof(c->err));
 	int rc = EV_EXIT_FAILURE;
 	ev_buf v = EV_BUF_INIT;
-	struct dump d = {NULL, 0, EV_BUF_INIT};
+	struct dump d = {NULL, 0, EV_BUF_INIT, 0};
 	int64_t wm = EV_WM_MIN;
 	if (!st) {
 		ev_error("checkpoint %" PRId64 ", stage '%s': %s", k.id, c->stage, c->err);

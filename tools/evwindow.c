@@ -30,18 +30,19 @@ static const char usage_text[] =
 	"\n"
 	"Aggregates records in event-time windows and writes one row per window and key when\n"
 	"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
-	"<aggregates>,\"version\"}. Times are UTC \"YYYY-MM-DD hh:mm:ss\", rounded down to the\n"
-	"second; when a window size, --every or --session-gap is not whole seconds (or with\n"
-	"--msec-bounds), \"window_start_msec\" and \"window_end_msec\" follow the bounds with\n"
-	"their milliseconds (0-999) past those seconds (ADR 0017). A record that arrives\n"
-	"after its window fired but within the allowed lateness updates it, and the row is\n"
-	"written again with the next version; later records go to the late output. Records that\n"
-	"cannot be windowed are dead letters there too (missing_ts, bad_ts, missing_key,\n"
-	"bad_value, future, parse, too_long). Control lines are forwarded, after the rows\n"
-	"they release. The end of input fires every open window, unless the input was only\n"
-	"stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in the last\n"
-	"checkpoint or saved to --state-dir (with neither, they are fired). With checkpoints,\n"
-	"only {\"__evpipe\":\"end\"} ends the stream: an input that just stops keeps them too.\n"
+	"<aggregates>,\"version\"}, the version being the records folded into the window. Times\n"
+	"are UTC \"YYYY-MM-DD hh:mm:ss\", rounded down to the second; when a window size, --every\n"
+	"or --session-gap is not whole seconds (or with --msec-bounds), \"window_start_msec\" and\n"
+	"\"window_end_msec\" follow the bounds with their milliseconds (0-999) past those seconds\n"
+	"(ADR 0017). A record that arrives after its window fired but within the allowed lateness\n"
+	"updates it, and the row is written again with a higher version; later records go to the\n"
+	"late output. Records that cannot be windowed are dead letters there too (missing_ts,\n"
+	"bad_ts, missing_key, bad_value, future, parse, too_long). Control lines are forwarded,\n"
+	"after the rows they release. The end of input fires every open window, unless the input\n"
+	"was only stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in\n"
+	"the last checkpoint or saved to --state-dir (with neither, they are fired). With\n"
+	"checkpoints, only {\"__evpipe\":\"end\"} ends the stream: an input that just stops keeps\n"
+	"them too.\n"
 	"Without checkpoints a barrier asks the sinks to acknowledge what preceded it (kin\n"
 	"--commit-on-ack): it is held back until every window open when it came is final (the\n"
 	"watermark past its end plus the lateness; sessions: the end of input, or a stop that\n"
@@ -63,8 +64,11 @@ static const char usage_text[] =
 	"                           (default 0: never)\n"
 	"      --max-future D       a record this far ahead of its partition is a dead letter\n"
 	"                           (default 0: no limit)\n"
-	"      --meta-field NAME    provenance field of kin --meta-field: watermarks per Kafka\n"
-	"                           partition (default _src)\n"
+	"      --meta-field NAME    provenance field of kin --meta-field: watermarks and window\n"
+	"                           state per Kafka partition (default _src); a key must not\n"
+	"                           span partitions: one that does is windowed in each apart,\n"
+	"                           counted (evpipe_keys_cross_partition_total) and warned\n"
+	"                           about once\n"
 	"      --late PATH|fd:N     late records and dead letters (default: reported on stderr)\n"
 	"      --state-dir DIR      keep window state in a RocksDB store in DIR: on SIGTERM it is\n"
 	"                           saved there and a restart with the same DIR continues (default:\n"
@@ -148,9 +152,10 @@ struct evwindow {
 	ev_writer *out, *late;
 	const char *line; /* the record at hand */
 	size_t len;
-	int stopped;     /* upstream said it stopped: the input ends, the stream does not */
-	int ended;       /* upstream said the stream is finished */
-	int broken_pipe; /* an output's reader went away (EPIPE) */
+	int stopped;      /* upstream said it stopped: the input ends, the stream does not */
+	int ended;        /* upstream said the stream is finished */
+	int broken_pipe;  /* an output's reader went away (EPIPE) */
+	int cross_warned; /* keys said to span partitions */
 	struct held {
 		char *line;
 		size_t len;
@@ -173,6 +178,26 @@ static int put_row(void *arg, const char *row, size_t len)
 	struct evwindow *e = arg;
 	ev_counter_inc(e->m_out);
 	return ev_writer_line(e->out, row, len);
+}
+
+/* Keys that span partitions: said for the first CROSS_WARNINGS keys, then counted only. */
+enum { CROSS_WARNINGS = 10 };
+
+static void cross_partition(void *arg, const char *key, size_t keylen, const char *first,
+			    const char *now)
+{
+	struct evwindow *e = arg;
+	if (e->cross_warned > CROSS_WARNINGS)
+		return;
+	if (e->cross_warned++ == CROSS_WARNINGS) {
+		ev_warn("more keys span partitions: counted in evpipe_keys_cross_partition_total, "
+			"not reported");
+		return;
+	}
+	ev_warn("key {%.*s} of partition %s was seen first in partition %s: its records are "
+		"windowed apart in each, and their rows replace each other in the table; key "
+		"the topic by the aggregation key (README: keying rule)",
+		(int)(keylen > 200 ? 200 : keylen), key, now, first);
 }
 
 static void spilling(void *arg, size_t bytes, size_t windows)
@@ -233,8 +258,7 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			       : 0;
 	e->line = line;
 	e->len = len;
-	r = ev_window_add(e->win, rec.ts, rec.partition, rec.key, rec.keylen, rec.values,
-			  ev_wall_ms(), e->err, sizeof(e->err));
+	r = ev_window_add(e->win, &rec, ev_wall_ms(), e->err, sizeof(e->err));
 	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
 }
 
@@ -684,6 +708,7 @@ int main(int argc, char **argv)
 	e.wo.row = put_row;
 	e.wo.dead_letter = window_dead_letter;
 	e.wo.spilling = spilling;
+	e.wo.cross_partition = cross_partition;
 	e.wo.arg = &e;
 	ev_record_opts ro = {e.ts_field, e.wo.keys, e.nkeys, e.aggs, e.naggs, e.meta_field};
 	e.reader = ev_record_reader_new(&ro);

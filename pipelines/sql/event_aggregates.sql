@@ -5,9 +5,12 @@
 --
 -- One row per window and key, as evwindow writes it:
 --   {"window_start":"2024-11-24 00:00:00","window_end":"2024-11-24 00:01:00","event_type":"click",
---    "count":3,"sum_value":6.5,"min_value":1,"max_value":3.5,"uniq_user_id":2,"version":1}
+--    "count":3,"sum_value":6.5,"min_value":1,"max_value":3.5,"uniq_user_id":2,"version":3}
 -- sum/min/max are NULL for a window without any value (evwindow writes null); a sum of
 -- integers arrives as an integer and is stored as a Float64.
+--
+-- version is the number of records folded into the window (ADR 0016): rows of one window
+-- written by any process (a replay, another copy of the job) compare by their content.
 --
 -- Sub-second windows (ADR 0017). DateTime holds whole seconds (18.16 has no DateTime64 and
 -- refuses "hh:mm:ss.mmm"), so windows whose size is not whole seconds also carry

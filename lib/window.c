@@ -246,6 +246,8 @@ static int fingerprint(ev_buf *b, const ev_window_opts *o, int version)
 {
 	int rc = ev_buf_printf(b, "ts=%s size=%" PRId64 " every=%" PRId64 " gap=%" PRId64,
 			       o->ts_field, o->size_ms, o->every_ms, o->gap_ms);
+	if (o->keys_span_partitions)
+		rc |= ev_buf_puts(b, " scope=job"); /* its state is not split by partition */
 	if (version > 1)
 		rc |= ev_buf_printf(b, " format=%d", version);
 	rc |= ev_buf_puts(b, " keys=");
@@ -537,7 +539,7 @@ static struct scope *scope_add(ev_window *e, uint64_t part, const char *topic, s
 static int scope_of_record(ev_window *e, const ev_record *r)
 {
 	e->scope = 0;
-	if (!r->partition)
+	if (!r->partition || e->o.keys_span_partitions)
 		return 0;
 	struct scope *s = scope_find(e, r->partition);
 	if (!s && !(s = scope_add(e, r->partition, r->topic, r->topic_len, r->src_partition, 0)))

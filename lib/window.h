@@ -43,6 +43,9 @@ typedef struct ev_window_opts {
 	 * the seconds of "window_start" and "window_end": without them, windows whose sizes
 	 * are not whole seconds have rows that share their bounds. */
 	int msec_bounds;
+	/* One state for all partitions, as if every record were of one (keys may then span
+	 * partitions; the state cannot move between copies of the job: run one copy). */
+	int keys_span_partitions;
 	const char *ts_field;
 	const char *const *keys; /* key field names, as the key texts given to add name them */
 	int nkeys;

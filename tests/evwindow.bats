@@ -91,6 +91,21 @@ setup() {
 	[ "$(jq -c -r 'select(.k == "a" and .window_start[17:19] == "00") | "\(.count)/\(.version)"' rows | paste -sd,)" = "3/3,3/3" ]
 }
 
+@test "--keys-span-partitions: input not keyed by the aggregation key, one state for every partition" {
+	src() { printf '{"_src":{"topic":"t","partition":%d,"offset":%d,"ts":0},"ts":%d,"k":"%s"}\n' "$@"; }
+	{ src 0 0 1000 a; src 1 0 1500 a; src 0 1 2000 b; src 1 1 3000 a; src 0 2 12000 a; src 1 2 12500 b; } > unkeyed
+	run -0 --separate-stderr evwindow --tumble 10s --key k --keys-span-partitions < unkeyed
+	printf '%s\n' "$output" > got
+	jq -c 'del(._src)' unkeyed | evwindow --tumble 10s --key k > want
+	assert_same_file got want
+	[ -z "$stderr" ]
+	[ "$(jq -c -r 'select(.k == "a" and .window_start[17:19] == "00") | .count' got)" = 3 ]
+	# its state is not another job's: a --state-dir of partition-scoped windows is refused
+	printf '%s\n' '{"__evpipe":"stop"}' | cat unkeyed - | evwindow --tumble 10s --key k --state-dir s > /dev/null 2>&1
+	run -1 --separate-stderr evwindow --tumble 10s --key k --keys-span-partitions --state-dir s < /dev/null
+	[[ "$stderr" == *"belongs to other windows or aggregates"* ]]
+}
+
 @test "without checkpoints a barrier waits until the windows open before it are final (lateness passed)" {
 	cat > in <<-'EOF'
 		{"ts":1000}

@@ -69,6 +69,9 @@ static const char usage_text[] =
 	"                           span partitions: one that does is windowed in each apart,\n"
 	"                           counted (evpipe_keys_cross_partition_total) and warned\n"
 	"                           about once\n"
+	"      --keys-span-partitions  one window state for all partitions, for input not keyed\n"
+	"                           by the aggregation key: right in one copy of the job, whose\n"
+	"                           state then cannot move to another copy\n"
 	"      --late PATH|fd:N     late records and dead letters (default: reported on stderr)\n"
 	"      --state-dir DIR      keep window state in a RocksDB store in DIR: on SIGTERM it is\n"
 	"                           saved there and a restart with the same DIR continues (default:\n"
@@ -89,6 +92,7 @@ enum {
 	OPT_EVERY,
 	OPT_GAP,
 	OPT_MSEC_BOUNDS,
+	OPT_KEYS_SPAN,
 	OPT_AGG,
 	OPT_OOO,
 	OPT_LATENESS,
@@ -109,6 +113,7 @@ static const struct option long_options[] = {
 	{"every", required_argument, NULL, OPT_EVERY},
 	{"session-gap", required_argument, NULL, OPT_GAP},
 	{"msec-bounds", no_argument, NULL, OPT_MSEC_BOUNDS},
+	{"keys-span-partitions", no_argument, NULL, OPT_KEYS_SPAN},
 	{"agg", required_argument, NULL, OPT_AGG},
 	{"out-of-orderness", required_argument, NULL, OPT_OOO},
 	{"lateness", required_argument, NULL, OPT_LATENESS},
@@ -604,6 +609,7 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 		case OPT_EVERY: rc = duration(optarg, &w->every_ms, 1); break;
 		case OPT_GAP: rc = duration(optarg, &w->gap_ms, 1); break;
 		case OPT_MSEC_BOUNDS: w->msec_bounds = 1; break;
+		case OPT_KEYS_SPAN: w->keys_span_partitions = 1; break;
 		case OPT_AGG: agg = optarg; break;
 		case OPT_OOO: rc = duration(optarg, &e->wmo.out_of_orderness_ms, 0); break;
 		case OPT_LATENESS: rc = duration(optarg, &w->lateness_ms, 0); break;

@@ -21,7 +21,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static ev_ckpt ck;
-static char root[64] = "/tmp/fuzz_ckpt.XXXXXX";
+static char root[64];
 static char dl[96];
 
 static void fail(const char *what, const uint8_t *data, size_t size, const char *detail)
@@ -45,6 +45,10 @@ static void cleanup(void)
 static void setup(void)
 {
 	char err[512], url[128];
+	/* In memory when it can: the store fsyncs every put and delete. */
+	struct stat st;
+	snprintf(root, sizeof(root), "%s/fuzz_ckpt.XXXXXX",
+		 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp");
 	if (!mkdtemp(root))
 		abort();
 	atexit(cleanup);

@@ -71,8 +71,14 @@ static void test_envelope_nul(void)
 
 	/* What kin -C -J writes reads back as it was. */
 	ev_buf line = EV_BUF_INIT;
-	ev_kafka_record r = {"t", 2, 7, "create", 5, 1, env.headers, NULL, 0, env.payload,
-			     env.payload_len};
+	ev_kafka_record r = {.topic = "t",
+			     .partition = 2,
+			     .offset = 7,
+			     .tstype = "create",
+			     .ts = 5,
+			     .headers = env.headers,
+			     .payload = env.payload,
+			     .len = env.payload_len};
 	ev_kafka_envelope back;
 	memset(&back, 0, sizeof(back));
 	CHECK(ev_kafka_envelope_write(&line, &r) == 0);

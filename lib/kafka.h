@@ -104,6 +104,9 @@ typedef struct ev_kafka_envelope {
 	ev_buf keybuf, payloadbuf, topicbuf;
 } ev_kafka_envelope;
 
+/* Parse one envelope line. Returns 0, or -1 with a message in err: not a JSON object, no
+ * payload, a field of the wrong kind, a topic or header name holding a NUL (a C string to
+ * librdkafka, it would be cut there). */
 int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len, char *err,
 			    size_t errlen);
 void ev_kafka_envelope_free(ev_kafka_envelope *env);

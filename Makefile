@@ -205,7 +205,7 @@ clean:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
-# make fuzz: libFuzzer harnesses of the line-to-verdict path and the schema compiler (tests/fuzz/).
+# make fuzz: libFuzzer harnesses of every parser of untrusted bytes (tests/fuzz/README.md).
 # Built with clang (apt: clang, libclang-rt-14-dev); the library is compiled into each harness.
 # Each runs for FUZZ_SECONDS; new inputs go to build/fuzz/corpus, crashes to tests/fuzz/crashes/.
 FUZZ_CC ?= clang
@@ -220,7 +220,9 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -MMD -MP -Ilib
 FUZZ_CXXFLAGS = -std=c++17 -O1 -g -Wall -Wextra -Werror -MMD -MP -Ilib $(FUZZ_SAN) -fno-sanitize=vptr \
 	$(PKG_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o) $(patsubst %.cc,$(FUZZ_DIR)/%.o,$(wildcard lib/*.cc))
-FUZZ_BIN := $(FUZZ_DIR)/fuzz_validate $(FUZZ_DIR)/fuzz_schema
+# Each harness tests/fuzz/fuzz_NAME.c runs over build/fuzz/corpus/NAME and tests/fuzz/corpus/NAME.
+FUZZ_NAMES := validate schema control ckpt record chrow envelope
+FUZZ_BIN := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_RUN = -max_len=4096 -timeout=10 -rss_limit_mb=2048 -max_total_time=$(FUZZ_SECONDS) \
 	-dict=tests/fuzz/json.dict -artifact_prefix=tests/fuzz/crashes/ -print_final_stats=1
 
@@ -237,6 +239,6 @@ fuzz-deps:
 	$(Q)scripts/deps fuzz
 
 fuzz: fuzz-deps $(FUZZ_BIN)
-	$(Q)mkdir -p tests/fuzz/crashes $(FUZZ_DIR)/corpus/validate $(FUZZ_DIR)/corpus/schema
-	$(Q)$(FUZZ_DIR)/fuzz_validate $(FUZZ_RUN) $(FUZZ_DIR)/corpus/validate tests/fuzz/corpus/validate
-	$(Q)$(FUZZ_DIR)/fuzz_schema $(FUZZ_RUN) $(FUZZ_DIR)/corpus/schema tests/fuzz/corpus/schema
+	$(Q)mkdir -p tests/fuzz/crashes
+	$(Q)set -e; for n in $(FUZZ_NAMES); do mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+		$(FUZZ_DIR)/fuzz_$$n $(FUZZ_RUN) $(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n; done

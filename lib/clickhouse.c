@@ -513,3 +513,23 @@ int ev_gzip(ev_buf *out, const void *data, size_t n)
 	deflateEnd(&zs);
 	return rc == Z_STREAM_END ? 0 : -1;
 }
+
+/* JSON's blanks: a '\r' is one too (a line that ended in "\r\r\n" keeps one). */
+static int json_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+const char *ev_ch_row_check(const char *line, size_t len)
+{
+	size_t i = 0, n = len;
+	while (i < n && json_blank(line[i]))
+		i++;
+	while (n > i && json_blank(line[n - 1]))
+		n--;
+	if (n - i < 2 || line[i] != '{' || line[n - 1] != '}')
+		return "not a JSON object";
+	if (!ev_utf8_valid(line, len))
+		return "not valid UTF-8";
+	return NULL;
+}

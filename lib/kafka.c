@@ -199,25 +199,42 @@ static int put_bytes(ev_buf *out, const char *name, const void *p, size_t n)
 int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg)
 {
 	rd_kafka_timestamp_type_t tstype;
-	int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
-	const char *tsname = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "create"
-			     : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "logappend"
-									    : "none";
+	rd_kafka_headers_t *hdrs = NULL;
+	ev_kafka_record r = {
+		.topic = rd_kafka_topic_name(msg->rkt),
+		.partition = msg->partition,
+		.offset = msg->offset,
+		.broker = rd_kafka_message_broker_id(msg),
+		.key = msg->key,
+		.key_len = msg->key_len,
+		.payload = msg->payload,
+		.len = msg->len,
+	};
+	r.ts = rd_kafka_message_timestamp(msg, &tstype);
+	r.tstype = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "create"
+		   : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "logappend"
+								  : "none";
+	if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		r.headers = hdrs;
+	return ev_kafka_envelope_write(out, &r);
+}
+
+int ev_kafka_envelope_write(ev_buf *out, const ev_kafka_record *r)
+{
 	int rc = ev_buf_puts(out, "{\"topic\":");
-	const char *topic = rd_kafka_topic_name(msg->rkt);
-	rc |= ev_buf_json_string(out, topic, strlen(topic));
+	rc |= ev_buf_json_string(out, r->topic, strlen(r->topic));
 	rc |= ev_buf_printf(
 		out,
 		",\"partition\":%d,\"offset\":%lld,\"tstype\":\"%s\",\"ts\":%lld,\"broker\":%d",
-		(int)msg->partition, (long long)msg->offset, tsname, (long long)ts,
-		(int)rd_kafka_message_broker_id(msg));
-	rd_kafka_headers_t *hdrs = NULL;
-	if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+		(int)r->partition, (long long)r->offset, r->tstype, (long long)r->ts,
+		(int)r->broker);
+	if (r->headers) {
 		const char *name;
 		const void *val;
 		size_t vlen;
 		rc |= ev_buf_puts(out, ",\"headers\":[");
-		for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) == 0; i++) {
+		for (size_t i = 0; rd_kafka_header_get_all(r->headers, i, &name, &val, &vlen) == 0;
+		     i++) {
 			if (i)
 				rc |= ev_buf_putc(out, ',');
 			rc |= ev_buf_json_string(out, name, strlen(name));
@@ -235,9 +252,9 @@ int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg)
 		rc |= ev_buf_putc(out, ']');
 	}
 	rc |= ev_buf_putc(out, ',');
-	rc |= put_bytes(out, "key", msg->key, msg->key_len);
+	rc |= put_bytes(out, "key", r->key, r->key_len);
 	rc |= ev_buf_putc(out, ',');
-	rc |= put_bytes(out, "payload", msg->payload, msg->len);
+	rc |= put_bytes(out, "payload", r->payload, r->len);
 	return rc | ev_buf_putc(out, '}');
 }
 
@@ -293,8 +310,10 @@ static int take_headers(json_t *arr, rd_kafka_headers_t **out, char *err, size_t
 		const void *vp = NULL;
 		ssize_t vn = 0;
 		ev_buf_reset(&tmp);
-		if (!json_is_string(name)) {
-			snprintf(err, errlen, "envelope header name must be a string");
+		/* A name is a C string to librdkafka: one with a NUL would be cut there. */
+		if (!json_is_string(name) ||
+		    strlen(json_string_value(name)) != json_string_length(name)) {
+			snprintf(err, errlen, "envelope header name must be a string without NUL");
 			goto fail;
 		}
 		if (json_is_string(val)) {
@@ -350,8 +369,10 @@ int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len
 		goto out;
 	}
 	if ((v = json_object_get(root, "topic")) && !json_is_null(v)) {
-		if (!json_is_string(v)) {
-			snprintf(err, errlen, "envelope field \"topic\" must be a string");
+		/* Produced to by name: one with a NUL would be cut there, to another topic. */
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+			snprintf(err, errlen,
+				 "envelope field \"topic\" must be a string without NUL");
 			goto out;
 		}
 		ev_buf_reset(&env->topicbuf);

@@ -72,6 +72,22 @@ int ev_kafka_conf_file(rd_kafka_conf_t *conf, const char *path, char *err, size_
  * key, payload. Bytes that are not UTF-8 go to key_b64 / payload_b64 (and headers as
  * {"b64":...}); a NULL key or payload is null. */
 int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg);
+/* The fields of a message that its envelope holds. */
+typedef struct ev_kafka_record {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const char *tstype; /* "create", "logappend" or "none" */
+	int64_t ts;
+	int32_t broker;
+	const rd_kafka_headers_t *headers; /* NULL: none */
+	const void *key;                   /* NULL: a null key */
+	size_t key_len;
+	const void *payload; /* NULL: a null payload */
+	size_t len;
+} ev_kafka_record;
+/* The envelope of r, as ev_kafka_envelope_format writes it for a message. */
+int ev_kafka_envelope_write(ev_buf *out, const ev_kafka_record *r);
 
 /* An envelope parsed back for producing. Pointers are into the buffers of the struct
  * (valid until the next parse or free). */
@@ -88,6 +104,9 @@ typedef struct ev_kafka_envelope {
 	ev_buf keybuf, payloadbuf, topicbuf;
 } ev_kafka_envelope;
 
+/* Parse one envelope line. Returns 0, or -1 with a message in err: not a JSON object, no
+ * payload, a field of the wrong kind, a topic or header name holding a NUL (a C string to
+ * librdkafka, it would be cut there). */
 int ev_kafka_envelope_parse(ev_kafka_envelope *env, const char *line, size_t len, char *err,
 			    size_t errlen);
 void ev_kafka_envelope_free(ev_kafka_envelope *env);

@@ -391,24 +391,6 @@ oom:
 	return -1;
 }
 
-/* Why a line cannot be a row (NULL when it may be one). Only what is cheap to see: a row is
- * parsed by ClickHouse anyway, and one that looks like an object but is malformed is refused
- * there and bisected out with ClickHouse's words. Parsing every row here only to check it cost
- * more CPU than the whole insert (about 3 s per million rows with jansson). */
-static const char *not_an_object(const char *line, size_t len)
-{
-	size_t i = 0, n = len;
-	while (i < n && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	while (n > i && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-		n--;
-	if (n - i < 2 || line[i] != '{' || line[n - 1] != '}')
-		return "not a JSON object";
-	if (!ev_utf8_valid(line, len))
-		return "not valid UTF-8";
-	return NULL;
-}
-
 /* A data line: a row for the batch, or a dead letter. */
 static int take_row(struct chsink *s, const char *line, size_t len, int flags)
 {
@@ -419,7 +401,7 @@ static int take_row(struct chsink *s, const char *line, size_t len, int flags)
 		snprintf(msg, sizeof(msg), "longer than %" PRIu64 " bytes", s->max_line);
 		return dead_letter(s, DL_TOO_LONG, line, len, lineno, msg);
 	}
-	const char *why = not_an_object(line, len);
+	const char *why = ev_ch_row_check(line, len);
 	if (why)
 		return dead_letter(s, DL_PARSE, line, len, lineno, why);
 	return add_row(s, line, len, lineno);

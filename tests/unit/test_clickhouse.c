@@ -161,6 +161,21 @@ static void test_backoff(void)
 	CHECK(same < 3);
 }
 
+/* chsink's check of a row: what is cheap to see, and nothing a JSON parser reads as an object
+ * refused (found by fuzzing: a line ending in "\r", as "\r\r\n" leaves it, was refused). */
+static void test_row_check(void)
+{
+	CHECK(ev_ch_row_check("{\"a\":1}", 7) == NULL);
+	CHECK(ev_ch_row_check(" \t{} \t", 6) == NULL);
+	CHECK(ev_ch_row_check("{\"a\":1}\r", 8) == NULL);
+	CHECK(ev_ch_row_check("\r\n{\"a\":1}\r\n", 11) == NULL);
+	CHECK_STR(ev_ch_row_check("", 0), "not a JSON object");
+	CHECK_STR(ev_ch_row_check("{", 1), "not a JSON object");
+	CHECK_STR(ev_ch_row_check("[{}]", 4), "not a JSON object");
+	CHECK_STR(ev_ch_row_check("\r", 1), "not a JSON object");
+	CHECK_STR(ev_ch_row_check("{\"a\":\"\xff\"}", 9), "not valid UTF-8");
+}
+
 int main(void)
 {
 	RUN(test_exception_code);
@@ -169,5 +184,6 @@ int main(void)
 	RUN(test_names_and_urls);
 	RUN(test_gzip);
 	RUN(test_backoff);
+	RUN(test_row_check);
 	return test_report();
 }

@@ -82,7 +82,8 @@ static void check_payload(const uint8_t *data, size_t size)
 	const char *p = (const char *)data;
 	const char *unsafe = ev_control_payload_unsafe(p, size);
 	const char *name = unsafe ? EV_META_REJECTED : META_FIELD;
-	ev_meta m = {"events", (int32_t)(size % 7) - 1, (int64_t)size * 1000 - 1, NOW_MS, unsafe};
+	ev_meta m = {"events", (int32_t)(size % 7) - 1, (int64_t)size * 1000 - 1, NOW_MS, unsafe, 0,
+		     0};
 	ev_buf line = EV_BUF_INIT, orig = EV_BUF_INIT;
 	ev_meta_span span = {NULL, 0, 0};
 

@@ -675,6 +675,44 @@ static int check_files(const json_t *m, const char *job, char *err, size_t errle
 	return 0;
 }
 
+/* The manifest's offsets, when it has them: {"topic":{"partition":offset}}, a partition a
+ * number from 0 and an offset an integer from 0 (a negative one is a logical offset to Kafka,
+ * "beginning" or "end", never a position kin recorded). Returns 0, or -1 with err. */
+static int check_offsets(const json_t *m, char *err, size_t errlen)
+{
+	const json_t *off = json_object_get(m, "offsets"), *parts, *o;
+	const char *topic, *p;
+	if (!off)
+		return 0;
+	if (!json_is_object(off)) {
+		snprintf(err, errlen, "the manifest's offsets are not an object");
+		return -1;
+	}
+	json_object_foreach((json_t *)off, topic, parts)
+	{
+		if (!*topic || !json_is_object(parts)) {
+			snprintf(err, errlen,
+				 "the manifest's offsets of topic '%s' are not an object", topic);
+			return -1;
+		}
+		json_object_foreach((json_t *)parts, p, o)
+		{
+			char *end;
+			errno = 0;
+			long long n = strtoll(p, &end, 10);
+			if (!*p || *end || n < 0 || n > INT32_MAX || errno || !json_is_integer(o) ||
+			    json_integer_value(o) < 0) {
+				snprintf(err, errlen,
+					 "the manifest's offset of '%s' partition '%s' is not a "
+					 "partition number and an offset from 0",
+					 topic, p);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 json_t *ev_ckpt_get_manifest(ev_store *s, const char *job, int64_t id, int *found, int *legacy,
 			     char *err, size_t errlen)
 {
@@ -683,7 +721,7 @@ json_t *ev_ckpt_get_manifest(ev_store *s, const char *job, int64_t id, int *foun
 	json_t *m = ev_ckpt_get_json(s, ev_buf_cstr(&key), found, err, errlen);
 	ev_buf_free(&key);
 	int r = m ? ev_ckpt_manifest_check(m, job, id, err, errlen) : -1;
-	if (r >= 0 && check_files(m, job, err, errlen) < 0)
+	if (r >= 0 && (check_files(m, job, err, errlen) < 0 || check_offsets(m, err, errlen) < 0))
 		r = -1;
 	if (m && r < 0) {
 		json_decref(m);

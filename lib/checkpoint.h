@@ -84,8 +84,8 @@ int ev_ckpt_put_manifest(ev_store *s, const char *job, int64_t id, json_t *m, ch
  * that checkpoint and lists parts. Returns 0 when it verifies, 1 when it is of format 1 (no
  * checksum: nothing to verify), or -1 with what is wrong in err. */
 int ev_ckpt_manifest_check(const json_t *m, const char *job, int64_t id, char *err, size_t errlen);
-/* The manifest of checkpoint id, checked (ev_ckpt_manifest_check, and every file entry of its
- * parts: ev_ckpt_file_check): the object with *legacy 1 when it is of format 1, else NULL
+/* The manifest of checkpoint id, checked (ev_ckpt_manifest_check, every file entry of its
+ * parts: ev_ckpt_file_check, and its offsets: partitions and offsets from 0): the object with *legacy 1 when it is of format 1, else NULL
  * with *found 0 (absent) or -1 (unreadable or corrupt, with a message in err). */
 json_t *ev_ckpt_get_manifest(ev_store *s, const char *job, int64_t id, int *found, int *legacy,
 			     char *err, size_t errlen);

@@ -207,6 +207,19 @@ static void test_restore(void)
 	CHECK(ev_ckpt_put_json(kin.store, key, man, err, sizeof(err)) == 0);
 	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == 0 && r.id == 2);
 	ev_ckpt_restored_free(&r);
+	/* offsets that kin never records: a negative one (Kafka's "beginning"), a partition that
+	 * is no number */
+	json_object_set_new(json_object_get(json_object_get(man, "offsets"), "events"), "0",
+			    json_integer(-2));
+	CHECK(ev_ckpt_put_json(kin.store, key, man, err, sizeof(err)) == 0);
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "the manifest's offset of 'events' partition '0' is not a partition "
+			  "number and an offset from 0") != NULL);
+	json_object_set_new(json_object_get(man, "offsets"), "events",
+			    json_pack("{s:I}", "x", (json_int_t)5));
+	CHECK(ev_ckpt_put_json(kin.store, key, man, err, sizeof(err)) == 0);
+	CHECK(ev_ckpt_restore(&kin, &r, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "partition 'x' is not a partition number") != NULL);
 	json_decref(man);
 
 	/* a file entry that would leave the directory it is downloaded to */

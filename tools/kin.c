@@ -773,14 +773,20 @@ out:
 	return rc;
 }
 
-/* The first partition of the restored checkpoint that is not assigned to this consumer, as
- * "topic [N]" in buf; 0 when every one is. */
+/* The first partition of the restored checkpoint, of a topic this kin consumes, that is not
+ * assigned to this consumer, as "topic [N]" in buf; 0 when every one is. (A checkpoint of
+ * another pipeline restored with --restore-mismatch allow may name other topics.) */
 static int restored_unassigned(const struct kin *k, char *buf, size_t buflen)
 {
 	const char *topic, *num;
 	json_t *parts, *off;
 	json_object_foreach(k->restore_offsets, topic, parts)
 	{
+		int t = 0;
+		while (t < k->ntopics && strcmp(k->topics[t], topic) != 0)
+			t++;
+		if (t == k->ntopics)
+			continue;
 		json_object_foreach(parts, num, off)
 		{
 			size_t i = 0;

@@ -51,7 +51,10 @@ static const char usage_text[] =
 	"                           (N before the end), s@MS (first message at or after epoch\n"
 	"                           ms MS); e@MS stops a partition at timestamp MS (repeatable,\n"
 	"                           default end; with -G only beginning and end, for new groups)\n"
-	"  -e, --exit               exit once every assigned partition has reached its end\n"
+	"  -e, --exit               exit once every assigned partition has reached its end;\n"
+	"                           with -G and --restore, every partition of the checkpoint\n"
+	"                           too (one a member that died still holds, until its session\n"
+	"                           times out, is waited for: its restored state needs it)\n"
 	"  -c, --count N            exit after N messages\n"
 	"      --meta-field NAME    add the message's provenance as the record's first field NAME:\n"
 	"                           {\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
@@ -197,6 +200,7 @@ struct kin {
 
 	ev_coord *coord;         /* NULL: no checkpoints */
 	json_t *restore_offsets; /* {"topic":{"partition":offset}} of the restored checkpoint */
+	int told_unassigned;     /* 1 once all_done said it waits for a restored partition */
 	const char *ack_spec;    /* --commit-on-ack */
 	ev_ack_in *ack;          /* NULL: no commits on acknowledgements */
 	json_t *marks;           /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
@@ -769,13 +773,56 @@ out:
 	return rc;
 }
 
-static int all_done(const struct kin *k)
+/* The first partition of the restored checkpoint, of a topic this kin consumes, that is not
+ * assigned to this consumer, as "topic [N]" in buf; 0 when every one is. (A checkpoint of
+ * another pipeline restored with --restore-mismatch allow may name other topics.) */
+static int restored_unassigned(const struct kin *k, char *buf, size_t buflen)
+{
+	const char *topic, *num;
+	json_t *parts, *off;
+	json_object_foreach(k->restore_offsets, topic, parts)
+	{
+		int t = 0;
+		while (t < k->ntopics && strcmp(k->topics[t], topic) != 0)
+			t++;
+		if (t == k->ntopics)
+			continue;
+		json_object_foreach(parts, num, off)
+		{
+			size_t i = 0;
+			while (i < k->nparts && !(k->parts[i].partition == atoi(num) &&
+						  strcmp(k->parts[i].topic, topic) == 0))
+				i++;
+			if (i == k->nparts) {
+				snprintf(buf, buflen, "%s [%s]", topic, num);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Every assigned partition is at its end (-e) or stop (e@), and so is every partition of the
+ * restored checkpoint (with -G): the state restored with a partition (evwindow's open windows)
+ * is final only once that partition was read to its end here. A member of the group that died
+ * holds its partitions until its session times out; the end waits for the rebalance. */
+static int all_done(struct kin *k)
 {
 	if (k->nparts == 0)
 		return 0;
 	for (size_t i = 0; i < k->nparts; i++)
 		if (!k->parts[i].done && !(k->exit_eof && k->parts[i].eof))
 			return 0;
+	char which[300];
+	if (k->group && restored_unassigned(k, which, sizeof(which))) {
+		if (!k->told_unassigned)
+			ev_info("%s of the restored checkpoint is not assigned to this consumer "
+				"(another member of group '%s', maybe one that died and has not timed "
+				"out yet): waiting for it before the end",
+				which, k->group);
+		k->told_unassigned = 1;
+		return 0;
+	}
 	return 1;
 }
 

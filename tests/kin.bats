@@ -60,7 +60,11 @@ gen_records() {
 	kill -TERM "$pid"
 	# librdkafka 2.0 never finishes shutting down here; kin gives it 10 s
 	for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-	! kill -0 "$pid" 2>/dev/null || { kill -9 "$pid"; false; }
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "kin still runs 30 s after SIGTERM" >&2
+		kill -9 "$pid"
+		return 1
+	fi
 	wait "$pid"
 	[ "$(tail -n 1 out)" = '{"__evpipe":"stop"}' ]
 	[ "$(grep -c '^{"_src"' out)" -eq 2 ]

@@ -114,7 +114,10 @@ topic_records() {
 # No process of this test's job is left: every stage has this test's directory (its
 # private pipes) or its topic in its arguments.
 nothing_left() {
-	! pgrep -af -- "$BATS_TEST_TMPDIR|$TOPIC"
+	if pgrep -af -- "$BATS_TEST_TMPDIR|$TOPIC"; then
+		echo "processes of this test are left (above)" >&2
+		return 1
+	fi
 }
 
 @test "--help lists every setting of pipelines/env.example; wrong settings exit 2" {

@@ -193,6 +193,22 @@ static int judge_reserved(ev_validator *v, const char *line, size_t len, uint64_
 		 "line is not a control line");
 	return dead_letter(v, out, line, len, &span, NULL, lineno, at, envelope);
 }
+/* The Kafka message's own bytes of a line that carries provenance under --meta-field (kept in
+ * v->orig): 1 with *raw, *raw_len and span set, 0 when the line carries none, -1 when out of
+ * memory. */
+static int original(ev_validator *v, const char *line, size_t len, ev_meta_span *span,
+		    const char **raw, size_t *raw_len)
+{
+	ev_buf_reset(&v->orig);
+	if (!v->opts.meta_field)
+		return 0;
+	int found = ev_meta_extract(line, len, v->opts.meta_field, span, &v->orig);
+	if (found > 0) {
+		*raw = ev_buf_cstr(&v->orig);
+		*raw_len = v->orig.len;
+	}
+	return found;
+}
 
 int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_flags,
 		       uint64_t lineno, int64_t at, ev_verdict *out, ev_buf *envelope)
@@ -214,22 +230,15 @@ int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_f
 		out->record_len = len;
 		return 0;
 	}
-	if (v->opts.meta_field) {
-		ev_buf_reset(&v->orig);
-		int found = ev_meta_extract(line, len, v->opts.meta_field, &span, &v->orig);
-		if (found < 0)
-			return -1;
-		if (found) {
-			raw = ev_buf_cstr(&v->orig);
-			raw_len = v->orig.len;
-			if (span.wrapped && unsafe_payload(v, raw, raw_len, out))
-				goto dead;
-			if (span.wrapped) {
-				/* Judge the Kafka message itself: it is not a JSON object. */
-				line = raw;
-				len = raw_len;
-			}
-		}
+	int found = original(v, line, len, &span, &raw, &raw_len);
+	if (found < 0)
+		return -1;
+	if (found && span.wrapped) {
+		if (unsafe_payload(v, raw, raw_len, out))
+			goto dead;
+		/* Judge the Kafka message itself: it is not a JSON object. */
+		line = raw;
+		len = raw_len;
 	}
 	if (!precheck(v, line, len, line_flags, &out->reason)) {
 		json_error_t jerr;
@@ -307,16 +316,8 @@ int ev_validator_reject(ev_validator *v, const char *line, size_t len, enum ev_r
 	out->message = v->msg;
 	if (!envelope)
 		return 0;
-	ev_buf_reset(&v->orig);
-	if (v->opts.meta_field) {
-		int found = ev_meta_extract(line, len, v->opts.meta_field, &span, &v->orig);
-		if (found < 0)
-			return -1;
-		if (found) {
-			raw = ev_buf_cstr(&v->orig);
-			raw_len = v->orig.len;
-		}
-	}
+	if (original(v, line, len, &span, &raw, &raw_len) < 0)
+		return -1;
 	ev_deadletter d = {
 		.reason = ev_reason_name(reason),
 		.path = "",

@@ -32,6 +32,34 @@ static int is_secret(const char *key)
 	return 0;
 }
 
+/* The pairs of a dump as "key = value" lines, secrets' values redacted. */
+static int dump_pairs(ev_buf *out, const char **arr, size_t cnt)
+{
+	int rc = 0;
+	for (size_t i = 0; i + 1 < cnt; i += 2)
+		rc |= ev_buf_printf(out, "%s = %s\n", arr[i],
+				    is_secret(arr[i]) ? "[redacted]" : arr[i + 1]);
+	return rc;
+}
+
+int ev_kafka_conf_dump(rd_kafka_conf_t *conf, ev_buf *out)
+{
+	size_t cnt;
+	const char **arr = rd_kafka_conf_dump(conf, &cnt);
+	int rc = ev_buf_puts(out, "# Global config\n") | dump_pairs(out, arr, cnt) |
+		 ev_buf_puts(out, "\n# Topic config\n");
+	rd_kafka_conf_dump_free(arr, cnt);
+	rd_kafka_topic_conf_t *fresh = NULL, *tc = rd_kafka_conf_get_default_topic_conf(conf);
+	if (!tc)
+		tc = fresh = rd_kafka_topic_conf_new();
+	arr = rd_kafka_topic_conf_dump(tc, &cnt);
+	rc |= dump_pairs(out, arr, cnt) | ev_buf_puts(out, "\n");
+	rd_kafka_conf_dump_free(arr, cnt);
+	if (fresh)
+		rd_kafka_topic_conf_destroy(fresh);
+	return rc < 0 ? -1 : 0;
+}
+
 int ev_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, int from_argv,
 		      char *err, size_t errlen)
 {
@@ -190,11 +218,11 @@ static int put_bytes(ev_buf *out, const char *name, const void *p, size_t n)
 	return ev_json_bytes_field(out, name, p, n);
 }
 
-int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg)
+void ev_kafka_record_of(ev_kafka_record *r, const rd_kafka_message_t *msg, int headers)
 {
 	rd_kafka_timestamp_type_t tstype;
 	rd_kafka_headers_t *hdrs = NULL;
-	ev_kafka_record r = {
+	*r = (ev_kafka_record){
 		.topic = rd_kafka_topic_name(msg->rkt),
 		.partition = msg->partition,
 		.offset = msg->offset,
@@ -204,12 +232,18 @@ int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg)
 		.payload = msg->payload,
 		.len = msg->len,
 	};
-	r.ts = rd_kafka_message_timestamp(msg, &tstype);
-	r.tstype = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "create"
-		   : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "logappend"
-								  : "none";
-	if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		r.headers = hdrs;
+	r->ts = rd_kafka_message_timestamp(msg, &tstype);
+	r->tstype = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "create"
+		    : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "logappend"
+								   : "none";
+	if (headers && rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		r->headers = hdrs;
+}
+
+int ev_kafka_envelope_format(ev_buf *out, const rd_kafka_message_t *msg)
+{
+	ev_kafka_record r;
+	ev_kafka_record_of(&r, msg, 1);
 	return ev_kafka_envelope_write(out, &r);
 }
 

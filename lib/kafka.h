@@ -48,6 +48,10 @@ int ev_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, i
 /* Set "key=value" (as given to -X). */
 int ev_kafka_conf_set_pair(rd_kafka_conf_t *conf, const char *pair, int from_argv, char *err,
 			   size_t errlen);
+/* The properties of conf as kcat -X dump shows them ("# Global config", "key = value" lines,
+ * "# Topic config", ...), the values of secrets as [redacted]. Returns 0, or -1 when out of
+ * memory. */
+int ev_kafka_conf_dump(rd_kafka_conf_t *conf, ev_buf *out);
 /* Read a properties file: key=value lines, '#' comments, blank lines. */
 int ev_kafka_conf_file(rd_kafka_conf_t *conf, const char *path, char *err, size_t errlen);
 
@@ -72,6 +76,8 @@ typedef struct ev_kafka_record {
 } ev_kafka_record;
 /* The envelope of r, as ev_kafka_envelope_format writes it for a message. */
 int ev_kafka_envelope_write(ev_buf *out, const ev_kafka_record *r);
+/* The fields of msg; its headers only when headers is set (reading them costs a parse). */
+void ev_kafka_record_of(ev_kafka_record *r, const rd_kafka_message_t *msg, int headers);
 
 /* An envelope parsed back for producing. Pointers are into the buffers of the struct
  * (valid until the next parse or free). */

@@ -177,18 +177,22 @@ int ev_opts_usage(const ev_option *opts, ev_buf *out);
 #define EV_OPTS_COMMON(common) \
 	EV_OPTS_COMMON_JOB(common, "job label of the metrics (default evpipe)")
 
-#define EV_OPTS_KAFKA(kafka)                                                               \
-	EV_OPT_STRING('b', "brokers", "LIST", &(kafka)->brokers,                           \
-		      "bootstrap brokers, host:port[,...] (default $KAFKA_BROKERS)"),      \
-		EV_OPT_CALLBACK('X', "property", "K=V", (kafka), ev_kafka_opt_property,    \
-				"librdkafka property; secrets are refused here"),          \
-		EV_OPT_CALLBACK('F', "config-file", "FILE", (kafka), ev_kafka_opt_file,    \
-				"librdkafka properties file (key=value lines); also\n"     \
-				"$EVPIPE_KAFKA_CONFIG"),                                   \
-		EV_OPT_DURATION(0, "timeout", "DURATION", &(kafka)->timeout_ms, 1000, 1,   \
-				INT32_MAX,                                                 \
-				"how long to wait for the brokers to answer at start-up\n" \
-				"(default 10s); unreachable brokers are an error")
+#define EV_OPT_KAFKA_BROKERS(kafka)                              \
+	EV_OPT_STRING('b', "brokers", "LIST", &(kafka)->brokers, \
+		      "bootstrap brokers, host:port[,...] (default $KAFKA_BROKERS)")
+#define EV_OPT_KAFKA_FILE(kafka)                                                \
+	EV_OPT_CALLBACK('F', "config-file", "FILE", (kafka), ev_kafka_opt_file, \
+			"librdkafka properties file (key=value lines); also\n"  \
+			"$EVPIPE_KAFKA_CONFIG")
+#define EV_OPT_KAFKA_TIMEOUT(kafka, s)                                                        \
+	EV_OPT_DURATION((s), "timeout", "DURATION", &(kafka)->timeout_ms, 1000, 1, INT32_MAX, \
+			"how long to wait for the brokers to answer at start-up\n"            \
+			"(default 10s); unreachable brokers are an error")
+#define EV_OPTS_KAFKA(kafka)                                                            \
+	EV_OPT_KAFKA_BROKERS(kafka),                                                    \
+		EV_OPT_CALLBACK('X', "property", "K=V", (kafka), ev_kafka_opt_property, \
+				"librdkafka property; secrets are refused here"),       \
+		EV_OPT_KAFKA_FILE(kafka), EV_OPT_KAFKA_TIMEOUT(kafka, 0)
 
 #define EV_OPTS_CKPT(ck)                                                                           \
 	EV_OPT_STRING(0, "checkpoint-store", "URL", &(ck)->url,                                    \

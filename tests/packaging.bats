@@ -113,7 +113,7 @@ complete_options() {
 	done
 	# a prefix narrows them; commands complete as first word, files after them
 	run -0 bash -c '. completion/bash/kin; COMP_WORDS=(kin --key); COMP_CWORD=1; _evpipe_kin; echo "${COMPREPLY[*]}"'
-	[ "$output" = "--key --key-field" ]
+	[ "$output" = "--key-delimiter --key --key-field" ]
 	run -0 bash -c '. completion/bash/ckpt; COMP_WORDS=(ckpt --job x ""); COMP_CWORD=3; _evpipe_ckpt; echo "${COMPREPLY[*]}"'
 	[ "$output" = "ls show verify dump restore prune diff" ]
 	run -0 bash -c '. completion/bash/ckpt; COMP_WORDS=(ckpt show ""); COMP_CWORD=2; _evpipe_ckpt; echo "${#COMPREPLY[@]}"'

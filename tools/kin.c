@@ -210,7 +210,7 @@ static int opt_mode(const ev_option *o, char *arg, char *err, size_t errlen)
 	struct kin *k = o->value;
 	(void)arg;
 	if (k->mode && k->mode != o->short_name) {
-		snprintf(err, errlen, "-C, -P and -L exclude each other");
+		snprintf(err, errlen, "-C, -P, -L and -Q exclude each other");
 		return -1;
 	}
 	k->mode = o->short_name;
@@ -255,6 +255,114 @@ static int opt_expect(const ev_option *o, char *arg, char *err, size_t errlen)
 	return 0;
 }
 
+/* -X K=V, and kcat's -X list and -X dump. */
+static int opt_property(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	struct kin *k = o->value;
+	ev_option kafka = *o;
+	if (strcmp(arg, "list") == 0) {
+		rd_kafka_conf_properties_show(stdout);
+		return EV_OPTS_DONE;
+	}
+	if (strcmp(arg, "dump") == 0) {
+		k->conf_dump = 1;
+		return 0;
+	}
+	kafka.value = &k->kafka;
+	return ev_kafka_opt_property(&kafka, arg, err, errlen);
+}
+
+/* -H NAME=VALUE, or NAME alone for a null value, as kcat's. */
+static int opt_header(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	struct kin *k = o->value;
+	const char *eq = strchr(arg, '=');
+	if (!*arg || eq == arg) {
+		snprintf(err, errlen, "invalid header '%s': want NAME=VALUE or NAME", arg);
+		return -1;
+	}
+	if (!k->headers)
+		k->headers = rd_kafka_headers_new(8);
+	rd_kafka_header_add(k->headers, arg, eq ? eq - arg : -1, eq ? eq + 1 : NULL, -1);
+	return 0;
+}
+
+/* A librdkafka property set from an option of its own (-z, -d). */
+static int opt_conf(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	struct kin *k = o->value;
+	const char *key = o->short_name == 'z' ? "compression.codec" : "debug";
+	if (o->short_name == 'z')
+		k->compression = arg;
+	else
+		ev_log_set_level(EV_LOG_DEBUG); /* librdkafka's debug lines are ours */
+	return ev_kafka_conf_set(k->kafka.conf, key, arg, 0, err, errlen);
+}
+
+/* The combinations of kcat's options; delimiters unescaped, a consumer's format compiled. */
+static int check_kcat_options(struct kin *k)
+{
+	char err[512];
+	int formatting = k->format || k->delim || k->key_delim || k->print_offset || k->null_str;
+	if (k->mode == 'Q') {
+		if (k->ntopics == 0)
+			return ev_tool_usage_error("no query: give -t TOPIC:PARTITION:TIMESTAMP");
+		for (int i = 0; i < k->ntopics; i++) {
+			if (kin_query_check(k->topics[i], err, sizeof(err)) < 0)
+				return ev_tool_usage_error("%s", err);
+			/* "topic:partition" */
+			size_t n =
+				(size_t)(strchr(strchr(k->topics[i], ':') + 1, ':') - k->topics[i]);
+			for (int j = 0; j < i; j++)
+				if (strncmp(k->topics[j], k->topics[i], n + 1) == 0)
+					return ev_tool_usage_error(
+						"-Q asks for %.*s [%.*s] twice",
+						(int)strcspn(k->topics[i], ":"), k->topics[i],
+						(int)(n - strcspn(k->topics[i], ":") - 1),
+						k->topics[i] + strcspn(k->topics[i], ":") + 1);
+		}
+		return 0;
+	}
+	if (k->mode == 'C' && k->start == START_STORED && !k->group)
+		return ev_tool_usage_error(
+			"-o stored needs -G: the offsets stored are a consumer group's");
+	if (k->mode != 'C' && (k->format || k->print_offset))
+		return ev_tool_usage_error("-f and -O are consume options");
+	if (k->mode != 'P' && (k->headers || k->tee || k->line_file || k->compression))
+		return ev_tool_usage_error("-H, -l, -T and -z are produce options");
+	if (k->mode == 'C' && k->json && (k->format || k->key_delim || k->print_offset))
+		return ev_tool_usage_error("-J writes kin's envelope: -f, -K and -O do not apply");
+	if (k->mode == 'P' && k->json && (k->key_delim || k->headers || k->null_str))
+		return ev_tool_usage_error(
+			"-J takes key and headers from the envelope: -K, -H and -Z do not apply");
+	if (formatting && (k->meta_field || k->ck.url || k->ack_spec))
+		return ev_tool_usage_error(
+			"-f, -D, -K, -O and -Z write kcat's formats, not a pipeline's records: "
+			"--meta-field, checkpoints and --commit-on-ack do not apply");
+	if (k->print_offset && !k->key_delim && !k->format)
+		return ev_tool_usage_error("-O writes the offset with the -K delimiter: give -K");
+	if (k->key_delim && k->key_field)
+		return ev_tool_usage_error("-K and --key-field exclude each other");
+	if (k->mode == 'P' && k->null_str && !k->key_delim)
+		return ev_tool_usage_error(
+			"-Z with -P makes -K's empty key or payload null: give -K");
+	if (k->line_file && k->nfiles != 1)
+		return ev_tool_usage_error("-l reads one FILE");
+	if (k->nfiles && !k->line_file && (k->json || k->delim || k->key_delim))
+		return ev_tool_usage_error(
+			"each FILE is one message: -J, -D and -K split lines (give -l FILE)");
+	if (ev_msgfmt_unescape(k->delim ? k->delim : "\\n", &k->delim_bytes) < 0 ||
+	    (k->key_delim && ev_msgfmt_unescape(k->key_delim, &k->key_delim_bytes) < 0))
+		return ev_tool_usage_error("invalid delimiter: \\x wants hex digits");
+	if (k->mode == 'P' && k->delim_bytes.len == 0)
+		return ev_tool_usage_error("-D must not be empty when producing");
+	if (k->key_delim && k->key_delim_bytes.len == 0)
+		return ev_tool_usage_error("-K must not be empty");
+	if (k->mode == 'C' && formatting && !k->json && kin_format_setup(k, err, sizeof(err)) < 0)
+		return ev_tool_usage_error("-f: %s", err);
+	return 0;
+}
+
 static int parse_args(struct kin *k, int argc, char **argv)
 {
 	char err[512];
@@ -263,27 +371,61 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"usage: kin -C -b BROKERS -t TOPIC [-t TOPIC...] [options]   consume to stdout\n"
 			"       kin -C -b BROKERS -G GROUP TOPIC... [options]          consume as a group member\n"
 			"       kin -P -b BROKERS -t TOPIC [options] < lines             produce stdin lines\n"
+			"       kin -P -b BROKERS -t TOPIC [options] FILE...             produce files\n"
 			"       kin -L -b BROKERS [-t TOPIC] [-J]                        list metadata\n"
+			"       kin -Q -b BROKERS -t TOPIC:PARTITION:TS... [-J]          offsets for times\n"
 			"\n"
 			"Modes:\n"),
 		EV_OPT_CALLBACK('C', "consume", NULL, k, opt_mode,
 				"consume messages, one payload per line on stdout"),
 		EV_OPT_CALLBACK('P', "produce", NULL, k, opt_mode,
 				"produce one message per stdin line (blank lines and\n"
-				"control lines are skipped and counted)"),
+				"control lines are skipped and counted), or each FILE\n"
+				"as one message"),
 		EV_OPT_CALLBACK('L', "list", NULL, k, opt_mode,
 				"list brokers, topics and partitions"),
+		EV_OPT_CALLBACK('Q', "query", NULL, k, opt_mode,
+				"for each -t TOPIC:PARTITION:TS, the offset of the first\n"
+				"message at or after TS (epoch ms; -1: the end, -2: the\n"
+				"beginning), as \"TOPIC [PARTITION] offset N\" lines or, with\n"
+				"-J, kcat's JSON; -1 when there is none"),
 		EV_OPT_TEXT("\n"
 			    "Common options:\n"),
-		EV_OPTS_KAFKA(&k->kafka),
+		EV_OPT_KAFKA_BROKERS(&k->kafka),
+		EV_OPT_CALLBACK('X', "property", "K=V|list|dump", k, opt_property,
+				"librdkafka property; secrets are refused here (put them\n"
+				"in a -F file); list: the properties librdkafka knows;\n"
+				"dump: the configuration (secrets redacted), then exit"),
+		EV_OPT_KAFKA_FILE(&k->kafka),
+		EV_OPT_KAFKA_TIMEOUT(&k->kafka, 'm'),
 		EV_OPT_CALLBACK('t', "topic", "TOPIC", k, opt_topic,
 				"topic (repeatable when consuming)"),
-		EV_OPT_INT('p', "partition", "N", &k->partition, 0, INT32_MAX, "partition",
-			   "only partition N (consume), or produce to partition N"),
+		EV_OPT_INT('p', "partition", "N", &k->partition, -1, INT32_MAX, "partition",
+			   "only partition N (consume), or produce to partition N\n"
+			   "(-1: the partitioner's choice, the default)"),
 		EV_OPT_FLAG('J', "json", &k->json, 1,
 			    "consume: write kin's JSON envelope (topic, partition, offset,\n"
 			    "tstype, ts, broker, headers, key, payload); produce: read it\n"
 			    "back (key, headers, partition and timestamp restored)"),
+		EV_OPT_INT('c', "count", "N", &k->max_count, 1, INT64_MAX, "count",
+			   "exit after N messages consumed, or produced"),
+		EV_OPT_STRING('D', "delimiter", "DELIM", &k->delim,
+			      "consume: written after each message; produce: what splits\n"
+			      "the input into messages (default \\n; kcat's escapes \\n \\r\n"
+			      "\\t \\xHH)"),
+		EV_OPT_STRING('K', "key-delimiter", "DELIM", &k->key_delim,
+			      "consume: write each key, DELIM, then the payload; produce:\n"
+			      "the key is what precedes a line's first DELIM (none: -k's\n"
+			      "key, or none)"),
+		EV_OPT_FLAG('Z', "null", &k->null_str, 1,
+			    "consume: write NULL for an empty or null key or payload;\n"
+			    "produce with -K: send an empty key or payload as null"),
+		EV_OPT_FLAG('E', "keep-going", &k->keep_going, 1,
+			    "a consume error or a message that cannot be produced is\n"
+			    "reported and passed over instead of stopping kin (exit 1\n"
+			    "still when a message was not produced)"),
+		EV_OPT_CALLBACK('d', "debug", "LIST", k, opt_conf,
+				"librdkafka's debug contexts (-X debug=LIST), on stderr"),
 		EV_OPTS_COMMON(&k->common),
 		EV_OPT_TEXT("\n"
 			    "Consume options:\n"),
@@ -291,17 +433,27 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			      "join consumer group GROUP (balanced, offsets committed after\n"
 			      "the records are written); topics may follow as arguments"),
 		EV_OPT_CALLBACK('o', "offset", "OFFSET", k, opt_offset,
-				"where to start: beginning, end, stored, N (absolute), -N\n"
-				"(N before the end), s@MS (first message at or after epoch\n"
+				"where to start: beginning, end, stored (-G), N (absolute),\n"
+				"-N (N before the end), s@MS (first message at or after epoch\n"
 				"ms MS); e@MS stops a partition at timestamp MS (repeatable,\n"
-				"default end; with -G only beginning and end, for new groups)"),
+				"default end; with -G only beginning, end and stored: where a\n"
+				"new group starts)"),
 		EV_OPT_FLAG('e', "exit", &k->exit_eof, 1,
 			    "exit once every assigned partition has reached its end;\n"
 			    "with -G and --restore, every partition of the checkpoint\n"
 			    "too (one a member that died still holds, until its session\n"
 			    "times out, is waited for: its restored state needs it)"),
-		EV_OPT_INT('c', "count", "N", &k->max_count, 1, INT64_MAX, "count",
-			   "exit after N messages"),
+		EV_OPT_STRING('f', "format", "FMT", &k->format,
+			      "write each message as FMT, kcat's format (over -D and -K):\n"
+			      "%s payload, %S its length (-1: null), %R that length as a\n"
+			      "4-byte big-endian integer, %k key, %K its length, %T\n"
+			      "timestamp (ms), %h headers (name=value,...), %t topic, %p\n"
+			      "partition, %o offset, %% a percent sign; \\n \\r \\t \\xHH.\n"
+			      "Every token of kcat 1.7 is there"),
+		EV_OPT_FLAG('O', "print-offset", &k->print_offset, 1,
+			    "write each message's offset and -K's delimiter before its key"),
+		EV_OPT_FLAG('u', "unbuffered", &k->unbuffered, 1,
+			    "write each message as it comes (with -P -T: each one produced)"),
 		EV_OPT_STRING(
 			0, "meta-field", "NAME", &k->meta_field,
 			"add the message's provenance as the record's first field NAME:\n"
@@ -313,7 +465,9 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
 			"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
 			"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
-			"  (-J escapes every payload: nothing to wrap).\n"
+			"  (-J escapes every payload: nothing to wrap). With -f, -D, -K, -O or -Z kin writes\n"
+			"  the bytes as kcat does: a format, not a pipeline's records (no --meta-field,\n"
+			"  checkpoints or --commit-on-ack then).\n"
 			"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
 			"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 			"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
@@ -357,6 +511,16 @@ static int parse_args(struct kin *k, int argc, char **argv)
 		EV_OPT_TEXT("\n"
 			    "Produce options:\n"),
 		EV_OPT_STRING('k', "key", "KEY", &k->key, "key of every message"),
+		EV_OPT_CALLBACK('H', "header", "NAME=VALUE", k, opt_header,
+				"add header NAME to every message (NAME alone: a null\n"
+				"value; repeatable)"),
+		EV_OPT_FLAG('l', "line-file", &k->line_file, 1,
+			    "with one FILE: produce its lines (as stdin's), not all of it\n"
+			    "as one message"),
+		EV_OPT_FLAG('T', "tee", &k->tee, 1,
+			    "write each message produced to stdout, with its delimiter"),
+		EV_OPT_CALLBACK('z', "compression", "CODEC", k, opt_conf,
+				"none, gzip, snappy, lz4 or zstd (-X compression.codec)"),
 		EV_OPT_STRING(0, "key-field", "NAME", &k->key_field,
 			      "key taken from the top-level JSON field NAME of each line"),
 		EV_OPT_SIZE(0, "max-line-bytes", "N", &k->max_line, 1, INT64_MAX, "size",
@@ -374,6 +538,16 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  Consuming with --meta-field, a registry-framed message (first byte 0, then a 4-byte\n"
 			"  schema id) loses its frame and gets \"schema_id\":N in its provenance.\n"
 			"\n"
+			"kcat's letters mean what they mean to kcat 1.7, but where kin differs on purpose:\n"
+			"  -X refuses secrets (a -F file holds them) and -X dump redacts them; -J adds\n"
+			"  key_b64/payload_b64 for bytes that are not UTF-8 (kcat would mangle them); a mode\n"
+			"  is always given (kcat guesses -C or -P from whether stdin is a terminal); -o stored\n"
+			"  needs -G, and -G takes no -o offset but beginning, end and stored; -T writes each\n"
+			"  message with its delimiter (kcat 1.7 joins them without); -O writes the offset\n"
+			"  (kcat 1.7 takes -O and writes nothing); -Q -J ends with a newline; the payload\n"
+			"  safety above holds without -f, -D, -K, -O and -Z; no -s/-r (deserializers: kin\n"
+			"  passes JSON through, registry frames go with --meta-field), -M or -U.\n"
+			"\n"
 			"Exit status: 0 ok, 1 runtime failure (brokers unreachable, a message not delivered or\n"
 			"not produced), 2 usage error.\n"),
 		EV_OPT_END(),
@@ -381,6 +555,19 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	int rc = ev_tool_parse(options, argc, argv);
 	if (rc != 0)
 		return rc;
+	if (k->conf_dump) {
+		ev_buf dump = EV_BUF_INIT;
+		rc = ev_kafka_conf_dump(k->kafka.conf, &dump);
+		if (rc == 0)
+			fputs(dump.data, stdout);
+		ev_buf_free(&dump);
+		return rc < 0 ? EV_EXIT_FAILURE : -1;
+	}
+	if (k->mode == 'P' && optind < argc) {
+		k->files = argv + optind;
+		k->nfiles = argc - optind;
+		optind = argc;
+	}
 	for (; optind < argc; optind++) {
 		if (!k->group)
 			return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
@@ -390,7 +577,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	if (!k->mode)
 		k->mode = k->group ? 'C' : 0;
 	if (!k->mode)
-		return ev_tool_usage_error("one of -C, -P or -L is required");
+		return ev_tool_usage_error("one of -C, -P, -L or -Q is required");
 	if (ev_kafka_opts_brokers(&k->kafka) < 0)
 		return ev_tool_usage_error("no brokers: give -b or set KAFKA_BROKERS");
 	if (k->mode == 'C' && k->ntopics == 0)
@@ -400,9 +587,10 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	if (k->mode == 'P' && k->ntopics == 0 && !k->json)
 		return ev_tool_usage_error("no topic: give -t TOPIC");
 	if (k->mode == 'C' && k->group &&
-	    !(k->start == START_DEFAULT || k->start == START_BEGINNING || k->start == START_END))
+	    !(k->start == START_DEFAULT || k->start == START_BEGINNING || k->start == START_END ||
+	      k->start == START_STORED))
 		return ev_tool_usage_error(
-			"with -G, -o takes only beginning or end (for a new group)");
+			"with -G, -o takes only beginning, end or stored (where a new group starts)");
 	if (k->mode == 'C' && k->group && k->partition != RD_KAFKA_PARTITION_UA)
 		return ev_tool_usage_error(
 			"-p and -G exclude each other: the group assigns partitions");
@@ -431,7 +619,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	    (k->mode != 'C' || !k->co.interval_ms || !k->ck.url))
 		return ev_tool_usage_error("checkpoints need -C, --checkpoint-interval and "
 					   "--checkpoint-store together");
-	return 0;
+	return check_kcat_options(k);
 }
 
 /* Open the store, find what to restore, and set up the coordinator. */
@@ -500,6 +688,20 @@ static void destroy_client(rd_kafka_t *rk, ev_writer *out, int rc)
 	alarm(0);
 }
 
+/* What the options hold: the client's configuration until a client takes it, -f's format,
+ * -H's headers, the delimiters. */
+static void free_options(struct kin *k)
+{
+	if (k->kafka.conf)
+		rd_kafka_conf_destroy(k->kafka.conf);
+	k->kafka.conf = NULL;
+	ev_msgfmt_free(k->fmt);
+	if (k->headers)
+		rd_kafka_headers_destroy(k->headers);
+	ev_buf_free(&k->delim_bytes);
+	ev_buf_free(&k->key_delim_bytes);
+}
+
 int main(int argc, char **argv)
 {
 	struct kin k;
@@ -518,17 +720,17 @@ int main(int argc, char **argv)
 	int rc = ev_kafka_opts_init(&k.kafka, err, sizeof(err)) < 0 ? ev_tool_usage_error("%s", err)
 								    : parse_args(&k, argc, argv);
 	if (rc != 0) {
-		rd_kafka_conf_destroy(k.kafka.conf);
+		free_options(&k);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	}
 	k.metrics = ev_tool_metrics("kin", k.common.job, k.common.metrics_addr);
 	if (!k.metrics) {
-		rd_kafka_conf_destroy(k.kafka.conf);
+		free_options(&k);
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&k);
 	if (k.ck.url && start_checkpoints(&k) < 0) {
-		rd_kafka_conf_destroy(k.kafka.conf);
+		free_options(&k);
 		ev_ckpt_close(&k.ck);
 		ev_metrics_free(k.metrics);
 		return EV_EXIT_FAILURE;
@@ -538,7 +740,7 @@ int main(int argc, char **argv)
 		k.marks = json_array();
 		if (!k.ack || !k.marks) {
 			ev_error("--commit-on-ack: %s", k.ack ? "out of memory" : err);
-			rd_kafka_conf_destroy(k.kafka.conf);
+			free_options(&k);
 			ev_metrics_free(k.metrics);
 			return EV_EXIT_FAILURE;
 		}
@@ -557,14 +759,14 @@ int main(int argc, char **argv)
 	switch (k.mode) {
 	case 'C': rc = kin_consume(&k); break;
 	case 'P': rc = kin_produce(&k); break;
+	case 'Q': rc = kin_query_offsets(&k); break;
 	default: rc = kin_list_metadata(&k); break;
 	}
 
 	/* The client first: destroying a consumer may still call the rebalance callback. */
 	if (k.rk)
 		destroy_client(k.rk, k.out, rc);
-	if (k.kafka.conf)
-		rd_kafka_conf_destroy(k.kafka.conf);
+	free_options(&k);
 	if (ev_writer_free(k.out) < 0 && rc == EV_EXIT_OK && errno != EPIPE) {
 		ev_error("cannot write standard output: %s", strerror(errno));
 		rc = EV_EXIT_FAILURE;

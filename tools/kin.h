@@ -12,6 +12,7 @@
 #include "coordinator.h"
 #include "kafka.h"
 #include "metrics.h"
+#include "msgfmt.h"
 #include "ndjson.h"
 #include "tool.h"
 
@@ -49,6 +50,24 @@ struct kin {
 	const char *meta_field;
 	uint64_t max_line;
 	int idempotence;
+	/* kcat's options */
+	const char *format;          /* -f */
+	const char *delim;           /* -D, with kcat's escapes */
+	const char *key_delim;       /* -K, with kcat's escapes */
+	int print_offset;            /* -O */
+	int null_str;                /* -Z */
+	int unbuffered;              /* -u */
+	int keep_going;              /* -E: what would stop kin is reported and passed over */
+	int tee;                     /* -T */
+	int line_file;               /* -l */
+	int conf_dump;               /* -X dump */
+	rd_kafka_headers_t *headers; /* -H: added to every message produced */
+	const char *compression;     /* -z */
+	char **files;                /* -P's file arguments */
+	int nfiles;
+	ev_msgfmt *fmt;         /* consuming: -f, or the format -K, -D, -O, -Z make; NULL: lines */
+	ev_buf delim_bytes;     /* -D unescaped ("\n" without it) */
+	ev_buf key_delim_bytes; /* -K unescaped */
 	ev_tool_common common;
 	ev_ckpt ck;
 	ev_coord_opts co;
@@ -74,6 +93,7 @@ struct kin {
 	size_t nparts, capparts;
 	size_t last_part;
 	ev_kafka_delivery dl;
+	uint64_t produced; /* messages queued, for -P -c */
 	int fatal;
 	int stopped_by_checkpoints; /* too many failed: reported, the job stops */
 };
@@ -100,10 +120,16 @@ int kin_make_client(struct kin *k, rd_kafka_type_t type);
 /* Wait for the brokers (and rkt's metadata when md is set). Returns 0 or -1 (reported). */
 int kin_probe_brokers(struct kin *k, const struct rd_kafka_metadata **md, rd_kafka_topic_t *rkt);
 
-/* The three modes; each returns the exit status. */
+/* The modes; each returns the exit status. */
 int kin_consume(struct kin *k);
 int kin_produce(struct kin *k);
 int kin_list_metadata(struct kin *k);
+int kin_query_offsets(struct kin *k);
+/* -Q's "topic:partition:timestamp" checked: 0, or -1 with a message in err. */
+int kin_query_check(const char *spec, char *err, size_t errlen);
+/* Consuming with -f, -K, -D, -O or -Z: compile the format into k->fmt. Returns 0, or -1 with
+ * a message in err. */
+int kin_format_setup(struct kin *k, char *err, size_t errlen);
 /* ev_writer_set_tick's callback while consuming. */
 int kin_output_blocked(void *arg);
 

@@ -403,10 +403,23 @@ static int all_done(struct kin *k)
 
 static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *line)
 {
+	if (k->fmt) {
+		ev_kafka_record r;
+		ev_kafka_record_of(&r, msg, ev_msgfmt_wants_headers(k->fmt));
+		ev_buf_reset(line);
+		if (ev_msgfmt_write(k->fmt, &r, line) < 0)
+			return -1;
+		return ev_writer_write(k->out, line->data, line->len);
+	}
 	if (k->json) {
 		ev_buf_reset(line);
 		if (ev_kafka_envelope_format(line, msg) < 0)
 			return -1;
+		if (k->delim) /* -D */
+			return ev_writer_write(k->out, line->data, line->len) < 0
+				       ? -1
+				       : ev_writer_write(k->out, k->delim_bytes.data,
+							 k->delim_bytes.len);
 		return ev_writer_line(k->out, line->data, line->len);
 	}
 	/* A registry frame (byte 0, 4-byte schema id) with --meta-field: the id goes into the
@@ -466,7 +479,7 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 			    msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
 			    msg->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
 			    msg->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
-		return fatal ? FAILED : CONSUMED;
+		return fatal && !k->keep_going ? FAILED : CONSUMED;
 	}
 	struct part *p = kin_part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 1);
 	if (p)
@@ -483,7 +496,7 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 	}
 	ev_counter_inc(k->m_in);
 	ev_counter_add(k->m_bytes_in, msg->len);
-	if (write_message(k, msg, line) < 0)
+	if (write_message(k, msg, line) < 0 || (k->unbuffered && ev_writer_flush(k->out) < 0))
 		return WRITE_FAILED;
 	ev_counter_inc(k->m_out);
 	ev_counter_add(k->m_bytes_out, msg->len);
@@ -613,4 +626,24 @@ write_error:
 		ev_error("cannot write standard output: %s", strerror(errno));
 	ev_buf_free(&line);
 	return EV_EXIT_FAILURE;
+}
+
+int kin_format_setup(struct kin *k, char *err, size_t errlen)
+{
+	ev_buf implicit = EV_BUF_INIT;
+	const char *fmt = k->format;
+	if (!fmt) {
+		/* kcat's: [offset DELIM] [key DELIM] payload, then -D's delimiter */
+		if (k->print_offset)
+			ev_buf_printf(&implicit, "%%o%s", k->key_delim);
+		if (k->key_delim)
+			ev_buf_printf(&implicit, "%%k%s", k->key_delim);
+		ev_buf_printf(&implicit, "%%s%s", k->delim ? k->delim : "\\n");
+		fmt = ev_buf_cstr(&implicit);
+	}
+	k->fmt = fmt ? ev_msgfmt_new(fmt, k->null_str ? "NULL" : NULL, err, errlen) : NULL;
+	if (!fmt)
+		snprintf(err, errlen, "out of memory");
+	ev_buf_free(&implicit);
+	return k->fmt ? 0 : -1;
 }

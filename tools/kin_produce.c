@@ -1,10 +1,12 @@
-/* kin_produce.c: kin -P: produce stdin lines (or -J envelopes) to Kafka. */
+/* kin_produce.c: kin -P: produce stdin lines (or -J envelopes, -D records, files) to Kafka. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "kin.h"
@@ -103,6 +105,168 @@ static int resolve_subject(struct kin *k)
 	return 0;
 }
 
+/* Where the messages come from: stdin's or a -l FILE's lines, or its records split at -D's
+ * delimiter when that is not a newline. */
+struct input {
+	int fd;
+	ev_reader *lines; /* newline-delimited */
+	/* another delimiter */
+	const char *delim;
+	size_t dlen, max, start;
+	ev_buf buf;
+	uint64_t n, dropped; /* records returned; bytes of a record too long, let go */
+	int eof;
+};
+
+/* The next record of a -D delimiter, as ev_reader_next returns a line. */
+static int delim_next(struct input *in, char **rec, size_t *len, int *flags)
+{
+	for (;;) {
+		char *base = in->buf.data + in->start;
+		size_t avail = in->buf.len - in->start;
+		char *hit = avail ? memmem(base, avail, in->delim, in->dlen) : NULL;
+		if (hit || (in->eof && (avail || in->dropped))) {
+			size_t n = hit ? (size_t)(hit - base) : avail;
+			in->start += n + (hit ? in->dlen : 0);
+			in->n++;
+			*rec = base;
+			*len = n + in->dropped;
+			*flags = *len > in->max ? EV_LINE_TOO_LONG : 0;
+			in->dropped = 0;
+			return 1;
+		}
+		if (in->eof)
+			return 0;
+		/* Keep what may begin a delimiter of a record already too long, nothing more. */
+		if (avail > in->max + in->dlen) {
+			size_t drop = avail - (in->dlen - 1);
+			in->dropped += drop;
+			in->start += drop;
+			avail -= drop;
+		}
+		if (avail && in->start)
+			memmove(in->buf.data, in->buf.data + in->start, avail);
+		in->buf.len = avail;
+		in->start = 0;
+		if (ev_buf_reserve(&in->buf, 65536) < 0)
+			return -1;
+		ssize_t r = read(in->fd, in->buf.data + in->buf.len, 65536);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			in->eof = 1;
+		in->buf.len += (size_t)r;
+	}
+}
+
+static int input_next(struct input *in, char **rec, size_t *len, int *flags)
+{
+	return in->lines ? ev_reader_next(in->lines, rec, len, flags)
+			 : delim_next(in, rec, len, flags);
+}
+
+static uint64_t input_count(const struct input *in)
+{
+	return in->lines ? ev_reader_lines(in->lines) : in->n;
+}
+
+static size_t input_buffered(const struct input *in)
+{
+	return in->lines ? ev_reader_buffered(in->lines) : in->buf.len - in->start;
+}
+
+/* The key of a record with -K: what comes before the first delimiter (the rest is the payload);
+ * with -Z an empty key or payload is null. Without the delimiter, -k's key or none. */
+static void split_key(const struct kin *k, const char **kp, size_t *kn, const void **payload,
+		      size_t *plen)
+{
+	const char *rec = *payload;
+	const char *t = memmem(rec, *plen, k->key_delim_bytes.data, k->key_delim_bytes.len);
+	*kp = NULL;
+	*kn = 0;
+	if (t) {
+		*kp = rec;
+		*kn = (size_t)(t - rec);
+		*payload = t + k->key_delim_bytes.len;
+		*plen -= *kn + k->key_delim_bytes.len;
+		if (k->null_str && *plen == 0)
+			*payload = NULL;
+		if (k->null_str && *kn == 0)
+			*kp = NULL;
+	}
+	if (!*kp && k->key) {
+		*kp = k->key;
+		*kn = strlen(k->key);
+	}
+}
+
+/* -T: what was produced, and its delimiter, to stdout. */
+static int tee_out(struct kin *k, const void *data, size_t len, int delimited)
+{
+	if (ev_writer_write(k->out, data, len) < 0 ||
+	    (delimited && ev_writer_write(k->out, k->delim_bytes.data, k->delim_bytes.len) < 0) ||
+	    (k->unbuffered && ev_writer_flush(k->out) < 0)) {
+		if (errno != EPIPE)
+			ev_error("cannot write standard output: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Produce a message with -H's headers (a copy for each message). */
+static int produce_with_headers(struct kin *k, rd_kafka_topic_t *rkt, int32_t partition,
+				const void *payload, size_t len, const void *key, size_t keylen)
+{
+	rd_kafka_headers_t *h = k->headers ? rd_kafka_headers_copy(k->headers) : NULL;
+	int rc = produce_one(k, rkt, k->topics[0], partition, payload, len, key, keylen, 0,
+			     h ? &h : NULL);
+	if (h)
+		rd_kafka_headers_destroy(h);
+	return rc;
+}
+
+/* FILE arguments without -l: each file one message, its bytes as they are. */
+static int produce_files(struct kin *k, rd_kafka_topic_t *rkt, uint64_t *rejected)
+{
+	ev_buf data = EV_BUF_INIT;
+	int rc = 0;
+	for (int i = 0; i < k->nfiles && rc == 0 && !ev_tool_stop_requested(); i++) {
+		int fd = open(k->files[i], O_RDONLY | O_CLOEXEC);
+		ssize_t r = 1;
+		ev_buf_reset(&data);
+		while (fd >= 0 && r > 0 && data.len <= k->max_line &&
+		       ev_buf_reserve(&data, 65536) == 0)
+			if ((r = read(fd, data.data + data.len, 65536)) > 0)
+				data.len += (size_t)r;
+		if (fd < 0 || r < 0) {
+			ev_error("cannot read '%s': %s", k->files[i], strerror(errno));
+			(*rejected)++;
+		} else if (data.len > k->max_line) {
+			ev_error("'%s': over --max-line-bytes %" PRIu64 ": not produced",
+				 k->files[i], k->max_line);
+			ev_counter_inc(k->m_rejected_too_long);
+			(*rejected)++;
+		} else if (data.len > 0) {
+			ev_counter_inc(k->m_in);
+			ev_counter_add(k->m_bytes_in, data.len);
+			size_t kn = k->key ? strlen(k->key) : 0;
+			if (produce_with_headers(k, rkt, k->partition, data.data, data.len, k->key,
+						 kn) < 0) {
+				(*rejected)++;
+				rc = k->keep_going ? 0 : -1;
+			} else if (k->tee && tee_out(k, data.data, data.len, 0) < 0) {
+				rc = -1;
+			} else if (k->max_count && (int64_t)++k->produced >= k->max_count) {
+				rc = 1; /* -c: done */
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	ev_buf_free(&data);
+	return rc < 0 ? -1 : 0;
+}
+
 int kin_produce(struct kin *k)
 {
 	int rc = EV_EXIT_OK;
@@ -110,37 +274,55 @@ int kin_produce(struct kin *k)
 	ev_buf key = EV_BUF_INIT;
 	ev_kafka_envelope env;
 	memset(&env, 0, sizeof(env));
+	struct input in = {.fd = 0, .max = (size_t)k->max_line};
 
 	if (k->subject && resolve_subject(k) < 0)
 		return EV_EXIT_FAILURE;
 	rd_kafka_conf_set_dr_msg_cb(k->kafka.conf, on_delivery);
 	if (k->idempotence && kin_conf_set(k->kafka.conf, "enable.idempotence", "true") < 0)
 		return EV_EXIT_FAILURE;
-	if (kin_make_client(k, RD_KAFKA_PRODUCER) < 0 || kin_probe_brokers(k, NULL, NULL) < 0)
-		return EV_EXIT_FAILURE;
-	ev_reader *in = ev_reader_new(0, (size_t)k->max_line);
-	rd_kafka_topic_t *rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
-	if (!in) {
-		ev_error("out of memory");
+	if (k->line_file && (in.fd = open(k->files[0], O_RDONLY | O_CLOEXEC)) < 0) {
+		ev_error("cannot open '%s': %s", k->files[0], strerror(errno));
 		return EV_EXIT_FAILURE;
 	}
+	in.delim = k->delim_bytes.data;
+	in.dlen = k->delim_bytes.len;
+	if (in.dlen == 1 && in.delim[0] == '\n' && !(in.lines = ev_reader_new(in.fd, in.max))) {
+		ev_error("out of memory");
+		rc = EV_EXIT_FAILURE;
+	}
+	if (rc || kin_make_client(k, RD_KAFKA_PRODUCER) < 0 ||
+	    kin_probe_brokers(k, NULL, NULL) < 0) {
+		ev_reader_free(in.lines);
+		if (in.fd > 0)
+			close(in.fd);
+		return EV_EXIT_FAILURE;
+	}
+	rd_kafka_topic_t *rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
 
 	char *line;
 	size_t len;
 	int flags, r;
+	if (k->nfiles && !k->line_file) {
+		if (produce_files(k, rkt, &rejected) < 0)
+			rc = EV_EXIT_FAILURE;
+		goto flush;
+	}
 	while (!ev_tool_stop_requested() && !k->fatal) {
-		/* Serve delivery reports while stdin is quiet, so metrics and failures stay current. */
-		if (ev_reader_buffered(in) == 0 && wait_readable(0, 100) == 0) {
+		/* Serve delivery reports while the input is quiet, so metrics and failures stay
+		 * current. */
+		if (input_buffered(&in) == 0 && wait_readable(in.fd, 100) == 0) {
 			rd_kafka_poll(k->rk, 0);
 			continue;
 		}
-		r = ev_reader_next(in, &line, &len, &flags);
+		r = input_next(&in, &line, &len, &flags);
 		if (r == 0)
 			break;
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			ev_error("cannot read standard input: %s", strerror(errno));
+			ev_error("cannot read %s: %s",
+				 k->line_file ? k->files[0] : "standard input", strerror(errno));
 			rc = EV_EXIT_FAILURE;
 			break;
 		}
@@ -153,7 +335,7 @@ int kin_produce(struct kin *k)
 		if (flags & EV_LINE_TOO_LONG) {
 			ev_error("line %" PRIu64 ": %zu bytes is over --max-line-bytes %" PRIu64
 				 ": not produced",
-				 ev_reader_lines(in), len, k->max_line);
+				 input_count(&in), len, k->max_line);
 			ev_counter_inc(k->m_rejected_too_long);
 			rejected++;
 			continue;
@@ -163,7 +345,7 @@ int kin_produce(struct kin *k)
 			ev_counter_inc(k->m_skipped_control);
 			continue;
 		}
-		const void *kp = k->key;
+		const char *kp = k->key;
 		size_t kn = k->key ? strlen(k->key) : 0;
 		int64_t ts = 0;
 		int32_t partition = k->partition;
@@ -174,7 +356,7 @@ int kin_produce(struct kin *k)
 		if (k->json) {
 			char msg[512];
 			if (ev_kafka_envelope_parse(&env, line, len, msg, sizeof(msg)) < 0) {
-				ev_error("line %" PRIu64 ": %s: not produced", ev_reader_lines(in),
+				ev_error("line %" PRIu64 ": %s: not produced", input_count(&in),
 					 msg);
 				ev_counter_inc(k->m_rejected_envelope);
 				rejected++;
@@ -193,7 +375,7 @@ int kin_produce(struct kin *k)
 				ev_error(
 					"line %" PRIu64
 					": envelope has no topic and -t was not given: not produced",
-					ev_reader_lines(in));
+					input_count(&in));
 				ev_counter_inc(k->m_rejected_envelope);
 				rejected++;
 				rd_kafka_headers_destroy(env.headers);
@@ -216,16 +398,31 @@ int kin_produce(struct kin *k)
 					kn = 0;
 				}
 			}
-			err = produce_one(k, rkt, topic, partition, payload, plen, kp, kn, 0, NULL);
+			if (k->key_delim)
+				split_key(k, &kp, &kn, &payload, &plen);
+			err = k->headers ? produce_with_headers(k, rkt, partition, payload, plen,
+								kp, kn)
+					 : produce_one(k, rkt, topic, partition, payload, plen, kp,
+						       kn, 0, NULL);
 		}
 		if (err < 0) {
+			rejected++;
+			if (k->keep_going)
+				continue;
 			rc = EV_EXIT_FAILURE;
 			break;
 		}
+		if (k->tee && tee_out(k, line, len, 1) < 0) {
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		if (k->max_count && (int64_t)++k->produced >= k->max_count)
+			break;
 		/* Serve delivery reports now and then; each poll takes the queue's lock. */
-		if ((ev_reader_lines(in) & 63) == 0)
+		if ((input_count(&in) & 63) == 0)
 			rd_kafka_poll(k->rk, 0);
 	}
+flush:
 	if (ev_tool_stop_requested())
 		ev_info("stopping on signal %d: flushing %d queued message(s)",
 			ev_tool_stop_requested(), rd_kafka_outq_len(k->rk));
@@ -237,7 +434,8 @@ int kin_produce(struct kin *k)
 		rc = EV_EXIT_FAILURE;
 	}
 	if (rejected) {
-		ev_error("%" PRIu64 " line(s) were not produced (see above)", rejected);
+		ev_error("%" PRIu64 " %s not produced (see above)", rejected,
+			 k->nfiles && !k->line_file ? "file(s) were" : "line(s) were");
 		rc = EV_EXIT_FAILURE;
 	}
 	if (k->fatal)
@@ -245,7 +443,10 @@ int kin_produce(struct kin *k)
 	ev_debug("%" PRIu64 " message(s) delivered", k->dl.delivered);
 	if (rkt)
 		rd_kafka_topic_destroy(rkt);
-	ev_reader_free(in);
+	ev_reader_free(in.lines);
+	ev_buf_free(&in.buf);
+	if (in.fd > 0)
+		close(in.fd);
 	ev_kafka_envelope_free(&env);
 	ev_buf_free(&key);
 	ev_buf_free(&k->frame);

@@ -307,20 +307,8 @@ static int check_kcat_options(struct kin *k)
 	if (k->mode == 'Q') {
 		if (k->ntopics == 0)
 			return ev_tool_usage_error("no query: give -t TOPIC:PARTITION:TIMESTAMP");
-		for (int i = 0; i < k->ntopics; i++) {
-			if (kin_query_check(k->topics[i], err, sizeof(err)) < 0)
-				return ev_tool_usage_error("%s", err);
-			/* "topic:partition" */
-			size_t n =
-				(size_t)(strchr(strchr(k->topics[i], ':') + 1, ':') - k->topics[i]);
-			for (int j = 0; j < i; j++)
-				if (strncmp(k->topics[j], k->topics[i], n + 1) == 0)
-					return ev_tool_usage_error(
-						"-Q asks for %.*s [%.*s] twice",
-						(int)strcspn(k->topics[i], ":"), k->topics[i],
-						(int)(n - strcspn(k->topics[i], ":") - 1),
-						k->topics[i] + strcspn(k->topics[i], ":") + 1);
-		}
+		if (kin_query_check(k, err, sizeof(err)) < 0)
+			return ev_tool_usage_error("%s", err);
 		return 0;
 	}
 	if (k->mode == 'C' && k->start == START_STORED && !k->group)

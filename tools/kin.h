@@ -125,8 +125,9 @@ int kin_consume(struct kin *k);
 int kin_produce(struct kin *k);
 int kin_list_metadata(struct kin *k);
 int kin_query_offsets(struct kin *k);
-/* -Q's "topic:partition:timestamp" checked: 0, or -1 with a message in err. */
-int kin_query_check(const char *spec, char *err, size_t errlen);
+/* -Q's "topic:partition:timestamp" queries checked, each partition asked for once: 0, or -1
+ * with a message in err. */
+int kin_query_check(const struct kin *k, char *err, size_t errlen);
 /* Consuming with -f, -K, -D, -O or -Z: compile the format into k->fmt. Returns 0, or -1 with
  * a message in err. */
 int kin_format_setup(struct kin *k, char *err, size_t errlen);

@@ -109,15 +109,27 @@ static int query_parse(const char *spec, char *buf, size_t buflen, int32_t *part
 	return 0;
 }
 
-int kin_query_check(const char *spec, char *err, size_t errlen)
+int kin_query_check(const struct kin *k, char *err, size_t errlen)
 {
-	char topic[256];
-	int32_t p;
+	char topic[256], other[256];
+	int32_t p, q;
 	int64_t ts;
-	if (query_parse(spec, topic, sizeof(topic), &p, &ts) == 0)
-		return 0;
-	snprintf(err, errlen, "invalid query '%s': want TOPIC:PARTITION:TIMESTAMP", spec);
-	return -1;
+	for (int i = 0; i < k->ntopics; i++) {
+		if (query_parse(k->topics[i], topic, sizeof(topic), &p, &ts) < 0) {
+			snprintf(err, errlen, "invalid query '%s': want TOPIC:PARTITION:TIMESTAMP",
+				 k->topics[i]);
+			return -1;
+		}
+		/* librdkafka answers a partition asked for twice wrongly (kcat: "must only
+		 * occur once") */
+		for (int j = 0; j < i; j++)
+			if (query_parse(k->topics[j], other, sizeof(other), &q, &ts) == 0 &&
+			    p == q && strcmp(topic, other) == 0) {
+				snprintf(err, errlen, "-Q asks for %s [%d] twice", topic, (int)p);
+				return -1;
+			}
+	}
+	return 0;
 }
 
 /* The result as kcat -Q -J writes it: {"topic":{"topic":"topic","N":{"partition":N,"offset":O},

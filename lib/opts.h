@@ -28,7 +28,7 @@ char *ev_opt_read_file(const char *path, size_t max, char *err, size_t errlen);
  *	const ev_option options[] = {
  *		EV_OPT_TEXT("usage: tool [options]\n\nOptions:\n"),
  *		EV_OPT_STRING('d', "dlq", "PATH|fd:N", &t->dlq, "dead-letter output"),
- *		EV_OPT_SIZE(0, "max-line-bytes", "N", &t->max_line, 1, UINT64_MAX, "size",
+ *		EV_OPT_SIZE(0, "max-line-bytes", "N", &t->max_line, 1, INT64_MAX, "size",
  *			    "longer lines are dead-lettered"),
  *		EV_OPTS_COMMON(&t->common),
  *		EV_OPT_TEXT("\nExit status: ...\n"),
@@ -41,7 +41,9 @@ char *ev_opt_read_file(const char *path, size_t max, char *err, size_t errlen);
  * themselves; NULL: the usage does not show the option) and what it does: store a value where
  * it points, or call a function. Text entries are printed as they are, in order, so the usage
  * text is the table read top down.
- * Tables are automatic arrays: their entries point into the tool's state. */
+ * Tables are automatic arrays: their entries point into the tool's state. The macros check the
+ * type of what an entry points to at compile time (an int for FLAG and BIT, a const char * for
+ * STRING, ...); INT takes an int, int32_t or int64_t. */
 
 typedef struct ev_option ev_option;
 
@@ -59,7 +61,7 @@ enum ev_opt_kind {
 	EV_OPTK_FLAG,     /* *(int *)value = min */
 	EV_OPTK_BIT,      /* *(int *)value |= min */
 	EV_OPTK_STRING,   /* *(const char **)value = arg */
-	EV_OPTK_INT,      /* an integer in [min, max] into an integer of size bytes */
+	EV_OPTK_INT,      /* an integer in [min, max] into an int32_t or int64_t (size bytes) */
 	EV_OPTK_SIZE,     /* ev_opt_size within [min, max] into a uint64_t */
 	EV_OPTK_DURATION, /* ev_opt_duration_ms (bare numbers in unit ms) within [min, max] */
 	EV_OPTK_TIME,     /* ev_time_parse (epoch ms or RFC 3339) into an int64_t */

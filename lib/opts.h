@@ -113,11 +113,14 @@ struct ev_option {
 		.kind = EV_OPTK_STRING, .short_name = (s), .long_name = (l), .argh = (a), \
 		.value = (p) + 0 * sizeof((const char **)0 == (p)), .help = (h)           \
 	}
-#define EV_OPT_INT(s, l, a, p, lo, hi, w, h)                                               \
-	{                                                                                  \
-		.kind = EV_OPTK_INT, .short_name = (s), .long_name = (l), .argh = (a),     \
-		.value = (p), .size = sizeof(*(p)), .min = (lo), .max = (hi), .what = (w), \
-		.help = (h)                                                                \
+/* sizeof *p, which must be 4 or 8 (a compile error otherwise) */
+#define EV_OPT_INT_SIZE(p) \
+	(sizeof(*(p)) + 0 * sizeof(char[sizeof(*(p)) == 4 || sizeof(*(p)) == 8 ? 1 : -1]))
+#define EV_OPT_INT(s, l, a, p, lo, hi, w, h)                                                     \
+	{                                                                                        \
+		.kind = EV_OPTK_INT, .short_name = (s), .long_name = (l), .argh = (a),           \
+		.value = (p), .size = EV_OPT_INT_SIZE(p), .min = (lo), .max = (hi), .what = (w), \
+		.help = (h)                                                                      \
 	}
 #define EV_OPT_SIZE(s, l, a, p, lo, hi, w, h)                                              \
 	{                                                                                  \

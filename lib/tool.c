@@ -114,6 +114,12 @@ ev_counter *ev_tool_records_out(ev_metrics *m)
 				  NULL);
 }
 
+ev_counter *ev_tool_bytes_in(ev_metrics *m)
+{
+	return ev_metrics_counter(m, "evpipe_bytes_in_total",
+				  "Bytes of the records read (payloads for kin -C)", NULL);
+}
+
 static ev_counter *labelled(ev_metrics *m, const char *name, const char *help, const char *label,
 			    const char *value, int seconds)
 {
@@ -136,6 +142,12 @@ ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason)
 			"Records sent to a dead-letter output, by reason", "reason", reason, 0);
 }
 
+ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason)
+{
+	return labelled(m, "evpipe_records_skipped_total", "Input lines skipped, by reason",
+			"reason", reason, 0);
+}
+
 ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
 {
 	char err[256];
@@ -153,51 +165,4 @@ ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
 		ev_info("serving metrics at http://%s:%d/metrics", ev_metrics_host(m),
 			ev_metrics_port(m));
 	return m;
-}
-
-int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags)
-{
-	for (;;) {
-		int rc = ev_reader_next(r, line, len, flags);
-		if (rc >= 0)
-			return rc;
-		if (errno != EINTR) {
-			ev_error("cannot read %s: %s", what, strerror(errno));
-			return -1;
-		}
-		if (ev_tool_stop_requested())
-			return 0;
-	}
-}
-
-int ev_tool_control(ev_control_seq *s, const ev_reader *r, const char *line, size_t len,
-		    ev_control *c)
-{
-	char err[512];
-	if (ev_control_check(s, line, len, ev_wall_ms(), c, err, sizeof(err)) == 0)
-		return 0;
-	ev_error("line %" PRIu64 ": %s", ev_reader_lines(r), err);
-	return -1;
-}
-
-static ev_counter *torn(ev_metrics *m)
-{
-	return ev_metrics_counter(m, "evpipe_records_skipped_total",
-				  "Input lines skipped, by reason", "reason=\"torn\"");
-}
-
-void ev_tool_torn_register(ev_metrics *m)
-{
-	torn(m);
-}
-
-int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags)
-{
-	if (!checkpoints || !(flags & EV_LINE_NO_NEWLINE) || len == 0)
-		return 0;
-	ev_counter_inc(torn(m));
-	ev_warn("the input ended in the middle of a line (%zu bytes: a stage before this one "
-		"died?): not a record; a restore replays it",
-		len);
-	return 1;
 }

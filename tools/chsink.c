@@ -27,10 +27,11 @@
 #include "tool.h"
 
 static const char usage_text[] =
-	"usage: chsink --url URL --table DB.TABLE [options] < rows > acknowledgements\n"
+	"usage: chsink --url URL --table DB.TABLE [options] [FILE...] > acks\n"
 	"\n"
-	"Inserts rows (a JSON object per line) into a ClickHouse table over HTTP, as INSERT ...\n"
-	"FORMAT JSONEachRow on one kept-alive connection, in batches: --batch-rows rows,\n"
+	"Inserts rows (a JSON object per line, from the FILEs in order, - for stdin, or stdin)\n"
+	"into a ClickHouse table over HTTP, as INSERT ... FORMAT JSONEachRow on one kept-alive\n"
+	"connection, in batches: --batch-rows rows,\n"
 	"--batch-bytes bytes, or what arrived within --linger of a batch's first row, whichever\n"
 	"comes first. A batch refused for its content is bisected: the rows ClickHouse rejects\n"
 	"become dead letters with its error text (reason rejected), the others are inserted.\n"

@@ -26,11 +26,12 @@
 #include "tool.h"
 
 static const char usage_text[] =
-	"usage: dlqsink -b BROKERS -t TOPIC [options] < envelopes   to a Kafka topic\n"
-	"       dlqsink --file PATH [options] < envelopes           appended to a file\n"
-	"       dlqsink replay [-t TOPIC | --file PATH] [filters] > records   the original records\n"
+	"usage: dlqsink -b BROKERS -t TOPIC [options] [FILE...]    to a Kafka topic\n"
+	"       dlqsink --file PATH [options] [FILE...]            appended to a file\n"
+	"       dlqsink replay [-t TOPIC | --file PATH | FILE...] [filters] > records\n"
 	"\n"
-	"Writes the dead-letter envelopes of evvalidate, evwindow and chsink to their final place:\n"
+	"Writes the dead-letter envelopes of evvalidate, evwindow and chsink (read from the FILEs\n"
+	"in order, - for stdin, or stdin) to their final place:\n"
 	"a Kafka topic (keyed by reason, idempotent producer) or a file (appended, fsync'ed). On a\n"
 	"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
 	"could not be written.\n"

@@ -27,7 +27,7 @@
 
 static const char usage_text[] =
 	"usage: evvalidate --contract FILE|registry:SUBJECT[@VERSION] [--dlq PATH|fd:N] [options]\n"
-	"           < records > valid\n"
+	"           [FILE...] > valid\n"
 	"       evvalidate --check-compat registry:SUBJECT FILE [--register]\n"
 	"\n"
 	"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
@@ -38,7 +38,10 @@ static const char usage_text[] =
 	"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
 	"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
 	"accept).\n"
-	"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
+	"Reads the FILEs in order (- for stdin), or stdin when none is given. Blank lines\n"
+	"(empty, or spaces and tabs) are skipped and counted; control lines go to both outputs,\n"
+	"in order. With checkpoints, the last line of an input without its newline is what a\n"
+	"stage before this one was writing when it died: skipped, counted and warned about.\n"
 	"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
 	"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
 	"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"

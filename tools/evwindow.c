@@ -26,10 +26,11 @@
 #include "window.h"
 
 static const char usage_text[] =
-	"usage: evwindow (--tumble D | --slide D --every E | --session-gap G) [options] < records\n"
+	"usage: evwindow (--tumble D | --slide D --every E | --session-gap G) [options] [FILE...]\n"
 	"\n"
-	"Aggregates records in event-time windows and writes one row per window and key when\n"
-	"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
+	"Aggregates the records of the FILEs, in order (- for stdin; none: stdin), in event-time\n"
+	"windows, and writes one row per window and key when the watermark passes the window's\n"
+	"end: {\"window_start\",\"window_end\",<keys>,\n"
 	"<aggregates>,\"version\"}, the version being the records folded into the window. Times\n"
 	"are UTC \"YYYY-MM-DD hh:mm:ss\", rounded down to the second; when a window size, --every\n"
 	"or --session-gap is not whole seconds (or with --msec-bounds), \"window_start_msec\" and\n"

@@ -184,8 +184,10 @@ int ev_stage_next(ev_stage *s, ev_stage_line *l)
 		}
 		l->lineno = ev_reader_lines(s->in);
 		l->cls = ev_line_classify(l->data, l->len, l->flags, s->checkpoints);
-		if (s->o.flags & EV_STAGE_COUNT_EVERY_LINE)
+		if (s->o.flags & EV_STAGE_COUNT_EVERY_LINE) {
 			ev_counter_inc(s->m_in);
+			ev_counter_add(s->m_bytes, l->len);
+		}
 		switch (l->cls) {
 		case EV_LINE_TORN:
 			ev_counter_inc(s->m_torn);
@@ -202,9 +204,10 @@ int ev_stage_next(ev_stage *s, ev_stage_line *l)
 			return control(s, l) < 0 ? -1 : 1;
 		case EV_LINE_RECORD:
 			s->records++;
-			if (!(s->o.flags & EV_STAGE_COUNT_EVERY_LINE))
+			if (!(s->o.flags & EV_STAGE_COUNT_EVERY_LINE)) {
 				ev_counter_inc(s->m_in);
-			ev_counter_add(s->m_bytes, l->len);
+				ev_counter_add(s->m_bytes, l->len);
+			}
 			return 1;
 		}
 	}

@@ -22,8 +22,8 @@ enum ev_line_class ev_line_classify(const char *line, size_t len, int flags, int
 const char *ev_line_class_name(enum ev_line_class c);
 
 enum {
-	/* every line read counts in evpipe_records_in_total, blank and control ones too (kin -P,
-	 * whose input is lines to produce) */
+	/* every line read counts in evpipe_records_in_total and evpipe_bytes_in_total, blank and
+	 * control ones too (kin -P, whose input is lines to produce) */
 	EV_STAGE_COUNT_EVERY_LINE = 1,
 	/* control lines are not parsed nor checked, only returned (kin -P passes them over) */
 	EV_STAGE_CONTROL_UNCHECKED = 2,

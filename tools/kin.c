@@ -308,16 +308,11 @@ static void setup_metrics(struct kin *k)
 	ev_metrics *m = k->metrics;
 	k->m_in = ev_tool_records_in(m);
 	k->m_out = ev_tool_records_out(m);
-	k->m_bytes_in = ev_metrics_counter(m, "evpipe_bytes_in_total", "Payload bytes read", NULL);
+	k->m_bytes_in = ev_tool_bytes_in(m);
 	k->m_bytes_out =
 		ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
 	k->m_blocked = ev_tool_blocked(m, "stdout");
-	k->m_skipped_blank =
-		ev_metrics_counter(m, "evpipe_records_skipped_total",
-				   "Input lines skipped, by reason", "reason=\"blank\"");
-	k->m_skipped_control =
-		ev_metrics_counter(m, "evpipe_records_skipped_total",
-				   "Input lines skipped, by reason", "reason=\"control\"");
+	k->m_skipped_control = ev_tool_skipped(m, "control");
 	k->m_rejected_too_long =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"too_long\"");

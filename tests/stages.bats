@@ -144,3 +144,13 @@ with_metrics() {
 		[ ! -s err ]
 	done
 }
+
+@test "kin -P: files in order, - for stdin; blank lines of spaces skipped" {
+	need_services
+	topic=$(new_topic stages)
+	run -0 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 a.ndjson - c.ndjson < b.ndjson
+	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -e
+	[ "$output" = "$(printf '%s\n' "$R1" "$R2" "$R3")" ]
+	run -1 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" missing.ndjson
+	[[ "$stderr" == *"cannot open 'missing.ndjson'"* ]]
+}

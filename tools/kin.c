@@ -17,13 +17,14 @@
 static const char usage_text[] =
 	"usage: kin -C -b BROKERS -t TOPIC [-t TOPIC...] [options]   consume to stdout\n"
 	"       kin -C -b BROKERS -G GROUP TOPIC... [options]          consume as a group member\n"
-	"       kin -P -b BROKERS -t TOPIC [options] < lines             produce stdin lines\n"
+	"       kin -P -b BROKERS -t TOPIC [options] [FILE...]           produce lines\n"
 	"       kin -L -b BROKERS [-t TOPIC] [-J]                        list metadata\n"
 	"\n"
 	"Modes:\n"
 	"  -C, --consume            consume messages, one payload per line on stdout\n"
-	"  -P, --produce            produce one message per stdin line (blank lines and\n"
-	"                           control lines are skipped and counted)\n"
+	"  -P, --produce            produce one message per line of the FILEs, in order (-:\n"
+	"                           stdin), or of stdin (blank lines, spaces and tabs only,\n"
+	"                           and control lines are skipped and counted)\n"
 	"  -L, --list               list brokers, topics and partitions\n"
 	"\n"
 	"Common options:\n" EV_KAFKA_OPTIONS_HELP
@@ -430,6 +431,11 @@ static int parse_args(struct kin *k, int argc, char **argv)
 				break;
 			return ev_tool_bad_option(argv);
 		}
+	}
+	if (k->mode == 'P') {
+		k->files = argv + optind;
+		k->nfiles = (size_t)(argc - optind);
+		optind = argc;
 	}
 	for (; optind < argc; optind++) {
 		if (!k->group)

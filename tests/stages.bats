@@ -63,7 +63,7 @@ with_metrics() {
 	# the line of spaces is not a record: no dead letter (it was one, parse, before)
 	[ "$(grep -vc __evpipe late)" -eq 0 ]
 	run -0 --separate-stderr evwindow --tumble 1m < a.ndjson
-	[ -z "$stderr" ]
+	[ "$stderr" = "evwindow: 1 record(s): 1 row(s) written, 0 late, 0 dead-lettered; 1 blank line(s) skipped" ]
 	with_metrics a.ndjson evwindow --tumble 1m
 	[ "$(metric evpipe_records_in_total)" -eq 1 ]
 	grep -q '^evpipe_records_skipped_total{tool="evwindow",job="evpipe",reason="blank"} 1$' metrics

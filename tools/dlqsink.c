@@ -111,7 +111,8 @@ struct dlqsink {
 	ev_buf raw;                /* the record being claim-checked or restored */
 	struct oversize *oversize; /* refused by the broker as too large: sent again as claims */
 	size_t noversize, capoversize;
-	uint64_t replayed, skipped, unrecoverable;
+	uint64_t replayed, skipped, unrecoverable, written;
+	ev_log_limit not_envelope; /* warnings of lines that are not envelopes */
 };
 
 /* A message the broker refused as too large, with its key (the reason). */
@@ -303,8 +304,9 @@ static int sink(struct dlqsink *d)
 		if (!reason) {
 			/* Still kept: a dead-letter sink never drops what it is given. */
 			ev_counter_inc(d->m_bad);
-			ev_warn("%s is not a dead-letter envelope; kept as it is",
-				ev_stage_where(d->stage));
+			ev_log_limited(&d->not_envelope, EV_LOG_WARN,
+				       "%s is not a dead-letter envelope; kept as it is",
+				       ev_stage_where(d->stage));
 		}
 		if (d->rk) {
 			if (produce_envelope(d, l.data, l.len, reason ? reason : "unknown") < 0 ||
@@ -321,15 +323,22 @@ static int sink(struct dlqsink *d)
 				break;
 			}
 			ev_counter_inc(d->m_out);
+			d->written++;
 		}
 		json_decref(root);
 	}
 	if (make_durable(d) < 0)
 		rc = EV_EXIT_FAILURE;
+	ev_log_limit_end(&d->not_envelope, EV_LOG_WARN, "lines that are not envelopes");
 	if (d->dl.failed)
 		ev_error("%" PRIu64 " of %" PRIu64 " dead letter(s) failed delivery: %s",
 			 d->dl.failed, d->dl.failed + d->dl.delivered,
 			 rd_kafka_err2str(d->dl.first_err));
+	ev_info("%" PRIu64 " line(s): %" PRIu64 " %s '%s' (%" PRIu64
+		" not dead-letter envelopes, kept as they are); %" PRIu64 " blank line(s) skipped",
+		ev_stage_records(d->stage), d->rk ? d->dl.delivered : d->written,
+		d->rk ? "delivered to" : "written to", d->rk ? d->topic : d->file,
+		d->not_envelope.total, ev_stage_blank(d->stage));
 	return rc;
 }
 
@@ -359,7 +368,8 @@ static int replay_one(struct dlqsink *d, const char *line, size_t len, const cha
 	char err[1024];
 	const char *sha = json_string_value(json_object_get(root, "raw_sha256"));
 	if (!is_claim && !lost && !ev_claim_raw(root, &d->raw)) {
-		ev_warn("%s is not a dead-letter envelope: skipped", where);
+		ev_log_limited(&d->not_envelope, EV_LOG_WARN,
+			       "%s is not a dead-letter envelope: skipped", where);
 		d->skipped++;
 	} else if (reason_wanted(d, reason) &&
 		   (!json_is_integer(at) ||
@@ -439,6 +449,7 @@ static int replay(struct dlqsink *d)
 	int rc = d->topic ? replay_topic(d) : replay_stream(d);
 	if (ev_writer_flush(d->out) < 0 && ev_stage_write_failed(d->stage, "standard output") < 0)
 		rc = -1;
+	ev_log_limit_end(&d->not_envelope, EV_LOG_WARN, "lines that are not envelopes");
 	ev_info("%" PRIu64 " record(s) replayed%s", d->replayed,
 		d->skipped ? " (some lines were not envelopes)" : "");
 	if (d->unrecoverable) {

@@ -164,6 +164,7 @@ struct evwindow {
 	int stopped;      /* upstream said it stopped: the input ends, the stream does not */
 	int ended;        /* upstream said the stream is finished */
 	int cross_warned; /* keys said to span partitions */
+	uint64_t dead;    /* records dead-lettered (late ones aside) */
 	struct held {
 		char *line;
 		size_t len;
@@ -218,8 +219,10 @@ static void spilling(void *arg, size_t bytes, size_t windows)
 static int dead_letter(struct evwindow *e, const char *reason, const char *path,
 		       const char *message, const char *line, size_t len)
 {
-	if (strcmp(reason, "late") != 0) /* the window engine counts its late records */
+	if (strcmp(reason, "late") != 0) { /* the window engine counts its late records */
 		ev_counter_inc(ev_tool_dead_letters(e->metrics, reason));
+		e->dead++;
+	}
 	if (!e->late) {
 		ev_error("%s: %s%s%s: %s", ev_stage_where(e->stage), reason, *path ? " at " : "",
 			 path, message);
@@ -540,6 +543,11 @@ static int run(struct evwindow *e)
 		ev_error("%s", e->err);
 	else if (r < 0)
 		ev_stage_write_failed(e->stage, "output");
+	if (r == 0)
+		ev_info("%" PRIu64 " record(s): %" PRIu64 " row(s) written, %" PRIu64
+			" late, %" PRIu64 " dead-lettered; %" PRIu64 " blank line(s) skipped",
+			ev_stage_records(e->stage), ev_counter_value(e->m_out),
+			ev_counter_value(e->series.late), e->dead, ev_stage_blank(e->stage));
 	return r < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
 }
 

@@ -232,7 +232,10 @@ int kin_produce(struct kin *k)
 	}
 	if (k->fatal)
 		rc = EV_EXIT_FAILURE;
-	ev_debug("%" PRIu64 " message(s) delivered", k->dl.delivered);
+	ev_info("%" PRIu64 " line(s): %" PRIu64 " message(s) delivered, %" PRIu64
+		" not produced; %" PRIu64 " blank and %" PRIu64 " control line(s) skipped",
+		ev_counter_value(k->m_in), k->dl.delivered, rejected, ev_stage_blank(in),
+		ev_counter_value(k->m_skipped_control));
 	if (rkt)
 		rd_kafka_topic_destroy(rkt);
 	ev_stage_free(in);

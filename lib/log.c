@@ -97,8 +97,9 @@ void ev_log_limited(ev_log_limit *l, enum ev_log_level level, const char *fmt, .
 		return;
 	}
 	if (++l->written == EV_LOG_BURST)
-		snprintf(tail, sizeof(tail), " (more like it within a minute are counted, not "
-					     "reported)");
+		snprintf(tail, sizeof(tail),
+			 " (more like it within a minute are counted, not "
+			 "reported)");
 	if (l->suppressed)
 		snprintf(tail, sizeof(tail), " (%" PRIu64 " more like it not reported)",
 			 l->suppressed);

@@ -213,7 +213,9 @@ int ev_metrics_sum(ev_metrics *m, const char *name, const char *labels, double *
 		    (labels && strcmp(x->labels, labels) != 0))
 			continue;
 		uint64_t v = atomic_load_explicit(&x->value, memory_order_relaxed);
-		*sum += x->kind == KIND_GAUGE ? bits_dbl(v) : x->seconds ? (double)v / 1e9 : (double)v;
+		*sum += x->kind == KIND_GAUGE ? bits_dbl(v)
+			: x->seconds          ? (double)v / 1e9
+					      : (double)v;
 		n++;
 	}
 	pthread_mutex_unlock(&m->lock);

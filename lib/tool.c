@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "progress.h"
 
 static volatile sig_atomic_t stop_signal;
+static int progress_wanted = -1; /* 1 --progress, 0 --no-progress, -1 when stderr is a tty */
+static ev_progress *progress;
 
 void ev_tool_init(const char *prog)
 {
@@ -28,6 +31,9 @@ void ev_tool_init(const char *prog)
 	const char *level = getenv("EVPIPE_LOG_LEVEL");
 	if (level && ev_log_parse_level(level) >= 0)
 		ev_log_set_level((enum ev_log_level)ev_log_parse_level(level));
+	const char *p = getenv("EVPIPE_PROGRESS");
+	if (p && (strcmp(p, "0") == 0 || strcmp(p, "1") == 0))
+		progress_wanted = *p == '1';
 }
 
 int ev_tool_usage_error(const char *fmt, ...)
@@ -146,6 +152,19 @@ ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason)
 {
 	return labelled(m, "evpipe_records_skipped_total", "Input lines skipped, by reason",
 			"reason", reason, 0);
+}
+
+void ev_tool_progress(ev_metrics *m)
+{
+	if (!progress && m && (progress_wanted < 0 ? isatty(2) : progress_wanted))
+		progress = ev_progress_start(m, ev_log_prog(), 250);
+}
+
+void ev_tool_metrics_free(ev_metrics *m)
+{
+	ev_progress_stop(progress);
+	progress = NULL;
+	ev_metrics_free(m);
 }
 
 ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)

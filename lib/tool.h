@@ -69,6 +69,13 @@ ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason);
 ev_counter *ev_tool_blocked(ev_metrics *m, const char *output);
 ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
 
+/* The live status line on stderr (lib/progress.c) of a tool that moves records: drawn from m
+ * when asked for (--progress, EVPIPE_PROGRESS=1), or by default when stderr is a terminal
+ * (--no-progress, EVPIPE_PROGRESS=0: never). ev_tool_metrics_free stops it. */
+void ev_tool_progress(ev_metrics *m);
+/* Stop the status line, then free m. */
+void ev_tool_metrics_free(ev_metrics *m);
+
 /* Create the registry and, when addr is non-NULL, serve it. Returns NULL with a message
  * logged when the address cannot be served. */
 ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr);

@@ -874,6 +874,7 @@ int main(int argc, char **argv)
 		setup_metrics(&s);
 		ev_ckpt_metrics(&s.ck, s.metrics);
 		ev_tool_catch_signals();
+		ev_tool_progress(s.metrics);
 		rc = connect_clickhouse(&s) < 0 || prepare_table(&s) < 0 ? EV_EXIT_FAILURE
 									 : run(&s);
 	}
@@ -882,7 +883,7 @@ int main(int argc, char **argv)
 	if (s.dlq_fd > 2)
 		close(s.dlq_fd);
 	ev_ch_free(s.ch);
-	ev_metrics_free(s.metrics);
+	ev_tool_metrics_free(s.metrics);
 	ev_ckpt_close(&s.ck);
 	ev_ack_out_free(s.ack);
 	free(s.insert_query);

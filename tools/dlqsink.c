@@ -679,6 +679,7 @@ int main(int argc, char **argv)
 		setup_metrics(&d);
 		ev_ckpt_metrics(&d.ck, d.metrics);
 		ev_tool_catch_signals();
+		ev_tool_progress(d.metrics);
 		d.out = ev_writer_new(1, 64 * 1024);
 		ev_stage_output(d.stage, d.out, "stdout");
 		rc = replay(&d);
@@ -686,6 +687,7 @@ int main(int argc, char **argv)
 		setup_metrics(&d);
 		ev_ckpt_metrics(&d.ck, d.metrics);
 		ev_tool_catch_signals();
+		ev_tool_progress(d.metrics);
 		rc = open_sink(&d) < 0 ? EV_EXIT_FAILURE : sink(&d);
 	}
 	ev_writer_free(d.out);
@@ -697,7 +699,7 @@ int main(int argc, char **argv)
 		rd_kafka_topic_destroy(d.rkt);
 	if (d.rk)
 		rd_kafka_destroy(d.rk);
-	ev_metrics_free(d.metrics);
+	ev_tool_metrics_free(d.metrics);
 	ev_ckpt_close(&d.ck);
 	ev_store_close(d.claim_own);
 	ev_ack_out_free(d.ack);

@@ -524,10 +524,11 @@ int main(int argc, char **argv)
 					      "Events generated, by kind", "kind=\"late\"");
 		g.m_blocked = ev_tool_blocked(g.metrics, "stdout");
 		ev_tool_catch_signals();
+		ev_tool_progress(g.metrics);
 		rc = run(&g);
 	}
 	ev_writer_free(g.out);
-	ev_metrics_free(g.metrics);
+	ev_tool_metrics_free(g.metrics);
 	free_types(&g);
 	return ev_tool_finish(rc);
 }

@@ -598,6 +598,7 @@ int main(int argc, char **argv)
 		setup_metrics(&v);
 		ev_ckpt_metrics(&v.ck, v.metrics);
 		ev_tool_catch_signals();
+		ev_tool_progress(v.metrics);
 		rc = run(&v);
 	}
 out:
@@ -608,7 +609,7 @@ out:
 	for (size_t i = 0; i < v.nidv; i++)
 		ev_validator_free(v.idv[i].val);
 	ev_contract_close(&v.contract);
-	ev_metrics_free(v.metrics);
+	ev_tool_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
 	return ev_stage_exit(v.stage, rc);
 }

@@ -725,6 +725,7 @@ int main(int argc, char **argv)
 		ev_stage_output(e.stage, e.out, "stdout");
 		ev_stage_output(e.stage, e.late, "late");
 		ev_tool_catch_signals();
+		ev_tool_progress(e.metrics);
 		rc = run(&e);
 	}
 	/* Every way out closes the store: a private directory is removed. */
@@ -744,6 +745,6 @@ int main(int argc, char **argv)
 		free(e.held[i].line);
 	free(e.held);
 	ev_agg_specs_free(e.aggs, e.naggs);
-	ev_metrics_free(e.metrics);
+	ev_tool_metrics_free(e.metrics);
 	return ev_stage_exit(e.stage, rc);
 }

@@ -587,7 +587,7 @@ int main(int argc, char **argv)
 	if (k.ck.url && start_checkpoints(&k) < 0) {
 		rd_kafka_conf_destroy(k.kafka.conf);
 		ev_ckpt_close(&k.ck);
-		ev_metrics_free(k.metrics);
+		ev_tool_metrics_free(k.metrics);
 		return EV_EXIT_FAILURE;
 	}
 	if (k.ack_spec) {
@@ -596,7 +596,7 @@ int main(int argc, char **argv)
 		if (!k.ack || !k.marks) {
 			ev_error("--commit-on-ack: %s", k.ack ? "out of memory" : err);
 			rd_kafka_conf_destroy(k.kafka.conf);
-			ev_metrics_free(k.metrics);
+			ev_tool_metrics_free(k.metrics);
 			return EV_EXIT_FAILURE;
 		}
 	}
@@ -611,6 +611,8 @@ int main(int argc, char **argv)
 		return EV_EXIT_FAILURE;
 	}
 
+	if (k.mode != 'L')
+		ev_tool_progress(k.metrics);
 	switch (k.mode) {
 	case 'C': rc = kin_consume(&k); break;
 	case 'P': rc = kin_produce(&k); break;
@@ -634,6 +636,6 @@ int main(int argc, char **argv)
 	json_decref(k.mark_offsets);
 	ev_ack_in_free(k.ack);
 	ev_ckpt_close(&k.ck);
-	ev_metrics_free(k.metrics);
+	ev_tool_metrics_free(k.metrics);
 	return ev_tool_finish(rc);
 }

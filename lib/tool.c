@@ -84,6 +84,13 @@ int ev_tool_opt_log(const ev_option *o, char *arg, char *err, size_t errlen)
 	return 0;
 }
 
+int ev_tool_opt_progress(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	progress_wanted = strcmp(o->long_name, "progress") == 0;
+	return 0;
+}
+
 int ev_tool_opt_version(const ev_option *o, char *arg, char *err, size_t errlen)
 {
 	(void)o, (void)arg, (void)err, (void)errlen;

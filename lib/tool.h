@@ -25,6 +25,7 @@ int ev_tool_parse(const ev_option *opts, int argc, char **argv);
 /* The callbacks of EV_OPTS_COMMON: -q and -v set the log level, -V prints the versions. */
 int ev_tool_opt_log(const ev_option *o, char *arg, char *err, size_t errlen);
 int ev_tool_opt_version(const ev_option *o, char *arg, char *err, size_t errlen);
+int ev_tool_opt_progress(const ev_option *o, char *arg, char *err, size_t errlen);
 
 /* Make sure fds 0-2 are open, set the program name for diagnostics, and read
  * EVPIPE_LOG_LEVEL. */

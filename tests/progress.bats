@@ -46,6 +46,11 @@ status_lines() {
 	[ -z "$(status_lines evvalidate)" ]
 	./slow | EVPIPE_PROGRESS=1 evvalidate --contract "$CONTRACT" > /dev/null 2> err
 	tr '\r' '\n' < err | grep -aq '^evvalidate: in '
+	# and so do the options, which win over it
+	on_tty "EVPIPE_PROGRESS=1 $EVPIPE_BIN/evvalidate --no-progress --contract $CONTRACT events > /dev/null"
+	[ -z "$(status_lines evvalidate)" ]
+	./slow | EVPIPE_PROGRESS=0 evvalidate --progress --contract "$CONTRACT" > /dev/null 2> err
+	tr '\r' '\n' < err | grep -aq '^evvalidate: in '
 }
 
 @test "evwindow, dlqsink, evgen: a status line on a terminal (evwindow's with late records and the watermark lag)" {

@@ -668,6 +668,7 @@ static int parse_args(struct chsink *s, int argc, char **argv)
 		EV_OPT_TEXT(
 			"                           (a barrier's part is written once the rows before it are in)\n"),
 		EV_OPT_ACK_SPEC(&s->ack_spec),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&s->common),
 		EV_OPT_TEXT(
 			"\n"

@@ -475,6 +475,7 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		EV_OPTS_KAFKA(&d->kafka),
 		EV_OPTS_CKPT(&d->ck),
 		EV_OPT_ACK_SPEC(&d->ack_spec),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&d->common),
 		EV_OPT_TEXT("\n"
 			    "Replay filters:\n"),

@@ -435,6 +435,7 @@ static int parse_args(struct evgen *g, int argc, char **argv)
 				INT64_C(86400000) * 365,
 				"shift each event back by up to D (bare number: ms;\n"
 				"default 0, in order)"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&g->common),
 		EV_OPT_TEXT(
 			"\n"

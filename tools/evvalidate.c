@@ -357,6 +357,7 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 			"                           version and id, so that a restore of a checkpoint taken\n"
 			"                           under another contract is refused; --restore loads the\n"
 			"                           recorded version when --contract names none)\n"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&v->common),
 		EV_OPT_TEXT(
 			"\n"

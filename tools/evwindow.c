@@ -572,6 +572,7 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 		EV_OPTS_CKPT(&e->ck),
 		EV_OPT_TEXT(
 			"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&e->common),
 		EV_OPT_TEXT(
 			"\n"

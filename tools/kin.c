@@ -280,6 +280,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			    "consume: write kin's JSON envelope (topic, partition, offset,\n"
 			    "tstype, ts, broker, headers, key, payload); produce: read it\n"
 			    "back (key, headers, partition and timestamp restored)"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&k->common),
 		EV_OPT_TEXT("\n"
 			    "Consume options:\n"),

@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "ht.h"
 #include "log.h"
-#include "ndjson.h"
+#include "sha256.h"
 #include "tool.h"
 
 int ev_ckpt_option(int c, const char *arg, ev_ckpt *o)

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
-#include "ndjson.h"
 
 struct ev_coord {
 	ev_coord_opts o;

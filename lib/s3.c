@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <expat.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +16,9 @@
 #include <unistd.h>
 
 #include "backoff.h"
-#include "ndjson.h"
+#include "clock.h"
 #include "opts.h"
+#include "sha256.h"
 
 #define MAX_ERROR_BODY (64 * 1024)       /* an error answer is short; a longer one is cut */
 #define MAX_LIST_BODY (16 * 1024 * 1024) /* a page of 1000 keys of 1 KiB is about 1.5 MiB */
@@ -344,18 +344,6 @@ int ev_s3_uri_encode(ev_buf *out, const char *s, int keep_slash)
 			return -1;
 	}
 	return 0;
-}
-
-static void sha256_hex(const void *data, size_t len, char hex[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32) {
-		hex[0] = '\0';
-		return;
-	}
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 /* ---- XML answers: errors and ListObjectsV2 pages (expat) ---- */
@@ -841,8 +829,7 @@ int ev_s3_put(ev_s3 *c, const char *key, const void *data, size_t len, char *err
 	r.data = data;
 	r.len = len;
 	char hash[65];
-	sha256_hex(len ? data : "", len, hash);
-	if (!hash[0]) {
+	if (ev_sha256_hex(data, len, hash) < 0) {
 		snprintf(err, errlen, "cannot compute SHA-256");
 		return -1;
 	}

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include "clock.h"
 #include "control.h"
 #include "metrics.h"
 #include "ndjson.h"

@@ -20,10 +20,12 @@
 #include "codec.h"
 #include "control.h"
 #include "deadletter.h"
+#include "gzip.h"
 #include "log.h"
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "sqlsplit.h"
 #include "tool.h"
 
 static const char usage_text[] =

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "sha256.h"
 #include "state.h"
 #include "timefmt.h"
 #include "tool.h"

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "clock.h"
 #include "coordinator.h"
-#include "ndjson.h"
 #include "test.h"
 
 static char root[] = "/tmp/evpipe-test-ckpt-XXXXXX";

@@ -12,7 +12,6 @@
 #include "ht.h"
 #include "log.h"
 #include "sha256.h"
-#include "tool.h"
 
 int ev_ckpt_option(int c, const char *arg, ev_ckpt *o)
 {
@@ -751,8 +750,6 @@ int ev_ckpt_stateless_restore(ev_ckpt *o, char *err, size_t errlen)
 
 void ev_ckpt_metrics(ev_ckpt *o, ev_metrics *m)
 {
-	if (o->url)
-		ev_tool_torn_register(m);
 	if (o->url)
 		o->failures = ev_metrics_counter(
 			m, "evpipe_checkpoint_stage_failures_total",

@@ -191,6 +191,13 @@ void ev_tool_torn_register(ev_metrics *m)
 	torn(m);
 }
 
+void ev_tool_ckpt_metrics(ev_ckpt *ck, ev_metrics *m)
+{
+	if (ck->url)
+		ev_tool_torn_register(m);
+	ev_ckpt_metrics(ck, m);
+}
+
 int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags)
 {
 	if (!checkpoints || !(flags & EV_LINE_NO_NEWLINE) || len == 0)

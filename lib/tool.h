@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include "checkpoint.h"
 #include "clock.h"
 #include "control.h"
 #include "metrics.h"
@@ -85,6 +86,9 @@ ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
 int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags);
 /* Register that series up front (a tool with checkpoints exposes it from the start). */
 void ev_tool_torn_register(ev_metrics *m);
+/* The series of a stage that takes part in checkpoints (when it does): the torn lines it
+ * passes over and the parts it could not write (ev_ckpt_metrics). */
+void ev_tool_ckpt_metrics(ev_ckpt *ck, ev_metrics *m);
 
 /* Create the registry and, when addr is non-NULL, serve it. Returns NULL with a message
  * logged when the address cannot be served. */

@@ -908,7 +908,7 @@ int main(int argc, char **argv)
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&s);
-		ev_ckpt_metrics(&s.ck, s.metrics);
+		ev_tool_ckpt_metrics(&s.ck, s.metrics);
 		ev_tool_catch_signals();
 		rc = connect_clickhouse(&s) < 0 || prepare_table(&s) < 0 ? EV_EXIT_FAILURE
 									 : run(&s);

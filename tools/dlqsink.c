@@ -692,7 +692,7 @@ int main(int argc, char **argv)
 		return EV_EXIT_FAILURE;
 	}
 	setup_metrics(&d);
-	ev_ckpt_metrics(&d.ck, d.metrics);
+	ev_tool_ckpt_metrics(&d.ck, d.metrics);
 	ev_tool_catch_signals();
 	if (d.replay) {
 		d.out = ev_writer_new(1, 64 * 1024);

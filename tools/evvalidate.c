@@ -632,7 +632,7 @@ int main(int argc, char **argv)
 		rc = EV_EXIT_FAILURE;
 	} else {
 		setup_metrics(&v);
-		ev_ckpt_metrics(&v.ck, v.metrics);
+		ev_tool_ckpt_metrics(&v.ck, v.metrics);
 		ev_tool_catch_signals();
 		rc = run(&v);
 	}

@@ -673,7 +673,7 @@ static void metrics(struct evwindow *e)
 	e->m_ck_last =
 		ev_metrics_gauge(m, "evpipe_checkpoint_stage_last_id",
 				 "Id of the last checkpoint this stage wrote its part of", NULL);
-	ev_ckpt_metrics(&e->ck, m);
+	ev_tool_ckpt_metrics(&e->ck, m);
 	ev_window_series_register(&e->series, m);
 	e->wo.series = &e->series;
 }

@@ -67,7 +67,9 @@ void ev_ckpt_set_identity(ev_ckpt *o, json_t *identity)
 	o->identity = identity;
 }
 
-/* The names of a checkpoint's keys under chk-<N>/: a part is "<stage>" PART_SUFFIX. */
+/* A checkpoint's directory is "<job>/" CHK_PREFIX "<N>"; the names of its keys: a part is
+ * "<stage>" PART_SUFFIX. */
+#define CHK_PREFIX "chk-"
 #define MANIFEST_NAME "_manifest.json"
 #define PART_SUFFIX ".json"
 
@@ -275,7 +277,7 @@ fail:
 void ev_ckpt_dir(ev_buf *b, const char *job, int64_t id)
 {
 	ev_buf_reset(b);
-	ev_buf_printf(b, "%s/chk-%010" PRId64, job, id);
+	ev_buf_printf(b, "%s/" CHK_PREFIX "%010" PRId64, job, id);
 }
 
 void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name)
@@ -293,6 +295,14 @@ void ev_ckpt_part_key(ev_buf *b, const char *job, int64_t id, const char *stage)
 void ev_ckpt_manifest_key(ev_buf *b, const char *job, int64_t id)
 {
 	ev_ckpt_key(b, job, id, MANIFEST_NAME);
+}
+
+size_t ev_ckpt_key_job(const char *key)
+{
+	const char *slash = strchr(key, '/');
+	if (!slash || strncmp(slash + 1, CHK_PREFIX, strlen(CHK_PREFIX)) != 0)
+		return 0;
+	return (size_t)(slash - key);
 }
 
 int ev_ckpt_names_ok(const char *job, const char *stage)
@@ -408,7 +418,7 @@ int ev_ckpt_list(ev_store *s, const char *job, ev_ckpt_entry **entries, size_t *
 		 size_t errlen)
 {
 	ev_buf prefix = EV_BUF_INIT;
-	ev_buf_printf(&prefix, "%s/chk-", job);
+	ev_buf_printf(&prefix, "%s/" CHK_PREFIX, job);
 	struct listing l = {NULL, 0, 0, prefix.len};
 	int rc = ev_store_list(s, ev_buf_cstr(&prefix), on_key, &l, err, errlen);
 	ev_buf_free(&prefix);

@@ -156,6 +156,9 @@ void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name);
 /* The key of stage's part, "<job>/chk-<N>/<stage>.json", and of the manifest. */
 void ev_ckpt_part_key(ev_buf *b, const char *job, int64_t id, const char *stage);
 void ev_ckpt_manifest_key(ev_buf *b, const char *job, int64_t id);
+/* The length of the job's name in key when key is one of a checkpoint's, "<job>/chk-...", else
+ * 0. */
+size_t ev_ckpt_key_job(const char *key);
 /* 1 when job and stage make valid keys of the store (ev_store_key_ok): the part's and the
  * directory of the stage's files, "<job>/chk-<N>/<stage>/"; else 0. */
 int ev_ckpt_names_ok(const char *job, const char *stage);

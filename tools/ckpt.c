@@ -414,11 +414,10 @@ enum { JOBS_NAMED = 10 };
 static int collect_job(const char *key, uint64_t size, void *arg)
 {
 	struct jobs *j = arg;
-	const char *slash = strchr(key, '/');
+	size_t len = ev_ckpt_key_job(key);
 	(void)size;
-	if (!slash || strncmp(slash + 1, "chk-", 4) != 0)
+	if (!len)
 		return 0;
-	size_t len = (size_t)(slash - key);
 	if (j->last.len == len && memcmp(j->last.data, key, len) == 0)
 		return 0;
 	if (j->n == JOBS_NAMED) {

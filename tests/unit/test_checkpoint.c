@@ -348,6 +348,9 @@ static void test_offsets_and_objects(void)
 	ev_ckpt_manifest_key(&key, "j", 7);
 	CHECK_STR(ev_buf_cstr(&key), "j/chk-0000000007/_manifest.json");
 	ev_buf_free(&key);
+	CHECK(ev_ckpt_key_job("jobs/chk-0000000007/evwindow.json") == 4);
+	CHECK(ev_ckpt_key_job("jobs/shared/evwindow/x.sst") == 0);
+	CHECK(ev_ckpt_key_job("chk-0000000007") == 0);
 	CHECK(ev_ckpt_names_ok("j", "evwindow"));
 	CHECK(!ev_ckpt_names_ok("j", ".."));
 }

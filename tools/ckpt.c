@@ -1,7 +1,6 @@
 /* ckpt: list, inspect, verify, dump, restore and prune the checkpoints of a job. */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -27,42 +26,14 @@
 #include "watermark.h"
 #include "window.h"
 
-/* The usage around the commands (commands[]) and the common options (EV_TOOL_OPTIONS_HELP). */
+/* What --help says before the commands (made from commands[]) and the options. */
 static const char usage_head[] =
 	"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
 	"\n"
-	"Inspects the checkpoints of a job (--job, default evpipe) in a checkpoint store\n"
-	"(docs/design.md, State and checkpoints). N is a checkpoint id or latest (the newest\n"
-	"complete one).\n"
+	"Inspects the checkpoints of a job in a checkpoint store (docs/design.md, State and\n"
+	"checkpoints). N is a checkpoint id or latest (the newest complete one).\n"
 	"\n"
 	"Commands:\n";
-static const char usage_options[] =
-	"\n"
-	"Options:\n"
-	"      --store URL          the store: file:///dir or s3://bucket/prefix (default\n"
-	"                           $EVPIPE_CHECKPOINT_STORE; S3 from S3_ENDPOINT, AWS_REGION and\n"
-	"                           the AWS credentials); --checkpoint-store is the same\n"
-	"  -J, --json               JSON output: one document (NDJSON for dump)\n"
-	"      --stage NAME         the stage of dump and restore (default evwindow)\n"
-	"      --dir DIR            where restore puts the state\n"
-	"      --keep K             complete checkpoints prune keeps (at least 1)\n";
-static const char usage_tail[] =
-	"\n"
-	"Exit status: 0 ok, 1 runtime failure (store, I/O) or a checkpoint that fails verify,\n"
-	"2 usage error.\n";
-
-enum { OPT_STORE = 256, OPT_STAGE, OPT_DIR, OPT_KEEP };
-
-static const struct option long_options[] = {
-	{"store", required_argument, NULL, OPT_STORE},
-	{"checkpoint-store", required_argument, NULL, OPT_STORE},
-	{"stage", required_argument, NULL, OPT_STAGE},
-	{"dir", required_argument, NULL, OPT_DIR},
-	{"keep", required_argument, NULL, OPT_KEEP},
-	{"json", no_argument, NULL, 'J'},
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 struct ckpt {
 	const char *url;
@@ -1235,7 +1206,7 @@ static const struct command {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-/* The usage: the commands from commands[], the common options from tool.h. */
+/* The usage before the options: the commands from commands[]. */
 static const char *usage_text(void)
 {
 	static ev_buf b = EV_BUF_INIT;
@@ -1258,9 +1229,7 @@ static const char *usage_text(void)
 		}
 		ev_buf_putc(&b, '\n');
 	}
-	ev_buf_puts(&b, usage_options);
-	ev_buf_puts(&b, EV_TOOL_OPTIONS_HELP);
-	ev_buf_puts(&b, usage_tail);
+	ev_buf_puts(&b, "\nOptions:\n");
 	return ev_buf_cstr(&b);
 }
 
@@ -1284,37 +1253,48 @@ static int command_options(const struct ckpt *c, const struct command *cmd)
 	return 0;
 }
 
+static int opt_keep(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	if (ev_opt_int(arg, 1, 1000000, o->value) < 0) {
+		snprintf(err, errlen, "invalid --keep '%s': want 1 or more", arg);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_args(struct ckpt *c, int argc, char **argv, const struct command **cmd)
 {
-	int ch;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "J" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
-	       -1) {
-		int common = ev_tool_common_option(ch, optarg, usage_text(), &c->common);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (ch) {
-		case OPT_STORE: c->url = optarg; break;
-		case OPT_STAGE: c->stage = optarg; break;
-		case OPT_DIR: c->dir = optarg; break;
-		case OPT_KEEP:
-			if (ev_opt_int(optarg, 1, 1000000, &c->keep) < 0)
-				return ev_tool_usage_error("invalid --keep '%s': want 1 or more",
-							   optarg);
-			break;
-		case 'J': c->json = 1; break;
-		default: return ev_tool_bad_option(argv);
-		}
-	}
+	const ev_option options[] = {
+		EV_OPT_TEXT(usage_text()),
+		EV_OPT_STRING(0, "store", "URL", &c->url,
+			      "the store: file:///dir or s3://bucket/prefix (default\n"
+			      "$EVPIPE_CHECKPOINT_STORE; S3 from S3_ENDPOINT, AWS_REGION and\n"
+			      "the AWS credentials); --checkpoint-store is the same"),
+		EV_OPT_ALIAS("checkpoint-store", "store"),
+		EV_OPT_FLAG('J', "json", &c->json, 1,
+			    "JSON output: one document (NDJSON for dump)"),
+		EV_OPT_STRING(0, "stage", "NAME", &c->stage,
+			      "the stage of dump and restore (default evwindow)"),
+		EV_OPT_STRING(0, "dir", "DIR", &c->dir, "where restore puts the state"),
+		EV_OPT_CALLBACK(0, "keep", "K", &c->keep, opt_keep,
+				"complete checkpoints prune keeps (at least 1)"),
+		EV_OPTS_COMMON_JOB(&c->common, "the job whose checkpoints (default evpipe)"),
+		EV_OPT_TEXT(
+			"\n"
+			"Exit status: 0 ok, 1 runtime failure (store, I/O) or a checkpoint that fails verify,\n"
+			"2 usage error.\n"),
+		EV_OPT_END(),
+	};
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	c->args = argv + optind;
 	c->nargs = argc - optind;
 	if (c->nargs == 0) {
 		ev_buf names = EV_BUF_INIT;
 		for (size_t i = 0; i < NCOMMANDS; i++)
 			ev_buf_printf(&names, "%s%s", i ? ", " : "", commands[i].name);
-		int rc = ev_tool_usage_error("no command: %s", ev_buf_cstr(&names));
+		rc = ev_tool_usage_error("no command: %s", ev_buf_cstr(&names));
 		ev_buf_free(&names);
 		return rc;
 	}
@@ -1331,7 +1311,7 @@ static int parse_args(struct ckpt *c, int argc, char **argv, const struct comman
 							      : "a checkpoint: N or latest");
 	if (c->nargs - 1 > (*cmd)->nargs)
 		return ev_tool_usage_error("unexpected argument '%s'", c->args[(*cmd)->nargs + 1]);
-	int rc = command_options(c, *cmd);
+	rc = command_options(c, *cmd);
 	if (rc)
 		return rc;
 	if (!c->stage)

@@ -1042,9 +1042,21 @@ static int has_key(const struct cfiles *fs, const char *key)
 	return 0;
 }
 
-/* The offsets of a and b merged by topic and partition: a partition missing on one side has
- * no offset there (null). */
-static json_t *offsets_diff(const ev_ckpt_offsets *oa, const ev_ckpt_offsets *ob)
+/* An offset of a diff as text (with its sign: an advance), "-" when there is none. */
+static void fmt_offset(int has, int64_t v, int sign, char out[24])
+{
+	if (!has)
+		strcpy(out, "-");
+	else if (sign)
+		snprintf(out, 24, "%+" PRId64, v);
+	else
+		snprintf(out, 24, "%" PRId64, v);
+}
+
+/* The offsets of a and b merged by topic and partition, as JSON rows {topic, partition, from,
+ * to, advanced} and, when print, as lines: a partition missing on one side has no offset there
+ * (null, "-"). */
+static json_t *offsets_diff(const ev_ckpt_offsets *oa, const ev_ckpt_offsets *ob, int print)
 {
 	json_t *offs = json_array();
 	for (size_t x = 0, y = 0; x < oa->n || y < ob->n;) {
@@ -1054,28 +1066,26 @@ static json_t *offsets_diff(const ev_ckpt_offsets *oa, const ev_ckpt_offsets *ob
 		if (a && b && cmp == 0)
 			cmp = (a->partition > b->partition) - (a->partition < b->partition);
 		const ev_ckpt_offset *o = cmp <= 0 ? a : b;
-		json_t *from = cmp <= 0 ? json_integer(a->offset) : json_null();
-		json_t *to = cmp >= 0 ? json_integer(b->offset) : json_null();
-		json_t *adv = cmp == 0 ? json_integer(b->offset - a->offset) : json_null();
+		int64_t from = cmp <= 0 ? a->offset : 0, to = cmp >= 0 ? b->offset : 0;
 		json_array_append_new(offs,
 				      json_pack("{s:s, s:I, s:o, s:o, s:o}", "topic", o->topic,
-						"partition", (json_int_t)o->partition, "from", from,
-						"to", to, "advanced", adv));
+						"partition", (json_int_t)o->partition, "from",
+						cmp <= 0 ? json_integer(from) : json_null(), "to",
+						cmp >= 0 ? json_integer(to) : json_null(),
+						"advanced",
+						cmp == 0 ? json_integer(to - from) : json_null()));
+		if (print) {
+			char f[24], t[24], adv[24];
+			fmt_offset(cmp <= 0, from, 0, f);
+			fmt_offset(cmp >= 0, to, 0, t);
+			fmt_offset(cmp == 0, to - from, 1, adv);
+			printf("  %-24s  %9" PRId32 "  %12s  %12s  %10s\n", o->topic, o->partition,
+			       f, t, adv);
+		}
 		x += cmp <= 0;
 		y += cmp >= 0;
 	}
 	return offs;
-}
-
-/* An offset of offsets_diff as text (with its sign: an advance), "-" when null. */
-static void fmt_offset(const json_t *v, int sign, char out[24])
-{
-	if (!json_is_integer(v))
-		strcpy(out, "-");
-	else if (sign)
-		snprintf(out, 24, "%+" PRId64, (int64_t)json_integer_value(v));
-	else
-		snprintf(out, 24, "%" PRId64, (int64_t)json_integer_value(v));
 }
 
 static int cmd_diff(struct ckpt *c)
@@ -1108,12 +1118,11 @@ static int cmd_diff(struct ckpt *c)
 	ev_ckpt_offsets oa = EV_CKPT_OFFSETS_INIT, ob = EV_CKPT_OFFSETS_INIT;
 	chk_offsets(&a, &oa);
 	chk_offsets(&b, &ob);
-	json_t *offs = offsets_diff(&oa, &ob);
-	ev_ckpt_offsets_free(&oa);
-	ev_ckpt_offsets_free(&ob);
+	json_t *offs = NULL;
 	uint64_t ba = files_bytes(&fa, 0), bb = files_bytes(&fb, 0);
 	uint64_t sa = stored_bytes(&a, &fa), sb = stored_bytes(&b, &fb);
 	if (c->json) {
+		offs = offsets_diff(&oa, &ob, 0);
 		rc = print_json(json_pack(
 			"{s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:O, s:{s:I, s:I, s:I}, "
 			"s:{s:I, s:I, s:I}}",
@@ -1127,7 +1136,6 @@ static int cmd_diff(struct ckpt *c)
 			(json_int_t)(sb - sa)));
 	} else {
 		size_t i;
-		json_t *f;
 		printf("checkpoint %" PRId64 " -> %" PRId64 "\n", a.id, b.id);
 		printf("files: %zu added (%" PRIu64 " bytes), %zu removed (%" PRIu64
 		       " bytes), %zu shared (%" PRIu64 " bytes)\n",
@@ -1139,21 +1147,14 @@ static int cmd_diff(struct ckpt *c)
 			file_line("  - ", &removed.v[i]);
 		printf("offsets\n  %-24s  %9s  %12s  %12s  %10s\n", "TOPIC", "PARTITION", "FROM",
 		       "TO", "ADVANCED");
-		json_array_foreach(offs, i, f)
-		{
-			char from[24], to[24], adv[24];
-			fmt_offset(json_object_get(f, "from"), 0, from);
-			fmt_offset(json_object_get(f, "to"), 0, to);
-			fmt_offset(json_object_get(f, "advanced"), 1, adv);
-			printf("  %-24s  %9" JSON_INTEGER_FORMAT "  %12s  %12s  %10s\n",
-			       json_string_value(json_object_get(f, "topic")),
-			       json_integer_value(json_object_get(f, "partition")), from, to, adv);
-		}
+		offs = offsets_diff(&oa, &ob, 1);
 		printf("bytes: %" PRIu64 " -> %" PRIu64 " (%+" PRId64 "); in the store %" PRIu64
 		       " -> %" PRIu64 " (%+" PRId64 ")\n",
 		       ba, bb, (int64_t)(bb - ba), sa, sb, (int64_t)(sb - sa));
 	}
 	json_decref(offs);
+	ev_ckpt_offsets_free(&oa);
+	ev_ckpt_offsets_free(&ob);
 out:
 	cfiles_free(&added);
 	cfiles_free(&removed);

@@ -100,6 +100,27 @@ void ev_ckpt_part_read(const json_t *obj, ev_ckpt_part *p)
 	p->identity = json_object_get(obj, "identity");
 }
 
+json_t *ev_ckpt_part_new(const ev_ckpt_part *p)
+{
+	json_t *o = json_object();
+	int rc = o ? 0 : -1;
+	if (rc == 0 && p->files)
+		rc = json_object_set(o, "files", (json_t *)p->files) |
+		     json_object_set_new(o, "bytes", json_integer(p->bytes)) |
+		     json_object_set_new(o, "uploaded_bytes", json_integer(p->uploaded_bytes));
+	if (rc == 0 && p->offsets)
+		rc = json_object_set(o, "offsets", (json_t *)p->offsets);
+	if (rc == 0 && p->injected_at)
+		rc = json_object_set_new(o, "injected_at", json_integer(p->injected_at));
+	if (rc == 0 && p->duration_ms != -1)
+		rc = json_object_set_new(o, "duration_ms", json_integer(p->duration_ms));
+	if (rc != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 size_t ev_ckpt_part_nfiles(const ev_ckpt_part *p)
 {
 	return json_array_size(p->files);
@@ -728,8 +749,8 @@ int ev_ckpt_ack(ev_ckpt *o, int64_t id, uint64_t t0_ns, char *err, size_t errlen
 {
 	if (!o->store)
 		return 0;
-	json_t *part =
-		json_pack("{s:I}", "duration_ms", (json_int_t)((ev_mono_ns() - t0_ns) / 1000000));
+	ev_ckpt_part p = {.duration_ms = (int64_t)((ev_mono_ns() - t0_ns) / 1000000)};
+	json_t *part = ev_ckpt_part_new(&p);
 	if (!part) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

@@ -75,6 +75,11 @@ typedef struct ev_ckpt_part {
 
 /* Read a part object (any JSON value: what is not there reads as absent). */
 void ev_ckpt_part_read(const json_t *obj, ev_ckpt_part *p);
+/* A new part object with the fields of p that a stage sets: files with bytes and uploaded
+ * bytes (when files is not NULL), offsets, injected_at (when not 0), duration_ms (when not
+ * -1); ev_ckpt_put_part adds stage, checkpoint, at and identity. A stage may add fields of its
+ * own. NULL without memory. */
+json_t *ev_ckpt_part_new(const ev_ckpt_part *p);
 /* The number of file entries of p, and entry i read into f. */
 size_t ev_ckpt_part_nfiles(const ev_ckpt_part *p);
 void ev_ckpt_part_file(const ev_ckpt_part *p, size_t i, ev_ckpt_file *f);

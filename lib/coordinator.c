@@ -80,8 +80,8 @@ int ev_coord_due(const ev_coord *c, int64_t now_ms)
 int64_t ev_coord_begin(ev_coord *c, json_t *offsets, int64_t now_ms, char *err, size_t errlen)
 {
 	int64_t id = c->next_id++;
-	json_t *part =
-		json_pack("{s:O, s:I}", "offsets", offsets, "injected_at", (json_int_t)now_ms);
+	ev_ckpt_part p = {.duration_ms = -1, .injected_at = now_ms, .offsets = offsets};
+	json_t *part = ev_ckpt_part_new(&p);
 	json_decref(c->offsets);
 	c->offsets = offsets;
 	if (!part || ev_ckpt_put_part(c->o.ck, id, part, err, errlen) < 0) {

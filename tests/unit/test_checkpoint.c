@@ -334,6 +334,14 @@ static void test_offsets_and_objects(void)
 	ev_ckpt_part_file(&p, 0, &f);
 	CHECK_STR(f.name, "000007.sst");
 	CHECK(f.size == 42);
+	/* a part made from its struct carries what was set, and reads back */
+	ev_ckpt_part made = {.duration_ms = -1, .injected_at = 77, .offsets = offs};
+	json_t *pj = ev_ckpt_part_new(&made);
+	CHECK(json_equal(json_object_get(pj, "offsets"), offs));
+	CHECK(!json_object_get(pj, "duration_ms") && !json_object_get(pj, "files"));
+	ev_ckpt_part_read(pj, &made);
+	CHECK(made.injected_at == 77 && made.duration_ms == -1 && made.files == NULL);
+	json_decref(pj);
 	json_t *fj = ev_ckpt_file_new(&f);
 	CHECK(json_equal(fj, json_array_get(p.files, 0)));
 	CHECK(ev_ckpt_file_check(fj, "j", err, sizeof(err)) == 0);

@@ -173,16 +173,11 @@ static void setup_metrics(struct kin *k)
 	ev_metrics *m = k->metrics;
 	k->m_in = ev_tool_records_in(m);
 	k->m_out = ev_tool_records_out(m);
-	k->m_bytes_in = ev_metrics_counter(m, "evpipe_bytes_in_total", "Payload bytes read", NULL);
+	k->m_bytes_in = ev_tool_bytes_in(m);
 	k->m_bytes_out =
 		ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
 	k->m_blocked = ev_tool_blocked(m, "stdout");
-	k->m_skipped_blank =
-		ev_metrics_counter(m, "evpipe_records_skipped_total",
-				   "Input lines skipped, by reason", "reason=\"blank\"");
-	k->m_skipped_control =
-		ev_metrics_counter(m, "evpipe_records_skipped_total",
-				   "Input lines skipped, by reason", "reason=\"control\"");
+	k->m_skipped_control = ev_tool_skipped(m, "control");
 	k->m_rejected_too_long =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"too_long\"");
@@ -334,8 +329,6 @@ static int check_kcat_options(struct kin *k)
 	if (k->mode == 'P' && k->null_str && !k->key_delim)
 		return ev_tool_usage_error(
 			"-Z with -P makes -K's empty key or payload null: give -K");
-	if (k->line_file && k->nfiles != 1)
-		return ev_tool_usage_error("-l reads one FILE");
 	if (k->nfiles && !k->line_file && (k->json || k->delim || k->key_delim))
 		return ev_tool_usage_error(
 			"each FILE is one message: -J, -D and -K split lines (give -l FILE)");
@@ -344,6 +337,8 @@ static int check_kcat_options(struct kin *k)
 		return ev_tool_usage_error("invalid delimiter: \\x wants hex digits");
 	if (k->mode == 'P' && k->delim_bytes.len == 0)
 		return ev_tool_usage_error("-D must not be empty when producing");
+	if (k->mode == 'P' && k->nfiles > 1 && strcmp(k->delim_bytes.data, "\n") != 0)
+		return ev_tool_usage_error("-D splits standard input or one -l FILE");
 	if (k->key_delim && k->key_delim_bytes.len == 0)
 		return ev_tool_usage_error("-K must not be empty");
 	if (k->mode == 'C' && formatting && !k->json && kin_format_setup(k, err, sizeof(err)) < 0)
@@ -360,6 +355,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"       kin -C -b BROKERS -G GROUP TOPIC... [options]          consume as a group member\n"
 			"       kin -P -b BROKERS -t TOPIC [options] < lines             produce stdin lines\n"
 			"       kin -P -b BROKERS -t TOPIC [options] FILE...             produce files\n"
+			"       kin -P -b BROKERS -t TOPIC -l [options] FILE...          produce their lines\n"
 			"       kin -L -b BROKERS [-t TOPIC] [-J]                        list metadata\n"
 			"       kin -Q -b BROKERS -t TOPIC:PARTITION:TS... [-J]          offsets for times\n"
 			"\n"
@@ -367,9 +363,10 @@ static int parse_args(struct kin *k, int argc, char **argv)
 		EV_OPT_CALLBACK('C', "consume", NULL, k, opt_mode,
 				"consume messages, one payload per line on stdout"),
 		EV_OPT_CALLBACK('P', "produce", NULL, k, opt_mode,
-				"produce one message per stdin line (blank lines and\n"
-				"control lines are skipped and counted), or each FILE\n"
-				"as one message"),
+				"produce one message per stdin line (blank lines, spaces\n"
+				"and tabs only, and control lines are skipped and counted),\n"
+				"or each FILE as one message (kcat's); -l: the lines of the\n"
+				"FILEs, in order (-: stdin)"),
 		EV_OPT_CALLBACK('L', "list", NULL, k, opt_mode,
 				"list brokers, topics and partitions"),
 		EV_OPT_CALLBACK('Q', "query", NULL, k, opt_mode,
@@ -414,6 +411,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			    "still when a message was not produced)"),
 		EV_OPT_CALLBACK('d', "debug", "LIST", k, opt_conf,
 				"librdkafka's debug contexts (-X debug=LIST), on stderr"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&k->common),
 		EV_OPT_TEXT("\n"
 			    "Consume options:\n"),
@@ -503,8 +501,8 @@ static int parse_args(struct kin *k, int argc, char **argv)
 				"add header NAME to every message (NAME alone: a null\n"
 				"value; repeatable)"),
 		EV_OPT_FLAG('l', "line-file", &k->line_file, 1,
-			    "with one FILE: produce its lines (as stdin's), not all of it\n"
-			    "as one message"),
+			    "produce the lines of the FILEs (as stdin's), in order (-:\n"
+			    "stdin), not each FILE as one message"),
 		EV_OPT_FLAG('T', "tee", &k->tee, 1,
 			    "write each message produced to stdout, with its delimiter"),
 		EV_OPT_CALLBACK('z', "compression", "CODEC", k, opt_conf,
@@ -532,9 +530,10 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  is always given (kcat guesses -C or -P from whether stdin is a terminal); -o stored\n"
 			"  needs -G, and -G takes no -o offset but beginning, end and stored; -T writes each\n"
 			"  message with its delimiter (kcat 1.7 joins them without); -O writes the offset\n"
-			"  (kcat 1.7 takes -O and writes nothing); -Q -J ends with a newline; the payload\n"
-			"  safety above holds without -f, -D, -K, -O and -Z; no -s/-r (deserializers: kin\n"
-			"  passes JSON through, registry frames go with --meta-field), -M or -U.\n"
+			"  (kcat 1.7 takes -O and writes nothing); -l takes several FILEs, - for stdin (kcat\n"
+			"  one); -Q -J ends with a newline; the payload safety above holds without -f, -D,\n"
+			"  -K, -O and -Z; no -s/-r (deserializers: kin passes JSON through, registry frames\n"
+			"  go with --meta-field), -M or -U.\n"
 			"\n"
 			"Exit status: 0 ok, 1 runtime failure (brokers unreachable, a message not delivered or\n"
 			"not produced), 2 usage error.\n"),
@@ -551,9 +550,9 @@ static int parse_args(struct kin *k, int argc, char **argv)
 		ev_buf_free(&dump);
 		return rc < 0 ? EV_EXIT_FAILURE : -1;
 	}
-	if (k->mode == 'P' && optind < argc) {
+	if (k->mode == 'P') {
 		k->files = argv + optind;
-		k->nfiles = argc - optind;
+		k->nfiles = (size_t)(argc - optind);
 		optind = argc;
 	}
 	for (; optind < argc; optind++) {
@@ -632,14 +631,14 @@ static int start_checkpoints(struct kin *k)
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
-	int64_t id = rs.id;
-	k->restore_offsets = json_incref(rs.offsets);
-	ev_ckpt_restored_free(&rs);
-	if (id && !k->restore_offsets)
+	int64_t id = rs.id, no_offsets = id && !rs.offsets;
+	if (no_offsets)
 		snprintf(err, sizeof(err), "the manifest of checkpoint %" PRId64 " has no offsets",
 			 id);
-	if ((id && !k->restore_offsets) ||
-	    !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
+	else if (ev_ckpt_offsets_parse(rs.offsets, &k->restore_offsets, err, sizeof(err)) < 0)
+		no_offsets = 1;
+	ev_ckpt_restored_free(&rs);
+	if (no_offsets || !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
@@ -720,7 +719,7 @@ int main(int argc, char **argv)
 	if (k.ck.url && start_checkpoints(&k) < 0) {
 		free_options(&k);
 		ev_ckpt_close(&k.ck);
-		ev_metrics_free(k.metrics);
+		ev_tool_metrics_free(k.metrics);
 		return EV_EXIT_FAILURE;
 	}
 	if (k.ack_spec) {
@@ -729,7 +728,7 @@ int main(int argc, char **argv)
 		if (!k.ack || !k.marks) {
 			ev_error("--commit-on-ack: %s", k.ack ? "out of memory" : err);
 			free_options(&k);
-			ev_metrics_free(k.metrics);
+			ev_tool_metrics_free(k.metrics);
 			return EV_EXIT_FAILURE;
 		}
 	}
@@ -744,6 +743,8 @@ int main(int argc, char **argv)
 		return EV_EXIT_FAILURE;
 	}
 
+	if (k.mode != 'L')
+		ev_tool_progress(k.metrics);
 	switch (k.mode) {
 	case 'C': rc = kin_consume(&k); break;
 	case 'P': rc = kin_produce(&k); break;
@@ -762,11 +763,11 @@ int main(int argc, char **argv)
 	kin_parts_clear(&k);
 	free(k.parts);
 	ev_coord_free(k.coord);
-	json_decref(k.restore_offsets);
+	ev_ckpt_offsets_free(&k.restore_offsets);
 	json_decref(k.marks);
 	json_decref(k.mark_offsets);
 	ev_ack_in_free(k.ack);
 	ev_ckpt_close(&k.ck);
-	ev_metrics_free(k.metrics);
+	ev_tool_metrics_free(k.metrics);
 	return ev_tool_finish(rc);
 }

@@ -1,9 +1,8 @@
-/* kin_produce.c: kin -P: produce stdin lines (or -J envelopes, -D records, files) to Kafka. */
+/* kin_produce.c: kin -P: produce lines (or -J envelopes, -D records, whole files) to Kafka. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include "kin.h"
 #include "log.h"
 #include "registry.h"
+#include "stage.h"
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
@@ -74,13 +74,6 @@ static int produce_one(struct kin *k, rd_kafka_topic_t *rkt, const char *topic, 
 	return 0;
 }
 
-/* 1 when fd is readable (or at EOF or in error), 0 on timeout or a signal. */
-static int wait_readable(int fd, int timeout_ms)
-{
-	struct pollfd pfd = {fd, POLLIN, 0};
-	return poll(&pfd, 1, timeout_ms) > 0;
-}
-
 /* --subject: the id of the subject's latest version, from the registry. */
 static int resolve_subject(struct kin *k)
 {
@@ -105,21 +98,20 @@ static int resolve_subject(struct kin *k)
 	return 0;
 }
 
-/* Where the messages come from: stdin's or a -l FILE's lines, or its records split at -D's
- * delimiter when that is not a newline. */
-struct input {
+/* The records of -D's delimiter when it is not a newline, read from fd: a record over max
+ * bytes is returned with EV_LINE_TOO_LONG, its length counted but its bytes let go. */
+struct delim_input {
 	int fd;
-	ev_reader *lines; /* newline-delimited */
-	/* another delimiter */
 	const char *delim;
 	size_t dlen, max, start;
 	ev_buf buf;
-	uint64_t n, dropped; /* records returned; bytes of a record too long, let go */
+	uint64_t n, dropped;
 	int eof;
+	char where[32];
 };
 
-/* The next record of a -D delimiter, as ev_reader_next returns a line. */
-static int delim_next(struct input *in, char **rec, size_t *len, int *flags)
+/* The next record, as ev_reader_next returns a line: 1, 0 at the end, -1 on a read error. */
+static int delim_next(struct delim_input *in, char **rec, size_t *len, int *flags)
 {
 	for (;;) {
 		char *base = in->buf.data + in->start;
@@ -157,22 +149,6 @@ static int delim_next(struct input *in, char **rec, size_t *len, int *flags)
 			in->eof = 1;
 		in->buf.len += (size_t)r;
 	}
-}
-
-static int input_next(struct input *in, char **rec, size_t *len, int *flags)
-{
-	return in->lines ? ev_reader_next(in->lines, rec, len, flags)
-			 : delim_next(in, rec, len, flags);
-}
-
-static uint64_t input_count(const struct input *in)
-{
-	return in->lines ? ev_reader_lines(in->lines) : in->n;
-}
-
-static size_t input_buffered(const struct input *in)
-{
-	return in->lines ? ev_reader_buffered(in->lines) : in->buf.len - in->start;
 }
 
 /* The key of a record with -K: what comes before the first delimiter (the rest is the payload);
@@ -213,7 +189,7 @@ static int tee_out(struct kin *k, const void *data, size_t len, int delimited)
 	return 0;
 }
 
-/* Produce a message with -H's headers (a copy for each message). */
+/* Produce to -t's topic with -H's headers (a copy for each message). */
 static int produce_with_headers(struct kin *k, rd_kafka_topic_t *rkt, int32_t partition,
 				const void *payload, size_t len, const void *key, size_t keylen)
 {
@@ -225,12 +201,188 @@ static int produce_with_headers(struct kin *k, rd_kafka_topic_t *rkt, int32_t pa
 	return rc;
 }
 
-/* FILE arguments without -l: each file one message, its bytes as they are. */
-static int produce_files(struct kin *k, rd_kafka_topic_t *rkt, uint64_t *rejected)
+/* What one run of kin -P holds. */
+struct producing {
+	rd_kafka_topic_t *rkt;
+	ev_kafka_envelope env;
+	ev_buf key;
+	uint64_t rejected, blank;
+	ev_counter *m_blank; /* blank lines skipped: the stage loop's, or -D's and FILEs' */
+};
+
+/* What became of a record. */
+enum { NEXT, STOP, ENOUGH };
+
+/* Produce one record of the input (a line, or -D's record); where names it in messages. */
+static int produce_record(struct kin *k, struct producing *p, const char *line, size_t len,
+			  int flags, const char *where)
+{
+	if (flags & EV_LINE_TOO_LONG) {
+		ev_error("%s: %zu bytes is over --max-line-bytes %" PRIu64 ": not produced", where,
+			 len, k->max_line);
+		ev_counter_inc(k->m_rejected_too_long);
+		p->rejected++;
+		return NEXT;
+	}
+	const char *kp = k->key;
+	size_t kn = k->key ? strlen(k->key) : 0;
+	int32_t partition = k->partition;
+	const char *topic = k->ntopics ? k->topics[0] : NULL;
+	const void *payload = line;
+	size_t plen = len;
+	int err = 0;
+	if (k->json) {
+		char msg[512];
+		ev_kafka_envelope *env = &p->env;
+		if (ev_kafka_envelope_parse(env, line, len, msg, sizeof(msg)) < 0) {
+			ev_error("%s: %s: not produced", where, msg);
+			ev_counter_inc(k->m_rejected_envelope);
+			p->rejected++;
+			return NEXT;
+		}
+		if (partition == RD_KAFKA_PARTITION_UA)
+			partition = env->partition;
+		if (!topic)
+			topic = env->topic;
+		if (!topic) {
+			ev_error("%s: envelope has no topic and -t was not given: not produced",
+				 where);
+			ev_counter_inc(k->m_rejected_envelope);
+			p->rejected++;
+			rd_kafka_headers_destroy(env->headers);
+			env->headers = NULL;
+			return NEXT;
+		}
+		err = produce_one(k, k->ntopics ? p->rkt : NULL, topic, partition, env->payload,
+				  env->payload_len, env->key, env->key_len, env->ts, &env->headers);
+		if (env->headers) {
+			rd_kafka_headers_destroy(env->headers);
+			env->headers = NULL;
+		}
+	} else {
+		if (k->key_field) {
+			int found = key_from_field(line, len, k->key_field, &p->key) == 0;
+			kp = found ? p->key.data : NULL;
+			kn = found ? p->key.len : 0;
+		}
+		if (k->key_delim)
+			split_key(k, &kp, &kn, &payload, &plen);
+		err = k->headers ? produce_with_headers(k, p->rkt, partition, payload, plen, kp, kn)
+				 : produce_one(k, p->rkt, topic, partition, payload, plen, kp, kn,
+					       0, NULL);
+	}
+	if (err < 0) {
+		p->rejected++;
+		return k->keep_going ? NEXT : STOP;
+	}
+	if (k->tee && tee_out(k, line, len, 1) < 0)
+		return STOP;
+	return k->max_count && (int64_t)++k->produced >= k->max_count ? ENOUGH : NEXT;
+}
+
+/* The lines of stdin or of -l's FILEs, through the stage loop's input. */
+static int produce_lines(struct kin *k, struct producing *p)
+{
+	/* Every line read is a record in, blank and control lines too; control lines are passed
+	 * over unchecked: they belong to the stream, not to the topic's data. */
+	ev_stage_opts so = {.files = k->files,
+			    .nfiles = k->nfiles,
+			    .max_line = (size_t)k->max_line,
+			    .metrics = k->metrics,
+			    .flags = EV_STAGE_COUNT_EVERY_LINE | EV_STAGE_CONTROL_UNCHECKED};
+	ev_stage *in = ev_stage_new(&so);
+	ev_stage_line l;
+	int r, rc = EV_EXIT_OK;
+	if (!in) {
+		ev_error("out of memory");
+		return EV_EXIT_FAILURE;
+	}
+	while (!ev_tool_stop_requested() && !k->fatal) {
+		/* Serve delivery reports while the input is quiet, so metrics and failures stay
+		 * current. */
+		if ((r = ev_stage_wait(in, 100)) == 0) {
+			rd_kafka_poll(k->rk, 0);
+			continue;
+		}
+		if (r > 0)
+			r = ev_stage_next(in, &l);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		if (l.cls == EV_LINE_CONTROL) {
+			ev_counter_inc(k->m_skipped_control);
+			continue;
+		}
+		int done = produce_record(k, p, l.data, l.len, l.flags, ev_stage_where(in));
+		if (done == STOP)
+			rc = EV_EXIT_FAILURE;
+		if (done != NEXT)
+			break;
+		/* Serve delivery reports now and then; each poll takes the queue's lock. */
+		if ((l.lineno & 63) == 0)
+			rd_kafka_poll(k->rk, 0);
+	}
+	p->blank = ev_stage_blank(in);
+	ev_stage_free(in);
+	return rc;
+}
+
+/* The records of -D's delimiter, from stdin or -l's one FILE. */
+static int produce_delimited(struct kin *k, struct producing *p)
+{
+	const char *path = k->nfiles ? k->files[0] : "-";
+	struct delim_input in = {.delim = k->delim_bytes.data,
+				 .dlen = k->delim_bytes.len,
+				 .max = (size_t)k->max_line};
+	char *rec;
+	size_t len;
+	int flags, r, rc = EV_EXIT_OK;
+	in.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	if (in.fd < 0) {
+		ev_error("cannot open '%s': %s", path, strerror(errno));
+		return EV_EXIT_FAILURE;
+	}
+	while (!ev_tool_stop_requested() && !k->fatal &&
+	       (r = delim_next(&in, &rec, &len, &flags))) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			ev_error("cannot read '%s': %s", path, strerror(errno));
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		ev_counter_inc(k->m_in);
+		ev_counter_add(k->m_bytes_in, len);
+		enum ev_line_class cls = ev_line_classify(rec, len, flags, 0);
+		if (cls == EV_LINE_BLANK || cls == EV_LINE_CONTROL) {
+			p->blank += cls == EV_LINE_BLANK;
+			ev_counter_inc(cls == EV_LINE_BLANK ? p->m_blank : k->m_skipped_control);
+			continue;
+		}
+		snprintf(in.where, sizeof(in.where), "record %" PRIu64, in.n);
+		int done = produce_record(k, p, rec, len, flags, in.where);
+		if (done == STOP)
+			rc = EV_EXIT_FAILURE;
+		if (done != NEXT)
+			break;
+		if ((in.n & 63) == 0)
+			rd_kafka_poll(k->rk, 0);
+	}
+	ev_buf_free(&in.buf);
+	if (in.fd > 0)
+		close(in.fd);
+	return rc;
+}
+
+/* FILE arguments without -l: each file one message, its bytes as they are (kcat's). */
+static int produce_files(struct kin *k, struct producing *p)
 {
 	ev_buf data = EV_BUF_INIT;
-	int rc = 0;
-	for (int i = 0; i < k->nfiles && rc == 0 && !ev_tool_stop_requested(); i++) {
+	int rc = EV_EXIT_OK;
+	for (size_t i = 0; i < k->nfiles && !ev_tool_stop_requested() && !k->fatal; i++) {
 		int fd = open(k->files[i], O_RDONLY | O_CLOEXEC);
 		ssize_t r = 1;
 		ev_buf_reset(&data);
@@ -238,191 +390,68 @@ static int produce_files(struct kin *k, rd_kafka_topic_t *rkt, uint64_t *rejecte
 		       ev_buf_reserve(&data, 65536) == 0)
 			if ((r = read(fd, data.data + data.len, 65536)) > 0)
 				data.len += (size_t)r;
+		if (fd >= 0)
+			close(fd);
 		if (fd < 0 || r < 0) {
 			ev_error("cannot read '%s': %s", k->files[i], strerror(errno));
-			(*rejected)++;
-		} else if (data.len > k->max_line) {
+			p->rejected++;
+			continue;
+		}
+		ev_counter_inc(k->m_in);
+		ev_counter_add(k->m_bytes_in, data.len);
+		if (data.len == 0) {
+			p->blank++;
+			ev_counter_inc(p->m_blank);
+			continue;
+		}
+		if (data.len > k->max_line) {
 			ev_error("'%s': over --max-line-bytes %" PRIu64 ": not produced",
 				 k->files[i], k->max_line);
 			ev_counter_inc(k->m_rejected_too_long);
-			(*rejected)++;
-		} else if (data.len > 0) {
-			ev_counter_inc(k->m_in);
-			ev_counter_add(k->m_bytes_in, data.len);
-			size_t kn = k->key ? strlen(k->key) : 0;
-			if (produce_with_headers(k, rkt, k->partition, data.data, data.len, k->key,
-						 kn) < 0) {
-				(*rejected)++;
-				rc = k->keep_going ? 0 : -1;
-			} else if (k->tee && tee_out(k, data.data, data.len, 0) < 0) {
-				rc = -1;
-			} else if (k->max_count && (int64_t)++k->produced >= k->max_count) {
-				rc = 1; /* -c: done */
-			}
+			p->rejected++;
+			continue;
 		}
-		if (fd >= 0)
-			close(fd);
+		size_t kn = k->key ? strlen(k->key) : 0;
+		if (produce_with_headers(k, p->rkt, k->partition, data.data, data.len, k->key, kn) <
+		    0) {
+			p->rejected++;
+			if (k->keep_going)
+				continue;
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		if (k->tee && tee_out(k, data.data, data.len, 0) < 0) {
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		if (k->max_count && (int64_t)++k->produced >= k->max_count)
+			break;
 	}
 	ev_buf_free(&data);
-	return rc < 0 ? -1 : 0;
+	return rc;
 }
 
 int kin_produce(struct kin *k)
 {
-	int rc = EV_EXIT_OK;
-	uint64_t rejected = 0;
-	ev_buf key = EV_BUF_INIT;
-	ev_kafka_envelope env;
-	memset(&env, 0, sizeof(env));
-	struct input in = {.fd = 0, .max = (size_t)k->max_line};
+	struct producing p = {.key = EV_BUF_INIT};
+	int rc;
 
 	if (k->subject && resolve_subject(k) < 0)
 		return EV_EXIT_FAILURE;
 	rd_kafka_conf_set_dr_msg_cb(k->kafka.conf, on_delivery);
 	if (k->idempotence && kin_conf_set(k->kafka.conf, "enable.idempotence", "true") < 0)
 		return EV_EXIT_FAILURE;
-	if (k->line_file && (in.fd = open(k->files[0], O_RDONLY | O_CLOEXEC)) < 0) {
-		ev_error("cannot open '%s': %s", k->files[0], strerror(errno));
+	if (kin_make_client(k, RD_KAFKA_PRODUCER) < 0 || kin_probe_brokers(k, NULL, NULL) < 0)
 		return EV_EXIT_FAILURE;
-	}
-	in.delim = k->delim_bytes.data;
-	in.dlen = k->delim_bytes.len;
-	if (in.dlen == 1 && in.delim[0] == '\n' && !(in.lines = ev_reader_new(in.fd, in.max))) {
-		ev_error("out of memory");
-		rc = EV_EXIT_FAILURE;
-	}
-	if (rc || kin_make_client(k, RD_KAFKA_PRODUCER) < 0 ||
-	    kin_probe_brokers(k, NULL, NULL) < 0) {
-		ev_reader_free(in.lines);
-		if (in.fd > 0)
-			close(in.fd);
-		return EV_EXIT_FAILURE;
-	}
-	rd_kafka_topic_t *rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
+	p.rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
+	p.m_blank = ev_tool_skipped(k->metrics, "blank");
+	if (k->nfiles && !k->line_file)
+		rc = produce_files(k, &p);
+	else if (k->delim_bytes.len == 1 && k->delim_bytes.data[0] == '\n')
+		rc = produce_lines(k, &p);
+	else
+		rc = produce_delimited(k, &p);
 
-	char *line;
-	size_t len;
-	int flags, r;
-	if (k->nfiles && !k->line_file) {
-		if (produce_files(k, rkt, &rejected) < 0)
-			rc = EV_EXIT_FAILURE;
-		goto flush;
-	}
-	while (!ev_tool_stop_requested() && !k->fatal) {
-		/* Serve delivery reports while the input is quiet, so metrics and failures stay
-		 * current. */
-		if (input_buffered(&in) == 0 && wait_readable(in.fd, 100) == 0) {
-			rd_kafka_poll(k->rk, 0);
-			continue;
-		}
-		r = input_next(&in, &line, &len, &flags);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			ev_error("cannot read %s: %s",
-				 k->line_file ? k->files[0] : "standard input", strerror(errno));
-			rc = EV_EXIT_FAILURE;
-			break;
-		}
-		ev_counter_inc(k->m_in);
-		ev_counter_add(k->m_bytes_in, len);
-		if (len == 0) {
-			ev_counter_inc(k->m_skipped_blank);
-			continue;
-		}
-		if (flags & EV_LINE_TOO_LONG) {
-			ev_error("line %" PRIu64 ": %zu bytes is over --max-line-bytes %" PRIu64
-				 ": not produced",
-				 input_count(&in), len, k->max_line);
-			ev_counter_inc(k->m_rejected_too_long);
-			rejected++;
-			continue;
-		}
-		if (ev_control_is(line, len)) {
-			/* Control lines belong to the stream, not to the topic's data. */
-			ev_counter_inc(k->m_skipped_control);
-			continue;
-		}
-		const char *kp = k->key;
-		size_t kn = k->key ? strlen(k->key) : 0;
-		int64_t ts = 0;
-		int32_t partition = k->partition;
-		const char *topic = k->ntopics ? k->topics[0] : NULL;
-		const void *payload = line;
-		size_t plen = len;
-		int err = 0;
-		if (k->json) {
-			char msg[512];
-			if (ev_kafka_envelope_parse(&env, line, len, msg, sizeof(msg)) < 0) {
-				ev_error("line %" PRIu64 ": %s: not produced", input_count(&in),
-					 msg);
-				ev_counter_inc(k->m_rejected_envelope);
-				rejected++;
-				continue;
-			}
-			payload = env.payload;
-			plen = env.payload_len;
-			kp = env.key;
-			kn = env.key_len;
-			ts = env.ts;
-			if (partition == RD_KAFKA_PARTITION_UA)
-				partition = env.partition;
-			if (!topic)
-				topic = env.topic;
-			if (!topic) {
-				ev_error(
-					"line %" PRIu64
-					": envelope has no topic and -t was not given: not produced",
-					input_count(&in));
-				ev_counter_inc(k->m_rejected_envelope);
-				rejected++;
-				rd_kafka_headers_destroy(env.headers);
-				env.headers = NULL;
-				continue;
-			}
-			err = produce_one(k, k->ntopics ? rkt : NULL, topic, partition, payload,
-					  plen, kp, kn, ts, &env.headers);
-			if (env.headers) {
-				rd_kafka_headers_destroy(env.headers);
-				env.headers = NULL;
-			}
-		} else {
-			if (k->key_field) {
-				if (key_from_field(line, len, k->key_field, &key) == 0) {
-					kp = key.data;
-					kn = key.len;
-				} else {
-					kp = NULL;
-					kn = 0;
-				}
-			}
-			if (k->key_delim)
-				split_key(k, &kp, &kn, &payload, &plen);
-			err = k->headers ? produce_with_headers(k, rkt, partition, payload, plen,
-								kp, kn)
-					 : produce_one(k, rkt, topic, partition, payload, plen, kp,
-						       kn, 0, NULL);
-		}
-		if (err < 0) {
-			rejected++;
-			if (k->keep_going)
-				continue;
-			rc = EV_EXIT_FAILURE;
-			break;
-		}
-		if (k->tee && tee_out(k, line, len, 1) < 0) {
-			rc = EV_EXIT_FAILURE;
-			break;
-		}
-		if (k->max_count && (int64_t)++k->produced >= k->max_count)
-			break;
-		/* Serve delivery reports now and then; each poll takes the queue's lock. */
-		if ((input_count(&in) & 63) == 0)
-			rd_kafka_poll(k->rk, 0);
-	}
-flush:
 	if (ev_tool_stop_requested())
 		ev_info("stopping on signal %d: flushing %d queued message(s)",
 			ev_tool_stop_requested(), rd_kafka_outq_len(k->rk));
@@ -433,22 +462,21 @@ flush:
 			 k->dl.failed + k->dl.delivered, rd_kafka_err2str(k->dl.first_err));
 		rc = EV_EXIT_FAILURE;
 	}
-	if (rejected) {
-		ev_error("%" PRIu64 " %s not produced (see above)", rejected,
-			 k->nfiles && !k->line_file ? "file(s) were" : "line(s) were");
+	const char *what = k->nfiles && !k->line_file ? "file(s)" : "line(s)";
+	if (p.rejected) {
+		ev_error("%" PRIu64 " %s were not produced (see above)", p.rejected, what);
 		rc = EV_EXIT_FAILURE;
 	}
 	if (k->fatal)
 		rc = EV_EXIT_FAILURE;
-	ev_debug("%" PRIu64 " message(s) delivered", k->dl.delivered);
-	if (rkt)
-		rd_kafka_topic_destroy(rkt);
-	ev_reader_free(in.lines);
-	ev_buf_free(&in.buf);
-	if (in.fd > 0)
-		close(in.fd);
-	ev_kafka_envelope_free(&env);
-	ev_buf_free(&key);
+	ev_info("%" PRIu64 " %s: %" PRIu64 " message(s) delivered, %" PRIu64
+		" not produced; %" PRIu64 " blank and %" PRIu64 " control line(s) skipped",
+		ev_counter_value(k->m_in), what, k->dl.delivered, p.rejected, p.blank,
+		ev_counter_value(k->m_skipped_control));
+	if (p.rkt)
+		rd_kafka_topic_destroy(p.rkt);
+	ev_kafka_envelope_free(&p.env);
+	ev_buf_free(&p.key);
 	ev_buf_free(&k->frame);
 	return rc;
 }

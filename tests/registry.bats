@@ -15,18 +15,41 @@ setup() {
 	# A port nothing listens on: the registry is down.
 	DOWN=http://127.0.0.1:1/apis/ccompat/v7
 	SUBJECT=ev-$BATS_SUITE_TEST_NUMBER-$$-$RANDOM
-	proxy_pid=
+	proxy_pid=''
+	private_pid=''
 }
 
 teardown() {
 	[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true
+	[ -z "$private_pid" ] || kill "$private_pid" 2>/dev/null || true
+}
+
+# start_private_registry [-Dname=value...]: a registry of this test's own (the build
+# tests/services/up made, on a free port, with the given Quarkus settings; URL in $PRIVATE, pid
+# in $private_pid, log in private.log), to stop or configure without disturbing the shared one.
+start_private_registry() {
+	local jar=${SCHEMA_REGISTRY_JAR:-${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/apicurio-registry-$SCHEMA_REGISTRY_VERSION/app/schema-registry-1-runner.jar}
+	local port
+	[ -f "$jar" ] || {
+		echo "no registry build at '$jar' (tests/services/up builds it)" >&2
+		return 1
+	}
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	java -Xms64m -Xmx384m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.awt.headless=true \
+		-Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$port" "$@" -jar "$jar" \
+		> private.log 2>&1 3>&- &
+	private_pid=$!
+	PRIVATE=http://127.0.0.1:$port/apis/ccompat/v7
+	# Up when it answers HTTP at all (200, or 401 when it wants credentials).
+	wait_for 90 bash -c "curl -s -o /dev/null -w '%{http_code}' '$PRIVATE/subjects' | grep -q '^[24]'"
 }
 
 # register SUBJECT SCHEMA [REFERENCES-JSON]: register a JSON Schema, print its id.
 register() {
-	local body id
+	local body id auth=()
+	[ -z "${REGISTRY_USERPWD:-}" ] || auth=(-u "$REGISTRY_USERPWD")
 	body=$(jq -cn --arg s "$2" --argjson r "${3:-[]}" '{schemaType:"JSON",schema:$s,references:$r}')
-	id=$(curl -sf -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+	id=$(curl -sf "${auth[@]}" -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
 		--data-binary "$body" "$REGISTRY/subjects/$1/versions") || return 1
 	jq -er .id <<<"$id"
 }
@@ -339,4 +362,64 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	[[ $stderr == *contract* ]]
 	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT@2" "${ck[@]}" --restore-mismatch allow </dev/null
 	[[ $stderr == *"contract: subject '$SUBJECT' version 2 "* ]]
+}
+
+@test "credentials from the environment or a file: a registry that asks for them (HTTP basic auth), the password never shown" {
+	secret=pw-$RANDOM$RANDOM
+	start_private_registry -Dquarkus.http.auth.basic=true -Dquarkus.security.users.embedded.plain-text=true \
+		"-Dquarkus.security.users.embedded.users.alice=$secret" \
+		'-Dquarkus.http.auth.permission.registry.paths=/apis/*' \
+		-Dquarkus.http.auth.permission.registry.policy=authenticated
+	REGISTRY=$PRIVATE REGISTRY_USERPWD=alice:$secret id=$(register "$SUBJECT" "$V1")
+	export SCHEMA_REGISTRY_URL=$PRIVATE
+	printf '%s\n' '{"ts":1,"kind":"a"}' '{"ts":2,"kind":"c"}' > in.ndjson
+	# Without credentials, with a wrong password: exit 1 saying so, and a copy on disk is no
+	# way round a refusal (only an unreachable registry is an outage).
+	cache_copy cache "$SUBJECT" 1 "$id" "$V1"
+	run -1 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --registry-cache cache < in.ndjson
+	[[ $stderr == *"registry $PRIVATE answered HTTP 401: it wants credentials (SCHEMA_REGISTRY_USER and SCHEMA_REGISTRY_PASSWORD, or SCHEMA_REGISTRY_CREDENTIALS_FILE)"* ]]
+	[ -z "$output" ]
+	run -1 --separate-stderr env SCHEMA_REGISTRY_USER=alice SCHEMA_REGISTRY_PASSWORD="x$secret" \
+		evvalidate --contract "registry:$SUBJECT@1" < in.ndjson
+	[[ $stderr == *"answered HTTP 401: user 'alice' was not authenticated (wrong password?)"* ]]
+	[[ $stderr != *"$secret"* ]]
+	# From the environment: the contract is loaded, the job runs; neither its command line, its
+	# log nor its metrics hold the password.
+	mkfifo in
+	SCHEMA_REGISTRY_USER=alice SCHEMA_REGISTRY_PASSWORD=$secret evvalidate --contract "registry:$SUBJECT" \
+		--metrics-addr 127.0.0.1:0 --dlq dlq.ndjson < in > out.ndjson 2> err.txt &
+	pid=$!
+	exec 5> in
+	cat in.ndjson >&5
+	wait_for 20 grep -q '"ts":1' out.ndjson
+	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' err.txt)
+	curl -sf "$url" > metrics
+	grep -q "^evpipe_contract_info{tool=\"evvalidate\",job=\"evpipe\",subject=\"$SUBJECT\",version=\"1\",id=\"$id\"} 1$" metrics
+	tr '\0' ' ' < "/proc/$pid/cmdline" > cmdline
+	exec 5>&-
+	wait "$pid"
+	[ "$(cat out.ndjson)" = '{"ts":1,"kind":"a"}' ]
+	[ "$(jq -c '[.reason, .contract.version]' dlq.ndjson)" = '["schema",1]' ]
+	grep -q "contract: subject '$SUBJECT' version 1 (schema id $id," err.txt
+	[[ $(cat cmdline) == *"evvalidate --contract registry:$SUBJECT"* ]]
+	run -1 grep -lF -e "$secret" cmdline err.txt metrics out.ndjson dlq.ndjson
+	# From a file (user:password), for evvalidate, the compatibility gate and kin -P --subject.
+	printf 'alice:%s\n' "$secret" > creds
+	chmod 600 creds
+	export SCHEMA_REGISTRY_CREDENTIALS_FILE=$PWD/creds
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" < in.ndjson
+	[ "$output" = '{"ts":1,"kind":"a"}' ]
+	[[ $stderr != *"$secret"* ]]
+	echo "$V2" > v2.json
+	run -0 --separate-stderr evvalidate --check-compat "registry:$SUBJECT" v2.json --register
+	[[ $stderr == *"registered under subject '$SUBJECT' as schema id "* && $stderr != *"$secret"* ]]
+	topic=$(new_topic framed-auth)
+	run -0 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" --subject "$SUBJECT" < in.ndjson
+	[[ $stderr == *"(subject '$SUBJECT' version 2)"* && $stderr != *"$secret"* ]]
+	# The registry saw each of them as alice (its access log names the authenticated user).
+	[ "$(grep -c 'remote_user="alice" user_agent="evpipe/' private.log)" -ge 4 ]
+	# Credentials in the URL would be shown wherever the registry is named: refused.
+	run -2 --separate-stderr env SCHEMA_REGISTRY_URL="http://alice:$secret@${PRIVATE#http://}" \
+		evvalidate --contract "registry:$SUBJECT" < /dev/null
+	[[ $stderr == *"the registry URL holds credentials (user@host)"* && $stderr != *"$secret"* ]]
 }

@@ -15,12 +15,10 @@ setup() {
 	# A port nothing listens on: the registry is down.
 	DOWN=http://127.0.0.1:1/apis/ccompat/v7
 	SUBJECT=ev-$BATS_SUITE_TEST_NUMBER-$$-$RANDOM
-	proxy_pid=''
 	private_pid=''
 }
 
 teardown() {
-	[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true
 	[ -z "$private_pid" ] || kill "$private_pid" 2>/dev/null || true
 }
 
@@ -52,18 +50,6 @@ register() {
 	id=$(curl -sf "${auth[@]}" -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
 		--data-binary "$body" "$REGISTRY/subjects/$1/versions") || return 1
 	jq -er .id <<<"$id"
-}
-
-# A TCP proxy to the registry on a free port (its URL in $PROXIED, pid in $proxy_pid): killing
-# it is an outage of the registry for the client, while the registry and its schemas stay.
-start_proxy() {
-	local hostport=${REGISTRY#http://} port
-	hostport=${hostport%%/*}
-	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	python3 "$EVPIPE_ROOT/tests/helpers/tcp_proxy.py" "$port" "$hostport" 3>&- &
-	proxy_pid=$!
-	PROXIED=http://127.0.0.1:$port/apis/ccompat/v7
-	wait_for 10 curl -sf -o /dev/null "$PROXIED/subjects"
 }
 
 barrier() { printf '{"__evpipe":"barrier","id":%d,"ts":%d}\n' "$1" "$(date +%s000)"; }
@@ -242,6 +228,24 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 
 }
 
+@test "--contract-refresh: the latest version is asked for at most once per interval, at a barrier" {
+	register "$SUBJECT" "$V1" >/dev/null
+	mkfifo in
+	evvalidate --contract "registry:$SUBJECT" --contract-refresh 1h --dlq dlq.ndjson < in > out.ndjson 2> err.txt &
+	pid=$!
+	exec 5> in
+	barrier 1 >&5 # asks: version 1 is still the latest
+	echo '{"ts":1,"kind":"a"}' >&5
+	wait_for 20 grep -q '"ts":1' out.ndjson
+	register "$SUBJECT" "$V2" >/dev/null
+	barrier 2 >&5 # within the hour: not asked again
+	echo '{"ts":2,"kind":"c"}' >&5
+	exec 5>&-
+	wait "$pid"
+	[ "$(grep -v __evpipe dlq.ndjson | jq -c '[.raw, .contract.version]')" = '["{\"ts\":2,\"kind\":\"c\"}",1]' ]
+	run -1 grep -q -e '-> 2' -e 'cannot ask' err.txt
+}
+
 @test "framed records through kin -P --subject and kin -C back: judged by their own schema and the contract; another subject's or an unknown id is a dead letter" {
 	id1=$(register "$SUBJECT" "$V1")
 	id2=$(register "$SUBJECT" '{"type":"object","required":["ts","kind"],"properties":{"ts":{"type":"integer"},"kind":{"enum":["a","b"]}}}')
@@ -285,42 +289,51 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	run -2 --separate-stderr make -s -C "$EVPIPE_ROOT" contract-check SUBJECT="$SUBJECT" CONTRACT="$PWD/narrower.json" BUILD="${EVPIPE_BIN%/bin}"
 }
 
-@test "registry stopped mid-run: the job goes on with its contract; at start: the copy on disk, or exit 1 without one" {
-	id=$(register "$SUBJECT" "$V1")
-	start_proxy
-	export SCHEMA_REGISTRY_URL=$PROXIED
+@test "registry stopped mid-run: the job goes on with its contract and the ids it knows; at start: the copy on disk, or exit 1 without one" {
+	# A registry of this test's own, stopped for real (the shared one serves the other tests).
+	start_private_registry
+	REGISTRY=$PRIVATE id=$(register "$SUBJECT" "$V1")
+	export SCHEMA_REGISTRY_URL=$PRIVATE
 	mkfifo in
 	evvalidate --contract "registry:$SUBJECT" --contract-refresh 0 --registry-cache cache --meta-field _src \
 		--dlq dlq.ndjson < in > out.ndjson 2> err.txt &
 	pid=$!
 	exec 5> in
+	# Version 2, registered after the start: a record framed with its id is accepted (the
+	# registry says it is a version of the subject; the answer is kept), judged by it and by
+	# version 1, the contract until a barrier.
+	REGISTRY=$PRIVATE id2=$(register "$SUBJECT" "$V2")
 	echo '{"ts":1,"kind":"a"}' >&5
-	wait_for 20 grep -q '"ts":1' out.ndjson
-	kill "$proxy_pid"
-	wait "$proxy_pid" 2>/dev/null || true
-	proxy_pid=
-	register "$SUBJECT" "$V2" >/dev/null # unseen: the registry cannot be reached
-	barrier 1 >&5
-	echo '{"ts":2,"kind":"a"}' >&5
-	echo '{"ts":3,"kind":"c"}' >&5
-	echo '{"_src":{"topic":"t","partition":0,"offset":9,"ts":1,"schema_id":424242},"ts":4,"kind":"a"}' >&5
-	echo '{"_src":{"topic":"t","partition":0,"offset":10,"ts":1,"schema_id":434343},"ts":5,"kind":"a"}' >&5
+	echo "{\"_src\":{\"topic\":\"t\",\"partition\":0,\"offset\":8,\"ts\":1,\"schema_id\":$id2},\"ts\":2,\"kind\":\"a\"}" >&5
+	wait_for 20 grep -q '"ts":2' out.ndjson
+	kill "$private_pid"
+	wait "$private_pid" 2>/dev/null || true
+	private_pid=''
+	run -7 curl -s "$PRIVATE/subjects" # stopped: nothing listens there any more
+	barrier 1 >&5                      # version 2 cannot be asked for: version 1 stays
+	echo '{"ts":3,"kind":"a"}' >&5
+	echo '{"ts":4,"kind":"c"}' >&5
+	echo "{\"_src\":{\"topic\":\"t\",\"partition\":0,\"offset\":9,\"ts\":1,\"schema_id\":$id2},\"ts\":5,\"kind\":\"a\"}" >&5
+	echo '{"_src":{"topic":"t","partition":0,"offset":10,"ts":1,"schema_id":424242},"ts":6,"kind":"a"}' >&5
+	echo '{"_src":{"topic":"t","partition":0,"offset":11,"ts":1,"schema_id":434343},"ts":7,"kind":"a"}' >&5
 	exec 5>&-
 	wait "$pid" # exit 0: the outage did not stop it
-	[ "$(grep -v __evpipe out.ndjson | jq -c .ts | tr '\n' ' ')" = '1 2 ' ]
+	[ "$(grep -v __evpipe out.ndjson | jq -c .ts | tr '\n' ' ')" = '1 2 3 5 ' ]
 	grep -q "cannot ask the registry for the latest version of '$SUBJECT' (keeping version 1)" err.txt
-	[ "$(grep -v __evpipe dlq.ndjson | jq -c '[.reason, .contract.version]' | tr '\n' ' ')" = '["schema",1] ["schema_id",1] ["schema_id",1] ' ]
+	[ "$(grep -v __evpipe dlq.ndjson | jq -c '[.reason, .contract.version, .source.schema_id]' | tr '\n' ' ')" = \
+		'["schema",1,null] ["schema_id",1,424242] ["schema_id",1,434343] ' ]
 	# The first unresolvable id asked the registry; the next one, within 5 s, did not wait for it.
 	[[ $(grep -v __evpipe dlq.ndjson | sed -n 2p | jq -r .error.message) == *"schema id 424242 cannot be resolved: registry "*unreachable* ]]
 	[[ $(grep -v __evpipe dlq.ndjson | sed -n 3p | jq -r .error.message) == *"schema id 434343 cannot be resolved: the registry failed "*" s ago"* ]]
 	[ -f "cache/$SUBJECT@1.json" ]
 
-	# Down at start: the copy on disk, with a warning; without one, exit 1.
+	# Stopped at start: the copy on disk, with a warning; without one, exit 1.
 	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT" --registry-cache cache <<< '{"ts":5,"kind":"a"}'
 	[ "$output" = '{"ts":5,"kind":"a"}' ]
 	[[ $stderr == *"the registry is unavailable; using the cached copy of subject '$SUBJECT' version 1 (schema id $id,"* ]]
 	run -1 --separate-stderr evvalidate --contract "registry:$SUBJECT" --registry-cache empty-cache <<< '{"ts":5}'
 	[[ $stderr == *"unreachable"*"no cached copy of '$SUBJECT' version latest"* ]]
+	[ -z "$output" ]
 }
 
 @test "the job with EVPIPE_CONTRACT=registry:SUBJECT: dead letters name the contract, its version is in every checkpoint, a restore takes it again" {
@@ -422,4 +435,16 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	run -2 --separate-stderr env SCHEMA_REGISTRY_URL="http://alice:$secret@${PRIVATE#http://}" \
 		evvalidate --contract "registry:$SUBJECT" < /dev/null
 	[[ $stderr == *"the registry URL holds credentials (user@host)"* && $stderr != *"$secret"* ]]
+}
+
+@test "compose: a registry service of the tests' Apicurio version, and the job pointed at it" {
+	run -0 --separate-stderr env DOCKER_HOST=unix:///nonexistent/docker.sock \
+		docker-compose -f "$EVPIPE_ROOT/compose/docker-compose.yml" config
+	echo "$output" > compose.yml
+	run -0 --separate-stderr python3 -c '
+import sys, yaml
+s = yaml.safe_load(open("compose.yml"))["services"]
+r, p = s["registry"], s["pipeline"]
+print(r["image"], p["environment"]["SCHEMA_REGISTRY_URL"], p["depends_on"]["registry"]["condition"])'
+	[ "$output" = "apicurio/apicurio-registry:$SCHEMA_REGISTRY_VERSION http://registry:8080/apis/ccompat/v7 service_healthy" ]
 }

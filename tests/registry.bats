@@ -134,7 +134,7 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 	kin -C -b "$KAFKA_BROKERS" -t "$topic" -e -o beginning --meta-field _src > records.ndjson
 	[ "$(wc -l < records.ndjson)" -eq 4 ] # and the end of the stream
 	run -0 --separate-stderr evvalidate --contract registry:events-value@3 --registry-cache cache \
-		--meta-field _src --dlq dlq.ndjson < records.ndjson
+		--meta-field _src --schema-frame keep --dlq dlq.ndjson < records.ndjson
 	[ "${#lines[@]}" -eq 3 ]
 	[ "${lines[2]}" = '{"__evpipe":"end"}' ]
 	[ "$(jq -c '[._src.schema_id, .ts]' <<<"${lines[0]}")" = '[41,1]' ]
@@ -261,7 +261,23 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 	[ "$(jq -c '._src.schema_id' records.ndjson | head -5 | tr '\n' ' ')" = "$id2 $id2 $id1 $other 987654 " ]
 	# The job's contract is version 1; version 2 (the producer's) also requires "kind".
 	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --meta-field _src --dlq dlq.ndjson < records.ndjson
-	[ "$(printf '%s\n' "${lines[@]}" | grep -v __evpipe | jq -c '[._src.schema_id, .ts]' | tr '\n' ' ')" = "[$id2,1] [$id1,3] " ]
+	[ "$(printf '%s\n' "${lines[@]}" | grep -v __evpipe | jq -c .ts | tr '\n' ' ')" = "1 3 " ]
+	# What goes on, byte for byte: by default (--schema-frame strip) each record as it would
+	# have been unframed, its provenance without "schema_id"; with keep, the line kin wrote.
+	printf '%s\n' "${lines[@]}" | grep -v __evpipe > out.ndjson
+	sed -n '1p;3p' records.ndjson | sed "s/,\"schema_id\":[0-9]*}/}/" > unframed.ndjson
+	grep -q schema_id records.ndjson
+	run -1 grep -q schema_id unframed.ndjson
+	assert_same_file out.ndjson unframed.ndjson
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --meta-field _src --schema-frame keep < records.ndjson
+	printf '%s\n' "${lines[@]}" | grep -v __evpipe > out.ndjson
+	sed -n '1p;3p' records.ndjson > framed.ndjson
+	assert_same_file out.ndjson framed.ndjson
+	[ "$(jq -c '[._src.schema_id, .ts]' out.ndjson | tr '\n' ' ')" = "[$id2,1] [$id1,3] " ]
+	run -2 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --schema-frame keep < records.ndjson
+	[[ $stderr == *"--schema-frame goes with --meta-field"* ]]
+	run -2 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --meta-field _src --schema-frame drop < records.ndjson
+	[[ $stderr == *"--schema-frame wants strip or keep, not 'drop'"* ]]
 	grep -v __evpipe dlq.ndjson > dl.ndjson
 	[ "$(jq -c '[.reason, .source.schema_id, .contract.version]' dl.ndjson | tr '\n' ' ')" = \
 		"[\"schema\",$id2,2] [\"schema_id\",$other,1] [\"schema_id\",987654,1] " ]

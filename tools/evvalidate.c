@@ -81,7 +81,13 @@ static const char usage_text[] =
 	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n"
 	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
 	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
-	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
+	"                           contract, copied to the dead letter's \"source\"\n"
+	"      --schema-frame strip|keep\n"
+	"                           with --meta-field: a valid record of a registry-framed\n"
+	"                           message goes out without the \"schema_id\" of its provenance\n"
+	"                           (strip, the default: the bytes it would have had unframed) or\n"
+	"                           with it (keep: for a later stage that routes or re-frames by\n"
+	"                           it); dead letters keep it in \"source\" either way\n" EV_CKPT_OPTIONS_HELP
 	"                           (evvalidate keeps no state: its part of a checkpoint records\n"
 	"                           the contract's SHA-256, and a registry contract's subject,\n"
 	"                           version and id, so that a restore of a checkpoint taken\n"
@@ -102,6 +108,7 @@ enum {
 	OPT_CHECK_COMPAT,
 	OPT_REGISTER,
 	OPT_CONTRACT_REFRESH,
+	OPT_SCHEMA_FRAME,
 };
 
 static const struct option long_options[] = {
@@ -116,6 +123,7 @@ static const struct option long_options[] = {
 	{"check-compat", required_argument, NULL, OPT_CHECK_COMPAT},
 	{"register", no_argument, NULL, OPT_REGISTER},
 	{"contract-refresh", required_argument, NULL, OPT_CONTRACT_REFRESH},
+	{"schema-frame", required_argument, NULL, OPT_SCHEMA_FRAME},
 	EV_CKPT_LONG_OPTIONS,
 	EV_TOOL_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
@@ -129,7 +137,8 @@ struct evvalidate {
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
-	int schema_flags; /* EV_SCHEMA_* */
+	const char *schema_frame; /* NULL, "strip" or "keep" */
+	int schema_flags;         /* EV_SCHEMA_* */
 	const char *registry_cache;
 	const char *check_compat; /* registry:SUBJECT */
 	const char *compat_file;
@@ -154,6 +163,7 @@ struct evvalidate {
 	ev_counter *m_contract_changes, *m_refresh_failures;
 	uint64_t dead;
 	ev_buf env;         /* envelope being written */
+	ev_buf unframed;    /* a valid record without its provenance's schema_id */
 	ev_control_seq seq; /* the control lines seen */
 };
 
@@ -233,6 +243,17 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	}
 	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
+		if (v->meta_field && strcmp(v->schema_frame, "strip") == 0) {
+			ev_buf_reset(&v->unframed);
+			int dropped = ev_meta_drop_schema_id(&v->unframed, verdict.record,
+							     verdict.record_len, v->meta_field);
+			if (dropped < 0) {
+				errno = ENOMEM;
+				return -1;
+			}
+			if (dropped)
+				return ev_writer_line(v->out, v->unframed.data, v->unframed.len);
+		}
 		return ev_writer_line(v->out, verdict.record, verdict.record_len);
 	}
 	v->dead++;
@@ -443,6 +464,14 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 				return ev_tool_usage_error("invalid depth '%s'", optarg);
 			break;
 		case OPT_META_FIELD: v->meta_field = optarg; break;
+		case OPT_SCHEMA_FRAME:
+			if (strcmp(optarg, "strip") != 0 && strcmp(optarg, "keep") != 0)
+				return ev_tool_usage_error(
+					"--schema-frame wants strip or keep, not "
+					"'%s'",
+					optarg);
+			v->schema_frame = optarg;
+			break;
 		case OPT_FORMATS_AS_ANNOTATIONS:
 			v->schema_flags |= EV_SCHEMA_FORMATS_AS_ANNOTATIONS;
 			break;
@@ -474,6 +503,10 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 		return ev_tool_usage_error("no contract: give --contract FILE");
 	if (v->meta_field && (!*v->meta_field || strpbrk(v->meta_field, "\"\\")))
 		return ev_tool_usage_error("invalid --meta-field name '%s'", v->meta_field);
+	if (v->schema_frame && !v->meta_field)
+		return ev_tool_usage_error("--schema-frame goes with --meta-field");
+	if (!v->schema_frame)
+		v->schema_frame = "strip";
 	return 0;
 }
 
@@ -647,5 +680,6 @@ out:
 	ev_contract_close(&v.contract);
 	ev_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
+	ev_buf_free(&v.unframed);
 	return ev_tool_finish(rc);
 }

@@ -228,6 +228,61 @@ V2='{"type":"object","required":["ts"],"properties":{"ts":{"type":"integer"},"ki
 
 }
 
+# events N PREFIX TYPE: N events of the job's contract, event_id PREFIX-i, of event_type TYPE.
+events() {
+	local i now
+	now=$(date +%s000)
+	for ((i = 1; i <= $1; i++)); do
+		printf '{"event_id":"%s-%d","event_type":"%s","user_id":"u%d","ts":%d,"value":1}\n' "$2" "$i" "$3" "$i" "$now"
+	done
+}
+
+@test "the job through Kafka: a version registered mid-run is taken at a barrier, and the records only it accepts stop being dead letters" {
+	schema=$(jq -c . "$EVPIPE_ROOT/contracts/event.schema.json")
+	register "$SUBJECT" "$schema" >/dev/null
+	topic=$(new_topic job-new-version)
+	table="evpipe.registry_${BATS_SUITE_TEST_NUMBER}_$$_$RANDOM"
+	# "refund" is no event_type of version 1.
+	events 5 before refund | kin -P -q -b "$KAFKA_BROKERS" -t "$topic" -p 0
+	env EVPIPE_CONTRACT="registry:$SUBJECT" EVPIPE_CONTRACT_REFRESH=0 EVPIPE_TOPIC="$topic" \
+		EVPIPE_GROUP="g-$topic" EVPIPE_TABLE="$table" EVPIPE_JOB="j-$topic" \
+		EVPIPE_CHECKPOINT_STORE="file://$PWD/checkpoints" EVPIPE_CHECKPOINT_INTERVAL=300ms \
+		EVPIPE_REGISTRY_CACHE="$PWD/cache" TMPDIR="$PWD" \
+		"$EVPIPE_ROOT/pipelines/events-to-clickhouse.sh" 2> job.err &
+	job=$!
+	# The five are dead letters of version 1; then version 2 accepts "refund".
+	wait_for 60 bash -c "[ \"\$(kin -C -b $KAFKA_BROKERS -t $topic.dlq -e -o beginning 2>/dev/null | grep -c before-)\" -eq 5 ]"
+	id2=$(register "$SUBJECT" "$(jq -c '.properties.event_type.enum += ["refund"]' <<<"$schema")")
+	wait_for 30 grep -q "evvalidate: contract: subject '$SUBJECT' version 1 -> 2 (schema id $id2," job.err
+	events 7 after refund | kin -P -q -b "$KAFKA_BROKERS" -t "$topic" -p 0
+	# A complete checkpoint past the twelve records: each stage has written everything before it.
+	manifest_past() {
+		local m
+		for m in checkpoints/"j-$topic"/chk-*/_manifest.json; do
+			[ -f "$m" ] && [ "$(jq --arg t "$topic" '.offsets[$t]["0"] // 0' "$m")" -ge 12 ] && return 0
+		done
+		return 1
+	}
+	wait_for 60 manifest_past
+	kill -TERM "$job"
+	wait "$job"
+	curl -sSf "$CLICKHOUSE_URL/" --data-binary "DROP TABLE IF EXISTS $table" >/dev/null
+	grep -q "evvalidate: 12 record(s): 7 valid, 5 dead-lettered" job.err
+	kin -C -b "$KAFKA_BROKERS" -t "$topic.dlq" -e -o beginning > dlq.ndjson
+	[ "$(jq -r '"\(.raw | fromjson | .event_id) \(.contract.version)"' dlq.ndjson | sort | tr '\n' ' ')" = \
+		'before-1 1 before-2 1 before-3 1 before-4 1 before-5 1 ' ]
+	# Each checkpoint kept names the version that judges the records after its barrier: 2
+	# from the barrier of the change on, 1 before it.
+	switch=$(sed -n "s/.*version 1 -> 2 .* from barrier \([0-9]*\)$/\1/p" job.err)
+	parts=(checkpoints/"j-$topic"/chk-*/evvalidate.json)
+	[ "${#parts[@]}" -ge 2 ]
+	for part in "${parts[@]}"; do
+		n=${part%/*}
+		n=$((10#${n##*chk-}))
+		[ "$(jq .identity.contract.version "$part")" -eq "$((n >= switch ? 2 : 1))" ]
+	done
+}
+
 @test "--contract-refresh: the latest version is asked for at most once per interval, at a barrier" {
 	register "$SUBJECT" "$V1" >/dev/null
 	mkfifo in

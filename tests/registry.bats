@@ -87,6 +87,33 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 	run -2 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" --schema-id 1 --subject s
 }
 
+@test "framed records consumed without --meta-field: kin writes each as a rejected record (no NUL on the line), evvalidate dead-letters it as schema_id with the message's bytes" {
+	topic=$(new_topic framed-nometa)
+	echo '{"ts":1,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --schema-id 266 # 0x0000010a
+	echo '{"ts":2,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --schema-id 41  # 0x00000029
+	echo '{"ts":3,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0
+	kin -C -b "$KAFKA_BROKERS" -t "$topic" -e -o beginning > records.ndjson # (a shell variable drops NULs)
+	[ "$(wc -l < records.ndjson)" -eq 3 ]
+	[ "$(tr -cd '\000' < records.ndjson | wc -c)" -eq 0 ]
+	[ "$(jq -c '[.__evpipe_rejected.rejected, .__evpipe_rejected.offset]' records.ndjson | head -2 | tr '\n' ' ')" = \
+		'["schema_id",0] ["schema_id",1] ' ]
+	[ "$(sed -n 3p records.ndjson)" = '{"ts":3,"kind":"a"}' ]
+	# Whatever the contract (the frame's id cannot be checked without the provenance).
+	id=$(register "$SUBJECT" "$V1")
+	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT" --dlq dlq.ndjson < records.ndjson
+	[ "$output" = '{"ts":3,"kind":"a"}' ]
+	[ "$(jq -c '[.reason, .source.offset, .contract.id]' dlq.ndjson | tr '\n' ' ')" = "[\"schema_id\",0,$id] [\"schema_id\",1,$id] " ]
+	[[ $(jq -r .error.message dlq.ndjson | head -1) == "the message is registry-framed (schema id 266) and was consumed without --meta-field"* ]]
+	[[ $(jq -r .error.message dlq.ndjson | tail -1) == "the message is registry-framed (schema id 41) "* ]]
+	# The dead letters hold the messages' bytes, frame and all.
+	dlqsink replay --file dlq.ndjson > replayed
+	printf '\0\0\0\1\n{"ts":1,"kind":"a"}\n\0\0\0\0){"ts":2,"kind":"a"}\n' > expected
+	assert_same_file replayed expected
+	echo '{"type":"object"}' > any.json
+	run -0 --separate-stderr evvalidate --contract any.json --dlq dlq2.ndjson < records.ndjson
+	[ "$(jq -r .reason dlq2.ndjson | tr '\n' ' ')" = 'schema_id schema_id ' ]
+}
+
 @test "registry down at start, no copy on disk: exit 1 with a clear error" {
 	export SCHEMA_REGISTRY_URL=$DOWN
 	run -1 --separate-stderr evvalidate --contract registry:events-value@3 --registry-cache cache < /dev/null

@@ -92,17 +92,27 @@ SCHEMA='{"type":"object","required":["ts","event_type"],"properties":{"ts":{"typ
 	echo '{"ts":1,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --schema-id 266 # 0x0000010a
 	echo '{"ts":2,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 --schema-id 41  # 0x00000029
 	echo '{"ts":3,"kind":"a"}' | kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0
-	kin -C -b "$KAFKA_BROKERS" -t "$topic" -e -o beginning > records.ndjson # (a shell variable drops NULs)
+	# (into a file: a shell variable would drop NUL bytes)
+	kin -C -b "$KAFKA_BROKERS" -t "$topic" -o beginning --metrics-addr 127.0.0.1:0 > records.ndjson 2> kin.err &
+	kin=$!
+	# shellcheck disable=SC2016 # expanded by the inner shell, at each try
+	wait_for 30 bash -c '[ "$(wc -l < records.ndjson)" -eq 3 ]'
+	curl -sf "$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' kin.err)" > metrics
+	kill -TERM "$kin"
+	wait "$kin"
+	grep -q '^evpipe_payloads_rejected_total{tool="kin",job="evpipe",reason="schema_id"} 2$' metrics
+	grep -q '^evpipe_payloads_rejected_total{tool="kin",job="evpipe",reason="embedded_newline"} 0$' metrics
 	[ "$(wc -l < records.ndjson)" -eq 3 ]
 	[ "$(tr -cd '\000' < records.ndjson | wc -c)" -eq 0 ]
-	[ "$(jq -c '[.__evpipe_rejected.rejected, .__evpipe_rejected.offset]' records.ndjson | head -2 | tr '\n' ' ')" = \
-		'["schema_id",0] ["schema_id",1] ' ]
+	[ "$(jq -c '.__evpipe_rejected | [.rejected, .offset, .schema_id]' records.ndjson | head -2 | tr '\n' ' ')" = \
+		'["schema_id",0,266] ["schema_id",1,41] ' ]
 	[ "$(sed -n 3p records.ndjson)" = '{"ts":3,"kind":"a"}' ]
 	# Whatever the contract (the frame's id cannot be checked without the provenance).
 	id=$(register "$SUBJECT" "$V1")
 	run -0 --separate-stderr evvalidate --contract "registry:$SUBJECT" --dlq dlq.ndjson < records.ndjson
 	[ "$output" = '{"ts":3,"kind":"a"}' ]
-	[ "$(jq -c '[.reason, .source.offset, .contract.id]' dlq.ndjson | tr '\n' ' ')" = "[\"schema_id\",0,$id] [\"schema_id\",1,$id] " ]
+	[ "$(jq -c '[.reason, .source.offset, .source.schema_id, .contract.id]' dlq.ndjson | tr '\n' ' ')" = \
+		"[\"schema_id\",0,266,$id] [\"schema_id\",1,41,$id] " ]
 	[[ $(jq -r .error.message dlq.ndjson | head -1) == "the message is registry-framed (schema id 266) and was consumed without --meta-field"* ]]
 	[[ $(jq -r .error.message dlq.ndjson | tail -1) == "the message is registry-framed (schema id 41) "* ]]
 	# The dead letters hold the messages' bytes, frame and all.

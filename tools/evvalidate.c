@@ -36,7 +36,7 @@ static const char usage_text[] =
 	"truncated, encoding, too_long, depth, duplicate_key, schema, embedded_newline and\n"
 	"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
 	"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
-	"accept).\n"
+	"accept, or one kin consumed without --meta-field).\n"
 	"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
 	"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
 	"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"

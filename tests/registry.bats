@@ -369,7 +369,7 @@ events() {
 	run -2 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --schema-frame keep < records.ndjson
 	[[ $stderr == *"--schema-frame goes with --meta-field"* ]]
 	run -2 --separate-stderr evvalidate --contract "registry:$SUBJECT@1" --meta-field _src --schema-frame drop < records.ndjson
-	[[ $stderr == *"--schema-frame wants strip or keep, not 'drop'"* ]]
+	[[ $stderr == *"invalid --schema-frame 'drop' (strip or keep)"* ]]
 	grep -v __evpipe dlq.ndjson > dl.ndjson
 	[ "$(jq -c '[.reason, .source.schema_id, .contract.version]' dl.ndjson | tr '\n' ' ')" = \
 		"[\"schema\",$id2,2] [\"schema_id\",$other,1] [\"schema_id\",987654,1] " ]
@@ -395,6 +395,9 @@ events() {
 	[ "$(curl -sf "$REGISTRY/subjects/$SUBJECT/versions" | jq -c .)" = '[1,2]' ]
 	# The make target a team runs in CI (make's own exit status on a failed step is 2).
 	run -2 --separate-stderr make -s -C "$EVPIPE_ROOT" contract-check SUBJECT="$SUBJECT" CONTRACT="$PWD/narrower.json" BUILD="${EVPIPE_BIN%/bin}"
+	[[ $stderr == *"'$PWD/narrower.json' is not compatible with subject '$SUBJECT' (level BACKWARD)"* ]]
+	run -0 --separate-stderr make -s -C "$EVPIPE_ROOT" contract-check SUBJECT="$SUBJECT" CONTRACT="$PWD/wider.json" BUILD="${EVPIPE_BIN%/bin}"
+	[[ $stderr == *"'$PWD/wider.json' is compatible with subject '$SUBJECT'"* ]]
 }
 
 @test "registry stopped mid-run: the job goes on with its contract and the ids it knows; at start: the copy on disk, or exit 1 without one" {

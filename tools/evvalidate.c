@@ -137,8 +137,8 @@ struct evvalidate {
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
-	const char *schema_frame; /* NULL, "strip" or "keep" */
-	int schema_flags;         /* EV_SCHEMA_* */
+	int keep_frame;   /* --schema-frame keep (-1: not given) */
+	int schema_flags; /* EV_SCHEMA_* */
 	const char *registry_cache;
 	const char *check_compat; /* registry:SUBJECT */
 	const char *compat_file;
@@ -243,7 +243,7 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	}
 	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
-		if (v->meta_field && strcmp(v->schema_frame, "strip") == 0) {
+		if (v->meta_field && !v->keep_frame) {
 			ev_buf_reset(&v->unframed);
 			int dropped = ev_meta_drop_schema_id(&v->unframed, verdict.record,
 							     verdict.record_len, v->meta_field);
@@ -467,10 +467,8 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 		case OPT_SCHEMA_FRAME:
 			if (strcmp(optarg, "strip") != 0 && strcmp(optarg, "keep") != 0)
 				return ev_tool_usage_error(
-					"--schema-frame wants strip or keep, not "
-					"'%s'",
-					optarg);
-			v->schema_frame = optarg;
+					"invalid --schema-frame '%s' (strip or keep)", optarg);
+			v->keep_frame = strcmp(optarg, "keep") == 0;
 			break;
 		case OPT_FORMATS_AS_ANNOTATIONS:
 			v->schema_flags |= EV_SCHEMA_FORMATS_AS_ANNOTATIONS;
@@ -503,10 +501,9 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 		return ev_tool_usage_error("no contract: give --contract FILE");
 	if (v->meta_field && (!*v->meta_field || strpbrk(v->meta_field, "\"\\")))
 		return ev_tool_usage_error("invalid --meta-field name '%s'", v->meta_field);
-	if (v->schema_frame && !v->meta_field)
+	if (v->keep_frame >= 0 && !v->meta_field)
 		return ev_tool_usage_error("--schema-frame goes with --meta-field");
-	if (!v->schema_frame)
-		v->schema_frame = "strip";
+	v->keep_frame = v->keep_frame > 0;
 	return 0;
 }
 
@@ -604,6 +601,7 @@ int main(int argc, char **argv)
 	v.max_line = 1 << 20;
 	v.max_depth = 64;
 	v.refresh_ms = 60000;
+	v.keep_frame = -1;
 	v.common.job = "evpipe";
 
 	ev_tool_init("evvalidate");

@@ -394,9 +394,9 @@ events() {
 	[[ $stderr == *"registered under subject '$SUBJECT' as schema id "* ]]
 	[ "$(curl -sf "$REGISTRY/subjects/$SUBJECT/versions" | jq -c .)" = '[1,2]' ]
 	# The make target a team runs in CI (make's own exit status on a failed step is 2).
-	run -2 --separate-stderr make -s -C "$EVPIPE_ROOT" contract-check SUBJECT="$SUBJECT" CONTRACT="$PWD/narrower.json" BUILD="${EVPIPE_BIN%/bin}"
+	run -2 --separate-stderr make -s -C "$EVPIPE_ROOT" contract-check SUBJECT="$SUBJECT" CONTRACT="$PWD/narrower.json" EVVALIDATE="$EVPIPE_BIN/evvalidate"
 	[[ $stderr == *"'$PWD/narrower.json' is not compatible with subject '$SUBJECT' (level BACKWARD)"* ]]
-	run -0 --separate-stderr make -s -C "$EVPIPE_ROOT" contract-check SUBJECT="$SUBJECT" CONTRACT="$PWD/wider.json" BUILD="${EVPIPE_BIN%/bin}"
+	run -0 --separate-stderr make -s -C "$EVPIPE_ROOT" contract-check SUBJECT="$SUBJECT" CONTRACT="$PWD/wider.json" EVVALIDATE="$EVPIPE_BIN/evvalidate"
 	[[ $stderr == *"'$PWD/wider.json' is compatible with subject '$SUBJECT'"* ]]
 }
 

@@ -579,6 +579,10 @@ int main(int argc, char **argv)
 		ev_ckpt_close(&v.ck);
 		return ev_tool_finish(rc);
 	}
+	/* The version loaded now was the latest: the next is asked for within D of now (a copy
+	 * from the cache, at the first barrier). */
+	if (!v.contract.from_cache)
+		v.refreshed_ns = ev_mono_ns();
 	if (v.contract.from_cache)
 		ev_warn("contract '%s': the registry is unavailable; using the cached copy of "
 			"subject '%s' version %d (schema id %d, sha256 %s)",

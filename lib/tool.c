@@ -178,6 +178,12 @@ ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason)
 			"Records sent to a dead-letter output, by reason", "reason", reason, 0);
 }
 
+ev_counter *ev_tool_control_lines(ev_metrics *m)
+{
+	return ev_metrics_counter(m, "evpipe_control_lines_total",
+				  "Control lines (watermarks, barriers, ...) read", NULL);
+}
+
 ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason)
 {
 	return labelled(m, "evpipe_records_skipped_total", "Input lines skipped, by reason",

@@ -52,6 +52,8 @@ int ev_tool_stop_requested(void);
 ev_counter *ev_tool_records_in(ev_metrics *m);
 ev_counter *ev_tool_records_out(ev_metrics *m);
 ev_counter *ev_tool_bytes_in(ev_metrics *m);
+/* Control lines read (every tool that reads lines; kin registers it in every mode). */
+ev_counter *ev_tool_control_lines(ev_metrics *m);
 /* Input lines passed over, by reason ("blank", "torn", "control"). */
 ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason);
 ev_counter *ev_tool_blocked(ev_metrics *m, const char *output);

@@ -60,8 +60,8 @@ ev_counter *ev_tool_blocked(ev_metrics *m, const char *output);
 ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
 
 /* The live status line on stderr (lib/progress.c) of a tool that moves records: drawn from m
- * when asked for (--progress, EVPIPE_PROGRESS=1), or by default when stderr is a terminal
- * (--no-progress, EVPIPE_PROGRESS=0: never). ev_tool_metrics_free stops it. */
+ * when asked for (--progress, EVPIPE_PROGRESS=1), or by default when stderr is a terminal and
+ * stdout is not, so that it never mixes with data (--no-progress, EVPIPE_PROGRESS=0: never). ev_tool_metrics_free stops it. */
 void ev_tool_progress(ev_metrics *m);
 /* Stop the status line, then free m. */
 void ev_tool_metrics_free(ev_metrics *m);

@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include "checkpoint.h"
+#include "clock.h"
 #include "control.h"
 #include "metrics.h"
 #include "ndjson.h"

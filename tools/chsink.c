@@ -18,10 +18,12 @@
 #include "codec.h"
 #include "control.h"
 #include "deadletter.h"
+#include "gzip.h"
 #include "log.h"
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "sqlsplit.h"
 #include "stage.h"
 #include "tool.h"
 
@@ -122,20 +124,15 @@ static int stop_while_retrying(void *arg)
 	return s->retrying && ev_tool_stop_requested();
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL); /* a shutdown signal cuts it short */
-}
-
 /* Send one request, retrying what may succeed later until --retry-timeout. what names the
  * request for messages; pending is the number of rows it leaves unwritten when it fails.
  * Returns EV_CH_OK or EV_CH_REJECTED, or -1 after reporting why it gives up. */
 static int request(struct chsink *s, const char *query, const void *data, size_t len, int gzip,
 		   const char *what, size_t pending, ev_ch_result *res)
 {
-	uint64_t give_up_ns = 0;
+	ev_retry retry;
 	char last[sizeof(res->message)] = ""; /* the last failure, not an abandoned attempt's */
+	ev_retry_begin(&retry, &s->backoff, s->retry_timeout_ms);
 	for (unsigned attempt = 0;; attempt++) {
 		if (attempt > 0 && ev_tool_stop_requested()) {
 			ev_error("%s: stopping on signal %d while retrying: %s", what,
@@ -175,23 +172,18 @@ static int request(struct chsink *s, const char *query, const void *data, size_t
 		if (ev_tool_stop_requested())
 			continue; /* reported above, without waiting */
 		uint64_t now = ev_mono_ns();
-		if (give_up_ns == 0) {
-			give_up_ns = now + (uint64_t)s->retry_timeout_ms * 1000000u;
+		int64_t delay;
+		if (!ev_retry_failing(&retry))
 			ev_warn("%s: %s; retrying for up to %.3g s", what, last,
 				(double)s->retry_timeout_ms / 1000);
-		}
-		if (now >= give_up_ns) {
+		if (!ev_retry_next(&retry, &delay)) {
 			ev_error("%s: gave up after %.3g s of retries: %s", what,
 				 (double)s->retry_timeout_ms / 1000, last);
 			break;
 		}
-		int64_t delay = ev_backoff_next(&s->backoff);
-		int64_t left = (int64_t)((give_up_ns - now) / 1000000u) + 1;
-		if (delay > left)
-			delay = left;
 		ev_debug("%s: retry %u in %" PRId64 " ms: %s", what, attempt + 1, delay, last);
 		ev_counter_inc(s->m_retries);
-		sleep_ms(delay);
+		ev_sleep_ms(delay); /* a shutdown signal cuts it short: see the loop's top */
 		ev_counter_add(s->m_wait, ev_mono_ns() - now);
 	}
 	if (pending > 0)

@@ -459,14 +459,14 @@ static int start_checkpoints(struct kin *k)
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
-	int64_t id = rs.id;
-	k->restore_offsets = json_incref(rs.offsets);
-	ev_ckpt_restored_free(&rs);
-	if (id && !k->restore_offsets)
+	int64_t id = rs.id, no_offsets = id && !rs.offsets;
+	if (no_offsets)
 		snprintf(err, sizeof(err), "the manifest of checkpoint %" PRId64 " has no offsets",
 			 id);
-	if ((id && !k->restore_offsets) ||
-	    !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
+	else if (ev_ckpt_offsets_parse(rs.offsets, &k->restore_offsets, err, sizeof(err)) < 0)
+		no_offsets = 1;
+	ev_ckpt_restored_free(&rs);
+	if (no_offsets || !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
@@ -577,7 +577,7 @@ int main(int argc, char **argv)
 	kin_parts_clear(&k);
 	free(k.parts);
 	ev_coord_free(k.coord);
-	json_decref(k.restore_offsets);
+	ev_ckpt_offsets_free(&k.restore_offsets);
 	json_decref(k.marks);
 	json_decref(k.mark_offsets);
 	ev_ack_in_free(k.ack);

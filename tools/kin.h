@@ -56,13 +56,13 @@ struct kin {
 	ev_coord_opts co;
 	const char *expect[32];
 
-	ev_coord *coord;         /* NULL: no checkpoints */
-	json_t *restore_offsets; /* {"topic":{"partition":offset}} of the restored checkpoint */
-	int told_unassigned;     /* 1 once all_done said it waits for a restored partition */
-	const char *ack_spec;    /* --commit-on-ack */
-	ev_ack_in *ack;          /* NULL: no commits on acknowledgements */
-	json_t *marks;           /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
-	json_t *mark_offsets;    /* the offsets of the last barrier injected */
+	ev_coord *coord;                 /* NULL: no checkpoints */
+	ev_ckpt_offsets restore_offsets; /* of the restored checkpoint (empty: none) */
+	int told_unassigned;  /* 1 once all_done said it waits for a restored partition */
+	const char *ack_spec; /* --commit-on-ack */
+	ev_ack_in *ack;       /* NULL: no commits on acknowledgements */
+	json_t *marks;        /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
+	json_t *mark_offsets; /* the offsets of the last barrier injected */
 	int64_t mark_id, mark_ms;
 
 	/* run time */

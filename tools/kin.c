@@ -178,6 +178,7 @@ static void setup_metrics(struct kin *k)
 		ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
 	k->m_blocked = ev_tool_blocked(m, "stdout");
 	k->m_skipped_control = ev_tool_skipped(m, "control");
+	ev_tool_control_lines(m); /* -P's input; one set of series in every mode */
 	k->m_rejected_too_long =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"too_long\"");
@@ -194,6 +195,11 @@ static void setup_metrics(struct kin *k)
 		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
 		"reason",
 		"reason=\"reserved\"");
+	k->m_rejected_schema_id = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"schema_id\"");
 	k->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
@@ -451,9 +457,10 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
 			"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
 			"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
-			"  (-J escapes every payload: nothing to wrap). With -f, -D, -K, -O or -Z kin writes\n"
-			"  the bytes as kcat does: a format, not a pipeline's records (no --meta-field,\n"
-			"  checkpoints or --commit-on-ack then).\n"
+			"  (-J escapes every payload: nothing to wrap). So is a registry-framed one without\n"
+			"  --meta-field (\"schema_id\", the id in the provenance, the frame kept in the payload).\n"
+			"  With -f, -D, -K, -O or -Z kin writes the bytes as kcat does: a format, not a\n"
+			"  pipeline's records (no --meta-field, checkpoints or --commit-on-ack then).\n"
 			"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
 			"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 			"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
@@ -522,7 +529,9 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			      "the schema registry at $SCHEMA_REGISTRY_URL"),
 		EV_OPT_TEXT(
 			"  Consuming with --meta-field, a registry-framed message (first byte 0, then a 4-byte\n"
-			"  schema id) loses its frame and gets \"schema_id\":N in its provenance.\n"
+			"  schema id) loses its frame and gets \"schema_id\":N in its provenance; without it,\n"
+			"  the message is a rejected record of reason \"schema_id\" (see above), which\n"
+			"  evvalidate dead-letters: the id cannot go along with a bare record.\n"
 			"\n"
 			"kcat's letters mean what they mean to kcat 1.7, but where kin differs on purpose:\n"
 			"  secrets are refused on -X (a -F file holds them) and -X dump redacts them; -J\n"

@@ -89,6 +89,7 @@ struct kin {
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
 	ev_counter *m_blocked, *m_skipped_control, *m_rejected_too_long;
 	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
+	ev_counter *m_rejected_schema_id;
 	struct part *parts;
 	size_t nparts, capparts;
 	size_t last_part;

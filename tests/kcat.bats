@@ -162,6 +162,18 @@ produced() {
 	grep -qx 'client.id = abc' <<<"$output"
 }
 
+@test "-L and -L -J of a topic as kcat's" {
+	seed
+	kcat -L -b "$KAFKA_BROKERS" -t "$topic" > want
+	kin -L -b "$KAFKA_BROKERS" -t "$topic" > got
+	assert_same_file want got
+	# the JSON the same, kin's line ended by a newline (kcat's is not)
+	kcat -L -J -b "$KAFKA_BROKERS" -t "$topic" > want && echo >> want
+	kin -L -J -b "$KAFKA_BROKERS" -t "$topic" > got
+	assert_same_file want got
+	grep -q "topic \"$topic\" with 3 partitions" <(kin -L -b "$KAFKA_BROKERS" -t "$topic")
+}
+
 @test "kin's own ways: -T writes what was produced with its delimiter, -E passes over a message that fails" {
 	topic=$(new_topic tee)
 	printf 'a;b;c' > in

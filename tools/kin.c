@@ -540,9 +540,9 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  stored needs -G, and -G takes no -o offset but beginning, end and stored; -T\n"
 			"  writes each message with its delimiter (kcat 1.7 joins them without); -O writes\n"
 			"  the offset (kcat 1.7 takes -O and writes nothing); -l takes several FILEs, - for\n"
-			"  stdin (kcat: one); -Q -J ends with a newline; the payload safety above holds\n"
-			"  without -f, -D, -K, -O and -Z; there is no -s or -r (deserializers: kin passes\n"
-			"  JSON through, registry frames go with --meta-field), -M or -U.\n"
+			"  stdin (kcat: one); -L -J and -Q -J end with a newline; the payload safety above\n"
+			"  holds without -f, -D, -K, -O and -Z; there is no -s or -r (deserializers: kin\n"
+			"  passes JSON through, registry frames go with --meta-field), -M or -U.\n"
 			"\n"
 			"Exit status: 0 ok, 1 runtime failure (brokers unreachable, a message not delivered or\n"
 			"not produced), 2 usage error.\n"),

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "ht.h"
 #include "log.h"
+#include "ndjson.h"
 #include "sha256.h"
 
 int ev_ckpt_opt_mismatch(const ev_option *o, char *arg, char *err, size_t errlen)
@@ -766,9 +767,9 @@ int ev_ckpt_stateless_restore(ev_ckpt *o, char *err, size_t errlen)
 	int64_t id = r.id;
 	ev_ckpt_restored_free(&r);
 	if (id)
-		ev_info("--restore %s: %s keeps no state; replayed records are written again and "
-			"the sink's idempotence absorbs them",
-			o->restore, o->stage);
+		ev_debug("--restore %s: %s keeps no state; replayed records are written again and "
+			 "the sink's idempotence absorbs them",
+			 o->restore, o->stage);
 	return 0;
 }
 

@@ -48,6 +48,8 @@ struct kin {
 	ev_buf frame;
 	const char *meta_field;
 	uint64_t max_line;
+	char **files; /* -P: the input files (none: stdin) */
+	size_t nfiles;
 	int idempotence;
 	ev_tool_common common;
 	ev_ckpt ck;
@@ -68,7 +70,7 @@ struct kin {
 	ev_writer *out;
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
-	ev_counter *m_blocked, *m_skipped_blank, *m_skipped_control, *m_rejected_too_long;
+	ev_counter *m_blocked, *m_skipped_control, *m_rejected_too_long;
 	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
 	struct part *parts;
 	size_t nparts, capparts;

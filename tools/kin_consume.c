@@ -602,6 +602,8 @@ int kin_consume(struct kin *k)
 	/* Leave the group while the output still exists: the revoke callback flushes it. */
 	rd_kafka_consumer_close(k->rk);
 	ev_buf_free(&line);
+	ev_info("%" PRIu64 " message(s) consumed, %" PRIu64 " written", ev_counter_value(k->m_in),
+		ev_counter_value(k->m_out));
 	return rc;
 write_error:
 	if (errno != EPIPE && !k->stopped_by_checkpoints)

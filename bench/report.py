@@ -220,12 +220,12 @@ def markdown(out):
     L.append("")
     L.append("## Memory and CPU of each process")
     L.append("")
-    L.append("| workload | process | peak RSS MiB | CPU s per million events |")
-    L.append("|---|---|---|---|")
+    L.append("| workload | side | process | peak RSS MiB | CPU s per million events |")
+    L.append("|---|---|---|---|---|")
     for w in out["workloads"]:
-        for side in w["sides"].values():
+        for side_name, side in w["sides"].items():
             for name, p in side["processes"].items():
-                L.append(f"| {w['id']} | {name} | {p['peak_rss_mib']:.0f} | {p['cpu_s_per_million_events']:.2f} |")
+                L.append(f"| {w['id']} | {side_name} | {name} | {p['peak_rss_mib']:.0f} | {p['cpu_s_per_million_events']:.2f} |")
     if out["checkpoints"]:
         L.append("")
         L.append("## Checkpoints")

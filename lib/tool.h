@@ -4,40 +4,30 @@
 
 #include <signal.h>
 
+#include "checkpoint.h"
+#include "clock.h"
 #include "control.h"
 #include "metrics.h"
 #include "ndjson.h"
+#include "opts.h"
 
 enum { EV_EXIT_OK = 0, EV_EXIT_FAILURE = 1, EV_EXIT_USAGE = 2 };
-
-/* Options every tool takes: EV_TOOL_LONG_OPTIONS goes into the getopt_long table,
- * EV_TOOL_SHORT_OPTIONS into the short-option string, EV_TOOL_OPTIONS_HELP into the usage. */
-enum { EV_OPT_METRICS_ADDR = 0x1000, EV_OPT_JOB };
-#define EV_TOOL_SHORT_OPTIONS "qvhV"
-#define EV_TOOL_LONG_OPTIONS                                                                     \
-	{"metrics-addr", required_argument, NULL, EV_OPT_METRICS_ADDR},                          \
-		{"job", required_argument, NULL, EV_OPT_JOB}, {"quiet", no_argument, NULL, 'q'}, \
-		{"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},           \
-	{                                                                                        \
-		"version", no_argument, NULL, 'V'                                                \
-	}
-#define EV_TOOL_OPTIONS_HELP                                                                    \
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics; ADDR is\n" \
-	"                           [HOST:]PORT, HOST 127.0.0.1 unless given (0.0.0.0: all)\n"  \
-	"      --job NAME           job label of the metrics (default evpipe)\n"                \
-	"  -q, --quiet              only errors on stderr\n"                                    \
-	"  -v, --verbose            debug messages on stderr\n"                                 \
-	"  -h, --help               this text\n"                                                \
-	"  -V, --version            version and library versions\n"
 
 typedef struct ev_tool_common {
 	const char *metrics_addr; /* NULL: no metrics endpoint */
 	const char *job;          /* metrics job label */
 } ev_tool_common;
 
-/* Act on getopt_long's c when it is a common option. Returns 1 when it was one, 0 when not,
- * and -1 when the tool should exit 0 (--help and --version print to stdout). */
-int ev_tool_common_option(int c, const char *arg, const char *usage, ev_tool_common *o);
+/* Parse argv by the tool's option table (opts.h): the opening of every tool's parse_args.
+ * --help prints the usage made from the table, --version the versions, to stdout; a usage
+ * error is reported as ev_tool_usage_error does. Returns 0 with optind at the first operand,
+ * -1 when the tool should exit 0 (--help, --version), or the exit status to end with
+ * (EV_EXIT_USAGE, reported). */
+int ev_tool_parse(const ev_option *opts, int argc, char **argv);
+/* The callbacks of EV_OPTS_COMMON: -q and -v set the log level, -V prints the versions. */
+int ev_tool_opt_log(const ev_option *o, char *arg, char *err, size_t errlen);
+int ev_tool_opt_version(const ev_option *o, char *arg, char *err, size_t errlen);
+int ev_tool_opt_progress(const ev_option *o, char *arg, char *err, size_t errlen);
 
 /* Make sure fds 0-2 are open, set the program name for diagnostics, and read
  * EVPIPE_LOG_LEVEL. */
@@ -58,32 +48,25 @@ void ev_tool_catch_signals(void);
 /* 0, or the number of the signal that asked for shutdown. */
 int ev_tool_stop_requested(void);
 
-/* The next input line of a run loop: as ev_reader_next, but a read that a signal interrupted
- * is retried unless shutdown was asked for, and a read error is reported ("cannot read what").
- * Returns 1 on a line, 0 at the end of input or on shutdown, -1 on a read error. */
-int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags);
-
-/* A control line read from r, parsed and checked against the stage's sequence
- * (ev_control_check): 0, or -1 with "line N: impossible control line ..." reported, for the
- * stage to stop with EV_EXIT_FAILURE (ADR 0013). */
-int ev_tool_control(ev_control_seq *s, const ev_reader *r, const char *line, size_t len,
-		    ev_control *c);
-
 /* The series every tool keeps, under one name and help text everywhere: records read and
  * written, time blocked writing to an output ("stdout", "dlq", ...), and dead letters by
  * reason. */
 ev_counter *ev_tool_records_in(ev_metrics *m);
 ev_counter *ev_tool_records_out(ev_metrics *m);
+ev_counter *ev_tool_bytes_in(ev_metrics *m);
+/* Control lines read (every tool that reads lines; kin registers it in every mode). */
+ev_counter *ev_tool_control_lines(ev_metrics *m);
+/* Input lines passed over, by reason ("blank", "torn", "control"). */
+ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason);
 ev_counter *ev_tool_blocked(ev_metrics *m, const char *output);
 ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
 
-/* In a pipeline with checkpoints, a last line without its newline is what a stage upstream
- * was writing when it died, not a record: the records after the last checkpoint are replayed
- * by a restore. Returns 1 (warned, counted as evpipe_records_skipped_total{reason="torn"})
- * when the line is such a fragment and must be passed over, else 0. */
-int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags);
-/* Register that series up front (a tool with checkpoints exposes it from the start). */
-void ev_tool_torn_register(ev_metrics *m);
+/* The live status line on stderr (lib/progress.c) of a tool that moves records: drawn from m
+ * when asked for (--progress, EVPIPE_PROGRESS=1), or by default when stderr is a terminal and
+ * stdout is not, so that it never mixes with data (--no-progress, EVPIPE_PROGRESS=0: never). ev_tool_metrics_free stops it. */
+void ev_tool_progress(ev_metrics *m);
+/* Stop the status line, then free m. */
+void ev_tool_metrics_free(ev_metrics *m);
 
 /* Create the registry and, when addr is non-NULL, serve it. Returns NULL with a message
  * logged when the address cannot be served. */

@@ -1,6 +1,5 @@
 /* evvalidate: pass records that meet a data contract, dead-letter the rest with the reason. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -21,105 +20,9 @@
 #include "opts.h"
 #include "registry.h"
 #include "schema.h"
+#include "stage.h"
 #include "tool.h"
 #include "validate.h"
-
-static const char usage_text[] =
-	"usage: evvalidate --contract FILE|registry:SUBJECT[@VERSION] [--dlq PATH|fd:N] [options]\n"
-	"           < records > valid\n"
-	"       evvalidate --check-compat registry:SUBJECT FILE [--register]\n"
-	"\n"
-	"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
-	"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
-	"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
-	"\"raw_b64\"),\"source\",\"contract\" (a registry's),\"line\",\"at\"}. Reasons: parse,\n"
-	"truncated, encoding, too_long, depth, duplicate_key, schema, embedded_newline and\n"
-	"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
-	"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
-	"accept).\n"
-	"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
-	"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
-	"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
-	"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"
-	"\n"
-	"Options:\n"
-	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
-	"                           refused at start, and so are formats it does not assert\n"
-	"                           (it asserts date-time, date, time, email, uuid, ipv4, ipv6,\n"
-	"                           hostname, uri, uri-reference, iri, iri-reference,\n"
-	"                           json-pointer, relative-json-pointer and regex)\n"
-	"      --formats-as-annotations\n"
-	"                           accept the other formats unchecked, as annotations\n"
-	"  -c, --contract registry:SUBJECT[@VERSION|@latest]\n"
-	"                           the JSON Schema registered under SUBJECT (default latest) in\n"
-	"                           the schema registry at $SCHEMA_REGISTRY_URL (credentials:\n"
-	"                           SCHEMA_REGISTRY_USER/_PASSWORD or SCHEMA_REGISTRY_CREDENTIALS_FILE),\n"
-	"                           references resolved; its subject, version and id are logged,\n"
-	"                           labels of evpipe_contract_info and each dead letter's \"contract\"\n"
-	"      --registry-cache DIR keep a copy of each schema fetched in DIR (by subject and\n"
-	"                           version, with its hash); with the registry down at start the\n"
-	"                           copy is used, with a warning (default $EVPIPE_REGISTRY_CACHE)\n"
-	"  With a registry contract and --meta-field, a record whose provenance has a\n"
-	"  \"schema_id\" (kin -C of a registry-framed message) is dead-lettered as schema_id\n"
-	"  unless that id is the contract's or one of its subject's versions (answers kept; the\n"
-	"  registry being down dead-letters it, never stops the job); a record of another\n"
-	"  version must meet that version's schema too. A file contract judges such records by\n"
-	"  their content alone.\n"
-	"      --contract-refresh D a registry contract without a version follows the subject's\n"
-	"                           latest version: asked for at most every D (default 60s; 0:\n"
-	"                           at every barrier), a new version taken at a checkpoint\n"
-	"                           barrier only (so a checkpoint covers one contract); the\n"
-	"                           registry being down keeps the version in force\n"
-	"      --check-compat registry:SUBJECT FILE\n"
-	"                           ask the registry whether the JSON Schema FILE is compatible\n"
-	"                           with SUBJECT under the subject's compatibility level, and\n"
-	"                           exit: 0 compatible, 3 incompatible, 1 registry failure\n"
-	"      --register           with --check-compat: register FILE when it is compatible\n"
-	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
-	"                           descriptor; without it each dead letter is reported on stderr\n"
-	"      --all-errors         report every violation of a record, not just the first\n"
-	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n"
-	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
-	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
-	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
-	"                           (evvalidate keeps no state: its part of a checkpoint records\n"
-	"                           the contract's SHA-256, and a registry contract's subject,\n"
-	"                           version and id, so that a restore of a checkpoint taken\n"
-	"                           under another contract is refused; --restore loads the\n"
-	"                           recorded version when --contract names none)\n" EV_TOOL_OPTIONS_HELP
-	"\n"
-	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
-	"impossible control line, the registry unreachable at start without a cached copy), 2\n"
-	"usage error or a contract that cannot be used; --check-compat: 3 incompatible.\n";
-
-enum {
-	OPT_ALL_ERRORS = 256,
-	OPT_MAX_LINE,
-	OPT_MAX_DEPTH,
-	OPT_META_FIELD,
-	OPT_FORMATS_AS_ANNOTATIONS,
-	OPT_REGISTRY_CACHE,
-	OPT_CHECK_COMPAT,
-	OPT_REGISTER,
-	OPT_CONTRACT_REFRESH,
-};
-
-static const struct option long_options[] = {
-	{"contract", required_argument, NULL, 'c'},
-	{"dlq", required_argument, NULL, 'd'},
-	{"all-errors", no_argument, NULL, OPT_ALL_ERRORS},
-	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
-	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
-	{"meta-field", required_argument, NULL, OPT_META_FIELD},
-	{"formats-as-annotations", no_argument, NULL, OPT_FORMATS_AS_ANNOTATIONS},
-	{"registry-cache", required_argument, NULL, OPT_REGISTRY_CACHE},
-	{"check-compat", required_argument, NULL, OPT_CHECK_COMPAT},
-	{"register", no_argument, NULL, OPT_REGISTER},
-	{"contract-refresh", required_argument, NULL, OPT_CONTRACT_REFRESH},
-	EV_CKPT_LONG_OPTIONS,
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 struct evvalidate {
 	ev_ckpt ck; /* a part per barrier: the contract's identity; nothing to restore */
@@ -129,7 +32,9 @@ struct evvalidate {
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
-	int schema_flags; /* EV_SCHEMA_* */
+	const char *schema_frame; /* --schema-frame: strip or keep */
+	int keep_frame;           /* --schema-frame keep */
+	int schema_flags;         /* EV_SCHEMA_* */
 	const char *registry_cache;
 	const char *check_compat; /* registry:SUBJECT */
 	const char *compat_file;
@@ -145,29 +50,18 @@ struct evvalidate {
 
 	ev_contract contract;
 	ev_validator *validator;
-	ev_reader *in;
+	char **files; /* the inputs (none: stdin) */
+	size_t nfiles;
+	ev_stage *stage;
 	ev_writer *out;
 	ev_writer *dlq; /* NULL: report on stderr */
 	ev_metrics *metrics;
-	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[EV_REASON_COUNT];
-	ev_counter *m_blocked_out, *m_blocked_dlq;
+	ev_counter *m_out, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_contract_changes, *m_refresh_failures;
 	uint64_t dead;
-	ev_buf env;         /* envelope being written */
-	ev_control_seq seq; /* the control lines seen */
+	ev_buf env;      /* envelope being written */
+	ev_buf unframed; /* a valid record without its provenance's schema_id */
 };
-
-static void flush_outputs(void *arg)
-{
-	struct evvalidate *v = arg;
-	/* Failures stick in the writers and are reported where the next write fails. */
-	ev_writer_flush(v->out);
-	if (v->dlq)
-		ev_writer_flush(v->dlq);
-	ev_counter_set(v->m_blocked_out, ev_writer_blocked_ns(v->out));
-	if (v->dlq)
-		ev_counter_set(v->m_blocked_dlq, ev_writer_blocked_ns(v->dlq));
-}
 
 /* The validator of a framed record's own schema (kept per schema). */
 static ev_validator *id_validator(struct evvalidate *v, const ev_schema *schema, const char *json)
@@ -217,10 +111,9 @@ static int judge_framed(struct evvalidate *v, const char *line, size_t len, int 
 }
 
 /* Judge one record line; write it to stdout or dead-letter it. */
-static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
+static int judge(struct evvalidate *v, const char *line, size_t len, int flags, uint64_t lineno)
 {
 	ev_verdict verdict;
-	uint64_t lineno = ev_reader_lines(v->in);
 	ev_buf_reset(&v->env);
 	int framed = judge_framed(v, line, len, flags, lineno, &verdict);
 	if (framed < 0)
@@ -233,13 +126,24 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	}
 	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
+		if (v->meta_field && !v->keep_frame) {
+			ev_buf_reset(&v->unframed);
+			int dropped = ev_meta_drop_schema_id(&v->unframed, verdict.record,
+							     verdict.record_len, v->meta_field);
+			if (dropped < 0) {
+				errno = ENOMEM;
+				return -1;
+			}
+			if (dropped)
+				return ev_writer_line(v->out, v->unframed.data, v->unframed.len);
+		}
 		return ev_writer_line(v->out, verdict.record, verdict.record_len);
 	}
 	v->dead++;
 	ev_counter_inc(v->m_dead[verdict.reason]);
 	if (v->dlq)
 		return ev_writer_line(v->dlq, v->env.data, v->env.len);
-	ev_error("line %" PRIu64 ": %s%s%s%s: %s", lineno, ev_reason_name(verdict.reason),
+	ev_error("%s: %s%s%s%s: %s", ev_stage_where(v->stage), ev_reason_name(verdict.reason),
 		 *verdict.path ? " at '" : "", verdict.path, *verdict.path ? "'" : "",
 		 verdict.message);
 	return 0;
@@ -327,83 +231,49 @@ static int refresh_contract(struct evvalidate *v, int64_t id)
  * records after the barrier). */
 static int forward_control(struct evvalidate *v, const char *line, size_t len, const ev_control *c)
 {
-	char err[512];
-	ev_counter_inc(v->m_control);
 	if (c->type == EV_CTL_BARRIER && v->contract.registry && refresh_contract(v, c->id) < 0) {
 		ev_error("out of memory");
-		errno = ENOMEM;
 		return -1;
 	}
-	if (c->type == EV_CTL_BARRIER &&
-	    ev_ckpt_ack(&v->ck, c->id, ev_mono_ns(), err, sizeof(err)) < 0)
-		ev_ckpt_failed(&v->ck, c->id, err);
-	if (ev_writer_line(v->out, line, len) < 0)
-		return -1;
-	return v->dlq ? ev_writer_line(v->dlq, line, len) : 0;
+	if (c->type == EV_CTL_BARRIER)
+		ev_stage_barrier(v->stage, c, ev_mono_ns(), NULL, NULL);
+	if (ev_writer_line(v->out, line, len) < 0 ||
+	    (v->dlq && ev_writer_line(v->dlq, line, len) < 0))
+		return ev_stage_write_failed(v->stage, "output");
+	return 0;
 }
 
 static int run(struct evvalidate *v)
 {
-	char *line;
-	size_t len;
-	int flags, r;
-	uint64_t records = 0, blank = 0;
-
-	ev_reader_set_before_read(v->in, flush_outputs, v);
-	while ((r = ev_tool_next_line(v->in, "standard input", &line, &len, &flags)) != 0) {
+	ev_stage_line l;
+	int r;
+	while ((r = ev_stage_next(v->stage, &l)) > 0) {
+		if (l.cls == EV_LINE_CONTROL)
+			r = forward_control(v, l.data, l.len, &l.control);
+		else if ((r = judge(v, l.data, l.len, l.flags, l.lineno)) < 0)
+			ev_stage_write_failed(v->stage, "output");
 		if (r < 0)
 			return EV_EXIT_FAILURE;
-		if (ev_control_is(line, len)) {
-			ev_control c;
-			if (ev_tool_control(&v->seq, v->in, line, len, &c) < 0)
-				return EV_EXIT_FAILURE;
-			if (forward_control(v, line, len, &c) < 0)
-				goto write_error;
-			continue;
-		}
-		if (ev_tool_torn_line(v->metrics, v->ck.url != NULL, len, flags))
-			continue;
-		ev_counter_add(v->m_bytes_in, len);
-		if (len == 0 || strspn(line, " \t") == len) {
-			blank++;
-			ev_counter_inc(v->m_blank);
-			continue;
-		}
-		records++;
-		ev_counter_inc(v->m_in);
-		if (judge(v, line, len, flags) < 0)
-			goto write_error;
 	}
+	if (r < 0)
+		return EV_EXIT_FAILURE;
 	if (ev_tool_stop_requested())
 		ev_info("stopping on signal %d", ev_tool_stop_requested());
-	flush_outputs(v);
-	if (ev_writer_flush(v->out) < 0 || (v->dlq && ev_writer_flush(v->dlq) < 0))
-		goto write_error;
+	if (ev_stage_drain(v->stage) < 0)
+		return EV_EXIT_FAILURE;
+	uint64_t records = ev_stage_records(v->stage);
 	ev_info("%" PRIu64 " record(s): %" PRIu64 " valid, %" PRIu64 " dead-lettered; %" PRIu64
 		" blank line(s) skipped",
-		records, records - v->dead, v->dead, blank);
+		records, records - v->dead, v->dead, ev_stage_blank(v->stage));
 	return EV_EXIT_OK;
-write_error:
-	if (errno != EPIPE)
-		ev_error("cannot write output: %s", strerror(errno));
-	return EV_EXIT_FAILURE;
 }
 
 static void setup_metrics(struct evvalidate *v)
 {
 	ev_metrics *m = v->metrics;
-	v->m_in = ev_tool_records_in(m);
 	v->m_out = ev_tool_records_out(m);
-	v->m_bytes_in =
-		ev_metrics_counter(m, "evpipe_bytes_in_total", "Bytes of records read", NULL);
-	v->m_blank = ev_metrics_counter(m, "evpipe_records_skipped_total",
-					"Input lines skipped, by reason", "reason=\"blank\"");
-	v->m_control = ev_metrics_counter(m, "evpipe_control_lines_total",
-					  "Control lines (watermarks, barriers) forwarded", NULL);
 	for (int i = 0; i < EV_REASON_COUNT; i++)
 		v->m_dead[i] = ev_tool_dead_letters(m, ev_reason_name((enum ev_reason)i));
-	v->m_blocked_out = ev_tool_blocked(m, "stdout");
-	v->m_blocked_dlq = ev_tool_blocked(m, "dlq");
 	/* A file contract has no subject, version or id: one series says so (subject "file"),
 	 * and the registry's counters stay at 0, so every job exposes the same series. */
 	set_contract_metric(v,
@@ -421,45 +291,104 @@ static void setup_metrics(struct evvalidate *v)
 
 static int parse_args(struct evvalidate *v, int argc, char **argv)
 {
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:d:" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
-	       -1) {
-		int common = ev_tool_common_option(c, optarg, usage_text, &v->common);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (c) {
-		case 'c': v->contract_path = optarg; break;
-		case 'd': v->dlq_spec = optarg; break;
-		case OPT_ALL_ERRORS: v->all_errors = 1; break;
-		case OPT_MAX_LINE:
-			if (ev_opt_size(optarg, &v->max_line) < 0 || v->max_line == 0)
-				return ev_tool_usage_error("invalid size '%s'", optarg);
-			break;
-		case OPT_MAX_DEPTH:
-			if (ev_opt_int(optarg, 1, 10000, &v->max_depth) < 0)
-				return ev_tool_usage_error("invalid depth '%s'", optarg);
-			break;
-		case OPT_META_FIELD: v->meta_field = optarg; break;
-		case OPT_FORMATS_AS_ANNOTATIONS:
-			v->schema_flags |= EV_SCHEMA_FORMATS_AS_ANNOTATIONS;
-			break;
-		case OPT_REGISTRY_CACHE: v->registry_cache = optarg; break;
-		case OPT_CHECK_COMPAT: v->check_compat = optarg; break;
-		case OPT_REGISTER: v->do_register = 1; break;
-		case OPT_CONTRACT_REFRESH:
-			if (ev_opt_duration_ms(optarg, 1000, &v->refresh_ms) < 0 ||
-			    v->refresh_ms < 0)
-				return ev_tool_usage_error("invalid duration '%s'", optarg);
-			break;
-		default:
-			if (ev_ckpt_option(c, optarg, &v->ck))
-				break;
-			return ev_tool_bad_option(argv);
-		}
-	}
+	const ev_option options[] = {
+		EV_OPT_TEXT(
+			"usage: evvalidate --contract FILE|registry:SUBJECT[@VERSION] [--dlq PATH|fd:N] [options]\n"
+			"           [FILE...] > valid\n"
+			"       evvalidate --check-compat registry:SUBJECT FILE [--register]\n"
+			"\n"
+			"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
+			"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
+			"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
+			"\"raw_b64\"),\"source\",\"contract\" (a registry's),\"line\",\"at\"}. Reasons: parse,\n"
+			"truncated, encoding, too_long, depth, duplicate_key, schema, embedded_newline and\n"
+			"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
+			"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
+			"accept, or one kin consumed without --meta-field).\n"
+			"Reads the FILEs in order (- for stdin), or stdin when none is given. Blank lines\n"
+			"(empty, or spaces and tabs) are skipped and counted; control lines go to both outputs,\n"
+			"in order. With checkpoints, the last line of an input without its newline is what a\n"
+			"stage before this one was writing when it died: skipped, counted and warned about.\n"
+			"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
+			"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
+			"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"
+			"\n"
+			"Options:\n"),
+		EV_OPT_STRING('c', "contract", "FILE", &v->contract_path,
+			      "the JSON Schema (draft-07); keywords it does not support are\n"
+			      "refused at start, and so are formats it does not assert\n"
+			      "(it asserts date-time, date, time, email, uuid, ipv4, ipv6,\n"
+			      "hostname, uri, uri-reference, iri, iri-reference,\n"
+			      "json-pointer, relative-json-pointer and regex)"),
+		EV_OPT_BIT(0, "formats-as-annotations", &v->schema_flags,
+			   EV_SCHEMA_FORMATS_AS_ANNOTATIONS,
+			   "accept the other formats unchecked, as annotations"),
+		EV_OPT_SEE('c', "contract", "registry:SUBJECT[@VERSION|@latest]",
+			   "the JSON Schema registered under SUBJECT (default latest) in\n"
+			   "the schema registry at $SCHEMA_REGISTRY_URL (credentials:\n"
+			   "SCHEMA_REGISTRY_USER/_PASSWORD or SCHEMA_REGISTRY_CREDENTIALS_FILE),\n"
+			   "references resolved; its subject, version and id are logged,\n"
+			   "labels of evpipe_contract_info and each dead letter's \"contract\""),
+		EV_OPT_STRING(0, "registry-cache", "DIR", &v->registry_cache,
+			      "keep a copy of each schema fetched in DIR (by subject and\n"
+			      "version, with its hash); with the registry down at start the\n"
+			      "copy is used, with a warning (default $EVPIPE_REGISTRY_CACHE)"),
+		EV_OPT_TEXT(
+			"  With a registry contract and --meta-field, a record whose provenance has a\n"
+			"  \"schema_id\" (kin -C of a registry-framed message) is dead-lettered as schema_id\n"
+			"  unless that id is the contract's or one of its subject's versions (answers kept; the\n"
+			"  registry being down dead-letters it, never stops the job); a record of another\n"
+			"  version must meet that version's schema too. A file contract judges such records by\n"
+			"  their content alone.\n"),
+		EV_OPT_DURATION(0, "contract-refresh", "D", &v->refresh_ms, 1000, 0, INT64_MAX,
+				"a registry contract without a version follows the subject's\n"
+				"latest version: asked for at most every D (default 60s; 0:\n"
+				"at every barrier), a new version taken at a checkpoint\n"
+				"barrier only (so a checkpoint covers one contract); the\n"
+				"registry being down keeps the version in force"),
+		EV_OPT_STRING(0, "check-compat", "registry:SUBJECT FILE", &v->check_compat,
+			      "ask the registry whether the JSON Schema FILE is compatible\n"
+			      "with SUBJECT under the subject's compatibility level, and\n"
+			      "exit: 0 compatible, 3 incompatible, 1 registry failure"),
+		EV_OPT_FLAG(0, "register", &v->do_register, 1,
+			    "with --check-compat: register FILE when it is compatible"),
+		EV_OPT_STRING('d', "dlq", "PATH|fd:N", &v->dlq_spec,
+			      "dead-letter output: a file (appended to) or an inherited\n"
+			      "descriptor; without it each dead letter is reported on stderr"),
+		EV_OPT_FLAG(0, "all-errors", &v->all_errors, 1,
+			    "report every violation of a record, not just the first"),
+		EV_OPT_SIZE(0, "max-line-bytes", "N", &v->max_line, 1, INT64_MAX, "size",
+			    "longer lines are dead-lettered as too_long (default 1MiB)"),
+		EV_OPT_INT(0, "max-depth", "N", &v->max_depth, 1, 10000, "depth",
+			   "records nested deeper are dead-lettered as depth (default 64)"),
+		EV_OPT_STRING(0, "meta-field", "NAME", &v->meta_field,
+			      "the provenance field of kin --meta-field: not part of the\n"
+			      "contract, copied to the dead letter's \"source\""),
+		EV_OPT_STRING(0, "schema-frame", "strip|keep", &v->schema_frame,
+			      "with --meta-field: a valid record of a registry-framed\n"
+			      "message goes out without the \"schema_id\" of its provenance\n"
+			      "(strip, the default: the bytes it would have had unframed) or\n"
+			      "with it (keep: for a later stage that routes or re-frames by\n"
+			      "it); dead letters keep it in \"source\" either way"),
+		EV_OPTS_CKPT(&v->ck),
+		EV_OPT_TEXT(
+			"                           (evvalidate keeps no state: its part of a checkpoint records\n"
+			"                           the contract's SHA-256, and a registry contract's subject,\n"
+			"                           version and id, so that a restore of a checkpoint taken\n"
+			"                           under another contract is refused; --restore loads the\n"
+			"                           recorded version when --contract names none)\n"),
+		EV_OPTS_PROGRESS(),
+		EV_OPTS_COMMON(&v->common),
+		EV_OPT_TEXT(
+			"\n"
+			"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
+			"impossible control line, the registry unreachable at start without a cached copy), 2\n"
+			"usage error or a contract that cannot be used; --check-compat: 3 incompatible.\n"),
+		EV_OPT_END(),
+	};
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	if (v->check_compat) {
 		if (optind + 1 != argc)
 			return ev_tool_usage_error("--check-compat needs the schema FILE");
@@ -468,12 +397,19 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 	}
 	if (v->do_register)
 		return ev_tool_usage_error("--register goes with --check-compat");
-	if (optind < argc)
-		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	v->files = argv + optind;
+	v->nfiles = (size_t)(argc - optind);
 	if (!v->contract_path)
 		return ev_tool_usage_error("no contract: give --contract FILE");
 	if (v->meta_field && (!*v->meta_field || strpbrk(v->meta_field, "\"\\")))
 		return ev_tool_usage_error("invalid --meta-field name '%s'", v->meta_field);
+	if (v->schema_frame && strcmp(v->schema_frame, "strip") != 0 &&
+	    strcmp(v->schema_frame, "keep") != 0)
+		return ev_tool_usage_error("invalid --schema-frame '%s' (strip or keep)",
+					   v->schema_frame);
+	if (v->schema_frame && !v->meta_field)
+		return ev_tool_usage_error("--schema-frame goes with --meta-field");
+	v->keep_frame = v->schema_frame && strcmp(v->schema_frame, "keep") == 0;
 	return 0;
 }
 
@@ -601,6 +537,10 @@ int main(int argc, char **argv)
 		ev_ckpt_close(&v.ck);
 		return ev_tool_finish(rc);
 	}
+	/* The version loaded now was the latest: the next is asked for within D of now (a copy
+	 * from the cache, at the first barrier). */
+	if (!v.contract.from_cache)
+		v.refreshed_ns = ev_mono_ns();
 	if (v.contract.from_cache)
 		ev_warn("contract '%s': the registry is unavailable; using the cached copy of "
 			"subject '%s' version %d (schema id %d, sha256 %s)",
@@ -626,26 +566,34 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
-	v.in = ev_reader_new(0, (size_t)v.max_line);
+	ev_stage_opts so = {.files = v.files,
+			    .nfiles = v.nfiles,
+			    .max_line = (size_t)v.max_line,
+			    .ck = &v.ck,
+			    .metrics = v.metrics};
+	v.stage = v.metrics ? ev_stage_new(&so) : NULL;
 	v.out = ev_writer_new(1, 64 * 1024);
-	if (!v.validator || !v.metrics || !v.in || !v.out || (v.dlq_spec && !v.dlq)) {
+	if (!v.validator || !v.metrics || !v.stage || !v.out || (v.dlq_spec && !v.dlq)) {
 		rc = EV_EXIT_FAILURE;
 	} else {
+		ev_stage_output(v.stage, v.out, "stdout");
+		ev_stage_output(v.stage, v.dlq, "dlq");
 		setup_metrics(&v);
 		ev_ckpt_metrics(&v.ck, v.metrics);
 		ev_tool_catch_signals();
+		ev_tool_progress(v.metrics);
 		rc = run(&v);
 	}
 out:
 	ev_ckpt_close(&v.ck);
 	ev_writer_free(v.out);
 	ev_writer_free(v.dlq);
-	ev_reader_free(v.in);
 	ev_validator_free(v.validator);
 	for (size_t i = 0; i < v.nidv; i++)
 		ev_validator_free(v.idv[i].val);
 	ev_contract_close(&v.contract);
-	ev_metrics_free(v.metrics);
+	ev_tool_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
-	return ev_tool_finish(rc);
+	ev_buf_free(&v.unframed);
+	return ev_stage_exit(v.stage, rc);
 }

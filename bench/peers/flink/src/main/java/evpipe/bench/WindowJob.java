@@ -59,8 +59,6 @@ import org.apache.flink.api.common.eventtime.WatermarkGenerator;
 import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
-import org.apache.flink.api.common.state.ValueState;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.sink2.Sink;
@@ -333,7 +331,6 @@ public final class WindowJob {
 	}
 
 	static final class Aggregate extends ProcessWindowFunction<Ev, WinRow, String, TimeWindow> {
-		private final ValueStateDescriptor<Long> fired = new ValueStateDescriptor<>("fired", Long.class);
 
 		@Override
 		public void process(String key, Context ctx, Iterable<Ev> events, Collector<WinRow> out)
@@ -353,9 +350,9 @@ public final class WindowJob {
 				if (e.user != null)
 					users.add(e.user);
 			}
-			ValueState<Long> f = ctx.windowState().getState(fired);
-			long version = (f.value() == null ? 0 : f.value()) + 1;
-			f.update(version);
+			// the row's version is the records folded into its window, as evwindow's (ADR 0016):
+			// a row fired again with late records has a higher one, whoever fired it
+			long version = count;
 			TimeWindow w = ctx.window();
 			WinRow r = new WinRow();
 			r.start = w.getStart();
@@ -369,11 +366,6 @@ public final class WindowJob {
 			r.uniq = users.size();
 			r.version = version;
 			out.collect(r);
-		}
-
-		@Override
-		public void clear(Context ctx) {
-			ctx.windowState().getState(fired).clear();
 		}
 	}
 

@@ -80,7 +80,7 @@ status_lines() {
 	need_services
 	topic=$(new_topic progress)
 	printf '{"n":1}\n\n{"__evpipe":"watermark","ts":5}\n{"n":2}\n' > in
-	run -0 --separate-stderr kin -P -b "$KAFKA_BROKERS" -t "$topic" in
+	run -0 --separate-stderr kin -P -l -b "$KAFKA_BROKERS" -t "$topic" in
 	[[ "$stderr" == *"kin: 4 line(s): 2 message(s) delivered, 0 not produced; 1 blank and 1 control line(s) skipped" ]]
 	run -0 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" -e
 	[[ "$stderr" == *"kin: 2 message(s) consumed, 2 written" ]]

@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "control.h"
 #include "deadletter.h"
+#include "handover.h"
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
@@ -161,6 +162,7 @@ struct evwindow {
 	int ended;        /* upstream said the stream is finished */
 	int broken_pipe;  /* an output's reader went away (EPIPE) */
 	int cross_warned; /* keys said to span partitions */
+	int kept_warned;  /* said that revoked partitions keep their windows here */
 	struct held {
 		char *line;
 		size_t len;
@@ -176,6 +178,8 @@ struct evwindow {
 	ev_counter *m_in, *m_out, *m_blocked;
 	ev_histogram *m_ck_duration;
 	ev_gauge *m_ck_full, *m_ck_incremental, *m_ck_last;
+	ev_counter *m_saved, *m_loaded, *m_bytes_saved, *m_bytes_loaded;
+	ev_gauge *m_owned;
 };
 
 static int put_row(void *arg, const char *row, size_t len)
@@ -367,6 +371,105 @@ static int hold_barrier(struct evwindow *e, const char *line, size_t len)
 	return release_barriers(e, ev_window_watermark(e->win));
 }
 
+/* Where revoked partitions' windows cannot go, they stay (said once): without a store there is
+ * no hand-over, and with --keys-span-partitions no state of one partition alone. */
+static void keep_revoked(struct evwindow *e, const char *why)
+{
+	if (!e->kept_warned++)
+		ev_warn("revoked partitions keep their windows here (%s): right while this is the "
+			"only copy of the job, wrong once another copy reads them (README: Scaling "
+			"out)",
+			why);
+}
+
+/* A revoke line: each partition's windows, saved as of the line's offset, go to the store
+ * for whichever copy reads it next, and are forgotten here without firing (ADR 0019).
+ * Returns as record does. */
+static int revoke_parts(struct evwindow *e, const ev_control_part *parts, size_t n)
+{
+	ev_buf state = EV_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const ev_control_part *p = &parts[i];
+		uint64_t part = ev_window_partition(p->topic, strlen(p->topic), p->partition);
+		size_t windows;
+		if (!ev_window_partition_held(e->win, part))
+			continue; /* nothing of it here */
+		if (e->wo.keys_span_partitions || !e->ck.store || p->offset < 0) {
+			keep_revoked(e, e->wo.keys_span_partitions ? "--keys-span-partitions"
+					: !e->ck.store             ? "no --checkpoint-store"
+						       : "no offset in the revoke line");
+			continue;
+		}
+		ev_buf_reset(&state);
+		rc = ev_window_partition_save(e->win, part, &state, &windows, e->err,
+					      sizeof(e->err));
+		if (rc == 0 && ev_handover_put(e->ck.store, e->ck.job, e->ck.stage, p->topic,
+					       p->partition, p->offset, state.data, state.len,
+					       windows, e->err, sizeof(e->err)) < 0)
+			rc = EV_WINDOW_FAILED; /* kept here, and the stage stops: nothing lost */
+		if (rc == 0)
+			rc = ev_window_partition_drop(e->win, part, e->err, sizeof(e->err));
+		if (rc == 0) {
+			ev_counter_inc(e->m_saved);
+			ev_counter_add(e->m_bytes_saved, state.len);
+			ev_info("%s [%d]: revoked at offset %" PRId64 ": %zu windows (%zu bytes) "
+				"handed over to the checkpoint store",
+				p->topic, (int)p->partition, p->offset, windows, state.len);
+		}
+	}
+	ev_buf_free(&state);
+	return rc;
+}
+
+/* An assign line: a partition without state here whose state was handed over at the offset
+ * its records now resume from is loaded before the first of them (ADR 0019). Returns as
+ * record does. */
+static int assign_parts(struct evwindow *e, const ev_control_part *parts, size_t n)
+{
+	ev_buf state = EV_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const ev_control_part *p = &parts[i];
+		uint64_t part = ev_window_partition(p->topic, strlen(p->topic), p->partition);
+		size_t windows;
+		if (!e->ck.store || p->offset < 0 || e->wo.keys_span_partitions ||
+		    ev_window_partition_held(e->win, part))
+			continue; /* its state here, if any, is where its records resume */
+		int r = ev_handover_get(e->ck.store, e->ck.job, e->ck.stage, p->topic, p->partition,
+					p->offset, &state, e->err, sizeof(e->err));
+		if (r < 0)
+			rc = EV_WINDOW_FAILED;
+		if (r <= 0)
+			continue;
+		rc = ev_window_partition_load(e->win, state.data, state.len, ev_wall_ms(), &windows,
+					      e->err, sizeof(e->err));
+		if (rc == 0) {
+			ev_counter_inc(e->m_loaded);
+			ev_counter_add(e->m_bytes_loaded, state.len);
+			ev_info("%s [%d]: assigned at offset %" PRId64 ": %zu windows (%zu bytes) "
+				"loaded from the hand-over",
+				p->topic, (int)p->partition, p->offset, windows, state.len);
+		}
+	}
+	ev_buf_free(&state);
+	return rc;
+}
+
+/* An assign or revoke line. Returns as record does. */
+static int assignment(struct evwindow *e, const ev_control *c, const char *line, size_t len)
+{
+	ev_control_part *parts;
+	size_t n;
+	if (ev_control_partitions(line, len, &parts, &n, e->err, sizeof(e->err)) < 0)
+		return EV_WINDOW_FAILED;
+	/* Rows the revoked partitions' records fired go before the line. */
+	int rc = c->type == EV_CTL_REVOKE ? revoke_parts(e, parts, n) : assign_parts(e, parts, n);
+	ev_control_parts_free(parts, n);
+	ev_gauge_set(e->m_owned, (double)ev_window_partitions(e->win));
+	return rc;
+}
+
 /* A control line: returns as record does. */
 static int control(struct evwindow *e, const char *line, size_t len)
 {
@@ -386,6 +489,11 @@ static int control(struct evwindow *e, const char *line, size_t len)
 	}
 	if (c.type == EV_CTL_BARRIER && !e->ck.store)
 		return hold_barrier(e, line, len);
+	if (c.type == EV_CTL_ASSIGN || c.type == EV_CTL_REVOKE) {
+		int r = assignment(e, &c, line, len);
+		if (r < 0)
+			return r;
+	}
 	if (c.type == EV_CTL_STOP)
 		e->stopped = 1;
 	if (c.type == EV_CTL_END)
@@ -673,6 +781,20 @@ static void metrics(struct evwindow *e)
 	e->m_ck_last =
 		ev_metrics_gauge(m, "evpipe_checkpoint_stage_last_id",
 				 "Id of the last checkpoint this stage wrote its part of", NULL);
+	static const char handovers[] =
+		"Partitions' window state handed over through the checkpoint "
+		"store, by direction";
+	static const char handover_bytes[] = "Bytes of window state handed over, by direction";
+	e->m_saved =
+		ev_metrics_counter(m, "evpipe_handovers_total", handovers, "direction=\"saved\"");
+	e->m_loaded =
+		ev_metrics_counter(m, "evpipe_handovers_total", handovers, "direction=\"loaded\"");
+	e->m_bytes_saved = ev_metrics_counter(m, "evpipe_handover_bytes_total", handover_bytes,
+					      "direction=\"saved\"");
+	e->m_bytes_loaded = ev_metrics_counter(m, "evpipe_handover_bytes_total", handover_bytes,
+					       "direction=\"loaded\"");
+	e->m_owned = ev_metrics_gauge(m, "evpipe_window_partitions",
+				      "Kafka partitions with window state in this copy", NULL);
 	ev_ckpt_metrics(&e->ck, m);
 	ev_window_series_register(&e->series, m);
 	e->wo.series = &e->series;

@@ -109,6 +109,7 @@ pinned() {
 	svc=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)["services"]["pipeline"]))' <<<"$output")
 	[ "$(jq -r '.container_name // "none"' <<<"$svc")" = none ]
 	[ "$(jq -r '.ports // [] | length' <<<"$svc")" -eq 0 ]
+	# shellcheck disable=SC2016 # the compose file's own text: $$ is compose's escape of $
 	[[ "$(jq -r '.command | join(" ")' <<<"$svc")" == *'EVPIPE_STATE_DIR=/var/lib/evpipe/state/$$HOSTNAME exec evpipe-events-to-clickhouse'* ]]
 	[[ "$(jq -r '.environment.EVPIPE_CHECKPOINT_STORE' <<<"$svc")" == s3://* ]]
 	[ "$(jq -r '.environment.S3_ENDPOINT' <<<"$svc")" = http://minio:9000 ]

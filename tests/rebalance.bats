@@ -90,3 +90,117 @@ rec() {
 	[ "$(printf '%s\n' "$output" | jq -c 'select(.k) | [.count, .version]')" = "[2,2]" ]
 	[ "$(grep -c 'revoked partitions keep their windows here (no --checkpoint-store)' <<< "$stderr")" -eq 1 ]
 }
+
+# N records {"k":..,"seq":..} from $2 (default 1).
+gen_seq() {
+	awk -v n="$1" -v from="${2:-1}" 'BEGIN {
+		for (i = from; i < from + n; i++) printf "{\"k\":\"key%d\",\"seq\":%d}\n", i % 20, i }'
+}
+
+# The records kin wrote to file $1 (lines with provenance).
+records() {
+	grep -c '^{"_src"' "$1" || true
+}
+
+# Every message in file $1 exactly once: no (partition, offset) twice, $2 records in all.
+exactly_once() {
+	local dups
+	dups=$(jq -r 'select(._src) | "\(._src.partition) \(._src.offset)"' "$1" | sort | uniq -d | wc -l)
+	[ "$dups" -eq 0 ] || { echo "$dups message(s) written more than once" >&2; return 1; }
+	[ "$(records "$1")" -eq "$2" ] || { echo "$(records "$1") records, $2 expected" >&2; return 1; }
+}
+
+# Start kin -C on topic $1 in group $2 as a coordinator of checkpoints that never come within the
+# test (so nothing is committed: a consumer that rewinds goes back to the beginning), writing to
+# out and err, with the extra options that follow.
+start_kin() {
+	local topic=$1 group=$2
+	shift 2
+	kin -C -b "$KAFKA_BROKERS" -G "$group" --meta-field _src \
+		--checkpoint-store "file://$BATS_TEST_TMPDIR/ck" --job "j-$topic" \
+		--checkpoint-interval 1h "$@" "$topic" > out 2> err &
+	kin_pid=$!
+}
+
+has_records() { [ "$(records "$1")" -ge "$2" ]; }
+lines_of() { [ "$(grep -c "\"__evpipe\":\"$2\"" "$1")" -ge "$3" ]; }
+
+@test "one copy, eager protocol: another member joining and leaving the group makes kin write no message twice" {
+	need_services
+	topic=$(new_topic join) other=$(new_topic other)
+	group="g-$topic"
+	eager=(-X partition.assignment.strategy=range)
+	gen_seq 3000 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	echo '{"n":1}' | kin -P -b "$KAFKA_BROKERS" -t "$other"
+	start_kin "$topic" "$group" "${eager[@]}"
+	wait_for 60 has_records out 3000 || { cat err >&2; false; }
+	# another member of the group, on another topic: every partition is revoked and assigned
+	# again (the issue's `kin -C -G <group>` for 8 s)
+	kin -C -b "$KAFKA_BROKERS" -G "$group" "${eager[@]}" "$other" > /dev/null 2> err.other &
+	other_pid=$!
+	wait_for 60 lines_of out assign 2 || { cat err err.other >&2; false; }
+	gen_seq 1000 3001 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	wait_for 60 has_records out 4000 || { cat err >&2; false; }
+	kill "$other_pid"
+	wait "$other_pid" || true
+	wait_for 60 lines_of out assign 3 || { cat err >&2; false; }
+	gen_seq 1000 4001 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	wait_for 60 has_records out 5000 || { cat err >&2; false; }
+	sleep 2 # anything written twice would be written by now
+	kill -TERM "$kin_pid"
+	wait "$kin_pid"
+	exactly_once out 5000
+	# each revoke line follows the last record of its partitions and names where they stopped
+	# (the next offset); the assign line after it resumes them there
+	jq -c 'select(.__evpipe == "revoke" or .__evpipe == "assign") | .partitions | sort_by(.partition)' out > changes
+	[ "$(sed -n 2p changes)" = "$(sed -n 3p changes)" ]
+	awk '/"__evpipe":"revoke"/ { exit } /^{"_src"/ { match($0, /"partition":[0-9]+,"offset":[0-9]+/); split(substr($0, RSTART, RLENGTH), a, /[:,]/); next_[a[2]] = a[4] + 1 }
+	     END { for (p in next_) print p, next_[p] }' out | sort > written
+	jq -r 'select(.__evpipe == "revoke") | .partitions[] | "\(.partition) \(.offset)"' out | head -n 3 | sort > revoked
+	assert_same_file revoked written
+}
+
+@test "one copy, cooperative (the default): another member joining on another topic moves nothing, kin's partitions keep flowing" {
+	need_services
+	topic=$(new_topic coop) other=$(new_topic other)
+	group="g-$topic"
+	gen_seq 2000 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	echo '{"n":1}' | kin -P -b "$KAFKA_BROKERS" -t "$other"
+	start_kin "$topic" "$group"
+	wait_for 60 has_records out 2000 || { cat err >&2; false; }
+	kin -C -b "$KAFKA_BROKERS" -G "$group" "$other" > /dev/null 2> err.other &
+	other_pid=$!
+	wait_for 60 grep -q 'assigned 3 partition' err.other || { cat err.other >&2; false; }
+	gen_seq 1000 2001 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	wait_for 60 has_records out 3000 || { cat err >&2; false; }
+	kill "$other_pid"
+	wait "$other_pid" || true
+	sleep 3
+	kill -TERM "$kin_pid"
+	wait "$kin_pid"
+	exactly_once out 3000
+	# one assignment, of the 3 partitions, at the start; nothing revoked
+	[ "$(grep -c '"__evpipe":"assign"' out)" -eq 1 ]
+	[ "$(jq -r 'select(.__evpipe == "assign") | .partitions | length' out)" -eq 3 ]
+	[ "$(grep -c '"__evpipe":"revoke"' out)" -eq 0 ]
+}
+
+@test "one copy: a session lost (kin stopped longer than session.timeout.ms, as a broker outage does) makes kin write no message twice" {
+	need_services
+	topic=$(new_topic lost)
+	group="g-$topic"
+	gen_seq 2000 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	start_kin "$topic" "$group" -X session.timeout.ms=6000 -X heartbeat.interval.ms=500
+	wait_for 60 has_records out 2000 || { cat err >&2; false; }
+	kill -STOP "$kin_pid"
+	sleep 10
+	kill -CONT "$kin_pid"
+	wait_for 60 grep -q 'revoked 3 partition(s) (lost' err || { cat err >&2; false; }
+	wait_for 60 lines_of out assign 2 || { cat err >&2; false; }
+	gen_seq 1000 2001 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	wait_for 60 has_records out 3000 || { cat err >&2; false; }
+	sleep 2
+	kill -TERM "$kin_pid"
+	wait "$kin_pid"
+	exactly_once out 3000
+}

@@ -176,6 +176,7 @@ struct part *kin_part_find(struct kin *k, const char *topic, int32_t partition, 
 	p->partition = partition;
 	p->pending = -1;
 	p->written = -1;
+	p->start = -1;
 	k->last_part = k->nparts++;
 	return p;
 }
@@ -338,6 +339,10 @@ static void setup_metrics(struct kin *k)
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
 					     "Consumer group rebalances (assign and revoke)", NULL);
+	k->m_stale = ev_metrics_counter(m, "evpipe_records_skipped_total",
+					"Input lines skipped, by reason", "reason=\"stale\"");
+	k->m_owned = ev_metrics_gauge(m, "evpipe_kafka_partitions_assigned",
+				      "Partitions assigned to this consumer", NULL);
 }
 
 static int parse_args(struct kin *k, int argc, char **argv)
@@ -629,6 +634,7 @@ int main(int argc, char **argv)
 	free(k.parts);
 	ev_coord_free(k.coord);
 	json_decref(k.restore_offsets);
+	json_decref(k.handed);
 	json_decref(k.marks);
 	json_decref(k.mark_offsets);
 	ev_ack_in_free(k.ack);

@@ -56,6 +56,11 @@ struct kin {
 
 	ev_coord *coord;         /* NULL: no checkpoints */
 	json_t *restore_offsets; /* {"topic":{"partition":offset}} of the restored checkpoint */
+	json_t *handed;          /* {"topic":{"partition":offset}}: where this kin's output left
+				  * each partition revoked from it (its revoke line's offset): a
+				  * partition assigned again resumes there (ADR 0019) */
+	int settled;             /* the end or stop line is written: no assignment lines after */
+	int out_failed;          /* writing an assignment line failed (errno kept) */
 	int told_unassigned;     /* 1 once all_done said it waits for a restored partition */
 	const char *ack_spec;    /* --commit-on-ack */
 	ev_ack_in *ack;          /* NULL: no commits on acknowledgements */
@@ -70,6 +75,8 @@ struct kin {
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
 	ev_counter *m_blocked, *m_skipped_blank, *m_skipped_control, *m_rejected_too_long;
 	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
+	ev_counter *m_stale;
+	ev_gauge *m_owned;
 	struct part *parts;
 	size_t nparts, capparts;
 	size_t last_part;
@@ -87,6 +94,7 @@ struct part {
 	int done;        /* e@ reached */
 	int64_t pending; /* next offset to store, -1 when none */
 	int64_t written; /* next offset after what was written out, -1 when none */
+	int64_t start;   /* the offset it was assigned at, -1 when the group's committed one */
 	ev_gauge *lag;
 };
 

@@ -268,11 +268,14 @@ static int64_t resume_offset(const struct kin *k, const char *topic, int32_t par
 }
 
 /* Write an assign or revoke line of the n partitions after everything written so far
- * (ADR 0019). On failure the consume loop stops (out_failed). */
+ * (ADR 0019), when kin feeds a pipeline (checkpoints or --meta-field, as for the end and stop
+ * lines): plain output stays payloads only. On failure the consume loop stops (out_failed). */
 static void write_assignment(struct kin *k, enum ev_control_type type, const ev_control_part *parts,
 			     size_t n)
 {
 	ev_buf line = EV_BUF_INIT;
+	if (k->settled || !n || !(k->coord || k->meta_field))
+		return;
 	if (ev_control_format_parts(&line, type, parts, n) < 0 ||
 	    ev_writer_line(k->out, line.data, line.len) < 0 || ev_writer_flush(k->out) < 0)
 		k->out_failed = 1;
@@ -308,7 +311,7 @@ static void assigned(struct kin *k, rd_kafka_topic_partition_list_t *tps, int co
 			parts[i] = (ev_control_part){(char *)tp->topic, tp->partition, at};
 	}
 	/* Before the first record of any of them. */
-	if (!k->settled && parts && tps->cnt)
+	if (parts)
 		write_assignment(k, EV_CTL_ASSIGN, parts, (size_t)tps->cnt);
 	free(parts);
 	rd_kafka_error_t *e = NULL;
@@ -362,7 +365,7 @@ static void revoked(struct kin *k, rd_kafka_topic_partition_list_t *tps, int coo
 			part_forget(k, p);
 	}
 	/* After the last record of them written. */
-	if (!k->settled && parts && n)
+	if (parts)
 		write_assignment(k, EV_CTL_REVOKE, parts, n);
 	free(parts);
 	if (!cooperative)

@@ -209,3 +209,44 @@ assignments() { [ "$(grep -c 'kin: assigned' err)" -ge "$1" ]; }
 	[ "$(jq -c 'select(.__evpipe == "revoke") | .partitions | sort_by(.partition)' out)" = \
 		"$(jq -c 'select(.__evpipe == "assign") | .partitions | sort_by(.partition)' out | sed -n 2p)" ]
 }
+
+@test "one copy, kin | evwindow: a member joining and leaving hands the windows over and back; the rows equal an offline run's" {
+	need_services
+	topic=$(new_topic rows) other=$(new_topic other)
+	group="g-$topic"
+	eager=(-X partition.assignment.strategy=range)
+	ck=(--checkpoint-store "file://$BATS_TEST_TMPDIR/ck" --job "j-$topic")
+	# event time 100 ms apart per record over 20 keys; partitions are read in any order, so
+	# the watermark is held back (out-of-orderness 1h) for no record to be late in either run:
+	# every window fires at the end
+	gen_ts() {
+		awk -v n="$1" -v from="$2" 'BEGIN {
+			for (i = from; i < from + n; i++) printf "{\"k\":\"key%d\",\"ts\":%d}\n", i % 20, i * 100 }'
+	}
+	gen_ts 2000 1 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	echo '{"n":1}' | kin -P -b "$KAFKA_BROKERS" -t "$other"
+	# -c 3000: the end of the stream after every message once (written twice, it comes early)
+	kin -C -b "$KAFKA_BROKERS" -G "$group" "${eager[@]}" --meta-field _src "${ck[@]}" \
+		--checkpoint-interval 1h -c 3000 "$topic" 2> err |
+		evwindow --key k --tumble 10s --out-of-orderness 1h "${ck[@]}" > rows 2> err.window &
+	wait_for 60 grep -q 'kin: assigned 3' err || { cat err >&2; false; }
+	sleep 3
+	kin -C -b "$KAFKA_BROKERS" -G "$group" "${eager[@]}" "$other" > /dev/null 2> err.other &
+	other_pid=$!
+	wait_for 60 assignments 2 || { cat err err.other >&2; false; }
+	gen_ts 1000 2001 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	sleep 2
+	kill "$other_pid"
+	wait "$other_pid" || true
+	wait_for 90 grep -q '"__evpipe":"end"' rows || { cat err err.window >&2; false; }
+	wait
+	grep -q 'handed over to the checkpoint store' err.window
+	grep -q 'loaded from the hand-over' err.window
+	# the same messages, read once without a group, windowed offline
+	kin -C -b "$KAFKA_BROKERS" -t "$topic" -o beginning -e --meta-field _src |
+		evwindow --key k --tumble 10s --out-of-orderness 1h > offline
+	jq -c 'select(.window_start)' rows | sort > got
+	jq -c 'select(.window_start)' offline | sort > want
+	[ "$(wc -l < want)" -ge 300 ]
+	assert_same_file got want
+}

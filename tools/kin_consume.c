@@ -304,8 +304,8 @@ static void assigned(struct kin *k, rd_kafka_topic_partition_list_t *tps, int co
 		int64_t at = resume_offset(k, tp->topic, tp->partition);
 		if (p && at >= 0) {
 			tp->offset = p->written = p->start = at;
-			ev_info("%s [%d]: resumes at offset %" PRId64, tp->topic, (int)tp->partition,
-				at);
+			ev_info("%s [%d]: resumes at offset %" PRId64, tp->topic,
+				(int)tp->partition, at);
 		}
 		if (parts)
 			parts[i] = (ev_control_part){(char *)tp->topic, tp->partition, at};

@@ -250,3 +250,35 @@ assignments() { [ "$(grep -c 'kin: assigned' err)" -ge "$1" ]; }
 	[ "$(wc -l < want)" -ge 300 ]
 	assert_same_file got want
 }
+
+@test "a partition that another member read meanwhile comes back at the group's committed offset, not where kin left it" {
+	need_services
+	topic=$(new_topic back)
+	group="g-$topic"
+	gen_seq 300 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	# without checkpoints each member commits what it wrote
+	kin -C -b "$KAFKA_BROKERS" -G "$group" --meta-field _src "$topic" > out 2> err &
+	kin_pid=$!
+	wait_for 60 has_records out 300 || { cat err >&2; false; }
+	kin -C -b "$KAFKA_BROKERS" -G "$group" --meta-field _src "$topic" > out.b 2> err.b &
+	b_pid=$!
+	# the second member takes a share (cooperative: revoked from the first one)
+	wait_for 60 grep -q '"__evpipe":"revoke"' out || { cat err err.b >&2; false; }
+	gen_seq 300 301 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	both() { [ $(($(records out) + $(records out.b))) -ge 600 ]; }
+	wait_for 60 both || { cat err err.b >&2; false; }
+	[ "$(records out.b)" -gt 0 ]
+	kill -TERM "$b_pid"
+	wait "$b_pid"
+	# its share comes back to the first member, past where the first one left it
+	wait_for 60 assignments 2 || { cat err >&2; false; }
+	gen_seq 300 601 | kin -P -b "$KAFKA_BROKERS" -t "$topic" --key-field k
+	all() { [ $(($(records out) + $(records out.b))) -ge 900 ]; }
+	wait_for 60 all || { cat err >&2; false; }
+	sleep 2
+	kill -TERM "$kin_pid"
+	wait "$kin_pid"
+	cat out out.b > both.out
+	exactly_once both.out 900
+	grep -q 'by another member since it was revoked here' err
+}

@@ -291,6 +291,45 @@ static void part_forget(struct kin *k, struct part *p)
 	k->last_part = 0;
 }
 
+/* A partition revoked from this kin that the group committed past where kin's output left it
+ * was read by another member meanwhile: it resumes at the committed offset, where that
+ * member left it, not where this kin did (which would read its records twice). */
+static void handed_past_committed(struct kin *k, const rd_kafka_topic_partition_list_t *tps)
+{
+	char num[16];
+	rd_kafka_topic_partition_list_t *list = NULL;
+	for (int i = 0; i < tps->cnt; i++) {
+		snprintf(num, sizeof(num), "%d", (int)tps->elems[i].partition);
+		if (!json_object_get(json_object_get(k->handed, tps->elems[i].topic), num))
+			continue;
+		if (!list)
+			list = rd_kafka_topic_partition_list_new(tps->cnt);
+		rd_kafka_topic_partition_list_add(list, tps->elems[i].topic,
+						  tps->elems[i].partition);
+	}
+	if (!list)
+		return;
+	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
+	if (err)
+		ev_warn("cannot read the group's committed offsets: %s: partitions assigned again "
+			"resume where this consumer left them",
+			rd_kafka_err2str(err));
+	for (int i = 0; !err && i < list->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &list->elems[i];
+		json_t *t = json_object_get(k->handed, tp->topic);
+		snprintf(num, sizeof(num), "%d", (int)tp->partition);
+		if (tp->err || tp->offset < 0 ||
+		    tp->offset <= json_integer_value(json_object_get(t, num)))
+			continue;
+		ev_info("%s [%d]: committed at offset %" PRId64 " by another member since it was "
+			"revoked here at %" JSON_INTEGER_FORMAT ": resumes there",
+			tp->topic, (int)tp->partition, tp->offset,
+			json_integer_value(json_object_get(t, num)));
+		json_object_set_new(t, num, json_integer(tp->offset));
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+}
+
 static void assigned(struct kin *k, rd_kafka_topic_partition_list_t *tps, int cooperative)
 {
 	ev_control_part *parts = calloc((size_t)tps->cnt + 1, sizeof(*parts));
@@ -298,6 +337,7 @@ static void assigned(struct kin *k, rd_kafka_topic_partition_list_t *tps, int co
 		ev_info("assigned %d partition(s)", tps->cnt);
 	if (!cooperative)
 		kin_parts_clear(k);
+	handed_past_committed(k, tps);
 	for (int i = 0; i < tps->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &tps->elems[i];
 		struct part *p = kin_part_find(k, tp->topic, tp->partition, 1);

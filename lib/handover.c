@@ -1,4 +1,4 @@
-/* handover.c: a partition's state handed over through the checkpoint store (ADR 0019). */
+/* handover.c: a partition's state handed over through the checkpoint store (ADR 0020). */
 #include "handover.h"
 
 #include <inttypes.h>

@@ -19,7 +19,8 @@ rec() {
 
 @test "a revoke hands a partition's windows to the store without firing them; the new owner loads them at the same offset and fires them complete" {
 	store="file://$BATS_TEST_TMPDIR/store"
-	ck=(--checkpoint-store "$store" --job "j-$$-$RANDOM")
+	job="j-$$-$RANDOM"
+	ck=(--checkpoint-store "$store" --job "$job")
 	{
 		rec 0 0 1000 a
 		rec 1 0 1000 b
@@ -49,6 +50,22 @@ rec() {
 	# the first window holds the old owner's three records and the new owner's one
 	[ "$(printf '%s\n' "$output" | jq -c 'select(.k == "a" and .window_start == "1970-01-01 00:00:00") | [.count, .version]')" = "[4,4]" ]
 	[ "$(printf '%s\n' "$output" | grep -vc __evpipe)" -eq 2 ]
+
+	# the metrics of a move, from a new owner that waits for more input
+	mkfifo hold
+	{ head -n 2 new; cat hold; } | evwindow --key k --tumble 1m "${ck[@]}" \
+		--metrics-addr 127.0.0.1:0 > /dev/null 2> err.m 3>&- &
+	exec 7<> hold
+	wait_for 20 grep -q 'serving metrics' err.m
+	url=$(sed -n 's/.*serving metrics at \(http[^ ]*\).*/\1/p' err.m)
+	wait_for 20 bash -c "curl -sf '$url' | grep -q '^evpipe_handover_pause_seconds_count{.*} 1$'"
+	curl -sf "$url" > metrics
+	exec 7>&-
+	wait
+	get() { awk -v m="$1" '$1 == m { print $2 }' metrics; }
+	[ "$(get 'evpipe_handovers_total{tool="evwindow",job="'"$job"'",direction="loaded"}')" -eq 1 ]
+	[ "$(get 'evpipe_handover_bytes_total{tool="evwindow",job="'"$job"'",direction="loaded"}')" -gt 0 ]
+	[ "$(get 'evpipe_window_partitions{tool="evwindow",job="'"$job"'"}')" -eq 1 ]
 
 	# an assign at another offset loads nothing: the state there is not where records resume
 	{

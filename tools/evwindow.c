@@ -76,6 +76,12 @@ struct evwindow {
 	ev_gauge *m_ck_full, *m_ck_incremental, *m_ck_last;
 	ev_counter *m_saved, *m_loaded, *m_bytes_saved, *m_bytes_loaded;
 	ev_gauge *m_owned;
+	ev_histogram *m_pause;
+	struct arrival {
+		uint64_t partition;
+		uint64_t t0_ns;
+	} * arriving; /* loaded partitions whose first record has not come yet */
+	size_t narriving, caparriving;
 };
 
 static int put_row(void *arg, const char *row, size_t len)
@@ -146,6 +152,19 @@ static int window_dead_letter(void *arg, const char *reason, const char *message
 
 static int release_barriers(struct evwindow *e, int64_t wm);
 
+/* The first record of a partition loaded from a hand-over: the pause of its move, from the
+ * assign line to it (evpipe_handover_pause_seconds). */
+static void arrived(struct evwindow *e, uint64_t partition)
+{
+	for (size_t i = 0; i < e->narriving; i++)
+		if (e->arriving[i].partition == partition) {
+			ev_histogram_observe(e->m_pause,
+					     (double)(ev_mono_ns() - e->arriving[i].t0_ns) / 1e9);
+			e->arriving[i] = e->arriving[--e->narriving];
+			return;
+		}
+}
+
 /* Window one record: returns 0, EV_WINDOW_OUTPUT on an output error, or EV_WINDOW_FAILED
  * (e->err says why). */
 static int record(struct evwindow *e, const char *line, size_t len)
@@ -163,6 +182,8 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			       : 0;
 	e->line = line;
 	e->len = len;
+	if (e->narriving)
+		arrived(e, rec.partition);
 	r = ev_window_add(e->win, &rec, ev_wall_ms(), e->err, sizeof(e->err));
 	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
 }
@@ -325,6 +346,7 @@ static int assign_parts(struct evwindow *e, const ev_control_part *parts, size_t
 {
 	ev_buf state = EV_BUF_INIT;
 	int rc = 0;
+	uint64_t t0 = ev_mono_ns();
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const ev_control_part *p = &parts[i];
 		uint64_t part = ev_window_partition(p->topic, strlen(p->topic), p->partition);
@@ -340,6 +362,16 @@ static int assign_parts(struct evwindow *e, const ev_control_part *parts, size_t
 			continue;
 		rc = ev_window_partition_load(e->win, state.data, state.len, ev_wall_ms(), &windows,
 					      e->err, sizeof(e->err));
+		if (rc == 0 && e->narriving == e->caparriving) {
+			size_t cap = e->caparriving ? 2 * e->caparriving : 8;
+			struct arrival *a = realloc(e->arriving, cap * sizeof(*a));
+			if (a) {
+				e->arriving = a;
+				e->caparriving = cap;
+			}
+		}
+		if (rc == 0 && e->narriving < e->caparriving)
+			e->arriving[e->narriving++] = (struct arrival){part, t0};
 		if (rc == 0) {
 			ev_counter_inc(e->m_loaded);
 			ev_counter_add(e->m_bytes_loaded, state.len);
@@ -751,6 +783,11 @@ static void metrics(struct evwindow *e)
 					       "direction=\"loaded\"");
 	e->m_owned = ev_metrics_gauge(m, "evpipe_window_partitions",
 				      "Kafka partitions with window state in this copy", NULL);
+	static const double pause_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+	e->m_pause = ev_metrics_histogram(
+		m, "evpipe_handover_pause_seconds",
+		"From an assign line to the first record of a partition whose state it loaded",
+		NULL, pause_bounds, sizeof(pause_bounds) / sizeof(pause_bounds[0]));
 	ev_ckpt_metrics(&e->ck, m);
 	ev_window_series_register(&e->series, m);
 	e->wo.series = &e->series;
@@ -824,6 +861,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < e.nheld; i++)
 		free(e.held[i].line);
 	free(e.held);
+	free(e.arriving);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	ev_metrics_free(e.metrics);
 	rc = ev_tool_finish(rc);

@@ -58,7 +58,7 @@ struct kin {
 	json_t *restore_offsets; /* {"topic":{"partition":offset}} of the restored checkpoint */
 	json_t *handed;          /* {"topic":{"partition":offset}}: where this kin's output left
 				  * each partition revoked from it (its revoke line's offset): a
-				  * partition assigned again resumes there (ADR 0020) */
+				  * partition assigned again resumes there (ADR 0023) */
 	int settled;             /* the end or stop line is written: no assignment lines after */
 	int out_failed;          /* writing an assignment line failed (errno kept) */
 	int told_unassigned;     /* 1 once all_done said it waits for a restored partition */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256.h"
+
 #define HANDOVER_FORMAT 1
 
 void ev_handover_key(ev_buf *b, const char *job, const char *stage, const char *topic,
@@ -23,7 +25,10 @@ int ev_handover_put(ev_store *s, const char *job, const char *stage, const char 
 {
 	char sha[65];
 	ev_buf key = EV_BUF_INIT, obj = EV_BUF_INIT;
-	ev_sha256_hex(state, len, sha);
+	if (ev_sha256_hex(state, len, sha) < 0) {
+		snprintf(err, errlen, "cannot compute the SHA-256 of a hand-over");
+		return -1;
+	}
 	json_t *h =
 		json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:s}", "format", HANDOVER_FORMAT, "topic",
 			  topic, "partition", (int)partition, "offset", (json_int_t)offset,

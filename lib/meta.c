@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "json.h"
 
 static int is_blank(char c)
 {

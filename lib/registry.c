@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "ckstore.h"
+#include "sha256.h"
 
 #define MAX_ANSWER (4 * 1024 * 1024)
 #define MAX_REF_DEPTH 8

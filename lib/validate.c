@@ -11,6 +11,7 @@
 #include "control.h"
 #include "deadletter.h"
 #include "fastjson.h"
+#include "json.h"
 #include "meta.h"
 #include "ndjson.h"
 

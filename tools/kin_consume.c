@@ -46,12 +46,11 @@ static int flush_and_store(struct kin *k)
 /* With --restore, a partition starts where the checkpoint says. */
 static void restore_offset(struct kin *k, struct part *p, rd_kafka_topic_partition_t *tp)
 {
-	char num[16];
-	snprintf(num, sizeof(num), "%d", (int)tp->partition);
-	json_t *o = json_object_get(json_object_get(k->restore_offsets, tp->topic), num);
-	if (!p || !json_is_integer(o))
+	const ev_ckpt_offset *o =
+		ev_ckpt_offsets_get(&k->restore_offsets, tp->topic, tp->partition);
+	if (!p || !o)
 		return;
-	tp->offset = p->written = json_integer_value(o);
+	tp->offset = p->written = o->offset;
 	ev_info("%s [%d]: restored at offset %" PRId64, tp->topic, (int)tp->partition, tp->offset);
 }
 
@@ -61,47 +60,43 @@ static void restore_offset(struct kin *k, struct part *p, rd_kafka_topic_partiti
  * corresponds to. */
 static json_t *written_offsets(struct kin *k)
 {
-	json_t *all = k->restore_offsets ? json_deep_copy(k->restore_offsets) : json_object();
-	const char *topic;
-	json_t *revoked;
-	json_object_foreach(k->handed, topic, revoked)
-	{
-		json_t *t = json_object_get(all, topic);
-		if (!t)
-			json_object_set_new(all, topic, t = json_object());
-		json_object_update(t, revoked);
+	ev_ckpt_offsets all = EV_CKPT_OFFSETS_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < k->restore_offsets.n && rc == 0; i++) {
+		const ev_ckpt_offset *o = &k->restore_offsets.v[i];
+		rc = ev_ckpt_offsets_set(&all, o->topic, o->partition, o->offset);
 	}
-	for (size_t i = 0; i < k->nparts; i++) {
-		struct part *p = &k->parts[i];
-		char num[16];
-		if (p->written < 0)
-			continue;
-		json_t *t = json_object_get(all, p->topic);
-		if (!t)
-			json_object_set_new(all, p->topic, t = json_object());
-		snprintf(num, sizeof(num), "%d", (int)p->partition);
-		json_object_set_new(t, num, json_integer(p->written));
+	for (size_t i = 0; i < k->handed.n && rc == 0; i++) {
+		const ev_ckpt_offset *o = &k->handed.v[i];
+		rc = ev_ckpt_offsets_set(&all, o->topic, o->partition, o->offset);
 	}
-	return all;
+	for (size_t i = 0; i < k->nparts && rc == 0; i++) {
+		const struct part *p = &k->parts[i];
+		if (p->written >= 0)
+			rc = ev_ckpt_offsets_set(&all, p->topic, p->partition, p->written);
+	}
+	json_t *j = rc == 0 ? ev_ckpt_offsets_json(&all) : NULL;
+	ev_ckpt_offsets_free(&all);
+	return j;
 }
 
 /* A complete checkpoint's offsets to the group: what lag monitoring reads, and where a run
  * without --restore starts. */
-static void commit_offsets(struct kin *k, json_t *offsets)
+static void commit_offsets(struct kin *k, const json_t *offsets)
 {
-	const char *topic, *num;
-	json_t *parts, *off;
+	ev_ckpt_offsets o = EV_CKPT_OFFSETS_INIT;
+	char why[256];
 	if (!k->group)
 		return;
-	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
-	json_object_foreach(offsets, topic, parts)
-	{
-		json_object_foreach(parts, num, off)
-		{
-			rd_kafka_topic_partition_list_add(list, topic, atoi(num))->offset =
-				json_integer_value(off);
-		}
+	if (ev_ckpt_offsets_parse(offsets, &o, why, sizeof(why)) < 0) {
+		ev_warn("cannot commit the checkpoint's offsets: %s", why);
+		return;
 	}
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+	for (size_t i = 0; i < o.n; i++)
+		rd_kafka_topic_partition_list_add(list, o.v[i].topic, o.v[i].partition)->offset =
+			o.v[i].offset;
+	ev_ckpt_offsets_free(&o);
 	if (list->cnt) {
 		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, list, 1);
 		if (err)
@@ -259,12 +254,10 @@ static void ack_finish(struct kin *k)
  * committed offset) when neither knows. */
 static int64_t resume_offset(const struct kin *k, const char *topic, int32_t partition)
 {
-	char num[16];
-	snprintf(num, sizeof(num), "%d", (int)partition);
-	json_t *o = json_object_get(json_object_get(k->handed, topic), num);
-	if (!json_is_integer(o))
-		o = json_object_get(json_object_get(k->restore_offsets, topic), num);
-	return json_is_integer(o) ? json_integer_value(o) : -1;
+	const ev_ckpt_offset *o = ev_ckpt_offsets_get(&k->handed, topic, partition);
+	if (!o)
+		o = ev_ckpt_offsets_get(&k->restore_offsets, topic, partition);
+	return o ? o->offset : -1;
 }
 
 /* Write an assign or revoke line of the n partitions after everything written so far
@@ -296,11 +289,9 @@ static void part_forget(struct kin *k, struct part *p)
  * member left it, not where this kin did (which would read its records twice). */
 static void handed_past_committed(struct kin *k, const rd_kafka_topic_partition_list_t *tps)
 {
-	char num[16];
 	rd_kafka_topic_partition_list_t *list = NULL;
 	for (int i = 0; i < tps->cnt; i++) {
-		snprintf(num, sizeof(num), "%d", (int)tps->elems[i].partition);
-		if (!json_object_get(json_object_get(k->handed, tps->elems[i].topic), num))
+		if (!ev_ckpt_offsets_get(&k->handed, tps->elems[i].topic, tps->elems[i].partition))
 			continue;
 		if (!list)
 			list = rd_kafka_topic_partition_list_new(tps->cnt);
@@ -316,16 +307,14 @@ static void handed_past_committed(struct kin *k, const rd_kafka_topic_partition_
 			rd_kafka_err2str(err));
 	for (int i = 0; !err && i < list->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &list->elems[i];
-		json_t *t = json_object_get(k->handed, tp->topic);
-		snprintf(num, sizeof(num), "%d", (int)tp->partition);
-		if (tp->err || tp->offset < 0 ||
-		    tp->offset <= json_integer_value(json_object_get(t, num)))
+		const ev_ckpt_offset *o = ev_ckpt_offsets_get(&k->handed, tp->topic, tp->partition);
+		if (tp->err || tp->offset < 0 || !o || tp->offset <= o->offset)
 			continue;
 		ev_info("%s [%d]: committed at offset %" PRId64 " by another member since it was "
-			"revoked here at %" JSON_INTEGER_FORMAT ": resumes there",
-			tp->topic, (int)tp->partition, tp->offset,
-			json_integer_value(json_object_get(t, num)));
-		json_object_set_new(t, num, json_integer(tp->offset));
+			"revoked here at %" PRId64 ": resumes there",
+			tp->topic, (int)tp->partition, tp->offset, o->offset);
+		if (ev_ckpt_offsets_set(&k->handed, tp->topic, tp->partition, tp->offset) < 0)
+			k->fatal = 1;
 	}
 	rd_kafka_topic_partition_list_destroy(list);
 }
@@ -383,21 +372,15 @@ static void revoked(struct kin *k, rd_kafka_topic_partition_list_t *tps, int coo
 	/* Commit what was written before giving the partitions away. */
 	if (flush_and_store(k) == 0)
 		rd_kafka_commit(k->rk, NULL, 0);
-	if (!k->handed)
-		k->handed = json_object();
 	for (int i = 0; i < tps->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &tps->elems[i];
 		struct part *p = kin_part_find(k, tp->topic, tp->partition, 0);
 		if (!p)
 			continue;
 		int64_t at = p->written >= 0 ? p->written : p->start;
-		if (at >= 0) {
-			char num[16];
-			json_t *t = json_object_get(k->handed, tp->topic);
-			if (!t)
-				json_object_set_new(k->handed, tp->topic, t = json_object());
-			snprintf(num, sizeof(num), "%d", (int)tp->partition);
-			json_object_set_new(t, num, json_integer(at));
+		if (at >= 0 && ev_ckpt_offsets_set(&k->handed, tp->topic, tp->partition, at) < 0) {
+			ev_error("out of memory");
+			k->fatal = 1;
 		}
 		if (parts)
 			parts[n++] = (ev_control_part){(char *)tp->topic, tp->partition, at};
@@ -518,25 +501,20 @@ out:
  * another pipeline restored with --restore-mismatch allow may name other topics.) */
 static int restored_unassigned(const struct kin *k, char *buf, size_t buflen)
 {
-	const char *topic, *num;
-	json_t *parts, *off;
-	json_object_foreach(k->restore_offsets, topic, parts)
-	{
+	for (size_t r = 0; r < k->restore_offsets.n; r++) {
+		const ev_ckpt_offset *o = &k->restore_offsets.v[r];
 		int t = 0;
-		while (t < k->ntopics && strcmp(k->topics[t], topic) != 0)
+		while (t < k->ntopics && strcmp(k->topics[t], o->topic) != 0)
 			t++;
 		if (t == k->ntopics)
 			continue;
-		json_object_foreach(parts, num, off)
-		{
-			size_t i = 0;
-			while (i < k->nparts && !(k->parts[i].partition == atoi(num) &&
-						  strcmp(k->parts[i].topic, topic) == 0))
-				i++;
-			if (i == k->nparts) {
-				snprintf(buf, buflen, "%s [%s]", topic, num);
-				return 1;
-			}
+		size_t i = 0;
+		while (i < k->nparts && !(k->parts[i].partition == o->partition &&
+					  strcmp(k->parts[i].topic, o->topic) == 0))
+			i++;
+		if (i == k->nparts) {
+			snprintf(buf, buflen, "%s [%" PRId32 "]", o->topic, o->partition);
+			return 1;
 		}
 	}
 	return 0;
@@ -789,6 +767,8 @@ int kin_consume(struct kin *k)
 	/* Leave the group while the output still exists: the revoke callback flushes it. */
 	rd_kafka_consumer_close(k->rk);
 	ev_buf_free(&line);
+	ev_info("%" PRIu64 " message(s) consumed, %" PRIu64 " written", ev_counter_value(k->m_in),
+		ev_counter_value(k->m_out));
 	return rc;
 write_error:
 	if (errno != EPIPE && !k->stopped_by_checkpoints)

@@ -7,6 +7,7 @@
 #include "ckstore.h"
 #include "meta.h"
 #include "registry.h"
+#include "sha256.h"
 #include "test.h"
 
 static void test_frame(void)

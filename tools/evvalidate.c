@@ -32,7 +32,9 @@ struct evvalidate {
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
-	int schema_flags; /* EV_SCHEMA_* */
+	const char *schema_frame; /* --schema-frame: strip or keep */
+	int keep_frame;           /* --schema-frame keep */
+	int schema_flags;         /* EV_SCHEMA_* */
 	const char *registry_cache;
 	const char *check_compat; /* registry:SUBJECT */
 	const char *compat_file;
@@ -57,7 +59,8 @@ struct evvalidate {
 	ev_counter *m_out, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_contract_changes, *m_refresh_failures;
 	uint64_t dead;
-	ev_buf env; /* envelope being written */
+	ev_buf env;      /* envelope being written */
+	ev_buf unframed; /* a valid record without its provenance's schema_id */
 };
 
 /* The validator of a framed record's own schema (kept per schema). */
@@ -123,6 +126,17 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags, 
 	}
 	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
+		if (v->meta_field && !v->keep_frame) {
+			ev_buf_reset(&v->unframed);
+			int dropped = ev_meta_drop_schema_id(&v->unframed, verdict.record,
+							     verdict.record_len, v->meta_field);
+			if (dropped < 0) {
+				errno = ENOMEM;
+				return -1;
+			}
+			if (dropped)
+				return ev_writer_line(v->out, v->unframed.data, v->unframed.len);
+		}
 		return ev_writer_line(v->out, verdict.record, verdict.record_len);
 	}
 	v->dead++;
@@ -290,7 +304,7 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 			"truncated, encoding, too_long, depth, duplicate_key, schema, embedded_newline and\n"
 			"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
 			"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
-			"accept).\n"
+			"accept, or one kin consumed without --meta-field).\n"
 			"Reads the FILEs in order (- for stdin), or stdin when none is given. Blank lines\n"
 			"(empty, or spaces and tabs) are skipped and counted; control lines go to both outputs,\n"
 			"in order. With checkpoints, the last line of an input without its newline is what a\n"
@@ -350,6 +364,12 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 		EV_OPT_STRING(0, "meta-field", "NAME", &v->meta_field,
 			      "the provenance field of kin --meta-field: not part of the\n"
 			      "contract, copied to the dead letter's \"source\""),
+		EV_OPT_STRING(0, "schema-frame", "strip|keep", &v->schema_frame,
+			      "with --meta-field: a valid record of a registry-framed\n"
+			      "message goes out without the \"schema_id\" of its provenance\n"
+			      "(strip, the default: the bytes it would have had unframed) or\n"
+			      "with it (keep: for a later stage that routes or re-frames by\n"
+			      "it); dead letters keep it in \"source\" either way"),
 		EV_OPTS_CKPT(&v->ck),
 		EV_OPT_TEXT(
 			"                           (evvalidate keeps no state: its part of a checkpoint records\n"
@@ -383,6 +403,13 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 		return ev_tool_usage_error("no contract: give --contract FILE");
 	if (v->meta_field && (!*v->meta_field || strpbrk(v->meta_field, "\"\\")))
 		return ev_tool_usage_error("invalid --meta-field name '%s'", v->meta_field);
+	if (v->schema_frame && strcmp(v->schema_frame, "strip") != 0 &&
+	    strcmp(v->schema_frame, "keep") != 0)
+		return ev_tool_usage_error("invalid --schema-frame '%s' (strip or keep)",
+					   v->schema_frame);
+	if (v->schema_frame && !v->meta_field)
+		return ev_tool_usage_error("--schema-frame goes with --meta-field");
+	v->keep_frame = v->schema_frame && strcmp(v->schema_frame, "keep") == 0;
 	return 0;
 }
 
@@ -510,6 +537,10 @@ int main(int argc, char **argv)
 		ev_ckpt_close(&v.ck);
 		return ev_tool_finish(rc);
 	}
+	/* The version loaded now was the latest: the next is asked for within D of now (a copy
+	 * from the cache, at the first barrier). */
+	if (!v.contract.from_cache)
+		v.refreshed_ns = ev_mono_ns();
 	if (v.contract.from_cache)
 		ev_warn("contract '%s': the registry is unavailable; using the cached copy of "
 			"subject '%s' version %d (schema id %d, sha256 %s)",
@@ -563,5 +594,6 @@ out:
 	ev_contract_close(&v.contract);
 	ev_tool_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
+	ev_buf_free(&v.unframed);
 	return ev_stage_exit(v.stage, rc);
 }

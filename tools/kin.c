@@ -179,6 +179,7 @@ static void setup_metrics(struct kin *k)
 		ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
 	k->m_blocked = ev_tool_blocked(m, "stdout");
 	k->m_skipped_control = ev_tool_skipped(m, "control");
+	ev_tool_control_lines(m); /* -P's input; one set of series in every mode */
 	k->m_rejected_too_long =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"too_long\"");
@@ -195,6 +196,11 @@ static void setup_metrics(struct kin *k)
 		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
 		"reason",
 		"reason=\"reserved\"");
+	k->m_rejected_schema_id = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"schema_id\"");
 	k->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
@@ -315,7 +321,8 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
 			"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
 			"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
-			"  (-J escapes every payload: nothing to wrap).\n"
+			"  (-J escapes every payload: nothing to wrap). So is a registry-framed one without\n"
+			"  --meta-field (\"schema_id\", the id in the provenance, the frame kept in the payload).\n"
 			"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
 			"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 			"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
@@ -380,7 +387,9 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			      "the schema registry at $SCHEMA_REGISTRY_URL"),
 		EV_OPT_TEXT(
 			"  Consuming with --meta-field, a registry-framed message (first byte 0, then a 4-byte\n"
-			"  schema id) loses its frame and gets \"schema_id\":N in its provenance.\n"
+			"  schema id) loses its frame and gets \"schema_id\":N in its provenance; without it,\n"
+			"  the message is a rejected record of reason \"schema_id\" (see above), which\n"
+			"  evvalidate dead-letters: the id cannot go along with a bare record.\n"
 			"\n"
 			"Exit status: 0 ok, 1 runtime failure (brokers unreachable, a message not delivered or\n"
 			"not produced), 2 usage error.\n"),

@@ -79,6 +79,7 @@ struct kin {
 	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
 	ev_counter *m_stale;
 	ev_gauge *m_owned;
+	ev_counter *m_rejected_schema_id;
 	struct part *parts;
 	size_t nparts, capparts;
 	size_t last_part;

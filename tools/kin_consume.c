@@ -554,12 +554,13 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 	}
 	/* A registry frame (byte 0, 4-byte schema id) with --meta-field: the id goes into the
 	 * provenance and the frame off the payload, before the payload's safety is judged (the
-	 * id's bytes may hold a newline). */
+	 * id's bytes may hold a newline). Without it the message is a rejected record
+	 * ("schema_id"), the id in its provenance too. */
 	const char *payload = msg->payload;
 	size_t plen = msg->len;
 	int32_t sid = 0;
-	int framed = k->meta_field && ev_registry_unframe(payload, plen, &sid);
-	if (framed) {
+	int framed = ev_registry_unframe(payload, plen, &sid);
+	if (framed && k->meta_field) {
 		payload += EV_REGISTRY_FRAME_LEN;
 		plen -= EV_REGISTRY_FRAME_LEN;
 	}
@@ -575,8 +576,9 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 			     sid};
 		ev_buf_reset(line);
 		if (unsafe) {
-			ev_counter_inc(strcmp(unsafe, "reserved") == 0 ? k->m_rejected_reserved
-								       : k->m_rejected_newline);
+			ev_counter_inc(strcmp(unsafe, "reserved") == 0    ? k->m_rejected_reserved
+				       : strcmp(unsafe, "schema_id") == 0 ? k->m_rejected_schema_id
+									  : k->m_rejected_newline);
 			ev_debug("%s [%d] at offset %" PRId64 ": %s: written as a rejected record",
 				 m.topic, (int)m.partition, m.offset, unsafe);
 		}

@@ -1,4 +1,4 @@
-/* handover.c: a partition's state handed over through the checkpoint store (ADR 0023). */
+/* handover.c: a partition's state handed over through the checkpoint store (ADR 0024). */
 #include "handover.h"
 
 #include <inttypes.h>

@@ -1,5 +1,5 @@
 /* handover.h: a partition's state handed over through the checkpoint store when it moves
- * between copies of a job (ADR 0023). */
+ * between copies of a job (ADR 0024). */
 #ifndef EV_HANDOVER_H
 #define EV_HANDOVER_H
 

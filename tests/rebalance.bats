@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # rebalance.bats: assignment changes in a consumer group (docs/design.md, Scaling out; ADR
-# 0023): kin announces them in-band, a revoked partition's windows are handed over through
+# 0024): kin announces them in-band, a revoked partition's windows are handed over through
 # the checkpoint store without firing, and a rebalance never makes kin read a record twice.
 # shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run
 bats_require_minimum_version 1.5.0

@@ -302,7 +302,7 @@ static void keep_revoked(struct evwindow *e, const char *why)
 }
 
 /* A revoke line: each partition's windows, saved as of the line's offset, go to the store
- * for whichever copy reads it next, and are forgotten here without firing (ADR 0023).
+ * for whichever copy reads it next, and are forgotten here without firing (ADR 0024).
  * Returns as record does. */
 static int revoke_parts(struct evwindow *e, const ev_control_part *parts, size_t n)
 {
@@ -342,7 +342,7 @@ static int revoke_parts(struct evwindow *e, const ev_control_part *parts, size_t
 }
 
 /* An assign line: a partition without state here whose state was handed over at the offset
- * its records now resume from is loaded before the first of them (ADR 0023). Returns as
+ * its records now resume from is loaded before the first of them (ADR 0024). Returns as
  * record does. */
 static int assign_parts(struct evwindow *e, const ev_control_part *parts, size_t n)
 {
@@ -658,7 +658,7 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 			"bad_ts, missing_key, bad_value, future, parse, too_long). Control lines are forwarded,\n"
 			"after the rows they release. A revoke line (kin -G) hands the partitions' windows to\n"
 			"the checkpoint store as of its offset and drops them without firing (without a store\n"
-			"they stay); an assign line at that offset loads them back (ADR 0023).\n"
+			"they stay); an assign line at that offset loads them back (ADR 0024).\n"
 			"The end of input fires every open window, unless the input\n"
 			"was only stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in\n"
 			"the last checkpoint or saved to --state-dir (with neither, they are fired). With\n"

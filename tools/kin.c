@@ -332,7 +332,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  Feeding a pipeline, it writes the group's changes in order with the records:\n"
 			"  {\"__evpipe\":\"assign\",\"partitions\":[{\"topic\",\"partition\",\"offset\"},...]}\n"
 			"  before their first record, {\"__evpipe\":\"revoke\",...} after their last, offset the\n"
-			"  next one. A partition assigned again resumes where the output left it (ADR 0023).\n"
+			"  next one. A partition assigned again resumes where the output left it (ADR 0024).\n"
 			"  kin prefetches up to 500000 messages (-X queued.min.messages, at most\n"
 			"  queued.max.messages.kbytes of payload) and fetches with -X fetch.wait.max.ms=100:\n"
 			"  librdkafka 2.0 pauses fetching for a second once that queue is full. Set them lower\n"

@@ -60,7 +60,7 @@ struct kin {
 	ev_ckpt_offsets restore_offsets; /* of the restored checkpoint (empty: none) */
 	ev_ckpt_offsets handed; /* where this kin's output left each partition revoked from it
 				 * (its revoke line's offset): a partition assigned again resumes
-				 * there (ADR 0023) */
+				 * there (ADR 0024) */
 	int settled;            /* the end or stop line is written: no assignment lines after */
 	int out_failed;         /* writing an assignment line failed (errno kept) */
 	int told_unassigned;    /* 1 once all_done said it waits for a restored partition */

@@ -261,7 +261,7 @@ static int64_t resume_offset(const struct kin *k, const char *topic, int32_t par
 }
 
 /* Write an assign or revoke line of the n partitions after everything written so far
- * (ADR 0023), when kin feeds a pipeline (checkpoints or --meta-field, as for the end and stop
+ * (ADR 0024), when kin feeds a pipeline (checkpoints or --meta-field, as for the end and stop
  * lines): plain output stays payloads only. On failure the consume loop stops (out_failed). */
 static void write_assignment(struct kin *k, enum ev_control_type type, const ev_control_part *parts,
 			     size_t n)

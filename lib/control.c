@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry.h"
@@ -63,6 +64,81 @@ const char *ev_control_type_name(enum ev_control_type type)
 									   : "other";
 }
 
+/* A Kafka topic name: 1 to 249 characters of [A-Za-z0-9._-]. */
+static int topic_ok(const char *t, size_t n)
+{
+	if (n == 0 || n > 249)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
+		      (t[i] >= '0' && t[i] <= '9') || t[i] == '.' || t[i] == '_' || t[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* Check the "partitions" of an assign or revoke line; with parts, also list them. */
+static int read_parts(json_t *root, const char *kind, ev_control_part **parts, size_t *n, char *err,
+		      size_t errlen)
+{
+	json_t *list = json_object_get(root, "partitions"), *el;
+	size_t i;
+	*n = 0;
+	if (!json_is_array(list) || json_array_size(list) > EV_CONTROL_MAX_PARTS) {
+		snprintf(err, errlen,
+			 "malformed %s control line: \"partitions\" must be a list of "
+			 "at most %d",
+			 kind, EV_CONTROL_MAX_PARTS);
+		return -1;
+	}
+	json_array_foreach(list, i, el)
+	{
+		json_t *topic = json_object_get(el, "topic"),
+		       *part = json_object_get(el, "partition");
+		json_t *off = json_object_get(el, "offset");
+		if (!json_is_object(el) || !json_is_string(topic) ||
+		    !topic_ok(json_string_value(topic), json_string_length(topic)) ||
+		    !json_is_integer(part) || json_integer_value(part) < 0 ||
+		    json_integer_value(part) > INT32_MAX ||
+		    (off && (!json_is_integer(off) || json_integer_value(off) < 0))) {
+			snprintf(err, errlen,
+				 "malformed %s control line: partition %zu is not {\"topic\": a "
+				 "topic name, \"partition\": 0.., \"offset\": 0.. or absent}",
+				 kind, i);
+			return -1;
+		}
+	}
+	*n = json_array_size(list);
+	if (!parts)
+		return 0;
+	*parts = calloc(*n ? *n : 1, sizeof(**parts));
+	if (!*parts) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	json_array_foreach(list, i, el)
+	{
+		json_t *off = json_object_get(el, "offset");
+		ev_control_part *p = &(*parts)[i];
+		p->partition = (int32_t)json_integer_value(json_object_get(el, "partition"));
+		p->offset = off ? json_integer_value(off) : -1;
+		p->topic = strdup(json_string_value(json_object_get(el, "topic")));
+		if (!p->topic) {
+			ev_control_parts_free(*parts, i);
+			*parts = NULL;
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void ev_control_parts_free(ev_control_part *parts, size_t n)
+{
+	for (size_t i = 0; parts && i < n; i++)
+		free(parts[i].topic);
+	free(parts);
+}
+
 int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -93,6 +169,9 @@ int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, siz
 	} else if (c->type == EV_CTL_BARRIER && !json_is_integer(id)) {
 		snprintf(err, errlen, "malformed barrier control line: \"id\" must be an integer");
 		rc = -1;
+	} else if (c->type == EV_CTL_ASSIGN || c->type == EV_CTL_REVOKE) {
+		size_t n;
+		rc = read_parts(root, kind, NULL, &n, err, errlen);
 	}
 	c->ts = json_is_integer(ts) ? json_integer_value(ts) : 0;
 	c->id = json_is_integer(id) ? json_integer_value(id) : 0;
@@ -100,9 +179,50 @@ int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, siz
 	return rc;
 }
 
+int ev_control_partitions(const char *line, size_t len, ev_control_part **parts, size_t *n,
+			  char *err, size_t errlen)
+{
+	ev_control c;
+	*parts = NULL;
+	*n = 0;
+	if (ev_control_parse(line, len, &c, err, errlen) < 0)
+		return -1;
+	if (c.type != EV_CTL_ASSIGN && c.type != EV_CTL_REVOKE) {
+		snprintf(err, errlen, "not an assign or revoke control line");
+		return -1;
+	}
+	json_t *root = json_loadb(line, len, 0, NULL);
+	int rc = read_parts(root, ev_control_type_name(c.type), parts, n, err, errlen);
+	json_decref(root);
+	return rc;
+}
+
+int ev_control_format_parts(ev_buf *out, enum ev_control_type type, const ev_control_part *parts,
+			    size_t n)
+{
+	if ((type != EV_CTL_ASSIGN && type != EV_CTL_REVOKE) || (n && !parts))
+		return -1;
+	int rc = ev_buf_printf(out, "{\"__evpipe\":\"%s\",\"partitions\":[",
+			       ev_control_type_name(type));
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const ev_control_part *p = &parts[i];
+		if (!topic_ok(p->topic, strlen(p->topic)))
+			return -1; /* never written unescaped */
+		rc = ev_buf_printf(out, "%s{\"topic\":\"%s\",\"partition\":%d", i ? "," : "",
+				   p->topic, (int)p->partition);
+		if (rc == 0 && p->offset >= 0)
+			rc = ev_buf_printf(out, ",\"offset\":%lld", (long long)p->offset);
+		if (rc == 0)
+			rc = ev_buf_putc(out, '}');
+	}
+	return rc ? rc : ev_buf_printf(out, "]}");
+}
+
 int ev_control_format(ev_buf *out, const ev_control *c)
 {
 	switch (c->type) {
+	case EV_CTL_ASSIGN:
+	case EV_CTL_REVOKE: return ev_control_format_parts(out, c->type, NULL, 0);
 	case EV_CTL_WATERMARK:
 		return ev_buf_printf(out, "{\"__evpipe\":\"watermark\",\"ts\":%lld}",
 				     (long long)c->ts);

@@ -19,19 +19,43 @@ enum ev_control_type {
 		      * (with checkpoints, only this makes the end of input fire every window) */
 };
 
+/* A partition named by an assign or revoke line. */
+typedef struct ev_control_part {
+	char *topic; /* a Kafka topic name: 1 to 249 of [A-Za-z0-9._-] */
+	int32_t partition;
+	int64_t offset; /* the partition's next offset at this point of the stream (assign: where
+			 * its records that follow begin; revoke: after the last one written);
+			 * -1 when not known */
+} ev_control_part;
+
 typedef struct ev_control {
 	enum ev_control_type type;
 	int64_t id; /* barrier id */
 	int64_t ts; /* watermark or barrier time, epoch ms */
 } ev_control;
 
+/* At most this many partitions in one assign or revoke line. */
+#define EV_CONTROL_MAX_PARTS 1000000
+
 /* True when the line is a control line: a JSON object whose first key is "__evpipe".
  * Decided from the prefix alone, without parsing. */
 int ev_control_is(const char *line, size_t len);
 /* Parse a control line. Returns 0, or -1 with a message in err when it is malformed. */
 int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, size_t errlen);
-/* Append the control line for c (no newline). */
+/* The partitions of an assign or revoke line, checked as ev_control_parse does:
+ * {"__evpipe":"assign","partitions":[{"topic":"events","partition":0,"offset":42},...]}
+ * ("offset" absent when not known). Returns 0 with *parts (free with ev_control_parts_free)
+ * and *n, or -1 with a message in err. */
+int ev_control_partitions(const char *line, size_t len, ev_control_part **parts, size_t *n,
+			  char *err, size_t errlen);
+void ev_control_parts_free(ev_control_part *parts, size_t n);
+/* Append the control line for c (no newline); for an assign or revoke line, one without
+ * partitions. */
 int ev_control_format(ev_buf *out, const ev_control *c);
+/* Append the assign or revoke line (type) of the n partitions (no newline). Returns 0, or -1
+ * when a topic is not a Kafka topic name (never written unescaped). */
+int ev_control_format_parts(ev_buf *out, enum ev_control_type type, const ev_control_part *parts,
+			    size_t n);
 const char *ev_control_type_name(enum ev_control_type type);
 
 /* Why a consumed payload (a Kafka message) cannot be written as a record line as it is:
@@ -50,7 +74,9 @@ int ev_control_reserved(const char *line, size_t len);
  * written (ADR 0013): a barrier id that is not above the last one (or the restored
  * checkpoint's), not positive, over EV_CONTROL_MAX_ID or more than EV_CONTROL_MAX_ID_JUMP
  * past the last one seen; a watermark more than EV_CONTROL_MAX_FUTURE_MS ahead of the wall
- * clock (other than +infinity at the end of a stream); a type this build does not know. */
+ * clock (other than +infinity at the end of a stream); a type this build does not know; an
+ * assign or revoke line whose partitions are not a list of Kafka topic names, partition
+ * numbers and offsets from 0. */
 #define EV_CONTROL_MAX_ID 9999999999LL /* ten digits: the store's chk-<N> */
 #define EV_CONTROL_MAX_ID_JUMP 1000000
 #define EV_CONTROL_MAX_FUTURE_MS (7LL * 24 * 3600 * 1000)

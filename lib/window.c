@@ -1771,6 +1771,16 @@ int ev_window_partition_load(ev_window *e, const void *data, size_t len, int64_t
 	return ret(e, partition_load(e, data, len, now_ms, windows), err, errlen);
 }
 
+int ev_window_partition_held(ev_window *e, uint64_t partition)
+{
+	return partition && scope_find(e, partition) != NULL;
+}
+
+size_t ev_window_partitions(const ev_window *e)
+{
+	return e->nscopes;
+}
+
 size_t ev_window_in_memory(const ev_window *e)
 {
 	return ev_ht_count(e->windows);

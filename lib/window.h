@@ -137,6 +137,11 @@ int ev_window_partition_save(ev_window *w, uint64_t partition, ev_buf *out, size
 int ev_window_partition_drop(ev_window *w, uint64_t partition, char *err, size_t errlen);
 int ev_window_partition_load(ev_window *w, const void *data, size_t len, int64_t now_ms,
 			     size_t *windows, char *err, size_t errlen);
+/* True when the partition has state here (it had a record, or was loaded, and was not dropped
+ * since). */
+int ev_window_partition_held(ev_window *w, uint64_t partition);
+/* How many partitions have state here. */
+size_t ev_window_partitions(const ev_window *w);
 
 /* The store's layout, for tools that read a store without running windows (ckpt). */
 

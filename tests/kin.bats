@@ -148,12 +148,14 @@ waiting_or_ended() {
 	wait "$ckpt"
 	seq 21 25 | sed 's/.*/{"n":&}/' > second
 	run -0 kin -P -b "$KAFKA_BROKERS" -t "$topic" -p 0 < second
-	# Another member holds partition 0: the range assignor gives the member ids that sort
-	# first (client.id a) partitions 0 and 1 of 3.
-	kin -C -b "$KAFKA_BROKERS" -G "$group" -X client.id=a "$topic" > /dev/null 2> err.holder &
+	# Another member holds partition 0: the range assignor (the eager protocol, both members)
+	# gives the member ids that sort first (client.id a) partitions 0 and 1 of 3.
+	kin -C -b "$KAFKA_BROKERS" -G "$group" -X client.id=a -X partition.assignment.strategy=range \
+		"$topic" > /dev/null 2> err.holder &
 	local holder=$!
 	wait_for 60 grep -q "assigned" err.holder 2>/dev/null
-	kin -C -b "$KAFKA_BROKERS" -G "$group" -X client.id=b -e "${ck[@]}" --restore "$(cat id)" \
+	kin -C -b "$KAFKA_BROKERS" -G "$group" -X client.id=b -X partition.assignment.strategy=range \
+		-e "${ck[@]}" --restore "$(cat id)" \
 		"$topic" > out 2> err &
 	local restored=$!
 	wait_for 60 waiting_or_ended "$restored"

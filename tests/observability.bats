@@ -103,6 +103,18 @@ pinned() {
 	done
 }
 
+@test "compose: the pipeline scales (--scale pipeline=N): no fixed name or host port, a state directory per copy, checkpoints in MinIO" {
+	run -0 --separate-stderr compose config
+	local svc
+	svc=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)["services"]["pipeline"]))' <<<"$output")
+	[ "$(jq -r '.container_name // "none"' <<<"$svc")" = none ]
+	[ "$(jq -r '.ports // [] | length' <<<"$svc")" -eq 0 ]
+	# shellcheck disable=SC2016 # the compose file's own text: $$ is compose's escape of $
+	[[ "$(jq -r '.command | join(" ")' <<<"$svc")" == *'EVPIPE_STATE_DIR=/var/lib/evpipe/state/$$HOSTNAME exec evpipe-events-to-clickhouse'* ]]
+	[[ "$(jq -r '.environment.EVPIPE_CHECKPOINT_STORE' <<<"$svc")" == s3://* ]]
+	[ "$(jq -r '.environment.S3_ENDPOINT' <<<"$svc")" = http://minio:9000 ]
+}
+
 @test "prometheus: promtool checks the configuration and rules; every stage of the script is scraped" {
 	run -0 promtool check config "$PROM_DIR/prometheus.yml"
 	run -0 promtool check rules "$PROM_DIR/alerts.yml"
@@ -116,8 +128,8 @@ pinned() {
 	base=$(compose config | sed -n 's/^      EVPIPE_METRICS_PORT_BASE: *//p' | tr -d "'\"")
 	[ -n "$base" ]
 	for ((i = 0; i <= last; i++)); do
-		grep -q "^ *- pipeline:$((base + i))\$" "$PROM_DIR/prometheus.yml" || {
-			echo "prometheus.yml does not scrape pipeline:$((base + i))" >&2
+		grep -q "^ *- {names: \[pipeline\], type: A, port: $((base + i))," "$PROM_DIR/prometheus.yml" || {
+			echo "prometheus.yml does not scrape port $((base + i)) of every copy of the pipeline" >&2
 			return 1
 		}
 	done

@@ -112,6 +112,29 @@ refuses() {
 	[ "${#lines[@]}" -eq 4 ]
 }
 
+@test "assign and revoke lines go through every stage in order; malformed ones are refused" {
+	mkdir -p dlq
+	assign='{"__evpipe":"assign","partitions":[{"topic":"t","partition":0,"offset":5},{"topic":"t","partition":1}]}'
+	revoke='{"__evpipe":"revoke","partitions":[{"topic":"t","partition":1,"offset":9}]}'
+	printf '%s\n' "$assign" '{"ts":1732400001000,"k":"a"}' "$revoke" '{"__evpipe":"end"}' > in
+	run -0 --separate-stderr evvalidate --contract contract.json < in
+	[ "${lines[0]}" = "$assign" ] && [ "${lines[2]}" = "$revoke" ]
+	printf '%s\n' "$output" > validated
+	run -0 --separate-stderr evwindow --key k --tumble 1m < validated
+	[ "${lines[0]}" = "$assign" ] && [ "${lines[1]}" = "$revoke" ]
+	run -0 --separate-stderr dlqsink --file dlq/out < in
+	[ "$(grep -c __evpipe dlq/out)" -eq 0 ]
+	for bad in '{"__evpipe":"revoke"}' '{"__evpipe":"assign","topic":"t","partitions":[0]}' \
+		'{"__evpipe":"assign","partitions":[{"topic":"a/../b","partition":0}]}' \
+		'{"__evpipe":"revoke","partitions":[{"topic":"t","partition":0,"offset":-1}]}'; do
+		printf '%s\n' '{"ts":1732400001000,"k":"a"}' "$assign" "$bad" > in
+		refuses evvalidate --contract contract.json
+		[[ $stderr == *"line 3: impossible control line"*"malformed"* ]]
+		refuses evwindow --key k --tumble 1m
+		refuses dlqsink --file dlq/out
+	done
+}
+
 @test "a stage that hangs (never reads): kin fails the checkpoints while blocked, the blocked time grows, the job stops past --tolerable-failures" {
 	topic=$(new_topic hang)
 	awk 'BEGIN { pad = sprintf("%0200d", 0); for (i = 1; i <= 5000; i++) printf "{\"n\":%d,\"pad\":\"%s\"}\n", i, pad }' |

@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "control.h"
 #include "deadletter.h"
+#include "handover.h"
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
@@ -59,6 +60,7 @@ struct evwindow {
 	int stopped;      /* upstream said it stopped: the input ends, the stream does not */
 	int ended;        /* upstream said the stream is finished */
 	int cross_warned; /* keys said to span partitions */
+	int kept_warned;  /* said that revoked partitions keep their windows here */
 	uint64_t dead;    /* records dead-lettered (late ones aside) */
 	struct held {
 		char *line;
@@ -75,6 +77,14 @@ struct evwindow {
 	ev_counter *m_out;
 	ev_histogram *m_ck_duration;
 	ev_gauge *m_ck_full, *m_ck_incremental, *m_ck_last;
+	ev_counter *m_saved, *m_loaded, *m_bytes_saved, *m_bytes_loaded;
+	ev_gauge *m_owned;
+	ev_histogram *m_pause;
+	struct arrival {
+		uint64_t partition;
+		uint64_t t0_ns;
+	} * arriving; /* loaded partitions whose first record has not come yet */
+	size_t narriving, caparriving;
 };
 
 static int put_row(void *arg, const char *row, size_t len)
@@ -146,6 +156,19 @@ static int window_dead_letter(void *arg, const char *reason, const char *message
 
 static int release_barriers(struct evwindow *e, int64_t wm);
 
+/* The first record of a partition loaded from a hand-over: the pause of its move, from the
+ * assign line to it (evpipe_handover_pause_seconds). */
+static void arrived(struct evwindow *e, uint64_t partition)
+{
+	for (size_t i = 0; i < e->narriving; i++)
+		if (e->arriving[i].partition == partition) {
+			ev_histogram_observe(e->m_pause,
+					     (double)(ev_mono_ns() - e->arriving[i].t0_ns) / 1e9);
+			e->arriving[i] = e->arriving[--e->narriving];
+			return;
+		}
+}
+
 /* Window one record: returns 0, EV_WINDOW_OUTPUT on an output error, or EV_WINDOW_FAILED
  * (e->err says why). */
 static int record(struct evwindow *e, const char *line, size_t len)
@@ -163,6 +186,8 @@ static int record(struct evwindow *e, const char *line, size_t len)
 			       : 0;
 	e->line = line;
 	e->len = len;
+	if (e->narriving)
+		arrived(e, rec.partition);
 	r = ev_window_add(e->win, &rec, ev_wall_ms(), e->err, sizeof(e->err));
 	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
 }
@@ -265,6 +290,116 @@ static int hold_barrier(struct evwindow *e, const char *line, size_t len)
 	return release_barriers(e, ev_window_watermark(e->win));
 }
 
+/* Where revoked partitions' windows cannot go, they stay (said once): without a store there is
+ * no hand-over, and with --keys-span-partitions no state of one partition alone. */
+static void keep_revoked(struct evwindow *e, const char *why)
+{
+	if (!e->kept_warned++)
+		ev_warn("revoked partitions keep their windows here (%s): right while this is the "
+			"only copy of the job, wrong once another copy reads them (README: Scaling "
+			"out)",
+			why);
+}
+
+/* A revoke line: each partition's windows, saved as of the line's offset, go to the store
+ * for whichever copy reads it next, and are forgotten here without firing (ADR 0025).
+ * Returns as record does. */
+static int revoke_parts(struct evwindow *e, const ev_control_part *parts, size_t n)
+{
+	ev_buf state = EV_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const ev_control_part *p = &parts[i];
+		uint64_t part = ev_window_partition(p->topic, strlen(p->topic), p->partition);
+		size_t windows;
+		if (!ev_window_partition_held(e->win, part))
+			continue; /* nothing of it here */
+		if (e->wo.keys_span_partitions || !e->ck.store || p->offset < 0) {
+			keep_revoked(e, e->wo.keys_span_partitions ? "--keys-span-partitions"
+					: !e->ck.store             ? "no --checkpoint-store"
+						       : "no offset in the revoke line");
+			continue;
+		}
+		ev_buf_reset(&state);
+		rc = ev_window_partition_save(e->win, part, &state, &windows, e->err,
+					      sizeof(e->err));
+		if (rc == 0 && ev_handover_put(e->ck.store, e->ck.job, e->ck.stage, p->topic,
+					       p->partition, p->offset, state.data, state.len,
+					       windows, e->err, sizeof(e->err)) < 0)
+			rc = EV_WINDOW_FAILED; /* kept here, and the stage stops: nothing lost */
+		if (rc == 0)
+			rc = ev_window_partition_drop(e->win, part, e->err, sizeof(e->err));
+		if (rc == 0) {
+			ev_counter_inc(e->m_saved);
+			ev_counter_add(e->m_bytes_saved, state.len);
+			ev_info("%s [%d]: revoked at offset %" PRId64 ": %zu windows (%zu bytes) "
+				"handed over to the checkpoint store",
+				p->topic, (int)p->partition, p->offset, windows, state.len);
+		}
+	}
+	ev_buf_free(&state);
+	return rc;
+}
+
+/* An assign line: a partition without state here whose state was handed over at the offset
+ * its records now resume from is loaded before the first of them (ADR 0025). Returns as
+ * record does. */
+static int assign_parts(struct evwindow *e, const ev_control_part *parts, size_t n)
+{
+	ev_buf state = EV_BUF_INIT;
+	int rc = 0;
+	uint64_t t0 = ev_mono_ns();
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const ev_control_part *p = &parts[i];
+		uint64_t part = ev_window_partition(p->topic, strlen(p->topic), p->partition);
+		size_t windows;
+		if (!e->ck.store || p->offset < 0 || e->wo.keys_span_partitions ||
+		    ev_window_partition_held(e->win, part))
+			continue; /* its state here, if any, is where its records resume */
+		int r = ev_handover_get(e->ck.store, e->ck.job, e->ck.stage, p->topic, p->partition,
+					p->offset, &state, e->err, sizeof(e->err));
+		if (r < 0)
+			rc = EV_WINDOW_FAILED;
+		if (r <= 0)
+			continue;
+		rc = ev_window_partition_load(e->win, state.data, state.len, ev_wall_ms(), &windows,
+					      e->err, sizeof(e->err));
+		if (rc == 0 && e->narriving == e->caparriving) {
+			size_t cap = e->caparriving ? 2 * e->caparriving : 8;
+			struct arrival *a = realloc(e->arriving, cap * sizeof(*a));
+			if (a) {
+				e->arriving = a;
+				e->caparriving = cap;
+			}
+		}
+		if (rc == 0 && e->narriving < e->caparriving)
+			e->arriving[e->narriving++] = (struct arrival){part, t0};
+		if (rc == 0) {
+			ev_counter_inc(e->m_loaded);
+			ev_counter_add(e->m_bytes_loaded, state.len);
+			ev_info("%s [%d]: assigned at offset %" PRId64 ": %zu windows (%zu bytes) "
+				"loaded from the hand-over",
+				p->topic, (int)p->partition, p->offset, windows, state.len);
+		}
+	}
+	ev_buf_free(&state);
+	return rc;
+}
+
+/* An assign or revoke line. Returns as record does. */
+static int assignment(struct evwindow *e, const ev_control *c, const char *line, size_t len)
+{
+	ev_control_part *parts;
+	size_t n;
+	if (ev_control_partitions(line, len, &parts, &n, e->err, sizeof(e->err)) < 0)
+		return EV_WINDOW_FAILED;
+	/* Rows the revoked partitions' records fired go before the line. */
+	int rc = c->type == EV_CTL_REVOKE ? revoke_parts(e, parts, n) : assign_parts(e, parts, n);
+	ev_control_parts_free(parts, n);
+	ev_gauge_set(e->m_owned, (double)ev_window_partitions(e->win));
+	return rc;
+}
+
 /* A control line (checked by the stage: ADR 0013): returns as record does. */
 static int control(struct evwindow *e, const char *line, size_t len, ev_control c)
 {
@@ -276,6 +411,11 @@ static int control(struct evwindow *e, const char *line, size_t len, ev_control 
 	}
 	if (c.type == EV_CTL_BARRIER && !e->ck.store)
 		return hold_barrier(e, line, len);
+	if (c.type == EV_CTL_ASSIGN || c.type == EV_CTL_REVOKE) {
+		int r = assignment(e, &c, line, len);
+		if (r < 0)
+			return r;
+	}
 	if (c.type == EV_CTL_STOP)
 		e->stopped = 1;
 	if (c.type == EV_CTL_END)
@@ -516,7 +656,10 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 			"updates it, and the row is written again with a higher version; later records go to the\n"
 			"late output. Records that cannot be windowed are dead letters there too (missing_ts,\n"
 			"bad_ts, missing_key, bad_value, future, parse, too_long). Control lines are forwarded,\n"
-			"after the rows they release. The end of input fires every open window, unless the input\n"
+			"after the rows they release. A revoke line (kin -G) hands the partitions' windows to\n"
+			"the checkpoint store as of its offset and drops them without firing (without a store\n"
+			"they stay); an assign line at that offset loads them back (ADR 0025).\n"
+			"The end of input fires every open window, unless the input\n"
 			"was only stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in\n"
 			"the last checkpoint or saved to --state-dir (with neither, they are fired). With\n"
 			"checkpoints, only {\"__evpipe\":\"end\"} ends the stream: an input that just stops keeps\n"
@@ -628,6 +771,25 @@ static void metrics(struct evwindow *e)
 	e->m_ck_last =
 		ev_metrics_gauge(m, "evpipe_checkpoint_stage_last_id",
 				 "Id of the last checkpoint this stage wrote its part of", NULL);
+	static const char handovers[] =
+		"Partitions' window state handed over through the checkpoint "
+		"store, by direction";
+	static const char handover_bytes[] = "Bytes of window state handed over, by direction";
+	e->m_saved =
+		ev_metrics_counter(m, "evpipe_handovers_total", handovers, "direction=\"saved\"");
+	e->m_loaded =
+		ev_metrics_counter(m, "evpipe_handovers_total", handovers, "direction=\"loaded\"");
+	e->m_bytes_saved = ev_metrics_counter(m, "evpipe_handover_bytes_total", handover_bytes,
+					      "direction=\"saved\"");
+	e->m_bytes_loaded = ev_metrics_counter(m, "evpipe_handover_bytes_total", handover_bytes,
+					       "direction=\"loaded\"");
+	e->m_owned = ev_metrics_gauge(m, "evpipe_window_partitions",
+				      "Kafka partitions with window state in this copy", NULL);
+	static const double pause_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+	e->m_pause = ev_metrics_histogram(
+		m, "evpipe_handover_pause_seconds",
+		"From an assign line to the first record of a partition whose state it loaded",
+		NULL, pause_bounds, sizeof(pause_bounds) / sizeof(pause_bounds[0]));
 	ev_ckpt_metrics(&e->ck, m);
 	ev_window_series_register(&e->series, m);
 	e->wo.series = &e->series;
@@ -705,6 +867,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < e.nheld; i++)
 		free(e.held[i].line);
 	free(e.held);
+	free(e.arriving);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	ev_tool_metrics_free(e.metrics);
 	return ev_stage_exit(e.stage, rc);

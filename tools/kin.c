@@ -41,6 +41,7 @@ struct part *kin_part_find(struct kin *k, const char *topic, int32_t partition, 
 	p->partition = partition;
 	p->pending = -1;
 	p->written = -1;
+	p->start = -1;
 	k->last_part = k->nparts++;
 	return p;
 }
@@ -204,6 +205,10 @@ static void setup_metrics(struct kin *k)
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
 					     "Consumer group rebalances (assign and revoke)", NULL);
+	k->m_stale = ev_metrics_counter(m, "evpipe_records_skipped_total",
+					"Input lines skipped, by reason", "reason=\"stale\"");
+	k->m_owned = ev_metrics_gauge(m, "evpipe_kafka_partitions_assigned",
+				      "Partitions assigned to this consumer", NULL);
 }
 
 static int opt_mode(const ev_option *o, char *arg, char *err, size_t errlen)
@@ -465,6 +470,12 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 			"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
 			"  them when it is only suspended.\n"
+			"  In a group kin uses the cooperative-sticky assignor: a rebalance stops only the\n"
+			"  partitions that move (-X partition.assignment.strategy=range is the eager protocol).\n"
+			"  Feeding a pipeline, it writes the group's changes in order with the records:\n"
+			"  {\"__evpipe\":\"assign\",\"partitions\":[{\"topic\",\"partition\",\"offset\"},...]}\n"
+			"  before their first record, {\"__evpipe\":\"revoke\",...} after their last, offset the\n"
+			"  next one. A partition assigned again resumes where the output left it (ADR 0025).\n"
 			"  kin prefetches up to 500000 messages (-X queued.min.messages, at most\n"
 			"  queued.max.messages.kbytes of payload) and fetches with -X fetch.wait.max.ms=100:\n"
 			"  librdkafka 2.0 pauses fetching for a second once that queue is full. Set them lower\n"
@@ -773,6 +784,7 @@ int main(int argc, char **argv)
 	free(k.parts);
 	ev_coord_free(k.coord);
 	ev_ckpt_offsets_free(&k.restore_offsets);
+	ev_ckpt_offsets_free(&k.handed);
 	json_decref(k.marks);
 	json_decref(k.mark_offsets);
 	ev_ack_in_free(k.ack);

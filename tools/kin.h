@@ -75,11 +75,16 @@ struct kin {
 
 	ev_coord *coord;                 /* NULL: no checkpoints */
 	ev_ckpt_offsets restore_offsets; /* of the restored checkpoint (empty: none) */
-	int told_unassigned;  /* 1 once all_done said it waits for a restored partition */
-	const char *ack_spec; /* --commit-on-ack */
-	ev_ack_in *ack;       /* NULL: no commits on acknowledgements */
-	json_t *marks;        /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
-	json_t *mark_offsets; /* the offsets of the last barrier injected */
+	ev_ckpt_offsets handed; /* where this kin's output left each partition revoked from it
+				 * (its revoke line's offset): a partition assigned again resumes
+				 * there (ADR 0025) */
+	int settled;            /* the end or stop line is written: no assignment lines after */
+	int out_failed;         /* writing an assignment line failed (errno kept) */
+	int told_unassigned;    /* 1 once all_done said it waits for a restored partition */
+	const char *ack_spec;   /* --commit-on-ack */
+	ev_ack_in *ack;         /* NULL: no commits on acknowledgements */
+	json_t *marks;          /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
+	json_t *mark_offsets;   /* the offsets of the last barrier injected */
 	int64_t mark_id, mark_ms;
 
 	/* run time */
@@ -89,6 +94,8 @@ struct kin {
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
 	ev_counter *m_blocked, *m_skipped_control, *m_rejected_too_long;
 	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
+	ev_counter *m_stale;
+	ev_gauge *m_owned;
 	ev_counter *m_rejected_schema_id;
 	struct part *parts;
 	size_t nparts, capparts;
@@ -108,6 +115,7 @@ struct part {
 	int done;        /* e@ reached */
 	int64_t pending; /* next offset to store, -1 when none */
 	int64_t written; /* next offset after what was written out, -1 when none */
+	int64_t start;   /* the offset it was assigned at, -1 when the group's committed one */
 	ev_gauge *lag;
 };
 

@@ -54,15 +54,20 @@ static void restore_offset(struct kin *k, struct part *p, rd_kafka_topic_partiti
 	ev_info("%s [%d]: restored at offset %" PRId64, tp->topic, (int)tp->partition, tp->offset);
 }
 
-/* {"topic":{"partition":next offset}} of everything written so far, over the restored
- * checkpoint's offsets: a partition not assigned yet (a group still rebalancing) keeps the
- * position the restored state corresponds to. */
+/* {"topic":{"partition":next offset}} of everything written so far, over the positions of
+ * the partitions revoked from this kin and the restored checkpoint's offsets: a partition
+ * not assigned (a group still rebalancing) keeps the position its state downstream
+ * corresponds to. */
 static json_t *written_offsets(struct kin *k)
 {
 	ev_ckpt_offsets all = EV_CKPT_OFFSETS_INIT;
 	int rc = 0;
 	for (size_t i = 0; i < k->restore_offsets.n && rc == 0; i++) {
 		const ev_ckpt_offset *o = &k->restore_offsets.v[i];
+		rc = ev_ckpt_offsets_set(&all, o->topic, o->partition, o->offset);
+	}
+	for (size_t i = 0; i < k->handed.n && rc == 0; i++) {
+		const ev_ckpt_offset *o = &k->handed.v[i];
 		rc = ev_ckpt_offsets_set(&all, o->topic, o->partition, o->offset);
 	}
 	for (size_t i = 0; i < k->nparts && rc == 0; i++) {
@@ -243,35 +248,178 @@ static void ack_finish(struct kin *k)
 			ev_ack_malformed(k->ack));
 }
 
+/* Where a partition assigned now resumes: where this kin's output left it when it was
+ * revoked from it (its state downstream is as of there: kept, or handed over and loaded
+ * again), else the restored checkpoint's offset; -1 (RD_KAFKA_OFFSET_INVALID: the group's
+ * committed offset) when neither knows. */
+static int64_t resume_offset(const struct kin *k, const char *topic, int32_t partition)
+{
+	const ev_ckpt_offset *o = ev_ckpt_offsets_get(&k->handed, topic, partition);
+	if (!o)
+		o = ev_ckpt_offsets_get(&k->restore_offsets, topic, partition);
+	return o ? o->offset : -1;
+}
+
+/* Write an assign or revoke line of the n partitions after everything written so far
+ * (ADR 0025), when kin feeds a pipeline (checkpoints or --meta-field, as for the end and stop
+ * lines): plain output stays payloads only. On failure the consume loop stops (out_failed). */
+static void write_assignment(struct kin *k, enum ev_control_type type, const ev_control_part *parts,
+			     size_t n)
+{
+	ev_buf line = EV_BUF_INIT;
+	if (k->settled || !n || !(k->coord || k->meta_field))
+		return;
+	if (ev_control_format_parts(&line, type, parts, n) < 0 ||
+	    ev_writer_line(k->out, line.data, line.len) < 0 || ev_writer_flush(k->out) < 0)
+		k->out_failed = 1;
+	ev_buf_free(&line);
+}
+
+/* Forget partition p (revoked). */
+static void part_forget(struct kin *k, struct part *p)
+{
+	size_t i = (size_t)(p - k->parts);
+	free(p->topic);
+	k->parts[i] = k->parts[--k->nparts];
+	k->last_part = 0;
+}
+
+/* A partition revoked from this kin that the group committed past where kin's output left it
+ * was read by another member meanwhile: it resumes at the committed offset, where that
+ * member left it, not where this kin did (which would read its records twice). */
+static void handed_past_committed(struct kin *k, const rd_kafka_topic_partition_list_t *tps)
+{
+	rd_kafka_topic_partition_list_t *list = NULL;
+	for (int i = 0; i < tps->cnt; i++) {
+		if (!ev_ckpt_offsets_get(&k->handed, tps->elems[i].topic, tps->elems[i].partition))
+			continue;
+		if (!list)
+			list = rd_kafka_topic_partition_list_new(tps->cnt);
+		rd_kafka_topic_partition_list_add(list, tps->elems[i].topic,
+						  tps->elems[i].partition);
+	}
+	if (!list)
+		return;
+	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
+	if (err)
+		ev_warn("cannot read the group's committed offsets: %s: partitions assigned again "
+			"resume where this consumer left them",
+			rd_kafka_err2str(err));
+	for (int i = 0; !err && i < list->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &list->elems[i];
+		const ev_ckpt_offset *o = ev_ckpt_offsets_get(&k->handed, tp->topic, tp->partition);
+		if (tp->err || tp->offset < 0 || !o || tp->offset <= o->offset)
+			continue;
+		ev_info("%s [%d]: committed at offset %" PRId64 " by another member since it was "
+			"revoked here at %" PRId64 ": resumes there",
+			tp->topic, (int)tp->partition, tp->offset, o->offset);
+		if (ev_ckpt_offsets_set(&k->handed, tp->topic, tp->partition, tp->offset) < 0)
+			k->fatal = 1;
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void assigned(struct kin *k, rd_kafka_topic_partition_list_t *tps, int cooperative)
+{
+	ev_control_part *parts = calloc((size_t)tps->cnt + 1, sizeof(*parts));
+	if (tps->cnt || !cooperative) /* a cooperative rebalance that moved nothing here */
+		ev_info("assigned %d partition(s)", tps->cnt);
+	if (!cooperative)
+		kin_parts_clear(k);
+	handed_past_committed(k, tps);
+	for (int i = 0; i < tps->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &tps->elems[i];
+		struct part *p = kin_part_find(k, tp->topic, tp->partition, 1);
+		int64_t at = resume_offset(k, tp->topic, tp->partition);
+		if (p && at >= 0) {
+			tp->offset = p->written = p->start = at;
+			ev_info("%s [%d]: resumes at offset %" PRId64, tp->topic,
+				(int)tp->partition, at);
+		}
+		if (parts)
+			parts[i] = (ev_control_part){(char *)tp->topic, tp->partition, at};
+	}
+	/* Before the first record of any of them. */
+	if (parts)
+		write_assignment(k, EV_CTL_ASSIGN, parts, (size_t)tps->cnt);
+	free(parts);
+	rd_kafka_error_t *e = NULL;
+	if (cooperative)
+		e = rd_kafka_incremental_assign(k->rk, tps);
+	else
+		rd_kafka_assign(k->rk, tps);
+	if (e) {
+		ev_error("cannot assign partitions: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		k->fatal = 1;
+	}
+}
+
+static void revoked(struct kin *k, rd_kafka_topic_partition_list_t *tps, int cooperative)
+{
+	ev_control_part *parts = calloc((size_t)tps->cnt + 1, sizeof(*parts));
+	size_t n = 0;
+	ev_info("revoked %d partition(s)%s", tps->cnt,
+		rd_kafka_assignment_lost(k->rk) ? " (lost: the group went on without this member)"
+						: "");
+	if (k->ack) {
+		/* Offsets of partitions no longer ours are not committed: the new owner reads
+		 * from the last acknowledged ones. */
+		json_array_clear(k->marks);
+		json_decref(k->mark_offsets);
+		k->mark_offsets = NULL;
+	}
+	/* Commit what was written before giving the partitions away. */
+	if (flush_and_store(k) == 0)
+		rd_kafka_commit(k->rk, NULL, 0);
+	for (int i = 0; i < tps->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &tps->elems[i];
+		struct part *p = kin_part_find(k, tp->topic, tp->partition, 0);
+		if (!p)
+			continue;
+		int64_t at = p->written >= 0 ? p->written : p->start;
+		if (at >= 0 && ev_ckpt_offsets_set(&k->handed, tp->topic, tp->partition, at) < 0) {
+			ev_error("out of memory");
+			k->fatal = 1;
+		}
+		if (parts)
+			parts[n++] = (ev_control_part){(char *)tp->topic, tp->partition, at};
+		if (cooperative)
+			part_forget(k, p);
+	}
+	/* After the last record of them written. */
+	if (parts)
+		write_assignment(k, EV_CTL_REVOKE, parts, n);
+	free(parts);
+	if (!cooperative)
+		kin_parts_clear(k);
+	rd_kafka_error_t *e = NULL;
+	if (cooperative)
+		e = rd_kafka_incremental_unassign(k->rk, tps);
+	else
+		rd_kafka_assign(k->rk, NULL);
+	if (e) {
+		ev_error("cannot unassign partitions: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		k->fatal = 1;
+	}
+}
+
+/* The group's assignment changed: in the eager protocol every partition is revoked, then
+ * the new set assigned; in the cooperative one (cooperative-sticky, the default) only the
+ * partitions that move. Either way the change goes downstream in-band, in order with the
+ * records, and a partition assigned again resumes where this kin's output left it. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	struct kin *k = opaque;
+	int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
 	ev_counter_inc(k->m_rebalances);
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		ev_info("assigned %d partition(s)", parts->cnt);
-		kin_parts_clear(k);
-		for (int i = 0; i < parts->cnt; i++) {
-			struct part *p = kin_part_find(k, parts->elems[i].topic,
-						       parts->elems[i].partition, 1);
-			restore_offset(k, p, &parts->elems[i]);
-		}
-		rd_kafka_assign(rk, parts);
-	} else {
-		ev_info("revoked %d partition(s)", parts->cnt);
-		if (k->ack) {
-			/* Offsets of partitions no longer ours are not committed: the new owner
-			 * reads from the last acknowledged ones. */
-			json_array_clear(k->marks);
-			json_decref(k->mark_offsets);
-			k->mark_offsets = NULL;
-		}
-		/* Commit what was written before giving the partitions away. */
-		if (flush_and_store(k) == 0)
-			rd_kafka_commit(rk, NULL, 0);
-		kin_parts_clear(k);
-		rd_kafka_assign(rk, NULL);
-	}
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		assigned(k, parts, cooperative);
+	else
+		revoked(k, parts, cooperative);
+	ev_gauge_set(k->m_owned, (double)k->nparts);
 }
 
 /* Assign partitions directly (no group): every partition of every topic, or -p's. */
@@ -478,11 +626,16 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 			    msg->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
 		return fatal && !k->keep_going ? FAILED : CONSUMED;
 	}
-	struct part *p = kin_part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 1);
-	if (p)
-		p->eof = 0;
+	struct part *p = kin_part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 0);
+	if (!p || msg->offset < p->written) {
+		/* Fetched before its partition was revoked (another consumer reads it now), or
+		 * before it was assigned again at a later offset: written already, or not ours. */
+		ev_counter_inc(k->m_stale);
+		return CONSUMED;
+	}
+	p->eof = 0;
 	if (k->end_ts >= 0 && rd_kafka_message_timestamp(msg, NULL) >= k->end_ts) {
-		if (p && !p->done) {
+		if (!p->done) {
 			p->done = 1;
 			rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
 			rd_kafka_topic_partition_list_add(one, p->topic, p->partition);
@@ -497,8 +650,7 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 		return WRITE_FAILED;
 	ev_counter_inc(k->m_out);
 	ev_counter_add(k->m_bytes_out, msg->len);
-	if (p)
-		p->pending = p->written = msg->offset + 1;
+	p->pending = p->written = msg->offset + 1;
 	(*count)++;
 	return k->max_count > 0 && *count >= (uint64_t)k->max_count ? FINISHED : CONSUMED;
 }
@@ -518,6 +670,14 @@ int kin_consume(struct kin *k)
 				 k->start == START_END ? "latest" : "earliest") < 0)
 			return EV_EXIT_FAILURE;
 		rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+		/* Partitions that do not move keep flowing during a rebalance; -X
+		 * partition.assignment.strategy=range (or roundrobin) is the eager protocol. */
+		char why[256];
+		if (ev_kafka_opts_default(&k->kafka, "partition.assignment.strategy",
+					  "cooperative-sticky", why, sizeof(why)) < 0) {
+			ev_error("%s", why);
+			return EV_EXIT_FAILURE;
+		}
 	} else {
 		char gid[64];
 		snprintf(gid, sizeof(gid), "kin-%ld", (long)getpid());
@@ -570,7 +730,7 @@ int kin_consume(struct kin *k)
 			break;
 		}
 		if (n <= 0) {
-			if (flush_and_store(k) < 0)
+			if (k->out_failed || flush_and_store(k) < 0)
 				act = WRITE_FAILED;
 			last_flush = ev_mono_ns();
 			continue;
@@ -580,6 +740,8 @@ int kin_consume(struct kin *k)
 				act = consume_one(k, batch[i], &line, &count);
 			rd_kafka_message_destroy(batch[i]);
 		}
+		if (k->out_failed)
+			act = WRITE_FAILED;
 		if (act == CONSUMED && ev_mono_ns() - last_flush > 100000000u) {
 			if (flush_and_store(k) < 0)
 				act = WRITE_FAILED;
@@ -592,6 +754,9 @@ int kin_consume(struct kin *k)
 	if (act == FAILED)
 		rc = EV_EXIT_FAILURE;
 	int settled = act == FINISHED || (ev_tool_stop_requested() && act == CONSUMED);
+	/* Leaving the group revokes every partition: the stream ends or stops here, and no
+	 * assignment line follows that. */
+	k->settled = 1;
 	if (settled && k->ack && ack_mark(k, ev_wall_ms()) < 0)
 		goto write_error; /* the last barrier: after every record written */
 	if (settled && (k->coord || k->meta_field)) {

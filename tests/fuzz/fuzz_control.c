@@ -32,6 +32,36 @@ static int same_control(const ev_control *a, const ev_control *b)
 	return a->type == b->type && a->id == b->id && a->ts == b->ts;
 }
 
+/* An accepted assign or revoke line lists partitions that kin writes again as the same
+ * partitions, in one control line that is accepted. */
+static void check_parts(const uint8_t *data, size_t size, enum ev_control_type type)
+{
+	char err[512];
+	ev_control_part *parts, *again;
+	size_t n, m;
+	ev_buf out = EV_BUF_INIT;
+	ev_control c;
+	ev_control_seq seq;
+	if (ev_control_partitions((const char *)data, size, &parts, &n, err, sizeof(err)) < 0)
+		fail("the partitions of an accepted line cannot be listed", data, size, NULL);
+	if (ev_control_format_parts(&out, type, parts, n) < 0)
+		fail("ev_control_format_parts failed", data, size, NULL);
+	ev_control_seq_init(&seq, 0);
+	if (!ev_control_is(out.data, out.len) || memchr(out.data, '\n', out.len) ||
+	    ev_control_check(&seq, out.data, out.len, NOW_MS, &c, err, sizeof(err)) < 0 ||
+	    c.type != type)
+		fail("a formatted assignment is not one accepted control line", data, size, &out);
+	if (ev_control_partitions(out.data, out.len, &again, &m, err, sizeof(err)) < 0 || m != n)
+		fail("a formatted assignment lists other partitions", data, size, &out);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(parts[i].topic, again[i].topic) != 0 ||
+		    parts[i].partition != again[i].partition || parts[i].offset != again[i].offset)
+			fail("a formatted assignment lists other partitions", data, size, &out);
+	ev_control_parts_free(parts, n);
+	ev_control_parts_free(again, m);
+	ev_buf_free(&out);
+}
+
 /* A line that ev_control_check accepts is one evpipe's tools write again as a control line
  * that parses and checks to the same control. */
 static void check_control(const uint8_t *data, size_t size)
@@ -62,6 +92,10 @@ static void check_control(const uint8_t *data, size_t size)
 		fail("ev_control_check accepted an unknown type", data, size, NULL);
 	if (c.type == EV_CTL_BARRIER && (c.id <= copy.last_id || c.id > EV_CONTROL_MAX_ID))
 		fail("ev_control_check accepted an impossible barrier id", data, size, NULL);
+	if (c.type == EV_CTL_ASSIGN || c.type == EV_CTL_REVOKE) {
+		check_parts(data, size, c.type);
+		return;
+	}
 	if (ev_control_format(&out, &c) < 0)
 		fail("ev_control_format failed", data, size, NULL);
 	if (!ev_control_is(out.data, out.len) || memchr(out.data, '\n', out.len))

@@ -52,6 +52,61 @@ static void test_control_parse(void)
 	ev_buf_free(&out);
 }
 
+static void test_control_assignment(void)
+{
+	ev_control c;
+	ev_control_part *parts;
+	size_t n;
+	char err[256];
+	const char *a = "{\"__evpipe\":\"assign\",\"partitions\":[{\"topic\":\"ev.x-1_\","
+			"\"partition\":3,\"offset\":42},{\"topic\":\"b\",\"partition\":0}]}";
+	CHECK(ev_control_parse(a, strlen(a), &c, err, sizeof(err)) == 0);
+	CHECK(c.type == EV_CTL_ASSIGN);
+	CHECK(ev_control_partitions(a, strlen(a), &parts, &n, err, sizeof(err)) == 0 && n == 2);
+	CHECK_STR(parts[0].topic, "ev.x-1_");
+	CHECK(parts[0].partition == 3 && parts[0].offset == 42);
+	CHECK_STR(parts[1].topic, "b");
+	CHECK(parts[1].partition == 0 && parts[1].offset == -1);
+
+	ev_buf out = EV_BUF_INIT;
+	CHECK(ev_control_format_parts(&out, EV_CTL_REVOKE, parts, n) == 0);
+	CHECK_STR(out.data, "{\"__evpipe\":\"revoke\",\"partitions\":[{\"topic\":\"ev.x-1_\","
+			    "\"partition\":3,\"offset\":42},{\"topic\":\"b\",\"partition\":0}]}");
+	ev_control_parts_free(parts, n);
+	ev_buf_reset(&out);
+	ev_control none = {EV_CTL_REVOKE, 0, 0};
+	CHECK(ev_control_format(&out, &none) == 0);
+	CHECK_STR(out.data, "{\"__evpipe\":\"revoke\",\"partitions\":[]}");
+	ev_buf_reset(&out);
+	ev_control_part slash = {"a/b", 0, -1};
+	CHECK(ev_control_format_parts(&out, EV_CTL_ASSIGN, &slash, 1) < 0);
+	CHECK(ev_control_format_parts(&out, EV_CTL_BARRIER, &slash, 1) < 0);
+	ev_buf_free(&out);
+
+	const char *bad[] = {
+		"{\"__evpipe\":\"assign\"}",
+		"{\"__evpipe\":\"revoke\",\"topic\":\"events\",\"partitions\":[0,1]}",
+		"{\"__evpipe\":\"assign\",\"partitions\":[{\"topic\":\"\",\"partition\":0}]}",
+		"{\"__evpipe\":\"assign\",\"partitions\":[{\"topic\":\"../x\",\"partition\":0}]}",
+		"{\"__evpipe\":\"assign\",\"partitions\":[{\"topic\":\"a\\\"b\",\"partition\":0}]}",
+		"{\"__evpipe\":\"assign\",\"partitions\":[{\"topic\":\"a\",\"partition\":-1}]}",
+		"{\"__evpipe\":\"assign\",\"partitions\":[{\"topic\":\"a\",\"partition\":"
+		"2147483648}]}",
+		"{\"__evpipe\":\"revoke\",\"partitions\":[{\"topic\":\"a\",\"partition\":1,"
+		"\"offset\":-2}]}",
+		"{\"__evpipe\":\"revoke\",\"partitions\":[{\"topic\":\"a\",\"partition\":1,"
+		"\"offset\":\"5\"}]}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(ev_control_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)) < 0);
+		CHECK(ev_control_partitions(bad[i], strlen(bad[i]), &parts, &n, err, sizeof(err)) <
+			      0 &&
+		      parts == NULL);
+	}
+	const char *wm = "{\"__evpipe\":\"watermark\",\"ts\":1}";
+	CHECK(ev_control_partitions(wm, strlen(wm), &parts, &n, err, sizeof(err)) < 0);
+}
+
 static void test_payload_unsafe(void)
 {
 	const char *nl = "{\"a\":1}\n{\"__evpipe\":\"watermark\",\"ts\":4102444800000}";
@@ -110,6 +165,8 @@ static void test_control_seq(void)
 	CHECK(seq_check(&s, "{\"__evpipe\":\"watermark\"}", now) < 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"stop\"}", now) == 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"end\"}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"revoke\",\"partitions\":[]}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"revoke\"}", now) < 0);
 }
 
 static void test_durations(void)
@@ -152,6 +209,7 @@ int main(void)
 {
 	RUN(test_control_is);
 	RUN(test_control_parse);
+	RUN(test_control_assignment);
 	RUN(test_payload_unsafe);
 	RUN(test_control_seq);
 	RUN(test_durations);

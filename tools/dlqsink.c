@@ -939,13 +939,12 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 	return 0;
 }
 
-/* The transactional producer's configuration: its transactional.id (unless given with -X)
- * and timeout; a copy of the rest for the consumer that reads the marker. */
+/* The transactional producer's configuration: its transactional.id (unless given with -X),
+ * and the transaction timeout in effect. */
 static int open_transactional(struct dlqsink *d, rd_kafka_conf_t *conf)
 {
 	char err[512], val[32];
 	size_t n = sizeof(val);
-	d->marker_conf = rd_kafka_conf_dup(conf);
 	if (rd_kafka_conf_get(conf, "transactional.id", NULL, &n) == RD_KAFKA_CONF_OK && n > 1) {
 		char *given = malloc(n);
 		if (given &&
@@ -982,6 +981,17 @@ static int open_sink(struct dlqsink *d)
 	}
 	char val[32];
 	snprintf(val, sizeof(val), "%" PRId64, d->txn_timeout_ms);
+	if (d->eos) {
+		/* The consumer that reads the marker: the user's settings (security), none of
+		 * the producer's. */
+		d->marker_conf = rd_kafka_conf_dup(d->kafka.conf);
+		ev_kafka_conf_logging(d->marker_conf);
+		if (ev_kafka_conf_set(d->marker_conf, "bootstrap.servers", d->kafka.brokers, 0, err,
+				      sizeof(err)) < 0) {
+			ev_error("%s", err);
+			return -1;
+		}
+	}
 	if (d->eos &&
 	    ev_kafka_opts_default(&d->kafka, "transaction.timeout.ms", val, err, sizeof(err)) < 0) {
 		ev_error("%s", err);

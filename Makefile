@@ -81,6 +81,11 @@ $(BUILD)/libevpipe.a: $(LIB_OBJ)
 $(BINDIR)/%: $(BUILD)/tools/%.o $(BUILD)/libevpipe.a
 	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# kin is split by concern: tools/kin.c (options, set-up, main) and tools/kin_*.c.
+KIN_OBJ := $(patsubst %.c,$(BUILD)/%.o,tools/kin.c $(wildcard tools/kin_*.c))
+$(BINDIR)/kin: $(KIN_OBJ) $(BUILD)/libevpipe.a
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libevpipe.a
 	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -120,7 +125,7 @@ lint:
 	$(Q)scripts/lint
 
 format:
-	$(Q)clang-format -i lib/*.[ch] lib/*.cc tools/*.c tests/unit/*.[ch]
+	$(Q)clang-format -i lib/*.[ch] lib/*.cc tools/*.[ch] tests/unit/*.[ch]
 
 # bench/run builds the tools it measures itself (optimised, into build/bench; bin/ is left alone),
 # starts the servers and writes bench/results/latest.{md,json}; BENCH_SCALE=full for 10M events.

@@ -1,0 +1,616 @@
+/* kin_consume.c: kin -C: consume to stdout, commit offsets, coordinate checkpoints. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "kin.h"
+#include "log.h"
+#include "meta.h"
+#include "registry.h"
+
+/* Store the offsets of everything written so far; the group commits them. */
+static int flush_and_store(struct kin *k)
+{
+	if (ev_writer_flush(k->out) < 0)
+		return -1;
+	ev_counter_set(k->m_blocked, ev_writer_blocked_ns(k->out));
+	if (!k->group || k->coord || k->ack)
+		return 0; /* with checkpoints, the group gets a checkpoint's offsets once complete;
+			   * with --commit-on-ack, those the sinks acknowledged */
+	rd_kafka_topic_partition_list_t *list = NULL;
+	for (size_t i = 0; i < k->nparts; i++) {
+		struct part *p = &k->parts[i];
+		if (p->pending < 0)
+			continue;
+		if (!list)
+			list = rd_kafka_topic_partition_list_new((int)k->nparts);
+		rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
+			p->pending;
+		p->pending = -1;
+	}
+	if (list) {
+		rd_kafka_resp_err_t err = rd_kafka_offsets_store(k->rk, list);
+		if (err)
+			ev_warn("cannot store offsets: %s", rd_kafka_err2str(err));
+		rd_kafka_topic_partition_list_destroy(list);
+	}
+	return 0;
+}
+
+/* With --restore, a partition starts where the checkpoint says. */
+static void restore_offset(struct kin *k, struct part *p, rd_kafka_topic_partition_t *tp)
+{
+	char num[16];
+	snprintf(num, sizeof(num), "%d", (int)tp->partition);
+	json_t *o = json_object_get(json_object_get(k->restore_offsets, tp->topic), num);
+	if (!p || !json_is_integer(o))
+		return;
+	tp->offset = p->written = json_integer_value(o);
+	ev_info("%s [%d]: restored at offset %" PRId64, tp->topic, (int)tp->partition, tp->offset);
+}
+
+/* {"topic":{"partition":next offset}} of everything written so far, over the restored
+ * checkpoint's offsets: a partition not assigned yet (a group still rebalancing) keeps the
+ * position the restored state corresponds to. */
+static json_t *written_offsets(struct kin *k)
+{
+	json_t *all = k->restore_offsets ? json_deep_copy(k->restore_offsets) : json_object();
+	for (size_t i = 0; i < k->nparts; i++) {
+		struct part *p = &k->parts[i];
+		char num[16];
+		if (p->written < 0)
+			continue;
+		json_t *t = json_object_get(all, p->topic);
+		if (!t)
+			json_object_set_new(all, p->topic, t = json_object());
+		snprintf(num, sizeof(num), "%d", (int)p->partition);
+		json_object_set_new(t, num, json_integer(p->written));
+	}
+	return all;
+}
+
+/* A complete checkpoint's offsets to the group: what lag monitoring reads, and where a run
+ * without --restore starts. */
+static void commit_offsets(struct kin *k, json_t *offsets)
+{
+	const char *topic, *num;
+	json_t *parts, *off;
+	if (!k->group)
+		return;
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+	json_object_foreach(offsets, topic, parts)
+	{
+		json_object_foreach(parts, num, off)
+		{
+			rd_kafka_topic_partition_list_add(list, topic, atoi(num))->offset =
+				json_integer_value(off);
+		}
+	}
+	if (list->cnt) {
+		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, list, 1);
+		if (err)
+			ev_warn("cannot commit the checkpoint's offsets: %s",
+				rd_kafka_err2str(err));
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Inject barrier id after everything written so far. Returns 0, or -1 when the output
+ * fails. */
+static int write_barrier(struct kin *k, int64_t id, int64_t now)
+{
+	ev_control c = {EV_CTL_BARRIER, id, now};
+	ev_buf line = EV_BUF_INIT;
+	int rc = ev_control_format(&line, &c) < 0 ||
+				 ev_writer_line(k->out, line.data, line.len) < 0 ||
+				 ev_writer_flush(k->out) < 0
+			 ? -1
+			 : 0;
+	ev_buf_free(&line);
+	if (rc < 0 && errno != EPIPE && !k->stopped_by_checkpoints)
+		ev_error("cannot write standard output: %s", strerror(errno));
+	return rc;
+}
+
+/* Finish the checkpoint in flight, or fail it (or one that could not begin) past its timeout.
+ * Returns 0, or -1 (reported) to stop the job. */
+static int checkpoint_poll(struct kin *k, int64_t now)
+{
+	char err[1024];
+	json_t *offsets;
+	int r = ev_coord_poll(k->coord, now, &offsets, err, sizeof(err));
+	if (r == EV_COORD_COMPLETED) {
+		commit_offsets(k, offsets);
+		json_decref(offsets);
+	} else if (r == EV_COORD_FAILED) {
+		ev_error("%s", err);
+		k->stopped_by_checkpoints = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* While a write to stdout waits for the next stage: the blocked time and the coordinator's
+ * clock go on (ev_writer_set_tick). */
+int kin_output_blocked(void *arg)
+{
+	struct kin *k = arg;
+	ev_counter_set(k->m_blocked, ev_writer_blocked_ns(k->out));
+	return k->coord ? checkpoint_poll(k, ev_wall_ms()) : 0;
+}
+
+/* The coordinator's turn: finish the checkpoint in flight, begin the next when due (its
+ * barrier follows every record written so far). Returns 0, or -1 to stop the job. */
+static int checkpoint_tick(struct kin *k)
+{
+	char err[1024];
+	if (!k->coord)
+		return 0;
+	int64_t now = ev_wall_ms();
+	if (checkpoint_poll(k, now) < 0)
+		return -1;
+	if (!ev_coord_due(k->coord, now))
+		return 0;
+	int64_t id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
+	if (id < 0) {
+		ev_warn("cannot begin a checkpoint: %s", err);
+		return 0;
+	}
+	return write_barrier(k, id, now);
+}
+
+/* ---- Commits on the sinks' acknowledgements (--commit-on-ack, no checkpoints) ----------- */
+
+/* Inject a barrier after what was written so far, and remember the offsets it follows. */
+static int ack_mark(struct kin *k, int64_t now)
+{
+	json_t *offsets = written_offsets(k);
+	k->mark_ms = now;
+	if (json_equal(offsets, k->mark_offsets)) {
+		json_decref(offsets); /* nothing new since the last barrier */
+		return 0;
+	}
+	int64_t id = ++k->mark_id;
+	json_decref(k->mark_offsets);
+	k->mark_offsets = json_incref(offsets);
+	json_array_append_new(k->marks,
+			      json_pack("{s:I,s:o}", "id", (json_int_t)id, "offsets", offsets));
+	return write_barrier(k, id, now);
+}
+
+/* Read the acknowledgements (waiting up to timeout_ms) and commit the offsets of the newest
+ * barrier that every expected stage acknowledged. Returns EV_ACK_OPEN, EV_ACK_CLOSED, or -1. */
+static int ack_commit(struct kin *k, int timeout_ms)
+{
+	char err[256];
+	int64_t done;
+	int st = ev_ack_poll(k->ack, timeout_ms, &done, err, sizeof(err));
+	if (st < 0) {
+		ev_error("%s", err);
+		return -1;
+	}
+	size_t n = 0;
+	while (n < json_array_size(k->marks) &&
+	       json_integer_value(json_object_get(json_array_get(k->marks, n), "id")) <= done)
+		n++;
+	if (n) {
+		json_t *m = json_array_get(k->marks, n - 1);
+		commit_offsets(k, json_object_get(m, "offsets"));
+		ev_debug("barrier %" JSON_INTEGER_FORMAT " acknowledged: its offsets committed",
+			 json_integer_value(json_object_get(m, "id")));
+		while (n--)
+			json_array_remove(k->marks, 0);
+	}
+	return st;
+}
+
+static int ack_tick(struct kin *k)
+{
+	if (!k->ack)
+		return 0;
+	int64_t now = ev_wall_ms();
+	if (now - k->mark_ms >= k->co.interval_ms && ack_mark(k, now) < 0)
+		return -1;
+	return ack_commit(k, 0) < 0 ? -1 : 0;
+}
+
+/* The output is complete (the last barrier and the end or stop line written): close it, so
+ * that every stage downstream finishes, and commit as the acknowledgements of the last
+ * barrier come back, for at most --checkpoint-timeout. */
+static void ack_finish(struct kin *k)
+{
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 1);
+		close(null);
+	}
+	int64_t deadline = ev_wall_ms() + k->co.timeout_ms;
+	while (json_array_size(k->marks) && ev_wall_ms() < deadline)
+		if (ack_commit(k, 100) != EV_ACK_OPEN)
+			break;
+	if (json_array_size(k->marks))
+		ev_warn("%zu barrier(s) not acknowledged: the offsets after the last acknowledged "
+			"one are not committed, and a restart reads those records again",
+			json_array_size(k->marks));
+	if (ev_ack_malformed(k->ack))
+		ev_warn("%" PRIu64 " malformed acknowledgement line(s) ignored",
+			ev_ack_malformed(k->ack));
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kin *k = opaque;
+	ev_counter_inc(k->m_rebalances);
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		ev_info("assigned %d partition(s)", parts->cnt);
+		kin_parts_clear(k);
+		for (int i = 0; i < parts->cnt; i++) {
+			struct part *p = kin_part_find(k, parts->elems[i].topic,
+						       parts->elems[i].partition, 1);
+			restore_offset(k, p, &parts->elems[i]);
+		}
+		rd_kafka_assign(rk, parts);
+	} else {
+		ev_info("revoked %d partition(s)", parts->cnt);
+		if (k->ack) {
+			/* Offsets of partitions no longer ours are not committed: the new owner
+			 * reads from the last acknowledged ones. */
+			json_array_clear(k->marks);
+			json_decref(k->mark_offsets);
+			k->mark_offsets = NULL;
+		}
+		/* Commit what was written before giving the partitions away. */
+		if (flush_and_store(k) == 0)
+			rd_kafka_commit(rk, NULL, 0);
+		kin_parts_clear(k);
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+/* Assign partitions directly (no group): every partition of every topic, or -p's. */
+static int assign_partitions(struct kin *k)
+{
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+	int rc = -1;
+	for (int t = 0; t < k->ntopics; t++) {
+		rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, k->topics[t], NULL);
+		const struct rd_kafka_metadata *md = NULL;
+		if (kin_probe_brokers(k, &md, rkt) < 0) {
+			rd_kafka_topic_destroy(rkt);
+			goto out;
+		}
+		rd_kafka_topic_destroy(rkt);
+		const struct rd_kafka_metadata_topic *mt = md->topic_cnt ? &md->topics[0] : NULL;
+		if (!mt || mt->err) {
+			ev_error("topic '%s': %s", k->topics[t],
+				 rd_kafka_err2str(mt ? mt->err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+			rd_kafka_metadata_destroy(md);
+			goto out;
+		}
+		int found = 0;
+		for (int i = 0; i < mt->partition_cnt; i++) {
+			int32_t id = mt->partitions[i].id;
+			if (k->partition != RD_KAFKA_PARTITION_UA && id != k->partition)
+				continue;
+			found = 1;
+			rd_kafka_topic_partition_t *tp =
+				rd_kafka_topic_partition_list_add(list, k->topics[t], id);
+			switch (k->start) {
+			case START_DEFAULT:
+			case START_BEGINNING: tp->offset = RD_KAFKA_OFFSET_BEGINNING; break;
+			case START_END: tp->offset = RD_KAFKA_OFFSET_END; break;
+			case START_STORED: tp->offset = RD_KAFKA_OFFSET_STORED; break;
+			case START_ABS: tp->offset = k->start_value; break;
+			case START_TAIL: tp->offset = RD_KAFKA_OFFSET_TAIL(k->start_value); break;
+			case START_TIME: tp->offset = k->start_value; break;
+			}
+			struct part *p = kin_part_find(k, k->topics[t], id, 1);
+			if (!p) {
+				ev_error("out of memory");
+				rd_kafka_metadata_destroy(md);
+				goto out;
+			}
+			restore_offset(k, p, tp);
+		}
+		rd_kafka_metadata_destroy(md);
+		if (!found) {
+			ev_error("topic '%s' has no partition %d", k->topics[t], (int)k->partition);
+			goto out;
+		}
+	}
+	if (k->start == START_TIME) {
+		rd_kafka_resp_err_t err =
+			rd_kafka_offsets_for_times(k->rk, list, (int)k->kafka.timeout_ms);
+		if (err) {
+			ev_error("cannot look up offsets for time %" PRId64 ": %s", k->start_value,
+				 rd_kafka_err2str(err));
+			goto out;
+		}
+		for (int i = 0; i < list->cnt; i++)
+			if (list->elems[i].offset < 0) /* no message that late: start at the end */
+				list->elems[i].offset = RD_KAFKA_OFFSET_END;
+	}
+	rd_kafka_resp_err_t err = rd_kafka_assign(k->rk, list);
+	if (err) {
+		ev_error("cannot assign partitions: %s", rd_kafka_err2str(err));
+		goto out;
+	}
+	rc = 0;
+out:
+	rd_kafka_topic_partition_list_destroy(list);
+	return rc;
+}
+
+/* The first partition of the restored checkpoint, of a topic this kin consumes, that is not
+ * assigned to this consumer, as "topic [N]" in buf; 0 when every one is. (A checkpoint of
+ * another pipeline restored with --restore-mismatch allow may name other topics.) */
+static int restored_unassigned(const struct kin *k, char *buf, size_t buflen)
+{
+	const char *topic, *num;
+	json_t *parts, *off;
+	json_object_foreach(k->restore_offsets, topic, parts)
+	{
+		int t = 0;
+		while (t < k->ntopics && strcmp(k->topics[t], topic) != 0)
+			t++;
+		if (t == k->ntopics)
+			continue;
+		json_object_foreach(parts, num, off)
+		{
+			size_t i = 0;
+			while (i < k->nparts && !(k->parts[i].partition == atoi(num) &&
+						  strcmp(k->parts[i].topic, topic) == 0))
+				i++;
+			if (i == k->nparts) {
+				snprintf(buf, buflen, "%s [%s]", topic, num);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Every assigned partition is at its end (-e) or stop (e@), and so is every partition of the
+ * restored checkpoint (with -G): the state restored with a partition (evwindow's open windows)
+ * is final only once that partition was read to its end here. A member of the group that died
+ * holds its partitions until its session times out; the end waits for the rebalance. */
+static int all_done(struct kin *k)
+{
+	if (k->nparts == 0)
+		return 0;
+	for (size_t i = 0; i < k->nparts; i++)
+		if (!k->parts[i].done && !(k->exit_eof && k->parts[i].eof))
+			return 0;
+	char which[300];
+	if (k->group && restored_unassigned(k, which, sizeof(which))) {
+		if (!k->told_unassigned)
+			ev_info("%s of the restored checkpoint is not assigned to this consumer "
+				"(another member of group '%s', maybe one that died and has not timed "
+				"out yet): waiting for it before the end",
+				which, k->group);
+		k->told_unassigned = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *line)
+{
+	if (k->json) {
+		ev_buf_reset(line);
+		if (ev_kafka_envelope_format(line, msg) < 0)
+			return -1;
+		return ev_writer_line(k->out, line->data, line->len);
+	}
+	/* A registry frame (byte 0, 4-byte schema id) with --meta-field: the id goes into the
+	 * provenance and the frame off the payload, before the payload's safety is judged (the
+	 * id's bytes may hold a newline). */
+	const char *payload = msg->payload;
+	size_t plen = msg->len;
+	int32_t sid = 0;
+	int framed = k->meta_field && ev_registry_unframe(payload, plen, &sid);
+	if (framed) {
+		payload += EV_REGISTRY_FRAME_LEN;
+		plen -= EV_REGISTRY_FRAME_LEN;
+	}
+	/* A payload never becomes a control line or two lines (ADR 0013). */
+	const char *unsafe = ev_control_payload_unsafe(payload, plen);
+	if (k->meta_field || unsafe) {
+		ev_meta m = {rd_kafka_topic_name(msg->rkt),
+			     msg->partition,
+			     msg->offset,
+			     rd_kafka_message_timestamp(msg, NULL),
+			     unsafe,
+			     framed,
+			     sid};
+		ev_buf_reset(line);
+		if (unsafe) {
+			ev_counter_inc(strcmp(unsafe, "reserved") == 0 ? k->m_rejected_reserved
+								       : k->m_rejected_newline);
+			ev_debug("%s [%d] at offset %" PRId64 ": %s: written as a rejected record",
+				 m.topic, (int)m.partition, m.offset, unsafe);
+		}
+		if (ev_meta_insert(line, unsafe ? EV_META_REJECTED : k->meta_field, &m, payload,
+				   plen) < 0)
+			return -1;
+		return ev_writer_line(k->out, line->data, line->len);
+	}
+	return ev_writer_line(k->out, msg->payload ? msg->payload : "", msg->len);
+}
+
+/* What consume_one decided. */
+enum { CONSUMED, FINISHED, FAILED, WRITE_FAILED };
+#define CONSUME_BATCH 1024
+
+/* Handle one message or event of the consumer queue (the caller destroys it). */
+static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *line, uint64_t *count)
+{
+	if (msg->err) {
+		if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			struct part *p =
+				kin_part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 0);
+			if (p)
+				p->eof = 1;
+			return all_done(k) ? FINISHED : CONSUMED;
+		}
+		ev_error("%s%s%s", msg->rkt ? rd_kafka_topic_name(msg->rkt) : "",
+			 msg->rkt ? ": " : "", rd_kafka_message_errstr(msg));
+		int fatal = msg->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+			    msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			    msg->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+			    msg->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+		return fatal ? FAILED : CONSUMED;
+	}
+	struct part *p = kin_part_find(k, rd_kafka_topic_name(msg->rkt), msg->partition, 1);
+	if (p)
+		p->eof = 0;
+	if (k->end_ts >= 0 && rd_kafka_message_timestamp(msg, NULL) >= k->end_ts) {
+		if (p && !p->done) {
+			p->done = 1;
+			rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+			rd_kafka_topic_partition_list_add(one, p->topic, p->partition);
+			rd_kafka_pause_partitions(k->rk, one);
+			rd_kafka_topic_partition_list_destroy(one);
+		}
+		return all_done(k) ? FINISHED : CONSUMED;
+	}
+	ev_counter_inc(k->m_in);
+	ev_counter_add(k->m_bytes_in, msg->len);
+	if (write_message(k, msg, line) < 0)
+		return WRITE_FAILED;
+	ev_counter_inc(k->m_out);
+	ev_counter_add(k->m_bytes_out, msg->len);
+	if (p)
+		p->pending = p->written = msg->offset + 1;
+	(*count)++;
+	return k->max_count > 0 && *count >= (uint64_t)k->max_count ? FINISHED : CONSUMED;
+}
+
+int kin_consume(struct kin *k)
+{
+	int rc = EV_EXIT_OK;
+	uint64_t count = 0;
+	uint64_t last_flush = ev_mono_ns();
+	ev_buf line = EV_BUF_INIT;
+
+	if (k->group) {
+		rd_kafka_conf_t *conf = k->kafka.conf;
+		if (kin_conf_set(conf, "group.id", k->group) < 0 ||
+		    kin_conf_set(conf, "enable.auto.offset.store", "false") < 0 ||
+		    kin_conf_set(conf, "auto.offset.reset",
+				 k->start == START_END ? "latest" : "earliest") < 0)
+			return EV_EXIT_FAILURE;
+		rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	} else {
+		char gid[64];
+		snprintf(gid, sizeof(gid), "kin-%ld", (long)getpid());
+		if (kin_conf_set(k->kafka.conf, "group.id", gid) < 0 ||
+		    kin_conf_set(k->kafka.conf, "enable.auto.commit", "false") < 0)
+			return EV_EXIT_FAILURE;
+	}
+	/* librdkafka 2.0 stops fetching for a second once queued.min.messages are waiting (a
+	 * later release made that fetch.queue.backoff.ms): a fast pipeline drains 100000 (the
+	 * default) long before that second is over and then starves. Half a million (still at
+	 * most queued.max.messages.kbytes of payload) outlasts the pause; the user's -X or -F
+	 * value wins. */
+	char msg[256];
+	if (ev_kafka_opts_default(&k->kafka, "queued.min.messages", "500000", msg, sizeof(msg)) <
+		    0 ||
+	    ev_kafka_opts_default(&k->kafka, "fetch.wait.max.ms", "100", msg, sizeof(msg)) < 0) {
+		ev_error("%s", msg);
+		return EV_EXIT_FAILURE;
+	}
+	if ((k->exit_eof && kin_conf_set(k->kafka.conf, "enable.partition.eof", "true") < 0) ||
+	    kin_make_client(k, RD_KAFKA_CONSUMER) < 0)
+		return EV_EXIT_FAILURE;
+	rd_kafka_poll_set_consumer(k->rk);
+	if (kin_probe_brokers(k, NULL, NULL) < 0)
+		return EV_EXIT_FAILURE;
+
+	if (k->group) {
+		rd_kafka_topic_partition_list_t *subs =
+			rd_kafka_topic_partition_list_new(k->ntopics);
+		for (int i = 0; i < k->ntopics; i++)
+			rd_kafka_topic_partition_list_add(subs, k->topics[i],
+							  RD_KAFKA_PARTITION_UA);
+		rd_kafka_resp_err_t err = rd_kafka_subscribe(k->rk, subs);
+		rd_kafka_topic_partition_list_destroy(subs);
+		if (err) {
+			ev_error("cannot subscribe: %s", rd_kafka_err2str(err));
+			return EV_EXIT_FAILURE;
+		}
+	} else if (assign_partitions(k) < 0) {
+		return EV_EXIT_FAILURE;
+	}
+
+	rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(k->rk);
+	rd_kafka_message_t *batch[CONSUME_BATCH];
+	int act = CONSUMED;
+	while (act == CONSUMED && !ev_tool_stop_requested() && !k->fatal) {
+		ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch, CONSUME_BATCH);
+		if (checkpoint_tick(k) < 0 || ack_tick(k) < 0) {
+			act = FAILED;
+			break;
+		}
+		if (n <= 0) {
+			if (flush_and_store(k) < 0)
+				act = WRITE_FAILED;
+			last_flush = ev_mono_ns();
+			continue;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (act == CONSUMED)
+				act = consume_one(k, batch[i], &line, &count);
+			rd_kafka_message_destroy(batch[i]);
+		}
+		if (act == CONSUMED && ev_mono_ns() - last_flush > 100000000u) {
+			if (flush_and_store(k) < 0)
+				act = WRITE_FAILED;
+			last_flush = ev_mono_ns();
+		}
+	}
+	rd_kafka_queue_destroy(queue);
+	if (act == WRITE_FAILED)
+		goto write_error;
+	if (act == FAILED)
+		rc = EV_EXIT_FAILURE;
+	int settled = act == FINISHED || (ev_tool_stop_requested() && act == CONSUMED);
+	if (settled && k->ack && ack_mark(k, ev_wall_ms()) < 0)
+		goto write_error; /* the last barrier: after every record written */
+	if (settled && (k->coord || k->meta_field)) {
+		/* Finished (-e, -c), or only stopped: say which downstream, so that windows are
+		 * fired at the end of a stream and not when it is merely suspended. */
+		ev_control stop = {act == FINISHED ? EV_CTL_END : EV_CTL_STOP, 0, 0};
+		ev_buf_reset(&line);
+		if (ev_control_format(&line, &stop) < 0 ||
+		    ev_writer_line(k->out, line.data, line.len) < 0)
+			goto write_error;
+	}
+	if (flush_and_store(k) < 0)
+		goto write_error;
+	if (settled && k->ack)
+		ack_finish(k);
+	if (k->fatal)
+		rc = EV_EXIT_FAILURE;
+	if (k->group) {
+		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, NULL, 0);
+		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			ev_warn("cannot commit offsets: %s", rd_kafka_err2str(err));
+	}
+	/* Leave the group while the output still exists: the revoke callback flushes it. */
+	rd_kafka_consumer_close(k->rk);
+	ev_buf_free(&line);
+	return rc;
+write_error:
+	if (errno != EPIPE && !k->stopped_by_checkpoints)
+		ev_error("cannot write standard output: %s", strerror(errno));
+	ev_buf_free(&line);
+	return EV_EXIT_FAILURE;
+}

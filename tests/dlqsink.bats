@@ -194,16 +194,6 @@ records_as() {
 	kin -C -q -b "$KAFKA_BROKERS" -t "$1" -o beginning -e -X "isolation.level=$2"
 }
 
-# The broker's transactions whose transactional.id begins with $1: "<id> <state>" lines.
-transactions() {
-	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
-	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/Transactions.java" "$KAFKA_BROKERS" "$1"
-}
-
-none_open() {
-	transactions "$1" > txns && ! grep -qE ' (Ongoing|PrepareCommit|PrepareAbort)$' txns
-}
-
 @test "exactly once: a transaction per checkpoint, committed on its committed line; the rest aborted at a stop" {
 	need_services
 	topic=$(new_topic eos)

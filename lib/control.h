@@ -49,7 +49,7 @@ int ev_control_reserved(const char *line, size_t len);
  * written (ADR 0013): a barrier id that is not above the last one (or the restored
  * checkpoint's), not positive, over EV_CONTROL_MAX_ID or more than EV_CONTROL_MAX_ID_JUMP
  * past the last one seen; a committed id whose barrier this stage has not seen in this run,
- * or not above the last committed id (ADR 0019); a watermark more than EV_CONTROL_MAX_FUTURE_MS ahead of the wall
+ * or not above the last committed id (ADR 0021); a watermark more than EV_CONTROL_MAX_FUTURE_MS ahead of the wall
  * clock (other than +infinity at the end of a stream); a type this build does not know. */
 #define EV_CONTROL_MAX_ID 9999999999LL /* ten digits: the store's chk-<N> */
 #define EV_CONTROL_MAX_ID_JUMP 1000000

@@ -40,7 +40,7 @@ enum {
 	EV_COORD_PENDING,   /* parts missing, still within the timeout */
 	EV_COORD_COMPLETED, /* manifest written: *offsets are the checkpoint's (the caller's);
 			     * the caller announces it downstream with a committed control line
-			     * (ADR 0019) */
+			     * (ADR 0021) */
 	EV_COORD_ABANDONED, /* timed out, within what is tolerable */
 	EV_COORD_FAILED,    /* too many consecutive failures: stop the job (message in err) */
 };

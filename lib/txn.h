@@ -1,4 +1,4 @@
-/* txn.h: a sink's Kafka transactions, committed with the checkpoints (ADR 0019).
+/* txn.h: a sink's Kafka transactions, committed with the checkpoints (ADR 0021).
  *
  * The records between barriers N-1 and N go into one transaction of a transactional producer
  * whose transactional.id is stable across restarts (ev_txn_id). On barrier N the stage flushes

@@ -187,7 +187,7 @@ control_bytes_record() {
 	[[ "$stderr" == *"were not kept (sha256 $sha)"* ]]
 }
 
-# ---- Exactly once to a topic: Kafka transactions committed with the checkpoints (ADR 0019) ----
+# ---- Exactly once to a topic: Kafka transactions committed with the checkpoints (ADR 0021) ----
 
 # The records of topic $1 as a consumer reading with isolation level $2 sees them.
 records_as() {

@@ -35,7 +35,7 @@ static const char usage_text[] =
 	"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
 	"could not be written.\n"
 	"\n"
-	"With a checkpoint store a topic is written exactly once (ADR 0019): the envelopes between\n"
+	"With a checkpoint store a topic is written exactly once (ADR 0021): the envelopes between\n"
 	"two barriers go into one Kafka transaction (transactional.id evpipe.<job>.<stage>.<topic>),\n"
 	"flushed on the barrier and logged with the stage's part of the checkpoint, committed when\n"
 	"the committed control line of that checkpoint arrives (the coordinator writes it after\n"
@@ -132,7 +132,7 @@ struct dlqsink {
 	size_t noversize, capoversize;
 	uint64_t replayed, skipped, unrecoverable;
 
-	/* --delivery exactly-once (ADR 0019) */
+	/* --delivery exactly-once (ADR 0021) */
 	const char *delivery;
 	int eos;
 	int64_t txn_timeout_ms;
@@ -307,7 +307,7 @@ static int resend_oversize(struct dlqsink *d)
 	return rc;
 }
 
-/* ---- Exactly-once: the transaction of each checkpoint (ADR 0019) ---------------------- */
+/* ---- Exactly-once: the transaction of each checkpoint (ADR 0021) ---------------------- */
 
 static void txn_gauge(struct dlqsink *d)
 {

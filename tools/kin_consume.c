@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +125,7 @@ static int write_barrier(struct kin *k, int64_t id, int64_t now)
 }
 
 /* Announce the checkpoint completed since the last call downstream: its committed line, for
- * the sinks that commit transactions with it (ADR 0019). Written between records, never
+ * the sinks that commit transactions with it (ADR 0021). Written between records, never
  * from the blocked-output callback. Returns 0, or -1 when the output fails. */
 static int write_committed(struct kin *k)
 {
@@ -188,17 +187,14 @@ static int checkpoint_tick(struct kin *k)
 	return write_barrier(k, id, now);
 }
 
-/* At the end (-e, -c, a signal): the checkpoint in flight, whose barrier is downstream,
- * is waited for (at most its timeout) and announced, so that the sinks commit it before the
- * end or stop line. Returns 0, or -1 when the output fails. */
+/* At the end (-e, -c, a signal): a checkpoint complete by now is announced before the end or
+ * stop line. One in flight is not waited for: a stage downstream may be gone (the job is
+ * being stopped because one failed), and the sinks abort what it would commit, which a
+ * restart writes again. Returns 0, or -1 when the output fails. */
 static int checkpoint_settle(struct kin *k)
 {
-	while (ev_coord_inflight(k->coord)) {
-		if (checkpoint_poll(k, ev_wall_ms()) < 0)
-			break;
-		if (ev_coord_inflight(k->coord))
-			poll(NULL, 0, 20);
-	}
+	if (checkpoint_poll(k, ev_wall_ms()) < 0)
+		return 0;
 	return write_committed(k);
 }
 

@@ -107,7 +107,7 @@ static void test_control_seq(void)
 	CHECK(seq_check(&s, "{\"__evpipe\":\"stop\"}", now) == 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"end\"}", now) == 0);
 
-	/* committed: after its barrier in this run, once, in order (ADR 0019) */
+	/* committed: after its barrier in this run, once, in order (ADR 0021) */
 	ev_control_seq_init(&s, 7);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\",\"id\":7}", now) < 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":8,\"ts\":0}", now) == 0);

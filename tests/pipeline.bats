@@ -508,10 +508,10 @@ produce_pieces() {
 				wait_for 8 newer_checkpoint "$before" && break
 				kill -CONT "$v"
 			done
-			newer_checkpoint "$before"
 			pid=$(stage_pid dlqsink-invalid)
-			kill -KILL "$pid"
+			kill -KILL "$pid" || true
 			kill -CONT "$v"
+			newer_checkpoint "$before"
 		else
 			sleep "0.$((RANDOM % 10))"
 			pid=$(stage_pid "$stage")

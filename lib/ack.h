@@ -10,17 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The sinks' option: EV_ACK_LONG_OPTION in the getopt_long table, EV_ACK_OPTION_HELP in the
- * usage. */
-enum { EV_OPT_ACK = 0x1300 }; /* tool.h: 0x1000, kafka.h: 0x1100, checkpoint.h: 0x1200 */
-#define EV_ACK_LONG_OPTION                                 \
-	{                                                  \
-		"ack", required_argument, NULL, EV_OPT_ACK \
-	}
-#define EV_ACK_OPTION_HELP                                                                         \
-	"      --ack PATH|fd:N      after each barrier is durable, write \"<stage> <id>\" there\n" \
-	"                           (a named pipe that kin --commit-on-ack reads; ADR 0014)\n"
-
 /* The writing end, of a sink. spec is "fd:N" (an inherited descriptor) or the path of a named
  * pipe or file, opened at the first acknowledgement (the reader, kin, has it open by then).
  * NULL with a message in err when spec is malformed. */

@@ -15,33 +15,13 @@
 #ifndef EV_CHECKPOINT_H
 #define EV_CHECKPOINT_H
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdint.h>
 
 #include "buf.h"
 #include "ckstore.h"
 #include "metrics.h"
-
-/* Options of every tool that takes part in checkpoints. */
-enum { EV_OPT_CKPT_STORE = 0x1200, EV_OPT_CKPT_STAGE, EV_OPT_CKPT_RESTORE, EV_OPT_CKPT_MISMATCH };
-#define EV_CKPT_LONG_OPTIONS                                                      \
-	{"checkpoint-store", required_argument, NULL, EV_OPT_CKPT_STORE},         \
-		{"stage", required_argument, NULL, EV_OPT_CKPT_STAGE},            \
-		{"restore", required_argument, NULL, EV_OPT_CKPT_RESTORE},        \
-	{                                                                         \
-		"restore-mismatch", required_argument, NULL, EV_OPT_CKPT_MISMATCH \
-	}
-#define EV_CKPT_OPTIONS_HELP                                                                         \
-	"      --checkpoint-store URL  take part in checkpoints (file:///dir, s3://bucket/prefix;\n" \
-	"                           S3 from S3_ENDPOINT, AWS_REGION and the AWS credentials)\n"      \
-	"      --stage NAME         this stage's name in checkpoints (default: the tool's)\n"        \
-	"      --restore WHICH      start from checkpoint WHICH: latest, latest-valid (the newest\n" \
-	"                           that passes verification), an id, or none\n"                     \
-	"      --restore-mismatch refuse|allow\n"                                                    \
-	"                           a checkpoint of another pipeline (other topics, group,\n"        \
-	"                           windows, contract or table) is refused (default) or restored\n"  \
-	"                           anyway, with a warning\n"
+#include "opts.h"
 
 typedef struct ev_ckpt {
 	ev_counter *failures; /* parts this stage could not write (ev_ckpt_metrics) */
@@ -54,8 +34,9 @@ typedef struct ev_ckpt {
 	int allow_mismatch; /* --restore-mismatch allow */
 } ev_ckpt;
 
-/* Act on getopt_long's c when it is a checkpoint option: 1 when it was one, else 0. */
-int ev_ckpt_option(int c, const char *arg, ev_ckpt *o);
+/* --restore-mismatch refuse|allow (EV_OPTS_CKPT in opts.h, o->value an ev_ckpt); another
+ * value is refused by ev_ckpt_open. Returns 0. */
+int ev_ckpt_opt_mismatch(const ev_option *o, char *arg, char *err, size_t errlen);
 /* Open the store when --checkpoint-store was given; job names the checkpoints, tool is the
  * default stage name. Returns 0, or -1 with a message in err. */
 int ev_ckpt_open(ev_ckpt *o, const char *job, const char *tool, char *err, size_t errlen);

@@ -109,25 +109,19 @@ int ev_kafka_opts_default(ev_kafka_opts *o, const char *key, const char *val, ch
 	return -1;
 }
 
-int ev_kafka_opts_option(ev_kafka_opts *o, int c, const char *arg, char *err, size_t errlen)
+int ev_kafka_opt_property(const ev_option *o, char *arg, char *err, size_t errlen)
 {
-	switch (c) {
-	case 'b': o->brokers = arg; return 1;
-	case 'X':
-		if (ev_kafka_conf_set_pair(o->conf, arg, 1, err, errlen) < 0)
-			return -1;
-		note_given(&o->given, arg);
-		return 1;
-	case 'F': return conf_file(o->conf, arg, &o->given, err, errlen) < 0 ? -1 : 1;
-	case EV_OPT_KAFKA_TIMEOUT:
-		if (ev_opt_duration_ms(arg, 1000, &o->timeout_ms) < 0 || o->timeout_ms <= 0 ||
-		    o->timeout_ms > INT32_MAX) {
-			snprintf(err, errlen, "invalid duration '%s'", arg);
-			return -1;
-		}
-		return 1;
-	default: return 0;
-	}
+	ev_kafka_opts *k = o->value;
+	if (ev_kafka_conf_set_pair(k->conf, arg, 1, err, errlen) < 0)
+		return -1;
+	note_given(&k->given, arg);
+	return 0;
+}
+
+int ev_kafka_opt_file(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	ev_kafka_opts *k = o->value;
+	return conf_file(k->conf, arg, &k->given, err, errlen);
 }
 
 int ev_kafka_opts_brokers(ev_kafka_opts *o)

@@ -7,24 +7,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-
-/* The Kafka options kin and dlqsink share: -b, -X, -F and --timeout, for the getopt_long
- * table, the short-option string and the usage text. */
-enum { EV_OPT_KAFKA_TIMEOUT = 0x1100 }; /* tool.h: 0x1000, checkpoint.h: 0x1200 */
-#define EV_KAFKA_SHORT_OPTIONS "b:X:F:"
-#define EV_KAFKA_LONG_OPTIONS                                                                  \
-	{"brokers", required_argument, NULL, 'b'}, {"property", required_argument, NULL, 'X'}, \
-		{"config-file", required_argument, NULL, 'F'},                                 \
-	{                                                                                      \
-		"timeout", required_argument, NULL, EV_OPT_KAFKA_TIMEOUT                       \
-	}
-#define EV_KAFKA_OPTIONS_HELP                                                                      \
-	"  -b, --brokers LIST       bootstrap brokers, host:port[,...] (default $KAFKA_BROKERS)\n" \
-	"  -X, --property K=V       librdkafka property; secrets are refused here\n"               \
-	"  -F, --config-file FILE   librdkafka properties file (key=value lines); also\n"          \
-	"                           $EVPIPE_KAFKA_CONFIG\n"                                        \
-	"      --timeout DURATION   how long to wait for the brokers to answer at start-up\n"      \
-	"                           (default 10s); unreachable brokers are an error\n"
+#include "opts.h"
 
 typedef struct ev_kafka_opts {
 	const char *brokers;
@@ -36,9 +19,10 @@ typedef struct ev_kafka_opts {
 /* A new configuration with $EVPIPE_KAFKA_CONFIG applied, and the default timeout. Returns 0,
  * or -1 with a message in err. */
 int ev_kafka_opts_init(ev_kafka_opts *o, char *err, size_t errlen);
-/* Act on getopt_long's c when it is a Kafka option. Returns 1 when it was one, 0 when not,
- * -1 with a message in err when its value is wrong. */
-int ev_kafka_opts_option(ev_kafka_opts *o, int c, const char *arg, char *err, size_t errlen);
+/* The options -X K=V and -F FILE (EV_OPTS_KAFKA in opts.h, o->value an ev_kafka_opts): set a
+ * property, secrets refused, or those of a file. Return 0, or -1 with a message in err. */
+int ev_kafka_opt_property(const ev_option *o, char *arg, char *err, size_t errlen);
+int ev_kafka_opt_file(const ev_option *o, char *arg, char *err, size_t errlen);
 /* A tool's own default for a property, where librdkafka's does not suit it: set unless the
  * user gave the property a value (-X, -F, $EVPIPE_KAFKA_CONFIG). key must be one of those
  * lib/kafka.c knows as tuned. Returns 0, or -1 with a message in err. */

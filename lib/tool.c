@@ -49,17 +49,40 @@ int ev_tool_bad_option(char **argv)
 	return ev_tool_usage_error("unknown option or missing value: '-%c'", optopt);
 }
 
-int ev_tool_common_option(int c, const char *arg, const char *usage, ev_tool_common *o)
+int ev_tool_parse(const ev_option *opts, int argc, char **argv)
 {
-	switch (c) {
-	case EV_OPT_METRICS_ADDR: o->metrics_addr = arg; return 1;
-	case EV_OPT_JOB: o->job = arg; return 1;
-	case 'q': ev_log_set_level(EV_LOG_ERROR); return 1;
-	case 'v': ev_log_set_level(EV_LOG_DEBUG); return 1;
-	case 'h': fputs(usage, stdout); return -1;
-	case 'V': ev_tool_print_version(); return -1;
-	default: return 0;
+	char err[512];
+	ev_buf usage = EV_BUF_INIT;
+	int rc = ev_opts_parse(opts, argc, argv, err, sizeof(err));
+	switch (rc) {
+	case 0: return 0;
+	case EV_OPTS_USAGE: return ev_tool_usage_error("%s", err);
+	case EV_OPTS_UNKNOWN: return ev_tool_bad_option(argv);
+	case EV_OPTS_DONE: return -1;
+	case EV_OPTS_HELP:
+		if (ev_opts_usage(opts, &usage) < 0) {
+			ev_error("out of memory");
+			return EV_EXIT_FAILURE;
+		}
+		fputs(usage.data, stdout);
+		ev_buf_free(&usage);
+		return -1;
+	default: return rc;
 	}
+}
+
+int ev_tool_opt_log(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	ev_log_set_level(o->short_name == 'q' ? EV_LOG_ERROR : EV_LOG_DEBUG);
+	return 0;
+}
+
+int ev_tool_opt_version(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	(void)o, (void)arg, (void)err, (void)errlen;
+	ev_tool_print_version();
+	return EV_OPTS_DONE;
 }
 
 void ev_tool_print_version(void)

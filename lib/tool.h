@@ -7,37 +7,24 @@
 #include "control.h"
 #include "metrics.h"
 #include "ndjson.h"
+#include "opts.h"
 
 enum { EV_EXIT_OK = 0, EV_EXIT_FAILURE = 1, EV_EXIT_USAGE = 2 };
-
-/* Options every tool takes: EV_TOOL_LONG_OPTIONS goes into the getopt_long table,
- * EV_TOOL_SHORT_OPTIONS into the short-option string, EV_TOOL_OPTIONS_HELP into the usage. */
-enum { EV_OPT_METRICS_ADDR = 0x1000, EV_OPT_JOB };
-#define EV_TOOL_SHORT_OPTIONS "qvhV"
-#define EV_TOOL_LONG_OPTIONS                                                                     \
-	{"metrics-addr", required_argument, NULL, EV_OPT_METRICS_ADDR},                          \
-		{"job", required_argument, NULL, EV_OPT_JOB}, {"quiet", no_argument, NULL, 'q'}, \
-		{"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},           \
-	{                                                                                        \
-		"version", no_argument, NULL, 'V'                                                \
-	}
-#define EV_TOOL_OPTIONS_HELP                                                                    \
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics; ADDR is\n" \
-	"                           [HOST:]PORT, HOST 127.0.0.1 unless given (0.0.0.0: all)\n"  \
-	"      --job NAME           job label of the metrics (default evpipe)\n"                \
-	"  -q, --quiet              only errors on stderr\n"                                    \
-	"  -v, --verbose            debug messages on stderr\n"                                 \
-	"  -h, --help               this text\n"                                                \
-	"  -V, --version            version and library versions\n"
 
 typedef struct ev_tool_common {
 	const char *metrics_addr; /* NULL: no metrics endpoint */
 	const char *job;          /* metrics job label */
 } ev_tool_common;
 
-/* Act on getopt_long's c when it is a common option. Returns 1 when it was one, 0 when not,
- * and -1 when the tool should exit 0 (--help and --version print to stdout). */
-int ev_tool_common_option(int c, const char *arg, const char *usage, ev_tool_common *o);
+/* Parse argv by the tool's option table (opts.h): the opening of every tool's parse_args.
+ * --help prints the usage made from the table, --version the versions, to stdout; a usage
+ * error is reported as ev_tool_usage_error does. Returns 0 with optind at the first operand,
+ * -1 when the tool should exit 0 (--help, --version), or the exit status to end with
+ * (EV_EXIT_USAGE, reported). */
+int ev_tool_parse(const ev_option *opts, int argc, char **argv);
+/* The callbacks of EV_OPTS_COMMON: -q and -v set the log level, -V prints the versions. */
+int ev_tool_opt_log(const ev_option *o, char *arg, char *err, size_t errlen);
+int ev_tool_opt_version(const ev_option *o, char *arg, char *err, size_t errlen);
 
 /* Make sure fds 0-2 are open, set the program name for diagnostics, and read
  * EVPIPE_LOG_LEVEL. */

@@ -1,7 +1,6 @@
 /* chsink: insert NDJSON rows into a ClickHouse table over HTTP, in batches, acknowledging
  * barriers once ClickHouse has every row before them. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -25,89 +24,6 @@
 #include "ndjson.h"
 #include "opts.h"
 #include "tool.h"
-
-static const char usage_text[] =
-	"usage: chsink --url URL --table DB.TABLE [options] < rows > acknowledgements\n"
-	"\n"
-	"Inserts rows (a JSON object per line) into a ClickHouse table over HTTP, as INSERT ...\n"
-	"FORMAT JSONEachRow on one kept-alive connection, in batches: --batch-rows rows,\n"
-	"--batch-bytes bytes, or what arrived within --linger of a batch's first row, whichever\n"
-	"comes first. A batch refused for its content is bisected: the rows ClickHouse rejects\n"
-	"become dead letters with its error text (reason rejected), the others are inserted.\n"
-	"Lines that are not JSON objects are dead letters too (reason parse). Connection\n"
-	"failures and server errors are retried with exponential backoff, reading no more input\n"
-	"meanwhile, for up to --retry-timeout; then chsink exits 1 naming the rows not written.\n"
-	"Authentication errors and a missing table are reported at once (exit 1), and so is a\n"
-	"server that never answered since start (unknown host, connection refused): exit 1\n"
-	"before any row is read.\n"
-	"\n"
-	"stdout carries only control lines, in order, as acknowledgements: a barrier is written\n"
-	"once ClickHouse has acknowledged every row before it; watermarks and other control\n"
-	"lines as they come. Control lines also go to the dead-letter output. At the end of\n"
-	"input or on SIGTERM/SIGINT what was read is inserted, then chsink exits 0.\n"
-	"\n"
-	"Credentials: $CLICKHOUSE_USER and $CLICKHOUSE_PASSWORD, or --password-file; never on\n"
-	"the command line (credentials in --url are refused), never in messages.\n"
-	"\n"
-	"Options:\n"
-	"      --url URL            ClickHouse's HTTP interface, e.g. http://127.0.0.1:8123\n"
-	"                           (default $CLICKHOUSE_URL); query settings may follow '?'\n"
-	"      --table DB.TABLE     the table to insert into\n"
-	"      --user NAME          user (default $CLICKHOUSE_USER, else the server's default)\n"
-	"      --password-file FILE the password, read from FILE (default $CLICKHOUSE_PASSWORD)\n"
-	"      --batch-rows N       rows per insert at most (default 100000)\n"
-	"      --batch-bytes SIZE   bytes per insert at most, a longer row alone (default 16MiB)\n"
-	"      --linger D           insert a batch at most D after its first row (default 1s;\n"
-	"                           0: as soon as the input pauses)\n"
-	"      --compress           send batches gzip-compressed (Content-Encoding: gzip)\n"
-	"      --retry-timeout D    retry a failing insert for up to D, then exit 1 (default 5m)\n"
-	"      --timeout D          give up on one request after D, and retry it (default 60s)\n"
-	"      --create-table FILE  run the statements in FILE (';'-separated; make them\n"
-	"                           idempotent: CREATE ... IF NOT EXISTS) before inserting;\n"
-	"                           a FILE that creates tables but not --table is refused\n"
-	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
-	"                           descriptor; without it each dead letter is reported on stderr\n"
-	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n" EV_CKPT_OPTIONS_HELP
-	"                           (a barrier's part is written once the rows before it are in)\n" EV_ACK_OPTION_HELP
-		EV_TOOL_OPTIONS_HELP "\n"
-	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (ClickHouse\n"
-	"unreachable past --retry-timeout, refused credentials, no such table, I/O, an impossible\n"
-	"control line: ADR 0013), 2 usage error.\n";
-
-enum {
-	OPT_URL = 256,
-	OPT_TABLE,
-	OPT_USER,
-	OPT_PASSWORD_FILE,
-	OPT_BATCH_ROWS,
-	OPT_BATCH_BYTES,
-	OPT_LINGER,
-	OPT_COMPRESS,
-	OPT_RETRY_TIMEOUT,
-	OPT_TIMEOUT,
-	OPT_CREATE_TABLE,
-	OPT_MAX_LINE,
-};
-
-static const struct option long_options[] = {
-	{"url", required_argument, NULL, OPT_URL},
-	{"table", required_argument, NULL, OPT_TABLE},
-	{"user", required_argument, NULL, OPT_USER},
-	{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-	{"batch-rows", required_argument, NULL, OPT_BATCH_ROWS},
-	{"batch-bytes", required_argument, NULL, OPT_BATCH_BYTES},
-	{"linger", required_argument, NULL, OPT_LINGER},
-	{"compress", no_argument, NULL, OPT_COMPRESS},
-	{"retry-timeout", required_argument, NULL, OPT_RETRY_TIMEOUT},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"create-table", required_argument, NULL, OPT_CREATE_TABLE},
-	{"dlq", required_argument, NULL, 'd'},
-	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
-	EV_CKPT_LONG_OPTIONS,
-	EV_ACK_LONG_OPTION,
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 /* Backoff between retries: from 100 ms, doubling, at most 5 s. */
 #define BACKOFF_MIN_MS 100
@@ -711,10 +627,13 @@ static void setup_metrics(struct chsink *s)
 	s->m_blocked_dlq = ev_tool_blocked(m, "dlq");
 }
 
-static int parse_duration(const char *arg, int64_t *ms, int zero_ok)
+static int opt_batch_bytes(const ev_option *o, char *arg, char *err, size_t errlen)
 {
-	if (ev_opt_duration_ms(arg, 1000, ms) < 0 || *ms < 0 || (*ms == 0 && !zero_ok))
-		return ev_tool_usage_error("invalid duration '%s'", arg);
+	uint64_t *bytes = o->value;
+	if (ev_opt_size(arg, bytes) < 0 || *bytes == 0 || *bytes > (1ULL << 31)) {
+		snprintf(err, errlen, "invalid size '%s' (at most 2GiB)", arg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -733,58 +652,78 @@ static int refuse_password_option(int argc, char **argv)
 
 static int parse_args(struct chsink *s, int argc, char **argv)
 {
-	int c;
+	const ev_option options[] = {
+		EV_OPT_TEXT(
+			"usage: chsink --url URL --table DB.TABLE [options] < rows > acknowledgements\n"
+			"\n"
+			"Inserts rows (a JSON object per line) into a ClickHouse table over HTTP, as INSERT ...\n"
+			"FORMAT JSONEachRow on one kept-alive connection, in batches: --batch-rows rows,\n"
+			"--batch-bytes bytes, or what arrived within --linger of a batch's first row, whichever\n"
+			"comes first. A batch refused for its content is bisected: the rows ClickHouse rejects\n"
+			"become dead letters with its error text (reason rejected), the others are inserted.\n"
+			"Lines that are not JSON objects are dead letters too (reason parse). Connection\n"
+			"failures and server errors are retried with exponential backoff, reading no more input\n"
+			"meanwhile, for up to --retry-timeout; then chsink exits 1 naming the rows not written.\n"
+			"Authentication errors and a missing table are reported at once (exit 1), and so is a\n"
+			"server that never answered since start (unknown host, connection refused): exit 1\n"
+			"before any row is read.\n"
+			"\n"
+			"stdout carries only control lines, in order, as acknowledgements: a barrier is written\n"
+			"once ClickHouse has acknowledged every row before it; watermarks and other control\n"
+			"lines as they come. Control lines also go to the dead-letter output. At the end of\n"
+			"input or on SIGTERM/SIGINT what was read is inserted, then chsink exits 0.\n"
+			"\n"
+			"Credentials: $CLICKHOUSE_USER and $CLICKHOUSE_PASSWORD, or --password-file; never on\n"
+			"the command line (credentials in --url are refused), never in messages.\n"
+			"\n"
+			"Options:\n"),
+		EV_OPT_STRING(0, "url", "URL", &s->url,
+			      "ClickHouse's HTTP interface, e.g. http://127.0.0.1:8123\n"
+			      "(default $CLICKHOUSE_URL); query settings may follow '?'"),
+		EV_OPT_STRING(0, "table", "DB.TABLE", &s->table, "the table to insert into"),
+		EV_OPT_STRING(0, "user", "NAME", &s->user,
+			      "user (default $CLICKHOUSE_USER, else the server's default)"),
+		EV_OPT_STRING(0, "password-file", "FILE", &s->password_file,
+			      "the password, read from FILE (default $CLICKHOUSE_PASSWORD)"),
+		EV_OPT_INT(0, "batch-rows", "N", &s->batch_rows, 1, 100000000, "row count",
+			   "rows per insert at most (default 100000)"),
+		EV_OPT_CALLBACK(0, "batch-bytes", "SIZE", &s->batch_bytes, opt_batch_bytes,
+				"bytes per insert at most, a longer row alone (default 16MiB)"),
+		EV_OPT_DURATION(0, "linger", "D", &s->linger_ms, 1000, 0, INT64_MAX,
+				"insert a batch at most D after its first row (default 1s;\n"
+				"0: as soon as the input pauses)"),
+		EV_OPT_FLAG(0, "compress", &s->compress, 1,
+			    "send batches gzip-compressed (Content-Encoding: gzip)"),
+		EV_OPT_DURATION(0, "retry-timeout", "D", &s->retry_timeout_ms, 1000, 0, INT64_MAX,
+				"retry a failing insert for up to D, then exit 1 (default 5m)"),
+		EV_OPT_DURATION(0, "timeout", "D", &s->timeout_ms, 1000, 1, INT64_MAX,
+				"give up on one request after D, and retry it (default 60s)"),
+		EV_OPT_STRING(0, "create-table", "FILE", &s->create_table,
+			      "run the statements in FILE (';'-separated; make them\n"
+			      "idempotent: CREATE ... IF NOT EXISTS) before inserting;\n"
+			      "a FILE that creates tables but not --table is refused"),
+		EV_OPT_STRING('d', "dlq", "PATH|fd:N", &s->dlq_spec,
+			      "dead-letter output: a file (appended to) or an inherited\n"
+			      "descriptor; without it each dead letter is reported on stderr"),
+		EV_OPT_SIZE(0, "max-line-bytes", "N", &s->max_line, 1, INT64_MAX, "size",
+			    "longer lines are dead-lettered as too_long (default 1MiB)"),
+		EV_OPTS_CKPT(&s->ck),
+		EV_OPT_TEXT(
+			"                           (a barrier's part is written once the rows before it are in)\n"),
+		EV_OPT_ACK_SPEC(&s->ack_spec),
+		EV_OPTS_COMMON(&s->common),
+		EV_OPT_TEXT(
+			"\n"
+			"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (ClickHouse\n"
+			"unreachable past --retry-timeout, refused credentials, no such table, I/O, an impossible\n"
+			"control line: ADR 0013), 2 usage error.\n"),
+		EV_OPT_END(),
+	};
 	if (refuse_password_option(argc, argv) != 0)
 		return EV_EXIT_USAGE;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "d:" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
-	       -1) {
-		int common = ev_tool_common_option(c, optarg, usage_text, &s->common);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (c) {
-		case OPT_URL: s->url = optarg; break;
-		case OPT_TABLE: s->table = optarg; break;
-		case OPT_USER: s->user = optarg; break;
-		case OPT_PASSWORD_FILE: s->password_file = optarg; break;
-		case OPT_BATCH_ROWS:
-			if (ev_opt_int(optarg, 1, 100000000, &s->batch_rows) < 0)
-				return ev_tool_usage_error("invalid row count '%s'", optarg);
-			break;
-		case OPT_BATCH_BYTES:
-			if (ev_opt_size(optarg, &s->batch_bytes) < 0 || s->batch_bytes == 0 ||
-			    s->batch_bytes > (1ULL << 31))
-				return ev_tool_usage_error("invalid size '%s' (at most 2GiB)",
-							   optarg);
-			break;
-		case OPT_LINGER:
-			if (parse_duration(optarg, &s->linger_ms, 1) != 0)
-				return EV_EXIT_USAGE;
-			break;
-		case OPT_COMPRESS: s->compress = 1; break;
-		case OPT_RETRY_TIMEOUT:
-			if (parse_duration(optarg, &s->retry_timeout_ms, 1) != 0)
-				return EV_EXIT_USAGE;
-			break;
-		case OPT_TIMEOUT:
-			if (parse_duration(optarg, &s->timeout_ms, 0) != 0)
-				return EV_EXIT_USAGE;
-			break;
-		case OPT_CREATE_TABLE: s->create_table = optarg; break;
-		case 'd': s->dlq_spec = optarg; break;
-		case OPT_MAX_LINE:
-			if (ev_opt_size(optarg, &s->max_line) < 0 || s->max_line == 0)
-				return ev_tool_usage_error("invalid size '%s'", optarg);
-			break;
-		case EV_OPT_ACK: s->ack_spec = optarg; break;
-		default:
-			if (ev_ckpt_option(c, optarg, &s->ck))
-				break;
-			return ev_tool_bad_option(argv);
-		}
-	}
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!s->url)

@@ -1,7 +1,6 @@
 /* ckpt: list, inspect, verify, dump, restore and prune the checkpoints of a job. */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -25,65 +24,6 @@
 #include "tool.h"
 #include "watermark.h"
 #include "window.h"
-
-static const char usage_text[] =
-	"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
-	"\n"
-	"Inspects the checkpoints of a job in a checkpoint store (docs/design.md, State and\n"
-	"checkpoints). N is a checkpoint id or latest (the newest complete one).\n"
-	"\n"
-	"Commands:\n"
-	"  ls                       one line per checkpoint: id, time (UTC), bytes (its own and\n"
-	"                           the shared files it references), duration, state (complete,\n"
-	"                           in progress, abandoned); exit 1 when the job has none,\n"
-	"                           naming the jobs the store has\n"
-	"  show N                   parts, offsets per topic and partition, files, sizes\n"
-	"                           (incremental: uploaded by it; shared with earlier ones)\n"
-	"  verify N                 the manifest's checksum, every file present with its size\n"
-	"                           and SHA-256 and a plain file name, the manifest equal to the\n"
-	"                           parts: exit 0 when good, 1 with each problem\n"
-	"  dump N [--stage S]       the open windows of an evwindow part as NDJSON rows, after\n"
-	"                           a first line {\"__evpipe\":\"watermark\",\"ts\":...}; the\n"
-	"                           windows of a Kafka partition after a line\n"
-	"                           {\"__evpipe\":\"partition\",\"topic\":T,\"partition\":P}\n"
-	"  restore N --dir D [--stage S]\n"
-	"                           the part's state into D (absent or empty), for\n"
-	"                           evwindow --state-dir D (N must be complete)\n"
-	"  prune --keep K           delete the checkpoints older than the K newest complete ones\n"
-	"                           and the shared files no remaining checkpoint references\n"
-	"  diff N M                 files added, removed and shared, offsets advanced, size delta\n"
-	"\n"
-	"Options:\n"
-	"      --store URL          the store: file:///dir or s3://bucket/prefix (default\n"
-	"                           $EVPIPE_CHECKPOINT_STORE; S3 from S3_ENDPOINT, AWS_REGION and\n"
-	"                           the AWS credentials); --checkpoint-store is the same\n"
-	"  -J, --json               JSON output: one document (NDJSON for dump)\n"
-	"      --stage NAME         the stage of dump and restore (default evwindow)\n"
-	"      --dir DIR            where restore puts the state\n"
-	"      --keep K             complete checkpoints prune keeps (at least 1)\n"
-	"      --metrics-addr ADDR  serve Prometheus metrics at http://ADDR/metrics; ADDR is\n"
-	"                           [HOST:]PORT, HOST 127.0.0.1 unless given (0.0.0.0: all)\n"
-	"      --job NAME           the job whose checkpoints (default evpipe)\n"
-	"  -q, --quiet              only errors on stderr\n"
-	"  -v, --verbose            debug messages on stderr\n"
-	"  -h, --help               this text\n"
-	"  -V, --version            version and library versions\n"
-	"\n"
-	"Exit status: 0 ok, 1 runtime failure (store, I/O) or a checkpoint that fails verify,\n"
-	"2 usage error.\n";
-
-enum { OPT_STORE = 256, OPT_STAGE, OPT_DIR, OPT_KEEP };
-
-static const struct option long_options[] = {
-	{"store", required_argument, NULL, OPT_STORE},
-	{"checkpoint-store", required_argument, NULL, OPT_STORE},
-	{"stage", required_argument, NULL, OPT_STAGE},
-	{"dir", required_argument, NULL, OPT_DIR},
-	{"keep", required_argument, NULL, OPT_KEEP},
-	{"json", no_argument, NULL, 'J'},
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 struct ckpt {
 	const char *url;
@@ -1167,30 +1107,68 @@ static int cmd_diff(struct ckpt *c, int64_t w1, int64_t w2)
 	return rc;
 }
 
+static int opt_keep(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	if (ev_opt_int(arg, 1, 1000000, o->value) < 0) {
+		snprintf(err, errlen, "invalid --keep '%s': want 1 or more", arg);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_args(struct ckpt *c, int argc, char **argv)
 {
-	int ch;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "J" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
-	       -1) {
-		int common = ev_tool_common_option(ch, optarg, usage_text, &c->common);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (ch) {
-		case OPT_STORE: c->url = optarg; break;
-		case OPT_STAGE: c->stage = optarg; break;
-		case OPT_DIR: c->dir = optarg; break;
-		case OPT_KEEP:
-			if (ev_opt_int(optarg, 1, 1000000, &c->keep) < 0)
-				return ev_tool_usage_error("invalid --keep '%s': want 1 or more",
-							   optarg);
-			break;
-		case 'J': c->json = 1; break;
-		default: return ev_tool_bad_option(argv);
-		}
-	}
+	const ev_option options[] = {
+		EV_OPT_TEXT(
+			"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
+			"\n"
+			"Inspects the checkpoints of a job in a checkpoint store (docs/design.md, State and\n"
+			"checkpoints). N is a checkpoint id or latest (the newest complete one).\n"
+			"\n"
+			"Commands:\n"
+			"  ls                       one line per checkpoint: id, time (UTC), bytes (its own and\n"
+			"                           the shared files it references), duration, state (complete,\n"
+			"                           in progress, abandoned); exit 1 when the job has none,\n"
+			"                           naming the jobs the store has\n"
+			"  show N                   parts, offsets per topic and partition, files, sizes\n"
+			"                           (incremental: uploaded by it; shared with earlier ones)\n"
+			"  verify N                 the manifest's checksum, every file present with its size\n"
+			"                           and SHA-256 and a plain file name, the manifest equal to the\n"
+			"                           parts: exit 0 when good, 1 with each problem\n"
+			"  dump N [--stage S]       the open windows of an evwindow part as NDJSON rows, after\n"
+			"                           a first line {\"__evpipe\":\"watermark\",\"ts\":...}; the\n"
+			"                           windows of a Kafka partition after a line\n"
+			"                           {\"__evpipe\":\"partition\",\"topic\":T,\"partition\":P}\n"
+			"  restore N --dir D [--stage S]\n"
+			"                           the part's state into D (absent or empty), for\n"
+			"                           evwindow --state-dir D (N must be complete)\n"
+			"  prune --keep K           delete the checkpoints older than the K newest complete ones\n"
+			"                           and the shared files no remaining checkpoint references\n"
+			"  diff N M                 files added, removed and shared, offsets advanced, size delta\n"
+			"\n"
+			"Options:\n"),
+		EV_OPT_STRING(0, "store", "URL", &c->url,
+			      "the store: file:///dir or s3://bucket/prefix (default\n"
+			      "$EVPIPE_CHECKPOINT_STORE; S3 from S3_ENDPOINT, AWS_REGION and\n"
+			      "the AWS credentials); --checkpoint-store is the same"),
+		EV_OPT_ALIAS("checkpoint-store", "store"),
+		EV_OPT_FLAG('J', "json", &c->json, 1,
+			    "JSON output: one document (NDJSON for dump)"),
+		EV_OPT_STRING(0, "stage", "NAME", &c->stage,
+			      "the stage of dump and restore (default evwindow)"),
+		EV_OPT_STRING(0, "dir", "DIR", &c->dir, "where restore puts the state"),
+		EV_OPT_CALLBACK(0, "keep", "K", &c->keep, opt_keep,
+				"complete checkpoints prune keeps (at least 1)"),
+		EV_OPTS_COMMON_JOB(&c->common, "the job whose checkpoints (default evpipe)"),
+		EV_OPT_TEXT(
+			"\n"
+			"Exit status: 0 ok, 1 runtime failure (store, I/O) or a checkpoint that fails verify,\n"
+			"2 usage error.\n"),
+		EV_OPT_END(),
+	};
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	c->args = argv + optind;
 	c->nargs = argc - optind;
 	if (c->nargs == 0)

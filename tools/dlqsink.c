@@ -1,7 +1,6 @@
 /* dlqsink: write dead-letter envelopes to a Kafka topic or a file, and replay them. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -24,84 +23,6 @@
 #include "timefmt.h"
 #include "tool.h"
 #include "txn.h"
-
-static const char usage_text[] =
-	"usage: dlqsink -b BROKERS -t TOPIC [options] < envelopes   to a Kafka topic\n"
-	"       dlqsink --file PATH [options] < envelopes           appended to a file\n"
-	"       dlqsink replay [-t TOPIC | --file PATH] [filters] > records   the original records\n"
-	"\n"
-	"Writes the dead-letter envelopes of evvalidate, evwindow and chsink to their final place:\n"
-	"a Kafka topic (keyed by reason, idempotent producer) or a file (appended, fsync'ed). On a\n"
-	"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
-	"could not be written.\n"
-	"\n"
-	"With a checkpoint store a topic is written exactly once (ADR 0021): the envelopes between\n"
-	"two barriers go into one Kafka transaction (transactional.id evpipe.<job>.<stage>.<topic>),\n"
-	"flushed on the barrier and logged with the stage's part of the checkpoint, committed when\n"
-	"the committed control line of that checkpoint arrives (the coordinator writes it after\n"
-	"the manifest); envelopes after the barrier wait in memory until then. A start fences and\n"
-	"aborts what the last run left open, and writes again the log of the restored checkpoint\n"
-	"when its transaction was not committed. At the end of input the open transaction is\n"
-	"committed after an end control line (a finished stream), aborted otherwise (a restart\n"
-	"from the last checkpoint writes those envelopes again). Consumers must read with\n"
-	"isolation.level=read_committed (kin -C and dlqsink replay do). A file is written at least\n"
-	"once: after a restore, the envelopes after the checkpoint are appended again (the same\n"
-	"source offsets tell the copies apart).\n"
-	"\n"
-	"An envelope too large for the topic (librdkafka's message.max.bytes, or the topic's\n"
-	"max.message.bytes when the broker refuses it) is never a failure: its original bytes go\n"
-	"to the claim store under <job>/claims/<sha256>, and the envelope goes to the topic with\n"
-	"\"raw_ref\", \"raw_sha256\" and \"raw_bytes\" in place of \"raw\". Without a claim store those\n"
-	"bytes are lost: the envelope keeps the hash and size with \"raw_lost\":true, and an\n"
-	"error is logged and counted (evpipe_dead_letters_oversize_total).\n"
-	"\n"
-	"replay reads envelopes (a topic from its beginning to its end, --file, or stdin) and writes\n"
-	"each one's original record (raw, or raw_b64 decoded) to stdout, so that records can be\n"
-	"re-injected after a fix: dlqsink replay -t events.dlq --reason schema | kin -P -t events\n"
-	"A claim check is fetched from the claim store and its size and sha256 verified; one that\n"
-	"cannot be (no store given, missing, altered, or bytes that were lost) is reported and\n"
-	"makes the exit status 1, after the other records are replayed.\n"
-	"\n"
-	"Options:\n"
-	"  -t, --topic TOPIC        dead-letter topic (write, or replay)\n"
-	"  -f, --file PATH          dead-letter file (write: appended; replay: read)\n"
-	"      --claim-store URL    where the original bytes of envelopes too large for the\n"
-	"                           topic go, and replay finds them: file:///dir or\n"
-	"                           s3://bucket/prefix (default: the --checkpoint-store)\n"
-	"      --delivery MODE      exactly-once (Kafka transactions committed with the\n"
-	"                           checkpoints; the default for a topic with --checkpoint-store)\n"
-	"                           or at-least-once (idempotent producer, flushed on barriers;\n"
-	"                           the default otherwise, and the only mode of --file)\n"
-	"      --transaction-timeout D  Kafka's transaction.timeout.ms (default 120s): above the\n"
-	"                           checkpoint interval plus the checkpoint timeout, and at most\n"
-	"                           the broker's transaction.max.timeout.ms (checked at start)\n" EV_KAFKA_OPTIONS_HELP
-		EV_CKPT_OPTIONS_HELP EV_ACK_OPTION_HELP EV_TOOL_OPTIONS_HELP "\n"
-	"Replay filters:\n"
-	"      --reason LIST        only these reasons (comma-separated; a reason no tool\n"
-	"                           writes is refused)\n"
-	"      --since TIME         only dead letters at or after TIME (epoch ms or RFC 3339)\n"
-	"      --until TIME         only dead letters before TIME\n"
-	"\n"
-	"Exit status: 0 ok, 1 runtime failure (I/O, delivery, an impossible control line: ADR\n"
-	"0013), 2 usage error.\n";
-
-enum { OPT_REASON = 256, OPT_SINCE, OPT_UNTIL, OPT_CLAIM_STORE, OPT_DELIVERY, OPT_TXN_TIMEOUT };
-
-static const struct option long_options[] = {
-	EV_KAFKA_LONG_OPTIONS,
-	{"topic", required_argument, NULL, 't'},
-	{"file", required_argument, NULL, 'f'},
-	{"reason", required_argument, NULL, OPT_REASON},
-	{"since", required_argument, NULL, OPT_SINCE},
-	{"until", required_argument, NULL, OPT_UNTIL},
-	{"claim-store", required_argument, NULL, OPT_CLAIM_STORE},
-	{"delivery", required_argument, NULL, OPT_DELIVERY},
-	{"transaction-timeout", required_argument, NULL, OPT_TXN_TIMEOUT},
-	EV_CKPT_LONG_OPTIONS,
-	EV_ACK_LONG_OPTION,
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 struct dlqsink {
 	ev_ckpt ck;
@@ -852,10 +773,89 @@ static int add_reasons(struct dlqsink *d, const char *list)
 	}
 }
 
+static int opt_reason(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	return add_reasons(o->value, arg);
+}
+
 static int parse_args(struct dlqsink *d, int argc, char **argv)
 {
-	char err[512];
-	int c;
+	const ev_option options[] = {
+		EV_OPT_TEXT(
+			"usage: dlqsink -b BROKERS -t TOPIC [options] < envelopes   to a Kafka topic\n"
+			"       dlqsink --file PATH [options] < envelopes           appended to a file\n"
+			"       dlqsink replay [-t TOPIC | --file PATH] [filters] > records   the original records\n"
+			"\n"
+			"Writes the dead-letter envelopes of evvalidate, evwindow and chsink to their final place:\n"
+			"a Kafka topic (keyed by reason, idempotent producer) or a file (appended, fsync'ed). On a\n"
+			"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
+			"could not be written.\n"
+			"\n"
+			"With a checkpoint store a topic is written exactly once (ADR 0021): the envelopes between\n"
+			"two barriers go into one Kafka transaction (transactional.id evpipe.<job>.<stage>.<topic>),\n"
+			"flushed on the barrier and logged with the stage's part of the checkpoint, committed when\n"
+			"the committed control line of that checkpoint arrives (the coordinator writes it after\n"
+			"the manifest); envelopes after the barrier wait in memory until then. A start fences and\n"
+			"aborts what the last run left open, and writes again the log of the restored checkpoint\n"
+			"when its transaction was not committed. At the end of input the open transaction is\n"
+			"committed after an end control line (a finished stream), aborted otherwise (a restart\n"
+			"from the last checkpoint writes those envelopes again). Consumers must read with\n"
+			"isolation.level=read_committed (kin -C and dlqsink replay do). A file is written at least\n"
+			"once: after a restore, the envelopes after the checkpoint are appended again (the same\n"
+			"source offsets tell the copies apart).\n"
+			"\n"
+			"An envelope too large for the topic (librdkafka's message.max.bytes, or the topic's\n"
+			"max.message.bytes when the broker refuses it) is never a failure: its original bytes go\n"
+			"to the claim store under <job>/claims/<sha256>, and the envelope goes to the topic with\n"
+			"\"raw_ref\", \"raw_sha256\" and \"raw_bytes\" in place of \"raw\". Without a claim store those\n"
+			"bytes are lost: the envelope keeps the hash and size with \"raw_lost\":true, and an\n"
+			"error is logged and counted (evpipe_dead_letters_oversize_total).\n"
+			"\n"
+			"replay reads envelopes (a topic from its beginning to its end, --file, or stdin) and writes\n"
+			"each one's original record (raw, or raw_b64 decoded) to stdout, so that records can be\n"
+			"re-injected after a fix: dlqsink replay -t events.dlq --reason schema | kin -P -t events\n"
+			"A claim check is fetched from the claim store and its size and sha256 verified; one that\n"
+			"cannot be (no store given, missing, altered, or bytes that were lost) is reported and\n"
+			"makes the exit status 1, after the other records are replayed.\n"
+			"\n"
+			"Options:\n"),
+		EV_OPT_STRING('t', "topic", "TOPIC", &d->topic,
+			      "dead-letter topic (write, or replay)"),
+		EV_OPT_STRING('f', "file", "PATH", &d->file,
+			      "dead-letter file (write: appended; replay: read)"),
+		EV_OPT_STRING(0, "claim-store", "URL", &d->claim_url,
+			      "where the original bytes of envelopes too large for the\n"
+			      "topic go, and replay finds them: file:///dir or\n"
+			      "s3://bucket/prefix (default: the --checkpoint-store)"),
+		EV_OPT_STRING(0, "delivery", "MODE", &d->delivery,
+			      "exactly-once (Kafka transactions committed with the\n"
+			      "checkpoints; the default for a topic with --checkpoint-store)\n"
+			      "or at-least-once (idempotent producer, flushed on barriers;\n"
+			      "the default otherwise, and the only mode of --file)"),
+		EV_OPT_DURATION(0, "transaction-timeout", "D", &d->txn_timeout_ms, 1000, 1000,
+				INT32_MAX,
+				"Kafka's transaction.timeout.ms (default 120s): above the\n"
+				"checkpoint interval plus the checkpoint timeout, and at most\n"
+				"the broker's transaction.max.timeout.ms (checked at start)"),
+		EV_OPTS_KAFKA(&d->kafka),
+		EV_OPTS_CKPT(&d->ck),
+		EV_OPT_ACK_SPEC(&d->ack_spec),
+		EV_OPTS_COMMON(&d->common),
+		EV_OPT_TEXT("\n"
+			    "Replay filters:\n"),
+		EV_OPT_CALLBACK(0, "reason", "LIST", d, opt_reason,
+				"only these reasons (comma-separated; a reason no tool\n"
+				"writes is refused)"),
+		EV_OPT_TIME(0, "since", "TIME", &d->since,
+			    "only dead letters at or after TIME (epoch ms or RFC 3339)"),
+		EV_OPT_TIME(0, "until", "TIME", &d->until, "only dead letters before TIME"),
+		EV_OPT_TEXT(
+			"\n"
+			"Exit status: 0 ok, 1 runtime failure (I/O, delivery, an impossible control line: ADR\n"
+			"0013), 2 usage error.\n"),
+		EV_OPT_END(),
+	};
 
 	if (argc > 1 && strcmp(argv[1], "replay") == 0) {
 		d->replay = 1;
@@ -863,56 +863,9 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:f:" EV_KAFKA_SHORT_OPTIONS EV_TOOL_SHORT_OPTIONS,
-				long_options, NULL)) != -1) {
-		int common = ev_tool_common_option(c, optarg, usage_text, &d->common);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		int kafka = ev_kafka_opts_option(&d->kafka, c, optarg, err, sizeof(err));
-		if (kafka < 0)
-			return ev_tool_usage_error("%s", err);
-		if (kafka > 0)
-			continue;
-		switch (c) {
-		case 't': d->topic = optarg; break;
-		case 'f': d->file = optarg; break;
-		case OPT_CLAIM_STORE: d->claim_url = optarg; break;
-		case OPT_DELIVERY:
-			if (strcmp(optarg, "exactly-once") != 0 &&
-			    strcmp(optarg, "at-least-once") != 0)
-				return ev_tool_usage_error("--delivery is exactly-once or "
-							   "at-least-once, not '%s'",
-							   optarg);
-			d->delivery = optarg;
-			break;
-		case OPT_TXN_TIMEOUT:
-			if (ev_opt_duration_ms(optarg, 1000, &d->txn_timeout_ms) < 0 ||
-			    d->txn_timeout_ms < 1000 || d->txn_timeout_ms > INT32_MAX)
-				return ev_tool_usage_error("invalid --transaction-timeout '%s'",
-							   optarg);
-			break;
-		case EV_OPT_ACK: d->ack_spec = optarg; break;
-		case OPT_REASON:
-			if ((c = add_reasons(d, optarg)) != 0)
-				return c;
-			break;
-		case OPT_SINCE:
-			if (ev_time_parse(optarg, &d->since) < 0)
-				return ev_tool_usage_error("invalid time '%s'", optarg);
-			break;
-		case OPT_UNTIL:
-			if (ev_time_parse(optarg, &d->until) < 0)
-				return ev_tool_usage_error("invalid time '%s'", optarg);
-			break;
-		default:
-			if (ev_ckpt_option(c, optarg, &d->ck))
-				break;
-			return ev_tool_bad_option(argv);
-		}
-	}
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
 	if (d->file && d->topic)
@@ -925,6 +878,10 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		return ev_tool_usage_error("--reason, --since and --until are replay options");
 	if (!d->file && !d->topic)
 		return ev_tool_usage_error("give -t TOPIC (with -b) or --file PATH");
+	if (d->delivery && strcmp(d->delivery, "exactly-once") != 0 &&
+	    strcmp(d->delivery, "at-least-once") != 0)
+		return ev_tool_usage_error("--delivery is exactly-once or at-least-once, not '%s'",
+					   d->delivery);
 	if (d->delivery && strcmp(d->delivery, "exactly-once") == 0) {
 		if (d->file)
 			return ev_tool_usage_error("--delivery exactly-once needs a topic: a file "

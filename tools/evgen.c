@@ -1,10 +1,10 @@
 /* evgen: deterministic synthetic events for tests, demos and benchmarks. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -13,68 +13,6 @@
 #include "rng.h"
 #include "timefmt.h"
 #include "tool.h"
-
-static const char usage_text[] =
-	"usage: evgen [--count N] [--seed S] [options] > events\n"
-	"\n"
-	"Writes N synthetic events, one JSON object per line, that meet the default contract\n"
-	"(contracts/event.schema.json):\n"
-	"  {\"event_id\":\"e000000000042\",\"event_type\":\"click\",\"user_id\":\"user_001234\",\n"
-	"   \"ts\":1732406400042,\"value\":12.34,\"session_id\":\"s3c9f1e0b7a2d4c85\"}\n"
-	"The same options and seed give the same bytes on every machine (xoshiro256** seeded\n"
-	"by splitmix64). Event time starts at --start and advances by 1/--rate s per event;\n"
-	"each event is shifted back by up to --out-of-order. Of the events, --invalid-pct\n"
-	"percent break the contract in assorted ways (truncated JSON, a required field\n"
-	"missing, an unknown event_type, a negative value, an unknown field, a ts that is not\n"
-	"a time, a value that is a string) and --late-pct percent are late: --late-by to 1.5\n"
-	"times --late-by behind the latest event time so far, beyond a 30 s lateness with 5 s\n"
-	"of out-of-orderness for windows up to 85 s with the default. The counts of invalid\n"
-	"and late events are reported on stderr at the end.\n"
-	"\n"
-	"Options:\n"
-	"  -n, --count N            events to write (default 1000)\n"
-	"  -s, --seed S             seed, 0 to 2^64-1 (default 1)\n"
-	"      --rate R             events per second of event time, up to 3 decimals\n"
-	"                           (default 1000)\n"
-	"      --start TIME         event time of the first event: RFC 3339 or epoch ms\n"
-	"                           (default 2024-11-24T00:00:00Z)\n"
-	"      --event-types N|LIST the first N of page_view,click,add_to_cart,purchase (more\n"
-	"                           than 4: type_5, ... which the default contract refuses),\n"
-	"                           or a comma-separated list of names (default 4)\n"
-	"      --users N            distinct user ids (default 10000)\n"
-	"      --invalid-pct P      percent of events that break the contract (default 0)\n"
-	"      --late-pct P         percent of events that are late (default 0)\n"
-	"      --late-by D          how far behind a late event is at least (default 2m)\n"
-	"      --out-of-order D     shift each event back by up to D (bare number: ms;\n"
-	"                           default 0, in order)\n" EV_TOOL_OPTIONS_HELP "\n"
-	"Exit status: 0 ok (also when stopped by SIGTERM or SIGINT, after writing what was\n"
-	"generated), 1 runtime failure (I/O), 2 usage error.\n";
-
-enum {
-	OPT_RATE = 256,
-	OPT_START,
-	OPT_EVENT_TYPES,
-	OPT_USERS,
-	OPT_INVALID_PCT,
-	OPT_LATE_PCT,
-	OPT_LATE_BY,
-	OPT_OUT_OF_ORDER,
-};
-
-static const struct option long_options[] = {
-	{"count", required_argument, NULL, 'n'},
-	{"seed", required_argument, NULL, 's'},
-	{"rate", required_argument, NULL, OPT_RATE},
-	{"start", required_argument, NULL, OPT_START},
-	{"event-types", required_argument, NULL, OPT_EVENT_TYPES},
-	{"users", required_argument, NULL, OPT_USERS},
-	{"invalid-pct", required_argument, NULL, OPT_INVALID_PCT},
-	{"late-pct", required_argument, NULL, OPT_LATE_PCT},
-	{"late-by", required_argument, NULL, OPT_LATE_BY},
-	{"out-of-order", required_argument, NULL, OPT_OUT_OF_ORDER},
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 static const char *const default_types[] = {"page_view", "click", "add_to_cart", "purchase"};
 
@@ -413,70 +351,100 @@ static int parse_types(struct evgen *g, const char *s)
 	}
 }
 
+static int opt_seed(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	*(uint64_t *)o->value = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-') {
+		snprintf(err, errlen, "invalid seed '%s'", arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_rate(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	if (parse_rate(arg, o->value) < 0) {
+		snprintf(err, errlen, "invalid rate '%s'", arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_pct(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	if (parse_pct(arg, o->value) < 0) {
+		snprintf(err, errlen, "invalid percentage '%s'", arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_types(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	int rc = parse_types(o->value, arg);
+	return rc > 0 ? rc : rc < 0 ? EV_EXIT_FAILURE : 0;
+}
+
 static int parse_args(struct evgen *g, int argc, char **argv)
 {
-	int c, rc;
-	int64_t v;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "n:s:" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
-	       -1) {
-		int common = ev_tool_common_option(c, optarg, usage_text, &g->common);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (c) {
-		case 'n':
-			if (ev_opt_int(optarg, 0, INT64_C(1000000000000), &v) < 0)
-				return ev_tool_usage_error("invalid count '%s'", optarg);
-			g->count = (uint64_t)v;
-			break;
-		case 's': {
-			char *end;
-			errno = 0;
-			g->seed = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-')
-				return ev_tool_usage_error("invalid seed '%s'", optarg);
-			break;
-		}
-		case OPT_RATE:
-			if (parse_rate(optarg, &g->rate_milli) < 0)
-				return ev_tool_usage_error("invalid rate '%s'", optarg);
-			break;
-		case OPT_START:
-			if (ev_time_parse(optarg, &g->start) < 0)
-				return ev_tool_usage_error("invalid time '%s'", optarg);
-			break;
-		case OPT_EVENT_TYPES:
-			if ((rc = parse_types(g, optarg)) != 0)
-				return rc > 0 ? rc : EV_EXIT_FAILURE;
-			break;
-		case OPT_USERS:
-			if (ev_opt_int(optarg, 1, INT64_C(1000000000000), &v) < 0)
-				return ev_tool_usage_error("invalid user count '%s'", optarg);
-			g->users = (uint64_t)v;
-			break;
-		case OPT_INVALID_PCT:
-			if (parse_pct(optarg, &g->invalid_pct) < 0)
-				return ev_tool_usage_error("invalid percentage '%s'", optarg);
-			break;
-		case OPT_LATE_PCT:
-			if (parse_pct(optarg, &g->late_pct) < 0)
-				return ev_tool_usage_error("invalid percentage '%s'", optarg);
-			break;
-		case OPT_LATE_BY:
-			if (ev_opt_duration_ms(optarg, 1, &g->late_by) < 0 || g->late_by == 0 ||
-			    g->late_by > INT64_C(86400000) * 365)
-				return ev_tool_usage_error("invalid duration '%s'", optarg);
-			break;
-		case OPT_OUT_OF_ORDER:
-			if (ev_opt_duration_ms(optarg, 1, &g->out_of_order) < 0 ||
-			    g->out_of_order > INT64_C(86400000) * 365)
-				return ev_tool_usage_error("invalid duration '%s'", optarg);
-			break;
-		default: return ev_tool_bad_option(argv);
-		}
-	}
+	const ev_option options[] = {
+		EV_OPT_TEXT(
+			"usage: evgen [--count N] [--seed S] [options] > events\n"
+			"\n"
+			"Writes N synthetic events, one JSON object per line, that meet the default contract\n"
+			"(contracts/event.schema.json):\n"
+			"  {\"event_id\":\"e000000000042\",\"event_type\":\"click\",\"user_id\":\"user_001234\",\n"
+			"   \"ts\":1732406400042,\"value\":12.34,\"session_id\":\"s3c9f1e0b7a2d4c85\"}\n"
+			"The same options and seed give the same bytes on every machine (xoshiro256** seeded\n"
+			"by splitmix64). Event time starts at --start and advances by 1/--rate s per event;\n"
+			"each event is shifted back by up to --out-of-order. Of the events, --invalid-pct\n"
+			"percent break the contract in assorted ways (truncated JSON, a required field\n"
+			"missing, an unknown event_type, a negative value, an unknown field, a ts that is not\n"
+			"a time, a value that is a string) and --late-pct percent are late: --late-by to 1.5\n"
+			"times --late-by behind the latest event time so far, beyond a 30 s lateness with 5 s\n"
+			"of out-of-orderness for windows up to 85 s with the default. The counts of invalid\n"
+			"and late events are reported on stderr at the end.\n"
+			"\n"
+			"Options:\n"),
+		EV_OPT_INT('n', "count", "N", &g->count, 0, INT64_C(1000000000000), "count",
+			   "events to write (default 1000)"),
+		EV_OPT_CALLBACK('s', "seed", "S", &g->seed, opt_seed,
+				"seed, 0 to 2^64-1 (default 1)"),
+		EV_OPT_CALLBACK(0, "rate", "R", &g->rate_milli, opt_rate,
+				"events per second of event time, up to 3 decimals\n"
+				"(default 1000)"),
+		EV_OPT_TIME(0, "start", "TIME", &g->start,
+			    "event time of the first event: RFC 3339 or epoch ms\n"
+			    "(default 2024-11-24T00:00:00Z)"),
+		EV_OPT_CALLBACK(0, "event-types", "N|LIST", g, opt_types,
+				"the first N of page_view,click,add_to_cart,purchase (more\n"
+				"than 4: type_5, ... which the default contract refuses),\n"
+				"or a comma-separated list of names (default 4)"),
+		EV_OPT_INT(0, "users", "N", &g->users, 1, INT64_C(1000000000000), "user count",
+			   "distinct user ids (default 10000)"),
+		EV_OPT_CALLBACK(0, "invalid-pct", "P", &g->invalid_pct, opt_pct,
+				"percent of events that break the contract (default 0)"),
+		EV_OPT_CALLBACK(0, "late-pct", "P", &g->late_pct, opt_pct,
+				"percent of events that are late (default 0)"),
+		EV_OPT_DURATION(0, "late-by", "D", &g->late_by, 1, 1, INT64_C(86400000) * 365,
+				"how far behind a late event is at least (default 2m)"),
+		EV_OPT_DURATION(0, "out-of-order", "D", &g->out_of_order, 1, 0,
+				INT64_C(86400000) * 365,
+				"shift each event back by up to D (bare number: ms;\n"
+				"default 0, in order)"),
+		EV_OPTS_COMMON(&g->common),
+		EV_OPT_TEXT(
+			"\n"
+			"Exit status: 0 ok (also when stopped by SIGTERM or SIGINT, after writing what was\n"
+			"generated), 1 runtime failure (I/O), 2 usage error.\n"),
+		EV_OPT_END(),
+	};
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
 	if (g->invalid_pct + g->late_pct > 100)

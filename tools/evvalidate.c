@@ -1,6 +1,5 @@
 /* evvalidate: pass records that meet a data contract, dead-letter the rest with the reason. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -23,103 +22,6 @@
 #include "schema.h"
 #include "tool.h"
 #include "validate.h"
-
-static const char usage_text[] =
-	"usage: evvalidate --contract FILE|registry:SUBJECT[@VERSION] [--dlq PATH|fd:N] [options]\n"
-	"           < records > valid\n"
-	"       evvalidate --check-compat registry:SUBJECT FILE [--register]\n"
-	"\n"
-	"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
-	"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
-	"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
-	"\"raw_b64\"),\"source\",\"contract\" (a registry's),\"line\",\"at\"}. Reasons: parse,\n"
-	"truncated, encoding, too_long, depth, duplicate_key, schema, embedded_newline and\n"
-	"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
-	"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
-	"accept).\n"
-	"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
-	"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
-	"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
-	"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"
-	"\n"
-	"Options:\n"
-	"  -c, --contract FILE      the JSON Schema (draft-07); keywords it does not support are\n"
-	"                           refused at start, and so are formats it does not assert\n"
-	"                           (it asserts date-time, date, time, email, uuid, ipv4, ipv6,\n"
-	"                           hostname, uri, uri-reference, iri, iri-reference,\n"
-	"                           json-pointer, relative-json-pointer and regex)\n"
-	"      --formats-as-annotations\n"
-	"                           accept the other formats unchecked, as annotations\n"
-	"  -c, --contract registry:SUBJECT[@VERSION|@latest]\n"
-	"                           the JSON Schema registered under SUBJECT (default latest) in\n"
-	"                           the schema registry at $SCHEMA_REGISTRY_URL (credentials:\n"
-	"                           SCHEMA_REGISTRY_USER/_PASSWORD or SCHEMA_REGISTRY_CREDENTIALS_FILE),\n"
-	"                           references resolved; its subject, version and id are logged,\n"
-	"                           labels of evpipe_contract_info and each dead letter's \"contract\"\n"
-	"      --registry-cache DIR keep a copy of each schema fetched in DIR (by subject and\n"
-	"                           version, with its hash); with the registry down at start the\n"
-	"                           copy is used, with a warning (default $EVPIPE_REGISTRY_CACHE)\n"
-	"  With a registry contract and --meta-field, a record whose provenance has a\n"
-	"  \"schema_id\" (kin -C of a registry-framed message) is dead-lettered as schema_id\n"
-	"  unless that id is the contract's or one of its subject's versions (answers kept; the\n"
-	"  registry being down dead-letters it, never stops the job); a record of another\n"
-	"  version must meet that version's schema too. A file contract judges such records by\n"
-	"  their content alone.\n"
-	"      --contract-refresh D a registry contract without a version follows the subject's\n"
-	"                           latest version: asked for at most every D (default 60s; 0:\n"
-	"                           at every barrier), a new version taken at a checkpoint\n"
-	"                           barrier only (so a checkpoint covers one contract); the\n"
-	"                           registry being down keeps the version in force\n"
-	"      --check-compat registry:SUBJECT FILE\n"
-	"                           ask the registry whether the JSON Schema FILE is compatible\n"
-	"                           with SUBJECT under the subject's compatibility level, and\n"
-	"                           exit: 0 compatible, 3 incompatible, 1 registry failure\n"
-	"      --register           with --check-compat: register FILE when it is compatible\n"
-	"  -d, --dlq PATH|fd:N      dead-letter output: a file (appended to) or an inherited\n"
-	"                           descriptor; without it each dead letter is reported on stderr\n"
-	"      --all-errors         report every violation of a record, not just the first\n"
-	"      --max-line-bytes N   longer lines are dead-lettered as too_long (default 1MiB)\n"
-	"      --max-depth N        records nested deeper are dead-lettered as depth (default 64)\n"
-	"      --meta-field NAME    the provenance field of kin --meta-field: not part of the\n"
-	"                           contract, copied to the dead letter's \"source\"\n" EV_CKPT_OPTIONS_HELP
-	"                           (evvalidate keeps no state: its part of a checkpoint records\n"
-	"                           the contract's SHA-256, and a registry contract's subject,\n"
-	"                           version and id, so that a restore of a checkpoint taken\n"
-	"                           under another contract is refused; --restore loads the\n"
-	"                           recorded version when --contract names none)\n" EV_TOOL_OPTIONS_HELP
-	"\n"
-	"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
-	"impossible control line, the registry unreachable at start without a cached copy), 2\n"
-	"usage error or a contract that cannot be used; --check-compat: 3 incompatible.\n";
-
-enum {
-	OPT_ALL_ERRORS = 256,
-	OPT_MAX_LINE,
-	OPT_MAX_DEPTH,
-	OPT_META_FIELD,
-	OPT_FORMATS_AS_ANNOTATIONS,
-	OPT_REGISTRY_CACHE,
-	OPT_CHECK_COMPAT,
-	OPT_REGISTER,
-	OPT_CONTRACT_REFRESH,
-};
-
-static const struct option long_options[] = {
-	{"contract", required_argument, NULL, 'c'},
-	{"dlq", required_argument, NULL, 'd'},
-	{"all-errors", no_argument, NULL, OPT_ALL_ERRORS},
-	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
-	{"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
-	{"meta-field", required_argument, NULL, OPT_META_FIELD},
-	{"formats-as-annotations", no_argument, NULL, OPT_FORMATS_AS_ANNOTATIONS},
-	{"registry-cache", required_argument, NULL, OPT_REGISTRY_CACHE},
-	{"check-compat", required_argument, NULL, OPT_CHECK_COMPAT},
-	{"register", no_argument, NULL, OPT_REGISTER},
-	{"contract-refresh", required_argument, NULL, OPT_CONTRACT_REFRESH},
-	EV_CKPT_LONG_OPTIONS,
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 struct evvalidate {
 	ev_ckpt ck; /* a part per barrier: the contract's identity; nothing to restore */
@@ -421,45 +323,94 @@ static void setup_metrics(struct evvalidate *v)
 
 static int parse_args(struct evvalidate *v, int argc, char **argv)
 {
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:d:" EV_TOOL_SHORT_OPTIONS, long_options, NULL)) !=
-	       -1) {
-		int common = ev_tool_common_option(c, optarg, usage_text, &v->common);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (c) {
-		case 'c': v->contract_path = optarg; break;
-		case 'd': v->dlq_spec = optarg; break;
-		case OPT_ALL_ERRORS: v->all_errors = 1; break;
-		case OPT_MAX_LINE:
-			if (ev_opt_size(optarg, &v->max_line) < 0 || v->max_line == 0)
-				return ev_tool_usage_error("invalid size '%s'", optarg);
-			break;
-		case OPT_MAX_DEPTH:
-			if (ev_opt_int(optarg, 1, 10000, &v->max_depth) < 0)
-				return ev_tool_usage_error("invalid depth '%s'", optarg);
-			break;
-		case OPT_META_FIELD: v->meta_field = optarg; break;
-		case OPT_FORMATS_AS_ANNOTATIONS:
-			v->schema_flags |= EV_SCHEMA_FORMATS_AS_ANNOTATIONS;
-			break;
-		case OPT_REGISTRY_CACHE: v->registry_cache = optarg; break;
-		case OPT_CHECK_COMPAT: v->check_compat = optarg; break;
-		case OPT_REGISTER: v->do_register = 1; break;
-		case OPT_CONTRACT_REFRESH:
-			if (ev_opt_duration_ms(optarg, 1000, &v->refresh_ms) < 0 ||
-			    v->refresh_ms < 0)
-				return ev_tool_usage_error("invalid duration '%s'", optarg);
-			break;
-		default:
-			if (ev_ckpt_option(c, optarg, &v->ck))
-				break;
-			return ev_tool_bad_option(argv);
-		}
-	}
+	const ev_option options[] = {
+		EV_OPT_TEXT(
+			"usage: evvalidate --contract FILE|registry:SUBJECT[@VERSION] [--dlq PATH|fd:N] [options]\n"
+			"           < records > valid\n"
+			"       evvalidate --check-compat registry:SUBJECT FILE [--register]\n"
+			"\n"
+			"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
+			"(draft-07), to stdout byte for byte, and writes every other line to the dead-letter\n"
+			"output as an envelope: {\"reason\",\"error\":{\"path\",\"keyword\",\"message\"},\"raw\" (or\n"
+			"\"raw_b64\"),\"source\",\"contract\" (a registry's),\"line\",\"at\"}. Reasons: parse,\n"
+			"truncated, encoding, too_long, depth, duplicate_key, schema, embedded_newline and\n"
+			"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
+			"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
+			"accept).\n"
+			"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
+			"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
+			"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
+			"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"
+			"\n"
+			"Options:\n"),
+		EV_OPT_STRING('c', "contract", "FILE", &v->contract_path,
+			      "the JSON Schema (draft-07); keywords it does not support are\n"
+			      "refused at start, and so are formats it does not assert\n"
+			      "(it asserts date-time, date, time, email, uuid, ipv4, ipv6,\n"
+			      "hostname, uri, uri-reference, iri, iri-reference,\n"
+			      "json-pointer, relative-json-pointer and regex)"),
+		EV_OPT_BIT(0, "formats-as-annotations", &v->schema_flags,
+			   EV_SCHEMA_FORMATS_AS_ANNOTATIONS,
+			   "accept the other formats unchecked, as annotations"),
+		EV_OPT_SEE('c', "contract", "registry:SUBJECT[@VERSION|@latest]",
+			   "the JSON Schema registered under SUBJECT (default latest) in\n"
+			   "the schema registry at $SCHEMA_REGISTRY_URL (credentials:\n"
+			   "SCHEMA_REGISTRY_USER/_PASSWORD or SCHEMA_REGISTRY_CREDENTIALS_FILE),\n"
+			   "references resolved; its subject, version and id are logged,\n"
+			   "labels of evpipe_contract_info and each dead letter's \"contract\""),
+		EV_OPT_STRING(0, "registry-cache", "DIR", &v->registry_cache,
+			      "keep a copy of each schema fetched in DIR (by subject and\n"
+			      "version, with its hash); with the registry down at start the\n"
+			      "copy is used, with a warning (default $EVPIPE_REGISTRY_CACHE)"),
+		EV_OPT_TEXT(
+			"  With a registry contract and --meta-field, a record whose provenance has a\n"
+			"  \"schema_id\" (kin -C of a registry-framed message) is dead-lettered as schema_id\n"
+			"  unless that id is the contract's or one of its subject's versions (answers kept; the\n"
+			"  registry being down dead-letters it, never stops the job); a record of another\n"
+			"  version must meet that version's schema too. A file contract judges such records by\n"
+			"  their content alone.\n"),
+		EV_OPT_DURATION(0, "contract-refresh", "D", &v->refresh_ms, 1000, 0, INT64_MAX,
+				"a registry contract without a version follows the subject's\n"
+				"latest version: asked for at most every D (default 60s; 0:\n"
+				"at every barrier), a new version taken at a checkpoint\n"
+				"barrier only (so a checkpoint covers one contract); the\n"
+				"registry being down keeps the version in force"),
+		EV_OPT_STRING(0, "check-compat", "registry:SUBJECT FILE", &v->check_compat,
+			      "ask the registry whether the JSON Schema FILE is compatible\n"
+			      "with SUBJECT under the subject's compatibility level, and\n"
+			      "exit: 0 compatible, 3 incompatible, 1 registry failure"),
+		EV_OPT_FLAG(0, "register", &v->do_register, 1,
+			    "with --check-compat: register FILE when it is compatible"),
+		EV_OPT_STRING('d', "dlq", "PATH|fd:N", &v->dlq_spec,
+			      "dead-letter output: a file (appended to) or an inherited\n"
+			      "descriptor; without it each dead letter is reported on stderr"),
+		EV_OPT_FLAG(0, "all-errors", &v->all_errors, 1,
+			    "report every violation of a record, not just the first"),
+		EV_OPT_SIZE(0, "max-line-bytes", "N", &v->max_line, 1, INT64_MAX, "size",
+			    "longer lines are dead-lettered as too_long (default 1MiB)"),
+		EV_OPT_INT(0, "max-depth", "N", &v->max_depth, 1, 10000, "depth",
+			   "records nested deeper are dead-lettered as depth (default 64)"),
+		EV_OPT_STRING(0, "meta-field", "NAME", &v->meta_field,
+			      "the provenance field of kin --meta-field: not part of the\n"
+			      "contract, copied to the dead letter's \"source\""),
+		EV_OPTS_CKPT(&v->ck),
+		EV_OPT_TEXT(
+			"                           (evvalidate keeps no state: its part of a checkpoint records\n"
+			"                           the contract's SHA-256, and a registry contract's subject,\n"
+			"                           version and id, so that a restore of a checkpoint taken\n"
+			"                           under another contract is refused; --restore loads the\n"
+			"                           recorded version when --contract names none)\n"),
+		EV_OPTS_COMMON(&v->common),
+		EV_OPT_TEXT(
+			"\n"
+			"Exit status: 0 ok (dead letters are normal operation), 1 runtime failure (I/O, an\n"
+			"impossible control line, the registry unreachable at start without a cached copy), 2\n"
+			"usage error or a contract that cannot be used; --check-compat: 3 incompatible.\n"),
+		EV_OPT_END(),
+	};
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	if (v->check_compat) {
 		if (optind + 1 != argc)
 			return ev_tool_usage_error("--check-compat needs the schema FILE");

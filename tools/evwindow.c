@@ -1,12 +1,12 @@
 /* evwindow: event-time windows with watermarks and allowed lateness over NDJSON records. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agg.h"
 #include "buf.h"
@@ -24,110 +24,6 @@
 #include "tool.h"
 #include "watermark.h"
 #include "window.h"
-
-static const char usage_text[] =
-	"usage: evwindow (--tumble D | --slide D --every E | --session-gap G) [options] < records\n"
-	"\n"
-	"Aggregates records in event-time windows and writes one row per window and key when\n"
-	"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
-	"<aggregates>,\"version\"}, the version being the records folded into the window. Times\n"
-	"are UTC \"YYYY-MM-DD hh:mm:ss\", rounded down to the second; when a window size, --every\n"
-	"or --session-gap is not whole seconds (or with --msec-bounds), \"window_start_msec\" and\n"
-	"\"window_end_msec\" follow the bounds with their milliseconds (0-999) past those seconds\n"
-	"(ADR 0017). A record that arrives after its window fired but within the allowed lateness\n"
-	"updates it, and the row is written again with a higher version; later records go to the\n"
-	"late output. Records that cannot be windowed are dead letters there too (missing_ts,\n"
-	"bad_ts, missing_key, bad_value, future, parse, too_long). Control lines are forwarded,\n"
-	"after the rows they release. The end of input fires every open window, unless the input\n"
-	"was only stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in\n"
-	"the last checkpoint or saved to --state-dir (with neither, they are fired). With\n"
-	"checkpoints, only {\"__evpipe\":\"end\"} ends the stream: an input that just stops keeps\n"
-	"them too.\n"
-	"Without checkpoints a barrier asks the sinks to acknowledge what preceded it (kin\n"
-	"--commit-on-ack): it is held back until every window open when it came is final (the\n"
-	"watermark past its end plus the lateness; sessions: the end of input, or a stop that\n"
-	"saved them to --state-dir).\n"
-	"\n"
-	"Options:\n"
-	"      --ts-field F         event time field: epoch ms or RFC 3339 (default ts)\n"
-	"      --key LIST           key fields, comma-separated (default: one key for all)\n"
-	"      --tumble D           tumbling windows of D (250ms, 5s, 1m, 1h)\n"
-	"      --slide D --every E  sliding windows of D starting every E\n"
-	"      --session-gap G      session windows per key: records at most G apart share one\n"
-	"      --msec-bounds        rows carry window_start_msec and window_end_msec even when\n"
-	"                           the windows are whole seconds (sessions: exact bounds)\n"
-	"      --agg LIST           count, sum:F, min:F, max:F, avg:F, uniq:F, first:F, last:F,\n"
-	"                           NAME=fn:F to rename (default count)\n"
-	"      --out-of-orderness D watermark = max event time - D - 1 (default 0)\n"
-	"      --lateness D         allowed lateness after a window fired (default 0)\n"
-	"      --idle-timeout D     a partition silent this long does not hold the watermark\n"
-	"                           (default 0: never)\n"
-	"      --max-future D       a record this far ahead of its partition is a dead letter\n"
-	"                           (default 0: no limit)\n"
-	"      --meta-field NAME    provenance field of kin --meta-field: watermarks and window\n"
-	"                           state per Kafka partition (default _src); a key must not\n"
-	"                           span partitions: one that does is windowed in each apart,\n"
-	"                           counted (evpipe_keys_cross_partition_total) and warned\n"
-	"                           about once\n"
-	"      --keys-span-partitions  one window state for all partitions, for input not keyed\n"
-	"                           by the aggregation key: right in one copy of the job, whose\n"
-	"                           state then cannot move to another copy\n"
-	"      --late PATH|fd:N     late records and dead letters (default: reported on stderr)\n"
-	"      --state-dir DIR      keep window state in a RocksDB store in DIR: on SIGTERM it is\n"
-	"                           saved there and a restart with the same DIR continues (default:\n"
-	"                           a private store, removed at exit)\n"
-	"      --max-line-bytes N   longer lines are dead letters, too_long (default 1MiB)\n"
-	"      --state-memory SIZE  memory for state: in-memory aggregation, RocksDB's buffers and\n"
-	"                           cache; beyond it windows spill to RocksDB (default 128MiB)\n" EV_CKPT_OPTIONS_HELP
-	"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n" EV_TOOL_OPTIONS_HELP
-	"\n"
-	"Exit status: 0 ok, 1 runtime failure (I/O, an impossible control line: ADR 0013),\n"
-	"2 usage error.\n";
-
-enum {
-	OPT_TS_FIELD = 256,
-	OPT_KEY,
-	OPT_TUMBLE,
-	OPT_SLIDE,
-	OPT_EVERY,
-	OPT_GAP,
-	OPT_MSEC_BOUNDS,
-	OPT_KEYS_SPAN,
-	OPT_AGG,
-	OPT_OOO,
-	OPT_LATENESS,
-	OPT_IDLE,
-	OPT_MAX_FUTURE,
-	OPT_META_FIELD,
-	OPT_LATE,
-	OPT_STATE_DIR,
-	OPT_STATE_MEMORY,
-	OPT_MAX_LINE,
-};
-
-static const struct option long_options[] = {
-	{"ts-field", required_argument, NULL, OPT_TS_FIELD},
-	{"key", required_argument, NULL, OPT_KEY},
-	{"tumble", required_argument, NULL, OPT_TUMBLE},
-	{"slide", required_argument, NULL, OPT_SLIDE},
-	{"every", required_argument, NULL, OPT_EVERY},
-	{"session-gap", required_argument, NULL, OPT_GAP},
-	{"msec-bounds", no_argument, NULL, OPT_MSEC_BOUNDS},
-	{"keys-span-partitions", no_argument, NULL, OPT_KEYS_SPAN},
-	{"agg", required_argument, NULL, OPT_AGG},
-	{"out-of-orderness", required_argument, NULL, OPT_OOO},
-	{"lateness", required_argument, NULL, OPT_LATENESS},
-	{"idle-timeout", required_argument, NULL, OPT_IDLE},
-	{"max-future", required_argument, NULL, OPT_MAX_FUTURE},
-	{"meta-field", required_argument, NULL, OPT_META_FIELD},
-	{"late", required_argument, NULL, OPT_LATE},
-	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
-	{"state-memory", required_argument, NULL, OPT_STATE_MEMORY},
-	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
-	EV_CKPT_LONG_OPTIONS,
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 #define MAX_KEYS 16
 
@@ -567,72 +463,129 @@ static int run(struct evwindow *e)
 	return r < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
 }
 
-static int duration(const char *arg, int64_t *ms, int positive)
+static int opt_key(const ev_option *o, char *arg, char *err, size_t errlen)
 {
-	if (ev_opt_duration_ms(arg, 1000, ms) < 0 || (positive && *ms <= 0))
-		return ev_tool_usage_error("invalid duration '%s'", arg);
+	struct evwindow *e = o->value;
+	char *save = NULL;
+	for (char *k = strtok_r(arg, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+		if (e->nkeys == MAX_KEYS) {
+			snprintf(err, errlen, "at most %d key fields", MAX_KEYS);
+			return -1;
+		}
+		e->keys[e->nkeys++] = k;
+	}
+	return 0;
+}
+
+static int opt_meta_field(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	*(const char **)o->value = *arg ? arg : NULL;
+	return 0;
+}
+
+static int opt_state_memory(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	uint64_t *bytes = o->value;
+	if (ev_opt_size(arg, bytes) < 0 || *bytes < (1u << 20)) {
+		snprintf(err, errlen, "invalid --state-memory '%s' (at least 1MiB)", arg);
+		return -1;
+	}
 	return 0;
 }
 
 static int parse_args(struct evwindow *e, int argc, char **argv)
 {
 	char err[512];
-	int c;
 	const char *agg = "count";
 	ev_window_opts *w = &e->wo;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, EV_TOOL_SHORT_OPTIONS, long_options, NULL)) != -1) {
-		int common = ev_tool_common_option(c, optarg, usage_text, &e->common);
-		if (common != 0) {
-			if (common < 0)
-				return -1;
-			continue;
-		}
-		if (ev_ckpt_option(c, optarg, &e->ck))
-			continue;
-		int rc = 0;
-		switch (c) {
-		case OPT_TS_FIELD: e->ts_field = optarg; break;
-		case OPT_KEY: {
-			char *save = NULL;
-			for (char *k = strtok_r(optarg, ",", &save); k;
-			     k = strtok_r(NULL, ",", &save)) {
-				if (e->nkeys == MAX_KEYS)
-					return ev_tool_usage_error("at most %d key fields",
-								   MAX_KEYS);
-				e->keys[e->nkeys++] = k;
-			}
-			break;
-		}
-		case OPT_TUMBLE: rc = duration(optarg, &w->size_ms, 1); break;
-		case OPT_SLIDE: rc = duration(optarg, &w->size_ms, 1); break;
-		case OPT_EVERY: rc = duration(optarg, &w->every_ms, 1); break;
-		case OPT_GAP: rc = duration(optarg, &w->gap_ms, 1); break;
-		case OPT_MSEC_BOUNDS: w->msec_bounds = 1; break;
-		case OPT_KEYS_SPAN: w->keys_span_partitions = 1; break;
-		case OPT_AGG: agg = optarg; break;
-		case OPT_OOO: rc = duration(optarg, &e->wmo.out_of_orderness_ms, 0); break;
-		case OPT_LATENESS: rc = duration(optarg, &w->lateness_ms, 0); break;
-		case OPT_IDLE: rc = duration(optarg, &e->wmo.idle_timeout_ms, 0); break;
-		case OPT_MAX_FUTURE: rc = duration(optarg, &e->wmo.max_future_ms, 0); break;
-		case OPT_META_FIELD: e->meta_field = *optarg ? optarg : NULL; break;
-		case OPT_LATE: e->late_spec = optarg; break;
-		case OPT_STATE_DIR: e->state_dir = optarg; break;
-		case OPT_STATE_MEMORY:
-			if (ev_opt_size(optarg, &e->state_memory) < 0 ||
-			    e->state_memory < (1u << 20))
-				return ev_tool_usage_error(
-					"invalid --state-memory '%s' (at least 1MiB)", optarg);
-			break;
-		case OPT_MAX_LINE:
-			if (ev_opt_size(optarg, &e->max_line) < 0 || e->max_line == 0)
-				return ev_tool_usage_error("invalid --max-line-bytes '%s'", optarg);
-			break;
-		default: return ev_tool_bad_option(argv);
-		}
-		if (rc)
-			return rc;
-	}
+	const ev_option options[] = {
+		EV_OPT_TEXT(
+			"usage: evwindow (--tumble D | --slide D --every E | --session-gap G) [options] < records\n"
+			"\n"
+			"Aggregates records in event-time windows and writes one row per window and key when\n"
+			"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
+			"<aggregates>,\"version\"}, the version being the records folded into the window. Times\n"
+			"are UTC \"YYYY-MM-DD hh:mm:ss\", rounded down to the second; when a window size, --every\n"
+			"or --session-gap is not whole seconds (or with --msec-bounds), \"window_start_msec\" and\n"
+			"\"window_end_msec\" follow the bounds with their milliseconds (0-999) past those seconds\n"
+			"(ADR 0017). A record that arrives after its window fired but within the allowed lateness\n"
+			"updates it, and the row is written again with a higher version; later records go to the\n"
+			"late output. Records that cannot be windowed are dead letters there too (missing_ts,\n"
+			"bad_ts, missing_key, bad_value, future, parse, too_long). Control lines are forwarded,\n"
+			"after the rows they release. The end of input fires every open window, unless the input\n"
+			"was only stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in\n"
+			"the last checkpoint or saved to --state-dir (with neither, they are fired). With\n"
+			"checkpoints, only {\"__evpipe\":\"end\"} ends the stream: an input that just stops keeps\n"
+			"them too.\n"
+			"Without checkpoints a barrier asks the sinks to acknowledge what preceded it (kin\n"
+			"--commit-on-ack): it is held back until every window open when it came is final (the\n"
+			"watermark past its end plus the lateness; sessions: the end of input, or a stop that\n"
+			"saved them to --state-dir).\n"
+			"\n"
+			"Options:\n"),
+		EV_OPT_STRING(0, "ts-field", "F", &e->ts_field,
+			      "event time field: epoch ms or RFC 3339 (default ts)"),
+		EV_OPT_CALLBACK(0, "key", "LIST", e, opt_key,
+				"key fields, comma-separated (default: one key for all)"),
+		EV_OPT_DURATION(0, "tumble", "D", &w->size_ms, 1000, 1, INT64_MAX,
+				"tumbling windows of D (250ms, 5s, 1m, 1h)"),
+		EV_OPT_SEE(0, "slide", "D --every E", "sliding windows of D starting every E"),
+		EV_OPT_DURATION(0, "slide", "D", &w->size_ms, 1000, 1, INT64_MAX, NULL),
+		EV_OPT_DURATION(0, "every", "E", &w->every_ms, 1000, 1, INT64_MAX, NULL),
+		EV_OPT_DURATION(0, "session-gap", "G", &w->gap_ms, 1000, 1, INT64_MAX,
+				"session windows per key: records at most G apart share one"),
+		EV_OPT_FLAG(0, "msec-bounds", &w->msec_bounds, 1,
+			    "rows carry window_start_msec and window_end_msec even when\n"
+			    "the windows are whole seconds (sessions: exact bounds)"),
+		EV_OPT_STRING(0, "agg", "LIST", &agg,
+			      "count, sum:F, min:F, max:F, avg:F, uniq:F, first:F, last:F,\n"
+			      "NAME=fn:F to rename (default count)"),
+		EV_OPT_DURATION(0, "out-of-orderness", "D", &e->wmo.out_of_orderness_ms, 1000, 0,
+				INT64_MAX, "watermark = max event time - D - 1 (default 0)"),
+		EV_OPT_DURATION(0, "lateness", "D", &w->lateness_ms, 1000, 0, INT64_MAX,
+				"allowed lateness after a window fired (default 0)"),
+		EV_OPT_DURATION(0, "idle-timeout", "D", &e->wmo.idle_timeout_ms, 1000, 0, INT64_MAX,
+				"a partition silent this long does not hold the watermark\n"
+				"(default 0: never)"),
+		EV_OPT_DURATION(0, "max-future", "D", &e->wmo.max_future_ms, 1000, 0, INT64_MAX,
+				"a record this far ahead of its partition is a dead letter\n"
+				"(default 0: no limit)"),
+		EV_OPT_CALLBACK(0, "meta-field", "NAME", &e->meta_field, opt_meta_field,
+				"provenance field of kin --meta-field: watermarks and window\n"
+				"state per Kafka partition (default _src); a key must not\n"
+				"span partitions: one that does is windowed in each apart,\n"
+				"counted (evpipe_keys_cross_partition_total) and warned\n"
+				"about once"),
+		EV_OPT_FLAG(0, "keys-span-partitions", &w->keys_span_partitions, 1,
+			    "one window state for all partitions, for input not keyed\n"
+			    "by the aggregation key: right in one copy of the job, whose\n"
+			    "state then cannot move to another copy"),
+		EV_OPT_STRING(0, "late", "PATH|fd:N", &e->late_spec,
+			      "late records and dead letters (default: reported on stderr)"),
+		EV_OPT_STRING(0, "state-dir", "DIR", &e->state_dir,
+			      "keep window state in a RocksDB store in DIR: on SIGTERM it is\n"
+			      "saved there and a restart with the same DIR continues (default:\n"
+			      "a private store, removed at exit)"),
+		EV_OPT_SIZE(0, "max-line-bytes", "N", &e->max_line, 1, INT64_MAX,
+			    "--max-line-bytes",
+			    "longer lines are dead letters, too_long (default 1MiB)"),
+		EV_OPT_CALLBACK(0, "state-memory", "SIZE", &e->state_memory, opt_state_memory,
+				"memory for state: in-memory aggregation, RocksDB's buffers and\n"
+				"cache; beyond it windows spill to RocksDB (default 128MiB)"),
+		EV_OPTS_CKPT(&e->ck),
+		EV_OPT_TEXT(
+			"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n"),
+		EV_OPTS_COMMON(&e->common),
+		EV_OPT_TEXT(
+			"\n"
+			"Exit status: 0 ok, 1 runtime failure (I/O, an impossible control line: ADR 0013),\n"
+			"2 usage error.\n"),
+		EV_OPT_END(),
+	};
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	if (optind < argc)
 		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
 	snprintf(e->ts_path, sizeof(e->ts_path), "/%s", e->ts_field);

@@ -1,7 +1,6 @@
 /* kin: consume Kafka topics to NDJSON on stdout, produce stdin lines to Kafka (kcat-like).
  * This file: options, set-up shared by the modes, and main. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
@@ -13,140 +12,6 @@
 #include "kin.h"
 #include "log.h"
 #include "opts.h"
-
-static const char usage_text[] =
-	"usage: kin -C -b BROKERS -t TOPIC [-t TOPIC...] [options]   consume to stdout\n"
-	"       kin -C -b BROKERS -G GROUP TOPIC... [options]          consume as a group member\n"
-	"       kin -P -b BROKERS -t TOPIC [options] < lines             produce stdin lines\n"
-	"       kin -L -b BROKERS [-t TOPIC] [-J]                        list metadata\n"
-	"\n"
-	"Modes:\n"
-	"  -C, --consume            consume messages, one payload per line on stdout\n"
-	"  -P, --produce            produce one message per stdin line (blank lines and\n"
-	"                           control lines are skipped and counted)\n"
-	"  -L, --list               list brokers, topics and partitions\n"
-	"\n"
-	"Common options:\n" EV_KAFKA_OPTIONS_HELP
-	"  -t, --topic TOPIC        topic (repeatable when consuming)\n"
-	"  -p, --partition N        only partition N (consume), or produce to partition N\n"
-	"  -J, --json               consume: write kin's JSON envelope (topic, partition, offset,\n"
-	"                           tstype, ts, broker, headers, key, payload); produce: read it\n"
-	"                           back (key, headers, partition and timestamp restored)\n" EV_TOOL_OPTIONS_HELP
-	"\n"
-	"Consume options:\n"
-	"  -G, --group GROUP        join consumer group GROUP (balanced, offsets committed after\n"
-	"                           the records are written); topics may follow as arguments\n"
-	"  -o, --offset OFFSET      where to start: beginning, end, stored, N (absolute), -N\n"
-	"                           (N before the end), s@MS (first message at or after epoch\n"
-	"                           ms MS); e@MS stops a partition at timestamp MS (repeatable,\n"
-	"                           default end; with -G only beginning and end, for new groups)\n"
-	"  -e, --exit               exit once every assigned partition has reached its end;\n"
-	"                           with -G and --restore, every partition of the checkpoint\n"
-	"                           too (one a member that died still holds, until its session\n"
-	"                           times out, is waited for: its restored state needs it)\n"
-	"  -c, --count N            exit after N messages\n"
-	"      --meta-field NAME    add the message's provenance as the record's first field NAME:\n"
-	"                           {\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
-	"                           that is not a JSON object is wrapped as\n"
-	"                           {\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}\n"
-	"  A payload with a newline or a CR in it, or whose first key begins with \"__evpipe\"\n"
-	"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
-	"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
-	"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
-	"  (-J escapes every payload: nothing to wrap).\n"
-	"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
-	"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
-	"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
-	"  them when it is only suspended.\n"
-	"  kin prefetches up to 500000 messages (-X queued.min.messages, at most\n"
-	"  queued.max.messages.kbytes of payload) and fetches with -X fetch.wait.max.ms=100:\n"
-	"  librdkafka 2.0 pauses fetching for a second once that queue is full. Set them lower\n"
-	"  to trade throughput for memory.\n"
-	"\n"
-	"Checkpoints (kin coordinates them: docs/design.md, State and checkpoints):\n"
-	"      --checkpoint-interval D  inject a barrier D after the last checkpoint ended\n"
-	"      --checkpoint-expect LIST the stages whose parts complete a checkpoint, e.g.\n"
-	"                           evwindow,chsink,dlqsink-dlq (default: none but kin's)\n"
-	"      --checkpoint-timeout D   abandon a checkpoint not complete after D (default 60s);\n"
-	"                           one that cannot begin for D (the output blocked by a stage\n"
-	"                           that hangs) fails too\n"
-	"      --tolerable-failures N   stop after more than N abandoned in a row (default 3)\n"
-	"      --retain K           keep the K newest complete checkpoints (default 3)\n" EV_CKPT_OPTIONS_HELP
-	"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
-	"  the group (-G) only once a checkpoint is complete, for lag monitoring. A checkpoint\n"
-	"  of other topics or another group is refused unless --restore-mismatch allow.\n"
-	"\n"
-	"Commits without checkpoints (-G; ADR 0014):\n"
-	"      --commit-on-ack SRC  commit only what the sinks acknowledged: inject a barrier\n"
-	"                           every --checkpoint-interval (default 1s) and commit the\n"
-	"                           offsets it follows once every --checkpoint-expect stage (or\n"
-	"                           any one, by default) wrote \"<stage> <id>\" to SRC (a named\n"
-	"                           pipe or fd:N; chsink --ack, dlqsink --ack). At the end kin\n"
-	"                           closes its output and waits up to --checkpoint-timeout for\n"
-	"                           the last barrier's acknowledgements. Without this option\n"
-	"                           -G commits what was written to stdout: at-least-once only\n"
-	"                           when stdout is the record's final place.\n"
-	"\n"
-	"Produce options:\n"
-	"  -k, --key KEY            key of every message\n"
-	"      --key-field NAME     key taken from the top-level JSON field NAME of each line\n"
-	"      --max-line-bytes N   refuse (report, not produce, exit 1) lines longer than N\n"
-	"                           (default 1MiB, Kafka's default message.max.bytes)\n"
-	"      --no-idempotence     turn off the idempotent producer (on by default)\n"
-	"      --schema-id N        write each message registry-framed: a byte 0 and the schema\n"
-	"                           id N (4 bytes, big-endian) before the line\n"
-	"      --subject S          the same with the id of the latest version of subject S in\n"
-	"                           the schema registry at $SCHEMA_REGISTRY_URL\n"
-	"  Consuming with --meta-field, a registry-framed message (first byte 0, then a 4-byte\n"
-	"  schema id) loses its frame and gets \"schema_id\":N in its provenance.\n"
-	"\n"
-	"Exit status: 0 ok, 1 runtime failure (brokers unreachable, a message not delivered or\n"
-	"not produced), 2 usage error.\n";
-
-enum {
-	OPT_KEY_FIELD = 256,
-	OPT_META_FIELD,
-	OPT_MAX_LINE,
-	OPT_NO_IDEMPOTENCE,
-	OPT_CKPT_INTERVAL,
-	OPT_CKPT_EXPECT,
-	OPT_CKPT_TIMEOUT,
-	OPT_TOLERABLE,
-	OPT_RETAIN,
-	OPT_SCHEMA_ID,
-	OPT_SUBJECT,
-	OPT_COMMIT_ON_ACK,
-};
-
-static const struct option long_options[] = {
-	{"consume", no_argument, NULL, 'C'},
-	{"produce", no_argument, NULL, 'P'},
-	{"list", no_argument, NULL, 'L'},
-	EV_KAFKA_LONG_OPTIONS,
-	{"topic", required_argument, NULL, 't'},
-	{"partition", required_argument, NULL, 'p'},
-	{"offset", required_argument, NULL, 'o'},
-	{"exit", no_argument, NULL, 'e'},
-	{"count", required_argument, NULL, 'c'},
-	{"group", required_argument, NULL, 'G'},
-	{"json", no_argument, NULL, 'J'},
-	{"key", required_argument, NULL, 'k'},
-	{"key-field", required_argument, NULL, OPT_KEY_FIELD},
-	{"meta-field", required_argument, NULL, OPT_META_FIELD},
-	{"max-line-bytes", required_argument, NULL, OPT_MAX_LINE},
-	{"no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE},
-	{"checkpoint-interval", required_argument, NULL, OPT_CKPT_INTERVAL},
-	{"checkpoint-expect", required_argument, NULL, OPT_CKPT_EXPECT},
-	{"checkpoint-timeout", required_argument, NULL, OPT_CKPT_TIMEOUT},
-	{"tolerable-failures", required_argument, NULL, OPT_TOLERABLE},
-	{"retain", required_argument, NULL, OPT_RETAIN},
-	{"schema-id", required_argument, NULL, OPT_SCHEMA_ID},
-	{"subject", required_argument, NULL, OPT_SUBJECT},
-	{"commit-on-ack", required_argument, NULL, OPT_COMMIT_ON_ACK},
-	EV_CKPT_LONG_OPTIONS,
-	EV_TOOL_LONG_OPTIONS,
-	{NULL, 0, NULL, 0},
-};
 
 struct part *kin_part_find(struct kin *k, const char *topic, int32_t partition, int create)
 {
@@ -340,108 +205,187 @@ static void setup_metrics(struct kin *k)
 					     "Consumer group rebalances (assign and revoke)", NULL);
 }
 
+static int opt_mode(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	struct kin *k = o->value;
+	(void)arg;
+	if (k->mode && k->mode != o->short_name) {
+		snprintf(err, errlen, "-C, -P and -L exclude each other");
+		return -1;
+	}
+	k->mode = o->short_name;
+	return 0;
+}
+
+static int add_topic(struct kin *k, const char *topic, char *err, size_t errlen)
+{
+	if (k->ntopics == MAX_TOPICS) {
+		snprintf(err, errlen, "at most %d topics", MAX_TOPICS);
+		return -1;
+	}
+	k->topics[k->ntopics++] = topic;
+	return 0;
+}
+
+static int opt_topic(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	return add_topic(o->value, arg, err, errlen);
+}
+
+static int opt_offset(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	if (parse_offset(o->value, arg) < 0) {
+		snprintf(err, errlen, "invalid offset '%s'", arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_expect(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	struct kin *k = o->value;
+	char *save = NULL;
+	for (char *st = strtok_r(arg, ",", &save); st; st = strtok_r(NULL, ",", &save)) {
+		if (k->co.nexpect == sizeof(k->expect) / sizeof(k->expect[0])) {
+			snprintf(err, errlen, "too many stages");
+			return -1;
+		}
+		k->expect[k->co.nexpect++] = st;
+	}
+	return 0;
+}
+
 static int parse_args(struct kin *k, int argc, char **argv)
 {
 	char err[512];
-	int c;
-	int64_t v;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv,
-				"CPLt:p:o:ec:G:Jk:" EV_KAFKA_SHORT_OPTIONS EV_TOOL_SHORT_OPTIONS,
-				long_options, NULL)) != -1) {
-		int common = ev_tool_common_option(c, optarg, usage_text, &k->common);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		int kafka = ev_kafka_opts_option(&k->kafka, c, optarg, err, sizeof(err));
-		if (kafka < 0)
-			return ev_tool_usage_error("%s", err);
-		if (kafka > 0)
-			continue;
-		switch (c) {
-		case 'C':
-		case 'P':
-		case 'L':
-			if (k->mode && k->mode != c)
-				return ev_tool_usage_error("-C, -P and -L exclude each other");
-			k->mode = c;
-			break;
-		case 't':
-			if (k->ntopics == MAX_TOPICS)
-				return ev_tool_usage_error("at most %d topics", MAX_TOPICS);
-			k->topics[k->ntopics++] = optarg;
-			break;
-		case 'p':
-			if (ev_opt_int(optarg, 0, INT32_MAX, &v) < 0)
-				return ev_tool_usage_error("invalid partition '%s'", optarg);
-			k->partition = (int32_t)v;
-			break;
-		case 'o':
-			if (parse_offset(k, optarg) < 0)
-				return ev_tool_usage_error("invalid offset '%s'", optarg);
-			break;
-		case 'e': k->exit_eof = 1; break;
-		case 'c':
-			if (ev_opt_int(optarg, 1, INT64_MAX, &k->max_count) < 0)
-				return ev_tool_usage_error("invalid count '%s'", optarg);
-			break;
-		case 'G': k->group = optarg; break;
-		case 'J': k->json = 1; break;
-		case 'k': k->key = optarg; break;
-		case OPT_KEY_FIELD: k->key_field = optarg; break;
-		case OPT_META_FIELD: k->meta_field = optarg; break;
-		case OPT_MAX_LINE:
-			if (ev_opt_size(optarg, &k->max_line) < 0 || k->max_line == 0)
-				return ev_tool_usage_error("invalid size '%s'", optarg);
-			break;
-		case OPT_NO_IDEMPOTENCE: k->idempotence = 0; break;
-		case OPT_SCHEMA_ID:
-			if (ev_opt_int(optarg, 1, INT32_MAX, &v) < 0)
-				return ev_tool_usage_error("invalid schema id '%s'", optarg);
-			k->schema_id = (int32_t)v;
-			break;
-		case OPT_SUBJECT: k->subject = optarg; break;
-		case OPT_CKPT_INTERVAL:
-		case OPT_CKPT_TIMEOUT:
-			if (ev_opt_duration_ms(optarg, 1000, &v) < 0 || v <= 0)
-				return ev_tool_usage_error("invalid duration '%s'", optarg);
-			*(c == OPT_CKPT_INTERVAL ? &k->co.interval_ms : &k->co.timeout_ms) = v;
-			break;
-		case OPT_CKPT_EXPECT: {
-			char *save = NULL;
-			for (char *st = strtok_r(optarg, ",", &save); st;
-			     st = strtok_r(NULL, ",", &save)) {
-				if (k->co.nexpect == sizeof(k->expect) / sizeof(k->expect[0]))
-					return ev_tool_usage_error("too many stages");
-				k->expect[k->co.nexpect++] = st;
-			}
-			break;
-		}
-		case OPT_TOLERABLE:
-			if (ev_opt_int(optarg, 0, 1000000, &v) < 0)
-				return ev_tool_usage_error("invalid count '%s'", optarg);
-			k->co.tolerable = (int)v;
-			break;
-		case OPT_COMMIT_ON_ACK: k->ack_spec = optarg; break;
-		case OPT_RETAIN:
-			if (ev_opt_int(optarg, 1, 1000000, &v) < 0)
-				return ev_tool_usage_error("invalid count '%s'", optarg);
-			k->co.retain = (int)v;
-			break;
-		default:
-			if (ev_ckpt_option(c, optarg, &k->ck))
-				break;
-			return ev_tool_bad_option(argv);
-		}
-	}
+	const ev_option options[] = {
+		EV_OPT_TEXT(
+			"usage: kin -C -b BROKERS -t TOPIC [-t TOPIC...] [options]   consume to stdout\n"
+			"       kin -C -b BROKERS -G GROUP TOPIC... [options]          consume as a group member\n"
+			"       kin -P -b BROKERS -t TOPIC [options] < lines             produce stdin lines\n"
+			"       kin -L -b BROKERS [-t TOPIC] [-J]                        list metadata\n"
+			"\n"
+			"Modes:\n"),
+		EV_OPT_CALLBACK('C', "consume", NULL, k, opt_mode,
+				"consume messages, one payload per line on stdout"),
+		EV_OPT_CALLBACK('P', "produce", NULL, k, opt_mode,
+				"produce one message per stdin line (blank lines and\n"
+				"control lines are skipped and counted)"),
+		EV_OPT_CALLBACK('L', "list", NULL, k, opt_mode,
+				"list brokers, topics and partitions"),
+		EV_OPT_TEXT("\n"
+			    "Common options:\n"),
+		EV_OPTS_KAFKA(&k->kafka),
+		EV_OPT_CALLBACK('t', "topic", "TOPIC", k, opt_topic,
+				"topic (repeatable when consuming)"),
+		EV_OPT_INT('p', "partition", "N", &k->partition, 0, INT32_MAX, "partition",
+			   "only partition N (consume), or produce to partition N"),
+		EV_OPT_FLAG('J', "json", &k->json, 1,
+			    "consume: write kin's JSON envelope (topic, partition, offset,\n"
+			    "tstype, ts, broker, headers, key, payload); produce: read it\n"
+			    "back (key, headers, partition and timestamp restored)"),
+		EV_OPTS_COMMON(&k->common),
+		EV_OPT_TEXT("\n"
+			    "Consume options:\n"),
+		EV_OPT_STRING('G', "group", "GROUP", &k->group,
+			      "join consumer group GROUP (balanced, offsets committed after\n"
+			      "the records are written); topics may follow as arguments"),
+		EV_OPT_CALLBACK('o', "offset", "OFFSET", k, opt_offset,
+				"where to start: beginning, end, stored, N (absolute), -N\n"
+				"(N before the end), s@MS (first message at or after epoch\n"
+				"ms MS); e@MS stops a partition at timestamp MS (repeatable,\n"
+				"default end; with -G only beginning and end, for new groups)"),
+		EV_OPT_FLAG('e', "exit", &k->exit_eof, 1,
+			    "exit once every assigned partition has reached its end;\n"
+			    "with -G and --restore, every partition of the checkpoint\n"
+			    "too (one a member that died still holds, until its session\n"
+			    "times out, is waited for: its restored state needs it)"),
+		EV_OPT_INT('c', "count", "N", &k->max_count, 1, INT64_MAX, "count",
+			   "exit after N messages"),
+		EV_OPT_STRING(
+			0, "meta-field", "NAME", &k->meta_field,
+			"add the message's provenance as the record's first field NAME:\n"
+			"{\"NAME\":{\"topic\",\"partition\",\"offset\",\"ts\"},...}; a payload\n"
+			"that is not a JSON object is wrapped as\n"
+			"{\"NAME\":{...,\"wrapped\":true},\"payload\":\"...\"}"),
+		EV_OPT_TEXT(
+			"  A payload with a newline or a CR in it, or whose first key begins with \"__evpipe\"\n"
+			"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
+			"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
+			"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
+			"  (-J escapes every payload: nothing to wrap).\n"
+			"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
+			"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
+			"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
+			"  them when it is only suspended.\n"
+			"  kin prefetches up to 500000 messages (-X queued.min.messages, at most\n"
+			"  queued.max.messages.kbytes of payload) and fetches with -X fetch.wait.max.ms=100:\n"
+			"  librdkafka 2.0 pauses fetching for a second once that queue is full. Set them lower\n"
+			"  to trade throughput for memory.\n"
+			"\n"
+			"Checkpoints (kin coordinates them: docs/design.md, State and checkpoints):\n"),
+		EV_OPT_DURATION(0, "checkpoint-interval", "D", &k->co.interval_ms, 1000, 1,
+				INT64_MAX, "inject a barrier D after the last checkpoint ended"),
+		EV_OPT_CALLBACK(0, "checkpoint-expect", "LIST", k, opt_expect,
+				"the stages whose parts complete a checkpoint, e.g.\n"
+				"evwindow,chsink,dlqsink-dlq (default: none but kin's)"),
+		EV_OPT_DURATION(0, "checkpoint-timeout", "D", &k->co.timeout_ms, 1000, 1, INT64_MAX,
+				"abandon a checkpoint not complete after D (default 60s);\n"
+				"one that cannot begin for D (the output blocked by a stage\n"
+				"that hangs) fails too"),
+		EV_OPT_INT(0, "tolerable-failures", "N", &k->co.tolerable, 0, 1000000, "count",
+			   "stop after more than N abandoned in a row (default 3)"),
+		EV_OPT_INT(0, "retain", "K", &k->co.retain, 1, 1000000, "count",
+			   "keep the K newest complete checkpoints (default 3)"),
+		EV_OPTS_CKPT(&k->ck),
+		EV_OPT_TEXT(
+			"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
+			"  the group (-G) only once a checkpoint is complete, for lag monitoring. A checkpoint\n"
+			"  of other topics or another group is refused unless --restore-mismatch allow.\n"
+			"\n"
+			"Commits without checkpoints (-G; ADR 0014):\n"),
+		EV_OPT_STRING(0, "commit-on-ack", "SRC", &k->ack_spec,
+			      "commit only what the sinks acknowledged: inject a barrier\n"
+			      "every --checkpoint-interval (default 1s) and commit the\n"
+			      "offsets it follows once every --checkpoint-expect stage (or\n"
+			      "any one, by default) wrote \"<stage> <id>\" to SRC (a named\n"
+			      "pipe or fd:N; chsink --ack, dlqsink --ack). At the end kin\n"
+			      "closes its output and waits up to --checkpoint-timeout for\n"
+			      "the last barrier's acknowledgements. Without this option\n"
+			      "-G commits what was written to stdout: at-least-once only\n"
+			      "when stdout is the record's final place."),
+		EV_OPT_TEXT("\n"
+			    "Produce options:\n"),
+		EV_OPT_STRING('k', "key", "KEY", &k->key, "key of every message"),
+		EV_OPT_STRING(0, "key-field", "NAME", &k->key_field,
+			      "key taken from the top-level JSON field NAME of each line"),
+		EV_OPT_SIZE(0, "max-line-bytes", "N", &k->max_line, 1, INT64_MAX, "size",
+			    "refuse (report, not produce, exit 1) lines longer than N\n"
+			    "(default 1MiB, Kafka's default message.max.bytes)"),
+		EV_OPT_FLAG(0, "no-idempotence", &k->idempotence, 0,
+			    "turn off the idempotent producer (on by default)"),
+		EV_OPT_INT(0, "schema-id", "N", &k->schema_id, 1, INT32_MAX, "schema id",
+			   "write each message registry-framed: a byte 0 and the schema\n"
+			   "id N (4 bytes, big-endian) before the line"),
+		EV_OPT_STRING(0, "subject", "S", &k->subject,
+			      "the same with the id of the latest version of subject S in\n"
+			      "the schema registry at $SCHEMA_REGISTRY_URL"),
+		EV_OPT_TEXT(
+			"  Consuming with --meta-field, a registry-framed message (first byte 0, then a 4-byte\n"
+			"  schema id) loses its frame and gets \"schema_id\":N in its provenance.\n"
+			"\n"
+			"Exit status: 0 ok, 1 runtime failure (brokers unreachable, a message not delivered or\n"
+			"not produced), 2 usage error.\n"),
+		EV_OPT_END(),
+	};
+	int rc = ev_tool_parse(options, argc, argv);
+	if (rc != 0)
+		return rc;
 	for (; optind < argc; optind++) {
 		if (!k->group)
 			return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
-		if (k->ntopics == MAX_TOPICS)
-			return ev_tool_usage_error("at most %d topics", MAX_TOPICS);
-		k->topics[k->ntopics++] = argv[optind];
+		if (add_topic(k, argv[optind], err, sizeof(err)) < 0)
+			return ev_tool_usage_error("%s", err);
 	}
 	if (!k->mode)
 		k->mode = k->group ? 'C' : 0;

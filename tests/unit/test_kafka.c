@@ -1,4 +1,5 @@
 /* test_kafka.c: kin's envelope parsing, property handling and statistics parsing. */
+#include <getopt.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -129,13 +130,19 @@ static void test_defaults(void)
 	ev_kafka_opts o;
 	unsetenv("EVPIPE_KAFKA_CONFIG");
 	CHECK(ev_kafka_opts_init(&o, err, sizeof(err)) == 0);
-	CHECK(ev_kafka_opts_option(&o, 'X', "fetch.wait.max.ms=250", err, sizeof(err)) == 1);
 	char path[] = "/tmp/evpipe-conf-XXXXXX";
 	int fd = mkstemp(path);
 	const char text[] = "queued.min.messages=100000\n";
 	CHECK(write(fd, text, sizeof(text) - 1) == (ssize_t)(sizeof(text) - 1));
 	close(fd);
-	CHECK(ev_kafka_opts_option(&o, 'F', path, err, sizeof(err)) == 1);
+	/* Through the options of the fragment every Kafka tool declares. */
+	const ev_option opts[] = {EV_OPTS_KAFKA(&o), EV_OPT_END()};
+	char a0[] = "kin", a1[] = "-X", a2[] = "fetch.wait.max.ms=250", a3[] = "-F",
+	     a4[] = "--timeout", a5[] = "3s";
+	char *argv[] = {a0, a1, a2, a3, path, a4, a5, NULL};
+	optind = 1;
+	CHECK(ev_opts_parse(opts, 7, argv, err, sizeof(err)) == 0 && optind == 7);
+	CHECK(o.timeout_ms == 3000);
 	unlink(path);
 	CHECK(ev_kafka_opts_default(&o, "fetch.wait.max.ms", "100", err, sizeof(err)) == 0);
 	CHECK(ev_kafka_opts_default(&o, "queued.min.messages", "500000", err, sizeof(err)) == 0);

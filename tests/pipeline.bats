@@ -442,6 +442,17 @@ newer_checkpoint() {
 	[ "$(latest_checkpoint)" -gt "$1" ]
 }
 
+# The id of the newest checkpoint of the S3 store when it has no manifest yet but the object
+# $1 (e.g. dlqsink-invalid.json); else fails.
+inflight_with() {
+	local objs n
+	objs=$(s3cmd -c "$S3CMD_CONFIG" ls -r "$EVPIPE_CHECKPOINT_STORE/$EVPIPE_JOB/" 2>/dev/null |
+		sed -n 's|.*/chk-0*\([0-9][0-9]*\)/\(.*\)$|\1 \2|p')
+	n=$(cut -d' ' -f1 <<<"$objs" | sort -n | tail -n 1)
+	[ -n "$n" ] && grep -qx "$n $1" <<<"$objs" && ! grep -qx "$n _manifest.json" <<<"$objs" &&
+		echo "$n"
+}
+
 # The pid of the job's stage $1 (kin, evvalidate, evwindow, chsink, dlqsink-invalid, ...).
 stage_pid() {
 	pgrep -f -- "^${1%%-*} .*--job $EVPIPE_JOB --stage $1( |\$)" | head -n 1
@@ -454,12 +465,13 @@ side_records() {
 		jq -c '[.reason, .raw, .raw_b64]' | LC_ALL=C sort
 }
 
-# Produce the events' pieces $1 to $2 (of 120), one every 0.3 s: records flow during a run.
+# Produce the events' pieces $1 to $2 (of 120), one every $3 s (0.3): records flow during a
+# run.
 produce_pieces() {
 	local n
 	for n in $(seq -f %03g "$1" "$2"); do
 		produce -p 0 < "piece.$n"
-		sleep 0.3
+		sleep "${3:-0.3}"
 	done
 }
 
@@ -467,8 +479,9 @@ produce_pieces() {
 # events produced in 12 parts, each while a run goes (in 10 pieces); in each run a stage is killed with SIGKILL
 # at a random moment after a checkpoint completed (11 kills: every stage, kin and evwindow
 # twice), and the next run restores the latest checkpoint. One kill falls between a manifest and
-# its committed line: evvalidate, which forwards that line to dlqsink-invalid, is stopped
-# (SIGSTOP) until a checkpoint completes, and dlqsink-invalid is killed then; the restart must
+# its committed line: chsink is stopped (SIGSTOP) until dlqsink-invalid wrote its part of the
+# checkpoint in flight, then evvalidate, which forwards the committed line to dlqsink-invalid;
+# chsink goes on, the checkpoint completes, and dlqsink-invalid is killed then; the restart must
 # commit that checkpoint's transaction (it happened), not abort it. A last run to the end of
 # the topic. The table must be the one computed offline, as if nothing had failed, and a
 # read_committed consumer of the dead-letter and late topics sees every record of the offline
@@ -479,19 +492,20 @@ produce_pieces() {
 	offline_rows events.ndjson > want.tsv
 	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/eo-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=1s
 	export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+	# (not i: bats' run sets it)
 	local stages=(kin evvalidate evwindow chsink dlqsink-invalid dlqsink-late dlqsink-rejected
 		window kin evwindow dlqsink-late)
-	local i stage pid job producer status before restored=0 started v
-	for i in "${!stages[@]}"; do
-		stage=${stages[$i]}
+	local r stage pid job producer status before restored=0 started v c n
+	for r in "${!stages[@]}"; do
+		stage=${stages[$r]}
 		before=$(latest_checkpoint)
 		started=$(($(date +%s%3N) - 1000))
-		"$JOB" 2> "err.$i" 3>&- &
+		"$JOB" 2> "err.$r" 3>&- &
 		job=$!
-		produce_pieces $((10 * i)) $((10 * i + 9)) &
+		produce_pieces $((10 * r)) $((10 * r + 9)) &
 		producer=$!
-		wait_for 120 newer_checkpoint "$before" || { cat "err.$i" >&2; false; }
-		case $i in
+		wait_for 120 newer_checkpoint "$before" || { cat "err.$r" >&2; false; }
+		case $r in
 		1 | 5 | 8)
 			# the last run's transactions were fenced and aborted by the restart
 			sleep 5
@@ -501,30 +515,37 @@ produce_pieces() {
 		if [ "$stage" = window ]; then
 			# between the manifest of a checkpoint and its committed line
 			stage=dlqsink-invalid
+			# chsink stopped: the checkpoint in flight cannot complete; until its barrier
+			# went through evvalidate, and dlqsink-invalid wrote its part with a transaction
+			c=$(stage_pid chsink)
 			for _ in $(seq 10); do
-				v=$(stage_pid evvalidate)
-				kill -STOP "$v"
-				before=$(latest_checkpoint)
-				wait_for 8 newer_checkpoint "$before" && break
-				kill -CONT "$v"
+				kill -STOP "$c"
+				wait_for 8 inflight_with dlqsink-invalid/transaction.log && break
+				kill -CONT "$c"
+				sleep 1
 			done
+			n=$(inflight_with dlqsink-invalid/transaction.log) || { kill -CONT "$c"; false; }
+			# evvalidate stopped: the committed line of that checkpoint stops there
+			v=$(stage_pid evvalidate)
+			kill -STOP "$v"
+			kill -CONT "$c"
+			wait_for 30 newer_checkpoint $((n - 1)) || { kill -CONT "$v"; false; }
 			pid=$(stage_pid dlqsink-invalid)
 			kill -KILL "$pid" || true
 			kill -CONT "$v"
-			newer_checkpoint "$before"
 		else
 			sleep "0.$((RANDOM % 10))"
 			pid=$(stage_pid "$stage")
-			[ -n "$pid" ] || { echo "no $stage running" >&2; cat "err.$i" >&2; false; }
+			[ -n "$pid" ] || { echo "no $stage running" >&2; cat "err.$r" >&2; false; }
 			kill -KILL "$pid"
 		fi
 		status=0
 		wait "$job" || status=$?
-		[ "$status" -eq 1 ] || { cat "err.$i" >&2; false; }
+		[ "$status" -eq 1 ] || { cat "err.$r" >&2; false; }
 		wait "$producer"
-		grep -q "stage '$stage' failed (killed by SIGKILL" "err.$i"
-		run -1 grep -q "firing the open windows" "err.$i"
-		grep -q "restoring checkpoint" "err.$i" && restored=$((restored + 1))
+		grep -q "stage '$stage' failed (killed by SIGKILL" "err.$r"
+		run -1 grep -q "firing the open windows" "err.$r"
+		grep -q "restoring checkpoint" "err.$r" && restored=$((restored + 1))
 		nothing_left
 	done
 	[ "$restored" -ge 10 ] # every run after the first continued from a checkpoint

@@ -252,6 +252,15 @@ static int txn_produce_log(struct dlqsink *d, const ev_buf *log)
 	return r;
 }
 
+static void drop_oversize(struct dlqsink *d)
+{
+	for (size_t i = 0; i < d->noversize; i++) {
+		free(d->oversize[i].key);
+		ev_buf_free(&d->oversize[i].payload);
+	}
+	d->noversize = 0;
+}
+
 /* The broker refused envelopes of the open transaction as too large: the transaction cannot
  * commit. Abort it and write its log again, those envelopes as claim checks. */
 static int txn_redo(struct dlqsink *d)
@@ -274,11 +283,7 @@ static int txn_redo(struct dlqsink *d)
 					refused ? small.len : e.len) < 0)
 			rc = -1;
 	}
-	for (size_t i = 0; i < d->noversize; i++) {
-		free(d->oversize[i].key);
-		ev_buf_free(&d->oversize[i].payload);
-	}
-	d->noversize = 0;
+	drop_oversize(d);
 	if (rc == 0 && ev_txn_abort(d->rk, 60000, msg, sizeof(msg)) < 0) {
 		ev_error("'%s': %s", d->topic, msg);
 		rc = -1;
@@ -421,6 +426,8 @@ static int txn_finish(struct dlqsink *d)
 	if (!d->in_txn)
 		return 0;
 	ev_kafka_flush_all(d->rk);
+	drop_oversize(d);
+	d->dl.failed = 0; /* the aborted copies */
 	if (ev_txn_abort(d->rk, 60000, err, sizeof(err)) < 0) {
 		ev_error("'%s': %s", d->topic, err);
 		return -1;
@@ -1134,6 +1141,8 @@ int main(int argc, char **argv)
 	ev_buf_free(&d.marker);
 	ev_buf_free(&d.log);
 	ev_buf_free(&d.held);
+	drop_oversize(&d);
+	free(d.oversize);
 	json_decref(d.restored_part);
 	if (d.marker_conf)
 		rd_kafka_conf_destroy(d.marker_conf);

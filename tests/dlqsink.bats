@@ -196,6 +196,11 @@ records_as() {
 	kin -C -q -b "$KAFKA_BROKERS" -t "$1" -o beginning -e -X "isolation.level=$2"
 }
 
+# At least $1 complete checkpoints in the file store's job directory $2.
+manifests_at_least() {
+	[ "$(find "$2" -name _manifest.json 2> /dev/null | wc -l)" -ge "$1" ]
+}
+
 @test "exactly once: a transaction per checkpoint, committed on its committed line; the rest aborted at a stop" {
 	need_services
 	topic=$(new_topic eos)
@@ -213,7 +218,7 @@ records_as() {
 	[[ "$stderr" == *"5 dead letter(s) after the last checkpoint are not committed to '$topic'"* ]]
 	# the part of each checkpoint logs its transaction's records
 	[ "$(jq -c .transaction "store/j-$topic/chk-0000000001/dlqsink.json")" = "{\"id\":\"evpipe.j-$topic.dlqsink.$topic\",\"records\":3}" ]
-	[ "$(cat "store/j-$topic/chk-0000000002/dlqsink/transaction.log" | wc -l)" -eq 4 ]
+	[ "$(wc -l < "store/j-$topic/chk-0000000002/dlqsink/transaction.log")" -eq 4 ]
 	records_as "$topic" read_committed > committed
 	[ "$(cat committed)" = "$(envelopes 1 3)" ]
 	# the aborted copies are in the topic: the transactions are real
@@ -252,7 +257,7 @@ records_as() {
 		--checkpoint-store "$store" --checkpoint-interval 200ms --checkpoint-expect dlqsink 2> kin.err |
 		grep --line-buffered -v '"committed"' |
 		dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" --checkpoint-store "$store" 2> err 3>&- &
-	wait_for 30 eval 'ls store/j-$src/chk-*/_manifest.json 2> /dev/null | wc -l | grep -qv "^[01]$"'
+	wait_for 30 manifests_at_least 2 "store/j-$src"
 	pkill -KILL -f -- "-t $src( |$)" || true
 	wait || true
 	# the dead letters were produced, but nothing committed
@@ -270,7 +275,7 @@ records_as() {
 	records_as "$topic" read_committed > committed
 	[ "$(wc -l < committed)" -eq 50 ]
 	# an altered log is refused, not written
-	latest=$(dirname "$(ls store/j-"$src"/chk-*/_manifest.json | tail -n 1)")
+	latest=$(dirname "$(find "store/j-$src" -name _manifest.json | sort | tail -n 1)")
 	mkdir -p tampered && cp -r store tampered/
 	echo '6 schema{"forged":1}' >> "tampered/$latest/dlqsink/transaction.log"
 	run -1 --separate-stderr dlqsink -b "$KAFKA_BROKERS" -t "$src.other" --job "j-$src" \

@@ -288,6 +288,8 @@ static int txn_redo(struct dlqsink *d)
 		ev_error("'%s': %s", d->topic, msg);
 		rc = -1;
 	}
+	if (rc == 0)
+		ev_counter_inc(d->m_txn_aborted);
 	d->in_txn = 0;
 	d->dl.failed = 0; /* the aborted copies */
 	if (rc == 0)

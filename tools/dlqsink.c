@@ -60,6 +60,7 @@ struct dlqsink {
 	ev_buf txid, marker;          /* transactional.id, the group of the committed marker */
 	rd_kafka_conf_t *marker_conf; /* for the consumer that reads the marker at a restore */
 	int in_txn;                   /* a transaction is open */
+	uint64_t txn_began_ns;        /* when (ev_mono_ns) */
 	int64_t prepared;             /* the checkpoint whose part logs the open transaction */
 	ev_buf log;                   /* the records of the open transaction */
 	ev_buf held;                  /* records after the prepared barrier: the next transaction */
@@ -168,6 +169,7 @@ static int produce_envelope(struct dlqsink *d, const char *line, size_t len, con
 			return -1;
 		}
 		d->in_txn = 1;
+		d->txn_began_ns = ev_mono_ns();
 	}
 	ev_buf small = EV_BUF_INIT;
 	rd_kafka_resp_err_t err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len,
@@ -327,6 +329,17 @@ static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
 		ev_buf_free(&held);
 		d->prepared = 0;
 		if (rc < 0)
+			return -1;
+	}
+	if (d->in_txn &&
+	    ev_mono_ns() - d->txn_began_ns > (uint64_t)d->txn_timeout_ms * 1000000u / 2) {
+		/* Checkpoints have failed for half the transaction timeout (a store outage): the
+		 * transaction is renewed, aborted and written again from its log, before the
+		 * broker aborts it and fences this producer. */
+		ev_warn("'%s': no checkpoint completed for %" PRIu64 " s: the open transaction is "
+			"written again in a new one",
+			d->topic, (ev_mono_ns() - d->txn_began_ns) / 1000000000u);
+		if (txn_redo(d) < 0)
 			return -1;
 	}
 	if (txn_flush(d) < 0)

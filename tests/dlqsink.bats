@@ -230,6 +230,25 @@ manifests_at_least() {
 	none_open "evpipe.j-$topic."
 }
 
+@test "exactly once: checkpoints failing for half the transaction timeout renew the transaction; nothing is lost or doubled" {
+	need_services
+	topic=$(new_topic eos)
+	{
+		envelopes 1 3
+		echo '{"__evpipe":"barrier","id":1,"ts":1}' # checkpoint 1 is abandoned
+		sleep 3
+		echo '{"__evpipe":"barrier","id":2,"ts":1}' # the transaction is 3 s old: renewed
+		echo '{"__evpipe":"committed","id":2}'
+		envelopes 4 4
+		echo '{"__evpipe":"end"}'
+	} | dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" \
+		--checkpoint-store "file://$PWD/store" --transaction-timeout 4s 2> err
+	grep -qE "'$topic': no checkpoint completed for [23] s: the open transaction is written again in a new one" err
+	[ "$(records_as "$topic" read_committed | sort)" = "$(envelopes 1 4 | sort)" ]
+	# the renewed transaction's first copies were aborted
+	[ "$(records_as "$topic" read_uncommitted | wc -l)" -eq 7 ]
+}
+
 @test "exactly once: the input ends after an end line, the finished stream commits all" {
 	need_services
 	topic=$(new_topic eos)

@@ -52,9 +52,6 @@ int ev_agg_value_json(ev_agg_value *out, const ev_agg_spec *spec, const json_t *
  * memory. */
 int ev_agg_value_fj(ev_agg_value *out, const ev_agg_spec *spec, const ev_fj_node *nodes, long i,
 		    ev_buf *buf);
-/* A scalar node as ev_json_value writes it. Returns 1 for an array or an object (not
- * written), 0, or -1 when out of memory. */
-int ev_json_scalar_fj(ev_buf *out, const ev_fj_node *n);
 
 /* The running state of every aggregate of one window and key. */
 typedef struct ev_agg_state ev_agg_state;
@@ -79,11 +76,5 @@ int ev_agg_encode(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs,
 ev_agg_state *ev_agg_decode(const void *data, size_t len, const ev_agg_spec *specs, size_t n);
 /* Append ,"name":value for each aggregate; null for an aggregate over no values. */
 int ev_agg_format(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs, size_t n);
-
-/* A JSON number as its shortest text that reads back the same double; integral values keep a
- * ".0" so that they stay reals ("3.0", "0.1", "1e+16"). */
-int ev_json_real(ev_buf *out, double v);
-/* A JSON value in compact form, with reals as ev_json_real writes them. */
-int ev_json_value(ev_buf *out, const json_t *v);
 
 #endif

@@ -3,6 +3,8 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
+
 void ev_backoff_init(ev_backoff *b, int64_t min_ms, int64_t max_ms, uint64_t seed)
 {
 	b->min_ms = min_ms > 0 ? min_ms : 1;
@@ -31,6 +33,32 @@ int64_t ev_backoff_next(ev_backoff *b)
 void ev_backoff_reset(ev_backoff *b)
 {
 	b->ceiling_ms = b->min_ms;
+}
+
+void ev_retry_begin(ev_retry *r, ev_backoff *b, int64_t budget_ms)
+{
+	r->backoff = b;
+	r->budget_ms = budget_ms > 0 ? budget_ms : 0;
+	r->give_up_ns = 0;
+}
+
+int ev_retry_next(ev_retry *r, int64_t *delay_ms)
+{
+	uint64_t now = ev_mono_ns();
+	*delay_ms = 0;
+	if (r->give_up_ns == 0)
+		r->give_up_ns = now + (uint64_t)r->budget_ms * 1000000u;
+	if (now >= r->give_up_ns)
+		return 0;
+	int64_t delay = ev_backoff_next(r->backoff);
+	int64_t left = (int64_t)((r->give_up_ns - now) / 1000000u) + 1;
+	*delay_ms = delay < left ? delay : left;
+	return 1;
+}
+
+int ev_retry_failing(const ev_retry *r)
+{
+	return r->give_up_ns != 0;
 }
 
 int ev_backoff_curl_fatal(int curl_code)

@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "ht.h"
 #include "log.h"
 #include "ndjson.h"
-#include "tool.h"
+#include "sha256.h"
 
 int ev_ckpt_opt_mismatch(const ev_option *o, char *arg, char *err, size_t errlen)
 {
@@ -37,11 +38,7 @@ int ev_ckpt_open(ev_ckpt *o, const char *job, const char *tool, char *err, size_
 	}
 	if (!o->url)
 		return 0;
-	ev_buf key = EV_BUF_INIT;
-	ev_ckpt_key(&key, job, 1, o->stage);
-	int ok = ev_store_key_ok(ev_buf_cstr(&key));
-	ev_buf_free(&key);
-	if (!ok) {
+	if (!ev_ckpt_names_ok(job, o->stage)) {
 		snprintf(err, errlen, "job '%s' or stage '%s' cannot name a checkpoint", job,
 			 o->stage);
 		return -1;
@@ -64,10 +61,238 @@ void ev_ckpt_set_identity(ev_ckpt *o, json_t *identity)
 	o->identity = identity;
 }
 
+/* A checkpoint's directory is "<job>/" CHK_PREFIX "<N>"; the names of its keys: a part is
+ * "<stage>" PART_SUFFIX. */
+#define CHK_PREFIX "chk-"
+#define MANIFEST_NAME "_manifest.json"
+#define PART_SUFFIX ".json"
+
+static int64_t get_int(const json_t *o, const char *name, int64_t absent)
+{
+	const json_t *v = json_object_get(o, name);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : absent;
+}
+
+void ev_ckpt_file_read(const json_t *obj, ev_ckpt_file *f)
+{
+	f->name = json_string_value(json_object_get(obj, "name"));
+	f->key = json_string_value(json_object_get(obj, "key"));
+	f->sha256 = json_string_value(json_object_get(obj, "sha256"));
+	f->size = get_int(obj, "size", -1);
+}
+
+json_t *ev_ckpt_file_new(const ev_ckpt_file *f)
+{
+	return json_pack("{s:s, s:s, s:I, s:s}", "name", f->name, "key", f->key, "size",
+			 (json_int_t)f->size, "sha256", f->sha256);
+}
+
+void ev_ckpt_part_read(const json_t *obj, ev_ckpt_part *p)
+{
+	p->stage = json_string_value(json_object_get(obj, "stage"));
+	p->checkpoint = get_int(obj, "checkpoint", 0);
+	p->at = get_int(obj, "at", 0);
+	p->duration_ms = get_int(obj, "duration_ms", -1);
+	p->injected_at = get_int(obj, "injected_at", 0);
+	p->bytes = get_int(obj, "bytes", 0);
+	p->uploaded_bytes = get_int(obj, "uploaded_bytes", 0);
+	p->files = json_object_get(obj, "files");
+	p->offsets = json_object_get(obj, "offsets");
+	p->identity = json_object_get(obj, "identity");
+}
+
+json_t *ev_ckpt_part_new(const ev_ckpt_part *p)
+{
+	json_t *o = json_object();
+	int rc = o ? 0 : -1;
+	if (rc == 0 && p->files)
+		rc = json_object_set(o, "files", (json_t *)p->files) |
+		     json_object_set_new(o, "bytes", json_integer(p->bytes)) |
+		     json_object_set_new(o, "uploaded_bytes", json_integer(p->uploaded_bytes));
+	if (rc == 0 && p->offsets)
+		rc = json_object_set(o, "offsets", (json_t *)p->offsets);
+	if (rc == 0 && p->injected_at)
+		rc = json_object_set_new(o, "injected_at", json_integer(p->injected_at));
+	if (rc == 0 && p->duration_ms != -1)
+		rc = json_object_set_new(o, "duration_ms", json_integer(p->duration_ms));
+	if (rc != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+size_t ev_ckpt_part_nfiles(const ev_ckpt_part *p)
+{
+	return json_array_size(p->files);
+}
+
+void ev_ckpt_part_file(const ev_ckpt_part *p, size_t i, ev_ckpt_file *f)
+{
+	ev_ckpt_file_read(json_array_get(p->files, i), f);
+}
+
+void ev_ckpt_manifest_read(const json_t *obj, ev_ckpt_manifest *m)
+{
+	m->job = json_string_value(json_object_get(obj, "job"));
+	m->id = get_int(obj, "id", 0);
+	m->started_at = get_int(obj, "started_at", 0);
+	m->completed_at = get_int(obj, "completed_at", 0);
+	m->duration_ms = get_int(obj, "duration_ms", -1);
+	m->bytes = get_int(obj, "bytes", 0);
+	m->uploaded_bytes = get_int(obj, "uploaded_bytes", 0);
+	m->offsets = json_object_get(obj, "offsets");
+	m->parts = json_object_get(obj, "parts");
+}
+
+json_t *ev_ckpt_manifest_new(const ev_ckpt_manifest *m, json_t *parts, json_t *offsets)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "job", m->job, "id",
+			 (json_int_t)m->id, "started_at", (json_int_t)m->started_at, "completed_at",
+			 (json_int_t)m->completed_at, "duration_ms", (json_int_t)m->duration_ms,
+			 "bytes", (json_int_t)m->bytes, "uploaded_bytes",
+			 (json_int_t)m->uploaded_bytes, "offsets", offsets, "parts", parts);
+}
+
+static int cmp_offset(const char *topic, int32_t partition, const ev_ckpt_offset *e)
+{
+	int t = strcmp(topic, e->topic);
+	return t ? t : (partition > e->partition) - (partition < e->partition);
+}
+
+/* Where topic's partition is in o, or would be inserted (*hit 0). */
+static size_t offsets_find(const ev_ckpt_offsets *o, const char *topic, int32_t partition, int *hit)
+{
+	size_t lo = 0, hi = o->n;
+	*hit = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_offset(topic, partition, &o->v[mid]);
+		if (c == 0) {
+			*hit = 1;
+			return mid;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+int ev_ckpt_offsets_set(ev_ckpt_offsets *o, const char *topic, int32_t partition, int64_t offset)
+{
+	int hit;
+	size_t at = offsets_find(o, topic, partition, &hit);
+	if (hit) {
+		o->v[at].offset = offset;
+		return 0;
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16;
+		ev_ckpt_offset *v = realloc(o->v, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		o->v = v;
+		o->cap = cap;
+	}
+	memmove(&o->v[at + 1], &o->v[at], (o->n - at) * sizeof(*o->v));
+	o->v[at].topic = strdup(topic);
+	if (!o->v[at].topic) {
+		memmove(&o->v[at], &o->v[at + 1], (o->n - at) * sizeof(*o->v));
+		return -1;
+	}
+	o->v[at].partition = partition;
+	o->v[at].offset = offset;
+	o->n++;
+	return 0;
+}
+
+const ev_ckpt_offset *ev_ckpt_offsets_get(const ev_ckpt_offsets *o, const char *topic,
+					  int32_t partition)
+{
+	int hit;
+	size_t at = offsets_find(o, topic, partition, &hit);
+	return hit ? &o->v[at] : NULL;
+}
+
+void ev_ckpt_offsets_free(ev_ckpt_offsets *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		free(o->v[i].topic);
+	free(o->v);
+	memset(o, 0, sizeof(*o));
+}
+
+int ev_ckpt_offsets_parse(const json_t *j, ev_ckpt_offsets *o, char *err, size_t errlen)
+{
+	const json_t *parts, *off;
+	const char *topic, *p;
+	ev_ckpt_offsets_free(o);
+	if (!j)
+		return 0;
+	if (!json_is_object(j)) {
+		snprintf(err, errlen, "the manifest's offsets are not an object");
+		return -1;
+	}
+	json_object_foreach((json_t *)j, topic, parts)
+	{
+		if (!*topic || !json_is_object(parts)) {
+			snprintf(err, errlen,
+				 "the manifest's offsets of topic '%s' are not an object", topic);
+			goto fail;
+		}
+		json_object_foreach((json_t *)parts, p, off)
+		{
+			char *end;
+			errno = 0;
+			long long n = strtoll(p, &end, 10);
+			if (!*p || *end || n < 0 || n > INT32_MAX || errno ||
+			    !json_is_integer(off) || json_integer_value(off) < 0) {
+				snprintf(err, errlen,
+					 "the manifest's offset of '%s' partition '%s' is not a "
+					 "partition number and an offset from 0",
+					 topic, p);
+				goto fail;
+			}
+			if (ev_ckpt_offsets_set(o, topic, (int32_t)n,
+						(int64_t)json_integer_value(off)) < 0) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+		}
+	}
+	return 0;
+fail:
+	ev_ckpt_offsets_free(o);
+	return -1;
+}
+
+json_t *ev_ckpt_offsets_json(const ev_ckpt_offsets *o)
+{
+	json_t *all = json_object(), *t = NULL;
+	const char *topic = NULL;
+	for (size_t i = 0; all && i < o->n; i++) {
+		char num[16];
+		if (!topic || strcmp(topic, o->v[i].topic) != 0) {
+			topic = o->v[i].topic;
+			if (json_object_set_new(all, topic, t = json_object()) < 0)
+				goto fail;
+		}
+		snprintf(num, sizeof(num), "%" PRId32, o->v[i].partition);
+		if (json_object_set_new(t, num, json_integer(o->v[i].offset)) < 0)
+			goto fail;
+	}
+	return all;
+fail:
+	json_decref(all);
+	return NULL;
+}
+
 void ev_ckpt_dir(ev_buf *b, const char *job, int64_t id)
 {
 	ev_buf_reset(b);
-	ev_buf_printf(b, "%s/chk-%010" PRId64, job, id);
+	ev_buf_printf(b, "%s/" CHK_PREFIX "%010" PRId64, job, id);
 }
 
 void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name)
@@ -79,12 +304,31 @@ void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name)
 void ev_ckpt_part_key(ev_buf *b, const char *job, int64_t id, const char *stage)
 {
 	ev_ckpt_dir(b, job, id);
-	ev_buf_printf(b, "/%s.json", stage);
+	ev_buf_printf(b, "/%s" PART_SUFFIX, stage);
 }
 
 void ev_ckpt_manifest_key(ev_buf *b, const char *job, int64_t id)
 {
-	ev_ckpt_key(b, job, id, "_manifest.json");
+	ev_ckpt_key(b, job, id, MANIFEST_NAME);
+}
+
+size_t ev_ckpt_key_job(const char *key)
+{
+	const char *slash = strchr(key, '/');
+	if (!slash || strncmp(slash + 1, CHK_PREFIX, strlen(CHK_PREFIX)) != 0)
+		return 0;
+	return (size_t)(slash - key);
+}
+
+int ev_ckpt_names_ok(const char *job, const char *stage)
+{
+	ev_buf key = EV_BUF_INIT;
+	ev_ckpt_part_key(&key, job, 1, stage);
+	int ok = ev_store_key_ok(ev_buf_cstr(&key));
+	ev_ckpt_key(&key, job, 1, stage); /* the directory of its files */
+	ok = ok && ev_store_key_ok(ev_buf_cstr(&key));
+	ev_buf_free(&key);
+	return ok;
 }
 
 int ev_ckpt_put_json(ev_store *s, const char *key, const json_t *v, char *err, size_t errlen)
@@ -176,10 +420,11 @@ static int on_key(const char *key, uint64_t size, void *arg)
 	const char *name = end + 1;
 	size_t len = strlen(name);
 	e->bytes += size;
-	if (strcmp(name, "_manifest.json") == 0)
+	size_t slen = strlen(PART_SUFFIX);
+	if (strcmp(name, MANIFEST_NAME) == 0)
 		e->complete = 1;
-	else if (len > 5 && !strchr(name, '/') && strcmp(name + len - 5, ".json") == 0 &&
-		 add_stage(e, name, len - 5) < 0)
+	else if (len > slen && !strchr(name, '/') && strcmp(name + len - slen, PART_SUFFIX) == 0 &&
+		 add_stage(e, name, len - slen) < 0)
 		return 2;
 	return 0;
 }
@@ -188,7 +433,7 @@ int ev_ckpt_list(ev_store *s, const char *job, ev_ckpt_entry **entries, size_t *
 		 size_t errlen)
 {
 	ev_buf prefix = EV_BUF_INIT;
-	ev_buf_printf(&prefix, "%s/chk-", job);
+	ev_buf_printf(&prefix, "%s/" CHK_PREFIX, job);
 	struct listing l = {NULL, 0, 0, prefix.len};
 	int rc = ev_store_list(s, ev_buf_cstr(&prefix), on_key, &l, err, errlen);
 	ev_buf_free(&prefix);
@@ -245,12 +490,12 @@ int ev_ckpt_resolve(ev_store *s, const char *job, const char *which, int64_t *id
 /* Add the keys of the files a part references to keep. */
 static int keep_files(ev_ht *keep, const json_t *part)
 {
-	size_t i;
-	json_t *f;
-	json_array_foreach(json_object_get(part, "files"), i, f)
-	{
-		const char *key = json_string_value(json_object_get(f, "key"));
-		if (key && ev_ht_put(keep, key, strlen(key), keep) < 0)
+	ev_ckpt_part p;
+	ev_ckpt_part_read(part, &p);
+	for (size_t i = 0; i < ev_ckpt_part_nfiles(&p); i++) {
+		ev_ckpt_file f;
+		ev_ckpt_part_file(&p, i, &f);
+		if (f.key && ev_ht_put(keep, f.key, strlen(f.key), keep) < 0)
 			return -1;
 	}
 	return 0;
@@ -282,6 +527,13 @@ static int on_shared(const char *key, uint64_t size, void *arg)
 static int collect_keys(const char *key, uint64_t size, void *arg)
 {
 	return on_shared(key, size, arg);
+}
+
+/* A key ".../" MANIFEST_NAME. */
+static int is_manifest_key(const char *k)
+{
+	size_t len = strlen(k), mlen = strlen("/" MANIFEST_NAME);
+	return len > mlen && strcmp(k + len - mlen, "/" MANIFEST_NAME) == 0;
 }
 
 int ev_ckpt_prune(ev_store *s, const char *job, int keep, char *err, size_t errlen)
@@ -335,16 +587,14 @@ int ev_ckpt_prune(ev_store *s, const char *job, int keep, char *err, size_t errl
 	 * checkpoint that claims to be complete without its files. */
 	for (size_t i = 0; i < doomed.n && rc == 0; i++) {
 		const char *k = doomed.del[i];
-		size_t len = strlen(k);
-		if (len > 15 && strcmp(k + len - 15, "/_manifest.json") == 0) {
+		if (is_manifest_key(k)) {
 			rc = ev_store_delete(s, k, err, errlen);
 			deleted++;
 		}
 	}
 	for (size_t i = 0; i < doomed.n && rc == 0; i++) {
 		const char *k = doomed.del[i];
-		size_t len = strlen(k);
-		if (!(len > 15 && strcmp(k + len - 15, "/_manifest.json") == 0)) {
+		if (!is_manifest_key(k)) {
 			rc = ev_store_delete(s, k, err, errlen);
 			deleted++;
 		}
@@ -442,9 +692,8 @@ json_t *ev_ckpt_upload_dir(ev_ckpt *o, int64_t id, const char *dir, uint64_t *to
 			*uploaded += size;
 		}
 		*total += size;
-		json_array_append_new(files, json_pack("{s:s, s:s, s:I, s:s}", "name", names[i],
-						       "key", ev_buf_cstr(&key), "size",
-						       (json_int_t)size, "sha256", sha));
+		ev_ckpt_file entry = {names[i], ev_buf_cstr(&key), sha, (int64_t)size};
+		json_array_append_new(files, ev_ckpt_file_new(&entry));
 		continue;
 fail:
 		json_decref(files);
@@ -463,35 +712,32 @@ fail:
 int ev_ckpt_download_files(ev_store *s, const json_t *part, const char *dir, char *err,
 			   size_t errlen)
 {
-	size_t i;
-	json_t *f;
 	ev_buf path = EV_BUF_INIT;
+	ev_ckpt_part p;
 	int rc = 0;
-	json_array_foreach(json_object_get(part, "files"), i, f)
-	{
-		const char *name = json_string_value(json_object_get(f, "name"));
-		const char *key = json_string_value(json_object_get(f, "key"));
-		const char *want = json_string_value(json_object_get(f, "sha256"));
-		json_int_t size = json_integer_value(json_object_get(f, "size"));
+	ev_ckpt_part_read(part, &p);
+	for (size_t i = 0; i < ev_ckpt_part_nfiles(&p); i++) {
+		ev_ckpt_file f;
 		char sha[65];
 		uint64_t got;
-		if (ev_ckpt_file_check(f, NULL, err, errlen) < 0) {
+		ev_ckpt_part_file(&p, i, &f);
+		if (ev_ckpt_file_check(json_array_get(p.files, i), NULL, err, errlen) < 0) {
 			rc = -1;
 			break;
 		}
 		ev_buf_reset(&path);
-		ev_buf_printf(&path, "%s/%s", dir, name);
-		int r = ev_store_get_file(s, key, ev_buf_cstr(&path), err, errlen);
+		ev_buf_printf(&path, "%s/%s", dir, f.name);
+		int r = ev_store_get_file(s, f.key, ev_buf_cstr(&path), err, errlen);
 		if (r == 0)
-			snprintf(err, errlen, "%s is missing from %s", key, ev_store_url(s));
+			snprintf(err, errlen, "%s is missing from %s", f.key, ev_store_url(s));
 		if (r != 1) {
 			rc = -1;
 			break;
 		}
-		if (ev_sha256_file(ev_buf_cstr(&path), sha, &got) < 0 || got != (uint64_t)size ||
-		    strcmp(sha, want) != 0) {
+		if (ev_sha256_file(ev_buf_cstr(&path), sha, &got) < 0 || got != (uint64_t)f.size ||
+		    strcmp(sha, f.sha256) != 0) {
 			snprintf(err, errlen, "%s does not match its checksum (corrupt store?)",
-				 key);
+				 f.key);
 			rc = -1;
 			break;
 		}
@@ -504,8 +750,8 @@ int ev_ckpt_ack(ev_ckpt *o, int64_t id, uint64_t t0_ns, char *err, size_t errlen
 {
 	if (!o->store)
 		return 0;
-	json_t *part =
-		json_pack("{s:I}", "duration_ms", (json_int_t)((ev_mono_ns() - t0_ns) / 1000000));
+	ev_ckpt_part p = {.duration_ms = (int64_t)((ev_mono_ns() - t0_ns) / 1000000)};
+	json_t *part = ev_ckpt_part_new(&p);
 	if (!part) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -521,16 +767,14 @@ int ev_ckpt_stateless_restore(ev_ckpt *o, char *err, size_t errlen)
 	int64_t id = r.id;
 	ev_ckpt_restored_free(&r);
 	if (id)
-		ev_info("--restore %s: %s keeps no state; replayed records are written again and "
-			"the sink's idempotence absorbs them",
-			o->restore, o->stage);
+		ev_debug("--restore %s: %s keeps no state; replayed records are written again and "
+			 "the sink's idempotence absorbs them",
+			 o->restore, o->stage);
 	return 0;
 }
 
 void ev_ckpt_metrics(ev_ckpt *o, ev_metrics *m)
 {
-	if (o->url)
-		ev_tool_torn_register(m);
 	if (o->url)
 		o->failures = ev_metrics_counter(
 			m, "evpipe_checkpoint_stage_failures_total",
@@ -591,10 +835,9 @@ static int valid_file_name(const char *name)
 
 int ev_ckpt_file_check(const json_t *f, const char *job, char *err, size_t errlen)
 {
-	const char *name = json_string_value(json_object_get(f, "name"));
-	const char *key = json_string_value(json_object_get(f, "key"));
-	const char *sha = json_string_value(json_object_get(f, "sha256"));
-	json_t *size = json_object_get(f, "size");
+	ev_ckpt_file e;
+	ev_ckpt_file_read(f, &e);
+	const char *name = e.name, *key = e.key, *sha = e.sha256;
 	size_t jlen = job ? strlen(job) : 0;
 	if (!valid_file_name(name))
 		snprintf(err, errlen, "invalid file name '%s' in a part (want a plain file name)",
@@ -602,8 +845,7 @@ int ev_ckpt_file_check(const json_t *f, const char *job, char *err, size_t errle
 	else if (!key || !ev_store_key_ok(key) ||
 		 (job && (strncmp(key, job, jlen) != 0 || key[jlen] != '/')))
 		snprintf(err, errlen, "file '%s': invalid key '%s'", name, key ? key : "(none)");
-	else if (!json_is_integer(size) || json_integer_value(size) < 0 || !sha ||
-		 strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
+	else if (e.size < 0 || !sha || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
 		snprintf(err, errlen, "file '%s': no size or SHA-256", name);
 	else
 		return 0;
@@ -637,14 +879,14 @@ int ev_ckpt_manifest_check(const json_t *m, const char *job, int64_t id, char *e
 			 json_integer_value(format), EV_CKPT_FORMAT);
 		return -1;
 	}
-	const char *mjob = json_string_value(json_object_get(m, "job"));
-	if (json_integer_value(json_object_get(m, "id")) != id || !mjob || strcmp(mjob, job) != 0) {
-		snprintf(err, errlen,
-			 "the manifest is that of checkpoint %" JSON_INTEGER_FORMAT " of job '%s'",
-			 json_integer_value(json_object_get(m, "id")), mjob ? mjob : "?");
+	ev_ckpt_manifest mf;
+	ev_ckpt_manifest_read(m, &mf);
+	if (mf.id != id || !mf.job || strcmp(mf.job, job) != 0) {
+		snprintf(err, errlen, "the manifest is that of checkpoint %" PRId64 " of job '%s'",
+			 mf.id, mf.job ? mf.job : "?");
 		return -1;
 	}
-	if (!json_is_object(json_object_get(m, "parts"))) {
+	if (!json_is_object(mf.parts)) {
 		snprintf(err, errlen, "the manifest lists no parts");
 		return -1;
 	}
@@ -659,7 +901,9 @@ static int check_files(const json_t *m, const char *job, char *err, size_t errle
 	size_t i;
 	json_object_foreach(json_object_get(m, "parts"), stage, part)
 	{
-		json_array_foreach(json_object_get(part, "files"), i, f)
+		ev_ckpt_part p;
+		ev_ckpt_part_read(part, &p);
+		json_array_foreach(p.files, i, f)
 		{
 			if (ev_ckpt_file_check(f, job, err, errlen) < 0)
 				return -1;
@@ -668,42 +912,14 @@ static int check_files(const json_t *m, const char *job, char *err, size_t errle
 	return 0;
 }
 
-/* The manifest's offsets, when it has them: {"topic":{"partition":offset}}, a partition a
- * number from 0 and an offset an integer from 0 (a negative one is a logical offset to Kafka,
- * "beginning" or "end", never a position kin recorded). Returns 0, or -1 with err. */
+/* The manifest's offsets, when it has them, parse (ev_ckpt_offsets_parse). Returns 0, or -1
+ * with err. */
 static int check_offsets(const json_t *m, char *err, size_t errlen)
 {
-	const json_t *off = json_object_get(m, "offsets"), *parts, *o;
-	const char *topic, *p;
-	if (!off)
-		return 0;
-	if (!json_is_object(off)) {
-		snprintf(err, errlen, "the manifest's offsets are not an object");
-		return -1;
-	}
-	json_object_foreach((json_t *)off, topic, parts)
-	{
-		if (!*topic || !json_is_object(parts)) {
-			snprintf(err, errlen,
-				 "the manifest's offsets of topic '%s' are not an object", topic);
-			return -1;
-		}
-		json_object_foreach((json_t *)parts, p, o)
-		{
-			char *end;
-			errno = 0;
-			long long n = strtoll(p, &end, 10);
-			if (!*p || *end || n < 0 || n > INT32_MAX || errno || !json_is_integer(o) ||
-			    json_integer_value(o) < 0) {
-				snprintf(err, errlen,
-					 "the manifest's offset of '%s' partition '%s' is not a "
-					 "partition number and an offset from 0",
-					 topic, p);
-				return -1;
-			}
-		}
-	}
-	return 0;
+	ev_ckpt_offsets o = EV_CKPT_OFFSETS_INIT;
+	int rc = ev_ckpt_offsets_parse(json_object_get(m, "offsets"), &o, err, errlen);
+	ev_ckpt_offsets_free(&o);
+	return rc;
 }
 
 json_t *ev_ckpt_get_manifest(ev_store *s, const char *job, int64_t id, int *found, int *legacy,
@@ -778,7 +994,9 @@ static int check_identity(ev_ckpt *o, const ev_ckpt_restored *r, char *err, size
 {
 	if (!o->identity || !r->part)
 		return 0;
-	json_t *there = json_object_get(r->part, "identity");
+	ev_ckpt_part part;
+	ev_ckpt_part_read(r->part, &part);
+	const json_t *there = part.identity;
 	if (!json_is_object(there)) {
 		ev_warn("checkpoint %" PRId64 " does not say what stage '%s' belonged to (written "
 			"by an older evpipe): restoring it unchecked",
@@ -817,16 +1035,12 @@ static int load_verified(ev_ckpt *o, int64_t id, ev_ckpt_restored *r, int *legac
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);
 		return -1;
 	}
-	json_t *off = json_object_get(m, "offsets");
-	if (off && !json_is_object(off)) {
-		snprintf(err, errlen, "the manifest's offsets are not an object");
-		json_decref(m);
-		return -1;
-	}
+	ev_ckpt_manifest mf;
+	ev_ckpt_manifest_read(m, &mf);
 	r->id = id;
 	r->manifest = m;
-	r->offsets = off;
-	r->part = json_object_get(json_object_get(m, "parts"), o->stage);
+	r->offsets = (json_t *)mf.offsets;
+	r->part = json_object_get(mf.parts, o->stage);
 	return 0;
 }
 
@@ -898,7 +1112,9 @@ int ev_ckpt_restore(ev_ckpt *o, ev_ckpt_restored *r, char *err, size_t errlen)
 		rc = check_identity(o, r, err, errlen);
 	if (rc == 0 && r->id) {
 		char age[64];
-		fmt_age(json_integer_value(json_object_get(r->manifest, "completed_at")), age);
+		ev_ckpt_manifest mf;
+		ev_ckpt_manifest_read(r->manifest, &mf);
+		fmt_age(mf.completed_at, age);
 		ev_warn("restoring checkpoint %" PRId64 " of job '%s' from %s, completed %s", r->id,
 			o->job, ev_store_url(o->store), age);
 		if (legacy)

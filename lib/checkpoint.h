@@ -46,12 +46,108 @@ void ev_ckpt_close(ev_ckpt *o);
  * stage writes carries it as "identity", and a restore compares it with the checkpoint's. */
 void ev_ckpt_set_identity(ev_ckpt *o, json_t *identity);
 
+/* ---- the protocol's objects ----
+ * A part and a manifest are JSON objects in the store; these structs are how code reads them,
+ * so that every field name is spelt once, here and in checkpoint.c. Strings and JSON values
+ * are borrowed from the object read: they live as long as it does. */
+
+/* A file a part lists: {name, key, size, sha256}. */
+typedef struct ev_ckpt_file {
+	const char *name;   /* plain file name in the stage's directory */
+	const char *key;    /* where it is in the store */
+	const char *sha256; /* 64 hex digits */
+	int64_t size;       /* -1 when absent or not an integer */
+} ev_ckpt_file;
+
+/* A stage's part: what ev_ckpt_put_part wrote, and what the stage added. */
+typedef struct ev_ckpt_part {
+	const char *stage;
+	int64_t checkpoint;     /* the id it belongs to */
+	int64_t at;             /* when it was written, epoch ms (0: unknown) */
+	int64_t duration_ms;    /* the stage's own work on the barrier, -1 when absent */
+	int64_t injected_at;    /* the coordinator's: when it injected the barrier, 0 when absent */
+	int64_t bytes;          /* the state files it references */
+	int64_t uploaded_bytes; /* of which it uploaded */
+	const json_t *files;    /* array of file entries (ev_ckpt_part_file), or NULL */
+	const json_t *offsets;  /* the coordinator's offsets, or NULL */
+	const json_t *identity; /* what the stage belongs to, or NULL */
+} ev_ckpt_part;
+
+/* Read a part object (any JSON value: what is not there reads as absent). */
+void ev_ckpt_part_read(const json_t *obj, ev_ckpt_part *p);
+/* A new part object with the fields of p that a stage sets: files with bytes and uploaded
+ * bytes (when files is not NULL), offsets, injected_at (when not 0), duration_ms (when not
+ * -1); ev_ckpt_put_part adds stage, checkpoint, at and identity. A stage may add fields of its
+ * own. NULL without memory. */
+json_t *ev_ckpt_part_new(const ev_ckpt_part *p);
+/* The number of file entries of p, and entry i read into f. */
+size_t ev_ckpt_part_nfiles(const ev_ckpt_part *p);
+void ev_ckpt_part_file(const ev_ckpt_part *p, size_t i, ev_ckpt_file *f);
+/* A file entry object read into f. */
+void ev_ckpt_file_read(const json_t *obj, ev_ckpt_file *f);
+/* A new file entry object for the "files" array, or NULL without memory. */
+json_t *ev_ckpt_file_new(const ev_ckpt_file *f);
+
+/* A checkpoint's manifest: the commit point (ev_ckpt_put_manifest). */
+typedef struct ev_ckpt_manifest {
+	const char *job;
+	int64_t id;
+	int64_t started_at;   /* epoch ms: the barrier was injected */
+	int64_t completed_at; /* epoch ms: every part was there */
+	int64_t duration_ms;
+	int64_t bytes;          /* of the parts' files */
+	int64_t uploaded_bytes; /* of which new in this checkpoint */
+	const json_t *offsets;  /* see ev_ckpt_offsets_parse, or NULL */
+	const json_t *parts;    /* stage -> the part object, or NULL */
+} ev_ckpt_manifest;
+
+void ev_ckpt_manifest_read(const json_t *obj, ev_ckpt_manifest *m);
+/* A new manifest object of m, with parts and offsets (json objects, not taken) in it; format
+ * and checksum are added by ev_ckpt_put_manifest. NULL without memory. */
+json_t *ev_ckpt_manifest_new(const ev_ckpt_manifest *m, json_t *parts, json_t *offsets);
+
+/* The offsets of a checkpoint: per topic and partition, the next offset to read. In a
+ * manifest they are {"topic":{"partition":offset}}, the partition a decimal number. */
+typedef struct ev_ckpt_offset {
+	char *topic;
+	int32_t partition;
+	int64_t offset;
+} ev_ckpt_offset;
+typedef struct ev_ckpt_offsets {
+	ev_ckpt_offset *v; /* by topic, then partition number */
+	size_t n, cap;
+} ev_ckpt_offsets;
+#define EV_CKPT_OFFSETS_INIT \
+	{                    \
+		NULL, 0, 0   \
+	}
+
+/* Set the offset of topic's partition (added, or replaced). Returns 0, or -1 without memory. */
+int ev_ckpt_offsets_set(ev_ckpt_offsets *o, const char *topic, int32_t partition, int64_t offset);
+/* The entry of topic's partition, or NULL. */
+const ev_ckpt_offset *ev_ckpt_offsets_get(const ev_ckpt_offsets *o, const char *topic,
+					  int32_t partition);
+/* Parse the JSON form (NULL: none) into o (empty first): every partition a number from 0 to
+ * INT32_MAX and every offset an integer from 0 (a negative one is a logical offset to Kafka,
+ * "beginning" or "end", never a position kin recorded). Returns 0, or -1 with what is wrong
+ * in err (o is then empty). */
+int ev_ckpt_offsets_parse(const json_t *j, ev_ckpt_offsets *o, char *err, size_t errlen);
+/* The JSON form of o, or NULL without memory. */
+json_t *ev_ckpt_offsets_json(const ev_ckpt_offsets *o);
+void ev_ckpt_offsets_free(ev_ckpt_offsets *o);
+
 /* "<job>/chk-<N>" into b (reset first), and "<job>/chk-<N>/<name>". */
 void ev_ckpt_dir(ev_buf *b, const char *job, int64_t id);
 void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name);
 /* The key of stage's part, "<job>/chk-<N>/<stage>.json", and of the manifest. */
 void ev_ckpt_part_key(ev_buf *b, const char *job, int64_t id, const char *stage);
 void ev_ckpt_manifest_key(ev_buf *b, const char *job, int64_t id);
+/* The length of the job's name in key when key is one of a checkpoint's, "<job>/chk-...", else
+ * 0. */
+size_t ev_ckpt_key_job(const char *key);
+/* 1 when job and stage make valid keys of the store (ev_store_key_ok): the part's and the
+ * directory of the stage's files, "<job>/chk-<N>/<stage>/"; else 0. */
+int ev_ckpt_names_ok(const char *job, const char *stage);
 
 /* The manifest's format: 2 adds "format" and "checksum", "sha256:" and the SHA-256 of the
  * manifest without "checksum" serialised compactly with sorted keys and ASCII escapes. A

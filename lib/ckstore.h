@@ -80,10 +80,4 @@ int ev_store_delete(ev_store *s, const char *key, char *err, size_t errlen);
 /* 1 when key is a valid key (see above), else 0. */
 int ev_store_key_ok(const char *key);
 
-/* SHA-256 of len bytes as 64 lower-case hex digits and a NUL. */
-void ev_sha256_hex(const void *data, size_t len, char hex[65]);
-/* SHA-256 of the file at path, and its size (size may be NULL). Returns 0, or -1 with errno
- * set. */
-int ev_sha256_file(const char *path, char hex[65], uint64_t *size);
-
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "sha256.h"
 
 #define CLAIMS "/claims/"
 

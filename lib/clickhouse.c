@@ -10,11 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "codec.h"
-#include "ndjson.h"
 
 #define MAX_ANSWER (64 * 1024) /* an error text is short; a longer answer is cut */
 
@@ -421,97 +420,6 @@ int ev_ch_table_name_ok(const char *name)
 	if (!dot)
 		return identifier_ok(name, strlen(name));
 	return identifier_ok(name, (size_t)(dot - name)) && identifier_ok(dot + 1, strlen(dot + 1));
-}
-
-static int emit_statement(ev_buf *stmt, int *n, int (*fn)(void *, const char *, int), void *arg)
-{
-	char *s = (char *)ev_buf_cstr(stmt);
-	if (!s)
-		return -1;
-	size_t a = 0, b = stmt->len;
-	while (a < b && isspace((unsigned char)s[a]))
-		a++;
-	while (b > a && isspace((unsigned char)s[b - 1]))
-		b--;
-	int rc = 0;
-	if (b > a) {
-		s[b] = '\0';
-		rc = fn(arg, s + a, ++*n);
-	}
-	ev_buf_reset(stmt);
-	return rc;
-}
-
-int ev_sql_split(const char *text, int (*fn)(void *arg, const char *stmt, int n), void *arg)
-{
-	ev_buf stmt = EV_BUF_INIT;
-	int n = 0, rc = 0;
-	const char *p = text;
-	while (*p && rc == 0) {
-		if (p[0] == '-' && p[1] == '-') {
-			p += strcspn(p, "\n");
-			rc = ev_buf_putc(&stmt, ' ');
-		} else if (p[0] == '/' && p[1] == '*') {
-			const char *end = strstr(p + 2, "*/");
-			if (!end) {
-				rc = -1;
-				break;
-			}
-			p = end + 2;
-			rc = ev_buf_putc(&stmt, ' ');
-		} else if (*p == '\'' || *p == '"' || *p == '`') {
-			/* Quoted: up to the same quote not escaped by a backslash or doubled. */
-			const char *q = p + 1;
-			for (; *q; q++) {
-				if (*q == '\\' && q[1])
-					q++;
-				else if (*q == *p && q[1] == *p)
-					q++;
-				else if (*q == *p)
-					break;
-			}
-			if (!*q) {
-				rc = -1;
-				break;
-			}
-			rc = ev_buf_append(&stmt, p, (size_t)(q + 1 - p));
-			p = q + 1;
-		} else if (*p == ';') {
-			rc = emit_statement(&stmt, &n, fn, arg);
-			p++;
-		} else {
-			rc = ev_buf_putc(&stmt, *p++);
-		}
-	}
-	if (rc == 0 && stmt.len > 0)
-		rc = emit_statement(&stmt, &n, fn, arg);
-	ev_buf_free(&stmt);
-	return rc;
-}
-
-int ev_gzip(ev_buf *out, const void *data, size_t n)
-{
-	z_stream zs;
-	if (n > UINT_MAX)
-		return -1;
-	memset(&zs, 0, sizeof(zs));
-	/* Level 1: JSON rows shrink about tenfold at a fraction of level 6's CPU. */
-	if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -1;
-	size_t bound = deflateBound(&zs, (uLong)n);
-	if (ev_buf_reserve(out, bound) < 0) {
-		deflateEnd(&zs);
-		return -1;
-	}
-	zs.next_in = (Bytef *)(uintptr_t)data;
-	zs.avail_in = (uInt)n;
-	zs.next_out = (Bytef *)out->data + out->len;
-	zs.avail_out = (uInt)bound;
-	int rc = deflate(&zs, Z_FINISH);
-	if (rc == Z_STREAM_END)
-		out->len += zs.total_out;
-	deflateEnd(&zs);
-	return rc == Z_STREAM_END ? 0 : -1;
 }
 
 /* JSON's blanks: a '\r' is one too (a line that ended in "\r\r\n" keeps one). */

@@ -76,14 +76,4 @@ int ev_ch_table_name_ok(const char *name);
  * jansson). Every line that a JSON parser reads as an object passes. */
 const char *ev_ch_row_check(const char *line, size_t len);
 
-/* Split SQL text into statements at ';' outside quotes ('...', "...", `...`) and comments
- * (from -- to the end of the line, and block comments), which are removed. fn gets each
- * non-empty statement, trimmed and NUL-terminated, and its number from 1; a non-zero return
- * stops the split and is returned. Returns 0, or -1 when a quote or comment is not closed
- * (or memory ran out). */
-int ev_sql_split(const char *text, int (*fn)(void *arg, const char *stmt, int n), void *arg);
-
-/* Append data compressed as gzip (RFC 1952). Returns 0, or -1 when out of memory. */
-int ev_gzip(ev_buf *out, const void *data, size_t n);
-
 #endif

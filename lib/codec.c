@@ -58,28 +58,6 @@ size_t ev_utf8_valid_prefix(const char *str, size_t n)
 	return n;
 }
 
-int ev_json_too_deep(const char *s, size_t n, int max)
-{
-	int depth = 0;
-	for (size_t i = 0; i < n; i++) {
-		switch (s[i]) {
-		case '[':
-		case '{':
-			if (++depth > max)
-				return 1;
-			break;
-		case ']':
-		case '}': depth--; break;
-		case '"':
-			for (i++; i < n && s[i] != '"'; i++)
-				if (s[i] == '\\')
-					i++;
-			break;
-		}
-	}
-	return 0;
-}
-
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int ev_base64_encode(ev_buf *out, const void *data, size_t n)
@@ -137,13 +115,4 @@ int ev_base64_decode(ev_buf *out, const char *s, size_t n)
 			return -1;
 	}
 	return 0;
-}
-
-int ev_json_bytes_field(ev_buf *out, const char *key, const char *s, size_t n)
-{
-	if (ev_utf8_valid(s, n))
-		return ev_buf_printf(out, "\"%s\":", key) | ev_buf_json_string(out, s, n);
-	int rc = ev_buf_printf(out, "\"%s_b64\":\"", key);
-	rc |= ev_base64_encode(out, s, n);
-	return rc | ev_buf_putc(out, '"');
 }

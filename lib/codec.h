@@ -10,15 +10,9 @@
 int ev_utf8_valid(const char *s, size_t n);
 /* The length of the longest prefix of s[0..n) that is well-formed UTF-8. */
 size_t ev_utf8_valid_prefix(const char *s, size_t n);
-/* True when the JSON text nests arrays and objects deeper than max (strings are skipped, the
- * text need not be valid). Cheap enough to run before parsing each record. */
-int ev_json_too_deep(const char *s, size_t n, int max);
 /* Append the standard base64 (RFC 4648, padded) of data. */
 int ev_base64_encode(ev_buf *out, const void *data, size_t n);
 /* Append the bytes decoded from base64 text; returns 0, or -1 on malformed input. */
 int ev_base64_decode(ev_buf *out, const char *s, size_t n);
-/* Append s as a JSON string when it is UTF-8, as "key":"..." ; otherwise as
- * "key_b64":"...". key must need no escaping. */
-int ev_json_bytes_field(ev_buf *out, const char *key, const char *s, size_t n);
 
 #endif

@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "ckstore.h"
-#include "ndjson.h"
+#include "clock.h"
+#include "sha256.h"
 
 #define QUIET_NS (5ULL * 1000000000ULL)
 

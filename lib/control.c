@@ -5,6 +5,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "registry.h"
+
 static const char *const type_names[] = {"other",  "watermark", "barrier", "assign",
 					 "revoke", "stop",      "end",     "committed"};
 
@@ -46,6 +48,9 @@ int ev_control_reserved(const char *line, size_t len)
 const char *ev_control_payload_unsafe(const void *payload, size_t len)
 {
 	const char *p = payload ? payload : "";
+	/* The frame's id may hold any byte, a newline too: the frame decides. */
+	if (len >= EV_REGISTRY_FRAME_LEN && p[0] == '\0')
+		return "schema_id";
 	if (memchr(p, '\n', len) || memchr(p, '\r', len))
 		return "embedded_newline";
 	/* A record read as a control line after blanks too (ev_control_is skips them). */

@@ -37,9 +37,12 @@ int ev_control_format(ev_buf *out, const ev_control *c);
 const char *ev_control_type_name(enum ev_control_type type);
 
 /* Why a consumed payload (a Kafka message) cannot be written as a record line as it is:
- * "embedded_newline" when it holds a '\n' or a '\r' (it would become two lines, or two to a
- * reader that splits on CR), "reserved" when its first key begins with "__evpipe" (it would
- * read as a control line or as a rejected record); NULL when it can. */
+ * "schema_id" when it is registry-framed (a byte 0 and a 4-byte schema id before the JSON,
+ * EV_REGISTRY_FRAME_LEN bytes at least: NUL bytes, maybe a newline; only kin --meta-field can
+ * take the frame off and keep its id), "embedded_newline" when it holds a '\n' or a '\r' (it
+ * would become two lines, or two to a reader that splits on CR), "reserved" when its first key
+ * begins with "__evpipe" (it would read as a control line or as a rejected record); NULL when
+ * it can. */
 const char *ev_control_payload_unsafe(const void *payload, size_t len);
 /* True when the line is an object whose first key begins with "__evpipe" (control lines,
  * rejected records: the names only evpipe's tools write). */

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
-#include "ndjson.h"
 
 struct ev_coord {
 	ev_coord_opts o;
@@ -85,8 +85,8 @@ int64_t ev_coord_inflight(const ev_coord *c)
 int64_t ev_coord_begin(ev_coord *c, json_t *offsets, int64_t now_ms, char *err, size_t errlen)
 {
 	int64_t id = c->next_id++;
-	json_t *part =
-		json_pack("{s:O, s:I}", "offsets", offsets, "injected_at", (json_int_t)now_ms);
+	ev_ckpt_part p = {.duration_ms = -1, .injected_at = now_ms, .offsets = offsets};
+	json_t *part = ev_ckpt_part_new(&p);
 	json_decref(c->offsets);
 	c->offsets = offsets;
 	if (!part || ev_ckpt_put_part(c->o.ck, id, part, err, errlen) < 0) {
@@ -139,22 +139,24 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 			rc = -1;
 			break;
 		}
-		full += (uint64_t)json_integer_value(json_object_get(part, "bytes"));
-		incremental +=
-			(uint64_t)json_integer_value(json_object_get(part, "uploaded_bytes"));
+		ev_ckpt_part p;
+		ev_ckpt_part_read(part, &p);
+		full += (uint64_t)p.bytes;
+		incremental += (uint64_t)p.uploaded_bytes;
 		/* When the barrier reached the stage: its part's time less its own work. */
-		int64_t at = json_integer_value(json_object_get(part, "at")) -
-			     json_integer_value(json_object_get(part, "duration_ms"));
+		int64_t at = p.at - (p.duration_ms > 0 ? p.duration_ms : 0);
 		if (at > arrived)
 			arrived = at;
 		json_object_set_new(parts, e->stages[j], part);
 	}
-	manifest = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "job", c->o.ck->job,
-			     "id", (json_int_t)c->inflight, "started_at", (json_int_t)c->begun_ms,
-			     "completed_at", (json_int_t)now_ms, "duration_ms",
-			     (json_int_t)(now_ms - c->begun_ms), "bytes", (json_int_t)full,
-			     "uploaded_bytes", (json_int_t)incremental, "offsets", c->offsets,
-			     "parts", parts);
+	ev_ckpt_manifest mf = {.job = c->o.ck->job,
+			       .id = c->inflight,
+			       .started_at = c->begun_ms,
+			       .completed_at = now_ms,
+			       .duration_ms = now_ms - c->begun_ms,
+			       .bytes = (int64_t)full,
+			       .uploaded_bytes = (int64_t)incremental};
+	manifest = ev_ckpt_manifest_new(&mf, parts, c->offsets);
 	if (rc == 0 && !manifest) {
 		snprintf(err, errlen, "out of memory");
 		rc = -1;
@@ -265,7 +267,9 @@ json_t *ev_coord_restore_offsets(ev_ckpt *ck, int64_t id, char *err, size_t errl
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);
 		return NULL;
 	}
-	json_t *o = json_incref(json_object_get(m, "offsets"));
+	ev_ckpt_manifest mf;
+	ev_ckpt_manifest_read(m, &mf);
+	json_t *o = json_incref((json_t *)mf.offsets);
 	json_decref(m);
 	if (!json_is_object(o)) {
 		json_decref(o);

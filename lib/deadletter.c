@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "json.h"
 
 int ev_sideout_open(const char *spec, char *err, size_t errlen)
 {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "json.h"
 #include "log.h"
 #include "opts.h"
 

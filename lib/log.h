@@ -2,6 +2,8 @@
 #ifndef EV_LOG_H
 #define EV_LOG_H
 
+#include <stdint.h>
+
 enum ev_log_level { EV_LOG_ERROR, EV_LOG_WARN, EV_LOG_INFO, EV_LOG_DEBUG };
 
 /* Set the program name printed before every message (not copied). */
@@ -17,5 +19,24 @@ void ev_log(enum ev_log_level level, const char *fmt, ...) __attribute__((format
 #define ev_warn(...) ev_log(EV_LOG_WARN, __VA_ARGS__)
 #define ev_info(...) ev_log(EV_LOG_INFO, __VA_ARGS__)
 #define ev_debug(...) ev_log(EV_LOG_DEBUG, __VA_ARGS__)
+
+/* A status line kept at the bottom of stderr (lib/progress.c): begin(arg) is called before a
+ * message is written (it takes the line off), end(arg) after (it draws it again). NULL: none. */
+void ev_log_set_status(void (*begin)(void *arg), void (*end)(void *arg), void *arg);
+
+/* Messages of one kind that may repeat without bound (one per bad input line): at most
+ * EV_LOG_BURST of them a minute are written; the others are counted, and their number is said
+ * with the next one written after the minute, and by ev_log_limit_end. Zero-initialise. */
+#define EV_LOG_BURST 10
+typedef struct ev_log_limit {
+	uint64_t window_ns;  /* when the current minute began */
+	unsigned written;    /* in it */
+	uint64_t suppressed; /* since the last one written */
+	uint64_t total;      /* messages of this kind, written or not */
+} ev_log_limit;
+void ev_log_limited(ev_log_limit *l, enum ev_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Say how many were not written since the last one that was: "N more <what> not reported". */
+void ev_log_limit_end(ev_log_limit *l, enum ev_log_level level, const char *what);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "json.h"
 
 static int is_blank(char c)
 {
@@ -121,7 +122,10 @@ int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span
 	return rc;
 }
 
-int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *id)
+/* Where the provenance NAME at the start of line holds "schema_id": the member's text from the
+ * comma before it ([*at, *at + *n)) and its value; 0 when there is none. */
+static int find_schema_id(const char *line, size_t len, const char *name, size_t *at, size_t *n,
+			  int32_t *id)
 {
 	static const char key[] = "\"schema_id\":";
 	size_t lead, start = value_start(line, len, name, &lead);
@@ -137,7 +141,7 @@ int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *i
 			k = p + sizeof(key) - 1;
 			break;
 		}
-	if (!k)
+	if (!k || p[-1] != ',') /* ev_meta_insert writes it after "ts" */
 		return 0;
 	int64_t v = 0;
 	const char *q = k;
@@ -146,7 +150,26 @@ int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *i
 	if (q == k || v > INT32_MAX || (*q != ',' && *q != '}')) /* *end is '}' */
 		return 0;
 	*id = (int32_t)v;
+	*at = (size_t)(p - 1 - line);
+	*n = (size_t)(q - (p - 1));
 	return 1;
+}
+
+int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *id)
+{
+	size_t at, n;
+	return find_schema_id(line, len, name, &at, &n, id);
+}
+
+int ev_meta_drop_schema_id(ev_buf *out, const char *line, size_t len, const char *name)
+{
+	size_t at, n;
+	int32_t id;
+	if (!find_schema_id(line, len, name, &at, &n, &id))
+		return 0;
+	int rc = ev_buf_append(out, line, at);
+	rc |= ev_buf_append(out, line + at + n, len - at - n);
+	return rc < 0 ? -1 : 1;
 }
 
 int ev_meta_rejected(const ev_meta_span *span)

@@ -51,6 +51,10 @@ int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span
 /* The "schema_id" of the provenance NAME at the start of line (as ev_meta_insert writes it):
  * 1 with *id set, 0 when there is none. Reads only the provenance's text. */
 int ev_meta_schema_id(const char *line, size_t len, const char *name, int32_t *id);
+/* Append line to out without the "schema_id" member of its provenance NAME (as ev_meta_insert
+ * writes it): the record as if its message had not been registry-framed. 1 when it was there
+ * (out filled), 0 when not (out untouched), -1 when out of memory. */
+int ev_meta_drop_schema_id(ev_buf *out, const char *line, size_t len, const char *name);
 /* True when the provenance in span (ev_meta_extract) says that kin rejected the payload
  * (ev_meta's rejected). */
 int ev_meta_rejected(const ev_meta_span *span);

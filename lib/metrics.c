@@ -201,6 +201,27 @@ double ev_gauge_value(const ev_gauge *g)
 	return g ? bits_dbl(atomic_load_explicit(&g->value, memory_order_relaxed)) : 0;
 }
 
+int ev_metrics_sum(ev_metrics *m, const char *name, const char *labels, double *sum)
+{
+	int n = 0;
+	*sum = 0;
+	if (!m)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	for (struct ev_metric *x = m->head; x; x = x->next) {
+		if (x->kind == KIND_HISTOGRAM || strcmp(x->name, name) != 0 ||
+		    (labels && strcmp(x->labels, labels) != 0))
+			continue;
+		uint64_t v = atomic_load_explicit(&x->value, memory_order_relaxed);
+		*sum += x->kind == KIND_GAUGE ? bits_dbl(v)
+			: x->seconds          ? (double)v / 1e9
+					      : (double)v;
+		n++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
 void ev_histogram_observe(ev_histogram *h, double v)
 {
 	if (!h)

@@ -43,6 +43,11 @@ void ev_gauge_set(ev_gauge *g, double v);
 double ev_gauge_value(const ev_gauge *g);
 void ev_histogram_observe(ev_histogram *h, double v);
 
+/* The sum of the values of the counters and gauges named name (a counter of seconds in
+ * seconds), over the series whose labels are labels (NULL: every series of the name) into
+ * *sum. Returns the number of series summed (0: none, *sum 0). Safe from any thread. */
+int ev_metrics_sum(ev_metrics *m, const char *name, const char *labels, double *sum);
+
 /* Append the exposition text (format 0.0.4) of all series. */
 int ev_metrics_render(ev_metrics *m, ev_buf *out);
 

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define READ_CHUNK (64 * 1024)
 
 struct ev_reader {
@@ -163,20 +165,6 @@ struct ev_writer {
 	int tick_ms;
 	int restore_flags; /* fd's flags before it was made non-blocking, or -1 */
 };
-
-uint64_t ev_mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-int64_t ev_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 ev_writer *ev_writer_new(int fd, size_t bufsize)
 {

@@ -59,8 +59,4 @@ uint64_t ev_writer_blocked_ns(const ev_writer *w);
  * Returns 0, or -1 with errno set. */
 int ev_writer_set_tick(ev_writer *w, int (*fn)(void *arg), void *arg, int interval_ms);
 
-/* Monotonic clock in nanoseconds and wall clock in milliseconds since the epoch. */
-uint64_t ev_mono_ns(void);
-int64_t ev_wall_ms(void);
-
 #endif

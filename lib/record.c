@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fastjson.h"
+#include "json.h"
 #include "timefmt.h"
 #include "window.h"
 

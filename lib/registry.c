@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "ckstore.h"
+#include "sha256.h"
 
 #define MAX_ANSWER (4 * 1024 * 1024)
 #define MAX_REF_DEPTH 8
@@ -110,6 +111,16 @@ ev_registry *ev_registry_new(const char *url, const char *cache_dir, long timeou
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		snprintf(err, errlen, "cannot initialise libcurl");
+		return NULL;
+	}
+	/* Credentials in the URL would show in every message naming the registry. */
+	const char *host = strstr(url, "://") + 3;
+	const char *at = strchr(host, '@');
+	if (at && at < host + strcspn(host, "/?#")) {
+		snprintf(err, errlen,
+			 "the registry URL holds credentials (user@host): give them in "
+			 "SCHEMA_REGISTRY_USER and SCHEMA_REGISTRY_PASSWORD, or "
+			 "SCHEMA_REGISTRY_CREDENTIALS_FILE");
 		return NULL;
 	}
 	ev_registry *r = calloc(1, sizeof(*r));
@@ -264,6 +275,22 @@ static int request(ev_registry *r, const char *path, const char *body, json_t **
 		snprintf(err, errlen, "%s", m ? m : "not found");
 		json_decref(doc);
 		return EV_REG_NOT_FOUND;
+	}
+	if (r->status == 401 || r->status == 403) {
+		/* The user's name is no secret; the password never goes into a message. */
+		if (!r->user)
+			snprintf(err, errlen,
+				 "registry %s answered HTTP %ld: it wants credentials "
+				 "(SCHEMA_REGISTRY_USER and SCHEMA_REGISTRY_PASSWORD, or "
+				 "SCHEMA_REGISTRY_CREDENTIALS_FILE)",
+				 r->base, r->status);
+		else
+			snprintf(err, errlen, "registry %s answered HTTP %ld: user '%s' %s",
+				 r->base, r->status, r->user,
+				 r->status == 401 ? "was not authenticated (wrong password?)"
+						  : "is not allowed to do this");
+		json_decref(doc);
+		return EV_REG_ERROR;
 	}
 	if (r->status < 200 || r->status > 299 || !doc) {
 		const char *m = json_string_value(json_object_get(doc, "message"));

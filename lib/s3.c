@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <expat.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +16,9 @@
 #include <unistd.h>
 
 #include "backoff.h"
-#include "ndjson.h"
+#include "clock.h"
 #include "opts.h"
+#include "sha256.h"
 
 #define MAX_ERROR_BODY (64 * 1024)       /* an error answer is short; a longer one is cut */
 #define MAX_LIST_BODY (16 * 1024 * 1024) /* a page of 1000 keys of 1 KiB is about 1.5 MiB */
@@ -344,18 +344,6 @@ int ev_s3_uri_encode(ev_buf *out, const char *s, int keep_slash)
 			return -1;
 	}
 	return 0;
-}
-
-static void sha256_hex(const void *data, size_t len, char hex[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32) {
-		hex[0] = '\0';
-		return;
-	}
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 /* ---- XML answers: errors and ListObjectsV2 pages (expat) ---- */
@@ -776,13 +764,6 @@ static enum attempt attempt_once(ev_s3 *c, struct req *r, const char *payload_ha
 	return ATTEMPT_FAIL;
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Run a request with retries. Returns 0 with r->status set (2xx, or 404 for a missing key),
  * or -1 with a message in err. */
 static int perform(ev_s3 *c, struct req *r, const char *payload_hash, char *err, size_t errlen)
@@ -796,30 +777,27 @@ static int perform(ev_s3 *c, struct req *r, const char *payload_hash, char *err,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	/* The budget runs from the end of the first failed attempt, so that a long transfer
-	 * that fails near its end is still retried. */
-	uint64_t t0 = ev_mono_ns(), first_failure = 0;
+	uint64_t t0 = ev_mono_ns();
+	ev_retry retry;
 	ev_backoff_reset(&c->backoff);
+	ev_retry_begin(&retry, &c->backoff, c->retry_ms);
 	char msg[512];
 	for (int attempts = 1;; attempts++) {
 		enum attempt a = attempt_once(c, r, payload_hash, msg, sizeof(msg));
 		if (a == ATTEMPT_OK)
 			return 0;
-		uint64_t now = ev_mono_ns();
-		if (!first_failure)
-			first_failure = now;
-		int64_t retrying = (int64_t)((now - first_failure) / 1000000);
-		int64_t delay = a == ATTEMPT_RETRY ? ev_backoff_next(&c->backoff) : 0;
-		if (a == ATTEMPT_FAIL || retrying + delay > c->retry_ms) {
+		int64_t delay = 0;
+		if (a == ATTEMPT_FAIL || !ev_retry_next(&retry, &delay)) {
 			if (attempts == 1)
 				snprintf(err, errlen, "%s", msg);
 			else
 				snprintf(err, errlen, "%s (gave up after %d attempts in %.1f s)",
-					 msg, attempts, (double)(now - t0) / 1e9);
+					 msg, attempts, (double)(ev_mono_ns() - t0) / 1e9);
 			return -1;
 		}
 		c->retries++;
-		sleep_ms(delay);
+		ev_sleep_ms(delay); /* a shutdown signal cuts it short: the next attempt is then
+				     * at once, and the budget still holds */
 	}
 }
 
@@ -841,8 +819,7 @@ int ev_s3_put(ev_s3 *c, const char *key, const void *data, size_t len, char *err
 	r.data = data;
 	r.len = len;
 	char hash[65];
-	sha256_hex(len ? data : "", len, hash);
-	if (!hash[0]) {
+	if (ev_sha256_hex(data, len, hash) < 0) {
 		snprintf(err, errlen, "cannot compute SHA-256");
 		return -1;
 	}

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "schema_format.h"
 
 enum {
 	TY_NULL = 1 << 0,
@@ -27,46 +28,6 @@ enum {
 
 static const char *const type_names[] = {"null",   "boolean", "object", "array",
 					 "number", "string",  "integer"};
-
-enum fmt {
-	FMT_NONE,
-	FMT_DATE_TIME,
-	FMT_DATE,
-	FMT_TIME,
-	FMT_EMAIL,
-	FMT_UUID,
-	FMT_IPV4,
-	FMT_IPV6,
-	FMT_HOSTNAME,
-	FMT_URI,
-	FMT_URI_REFERENCE,
-	FMT_IRI,
-	FMT_IRI_REFERENCE,
-	FMT_JSON_POINTER,
-	FMT_RELATIVE_JSON_POINTER,
-	FMT_REGEX,
-	FMT_COUNT
-};
-
-static const char *const format_names[FMT_COUNT] = {"",
-						    "date-time",
-						    "date",
-						    "time",
-						    "email",
-						    "uuid",
-						    "ipv4",
-						    "ipv6",
-						    "hostname",
-						    "uri",
-						    "uri-reference",
-						    "iri",
-						    "iri-reference",
-						    "json-pointer",
-						    "relative-json-pointer",
-						    "regex"};
-
-/* pattern, patternProperties and format regex: ECMA-262 as PCRE2 can take it. */
-#define REGEX_OPTIONS (PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX | PCRE2_NEVER_BACKSLASH_C)
 
 /* Keyword families present in a node, so that validation skips whole families at once. */
 enum {
@@ -132,7 +93,7 @@ struct node {
 
 	size_t min_length, max_length;
 	struct regex pattern;
-	enum fmt format;
+	enum ev_schema_format format;
 
 	struct node *items;          /* items as one schema */
 	struct node_list items_list; /* items as an array of schemas */
@@ -887,8 +848,8 @@ static int compile_regex(struct cctx *c, struct regex *re, const json_t *v, cons
 	int code;
 	PCRE2_SIZE off;
 	re->src = json_string_value(v);
-	re->code = pcre2_compile((PCRE2_SPTR)re->src, json_string_length(v), REGEX_OPTIONS, &code,
-				 &off, NULL);
+	re->code = pcre2_compile((PCRE2_SPTR)re->src, json_string_length(v),
+				 EV_SCHEMA_REGEX_OPTIONS, &code, &off, NULL);
 	if (!re->code) {
 		PCRE2_UCHAR msg[128];
 		char src[VALUE_MAX];
@@ -1057,12 +1018,10 @@ static int kw_format(struct cctx *c, struct node *n, json_t *v, const struct at 
 {
 	if (!json_is_string(v))
 		return kw_loc_fail(c, a, "a string");
-	for (size_t i = 1; i < FMT_COUNT; i++) {
-		if (strcmp(json_string_value(v), format_names[i]) == 0) {
-			n->format = (enum fmt)i;
-			n->has |= H_STR;
-			return 0;
-		}
+	n->format = ev_schema_format_find(json_string_value(v));
+	if (n->format != EV_FMT_NONE) {
+		n->has |= H_STR;
+		return 0;
 	}
 	if (c->flags & EV_SCHEMA_FORMATS_AS_ANNOTATIONS)
 		return 0;
@@ -1833,376 +1792,6 @@ void ev_schema_free(ev_schema *s)
 	free(s);
 }
 
-/* ---- formats ---- */
-
-static int is_digit(char ch)
-{
-	return ch >= '0' && ch <= '9';
-}
-
-static int is_hex(char ch)
-{
-	return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-}
-
-/* The number in s[0..k), all ASCII digits; -1 otherwise. */
-static int digits(const char *s, size_t k)
-{
-	int v = 0;
-	for (size_t i = 0; i < k; i++) {
-		if (!is_digit(s[i]))
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-static int valid_date(const char *s, size_t n)
-{
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (n != 10 || s[4] != '-' || s[7] != '-')
-		return 0;
-	int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
-	if (y < 0 || m < 1 || m > 12 || d < 1)
-		return 0;
-	int leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-	return d <= mdays[m - 1] + (m == 2 && leap);
-}
-
-/* RFC 3339 full-time; a leap second (:60) only where it is 23:59 in UTC. */
-static int valid_time(const char *s, size_t n)
-{
-	if (n < 9 || s[2] != ':' || s[5] != ':')
-		return 0;
-	int h = digits(s, 2), m = digits(s + 3, 2), sec = digits(s + 6, 2);
-	if (h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 60)
-		return 0;
-	size_t i = 8;
-	if (s[i] == '.') {
-		size_t f = ++i;
-		while (i < n && is_digit(s[i]))
-			i++;
-		if (i == f)
-			return 0;
-	}
-	int off = 0;
-	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-		i++;
-	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
-		if (n - i != 6 || s[i + 3] != ':')
-			return 0;
-		int oh = digits(s + i + 1, 2), om = digits(s + i + 4, 2);
-		if (oh < 0 || oh > 23 || om < 0 || om > 59)
-			return 0;
-		off = (s[i] == '+' ? 1 : -1) * (oh * 60 + om);
-		i += 6;
-	} else {
-		return 0;
-	}
-	if (i != n)
-		return 0;
-	if (sec == 60) {
-		int utc = ((h * 60 + m - off) % 1440 + 1440) % 1440;
-		return utc == 23 * 60 + 59;
-	}
-	return 1;
-}
-
-static int valid_date_time(const char *s, size_t n)
-{
-	return n > 11 && (s[10] == 'T' || s[10] == 't') && valid_date(s, 10) &&
-	       valid_time(s + 11, n - 11);
-}
-
-static int valid_ipv4(const char *s, size_t n)
-{
-	size_t i = 0;
-	for (int part = 0; part < 4; part++) {
-		if (part) {
-			if (i >= n || s[i] != '.')
-				return 0;
-			i++;
-		}
-		size_t st = i;
-		while (i < n && is_digit(s[i]) && i - st < 4)
-			i++;
-		size_t k = i - st;
-		if (k == 0 || k > 3 || (k > 1 && s[st] == '0') || digits(s + st, k) > 255)
-			return 0;
-	}
-	return i == n;
-}
-
-static int valid_ipv6(const char *s, size_t n)
-{
-	int groups = 0, compressed = 0;
-	size_t i = 0;
-	if (n >= 2 && s[0] == ':' && s[1] == ':') {
-		compressed = 1;
-		i = 2;
-		if (i == n)
-			return 1;
-	}
-	for (;;) {
-		size_t j = i;
-		while (j < n && is_hex(s[j]) && j - i < 5)
-			j++;
-		if (j < n && s[j] == '.') {
-			if (!valid_ipv4(s + i, n - i))
-				return 0;
-			groups += 2;
-			break;
-		}
-		if (j == i || j - i > 4)
-			return 0;
-		groups++;
-		i = j;
-		if (i == n)
-			break;
-		if (s[i] != ':' || ++i == n || groups >= 8)
-			return 0;
-		if (s[i] == ':') {
-			if (compressed)
-				return 0;
-			compressed = 1;
-			if (++i == n)
-				break;
-		}
-	}
-	return compressed ? groups <= 7 : groups == 8;
-}
-
-static int valid_uuid(const char *s, size_t n)
-{
-	if (n != 36)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		int dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !is_hex(s[i]))
-			return 0;
-	}
-	return 1;
-}
-
-static int valid_hostname(const char *s, size_t n)
-{
-	size_t label = 0;
-	if (n == 0 || n > 253)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-		} else if (is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			   ch == '-') {
-			if ((label == 0 && ch == '-') || ++label > 63)
-				return 0;
-		} else {
-			return 0;
-		}
-	}
-	return label > 0 && s[n - 1] != '-';
-}
-
-/* RFC 5321 mailbox: dot-atom or quoted local part; a host name or an address literal. */
-static int valid_email(const char *s, size_t n)
-{
-	static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
-	const char *at = NULL;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '@')
-			at = s + i;
-	if (!at || at == s || at == s + n - 1)
-		return 0;
-	size_t llen = (size_t)(at - s);
-	if (s[0] == '"') {
-		if (llen < 2 || s[llen - 1] != '"')
-			return 0;
-		for (size_t i = 1; i < llen - 1; i++) {
-			unsigned char ch = (unsigned char)s[i];
-			if (ch == '\\' && i + 1 < llen - 1)
-				i++;
-			else if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f)
-				return 0;
-		}
-	} else {
-		if (llen > 64 || s[0] == '.' || s[llen - 1] == '.')
-			return 0;
-		for (size_t i = 0; i < llen; i++) {
-			char ch = s[i];
-			if (ch == '.' ? s[i + 1] == '.'
-				      : !(is_digit(ch) || (ch >= 'a' && ch <= 'z') ||
-					  (ch >= 'A' && ch <= 'Z') || (ch && strchr(atext, ch))))
-				return 0;
-		}
-	}
-	const char *d = at + 1;
-	size_t dlen = n - llen - 1;
-	if (d[0] == '[') {
-		if (d[dlen - 1] != ']')
-			return 0;
-		if (dlen > 7 && strncmp(d + 1, "IPv6:", 5) == 0)
-			return valid_ipv6(d + 6, dlen - 7);
-		return valid_ipv4(d + 1, dlen - 2);
-	}
-	return valid_hostname(d, dlen);
-}
-
-/* RFC 3986 (and, with iri, RFC 3987: non-ASCII characters wherever unreserved ones may be). */
-static int uri_unreserved(unsigned char ch, int iri)
-{
-	return is_digit((char)ch) || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
-	       (ch && strchr("-._~", ch)) || (iri && ch >= 0x80);
-}
-
-/* The end of the run from s[i] of unreserved characters, %XX escapes, sub-delims and the
- * characters in extra; SIZE_MAX at a malformed escape. */
-static size_t uri_run(const char *s, size_t i, size_t n, const char *extra, int iri)
-{
-	while (i < n) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '%') {
-			if (i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
-				return SIZE_MAX;
-			i += 3;
-		} else if (uri_unreserved(ch, iri) || (ch && strchr("!$&'()*+,;=", ch)) ||
-			   (ch && strchr(extra, ch))) {
-			i++;
-		} else {
-			break;
-		}
-	}
-	return i;
-}
-
-/* authority = [ userinfo "@" ] host [ ":" port ]; host = IP-literal / IPv4address / reg-name */
-static int valid_authority(const char *s, size_t n, int iri)
-{
-	size_t i = 0;
-	const char *at = memchr(s, '@', n);
-	if (at) {
-		i = (size_t)(at - s);
-		if (uri_run(s, 0, i, ":", iri) != i)
-			return 0;
-		i++;
-	}
-	if (i < n && s[i] == '[') {
-		const char *close = memchr(s + i, ']', n - i);
-		if (!close)
-			return 0;
-		size_t a = i + 1, b = (size_t)(close - s);
-		if (a < b && (s[a] == 'v' || s[a] == 'V')) { /* IPvFuture */
-			size_t h = a + 1;
-			while (h < b && is_hex(s[h]))
-				h++;
-			if (h == a + 1 || h >= b || s[h] != '.' || h + 1 == b ||
-			    uri_run(s, h + 1, b, ":", 0) != b)
-				return 0;
-		} else if (!valid_ipv6(s + a, b - a)) {
-			return 0;
-		}
-		i = b + 1;
-	} else {
-		i = uri_run(s, i, n, "", iri);
-		if (i == SIZE_MAX)
-			return 0;
-	}
-	if (i < n && s[i] == ':')
-		for (i++; i < n && is_digit(s[i]);)
-			i++;
-	return i == n;
-}
-
-/* URI (reference: or relative reference) of RFC 3986 section 3 and 4.1. */
-static int valid_uri(const char *s, size_t n, int reference, int iri)
-{
-	size_t i = 0, k = 0;
-	if (n > 0 && ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
-		for (k = 1; k < n && (uri_unreserved((unsigned char)s[k], 0) || s[k] == '+') &&
-			    s[k] != '_' && s[k] != '~';)
-			k++;
-	int scheme = k > 0 && k < n && s[k] == ':';
-	if (scheme)
-		i = k + 1;
-	else if (!reference)
-		return 0;
-	if (n - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
-		size_t end = i + 2;
-		while (end < n && s[end] != '/' && s[end] != '?' && s[end] != '#')
-			end++;
-		if (!valid_authority(s + i + 2, end - i - 2, iri))
-			return 0;
-		i = end;
-	} else if (!scheme) {
-		/* path-noscheme: no ':' in the first segment */
-		size_t first = uri_run(s, i, n, "@", iri);
-		if (first == SIZE_MAX || (first < n && s[first] == ':'))
-			return 0;
-	}
-	i = uri_run(s, i, n, ":@/", iri);
-	if (i != SIZE_MAX && i < n && s[i] == '?')
-		i = uri_run(s, i + 1, n, ":@/?", iri);
-	if (i != SIZE_MAX && i < n && s[i] == '#')
-		i = uri_run(s, i + 1, n, ":@/?", iri);
-	return i == n;
-}
-
-/* RFC 6901: "" or "/"-separated reference tokens, '~' only as ~0 or ~1. */
-static int valid_json_pointer(const char *s, size_t n)
-{
-	if (n > 0 && s[0] != '/')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '~' && (i + 1 == n || (s[i + 1] != '0' && s[i + 1] != '1')))
-			return 0;
-	return 1;
-}
-
-/* draft-handrews-relative-json-pointer-01: a non-negative integer, then "#" or a JSON pointer. */
-static int valid_relative_json_pointer(const char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n && is_digit(s[i]))
-		i++;
-	if (i == 0 || (i > 1 && s[0] == '0'))
-		return 0;
-	return (i + 1 == n && s[i] == '#') || valid_json_pointer(s + i, n - i);
-}
-
-/* A regex pattern and patternProperties would take. */
-static int valid_regex(const char *s, size_t n)
-{
-	int code;
-	PCRE2_SIZE off;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)s, n, REGEX_OPTIONS, &code, &off, NULL);
-	pcre2_code_free(re);
-	return re != NULL;
-}
-
-static int format_ok(enum fmt f, const char *s, size_t n)
-{
-	switch (f) {
-	case FMT_DATE_TIME: return valid_date_time(s, n);
-	case FMT_DATE: return valid_date(s, n);
-	case FMT_TIME: return valid_time(s, n);
-	case FMT_EMAIL: return valid_email(s, n);
-	case FMT_UUID: return valid_uuid(s, n);
-	case FMT_IPV4: return valid_ipv4(s, n);
-	case FMT_IPV6: return valid_ipv6(s, n);
-	case FMT_HOSTNAME: return valid_hostname(s, n);
-	case FMT_URI: return valid_uri(s, n, 0, 0);
-	case FMT_URI_REFERENCE: return valid_uri(s, n, 1, 0);
-	case FMT_IRI: return valid_uri(s, n, 0, 1);
-	case FMT_IRI_REFERENCE: return valid_uri(s, n, 1, 1);
-	case FMT_JSON_POINTER: return valid_json_pointer(s, n);
-	case FMT_RELATIVE_JSON_POINTER: return valid_relative_json_pointer(s, n);
-	case FMT_REGEX: return valid_regex(s, n);
-	default: return 1;
-	}
-}
-
 /* ---- validating ---- */
 
 /* The instance path, as a chain up the C stack: rendered only when an error is recorded. */
@@ -2421,10 +2010,10 @@ static void validate_string(struct vctx *c, const struct node *n, const json_t *
 		if (done(c))
 			return;
 	}
-	if (n->format && !format_ok(n->format, str, len)) {
+	if (n->format && !ev_schema_format_ok(n->format, str, len)) {
 		ev_schema_error *e = violation(c, at, "format");
 		if (e)
-			say(e, "%v is not a valid %s", x, format_names[n->format]);
+			say(e, "%v is not a valid %s", x, ev_schema_format_name(n->format));
 	}
 }
 
@@ -2921,7 +2510,7 @@ static int string_ok(const ev_schema *s, const struct node *n, const char *str, 
 			return 0;
 	}
 	return (!n->pattern.code || regex_match(s, &n->pattern, str, len)) &&
-	       (!n->format || format_ok(n->format, str, len));
+	       (!n->format || ev_schema_format_ok(n->format, str, len));
 }
 
 static int number_ok(const struct node *n, struct num x)

@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "progress.h"
 
 static volatile sig_atomic_t stop_signal;
+static int progress_wanted = -1; /* 1 --progress, 0 --no-progress, -1 when stderr is a tty */
+static ev_progress *progress;
 
 void ev_tool_init(const char *prog)
 {
@@ -28,6 +31,9 @@ void ev_tool_init(const char *prog)
 	const char *level = getenv("EVPIPE_LOG_LEVEL");
 	if (level && ev_log_parse_level(level) >= 0)
 		ev_log_set_level((enum ev_log_level)ev_log_parse_level(level));
+	const char *p = getenv("EVPIPE_PROGRESS");
+	if (p && (strcmp(p, "0") == 0 || strcmp(p, "1") == 0))
+		progress_wanted = *p == '1';
 }
 
 int ev_tool_usage_error(const char *fmt, ...)
@@ -75,6 +81,13 @@ int ev_tool_opt_log(const ev_option *o, char *arg, char *err, size_t errlen)
 {
 	(void)arg, (void)err, (void)errlen;
 	ev_log_set_level(o->short_name == 'q' ? EV_LOG_ERROR : EV_LOG_DEBUG);
+	return 0;
+}
+
+int ev_tool_opt_progress(const ev_option *o, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	progress_wanted = strcmp(o->long_name, "progress") == 0;
 	return 0;
 }
 
@@ -137,6 +150,12 @@ ev_counter *ev_tool_records_out(ev_metrics *m)
 				  NULL);
 }
 
+ev_counter *ev_tool_bytes_in(ev_metrics *m)
+{
+	return ev_metrics_counter(m, "evpipe_bytes_in_total",
+				  "Bytes of the records read (payloads for kin -C)", NULL);
+}
+
 static ev_counter *labelled(ev_metrics *m, const char *name, const char *help, const char *label,
 			    const char *value, int seconds)
 {
@@ -159,6 +178,25 @@ ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason)
 			"Records sent to a dead-letter output, by reason", "reason", reason, 0);
 }
 
+ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason)
+{
+	return labelled(m, "evpipe_records_skipped_total", "Input lines skipped, by reason",
+			"reason", reason, 0);
+}
+
+void ev_tool_progress(ev_metrics *m)
+{
+	if (!progress && m && (progress_wanted < 0 ? isatty(2) : progress_wanted))
+		progress = ev_progress_start(m, ev_log_prog(), 250);
+}
+
+void ev_tool_metrics_free(ev_metrics *m)
+{
+	ev_progress_stop(progress);
+	progress = NULL;
+	ev_metrics_free(m);
+}
+
 ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
 {
 	char err[256];
@@ -176,51 +214,4 @@ ev_metrics *ev_tool_metrics(const char *tool, const char *job, const char *addr)
 		ev_info("serving metrics at http://%s:%d/metrics", ev_metrics_host(m),
 			ev_metrics_port(m));
 	return m;
-}
-
-int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags)
-{
-	for (;;) {
-		int rc = ev_reader_next(r, line, len, flags);
-		if (rc >= 0)
-			return rc;
-		if (errno != EINTR) {
-			ev_error("cannot read %s: %s", what, strerror(errno));
-			return -1;
-		}
-		if (ev_tool_stop_requested())
-			return 0;
-	}
-}
-
-int ev_tool_control(ev_control_seq *s, const ev_reader *r, const char *line, size_t len,
-		    ev_control *c)
-{
-	char err[512];
-	if (ev_control_check(s, line, len, ev_wall_ms(), c, err, sizeof(err)) == 0)
-		return 0;
-	ev_error("line %" PRIu64 ": %s", ev_reader_lines(r), err);
-	return -1;
-}
-
-static ev_counter *torn(ev_metrics *m)
-{
-	return ev_metrics_counter(m, "evpipe_records_skipped_total",
-				  "Input lines skipped, by reason", "reason=\"torn\"");
-}
-
-void ev_tool_torn_register(ev_metrics *m)
-{
-	torn(m);
-}
-
-int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags)
-{
-	if (!checkpoints || !(flags & EV_LINE_NO_NEWLINE) || len == 0)
-		return 0;
-	ev_counter_inc(torn(m));
-	ev_warn("the input ended in the middle of a line (%zu bytes: a stage before this one "
-		"died?): not a record; a restore replays it",
-		len);
-	return 1;
 }

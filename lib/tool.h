@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include "checkpoint.h"
+#include "clock.h"
 #include "control.h"
 #include "metrics.h"
 #include "ndjson.h"
@@ -25,6 +27,7 @@ int ev_tool_parse(const ev_option *opts, int argc, char **argv);
 /* The callbacks of EV_OPTS_COMMON: -q and -v set the log level, -V prints the versions. */
 int ev_tool_opt_log(const ev_option *o, char *arg, char *err, size_t errlen);
 int ev_tool_opt_version(const ev_option *o, char *arg, char *err, size_t errlen);
+int ev_tool_opt_progress(const ev_option *o, char *arg, char *err, size_t errlen);
 
 /* Make sure fds 0-2 are open, set the program name for diagnostics, and read
  * EVPIPE_LOG_LEVEL. */
@@ -45,32 +48,23 @@ void ev_tool_catch_signals(void);
 /* 0, or the number of the signal that asked for shutdown. */
 int ev_tool_stop_requested(void);
 
-/* The next input line of a run loop: as ev_reader_next, but a read that a signal interrupted
- * is retried unless shutdown was asked for, and a read error is reported ("cannot read what").
- * Returns 1 on a line, 0 at the end of input or on shutdown, -1 on a read error. */
-int ev_tool_next_line(ev_reader *r, const char *what, char **line, size_t *len, int *flags);
-
-/* A control line read from r, parsed and checked against the stage's sequence
- * (ev_control_check): 0, or -1 with "line N: impossible control line ..." reported, for the
- * stage to stop with EV_EXIT_FAILURE (ADR 0013). */
-int ev_tool_control(ev_control_seq *s, const ev_reader *r, const char *line, size_t len,
-		    ev_control *c);
-
 /* The series every tool keeps, under one name and help text everywhere: records read and
  * written, time blocked writing to an output ("stdout", "dlq", ...), and dead letters by
  * reason. */
 ev_counter *ev_tool_records_in(ev_metrics *m);
 ev_counter *ev_tool_records_out(ev_metrics *m);
+ev_counter *ev_tool_bytes_in(ev_metrics *m);
+/* Input lines passed over, by reason ("blank", "torn", "control"). */
+ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason);
 ev_counter *ev_tool_blocked(ev_metrics *m, const char *output);
 ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
 
-/* In a pipeline with checkpoints, a last line without its newline is what a stage upstream
- * was writing when it died, not a record: the records after the last checkpoint are replayed
- * by a restore. Returns 1 (warned, counted as evpipe_records_skipped_total{reason="torn"})
- * when the line is such a fragment and must be passed over, else 0. */
-int ev_tool_torn_line(ev_metrics *m, int checkpoints, size_t len, int flags);
-/* Register that series up front (a tool with checkpoints exposes it from the start). */
-void ev_tool_torn_register(ev_metrics *m);
+/* The live status line on stderr (lib/progress.c) of a tool that moves records: drawn from m
+ * when asked for (--progress, EVPIPE_PROGRESS=1), or by default when stderr is a terminal
+ * (--no-progress, EVPIPE_PROGRESS=0: never). ev_tool_metrics_free stops it. */
+void ev_tool_progress(ev_metrics *m);
+/* Stop the status line, then free m. */
+void ev_tool_metrics_free(ev_metrics *m);
 
 /* Create the registry and, when addr is non-NULL, serve it. Returns NULL with a message
  * logged when the address cannot be served. */

@@ -11,8 +11,10 @@
 #include "control.h"
 #include "deadletter.h"
 #include "fastjson.h"
+#include "json.h"
 #include "meta.h"
 #include "ndjson.h"
+#include "registry.h"
 
 #define MAX_ERRORS 64
 
@@ -157,8 +159,18 @@ static int dead_letter(ev_validator *v, const ev_verdict *out, const char *raw, 
 static int unsafe_payload(ev_validator *v, const char *raw, size_t raw_len, ev_verdict *out)
 {
 	const char *why = ev_control_payload_unsafe(raw, raw_len);
+	int32_t id;
 	if (!why)
 		return 0;
+	if (strcmp(why, "schema_id") == 0 && ev_registry_unframe(raw, raw_len, &id)) {
+		out->reason = EV_REASON_SCHEMA_ID;
+		snprintf(v->msg, sizeof(v->msg),
+			 "the message is registry-framed (schema id %" PRId32 ") and was consumed "
+			 "without --meta-field: the id cannot go along with the record (kin -C and "
+			 "evvalidate --meta-field check it)",
+			 id);
+		return 1;
+	}
 	out->reason =
 		strcmp(why, "reserved") == 0 ? EV_REASON_RESERVED : EV_REASON_EMBEDDED_NEWLINE;
 	snprintf(v->msg, sizeof(v->msg), "%s",

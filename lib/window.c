@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "ht.h"
-#include "ndjson.h"
 #include "timefmt.h"
 
 /* The state of one window and key. */

@@ -362,10 +362,11 @@ fi
 # in a session of its own, so that a Ctrl-C reaches this script only and the script stops the
 # stages in order. setsid execs the tool in the same process: $! is the tool's pid. Temporary
 # files of the tools (evwindow's private store) go to the private directory too.
+# The stages share one stderr: none draws a live status line on it (EVPIPE_PROGRESS=0).
 start() {
 	local name=$1 in=$2 out=$3
 	shift 3
-	TMPDIR=$dir setsid "$@" <"$in" >"$out" &
+	TMPDIR=$dir EVPIPE_PROGRESS=0 setsid "$@" <"$in" >"$out" &
 	stage_of[$!]=$name
 	pid_of[$name]=$!
 }

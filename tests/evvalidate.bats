@@ -206,3 +206,21 @@ build_input() {
 	run -0 --separate-stderr evvalidate --contract "$CONTRACT" --dlq dlq2.ndjson < torn.ndjson
 	[ "$(jq -r .raw dlq2.ndjson)" = '{"event_id":"e2","event_ty' ]
 }
+
+@test "checkpoint options are checked at start as chsink and dlqsink check them: a bad store or --restore without one exits 1" {
+	good='{"event_id":"e1","event_type":"click","user_id":"u1","ts":1732400000000,"value":1.5}'
+	run -1 --separate-stderr evvalidate --contract "$CONTRACT" --dlq dlq.ndjson \
+		--checkpoint-store bogus://x <<<"$good"
+	[ "$output" = "" ]
+	[[ $stderr == *"evvalidate: checkpoints: unsupported checkpoint store scheme 'bogus'"* ]]
+	run -1 --separate-stderr evvalidate --contract "$CONTRACT" --dlq dlq.ndjson --restore latest <<<"$good"
+	[ "$output" = "" ]
+	[[ $stderr == *"evvalidate: checkpoints: --restore needs --checkpoint-store"* ]]
+	# the same options as the sinks take them
+	run -1 --separate-stderr chsink --url http://127.0.0.1:9 --table t.t --restore latest <<<"$good"
+	[[ $stderr == *"chsink: checkpoints: --restore needs --checkpoint-store"* ]]
+	# a store that opens and has no checkpoint yet: a restore of latest starts afresh
+	run -0 --separate-stderr evvalidate --contract "$CONTRACT" --dlq dlq.ndjson \
+		--checkpoint-store "file://$BATS_TEST_TMPDIR/ck" --restore latest <<<"$good"
+	[ "$output" = "$good" ]
+}

@@ -172,6 +172,11 @@ pinned() {
 	jq '.panels[3].targets[0].expr = "rate(evpipe_no_such_thing_total[5m])"' "$DASHBOARD" >unknown.json
 	run -1 --separate-stderr python3 "$OBS" lint unknown.json "$METRICS_MD"
 	[[ $stderr == *"evpipe_no_such_thing_total is not in"* ]]
+	# every metric of the job is on some panel
+	jq 'del(.panels[] | select(any(.targets[]?; .expr | test("evpipe_keys_cross_partition_total"))))' \
+		"$DASHBOARD" >missing.json
+	run -1 --separate-stderr python3 "$OBS" lint missing.json "$METRICS_MD"
+	[[ $stderr == *"evpipe_keys_cross_partition_total ("*"metrics.md) is on no panel"* ]]
 	printf '{"panels": [' >bad.json
 	run -1 --separate-stderr python3 "$OBS" lint bad.json "$METRICS_MD"
 	[[ $stderr == *"not valid JSON"* ]]

@@ -2,7 +2,6 @@
  * barriers once ClickHouse has every row before them. */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +18,13 @@
 #include "codec.h"
 #include "control.h"
 #include "deadletter.h"
+#include "gzip.h"
 #include "log.h"
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "sqlsplit.h"
+#include "stage.h"
 #include "tool.h"
 
 /* Backoff between retries: from 100 ms, doubling, at most 5 s. */
@@ -40,7 +42,6 @@ struct row {
 
 struct chsink {
 	ev_ckpt ck;
-	ev_control_seq ctl; /* the control lines seen */
 	const char *url;
 	const char *table;
 	const char *user;
@@ -61,7 +62,11 @@ struct chsink {
 
 	ev_ch *ch;
 	char *insert_query;
-	ev_reader *in;
+	char **files; /* the inputs (none: stdin) */
+	size_t nfiles;
+	ev_stage *stage;
+	const char *ctl_line; /* the control line being forwarded */
+	size_t ctl_len;
 	ev_writer *out;
 	ev_writer *dlq; /* NULL: dead letters reported on stderr */
 	int dlq_fd;
@@ -78,33 +83,13 @@ struct chsink {
 	ev_buf gz;            /* the compressed range being sent */
 	ev_buf env;           /* the dead-letter envelope being written */
 
-	uint64_t inserted, dead[DL_COUNT], batches, blank;
+	uint64_t inserted, dead[DL_COUNT], batches;
 	ev_metrics *metrics;
-	ev_counter *m_in, *m_out, *m_blank, *m_control, *m_barriers, *m_dead[DL_COUNT];
+	ev_counter *m_out, *m_dead[DL_COUNT];
 	ev_counter *m_rows, *m_bytes, *m_sent, *m_batches, *m_retries, *m_wait, *m_connections;
 	ev_counter *m_requests[EV_CH_FATAL + 1];
-	ev_counter *m_blocked_out, *m_blocked_dlq;
 	ev_histogram *m_batch_seconds, *m_batch_rows;
 };
-
-static void flush_outputs(void *arg)
-{
-	struct chsink *s = arg;
-	/* Failures stick in the writers and are reported where the next write fails. */
-	ev_writer_flush(s->out);
-	ev_counter_set(s->m_blocked_out, ev_writer_blocked_ns(s->out));
-	if (s->dlq) {
-		ev_writer_flush(s->dlq);
-		ev_counter_set(s->m_blocked_dlq, ev_writer_blocked_ns(s->dlq));
-	}
-}
-
-static int write_error(const char *what)
-{
-	if (errno != EPIPE)
-		ev_error("cannot write %s: %s", what, strerror(errno));
-	return -1;
-}
 
 static int dead_letter(struct chsink *s, int reason, const char *raw, size_t len, uint64_t line,
 		       const char *message)
@@ -127,7 +112,7 @@ static int dead_letter(struct chsink *s, int reason, const char *raw, size_t len
 		return -1;
 	}
 	if (ev_writer_line(s->dlq, s->env.data, s->env.len) < 0)
-		return write_error("the dead-letter output");
+		return ev_stage_write_failed(s->stage, "the dead-letter output");
 	return 0;
 }
 
@@ -139,20 +124,15 @@ static int stop_while_retrying(void *arg)
 	return s->retrying && ev_tool_stop_requested();
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL); /* a shutdown signal cuts it short */
-}
-
 /* Send one request, retrying what may succeed later until --retry-timeout. what names the
  * request for messages; pending is the number of rows it leaves unwritten when it fails.
  * Returns EV_CH_OK or EV_CH_REJECTED, or -1 after reporting why it gives up. */
 static int request(struct chsink *s, const char *query, const void *data, size_t len, int gzip,
 		   const char *what, size_t pending, ev_ch_result *res)
 {
-	uint64_t give_up_ns = 0;
+	ev_retry retry;
 	char last[sizeof(res->message)] = ""; /* the last failure, not an abandoned attempt's */
+	ev_retry_begin(&retry, &s->backoff, s->retry_timeout_ms);
 	for (unsigned attempt = 0;; attempt++) {
 		if (attempt > 0 && ev_tool_stop_requested()) {
 			ev_error("%s: stopping on signal %d while retrying: %s", what,
@@ -192,23 +172,18 @@ static int request(struct chsink *s, const char *query, const void *data, size_t
 		if (ev_tool_stop_requested())
 			continue; /* reported above, without waiting */
 		uint64_t now = ev_mono_ns();
-		if (give_up_ns == 0) {
-			give_up_ns = now + (uint64_t)s->retry_timeout_ms * 1000000u;
+		int64_t delay;
+		if (!ev_retry_failing(&retry))
 			ev_warn("%s: %s; retrying for up to %.3g s", what, last,
 				(double)s->retry_timeout_ms / 1000);
-		}
-		if (now >= give_up_ns) {
+		if (!ev_retry_next(&retry, &delay)) {
 			ev_error("%s: gave up after %.3g s of retries: %s", what,
 				 (double)s->retry_timeout_ms / 1000, last);
 			break;
 		}
-		int64_t delay = ev_backoff_next(&s->backoff);
-		int64_t left = (int64_t)((give_up_ns - now) / 1000000u) + 1;
-		if (delay > left)
-			delay = left;
 		ev_debug("%s: retry %u in %" PRId64 " ms: %s", what, attempt + 1, delay, last);
 		ev_counter_inc(s->m_retries);
-		sleep_ms(delay);
+		ev_sleep_ms(delay); /* a shutdown signal cuts it short: see the loop's top */
 		ev_counter_add(s->m_wait, ev_mono_ns() - now);
 	}
 	if (pending > 0)
@@ -308,10 +283,8 @@ oom:
 }
 
 /* A data line: a row for the batch, or a dead letter. */
-static int take_row(struct chsink *s, const char *line, size_t len, int flags)
+static int take_row(struct chsink *s, const char *line, size_t len, int flags, uint64_t lineno)
 {
-	uint64_t lineno = ev_reader_lines(s->in);
-	ev_counter_inc(s->m_in);
 	if (flags & EV_LINE_TOO_LONG) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "longer than %" PRIu64 " bytes", s->max_line);
@@ -327,42 +300,46 @@ static int durable_dlq(struct chsink *s)
 {
 	if (!s->dlq)
 		return 0;
-	if (ev_writer_flush(s->dlq) < 0)
-		return write_error("the dead-letter output");
-	if (s->dlq_is_file && fdatasync(s->dlq_fd) < 0)
-		return write_error("the dead-letter output");
+	if (ev_writer_flush(s->dlq) < 0 || (s->dlq_is_file && fdatasync(s->dlq_fd) < 0))
+		return ev_stage_write_failed(s->stage, "the dead-letter output");
+	return 0;
+}
+
+/* The control line at hand to the dead-letter output and to stdout, in order. */
+static int forward_control(struct chsink *s)
+{
+	if (s->dlq && ev_writer_line(s->dlq, s->ctl_line, s->ctl_len) < 0)
+		return ev_stage_write_failed(s->stage, "the dead-letter output");
+	if (ev_writer_line(s->out, s->ctl_line, s->ctl_len) < 0)
+		return ev_stage_write_failed(s->stage, "standard output");
+	return 0;
+}
+
+/* Before a barrier goes on: every row before it acknowledged by ClickHouse, the dead letters
+ * before it durable, and the barrier forwarded. */
+static int barrier_durable(void *arg)
+{
+	struct chsink *s = arg;
+	if (flush_batch(s) < 0)
+		return -1;
+	if (s->dlq && ev_writer_line(s->dlq, s->ctl_line, s->ctl_len) < 0)
+		return ev_stage_write_failed(s->stage, "the dead-letter output");
+	if (durable_dlq(s) < 0)
+		return -1;
+	if (ev_writer_line(s->out, s->ctl_line, s->ctl_len) < 0 || ev_writer_flush(s->out) < 0)
+		return ev_stage_write_failed(s->stage, "standard output");
 	return 0;
 }
 
 /* Control lines go to stdout and the dead-letter output in order; a barrier only once
  * ClickHouse has acknowledged every row before it. */
-static int take_control(struct chsink *s, const char *line, size_t len)
+static int take_control(struct chsink *s, const ev_stage_line *l)
 {
-	ev_control c;
-	char err[256];
-	ev_counter_inc(s->m_control);
-	if (ev_tool_control(&s->ctl, s->in, line, len, &c) < 0)
-		return -1;
-	uint64_t t0 = ev_mono_ns();
-	if (c.type == EV_CTL_BARRIER && flush_batch(s) < 0)
-		return -1;
-	if (s->dlq && ev_writer_line(s->dlq, line, len) < 0)
-		return write_error("the dead-letter output");
-	if (c.type == EV_CTL_BARRIER && durable_dlq(s) < 0)
-		return -1;
-	if (ev_writer_line(s->out, line, len) < 0)
-		return write_error("standard output");
-	if (c.type == EV_CTL_BARRIER) {
-		if (ev_writer_flush(s->out) < 0)
-			return write_error("standard output");
-		ev_counter_inc(s->m_barriers);
-		ev_debug("barrier %" PRId64 ": every row before it is in ClickHouse", c.id);
-		if (ev_ckpt_ack(&s->ck, c.id, t0, err, sizeof(err)) < 0)
-			ev_ckpt_failed(&s->ck, c.id, err);
-		if (s->ack && ev_ack_send(s->ack, s->ck.stage, c.id, err, sizeof(err)) < 0)
-			ev_warn("cannot acknowledge barrier %" PRId64 ": %s", c.id, err);
-	}
-	return 0;
+	s->ctl_line = l->data;
+	s->ctl_len = l->len;
+	if (l->control.type != EV_CTL_BARRIER)
+		return forward_control(s);
+	return ev_stage_barrier(s->stage, &l->control, ev_mono_ns(), barrier_durable, s);
 }
 
 /* Wait for input until the batch's linger runs out. Returns 1 when input is ready, 0 when
@@ -375,34 +352,26 @@ static int wait_input(struct chsink *s)
 			return 0;
 		if (ev_tool_stop_requested())
 			return 1; /* the caller notices */
-		flush_outputs(s);
 		uint64_t ms = (s->deadline_ns - now + 999999u) / 1000000u;
-		struct pollfd p = {ev_reader_fd(s->in), POLLIN, 0};
-		int n = poll(&p, 1, ms > 60000 ? 60000 : (int)ms);
-		if (n > 0)
-			return 1;
-		if (n < 0 && errno != EINTR) {
-			ev_error("cannot poll standard input: %s", strerror(errno));
-			return -1;
-		}
+		int n = ev_stage_wait(s->stage, ms > 60000 ? 60000 : (int)ms);
+		if (n != 0)
+			return n;
 	}
 }
 
 static int run(struct chsink *s)
 {
-	char *line;
-	size_t len;
-	int flags, r, rc = 0;
+	ev_stage_line l;
+	int r, rc = 0;
 
-	ev_reader_set_before_read(s->in, flush_outputs, s);
 	for (;;) {
 		/* On a shutdown request, what is buffered is still taken, then no more read. */
-		if (ev_tool_stop_requested() && ev_reader_buffered(s->in) == 0)
+		if (ev_tool_stop_requested() && ev_stage_buffered(s->stage) == 0)
 			break;
 		/* The batch is due at its linger's end, whether the input pauses or not. */
 		if (s->nrows > 0) {
 			int w = 1; /* 1: read on, 0: the batch is due, -1: error */
-			if (ev_reader_buffered(s->in) == 0)
+			if (ev_stage_buffered(s->stage) == 0)
 				w = wait_input(s);
 			else if (ev_mono_ns() >= s->deadline_ns)
 				w = 0;
@@ -415,36 +384,24 @@ static int run(struct chsink *s)
 					return EV_EXIT_FAILURE;
 				continue;
 			}
-			if (ev_tool_stop_requested() && ev_reader_buffered(s->in) == 0)
+			if (ev_tool_stop_requested() && ev_stage_buffered(s->stage) == 0)
 				break;
 		}
-		r = ev_tool_next_line(s->in, "standard input", &line, &len, &flags);
+		r = ev_stage_next(s->stage, &l);
 		if (r <= 0) {
 			rc = r;
 			break;
 		}
-		if (ev_control_is(line, len)) {
-			if (take_control(s, line, len) < 0)
-				return EV_EXIT_FAILURE;
-			continue;
-		}
-		if (ev_tool_torn_line(s->metrics, s->ck.url != NULL, len, flags))
-			continue;
-		if (len == 0 || strspn(line, " \t") == len) {
-			s->blank++;
-			ev_counter_inc(s->m_blank);
-			continue;
-		}
-		if (take_row(s, line, len, flags) < 0)
+		if (l.cls == EV_LINE_CONTROL ? take_control(s, &l)
+					     : take_row(s, l.data, l.len, l.flags, l.lineno))
 			return EV_EXIT_FAILURE;
 	}
 	if (ev_tool_stop_requested())
 		ev_info("stopping on signal %d: inserting what was read", ev_tool_stop_requested());
 	if (flush_batch(s) < 0)
 		return EV_EXIT_FAILURE;
-	flush_outputs(s);
-	if (ev_writer_flush(s->out) < 0)
-		rc = write_error("standard output");
+	if (ev_stage_drain(s->stage) < 0)
+		rc = -1;
 	if (durable_dlq(s) < 0)
 		rc = -1;
 	uint64_t dead = s->dead[DL_PARSE] + s->dead[DL_TOO_LONG] + s->dead[DL_REJECTED];
@@ -452,7 +409,7 @@ static int run(struct chsink *s)
 		" dead-lettered (%" PRIu64 " rejected by ClickHouse, %" PRIu64
 		" not JSON objects, %" PRIu64 " too long); %" PRIu64 " blank line(s) skipped",
 		s->inserted, s->table, s->batches, dead, s->dead[DL_REJECTED], s->dead[DL_PARSE],
-		s->dead[DL_TOO_LONG], s->blank);
+		s->dead[DL_TOO_LONG], ev_stage_blank(s->stage));
 	return rc < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
 }
 
@@ -579,14 +536,7 @@ static void setup_metrics(struct chsink *s)
 	static const double row_bounds[] = {1, 10, 100, 1000, 10000, 1e5, 1e6};
 	double sec_bounds[14];
 	ev_metrics_exp_bounds(sec_bounds, 14, 0.001, 2.5);
-	s->m_in = ev_tool_records_in(m);
 	s->m_out = ev_tool_records_out(m);
-	s->m_blank = ev_metrics_counter(m, "evpipe_records_skipped_total",
-					"Input lines skipped, by reason", "reason=\"blank\"");
-	s->m_control = ev_metrics_counter(m, "evpipe_control_lines_total",
-					  "Control lines (watermarks, barriers) forwarded", NULL);
-	s->m_barriers = ev_metrics_counter(m, "evpipe_barriers_total",
-					   "Barriers acknowledged after a durable flush", NULL);
 	for (int i = 0; i < DL_COUNT; i++)
 		s->m_dead[i] = ev_tool_dead_letters(m, dl_reasons[i]);
 	s->m_rows = ev_metrics_counter(m, "evpipe_sink_inserted_rows_total",
@@ -623,8 +573,6 @@ static void setup_metrics(struct chsink *s)
 	s->m_batch_rows =
 		ev_metrics_histogram(m, "evpipe_sink_batch_rows", "Rows per batch", NULL,
 				     row_bounds, sizeof(row_bounds) / sizeof(row_bounds[0]));
-	s->m_blocked_out = ev_tool_blocked(m, "stdout");
-	s->m_blocked_dlq = ev_tool_blocked(m, "dlq");
 }
 
 static int opt_batch_bytes(const ev_option *o, char *arg, char *err, size_t errlen)
@@ -654,10 +602,11 @@ static int parse_args(struct chsink *s, int argc, char **argv)
 {
 	const ev_option options[] = {
 		EV_OPT_TEXT(
-			"usage: chsink --url URL --table DB.TABLE [options] < rows > acknowledgements\n"
+			"usage: chsink --url URL --table DB.TABLE [options] [FILE...] > acknowledgements\n"
 			"\n"
-			"Inserts rows (a JSON object per line) into a ClickHouse table over HTTP, as INSERT ...\n"
-			"FORMAT JSONEachRow on one kept-alive connection, in batches: --batch-rows rows,\n"
+			"Inserts rows (a JSON object per line, from the FILEs in order, - for stdin, or stdin)\n"
+			"into a ClickHouse table over HTTP, as INSERT ... FORMAT JSONEachRow on one kept-alive\n"
+			"connection, in batches: --batch-rows rows,\n"
 			"--batch-bytes bytes, or what arrived within --linger of a batch's first row, whichever\n"
 			"comes first. A batch refused for its content is bisected: the rows ClickHouse rejects\n"
 			"become dead letters with its error text (reason rejected), the others are inserted.\n"
@@ -711,6 +660,7 @@ static int parse_args(struct chsink *s, int argc, char **argv)
 		EV_OPT_TEXT(
 			"                           (a barrier's part is written once the rows before it are in)\n"),
 		EV_OPT_ACK_SPEC(&s->ack_spec),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&s->common),
 		EV_OPT_TEXT(
 			"\n"
@@ -724,8 +674,8 @@ static int parse_args(struct chsink *s, int argc, char **argv)
 	int rc = ev_tool_parse(options, argc, argv);
 	if (rc != 0)
 		return rc;
-	if (optind < argc)
-		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	s->files = argv + optind;
+	s->nfiles = (size_t)(argc - optind);
 	if (!s->url)
 		s->url = getenv("CLICKHOUSE_URL");
 	if (!s->url || !*s->url)
@@ -839,14 +789,24 @@ int main(int argc, char **argv)
 		return EV_EXIT_FAILURE;
 	}
 	s.metrics = ev_tool_metrics("chsink", s.common.job, s.common.metrics_addr);
-	s.in = ev_reader_new(0, (size_t)s.max_line);
+	ev_stage_opts so = {.files = s.files,
+			    .nfiles = s.nfiles,
+			    .max_line = (size_t)s.max_line,
+			    .ck = &s.ck,
+			    .ack = s.ack,
+			    .metrics = s.metrics,
+			    .flags = EV_STAGE_SINK};
+	s.stage = s.metrics ? ev_stage_new(&so) : NULL;
 	s.out = ev_writer_new(1, 64 * 1024);
-	if (!s.metrics || !s.in || !s.out || open_dlq(&s) < 0) {
+	if (!s.stage || !s.out || open_dlq(&s) < 0) {
 		rc = EV_EXIT_FAILURE;
 	} else {
+		ev_stage_output(s.stage, s.out, "stdout");
+		ev_stage_output(s.stage, s.dlq, "dlq");
 		setup_metrics(&s);
 		ev_ckpt_metrics(&s.ck, s.metrics);
 		ev_tool_catch_signals();
+		ev_tool_progress(s.metrics);
 		rc = connect_clickhouse(&s) < 0 || prepare_table(&s) < 0 ? EV_EXIT_FAILURE
 									 : run(&s);
 	}
@@ -854,9 +814,8 @@ int main(int argc, char **argv)
 	ev_writer_free(s.dlq);
 	if (s.dlq_fd > 2)
 		close(s.dlq_fd);
-	ev_reader_free(s.in);
 	ev_ch_free(s.ch);
-	ev_metrics_free(s.metrics);
+	ev_tool_metrics_free(s.metrics);
 	ev_ckpt_close(&s.ck);
 	ev_ack_out_free(s.ack);
 	free(s.insert_query);
@@ -865,5 +824,5 @@ int main(int argc, char **argv)
 	ev_buf_free(&s.body);
 	ev_buf_free(&s.gz);
 	ev_buf_free(&s.env);
-	return ev_tool_finish(rc);
+	return ev_stage_exit(s.stage, rc);
 }

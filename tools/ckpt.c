@@ -19,11 +19,21 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "sha256.h"
 #include "state.h"
 #include "timefmt.h"
 #include "tool.h"
 #include "watermark.h"
 #include "window.h"
+
+/* What --help says before the commands (made from commands[]) and the options. */
+static const char usage_head[] =
+	"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
+	"\n"
+	"Inspects the checkpoints of a job in a checkpoint store (docs/design.md, State and\n"
+	"checkpoints). N is a checkpoint id or latest (the newest complete one).\n"
+	"\n"
+	"Commands:\n";
 
 struct ckpt {
 	const char *url;
@@ -34,6 +44,7 @@ struct ckpt {
 	ev_tool_common common;
 	char **args; /* the command and its arguments */
 	int nargs;
+	int64_t which[2]; /* the checkpoints the command names (0: latest) */
 	ev_store *store;
 	char err[1024];
 };
@@ -78,11 +89,6 @@ static void fmt_duration(int64_t ms, char out[32])
 		snprintf(out, 32, "%" PRId64 "ms", ms);
 	else
 		snprintf(out, 32, "%.1fs", (double)ms / 1000);
-}
-
-static int64_t jint(const json_t *o, const char *name)
-{
-	return (int64_t)json_integer_value(json_object_get(o, name));
 }
 
 static int print_json(json_t *doc)
@@ -153,15 +159,14 @@ static int chk_load(struct ckpt *c, const ev_ckpt_entry *e, int64_t newest, int 
 		goto out;
 	}
 	if (e->complete) {
-		ev_ckpt_key(&key, c->common.job, e->id, "_manifest.json");
+		ev_ckpt_manifest_key(&key, c->common.job, e->id);
 		k->manifest = ev_ckpt_get_json(c->store, ev_buf_cstr(&key), &found, c->err,
 					       sizeof(c->err));
 		if (found < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < e->parts && (all_parts || !k->manifest); i++) {
-		ev_ckpt_dir(&key, c->common.job, e->id);
-		ev_buf_printf(&key, "/%s.json", e->stages[i]);
+		ev_ckpt_part_key(&key, c->common.job, e->id, e->stages[i]);
 		json_t *part = ev_ckpt_get_json(c->store, ev_buf_cstr(&key), &found, c->err,
 						sizeof(c->err));
 		if (found < 0)
@@ -173,7 +178,9 @@ static int chk_load(struct ckpt *c, const ev_ckpt_entry *e, int64_t newest, int 
 	}
 	const char *stage;
 	json_t *part;
-	json_object_foreach(json_object_get(k->manifest, "parts"), stage, part)
+	ev_ckpt_manifest m;
+	ev_ckpt_manifest_read(k->manifest, &m);
+	json_object_foreach((json_t *)m.parts, stage, part)
 	{
 		if (!json_object_get(k->parts, stage))
 			json_object_set(k->parts, stage, part);
@@ -217,56 +224,98 @@ static int chk_find(struct ckpt *c, int64_t which, int need_complete, struct chk
 	return rc;
 }
 
-/* Every file the parts of k reference, as {stage, name, key, size, sha256, shared}, by stage
- * and name. shared: outside chk-<N>/, so other checkpoints may reference it too. */
-static json_t *chk_files(struct ckpt *c, const struct chk *k)
-{
-	json_t *all = json_array(), *part, *f;
+/* A file a checkpoint references: its entry in stage's part; shared when it is outside
+ * chk-<N>/, so that other checkpoints may reference it too. */
+struct cfile {
 	const char *stage;
-	size_t i;
+	size_t index; /* in the part's "files" */
+	ev_ckpt_file f;
+	int shared;
+};
+
+struct cfiles {
+	struct cfile *v;
+	size_t n;
+};
+
+static void cfiles_free(struct cfiles *fs)
+{
+	free(fs->v);
+	memset(fs, 0, sizeof(*fs));
+}
+
+static int cfiles_add(struct cfiles *fs, const struct cfile *f)
+{
+	struct cfile *v = realloc(fs->v, (fs->n + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	fs->v = v;
+	fs->v[fs->n++] = *f;
+	return 0;
+}
+
+/* Every file the parts of k reference, by stage and name (borrowed from k). Returns 0, or -1
+ * without memory (logged). */
+static int chk_files(struct ckpt *c, const struct chk *k, struct cfiles *fs)
+{
+	json_t *obj;
+	const char *stage;
 	ev_buf dir = EV_BUF_INIT;
+	int rc = 0;
+	memset(fs, 0, sizeof(*fs));
 	ev_ckpt_dir(&dir, c->common.job, k->id);
 	ev_buf_putc(&dir, '/');
-	json_object_foreach(k->parts, stage, part)
+	json_object_foreach(k->parts, stage, obj)
 	{
-		json_array_foreach(json_object_get(part, "files"), i, f)
-		{
-			const char *key = json_string_value(json_object_get(f, "key"));
-			const char *sha = json_string_value(json_object_get(f, "sha256"));
-			json_array_append_new(
-				all,
-				json_pack("{s:s, s:s?, s:s?, s:I, s:s?, s:b}", "stage", stage,
-					  "name", json_string_value(json_object_get(f, "name")),
-					  "key", key, "size", (json_int_t)jint(f, "size"), "sha256",
-					  sha, "shared",
-					  key && strncmp(key, dir.data, dir.len) != 0));
+		ev_ckpt_part part;
+		ev_ckpt_part_read(obj, &part);
+		for (size_t i = 0; i < ev_ckpt_part_nfiles(&part) && rc == 0; i++) {
+			struct cfile f = {stage, i, {0}, 0};
+			ev_ckpt_part_file(&part, i, &f.f);
+			if (f.f.size < 0)
+				f.f.size = 0;
+			f.shared = f.f.key && strncmp(f.f.key, dir.data, dir.len) != 0;
+			rc = cfiles_add(fs, &f);
 		}
 	}
 	ev_buf_free(&dir);
+	if (rc < 0) {
+		ev_error("out of memory");
+		cfiles_free(fs);
+	}
+	return rc;
+}
+
+/* A file as ckpt's JSON output has it: {stage, name, key, size, sha256, shared}. */
+static json_t *cfile_json(const struct cfile *f)
+{
+	return json_pack("{s:s, s:s?, s:s?, s:I, s:s?, s:b}", "stage", f->stage, "name", f->f.name,
+			 "key", f->f.key, "size", (json_int_t)f->f.size, "sha256", f->f.sha256,
+			 "shared", f->shared);
+}
+
+static json_t *cfiles_json(const struct cfiles *fs)
+{
+	json_t *all = json_array();
+	for (size_t i = 0; i < fs->n; i++)
+		json_array_append_new(all, cfile_json(&fs->v[i]));
 	return all;
 }
 
 /* Bytes of the files (all, or only the shared ones). */
-static uint64_t files_bytes(const json_t *files, int shared_only)
+static uint64_t files_bytes(const struct cfiles *fs, int shared_only)
 {
 	uint64_t sum = 0;
-	size_t i;
-	json_t *f;
-	json_array_foreach(files, i, f)
-	{
-		if (!shared_only || json_is_true(json_object_get(f, "shared")))
-			sum += (uint64_t)jint(f, "size");
-	}
+	for (size_t i = 0; i < fs->n; i++)
+		if (!shared_only || fs->v[i].shared)
+			sum += (uint64_t)fs->v[i].f.size;
 	return sum;
 }
 
 /* What a checkpoint costs in the store: its own keys and the shared files it references. */
-static uint64_t stored_bytes(struct ckpt *c, const struct chk *k)
+static uint64_t stored_bytes(const struct chk *k, const struct cfiles *fs)
 {
-	json_t *files = chk_files(c, k);
-	uint64_t n = k->own_bytes + files_bytes(files, 1);
-	json_decref(files);
-	return n;
+	return k->own_bytes + files_bytes(fs, 1);
 }
 
 /* When the checkpoint completed (the manifest), or the last part was written; its duration
@@ -274,86 +323,53 @@ static uint64_t stored_bytes(struct ckpt *c, const struct chk *k)
 static void chk_times(const struct chk *k, int64_t *at, int64_t *started, int64_t *duration)
 {
 	const char *stage;
-	json_t *part;
+	json_t *obj;
 	*at = 0;
 	*started = 0;
 	*duration = -1;
 	if (k->manifest) {
-		*at = jint(k->manifest, "completed_at");
-		*started = jint(k->manifest, "started_at");
-		*duration = jint(k->manifest, "duration_ms");
+		ev_ckpt_manifest m;
+		ev_ckpt_manifest_read(k->manifest, &m);
+		*at = m.completed_at;
+		*started = m.started_at;
+		*duration = m.duration_ms < 0 ? 0 : m.duration_ms;
 		return;
 	}
-	json_object_foreach(k->parts, stage, part)
+	json_object_foreach(k->parts, stage, obj)
 	{
-		if (jint(part, "at") > *at)
-			*at = jint(part, "at");
-		if (json_object_get(part, "injected_at"))
-			*started = jint(part, "injected_at");
+		ev_ckpt_part part;
+		ev_ckpt_part_read(obj, &part);
+		if (part.at > *at)
+			*at = part.at;
+		if (part.injected_at)
+			*started = part.injected_at;
 	}
 	if (*started && *at >= *started)
 		*duration = *at - *started;
 }
 
-/* The offsets of the checkpoint: the manifest's, or those of the coordinator's part. */
-static json_t *chk_offsets(const struct chk *k)
+/* The offsets of the checkpoint: the manifest's, or those of the coordinator's part, into o
+ * (empty when there are none, or when they do not parse: with a warning). */
+static void chk_offsets(const struct chk *k, ev_ckpt_offsets *o)
 {
-	json_t *o = json_object_get(k->manifest, "offsets"), *part;
-	const char *stage;
-	if (json_is_object(o))
-		return o;
-	json_object_foreach(k->parts, stage, part)
-	{
-		if (json_is_object(json_object_get(part, "offsets")))
-			return json_object_get(part, "offsets");
-	}
-	return NULL;
-}
-
-struct offset {
-	const char *topic;
-	long long partition;
-	int64_t offset;
-};
-
-static int cmp_offset(const void *a, const void *b)
-{
-	const struct offset *x = a, *y = b;
-	int t = strcmp(x->topic, y->topic);
-	if (t)
-		return t;
-	return (x->partition > y->partition) - (x->partition < y->partition);
-}
-
-/* The offsets {"topic":{"partition":offset}} as a sorted array (*n of them, malloc'd). */
-static struct offset *offsets_sorted(const json_t *o, size_t *n)
-{
-	const char *topic, *num;
-	json_t *parts, *off;
-	size_t cap = 0;
-	struct offset *v = NULL;
-	*n = 0;
-	json_object_foreach((json_t *)o, topic, parts)
-	{
-		json_object_foreach(parts, num, off)
+	ev_ckpt_manifest m;
+	const json_t *off;
+	char err[512];
+	ev_ckpt_manifest_read(k->manifest, &m);
+	off = json_is_object(m.offsets) ? m.offsets : NULL;
+	if (!off) {
+		const char *stage;
+		json_t *obj;
+		json_object_foreach(k->parts, stage, obj)
 		{
-			if (*n == cap) {
-				cap = cap ? cap * 2 : 16;
-				struct offset *more = realloc(v, cap * sizeof(*v));
-				if (!more) {
-					free(v);
-					*n = 0;
-					return NULL;
-				}
-				v = more;
-			}
-			v[(*n)++] = (struct offset){topic, strtoll(num, NULL, 10),
-						    (int64_t)json_integer_value(off)};
+			ev_ckpt_part part;
+			ev_ckpt_part_read(obj, &part);
+			if (!off && json_is_object(part.offsets))
+				off = part.offsets;
 		}
 	}
-	if (*n)
-		qsort(v, *n, sizeof(*v), cmp_offset);
-	return v;
+	if (ev_ckpt_offsets_parse(off, o, err, sizeof(err)) < 0)
+		ev_warn("checkpoint %" PRId64 ": %s", k->id, err);
 }
 
 /* The jobs with checkpoints in a store, for a message: "<job>/chk-..." keys, whose job's keys
@@ -369,11 +385,10 @@ enum { JOBS_NAMED = 10 };
 static int collect_job(const char *key, uint64_t size, void *arg)
 {
 	struct jobs *j = arg;
-	const char *slash = strchr(key, '/');
+	size_t len = ev_ckpt_key_job(key);
 	(void)size;
-	if (!slash || strncmp(slash + 1, "chk-", 4) != 0)
+	if (!len)
 		return 0;
-	size_t len = (size_t)(slash - key);
 	if (j->last.len == len && memcmp(j->last.data, key, len) == 0)
 		return 0;
 	if (j->n == JOBS_NAMED) {
@@ -429,8 +444,15 @@ static int cmd_ls(struct ckpt *c)
 			rc = EV_EXIT_FAILURE;
 			break;
 		}
+		struct cfiles fs;
 		chk_times(&k, &at, &started, &duration);
-		uint64_t bytes = stored_bytes(c, &k);
+		if (chk_files(c, &k, &fs) < 0) {
+			chk_free(&k);
+			rc = EV_EXIT_FAILURE;
+			break;
+		}
+		uint64_t bytes = stored_bytes(&k, &fs);
+		cfiles_free(&fs);
 		const char *state = k.state;
 		if (c->json) {
 			json_t *stages = json_array();
@@ -460,54 +482,72 @@ static int cmd_ls(struct ckpt *c)
 	return rc;
 }
 
-static int cmd_show(struct ckpt *c, int64_t which)
+/* A file as a line of show and diff, after lead. */
+static void file_line(const char *lead, const struct cfile *f)
 {
+	printf("%s%-16s  %-20s  %12" PRId64 "  %s\n", lead, f->stage, f->f.name ? f->f.name : "?",
+	       f->f.size, f->f.key ? f->f.key : "?");
+}
+
+static int cmd_show(struct ckpt *c)
+{
+	int64_t which = c->which[0];
 	struct chk k;
+	struct cfiles files;
 	if (chk_find(c, which, 0, &k) < 0)
 		return EV_EXIT_FAILURE;
+	if (chk_files(c, &k, &files) < 0) {
+		chk_free(&k);
+		return EV_EXIT_FAILURE;
+	}
 	const char *state = k.state;
 	int64_t at, started, duration;
 	chk_times(&k, &at, &started, &duration);
-	json_t *files = chk_files(c, &k), *part;
+	json_t *obj;
 	const char *stage;
-	uint64_t total = files_bytes(files, 0), uploaded = 0;
+	ev_ckpt_part part;
+	uint64_t total = files_bytes(&files, 0), uploaded = 0;
 	if (k.manifest) {
-		uploaded = (uint64_t)jint(k.manifest, "uploaded_bytes");
+		ev_ckpt_manifest m;
+		ev_ckpt_manifest_read(k.manifest, &m);
+		uploaded = (uint64_t)m.uploaded_bytes;
 	} else {
-		json_object_foreach(k.parts, stage, part)
+		json_object_foreach(k.parts, stage, obj)
 		{
-			uploaded += (uint64_t)jint(part, "uploaded_bytes");
+			ev_ckpt_part_read(obj, &part);
+			uploaded += (uint64_t)part.uploaded_bytes;
 		}
 	}
 	uint64_t shared = total >= uploaded ? total - uploaded : 0;
-	uint64_t stored = stored_bytes(c, &k);
-	size_t noff;
-	json_t *offsets = chk_offsets(&k);
-	struct offset *off = offsets_sorted(offsets, &noff);
+	uint64_t stored = stored_bytes(&k, &files);
+	ev_ckpt_offsets off = EV_CKPT_OFFSETS_INIT;
+	chk_offsets(&k, &off);
 	int rc = EV_EXIT_OK;
 	if (c->json) {
 		json_t *parts = json_array(), *offs = json_array();
-		json_object_foreach(k.parts, stage, part)
+		json_object_foreach(k.parts, stage, obj)
 		{
+			ev_ckpt_part_read(obj, &part);
 			json_array_append_new(
-				parts, json_pack("{s:s, s:I, s:I, s:I, s:I}", "stage", stage, "at",
-						 (json_int_t)jint(part, "at"), "duration_ms",
-						 (json_int_t)jint(part, "duration_ms"), "bytes",
-						 (json_int_t)jint(part, "bytes"), "uploaded_bytes",
-						 (json_int_t)jint(part, "uploaded_bytes")));
+				parts,
+				json_pack("{s:s, s:I, s:I, s:I, s:I}", "stage", stage, "at",
+					  (json_int_t)part.at, "duration_ms",
+					  (json_int_t)(part.duration_ms < 0 ? 0 : part.duration_ms),
+					  "bytes", (json_int_t)part.bytes, "uploaded_bytes",
+					  (json_int_t)part.uploaded_bytes));
 		}
-		for (size_t i = 0; i < noff; i++)
+		for (size_t i = 0; i < off.n; i++)
 			json_array_append_new(offs,
-					      json_pack("{s:s, s:I, s:I}", "topic", off[i].topic,
-							"partition", (json_int_t)off[i].partition,
-							"offset", (json_int_t)off[i].offset));
+					      json_pack("{s:s, s:I, s:I}", "topic", off.v[i].topic,
+							"partition", (json_int_t)off.v[i].partition,
+							"offset", (json_int_t)off.v[i].offset));
 		rc = print_json(json_pack(
 			"{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I}", "id",
 			(json_int_t)k.id, "job", c->common.job, "state", state, "started_at",
 			started ? json_integer(started) : json_null(), "completed_at",
 			k.manifest ? json_integer(at) : json_null(), "duration_ms",
 			duration >= 0 ? json_integer(duration) : json_null(), "parts", parts,
-			"offsets", offs, "files", files, "bytes", (json_int_t)total,
+			"offsets", offs, "files", cfiles_json(&files), "bytes", (json_int_t)total,
 			"uploaded_bytes", (json_int_t)uploaded, "shared_bytes", (json_int_t)shared,
 			"stored_bytes", (json_int_t)stored));
 	} else {
@@ -524,34 +564,24 @@ static int cmd_show(struct ckpt *c, int64_t which)
 		       total, uploaded, shared, stored);
 		printf("parts\n  %-16s  %-24s  %9s  %12s  %12s\n", "STAGE", "AT (UTC)", "DURATION",
 		       "BYTES", "UPLOADED");
-		json_object_foreach(k.parts, stage, part)
+		json_object_foreach(k.parts, stage, obj)
 		{
-			fmt_time(jint(part, "at"), t1);
-			fmt_duration(json_object_get(part, "duration_ms")
-					     ? jint(part, "duration_ms")
-					     : -1,
-				     t2);
+			ev_ckpt_part_read(obj, &part);
+			fmt_time(part.at, t1);
+			fmt_duration(part.duration_ms, t2);
 			printf("  %-16s  %-24s  %9s  %12" PRId64 "  %12" PRId64 "\n", stage, t1, t2,
-			       jint(part, "bytes"), jint(part, "uploaded_bytes"));
+			       part.bytes, part.uploaded_bytes);
 		}
 		printf("offsets\n  %-24s  %9s  %12s\n", "TOPIC", "PARTITION", "OFFSET");
-		for (size_t i = 0; i < noff; i++)
-			printf("  %-24s  %9lld  %12" PRId64 "\n", off[i].topic, off[i].partition,
-			       off[i].offset);
+		for (size_t i = 0; i < off.n; i++)
+			printf("  %-24s  %9" PRId32 "  %12" PRId64 "\n", off.v[i].topic,
+			       off.v[i].partition, off.v[i].offset);
 		printf("files\n  %-16s  %-20s  %12s  %s\n", "STAGE", "NAME", "SIZE", "KEY");
-		size_t i;
-		json_t *f;
-		json_array_foreach(files, i, f)
-		{
-			const char *name = json_string_value(json_object_get(f, "name"));
-			const char *key = json_string_value(json_object_get(f, "key"));
-			printf("  %-16s  %-20s  %12" PRId64 "  %s\n",
-			       json_string_value(json_object_get(f, "stage")), name ? name : "?",
-			       jint(f, "size"), key ? key : "?");
-		}
-		json_decref(files);
+		for (size_t i = 0; i < files.n; i++)
+			file_line("  ", &files.v[i]);
 	}
-	free(off);
+	ev_ckpt_offsets_free(&off);
+	cfiles_free(&files);
 	chk_free(&k);
 	return rc;
 }
@@ -583,7 +613,9 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 	ev_buf key = EV_BUF_INIT;
 	ev_ckpt_manifest_key(&key, c->common.job, k->id);
 	char *mkey = strdup(ev_buf_cstr(&key));
-	json_t *mparts = json_object_get(k->manifest, "parts"), *part;
+	ev_ckpt_manifest m;
+	ev_ckpt_manifest_read(k->manifest, &m);
+	json_t *mparts = (json_t *)m.parts, *part;
 	const char *stage;
 	if (!mkey) {
 		ev_buf_free(&key);
@@ -627,22 +659,22 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 }
 
 /* Each file: present, its size and SHA-256 as the part says. */
-static int verify_files(struct ckpt *c, const json_t *files, const char *tmp, struct problems *p)
+static int verify_files(struct ckpt *c, const struct chk *k, const struct cfiles *files,
+			const char *tmp, struct problems *p)
 {
 	ev_buf path = EV_BUF_INIT;
-	size_t i;
-	json_t *f;
 	int rc = 0;
 	ev_buf_printf(&path, "%s/file", tmp);
-	json_array_foreach(files, i, f)
-	{
-		const char *key = json_string_value(json_object_get(f, "key"));
-		const char *want = json_string_value(json_object_get(f, "sha256"));
-		uint64_t size = (uint64_t)jint(f, "size"), got;
+	for (size_t i = 0; i < files->n; i++) {
+		const struct cfile *f = &files->v[i];
+		const char *key = f->f.key;
+		uint64_t got;
 		char sha[65];
-		if (ev_ckpt_file_check(f, c->common.job, c->err, sizeof(c->err)) < 0) {
-			problem(p, key ? key : "?", "invalid", "stage '%s': %s",
-				json_string_value(json_object_get(f, "stage")), c->err);
+		ev_ckpt_part part;
+		ev_ckpt_part_read(json_object_get(k->parts, f->stage), &part);
+		if (ev_ckpt_file_check(json_array_get(part.files, f->index), c->common.job, c->err,
+				       sizeof(c->err)) < 0) {
+			problem(p, key ? key : "?", "invalid", "stage '%s': %s", f->stage, c->err);
 			continue;
 		}
 		int r = ev_store_get_file(c->store, key, ev_buf_cstr(&path), c->err,
@@ -662,11 +694,12 @@ static int verify_files(struct ckpt *c, const json_t *files, const char *tmp, st
 			break;
 		}
 		unlink(ev_buf_cstr(&path));
-		if (got != size)
+		if (got != (uint64_t)f->f.size)
 			problem(p, key, "size", "%" PRIu64 " bytes, the part says %" PRIu64, got,
-				size);
-		else if (strcmp(sha, want) != 0)
-			problem(p, key, "checksum", "SHA-256 %s, the part says %s", sha, want);
+				(uint64_t)f->f.size);
+		else if (strcmp(sha, f->f.sha256) != 0)
+			problem(p, key, "checksum", "SHA-256 %s, the part says %s", sha,
+				f->f.sha256);
 	}
 	ev_buf_free(&path);
 	return rc;
@@ -684,8 +717,9 @@ static int make_tmpdir(char *path, size_t len)
 	return 0;
 }
 
-static int cmd_verify(struct ckpt *c, int64_t which)
+static int cmd_verify(struct ckpt *c)
 {
+	int64_t which = c->which[0];
 	struct chk k;
 	char tmp[4096];
 	if (chk_find(c, which, 0, &k) < 0)
@@ -694,40 +728,45 @@ static int cmd_verify(struct ckpt *c, int64_t which)
 		chk_free(&k);
 		return EV_EXIT_FAILURE;
 	}
-	json_t *files = chk_files(c, &k);
+	struct cfiles files;
+	if (chk_files(c, &k, &files) < 0) {
+		ev_state_remove_dir(tmp);
+		chk_free(&k);
+		return EV_EXIT_FAILURE;
+	}
 	struct problems p = {json_array(), !c->json};
 	if (!c->json)
 		printf("checkpoint %" PRId64 " of job '%s' in %s\n", k.id, c->common.job,
 		       ev_store_url(c->store));
 	verify_manifest(c, &k, &p);
-	int rc = verify_files(c, files, tmp, &p) < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
+	int rc = verify_files(c, &k, &files, tmp, &p) < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
 	ev_state_remove_dir(tmp);
 	size_t nproblems = json_array_size(p.list);
-	uint64_t bytes = files_bytes(files, 0);
+	uint64_t bytes = files_bytes(&files, 0);
 	if (rc == EV_EXIT_OK && nproblems)
 		rc = EV_EXIT_FAILURE;
 	if (c->json && (rc == EV_EXIT_OK || nproblems)) {
 		int prc = print_json(json_pack("{s:I, s:b, s:I, s:I, s:I, s:O}", "id",
 					       (json_int_t)k.id, "ok", nproblems == 0, "parts",
 					       (json_int_t)json_object_size(k.parts), "files",
-					       (json_int_t)json_array_size(files), "bytes",
-					       (json_int_t)bytes, "problems", p.list));
+					       (json_int_t)files.n, "bytes", (json_int_t)bytes,
+					       "problems", p.list));
 		if (prc != EV_EXIT_OK)
 			rc = prc;
 	} else if (!c->json && nproblems) {
-		printf("FAILED: %zu problem(s) in %zu file(s) of %zu part(s)\n", nproblems,
-		       json_array_size(files), json_object_size(k.parts));
+		printf("FAILED: %zu problem(s) in %zu file(s) of %zu part(s)\n", nproblems, files.n,
+		       json_object_size(k.parts));
 	} else if (!c->json && rc == EV_EXIT_OK) {
 		printf("ok: %zu file(s), %" PRIu64
 		       " bytes, present with their size and SHA-256; the manifest matches "
 		       "%zu part(s)\n",
-		       json_array_size(files), bytes, json_object_size(k.parts));
+		       files.n, bytes, json_object_size(k.parts));
 	}
 	if (nproblems)
 		ev_error("checkpoint %" PRId64 " failed verification: %zu problem(s)", k.id,
 			 nproblems);
 	json_decref(p.list);
-	json_decref(files);
+	cfiles_free(&files);
 	chk_free(&k);
 	return rc;
 }
@@ -740,7 +779,9 @@ static const json_t *state_part(struct ckpt *c, const struct chk *k)
 		ev_error("checkpoint %" PRId64 " has no part of stage '%s'", k->id, c->stage);
 		return NULL;
 	}
-	if (json_array_size(json_object_get(part, "files")) == 0) {
+	ev_ckpt_part p;
+	ev_ckpt_part_read(part, &p);
+	if (ev_ckpt_part_nfiles(&p) == 0) {
 		ev_error("the part of stage '%s' in checkpoint %" PRId64 " has no state files",
 			 c->stage, k->id);
 		return NULL;
@@ -788,8 +829,9 @@ static int dump_row(void *arg, const ev_window_row *r)
 	return fwrite(d->row.data, 1, d->row.len, stdout) == d->row.len ? 0 : -1;
 }
 
-static int cmd_dump(struct ckpt *c, int64_t which)
+static int cmd_dump(struct ckpt *c)
 {
+	int64_t which = c->which[0];
 	struct chk k;
 	if (chk_find(c, which, 0, &k) < 0)
 		return EV_EXIT_FAILURE;
@@ -874,8 +916,9 @@ static int dir_absent(const char *dir)
 	return 0;
 }
 
-static int cmd_restore(struct ckpt *c, int64_t which)
+static int cmd_restore(struct ckpt *c)
 {
+	int64_t which = c->which[0];
 	struct chk k;
 	int absent = dir_absent(c->dir);
 	if (absent < 0)
@@ -913,19 +956,25 @@ static int cmd_restore(struct ckpt *c, int64_t which)
 		if (!absent)
 			mkdir(c->dir, 0755);
 	} else {
-		json_t *files = json_object_get(part, "files");
-		uint64_t bytes = files_bytes(files, 0);
+		ev_ckpt_part p;
+		uint64_t bytes = 0;
+		ev_ckpt_part_read(part, &p);
+		size_t nfiles = ev_ckpt_part_nfiles(&p);
+		for (size_t i = 0; i < nfiles; i++) {
+			ev_ckpt_file fe;
+			ev_ckpt_part_file(&p, i, &fe);
+			bytes += fe.size < 0 ? 0 : (uint64_t)fe.size;
+		}
 		if (c->json)
 			rc = print_json(json_pack("{s:I, s:s, s:s, s:I, s:I, s:s%}", "id",
 						  (json_int_t)k.id, "stage", c->stage, "dir",
-						  c->dir, "files",
-						  (json_int_t)json_array_size(files), "bytes",
+						  c->dir, "files", (json_int_t)nfiles, "bytes",
 						  (json_int_t)bytes, "config",
 						  config.data ? config.data : "", config.len));
 		else
 			printf("checkpoint %" PRId64 ", stage '%s': %zu files, %" PRIu64
 			       " bytes restored into %s\n",
-			       k.id, c->stage, json_array_size(files), bytes, c->dir);
+			       k.id, c->stage, nfiles, bytes, c->dir);
 		ev_info("continue with: %s --state-dir %s (and the options of the job: %.*s)",
 			c->stage, c->dir, (int)config.len, config.data ? config.data : "");
 	}
@@ -985,126 +1034,224 @@ static int cmd_prune(struct ckpt *c)
 	return rc;
 }
 
-static void diff_line(const json_t *f, char sign)
+static int has_key(const struct cfiles *fs, const char *key)
 {
-	const char *name = json_string_value(json_object_get(f, "name"));
-	const char *key = json_string_value(json_object_get(f, "key"));
-	printf("  %c %-16s  %-20s  %12" PRId64 "  %s\n", sign,
-	       json_string_value(json_object_get(f, "stage")), name ? name : "?", jint(f, "size"),
-	       key ? key : "?");
-}
-
-static int has_key(const json_t *files, const char *key)
-{
-	size_t i;
-	json_t *f;
-	json_array_foreach(files, i, f)
-	{
-		const char *k = json_string_value(json_object_get(f, "key"));
-		if (k && key && strcmp(k, key) == 0)
+	for (size_t i = 0; i < fs->n; i++)
+		if (fs->v[i].f.key && key && strcmp(fs->v[i].f.key, key) == 0)
 			return 1;
-	}
 	return 0;
 }
 
-static int cmd_diff(struct ckpt *c, int64_t w1, int64_t w2)
+/* An offset of a diff as text (with its sign: an advance), "-" when there is none. */
+static void fmt_offset(int has, int64_t v, int sign, char out[24])
 {
+	if (!has)
+		strcpy(out, "-");
+	else if (sign)
+		snprintf(out, 24, "%+" PRId64, v);
+	else
+		snprintf(out, 24, "%" PRId64, v);
+}
+
+/* The offsets of a and b merged by topic and partition, as JSON rows {topic, partition, from,
+ * to, advanced} and, when print, as lines: a partition missing on one side has no offset there
+ * (null, "-"). */
+static json_t *offsets_diff(const ev_ckpt_offsets *oa, const ev_ckpt_offsets *ob, int print)
+{
+	json_t *offs = json_array();
+	for (size_t x = 0, y = 0; x < oa->n || y < ob->n;) {
+		const ev_ckpt_offset *a = x < oa->n ? &oa->v[x] : NULL;
+		const ev_ckpt_offset *b = y < ob->n ? &ob->v[y] : NULL;
+		int cmp = !a ? 1 : !b ? -1 : strcmp(a->topic, b->topic);
+		if (a && b && cmp == 0)
+			cmp = (a->partition > b->partition) - (a->partition < b->partition);
+		const ev_ckpt_offset *o = cmp <= 0 ? a : b;
+		int64_t from = cmp <= 0 ? a->offset : 0, to = cmp >= 0 ? b->offset : 0;
+		json_array_append_new(offs,
+				      json_pack("{s:s, s:I, s:o, s:o, s:o}", "topic", o->topic,
+						"partition", (json_int_t)o->partition, "from",
+						cmp <= 0 ? json_integer(from) : json_null(), "to",
+						cmp >= 0 ? json_integer(to) : json_null(),
+						"advanced",
+						cmp == 0 ? json_integer(to - from) : json_null()));
+		if (print) {
+			char f[24], t[24], adv[24];
+			fmt_offset(cmp <= 0, from, 0, f);
+			fmt_offset(cmp >= 0, to, 0, t);
+			fmt_offset(cmp == 0, to - from, 1, adv);
+			printf("  %-24s  %9" PRId32 "  %12s  %12s  %10s\n", o->topic, o->partition,
+			       f, t, adv);
+		}
+		x += cmp <= 0;
+		y += cmp >= 0;
+	}
+	return offs;
+}
+
+static int cmd_diff(struct ckpt *c)
+{
+	int64_t w1 = c->which[0], w2 = c->which[1];
 	struct chk a, b;
+	struct cfiles fa, fb, added = {0}, removed = {0}, shared = {0};
 	if (chk_find(c, w1, 0, &a) < 0)
 		return EV_EXIT_FAILURE;
 	if (chk_find(c, w2, 0, &b) < 0) {
 		chk_free(&a);
 		return EV_EXIT_FAILURE;
 	}
-	json_t *fa = chk_files(c, &a), *fb = chk_files(c, &b), *f;
-	json_t *added = json_array(), *removed = json_array(), *shared = json_array();
-	size_t i;
-	json_array_foreach(fa, i, f)
-	{
-		const char *key = json_string_value(json_object_get(f, "key"));
-		json_array_append(has_key(fb, key) ? shared : removed, f);
+	int rc = EV_EXIT_FAILURE;
+	if (chk_files(c, &a, &fa) < 0)
+		goto files_a;
+	if (chk_files(c, &b, &fb) < 0)
+		goto files_b;
+	rc = EV_EXIT_OK;
+	for (size_t i = 0; i < fa.n && rc == EV_EXIT_OK; i++)
+		if (cfiles_add(has_key(&fb, fa.v[i].f.key) ? &shared : &removed, &fa.v[i]) < 0)
+			rc = EV_EXIT_FAILURE;
+	for (size_t i = 0; i < fb.n && rc == EV_EXIT_OK; i++)
+		if (!has_key(&fa, fb.v[i].f.key) && cfiles_add(&added, &fb.v[i]) < 0)
+			rc = EV_EXIT_FAILURE;
+	if (rc != EV_EXIT_OK) {
+		ev_error("out of memory");
+		goto out;
 	}
-	json_array_foreach(fb, i, f)
-	{
-		if (!has_key(fa, json_string_value(json_object_get(f, "key"))))
-			json_array_append(added, f);
-	}
-	size_t na, nb;
-	struct offset *oa = offsets_sorted(chk_offsets(&a), &na);
-	struct offset *ob = offsets_sorted(chk_offsets(&b), &nb);
-	json_t *offs = json_array();
-	/* Merge the two sorted lists: a partition missing on one side has no offset there. */
-	for (size_t x = 0, y = 0; x < na || y < nb;) {
-		int cmp = x == na ? 1 : y == nb ? -1 : cmp_offset(&oa[x], &ob[y]);
-		const struct offset *o = cmp <= 0 ? &oa[x] : &ob[y];
-		json_t *from = cmp <= 0 ? json_integer(oa[x].offset) : json_null();
-		json_t *to = cmp >= 0 ? json_integer(ob[y].offset) : json_null();
-		json_t *adv = cmp == 0 ? json_integer(ob[y].offset - oa[x].offset) : json_null();
-		json_array_append_new(offs,
-				      json_pack("{s:s, s:I, s:o, s:o, s:o}", "topic", o->topic,
-						"partition", (json_int_t)o->partition, "from", from,
-						"to", to, "advanced", adv));
-		x += cmp <= 0;
-		y += cmp >= 0;
-	}
-	uint64_t ba = files_bytes(fa, 0), bb = files_bytes(fb, 0);
-	uint64_t sa = stored_bytes(c, &a), sb = stored_bytes(c, &b);
-	int rc = EV_EXIT_OK;
+	ev_ckpt_offsets oa = EV_CKPT_OFFSETS_INIT, ob = EV_CKPT_OFFSETS_INIT;
+	chk_offsets(&a, &oa);
+	chk_offsets(&b, &ob);
+	json_t *offs = NULL;
+	uint64_t ba = files_bytes(&fa, 0), bb = files_bytes(&fb, 0);
+	uint64_t sa = stored_bytes(&a, &fa), sb = stored_bytes(&b, &fb);
 	if (c->json) {
+		offs = offsets_diff(&oa, &ob, 0);
 		rc = print_json(json_pack(
-			"{s:I, s:I, s:O, s:O, s:O, s:I, s:I, s:I, s:O, s:{s:I, s:I, s:I}, "
+			"{s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:O, s:{s:I, s:I, s:I}, "
 			"s:{s:I, s:I, s:I}}",
-			"from", (json_int_t)a.id, "to", (json_int_t)b.id, "added", added, "removed",
-			removed, "shared", shared, "added_bytes", (json_int_t)files_bytes(added, 0),
-			"removed_bytes", (json_int_t)files_bytes(removed, 0), "shared_bytes",
-			(json_int_t)files_bytes(shared, 0), "offsets", offs, "bytes", "from",
+			"from", (json_int_t)a.id, "to", (json_int_t)b.id, "added",
+			cfiles_json(&added), "removed", cfiles_json(&removed), "shared",
+			cfiles_json(&shared), "added_bytes", (json_int_t)files_bytes(&added, 0),
+			"removed_bytes", (json_int_t)files_bytes(&removed, 0), "shared_bytes",
+			(json_int_t)files_bytes(&shared, 0), "offsets", offs, "bytes", "from",
 			(json_int_t)ba, "to", (json_int_t)bb, "delta", (json_int_t)(bb - ba),
 			"stored_bytes", "from", (json_int_t)sa, "to", (json_int_t)sb, "delta",
 			(json_int_t)(sb - sa)));
 	} else {
+		size_t i;
 		printf("checkpoint %" PRId64 " -> %" PRId64 "\n", a.id, b.id);
 		printf("files: %zu added (%" PRIu64 " bytes), %zu removed (%" PRIu64
 		       " bytes), %zu shared (%" PRIu64 " bytes)\n",
-		       json_array_size(added), files_bytes(added, 0), json_array_size(removed),
-		       files_bytes(removed, 0), json_array_size(shared), files_bytes(shared, 0));
-		json_array_foreach(added, i, f)
-		{
-			diff_line(f, '+');
-		}
-		json_array_foreach(removed, i, f)
-		{
-			diff_line(f, '-');
-		}
+		       added.n, files_bytes(&added, 0), removed.n, files_bytes(&removed, 0),
+		       shared.n, files_bytes(&shared, 0));
+		for (i = 0; i < added.n; i++)
+			file_line("  + ", &added.v[i]);
+		for (i = 0; i < removed.n; i++)
+			file_line("  - ", &removed.v[i]);
 		printf("offsets\n  %-24s  %9s  %12s  %12s  %10s\n", "TOPIC", "PARTITION", "FROM",
 		       "TO", "ADVANCED");
-		json_array_foreach(offs, i, f)
-		{
-			char from[24] = "-", to[24] = "-", adv[24] = "-";
-			if (json_is_integer(json_object_get(f, "from")))
-				snprintf(from, sizeof(from), "%" PRId64, jint(f, "from"));
-			if (json_is_integer(json_object_get(f, "to")))
-				snprintf(to, sizeof(to), "%" PRId64, jint(f, "to"));
-			if (json_is_integer(json_object_get(f, "advanced")))
-				snprintf(adv, sizeof(adv), "%+" PRId64, jint(f, "advanced"));
-			printf("  %-24s  %9" PRId64 "  %12s  %12s  %10s\n",
-			       json_string_value(json_object_get(f, "topic")), jint(f, "partition"),
-			       from, to, adv);
-		}
+		offs = offsets_diff(&oa, &ob, 1);
 		printf("bytes: %" PRIu64 " -> %" PRIu64 " (%+" PRId64 "); in the store %" PRIu64
 		       " -> %" PRIu64 " (%+" PRId64 ")\n",
 		       ba, bb, (int64_t)(bb - ba), sa, sb, (int64_t)(sb - sa));
 	}
-	free(oa);
-	free(ob);
 	json_decref(offs);
-	json_decref(added);
-	json_decref(removed);
-	json_decref(shared);
-	json_decref(fa);
-	json_decref(fb);
+	ev_ckpt_offsets_free(&oa);
+	ev_ckpt_offsets_free(&ob);
+out:
+	cfiles_free(&added);
+	cfiles_free(&removed);
+	cfiles_free(&shared);
+	cfiles_free(&fb);
+files_b:
+	cfiles_free(&fa);
+files_a:
 	chk_free(&a);
 	chk_free(&b);
 	return rc;
+}
+
+/* ckpt's commands, as git's builtins: what the usage shows, the checkpoints they take (N, or N
+ * M), the options of their own (TAKES_*; a required one also in needs), what runs them. */
+enum { TAKES_STAGE = 1, TAKES_DIR = 2, TAKES_KEEP = 4 };
+static const struct command {
+	const char *name;
+	const char *args; /* as the usage shows them */
+	int nargs;
+	unsigned takes, needs;
+	int (*fn)(struct ckpt *c);
+	const char *help; /* lines of the usage */
+} commands[] = {
+	{"ls", "", 0, 0, 0, cmd_ls,
+	 "one line per checkpoint: id, time (UTC), bytes (its own and\n"
+	 "the shared files it references), duration, state (complete,\n"
+	 "in progress, abandoned); exit 1 when the job has none,\n"
+	 "naming the jobs the store has"},
+	{"show", "N", 1, 0, 0, cmd_show,
+	 "parts, offsets per topic and partition, files, sizes\n"
+	 "(incremental: uploaded by it; shared with earlier ones)"},
+	{"verify", "N", 1, 0, 0, cmd_verify,
+	 "the manifest's checksum, every file present with its size\n"
+	 "and SHA-256 and a plain file name, the manifest equal to the\n"
+	 "parts: exit 0 when good, 1 with each problem"},
+	{"dump", "N [--stage S]", 1, TAKES_STAGE, 0, cmd_dump,
+	 "the open windows of an evwindow part as NDJSON rows, after\n"
+	 "a first line {\"__evpipe\":\"watermark\",\"ts\":...}; the\n"
+	 "windows of a Kafka partition after a line\n"
+	 "{\"__evpipe\":\"partition\",\"topic\":T,\"partition\":P}"},
+	{"restore", "N --dir D [--stage S]", 1, TAKES_STAGE | TAKES_DIR, TAKES_DIR, cmd_restore,
+	 "the part's state into D (absent or empty), for\n"
+	 "evwindow --state-dir D (N must be complete)"},
+	{"prune", "--keep K", 0, TAKES_KEEP, TAKES_KEEP, cmd_prune,
+	 "delete the checkpoints older than the K newest complete ones\n"
+	 "and the shared files no remaining checkpoint references"},
+	{"diff", "N M", 2, 0, 0, cmd_diff,
+	 "files added, removed and shared, offsets advanced, size delta"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The usage before the options: the commands from commands[]. */
+static const char *usage_text(void)
+{
+	static ev_buf b = EV_BUF_INIT;
+	enum { COLUMN = 27 };
+	if (b.len)
+		return ev_buf_cstr(&b);
+	ev_buf_puts(&b, usage_head);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *cmd = &commands[i];
+		size_t at = b.len;
+		ev_buf_printf(&b, "  %s%s%s", cmd->name, *cmd->args ? " " : "", cmd->args);
+		for (const char *h = cmd->help; *h;) {
+			size_t n = strcspn(h, "\n");
+			if (b.len - at >= COLUMN - 1) {
+				ev_buf_putc(&b, '\n');
+				at = b.len;
+			}
+			ev_buf_printf(&b, "%*s%.*s", (int)(COLUMN - (b.len - at)), "", (int)n, h);
+			h += n + (h[n] == '\n');
+		}
+		ev_buf_putc(&b, '\n');
+	}
+	ev_buf_puts(&b, "\nOptions:\n");
+	return ev_buf_cstr(&b);
+}
+
+/* The options of a command's own that it does not take or needs and lacks, as a usage
+ * error; 0 when they are right. */
+static int command_options(const struct ckpt *c, const struct command *cmd)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} own[] = {{TAKES_STAGE, "stage"}, {TAKES_DIR, "dir"}, {TAKES_KEEP, "keep"}};
+	unsigned given = (c->stage ? TAKES_STAGE : 0) | (c->dir ? TAKES_DIR : 0) |
+			 (c->keep ? TAKES_KEEP : 0);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if ((given & own[i].bit) && !(cmd->takes & own[i].bit))
+			return ev_tool_usage_error("%s takes no --%s", cmd->name, own[i].name);
+	if ((cmd->needs & TAKES_DIR) && !c->dir)
+		return ev_tool_usage_error("%s wants --dir DIR", cmd->name);
+	if ((cmd->needs & TAKES_KEEP) && !c->keep)
+		return ev_tool_usage_error("%s wants --keep K", cmd->name);
+	return 0;
 }
 
 static int opt_keep(const ev_option *o, char *arg, char *err, size_t errlen)
@@ -1116,37 +1263,10 @@ static int opt_keep(const ev_option *o, char *arg, char *err, size_t errlen)
 	return 0;
 }
 
-static int parse_args(struct ckpt *c, int argc, char **argv)
+static int parse_args(struct ckpt *c, int argc, char **argv, const struct command **cmd)
 {
 	const ev_option options[] = {
-		EV_OPT_TEXT(
-			"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
-			"\n"
-			"Inspects the checkpoints of a job in a checkpoint store (docs/design.md, State and\n"
-			"checkpoints). N is a checkpoint id or latest (the newest complete one).\n"
-			"\n"
-			"Commands:\n"
-			"  ls                       one line per checkpoint: id, time (UTC), bytes (its own and\n"
-			"                           the shared files it references), duration, state (complete,\n"
-			"                           in progress, abandoned); exit 1 when the job has none,\n"
-			"                           naming the jobs the store has\n"
-			"  show N                   parts, offsets per topic and partition, files, sizes\n"
-			"                           (incremental: uploaded by it; shared with earlier ones)\n"
-			"  verify N                 the manifest's checksum, every file present with its size\n"
-			"                           and SHA-256 and a plain file name, the manifest equal to the\n"
-			"                           parts: exit 0 when good, 1 with each problem\n"
-			"  dump N [--stage S]       the open windows of an evwindow part as NDJSON rows, after\n"
-			"                           a first line {\"__evpipe\":\"watermark\",\"ts\":...}; the\n"
-			"                           windows of a Kafka partition after a line\n"
-			"                           {\"__evpipe\":\"partition\",\"topic\":T,\"partition\":P}\n"
-			"  restore N --dir D [--stage S]\n"
-			"                           the part's state into D (absent or empty), for\n"
-			"                           evwindow --state-dir D (N must be complete)\n"
-			"  prune --keep K           delete the checkpoints older than the K newest complete ones\n"
-			"                           and the shared files no remaining checkpoint references\n"
-			"  diff N M                 files added, removed and shared, offsets advanced, size delta\n"
-			"\n"
-			"Options:\n"),
+		EV_OPT_TEXT(usage_text()),
 		EV_OPT_STRING(0, "store", "URL", &c->url,
 			      "the store: file:///dir or s3://bucket/prefix (default\n"
 			      "$EVPIPE_CHECKPOINT_STORE; S3 from S3_ENDPOINT, AWS_REGION and\n"
@@ -1171,42 +1291,30 @@ static int parse_args(struct ckpt *c, int argc, char **argv)
 		return rc;
 	c->args = argv + optind;
 	c->nargs = argc - optind;
-	if (c->nargs == 0)
-		return ev_tool_usage_error("no command: ls, show, verify, dump, restore, prune, "
-					   "diff");
-	static const struct {
-		const char *name;
-		int nargs;
-		int stage, dir, keep; /* the options it takes */
-	} commands[] = {
-		{"ls", 0, 0, 0, 0},   {"show", 1, 0, 0, 0},    {"verify", 1, 0, 0, 0},
-		{"dump", 1, 1, 0, 0}, {"restore", 1, 1, 1, 0}, {"prune", 0, 0, 0, 1},
-		{"diff", 2, 0, 0, 0},
-	};
+	if (c->nargs == 0) {
+		ev_buf names = EV_BUF_INIT;
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			ev_buf_printf(&names, "%s%s", i ? ", " : "", commands[i].name);
+		rc = ev_tool_usage_error("no command: %s", ev_buf_cstr(&names));
+		ev_buf_free(&names);
+		return rc;
+	}
 	size_t i;
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].name, c->args[0]) == 0)
 			break;
-	if (i == sizeof(commands) / sizeof(commands[0]))
+	if (i == NCOMMANDS)
 		return ev_tool_usage_error("unknown command '%s'", c->args[0]);
-	const char *cmd = commands[i].name;
-	if (c->nargs - 1 < commands[i].nargs)
-		return ev_tool_usage_error("%s wants %s", cmd,
-					   commands[i].nargs == 2 ? "two checkpoints: N M"
-								  : "a checkpoint: N or latest");
-	if (c->nargs - 1 > commands[i].nargs)
-		return ev_tool_usage_error("unexpected argument '%s'",
-					   c->args[commands[i].nargs + 1]);
-	if ((c->stage && !commands[i].stage) || (c->dir && !commands[i].dir) ||
-	    (c->keep && !commands[i].keep))
-		return ev_tool_usage_error("%s takes no --%s", cmd,
-					   c->stage && !commands[i].stage ? "stage"
-					   : c->dir && !commands[i].dir   ? "dir"
-									  : "keep");
-	if (commands[i].dir && !c->dir)
-		return ev_tool_usage_error("restore wants --dir DIR");
-	if (commands[i].keep && !c->keep)
-		return ev_tool_usage_error("prune wants --keep K");
+	*cmd = &commands[i];
+	if (c->nargs - 1 < (*cmd)->nargs)
+		return ev_tool_usage_error("%s wants %s", (*cmd)->name,
+					   (*cmd)->nargs == 2 ? "two checkpoints: N M"
+							      : "a checkpoint: N or latest");
+	if (c->nargs - 1 > (*cmd)->nargs)
+		return ev_tool_usage_error("unexpected argument '%s'", c->args[(*cmd)->nargs + 1]);
+	rc = command_options(c, *cmd);
+	if (rc)
+		return rc;
 	if (!c->stage)
 		c->stage = "evwindow";
 	if (c->dir && !*c->dir)
@@ -1217,46 +1325,24 @@ static int parse_args(struct ckpt *c, int argc, char **argv)
 		return ev_tool_usage_error("no store: give --store URL or set "
 					   "EVPIPE_CHECKPOINT_STORE");
 	/* The names must make keys: "<job>/chk-<N>/<stage>.json". */
-	ev_buf key = EV_BUF_INIT;
-	ev_ckpt_key(&key, c->common.job, 1, c->stage);
-	ev_buf_puts(&key, ".json");
-	int ok = ev_store_key_ok(ev_buf_cstr(&key)) && !strchr(c->common.job, '/') &&
-		 !strchr(c->stage, '/');
-	ev_buf_free(&key);
-	if (!ok)
+	if (!ev_ckpt_names_ok(c->common.job, c->stage) || strchr(c->common.job, '/') ||
+	    strchr(c->stage, '/'))
 		return ev_tool_usage_error("job '%s' or stage '%s' cannot name a checkpoint",
 					   c->common.job, c->stage);
+	for (int a = 0; a < (*cmd)->nargs; a++)
+		if (parse_which(c->args[a + 1], &c->which[a]) < 0)
+			return EV_EXIT_USAGE;
 	return 0;
 }
 
-static int run(struct ckpt *c)
+static int run(struct ckpt *c, const struct command *cmd)
 {
-	const char *cmd = c->args[0];
-	int64_t a = 0, b = 0;
-	if (c->nargs > 1 && parse_which(c->args[1], &a) < 0)
-		return EV_EXIT_USAGE;
-	if (c->nargs > 2 && parse_which(c->args[2], &b) < 0)
-		return EV_EXIT_USAGE;
 	c->store = ev_store_open(c->url, c->err, sizeof(c->err));
 	if (!c->store) {
 		ev_error("--store: %s", c->err);
 		return EV_EXIT_USAGE;
 	}
-	int rc;
-	if (strcmp(cmd, "ls") == 0)
-		rc = cmd_ls(c);
-	else if (strcmp(cmd, "show") == 0)
-		rc = cmd_show(c, a);
-	else if (strcmp(cmd, "verify") == 0)
-		rc = cmd_verify(c, a);
-	else if (strcmp(cmd, "dump") == 0)
-		rc = cmd_dump(c, a);
-	else if (strcmp(cmd, "restore") == 0)
-		rc = cmd_restore(c, a);
-	else if (strcmp(cmd, "prune") == 0)
-		rc = cmd_prune(c);
-	else
-		rc = cmd_diff(c, a, b);
+	int rc = cmd->fn(c);
 	ev_store_close(c->store);
 	return rc;
 }
@@ -1267,14 +1353,15 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.common.job = "evpipe";
 
+	const struct command *cmd = NULL;
 	ev_tool_init("ckpt");
-	int rc = parse_args(&c, argc, argv);
+	int rc = parse_args(&c, argc, argv, &cmd);
 	if (rc != 0)
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
 	ev_metrics *m = ev_tool_metrics("ckpt", c.common.job, c.common.metrics_addr);
 	if (!m)
 		return EV_EXIT_FAILURE;
-	rc = run(&c);
+	rc = run(&c, cmd);
 	ev_metrics_free(m);
 	return ev_tool_finish(rc);
 }

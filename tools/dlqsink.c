@@ -20,13 +20,14 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "sha256.h"
+#include "stage.h"
 #include "timefmt.h"
 #include "tool.h"
 #include "txn.h"
 
 struct dlqsink {
 	ev_ckpt ck;
-	ev_control_seq ctl; /* the control lines seen */
 	int replay;
 	ev_kafka_opts kafka;
 	const char *topic;
@@ -37,21 +38,25 @@ struct dlqsink {
 	const char *ack_spec;
 	ev_ack_out *ack;
 	ev_tool_common common;
+	char **files; /* the inputs (none: stdin) */
+	size_t nfiles;
 
+	ev_stage *stage;
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	int fd; /* file mode */
 	ev_writer *out;
 	ev_kafka_delivery dl;
 	ev_metrics *metrics;
-	ev_counter *m_in, *m_out, *m_bad, *m_barriers, *m_delivery_errors, *m_blocked;
+	ev_counter *m_out, *m_bad, *m_delivery_errors;
 	ev_counter *m_claimed, *m_lost;
 	ev_store *claim_own;       /* --claim-store */
 	ev_store *claims;          /* claim_own, else the checkpoint store, else NULL */
 	ev_buf raw;                /* the record being claim-checked or restored */
 	struct oversize *oversize; /* refused by the broker as too large: sent again as claims */
 	size_t noversize, capoversize;
-	uint64_t replayed, skipped, unrecoverable;
+	uint64_t replayed, skipped, unrecoverable, written;
+	ev_log_limit not_envelope; /* warnings of lines that are not envelopes */
 
 	/* --delivery exactly-once (ADR 0021) */
 	const char *delivery;
@@ -67,6 +72,9 @@ struct dlqsink {
 	int ended;                    /* an end control line came: the stream is finished */
 	int64_t restored;             /* the checkpoint restored, its part */
 	json_t *restored_part;
+	int64_t barrier_id; /* the barrier being acted on, and when it came */
+	uint64_t barrier_t0;
+	uint64_t committed; /* envelopes committed */
 	ev_counter *m_txn_committed, *m_txn_aborted;
 	ev_histogram *m_txn_commit;
 	ev_gauge *m_txn_records;
@@ -380,6 +388,14 @@ static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
 	return 0;
 }
 
+/* ev_stage_barrier's durable step with transactions: the pre-commit, which writes the part
+ * itself. Returns 1, or -1. */
+static int txn_barrier(void *arg)
+{
+	struct dlqsink *d = arg;
+	return txn_prepare(d, d->barrier_id, d->barrier_t0) < 0 ? -1 : 1;
+}
+
 /* Commit the open transaction with the marker of checkpoint id. Returns 0 or -1. */
 static int txn_commit(struct dlqsink *d, int64_t id)
 {
@@ -397,6 +413,7 @@ static int txn_commit(struct dlqsink *d, int64_t id)
 	ev_histogram_observe(d->m_txn_commit, (double)(ev_mono_ns() - t0) / 1e9);
 	ev_counter_inc(d->m_txn_committed);
 	ev_counter_add(d->m_out, (uint64_t)n);
+	d->committed += (uint64_t)n;
 	ev_debug("checkpoint %" PRId64 ": %" PRId64 " dead letter(s) committed to '%s'", id, n,
 		 d->topic);
 	d->in_txn = 0;
@@ -502,8 +519,9 @@ static int txn_resolve(struct dlqsink *d)
 }
 
 /* Make everything written so far durable: delivered to Kafka, or fsync'ed. */
-static int make_durable(struct dlqsink *d)
+static int make_durable(void *arg)
 {
+	struct dlqsink *d = arg;
 	if (d->eos)
 		return txn_flush(d);
 	if (d->rk) {
@@ -516,11 +534,11 @@ static int make_durable(struct dlqsink *d)
 		}
 		return d->dl.failed ? -1 : 0;
 	}
+	ev_stage_flush(d->stage);
 	if (ev_writer_flush(d->out) < 0 || fsync(d->fd) < 0) {
 		ev_error("cannot write '%s': %s", d->file, strerror(errno));
 		return -1;
 	}
-	ev_counter_set(d->m_blocked, ev_writer_blocked_ns(d->out));
 	return 0;
 }
 
@@ -533,70 +551,46 @@ static const char *envelope_reason(const char *line, size_t len, json_t **root)
 
 static int sink(struct dlqsink *d)
 {
-	ev_reader *in = ev_reader_new(0, 0);
-	char *line;
-	size_t len;
-	int flags, r, rc = EV_EXIT_OK;
-	while ((r = ev_tool_next_line(in, "standard input", &line, &len, &flags)) != 0) {
+	ev_stage_line l;
+	int r, rc = EV_EXIT_OK;
+	ev_stage_output(d->stage, d->out, "file");
+	while ((r = ev_stage_next(d->stage, &l)) != 0) {
 		if (r < 0) {
 			rc = EV_EXIT_FAILURE;
 			break;
 		}
-		if (len == 0)
-			continue;
-		if (ev_tool_torn_line(d->metrics, d->ck.url != NULL, len, flags))
-			continue;
-		if (ev_control_is(line, len)) {
-			ev_control c;
-			char err[256];
-			if (ev_tool_control(&d->ctl, in, line, len, &c) < 0) {
-				rc = EV_EXIT_FAILURE;
-				break;
-			}
-			if (c.type == EV_CTL_END)
+		if (l.cls == EV_LINE_CONTROL) {
+			if (l.control.type == EV_CTL_END)
 				d->ended = 1;
-			if (c.type == EV_CTL_COMMITTED && d->eos && txn_committed(d, c.id) < 0) {
+			if (l.control.type == EV_CTL_COMMITTED && d->eos &&
+			    txn_committed(d, l.control.id) < 0) {
 				rc = EV_EXIT_FAILURE;
 				break;
 			}
-			if (c.type == EV_CTL_BARRIER && d->eos) {
-				if (txn_prepare(d, c.id, ev_mono_ns()) < 0) {
-					rc = EV_EXIT_FAILURE;
-					break;
-				}
-				ev_counter_inc(d->m_barriers);
-			} else if (c.type == EV_CTL_BARRIER) {
-				uint64_t t0 = ev_mono_ns();
-				if (make_durable(d) < 0) {
-					rc = EV_EXIT_FAILURE;
-					break;
-				}
-				ev_counter_inc(d->m_barriers);
-				ev_debug("barrier %" PRId64 ": everything before it is durable",
-					 c.id);
-				if (ev_ckpt_ack(&d->ck, c.id, t0, err, sizeof(err)) < 0)
-					ev_ckpt_failed(&d->ck, c.id, err);
-				if (d->ack &&
-				    ev_ack_send(d->ack, d->ck.stage, c.id, err, sizeof(err)) < 0)
-					ev_warn("cannot acknowledge barrier %" PRId64 ": %s", c.id,
-						err);
+			d->barrier_id = l.control.id;
+			d->barrier_t0 = ev_mono_ns();
+			if (l.control.type == EV_CTL_BARRIER &&
+			    ev_stage_barrier(d->stage, &l.control, d->barrier_t0,
+					     d->eos ? txn_barrier : make_durable, d) < 0) {
+				rc = EV_EXIT_FAILURE;
+				break;
 			}
 			continue;
 		}
-		ev_counter_inc(d->m_in);
 		json_t *root;
-		const char *reason = envelope_reason(line, len, &root);
+		const char *reason = envelope_reason(l.data, l.len, &root);
 		if (!reason) {
 			/* Still kept: a dead-letter sink never drops what it is given. */
 			ev_counter_inc(d->m_bad);
-			ev_warn("line %" PRIu64 " is not a dead-letter envelope; kept as it is",
-				ev_reader_lines(in));
+			ev_log_limited(&d->not_envelope, EV_LOG_WARN,
+				       "%s is not a dead-letter envelope; kept as it is",
+				       ev_stage_where(d->stage));
 		}
+		const char *key = reason ? reason : "unknown";
 		if (d->eos && d->prepared) {
 			/* After the barrier of a checkpoint not committed yet: the next
 			 * transaction's, held until that one commits. */
-			const char *key = reason ? reason : "unknown";
-			if (ev_txn_log_add(&d->held, key, strlen(key), line, len) < 0) {
+			if (ev_txn_log_add(&d->held, key, strlen(key), l.data, l.len) < 0) {
 				ev_error("out of memory");
 				json_decref(root);
 				rc = EV_EXIT_FAILURE;
@@ -604,31 +598,41 @@ static int sink(struct dlqsink *d)
 			}
 			txn_gauge(d);
 		} else if (d->rk) {
-			const char *key = reason ? reason : "unknown";
-			if (produce_envelope(d, line, len, key, strlen(key)) < 0 ||
+			if (produce_envelope(d, l.data, l.len, key, strlen(key)) < 0 ||
 			    (!d->eos && d->noversize && resend_oversize(d) < 0)) {
 				json_decref(root);
 				rc = EV_EXIT_FAILURE;
 				break;
 			}
 		} else {
-			if (ev_writer_line(d->out, line, len) < 0) {
+			if (ev_writer_line(d->out, l.data, l.len) < 0) {
 				ev_error("cannot write '%s': %s", d->file, strerror(errno));
 				json_decref(root);
 				rc = EV_EXIT_FAILURE;
 				break;
 			}
 			ev_counter_inc(d->m_out);
+			d->written++;
 		}
 		json_decref(root);
 	}
 	if (d->eos ? rc == EV_EXIT_OK && txn_finish(d) < 0 : make_durable(d) < 0)
 		rc = EV_EXIT_FAILURE;
+	ev_log_limit_end(&d->not_envelope, EV_LOG_WARN, "lines that are not envelopes");
 	if (d->dl.failed)
 		ev_error("%" PRIu64 " of %" PRIu64 " dead letter(s) failed delivery: %s",
 			 d->dl.failed, d->dl.failed + d->dl.delivered,
 			 rd_kafka_err2str(d->dl.first_err));
-	ev_reader_free(in);
+	ev_info("%" PRIu64 " line(s): %" PRIu64 " %s '%s' (%" PRIu64
+		" not dead-letter envelopes, kept as they are); %" PRIu64 " blank line(s) skipped",
+		ev_stage_records(d->stage),
+		d->eos  ? d->committed
+		: d->rk ? d->dl.delivered
+			: d->written,
+		d->eos  ? "committed to"
+		: d->rk ? "delivered to"
+			: "written to",
+		d->rk ? d->topic : d->file, d->not_envelope.total, ev_stage_blank(d->stage));
 	return rc;
 }
 
@@ -649,8 +653,6 @@ static int reason_wanted(const struct dlqsink *d, const char *reason)
  * -1 when stdout fails. */
 static int replay_one(struct dlqsink *d, const char *line, size_t len, const char *where)
 {
-	if (len == 0 || ev_control_is(line, len))
-		return 0;
 	json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 	const char *reason = json_string_value(json_object_get(root, "reason"));
 	json_t *at = json_object_get(root, "at");
@@ -660,7 +662,8 @@ static int replay_one(struct dlqsink *d, const char *line, size_t len, const cha
 	char err[1024];
 	const char *sha = json_string_value(json_object_get(root, "raw_sha256"));
 	if (!is_claim && !lost && !ev_claim_raw(root, &d->raw)) {
-		ev_warn("%s is not a dead-letter envelope: skipped", where);
+		ev_log_limited(&d->not_envelope, EV_LOG_WARN,
+			       "%s is not a dead-letter envelope: skipped", where);
 		d->skipped++;
 	} else if (reason_wanted(d, reason) &&
 		   (!json_is_integer(at) ||
@@ -686,6 +689,8 @@ static int replay_one(struct dlqsink *d, const char *line, size_t len, const cha
 static int replay_message(void *arg, const rd_kafka_message_t *msg)
 {
 	char where[512];
+	if (msg->len == 0 || ev_control_is(msg->payload, msg->len))
+		return 0;
 	snprintf(where, sizeof(where), "%s [%d] offset %" PRId64, rd_kafka_topic_name(msg->rkt),
 		 (int)msg->partition, msg->offset);
 	return replay_one(arg, msg->payload ? msg->payload : "", msg->len, where);
@@ -724,40 +729,21 @@ static int replay_topic(struct dlqsink *d)
 
 static int replay_stream(struct dlqsink *d)
 {
-	int fd = 0;
-	if (d->file && (fd = open(d->file, O_RDONLY | O_CLOEXEC)) < 0) {
-		ev_error("cannot open '%s': %s", d->file, strerror(errno));
-		return -1;
-	}
-	ev_reader *in = ev_reader_new(fd, 0);
-	char *line, where[64];
-	size_t len;
-	int flags, r, rc = 0;
-	while ((r = ev_tool_next_line(in, d->file ? d->file : "standard input", &line, &len,
-				      &flags)) != 0) {
-		if (r < 0) {
-			rc = -1;
-			break;
-		}
-		snprintf(where, sizeof(where), "line %" PRIu64, ev_reader_lines(in));
-		if (replay_one(d, line, len, where) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-	ev_reader_free(in);
-	if (fd > 0)
-		close(fd);
-	return rc;
+	ev_stage_line l;
+	int r;
+	while ((r = ev_stage_next(d->stage, &l)) > 0)
+		if (l.cls == EV_LINE_RECORD &&
+		    replay_one(d, l.data, l.len, ev_stage_where(d->stage)) < 0)
+			return -1; /* reported by replay */
+	return r;
 }
 
 static int replay(struct dlqsink *d)
 {
 	int rc = d->topic ? replay_topic(d) : replay_stream(d);
-	if (ev_writer_flush(d->out) < 0 && errno != EPIPE) {
-		ev_error("cannot write standard output: %s", strerror(errno));
+	if (ev_writer_flush(d->out) < 0 && ev_stage_write_failed(d->stage, "standard output") < 0)
 		rc = -1;
-	}
+	ev_log_limit_end(&d->not_envelope, EV_LOG_WARN, "lines that are not envelopes");
 	ev_info("%" PRIu64 " record(s) replayed%s", d->replayed,
 		d->skipped ? " (some lines were not envelopes)" : "");
 	if (d->unrecoverable) {
@@ -805,11 +791,12 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 {
 	const ev_option options[] = {
 		EV_OPT_TEXT(
-			"usage: dlqsink -b BROKERS -t TOPIC [options] < envelopes   to a Kafka topic\n"
-			"       dlqsink --file PATH [options] < envelopes           appended to a file\n"
-			"       dlqsink replay [-t TOPIC | --file PATH] [filters] > records   the original records\n"
+			"usage: dlqsink -b BROKERS -t TOPIC [options] [FILE...]    to a Kafka topic\n"
+			"       dlqsink --file PATH [options] [FILE...]            appended to a file\n"
+			"       dlqsink replay [-t TOPIC | --file PATH | FILE...] [filters] > records\n"
 			"\n"
-			"Writes the dead-letter envelopes of evvalidate, evwindow and chsink to their final place:\n"
+			"Writes the dead-letter envelopes of evvalidate, evwindow and chsink (read from the FILEs\n"
+			"in order, - for stdin, or stdin) to their final place:\n"
 			"a Kafka topic (keyed by reason, idempotent producer) or a file (appended, fsync'ed). On a\n"
 			"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
 			"could not be written.\n"
@@ -863,6 +850,7 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		EV_OPTS_KAFKA(&d->kafka),
 		EV_OPTS_CKPT(&d->ck),
 		EV_OPT_ACK_SPEC(&d->ack_spec),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&d->common),
 		EV_OPT_TEXT("\n"
 			    "Replay filters:\n"),
@@ -888,8 +876,15 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 	int rc = ev_tool_parse(options, argc, argv);
 	if (rc != 0)
 		return rc;
-	if (optind < argc)
-		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	d->files = argv + optind;
+	d->nfiles = (size_t)(argc - optind);
+	if (d->replay && d->nfiles && (d->file || d->topic))
+		return ev_tool_usage_error(
+			"replay reads -t, --file or the FILE arguments, not two");
+	if (d->replay && d->file) {
+		d->files = (char **)&d->file;
+		d->nfiles = 1;
+	}
 	if (d->file && d->topic)
 		return ev_tool_usage_error("--file and -t exclude each other");
 	if (d->topic && ev_kafka_opts_brokers(&d->kafka) < 0)
@@ -1021,17 +1016,13 @@ static int open_sink(struct dlqsink *d)
 static void setup_metrics(struct dlqsink *d)
 {
 	ev_metrics *m = d->metrics;
-	d->m_in = ev_tool_records_in(m);
 	d->m_out = ev_tool_records_out(m);
 	d->m_bad =
 		ev_metrics_counter(m, "evpipe_records_invalid_envelope_total",
 				   "Lines that were not dead-letter envelopes (kept as they are)",
 				   NULL);
-	d->m_barriers = ev_metrics_counter(m, "evpipe_barriers_total",
-					   "Barriers acknowledged after a durable flush", NULL);
 	d->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
-	d->m_blocked = ev_tool_blocked(m, "file");
 	d->m_claimed = ev_metrics_counter(
 		m, "evpipe_dead_letters_oversize_total",
 		"Envelopes too large for the topic, by outcome: claim_check (original bytes in the "
@@ -1128,13 +1119,27 @@ int main(int argc, char **argv)
 		ev_buf_free(&d.reasons);
 		return EV_EXIT_FAILURE;
 	}
-	setup_metrics(&d);
-	ev_ckpt_metrics(&d.ck, d.metrics);
-	ev_tool_catch_signals();
-	if (d.replay) {
+	ev_stage_opts so = {.files = d.files,
+			    .nfiles = d.nfiles,
+			    .ck = d.replay ? NULL : &d.ck, /* a replay has no torn lines */
+			    .ack = d.ack,
+			    .metrics = d.metrics,
+			    .flags = d.replay ? EV_STAGE_CONTROL_UNCHECKED : EV_STAGE_SINK};
+	if (!(d.stage = ev_stage_new(&so))) {
+		rc = EV_EXIT_FAILURE;
+	} else if (d.replay) {
+		setup_metrics(&d);
+		ev_ckpt_metrics(&d.ck, d.metrics);
+		ev_tool_catch_signals();
+		ev_tool_progress(d.metrics);
 		d.out = ev_writer_new(1, 64 * 1024);
+		ev_stage_output(d.stage, d.out, "stdout");
 		rc = replay(&d);
 	} else {
+		setup_metrics(&d);
+		ev_ckpt_metrics(&d.ck, d.metrics);
+		ev_tool_catch_signals();
+		ev_tool_progress(d.metrics);
 		rc = open_sink(&d) < 0 ? EV_EXIT_FAILURE : sink(&d);
 	}
 	ev_writer_free(d.out);
@@ -1146,7 +1151,7 @@ int main(int argc, char **argv)
 		rd_kafka_topic_destroy(d.rkt);
 	if (d.rk)
 		rd_kafka_destroy(d.rk);
-	ev_metrics_free(d.metrics);
+	ev_tool_metrics_free(d.metrics);
 	ev_ckpt_close(&d.ck);
 	ev_store_close(d.claim_own);
 	ev_ack_out_free(d.ack);
@@ -1161,5 +1166,5 @@ int main(int argc, char **argv)
 	json_decref(d.restored_part);
 	if (d.marker_conf)
 		rd_kafka_conf_destroy(d.marker_conf);
-	return ev_tool_finish(rc);
+	return ev_stage_exit(d.stage, rc);
 }

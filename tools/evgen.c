@@ -435,6 +435,7 @@ static int parse_args(struct evgen *g, int argc, char **argv)
 				INT64_C(86400000) * 365,
 				"shift each event back by up to D (bare number: ms;\n"
 				"default 0, in order)"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&g->common),
 		EV_OPT_TEXT(
 			"\n"
@@ -492,10 +493,11 @@ int main(int argc, char **argv)
 					      "Events generated, by kind", "kind=\"late\"");
 		g.m_blocked = ev_tool_blocked(g.metrics, "stdout");
 		ev_tool_catch_signals();
+		ev_tool_progress(g.metrics);
 		rc = run(&g);
 	}
 	ev_writer_free(g.out);
-	ev_metrics_free(g.metrics);
+	ev_tool_metrics_free(g.metrics);
 	free_types(&g);
 	return ev_tool_finish(rc);
 }

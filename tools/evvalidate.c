@@ -20,6 +20,7 @@
 #include "opts.h"
 #include "registry.h"
 #include "schema.h"
+#include "stage.h"
 #include "tool.h"
 #include "validate.h"
 
@@ -31,7 +32,9 @@ struct evvalidate {
 	uint64_t max_line;
 	int64_t max_depth;
 	const char *meta_field;
-	int schema_flags; /* EV_SCHEMA_* */
+	const char *schema_frame; /* --schema-frame: strip or keep */
+	int keep_frame;           /* --schema-frame keep */
+	int schema_flags;         /* EV_SCHEMA_* */
 	const char *registry_cache;
 	const char *check_compat; /* registry:SUBJECT */
 	const char *compat_file;
@@ -47,29 +50,18 @@ struct evvalidate {
 
 	ev_contract contract;
 	ev_validator *validator;
-	ev_reader *in;
+	char **files; /* the inputs (none: stdin) */
+	size_t nfiles;
+	ev_stage *stage;
 	ev_writer *out;
 	ev_writer *dlq; /* NULL: report on stderr */
 	ev_metrics *metrics;
-	ev_counter *m_in, *m_out, *m_bytes_in, *m_blank, *m_control, *m_dead[EV_REASON_COUNT];
-	ev_counter *m_blocked_out, *m_blocked_dlq;
+	ev_counter *m_out, *m_dead[EV_REASON_COUNT];
 	ev_counter *m_contract_changes, *m_refresh_failures;
 	uint64_t dead;
-	ev_buf env;         /* envelope being written */
-	ev_control_seq seq; /* the control lines seen */
+	ev_buf env;      /* envelope being written */
+	ev_buf unframed; /* a valid record without its provenance's schema_id */
 };
-
-static void flush_outputs(void *arg)
-{
-	struct evvalidate *v = arg;
-	/* Failures stick in the writers and are reported where the next write fails. */
-	ev_writer_flush(v->out);
-	if (v->dlq)
-		ev_writer_flush(v->dlq);
-	ev_counter_set(v->m_blocked_out, ev_writer_blocked_ns(v->out));
-	if (v->dlq)
-		ev_counter_set(v->m_blocked_dlq, ev_writer_blocked_ns(v->dlq));
-}
 
 /* The validator of a framed record's own schema (kept per schema). */
 static ev_validator *id_validator(struct evvalidate *v, const ev_schema *schema, const char *json)
@@ -119,10 +111,9 @@ static int judge_framed(struct evvalidate *v, const char *line, size_t len, int 
 }
 
 /* Judge one record line; write it to stdout or dead-letter it. */
-static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
+static int judge(struct evvalidate *v, const char *line, size_t len, int flags, uint64_t lineno)
 {
 	ev_verdict verdict;
-	uint64_t lineno = ev_reader_lines(v->in);
 	ev_buf_reset(&v->env);
 	int framed = judge_framed(v, line, len, flags, lineno, &verdict);
 	if (framed < 0)
@@ -135,13 +126,24 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags)
 	}
 	if (verdict.valid) {
 		ev_counter_inc(v->m_out);
+		if (v->meta_field && !v->keep_frame) {
+			ev_buf_reset(&v->unframed);
+			int dropped = ev_meta_drop_schema_id(&v->unframed, verdict.record,
+							     verdict.record_len, v->meta_field);
+			if (dropped < 0) {
+				errno = ENOMEM;
+				return -1;
+			}
+			if (dropped)
+				return ev_writer_line(v->out, v->unframed.data, v->unframed.len);
+		}
 		return ev_writer_line(v->out, verdict.record, verdict.record_len);
 	}
 	v->dead++;
 	ev_counter_inc(v->m_dead[verdict.reason]);
 	if (v->dlq)
 		return ev_writer_line(v->dlq, v->env.data, v->env.len);
-	ev_error("line %" PRIu64 ": %s%s%s%s: %s", lineno, ev_reason_name(verdict.reason),
+	ev_error("%s: %s%s%s%s: %s", ev_stage_where(v->stage), ev_reason_name(verdict.reason),
 		 *verdict.path ? " at '" : "", verdict.path, *verdict.path ? "'" : "",
 		 verdict.message);
 	return 0;
@@ -229,83 +231,49 @@ static int refresh_contract(struct evvalidate *v, int64_t id)
  * records after the barrier). */
 static int forward_control(struct evvalidate *v, const char *line, size_t len, const ev_control *c)
 {
-	char err[512];
-	ev_counter_inc(v->m_control);
 	if (c->type == EV_CTL_BARRIER && v->contract.registry && refresh_contract(v, c->id) < 0) {
 		ev_error("out of memory");
-		errno = ENOMEM;
 		return -1;
 	}
-	if (c->type == EV_CTL_BARRIER &&
-	    ev_ckpt_ack(&v->ck, c->id, ev_mono_ns(), err, sizeof(err)) < 0)
-		ev_ckpt_failed(&v->ck, c->id, err);
-	if (ev_writer_line(v->out, line, len) < 0)
-		return -1;
-	return v->dlq ? ev_writer_line(v->dlq, line, len) : 0;
+	if (c->type == EV_CTL_BARRIER)
+		ev_stage_barrier(v->stage, c, ev_mono_ns(), NULL, NULL);
+	if (ev_writer_line(v->out, line, len) < 0 ||
+	    (v->dlq && ev_writer_line(v->dlq, line, len) < 0))
+		return ev_stage_write_failed(v->stage, "output");
+	return 0;
 }
 
 static int run(struct evvalidate *v)
 {
-	char *line;
-	size_t len;
-	int flags, r;
-	uint64_t records = 0, blank = 0;
-
-	ev_reader_set_before_read(v->in, flush_outputs, v);
-	while ((r = ev_tool_next_line(v->in, "standard input", &line, &len, &flags)) != 0) {
+	ev_stage_line l;
+	int r;
+	while ((r = ev_stage_next(v->stage, &l)) > 0) {
+		if (l.cls == EV_LINE_CONTROL)
+			r = forward_control(v, l.data, l.len, &l.control);
+		else if ((r = judge(v, l.data, l.len, l.flags, l.lineno)) < 0)
+			ev_stage_write_failed(v->stage, "output");
 		if (r < 0)
 			return EV_EXIT_FAILURE;
-		if (ev_control_is(line, len)) {
-			ev_control c;
-			if (ev_tool_control(&v->seq, v->in, line, len, &c) < 0)
-				return EV_EXIT_FAILURE;
-			if (forward_control(v, line, len, &c) < 0)
-				goto write_error;
-			continue;
-		}
-		if (ev_tool_torn_line(v->metrics, v->ck.url != NULL, len, flags))
-			continue;
-		ev_counter_add(v->m_bytes_in, len);
-		if (len == 0 || strspn(line, " \t") == len) {
-			blank++;
-			ev_counter_inc(v->m_blank);
-			continue;
-		}
-		records++;
-		ev_counter_inc(v->m_in);
-		if (judge(v, line, len, flags) < 0)
-			goto write_error;
 	}
+	if (r < 0)
+		return EV_EXIT_FAILURE;
 	if (ev_tool_stop_requested())
 		ev_info("stopping on signal %d", ev_tool_stop_requested());
-	flush_outputs(v);
-	if (ev_writer_flush(v->out) < 0 || (v->dlq && ev_writer_flush(v->dlq) < 0))
-		goto write_error;
+	if (ev_stage_drain(v->stage) < 0)
+		return EV_EXIT_FAILURE;
+	uint64_t records = ev_stage_records(v->stage);
 	ev_info("%" PRIu64 " record(s): %" PRIu64 " valid, %" PRIu64 " dead-lettered; %" PRIu64
 		" blank line(s) skipped",
-		records, records - v->dead, v->dead, blank);
+		records, records - v->dead, v->dead, ev_stage_blank(v->stage));
 	return EV_EXIT_OK;
-write_error:
-	if (errno != EPIPE)
-		ev_error("cannot write output: %s", strerror(errno));
-	return EV_EXIT_FAILURE;
 }
 
 static void setup_metrics(struct evvalidate *v)
 {
 	ev_metrics *m = v->metrics;
-	v->m_in = ev_tool_records_in(m);
 	v->m_out = ev_tool_records_out(m);
-	v->m_bytes_in =
-		ev_metrics_counter(m, "evpipe_bytes_in_total", "Bytes of records read", NULL);
-	v->m_blank = ev_metrics_counter(m, "evpipe_records_skipped_total",
-					"Input lines skipped, by reason", "reason=\"blank\"");
-	v->m_control = ev_metrics_counter(m, "evpipe_control_lines_total",
-					  "Control lines (watermarks, barriers) forwarded", NULL);
 	for (int i = 0; i < EV_REASON_COUNT; i++)
 		v->m_dead[i] = ev_tool_dead_letters(m, ev_reason_name((enum ev_reason)i));
-	v->m_blocked_out = ev_tool_blocked(m, "stdout");
-	v->m_blocked_dlq = ev_tool_blocked(m, "dlq");
 	/* A file contract has no subject, version or id: one series says so (subject "file"),
 	 * and the registry's counters stay at 0, so every job exposes the same series. */
 	set_contract_metric(v,
@@ -326,7 +294,7 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 	const ev_option options[] = {
 		EV_OPT_TEXT(
 			"usage: evvalidate --contract FILE|registry:SUBJECT[@VERSION] [--dlq PATH|fd:N] [options]\n"
-			"           < records > valid\n"
+			"           [FILE...] > valid\n"
 			"       evvalidate --check-compat registry:SUBJECT FILE [--register]\n"
 			"\n"
 			"Copies each record (a JSON value per line) that meets the contract, a JSON Schema\n"
@@ -336,8 +304,11 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 			"truncated, encoding, too_long, depth, duplicate_key, schema, embedded_newline and\n"
 			"reserved (a payload kin rejected, with its original bytes; any other line whose first\n"
 			"key begins with \"__evpipe\"), schema_id (a registry-framed record the job does not\n"
-			"accept).\n"
-			"Blank lines are skipped and counted; control lines go to both outputs, in order.\n"
+			"accept, or one kin consumed without --meta-field).\n"
+			"Reads the FILEs in order (- for stdin), or stdin when none is given. Blank lines\n"
+			"(empty, or spaces and tabs) are skipped and counted; control lines go to both outputs,\n"
+			"in order. With checkpoints, the last line of an input without its newline is what a\n"
+			"stage before this one was writing when it died: skipped, counted and warned about.\n"
 			"Nothing read is lost: in = valid + dead-lettered + skipped. A control line that\n"
 			"evpipe's tools cannot have written (a barrier id that does not increase, a watermark\n"
 			"far in the future, an unknown type: ADR 0013) stops evvalidate with exit 1.\n"
@@ -393,6 +364,12 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 		EV_OPT_STRING(0, "meta-field", "NAME", &v->meta_field,
 			      "the provenance field of kin --meta-field: not part of the\n"
 			      "contract, copied to the dead letter's \"source\""),
+		EV_OPT_STRING(0, "schema-frame", "strip|keep", &v->schema_frame,
+			      "with --meta-field: a valid record of a registry-framed\n"
+			      "message goes out without the \"schema_id\" of its provenance\n"
+			      "(strip, the default: the bytes it would have had unframed) or\n"
+			      "with it (keep: for a later stage that routes or re-frames by\n"
+			      "it); dead letters keep it in \"source\" either way"),
 		EV_OPTS_CKPT(&v->ck),
 		EV_OPT_TEXT(
 			"                           (evvalidate keeps no state: its part of a checkpoint records\n"
@@ -400,6 +377,7 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 			"                           version and id, so that a restore of a checkpoint taken\n"
 			"                           under another contract is refused; --restore loads the\n"
 			"                           recorded version when --contract names none)\n"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&v->common),
 		EV_OPT_TEXT(
 			"\n"
@@ -419,12 +397,19 @@ static int parse_args(struct evvalidate *v, int argc, char **argv)
 	}
 	if (v->do_register)
 		return ev_tool_usage_error("--register goes with --check-compat");
-	if (optind < argc)
-		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	v->files = argv + optind;
+	v->nfiles = (size_t)(argc - optind);
 	if (!v->contract_path)
 		return ev_tool_usage_error("no contract: give --contract FILE");
 	if (v->meta_field && (!*v->meta_field || strpbrk(v->meta_field, "\"\\")))
 		return ev_tool_usage_error("invalid --meta-field name '%s'", v->meta_field);
+	if (v->schema_frame && strcmp(v->schema_frame, "strip") != 0 &&
+	    strcmp(v->schema_frame, "keep") != 0)
+		return ev_tool_usage_error("invalid --schema-frame '%s' (strip or keep)",
+					   v->schema_frame);
+	if (v->schema_frame && !v->meta_field)
+		return ev_tool_usage_error("--schema-frame goes with --meta-field");
+	v->keep_frame = v->schema_frame && strcmp(v->schema_frame, "keep") == 0;
 	return 0;
 }
 
@@ -552,6 +537,10 @@ int main(int argc, char **argv)
 		ev_ckpt_close(&v.ck);
 		return ev_tool_finish(rc);
 	}
+	/* The version loaded now was the latest: the next is asked for within D of now (a copy
+	 * from the cache, at the first barrier). */
+	if (!v.contract.from_cache)
+		v.refreshed_ns = ev_mono_ns();
 	if (v.contract.from_cache)
 		ev_warn("contract '%s': the registry is unavailable; using the cached copy of "
 			"subject '%s' version %d (schema id %d, sha256 %s)",
@@ -577,26 +566,34 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	v.metrics = ev_tool_metrics("evvalidate", v.common.job, v.common.metrics_addr);
-	v.in = ev_reader_new(0, (size_t)v.max_line);
+	ev_stage_opts so = {.files = v.files,
+			    .nfiles = v.nfiles,
+			    .max_line = (size_t)v.max_line,
+			    .ck = &v.ck,
+			    .metrics = v.metrics};
+	v.stage = v.metrics ? ev_stage_new(&so) : NULL;
 	v.out = ev_writer_new(1, 64 * 1024);
-	if (!v.validator || !v.metrics || !v.in || !v.out || (v.dlq_spec && !v.dlq)) {
+	if (!v.validator || !v.metrics || !v.stage || !v.out || (v.dlq_spec && !v.dlq)) {
 		rc = EV_EXIT_FAILURE;
 	} else {
+		ev_stage_output(v.stage, v.out, "stdout");
+		ev_stage_output(v.stage, v.dlq, "dlq");
 		setup_metrics(&v);
 		ev_ckpt_metrics(&v.ck, v.metrics);
 		ev_tool_catch_signals();
+		ev_tool_progress(v.metrics);
 		rc = run(&v);
 	}
 out:
 	ev_ckpt_close(&v.ck);
 	ev_writer_free(v.out);
 	ev_writer_free(v.dlq);
-	ev_reader_free(v.in);
 	ev_validator_free(v.validator);
 	for (size_t i = 0; i < v.nidv; i++)
 		ev_validator_free(v.idv[i].val);
 	ev_contract_close(&v.contract);
-	ev_metrics_free(v.metrics);
+	ev_tool_metrics_free(v.metrics);
 	ev_buf_free(&v.env);
-	return ev_tool_finish(rc);
+	ev_buf_free(&v.unframed);
+	return ev_stage_exit(v.stage, rc);
 }

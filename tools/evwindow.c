@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "ndjson.h"
 #include "opts.h"
 #include "record.h"
+#include "stage.h"
 #include "state.h"
 #include "timefmt.h"
 #include "tool.h"
@@ -44,19 +44,22 @@ struct evwindow {
 	ev_ckpt ck;
 	json_t *restore_part; /* the part of the checkpoint restored from */
 	ev_tool_common common;
-	ev_control_seq ctl; /* the control lines seen */
+	int64_t restored_id; /* the checkpoint restored from (0: none) */
+	char **files;        /* the inputs (none: stdin) */
+	size_t nfiles;
 
 	ev_window *win;
 	ev_wm *wm;
 	ev_state *st;
-	ev_reader *in;
+	ev_stage *stage;
 	ev_writer *out, *late;
 	const char *line; /* the record at hand */
 	size_t len;
+	uint64_t lineno;
 	int stopped;      /* upstream said it stopped: the input ends, the stream does not */
 	int ended;        /* upstream said the stream is finished */
-	int broken_pipe;  /* an output's reader went away (EPIPE) */
 	int cross_warned; /* keys said to span partitions */
+	uint64_t dead;    /* records dead-lettered (late ones aside) */
 	struct held {
 		char *line;
 		size_t len;
@@ -69,7 +72,7 @@ struct evwindow {
 	char err[1024]; /* what the window engine reported */
 	ev_metrics *metrics;
 	ev_window_series series;
-	ev_counter *m_in, *m_out, *m_blocked;
+	ev_counter *m_out;
 	ev_histogram *m_ck_duration;
 	ev_gauge *m_ck_full, *m_ck_incremental, *m_ck_last;
 };
@@ -111,11 +114,13 @@ static void spilling(void *arg, size_t bytes, size_t windows)
 static int dead_letter(struct evwindow *e, const char *reason, const char *path,
 		       const char *message, const char *line, size_t len)
 {
-	if (strcmp(reason, "late") != 0) /* the window engine counts its late records */
+	if (strcmp(reason, "late") != 0) { /* the window engine counts its late records */
 		ev_counter_inc(ev_tool_dead_letters(e->metrics, reason));
+		e->dead++;
+	}
 	if (!e->late) {
-		ev_error("line %" PRIu64 ": %s%s%s: %s", ev_reader_lines(e->in), reason,
-			 *path ? " at " : "", path, message);
+		ev_error("%s: %s%s%s: %s", ev_stage_where(e->stage), reason, *path ? " at " : "",
+			 path, message);
 		return 0;
 	}
 	ev_meta_span span = {NULL, 0, 0};
@@ -124,9 +129,8 @@ static int dead_letter(struct evwindow *e, const char *reason, const char *path,
 		line = orig.data;
 		len = orig.len;
 	}
-	ev_deadletter d = {reason,      path, NULL,      message,       NULL,
-			   line,        len,  span.json, span.json_len, ev_reader_lines(e->in),
-			   ev_wall_ms()};
+	ev_deadletter d = {reason, path,      NULL,          message,   NULL,        line,
+			   len,    span.json, span.json_len, e->lineno, ev_wall_ms()};
 	ev_buf_reset(&e->scratch);
 	int rc = ev_deadletter_format(&e->scratch, &d);
 	ev_buf_free(&orig);
@@ -161,15 +165,6 @@ static int record(struct evwindow *e, const char *line, size_t len)
 	e->len = len;
 	r = ev_window_add(e->win, &rec, ev_wall_ms(), e->err, sizeof(e->err));
 	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
-}
-
-static void flush_outputs(void *arg)
-{
-	struct evwindow *e = arg;
-	ev_writer_flush(e->out);
-	if (e->late)
-		ev_writer_flush(e->late);
-	ev_counter_set(e->m_blocked, ev_writer_blocked_ns(e->out));
 }
 
 /* Barrier id: the state as of this point in the stream, to the checkpoint store: a snapshot
@@ -263,17 +258,9 @@ static int hold_barrier(struct evwindow *e, const char *line, size_t len)
 	return release_barriers(e, ev_window_watermark(e->win));
 }
 
-/* A control line: returns as record does. */
-static int control(struct evwindow *e, const char *line, size_t len)
+/* A control line (checked by the stage: ADR 0013): returns as record does. */
+static int control(struct evwindow *e, const char *line, size_t len, ev_control c)
 {
-	ev_control c;
-	char err[512];
-	if (ev_control_check(&e->ctl, line, len, ev_wall_ms(), &c, err, sizeof(err)) < 0) {
-		/* An impossible control line (ADR 0013): the stage stops. */
-		snprintf(e->err, sizeof(e->err), "line %" PRIu64 ": %s", ev_reader_lines(e->in),
-			 err);
-		return EV_WINDOW_FAILED;
-	}
 	if (c.type == EV_CTL_BARRIER && e->ck.store) {
 		/* Rows before the barrier are out before the state that produced them is saved. */
 		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
@@ -334,8 +321,7 @@ static int open_state(struct evwindow *e)
 		return -1;
 	}
 	e->restore_part = json_incref(rs.part);
-	ev_control_seq_init(&e->ctl, rs.id);
-	int64_t restored = rs.id;
+	int64_t restored = e->restored_id = rs.id;
 	ev_ckpt_restored_free(&rs);
 	if (restored && !e->restore_part) {
 		ev_error("checkpoints: checkpoint %" PRId64 " has no part of stage '%s'", restored,
@@ -421,46 +407,55 @@ static int finish(struct evwindow *e)
 
 static int run(struct evwindow *e)
 {
-	char *line;
-	size_t len;
-	int flags, r;
-	ev_reader_set_before_read(e->in, flush_outputs, e);
-	while ((r = ev_tool_next_line(e->in, "standard input", &line, &len, &flags)) != 0) {
-		if (r < 0)
-			return EV_EXIT_FAILURE;
-		if (len == 0)
-			continue;
-		if (ev_control_is(line, len)) {
-			r = control(e, line, len);
-		} else if (ev_tool_torn_line(e->metrics, e->ck.url != NULL, len, flags)) {
-			continue;
-		} else if (flags & EV_LINE_TOO_LONG) {
+	ev_stage_line l;
+	int r = 0, next;
+	while ((next = ev_stage_next(e->stage, &l)) > 0) {
+		e->lineno = l.lineno;
+		if (l.cls == EV_LINE_CONTROL) {
+			r = control(e, l.data, l.len, l.control);
+		} else if (l.flags & EV_LINE_TOO_LONG) {
 			/* not parsed: a line of any length costs no more than its bytes */
 			char msg[96];
-			ev_counter_inc(e->m_in);
 			snprintf(msg, sizeof(msg),
-				 "line of %zu bytes is over the limit of %" PRIu64 " bytes", len,
+				 "line of %zu bytes is over the limit of %" PRIu64 " bytes", l.len,
 				 e->max_line);
-			r = dead_letter(e, "too_long", "", msg, line, len) < 0 ? EV_WINDOW_OUTPUT
-									       : 0;
+			r = dead_letter(e, "too_long", "", msg, l.data, l.len) < 0
+				    ? EV_WINDOW_OUTPUT
+				    : 0;
 		} else {
-			ev_counter_inc(e->m_in);
-			r = record(e, line, len);
+			r = record(e, l.data, l.len);
 		}
 		if (r < 0)
 			break;
 	}
+	if (next < 0)
+		return EV_EXIT_FAILURE; /* reported: an input error, an impossible control line */
 	if (r == 0)
 		r = finish(e);
-	if (r == 0 && (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0)))
-		r = EV_WINDOW_OUTPUT;
+	if (r == 0 && ev_stage_drain(e->stage) < 0)
+		return EV_EXIT_FAILURE;
 	if (r == EV_WINDOW_FAILED)
 		ev_error("%s", e->err);
-	else if (r < 0 && errno == EPIPE)
-		e->broken_pipe = 1;
 	else if (r < 0)
-		ev_error("cannot write output: %s", strerror(errno));
+		ev_stage_write_failed(e->stage, "output");
+	if (r == 0)
+		ev_info("%" PRIu64 " record(s): %" PRIu64 " row(s) written, %" PRIu64
+			" late, %" PRIu64 " dead-lettered; %" PRIu64 " blank line(s) skipped",
+			ev_stage_records(e->stage), ev_counter_value(e->m_out),
+			ev_counter_value(e->series.late), e->dead, ev_stage_blank(e->stage));
 	return r < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
+}
+
+/* The stage over the inputs, its control lines after the checkpoint restored. */
+static ev_stage *new_stage(struct evwindow *e)
+{
+	ev_stage_opts so = {.files = e->files,
+			    .nfiles = e->nfiles,
+			    .max_line = (size_t)e->max_line,
+			    .ck = &e->ck,
+			    .restored_id = e->restored_id,
+			    .metrics = e->metrics};
+	return ev_stage_new(&so);
 }
 
 static int opt_key(const ev_option *o, char *arg, char *err, size_t errlen)
@@ -501,10 +496,11 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 	ev_window_opts *w = &e->wo;
 	const ev_option options[] = {
 		EV_OPT_TEXT(
-			"usage: evwindow (--tumble D | --slide D --every E | --session-gap G) [options] < records\n"
+			"usage: evwindow (--tumble D | --slide D --every E | --session-gap G) [options] [FILE...]\n"
 			"\n"
-			"Aggregates records in event-time windows and writes one row per window and key when\n"
-			"the watermark passes the window's end: {\"window_start\",\"window_end\",<keys>,\n"
+			"Aggregates the records of the FILEs, in order (- for stdin; none: stdin), in event-time\n"
+			"windows, and writes one row per window and key when the watermark passes the window's\n"
+			"end: {\"window_start\",\"window_end\",<keys>,\n"
 			"<aggregates>,\"version\"}, the version being the records folded into the window. Times\n"
 			"are UTC \"YYYY-MM-DD hh:mm:ss\", rounded down to the second; when a window size, --every\n"
 			"or --session-gap is not whole seconds (or with --msec-bounds), \"window_start_msec\" and\n"
@@ -576,6 +572,7 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 		EV_OPTS_CKPT(&e->ck),
 		EV_OPT_TEXT(
 			"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&e->common),
 		EV_OPT_TEXT(
 			"\n"
@@ -586,8 +583,8 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 	int rc = ev_tool_parse(options, argc, argv);
 	if (rc != 0)
 		return rc;
-	if (optind < argc)
-		return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
+	e->files = argv + optind;
+	e->nfiles = (size_t)(argc - optind);
 	snprintf(e->ts_path, sizeof(e->ts_path), "/%s", e->ts_field);
 	if (!!w->size_ms + !!w->gap_ms != 1)
 		return ev_tool_usage_error(
@@ -612,9 +609,7 @@ static void metrics(struct evwindow *e)
 	ev_metrics *m = e->metrics;
 	static const char ck_size[] = "Bytes of the last checkpoint's part, by kind";
 	static const double ck_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
-	e->m_in = ev_tool_records_in(m);
 	e->m_out = ev_tool_records_out(m);
-	e->m_blocked = ev_tool_blocked(m, "stdout");
 	e->m_ck_duration = ev_metrics_histogram(
 		m, "evpipe_checkpoint_stage_duration_seconds",
 		"Time a stage takes for its part of a checkpoint (snapshot and upload)", NULL,
@@ -643,9 +638,6 @@ int main(int argc, char **argv)
 	e.max_line = 1 << 20;
 
 	ev_tool_init("evwindow");
-	/* A write to a closed pipe fails with EPIPE, so that the store is closed (a private
-	 * directory removed) before evwindow dies of SIGPIPE as a filter does. */
-	signal(SIGPIPE, SIG_IGN);
 	int rc = parse_args(&e, argc, argv);
 	if (rc != 0) {
 		ev_agg_specs_free(e.aggs, e.naggs);
@@ -671,15 +663,23 @@ int main(int argc, char **argv)
 	e.wo.arg = &e;
 	ev_record_opts ro = {e.ts_field, e.wo.keys, e.nkeys, e.aggs, e.naggs, e.meta_field};
 	e.reader = ev_record_reader_new(&ro);
-	e.in = ev_reader_new(0, (size_t)e.max_line);
 	e.out = ev_writer_new(1, 64 * 1024);
-	if (!e.wm || !e.reader || !e.in || !e.out || (e.late_spec && !e.late)) {
+	if (!e.wm || !e.reader || !e.out || (e.late_spec && !e.late)) {
 		ev_error("out of memory");
 		rc = EV_EXIT_FAILURE;
 	} else if (open_state(&e) < 0) {
 		rc = EV_EXIT_FAILURE;
+	} else if (!(e.stage = new_stage(&e))) {
+		ev_error("out of memory");
+		rc = EV_EXIT_FAILURE;
 	} else {
+		/* A write to a closed pipe fails with EPIPE (the stage ignores SIGPIPE), so that
+		 * the store is closed (a private directory removed) before evwindow dies of
+		 * SIGPIPE as a filter does. */
+		ev_stage_output(e.stage, e.out, "stdout");
+		ev_stage_output(e.stage, e.late, "late");
 		ev_tool_catch_signals();
+		ev_tool_progress(e.metrics);
 		rc = run(&e);
 	}
 	/* Every way out closes the store: a private directory is removed. */
@@ -692,7 +692,6 @@ int main(int argc, char **argv)
 	ev_ckpt_close(&e.ck);
 	ev_writer_free(e.out);
 	ev_writer_free(e.late);
-	ev_reader_free(e.in);
 	ev_wm_free(e.wm);
 	ev_record_reader_free(e.reader);
 	ev_buf_free(&e.scratch);
@@ -700,11 +699,6 @@ int main(int argc, char **argv)
 		free(e.held[i].line);
 	free(e.held);
 	ev_agg_specs_free(e.aggs, e.naggs);
-	ev_metrics_free(e.metrics);
-	rc = ev_tool_finish(rc);
-	if (e.broken_pipe) {
-		signal(SIGPIPE, SIG_DFL);
-		raise(SIGPIPE);
-	}
-	return rc;
+	ev_tool_metrics_free(e.metrics);
+	return ev_stage_exit(e.stage, rc);
 }

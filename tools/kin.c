@@ -173,16 +173,11 @@ static void setup_metrics(struct kin *k)
 	ev_metrics *m = k->metrics;
 	k->m_in = ev_tool_records_in(m);
 	k->m_out = ev_tool_records_out(m);
-	k->m_bytes_in = ev_metrics_counter(m, "evpipe_bytes_in_total", "Payload bytes read", NULL);
+	k->m_bytes_in = ev_tool_bytes_in(m);
 	k->m_bytes_out =
 		ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
 	k->m_blocked = ev_tool_blocked(m, "stdout");
-	k->m_skipped_blank =
-		ev_metrics_counter(m, "evpipe_records_skipped_total",
-				   "Input lines skipped, by reason", "reason=\"blank\"");
-	k->m_skipped_control =
-		ev_metrics_counter(m, "evpipe_records_skipped_total",
-				   "Input lines skipped, by reason", "reason=\"control\"");
+	k->m_skipped_control = ev_tool_skipped(m, "control");
 	k->m_rejected_too_long =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"too_long\"");
@@ -199,6 +194,11 @@ static void setup_metrics(struct kin *k)
 		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
 		"reason",
 		"reason=\"reserved\"");
+	k->m_rejected_schema_id = ev_metrics_counter(
+		m, "evpipe_payloads_rejected_total",
+		"Consumed payloads written as a rejected record (for evvalidate to dead-letter), by "
+		"reason",
+		"reason=\"schema_id\"");
 	k->m_delivery_errors = ev_metrics_counter(m, "evpipe_kafka_delivery_errors_total",
 						  "Messages that could not be delivered", NULL);
 	k->m_rebalances = ev_metrics_counter(m, "evpipe_kafka_rebalances_total",
@@ -262,15 +262,16 @@ static int parse_args(struct kin *k, int argc, char **argv)
 		EV_OPT_TEXT(
 			"usage: kin -C -b BROKERS -t TOPIC [-t TOPIC...] [options]   consume to stdout\n"
 			"       kin -C -b BROKERS -G GROUP TOPIC... [options]          consume as a group member\n"
-			"       kin -P -b BROKERS -t TOPIC [options] < lines             produce stdin lines\n"
+			"       kin -P -b BROKERS -t TOPIC [options] [FILE...]           produce lines\n"
 			"       kin -L -b BROKERS [-t TOPIC] [-J]                        list metadata\n"
 			"\n"
 			"Modes:\n"),
 		EV_OPT_CALLBACK('C', "consume", NULL, k, opt_mode,
 				"consume messages, one payload per line on stdout"),
 		EV_OPT_CALLBACK('P', "produce", NULL, k, opt_mode,
-				"produce one message per stdin line (blank lines and\n"
-				"control lines are skipped and counted)"),
+				"produce one message per line of the FILEs, in order (-:\n"
+				"stdin), or of stdin (blank lines, spaces and tabs only,\n"
+				"and control lines are skipped and counted)"),
 		EV_OPT_CALLBACK('L', "list", NULL, k, opt_mode,
 				"list brokers, topics and partitions"),
 		EV_OPT_TEXT("\n"
@@ -284,6 +285,7 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			    "consume: write kin's JSON envelope (topic, partition, offset,\n"
 			    "tstype, ts, broker, headers, key, payload); produce: read it\n"
 			    "back (key, headers, partition and timestamp restored)"),
+		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&k->common),
 		EV_OPT_TEXT("\n"
 			    "Consume options:\n"),
@@ -313,7 +315,8 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  (control lines are evpipe's own), is never written as it is: it is wrapped as\n"
 			"  {\"__evpipe_rejected\":{...,\"wrapped\":true,\"rejected\":\"embedded_newline\"},\n"
 			"  \"payload\":\"...\"} (or \"reserved\"), which evvalidate dead-letters with its bytes\n"
-			"  (-J escapes every payload: nothing to wrap).\n"
+			"  (-J escapes every payload: nothing to wrap). So is a registry-framed one without\n"
+			"  --meta-field (\"schema_id\", the id in the provenance, the frame kept in the payload).\n"
 			"  Feeding a pipeline (--meta-field or checkpoints), kin ends its output with\n"
 			"  {\"__evpipe\":\"end\"} when it finished (-e, -c) and {\"__evpipe\":\"stop\"} when a\n"
 			"  signal stopped it: evwindow fires its open windows at the end of a stream, and keeps\n"
@@ -378,7 +381,9 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			      "the schema registry at $SCHEMA_REGISTRY_URL"),
 		EV_OPT_TEXT(
 			"  Consuming with --meta-field, a registry-framed message (first byte 0, then a 4-byte\n"
-			"  schema id) loses its frame and gets \"schema_id\":N in its provenance.\n"
+			"  schema id) loses its frame and gets \"schema_id\":N in its provenance; without it,\n"
+			"  the message is a rejected record of reason \"schema_id\" (see above), which\n"
+			"  evvalidate dead-letters: the id cannot go along with a bare record.\n"
 			"\n"
 			"Exit status: 0 ok, 1 runtime failure (brokers unreachable, a message not delivered or\n"
 			"not produced), 2 usage error.\n"),
@@ -387,6 +392,11 @@ static int parse_args(struct kin *k, int argc, char **argv)
 	int rc = ev_tool_parse(options, argc, argv);
 	if (rc != 0)
 		return rc;
+	if (k->mode == 'P') {
+		k->files = argv + optind;
+		k->nfiles = (size_t)(argc - optind);
+		optind = argc;
+	}
 	for (; optind < argc; optind++) {
 		if (!k->group)
 			return ev_tool_usage_error("unexpected argument '%s'", argv[optind]);
@@ -462,14 +472,14 @@ static int start_checkpoints(struct kin *k)
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
-	int64_t id = rs.id;
-	k->restore_offsets = json_incref(rs.offsets);
-	ev_ckpt_restored_free(&rs);
-	if (id && !k->restore_offsets)
+	int64_t id = rs.id, no_offsets = id && !rs.offsets;
+	if (no_offsets)
 		snprintf(err, sizeof(err), "the manifest of checkpoint %" PRId64 " has no offsets",
 			 id);
-	if ((id && !k->restore_offsets) ||
-	    !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
+	else if (ev_ckpt_offsets_parse(rs.offsets, &k->restore_offsets, err, sizeof(err)) < 0)
+		no_offsets = 1;
+	ev_ckpt_restored_free(&rs);
+	if (no_offsets || !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
 		ev_error("checkpoints: %s", err);
 		return -1;
 	}
@@ -536,7 +546,7 @@ int main(int argc, char **argv)
 	if (k.ck.url && start_checkpoints(&k) < 0) {
 		rd_kafka_conf_destroy(k.kafka.conf);
 		ev_ckpt_close(&k.ck);
-		ev_metrics_free(k.metrics);
+		ev_tool_metrics_free(k.metrics);
 		return EV_EXIT_FAILURE;
 	}
 	if (k.ack_spec) {
@@ -545,7 +555,7 @@ int main(int argc, char **argv)
 		if (!k.ack || !k.marks) {
 			ev_error("--commit-on-ack: %s", k.ack ? "out of memory" : err);
 			rd_kafka_conf_destroy(k.kafka.conf);
-			ev_metrics_free(k.metrics);
+			ev_tool_metrics_free(k.metrics);
 			return EV_EXIT_FAILURE;
 		}
 	}
@@ -560,6 +570,8 @@ int main(int argc, char **argv)
 		return EV_EXIT_FAILURE;
 	}
 
+	if (k.mode != 'L')
+		ev_tool_progress(k.metrics);
 	switch (k.mode) {
 	case 'C': rc = kin_consume(&k); break;
 	case 'P': rc = kin_produce(&k); break;
@@ -578,11 +590,11 @@ int main(int argc, char **argv)
 	kin_parts_clear(&k);
 	free(k.parts);
 	ev_coord_free(k.coord);
-	json_decref(k.restore_offsets);
+	ev_ckpt_offsets_free(&k.restore_offsets);
 	json_decref(k.marks);
 	json_decref(k.mark_offsets);
 	ev_ack_in_free(k.ack);
 	ev_ckpt_close(&k.ck);
-	ev_metrics_free(k.metrics);
+	ev_tool_metrics_free(k.metrics);
 	return ev_tool_finish(rc);
 }

@@ -48,19 +48,21 @@ struct kin {
 	ev_buf frame;
 	const char *meta_field;
 	uint64_t max_line;
+	char **files; /* -P: the input files (none: stdin) */
+	size_t nfiles;
 	int idempotence;
 	ev_tool_common common;
 	ev_ckpt ck;
 	ev_coord_opts co;
 	const char *expect[32];
 
-	ev_coord *coord;         /* NULL: no checkpoints */
-	json_t *restore_offsets; /* {"topic":{"partition":offset}} of the restored checkpoint */
-	int told_unassigned;     /* 1 once all_done said it waits for a restored partition */
-	const char *ack_spec;    /* --commit-on-ack */
-	ev_ack_in *ack;          /* NULL: no commits on acknowledgements */
-	json_t *marks;           /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
-	json_t *mark_offsets;    /* the offsets of the last barrier injected */
+	ev_coord *coord;                 /* NULL: no checkpoints */
+	ev_ckpt_offsets restore_offsets; /* of the restored checkpoint (empty: none) */
+	int told_unassigned;  /* 1 once all_done said it waits for a restored partition */
+	const char *ack_spec; /* --commit-on-ack */
+	ev_ack_in *ack;       /* NULL: no commits on acknowledgements */
+	json_t *marks;        /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
+	json_t *mark_offsets; /* the offsets of the last barrier injected */
 	int64_t mark_id, mark_ms;
 
 	/* run time */
@@ -68,8 +70,9 @@ struct kin {
 	ev_writer *out;
 	ev_metrics *metrics;
 	ev_counter *m_in, *m_out, *m_bytes_in, *m_bytes_out, *m_delivery_errors, *m_rebalances;
-	ev_counter *m_blocked, *m_skipped_blank, *m_skipped_control, *m_rejected_too_long;
+	ev_counter *m_blocked, *m_skipped_control, *m_rejected_too_long;
 	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
+	ev_counter *m_rejected_schema_id;
 	struct part *parts;
 	size_t nparts, capparts;
 	size_t last_part;

@@ -46,12 +46,11 @@ static int flush_and_store(struct kin *k)
 /* With --restore, a partition starts where the checkpoint says. */
 static void restore_offset(struct kin *k, struct part *p, rd_kafka_topic_partition_t *tp)
 {
-	char num[16];
-	snprintf(num, sizeof(num), "%d", (int)tp->partition);
-	json_t *o = json_object_get(json_object_get(k->restore_offsets, tp->topic), num);
-	if (!p || !json_is_integer(o))
+	const ev_ckpt_offset *o =
+		ev_ckpt_offsets_get(&k->restore_offsets, tp->topic, tp->partition);
+	if (!p || !o)
 		return;
-	tp->offset = p->written = json_integer_value(o);
+	tp->offset = p->written = o->offset;
 	ev_info("%s [%d]: restored at offset %" PRId64, tp->topic, (int)tp->partition, tp->offset);
 }
 
@@ -60,38 +59,39 @@ static void restore_offset(struct kin *k, struct part *p, rd_kafka_topic_partiti
  * position the restored state corresponds to. */
 static json_t *written_offsets(struct kin *k)
 {
-	json_t *all = k->restore_offsets ? json_deep_copy(k->restore_offsets) : json_object();
-	for (size_t i = 0; i < k->nparts; i++) {
-		struct part *p = &k->parts[i];
-		char num[16];
-		if (p->written < 0)
-			continue;
-		json_t *t = json_object_get(all, p->topic);
-		if (!t)
-			json_object_set_new(all, p->topic, t = json_object());
-		snprintf(num, sizeof(num), "%d", (int)p->partition);
-		json_object_set_new(t, num, json_integer(p->written));
+	ev_ckpt_offsets all = EV_CKPT_OFFSETS_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < k->restore_offsets.n && rc == 0; i++) {
+		const ev_ckpt_offset *o = &k->restore_offsets.v[i];
+		rc = ev_ckpt_offsets_set(&all, o->topic, o->partition, o->offset);
 	}
-	return all;
+	for (size_t i = 0; i < k->nparts && rc == 0; i++) {
+		const struct part *p = &k->parts[i];
+		if (p->written >= 0)
+			rc = ev_ckpt_offsets_set(&all, p->topic, p->partition, p->written);
+	}
+	json_t *j = rc == 0 ? ev_ckpt_offsets_json(&all) : NULL;
+	ev_ckpt_offsets_free(&all);
+	return j;
 }
 
 /* A complete checkpoint's offsets to the group: what lag monitoring reads, and where a run
  * without --restore starts. */
-static void commit_offsets(struct kin *k, json_t *offsets)
+static void commit_offsets(struct kin *k, const json_t *offsets)
 {
-	const char *topic, *num;
-	json_t *parts, *off;
+	ev_ckpt_offsets o = EV_CKPT_OFFSETS_INIT;
+	char why[256];
 	if (!k->group)
 		return;
-	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
-	json_object_foreach(offsets, topic, parts)
-	{
-		json_object_foreach(parts, num, off)
-		{
-			rd_kafka_topic_partition_list_add(list, topic, atoi(num))->offset =
-				json_integer_value(off);
-		}
+	if (ev_ckpt_offsets_parse(offsets, &o, why, sizeof(why)) < 0) {
+		ev_warn("cannot commit the checkpoint's offsets: %s", why);
+		return;
 	}
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+	for (size_t i = 0; i < o.n; i++)
+		rd_kafka_topic_partition_list_add(list, o.v[i].topic, o.v[i].partition)->offset =
+			o.v[i].offset;
+	ev_ckpt_offsets_free(&o);
 	if (list->cnt) {
 		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, list, 1);
 		if (err)
@@ -386,25 +386,20 @@ out:
  * another pipeline restored with --restore-mismatch allow may name other topics.) */
 static int restored_unassigned(const struct kin *k, char *buf, size_t buflen)
 {
-	const char *topic, *num;
-	json_t *parts, *off;
-	json_object_foreach(k->restore_offsets, topic, parts)
-	{
+	for (size_t r = 0; r < k->restore_offsets.n; r++) {
+		const ev_ckpt_offset *o = &k->restore_offsets.v[r];
 		int t = 0;
-		while (t < k->ntopics && strcmp(k->topics[t], topic) != 0)
+		while (t < k->ntopics && strcmp(k->topics[t], o->topic) != 0)
 			t++;
 		if (t == k->ntopics)
 			continue;
-		json_object_foreach(parts, num, off)
-		{
-			size_t i = 0;
-			while (i < k->nparts && !(k->parts[i].partition == atoi(num) &&
-						  strcmp(k->parts[i].topic, topic) == 0))
-				i++;
-			if (i == k->nparts) {
-				snprintf(buf, buflen, "%s [%s]", topic, num);
-				return 1;
-			}
+		size_t i = 0;
+		while (i < k->nparts && !(k->parts[i].partition == o->partition &&
+					  strcmp(k->parts[i].topic, o->topic) == 0))
+			i++;
+		if (i == k->nparts) {
+			snprintf(buf, buflen, "%s [%" PRId32 "]", o->topic, o->partition);
+			return 1;
 		}
 	}
 	return 0;
@@ -444,12 +439,13 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 	}
 	/* A registry frame (byte 0, 4-byte schema id) with --meta-field: the id goes into the
 	 * provenance and the frame off the payload, before the payload's safety is judged (the
-	 * id's bytes may hold a newline). */
+	 * id's bytes may hold a newline). Without it the message is a rejected record
+	 * ("schema_id"), the id in its provenance too. */
 	const char *payload = msg->payload;
 	size_t plen = msg->len;
 	int32_t sid = 0;
-	int framed = k->meta_field && ev_registry_unframe(payload, plen, &sid);
-	if (framed) {
+	int framed = ev_registry_unframe(payload, plen, &sid);
+	if (framed && k->meta_field) {
 		payload += EV_REGISTRY_FRAME_LEN;
 		plen -= EV_REGISTRY_FRAME_LEN;
 	}
@@ -465,8 +461,9 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 			     sid};
 		ev_buf_reset(line);
 		if (unsafe) {
-			ev_counter_inc(strcmp(unsafe, "reserved") == 0 ? k->m_rejected_reserved
-								       : k->m_rejected_newline);
+			ev_counter_inc(strcmp(unsafe, "reserved") == 0    ? k->m_rejected_reserved
+				       : strcmp(unsafe, "schema_id") == 0 ? k->m_rejected_schema_id
+									  : k->m_rejected_newline);
 			ev_debug("%s [%d] at offset %" PRId64 ": %s: written as a rejected record",
 				 m.topic, (int)m.partition, m.offset, unsafe);
 		}
@@ -642,6 +639,8 @@ int kin_consume(struct kin *k)
 	/* Leave the group while the output still exists: the revoke callback flushes it. */
 	rd_kafka_consumer_close(k->rk);
 	ev_buf_free(&line);
+	ev_info("%" PRIu64 " message(s) consumed, %" PRIu64 " written", ev_counter_value(k->m_in),
+		ev_counter_value(k->m_out));
 	return rc;
 write_error:
 	if (errno != EPIPE && !k->stopped_by_checkpoints)

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +9,7 @@
 #include "kin.h"
 #include "log.h"
 #include "registry.h"
+#include "stage.h"
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
@@ -72,13 +72,6 @@ static int produce_one(struct kin *k, rd_kafka_topic_t *rkt, const char *topic, 
 	return 0;
 }
 
-/* 1 when fd is readable (or at EOF or in error), 0 on timeout or a signal. */
-static int wait_readable(int fd, int timeout_ms)
-{
-	struct pollfd pfd = {fd, POLLIN, 0};
-	return poll(&pfd, 1, timeout_ms) > 0;
-}
-
 /* --subject: the id of the subject's latest version, from the registry. */
 static int resolve_subject(struct kin *k)
 {
@@ -118,49 +111,48 @@ int kin_produce(struct kin *k)
 		return EV_EXIT_FAILURE;
 	if (kin_make_client(k, RD_KAFKA_PRODUCER) < 0 || kin_probe_brokers(k, NULL, NULL) < 0)
 		return EV_EXIT_FAILURE;
-	ev_reader *in = ev_reader_new(0, (size_t)k->max_line);
+	/* Every line read is a record in, blank and control lines too; control lines are passed
+	 * over unchecked: they belong to the stream, not to the topic's data. */
+	ev_stage_opts so = {.files = k->files,
+			    .nfiles = k->nfiles,
+			    .max_line = (size_t)k->max_line,
+			    .metrics = k->metrics,
+			    .flags = EV_STAGE_COUNT_EVERY_LINE | EV_STAGE_CONTROL_UNCHECKED};
+	ev_stage *in = ev_stage_new(&so);
 	rd_kafka_topic_t *rkt = k->ntopics ? rd_kafka_topic_new(k->rk, k->topics[0], NULL) : NULL;
 	if (!in) {
 		ev_error("out of memory");
 		return EV_EXIT_FAILURE;
 	}
 
-	char *line;
-	size_t len;
-	int flags, r;
+	ev_stage_line l;
+	int r;
 	while (!ev_tool_stop_requested() && !k->fatal) {
-		/* Serve delivery reports while stdin is quiet, so metrics and failures stay current. */
-		if (ev_reader_buffered(in) == 0 && wait_readable(0, 100) == 0) {
+		/* Serve delivery reports while the input is quiet, so metrics and failures stay
+		 * current. */
+		if ((r = ev_stage_wait(in, 100)) == 0) {
 			rd_kafka_poll(k->rk, 0);
 			continue;
 		}
-		r = ev_reader_next(in, &line, &len, &flags);
+		if (r > 0)
+			r = ev_stage_next(in, &l);
 		if (r == 0)
 			break;
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			ev_error("cannot read standard input: %s", strerror(errno));
 			rc = EV_EXIT_FAILURE;
 			break;
 		}
-		ev_counter_inc(k->m_in);
-		ev_counter_add(k->m_bytes_in, len);
-		if (len == 0) {
-			ev_counter_inc(k->m_skipped_blank);
+		const char *line = l.data;
+		size_t len = l.len;
+		if (l.cls == EV_LINE_CONTROL) {
+			ev_counter_inc(k->m_skipped_control);
 			continue;
 		}
-		if (flags & EV_LINE_TOO_LONG) {
-			ev_error("line %" PRIu64 ": %zu bytes is over --max-line-bytes %" PRIu64
-				 ": not produced",
-				 ev_reader_lines(in), len, k->max_line);
+		if (l.flags & EV_LINE_TOO_LONG) {
+			ev_error("%s: %zu bytes is over --max-line-bytes %" PRIu64 ": not produced",
+				 ev_stage_where(in), len, k->max_line);
 			ev_counter_inc(k->m_rejected_too_long);
 			rejected++;
-			continue;
-		}
-		if (ev_control_is(line, len)) {
-			/* Control lines belong to the stream, not to the topic's data. */
-			ev_counter_inc(k->m_skipped_control);
 			continue;
 		}
 		const void *kp = k->key;
@@ -174,8 +166,7 @@ int kin_produce(struct kin *k)
 		if (k->json) {
 			char msg[512];
 			if (ev_kafka_envelope_parse(&env, line, len, msg, sizeof(msg)) < 0) {
-				ev_error("line %" PRIu64 ": %s: not produced", ev_reader_lines(in),
-					 msg);
+				ev_error("%s: %s: not produced", ev_stage_where(in), msg);
 				ev_counter_inc(k->m_rejected_envelope);
 				rejected++;
 				continue;
@@ -190,10 +181,9 @@ int kin_produce(struct kin *k)
 			if (!topic)
 				topic = env.topic;
 			if (!topic) {
-				ev_error(
-					"line %" PRIu64
-					": envelope has no topic and -t was not given: not produced",
-					ev_reader_lines(in));
+				ev_error("%s: envelope has no topic and -t was not given: not "
+					 "produced",
+					 ev_stage_where(in));
 				ev_counter_inc(k->m_rejected_envelope);
 				rejected++;
 				rd_kafka_headers_destroy(env.headers);
@@ -223,7 +213,7 @@ int kin_produce(struct kin *k)
 			break;
 		}
 		/* Serve delivery reports now and then; each poll takes the queue's lock. */
-		if ((ev_reader_lines(in) & 63) == 0)
+		if ((l.lineno & 63) == 0)
 			rd_kafka_poll(k->rk, 0);
 	}
 	if (ev_tool_stop_requested())
@@ -242,10 +232,13 @@ int kin_produce(struct kin *k)
 	}
 	if (k->fatal)
 		rc = EV_EXIT_FAILURE;
-	ev_debug("%" PRIu64 " message(s) delivered", k->dl.delivered);
+	ev_info("%" PRIu64 " line(s): %" PRIu64 " message(s) delivered, %" PRIu64
+		" not produced; %" PRIu64 " blank and %" PRIu64 " control line(s) skipped",
+		ev_counter_value(k->m_in), k->dl.delivered, rejected, ev_stage_blank(in),
+		ev_counter_value(k->m_skipped_control));
 	if (rkt)
 		rd_kafka_topic_destroy(rkt);
-	ev_reader_free(in);
+	ev_stage_free(in);
 	ev_kafka_envelope_free(&env);
 	ev_buf_free(&key);
 	ev_buf_free(&k->frame);

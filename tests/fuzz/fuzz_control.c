@@ -87,7 +87,8 @@ static void check_payload(const uint8_t *data, size_t size)
 	ev_buf line = EV_BUF_INIT, orig = EV_BUF_INIT;
 	ev_meta_span span = {NULL, 0, 0};
 
-	if (unsafe && strcmp(unsafe, "reserved") != 0 && strcmp(unsafe, "embedded_newline") != 0)
+	if (unsafe && strcmp(unsafe, "reserved") != 0 && strcmp(unsafe, "embedded_newline") != 0 &&
+	    strcmp(unsafe, "schema_id") != 0)
 		fail("an unknown reason", data, size, NULL);
 	if (!unsafe && (memchr(p, '\n', size) || memchr(p, '\r', size) || ev_control_is(p, size) ||
 			ev_control_reserved(p, size)))

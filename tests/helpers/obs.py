@@ -73,7 +73,10 @@ class Doc:
                 if (typ == "counter") != name.endswith("_total"):
                     self.errors.append(f"{where}: {name}: counters end in _total, "
                                        "gauges and histograms do not")
-                listed = {t.strip() for t in tool_cell.split(",") if t.strip()}
+                # "kin (`-P`)": the tool registers it in that mode only (not required live)
+                cells_t = [t.strip() for t in tool_cell.split(",") if t.strip()]
+                only_in_mode = {re.sub(r" \(`[^`]*`\)$", "", t) for t in cells_t if t.endswith("`)")}
+                listed = {re.sub(r" \(`[^`]*`\)$", "", t) for t in cells_t}
                 unknown = listed - tools
                 if unknown or not listed:
                     self.errors.append(f"{where}: {name}: tools '{tool_cell}' "
@@ -82,6 +85,7 @@ class Doc:
                     "type": typ,
                     "labels": set(re.findall(r"`([a-z_][a-z0-9_]*)`", labels)),
                     "tools": listed,
+                    "only_in_mode": only_in_mode,
                     "planned": planned,
                 }
         if not any(not v["planned"] for v in self.metrics.values()):
@@ -103,7 +107,9 @@ class Doc:
 
 
 def known_tools(root):
-    tools = {os.path.basename(p)[:-2] for p in glob.glob(os.path.join(root, "tools", "*.c"))}
+    # a tool is tools/NAME.c; tools/NAME_PART.c are parts of one (kin_consume.c of kin)
+    tools = {os.path.basename(p)[:-2] for p in glob.glob(os.path.join(root, "tools", "*.c"))
+             if "_" not in os.path.basename(p)}
     tools |= {os.path.basename(os.path.dirname(p))
               for p in glob.glob(os.path.join(root, "tools", "*", ""))}
     return tools
@@ -205,6 +211,12 @@ def lint(dash_path, doc):
         if len(kinds) > 1:
             errors.append(f"{what}: mixes planned and available metrics (keep them apart, so "
                           "that a panel is either pending or not)")
+    # every metric of the job is on the dashboard (the generator's are not: it is a test tool)
+    shown = {doc.base(n) for p in all_panels(dash) for t in p.get("targets", [])
+             for n in METRIC_RE.findall(t.get("expr", ""))}
+    for name, m in sorted(doc.metrics.items()):
+        if not m["planned"] and m["tools"] - {"evgen"} and name not in shown:
+            errors.append(f"{dash_path}: {name} ({doc.path}) is on no panel")
     return errors
 
 
@@ -314,7 +326,7 @@ def live_errors(args, prom, dash, doc, tools):
     for name, m in sorted(doc.metrics.items()):
         if m["planned"]:
             continue
-        for tool in sorted(m["tools"] & tools):
+        for tool in sorted((m["tools"] - m["only_in_mode"]) & tools):
             if (name, tool) not in seen:
                 errors.append(f"{name}: {doc.path} lists it for {tool}, which does not expose it")
     meta = prom.get("/api/v1/metadata", {})

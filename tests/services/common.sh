@@ -176,6 +176,7 @@ svc_env() {
 	registry)
 		x SCHEMA_REGISTRY_URL "http://127.0.0.1:$(state_get registry port)/apis/ccompat/v7"
 		x SCHEMA_REGISTRY_VERSION "$(state_get registry version)"
+		x SCHEMA_REGISTRY_JAR "$(state_get registry jar)"
 		;;
 	esac
 }

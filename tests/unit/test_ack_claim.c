@@ -7,6 +7,7 @@
 
 #include "ack.h"
 #include "claim.h"
+#include "sha256.h"
 #include "test.h"
 
 static char root[] = "/tmp/evpipe-test-ack-XXXXXX";

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "agg.h"
+#include "json.h"
 #include "rng.h"
 #include "test.h"
 

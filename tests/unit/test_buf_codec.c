@@ -3,6 +3,7 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "json.h"
 #include "test.h"
 
 static void test_json_string(void)

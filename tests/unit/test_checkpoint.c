@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "clock.h"
 #include "coordinator.h"
-#include "ndjson.h"
 #include "test.h"
 
 static char root[] = "/tmp/evpipe-test-ckpt-XXXXXX";
@@ -266,12 +266,110 @@ static void test_prune_link(void)
 	ev_ckpt_close(&kin);
 }
 
+/* The offsets type: one formatter and one parser of {"topic":{"partition":offset}}; and the
+ * typed part, manifest and file entries over their JSON. */
+static void test_offsets_and_objects(void)
+{
+	char err[256] = "";
+	ev_ckpt_offsets o = EV_CKPT_OFFSETS_INIT, back = EV_CKPT_OFFSETS_INIT;
+	CHECK(ev_ckpt_offsets_set(&o, "events", 10, 7) == 0);
+	CHECK(ev_ckpt_offsets_set(&o, "events", 2, 5) == 0);
+	CHECK(ev_ckpt_offsets_set(&o, "clicks", 0, 1) == 0);
+	CHECK(ev_ckpt_offsets_set(&o, "events", 2, 6) == 0); /* replaced */
+	CHECK(o.n == 3);
+	/* by topic, then partition number (10 after 2, not as text) */
+	CHECK_STR(o.v[0].topic, "clicks");
+	CHECK(o.v[1].partition == 2 && o.v[1].offset == 6);
+	CHECK(o.v[2].partition == 10);
+	CHECK(ev_ckpt_offsets_get(&o, "events", 10)->offset == 7);
+	CHECK(ev_ckpt_offsets_get(&o, "events", 3) == NULL);
+	json_t *j = ev_ckpt_offsets_json(&o);
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR(text, "{\"clicks\":{\"0\":1},\"events\":{\"10\":7,\"2\":6}}");
+	free(text);
+	CHECK(ev_ckpt_offsets_parse(j, &back, err, sizeof(err)) == 0);
+	CHECK(back.n == 3 && ev_ckpt_offsets_get(&back, "events", 2)->offset == 6);
+	json_decref(j);
+	/* what kin never records is refused, and leaves the offsets empty */
+	const char *bad[] = {"[]",
+			     "{\"t\":1}",
+			     "{\"\":{}}",
+			     "{\"t\":{\"-1\":0}}",
+			     "{\"t\":{\"x\":0}}",
+			     "{\"t\":{\"2147483648\":0}}",
+			     "{\"t\":{\"0\":-2}}",
+			     "{\"t\":{\"0\":\"5\"}}"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *b = json_loads(bad[i], 0, NULL);
+		err[0] = '\0';
+		CHECK(ev_ckpt_offsets_parse(b, &back, err, sizeof(err)) == -1);
+		CHECK(back.n == 0 && err[0]);
+		json_decref(b);
+	}
+	CHECK(ev_ckpt_offsets_parse(NULL, &back, err, sizeof(err)) == 0 && back.n == 0);
+	ev_ckpt_offsets_free(&o);
+	ev_ckpt_offsets_free(&back);
+
+	/* a manifest written from its struct reads back as the same struct */
+	json_t *parts =
+		json_pack("{s:{s:s, s:I, s:I, s:[{s:s, s:s, s:I, s:s}]}}", "evwindow", "stage",
+			  "evwindow", "at", (json_int_t)1500, "bytes", (json_int_t)42, "files",
+			  "name", "000007.sst", "key", "j/shared/evwindow/x.sst", "size",
+			  (json_int_t)42, "sha256",
+			  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	json_t *offs = json_pack("{s:{s:I}}", "events", "0", (json_int_t)9);
+	ev_ckpt_manifest m = {"j", 3, 1000, 2000, 1000, 42, 40, NULL, NULL}, r;
+	json_t *mj = ev_ckpt_manifest_new(&m, parts, offs);
+	ev_ckpt_manifest_read(mj, &r);
+	CHECK_STR(r.job, "j");
+	CHECK(r.id == 3 && r.started_at == 1000 && r.completed_at == 2000 &&
+	      r.duration_ms == 1000 && r.bytes == 42 && r.uploaded_bytes == 40);
+	CHECK(json_equal((json_t *)r.offsets, offs) && json_equal((json_t *)r.parts, parts));
+	ev_ckpt_part p;
+	ev_ckpt_file f;
+	ev_ckpt_part_read(json_object_get(r.parts, "evwindow"), &p);
+	CHECK_STR(p.stage, "evwindow");
+	CHECK(p.at == 1500 && p.duration_ms == -1 && p.injected_at == 0 && p.bytes == 42);
+	CHECK(ev_ckpt_part_nfiles(&p) == 1);
+	ev_ckpt_part_file(&p, 0, &f);
+	CHECK_STR(f.name, "000007.sst");
+	CHECK(f.size == 42);
+	/* a part made from its struct carries what was set, and reads back */
+	ev_ckpt_part made = {.duration_ms = -1, .injected_at = 77, .offsets = offs};
+	json_t *pj = ev_ckpt_part_new(&made);
+	CHECK(json_equal(json_object_get(pj, "offsets"), offs));
+	CHECK(!json_object_get(pj, "duration_ms") && !json_object_get(pj, "files"));
+	ev_ckpt_part_read(pj, &made);
+	CHECK(made.injected_at == 77 && made.duration_ms == -1 && made.files == NULL);
+	json_decref(pj);
+	json_t *fj = ev_ckpt_file_new(&f);
+	CHECK(json_equal(fj, json_array_get(p.files, 0)));
+	CHECK(ev_ckpt_file_check(fj, "j", err, sizeof(err)) == 0);
+	json_decref(fj);
+	json_decref(mj);
+	json_decref(parts);
+	json_decref(offs);
+	/* keys: one place builds them */
+	ev_buf key = EV_BUF_INIT;
+	ev_ckpt_part_key(&key, "j", 7, "evwindow");
+	CHECK_STR(ev_buf_cstr(&key), "j/chk-0000000007/evwindow.json");
+	ev_ckpt_manifest_key(&key, "j", 7);
+	CHECK_STR(ev_buf_cstr(&key), "j/chk-0000000007/_manifest.json");
+	ev_buf_free(&key);
+	CHECK(ev_ckpt_key_job("jobs/chk-0000000007/evwindow.json") == 4);
+	CHECK(ev_ckpt_key_job("jobs/shared/evwindow/x.sst") == 0);
+	CHECK(ev_ckpt_key_job("chk-0000000007") == 0);
+	CHECK(ev_ckpt_names_ok("j", "evwindow"));
+	CHECK(!ev_ckpt_names_ok("j", ".."));
+}
+
 int main(void)
 {
 	if (!mkdtemp(root)) {
 		perror("mkdtemp");
 		return 1;
 	}
+	RUN(test_offsets_and_objects);
 	RUN(test_protocol);
 	RUN(test_prune_link);
 	RUN(test_restore);

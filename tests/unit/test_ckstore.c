@@ -29,8 +29,9 @@
 
 #include "buf.h"
 #include "ckstore.h"
-#include "ndjson.h"
+#include "clock.h"
 #include "s3.h"
+#include "sha256.h"
 #include "test.h"
 
 static char err[1024];

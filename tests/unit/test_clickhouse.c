@@ -6,6 +6,8 @@
 
 #include "backoff.h"
 #include "clickhouse.h"
+#include "gzip.h"
+#include "sqlsplit.h"
 #include "test.h"
 
 static void test_exception_code(void)

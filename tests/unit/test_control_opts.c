@@ -61,6 +61,10 @@ static void test_payload_unsafe(void)
 	CHECK_STR(ev_control_payload_unsafe(ctl, strlen(ctl)), "reserved");
 	const char *rej = "{\"__evpipe_rejected\":{}}";
 	CHECK_STR(ev_control_payload_unsafe(rej, strlen(rej)), "reserved");
+	/* Registry-framed, the id 266 holding a newline byte: the frame is the reason. */
+	CHECK_STR(ev_control_payload_unsafe("\0\0\0\1\n{}", 7), "schema_id");
+	CHECK_STR(ev_control_payload_unsafe("\0\0\0\0\x29{\"a\":1}", 12), "schema_id");
+	CHECK(ev_control_payload_unsafe("\0\0\0\0", 4) == NULL); /* too short to be framed */
 	const char *ok[] = {"{\"a\":\"__evpipe\"}", "[{\"__evpipe\":1}]", "x", ""};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		CHECK(ev_control_payload_unsafe(ok[i], strlen(ok[i])) == NULL);

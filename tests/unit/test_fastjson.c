@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "fastjson.h"
+#include "json.h"
 #include "rng.h"
 #include "test.h"
 

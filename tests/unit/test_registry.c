@@ -7,6 +7,7 @@
 #include "ckstore.h"
 #include "meta.h"
 #include "registry.h"
+#include "sha256.h"
 #include "test.h"
 
 static void test_frame(void)
@@ -49,10 +50,17 @@ static void test_meta_schema_id(void)
 	CHECK(ev_meta_schema_id(line.data, line.len, "_src", &id) == 1 && id == 70000);
 	CHECK(ev_meta_extract(line.data, line.len, "_src", &span, &orig) == 1);
 	CHECK(orig.len == 7 && memcmp(orig.data, "{\"a\":1}", 7) == 0);
+	ev_buf_reset(&orig);
+	CHECK(ev_meta_drop_schema_id(&orig, line.data, line.len, "_src") == 1);
+	CHECK(ev_buf_cstr(&orig) != NULL);
+	CHECK_STR(orig.data, "{\"_src\":{\"topic\":\"events\",\"partition\":2,\"offset\":41,\"ts\":"
+			     "1732400000000},\"a\":1}");
+	ev_buf_reset(&orig);
 	m.has_schema_id = 0;
 	ev_buf_reset(&line);
 	CHECK(ev_meta_insert(&line, "_src", &m, "{\"schema_id\":5}", 15) == 0);
 	CHECK(ev_meta_schema_id(line.data, line.len, "_src", &id) == 0); /* the payload's own */
+	CHECK(ev_meta_drop_schema_id(&orig, line.data, line.len, "_src") == 0 && orig.len == 0);
 	CHECK(ev_meta_schema_id("{\"a\":1}", 7, "_src", &id) == 0);
 	ev_buf_free(&line);
 	ev_buf_free(&orig);

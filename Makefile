@@ -45,7 +45,7 @@ CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Wshadow -MMD -MP $(SANFLAGS) -Ilib
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lstdc++ -lpthread -lm
 
-TOOLS := kin evvalidate evwindow dlqsink chsink evgen ckpt
+TOOLS := kin evvalidate evwindow dlqsink chsink evgen ckpt evtop
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(patsubst %.cc,$(BUILD)/%.o,$(wildcard lib/*.cc))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -5,7 +5,9 @@
 WORK_DIR holds run.json (the run), workloads.ndjson (what each workload is, its peers and
 targets), results.ndjson (one line per run of a side: wall seconds, and wall, CPU and peak RSS
 of each process under /usr/bin/time; the Flink job's own net runtime and CPU in "job") and
-checkpoints.ndjson (one line per checkpoint manifest).
+checkpoints.ndjson (one line per checkpoint manifest); for the production workloads, the
+"job" of an e2e-prod run holds its steady throughput and its checkpoints, and latency.ndjson
+and recovery.ndjson one line per run.
 
 Ratios are peer / evpipe: above 1 evpipe is faster. "time" compares medians of the wall time,
 except for the Flink job on a file, where the job's net runtime is used (JVM and MiniCluster
@@ -32,6 +34,26 @@ def side_cpu(workload, side, r):
     if side == "flink" and workload.startswith("window") and r.get("job"):
         return r["job"]["cpu_ms"] / 1000
     return sum(p["user"] + p["sys"] for p in r["procs"].values())
+
+
+def prod_side(m, rs):
+    """e2e-prod, one side: steady events/s and events per CPU second (every process, the
+    servers included), checkpoint durations and sizes, over the timed repetitions."""
+    steady = [r["job"]["steady"]["events_per_s"] for r in rs
+              if r.get("job") and r["job"]["steady"].get("events_per_s")]
+    cpu = [sum(p["user"] + p["sys"] for p in r["procs"].values()) for r in rs]
+    ck = [c for r in rs if r.get("job") for c in r["job"]["checkpoints"]]
+    return {
+        "steady_events_per_s": median(steady),
+        "commits": [r["job"]["steady"]["commits"] for r in rs if r.get("job")],
+        "events_per_cpu_s": m["events"] / median(cpu) if cpu and median(cpu) else None,
+        "cpu_s_per_million_events": median(cpu) / m["events"] * 1e6 if cpu else None,
+        "checkpoints": len(ck),
+        "checkpoint_duration_ms_median": median([c["duration_ms"] for c in ck if c.get("duration_ms") is not None]),
+        "checkpoint_sync_ms_median": median([c["sync_ms"] for c in ck if c.get("sync_ms") is not None]),
+        "checkpoint_async_ms_median": median([c["async_ms"] for c in ck if c.get("async_ms") is not None]),
+        "checkpoint_bytes_median": median([c["bytes"] for c in ck if c.get("bytes") is not None]),
+    }
 
 
 def fmt_s(x):
@@ -89,6 +111,10 @@ def main():
             }
         ev_name = list(sides)[0]
         ev = sides[ev_name]
+        if w == "e2e-prod":
+            for side in sides:
+                rs = [r for r in results if r["workload"] == w and r["side"] == side]
+                sides[side]["prod"] = prod_side(m, [r for r in rs if r["rep"] > 0] or rs)
         ratios = {}
         for peer in m["peers"]:
             p = sides[peer]
@@ -103,13 +129,17 @@ def main():
                 "cpu": round(p["cpu_s_median"] / ev["cpu_s_median"], 3) if ev["cpu_s_median"] else None,
                 "per_rep_time": per_rep,
             }
+            if "prod" in ev and ev["prod"]["events_per_cpu_s"] and p["prod"]["events_per_cpu_s"]:
+                ratios[peer]["steady_per_cpu"] = round(
+                    ev["prod"]["events_per_cpu_s"] / p["prod"]["events_per_cpu_s"], 3)
         targets = []
         for t in m["targets"]:
             if t["metric"] == "rss_mib":
                 value = max(q["peak_rss_mib"] for q in ev["processes"].values())
                 met = value <= t["max"]
             else:
-                value = ratios.get(t["peer"], {}).get("time" if t["metric"] == "wall" else "cpu")
+                key = {"wall": "time", "steady_per_cpu": "steady_per_cpu"}.get(t["metric"], "cpu")
+                value = ratios.get(t["peer"], {}).get(key)
                 met = value is not None and value >= t["min"]
             targets.append(dict(t, value=value, met=met))
         out["workloads"].append(dict(m, sides=sides, ratios=ratios, target_results=targets))
@@ -124,6 +154,10 @@ def main():
             "uploaded_bytes_max": max(c["uploaded_bytes"] for c in cs),
             "duration_ms_median": median([c["duration_ms"] for c in cs]),
         })
+
+    for name in ("latency", "recovery"):
+        f = work / f"{name}.ndjson"
+        out[name] = [json.loads(l) for l in f.read_text().splitlines() if l] if f.exists() else []
 
     json_path.write_text(json.dumps(out, indent=1) + "\n")
     md_path.write_text(markdown(out))
@@ -163,7 +197,7 @@ def markdown(out):
             t = tgt.get(peer)
             ttxt = ""
             if t:
-                want = f"≥ {t['min']}×" + (" per core" if t["metric"] == "cpu" else "")
+                want = f"≥ {t['min']}×" + (" per core" if t["metric"] in ("cpu", "steady_per_cpu") else "")
                 ttxt = f"{want}: {'met' if t['met'] else '**missed**'}"
             rss = [t for t in w["target_results"] if t["metric"] == "rss_mib"]
             if rss and peer == peers[0]:
@@ -186,12 +220,12 @@ def markdown(out):
     L.append("")
     L.append("## Memory and CPU of each process")
     L.append("")
-    L.append("| workload | process | peak RSS MiB | CPU s per million events |")
-    L.append("|---|---|---|---|")
+    L.append("| workload | side | process | peak RSS MiB | CPU s per million events |")
+    L.append("|---|---|---|---|---|")
     for w in out["workloads"]:
-        for side in w["sides"].values():
+        for side_name, side in w["sides"].items():
             for name, p in side["processes"].items():
-                L.append(f"| {w['id']} | {name} | {p['peak_rss_mib']:.0f} | {p['cpu_s_per_million_events']:.2f} |")
+                L.append(f"| {w['id']} | {side_name} | {name} | {p['peak_rss_mib']:.0f} | {p['cpu_s_per_million_events']:.2f} |")
     if out["checkpoints"]:
         L.append("")
         L.append("## Checkpoints")
@@ -209,8 +243,67 @@ def markdown(out):
                      f"| {c['bytes_median'] / 1e6:.2f} MB, {c['bytes_max'] / 1e6:.2f} MB "
                      f"| {c['uploaded_bytes_median'] / 1e6:.2f} MB, {c['uploaded_bytes_max'] / 1e6:.2f} MB "
                      f"| {c['duration_ms_median']:.0f} |")
+    L.extend(production(out))
     L.append("")
     return "\n".join(L)
+
+
+def fmt_ms(x):
+    return "-" if x is None else f"{x:.0f}"
+
+
+def production(out):
+    """The production configuration: e2e-prod, latency, recovery (README "Performance")."""
+    L = []
+    prod = [w for w in out["workloads"] if w["id"] == "e2e-prod"]
+    if prod:
+        w = prod[0]
+        L += ["", "## Production configuration (e2e-prod)", "",
+              "Kafka topic of 6 partitions -> ClickHouse, exactly-once checkpoints to the S3 server on both sides "
+              "(evpipe: pipelines/events-to-clickhouse.sh; Flink: RocksDB incremental, JDBC sink, parallelism 2). "
+              "Steady = events committed from the first to the last committed checkpoint over that time (consumer "
+              "group offsets, polled every 250 ms). Events per CPU second: all events over the CPU of every "
+              "process of the run, Kafka's and ClickHouse's included (shared servers: other work on them counts).",
+              "",
+              "| side | steady events/s | commits | events per CPU s | CPU s per M events | checkpoints "
+              "| duration ms (median) | sync ms | async ms | size (median) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, sd in w["sides"].items():
+            p = sd.get("prod", {})
+            L.append(f"| {name} | {fmt_rate(p.get('steady_events_per_s') or 0, 1) if p.get('steady_events_per_s') else '-'} "
+                     f"| {p.get('commits')} "
+                     f"| {fmt_rate(p['events_per_cpu_s'], 1) if p.get('events_per_cpu_s') else '-'} "
+                     f"| {fmt_s(p.get('cpu_s_per_million_events'))} | {p.get('checkpoints')} "
+                     f"| {fmt_ms(p.get('checkpoint_duration_ms_median'))} | {fmt_ms(p.get('checkpoint_sync_ms_median'))} "
+                     f"| {fmt_ms(p.get('checkpoint_async_ms_median'))} "
+                     f"| {(p.get('checkpoint_bytes_median') or 0) / 1e6:.2f} MB |")
+        r = w["ratios"].get("flink", {})
+        if r.get("steady_per_cpu"):
+            L += ["", f"Events per CPU second, evpipe / Flink: {r['steady_per_cpu']:.2f} (target ≥ 8)."]
+    if out.get("latency"):
+        L += ["", "## Latency", "",
+              "A producer at a fixed rate, event time = wall clock; for every window row, the delay from the "
+              "window's end + out-of-orderness to the first poll (every 100 ms) of ClickHouse that sees it. "
+              "Producer behind: how late the producer finished against its rate; its lag is in every delay "
+              "after it (the figures then measure the machine, not the job).", "",
+              "| rate events/s | side | seconds | window | producer behind s | rows | p50 ms | p99 ms | max ms |",
+              "|---|---|---|---|---|---|---|---|---|"]
+        for x in out["latency"]:
+            behind = x.get("producer_behind_ms")
+            L.append(f"| {x['rate']} | {x['side']} | {x['seconds']} | {x['window']} "
+                     f"| {'-' if behind is None else f'{behind / 1000:.1f}'} | {x['rows']} "
+                     f"| {fmt_ms(x['p50_ms'])} | {fmt_ms(x['p99_ms'])} | {fmt_ms(x['max_ms'])} |")
+    if out.get("recovery"):
+        L += ["", "## Recovery", "",
+              "SIGKILL of evwindow (of Flink's JVM) while the producer runs, the job restarted at once from the "
+              "latest checkpoint. Times from the kill: the first row the restarted job adds to ClickHouse, and the "
+              "first committed checkpoint at or past the topic's head at the restart.", "",
+              "| side | events/s | users | window | open windows at the kill | first new row ms | caught up ms |",
+              "|---|---|---|---|---|---|---|"]
+        for x in out["recovery"]:
+            L.append(f"| {x['side']} | {x['rate']} | {x['keys']} | {x['window']} | {x['open_windows'] if x['open_windows'] is not None else '-'} "
+                     f"| {fmt_ms(x['first_row_ms'])} | {fmt_ms(x['caught_up_ms'])} |")
+    return L
 
 
 if __name__ == "__main__":

@@ -128,3 +128,17 @@ void ev_buf_free(ev_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+int ev_array_room(void *items, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : first;
+	void **arr = items;
+	void *na = realloc(*arr, ncap * elem);
+	if (!na)
+		return -1;
+	*arr = na;
+	*cap = ncap;
+	return 0;
+}

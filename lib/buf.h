@@ -32,4 +32,9 @@ const char *ev_buf_cstr(ev_buf *b);
 void ev_buf_reset(ev_buf *b);
 void ev_buf_free(ev_buf *b);
 
+/* Room for one more element in the array *items of n elements of size elem and capacity *cap:
+ * the capacity doubles, from first when the array is empty. Returns 0, or -1 when out of memory
+ * (the array is left as it was). */
+int ev_array_room(void *items, size_t *cap, size_t n, size_t elem, size_t first);
+
 #endif

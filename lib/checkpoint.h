@@ -92,9 +92,9 @@ json_t *ev_ckpt_file_new(const ev_ckpt_file *f);
 typedef struct ev_ckpt_manifest {
 	const char *job;
 	int64_t id;
-	int64_t started_at;   /* epoch ms: the barrier was injected */
-	int64_t completed_at; /* epoch ms: every part was there */
-	int64_t duration_ms;
+	int64_t started_at;     /* epoch ms: the barrier was injected */
+	int64_t completed_at;   /* epoch ms: every part was there */
+	int64_t duration_ms;    /* -1 when absent */
 	int64_t bytes;          /* of the parts' files */
 	int64_t uploaded_bytes; /* of which new in this checkpoint */
 	const json_t *offsets;  /* see ev_ckpt_offsets_parse, or NULL */

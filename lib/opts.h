@@ -177,12 +177,12 @@ int ev_opts_usage(const ev_option *opts, ev_buf *out);
 #define EV_OPTS_COMMON(common) \
 	EV_OPTS_COMMON_JOB(common, "job label of the metrics (default evpipe)")
 /* The live status line of the tools that move records (tool.h: ev_tool_progress). */
-#define EV_OPTS_PROGRESS()                                                          \
-	EV_OPT_CALLBACK(0, "progress", NULL, NULL, ev_tool_opt_progress,            \
-			"a live status line on stderr: records in, out, dead and\n" \
-			"late a second, watermark lag, time blocked (default:\n"    \
-			"when stderr is a terminal; EVPIPE_PROGRESS=1)"),           \
-		EV_OPT_CALLBACK(0, "no-progress", NULL, NULL, ev_tool_opt_progress, \
+#define EV_OPTS_PROGRESS()                                                             \
+	EV_OPT_CALLBACK(0, "progress", NULL, NULL, ev_tool_opt_progress,               \
+			"a live status line on stderr: records in, out, dead and\n"    \
+			"late a second, watermark lag, time blocked (default: when\n"  \
+			"stderr is a terminal and stdout is not; EVPIPE_PROGRESS=1)"), \
+		EV_OPT_CALLBACK(0, "no-progress", NULL, NULL, ev_tool_opt_progress,    \
 				"no status line, even on a terminal (EVPIPE_PROGRESS=0)")
 
 #define EV_OPTS_KAFKA(kafka)                                                               \

@@ -32,21 +32,30 @@ struct ev_progress {
 	unsigned taken;
 };
 
-void ev_progress_sample_take(ev_metrics *m, ev_progress_sample *s)
+void ev_progress_sample_from(ev_progress_sum_fn *sum, void *arg, ev_progress_sample *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->has_in = ev_metrics_sum(m, "evpipe_records_in_total", NULL, &s->in) > 0;
-	ev_metrics_sum(m, "evpipe_records_out_total", NULL, &s->out);
-	s->has_dead = ev_metrics_sum(m, "evpipe_dead_letters_total", NULL, &s->dead) > 0;
-	s->has_late = ev_metrics_sum(m, "evpipe_late_records_total", "outcome=\"dead_lettered\"",
-				     &s->late) > 0;
-	ev_metrics_sum(m, "evpipe_output_blocked_seconds_total", NULL, &s->blocked);
-	s->has_wm = ev_metrics_sum(m, "evpipe_watermark_lag_seconds", NULL, &s->wm_lag) > 0;
+	memset(s, 0, sizeof(s[0]));
+	s->has_in = sum(arg, "evpipe_records_in_total", NULL, &s->in) > 0;
+	sum(arg, "evpipe_records_out_total", NULL, &s->out);
+	s->has_dead = sum(arg, "evpipe_dead_letters_total", NULL, &s->dead) > 0;
+	s->has_late =
+		sum(arg, "evpipe_late_records_total", "outcome=\"dead_lettered\"", &s->late) > 0;
+	sum(arg, "evpipe_output_blocked_seconds_total", NULL, &s->blocked);
+	s->has_wm = sum(arg, "evpipe_watermark_lag_seconds", NULL, &s->wm_lag) > 0;
 	s->ns = ev_mono_ns();
 }
 
-/* n in 4 significant characters or so: 950, 12.3k, 1.20M. */
-static void human(char *buf, size_t len, double n)
+static int registry_sum(void *arg, const char *name, const char *labels, double *sum)
+{
+	return ev_metrics_sum(arg, name, labels, sum);
+}
+
+void ev_progress_sample_take(ev_metrics *m, ev_progress_sample *s)
+{
+	ev_progress_sample_from(registry_sum, m, s);
+}
+
+void ev_progress_human(char *buf, size_t len, double n)
 {
 	if (n < 1000)
 		snprintf(buf, len, "%.0f", n);
@@ -58,8 +67,7 @@ static void human(char *buf, size_t len, double n)
 		snprintf(buf, len, "%.2fG", n / 1e9);
 }
 
-/* A watermark lag: 5.0s, 12m, 3h, 740d. */
-static void lag(char *buf, size_t len, double secs)
+void ev_progress_lag(char *buf, size_t len, double secs)
 {
 	if (secs < 60)
 		snprintf(buf, len, "%.1fs", secs < 0 ? 0 : secs);
@@ -76,7 +84,7 @@ static size_t rate(char *buf, size_t len, size_t at, const char *name, double th
 		   double secs)
 {
 	char r[32];
-	human(r, sizeof(r), secs > 0 && now > then ? (now - then) / secs : 0);
+	ev_progress_human(r, sizeof(r), secs > 0 && now > then ? (now - then) / secs : 0);
 	int n = snprintf(buf + at, at < len ? len - at : 0, "%s%s %s/s", at ? " | " : "", name, r);
 	return at + (n > 0 ? (size_t)n : 0);
 }
@@ -98,7 +106,7 @@ void ev_progress_format(char *buf, size_t len, size_t width, const ev_progress_s
 	if (now->has_late)
 		at = rate(buf, len, at, "late", then->late, now->late, secs);
 	if (now->has_wm && at < len) {
-		lag(a, sizeof(a), now->wm_lag);
+		ev_progress_lag(a, sizeof(a), now->wm_lag);
 		at += (size_t)snprintf(buf + at, len - at, " | wm lag %s", a);
 	}
 	if (at < len) {
@@ -108,8 +116,8 @@ void ev_progress_format(char *buf, size_t len, size_t width, const ev_progress_s
 				       : blocked > 1 ? 100
 						     : blocked * 100);
 	}
-	human(a, sizeof(a), now->in);
-	human(b, sizeof(b), now->out);
+	ev_progress_human(a, sizeof(a), now->in);
+	ev_progress_human(b, sizeof(b), now->out);
 	if (at < len && now->has_in)
 		snprintf(buf + at, len - at, " | %s in, %s out", a, b);
 	else if (at < len)

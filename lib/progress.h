@@ -16,12 +16,21 @@ typedef struct ev_progress_sample {
 	uint64_t ns;
 } ev_progress_sample;
 void ev_progress_sample_take(ev_metrics *m, ev_progress_sample *s);
+/* The same from another source of sums (evtop: a scraped /metrics page): sum(arg, name, labels,
+ * &out) adds up the series of name whose labels hold labels (NULL: all) and returns how many. */
+typedef int ev_progress_sum_fn(void *arg, const char *name, const char *labels, double *sum);
+void ev_progress_sample_from(ev_progress_sum_fn *sum, void *arg, ev_progress_sample *s);
 /* The status line, without a newline, into buf (at most width columns; 0: no limit): rates
  * per second since then, the watermark lag, the share of the time blocked writing, and totals
  * as of now, e.g.
  * "in 52.1k/s | out 51.9k/s | dead 0/s | late 0/s | wm lag 5.0s | blocked 12% | 1.20M in, 1.19M out" */
 void ev_progress_format(char *buf, size_t len, size_t width, const ev_progress_sample *then,
 			const ev_progress_sample *now);
+
+/* A count in about 4 characters (950, 12.3k, 1.20M, 3.10G); a watermark lag (5.0s, 12m, 3h,
+ * 740d). */
+void ev_progress_human(char *buf, size_t len, double n);
+void ev_progress_lag(char *buf, size_t len, double secs);
 
 typedef struct ev_progress ev_progress;
 /* Draw the status line of m on stderr (fd 2), prefixed with prog, every interval_ms (at least

@@ -79,8 +79,7 @@ ev_stage *ev_stage_new(const ev_stage_opts *o)
 	s->m_blank = ev_tool_skipped(m, "blank");
 	if (s->checkpoints)
 		s->m_torn = ev_tool_skipped(m, "torn");
-	s->m_control = ev_metrics_counter(m, "evpipe_control_lines_total",
-					  "Control lines (watermarks, barriers, ...) read", NULL);
+	s->m_control = ev_tool_control_lines(m);
 	if (o->flags & EV_STAGE_SINK)
 		s->m_barriers =
 			ev_metrics_counter(m, "evpipe_barriers_total",

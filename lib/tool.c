@@ -19,7 +19,8 @@
 #include "progress.h"
 
 static volatile sig_atomic_t stop_signal;
-static int progress_wanted = -1; /* 1 --progress, 0 --no-progress, -1 when stderr is a tty */
+static int progress_wanted =
+	-1; /* 1 --progress, 0 --no-progress, -1 when stderr is a tty (and stdout not) */
 static ev_progress *progress;
 
 void ev_tool_init(const char *prog)
@@ -178,6 +179,12 @@ ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason)
 			"Records sent to a dead-letter output, by reason", "reason", reason, 0);
 }
 
+ev_counter *ev_tool_control_lines(ev_metrics *m)
+{
+	return ev_metrics_counter(m, "evpipe_control_lines_total",
+				  "Control lines (watermarks, barriers, ...) read", NULL);
+}
+
 ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason)
 {
 	return labelled(m, "evpipe_records_skipped_total", "Input lines skipped, by reason",
@@ -186,7 +193,7 @@ ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason)
 
 void ev_tool_progress(ev_metrics *m)
 {
-	if (!progress && m && (progress_wanted < 0 ? isatty(2) : progress_wanted))
+	if (!progress && m && (progress_wanted < 0 ? isatty(2) && !isatty(1) : progress_wanted))
 		progress = ev_progress_start(m, ev_log_prog(), 250);
 }
 

@@ -54,14 +54,16 @@ int ev_tool_stop_requested(void);
 ev_counter *ev_tool_records_in(ev_metrics *m);
 ev_counter *ev_tool_records_out(ev_metrics *m);
 ev_counter *ev_tool_bytes_in(ev_metrics *m);
+/* Control lines read (every tool that reads lines; kin registers it in every mode). */
+ev_counter *ev_tool_control_lines(ev_metrics *m);
 /* Input lines passed over, by reason ("blank", "torn", "control"). */
 ev_counter *ev_tool_skipped(ev_metrics *m, const char *reason);
 ev_counter *ev_tool_blocked(ev_metrics *m, const char *output);
 ev_counter *ev_tool_dead_letters(ev_metrics *m, const char *reason);
 
 /* The live status line on stderr (lib/progress.c) of a tool that moves records: drawn from m
- * when asked for (--progress, EVPIPE_PROGRESS=1), or by default when stderr is a terminal
- * (--no-progress, EVPIPE_PROGRESS=0: never). ev_tool_metrics_free stops it. */
+ * when asked for (--progress, EVPIPE_PROGRESS=1), or by default when stderr is a terminal and
+ * stdout is not, so that it never mixes with data (--no-progress, EVPIPE_PROGRESS=0: never). ev_tool_metrics_free stops it. */
 void ev_tool_progress(ev_metrics *m);
 /* Stop the status line, then free m. */
 void ev_tool_metrics_free(ev_metrics *m);

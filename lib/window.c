@@ -509,14 +509,8 @@ static struct scope *scope_find(ev_window *e, uint64_t part)
 static struct scope *scope_add(ev_window *e, uint64_t part, const char *topic, size_t topic_len,
 			       int64_t partition, uint32_t id)
 {
-	if (e->nscopes == e->capscopes) {
-		size_t cap = e->capscopes ? e->capscopes * 2 : 8;
-		struct scope **ns = realloc(e->scopes, cap * sizeof(*ns));
-		if (!ns)
-			return NULL;
-		e->scopes = ns;
-		e->capscopes = cap;
-	}
+	if (ev_array_room(&e->scopes, &e->capscopes, e->nscopes, sizeof(*e->scopes), 8) < 0)
+		return NULL;
 	struct scope *s = calloc(1, sizeof(*s));
 	if (!s || !(s->topic = strndup(topic, topic_len)) ||
 	    ev_ht_put(e->scope_of, &part, sizeof(part), s) < 0) {
@@ -709,14 +703,8 @@ static struct bucket *bucket_for(ev_window *e, int64_t end)
 	size_t lo = bucket_index(e, end);
 	if (lo < e->nbuckets && e->buckets[lo]->end == end)
 		return e->buckets[lo];
-	if (e->nbuckets == e->capbuckets) {
-		size_t cap = e->capbuckets ? e->capbuckets * 2 : 16;
-		struct bucket **nb = realloc(e->buckets, cap * sizeof(*nb));
-		if (!nb)
-			return NULL;
-		e->buckets = nb;
-		e->capbuckets = cap;
-	}
+	if (ev_array_room(&e->buckets, &e->capbuckets, e->nbuckets, sizeof(*e->buckets), 16) < 0)
+		return NULL;
 	struct bucket *b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
@@ -761,14 +749,8 @@ static int window_attach(ev_window *e, struct window *w, int64_t wm)
 	struct bucket *b = bucket_for(e, w->end);
 	if (!b)
 		return oom(e);
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 8;
-		struct window **nw = realloc(b->w, cap * sizeof(*b->w));
-		if (!nw)
-			return oom(e);
-		b->w = nw;
-		b->cap = cap;
-	}
+	if (ev_array_room(&b->w, &b->cap, b->n, sizeof(*b->w), 8) < 0)
+		return oom(e);
 	b->w[b->n++] = w;
 	const ev_buf *k = index_key(e, w->start, w->scope, w->key, w->keylen);
 	if (ev_ht_put(e->windows, k->data, k->len, w) < 0)
@@ -937,15 +919,7 @@ static int cmp_start(const void *a, const void *b)
 /* Room for one more session of ks. */
 static int sessions_grow(ev_window *e, struct sessions *ks)
 {
-	if (ks->n < ks->cap)
-		return 0;
-	size_t cap = ks->cap ? ks->cap * 2 : 4;
-	struct window **nw = realloc(ks->w, cap * sizeof(*ks->w));
-	if (!nw)
-		return oom(e);
-	ks->w = nw;
-	ks->cap = cap;
-	return 0;
+	return ev_array_room(&ks->w, &ks->cap, ks->n, sizeof(*ks->w), 4) < 0 ? oom(e) : 0;
 }
 
 /* The live sessions of key in scope, created when absent; NULL when out of memory. */

@@ -38,6 +38,10 @@ status_lines() {
 	grep -aq $'\033\\[K' tty.out # each drawing clears the rest of the line
 	# the summary is a line of its own, the status line taken off before it
 	tr '\r' '\n' < tty.out | grep -aq 'evvalidate: 2000 record(s): 2000 valid'
+	# not when the data goes to the terminal too: it would mix with them
+	on_tty "./slow | $EVPIPE_BIN/evvalidate --contract $CONTRACT"
+	[ "$(tr '\r' '\n' < tty.out | grep -ac '^{"event_id"')" -eq 2000 ]
+	[ -z "$(status_lines evvalidate)" ]
 	# not on a pipe or a file
 	./slow | evvalidate --contract "$CONTRACT" > /dev/null 2> err
 	[ "$(cat err)" = "evvalidate: 2000 record(s): 2000 valid, 0 dead-lettered; 0 blank line(s) skipped" ]

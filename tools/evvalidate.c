@@ -429,7 +429,9 @@ static int restored_version(struct evvalidate *v)
 		ev_ckpt_restored_free(&r);
 		return -1;
 	}
-	json_t *c = json_object_get(json_object_get(r.part, "identity"), "contract");
+	ev_ckpt_part part;
+	ev_ckpt_part_read(r.part, &part);
+	json_t *c = json_object_get(part.identity, "contract");
 	const char *s = json_string_value(json_object_get(c, "subject"));
 	int pinned = (int)json_integer_value(json_object_get(c, "version"));
 	if (r.id && s && strcmp(s, subject) == 0 && pinned > 0 && !version) {

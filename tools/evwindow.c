@@ -189,11 +189,18 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 	}
 	int64_t wm = ev_wm_current(e->wm, ev_wall_ms());
 	double secs = (double)(ev_mono_ns() - t0) / 1e9;
-	json_t *part = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I}", "files", files, "bytes",
-				 (json_int_t)total, "uploaded_bytes", (json_int_t)uploaded,
-				 "windows_in_memory", (json_int_t)windows, "watermark",
-				 (json_int_t)(wm == EV_WM_MIN ? 0 : wm), "duration_ms",
-				 (json_int_t)(secs * 1000));
+	ev_ckpt_part p = {.files = files,
+			  .bytes = (int64_t)total,
+			  .uploaded_bytes = (int64_t)uploaded,
+			  .duration_ms = (int64_t)(secs * 1000)};
+	json_t *part = ev_ckpt_part_new(&p);
+	json_decref(files);
+	if (part &&
+	    (json_object_set_new(part, "windows_in_memory", json_integer((json_int_t)windows)) ||
+	     json_object_set_new(part, "watermark", json_integer(wm == EV_WM_MIN ? 0 : wm)))) {
+		json_decref(part);
+		part = NULL;
+	}
 	if (!part || ev_ckpt_put_part(&e->ck, id, part, err, sizeof(err)) < 0) {
 		ev_ckpt_failed(&e->ck, id, part ? err : "out of memory");
 		return -1;

@@ -178,6 +178,7 @@ static void setup_metrics(struct kin *k)
 		ev_metrics_counter(m, "evpipe_bytes_out_total", "Payload bytes written", NULL);
 	k->m_blocked = ev_tool_blocked(m, "stdout");
 	k->m_skipped_control = ev_tool_skipped(m, "control");
+	ev_tool_control_lines(m); /* -P's input; one set of series in every mode */
 	k->m_rejected_too_long =
 		ev_metrics_counter(m, "evpipe_records_rejected_total",
 				   "Input lines refused, by reason", "reason=\"too_long\"");

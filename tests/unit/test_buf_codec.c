@@ -30,6 +30,26 @@ static void test_growth(void)
 	CHECK(b.data == NULL && b.len == 0);
 }
 
+static void test_array_room(void)
+{
+	int *a = NULL;
+	size_t n = 0, cap = 0;
+	for (int i = 0; i < 100; i++) {
+		CHECK(ev_array_room(&a, &cap, n, sizeof(*a), 4) == 0);
+		CHECK(cap > n);
+		a[n++] = i;
+	}
+	CHECK(cap == 128); /* 4, 8, ... doubling */
+	size_t before = cap;
+	CHECK(ev_array_room(&a, &cap, 5, sizeof(*a), 4) == 0); /* room already: unchanged */
+	CHECK(cap == before);
+	long sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += a[i];
+	CHECK(sum == 4950);
+	free(a);
+}
+
 static void test_utf8(void)
 {
 	CHECK(ev_utf8_valid("", 0));
@@ -99,6 +119,7 @@ int main(void)
 	RUN(test_depth);
 	RUN(test_json_string);
 	RUN(test_growth);
+	RUN(test_array_room);
 	RUN(test_utf8);
 	RUN(test_base64);
 	RUN(test_bytes_field);

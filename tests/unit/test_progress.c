@@ -1,8 +1,9 @@
-/* test_progress.c: the status line's text from two samples of a registry. */
+/* test_progress.c: the status line's text from two samples of a registry; a scraped page. */
 #include <string.h>
 
 #include "metrics.h"
 #include "progress.h"
+#include "scrape.h"
 #include "test.h"
 
 static void test_format(void)
@@ -60,9 +61,55 @@ static void test_sample(void)
 	ev_metrics_free(m);
 }
 
+static int text_sum(void *arg, const char *name, const char *labels, double *sum)
+{
+	return ev_scrape_sum(arg, strlen(arg), name, labels, sum);
+}
+
+/* What evtop reads: the same sample from the page the registry renders. */
+static void test_scrape(void)
+{
+	ev_metrics *m = ev_metrics_new("evwindow", "j");
+	ev_buf page = EV_BUF_INIT;
+	ev_progress_sample a, b;
+	double sum;
+	char out[64], err[128];
+	ev_counter_add(ev_metrics_counter(m, "evpipe_records_in_total", "", NULL), 12);
+	ev_counter_add(ev_metrics_counter(m, "evpipe_late_records_total", "",
+					  "outcome=\"dead_lettered\""),
+		       3);
+	ev_counter_add(ev_metrics_counter(m, "evpipe_late_records_total", "",
+					  "outcome=\"updated\""),
+		       4);
+	ev_gauge_set(ev_metrics_gauge(m, "evpipe_watermark_lag_seconds", "", NULL), 2.5);
+	CHECK(ev_metrics_render(m, &page) == 0);
+	ev_progress_sample_take(m, &a);
+	ev_progress_sample_from(text_sum, (void *)ev_buf_cstr(&page), &b);
+	CHECK(b.has_in && b.in == a.in && b.has_late && b.late == 3 && b.has_wm &&
+	      b.wm_lag == 2.5 && !b.has_dead);
+	CHECK(ev_scrape_sum(page.data, page.len, "evpipe_late_records_total", NULL, &sum) == 2 &&
+	      sum == 7);
+	CHECK(ev_scrape_sum(page.data, page.len, "evpipe_late_records", NULL, &sum) == 0);
+	CHECK(ev_scrape_label(page.data, page.len, "evpipe_records_in_total", "tool", out,
+			      sizeof(out)) == 0);
+	CHECK_STR(out, "evwindow");
+	CHECK(ev_scrape_label(page.data, page.len, "evpipe_nothing", "tool", out, sizeof(out)) < 0);
+	CHECK(ev_scrape_url("9100", out, sizeof(out), err, sizeof(err)) == 0);
+	CHECK_STR(out, "http://127.0.0.1:9100/metrics");
+	CHECK(ev_scrape_url("host:9100", out, sizeof(out), err, sizeof(err)) == 0);
+	CHECK_STR(out, "http://host:9100/metrics");
+	CHECK(ev_scrape_url("http://h:1/m", out, sizeof(out), err, sizeof(err)) == 0);
+	CHECK_STR(out, "http://h:1/m");
+	CHECK(ev_scrape_url("host:", out, sizeof(out), err, sizeof(err)) < 0);
+	CHECK(ev_scrape_url(":9100", out, sizeof(out), err, sizeof(err)) < 0);
+	ev_buf_free(&page);
+	ev_metrics_free(m);
+}
+
 int main(void)
 {
 	RUN(test_format);
 	RUN(test_sample);
+	RUN(test_scrape);
 	return test_report();
 }

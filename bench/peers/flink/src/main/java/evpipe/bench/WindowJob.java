@@ -13,6 +13,20 @@
 //     [--parallelism 2] [--state-dir DIR]
 // Writes DIR/rows-<subtask>.ndjson, DIR/late-<subtask>.ndjson, DIR/dlq-<subtask>.ndjson and
 // one line of JSON on stdout: {"net_runtime_ms":..,"cpu_ms":..} (the job, without JVM start).
+//
+// The production configuration (bench/run's e2e-prod, latency and recovery workloads) adds
+//     [--checkpoint-dir s3://BUCKET/PREFIX --checkpoint-interval MS] [--restore PATH]
+//     [--job-id HEX32] [--group G] [--unbounded] [--clickhouse JDBC_URL --table DB.T]
+//     [--batch N] [--batch-ms MS] [--window-ms MS] [--out-of-orderness-ms MS] [--idle-ms MS]
+// checkpoints EXACTLY_ONCE (aligned barriers) every MS, RocksDB incremental, to the S3 server
+// through the flink-s3-fs-presto plugin (FLINK_PLUGINS_DIR; s3.endpoint, s3.access-key and
+// s3.secret-key from S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), retained on
+// cancellation; --restore starts from a checkpoint (its chk-N directory); --job-id fixes the
+// job's id, so that its checkpoints are under PREFIX/<id>/chk-N; the Kafka source commits its
+// offsets to group G on every completed checkpoint; --unbounded reads the topic until killed;
+// the window rows go to ClickHouse through Flink's JDBC connector (batches of N rows or MS,
+// and at every checkpoint: at-least-once, into a ReplacingMergeTree as chsink's) instead of
+// DIR/rows-*.ndjson.
 package evpipe.bench;
 
 import com.fasterxml.jackson.core.JsonParser;
@@ -45,14 +59,22 @@ import org.apache.flink.api.common.eventtime.WatermarkGenerator;
 import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
-import org.apache.flink.api.common.state.ValueState;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.PipelineOptionsInternal;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.connector.jdbc.JdbcConnectionOptions;
+import org.apache.flink.connector.jdbc.JdbcExecutionOptions;
+import org.apache.flink.connector.jdbc.core.datastream.sink.JdbcSink;
+import org.apache.flink.core.execution.CheckpointingMode;
+import org.apache.flink.core.fs.FileSystem;
+import org.apache.flink.core.plugin.PluginUtils;
 import org.apache.flink.configuration.CoreOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.connector.file.src.FileSource;
@@ -73,10 +95,7 @@ import org.apache.flink.util.OutputTag;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 
 public final class WindowJob {
-	static final long OUT_OF_ORDERNESS_MS = 5_000;
-	static final Duration IDLENESS = Duration.ofSeconds(60);
 	static final Duration LATENESS = Duration.ofSeconds(30);
-	static final Duration WINDOW = Duration.ofMinutes(1);
 	static final long MAX_FUTURE_MS = 3_600_000;
 
 	/** One record: the fields the windows need, or why it is a dead letter (with its bytes). */
@@ -254,42 +273,67 @@ public final class WindowJob {
 	 * time (evwindow computes watermarks after validation).
 	 */
 	static final class PerRecordBoundedOutOfOrderness implements WatermarkGenerator<Ev> {
-		private long max = Long.MIN_VALUE + OUT_OF_ORDERNESS_MS + 1;
+		private final long bound;
+		private long max;
+
+		PerRecordBoundedOutOfOrderness(long bound) {
+			this.bound = bound;
+			max = Long.MIN_VALUE + bound + 1;
+		}
 
 		@Override
 		public void onEvent(Ev e, long ts, WatermarkOutput out) {
 			if (e.error != null || ts <= max)
 				return;
 			max = ts;
-			out.emitWatermark(new Watermark(max - OUT_OF_ORDERNESS_MS - 1));
+			out.emitWatermark(new Watermark(max - bound - 1));
 		}
 
 		@Override
 		public void onPeriodicEmit(WatermarkOutput out) {
-			out.emitWatermark(new Watermark(max - OUT_OF_ORDERNESS_MS - 1));
+			out.emitWatermark(new Watermark(max - bound - 1));
 		}
 	}
 
-	static WatermarkStrategy<Ev> watermarks() {
-		return WatermarkStrategy.<Ev>forGenerator(ctx -> new PerRecordBoundedOutOfOrderness())
+	static WatermarkStrategy<Ev> watermarks(long outOfOrdernessMs, Duration idleness) {
+		return WatermarkStrategy.<Ev>forGenerator(ctx -> new PerRecordBoundedOutOfOrderness(outOfOrdernessMs))
 				.withTimestampAssigner((e, prev) -> e.error == null ? e.ts : Long.MIN_VALUE)
-				.withIdleness(IDLENESS);
+				.withIdleness(idleness);
 	}
 
 	// ---- The window function: count, sum, min, max of value, exact distinct user_id, version ----
 	static final DateTimeFormatter FMT =
 			DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss").withZone(ZoneOffset.UTC);
 
-	static final class Aggregate extends ProcessWindowFunction<Ev, String, String, TimeWindow> {
-		private final String keyField;
-		private final ValueStateDescriptor<Long> fired = new ValueStateDescriptor<>("fired", Long.class);
+	/** One window row, as evwindow writes it (toJson) and chsink inserts it (the JDBC sink). */
+	public static final class WinRow {
+		public long start, end, count, uniq, version;
+		public String key;
+		public boolean any;
+		public double sum, min, max;
 
-		Aggregate(String keyField) {
-			this.keyField = keyField;
+		public WinRow() {}
+
+		String toJson(String keyField) {
+			StringBuilder b = new StringBuilder(256);
+			b.append("{\"window_start\":\"").append(FMT.format(Instant.ofEpochMilli(start)))
+					.append("\",\"window_end\":\"").append(FMT.format(Instant.ofEpochMilli(end)))
+					.append("\",\"").append(keyField).append("\":");
+			json(b, key);
+			b.append(",\"count\":").append(count);
+			b.append(",\"sum_value\":").append(any ? Double.toString(sum) : "null");
+			b.append(",\"min_value\":").append(any ? Double.toString(min) : "null");
+			b.append(",\"max_value\":").append(any ? Double.toString(max) : "null");
+			b.append(",\"uniq_user_id\":").append(uniq);
+			b.append(",\"version\":").append(version).append('}');
+			return b.toString();
 		}
+	}
+
+	static final class Aggregate extends ProcessWindowFunction<Ev, WinRow, String, TimeWindow> {
 
 		@Override
-		public void process(String key, Context ctx, Iterable<Ev> events, Collector<String> out)
+		public void process(String key, Context ctx, Iterable<Ev> events, Collector<WinRow> out)
 				throws IOException {
 			long count = 0;
 			double sum = 0, min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
@@ -306,27 +350,22 @@ public final class WindowJob {
 				if (e.user != null)
 					users.add(e.user);
 			}
-			ValueState<Long> f = ctx.windowState().getState(fired);
-			long version = (f.value() == null ? 0 : f.value()) + 1;
-			f.update(version);
+			// the row's version is the records folded into its window, as evwindow's (ADR 0016):
+			// a row fired again with late records has a higher one, whoever fired it
+			long version = count;
 			TimeWindow w = ctx.window();
-			StringBuilder b = new StringBuilder(256);
-			b.append("{\"window_start\":\"").append(FMT.format(Instant.ofEpochMilli(w.getStart())))
-					.append("\",\"window_end\":\"").append(FMT.format(Instant.ofEpochMilli(w.getEnd())))
-					.append("\",\"").append(keyField).append("\":");
-			json(b, key);
-			b.append(",\"count\":").append(count);
-			b.append(",\"sum_value\":").append(any ? Double.toString(sum) : "null");
-			b.append(",\"min_value\":").append(any ? Double.toString(min) : "null");
-			b.append(",\"max_value\":").append(any ? Double.toString(max) : "null");
-			b.append(",\"uniq_user_id\":").append(users.size());
-			b.append(",\"version\":").append(version).append('}');
-			out.collect(b.toString());
-		}
-
-		@Override
-		public void clear(Context ctx) {
-			ctx.windowState().getState(fired).clear();
+			WinRow r = new WinRow();
+			r.start = w.getStart();
+			r.end = w.getEnd();
+			r.key = key;
+			r.count = count;
+			r.any = any;
+			r.sum = sum;
+			r.min = min;
+			r.max = max;
+			r.uniq = users.size();
+			r.version = version;
+			out.collect(r);
 		}
 	}
 
@@ -392,10 +431,41 @@ public final class WindowJob {
 		}
 	}
 
+	/** The window rows into ClickHouse: Flink's JDBC sink, batched, flushed at every checkpoint. */
+	static Sink<WinRow> clickhouseSink(String url, String table, String keyField, int batch, long batchMs) {
+		String sql = "INSERT INTO " + table + " (window_start, window_end, " + keyField
+				+ ", count, sum_value, min_value, max_value, uniq_user_id, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+		return JdbcSink.<WinRow>builder()
+				.withQueryStatement(sql, (ps, r) -> {
+					ps.setString(1, FMT.format(Instant.ofEpochMilli(r.start)));
+					ps.setString(2, FMT.format(Instant.ofEpochMilli(r.end)));
+					ps.setString(3, r.key);
+					ps.setLong(4, r.count);
+					if (r.any) {
+						ps.setDouble(5, r.sum);
+						ps.setDouble(6, r.min);
+						ps.setDouble(7, r.max);
+					} else
+						for (int c = 5; c <= 7; c++)
+							ps.setNull(c, java.sql.Types.DOUBLE);
+					ps.setLong(8, r.uniq);
+					ps.setLong(9, r.version);
+				})
+				.withExecutionOptions(JdbcExecutionOptions.builder().withBatchSize(batch)
+						.withBatchIntervalMs(batchMs).withMaxRetries(3).build())
+				.buildAtLeastOnce(new JdbcConnectionOptions.JdbcConnectionOptionsBuilder().withUrl(url)
+						.withDriverName("com.clickhouse.jdbc.ClickHouseDriver").build());
+	}
+
 	public static void main(String[] args) throws Exception {
 		String brokers = null, topic = null, file = null, out = null, stateDir = null;
 		String keyField = "event_type";
-		boolean validate = true;
+		String checkpointDir = null, restore = null, jobId = null, group = null, clickhouse = null,
+				table = null;
+		long checkpointMs = 10_000, windowMs = 60_000, outOfOrdernessMs = 5_000, idleMs = 60_000,
+				batchMs = 1_000;
+		int batch = 10_000;
+		boolean validate = true, unbounded = false;
 		int parallelism = 2;
 		for (int i = 0; i < args.length; i++) {
 			switch (args[i]) {
@@ -407,15 +477,32 @@ public final class WindowJob {
 				case "--no-validate" -> validate = false;
 				case "--parallelism" -> parallelism = Integer.parseInt(args[++i]);
 				case "--state-dir" -> stateDir = args[++i];
+				case "--checkpoint-dir" -> checkpointDir = args[++i];
+				case "--checkpoint-interval" -> checkpointMs = Long.parseLong(args[++i]);
+				case "--restore" -> restore = args[++i];
+				case "--job-id" -> jobId = args[++i];
+				case "--group" -> group = args[++i];
+				case "--unbounded" -> unbounded = true;
+				case "--clickhouse" -> clickhouse = args[++i];
+				case "--table" -> table = args[++i];
+				case "--batch" -> batch = Integer.parseInt(args[++i]);
+				case "--batch-ms" -> batchMs = Long.parseLong(args[++i]);
+				case "--window-ms" -> windowMs = Long.parseLong(args[++i]);
+				case "--out-of-orderness-ms" -> outOfOrdernessMs = Long.parseLong(args[++i]);
+				case "--idle-ms" -> idleMs = Long.parseLong(args[++i]);
 				default -> {
 					System.err.println("WindowJob: unknown argument '" + args[i] + "'");
 					System.exit(2);
 				}
 			}
 		}
-		if (out == null || (file == null) == (brokers == null || topic == null)) {
+		if (out == null || (file == null) == (brokers == null || topic == null)
+				|| (clickhouse == null) != (table == null)) {
 			System.err.println("usage: WindowJob (--kafka BROKERS --topic T | --file PATH) --out DIR"
-					+ " [--key F] [--no-validate] [--parallelism N] [--state-dir DIR]");
+					+ " [--key F] [--no-validate] [--parallelism N] [--state-dir DIR]"
+					+ " [--checkpoint-dir URI [--checkpoint-interval MS]] [--restore PATH] [--job-id HEX]"
+					+ " [--group G] [--unbounded] [--clickhouse JDBC_URL --table DB.T [--batch N] [--batch-ms MS]]"
+					+ " [--window-ms MS] [--out-of-orderness-ms MS] [--idle-ms MS]");
 			System.exit(2);
 		}
 		Files.createDirectories(Paths.get(out));
@@ -426,6 +513,33 @@ public final class WindowJob {
 		conf.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
 		conf.set(RocksDBOptions.LOCAL_DIRECTORIES, stateDir);
 		conf.set(CoreOptions.TMP_DIRS, stateDir);
+		if (checkpointDir != null) {
+			conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(checkpointMs));
+			conf.set(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE, CheckpointingMode.EXACTLY_ONCE);
+			conf.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+			conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpointDir);
+			conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+			conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
+					ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
+			conf.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, 3);
+			// The S3 server of tests/services: path-style, its endpoint and keys from the environment.
+			String endpoint = System.getenv("S3_ENDPOINT");
+			if (endpoint != null)
+				conf.setString("s3.endpoint", endpoint);
+			conf.setString("s3.path.style.access", "true");
+			// SigV4 (the SDK signs requests to an endpoint it does not know with SigV2).
+			conf.setString("s3.endpoint.region", System.getenv().getOrDefault("AWS_REGION", "us-east-1"));
+			if (System.getenv("AWS_ACCESS_KEY_ID") != null) {
+				conf.setString("s3.access-key", System.getenv("AWS_ACCESS_KEY_ID"));
+				conf.setString("s3.secret-key", System.getenv("AWS_SECRET_ACCESS_KEY"));
+			}
+			// The S3 filesystem is a plugin (FLINK_PLUGINS_DIR), in a class loader of its own.
+			FileSystem.initialize(conf, PluginUtils.createPluginManagerFromRootFolder(conf));
+		}
+		if (restore != null)
+			conf.set(StateRecoveryOptions.SAVEPOINT_PATH, restore);
+		if (jobId != null)
+			conf.set(PipelineOptionsInternal.PIPELINE_FIXED_JOB_ID, jobId);
 		StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
 		env.getConfig().enableObjectReuse();
 
@@ -433,6 +547,7 @@ public final class WindowJob {
 		OutputTag<Ev> lateTag = new OutputTag<>("late", TypeInformation.of(Ev.class));
 		final String kf = keyField;
 		final boolean val = validate;
+		WatermarkStrategy<Ev> wms = watermarks(outOfOrdernessMs, Duration.ofMillis(idleMs));
 
 		// A file is one split, read by one subtask: the stages before the keyBy run with
 		// parallelism 1 then, so that the window operator has a single input whose watermark
@@ -440,16 +555,16 @@ public final class WindowJob {
 		int srcPar = file != null ? 1 : parallelism;
 		DataStream<Ev> parsed;
 		if (brokers != null) {
-			KafkaSource<Ev> source = KafkaSource.<Ev>builder()
+			var builder = KafkaSource.<Ev>builder()
 					.setBootstrapServers(brokers)
 					.setTopics(topic)
-					.setGroupId("evpipe-bench-flink-" + System.nanoTime())
+					.setGroupId(group != null ? group : "evpipe-bench-flink-" + System.nanoTime())
 					.setStartingOffsets(OffsetsInitializer.earliest())
-					.setBounded(OffsetsInitializer.latest())
 					.setDeserializer(new KafkaDeserializer(kf, val))
-					.setProperty("enable.auto.commit", "false")
-					.build();
-			parsed = env.fromSource(source, watermarks(), "kafka");
+					.setProperty("enable.auto.commit", "false");
+			if (!unbounded)
+				builder.setBounded(OffsetsInitializer.latest());
+			parsed = env.fromSource(builder.build(), wms, "kafka");
 		} else {
 			FileSource<String> source = FileSource
 					.forRecordStreamFormat(new TextLineInputFormat(), new org.apache.flink.core.fs.Path(file))
@@ -457,7 +572,7 @@ public final class WindowJob {
 			final Parser parser = new Parser(kf, val);
 			parsed = env.fromSource(source, WatermarkStrategy.noWatermarks(), "file").setParallelism(1)
 					.map(line -> parser.parse(line, 0)).returns(Ev.class).setParallelism(1)
-					.assignTimestampsAndWatermarks(watermarks()).setParallelism(1);
+					.assignTimestampsAndWatermarks(wms).setParallelism(1);
 		}
 
 		SingleOutputStreamOperator<Ev> valid = parsed.process(new ProcessFunction<Ev, Ev>() {
@@ -469,13 +584,16 @@ public final class WindowJob {
 					ctx.output(dlqTag, e);
 			}
 		}).setParallelism(srcPar);
-		SingleOutputStreamOperator<String> rows = valid
+		SingleOutputStreamOperator<WinRow> rows = valid
 				.keyBy(e -> e.key, Types.STRING)
-				.window(TumblingEventTimeWindows.of(WINDOW))
+				.window(TumblingEventTimeWindows.of(Duration.ofMillis(windowMs)))
 				.allowedLateness(LATENESS)
 				.sideOutputLateData(lateTag)
-				.process(new Aggregate(kf));
-		rows.sinkTo(new LineSink(out, "rows"));
+				.process(new Aggregate());
+		if (clickhouse != null)
+			rows.sinkTo(clickhouseSink(clickhouse, table, kf, batch, batchMs));
+		else
+			rows.map(r -> r.toJson(kf)).returns(Types.STRING).sinkTo(new LineSink(out, "rows"));
 		rows.getSideOutput(lateTag).map(e -> envelope("late", e)).returns(Types.STRING).sinkTo(new LineSink(out, "late"));
 		valid.getSideOutput(dlqTag).map(e -> envelope(e.error, e)).returns(Types.STRING).setParallelism(srcPar)
 				.sinkTo(new LineSink(out, "dlq")).setParallelism(srcPar);

@@ -9,7 +9,7 @@
 #include "registry.h"
 
 static const char *const type_names[] = {"other",  "watermark", "barrier", "assign",
-					 "revoke", "stop",      "end"};
+					 "revoke", "stop",      "end",     "committed"};
 
 static size_t skip_ws(const char *s, size_t i, size_t len)
 {
@@ -166,8 +166,9 @@ int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, siz
 	if ((c->type == EV_CTL_WATERMARK || c->type == EV_CTL_BARRIER) && !json_is_integer(ts)) {
 		snprintf(err, errlen, "malformed %s control line: \"ts\" must be an integer", kind);
 		rc = -1;
-	} else if (c->type == EV_CTL_BARRIER && !json_is_integer(id)) {
-		snprintf(err, errlen, "malformed barrier control line: \"id\" must be an integer");
+	} else if ((c->type == EV_CTL_BARRIER || c->type == EV_CTL_COMMITTED) &&
+		   !json_is_integer(id)) {
+		snprintf(err, errlen, "malformed %s control line: \"id\" must be an integer", kind);
 		rc = -1;
 	} else if (c->type == EV_CTL_ASSIGN || c->type == EV_CTL_REVOKE) {
 		size_t n;
@@ -229,6 +230,9 @@ int ev_control_format(ev_buf *out, const ev_control *c)
 	case EV_CTL_BARRIER:
 		return ev_buf_printf(out, "{\"__evpipe\":\"barrier\",\"id\":%lld,\"ts\":%lld}",
 				     (long long)c->id, (long long)c->ts);
+	case EV_CTL_COMMITTED:
+		return ev_buf_printf(out, "{\"__evpipe\":\"committed\",\"id\":%lld}",
+				     (long long)c->id);
 	default: return ev_buf_printf(out, "{\"__evpipe\":\"%s\"}", ev_control_type_name(c->type));
 	}
 }
@@ -262,6 +266,23 @@ static int check_barrier(ev_control_seq *s, const ev_control *c, char *err, size
 	return 0;
 }
 
+/* A checkpoint is announced complete only after its barrier went through this stage, in this
+ * run, and once. */
+static int check_committed(ev_control_seq *s, const ev_control *c, char *err, size_t errlen)
+{
+	if (!s->seen || c->id > s->last_id) {
+		snprintf(err, errlen, "checkpoint %" PRId64 " committed before its barrier", c->id);
+		return -1;
+	}
+	if (c->id <= s->committed || c->id <= 0) {
+		snprintf(err, errlen, "checkpoint %" PRId64 " committed after checkpoint %" PRId64,
+			 c->id, s->committed);
+		return -1;
+	}
+	s->committed = c->id;
+	return 0;
+}
+
 int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t now_ms, ev_control *c,
 		     char *err, size_t errlen)
 {
@@ -273,6 +294,8 @@ int ev_control_check(ev_control_seq *s, const char *line, size_t len, int64_t no
 		rc = -1;
 	} else if (rc == 0 && c->type == EV_CTL_BARRIER) {
 		rc = check_barrier(s, c, why, sizeof(why));
+	} else if (rc == 0 && c->type == EV_CTL_COMMITTED) {
+		rc = check_committed(s, c, why, sizeof(why));
 	} else if (rc == 0 && c->type == EV_CTL_WATERMARK && c->ts != INT64_MAX && c->ts > now_ms &&
 		   c->ts - now_ms > future) {
 		snprintf(why, sizeof(why),

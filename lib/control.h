@@ -17,6 +17,8 @@ enum ev_control_type {
 		      * follows suspends it (state is kept for a restart), it does not end it */
 	EV_CTL_END,  /* the source reached the end it was asked to stop at: the stream is finished
 		      * (with checkpoints, only this makes the end of input fire every window) */
+	EV_CTL_COMMITTED, /* checkpoint id is complete: its manifest is written (the coordinator
+			   * writes it after the manifest; sinks commit their transactions) */
 };
 
 /* A partition named by an assign or revoke line. */
@@ -30,7 +32,7 @@ typedef struct ev_control_part {
 
 typedef struct ev_control {
 	enum ev_control_type type;
-	int64_t id; /* barrier id */
+	int64_t id; /* barrier or committed checkpoint id */
 	int64_t ts; /* watermark or barrier time, epoch ms */
 } ev_control;
 
@@ -73,16 +75,18 @@ int ev_control_reserved(const char *line, size_t len);
 /* The control lines a stage has seen, to refuse those evpipe's own tools could not have
  * written (ADR 0013): a barrier id that is not above the last one (or the restored
  * checkpoint's), not positive, over EV_CONTROL_MAX_ID or more than EV_CONTROL_MAX_ID_JUMP
- * past the last one seen; a watermark more than EV_CONTROL_MAX_FUTURE_MS ahead of the wall
- * clock (other than +infinity at the end of a stream); a type this build does not know; an
- * assign or revoke line whose partitions are not a list of Kafka topic names, partition
- * numbers and offsets from 0. */
+ * past the last one seen; a committed id whose barrier this stage has not seen in this run,
+ * or not above the last committed id (ADR 0021); a watermark more than
+ * EV_CONTROL_MAX_FUTURE_MS ahead of the wall clock (other than +infinity at the end of a
+ * stream); a type this build does not know; an assign or revoke line whose partitions are not
+ * a list of Kafka topic names, partition numbers and offsets from 0. */
 #define EV_CONTROL_MAX_ID 9999999999LL /* ten digits: the store's chk-<N> */
 #define EV_CONTROL_MAX_ID_JUMP 1000000
 #define EV_CONTROL_MAX_FUTURE_MS (7LL * 24 * 3600 * 1000)
 typedef struct ev_control_seq {
 	int64_t last_id;   /* the last barrier seen, else the restored checkpoint (0: none) */
 	int seen;          /* a barrier was seen in this run */
+	int64_t committed; /* the last committed checkpoint seen in this run (0: none) */
 	int64_t future_ms; /* 0: EV_CONTROL_MAX_FUTURE_MS */
 } ev_control_seq;
 /* Start a sequence after the restored checkpoint restored_id (0 when none). */

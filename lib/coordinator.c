@@ -77,6 +77,11 @@ int ev_coord_due(const ev_coord *c, int64_t now_ms)
 	return !c->inflight && now_ms >= c->next_due_ms;
 }
 
+int64_t ev_coord_inflight(const ev_coord *c)
+{
+	return c->inflight;
+}
+
 int64_t ev_coord_begin(ev_coord *c, json_t *offsets, int64_t now_ms, char *err, size_t errlen)
 {
 	int64_t id = c->next_id++;

@@ -28,6 +28,8 @@ void ev_coord_free(ev_coord *c);
 
 /* True when no checkpoint is in flight and the interval has passed. */
 int ev_coord_due(const ev_coord *c, int64_t now_ms);
+/* The id of the checkpoint in flight, 0 when none. */
+int64_t ev_coord_inflight(const ev_coord *c);
 /* Begin a checkpoint: writes the coordinator's part (offsets: {"topic":{"partition":next
  * offset}}, taken) and returns its id, for the caller to inject the barrier; -1 with a
  * message in err. */
@@ -36,7 +38,9 @@ int64_t ev_coord_begin(ev_coord *c, json_t *offsets, int64_t now_ms, char *err, 
 enum {
 	EV_COORD_IDLE,      /* nothing in flight */
 	EV_COORD_PENDING,   /* parts missing, still within the timeout */
-	EV_COORD_COMPLETED, /* manifest written: *offsets are the checkpoint's (the caller's) */
+	EV_COORD_COMPLETED, /* manifest written: *offsets are the checkpoint's (the caller's);
+			     * the caller announces it downstream with a committed control line
+			     * (ADR 0021) */
 	EV_COORD_ABANDONED, /* timed out, within what is tolerable */
 	EV_COORD_FAILED,    /* too many consecutive failures: stop the job (message in err) */
 };

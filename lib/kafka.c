@@ -100,7 +100,7 @@ int ev_kafka_conf_set_pair(rd_kafka_conf_t *conf, const char *pair, int from_arg
 
 /* The properties tools may give defaults of their own (ev_kafka_opts_default). */
 static const char *const tuned[] = {"queued.min.messages", "fetch.wait.max.ms",
-				    "partition.assignment.strategy"};
+				    "partition.assignment.strategy", "transaction.timeout.ms"};
 
 /* Note in *given which tuned property "key=value" sets. */
 static void note_given(unsigned *given, const char *pair)

@@ -266,12 +266,13 @@ int ev_stage_barrier(ev_stage *s, const ev_control *c, uint64_t t0, int (*durabl
 		     void *arg)
 {
 	char err[512];
-	if (durable && durable(arg) < 0)
+	int r = durable ? durable(arg) : 0;
+	if (r < 0)
 		return -1;
 	ev_counter_inc(s->m_barriers);
 	if (durable)
 		ev_debug("barrier %" PRId64 ": everything before it is durable", c->id);
-	if (s->o.ck && ev_ckpt_ack(s->o.ck, c->id, t0, err, sizeof(err)) < 0)
+	if (r == 0 && s->o.ck && ev_ckpt_ack(s->o.ck, c->id, t0, err, sizeof(err)) < 0)
 		ev_ckpt_failed(s->o.ck, c->id, err);
 	if (s->o.ack && s->o.ck &&
 	    ev_ack_send(s->o.ack, s->o.ck->stage, c->id, err, sizeof(err)) < 0)

@@ -94,7 +94,8 @@ int ev_stage_write_failed(ev_stage *s, const char *what);
 /* Barrier c (a control line returned by ev_stage_next): durable(arg) makes everything before
  * it durable (a sink's insert acknowledged, its producer flushed, its file fsync'ed; NULL:
  * nothing to do), then this stage's part of the checkpoint is written (ev_ckpt_ack; a failure
- * is warned about and counted, the job goes on) and the barrier announced on --ack. t0 is when
+ * is warned about and counted, the job goes on) unless durable returned 1 (it wrote the part
+ * itself: a transactional sink's pre-commit, ADR 0021), and the barrier announced on --ack. t0 is when
  * the barrier arrived (ev_mono_ns). Returns 0, or -1 when durable failed (nothing
  * acknowledged). */
 int ev_stage_barrier(ev_stage *s, const ev_control *c, uint64_t t0, int (*durable)(void *arg),

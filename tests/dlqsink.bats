@@ -141,8 +141,10 @@ control_bytes_record() {
 	topic=$(new_topic dlq-broker)
 	control_bytes_record > big.ndjson
 	evvalidate --contract "$EVPIPE_ROOT/contracts/event.schema.json" --dlq dl.ndjson < big.ndjson
-	# librdkafka would take 4 MB: the broker's limit is what refuses it
-	{ envelopes 1 2; cat dl.ndjson; envelopes 3 4; } |
+	# librdkafka would take 4 MB: the broker's limit is what refuses it. With a checkpoint
+	# store the topic is written in a transaction, which the refusal aborts: it is written
+	# again with the claim check, and committed at the end of the stream.
+	{ envelopes 1 2; cat dl.ndjson; envelopes 3 4; echo '{"__evpipe":"end"}'; } |
 		dlqsink -b "$KAFKA_BROKERS" -t "$topic" -X message.max.bytes=4000000 \
 			--checkpoint-store "file://$PWD/store" --job jf
 	sha=$(head -c -1 big.ndjson | sha256sum | cut -d' ' -f1)
@@ -185,4 +187,134 @@ control_bytes_record() {
 	[ "$(jq -c '[.reason, .raw_sha256, .raw_bytes, .raw_lost, has("raw")]' got)" = "[\"parse\",\"$sha\",200008,true,false]" ]
 	run -1 --separate-stderr dlqsink replay --file got
 	[[ "$stderr" == *"were not kept (sha256 $sha)"* ]]
+}
+
+# ---- Exactly once to a topic: Kafka transactions committed with the checkpoints (ADR 0021) ----
+
+# The records of topic $1 as a consumer reading with isolation level $2 sees them.
+records_as() {
+	kin -C -q -b "$KAFKA_BROKERS" -t "$1" -o beginning -e -X "isolation.level=$2"
+}
+
+# At least $1 complete checkpoints in the file store's job directory $2.
+manifests_at_least() {
+	[ "$(find "$2" -name _manifest.json 2> /dev/null | wc -l)" -ge "$1" ]
+}
+
+@test "exactly once: a transaction per checkpoint, committed on its committed line; the rest aborted at a stop" {
+	need_services
+	topic=$(new_topic eos)
+	{
+		envelopes 1 3
+		echo '{"__evpipe":"barrier","id":1,"ts":1}'
+		envelopes 4 5 # after the barrier: held until checkpoint 1 commits
+		echo '{"__evpipe":"committed","id":1}'
+		envelopes 6 7
+		echo '{"__evpipe":"barrier","id":2,"ts":1}'
+		envelopes 8 8 # the input ends without an end line: a stop, checkpoint 2 not committed
+	} > in
+	run -0 --separate-stderr dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" \
+		--checkpoint-store "file://$PWD/store" < in
+	[[ "$stderr" == *"5 dead letter(s) after the last checkpoint are not committed to '$topic'"* ]]
+	# the part of each checkpoint logs its transaction's records
+	[ "$(jq -c .transaction "store/j-$topic/chk-0000000001/dlqsink.json")" = "{\"id\":\"evpipe.j-$topic.dlqsink.$topic\",\"records\":3}" ]
+	[ "$(wc -l < "store/j-$topic/chk-0000000002/dlqsink/transaction.log")" -eq 4 ]
+	records_as "$topic" read_committed > committed
+	[ "$(cat committed)" = "$(envelopes 1 3)" ]
+	# the aborted copies are in the topic: the transactions are real
+	records_as "$topic" read_uncommitted | sort > uncommitted
+	[ "$(cat uncommitted)" = "$(envelopes 1 7 | sort)" ] # 8 waited for checkpoint 2
+	# replay reads the committed dead letters only
+	run -0 --separate-stderr dlqsink replay -b "$KAFKA_BROKERS" -t "$topic"
+	[ "$output" = "$(printf '{"n":%d}\n' 1 2 3)" ]
+	none_open "evpipe.j-$topic."
+}
+
+@test "exactly once: checkpoints failing for half the transaction timeout renew the transaction; nothing is lost or doubled" {
+	need_services
+	topic=$(new_topic eos)
+	{
+		envelopes 1 3
+		echo '{"__evpipe":"barrier","id":1,"ts":1}' # checkpoint 1 is abandoned
+		sleep 3
+		echo '{"__evpipe":"barrier","id":2,"ts":1}' # the transaction is 3 s old: renewed
+		echo '{"__evpipe":"committed","id":2}'
+		envelopes 4 4
+		echo '{"__evpipe":"end"}'
+	} | dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" \
+		--checkpoint-store "file://$PWD/store" --transaction-timeout 4s 2> err
+	grep -qE "'$topic': no checkpoint completed for [23] s: the open transaction is written again in a new one" err
+	[ "$(records_as "$topic" read_committed | sort)" = "$(envelopes 1 4 | sort)" ]
+	# the renewed transaction's first copies were aborted
+	[ "$(records_as "$topic" read_uncommitted | wc -l)" -eq 7 ]
+}
+
+@test "exactly once: the input ends after an end line, the finished stream commits all" {
+	need_services
+	topic=$(new_topic eos)
+	{
+		envelopes 1 2
+		echo '{"__evpipe":"barrier","id":1,"ts":1}'
+		envelopes 3 4
+		echo '{"__evpipe":"end"}'
+	} | dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" --checkpoint-store "file://$PWD/store"
+	records_as "$topic" read_committed > committed
+	[ "$(sort committed)" = "$(envelopes 1 4 | sort)" ]
+}
+
+# The coordinator dies between the manifest and the committed line: here the committed lines
+# are taken out of the stream, and the job killed once checkpoints are complete. The restart
+# finds the restored checkpoint's transaction aborted (the marker is older): it writes the
+# checkpoint's log again and commits it, once (a second restart adds nothing).
+@test "exactly once: a complete checkpoint whose committed line never came is committed by the restart, once" {
+	need_services
+	src=$(new_topic src)
+	topic=$src.dlq
+	store="file://$PWD/store"
+	envelopes 1 50 | kin -P -q -b "$KAFKA_BROKERS" -t "$src"
+	kin -C -q -b "$KAFKA_BROKERS" -t "$src" -G "g-$src" --job "j-$src" --stage kin \
+		--checkpoint-store "$store" --checkpoint-interval 200ms --checkpoint-expect dlqsink 2> kin.err |
+		grep --line-buffered -v '"committed"' |
+		dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" --checkpoint-store "$store" 2> err 3>&- &
+	wait_for 30 manifests_at_least 2 "store/j-$src"
+	pkill -KILL -f -- "-t $src( |$)" || true
+	wait || true
+	# the dead letters were produced, but nothing committed
+	[ "$(records_as "$topic" read_committed | wc -l)" -eq 0 ]
+	[ "$(records_as "$topic" read_uncommitted | wc -l)" -ge 50 ]
+	run -0 --separate-stderr dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" \
+		--checkpoint-store "$store" --restore latest < /dev/null
+	[[ "$stderr" == *"is complete but its transaction did not commit before the restart: its dead letters were written to '$topic' again and committed"* ]]
+	records_as "$topic" read_committed > committed
+	[ "$(sort committed)" = "$(envelopes 1 50 | sort)" ]
+	wait_for 5 none_open "evpipe.j-$src."
+	run -0 --separate-stderr dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" \
+		--checkpoint-store "$store" --restore latest < /dev/null
+	[[ "$stderr" != *"written to '$topic' again"* ]]
+	records_as "$topic" read_committed > committed
+	[ "$(wc -l < committed)" -eq 50 ]
+	# an altered log is refused, not written
+	latest=$(dirname "$(find "store/j-$src" -name _manifest.json | sort | tail -n 1)")
+	mkdir -p tampered && cp -r store tampered/
+	echo '6 schema{"forged":1}' >> "tampered/$latest/dlqsink/transaction.log"
+	run -1 --separate-stderr dlqsink -b "$KAFKA_BROKERS" -t "$src.other" --job "j-$src" \
+		--checkpoint-store "file://$PWD/tampered/store" --restore latest --restore-mismatch allow \
+		-X "transactional.id=evpipe.j-$src.dlqsink.$topic.t" < /dev/null
+	[[ "$stderr" == *"is altered"* ]]
+}
+
+@test "exactly once: a transaction timeout above the broker's maximum is a clear error at start" {
+	need_services
+	topic=$(new_topic eos)
+	run -1 --separate-stderr dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" \
+		--checkpoint-store "file://$PWD/store" --transaction-timeout 2h < /dev/null
+	[[ "$stderr" == *"the broker refuses a transaction timeout of 7200000 ms: it is above its transaction.max.timeout.ms"* ]]
+	run -2 --separate-stderr dlqsink --file x --delivery exactly-once < /dev/null
+	[[ "$stderr" == *"--delivery exactly-once needs a topic"* ]]
+	run -2 --separate-stderr dlqsink -b "$KAFKA_BROKERS" -t "$topic" --delivery exactly-once < /dev/null
+	[[ "$stderr" == *"needs --checkpoint-store"* ]]
+	# at least once on request: no transaction, everything delivered at once
+	envelopes 1 2 | dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" \
+		--checkpoint-store "file://$PWD/store" --delivery at-least-once
+	[ "$(records_as "$topic" read_committed)" = "$(envelopes 1 2)" ]
 }

@@ -20,9 +20,11 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "sha256.h"
 #include "stage.h"
 #include "timefmt.h"
 #include "tool.h"
+#include "txn.h"
 
 struct dlqsink {
 	ev_ckpt ck;
@@ -55,6 +57,27 @@ struct dlqsink {
 	size_t noversize, capoversize;
 	uint64_t replayed, skipped, unrecoverable, written;
 	ev_log_limit not_envelope; /* warnings of lines that are not envelopes */
+
+	/* --delivery exactly-once (ADR 0021) */
+	const char *delivery;
+	int eos;
+	int64_t txn_timeout_ms;
+	ev_buf txid, marker;          /* transactional.id, the group of the committed marker */
+	rd_kafka_conf_t *marker_conf; /* for the consumer that reads the marker at a restore */
+	int in_txn;                   /* a transaction is open */
+	uint64_t txn_began_ns;        /* when (ev_mono_ns) */
+	int64_t prepared;             /* the checkpoint whose part logs the open transaction */
+	ev_buf log;                   /* the records of the open transaction */
+	ev_buf held;                  /* records after the prepared barrier: the next transaction */
+	int ended;                    /* an end control line came: the stream is finished */
+	int64_t restored;             /* the checkpoint restored, its part */
+	json_t *restored_part;
+	int64_t barrier_id; /* the barrier being acted on, and when it came */
+	uint64_t barrier_t0;
+	uint64_t committed; /* envelopes committed */
+	ev_counter *m_txn_committed, *m_txn_aborted;
+	ev_histogram *m_txn_commit;
+	ev_gauge *m_txn_records;
 };
 
 /* A message the broker refused as too large, with its key (the reason). */
@@ -90,7 +113,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 	}
 failed:
 	ev_kafka_delivery_note(&d->dl, msg);
-	ev_counter_inc(msg->err ? d->m_delivery_errors : d->m_out);
+	if (msg->err || !d->eos) /* in a transaction: counted out when it commits */
+		ev_counter_inc(msg->err ? d->m_delivery_errors : d->m_out);
 }
 
 /* line as a claim check into out: its original bytes (the whole line when it is not an
@@ -138,27 +162,48 @@ static int claim(struct dlqsink *d, const char *line, size_t len, ev_buf *out)
 	return rc;
 }
 
+static void txn_gauge(struct dlqsink *d);
+
 /* Produce one envelope; one too large for librdkafka's message.max.bytes goes as a claim
- * check. Returns 0, or -1 when it could not be queued. */
-static int produce_envelope(struct dlqsink *d, const char *line, size_t len, const char *key)
+ * check. In a transaction (exactly-once) it is begun first, and the envelope as produced is
+ * logged. Returns 0, or -1 when it could not be queued. */
+static int produce_envelope(struct dlqsink *d, const char *line, size_t len, const char *key,
+			    size_t keylen)
 {
+	char msg[512];
+	if (d->eos && !d->in_txn) {
+		if (ev_txn_begin(d->rk, msg, sizeof(msg)) < 0) {
+			ev_error("'%s': %s", d->topic, msg);
+			return -1;
+		}
+		d->in_txn = 1;
+		d->txn_began_ns = ev_mono_ns();
+	}
+	ev_buf small = EV_BUF_INIT;
 	rd_kafka_resp_err_t err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len,
-						   key, strlen(key), 0, NULL);
+						   key, keylen, 0, NULL);
 	if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-		ev_buf small = EV_BUF_INIT;
 		if (claim(d, line, len, &small) < 0) {
 			ev_buf_free(&small);
 			return -1;
 		}
-		err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, small.data, small.len,
-				       key, strlen(key), 0, NULL);
-		ev_buf_free(&small);
+		line = small.data;
+		len = small.len;
+		err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len, key, keylen,
+				       0, NULL);
 	}
 	rd_kafka_poll(d->rk, 0);
+	if (!err && d->eos && ev_txn_log_add(&d->log, key, keylen, line, len) < 0) {
+		ev_error("out of memory");
+		ev_buf_free(&small);
+		return -1;
+	}
+	ev_buf_free(&small);
 	if (err) {
 		ev_error("cannot produce to '%s': %s", d->topic, rd_kafka_err2str(err));
 		return -1;
 	}
+	txn_gauge(d);
 	return 0;
 }
 
@@ -193,10 +238,292 @@ static int resend_oversize(struct dlqsink *d)
 	return rc;
 }
 
+/* ---- Exactly-once: the transaction of each checkpoint (ADR 0021) ---------------------- */
+
+static void txn_gauge(struct dlqsink *d)
+{
+	if (d->eos)
+		ev_gauge_set(d->m_txn_records,
+			     (double)(ev_txn_log_count(&d->log) + ev_txn_log_count(&d->held)));
+}
+
+/* Produce the records of a log (into the open transaction, begun when none is). Returns 0 or
+ * -1. */
+static int txn_produce_log(struct dlqsink *d, const ev_buf *log)
+{
+	size_t pos = 0;
+	ev_txn_entry e;
+	int r;
+	while ((r = ev_txn_log_next(log, &pos, &e)) > 0)
+		if (produce_envelope(d, e.payload, e.len, e.key, e.keylen) < 0)
+			return -1;
+	if (r < 0)
+		ev_error("a transaction log is malformed at byte %zu", pos);
+	return r;
+}
+
+static void drop_oversize(struct dlqsink *d)
+{
+	for (size_t i = 0; i < d->noversize; i++) {
+		free(d->oversize[i].key);
+		ev_buf_free(&d->oversize[i].payload);
+	}
+	d->noversize = 0;
+}
+
+/* The broker refused envelopes of the open transaction as too large: the transaction cannot
+ * commit. Abort it and write its log again, those envelopes as claim checks. */
+static int txn_redo(struct dlqsink *d)
+{
+	char msg[512];
+	ev_buf old = d->log, small = EV_BUF_INIT;
+	size_t pos = 0;
+	ev_txn_entry e;
+	int r, rc = 0;
+	memset(&d->log, 0, sizeof(d->log));
+	ev_buf relog = EV_BUF_INIT;
+	while (rc == 0 && (r = ev_txn_log_next(&old, &pos, &e)) > 0) {
+		int refused = 0;
+		for (size_t i = 0; i < d->noversize && !refused; i++)
+			refused = d->oversize[i].payload.len == e.len &&
+				  memcmp(d->oversize[i].payload.data, e.payload, e.len) == 0;
+		if (refused && claim(d, e.payload, e.len, &small) < 0)
+			rc = -1;
+		else if (ev_txn_log_add(&relog, e.key, e.keylen, refused ? small.data : e.payload,
+					refused ? small.len : e.len) < 0)
+			rc = -1;
+	}
+	drop_oversize(d);
+	if (rc == 0 && ev_txn_abort(d->rk, 60000, msg, sizeof(msg)) < 0) {
+		ev_error("'%s': %s", d->topic, msg);
+		rc = -1;
+	}
+	if (rc == 0)
+		ev_counter_inc(d->m_txn_aborted);
+	d->in_txn = 0;
+	d->dl.failed = 0; /* the aborted copies */
+	if (rc == 0)
+		rc = txn_produce_log(d, &relog);
+	ev_buf_free(&old);
+	ev_buf_free(&relog);
+	ev_buf_free(&small);
+	return rc;
+}
+
+static int txn_flush(struct dlqsink *d)
+{
+	for (;;) {
+		ev_kafka_flush_all(d->rk);
+		if (!d->noversize)
+			break;
+		if (txn_redo(d) < 0)
+			return -1;
+	}
+	return d->dl.failed ? -1 : 0;
+}
+
+/* Barrier id: the pre-commit. The open transaction (with what waited since a checkpoint that
+ * was abandoned) is flushed and its log written under the checkpoint; the part names it.
+ * Returns 0, or -1 to stop (the part is then not written). */
+static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
+{
+	char err[512];
+	if (d->prepared) {
+		/* No committed line for the last barrier: that checkpoint was abandoned, and
+		 * its transaction goes on to this one. */
+		ev_buf held = d->held;
+		memset(&d->held, 0, sizeof(d->held));
+		int rc = txn_produce_log(d, &held);
+		ev_buf_free(&held);
+		d->prepared = 0;
+		if (rc < 0)
+			return -1;
+	}
+	if (d->in_txn &&
+	    ev_mono_ns() - d->txn_began_ns > (uint64_t)d->txn_timeout_ms * 1000000u / 2) {
+		/* Checkpoints have failed for half the transaction timeout (a store outage): the
+		 * transaction is renewed, aborted and written again from its log, before the
+		 * broker aborts it and fences this producer. */
+		ev_warn("'%s': no checkpoint completed for %" PRIu64 " s: the open transaction is "
+			"written again in a new one",
+			d->topic, (ev_mono_ns() - d->txn_began_ns) / 1000000000u);
+		if (txn_redo(d) < 0)
+			return -1;
+	}
+	if (txn_flush(d) < 0)
+		return -1;
+	json_t *part = json_pack("{s:I}", "duration_ms", (json_int_t)0);
+	if (d->log.len) {
+		ev_buf key = EV_BUF_INIT, name = EV_BUF_INIT;
+		char sha[65];
+		ev_buf_printf(&name, "%s/transaction.log", d->ck.stage);
+		ev_ckpt_key(&key, d->ck.job, id, ev_buf_cstr(&name));
+		ev_sha256_hex(d->log.data, d->log.len, sha);
+		int rc = ev_store_put(d->ck.store, ev_buf_cstr(&key), d->log.data, d->log.len, err,
+				      sizeof(err));
+		if (rc == 0)
+			json_object_set_new(part, "files",
+					    json_pack("[{s:s, s:s, s:I, s:s}]", "name",
+						      "transaction.log", "key", ev_buf_cstr(&key),
+						      "size", (json_int_t)d->log.len, "sha256",
+						      sha));
+		json_object_set_new(part, "transaction",
+				    json_pack("{s:s, s:I}", "id", ev_buf_cstr(&d->txid), "records",
+					      (json_int_t)ev_txn_log_count(&d->log)));
+		json_object_set_new(part, "bytes", json_integer((json_int_t)d->log.len));
+		json_object_set_new(part, "uploaded_bytes", json_integer((json_int_t)d->log.len));
+		ev_buf_free(&key);
+		ev_buf_free(&name);
+		if (rc < 0) {
+			json_decref(part);
+			ev_ckpt_failed(&d->ck, id, err);
+			return 0; /* no part: the checkpoint is abandoned, the transaction goes on */
+		}
+		d->prepared = id;
+	}
+	json_object_set_new(part, "duration_ms",
+			    json_integer((json_int_t)((ev_mono_ns() - t0) / 1000000)));
+	if (ev_ckpt_put_part(&d->ck, id, part, err, sizeof(err)) < 0)
+		ev_ckpt_failed(&d->ck, id, err);
+	return 0;
+}
+
+/* ev_stage_barrier's durable step with transactions: the pre-commit, which writes the part
+ * itself. Returns 1, or -1. */
+static int txn_barrier(void *arg)
+{
+	struct dlqsink *d = arg;
+	return txn_prepare(d, d->barrier_id, d->barrier_t0) < 0 ? -1 : 1;
+}
+
+/* Commit the open transaction with the marker of checkpoint id. Returns 0 or -1. */
+static int txn_commit(struct dlqsink *d, int64_t id)
+{
+	char err[512];
+	if (!d->in_txn)
+		return 0;
+	uint64_t t0 = ev_mono_ns();
+	int64_t n = ev_txn_log_count(&d->log);
+	if (txn_flush(d) < 0 || ev_txn_commit(d->rk, ev_buf_cstr(&d->marker), d->topic, id, 60000,
+					      err, sizeof(err)) < 0) {
+		if (!d->dl.failed)
+			ev_error("'%s': %s", d->topic, err);
+		return -1;
+	}
+	ev_histogram_observe(d->m_txn_commit, (double)(ev_mono_ns() - t0) / 1e9);
+	ev_counter_inc(d->m_txn_committed);
+	ev_counter_add(d->m_out, (uint64_t)n);
+	d->committed += (uint64_t)n;
+	ev_debug("checkpoint %" PRId64 ": %" PRId64 " dead letter(s) committed to '%s'", id, n,
+		 d->topic);
+	d->in_txn = 0;
+	ev_buf_reset(&d->log);
+	txn_gauge(d);
+	return 0;
+}
+
+/* The committed line of checkpoint id: its transaction commits, and the records that waited
+ * begin the next one. */
+static int txn_committed(struct dlqsink *d, int64_t id)
+{
+	if (!d->prepared || id != d->prepared)
+		return 0; /* nothing of this stage in that checkpoint */
+	if (txn_commit(d, id) < 0)
+		return -1;
+	d->prepared = 0;
+	ev_buf held = d->held;
+	memset(&d->held, 0, sizeof(d->held));
+	int rc = txn_produce_log(d, &held);
+	ev_buf_free(&held);
+	return rc;
+}
+
+/* The end of input: a finished stream commits what it wrote, a stopped or broken one aborts
+ * it (a restart from the last checkpoint writes it again). */
+static int txn_finish(struct dlqsink *d)
+{
+	char err[512];
+	if (d->ended) {
+		ev_buf held = d->held;
+		memset(&d->held, 0, sizeof(d->held));
+		int rc = txn_produce_log(d, &held);
+		ev_buf_free(&held);
+		return rc < 0 ? -1 : txn_commit(d, d->prepared);
+	}
+	int64_t n = ev_txn_log_count(&d->log) + ev_txn_log_count(&d->held);
+	if (n)
+		ev_info("%" PRId64 " dead letter(s) after the last checkpoint are not committed to "
+			"'%s': a restart from the checkpoint writes them again",
+			n, d->topic);
+	if (!d->in_txn)
+		return 0;
+	ev_kafka_flush_all(d->rk);
+	drop_oversize(d);
+	d->dl.failed = 0; /* the aborted copies */
+	if (ev_txn_abort(d->rk, 60000, err, sizeof(err)) < 0) {
+		ev_error("'%s': %s", d->topic, err);
+		return -1;
+	}
+	ev_counter_inc(d->m_txn_aborted);
+	d->in_txn = 0;
+	return 0;
+}
+
+/* At start: the previous run's transactions were fenced and aborted (ev_txn_init). When the
+ * restored checkpoint logged a transaction that did not commit (the marker is older), it is
+ * written again and committed now: the checkpoint says it happened. */
+static int txn_resolve(struct dlqsink *d)
+{
+	char err[1024];
+	int64_t marker;
+	json_t *f = json_array_get(json_object_get(d->restored_part, "files"), 0);
+	rd_kafka_conf_t *conf = d->marker_conf;
+	d->marker_conf = NULL;
+	if (ev_txn_committed_id(conf, ev_buf_cstr(&d->marker), d->topic, 30000, &marker, err,
+				sizeof(err)) < 0) {
+		ev_error("%s", err);
+		return -1;
+	}
+	if (marker > d->restored)
+		ev_warn("'%s' holds the dead letters up to checkpoint %" PRId64
+			", newer than the one restored (%" PRId64 "): those after it are written "
+			"again",
+			d->topic, marker, d->restored);
+	if (!f || marker >= d->restored)
+		return 0;
+	const char *key = json_string_value(json_object_get(f, "key"));
+	const char *want = json_string_value(json_object_get(f, "sha256"));
+	char sha[65];
+	if (!key || !want || ev_store_get(d->ck.store, key, &d->log, err, sizeof(err)) < 0) {
+		ev_error("checkpoint %" PRId64 ": cannot read the transaction log '%s': %s",
+			 d->restored, key ? key : "?", key ? err : "no key");
+		return -1;
+	}
+	ev_sha256_hex(d->log.data, d->log.len, sha);
+	if (strcmp(sha, want) != 0 || ev_txn_log_count(&d->log) < 0) {
+		ev_error("checkpoint %" PRId64 ": the transaction log '%s' is altered (sha256 %s, "
+			 "not %s)",
+			 d->restored, key, sha, want);
+		return -1;
+	}
+	ev_buf log = d->log;
+	memset(&d->log, 0, sizeof(d->log));
+	int rc = txn_produce_log(d, &log);
+	ev_buf_free(&log);
+	if (rc < 0 || txn_commit(d, d->restored) < 0)
+		return -1;
+	ev_info("checkpoint %" PRId64 " is complete but its transaction did not commit before the "
+		"restart: its dead letters were written to '%s' again and committed",
+		d->restored, d->topic);
+	return 0;
+}
+
 /* Make everything written so far durable: delivered to Kafka, or fsync'ed. */
 static int make_durable(void *arg)
 {
 	struct dlqsink *d = arg;
+	if (d->eos)
+		return txn_flush(d);
 	if (d->rk) {
 		for (;;) {
 			ev_kafka_flush_all(d->rk);
@@ -233,9 +560,18 @@ static int sink(struct dlqsink *d)
 			break;
 		}
 		if (l.cls == EV_LINE_CONTROL) {
+			if (l.control.type == EV_CTL_END)
+				d->ended = 1;
+			if (l.control.type == EV_CTL_COMMITTED && d->eos &&
+			    txn_committed(d, l.control.id) < 0) {
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
+			d->barrier_id = l.control.id;
+			d->barrier_t0 = ev_mono_ns();
 			if (l.control.type == EV_CTL_BARRIER &&
-			    ev_stage_barrier(d->stage, &l.control, ev_mono_ns(), make_durable, d) <
-				    0) {
+			    ev_stage_barrier(d->stage, &l.control, d->barrier_t0,
+					     d->eos ? txn_barrier : make_durable, d) < 0) {
 				rc = EV_EXIT_FAILURE;
 				break;
 			}
@@ -250,9 +586,20 @@ static int sink(struct dlqsink *d)
 				       "%s is not a dead-letter envelope; kept as it is",
 				       ev_stage_where(d->stage));
 		}
-		if (d->rk) {
-			if (produce_envelope(d, l.data, l.len, reason ? reason : "unknown") < 0 ||
-			    (d->noversize && resend_oversize(d) < 0)) {
+		const char *key = reason ? reason : "unknown";
+		if (d->eos && d->prepared) {
+			/* After the barrier of a checkpoint not committed yet: the next
+			 * transaction's, held until that one commits. */
+			if (ev_txn_log_add(&d->held, key, strlen(key), l.data, l.len) < 0) {
+				ev_error("out of memory");
+				json_decref(root);
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
+			txn_gauge(d);
+		} else if (d->rk) {
+			if (produce_envelope(d, l.data, l.len, key, strlen(key)) < 0 ||
+			    (!d->eos && d->noversize && resend_oversize(d) < 0)) {
 				json_decref(root);
 				rc = EV_EXIT_FAILURE;
 				break;
@@ -269,7 +616,7 @@ static int sink(struct dlqsink *d)
 		}
 		json_decref(root);
 	}
-	if (make_durable(d) < 0)
+	if (d->eos ? rc == EV_EXIT_OK && txn_finish(d) < 0 : make_durable(d) < 0)
 		rc = EV_EXIT_FAILURE;
 	ev_log_limit_end(&d->not_envelope, EV_LOG_WARN, "lines that are not envelopes");
 	if (d->dl.failed)
@@ -278,9 +625,14 @@ static int sink(struct dlqsink *d)
 			 rd_kafka_err2str(d->dl.first_err));
 	ev_info("%" PRIu64 " line(s): %" PRIu64 " %s '%s' (%" PRIu64
 		" not dead-letter envelopes, kept as they are); %" PRIu64 " blank line(s) skipped",
-		ev_stage_records(d->stage), d->rk ? d->dl.delivered : d->written,
-		d->rk ? "delivered to" : "written to", d->rk ? d->topic : d->file,
-		d->not_envelope.total, ev_stage_blank(d->stage));
+		ev_stage_records(d->stage),
+		d->eos  ? d->committed
+		: d->rk ? d->dl.delivered
+			: d->written,
+		d->eos  ? "committed to"
+		: d->rk ? "delivered to"
+			: "written to",
+		d->rk ? d->topic : d->file, d->not_envelope.total, ev_stage_blank(d->stage));
 	return rc;
 }
 
@@ -449,6 +801,19 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 			"barrier control line everything before it is made durable first. Exit 1 when an envelope\n"
 			"could not be written.\n"
 			"\n"
+			"With a checkpoint store a topic is written exactly once (ADR 0021): the envelopes between\n"
+			"two barriers go into one Kafka transaction (transactional.id evpipe.<job>.<stage>.<topic>),\n"
+			"flushed on the barrier and logged with the stage's part of the checkpoint, committed when\n"
+			"the committed control line of that checkpoint arrives (the coordinator writes it after\n"
+			"the manifest); envelopes after the barrier wait in memory until then. A start fences and\n"
+			"aborts what the last run left open, and writes again the log of the restored checkpoint\n"
+			"when its transaction was not committed. At the end of input the open transaction is\n"
+			"committed after an end control line (a finished stream), aborted otherwise (a restart\n"
+			"from the last checkpoint writes those envelopes again). Consumers must read with\n"
+			"isolation.level=read_committed (kin -C and dlqsink replay do). A file is written at least\n"
+			"once: after a restore, the envelopes after the checkpoint are appended again (the same\n"
+			"source offsets tell the copies apart).\n"
+			"\n"
 			"An envelope too large for the topic (librdkafka's message.max.bytes, or the topic's\n"
 			"max.message.bytes when the broker refuses it) is never a failure: its original bytes go\n"
 			"to the claim store under <job>/claims/<sha256>, and the envelope goes to the topic with\n"
@@ -472,6 +837,16 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 			      "where the original bytes of envelopes too large for the\n"
 			      "topic go, and replay finds them: file:///dir or\n"
 			      "s3://bucket/prefix (default: the --checkpoint-store)"),
+		EV_OPT_STRING(0, "delivery", "MODE", &d->delivery,
+			      "exactly-once (Kafka transactions committed with the\n"
+			      "checkpoints; the default for a topic with --checkpoint-store)\n"
+			      "or at-least-once (idempotent producer, flushed on barriers;\n"
+			      "the default otherwise, and the only mode of --file)"),
+		EV_OPT_DURATION(0, "transaction-timeout", "D", &d->txn_timeout_ms, 1000, 1000,
+				INT32_MAX,
+				"Kafka's transaction.timeout.ms (default 120s): above the\n"
+				"checkpoint interval plus the checkpoint timeout, and at most\n"
+				"the broker's transaction.max.timeout.ms (checked at start)"),
 		EV_OPTS_KAFKA(&d->kafka),
 		EV_OPTS_CKPT(&d->ck),
 		EV_OPT_ACK_SPEC(&d->ack_spec),
@@ -520,6 +895,49 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 		return ev_tool_usage_error("--reason, --since and --until are replay options");
 	if (!d->file && !d->topic)
 		return ev_tool_usage_error("give -t TOPIC (with -b) or --file PATH");
+	if (d->delivery && strcmp(d->delivery, "exactly-once") != 0 &&
+	    strcmp(d->delivery, "at-least-once") != 0)
+		return ev_tool_usage_error("--delivery is exactly-once or at-least-once, not '%s'",
+					   d->delivery);
+	if (d->delivery && strcmp(d->delivery, "exactly-once") == 0) {
+		if (d->file)
+			return ev_tool_usage_error("--delivery exactly-once needs a topic: a file "
+						   "is written at least once");
+		if (!d->ck.url)
+			return ev_tool_usage_error("--delivery exactly-once needs "
+						   "--checkpoint-store: transactions commit "
+						   "with the checkpoints");
+	}
+	d->eos =
+		d->topic && d->ck.url && (!d->delivery || strcmp(d->delivery, "exactly-once") == 0);
+	return 0;
+}
+
+/* The transactional producer's configuration: its transactional.id (unless given with -X),
+ * and the transaction timeout in effect. */
+static int open_transactional(struct dlqsink *d, rd_kafka_conf_t *conf)
+{
+	char err[512], val[32];
+	size_t n = sizeof(val);
+	if (rd_kafka_conf_get(conf, "transactional.id", NULL, &n) == RD_KAFKA_CONF_OK && n > 1) {
+		char *given = malloc(n);
+		if (given &&
+		    rd_kafka_conf_get(conf, "transactional.id", given, &n) == RD_KAFKA_CONF_OK)
+			ev_buf_puts(&d->txid, given);
+		free(given);
+	} else {
+		ev_txn_id(&d->txid, d->common.job, d->ck.stage, d->topic);
+	}
+	ev_txn_marker_group(&d->marker, ev_buf_cstr(&d->txid));
+	if (ev_kafka_conf_set(conf, "transactional.id", ev_buf_cstr(&d->txid), 0, err,
+			      sizeof(err)) < 0) {
+		ev_error("%s", err);
+		return -1;
+	}
+	/* The timeout in effect (-X transaction.timeout.ms wins over --transaction-timeout). */
+	n = sizeof(val);
+	if (rd_kafka_conf_get(conf, "transaction.timeout.ms", val, &n) == RD_KAFKA_CONF_OK)
+		d->txn_timeout_ms = strtoll(val, NULL, 10);
 	return 0;
 }
 
@@ -535,12 +953,34 @@ static int open_sink(struct dlqsink *d)
 		d->out = ev_writer_new(d->fd, 64 * 1024);
 		return d->out ? 0 : -1;
 	}
+	char val[32];
+	snprintf(val, sizeof(val), "%" PRId64, d->txn_timeout_ms);
+	if (d->eos) {
+		/* The consumer that reads the marker: the user's settings (security), none of
+		 * the producer's. */
+		d->marker_conf = rd_kafka_conf_dup(d->kafka.conf);
+		ev_kafka_conf_logging(d->marker_conf);
+		if (ev_kafka_conf_set(d->marker_conf, "bootstrap.servers", d->kafka.brokers, 0, err,
+				      sizeof(err)) < 0) {
+			ev_error("%s", err);
+			return -1;
+		}
+	}
+	if (d->eos &&
+	    ev_kafka_opts_default(&d->kafka, "transaction.timeout.ms", val, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
+		return -1;
+	}
 	rd_kafka_conf_t *conf = d->kafka.conf;
 	d->kafka.conf = NULL;
 	if (ev_kafka_conf_set(conf, "bootstrap.servers", d->kafka.brokers, 0, err, sizeof(err)) <
 		    0 ||
 	    ev_kafka_conf_set(conf, "enable.idempotence", "true", 0, err, sizeof(err)) < 0) {
 		ev_error("%s", err);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	if (d->eos && open_transactional(d, conf) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
@@ -558,7 +998,19 @@ static int open_sink(struct dlqsink *d)
 		return -1;
 	}
 	d->rkt = rd_kafka_topic_new(d->rk, d->topic, NULL);
-	return d->rkt ? 0 : -1;
+	if (!d->rkt)
+		return -1;
+	if (d->eos) {
+		if (ev_txn_init(d->rk, d->txn_timeout_ms,
+				(int)(d->kafka.timeout_ms > 30000 ? d->kafka.timeout_ms : 30000),
+				err, sizeof(err)) < 0) {
+			ev_error("'%s': %s", d->topic, err);
+			return -1;
+		}
+		if (d->restored && txn_resolve(d) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static void setup_metrics(struct dlqsink *d)
@@ -581,6 +1033,38 @@ static void setup_metrics(struct dlqsink *d)
 		"Envelopes too large for the topic, by outcome: claim_check (original bytes in the "
 		"claim store) or raw_lost (no claim store)",
 		"outcome=\"raw_lost\"");
+	if (!d->eos)
+		return;
+	d->m_txn_committed = ev_metrics_counter(m, "evpipe_kafka_transactions_total",
+						"Kafka transactions of the output, by outcome",
+						"outcome=\"committed\"");
+	d->m_txn_aborted = ev_metrics_counter(m, "evpipe_kafka_transactions_total",
+					      "Kafka transactions of the output, by outcome",
+					      "outcome=\"aborted\"");
+	static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+	d->m_txn_commit = ev_metrics_histogram(
+		m, "evpipe_kafka_transaction_commit_seconds",
+		"Time a transaction's commit took (flush, marker and EndTxn), on the committed line",
+		NULL, bounds, sizeof(bounds) / sizeof(bounds[0]));
+	d->m_txn_records = ev_metrics_gauge(
+		m, "evpipe_kafka_transaction_records",
+		"Records not committed yet: in the open transaction, or waiting for the next one",
+		NULL);
+}
+
+/* --restore: a sink at least once has nothing to load; one exactly once keeps its part of
+ * the checkpoint for txn_resolve. */
+static int restore(struct dlqsink *d, char *err, size_t errlen)
+{
+	if (!d->eos || d->replay)
+		return ev_ckpt_stateless_restore(&d->ck, err, errlen);
+	ev_ckpt_restored r;
+	if (ev_ckpt_restore(&d->ck, &r, err, errlen) < 0)
+		return -1;
+	d->restored = r.id;
+	d->restored_part = json_incref(r.part);
+	ev_ckpt_restored_free(&r);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -591,6 +1075,7 @@ int main(int argc, char **argv)
 	d.until = INT64_MAX;
 	d.common.job = "evpipe";
 	d.fd = -1;
+	d.txn_timeout_ms = 120000;
 
 	ev_tool_init("dlqsink");
 	char err[512];
@@ -604,7 +1089,7 @@ int main(int argc, char **argv)
 	if (d.topic)
 		ev_ckpt_set_identity(&d.ck, json_pack("{s:s}", "topic", d.topic));
 	if (ev_ckpt_open(&d.ck, d.common.job, "dlqsink", err, sizeof(err)) < 0 ||
-	    ev_ckpt_stateless_restore(&d.ck, err, sizeof(err)) < 0) {
+	    restore(&d, err, sizeof(err)) < 0) {
 		ev_error("checkpoints: %s", err);
 		rd_kafka_conf_destroy(d.kafka.conf);
 		ev_buf_free(&d.reasons);
@@ -672,5 +1157,14 @@ int main(int argc, char **argv)
 	ev_ack_out_free(d.ack);
 	ev_buf_free(&d.raw);
 	ev_buf_free(&d.reasons);
+	ev_buf_free(&d.txid);
+	ev_buf_free(&d.marker);
+	ev_buf_free(&d.log);
+	ev_buf_free(&d.held);
+	drop_oversize(&d);
+	free(d.oversize);
+	json_decref(d.restored_part);
+	if (d.marker_conf)
+		rd_kafka_conf_destroy(d.marker_conf);
 	return ev_stage_exit(d.stage, rc);
 }

@@ -480,6 +480,10 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  queued.max.messages.kbytes of payload) and fetches with -X fetch.wait.max.ms=100:\n"
 			"  librdkafka 2.0 pauses fetching for a second once that queue is full. Set them lower\n"
 			"  to trade throughput for memory.\n"
+			"  kin reads committed messages only (isolation.level=read_committed, librdkafka's\n"
+			"  default): what transactions aborted or still hold open is not read, e.g. the\n"
+			"  copies of dead letters a restarted job aborted (-X isolation.level=read_uncommitted\n"
+			"  reads them too).\n"
 			"\n"
 			"Checkpoints (kin coordinates them: docs/design.md, State and checkpoints):\n"),
 		EV_OPT_DURATION(0, "checkpoint-interval", "D", &k->co.interval_ms, 1000, 1,
@@ -500,6 +504,8 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  With --restore, kin starts each partition at the checkpoint's offset; offsets go to\n"
 			"  the group (-G) only once a checkpoint is complete, for lag monitoring. A checkpoint\n"
 			"  of other topics or another group is refused unless --restore-mismatch allow.\n"
+			"  After each checkpoint's manifest kin writes {\"__evpipe\":\"committed\",\"id\":N}:\n"
+			"  dlqsink commits its Kafka transaction of checkpoint N on it (ADR 0021).\n"
 			"\n"
 			"Commits without checkpoints (-G; ADR 0014):\n"),
 		EV_OPT_STRING(0, "commit-on-ack", "SRC", &k->ack_spec,

@@ -104,6 +104,7 @@ struct kin {
 	uint64_t produced; /* messages queued, for -P -c */
 	int fatal;
 	int stopped_by_checkpoints; /* too many failed: reported, the job stops */
+	int64_t committed_due;      /* a checkpoint complete, its committed line not written yet */
 };
 
 /* A partition this consumer reads: end-of-partition state and the offset to store

@@ -106,13 +106,12 @@ static void commit_offsets(struct kin *k, const json_t *offsets)
 	rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Inject barrier id after everything written so far. Returns 0, or -1 when the output
+/* Write control line c after everything written so far. Returns 0, or -1 when the output
  * fails. */
-static int write_barrier(struct kin *k, int64_t id, int64_t now)
+static int write_control(struct kin *k, const ev_control *c)
 {
-	ev_control c = {EV_CTL_BARRIER, id, now};
 	ev_buf line = EV_BUF_INIT;
-	int rc = ev_control_format(&line, &c) < 0 ||
+	int rc = ev_control_format(&line, c) < 0 ||
 				 ev_writer_line(k->out, line.data, line.len) < 0 ||
 				 ev_writer_flush(k->out) < 0
 			 ? -1
@@ -123,14 +122,35 @@ static int write_barrier(struct kin *k, int64_t id, int64_t now)
 	return rc;
 }
 
+/* Inject barrier id after everything written so far. */
+static int write_barrier(struct kin *k, int64_t id, int64_t now)
+{
+	ev_control c = {EV_CTL_BARRIER, id, now};
+	return write_control(k, &c);
+}
+
+/* Announce the checkpoint completed since the last call downstream: its committed line, for
+ * the sinks that commit transactions with it (ADR 0021). Written between records, never
+ * from the blocked-output callback. Returns 0, or -1 when the output fails. */
+static int write_committed(struct kin *k)
+{
+	if (!k->committed_due)
+		return 0;
+	ev_control c = {EV_CTL_COMMITTED, k->committed_due, 0};
+	k->committed_due = 0;
+	return write_control(k, &c);
+}
+
 /* Finish the checkpoint in flight, or fail it (or one that could not begin) past its timeout.
  * Returns 0, or -1 (reported) to stop the job. */
 static int checkpoint_poll(struct kin *k, int64_t now)
 {
 	char err[1024];
 	json_t *offsets;
+	int64_t id = ev_coord_inflight(k->coord);
 	int r = ev_coord_poll(k->coord, now, &offsets, err, sizeof(err));
 	if (r == EV_COORD_COMPLETED) {
+		k->committed_due = id;
 		commit_offsets(k, offsets);
 		json_decref(offsets);
 	} else if (r == EV_COORD_FAILED) {
@@ -160,6 +180,8 @@ static int checkpoint_tick(struct kin *k)
 	int64_t now = ev_wall_ms();
 	if (checkpoint_poll(k, now) < 0)
 		return -1;
+	if (write_committed(k) < 0)
+		return -1;
 	if (!ev_coord_due(k->coord, now))
 		return 0;
 	int64_t id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
@@ -168,6 +190,17 @@ static int checkpoint_tick(struct kin *k)
 		return 0;
 	}
 	return write_barrier(k, id, now);
+}
+
+/* At the end (-e, -c, a signal): a checkpoint complete by now is announced before the end or
+ * stop line. One in flight is not waited for: a stage downstream may be gone (the job is
+ * being stopped because one failed), and the sinks abort what it would commit, which a
+ * restart writes again. Returns 0, or -1 when the output fails. */
+static int checkpoint_settle(struct kin *k)
+{
+	if (checkpoint_poll(k, ev_wall_ms()) < 0)
+		return 0;
+	return write_committed(k);
 }
 
 /* ---- Commits on the sinks' acknowledgements (--commit-on-ack, no checkpoints) ----------- */
@@ -759,6 +792,8 @@ int kin_consume(struct kin *k)
 	k->settled = 1;
 	if (settled && k->ack && ack_mark(k, ev_wall_ms()) < 0)
 		goto write_error; /* the last barrier: after every record written */
+	if (settled && k->coord && checkpoint_settle(k) < 0)
+		goto write_error;
 	if (settled && (k->coord || k->meta_field)) {
 		/* Finished (-e, -c), or only stopped: say which downstream, so that windows are
 		 * fired at the end of a stream and not when it is merely suspended. */

@@ -50,3 +50,27 @@ teardown() {
 	# shellcheck disable=SC2086 # one word per pid
 	[ -z "$pids" ] || kill $pids 2>/dev/null || true
 }
+
+# The broker's transactions whose transactional.id begins with $1: "<id> <state> <start ms>"
+# lines (tests/helpers/Transactions.java: kafka-transactions.sh list and describe).
+transactions() {
+	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
+	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/Transactions.java" "$KAFKA_BROKERS" "$1"
+}
+
+# No transaction of the ids beginning with $1 is open that began before $2 (epoch ms; 0:
+# none open at all).
+none_open() {
+	local id state start
+	transactions "$1" > txns || return 1
+	while read -r id state start; do
+		case $state in
+		Ongoing | PrepareCommit | PrepareAbort)
+			if [ "${2:-0}" -eq 0 ] || [ "$start" -lt "$2" ]; then
+				echo "transaction $id is still $state (began at $start)" >&2
+				return 1
+			fi
+			;;
+		esac
+	done < txns
+}

@@ -167,6 +167,24 @@ static void test_control_seq(void)
 	CHECK(seq_check(&s, "{\"__evpipe\":\"end\"}", now) == 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"revoke\",\"partitions\":[]}", now) == 0);
 	CHECK(seq_check(&s, "{\"__evpipe\":\"revoke\"}", now) < 0);
+
+	/* committed: after its barrier in this run, once, in order (ADR 0021) */
+	ev_control_seq_init(&s, 7);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\",\"id\":7}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":8,\"ts\":0}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\",\"id\":9}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\"}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\",\"id\":\"8\"}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\",\"id\":8}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\",\"id\":8}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"barrier\",\"id\":10,\"ts\":0}", now) == 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\",\"id\":7}", now) < 0);
+	CHECK(seq_check(&s, "{\"__evpipe\":\"committed\",\"id\":10}", now) == 0);
+	ev_control c = {EV_CTL_COMMITTED, 42, 0};
+	ev_buf b = EV_BUF_INIT;
+	CHECK(ev_control_format(&b, &c) == 0);
+	CHECK(strcmp(ev_buf_cstr(&b), "{\"__evpipe\":\"committed\",\"id\":42}") == 0);
+	ev_buf_free(&b);
 }
 
 static void test_durations(void)

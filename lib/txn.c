@@ -1,0 +1,166 @@
+/* txn.c: a sink's Kafka transactions, committed with the checkpoints. */
+#include "txn.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+
+void ev_txn_id(ev_buf *b, const char *job, const char *stage, const char *topic)
+{
+	ev_buf_reset(b);
+	ev_buf_printf(b, "evpipe.%s.%s.%s", job, stage, topic);
+}
+
+void ev_txn_marker_group(ev_buf *b, const char *txid)
+{
+	ev_buf_reset(b);
+	ev_buf_printf(b, "evpipe-txn.%s", txid);
+}
+
+/* err from a transactional call: -1 with its message in err (freed). */
+static int failed(rd_kafka_error_t *e, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s%s", what, rd_kafka_error_string(e),
+		 rd_kafka_error_is_fatal(e) ? " (fatal)" : "");
+	rd_kafka_error_destroy(e);
+	return -1;
+}
+
+int ev_txn_init(rd_kafka_t *rk, int64_t txn_timeout_ms, int timeout_ms, char *err, size_t errlen)
+{
+	rd_kafka_error_t *e;
+	/* Fencing waits for the broker to abort what the last incarnation left open. */
+	while ((e = rd_kafka_init_transactions(rk, timeout_ms)) && rd_kafka_error_is_retriable(e))
+		rd_kafka_error_destroy(e);
+	if (!e)
+		return 0;
+	if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT) {
+		snprintf(err, errlen,
+			 "the broker refuses a transaction timeout of %" PRId64
+			 " ms: it is above its transaction.max.timeout.ms; give a smaller "
+			 "--transaction-timeout (it must stay above the checkpoint interval plus "
+			 "the checkpoint timeout)",
+			 txn_timeout_ms);
+		rd_kafka_error_destroy(e);
+		return -1;
+	}
+	return failed(e, "cannot start transactions", err, errlen);
+}
+
+int ev_txn_begin(rd_kafka_t *rk, char *err, size_t errlen)
+{
+	rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
+	return e ? failed(e, "cannot begin a transaction", err, errlen) : 0;
+}
+
+int ev_txn_commit(rd_kafka_t *rk, const char *marker_group, const char *topic, int64_t id,
+		  int timeout_ms, char *err, size_t errlen)
+{
+	rd_kafka_error_t *e = NULL;
+	if (id > 0) {
+		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(l, topic, 0)->offset = id;
+		rd_kafka_consumer_group_metadata_t *g =
+			rd_kafka_consumer_group_metadata_new(marker_group);
+		while ((e = rd_kafka_send_offsets_to_transaction(rk, l, g, timeout_ms)) &&
+		       rd_kafka_error_is_retriable(e))
+			rd_kafka_error_destroy(e);
+		rd_kafka_consumer_group_metadata_destroy(g);
+		rd_kafka_topic_partition_list_destroy(l);
+		if (e)
+			return failed(e, "cannot add the checkpoint's marker to the transaction",
+				      err, errlen);
+	}
+	while ((e = rd_kafka_commit_transaction(rk, timeout_ms)) && rd_kafka_error_is_retriable(e))
+		rd_kafka_error_destroy(e);
+	return e ? failed(e, "cannot commit the transaction", err, errlen) : 0;
+}
+
+int ev_txn_abort(rd_kafka_t *rk, int timeout_ms, char *err, size_t errlen)
+{
+	rd_kafka_error_t *e;
+	while ((e = rd_kafka_abort_transaction(rk, timeout_ms)) && rd_kafka_error_is_retriable(e))
+		rd_kafka_error_destroy(e);
+	return e ? failed(e, "cannot abort the transaction", err, errlen) : 0;
+}
+
+int ev_txn_committed_id(rd_kafka_conf_t *conf, const char *marker_group, const char *topic,
+			int timeout_ms, int64_t *id, char *err, size_t errlen)
+{
+	char e[512];
+	*id = 0;
+	if (ev_kafka_conf_set(conf, "group.id", marker_group, 0, err, errlen) < 0 ||
+	    ev_kafka_conf_set(conf, "isolation.level", "read_committed", 0, err, errlen) < 0 ||
+	    ev_kafka_conf_set(conf, "enable.auto.commit", "false", 0, err, errlen) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+	if (!rk) {
+		snprintf(err, errlen, "cannot create a Kafka consumer: %s", e);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topic, 0);
+	rd_kafka_resp_err_t r = rd_kafka_committed(rk, l, timeout_ms);
+	if (!r)
+		r = l->elems[0].err;
+	if (!r && l->elems[0].offset > 0)
+		*id = l->elems[0].offset;
+	if (r)
+		snprintf(err, errlen, "cannot read the committed checkpoint of '%s': %s",
+			 marker_group, rd_kafka_err2str(r));
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_destroy(rk);
+	return r ? -1 : 0;
+}
+
+int ev_txn_log_add(ev_buf *log, const char *key, size_t keylen, const char *payload, size_t len)
+{
+	if (memchr(payload, '\n', len))
+		return -1;
+	if (ev_buf_printf(log, "%zu ", keylen) < 0 || ev_buf_append(log, key, keylen) < 0 ||
+	    ev_buf_append(log, payload, len) < 0 || ev_buf_putc(log, '\n') < 0)
+		return -1;
+	return 0;
+}
+
+int ev_txn_log_next(const ev_buf *log, size_t *pos, ev_txn_entry *e)
+{
+	size_t i = *pos, keylen = 0;
+	if (i >= log->len)
+		return 0;
+	const char *s = log->data;
+	size_t digits = 0;
+	while (i < log->len && s[i] >= '0' && s[i] <= '9' && digits < 9) {
+		keylen = keylen * 10 + (size_t)(s[i++] - '0');
+		digits++;
+	}
+	if (!digits || i >= log->len || s[i] != ' ' || log->len - i - 1 < keylen)
+		return -1;
+	i++;
+	const char *nl = memchr(s + i + keylen, '\n', log->len - i - keylen);
+	if (!nl)
+		return -1;
+	e->key = s + i;
+	e->keylen = keylen;
+	e->payload = s + i + keylen;
+	e->len = (size_t)(nl - e->payload);
+	*pos = (size_t)(nl - s) + 1;
+	return 1;
+}
+
+int64_t ev_txn_log_count(const ev_buf *log)
+{
+	size_t pos = 0;
+	int64_t n = 0;
+	ev_txn_entry e;
+	int r;
+	while ((r = ev_txn_log_next(log, &pos, &e)) > 0)
+		n++;
+	return r < 0 ? -1 : n;
+}

@@ -56,7 +56,11 @@ TOOL_BIN := $(TOOLS:%=$(BINDIR)/%)
 
 ifneq ($(V),1)
 Q := @
+ifeq ($(SILENT),1)
+quiet = @
+else
 quiet = @printf '  %-6s %s\n' $(1) $(2);
+endif
 endif
 
 .SECONDARY:
@@ -110,7 +114,8 @@ services-down:
 # Through Kafka and ClickHouse when the local servers run (or EVPIPE_DEMO_KAFKA=1), else on files.
 demo:
 	$(Q)scripts/deps $(if $(filter 1,$(EVPIPE_DEMO_KAFKA)),all,build)
-	$(Q)$(MAKE) --no-print-directory all
+	@printf 'demo: building the release binaries (build/release; bin/ points at them)\n' >&2
+	$(Q)$(MAKE) --no-print-directory SILENT=1 all
 	$(Q)pipelines/demo.sh
 
 # The gate a team runs before a contract change merges (ADR 0015): exit 0 compatible (and

@@ -132,4 +132,7 @@ echo
 echo "accounting: $n events in = $valid valid + $dead dead letters;" \
 	"$valid valid = $windowed in windows + $late late"
 say "$place"
+if [ "$kafka" = 1 ]; then
+	say "the servers keep running; 'make services-down' stops the local ones tests/services/up started (Kafka's JVM alone takes about 500 MB)"
+fi
 [ $((valid + dead)) -eq "$n" ] && [ $((windowed + late)) -eq "$valid" ]

@@ -422,9 +422,12 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 	[ "$(grep -c '^  2024-11-2[34] ' <<<"$output")" -eq 8 ]
 	[ -s files/late.ndjson ] && [ -s files/dlq.ndjson ] && [ -s files/rows.ndjson ]
 	files_table=$(grep '^  2024-' <<<"$output")
+	[[ "$stderr" != *"services-down"* ]]
 	EVPIPE_DEMO_KAFKA=1 EVPIPE_DEMO_DIR="$BATS_TEST_TMPDIR/kafka" \
 		run -0 --separate-stderr "$EVPIPE_ROOT/pipelines/demo.sh" 3>&-
 	[[ "$output" == *"aggregates in ClickHouse (SELECT "*"FROM $TABLE FINAL"* ]]
+	# and it says how to stop the servers it leaves running
+	[[ "$stderr" == *"'make services-down' stops the local ones"* ]]
 	[[ "$output" == *"accounting: 3000 events in = "* ]]
 	[ "$(grep -c '^  2024-' <<<"$output")" -eq 8 ]
 	# the same windows, whatever the order the partitions were read in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Dockerfile: the evpipe tools on Debian bookworm, for compose/docker-compose.yml (the pipeline
 # and the event generator), in two stages:
 # - build: the Debian packages of `scripts/deps build` (compilers, -dev packages), the same set

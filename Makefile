@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # evpipe: stream processing from Kafka to ClickHouse as small Unix tools.
 #
 #   make            build bin/ (optimised)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/checkpoint.sh: what a checkpoint of evwindow costs, full and incremental.
 #   - KEYS windows (default 10M: about 1 GB of state before compression) open in one
 #     1-day window, then barrier 1: a full checkpoint;

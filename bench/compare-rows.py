@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """bench/compare-rows.py: do two sets of window rows say the same thing?
 
     python3 bench/compare-rows.py KEY_FIELD A_FILES... -- B_FILES...

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/evwindow.sh: evwindow against the Flink job (bench/peers/flink) on files, 100 and 100k
 # keys, the job's event_type and distinct keys, and evwindow's memory at 10M keys, through
 # bench/run:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """bench/prod.py: helpers of bench/run's production workloads (e2e-prod, latency, recovery).
 
     python3 bench/prod.py pace START_MS RATE < events > events

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """bench/report.py: bench/run's measurements into bench/results/latest.{md,json}.
 
     python3 bench/report.py WORK_DIR LATEST_MD LATEST_JSON

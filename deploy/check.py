@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """deploy/check.py: the checks of deploy/check over a directory of Kubernetes manifests.
 
 1. Every document of a built-in kind passes kubernetes-validate in strict mode against the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ack.c: acknowledgements of barriers from the sinks back to kin, for runs without checkpoints. */
 #include "ack.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ack.h: acknowledgements of barriers from the sinks back to kin, for runs without checkpoints
  * (ADR 0014). A sink writes the line "<stage> <id>" once everything before barrier id is durable
  * (rows acknowledged by ClickHouse, dead letters delivered); kin commits the offsets it recorded

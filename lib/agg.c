@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* agg.c: the aggregates of a window (count, sum, min, max, avg, uniq, first, last). */
 #include "agg.h"
 

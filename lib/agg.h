@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* agg.h: the aggregates of a window (count, sum, min, max, avg, uniq, first, last). */
 #ifndef EV_AGG_H
 #define EV_AGG_H

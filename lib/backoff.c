@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* backoff.c: exponential backoff with jitter, for retrying a failing server. */
 #include "backoff.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* backoff.h: exponential backoff with jitter, for retrying a failing server. */
 #ifndef EV_BACKOFF_H
 #define EV_BACKOFF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* buf.h: a growable byte buffer. */
 #ifndef EV_BUF_H
 #define EV_BUF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* checkpoint.c: the checkpoint protocol over a store. */
 #include "checkpoint.h"
 

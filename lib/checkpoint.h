@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* checkpoint.h: the checkpoint protocol of docs/design.md over a store (lib/ckstore.h): where a
  * stage's part and a checkpoint's manifest live, listing, choosing what to restore, pruning.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ckstore.c: the checkpoint store: objects by key in a directory (file:///dir) or an S3 bucket
  * (s3://bucket/prefix), published atomically, streamed, with transient failures retried. */
 #include "ckstore.h"

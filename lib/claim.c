@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* claim.c: claim checks: the original bytes of a dead letter too large for its topic go to a
  * store, and the envelope keeps a reference and the hash. */
 #include "claim.h"

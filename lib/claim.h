@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* claim.h: claim checks: the original bytes of a dead letter too large for its topic go to a
  * store (lib/ckstore.h), and the envelope keeps a reference and the hash. */
 #ifndef EV_CLAIM_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* clickhouse.c: ClickHouse's HTTP interface: statements and inserts over one kept-alive
  * connection, and what an error answer means for the rows that were sent. */
 #include "clickhouse.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* clock.c: the clocks, and a sleep that a shutdown signal ends. */
 #include "clock.h"
 

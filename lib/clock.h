@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* clock.h: the clocks, and a sleep that a shutdown signal ends. */
 #ifndef EV_CLOCK_H
 #define EV_CLOCK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* codec.c: UTF-8 validation and base64, for carrying arbitrary bytes in JSON. */
 #include "codec.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* codec.h: UTF-8 validation and base64, for carrying arbitrary bytes in JSON. */
 #ifndef EV_CODEC_H
 #define EV_CODEC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* contract.c: a job's data contract, from a file or from a schema registry. */
 #include "contract.h"
 

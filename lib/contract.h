@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* contract.h: a job's data contract, from a file or from a schema registry
  * ("registry:SUBJECT[@VERSION|@latest]", the registry at $SCHEMA_REGISTRY_URL), and which
  * registry-framed schema ids it accepts. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* control.c: in-band control lines ({"__evpipe":...}): watermarks, barriers, assignments. */
 #include "control.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* control.h: in-band control lines ({"__evpipe":...}): watermarks, barriers, assignments. */
 #ifndef EV_CONTROL_H
 #define EV_CONTROL_H

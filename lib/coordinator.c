@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* coordinator.c: the checkpoint coordinator. */
 #include "coordinator.h"
 

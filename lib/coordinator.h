@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* coordinator.h: the checkpoint coordinator that kin runs (docs/design.md, State and checkpoints):
  * one checkpoint at a time, begun by injecting a barrier, complete when every expected stage
  * has written its part, committed by writing the manifest last, then pruned. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deadletter.c: side outputs (dead letters, late records): where they go and their envelope. */
 #include "deadletter.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deadletter.h: side outputs (dead letters, late records): where they go and their envelope. */
 #ifndef EV_DEADLETTER_H
 #define EV_DEADLETTER_H

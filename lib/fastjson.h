@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fastjson.h: the hot path's JSON parser: simdjson (C++) behind a small C interface.
  *
  * One record becomes a flat array of nodes in document order, reused from record to record:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gzip.c: gzip compression (RFC 1952) of a buffer, for request bodies. */
 #include "gzip.h"
 

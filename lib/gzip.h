@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gzip.h: gzip compression (RFC 1952) of a buffer, for request bodies. */
 #ifndef EV_GZIP_H
 #define EV_GZIP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* handover.c: a partition's state handed over through the checkpoint store (ADR 0025). */
 #include "handover.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* handover.h: a partition's state handed over through the checkpoint store when it moves
  * between copies of a job (ADR 0025). */
 #ifndef EV_HANDOVER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ht.c: a hash table from byte-string keys to pointers (open addressing, linear probing). */
 #include "ht.h"
 

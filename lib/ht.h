@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ht.h: a hash table from byte-string keys to pointers (open addressing, linear probing). */
 #ifndef EV_HT_H
 #define EV_HT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* json.c: writing JSON text the way evpipe's outputs have it, and a cheap look at untrusted
  * JSON text before it is parsed. */
 #include "json.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kafka.c: librdkafka configuration from options and files, kin's message envelope. */
 #include "kafka.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kafka.h: librdkafka configuration from options and files, kin's message envelope. */
 #ifndef EV_KAFKA_H
 #define EV_KAFKA_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* log.c: diagnostics on stderr as "prog: message", with levels. */
 #include "log.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* log.h: diagnostics on stderr as "prog: message", with levels. */
 #ifndef EV_LOG_H
 #define EV_LOG_H

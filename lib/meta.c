@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* meta.c: Kafka provenance carried in a reserved field of each record (kin --meta-field). */
 #include "meta.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* meta.h: Kafka provenance carried in a reserved field of each record (kin --meta-field). */
 #ifndef EV_META_H
 #define EV_META_H

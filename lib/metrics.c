@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics.c: a registry of counters, gauges and histograms, served in Prometheus text format. */
 #include "metrics.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics.h: a registry of counters, gauges and histograms, served in Prometheus text format. */
 #ifndef EV_METRICS_H
 #define EV_METRICS_H

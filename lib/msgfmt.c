@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* msgfmt.c: kcat's output formats of consumed messages, compiled once and written per message. */
 #include "msgfmt.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* msgfmt.h: kcat's output formats of consumed messages (kin -f, -K, -D, -O, -Z): a format
  * string compiled once, then written per message. */
 #ifndef EV_MSGFMT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ndjson.c: newline-delimited input lines and buffered output with backpressure timing. */
 #include "ndjson.h"
 

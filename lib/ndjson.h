@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ndjson.h: newline-delimited input lines and buffered output with backpressure timing. */
 #ifndef EV_NDJSON_H
 #define EV_NDJSON_H

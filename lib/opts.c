@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* opts.c: command-line options: parsing by a tool's table, its usage text, option values. */
 #include "opts.h"
 

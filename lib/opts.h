@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* opts.h: command-line options: the table each tool declares its options in (the getopt_long
  * table and the usage text are made from it), the fragments the tools share, and parsing of
  * option values (durations, sizes, counts). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* progress.c: a tool's live one-line status on stderr, drawn from its metrics registry. */
 #include "progress.h"
 

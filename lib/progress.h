@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* progress.h: a tool's live one-line status on stderr, drawn from its metrics registry. */
 #ifndef EV_PROGRESS_H
 #define EV_PROGRESS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* record.c: one walk over a record (event time, key, values, partition) for both parsers. */
 #include "record.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* record.h: what windowing reads from a record (event time, key, aggregate values,
  * partition), with the fast parser and, for what it leaves, jansson, through one reader. */
 #ifndef EV_RECORD_H

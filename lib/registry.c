@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* registry.c: a schema registry's Confluent-compatible REST API over libcurl, with a copy on
  * disk of every schema fetched. */
 #include "registry.h"

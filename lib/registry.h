@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* registry.h: a schema registry's Confluent-compatible REST API (Confluent Schema Registry,
  * Apicurio Registry's /apis/ccompat/v7, Karapace): JSON Schemas by subject and version or by
  * id, with their references resolved; compatibility checks and registration; a copy on disk of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rng.c: a small deterministic pseudo-random generator (splitmix64 seeding xoshiro256**). */
 #include "rng.h"
 

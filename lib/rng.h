@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rng.h: a small deterministic pseudo-random generator (splitmix64 seeding xoshiro256**). */
 #ifndef EV_RNG_H
 #define EV_RNG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* s3.c: an S3 client over libcurl: path-style requests signed with AWS Signature V4, errors
  * from S3's XML answers, transient failures retried with backoff. */
 #include "s3.h"

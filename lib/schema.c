@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* schema.c: JSON Schema draft-07 validation over jansson, compiled once, applied per record. */
 #include "schema.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* schema.h: JSON Schema draft-07 validation over jansson, compiled once, applied per record. */
 #ifndef EV_SCHEMA_H
 #define EV_SCHEMA_H

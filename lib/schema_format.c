@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* schema_format.c: the string formats that JSON Schema's "format" asserts (draft-07). */
 #include "schema_format.h"
 

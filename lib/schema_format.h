@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* schema_format.h: the string formats that JSON Schema's "format" asserts (draft-07), for
  * lib/schema.c: what each one accepts is said in schema.h. */
 #ifndef EV_SCHEMA_FORMAT_H

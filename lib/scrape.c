@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* scrape.c: reading another tool's /metrics: the page over HTTP, the series in its text. */
 #include "scrape.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* scrape.h: reading another tool's /metrics: the page over HTTP, the series in its text. */
 #ifndef EV_SCRAPE_H
 #define EV_SCRAPE_H

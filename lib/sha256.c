@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sha256.c: SHA-256 digests as hex text, of bytes and of files. */
 #include "sha256.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sha256.h: SHA-256 digests as hex text, of bytes and of files (checkpoint files, S3
  * payloads, manifests). */
 #ifndef EV_SHA256_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sqlsplit.c: SQL text split into its statements. */
 #include "sqlsplit.h"
 

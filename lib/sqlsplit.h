@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sqlsplit.h: SQL text split into its statements (schema files run one statement a request). */
 #ifndef EV_SQLSPLIT_H
 #define EV_SQLSPLIT_H

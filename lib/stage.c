@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* stage.c: the run loop every stage shares: its inputs, one class per line, outputs, barriers. */
 #include "stage.h"
 

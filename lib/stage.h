@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* stage.h: the run loop every stage shares: its inputs, one class per line, outputs, barriers. */
 #ifndef EV_STAGE_H
 #define EV_STAGE_H

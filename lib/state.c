@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* state.c: a tool's keyed state in RocksDB. */
 #include "state.h"
 

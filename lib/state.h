@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* state.h: a tool's keyed state in RocksDB: batched writes, range scans and deletes, a
  * memory budget, and a private temporary store when the user names no directory. */
 #ifndef EV_STATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* timefmt.c: event times: RFC 3339 text and epoch milliseconds. */
 #include "timefmt.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* timefmt.h: event times: RFC 3339 text and epoch milliseconds. */
 #ifndef EV_TIMEFMT_H
 #define EV_TIMEFMT_H

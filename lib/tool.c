@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tool.c: the shape every tool's main shares: start-up, shutdown signals, exit codes. */
 #include "tool.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tool.h: the shape every tool's main shares: start-up, shutdown signals, exit codes. */
 #ifndef EV_TOOL_H
 #define EV_TOOL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* txn.c: a sink's Kafka transactions, committed with the checkpoints. */
 #include "txn.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* txn.h: a sink's Kafka transactions, committed with the checkpoints (ADR 0021).
  *
  * The records between barriers N-1 and N go into one transaction of a transactional producer

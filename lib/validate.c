@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* validate.c: the verdict on one input line against a data contract: valid, or a dead letter. */
 #include "validate.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* validate.h: the verdict on one input line against a data contract: valid, or a dead letter. */
 #ifndef EV_VALIDATE_H
 #define EV_VALIDATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* watermark.c: event-time watermarks: bounded out-of-orderness per partition, idleness. */
 #include "watermark.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* watermark.h: event-time watermarks: bounded out-of-orderness per partition, idleness. */
 #ifndef EV_WATERMARK_H
 #define EV_WATERMARK_H

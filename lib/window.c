@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* window.c: event-time windows with allowed lateness over a memory budget and a state store. */
 #include "window.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* window.h: event-time windows (tumbling, sliding, session) with allowed lateness, held in
  * memory up to a budget and spilled to a state store; the store's layout (window keys, meta
  * keys, options fingerprint) and the row a window is written as.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # pipelines/demo.sh: what `make demo` runs: the default job on generated events, then its result.
 #
 # evgen writes events with a fixed seed, 5% of them invalid and 2% late, and the job's tools

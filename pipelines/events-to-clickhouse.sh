@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # pipelines/events-to-clickhouse.sh: the default job of docs/design.md, from a Kafka topic of events
 # to per-minute aggregates in ClickHouse, as one readable script. `--help` lists its settings;
 # pipelines/env.example documents each one.

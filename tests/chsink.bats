@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # chsink.bats: rows into ClickHouse (the real 18.16 server of tests/services): batches, barrier
 # acknowledgements, bisection of rejected rows, retries, credentials, idempotent replay.
 # shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # ckpt.bats: ckpt over checkpoints that kin (the coordinator) and evwindow really took from
 # Kafka, in a file:// store and on the S3 server of tests/services.
 # shellcheck disable=SC2154,SC2030,SC2031 # $stderr, $output and $lines: bats' run, per test

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # ckstore.bats: the checkpoint store (lib/ckstore, lib/s3) against the real S3 server of
 # tests/services (moto, Signature V4 enforced): the store suite of test_ckstore --s3, and single
 # operations through test_ckstore --cli checked from the outside with s3cmd.

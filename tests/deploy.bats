@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # deploy.bats: deploy/check, the offline validation of the Kubernetes manifests (scripts/lint
 # runs it over deploy/kubernetes), finds what it is there to find.
 # shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run

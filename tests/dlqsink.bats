@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # dlqsink.bats: dead letters to a file or topic, durable on barriers, and replay.
 bats_require_minimum_version 1.5.0
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # evgen.bats: the event generator: the same bytes for a seed, the rates asked for, valid events
 # that meet the contract, invalid ones that evvalidate dead-letters, late ones that evwindow
 # finds late.

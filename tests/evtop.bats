@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # evtop.bats: the live table of a running job's stages, read from their /metrics.
 # shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run
 bats_require_minimum_version 1.5.0

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # evvalidate.bats: the data contract, dead letters and their accounting.
 bats_require_minimum_version 1.5.0
 

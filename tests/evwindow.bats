@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # evwindow.bats: event-time windows, watermarks and lateness.
 bats_require_minimum_version 1.5.0
 

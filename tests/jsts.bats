@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # jsts.bats: the official JSON-Schema-Test-Suite (draft7) through evvalidate.
 bats_require_minimum_version 1.5.0
 

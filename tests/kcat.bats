@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # kcat.bats: kin takes kcat 1.7's options with kcat's letters and meanings. Each shared option
 # runs through kcat (Debian's) and kin against the real Kafka broker, and the outputs (or the
 # messages produced) are compared byte for byte; where kin differs on purpose (kin --help,

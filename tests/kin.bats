@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # kin.bats: kin against the real Kafka broker of tests/services.
 bats_require_minimum_version 1.5.0
 

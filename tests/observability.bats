@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # observability.bats: the metrics reference (docs/metrics.md), the Grafana dashboard, the
 # Prometheus configuration and alerts and the compose stack agree with each other and with the
 # tools, checked offline; then a real pipeline of the tools, scraped by the local Prometheus of

@@ -247,6 +247,21 @@ tools_build() {
 	grep -q "Version 2.0" "$EVPIPE_ROOT/LICENSE"
 }
 
+@test "licence: every source file carries the SPDX identifier of LICENSE; a file without it is named" {
+	run -0 --separate-stderr "$EVPIPE_ROOT/scripts/spdx" "$EVPIPE_ROOT"
+	# a file without it, in a tree of its own
+	git init -q tree
+	printf '/* a.c */\n' > tree/a.c
+	printf '#!/bin/sh\n# SPDX-License-Identifier: Apache-2.0\n' > tree/b
+	printf 'not a source\n' > tree/notes.txt
+	git -C tree add a.c b notes.txt
+	run -1 --separate-stderr "$EVPIPE_ROOT/scripts/spdx" tree
+	[ "$stderr" = "spdx: a.c: no 'SPDX-License-Identifier: Apache-2.0' line near its top (scripts/spdx --fix adds it)" ]
+	run -0 --separate-stderr "$EVPIPE_ROOT/scripts/spdx" --fix tree
+	[ "$(head -n 1 tree/a.c)" = "/* SPDX-License-Identifier: Apache-2.0 */" ]
+	run -0 "$EVPIPE_ROOT/scripts/spdx" tree
+}
+
 @test "image: the runtime stage installs the package (its Depends are the image's libraries) and no compiler" {
 	local df=$EVPIPE_ROOT/Dockerfile stages runtime
 	stages=$(grep -c '^FROM ' "$df")
@@ -263,7 +278,7 @@ tools_build() {
 	run -1 grep -E 'scripts/deps|make |gcc|build-essential|-dev\b' <<<"$runtime"
 	grep -q '^CMD \["evpipe-events-to-clickhouse"\]' <<<"$runtime"
 	# the compose stack runs the installed job
-	grep -q "command: \[$JOB\]" "$EVPIPE_ROOT/compose/docker-compose.yml"
+	grep -q "exec $JOB\$" "$EVPIPE_ROOT/compose/docker-compose.yml"
 	if command -v hadolint >/dev/null; then
 		run -0 hadolint "$df"
 	fi

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # pipeline.bats: the whole job, pipelines/events-to-clickhouse.sh, against the real Kafka and
 # ClickHouse of tests/services: its table equals the windows computed offline from the same
 # events, every record is accounted for, a failing stage stops it, SIGTERM stops it in order.

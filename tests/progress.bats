@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # progress.bats: the live status line on a terminal (under script(1), util-linux) and not when
 # stderr is a pipe or a file, the summary every tool prints at exit, and rate-limited warnings.
 # shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # rebalance.bats: assignment changes in a consumer group (docs/design.md, Scaling out; ADR
 # 0024): kin announces them in-band, a revoked partition's windows are handed over through
 # the checkpoint store without firing, and a rebalance never makes kin read a record twice.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # registry.bats: contracts from a schema registry, registry-framed records through the real
 # Kafka broker, and what happens when the registry cannot be reached (its copies on disk).
 bats_require_minimum_version 1.5.0

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # stages.bats: what every stage shares (lib/stage.c): one class per input line (torn, blank,
 # control, record, in that order; docs/design.md "Stream format"), input files as arguments
 # (several, in order; - for stdin), control lines from files checked as from stdin (ADR 0013).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # tools.bats: what every tool must do: --help, --version, exit 2 on a usage error.
 bats_require_minimum_version 1.5.0
 

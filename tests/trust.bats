@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # trust.bats: control lines come only from evpipe's own tools (docs/design.md, Trust boundaries;
 # ADR 0013): what anyone can produce to a topic never becomes a control line or two lines, and
 # every stage refuses a control line that evpipe could not have written. And a stage that hangs

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """window_ref.py: reference model of evwindow (event-time windows), for tests only.
 
   window_ref.py (--tumble D | --slide D --every E | --session-gap G) [options] <in >rows

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """window_ref_test.py: hand-computed cases for the reference model of evwindow (window_ref.py).
 
 Run: python3 tests/window_ref_test.py   (standard library unittest)

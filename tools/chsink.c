@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* chsink: insert NDJSON rows into a ClickHouse table over HTTP, in batches, acknowledging
  * barriers once ClickHouse has every row before them. */
 #include <errno.h>

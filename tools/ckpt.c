@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ckpt: list, inspect, verify, dump, restore and prune the checkpoints of a job. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dlqsink: write dead-letter envelopes to a Kafka topic or a file, and replay them. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* evgen: deterministic synthetic events for tests, demos and benchmarks. */
 #include <errno.h>
 #include <inttypes.h>

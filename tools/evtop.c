@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* evtop: a live table of the stages of a running job, read from their /metrics. */
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* evvalidate: pass records that meet a data contract, dead-letter the rest with the reason. */
 #include <errno.h>
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* evwindow: event-time windows with watermarks and allowed lateness over NDJSON records. */
 #include <errno.h>
 #include <inttypes.h>

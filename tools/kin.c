@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kin: consume Kafka topics to NDJSON on stdout, produce stdin lines to Kafka (kcat-like).
  * This file: options, set-up shared by the modes, and main. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kin.h: kin's state and the helpers its files share (kin.c: options and set-up,
  * kin_consume.c, kin_produce.c, kin_meta.c). Private to the kin tool. */
 #ifndef KIN_H

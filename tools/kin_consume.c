@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kin_consume.c: kin -C: consume to stdout, commit offsets, coordinate checkpoints. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kin_meta.c: kin -L (brokers, topics and partitions) and kin -Q (offsets for times), as text or
  * kcat's JSON. */
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kin_produce.c: kin -P: produce lines (or -J envelopes, -D records, whole files) to Kafka. */
 #include <errno.h>
 #include <fcntl.h>

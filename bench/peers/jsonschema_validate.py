@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """bench/peers/jsonschema_validate.py: the Python peer of evvalidate in bench/run.
 
 The contract is compiled once with jsonschema's Draft7Validator (formats asserted, date-time

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_chrow.c: libFuzzer harness for chsink's check of a row (ev_ch_row_check in
  * lib/clickhouse.c) against a reference: every line that jansson reads as a JSON object passes
  * the check, and what passes begins with '{', ends with '}' and is UTF-8. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_ckpt.c: libFuzzer harness for checkpoint manifests read from a hostile store
  * (lib/checkpoint.c): the checks of a manifest and of its parts' file entries, the restore that
  * relies on them, the offsets kin restores and the download of a part's files. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_control.c: libFuzzer harness for control lines (lib/control.c) and for what kin writes
  * of a consumed payload (lib/meta.c): a payload never becomes a control line or two lines. */
 #include <stdint.h>

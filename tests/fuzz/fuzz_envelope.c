@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_envelope.c: libFuzzer harness for kin -P -J's envelope reader (ev_kafka_envelope_parse
  * in lib/kafka.c): what it accepts is what the line says, and it reads back the same from the
  * envelope kin -C -J writes for it (ev_kafka_envelope_write). */

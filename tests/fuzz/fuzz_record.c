@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_record.c: libFuzzer harness for evwindow's record reader (lib/record.c): the fast path
  * (simdjson's nodes) and the reference (jansson, EVPIPE_FASTJSON=0) read every line alike. */
 #include <math.h>

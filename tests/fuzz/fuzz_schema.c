@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_schema.c: libFuzzer harness for the JSON Schema compiler and validator (lib/schema.c). */
 #include <jansson.h>
 #include <stdint.h>

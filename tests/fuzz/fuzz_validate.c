@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_validate.c: libFuzzer harness for evvalidate's line-to-verdict path (ev_validator_judge). */
 #include <jansson.h>
 #include <stdint.h>

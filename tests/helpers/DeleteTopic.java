@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DeleteTopic.java: delete Kafka topics with the broker's own Admin client, for tests that need a
 // topic to vanish under a consumer. Run from source with the jars tests/services/up resolved:
 //   java -cp "$KAFKA_LIBS/*" tests/helpers/DeleteTopic.java BROKERS TOPIC...

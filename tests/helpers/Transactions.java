@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Transactions.java: the transactions the broker's coordinator knows whose transactional.id
 // begins with a prefix, one "<transactional.id> <state> <start ms>" line each (as
 // kafka-transactions.sh list and describe show them; the start is 0 without an open

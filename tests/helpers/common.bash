@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # tests/helpers/common.bash: shared set-up for the bats files.
 # The tools under test come from $EVPIPE_BIN (make check sets it to the sanitizer build).
 

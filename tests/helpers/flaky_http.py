@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """flaky_http.py: an HTTP proxy in front of ClickHouse that fails INSERTs on purpose.
 
 Usage: flaky_http.py --target URL --port-file FILE [--fail N] [--status CODE] [--log FILE]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """tests/helpers/obs.py: checks of evpipe's observability files, for tests/observability.bats
 and `make compose-check`.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """tcp_proxy.py: forward every connection to 127.0.0.1:PORT to TARGET (host:port), byte for
 byte, so that a client's view of a server can be cut and restored (kill the proxy, start it
 again on the same port) while the server and its data stay. Used for the S3 outage test: the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # tests/services/common.sh: what up and down share: paths, --only, pid files, stopping, the env file.
 # shellcheck shell=bash
 

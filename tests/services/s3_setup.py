@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tests/services/s3_setup.py: make a fresh moto server check SigV4 and create the test bucket.
 
 Usage: s3_setup.py ENDPOINT BUCKET REGION CREDENTIALS_FILE   (run with the venv's python by up)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_corpus.h: run a libFuzzer harness (tests/fuzz/fuzz_NAME.c, included before this header)
  * over its committed corpus tests/fuzz/corpus/NAME, so that make check checks every input that
  * once broke an invariant. The harness aborts when one fails. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test.h: a minimal unit-test harness; each binary ends with "N passed, N failed". */
 #ifndef EV_TEST_H
 #define EV_TEST_H

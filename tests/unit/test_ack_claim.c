@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ack_claim.c: the sinks' acknowledgements back to kin (lib/ack) and claim checks of
  * oversize dead letters (lib/claim) on a file store. */
 #include <fcntl.h>

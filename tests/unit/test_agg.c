@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_agg.c: aggregate specs, their running state and the number formatting of rows. */
 #include <float.h>
 #include <jansson.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_buf_codec.c: growable buffers, JSON string escaping, UTF-8 and base64. */
 #include <stdlib.h>
 

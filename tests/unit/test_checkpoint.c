@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_checkpoint.c: the checkpoint protocol on a file store: parts, listing, what a restore
  * picks, pruning that never deletes a referenced file, and the coordinator's outcomes. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ckstore.c: the checkpoint store (lib/ckstore, lib/s3).
  *
  *   test_ckstore                   unit tests: the file store, URLs and keys, checksums, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_clickhouse.c: ClickHouse answers classified, SQL split, URL and name checks, gzip,
  * backoff. */
 #include <stdlib.h>

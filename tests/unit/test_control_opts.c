@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_control_opts.c: control-line detection and parsing; option value parsing. */
 #include <stdint.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_fastjson.c: the fast parser against jansson, the reference. Whatever ev_fj_parse
  * accepts, jansson accepts and reads as the same values in the same order; what it refuses,
  * the callers hand to jansson. Edge cases, every line of the fuzz corpus, and mutations of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_fuzz_chrow.c: the fuzz harness of chsink's row check against jansson
  * (tests/fuzz/fuzz_chrow.c) over its committed corpus. */
 #include "../fuzz/fuzz_chrow.c"

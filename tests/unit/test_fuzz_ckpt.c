@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_fuzz_ckpt.c: the fuzz harness of checkpoint manifests from a hostile store
  * (tests/fuzz/fuzz_ckpt.c) over its committed corpus. */
 #include "../fuzz/fuzz_ckpt.c"

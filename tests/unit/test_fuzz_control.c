@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_fuzz_control.c: the fuzz harness of control lines and kin's line for a payload
  * (tests/fuzz/fuzz_control.c) over its committed corpus. */
 #include "../fuzz/fuzz_control.c"

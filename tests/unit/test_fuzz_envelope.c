@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_fuzz_envelope.c: the fuzz harness of kin -P -J's envelope reader and writer
  * (tests/fuzz/fuzz_envelope.c) over its committed corpus. */
 #include "../fuzz/fuzz_envelope.c"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_handover.c: a partition's state handed over through the checkpoint store (lib/handover):
  * keys, a round trip, and refusal of anything that is not what its header says. */
 #define _XOPEN_SOURCE 700

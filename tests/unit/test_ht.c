@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ht.c: the hash table, against a plain array as the reference. */
 #include <stdio.h>
 #include <stdlib.h>

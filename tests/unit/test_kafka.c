@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_kafka.c: kin's envelope parsing, property handling and statistics parsing. */
 #include <getopt.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_meta.c: inserting Kafka provenance into records and taking it back out. */
 #include "meta.h"
 #include "test.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_metrics.c: the registry's exposition text and its HTTP endpoint. */
 #include <curl/curl.h>
 #include <stdlib.h>

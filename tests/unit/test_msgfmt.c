@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_msgfmt.c: kcat's output formats (lib/msgfmt.h), written for a message in memory. */
 #include <string.h>
 

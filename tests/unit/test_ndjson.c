@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ndjson.c: the line reader (long, partial, CRLF lines) and the measuring writer. */
 #include <errno.h>
 #include <fcntl.h>

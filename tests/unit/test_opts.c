@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_opts.c: option tables (lib/opts.h): parsing by the table, and the usage made from it. */
 #include <getopt.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_progress.c: the status line's text from two samples of a registry; a scraped page. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_record.c: what windows read from a record, by the fast parser and by jansson alone:
  * the same event time, partition, key and values, or the same dead letter. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_registry.c: the registry's wire format, contract references, the schema id in the
  * provenance, and the registry client when the registry cannot be reached (its disk cache). */
 #include <stdio.h>

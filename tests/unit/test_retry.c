@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_retry.c: the sleep a shutdown signal ends, and the retry budget over the backoff. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>

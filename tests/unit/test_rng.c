@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_rng.c: the generator's outputs are the published algorithms', on every machine. */
 #include <stdint.h>
 

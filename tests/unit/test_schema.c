@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_schema.c: JSON Schema draft-07 compiling, validation by keyword family, errors and formats. */
 #include <stdlib.h>
 #include <unistd.h>

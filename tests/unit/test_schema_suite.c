@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_schema_suite.c: the official JSON-Schema-Test-Suite (draft7) run in-process against schema.c. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_stage.c: the stage loop: one class per line, inputs in order, control lines checked. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_state.c: the RocksDB state store: batches, point reads, range scans and deletes,
  * reopening a directory, and the order-preserving key encodings. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_timefmt.c: RFC 3339 parsing and DateTime formatting. */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_txn.c: the names of a sink's transactions and the log of their records (lib/txn.c). */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_watermark.c: bounded out-of-orderness, per-partition minimum, idleness, promises. */
 #include "test.h"
 #include "watermark.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_window.c: the window engine in-process: tumbling, sliding and session windows,
  * lateness and versions, spill and reload, save and restore, and the options fingerprint. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Topics: create and delete the benchmark's Kafka topics (bench/run), with the Kafka admin
 // client that the Flink peer already depends on (kcat cannot do either).
 //   java -cp 'target/classes:target/libs/*' evpipe.bench.Topics BROKERS create PARTITIONS TOPIC...

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // WindowJob: the Flink peer of the evpipe job (bench/run). The same work as
 //   kin -C --meta-field _src | evvalidate --contract contracts/event.schema.json
 //     | evwindow --key K --tumble 1m --agg count,sum:value,min:value,max:value,uniq:user_id

@@ -257,8 +257,10 @@ stop_stages() {
 	NAMES=()
 	local m=(--metrics-addr 127.0.0.1:0 --job "$job")
 	local ck=(--checkpoint-store "file://$BATS_TEST_TMPDIR/checkpoints")
-	stage dlqsink-invalid invalid /dev/null dlqsink --file dlq.ndjson "${m[@]}" "${ck[@]}" \
-		--stage dlqsink-invalid
+	# the invalid records to a topic, exactly once as the job does (ADR 0021): the
+	# transaction panels
+	stage dlqsink-invalid invalid /dev/null dlqsink -b "$KAFKA_BROKERS" -t "$topic.dlq" \
+		--delivery exactly-once "${m[@]}" "${ck[@]}" --stage dlqsink-invalid
 	stage dlqsink-late late /dev/null dlqsink --file late.ndjson "${m[@]}" "${ck[@]}" \
 		--stage dlqsink-late
 	stage dlqsink-rejected rejected /dev/null dlqsink --file rejected.ndjson "${m[@]}" \

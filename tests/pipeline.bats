@@ -37,6 +37,8 @@ teardown() {
 	# shellcheck disable=SC2086 # one pid per word
 	[ -z "$pids" ] || kill $pids 2>/dev/null || true
 	q "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
+	# a test that killed the broker of tests/services starts it again, whatever happened
+	[ ! -f "$BATS_TEST_TMPDIR/broker.cmd" ] || start_broker
 }
 
 q() {
@@ -580,6 +582,101 @@ produce_pieces() {
 		-X isolation.level=read_uncommitted | wc -l)
 	echo "dead letters: $committed committed, $uncommitted with the aborted copies" >&2
 	[ "$uncommitted" -gt "$committed" ]
+	none_open "evpipe.$EVPIPE_JOB." 0
+	nothing_left
+}
+
+# The Kafka broker of tests/services: its directory, and its pid when it runs (the pid file
+# alone is not trusted: the process must run in that directory, as tests/services/up starts it).
+broker_dir() {
+	echo "$EVPIPE_SERVICES_DIR/kafka"
+}
+
+broker_pid() {
+	local pid
+	read -r pid < "$(broker_dir)/pid" 2>/dev/null && [[ $pid =~ ^[0-9]+$ ]] &&
+		[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(broker_dir)" ] &&
+		! grep -q '^[^)]*) Z' "/proc/$pid/stat" 2>/dev/null && echo "$pid"
+}
+
+broker_up() {
+	kcat -L -b "$KAFKA_BROKERS" -m 5 2>/dev/null | grep -qF "broker 1 at $KAFKA_BROKERS"
+}
+
+# Start the broker again when it is down, with the command line saved before the kill: the
+# same port and data directory, in its own session, its pid in the pid file (as tests/services/up
+# does); wait until it answers.
+start_broker() {
+	local dir cmd=()
+	dir=$(broker_dir)
+	if ! broker_pid > /dev/null; then
+		mapfile -d '' -t cmd < "$BATS_TEST_TMPDIR/broker.cmd"
+		(
+			cd "$dir" || exit 1
+			# shellcheck disable=SC2016 # expanded by sh
+			setsid sh -c 'echo $$ > pid.tmp && mv pid.tmp pid && exec "$@"' sh "${cmd[@]}" \
+				< /dev/null >> "$dir/kafka.out" 2>&1 3>&- &
+		)
+	fi
+	wait_for 300 broker_up
+}
+
+# Kill the broker with SIGKILL, its command line saved for start_broker.
+kill_broker() {
+	local pid
+	pid=$(broker_pid)
+	[ -n "$pid" ]
+	cat "/proc/$pid/cmdline" > "$BATS_TEST_TMPDIR/broker.cmd"
+	kill -KILL "$pid"
+	wait_for 30 eval '! broker_pid > /dev/null'
+}
+
+# The broker killed (issue 18): the job with exactly-once side outputs runs with checkpoints to
+# the S3 server while the events are produced in 30 pieces; after a random number of them, the
+# broker of tests/services is killed with SIGKILL, the side outputs of the last second in open
+# transactions; it is started again (same port, same data) and the rest is produced. The job,
+# whether it failed or waited for the broker, is stopped and run again to the end of the topic.
+# A read_committed consumer of the dead-letter and late topics sees every record of the offline
+# run once, byte for byte (a duplicate or a loss is a difference), and the table is the one
+# computed offline. The job outlives the broker (its clients reconnect) and stops cleanly, so
+# this checks that side outputs in flight across a broker crash are committed once; it does not
+# replay past a checkpoint (the stage kills of the test above do).
+@test "exactly once: the Kafka broker killed with SIGKILL mid-run and restarted; the table, the dead letters and the late records equal the offline run's" {
+	events 60000 > events.ndjson
+	split -n l/30 -d -a 3 events.ndjson piece.
+	offline_rows events.ndjson > want.tsv
+	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/eo-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=1s
+	export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+	local job status k=$((5 + RANDOM % 15))
+	produce -p 0 < piece.000
+	"$JOB" 2> err.0 3>&- &
+	job=$!
+	wait_for 120 newer_checkpoint 0 || { cat err.0 >&2; false; }
+	produce_pieces 1 "$k"
+	kill_broker
+	sleep 2
+	start_broker
+	produce_pieces $((k + 1)) 29
+	# the job failed, or it waited for the broker: then it is stopped
+	kill -TERM "$job" 2> /dev/null || true
+	status=0
+	wait "$job" || status=$?
+	echo "killed after piece $k; the run exited with $status:" >&2
+	grep -v '^evpipe' err.0 | tail -n 5 >&2
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"restoring checkpoint"* ]]
+	table_rows > got.tsv
+	assert_same_file got.tsv want.tsv
+	side_records "$TOPIC.dlq" > got.dlq
+	side_records offline.dlq > want.dlq
+	[ -s want.dlq ]
+	assert_same_file got.dlq want.dlq
+	side_records "$TOPIC.late" > got.late
+	side_records offline.late > want.late
+	[ -s want.late ]
+	assert_same_file got.late want.late
+	echo "dead letters: $(wc -l < got.dlq) committed, $(kin -C -q -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" \
+		-o beginning -e -X isolation.level=read_uncommitted | wc -l) with the aborted copies" >&2
 	none_open "evpipe.$EVPIPE_JOB." 0
 	nothing_left
 }

@@ -596,7 +596,7 @@ broker_pid() {
 	local pid
 	read -r pid < "$(broker_dir)/pid" 2>/dev/null && [[ $pid =~ ^[0-9]+$ ]] &&
 		[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(broker_dir)" ] &&
-		! grep -q '^[^)]*) Z' "/proc/$pid/stat" 2>/dev/null && echo "$pid"
+		{ grep -q '^[^)]*) Z' "/proc/$pid/stat" 2>/dev/null || echo "$pid"; } # not a zombie
 }
 
 broker_up() {

@@ -405,10 +405,11 @@ static int txn_commit(struct dlqsink *d, int64_t id)
 		return 0;
 	uint64_t t0 = ev_mono_ns();
 	int64_t n = ev_txn_log_count(&d->log);
-	if (txn_flush(d) < 0 || ev_txn_commit(d->rk, ev_buf_cstr(&d->marker), d->topic, id, 60000,
-					      err, sizeof(err)) < 0) {
-		if (!d->dl.failed)
-			ev_error("'%s': %s", d->topic, err);
+	if (txn_flush(d) < 0) /* it said why */
+		return -1;
+	if (ev_txn_commit(d->rk, ev_buf_cstr(&d->marker), d->topic, id, 60000, err, sizeof(err)) <
+	    0) {
+		ev_error("'%s': %s", d->topic, err);
 		return -1;
 	}
 	ev_histogram_observe(d->m_txn_commit, (double)(ev_mono_ns() - t0) / 1e9);

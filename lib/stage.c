@@ -41,9 +41,9 @@ struct ev_stage {
 	int broken_pipe; /* an output's reader went away */
 	char where[1024];
 	ev_counter *m_in, *m_bytes, *m_blank, *m_torn, *m_control, *m_barriers, *m_skipped;
-	ev_ckworker *worker;    /* writes the parts in the background (ADR 0023) */
-	_Atomic int failed;     /* parts the worker could not write, not counted yet */
-	int busy_warned;        /* said that a barrier found a part being written */
+	ev_ckworker *worker; /* writes the parts in the background (ADR 0023) */
+	_Atomic int failed;  /* parts the worker could not write, not counted yet */
+	int busy_warned;     /* said that a barrier found a part being written */
 };
 
 enum ev_line_class ev_line_classify(const char *line, size_t len, int flags, int checkpoints)
@@ -333,7 +333,8 @@ static void write_part(ev_stage *s, int64_t id, uint64_t t0)
 	if (r == 1) {
 		ev_counter_inc(s->m_skipped);
 		if (!s->busy_warned++)
-			ev_warn("checkpoint %" PRId64 ": the part of an earlier checkpoint is still "
+			ev_warn("checkpoint %" PRId64
+				": the part of an earlier checkpoint is still "
 				"being written: no part for this one (the store is slow or down?); "
 				"counted in evpipe_checkpoint_stage_skipped_total, not reported again",
 				id);
@@ -348,8 +349,7 @@ static void write_part(ev_stage *s, int64_t id, uint64_t t0)
  * in the store when the stage exits. */
 static void wait_part(ev_stage *s)
 {
-	if (s->worker && ev_ckworker_busy(s->worker) &&
-	    ev_ckworker_wait(s->worker, PART_WAIT_MS))
+	if (s->worker && ev_ckworker_busy(s->worker) && ev_ckworker_wait(s->worker, PART_WAIT_MS))
 		ev_warn("the part of the last checkpoint was not written in %d s: a restore uses "
 			"an earlier checkpoint",
 			PART_WAIT_MS / 1000);

@@ -48,8 +48,8 @@ struct evwindow {
 	uint64_t state_memory;
 	uint64_t max_line;
 	ev_ckpt ck;
-	ev_ckworker *worker; /* the snapshots' uploads (ADR 0023) */
-	int busy_warned;     /* said that a barrier found an upload running */
+	ev_ckworker *worker;  /* the snapshots' uploads (ADR 0023) */
+	int busy_warned;      /* said that a barrier found an upload running */
 	json_t *restore_part; /* the part of the checkpoint restored from */
 	ev_tool_common common;
 	int64_t restored_id; /* the checkpoint restored from (0: none) */
@@ -238,11 +238,11 @@ static int put_part(ev_ckpt *ck, const struct snapshot *s, json_t *files, uint64
 			  .duration_ms = sync_ms + async_ms};
 	json_t *part = ev_ckpt_part_new(&p);
 	json_decref(files);
-	if (part && (json_object_set_new(part, "sync_ms", json_integer(sync_ms)) ||
-		     json_object_set_new(part, "async_ms", json_integer(async_ms)) ||
-		     json_object_set_new(part, "windows_in_memory",
-					 json_integer((json_int_t)s->windows)) ||
-		     json_object_set_new(part, "watermark", json_integer(s->watermark)))) {
+	if (part &&
+	    (json_object_set_new(part, "sync_ms", json_integer(sync_ms)) ||
+	     json_object_set_new(part, "async_ms", json_integer(async_ms)) ||
+	     json_object_set_new(part, "windows_in_memory", json_integer((json_int_t)s->windows)) ||
+	     json_object_set_new(part, "watermark", json_integer(s->watermark)))) {
 		json_decref(part);
 		part = NULL;
 	}
@@ -834,7 +834,9 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 				"cache; beyond it windows spill to RocksDB (default 128MiB)"),
 		EV_OPTS_CKPT(&e->ck),
 		EV_OPT_TEXT(
-			"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n"),
+			"                           (on a barrier: a RocksDB checkpoint, then the barrier goes on;\n"
+			"                           its new files and the part are written in the background,\n"
+			"                           one checkpoint at a time: ADR 0023)\n"),
 		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&e->common),
 		EV_OPT_TEXT(

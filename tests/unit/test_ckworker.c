@@ -59,8 +59,8 @@ static void test_one_at_a_time(void)
 	CHECK(w != NULL);
 	if (!w)
 		return;
-	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL,
-			 "job/one"};
+	struct gate g = {
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, "job/one"};
 	CHECK(!ev_ckworker_busy(w));
 	CHECK(ev_ckworker_wait(w, 0) == 0); /* nothing in flight */
 	CHECK(ev_ckworker_start(w, gated, &g, err, sizeof(err)) == 0);
@@ -79,8 +79,8 @@ static void test_one_at_a_time(void)
 	uint64_t size;
 	CHECK(ev_store_head(ck.store, "job/one", &size, err, sizeof(err)) == 1 && size == 1);
 	/* the next one may start now */
-	struct gate again = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, 0, NULL,
-			     NULL};
+	struct gate again = {
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, 0, NULL, NULL};
 	CHECK(ev_ckworker_start(w, gated, &again, err, sizeof(err)) == 0);
 	CHECK(ev_ckworker_wait(w, 10000) == 0 && again.ran == 1);
 	CHECK(ev_ckworker_started(w) == 2);
@@ -103,8 +103,8 @@ static void test_left_running(void)
 	ev_ckpt_set_identity(&ck, json_pack("{s:s}", "table", "t"));
 	ev_ckworker *w = ev_ckworker_new(&ck, 0, err, sizeof(err));
 	ev_ckpt_close(&ck); /* the worker has copies of what it needs */
-	static struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL,
-				"job/late"};
+	static struct gate g = {
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, "job/late"};
 	CHECK(w && ev_ckworker_start(w, gated, &g, err, sizeof(err)) == 0);
 	CHECK(ev_ckworker_free(w) == 1);
 	gate_open(&g);

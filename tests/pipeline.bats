@@ -839,6 +839,14 @@ start_proxy() {
 	grep -q '^evpipe_checkpoint_stage_sync_seconds_count{.*} [1-9]' evwindow.metrics
 	grep -q '^evpipe_checkpoint_stage_async_seconds_count{.*} [1-9]' evwindow.metrics
 	awk '/^evpipe_checkpoint_stage_(sync|async)_seconds_(sum|count)/ {print}' evwindow.metrics >&3
+	# and evwindow's part in the newest manifest: duration_ms is their sum (kin's alignment)
+	local last
+	last=$(ckpt --store "$store" --job "$job" ls | awk '$NF == "complete" { id = $1 } END { print id }')
+	s3cmd -c "$S3CMD_CONFIG" get --quiet \
+		"$store/$job/chk-$(printf %010d "$last")/_manifest.json" manifest.json
+	jq -e '.parts.evwindow | .sync_ms >= 0 and .async_ms >= 0 and
+		.duration_ms == .sync_ms + .async_ms' manifest.json
+	jq -c '.parts.evwindow | {sync_ms, async_ms, duration_ms}' manifest.json >&3
 
 	# a crash (every stage killed) and a restore from the latest checkpoint to the end
 	touch stop_input

@@ -339,10 +339,10 @@ static void write_part(ev_stage *s, int64_t id, uint64_t t0)
 				"counted in evpipe_checkpoint_stage_skipped_total, not reported again",
 				id);
 	}
-	if (r != 0)
-		free(a);
 	if (r < 0)
 		ev_ckpt_failed(s->o.ck, id, a ? err : "out of memory");
+	if (r != 0)
+		free(a);
 }
 
 /* The part being written at the end: waited for (bounded), so that the last barrier's part is

@@ -16,6 +16,19 @@ static void test_json_string(void)
 	ev_buf_reset(&b);
 	ev_buf_json_string(&b, "x\0y", 3);
 	CHECK_STR(b.data, "\"x\\u0000y\"");
+	/* Escapes that outgrow the room taken for the string as it is, appended after text. */
+	ev_buf_free(&b);
+	ev_buf_puts(&b, "k:");
+	char ctl[300];
+	for (size_t i = 0; i < sizeof(ctl); i++)
+		ctl[i] = (char)(i % 2 ? 0x1f : '"');
+	ev_buf_json_string(&b, ctl, sizeof(ctl));
+	CHECK(b.len == 2 + 2 + 150 * 2 + 150 * 6 && b.data[b.len] == '\0');
+	CHECK(strncmp(b.data, "k:\"\\\"\\u001f\\\"", 13) == 0);
+	CHECK(strcmp(b.data + b.len - 7, "\\u001f\"") == 0);
+	ev_buf_reset(&b);
+	ev_buf_json_string(&b, NULL, 0);
+	CHECK_STR(b.data, "\"\"");
 	ev_buf_free(&b);
 }
 

@@ -86,24 +86,45 @@ static int grow(ev_ht *t)
 	return 0;
 }
 
+/* Fill the empty slot s with a copy of key. */
+static int fill(ev_ht *t, struct slot *s, const void *key, size_t len, uint64_t h, void *value)
+{
+	s->key = malloc(len ? len : 1);
+	if (!s->key)
+		return -1;
+	memcpy(s->key, key, len);
+	s->len = len;
+	s->hash = h;
+	s->value = value;
+	t->count++;
+	t->key_bytes += len ? len : 1;
+	return 0;
+}
+
 int ev_ht_put(ev_ht *t, const void *key, size_t len, void *value)
 {
 	if ((t->count + 1) * 4 > t->cap * 3 && grow(t) < 0)
 		return -1;
 	uint64_t h = ev_hash(key, len);
 	struct slot *s = lookup(t, key, len, h);
-	if (!s->key) {
-		s->key = malloc(len ? len : 1);
-		if (!s->key)
-			return -1;
-		memcpy(s->key, key, len);
-		s->len = len;
-		s->hash = h;
-		t->count++;
-		t->key_bytes += len ? len : 1;
-	}
+	if (!s->key)
+		return fill(t, s, key, len, h, value);
 	s->value = value;
 	return 0;
+}
+
+int ev_ht_add(ev_ht *t, const void *key, size_t len, void *value)
+{
+	uint64_t h = ev_hash(key, len);
+	struct slot *s = lookup(t, key, len, h);
+	if (s->key)
+		return 0;
+	if ((t->count + 1) * 4 > t->cap * 3) {
+		if (grow(t) < 0)
+			return -1;
+		s = lookup(t, key, len, h);
+	}
+	return fill(t, s, key, len, h, value) < 0 ? -1 : 1;
 }
 
 void *ev_ht_del(ev_ht *t, const void *key, size_t len)

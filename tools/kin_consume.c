@@ -629,8 +629,9 @@ static int write_message(struct kin *k, const rd_kafka_message_t *msg, ev_buf *l
 			ev_debug("%s [%d] at offset %" PRId64 ": %s: written as a rejected record",
 				 m.topic, (int)m.partition, m.offset, unsafe);
 		}
-		if (ev_meta_insert(line, unsafe ? EV_META_REJECTED : k->meta_field, &m, payload,
-				   plen) < 0)
+		if (ev_meta_insert_cached(line, &k->meta_head,
+					  unsafe ? EV_META_REJECTED : k->meta_field, &m, payload,
+					  plen) < 0)
 			return -1;
 		return ev_writer_line(k->out, line->data, line->len);
 	}
@@ -818,6 +819,7 @@ int kin_consume(struct kin *k)
 	/* Leave the group while the output still exists: the revoke callback flushes it. */
 	rd_kafka_consumer_close(k->rk);
 	ev_buf_free(&line);
+	ev_meta_head_free(&k->meta_head);
 	ev_info("%" PRIu64 " message(s) consumed, %" PRIu64 " written", ev_counter_value(k->m_in),
 		ev_counter_value(k->m_out));
 	return rc;
@@ -825,6 +827,7 @@ write_error:
 	if (errno != EPIPE && !k->stopped_by_checkpoints)
 		ev_error("cannot write standard output: %s", strerror(errno));
 	ev_buf_free(&line);
+	ev_meta_head_free(&k->meta_head);
 	return EV_EXIT_FAILURE;
 }
 

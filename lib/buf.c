@@ -70,6 +70,18 @@ int ev_buf_put_i64(ev_buf *b, int64_t v)
 	return ev_buf_append(b, p, (size_t)(d + sizeof(d) - p));
 }
 
+/* Whether one of the 8 bytes at p is a control character, '"' or '\\' (exact: the word
+ * tests for a byte below 0x20 and for a zero byte after XOR, which have no false positives
+ * as a whole). */
+static inline int needs_escape8(const char *p)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t x;
+	memcpy(&x, p, 8);
+	uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+	return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high ? 1 : 0;
+}
+
 int ev_buf_json_string(ev_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -80,6 +92,11 @@ int ev_buf_json_string(ev_buf *b, const char *s, size_t n)
 	*o++ = '"';
 	size_t run = 0;
 	for (size_t i = 0; i < n; i++) {
+		/* Eight bytes at a time while none of them needs an escape. */
+		while (i + 8 <= n && !needs_escape8(s + i))
+			i += 8;
+		if (i == n)
+			break;
 		unsigned char c = (unsigned char)s[i];
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;

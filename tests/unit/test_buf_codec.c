@@ -32,6 +32,41 @@ static void test_json_string(void)
 	ev_buf_free(&b);
 }
 
+/* Every byte that needs an escape, at every offset of a word, among bytes that do not (ASCII
+ * and UTF-8): as a byte-by-byte escaper writes them. */
+static void test_json_string_offsets(void)
+{
+	static const char special[] = {'"', '\\', '\n', 0x01, 0x1f, 0x00};
+	static const char plain[] = {'a', 0x20, 0x7f, (char)0xc3, (char)0xa9, '!', '#', '['};
+	ev_buf b = EV_BUF_INIT, want = EV_BUF_INIT;
+	for (size_t k = 0; k < sizeof(special); k++) {
+		for (size_t at = 0; at < 24; at++) {
+			char s[24];
+			for (size_t i = 0; i < sizeof(s); i++)
+				s[i] = plain[i % sizeof(plain)];
+			s[at] = special[k];
+			ev_buf_reset(&b);
+			ev_buf_reset(&want);
+			ev_buf_json_string(&b, s, sizeof(s));
+			ev_buf_putc(&want, '"');
+			for (size_t i = 0; i < sizeof(s); i++) {
+				if (i != at)
+					ev_buf_putc(&want, s[i]);
+				else if (s[i] == '"' || s[i] == '\\')
+					ev_buf_printf(&want, "\\%c", s[i]);
+				else if (s[i] == '\n')
+					ev_buf_puts(&want, "\\n");
+				else
+					ev_buf_printf(&want, "\\u%04x", (unsigned)s[i]);
+			}
+			ev_buf_putc(&want, '"');
+			CHECK(b.len == want.len && memcmp(b.data, want.data, b.len) == 0);
+		}
+	}
+	ev_buf_free(&b);
+	ev_buf_free(&want);
+}
+
 static void test_growth(void)
 {
 	ev_buf b = EV_BUF_INIT;
@@ -132,6 +167,7 @@ int main(void)
 {
 	RUN(test_depth);
 	RUN(test_json_string);
+	RUN(test_json_string_offsets);
 	RUN(test_growth);
 	RUN(test_array_room);
 	RUN(test_utf8);

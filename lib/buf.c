@@ -60,11 +60,24 @@ int ev_buf_printf(ev_buf *b, const char *fmt, ...)
 
 int ev_buf_put_i64(ev_buf *b, int64_t v)
 {
+	/* Two digits at a time (a 13-digit timestamp in every provenance). */
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
 	char d[20], *p = d + sizeof(d);
 	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
+	while (u >= 100) {
+		p -= 2;
+		memcpy(p, pairs + 2 * (u % 100), 2);
+		u /= 100;
+	}
+	if (u >= 10) {
+		p -= 2;
+		memcpy(p, pairs + 2 * u, 2);
+	} else {
+		*--p = (char)('0' + u);
+	}
 	if (v < 0)
 		*--p = '-';
 	return ev_buf_append(b, p, (size_t)(d + sizeof(d) - p));

@@ -67,6 +67,32 @@ static void test_json_string_offsets(void)
 	ev_buf_free(&want);
 }
 
+/* Integers as printf writes them: the edges, every length, and the powers of ten around. */
+static void test_put_i64(void)
+{
+	int64_t vals[200];
+	size_t n = 0;
+	vals[n++] = INT64_MIN;
+	vals[n++] = INT64_MAX;
+	vals[n++] = 0;
+	for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10) {
+		int64_t around[] = {p - 1, p, p + 1, 7 * p + 3, -p, -(p - 1)};
+		for (size_t i = 0; i < sizeof(around) / sizeof(around[0]); i++)
+			vals[n++] = around[i];
+	}
+	vals[n++] = 1732406400123;
+	ev_buf b = EV_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "%lld", (long long)vals[i]);
+		ev_buf_reset(&b);
+		ev_buf_puts(&b, "x");
+		CHECK(ev_buf_put_i64(&b, vals[i]) == 0);
+		CHECK(strcmp(b.data + 1, want) == 0 && b.len == 1 + strlen(want));
+	}
+	ev_buf_free(&b);
+}
+
 static void test_growth(void)
 {
 	ev_buf b = EV_BUF_INIT;
@@ -168,6 +194,7 @@ int main(void)
 	RUN(test_depth);
 	RUN(test_json_string);
 	RUN(test_json_string_offsets);
+	RUN(test_put_i64);
 	RUN(test_growth);
 	RUN(test_array_room);
 	RUN(test_utf8);

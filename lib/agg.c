@@ -151,7 +151,7 @@ static int uniq_add(struct one *o, const void *key, size_t len)
 		uniq_next(o, &pos, &k, &n);
 		if (n == len && memcmp(k, key, len) == 0)
 			return 0;
-		if (!(o->seen = ev_ht_new()) || ev_ht_put(o->seen, k, n, o) < 0 ||
+		if (!(o->seen = ev_ht_new_kept()) || ev_ht_put(o->seen, k, n, o) < 0 ||
 		    ev_ht_put(o->seen, key, len, o) < 0)
 			return -1;
 		free(o->one);

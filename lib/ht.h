@@ -9,6 +9,10 @@
 typedef struct ev_ht ev_ht;
 
 ev_ht *ev_ht_new(void);
+/* A table for keys that stay until it is freed (a set of distinct values): their copies are
+ * kept in blocks of the table, not allocated one by one; a deleted key's copy stays there
+ * until ev_ht_free. */
+ev_ht *ev_ht_new_kept(void);
 /* Frees the table and its copies of the keys; values are the caller's. */
 void ev_ht_free(ev_ht *t);
 void *ev_ht_get(const ev_ht *t, const void *key, size_t len);

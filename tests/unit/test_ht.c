@@ -91,8 +91,40 @@ static void test_add(void)
 	ev_ht_free(b);
 }
 
+/* A table of kept keys: the same slots and answers as one that allocates each key, long keys
+ * and short, and deletes leave the others found. */
+static void test_kept(void)
+{
+	ev_ht *a = ev_ht_new_kept(), *b = ev_ht_new();
+	char key[200000];
+	memset(key, 'k', sizeof(key));
+	for (int i = 0; i < 3000; i++) {
+		size_t pl = (size_t)snprintf(key, 16, "%d-", i); /* unique, then k's */
+		size_t n = i % 500 == 0 ? sizeof(key) - (size_t)i : pl + (size_t)(i % 40);
+		key[pl] = 'k';
+		CHECK(ev_ht_add(a, key, n, (void *)(intptr_t)(i + 1)) == 1);
+		ev_ht_put(b, key, n, (void *)(intptr_t)(i + 1));
+		if (i % 7 == 0) {
+			CHECK(ev_ht_del(a, key, n) == (void *)(intptr_t)(i + 1));
+			ev_ht_del(b, key, n);
+		}
+	}
+	CHECK(ev_ht_count(a) == ev_ht_count(b) && ev_ht_bytes(a) == ev_ht_bytes(b));
+	size_t pa = 0, pb = 0, la, lb;
+	const void *ka, *kb;
+	void *va, *vb;
+	while (ev_ht_next(a, &pa, &ka, &la, &va)) {
+		CHECK(ev_ht_next(b, &pb, &kb, &lb, &vb) && la == lb && memcmp(ka, kb, la) == 0 &&
+		      va == vb && ev_ht_get(a, ka, la) == va);
+	}
+	CHECK(!ev_ht_next(b, &pb, &kb, &lb, &vb));
+	ev_ht_free(a);
+	ev_ht_free(b);
+}
+
 int main(void)
 {
+	RUN(test_kept);
 	RUN(test_add);
 	RUN(test_bytes);
 	RUN(test_random);

@@ -144,14 +144,14 @@ static int uniq_next(const struct one *o, size_t *pos, const void **key, size_t 
 static int uniq_add(struct one *o, const void *key, size_t len)
 {
 	if (o->seen)
-		return ev_ht_get(o->seen, key, len) ? 0 : ev_ht_put(o->seen, key, len, o);
+		return ev_ht_add(o->seen, key, len, o) < 0 ? -1 : 0;
 	if (o->one) {
 		size_t pos = 0, n;
 		const void *k;
 		uniq_next(o, &pos, &k, &n);
 		if (n == len && memcmp(k, key, len) == 0)
 			return 0;
-		if (!(o->seen = ev_ht_new()) || ev_ht_put(o->seen, k, n, o) < 0 ||
+		if (!(o->seen = ev_ht_new_kept()) || ev_ht_put(o->seen, k, n, o) < 0 ||
 		    ev_ht_put(o->seen, key, len, o) < 0)
 			return -1;
 		free(o->one);

@@ -19,6 +19,14 @@ int64_t ev_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ev_wall_ms_coarse(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) < 0)
+		return ev_wall_ms();
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int ev_sleep_ms(int64_t ms)
 {
 	if (ms <= 0)

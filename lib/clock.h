@@ -9,6 +9,9 @@
 uint64_t ev_mono_ns(void);
 /* Wall clock in milliseconds since the epoch (what records and checkpoints carry). */
 int64_t ev_wall_ms(void);
+/* The wall clock as of the kernel's last tick (a few ms behind at most), several times
+ * cheaper to read: for a time taken per record, where ms do not matter (idleness). */
+int64_t ev_wall_ms_coarse(void);
 /* Sleep ms milliseconds (none when ms <= 0). A signal whose handler runs meanwhile (a tool's
  * SIGTERM or SIGINT: a shutdown request) ends the sleep early, so that the caller looks at
  * why and can stop gracefully; a signal without a handler does not wake it. Returns 0 after

@@ -38,7 +38,9 @@ static int put_opt_string(ev_buf *out, const char *key, const char *val, int *fi
 {
 	if (!val)
 		return 0;
-	int rc = ev_buf_printf(out, "%s\"%s\":", *first ? "" : ",", key);
+	int rc = ev_buf_puts(out, *first ? "\"" : ",\"");
+	rc |= ev_buf_puts(out, key);
+	rc |= ev_buf_puts(out, "\":");
 	*first = 0;
 	return rc | ev_buf_json_string(out, val, strlen(val));
 }
@@ -72,9 +74,16 @@ int ev_deadletter_format_contract(ev_buf *out, const ev_deadletter *d, const cha
 		rc |= ev_buf_puts(out, ",\"contract\":");
 		rc |= ev_buf_puts(out, contract_json);
 	}
-	if (d->line)
+	/* Written for every dead letter: no printf. */
+	if (d->line && d->line <= INT64_MAX) {
+		rc |= ev_buf_puts(out, ",\"line\":");
+		rc |= ev_buf_put_i64(out, (int64_t)d->line);
+	} else if (d->line) {
 		rc |= ev_buf_printf(out, ",\"line\":%llu", (unsigned long long)d->line);
-	rc |= ev_buf_printf(out, ",\"at\":%lld}", (long long)d->at);
+	}
+	rc |= ev_buf_puts(out, ",\"at\":");
+	rc |= ev_buf_put_i64(out, d->at);
+	rc |= ev_buf_putc(out, '}');
 	return rc;
 }
 

@@ -68,69 +68,91 @@ bool has_nul(std::string_view s)
 	return std::memchr(s.data(), '\0', s.size()) != nullptr;
 }
 
-// Append v (and its subtree) with its key, v within depth containers; false when jansson would
-// not read it the same.
-bool flatten(ev_fj *p, element v, std::string_view key, bool keyed, int depth)
+// The next node, keyed unless at the root or in an array; NULL when jansson would refuse the key.
+inline ev_fj_node *start_node(ev_fj *p, std::string_view key, bool keyed)
 {
-	size_t at = p->n++;
-	ev_fj_node &nd = p->nodes[at]; // nodes never grows during a parse
+	ev_fj_node &nd = p->nodes[p->n++]; // nodes never grows during a parse
 	nd.key = nd.str = nullptr;
 	nd.key_len = 0;
 	nd.len = 0;
 	if (keyed) {
 		if (p->maybe_nul && has_nul(key))
-			return false;
+			return nullptr;
 		nd.key = key.data();
 		nd.key_len = static_cast<uint32_t>(key.size());
 	}
-	switch (v.type()) {
-	case element_type::NULL_VALUE: nd.type = EV_FJ_NULL; break;
+	return &nd;
+}
+
+bool flatten(ev_fj *p, element v, element_type t, std::string_view key, bool keyed, int depth);
+
+// Append v (and its subtree) with its key, v within depth containers; false when jansson would
+// not read it the same. A scalar is written here, without a call: most values are.
+inline __attribute__((always_inline)) bool append(ev_fj *p, element v, std::string_view key,
+						  bool keyed, int depth)
+{
+	element_type t = v.type();
+	if (t == element_type::ARRAY || t == element_type::OBJECT)
+		return flatten(p, v, t, key, keyed, depth);
+	ev_fj_node *nd = start_node(p, key, keyed);
+	if (!nd)
+		return false;
+	switch (t) {
+	case element_type::NULL_VALUE: nd->type = EV_FJ_NULL; break;
 	case element_type::BOOL:
-		nd.type = v.get_bool().value_unsafe() ? EV_FJ_TRUE : EV_FJ_FALSE;
+		nd->type = v.get_bool().value_unsafe() ? EV_FJ_TRUE : EV_FJ_FALSE;
 		break;
 	case element_type::INT64:
-		nd.type = EV_FJ_INT;
-		nd.num.i = v.get_int64().value_unsafe();
+		nd->type = EV_FJ_INT;
+		nd->num.i = v.get_int64().value_unsafe();
 		break;
 	case element_type::UINT64: return false; // jansson: "too big integer"
 	case element_type::DOUBLE:
-		nd.type = EV_FJ_REAL;
-		nd.num.d = v.get_double().value_unsafe();
+		nd->type = EV_FJ_REAL;
+		nd->num.d = v.get_double().value_unsafe();
 		break;
 	case element_type::STRING: {
 		std::string_view s = v.get_string().value_unsafe();
 		if (p->maybe_nul && has_nul(s))
 			return false; // jansson refuses \u0000 unless told otherwise
-		nd.type = EV_FJ_STRING;
-		nd.str = s.data();
-		nd.len = static_cast<uint32_t>(s.size());
+		nd->type = EV_FJ_STRING;
+		nd->str = s.data();
+		nd->len = static_cast<uint32_t>(s.size());
 		break;
 	}
-	case element_type::ARRAY: {
-		nd.type = EV_FJ_ARRAY;
+	default: break; // containers: above
+	}
+	nd->end = static_cast<uint32_t>(p->n);
+	return true;
+}
+
+// Append the array or object v (of type t) and its subtree, as append does.
+bool flatten(ev_fj *p, element v, element_type t, std::string_view key, bool keyed, int depth)
+{
+	size_t at = p->n;
+	ev_fj_node *nd = start_node(p, key, keyed);
+	if (!nd)
+		return false;
+	p->depth = std::max(p->depth, depth + 1);
+	if (t == element_type::ARRAY) {
+		nd->type = EV_FJ_ARRAY;
 		simdjson::dom::array a = v.get_array().value_unsafe();
-		p->depth = std::max(p->depth, depth + 1);
 		for (element x : a) {
-			if (!flatten(p, x, {}, false, depth + 1))
+			if (!append(p, x, {}, false, depth + 1))
 				return false;
-			nd.len++;
+			nd->len++;
 		}
-		break;
-	}
-	case element_type::OBJECT: {
-		nd.type = EV_FJ_OBJECT;
+	} else {
+		nd->type = EV_FJ_OBJECT;
 		simdjson::dom::object o = v.get_object().value_unsafe();
-		p->depth = std::max(p->depth, depth + 1);
 		for (auto m : o) {
-			if (!flatten(p, m.value, m.key, true, depth + 1))
+			if (!append(p, m.value, m.key, true, depth + 1))
 				return false;
-			nd.len++;
+			nd->len++;
 		}
-		break;
 	}
-	}
-	nd.end = static_cast<uint32_t>(p->n);
-	return nd.type != EV_FJ_OBJECT || !has_duplicate(p, at);
+	nd->end = static_cast<uint32_t>(p->n);
+	return nd->type != EV_FJ_OBJECT || !has_duplicate(p, at);
 }
 
 } // namespace
@@ -165,7 +187,7 @@ const ev_fj_node *ev_fj_parse(ev_fj *p, const char *text, size_t len, size_t *n)
 		p->depth = 0;
 		// A U+0000 can only come from this escape (a raw NUL is not JSON).
 		p->maybe_nul = has_nul_escape(text, len);
-		if (!flatten(p, root, {}, false, 0))
+		if (!append(p, root, {}, false, 0))
 			return nullptr;
 	} catch (const std::bad_alloc &) {
 		return nullptr;

@@ -12,11 +12,20 @@ struct slot {
 	void *value;
 };
 
+/* A block of key copies of a table made by ev_ht_new_kept. */
+struct block {
+	struct block *next;
+	size_t used, cap;
+	char data[];
+};
+
 struct ev_ht {
 	struct slot *slots;
 	size_t cap; /* a power of two */
 	size_t count;
-	size_t key_bytes; /* of the copies of the keys */
+	size_t key_bytes;    /* of the copies of the keys */
+	int kept;            /* the copies are in blocks, not one allocation each */
+	struct block *block; /* the newest block, the others after it */
 };
 
 uint64_t ev_hash(const void *data, size_t len)
@@ -45,12 +54,24 @@ ev_ht *ev_ht_new(void)
 	return t;
 }
 
+ev_ht *ev_ht_new_kept(void)
+{
+	ev_ht *t = ev_ht_new();
+	if (t)
+		t->kept = 1;
+	return t;
+}
+
 void ev_ht_free(ev_ht *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->cap; i++)
+	for (size_t i = 0; !t->kept && i < t->cap; i++)
 		free(t->slots[i].key);
+	for (struct block *b = t->block, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
 	free(t->slots);
 	free(t);
 }
@@ -86,24 +107,67 @@ static int grow(ev_ht *t)
 	return 0;
 }
 
+/* Room for n bytes of key copy: its own allocation, or in the table's blocks (each twice the
+ * last, from 64 bytes to 64 KiB, or the key's size). NULL when out of memory. */
+static char *key_room(ev_ht *t, size_t n)
+{
+	if (!t->kept)
+		return malloc(n);
+	struct block *b = t->block;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = b ? (b->cap < 65536 ? 2 * b->cap : b->cap) : 64;
+		if (cap < n)
+			cap = n;
+		if (!(b = malloc(sizeof(*b) + cap)))
+			return NULL;
+		b->next = t->block;
+		b->used = 0;
+		b->cap = cap;
+		t->block = b;
+	}
+	b->used += n;
+	return b->data + b->used - n;
+}
+
+/* Fill the empty slot s with a copy of key. */
+static int fill(ev_ht *t, struct slot *s, const void *key, size_t len, uint64_t h, void *value)
+{
+	s->key = key_room(t, len ? len : 1);
+	if (!s->key)
+		return -1;
+	memcpy(s->key, key, len);
+	s->len = len;
+	s->hash = h;
+	s->value = value;
+	t->count++;
+	t->key_bytes += len ? len : 1;
+	return 0;
+}
+
 int ev_ht_put(ev_ht *t, const void *key, size_t len, void *value)
 {
 	if ((t->count + 1) * 4 > t->cap * 3 && grow(t) < 0)
 		return -1;
 	uint64_t h = ev_hash(key, len);
 	struct slot *s = lookup(t, key, len, h);
-	if (!s->key) {
-		s->key = malloc(len ? len : 1);
-		if (!s->key)
-			return -1;
-		memcpy(s->key, key, len);
-		s->len = len;
-		s->hash = h;
-		t->count++;
-		t->key_bytes += len ? len : 1;
-	}
+	if (!s->key)
+		return fill(t, s, key, len, h, value);
 	s->value = value;
 	return 0;
+}
+
+int ev_ht_add(ev_ht *t, const void *key, size_t len, void *value)
+{
+	uint64_t h = ev_hash(key, len);
+	struct slot *s = lookup(t, key, len, h);
+	if (s->key)
+		return 0;
+	if ((t->count + 1) * 4 > t->cap * 3) {
+		if (grow(t) < 0)
+			return -1;
+		s = lookup(t, key, len, h);
+	}
+	return fill(t, s, key, len, h, value) < 0 ? -1 : 1;
 }
 
 void *ev_ht_del(ev_ht *t, const void *key, size_t len)
@@ -113,7 +177,8 @@ void *ev_ht_del(ev_ht *t, const void *key, size_t len)
 		return NULL;
 	void *value = s->value;
 	t->key_bytes -= s->len ? s->len : 1;
-	free(s->key);
+	if (!t->kept)
+		free(s->key);
 	s->key = NULL;
 	t->count--;
 	/* Re-insert the rest of the cluster so that no probe sequence is cut. */

@@ -111,8 +111,12 @@ int ev_json_scalar_fj(ev_buf *out, const ev_fj_node *n)
 
 int ev_json_bytes_field(ev_buf *out, const char *key, const char *s, size_t n)
 {
-	if (ev_utf8_valid(s, n))
-		return ev_buf_printf(out, "\"%s\":", key) | ev_buf_json_string(out, s, n);
+	if (ev_utf8_valid(s, n)) {
+		int rc = ev_buf_putc(out, '"');
+		rc |= ev_buf_puts(out, key);
+		rc |= ev_buf_puts(out, "\":");
+		return rc | ev_buf_json_string(out, s, n);
+	}
 	int rc = ev_buf_printf(out, "\"%s_b64\":\"", key);
 	rc |= ev_base64_encode(out, s, n);
 	return rc | ev_buf_putc(out, '"');

@@ -14,7 +14,45 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* {"NAME":{"topic":"TOPIC" */
+static int put_head(ev_buf *out, const char *name, const char *topic)
+{
+	int rc = ev_buf_putc(out, '{');
+	rc |= ev_buf_json_string(out, name, strlen(name));
+	rc |= ev_buf_puts(out, ":{\"topic\":");
+	return rc | ev_buf_json_string(out, topic, strlen(topic));
+}
+
+/* The head of name and topic: head's text, written again only when they changed. */
+static int cached_head(ev_meta_head *head, const char *name, const char *topic)
+{
+	size_t nlen = strlen(name), tlen = strlen(topic);
+	if (head->key.len == nlen + 1 + tlen && memcmp(head->key.data, name, nlen + 1) == 0 &&
+	    memcmp(head->key.data + nlen + 1, topic, tlen) == 0)
+		return 0;
+	ev_buf_reset(&head->key);
+	ev_buf_reset(&head->text);
+	int rc = ev_buf_append(&head->key, name, nlen + 1);
+	rc |= ev_buf_append(&head->key, topic, tlen);
+	rc |= put_head(&head->text, name, topic);
+	if (rc)
+		ev_buf_reset(&head->key); /* not a valid cache */
+	return rc;
+}
+
+void ev_meta_head_free(ev_meta_head *head)
+{
+	ev_buf_free(&head->key);
+	ev_buf_free(&head->text);
+}
+
 int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *payload, size_t len)
+{
+	return ev_meta_insert_cached(out, NULL, name, m, payload, len);
+}
+
+int ev_meta_insert_cached(ev_buf *out, ev_meta_head *head, const char *name, const ev_meta *m,
+			  const void *payload, size_t len)
 {
 	const char *p = payload ? payload : "";
 	size_t first = 0, last = len;
@@ -26,10 +64,12 @@ int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *
 
 	/* Blanks before the object are kept before it, so the payload can be restored exactly. */
 	int rc = object ? ev_buf_append(out, p, first) : 0;
-	rc |= ev_buf_putc(out, '{');
-	rc |= ev_buf_json_string(out, name, strlen(name));
-	rc |= ev_buf_puts(out, ":{\"topic\":");
-	rc |= ev_buf_json_string(out, m->topic, strlen(m->topic));
+	if (!head)
+		rc |= put_head(out, name, m->topic);
+	else if (cached_head(head, name, m->topic) < 0)
+		return -1;
+	else
+		rc |= ev_buf_append(out, head->text.data, head->text.len);
 	/* Written for every message a consumer reads: no printf. */
 	rc |= ev_buf_puts(out, ",\"partition\":") | ev_buf_put_i64(out, m->partition);
 	rc |= ev_buf_puts(out, ",\"offset\":") | ev_buf_put_i64(out, m->offset);
@@ -136,11 +176,13 @@ static int find_schema_id(const char *line, size_t len, const char *name, size_t
 	const char *end = memchr(line + start, '}', len - start);
 	if (!end)
 		return 0;
-	const char *p = line + start, *k = NULL;
-	for (; p + sizeof(key) - 1 < end; p++)
-		if (memcmp(p, key, sizeof(key) - 1) == 0) {
-			k = p + sizeof(key) - 1;
-			break;
+	/* The first key that ends before end, found by its '_' (rare in provenance: one memchr). */
+	const size_t klen = sizeof(key) - 1, us = 7; /* key[us] == '_' */
+	const char *p = NULL, *k = NULL, *u = line + start + us, *last = end - (klen - us);
+	for (; !k && u < last && (u = memchr(u, '_', (size_t)(last - u))); u++)
+		if (memcmp(u - us, key, klen) == 0) {
+			p = u - us;
+			k = p + klen;
 		}
 	if (!k || p[-1] != ',') /* ev_meta_insert writes it after "ts" */
 		return 0;

@@ -36,6 +36,20 @@ typedef struct ev_meta {
 int ev_meta_insert(ev_buf *out, const char *name, const ev_meta *m, const void *payload,
 		   size_t len);
 
+/* The start of the provenance, {"NAME":{"topic":"TOPIC", kept from one message to the next by
+ * a caller that writes every message it consumes (ev_meta_insert_cached); zeroed to start,
+ * freed with ev_meta_head_free. */
+typedef struct ev_meta_head {
+	ev_buf key; /* NAME, a NUL, TOPIC: what text was written for */
+	ev_buf text;
+} ev_meta_head;
+void ev_meta_head_free(ev_meta_head *head);
+
+/* ev_meta_insert, the same bytes, the head taken from head when name and the topic are the
+ * ones it was written for (written into it otherwise); head NULL: ev_meta_insert. */
+int ev_meta_insert_cached(ev_buf *out, ev_meta_head *head, const char *name, const ev_meta *m,
+			  const void *payload, size_t len);
+
 /* The provenance of a line written by ev_meta_insert. */
 typedef struct ev_meta_span {
 	const char *json; /* the provenance object's text, within the line */

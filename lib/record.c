@@ -20,6 +20,8 @@ struct ev_record_reader {
 	ev_agg_value *values;
 	ev_buf *vbufs; /* the values' texts */
 	size_t *lens;  /* of the field names: ts, meta, keys, aggregates' */
+	ev_buf *khead; /* each key's ["," ]"NAME": in the window key, written once */
+	char *again;   /* aggregate i reads the field of aggregate i - 1 (sum, min, max of it) */
 };
 
 /* A parsed record seen through one parser: values are opaque handles, NULL when absent. */
@@ -161,17 +163,16 @@ static inline __attribute__((always_inline)) int walk(ev_record_reader *r,
 		if (!(v = ops->member(d, d->root, o->keys[i], r->lens[2 + i])))
 			return bad(fast, why, "missing_key", o->keys[i],
 				   "the record has no value for a key field");
-		if (i)
-			ev_buf_putc(&r->key, ',');
-		ev_buf_json_string(&r->key, o->keys[i], strlen(o->keys[i]));
-		ev_buf_putc(&r->key, ':');
+		ev_buf_append(&r->key, r->khead[i].data, r->khead[i].len);
 		int k = ops->key_text(&r->key, v);
 		if (k != 0)
 			return k < 0 ? READ_OOM : READ_FALLBACK;
 	}
 	for (size_t i = 0; i < o->naggs; i++) {
 		const ev_agg_spec *a = &o->aggs[i];
-		v = a->field ? ops->member(d, d->root, a->field, r->lens[2 + o->nkeys + i]) : NULL;
+		if (!r->again[i])
+			v = a->field ? ops->member(d, d->root, a->field, r->lens[2 + o->nkeys + i])
+				     : NULL;
 		int k = ops->value(d, &r->values[i], a, v, &r->vbufs[i]);
 		if (k != 0)
 			return k < 0 ? READ_OOM : READ_FALLBACK;
@@ -237,7 +238,20 @@ ev_record_reader *ev_record_reader_new(const ev_record_opts *o)
 	r->values = calloc(o->naggs ? o->naggs : 1, sizeof(*r->values));
 	r->vbufs = calloc(o->naggs ? o->naggs : 1, sizeof(*r->vbufs));
 	r->lens = calloc(2 + (size_t)o->nkeys + o->naggs, sizeof(*r->lens));
-	if (!r->values || !r->vbufs || !r->lens) {
+	r->khead = calloc(o->nkeys ? (size_t)o->nkeys : 1, sizeof(*r->khead));
+	r->again = calloc(o->naggs ? o->naggs : 1, 1);
+	for (size_t i = 1; r->again && i < o->naggs; i++)
+		r->again[i] = o->aggs[i].field && o->aggs[i - 1].field &&
+			      strcmp(o->aggs[i].field, o->aggs[i - 1].field) == 0;
+	for (int i = 0; r->khead && i < o->nkeys; i++) {
+		int rc = i ? ev_buf_putc(&r->khead[i], ',') : 0;
+		rc |= ev_buf_json_string(&r->khead[i], o->keys[i], strlen(o->keys[i]));
+		if ((rc | ev_buf_putc(&r->khead[i], ':')) < 0) {
+			ev_record_reader_free(r);
+			return NULL;
+		}
+	}
+	if (!r->values || !r->vbufs || !r->lens || !r->khead || !r->again) {
 		ev_record_reader_free(r);
 		return NULL;
 	}
@@ -260,6 +274,10 @@ void ev_record_reader_free(ev_record_reader *r)
 	free(r->vbufs);
 	free(r->values);
 	free(r->lens);
+	for (int i = 0; r->khead && i < r->o.nkeys; i++)
+		ev_buf_free(&r->khead[i]);
+	free(r->khead);
+	free(r->again);
 	ev_buf_free(&r->key);
 	ev_buf_free(&r->topic);
 	free(r);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "control.h"
 #include "deadletter.h"
@@ -310,7 +311,7 @@ static int dead_letter(ev_validator *v, const ev_verdict *out, const char *raw, 
 		.source_json = span->json,
 		.source_len = span->json_len,
 		.line = lineno,
-		.at = at,
+		.at = at == EV_VALIDATE_NOW ? ev_wall_ms() : at,
 	};
 	return ev_deadletter_format_contract(envelope, &d, v->opts.contract_json);
 }

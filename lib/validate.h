@@ -56,10 +56,13 @@ typedef struct ev_verdict {
 	int fast; /* valid, and judged so by the fast path alone (jansson was not called) */
 } ev_verdict;
 
+/* at for "now": the clock is read when a dead letter is written, not for every line. */
+#define EV_VALIDATE_NOW INT64_MIN
+
 /* Judge one line (without its terminator; line_flags from ev_reader_next). When it is not
  * valid and envelope is not NULL, the dead-letter envelope (no newline) is appended to
- * envelope, with lineno and at (epoch ms). Pointers in *out stay valid until the next call.
- * Returns 0, or -1 when out of memory. */
+ * envelope, with lineno and at (epoch ms, or EV_VALIDATE_NOW). Pointers in *out stay valid
+ * until the next call. Returns 0, or -1 when out of memory. */
 int ev_validator_judge(ev_validator *v, const char *line, size_t len, int line_flags,
 		       uint64_t lineno, int64_t at, ev_verdict *out, ev_buf *envelope);
 

@@ -106,7 +106,7 @@ static int judge_framed(struct evvalidate *v, const char *line, size_t len, int 
 		return 0;
 	ev_validator *val = id_validator(v, own, json);
 	if (!val ||
-	    ev_validator_judge(val, line, len, flags, lineno, ev_wall_ms(), verdict, env) < 0)
+	    ev_validator_judge(val, line, len, flags, lineno, EV_VALIDATE_NOW, verdict, env) < 0)
 		return -1;
 	return verdict->valid ? 0 : 1;
 }
@@ -121,7 +121,7 @@ static int judge(struct evvalidate *v, const char *line, size_t len, int flags, 
 		return -1;
 	if (!framed) {
 		ev_buf_reset(&v->env);
-		if (ev_validator_judge(v->validator, line, len, flags, lineno, ev_wall_ms(),
+		if (ev_validator_judge(v->validator, line, len, flags, lineno, EV_VALIDATE_NOW,
 				       &verdict, v->dlq ? &v->env : NULL) < 0)
 			return -1;
 	}

@@ -196,7 +196,7 @@ static int record(struct evwindow *e, const char *line, size_t len)
 	e->len = len;
 	if (e->narriving)
 		arrived(e, rec.partition);
-	r = ev_window_add(e->win, &rec, ev_wall_ms(), e->err, sizeof(e->err));
+	r = ev_window_add(e->win, &rec, ev_wall_ms_coarse(), e->err, sizeof(e->err));
 	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
 }
 

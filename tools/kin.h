@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "coordinator.h"
 #include "kafka.h"
+#include "meta.h"
 #include "metrics.h"
 #include "msgfmt.h"
 #include "ndjson.h"
@@ -106,6 +107,7 @@ struct kin {
 	int fatal;
 	int stopped_by_checkpoints; /* too many failed: reported, the job stops */
 	int64_t committed_due;      /* a checkpoint complete, its committed line not written yet */
+	ev_meta_head meta_head; /* --meta-field: the provenance's start, kept between messages */
 };
 
 /* A partition this consumer reads: end-of-partition state and the offset to store

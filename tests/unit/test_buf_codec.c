@@ -16,6 +16,80 @@ static void test_json_string(void)
 	ev_buf_reset(&b);
 	ev_buf_json_string(&b, "x\0y", 3);
 	CHECK_STR(b.data, "\"x\\u0000y\"");
+	/* Escapes that outgrow the room taken for the string as it is, appended after text. */
+	ev_buf_free(&b);
+	ev_buf_puts(&b, "k:");
+	char ctl[300];
+	for (size_t i = 0; i < sizeof(ctl); i++)
+		ctl[i] = (char)(i % 2 ? 0x1f : '"');
+	ev_buf_json_string(&b, ctl, sizeof(ctl));
+	CHECK(b.len == 2 + 2 + 150 * 2 + 150 * 6 && b.data[b.len] == '\0');
+	CHECK(strncmp(b.data, "k:\"\\\"\\u001f\\\"", 13) == 0);
+	CHECK(strcmp(b.data + b.len - 7, "\\u001f\"") == 0);
+	ev_buf_reset(&b);
+	ev_buf_json_string(&b, NULL, 0);
+	CHECK_STR(b.data, "\"\"");
+	ev_buf_free(&b);
+}
+
+/* Every byte that needs an escape, at every offset of a word, among bytes that do not (ASCII
+ * and UTF-8): as a byte-by-byte escaper writes them. */
+static void test_json_string_offsets(void)
+{
+	static const char special[] = {'"', '\\', '\n', 0x01, 0x1f, 0x00};
+	static const char plain[] = {'a', 0x20, 0x7f, (char)0xc3, (char)0xa9, '!', '#', '['};
+	ev_buf b = EV_BUF_INIT, want = EV_BUF_INIT;
+	for (size_t k = 0; k < sizeof(special); k++) {
+		for (size_t at = 0; at < 24; at++) {
+			char s[24];
+			for (size_t i = 0; i < sizeof(s); i++)
+				s[i] = plain[i % sizeof(plain)];
+			s[at] = special[k];
+			ev_buf_reset(&b);
+			ev_buf_reset(&want);
+			ev_buf_json_string(&b, s, sizeof(s));
+			ev_buf_putc(&want, '"');
+			for (size_t i = 0; i < sizeof(s); i++) {
+				if (i != at)
+					ev_buf_putc(&want, s[i]);
+				else if (s[i] == '"' || s[i] == '\\')
+					ev_buf_printf(&want, "\\%c", s[i]);
+				else if (s[i] == '\n')
+					ev_buf_puts(&want, "\\n");
+				else
+					ev_buf_printf(&want, "\\u%04x", (unsigned)s[i]);
+			}
+			ev_buf_putc(&want, '"');
+			CHECK(b.len == want.len && memcmp(b.data, want.data, b.len) == 0);
+		}
+	}
+	ev_buf_free(&b);
+	ev_buf_free(&want);
+}
+
+/* Integers as printf writes them: the edges, every length, and the powers of ten around. */
+static void test_put_i64(void)
+{
+	int64_t vals[200];
+	size_t n = 0;
+	vals[n++] = INT64_MIN;
+	vals[n++] = INT64_MAX;
+	vals[n++] = 0;
+	for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10) {
+		int64_t around[] = {p - 1, p, p + 1, 7 * p + 3, -p, -(p - 1)};
+		for (size_t i = 0; i < sizeof(around) / sizeof(around[0]); i++)
+			vals[n++] = around[i];
+	}
+	vals[n++] = 1732406400123;
+	ev_buf b = EV_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "%lld", (long long)vals[i]);
+		ev_buf_reset(&b);
+		ev_buf_puts(&b, "x");
+		CHECK(ev_buf_put_i64(&b, vals[i]) == 0);
+		CHECK(strcmp(b.data + 1, want) == 0 && b.len == 1 + strlen(want));
+	}
 	ev_buf_free(&b);
 }
 
@@ -119,6 +193,8 @@ int main(void)
 {
 	RUN(test_depth);
 	RUN(test_json_string);
+	RUN(test_json_string_offsets);
+	RUN(test_put_i64);
 	RUN(test_growth);
 	RUN(test_array_room);
 	RUN(test_utf8);

@@ -62,8 +62,70 @@ static void test_bytes(void)
 	ev_ht_free(t);
 }
 
+/* ev_ht_add inserts only a new key, and grows the table as ev_ht_get then ev_ht_put would. */
+static void test_add(void)
+{
+	ev_ht *a = ev_ht_new(), *b = ev_ht_new();
+	int x, y;
+	CHECK(ev_ht_add(a, "k", 1, &x) == 1);
+	CHECK(ev_ht_add(a, "k", 1, &y) == 0);
+	CHECK(ev_ht_get(a, "k", 1) == &x && ev_ht_count(a) == 1);
+	ev_ht_put(b, "k", 1, &x);
+	for (int i = 0; i < 2000; i++) {
+		char key[16];
+		size_t n = (size_t)snprintf(key, sizeof(key), "u%d", i % 700);
+		int added = ev_ht_add(a, key, n, &x);
+		CHECK(added == (i < 700));
+		if (!ev_ht_get(b, key, n))
+			ev_ht_put(b, key, n, &x);
+		CHECK(ev_ht_bytes(a) == ev_ht_bytes(b));
+	}
+	size_t pa = 0, pb = 0, la, lb;
+	const void *ka, *kb;
+	void *va, *vb;
+	while (ev_ht_next(a, &pa, &ka, &la, &va)) { /* the same order: the same slots */
+		CHECK(ev_ht_next(b, &pb, &kb, &lb, &vb) && la == lb && memcmp(ka, kb, la) == 0);
+	}
+	CHECK(!ev_ht_next(b, &pb, &kb, &lb, &vb));
+	ev_ht_free(a);
+	ev_ht_free(b);
+}
+
+/* A table of kept keys: the same slots and answers as one that allocates each key, long keys
+ * and short, and deletes leave the others found. */
+static void test_kept(void)
+{
+	ev_ht *a = ev_ht_new_kept(), *b = ev_ht_new();
+	char key[200000];
+	memset(key, 'k', sizeof(key));
+	for (int i = 0; i < 3000; i++) {
+		size_t pl = (size_t)snprintf(key, 16, "%d-", i); /* unique, then k's */
+		size_t n = i % 500 == 0 ? sizeof(key) - (size_t)i : pl + (size_t)(i % 40);
+		key[pl] = 'k';
+		CHECK(ev_ht_add(a, key, n, (void *)(intptr_t)(i + 1)) == 1);
+		ev_ht_put(b, key, n, (void *)(intptr_t)(i + 1));
+		if (i % 7 == 0) {
+			CHECK(ev_ht_del(a, key, n) == (void *)(intptr_t)(i + 1));
+			ev_ht_del(b, key, n);
+		}
+	}
+	CHECK(ev_ht_count(a) == ev_ht_count(b) && ev_ht_bytes(a) == ev_ht_bytes(b));
+	size_t pa = 0, pb = 0, la, lb;
+	const void *ka, *kb;
+	void *va, *vb;
+	while (ev_ht_next(a, &pa, &ka, &la, &va)) {
+		CHECK(ev_ht_next(b, &pb, &kb, &lb, &vb) && la == lb && memcmp(ka, kb, la) == 0 &&
+		      va == vb && ev_ht_get(a, ka, la) == va);
+	}
+	CHECK(!ev_ht_next(b, &pb, &kb, &lb, &vb));
+	ev_ht_free(a);
+	ev_ht_free(b);
+}
+
 int main(void)
 {
+	RUN(test_kept);
+	RUN(test_add);
 	RUN(test_bytes);
 	RUN(test_random);
 	return test_report();

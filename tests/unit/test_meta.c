@@ -84,8 +84,30 @@ static void test_absent(void)
 	ev_buf_free(&orig);
 }
 
+/* The cached head gives the bytes of ev_meta_insert, for a topic and name that change too. */
+static void test_cached(void)
+{
+	ev_meta_head head = {EV_BUF_INIT, EV_BUF_INIT};
+	ev_buf a = EV_BUF_INIT, b = EV_BUF_INIT;
+	ev_meta other = m;
+	other.topic = "ev\"ents";
+	const ev_meta *ms[] = {&m, &m, &other, &m};
+	const char *names[] = {"_src", "_src", "_src", "_meta"};
+	for (int i = 0; i < 4; i++) {
+		ev_buf_reset(&a);
+		ev_buf_reset(&b);
+		CHECK(ev_meta_insert(&a, names[i], ms[i], " {\"a\":1}", 8) == 0);
+		CHECK(ev_meta_insert_cached(&b, &head, names[i], ms[i], " {\"a\":1}", 8) == 0);
+		CHECK_STR(b.data, a.data);
+	}
+	ev_meta_head_free(&head);
+	ev_buf_free(&a);
+	ev_buf_free(&b);
+}
+
 int main(void)
 {
+	RUN(test_cached);
 	RUN(test_objects);
 	RUN(test_wrapped);
 	RUN(test_rejected);

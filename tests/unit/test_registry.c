@@ -63,6 +63,20 @@ static void test_meta_schema_id(void)
 	CHECK(ev_meta_schema_id(line.data, line.len, "_src", &id) == 0); /* the payload's own */
 	CHECK(ev_meta_drop_schema_id(&orig, line.data, line.len, "_src") == 0 && orig.len == 0);
 	CHECK(ev_meta_schema_id("{\"a\":1}", 7, "_src", &id) == 0);
+	/* Underscores before it (the key is found by its own); the first one counts; one that
+	 * ends at the provenance's '}' has no value. */
+	static const char *const lines[] = {
+		"{\"_src\":{\"topic\":\"my_events_\",\"ts\":1,\"schema_id\":7},\"a\":1}",
+		"{\"_src\":{\"x_schema_id\":1,\"schema_id\":7,\"schema_id\":8},\"a\":1}",
+		"{\"_src\":{\"topic\":\"t\",\"schema_id\":},\"a\":1}",
+		"{\"_src\":{\"schema_id\":7},\"a\":1}",
+	};
+	static const int want[] = {7, 7, 0, 0};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		id = 0;
+		int found = ev_meta_schema_id(lines[i], strlen(lines[i]), "_src", &id);
+		CHECK(found == (want[i] != 0) && id == want[i]);
+	}
 	ev_buf_free(&line);
 	ev_buf_free(&orig);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_retry.c: the sleep a shutdown signal ends, and the retry budget over the backoff. */
+/* test_retry.c: the clocks, the sleep a shutdown signal ends, and the retry budget over the
+ * backoff. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <sys/wait.h>
@@ -53,6 +54,15 @@ static void test_sleep(void)
 	waitpid(pid, NULL, 0);
 }
 
+/* The coarse wall clock trails the precise one by a tick at most, never leads it. */
+static void test_coarse_clock(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		int64_t coarse = ev_wall_ms_coarse(), wall = ev_wall_ms();
+		CHECK(coarse <= wall && wall - coarse < 50);
+	}
+}
+
 static void test_retry_budget(void)
 {
 	ev_backoff b;
@@ -84,6 +94,7 @@ static void test_retry_budget(void)
 
 int main(void)
 {
+	RUN(test_coarse_clock);
 	RUN(test_retry_budget);
 	RUN(test_sleep);
 	return test_report();

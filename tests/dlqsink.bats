@@ -3,9 +3,21 @@
 # dlqsink.bats: dead letters to a file or topic, durable on barriers, and replay.
 bats_require_minimum_version 1.5.0
 
+# Loaded here rather than in setup() so that the teardown below replaces the helpers' one.
+load helpers/common
+load helpers/broker
+
 setup() {
-	load helpers/common
 	cd "$BATS_TEST_TMPDIR" || return
+}
+
+teardown() {
+	local pids
+	pids=$(jobs -p)
+	# shellcheck disable=SC2086 # one pid per word
+	[ -z "$pids" ] || kill $pids 2>/dev/null || true
+	# a test that froze the broker of tests/services resumes it, whatever happened
+	[ ! -f "$BATS_TEST_TMPDIR/broker.paused" ] || resume_broker
 }
 
 envelopes() {
@@ -335,6 +347,11 @@ records_at_least() {
 	[ "$(records_as "$1" read_uncommitted | wc -l)" -ge "$2" ]
 }
 
+# The process $1 has ended.
+exited() {
+	if kill -0 "$1" 2> /dev/null; then return 1; fi
+}
+
 # The broker refuses an envelope of an open transaction after all: the topic's limit was
 # lowered after dlqsink learned it. The transaction cannot commit and its abort is not to be
 # trusted (librdkafka 2.0 against Kafka 4 could time out and end fenced): a new producer fences
@@ -382,6 +399,56 @@ records_at_least() {
 		--claim-store "file://$PWD/store"
 	[ "$(printf '%s\n' "$output" | grep -cx "$(jq -r .raw big)")" -eq 1 ]
 	[ "${#lines[@]}" -eq 4 ]
+	wait_for 5 none_open "evpipe.j-$topic."
+}
+
+# The broker goes down while a transaction is open (issue 18: with kin killed during a broker
+# outage, both side-output dlqsinks of the job waited in librdkafka for minutes and the job
+# never ended). The input ends without an end line (a stop: the open transaction is to be
+# aborted, which needs the broker), then SIGTERM: every wait for the brokers is bounded, and a
+# stop signal leaves them --timeout (3 s here) to answer. dlqsink exits 1 saying so within
+# seconds, while the broker is still down; it is resumed at once (the broker is shared: it is
+# frozen with SIGSTOP rather than killed, which would cost every test a minute of log
+# recovery), and a restart of dlqsink fences the transaction left open: the committed dead
+# letters are there once, nothing is left open.
+@test "exactly once: the broker down with a transaction open, SIGTERM ends dlqsink within seconds; a restart leaves nothing open" {
+	need_services
+	topic=$(new_topic eos-down)
+	mkfifo in
+	dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" --timeout 3s \
+		--checkpoint-store "file://$PWD/store" < in 2> err 3>&- &
+	pid=$!
+	exec 7> in
+	{
+		envelopes 1 3
+		echo '{"__evpipe":"barrier","id":1,"ts":1}'
+		echo '{"__evpipe":"committed","id":1}'
+		envelopes 4 5 # in the open transaction
+	} >&7
+	wait_for 30 records_at_least "$topic" 5
+	[ "$(records_as "$topic" read_committed)" = "$(envelopes 1 3)" ]
+	pause_broker
+	local t0=$SECONDS
+	envelopes 6 6 >&7 # queued, not deliverable
+	exec 7>&-
+	sleep 1
+	kill -TERM "$pid"
+	wait_for 15 exited "$pid" || {
+		echo "dlqsink still waits $((SECONDS - t0)) s after the broker went down" >&2
+		kill -KILL "$pid"
+		resume_broker
+		false
+	}
+	local elapsed=$((SECONDS - t0)) status=0
+	wait "$pid" || status=$?
+	resume_broker
+	cat err >&2
+	echo "dlqsink ended $elapsed s after the broker went down, exit status $status" >&2
+	[ "$status" -eq 1 ]
+	grep -q "'$topic': cannot abort the transaction: a stop signal came, and the brokers did not answer within 3000 ms after it" err
+	run -0 --separate-stderr timeout 120 dlqsink -b "$KAFKA_BROKERS" -t "$topic" \
+		--job "j-$topic" --checkpoint-store "file://$PWD/store" --restore latest < /dev/null
+	[ "$(records_as "$topic" read_committed)" = "$(envelopes 1 3)" ]
 	wait_for 5 none_open "evpipe.j-$topic."
 }
 

@@ -45,8 +45,8 @@ static void deadline_start(deadline *t, const ev_txn_limits *lim)
 	t->stop_end = 0;
 }
 
-/* The next slice to wait, in ms, or 0 when the time is up. */
-static int deadline_slice(deadline *t)
+/* The next slice to wait, in ms (at most max), or 0 when the time is up. */
+static int deadline_slice(deadline *t, int max)
 {
 	uint64_t now = ev_mono_ns();
 	if (!t->stop_end && ev_tool_stop_requested())
@@ -55,7 +55,7 @@ static int deadline_slice(deadline *t)
 	if (now >= end)
 		return 0;
 	uint64_t ms = (end - now) / 1000000u;
-	return ms > 500 ? 500 : ms ? (int)ms : 1;
+	return ms > (uint64_t)max ? max : ms ? (int)ms : 1;
 }
 
 /* -1 with "what: ..." in err: the time of t is up. */
@@ -72,17 +72,21 @@ static int timed_out(const deadline *t, const char *what, char *err, size_t errl
 	return -1;
 }
 
-/* Call a transactional call (a closure: fn(rk, arg, timeout)) in slices until it succeeds, fails
- * for good, or the time of lim is up. Returns 0, or -1 with "what: ..." in err. */
+/* A slice of a call that resumes where it was when called again after a timeout. */
+#define SLICE_MS 500
+
+/* Call a transactional call (a closure: fn(rk, arg, timeout)) in slices of at most slice_ms
+ * until it succeeds, fails for good, or the time of lim is up. Returns 0, or -1 with "what:
+ * ..." in err, or with *last, the error that is not retriable. */
 static int bounded(rd_kafka_t *rk, rd_kafka_error_t *(*fn)(rd_kafka_t *, void *, int), void *arg,
-		   const ev_txn_limits *lim, const char *what, char *err, size_t errlen,
-		   rd_kafka_error_t **last)
+		   int slice_ms, const ev_txn_limits *lim, const char *what, char *err,
+		   size_t errlen, rd_kafka_error_t **last)
 {
 	deadline t;
 	int ms;
 	deadline_start(&t, lim);
 	*last = NULL;
-	while ((ms = deadline_slice(&t)) > 0) {
+	while ((ms = deadline_slice(&t, slice_ms)) > 0) {
 		rd_kafka_error_t *e = fn(rk, arg, ms);
 		if (!e)
 			return 0;
@@ -129,7 +133,8 @@ int ev_txn_init(rd_kafka_t *rk, int64_t txn_timeout_ms, const ev_txn_limits *lim
 {
 	rd_kafka_error_t *e;
 	/* Fencing waits for the broker to abort what the last incarnation left open. */
-	if (bounded(rk, call_init, NULL, lim, "cannot start transactions", err, errlen, &e) == 0)
+	if (bounded(rk, call_init, NULL, SLICE_MS, lim, "cannot start transactions", err, errlen,
+		    &e) == 0)
 		return 0;
 	if (!e)
 		return -1;
@@ -158,7 +163,7 @@ int ev_txn_flush(rd_kafka_t *rk, const ev_txn_limits *lim, char *err, size_t err
 	int ms = 1;
 	char fatal[256];
 	deadline_start(&t, lim);
-	while (rd_kafka_outq_len(rk) > 0 && (ms = deadline_slice(&t)) > 0) {
+	while (rd_kafka_outq_len(rk) > 0 && (ms = deadline_slice(&t, SLICE_MS)) > 0) {
 		if (rd_kafka_fatal_error(rk, fatal, sizeof(fatal))) {
 			snprintf(err, errlen, "cannot deliver: %s (fatal)", fatal);
 			return -1;
@@ -179,7 +184,9 @@ int ev_txn_commit(rd_kafka_t *rk, const char *marker_group, const char *topic, i
 		struct marker m = {rd_kafka_topic_partition_list_new(1),
 				   rd_kafka_consumer_group_metadata_new(marker_group)};
 		rd_kafka_topic_partition_list_add(m.offsets, topic, 0)->offset = id;
-		int rc = bounded(rk, call_send_offsets, &m, lim,
+		/* Not resumable: a call again starts over, so each has the time a stop leaves. */
+		int rc = bounded(rk, call_send_offsets, &m,
+				 lim->stop_ms > SLICE_MS ? lim->stop_ms : SLICE_MS, lim,
 				 "cannot add the checkpoint's marker to the transaction", err,
 				 errlen, &e);
 		rd_kafka_consumer_group_metadata_destroy(m.group);
@@ -190,8 +197,8 @@ int ev_txn_commit(rd_kafka_t *rk, const char *marker_group, const char *topic, i
 					  err, errlen)
 				 : -1;
 	}
-	if (bounded(rk, call_commit, NULL, lim, "cannot commit the transaction", err, errlen, &e) ==
-	    0)
+	if (bounded(rk, call_commit, NULL, SLICE_MS, lim, "cannot commit the transaction", err,
+		    errlen, &e) == 0)
 		return 0;
 	return e ? failed(e, "cannot commit the transaction", err, errlen) : -1;
 }
@@ -199,8 +206,8 @@ int ev_txn_commit(rd_kafka_t *rk, const char *marker_group, const char *topic, i
 int ev_txn_abort(rd_kafka_t *rk, const ev_txn_limits *lim, char *err, size_t errlen)
 {
 	rd_kafka_error_t *e;
-	if (bounded(rk, call_abort, NULL, lim, "cannot abort the transaction", err, errlen, &e) ==
-	    0)
+	if (bounded(rk, call_abort, NULL, SLICE_MS, lim, "cannot abort the transaction", err,
+		    errlen, &e) == 0)
 		return 0;
 	return e ? failed(e, "cannot abort the transaction", err, errlen) : -1;
 }

@@ -29,7 +29,8 @@ void ev_txn_marker_group(ev_buf *b, const char *txid);
 /* How long a call below may wait for the brokers: at most wait_ms in all, and at most stop_ms
  * from the moment a stop signal is requested (ev_tool_stop_requested), so that SIGTERM ends a
  * wait on brokers that are down. librdkafka is called in slices of at most half a second (a
- * transactional call that timed out resumes where it was). A call that runs out of time fails
+ * transactional call that timed out resumes where it was), send_offsets_to_transaction, which
+ * starts over when called again, in slices of stop_ms. A call that runs out of time fails
  * saying so. */
 typedef struct ev_txn_limits {
 	int wait_ms;

@@ -350,6 +350,17 @@ static void producer_free(struct dlqsink *d)
 	d->discarding = 0;
 }
 
+/* After an abort: the reports of the envelopes it purged are served now, and not counted as
+ * failures of the next transaction. */
+static void discard_reports(struct dlqsink *d)
+{
+	d->discarding = 1;
+	rd_kafka_poll(d->rk, 0);
+	d->discarding = 0;
+	drop_oversize(d);
+	d->dl.failed = 0;
+}
+
 /* The largest envelope the topic takes, framing included: its max.message.bytes (the broker's
  * message.max.bytes for a topic not created yet), within the producer's message.max.bytes.
  * An envelope above it goes as a claim check before it is produced, so that a refusal by the
@@ -444,6 +455,7 @@ static int txn_redo(struct dlqsink *d, int healthy)
 	if (rc == 0 && healthy) {
 		if (ev_txn_abort(d->rk, &d->lim, msg, sizeof(msg)) == 0) {
 			ev_counter_inc(d->m_txn_aborted);
+			discard_reports(d);
 			d->in_txn = 0;
 		} else {
 			rc = txn_recreate(d, msg);
@@ -657,9 +669,8 @@ static int txn_finish(struct dlqsink *d)
 			return -1;
 	} else {
 		ev_counter_inc(d->m_txn_aborted);
+		discard_reports(d); /* the aborted copies */
 	}
-	drop_oversize(d);
-	d->dl.failed = 0; /* the aborted copies */
 	d->in_txn = 0;
 	return 0;
 }

@@ -592,3 +592,85 @@ int ev_kafka_read_all(rd_kafka_t *consumer, const char *topic, int timeout_ms,
 	}
 	return rc;
 }
+
+/* The value of config name of one resource, by DescribeConfigs within timeout_ms into *val.
+ * Returns 0, 1 when the resource has no such value (an unknown topic), or -1 with a message
+ * in err. */
+static int describe_config(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *resource,
+			   const char *name, int timeout_ms, int64_t *val, char *err, size_t errlen)
+{
+	char e[256];
+	rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(type, resource);
+	rd_kafka_AdminOptions_t *opts =
+		rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+	rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, e, sizeof(e));
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_DescribeConfigs(rk, &res, 1, opts, q);
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+	int rc = -1;
+	const rd_kafka_DescribeConfigs_result_t *r =
+		ev ? rd_kafka_event_DescribeConfigs_result(ev) : NULL;
+	size_t n = 0;
+	const rd_kafka_ConfigResource_t **rs =
+		r && !rd_kafka_event_error(ev) ? rd_kafka_DescribeConfigs_result_resources(r, &n)
+					       : NULL;
+	if (!ev) {
+		snprintf(err, errlen, "no answer within %d ms", timeout_ms);
+	} else if (!r || rd_kafka_event_error(ev)) {
+		snprintf(err, errlen, "%s", rd_kafka_event_error_string(ev));
+	} else if (n != 1) {
+		snprintf(err, errlen, "no configuration of '%s' in the answer", resource);
+	} else if (rd_kafka_ConfigResource_error(rs[0])) {
+		rc = rd_kafka_ConfigResource_error(rs[0]) == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+			     ? 1
+			     : -1;
+		snprintf(err, errlen, "%s", rd_kafka_ConfigResource_error_string(rs[0]));
+	} else {
+		size_t cnt = 0;
+		const rd_kafka_ConfigEntry_t **c = rd_kafka_ConfigResource_configs(rs[0], &cnt);
+		rc = 1;
+		for (size_t i = 0; i < cnt && rc == 1; i++) {
+			const char *v = rd_kafka_ConfigEntry_value(c[i]);
+			if (strcmp(rd_kafka_ConfigEntry_name(c[i]), name) == 0 && v) {
+				*val = strtoll(v, NULL, 10);
+				rc = 0;
+			}
+		}
+		if (rc)
+			snprintf(err, errlen, "'%s' has no %s", resource, name);
+	}
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_AdminOptions_destroy(opts);
+	rd_kafka_ConfigResource_destroy(res);
+	return rc;
+}
+
+int ev_kafka_max_message_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t *max,
+			       char *err, size_t errlen)
+{
+	char e[256], id[16];
+	int rc = describe_config(rk, RD_KAFKA_RESOURCE_TOPIC, topic, "max.message.bytes",
+				 timeout_ms, max, e, sizeof(e));
+	if (rc == 1) {
+		/* Not created yet: it will have the broker's default. */
+		const struct rd_kafka_metadata *md = NULL;
+		rd_kafka_resp_err_t r = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+		if (r || md->broker_cnt < 1) {
+			snprintf(e, sizeof(e), "%s", r ? rd_kafka_err2str(r) : "no broker");
+			rc = -1;
+		} else {
+			snprintf(id, sizeof(id), "%d", (int)md->brokers[0].id);
+			rc = describe_config(rk, RD_KAFKA_RESOURCE_BROKER, id, "message.max.bytes",
+					     timeout_ms, max, e, sizeof(e));
+		}
+		if (md)
+			rd_kafka_metadata_destroy(md);
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot read the largest message '%s' takes: %s", topic, e);
+		return -1;
+	}
+	return 0;
+}

@@ -130,6 +130,14 @@ int ev_kafka_read_all(rd_kafka_t *consumer, const char *topic, int timeout_ms,
 		      int (*fn)(void *arg, const rd_kafka_message_t *msg), void *arg, char *err,
 		      size_t errlen);
 
+/* The largest record batch the brokers accept for topic, the limit of every message
+ * produced to it: the topic's max.message.bytes, or, for a topic that does not exist yet,
+ * the broker's message.max.bytes (what an auto-created topic gets), read with the Admin API
+ * (DescribeConfigs) within timeout_ms. Returns 0 with *max set, or -1 with a message in err
+ * (no answer, or the configuration may not be described). */
+int ev_kafka_max_message_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t *max,
+			       char *err, size_t errlen);
+
 /* Call fn(topic, partition, lag) for every partition of a librdkafka statistics JSON document
  * (statistics.interval.ms) whose lag is known: the partition's end minus the consumer's
  * position, as Kafka's records-lag. Returns 0, or -1 when it does not parse. */

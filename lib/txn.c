@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "kafka.h"
+#include "tool.h"
 
 void ev_txn_id(ev_buf *b, const char *job, const char *stage, const char *topic)
 {
@@ -30,14 +32,112 @@ static int failed(rd_kafka_error_t *e, const char *what, char *err, size_t errle
 	return -1;
 }
 
-int ev_txn_init(rd_kafka_t *rk, int64_t txn_timeout_ms, int timeout_ms, char *err, size_t errlen)
+/* The time left to a call bounded by lim (ev_txn_limits). */
+typedef struct deadline {
+	const ev_txn_limits *lim;
+	uint64_t end, stop_end; /* ev_mono_ns; stop_end 0 until a stop is requested */
+} deadline;
+
+static void deadline_start(deadline *t, const ev_txn_limits *lim)
+{
+	t->lim = lim;
+	t->end = ev_mono_ns() + (uint64_t)lim->wait_ms * 1000000u;
+	t->stop_end = 0;
+}
+
+/* The next slice to wait, in ms (at most max), or 0 when the time is up. */
+static int deadline_slice(deadline *t, int max)
+{
+	uint64_t now = ev_mono_ns();
+	if (!t->stop_end && ev_tool_stop_requested())
+		t->stop_end = now + (uint64_t)t->lim->stop_ms * 1000000u;
+	uint64_t end = t->stop_end && t->stop_end < t->end ? t->stop_end : t->end;
+	if (now >= end)
+		return 0;
+	uint64_t ms = (end - now) / 1000000u;
+	return ms > (uint64_t)max ? max : ms ? (int)ms : 1;
+}
+
+/* -1 with "what: ..." in err: the time of t is up. */
+static int timed_out(const deadline *t, const char *what, char *err, size_t errlen)
+{
+	if (t->stop_end)
+		snprintf(err, errlen,
+			 "%s: a stop signal came, and the brokers did not answer within "
+			 "%d ms after it",
+			 what, t->lim->stop_ms);
+	else
+		snprintf(err, errlen, "%s: the brokers did not answer within %d ms", what,
+			 t->lim->wait_ms);
+	return -1;
+}
+
+/* A slice of a call that resumes where it was when called again after a timeout. */
+#define SLICE_MS 500
+
+/* Call a transactional call (a closure: fn(rk, arg, timeout)) in slices of at most slice_ms
+ * until it succeeds, fails for good, or the time of lim is up. Returns 0, or -1 with "what:
+ * ..." in err, or with *last, the error that is not retriable. */
+static int bounded(rd_kafka_t *rk, rd_kafka_error_t *(*fn)(rd_kafka_t *, void *, int), void *arg,
+		   int slice_ms, const ev_txn_limits *lim, const char *what, char *err,
+		   size_t errlen, rd_kafka_error_t **last)
+{
+	deadline t;
+	int ms;
+	deadline_start(&t, lim);
+	*last = NULL;
+	while ((ms = deadline_slice(&t, slice_ms)) > 0) {
+		rd_kafka_error_t *e = fn(rk, arg, ms);
+		if (!e)
+			return 0;
+		if (!rd_kafka_error_is_retriable(e)) {
+			*last = e;
+			return -1;
+		}
+		rd_kafka_error_destroy(e);
+	}
+	return timed_out(&t, what, err, errlen);
+}
+
+static rd_kafka_error_t *call_init(rd_kafka_t *rk, void *arg, int ms)
+{
+	(void)arg;
+	return rd_kafka_init_transactions(rk, ms);
+}
+
+static rd_kafka_error_t *call_commit(rd_kafka_t *rk, void *arg, int ms)
+{
+	(void)arg;
+	return rd_kafka_commit_transaction(rk, ms);
+}
+
+static rd_kafka_error_t *call_abort(rd_kafka_t *rk, void *arg, int ms)
+{
+	(void)arg;
+	return rd_kafka_abort_transaction(rk, ms);
+}
+
+struct marker {
+	rd_kafka_topic_partition_list_t *offsets;
+	rd_kafka_consumer_group_metadata_t *group;
+};
+
+static rd_kafka_error_t *call_send_offsets(rd_kafka_t *rk, void *arg, int ms)
+{
+	struct marker *m = arg;
+	return rd_kafka_send_offsets_to_transaction(rk, m->offsets, m->group, ms);
+}
+
+int ev_txn_init(rd_kafka_t *rk, int64_t txn_timeout_ms, const ev_txn_limits *lim, char *err,
+		size_t errlen)
 {
 	rd_kafka_error_t *e;
 	/* Fencing waits for the broker to abort what the last incarnation left open. */
-	while ((e = rd_kafka_init_transactions(rk, timeout_ms)) && rd_kafka_error_is_retriable(e))
-		rd_kafka_error_destroy(e);
-	if (!e)
+	if (bounded(rk, call_init, NULL, SLICE_MS, lim, "cannot start transactions", err, errlen,
+		    &e) == 0)
 		return 0;
+	if (!e)
+		return -1;
 	if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT) {
 		snprintf(err, errlen,
 			 "the broker refuses a transaction timeout of %" PRId64
@@ -57,35 +157,59 @@ int ev_txn_begin(rd_kafka_t *rk, char *err, size_t errlen)
 	return e ? failed(e, "cannot begin a transaction", err, errlen) : 0;
 }
 
+int ev_txn_flush(rd_kafka_t *rk, const ev_txn_limits *lim, char *err, size_t errlen)
+{
+	deadline t;
+	int ms = 1;
+	char fatal[256];
+	deadline_start(&t, lim);
+	while (rd_kafka_outq_len(rk) > 0 && (ms = deadline_slice(&t, SLICE_MS)) > 0) {
+		if (rd_kafka_fatal_error(rk, fatal, sizeof(fatal))) {
+			snprintf(err, errlen, "cannot deliver: %s (fatal)", fatal);
+			return -1;
+		}
+		rd_kafka_flush(rk, ms);
+	}
+	if (rd_kafka_outq_len(rk) > 0)
+		return timed_out(&t, "cannot deliver every message", err, errlen);
+	rd_kafka_poll(rk, 0); /* the last delivery reports */
+	return 0;
+}
+
 int ev_txn_commit(rd_kafka_t *rk, const char *marker_group, const char *topic, int64_t id,
-		  int timeout_ms, char *err, size_t errlen)
+		  const ev_txn_limits *lim, char *err, size_t errlen)
 {
 	rd_kafka_error_t *e = NULL;
 	if (id > 0) {
-		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_topic_partition_list_add(l, topic, 0)->offset = id;
-		rd_kafka_consumer_group_metadata_t *g =
-			rd_kafka_consumer_group_metadata_new(marker_group);
-		while ((e = rd_kafka_send_offsets_to_transaction(rk, l, g, timeout_ms)) &&
-		       rd_kafka_error_is_retriable(e))
-			rd_kafka_error_destroy(e);
-		rd_kafka_consumer_group_metadata_destroy(g);
-		rd_kafka_topic_partition_list_destroy(l);
-		if (e)
-			return failed(e, "cannot add the checkpoint's marker to the transaction",
-				      err, errlen);
+		struct marker m = {rd_kafka_topic_partition_list_new(1),
+				   rd_kafka_consumer_group_metadata_new(marker_group)};
+		rd_kafka_topic_partition_list_add(m.offsets, topic, 0)->offset = id;
+		/* Not resumable: a call again starts over, so each has the time a stop leaves. */
+		int rc = bounded(rk, call_send_offsets, &m,
+				 lim->stop_ms > SLICE_MS ? lim->stop_ms : SLICE_MS, lim,
+				 "cannot add the checkpoint's marker to the transaction", err,
+				 errlen, &e);
+		rd_kafka_consumer_group_metadata_destroy(m.group);
+		rd_kafka_topic_partition_list_destroy(m.offsets);
+		if (rc < 0)
+			return e ? failed(e,
+					  "cannot add the checkpoint's marker to the transaction",
+					  err, errlen)
+				 : -1;
 	}
-	while ((e = rd_kafka_commit_transaction(rk, timeout_ms)) && rd_kafka_error_is_retriable(e))
-		rd_kafka_error_destroy(e);
-	return e ? failed(e, "cannot commit the transaction", err, errlen) : 0;
+	if (bounded(rk, call_commit, NULL, SLICE_MS, lim, "cannot commit the transaction", err,
+		    errlen, &e) == 0)
+		return 0;
+	return e ? failed(e, "cannot commit the transaction", err, errlen) : -1;
 }
 
-int ev_txn_abort(rd_kafka_t *rk, int timeout_ms, char *err, size_t errlen)
+int ev_txn_abort(rd_kafka_t *rk, const ev_txn_limits *lim, char *err, size_t errlen)
 {
 	rd_kafka_error_t *e;
-	while ((e = rd_kafka_abort_transaction(rk, timeout_ms)) && rd_kafka_error_is_retriable(e))
-		rd_kafka_error_destroy(e);
-	return e ? failed(e, "cannot abort the transaction", err, errlen) : 0;
+	if (bounded(rk, call_abort, NULL, SLICE_MS, lim, "cannot abort the transaction", err,
+		    errlen, &e) == 0)
+		return 0;
+	return e ? failed(e, "cannot abort the transaction", err, errlen) : -1;
 }
 
 int ev_txn_committed_id(rd_kafka_conf_t *conf, const char *marker_group, const char *topic,

@@ -26,19 +26,35 @@ void ev_txn_id(ev_buf *b, const char *job, const char *stage, const char *topic)
 /* "evpipe-txn.<transactional.id>" into b (reset first): the group that holds the marker. */
 void ev_txn_marker_group(ev_buf *b, const char *txid);
 
+/* How long a call below may wait for the brokers: at most wait_ms in all, and at most stop_ms
+ * from the moment a stop signal is requested (ev_tool_stop_requested), so that SIGTERM ends a
+ * wait on brokers that are down. librdkafka is called in slices of at most half a second (a
+ * transactional call that timed out resumes where it was), send_offsets_to_transaction, which
+ * starts over when called again, in slices of stop_ms. A call that runs out of time fails
+ * saying so. */
+typedef struct ev_txn_limits {
+	int wait_ms;
+	int stop_ms;
+} ev_txn_limits;
+
 /* Fence every earlier producer of rk's transactional.id and abort the transaction it left
  * open (init_transactions). A transaction timeout the broker refuses is said as such, with
  * txn_timeout_ms, the value rk was configured with. Returns 0, or -1 with a message in err. */
-int ev_txn_init(rd_kafka_t *rk, int64_t txn_timeout_ms, int timeout_ms, char *err, size_t errlen);
+int ev_txn_init(rd_kafka_t *rk, int64_t txn_timeout_ms, const ev_txn_limits *lim, char *err,
+		size_t errlen);
 /* Begin a transaction. Returns 0, or -1 with a message in err. */
 int ev_txn_begin(rd_kafka_t *rk, char *err, size_t errlen);
+/* Wait until every message produced is acknowledged or failed (their delivery reports
+ * served). Returns 0, or -1 with a message in err: the time ran out, or rk has a fatal error. */
+int ev_txn_flush(rd_kafka_t *rk, const ev_txn_limits *lim, char *err, size_t errlen);
 /* Commit the open transaction together with the marker of checkpoint id (0: no marker).
- * Returns 0, or -1 with a message in err: the transaction did not commit (the caller cannot
- * go on with this producer; a restore resolves it). */
+ * Returns 0, or -1 with a message in err: the transaction did not commit, or it is not known
+ * whether it did (the caller cannot go on with this producer; ev_txn_committed_id tells). */
 int ev_txn_commit(rd_kafka_t *rk, const char *marker_group, const char *topic, int64_t id,
-		  int timeout_ms, char *err, size_t errlen);
-/* Abort the open transaction. Returns 0, or -1 with a message in err. */
-int ev_txn_abort(rd_kafka_t *rk, int timeout_ms, char *err, size_t errlen);
+		  const ev_txn_limits *lim, char *err, size_t errlen);
+/* Abort the open transaction. Returns 0, or -1 with a message in err (the caller cannot go on
+ * with this producer: a new one, by its init, fences it and aborts its transaction). */
+int ev_txn_abort(rd_kafka_t *rk, const ev_txn_limits *lim, char *err, size_t errlen);
 
 /* The checkpoint whose marker marker_group holds for topic (0: none yet), read by a consumer
  * of conf (taken; isolation.level read_committed, so a marker of a transaction still open is

@@ -3,9 +3,21 @@
 # dlqsink.bats: dead letters to a file or topic, durable on barriers, and replay.
 bats_require_minimum_version 1.5.0
 
+# Loaded here rather than in setup() so that the teardown below replaces the helpers' one.
+load helpers/common
+load helpers/broker
+
 setup() {
-	load helpers/common
 	cd "$BATS_TEST_TMPDIR" || return
+}
+
+teardown() {
+	local pids
+	pids=$(jobs -p)
+	# shellcheck disable=SC2086 # one pid per word
+	[ -z "$pids" ] || kill $pids 2>/dev/null || true
+	# a test that froze the broker of tests/services resumes it, whatever happened
+	[ ! -f "$BATS_TEST_TMPDIR/broker.paused" ] || resume_broker
 }
 
 envelopes() {
@@ -142,16 +154,28 @@ control_bytes_record() {
 	topic=$(new_topic dlq-broker)
 	control_bytes_record > big.ndjson
 	evvalidate --contract "$EVPIPE_ROOT/contracts/event.schema.json" --dlq dl.ndjson < big.ndjson
-	# librdkafka would take 4 MB: the broker's limit is what refuses it. With a checkpoint
-	# store the topic is written in a transaction, which the refusal aborts: it is written
-	# again with the claim check, and committed at the end of the stream.
-	{ envelopes 1 2; cat dl.ndjson; envelopes 3 4; echo '{"__evpipe":"end"}'; } |
-		dlqsink -b "$KAFKA_BROKERS" -t "$topic" -X message.max.bytes=4000000 \
-			--checkpoint-store "file://$PWD/store" --job jf
+	# librdkafka would take 4 MB: the topic's limit (the broker's message.max.bytes, 1 MB)
+	# is the one. dlqsink learns it at start and sends the claim check at once: the broker
+	# never refuses an envelope, and the transaction commits at the end of the stream with
+	# no abort (a refusal would make it abortable).
+	{ envelopes 1 2; cat dl.ndjson; envelopes 3 4; echo '{"__evpipe":"end"}'; } > in
+	run -0 --separate-stderr timeout 60 dlqsink -b "$KAFKA_BROKERS" -t "$topic" \
+		-X message.max.bytes=4000000 --checkpoint-store "file://$PWD/store" --job jf < in
+	[[ "$stderr" == *"is too large for '$topic': its original bytes are in"* ]]
+	[[ "$stderr" != *"new producer"* ]]
 	sha=$(head -c -1 big.ndjson | sha256sum | cut -d' ' -f1)
 	[ "$(wc -c < "store/jf/claims/$sha")" -eq 200008 ]
 	kin -C -b "$KAFKA_BROKERS" -t "$topic" -e > got
 	[ "$(wc -l < got)" -eq 5 ]
+	# each once, the big one as its claim check; no aborted copy in the topic
+	{
+		printf '["{\\"n\\":%d}",null]\n' 1 2
+		printf '[null,"%s"]\n' "$sha"
+		printf '["{\\"n\\":%d}",null]\n' 3 4
+	} | sort > want
+	jq -c '[.raw, .raw_sha256]' got | sort > pairs
+	assert_same_file pairs want
+	[ "$(records_as "$topic" read_uncommitted | wc -l)" -eq 5 ]
 	dlqsink replay --file got --reason parse --checkpoint-store "file://$PWD/store" > back
 	assert_same_file back big.ndjson
 	# a claim whose object was altered is not replayed
@@ -302,6 +326,130 @@ manifests_at_least() {
 		--checkpoint-store "file://$PWD/tampered/store" --restore latest --restore-mismatch allow \
 		-X "transactional.id=evpipe.j-$src.dlqsink.$topic.t" < /dev/null
 	[[ "$stderr" == *"is altered"* ]]
+}
+
+# kafka-configs.sh --entity-type topics --entity-name $1 with the rest of the arguments, by the
+# broker's own classes.
+topic_config() {
+	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs t=$1
+	shift
+	java -cp "$libs/*" kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_BROKERS" \
+		--entity-type topics --entity-name "$t" "$@"
+}
+
+# The topic $1 has the configuration $2 (key=value).
+topic_has() {
+	topic_config "$1" --describe | grep -qF " $2 "
+}
+
+# The topic $1 has at least $2 records, committed or not.
+records_at_least() {
+	[ "$(records_as "$1" read_uncommitted | wc -l)" -ge "$2" ]
+}
+
+# The process $1 has ended.
+exited() {
+	if kill -0 "$1" 2> /dev/null; then return 1; fi
+}
+
+# The broker refuses an envelope of an open transaction after all: the topic's limit was
+# lowered after dlqsink learned it. The transaction cannot commit and its abort is not to be
+# trusted (librdkafka 2.0 against Kafka 4 could time out and end fenced): a new producer fences
+# the old one and aborts its transaction, the transaction's records are written again (the
+# refused envelope as a claim check, under the limit learned again) and committed once.
+@test "exactly once: an envelope refused inside a transaction (the topic's limit lowered meanwhile): a new producer writes the transaction again, once" {
+	need_services
+	topic=$(new_topic eos-lowered)
+	python3 -c 'import json; print(json.dumps({"reason": "schema", "raw": "y" * 60000}))' > big
+	mkfifo in
+	timeout 120 dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" \
+		--checkpoint-store "file://$PWD/store" < in 2> err 3>&- &
+	pid=$!
+	exec 7> in
+	envelopes 1 2 >&7
+	wait_for 30 records_at_least "$topic" 2
+	topic_config "$topic" --alter --add-config max.message.bytes=20000 > /dev/null
+	wait_for 20 topic_has "$topic" max.message.bytes=20000
+	cat big >&7
+	{
+		echo '{"__evpipe":"barrier","id":1,"ts":1}'
+		echo '{"__evpipe":"committed","id":1}'
+		envelopes 3 3
+		echo '{"__evpipe":"end"}'
+	} >&7
+	exec 7>&-
+	status=0
+	wait "$pid" || status=$?
+	cat err >&2
+	[ "$status" -eq 0 ]
+	grep -q "'$topic': the broker refused 1 dead letter(s) of the open transaction as too large: a new producer fences this one and aborts its transaction, whose dead letters are written again" err
+	sha=$(jq -j .raw big | sha256sum | cut -d' ' -f1)
+	[ "$(wc -c < "store/j-$topic/claims/$sha")" -eq 60000 ]
+	# checkpoint 1 logged the transaction written again: 1, 2 and the claim check
+	[ "$(jq -c .transaction.records "store/j-$topic/chk-0000000001/dlqsink.json")" = 3 ]
+	{
+		printf '["{\\"n\\":%d}",null]\n' 1 2 3
+		printf '[null,"%s"]\n' "$sha"
+	} | sort > want
+	records_as "$topic" read_committed | jq -c '[.raw, .raw_sha256]' | sort > got
+	assert_same_file got want
+	# the first copies of 1 and 2 were aborted
+	[ "$(records_as "$topic" read_uncommitted | wc -l)" -eq 6 ]
+	run -0 --separate-stderr dlqsink replay -b "$KAFKA_BROKERS" -t "$topic" \
+		--claim-store "file://$PWD/store"
+	[ "$(printf '%s\n' "$output" | grep -cx "$(jq -r .raw big)")" -eq 1 ]
+	[ "${#lines[@]}" -eq 4 ]
+	wait_for 5 none_open "evpipe.j-$topic."
+}
+
+# The broker goes down while a transaction is open (issue 18: with kin killed during a broker
+# outage, both side-output dlqsinks of the job waited in librdkafka for minutes and the job
+# never ended). The input ends without an end line (a stop: the open transaction is to be
+# aborted, which needs the broker), then SIGTERM: every wait for the brokers is bounded, and a
+# stop signal leaves them --timeout (3 s here) to answer. dlqsink exits 1 saying so within
+# seconds, while the broker is still down; it is resumed at once (the broker is shared: it is
+# frozen with SIGSTOP rather than killed, which would cost every test a minute of log
+# recovery), and a restart of dlqsink fences the transaction left open: the committed dead
+# letters are there once, nothing is left open.
+@test "exactly once: the broker down with a transaction open, SIGTERM ends dlqsink within seconds; a restart leaves nothing open" {
+	need_services
+	topic=$(new_topic eos-down)
+	mkfifo in
+	dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$topic" --timeout 3s \
+		--checkpoint-store "file://$PWD/store" < in 2> err 3>&- &
+	pid=$!
+	exec 7> in
+	{
+		envelopes 1 3
+		echo '{"__evpipe":"barrier","id":1,"ts":1}'
+		echo '{"__evpipe":"committed","id":1}'
+		envelopes 4 5 # in the open transaction
+	} >&7
+	wait_for 30 records_at_least "$topic" 5
+	[ "$(records_as "$topic" read_committed)" = "$(envelopes 1 3)" ]
+	pause_broker
+	local t0=$SECONDS
+	envelopes 6 6 >&7 # queued, not deliverable
+	exec 7>&-
+	sleep 1
+	kill -TERM "$pid"
+	wait_for 15 exited "$pid" || {
+		echo "dlqsink still waits $((SECONDS - t0)) s after the broker went down" >&2
+		kill -KILL "$pid"
+		resume_broker
+		false
+	}
+	local elapsed=$((SECONDS - t0)) status=0
+	wait "$pid" || status=$?
+	resume_broker
+	cat err >&2
+	echo "dlqsink ended $elapsed s after the broker went down, exit status $status" >&2
+	[ "$status" -eq 1 ]
+	grep -q "'$topic': cannot abort the transaction: a stop signal came, and the brokers did not answer within 3000 ms after it" err
+	run -0 --separate-stderr timeout 120 dlqsink -b "$KAFKA_BROKERS" -t "$topic" \
+		--job "j-$topic" --checkpoint-store "file://$PWD/store" --restore latest < /dev/null
+	[ "$(records_as "$topic" read_committed)" = "$(envelopes 1 3)" ]
+	wait_for 5 none_open "evpipe.j-$topic."
 }
 
 @test "exactly once: a transaction timeout above the broker's maximum is a clear error at start" {

@@ -70,6 +70,13 @@ struct dlqsink {
 	int64_t prepared;             /* the checkpoint whose part logs the open transaction */
 	ev_buf log;                   /* the records of the open transaction */
 	ev_buf held;                  /* records after the prepared barrier: the next transaction */
+	int64_t nlog, nheld;          /* the records in each */
+	rd_kafka_conf_t *prod_conf;   /* the producer's configuration, to create it again */
+	ev_txn_limits lim, init_lim;  /* the waits of transactional calls, and of a start's */
+	int recreated;                /* producers recreated since the last commit */
+	int discarding;               /* the producer is being destroyed: its reports are not */
+	int64_t max_bytes;            /* the largest envelope the topic takes (framing included) */
+	int relearn;                  /* the broker refused one below it: learn it again */
 	int ended;                    /* an end control line came: the stream is finished */
 	int64_t restored;             /* the checkpoint restored, its part */
 	json_t *restored_part;
@@ -91,8 +98,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 {
 	struct dlqsink *d = opaque;
 	(void)rk;
+	if (d->discarding)
+		return;
 	if (msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
 		/* Larger than the topic's max.message.bytes: sent again as a claim check. */
+		d->relearn = 1;
 		if (d->noversize == d->capoversize) {
 			size_t cap = d->capoversize ? 2 * d->capoversize : 8;
 			struct oversize *o = realloc(d->oversize, cap * sizeof(*o));
@@ -165,9 +175,20 @@ static int claim(struct dlqsink *d, const char *line, size_t len, ev_buf *out)
 
 static void txn_gauge(struct dlqsink *d);
 
-/* Produce one envelope; one too large for librdkafka's message.max.bytes goes as a claim
- * check. In a transaction (exactly-once) it is begun first, and the envelope as produced is
- * logged. Returns 0, or -1 when it could not be queued. */
+/* A record's framing in a record batch, at most: the batch's header (61 bytes) and the
+ * record's own (length, attributes, deltas, key and value lengths, header count). */
+#define RECORD_FRAMING 128
+
+/* The envelope is larger than the topic takes. */
+static int too_large(const struct dlqsink *d, size_t len, size_t keylen)
+{
+	return d->max_bytes > 0 && (int64_t)(len + keylen + RECORD_FRAMING) > d->max_bytes;
+}
+
+/* Produce one envelope; one too large for the topic (max_bytes) or for librdkafka's
+ * message.max.bytes goes as a claim check, before it is produced: a refusal by the broker
+ * would make the transaction abortable. In a transaction (exactly-once) it is begun first,
+ * and the envelope as produced is logged. Returns 0, or -1 when it could not be queued. */
 static int produce_envelope(struct dlqsink *d, const char *line, size_t len, const char *key,
 			    size_t keylen)
 {
@@ -181,8 +202,10 @@ static int produce_envelope(struct dlqsink *d, const char *line, size_t len, con
 		d->txn_began_ns = ev_mono_ns();
 	}
 	ev_buf small = EV_BUF_INIT;
-	rd_kafka_resp_err_t err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len,
-						   key, keylen, 0, NULL);
+	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+	if (!too_large(d, len, keylen))
+		err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len, key, keylen,
+				       0, NULL);
 	if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
 		if (claim(d, line, len, &small) < 0) {
 			ev_buf_free(&small);
@@ -194,10 +217,13 @@ static int produce_envelope(struct dlqsink *d, const char *line, size_t len, con
 				       0, NULL);
 	}
 	rd_kafka_poll(d->rk, 0);
-	if (!err && d->eos && ev_txn_log_add(&d->log, key, keylen, line, len) < 0) {
-		ev_error("out of memory");
-		ev_buf_free(&small);
-		return -1;
+	if (!err && d->eos) {
+		if (ev_txn_log_add(&d->log, key, keylen, line, len) < 0) {
+			ev_error("out of memory");
+			ev_buf_free(&small);
+			return -1;
+		}
+		d->nlog++;
 	}
 	ev_buf_free(&small);
 	if (err) {
@@ -241,11 +267,21 @@ static int resend_oversize(struct dlqsink *d)
 
 /* ---- Exactly-once: the transaction of each checkpoint (ADR 0021) ---------------------- */
 
+/* Producers recreated between two commits before dlqsink gives up. */
+#define RECREATE_MAX 3
+
 static void txn_gauge(struct dlqsink *d)
 {
 	if (d->eos)
-		ev_gauge_set(d->m_txn_records,
-			     (double)(ev_txn_log_count(&d->log) + ev_txn_log_count(&d->held)));
+		ev_gauge_set(d->m_txn_records, (double)(d->nlog + d->nheld));
+}
+
+/* The buffer b, emptied: its content is the caller's. */
+static ev_buf take_buf(ev_buf *b)
+{
+	ev_buf t = *b;
+	memset(b, 0, sizeof(*b));
+	return t;
 }
 
 /* Produce the records of a log (into the open transaction, begun when none is). Returns 0 or
@@ -263,6 +299,16 @@ static int txn_produce_log(struct dlqsink *d, const ev_buf *log)
 	return r;
 }
 
+/* Produce, in a new transaction, the records that waited after a barrier. */
+static int txn_produce_held(struct dlqsink *d)
+{
+	ev_buf held = take_buf(&d->held);
+	d->nheld = 0;
+	int rc = txn_produce_log(d, &held);
+	ev_buf_free(&held);
+	return rc;
+}
+
 static void drop_oversize(struct dlqsink *d)
 {
 	for (size_t i = 0; i < d->noversize; i++) {
@@ -272,37 +318,161 @@ static void drop_oversize(struct dlqsink *d)
 	d->noversize = 0;
 }
 
-/* The broker refused envelopes of the open transaction as too large: the transaction cannot
- * commit. Abort it and write its log again, those envelopes as claim checks. */
-static int txn_redo(struct dlqsink *d)
+/* The producer with its topic, from the saved configuration. Returns 0 or -1 (said). */
+static int producer_new(struct dlqsink *d)
+{
+	char err[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(d->prod_conf);
+	d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!d->rk) {
+		ev_error("cannot create Kafka producer: %s", err);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	d->rkt = rd_kafka_topic_new(d->rk, d->topic, NULL);
+	if (!d->rkt) {
+		ev_error("'%s': %s", d->topic, rd_kafka_err2str(rd_kafka_last_error()));
+		return -1;
+	}
+	return 0;
+}
+
+/* Destroy the producer; the reports of what it still held are not counted. */
+static void producer_free(struct dlqsink *d)
+{
+	d->discarding = 1;
+	if (d->rkt)
+		rd_kafka_topic_destroy(d->rkt);
+	if (d->rk)
+		rd_kafka_destroy(d->rk);
+	d->rkt = NULL;
+	d->rk = NULL;
+	d->discarding = 0;
+}
+
+/* After an abort: the reports of the envelopes it purged are served now, and not counted as
+ * failures of the next transaction. */
+static void discard_reports(struct dlqsink *d)
+{
+	d->discarding = 1;
+	rd_kafka_poll(d->rk, 0);
+	d->discarding = 0;
+	drop_oversize(d);
+	d->dl.failed = 0;
+}
+
+/* The largest envelope the topic takes, framing included: its max.message.bytes (the broker's
+ * message.max.bytes for a topic not created yet), within the producer's message.max.bytes.
+ * An envelope above it goes as a claim check before it is produced, so that a refusal by the
+ * broker does not make the transaction abortable. When it cannot be read, the producer's
+ * limit stands and the broker's refusal is what finds a larger envelope. Returns 0, or -1
+ * when the topic's limit could not be read (said). */
+static int learn_max_bytes(struct dlqsink *d)
+{
+	char err[512], val[32];
+	size_t n = sizeof(val);
+	int64_t topic;
+	d->max_bytes = 1000000; /* librdkafka's default */
+	if (rd_kafka_conf_get(d->prod_conf, "message.max.bytes", val, &n) == RD_KAFKA_CONF_OK)
+		d->max_bytes = strtoll(val, NULL, 10);
+	d->relearn = 0;
+	if (ev_kafka_max_message_bytes(d->rk, d->topic, (int)d->kafka.timeout_ms, &topic, err,
+				       sizeof(err)) < 0) {
+		ev_warn("%s: envelopes too large for it are found when the broker refuses them",
+			err);
+		return -1;
+	}
+	if (topic < d->max_bytes)
+		d->max_bytes = topic;
+	ev_debug("'%s' takes envelopes of up to %" PRId64 " bytes with their framing", d->topic,
+		 d->max_bytes);
+	return 0;
+}
+
+/* This producer cannot go on (a fatal error, a failed transaction, an abort or a commit that
+ * failed): a new one fences it and aborts its transaction (init_transactions), as a restart
+ * does; the caller writes the transaction's records again. At most RECREATE_MAX times between
+ * two commits. Returns 0, or -1 after saying why. */
+static int txn_recreate(struct dlqsink *d, const char *why)
+{
+	char err[512];
+	if (d->recreated >= RECREATE_MAX || ev_tool_stop_requested()) {
+		ev_error("'%s': %s; %s", d->topic, why,
+			 ev_tool_stop_requested()
+				 ? "stopping on a signal (a restart fences this producer)"
+				 : "the producer was recreated 3 times since the last commit: "
+				   "giving up");
+		return -1;
+	}
+	d->recreated++;
+	ev_warn("'%s': %s: a new producer fences this one and aborts its transaction, whose "
+		"dead letters are written again",
+		d->topic, why);
+	producer_free(d);
+	d->in_txn = 0;
+	d->dl.failed = 0;
+	drop_oversize(d);
+	if (producer_new(d) < 0)
+		return -1;
+	if (ev_txn_init(d->rk, d->txn_timeout_ms, &d->init_lim, err, sizeof(err)) < 0) {
+		ev_error("'%s': %s", d->topic, err);
+		return -1;
+	}
+	ev_counter_inc(d->m_txn_aborted);
+	return 0;
+}
+
+/* The open transaction cannot commit (the broker refused envelopes as too large, deliveries
+ * failed) or is renewed (healthy): it is aborted, by a new producer unless healthy, and its
+ * log written again, the refused envelopes as claim checks. Returns 0 or -1. */
+static int txn_redo(struct dlqsink *d, int healthy)
 {
 	char msg[512];
-	ev_buf old = d->log, small = EV_BUF_INIT;
+	ev_buf old = take_buf(&d->log), small = EV_BUF_INIT, relog = EV_BUF_INIT;
 	size_t pos = 0;
 	ev_txn_entry e;
 	int r, rc = 0;
-	memset(&d->log, 0, sizeof(d->log));
-	ev_buf relog = EV_BUF_INIT;
+	uint64_t refused = d->noversize, failed = d->dl.failed;
+	rd_kafka_resp_err_t why = d->dl.first_err;
+	d->nlog = 0;
+	/* The broker refuses a whole batch: of its envelopes, those that fit the limit learned
+	 * again go as they are. */
+	int learned = d->relearn && learn_max_bytes(d) == 0;
 	while (rc == 0 && (r = ev_txn_log_next(&old, &pos, &e)) > 0) {
-		int refused = 0;
-		for (size_t i = 0; i < d->noversize && !refused; i++)
-			refused = d->oversize[i].payload.len == e.len &&
-				  memcmp(d->oversize[i].payload.data, e.payload, e.len) == 0;
-		if (refused && claim(d, e.payload, e.len, &small) < 0)
+		int big = 0;
+		for (size_t i = 0; i < d->noversize && !big; i++)
+			big = d->oversize[i].payload.len == e.len &&
+			      memcmp(d->oversize[i].payload.data, e.payload, e.len) == 0;
+		big = big && (!learned || too_large(d, e.len, e.keylen));
+		if (big && claim(d, e.payload, e.len, &small) < 0)
 			rc = -1;
-		else if (ev_txn_log_add(&relog, e.key, e.keylen, refused ? small.data : e.payload,
-					refused ? small.len : e.len) < 0)
+		else if (ev_txn_log_add(&relog, e.key, e.keylen, big ? small.data : e.payload,
+					big ? small.len : e.len) < 0)
 			rc = -1;
 	}
 	drop_oversize(d);
-	if (rc == 0 && ev_txn_abort(d->rk, 60000, msg, sizeof(msg)) < 0) {
-		ev_error("'%s': %s", d->topic, msg);
-		rc = -1;
-	}
-	if (rc == 0)
-		ev_counter_inc(d->m_txn_aborted);
-	d->in_txn = 0;
 	d->dl.failed = 0; /* the aborted copies */
+	if (rc == 0 && healthy) {
+		if (ev_txn_abort(d->rk, &d->lim, msg, sizeof(msg)) == 0) {
+			ev_counter_inc(d->m_txn_aborted);
+			discard_reports(d);
+			d->in_txn = 0;
+		} else {
+			rc = txn_recreate(d, msg);
+		}
+	} else if (rc == 0) {
+		if (refused)
+			snprintf(msg, sizeof(msg),
+				 "the broker refused %" PRIu64 " dead letter(s) of the open "
+				 "transaction as too large",
+				 refused);
+		else
+			snprintf(msg, sizeof(msg),
+				 "%" PRIu64 " dead letter(s) of the open transaction failed "
+				 "delivery (%s)",
+				 failed, rd_kafka_err2str(why));
+		rc = txn_recreate(d, msg);
+	}
 	if (rc == 0)
 		rc = txn_produce_log(d, &relog);
 	ev_buf_free(&old);
@@ -311,16 +481,25 @@ static int txn_redo(struct dlqsink *d)
 	return rc;
 }
 
+/* Every record of the open transaction acknowledged: a transaction that failed is written
+ * again by a new producer (txn_redo). Returns 0, or -1 (said). */
 static int txn_flush(struct dlqsink *d)
 {
+	char err[512];
 	for (;;) {
-		ev_kafka_flush_all(d->rk);
-		if (!d->noversize)
-			break;
-		if (txn_redo(d) < 0)
+		if (ev_txn_flush(d->rk, &d->lim, err, sizeof(err)) < 0) {
+			if (!rd_kafka_fatal_error(d->rk, NULL, 0)) {
+				ev_error("'%s': %s", d->topic, err);
+				return -1;
+			}
+			if (!d->dl.failed)
+				d->dl.failed = 1, d->dl.first_err = RD_KAFKA_RESP_ERR__FATAL;
+		}
+		if (!d->noversize && !d->dl.failed)
+			return 0;
+		if (txn_redo(d, 0) < 0)
 			return -1;
 	}
-	return d->dl.failed ? -1 : 0;
 }
 
 /* Barrier id: the pre-commit. The open transaction (with what waited since a checkpoint that
@@ -332,12 +511,8 @@ static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
 	if (d->prepared) {
 		/* No committed line for the last barrier: that checkpoint was abandoned, and
 		 * its transaction goes on to this one. */
-		ev_buf held = d->held;
-		memset(&d->held, 0, sizeof(d->held));
-		int rc = txn_produce_log(d, &held);
-		ev_buf_free(&held);
 		d->prepared = 0;
-		if (rc < 0)
+		if (txn_produce_held(d) < 0)
 			return -1;
 	}
 	if (d->in_txn &&
@@ -348,7 +523,7 @@ static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
 		ev_warn("'%s': no checkpoint completed for %" PRIu64 " s: the open transaction is "
 			"written again in a new one",
 			d->topic, (ev_mono_ns() - d->txn_began_ns) / 1000000000u);
-		if (txn_redo(d) < 0)
+		if (txn_redo(d, 1) < 0)
 			return -1;
 	}
 	if (txn_flush(d) < 0)
@@ -370,7 +545,7 @@ static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
 						      sha));
 		json_object_set_new(part, "transaction",
 				    json_pack("{s:s, s:I}", "id", ev_buf_cstr(&d->txid), "records",
-					      (json_int_t)ev_txn_log_count(&d->log)));
+					      (json_int_t)d->nlog));
 		json_object_set_new(part, "bytes", json_integer((json_int_t)d->log.len));
 		json_object_set_new(part, "uploaded_bytes", json_integer((json_int_t)d->log.len));
 		ev_buf_free(&key);
@@ -397,20 +572,50 @@ static int txn_barrier(void *arg)
 	return txn_prepare(d, d->barrier_id, d->barrier_t0) < 0 ? -1 : 1;
 }
 
-/* Commit the open transaction with the marker of checkpoint id. Returns 0 or -1. */
+/* The checkpoint whose marker the topic holds (0: none), into *id. Returns 0 or -1 (said). */
+static int txn_marker(struct dlqsink *d, int64_t *id)
+{
+	char err[1024];
+	if (ev_txn_committed_id(rd_kafka_conf_dup(d->marker_conf), ev_buf_cstr(&d->marker),
+				d->topic, 30000, id, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Commit the open transaction with the marker of checkpoint id. A commit that fails, or whose
+ * outcome is not known, is resolved as a restart would: a new producer fences this one; when
+ * the marker says id did not commit, the transaction's log is written again and committed.
+ * Returns 0 or -1. */
 static int txn_commit(struct dlqsink *d, int64_t id)
 {
 	char err[512];
 	if (!d->in_txn)
 		return 0;
 	uint64_t t0 = ev_mono_ns();
-	int64_t n = ev_txn_log_count(&d->log);
-	if (txn_flush(d) < 0) /* it said why */
-		return -1;
-	if (ev_txn_commit(d->rk, ev_buf_cstr(&d->marker), d->topic, id, 60000, err, sizeof(err)) <
-	    0) {
-		ev_error("'%s': %s", d->topic, err);
-		return -1;
+	int64_t n = d->nlog, marker;
+	for (;;) {
+		if (txn_flush(d) < 0) /* it said why */
+			return -1;
+		if (!d->in_txn || ev_txn_commit(d->rk, ev_buf_cstr(&d->marker), d->topic, id,
+						&d->lim, err, sizeof(err)) == 0)
+			break;
+		if (id <= 0) {
+			/* No marker tells whether it committed. */
+			ev_error("'%s': %s", d->topic, err);
+			return -1;
+		}
+		if (txn_recreate(d, err) < 0 || txn_marker(d, &marker) < 0)
+			return -1;
+		if (marker >= id)
+			break; /* it did commit */
+		ev_buf log = take_buf(&d->log);
+		d->nlog = 0;
+		int rc = txn_produce_log(d, &log);
+		ev_buf_free(&log);
+		if (rc < 0)
+			return -1;
 	}
 	ev_histogram_observe(d->m_txn_commit, (double)(ev_mono_ns() - t0) / 1e9);
 	ev_counter_inc(d->m_txn_committed);
@@ -419,7 +624,9 @@ static int txn_commit(struct dlqsink *d, int64_t id)
 	ev_debug("checkpoint %" PRId64 ": %" PRId64 " dead letter(s) committed to '%s'", id, n,
 		 d->topic);
 	d->in_txn = 0;
+	d->recreated = 0;
 	ev_buf_reset(&d->log);
+	d->nlog = 0;
 	txn_gauge(d);
 	return 0;
 }
@@ -433,11 +640,7 @@ static int txn_committed(struct dlqsink *d, int64_t id)
 	if (txn_commit(d, id) < 0)
 		return -1;
 	d->prepared = 0;
-	ev_buf held = d->held;
-	memset(&d->held, 0, sizeof(d->held));
-	int rc = txn_produce_log(d, &held);
-	ev_buf_free(&held);
-	return rc;
+	return txn_produce_held(d);
 }
 
 /* The end of input: a finished stream commits what it wrote, a stopped or broken one aborts
@@ -445,28 +648,29 @@ static int txn_committed(struct dlqsink *d, int64_t id)
 static int txn_finish(struct dlqsink *d)
 {
 	char err[512];
-	if (d->ended) {
-		ev_buf held = d->held;
-		memset(&d->held, 0, sizeof(d->held));
-		int rc = txn_produce_log(d, &held);
-		ev_buf_free(&held);
-		return rc < 0 ? -1 : txn_commit(d, d->prepared);
-	}
-	int64_t n = ev_txn_log_count(&d->log) + ev_txn_log_count(&d->held);
+	if (d->ended)
+		return txn_produce_held(d) < 0 ? -1 : txn_commit(d, d->prepared);
+	int64_t n = d->nlog + d->nheld;
 	if (n)
 		ev_info("%" PRId64 " dead letter(s) after the last checkpoint are not committed to "
 			"'%s': a restart from the checkpoint writes them again",
 			n, d->topic);
 	if (!d->in_txn)
 		return 0;
-	ev_kafka_flush_all(d->rk);
-	drop_oversize(d);
-	d->dl.failed = 0; /* the aborted copies */
-	if (ev_txn_abort(d->rk, 60000, err, sizeof(err)) < 0) {
-		ev_error("'%s': %s", d->topic, err);
-		return -1;
+	/* abort_transaction waits for what is in flight and drops what is queued */
+	if (ev_txn_abort(d->rk, &d->lim, err, sizeof(err)) < 0) {
+		if (ev_tool_stop_requested()) {
+			ev_error("'%s': %s (a restart fences this producer and aborts it)",
+				 d->topic, err);
+			return -1;
+		}
+		/* A new producer's init aborts it. */
+		if (txn_recreate(d, err) < 0)
+			return -1;
+	} else {
+		ev_counter_inc(d->m_txn_aborted);
+		discard_reports(d); /* the aborted copies */
 	}
-	ev_counter_inc(d->m_txn_aborted);
 	d->in_txn = 0;
 	return 0;
 }
@@ -479,13 +683,8 @@ static int txn_resolve(struct dlqsink *d)
 	char err[1024];
 	int64_t marker;
 	json_t *f = json_array_get(json_object_get(d->restored_part, "files"), 0);
-	rd_kafka_conf_t *conf = d->marker_conf;
-	d->marker_conf = NULL;
-	if (ev_txn_committed_id(conf, ev_buf_cstr(&d->marker), d->topic, 30000, &marker, err,
-				sizeof(err)) < 0) {
-		ev_error("%s", err);
+	if (txn_marker(d, &marker) < 0)
 		return -1;
-	}
 	if (marker > d->restored)
 		ev_warn("'%s' holds the dead letters up to checkpoint %" PRId64
 			", newer than the one restored (%" PRId64 "): those after it are written "
@@ -496,20 +695,21 @@ static int txn_resolve(struct dlqsink *d)
 	const char *key = json_string_value(json_object_get(f, "key"));
 	const char *want = json_string_value(json_object_get(f, "sha256"));
 	char sha[65];
-	if (!key || !want || ev_store_get(d->ck.store, key, &d->log, err, sizeof(err)) < 0) {
+	ev_buf log = EV_BUF_INIT;
+	if (!key || !want || ev_store_get(d->ck.store, key, &log, err, sizeof(err)) < 0) {
 		ev_error("checkpoint %" PRId64 ": cannot read the transaction log '%s': %s",
 			 d->restored, key ? key : "?", key ? err : "no key");
+		ev_buf_free(&log);
 		return -1;
 	}
-	ev_sha256_hex(d->log.data, d->log.len, sha);
-	if (strcmp(sha, want) != 0 || ev_txn_log_count(&d->log) < 0) {
+	ev_sha256_hex(log.data, log.len, sha);
+	if (strcmp(sha, want) != 0 || ev_txn_log_count(&log) < 0) {
 		ev_error("checkpoint %" PRId64 ": the transaction log '%s' is altered (sha256 %s, "
 			 "not %s)",
 			 d->restored, key, sha, want);
+		ev_buf_free(&log);
 		return -1;
 	}
-	ev_buf log = d->log;
-	memset(&d->log, 0, sizeof(d->log));
 	int rc = txn_produce_log(d, &log);
 	ev_buf_free(&log);
 	if (rc < 0 || txn_commit(d, d->restored) < 0)
@@ -598,6 +798,7 @@ static int sink(struct dlqsink *d)
 				rc = EV_EXIT_FAILURE;
 				break;
 			}
+			d->nheld++;
 			txn_gauge(d);
 		} else if (d->rk) {
 			if (produce_envelope(d, l.data, l.len, key, strlen(key)) < 0 ||
@@ -811,17 +1012,23 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 			"aborts what the last run left open, and writes again the log of the restored checkpoint\n"
 			"when its transaction was not committed. At the end of input the open transaction is\n"
 			"committed after an end control line (a finished stream), aborted otherwise (a restart\n"
-			"from the last checkpoint writes those envelopes again). Consumers must read with\n"
-			"isolation.level=read_committed (kin -C and dlqsink replay do). A file is written at least\n"
-			"once: after a restore, the envelopes after the checkpoint are appended again (the same\n"
-			"source offsets tell the copies apart).\n"
+			"from the last checkpoint writes those envelopes again). A transaction that fails (an\n"
+			"envelope refused, a delivery failed, an abort or commit that fails) is not left to\n"
+			"librdkafka: a new producer fences the old one and aborts its transaction, and the\n"
+			"transaction's envelopes are written again (at most 3 times between two commits, then\n"
+			"exit 1). Every wait for the brokers is bounded by --transaction-timeout; after SIGTERM\n"
+			"or SIGINT by --timeout (exit 1: a restart fences what is left open). Consumers must\n"
+			"read with isolation.level=read_committed (kin -C and dlqsink replay do). A file is\n"
+			"written at least once: after a restore, the envelopes after the checkpoint are\n"
+			"appended again (the same source offsets tell the copies apart).\n"
 			"\n"
 			"An envelope too large for the topic (librdkafka's message.max.bytes, or the topic's\n"
-			"max.message.bytes when the broker refuses it) is never a failure: its original bytes go\n"
-			"to the claim store under <job>/claims/<sha256>, and the envelope goes to the topic with\n"
-			"\"raw_ref\", \"raw_sha256\" and \"raw_bytes\" in place of \"raw\". Without a claim store those\n"
-			"bytes are lost: the envelope keeps the hash and size with \"raw_lost\":true, and an\n"
-			"error is logged and counted (evpipe_dead_letters_oversize_total).\n"
+			"max.message.bytes, read at start with the Admin API, and again when the broker refuses\n"
+			"one) is never a failure: its original bytes go to the claim store under\n"
+			"<job>/claims/<sha256>, and the envelope goes to the topic with \"raw_ref\",\n"
+			"\"raw_sha256\" and \"raw_bytes\" in place of \"raw\". Without a claim store those bytes\n"
+			"are lost: the envelope keeps the hash and size with \"raw_lost\":true, and an error is\n"
+			"logged and counted (evpipe_dead_letters_oversize_total).\n"
 			"\n"
 			"replay reads envelopes (a topic from its beginning to its end, --file, or stdin) and writes\n"
 			"each one's original record (raw, or raw_b64 decoded) to stdout, so that records can be\n"
@@ -989,23 +1196,37 @@ static int open_sink(struct dlqsink *d)
 	ev_kafka_conf_logging(conf);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_opaque(conf, d);
-	d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (!d->rk) {
-		ev_error("cannot create Kafka producer: %s", err);
-		rd_kafka_conf_destroy(conf);
+	d->prod_conf = conf;
+	if (producer_new(d) < 0)
 		return -1;
-	}
 	if (ev_kafka_probe(d->rk, &d->kafka, NULL, NULL, err, sizeof(err)) < 0) {
 		ev_error("%s", err);
 		return -1;
 	}
-	d->rkt = rd_kafka_topic_new(d->rk, d->topic, NULL);
-	if (!d->rkt)
-		return -1;
+	learn_max_bytes(d);
+	size_t n = sizeof(val);
+	if (rd_kafka_conf_get(conf, "batch.size", val, &n) == RD_KAFKA_CONF_OK &&
+	    strtoll(val, NULL, 10) > d->max_bytes) {
+		/* A batch of several envelopes must not be larger than the topic takes either. */
+		snprintf(val, sizeof(val), "%" PRId64, d->max_bytes);
+		if (ev_kafka_conf_set(conf, "batch.size", val, 0, err, sizeof(err)) < 0) {
+			ev_error("%s", err);
+			return -1;
+		}
+		producer_free(d);
+		if (producer_new(d) < 0)
+			return -1;
+	}
 	if (d->eos) {
-		if (ev_txn_init(d->rk, d->txn_timeout_ms,
-				(int)(d->kafka.timeout_ms > 30000 ? d->kafka.timeout_ms : 30000),
-				err, sizeof(err)) < 0) {
+		/* Every wait for the brokers is bounded: a transaction outlives its timeout on
+		 * no broker anyway, and a stop signal leaves them --timeout to answer. */
+		d->lim.wait_ms = (int)d->txn_timeout_ms;
+		d->lim.stop_ms = (int)(d->kafka.timeout_ms < d->txn_timeout_ms ? d->kafka.timeout_ms
+									       : d->txn_timeout_ms);
+		d->init_lim.wait_ms =
+			(int)(d->kafka.timeout_ms > 30000 ? d->kafka.timeout_ms : 30000);
+		d->init_lim.stop_ms = d->lim.stop_ms;
+		if (ev_txn_init(d->rk, d->txn_timeout_ms, &d->init_lim, err, sizeof(err)) < 0) {
 			ev_error("'%s': %s", d->topic, err);
 			return -1;
 		}
@@ -1149,10 +1370,14 @@ int main(int argc, char **argv)
 		close(d.fd);
 	if (d.kafka.conf)
 		rd_kafka_conf_destroy(d.kafka.conf);
-	if (d.rkt)
-		rd_kafka_topic_destroy(d.rkt);
-	if (d.rk)
-		rd_kafka_destroy(d.rk);
+	if (d.replay) {
+		if (d.rk)
+			rd_kafka_destroy(d.rk);
+	} else {
+		producer_free(&d);
+	}
+	if (d.prod_conf)
+		rd_kafka_conf_destroy(d.prod_conf);
 	ev_tool_metrics_free(d.metrics);
 	ev_ckpt_close(&d.ck);
 	ev_store_close(d.claim_own);

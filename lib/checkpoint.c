@@ -29,7 +29,8 @@ int ev_ckpt_copy_ok(const char *name)
 	size_t n = name ? strlen(name) : 0;
 	if (n == 0 || n > 64 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return 0;
-	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	       n;
 }
 
 const char *ev_ckpt_where(const ev_ckpt *o)
@@ -190,10 +191,11 @@ void ev_ckpt_manifest_read(const json_t *obj, ev_ckpt_manifest *m)
 json_t *ev_ckpt_manifest_new(const ev_ckpt_manifest *m, json_t *parts, json_t *offsets)
 {
 	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "job", m->job, "id",
-			 (json_int_t)m->id, "started_at", (json_int_t)m->started_at, "completed_at",
-			 (json_int_t)m->completed_at, "duration_ms", (json_int_t)m->duration_ms,
-			 "bytes", (json_int_t)m->bytes, "uploaded_bytes",
-			 (json_int_t)m->uploaded_bytes, "offsets", offsets, "parts", parts);
+			      (json_int_t)m->id, "started_at", (json_int_t)m->started_at,
+			      "completed_at", (json_int_t)m->completed_at, "duration_ms",
+			      (json_int_t)m->duration_ms, "bytes", (json_int_t)m->bytes,
+			      "uploaded_bytes", (json_int_t)m->uploaded_bytes, "offsets", offsets,
+			      "parts", parts);
 	if (o && ((m->copy && json_object_set_new(o, "copy", json_string(m->copy))) ||
 		  (m->partitions && json_object_set(o, "partitions", (json_t *)m->partitions)))) {
 		json_decref(o);
@@ -227,16 +229,17 @@ json_t *ev_ckpt_manifest_partitions(const json_t *parts)
 			snprintf(name, sizeof(name), "%s/%010" JSON_INTEGER_FORMAT, topic, p);
 			json_t *entry = json_object_get(by, name);
 			if (!entry) {
-				entry = json_pack("{s:s, s:I, s:O, s:{}}", "topic", topic, "partition",
-						  p, "offset", json_object_get(el, "offset"),
-						  "state");
+				entry = json_pack("{s:s, s:I, s:O, s:{}}", "topic", topic,
+						  "partition", p, "offset",
+						  json_object_get(el, "offset"), "state");
 				if (!entry || json_object_set_new(by, name, entry) < 0)
 					goto fail;
 			}
 			json_t *st = json_pack("{s:O, s:O, s:O}", "key", json_object_get(el, "key"),
 					       "windows", json_object_get(el, "windows"), "bytes",
 					       json_object_get(el, "bytes"));
-			if (!st || json_object_set_new(json_object_get(entry, "state"), stage, st) < 0)
+			if (!st ||
+			    json_object_set_new(json_object_get(entry, "state"), stage, st) < 0)
 				goto fail;
 		}
 	}
@@ -1147,7 +1150,8 @@ static int load_verified(ev_ckpt *o, int64_t id, ev_ckpt_restored *r, int *legac
 			 size_t errlen)
 {
 	int found;
-	json_t *m = ev_ckpt_get_manifest(o->store, ev_ckpt_where(o), id, &found, legacy, err, errlen);
+	json_t *m =
+		ev_ckpt_get_manifest(o->store, ev_ckpt_where(o), id, &found, legacy, err, errlen);
 	if (!m) {
 		if (found == 0)
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);
@@ -1175,8 +1179,7 @@ static int single_copy_refusal(ev_ckpt *o, char *err, size_t errlen)
 	if (ev_ckpt_resolve(o->store, o->job, "latest", &id, lerr, sizeof(lerr)) < 0 || !id)
 		return 0;
 	int found, legacy;
-	json_t *m = ev_ckpt_get_manifest(o->store, o->job, id, &found, &legacy, lerr,
-					 sizeof(lerr));
+	json_t *m = ev_ckpt_get_manifest(o->store, o->job, id, &found, &legacy, lerr, sizeof(lerr));
 	ev_ckpt_manifest mf = {0};
 	if (m)
 		ev_ckpt_manifest_read(m, &mf);

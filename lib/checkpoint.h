@@ -109,9 +109,11 @@ typedef struct ev_ckpt_manifest {
 	int64_t uploaded_bytes; /* of which new in this checkpoint */
 	const json_t *offsets;  /* see ev_ckpt_offsets_parse, or NULL */
 	const json_t *parts;    /* stage -> the part object, or NULL */
-	const char *copy;       /* the copy that wrote it, or NULL (one copy, or older) */
-	const json_t *partitions; /* the state of each partition (ev_ckpt_manifest_partitions),
-				   * or NULL */
+
+	/* the copy that wrote it, or NULL (one copy, or older) */
+	const char *copy;
+	/* the state of each partition (ev_ckpt_manifest_partitions), or NULL */
+	const json_t *partitions;
 } ev_ckpt_manifest;
 
 void ev_ckpt_manifest_read(const json_t *obj, ev_ckpt_manifest *m);

@@ -166,8 +166,8 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 		rc = -1;
 	}
 	if (rc == 0)
-		rc = ev_ckpt_put_manifest(c->o.ck->store, ev_ckpt_where(c->o.ck), c->inflight, manifest, err,
-					  errlen);
+		rc = ev_ckpt_put_manifest(c->o.ck->store, ev_ckpt_where(c->o.ck), c->inflight,
+					  manifest, err, errlen);
 	json_decref(parts);
 	json_decref(partitions);
 	json_decref(manifest);
@@ -266,7 +266,8 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 json_t *ev_coord_restore_offsets(ev_ckpt *ck, int64_t id, char *err, size_t errlen)
 {
 	int found, legacy;
-	json_t *m = ev_ckpt_get_manifest(ck->store, ev_ckpt_where(ck), id, &found, &legacy, err, errlen);
+	json_t *m = ev_ckpt_get_manifest(ck->store, ev_ckpt_where(ck), id, &found, &legacy, err,
+					 errlen);
 	if (!m) {
 		if (found == 0)
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);

@@ -268,11 +268,11 @@ static json_t *checkpoint_partitions(struct evwindow *e, const char *line, size_
 			s = saved_of(e, part, 0);
 		}
 		ev_handover_key(&key, e->ck.job, e->ck.stage, p->topic, p->partition, p->offset);
-		json_t *entry = json_pack("{s:s, s:i, s:I, s:s, s:I, s:I}", "topic", p->topic,
-					  "partition", (int)p->partition, "offset",
-					  (json_int_t)p->offset, "key", ev_buf_cstr(&key), "windows",
-					  (json_int_t)windows, "bytes",
-					  (json_int_t)(s ? s->bytes : state.len));
+		json_t *entry =
+			json_pack("{s:s, s:i, s:I, s:s, s:I, s:I}", "topic", p->topic, "partition",
+				  (int)p->partition, "offset", (json_int_t)p->offset, "key",
+				  ev_buf_cstr(&key), "windows", (json_int_t)windows, "bytes",
+				  (json_int_t)(s ? s->bytes : state.len));
 		if (!entry || json_array_append_new(list, entry) < 0) {
 			json_decref(list);
 			list = NULL;

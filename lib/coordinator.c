@@ -186,6 +186,20 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 	return rc;
 }
 
+/* The job's hand-over objects that no copy can load any more go (ev_ckpt_prune_handovers). */
+static void prune_handovers(ev_coord *c)
+{
+	char err[512];
+	if (!c->o.committed)
+		return;
+	int n = ev_ckpt_prune_handovers(c->o.ck->store, c->o.ck->job, c->o.committed,
+					c->o.committed_arg, err, sizeof(err));
+	if (n < 0)
+		ev_warn("cannot prune hand-over objects: %s", err);
+	else if (n > 0)
+		ev_debug("%d hand-over object(s) pruned", n);
+}
+
 static int too_many(const ev_coord *c, char *err, size_t errlen)
 {
 	snprintf(err, errlen,
@@ -238,6 +252,7 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 			if (ev_ckpt_prune(c->o.ck->store, ev_ckpt_where(c->o.ck), c->o.retain, lerr,
 					  sizeof(lerr)) < 0)
 				ev_warn("cannot prune old checkpoints: %s", lerr);
+			prune_handovers(c);
 			rc = EV_COORD_COMPLETED;
 		} else {
 			missing = -1;

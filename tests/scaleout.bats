@@ -121,15 +121,15 @@ free_ports() {
 	kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < first
 	base=$(free_ports 14)
 
-	# copy a alone, then copy b joins: 3 partitions move to b (cooperative)
+	# copies a and b start together: each owns 3 partitions once the group settled
 	start_copy a "$base"
 	a_pid=$copy_pid
-	wait_for 90 completed_over "$base" 1 || { cat err.a >&2; false; }
 	start_copy b $((base + 7))
 	b_pid=$copy_pid
+	wait_for 90 owns "$base" 3 || { cat err.a err.b >&2; false; }
 	wait_for 90 owns $((base + 7)) 3 || { cat err.a err.b >&2; false; }
+	wait_for 90 completed_over "$base" 1 || { cat err.a >&2; false; }
 	wait_for 90 completed_over $((base + 7)) 1 || { cat err.b >&2; false; }
-	owns "$base" 3
 	kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < second
 	# both read their share of the second half, and checkpoint it
 	sleep 4

@@ -665,6 +665,10 @@ static int start_checkpoints(struct kin *k)
 	else if (ev_ckpt_offsets_parse(rs.offsets, &k->restore_offsets, err, sizeof(err)) < 0)
 		no_offsets = 1;
 	ev_ckpt_restored_free(&rs);
+	if (k->group) { /* copies in a group share hand-over objects: pruned by the group's offsets */
+		k->co.committed = kin_committed_offsets;
+		k->co.committed_arg = k;
+	}
 	if (no_offsets || !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
 		ev_error("checkpoints: %s", err);
 		return -1;

@@ -148,5 +148,7 @@ int kin_query_check(const struct kin *k, char *err, size_t errlen);
 int kin_format_setup(struct kin *k, char *err, size_t errlen);
 /* ev_writer_set_tick's callback while consuming. */
 int kin_output_blocked(void *arg);
+/* The group's committed offsets (ev_ckpt_committed_fn), for pruning hand-over objects. */
+int kin_committed_offsets(ev_ckpt_offsets *o, void *arg);
 
 #endif

@@ -326,6 +326,24 @@ static int64_t resume_offset(const struct kin *k, const char *topic, int32_t par
 	return o ? o->offset : -1;
 }
 
+/* The group's committed offset of each partition of o, for pruning the job's hand-over
+ * objects (ev_ckpt_committed_fn). */
+int kin_committed_offsets(ev_ckpt_offsets *o, void *arg)
+{
+	struct kin *k = arg;
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)o->n + 1);
+	for (size_t i = 0; i < o->n; i++)
+		rd_kafka_topic_partition_list_add(list, o->v[i].topic, o->v[i].partition);
+	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
+	for (int i = 0; !err && i < list->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &list->elems[i];
+		if (!tp->err && tp->offset >= 0)
+			ev_ckpt_offsets_set(o, tp->topic, tp->partition, tp->offset);
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+	return err ? -1 : 0;
+}
+
 /* With checkpoints, a partition assigned with no position here (never read here, nor in the
  * restored checkpoint) resumes at the group's committed offset, which kin looks up to say it
  * in the assign line: there the copy that committed it (the last complete checkpoint of

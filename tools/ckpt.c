@@ -498,7 +498,7 @@ static int no_checkpoints(struct ckpt *c)
 
 /* The checkpoints of the root in c->root as rows of ls (copy: its copy's name, shown in a last
  * column or field when not NULL), into arr with -J. Returns the number listed, or -1 (logged). */
-static int ls_root(struct ckpt *c, const char *copy, json_t *arr)
+static int ls_root(struct ckpt *c, const char *copy, json_t *arr, int *header)
 {
 	ev_ckpt_entry *e;
 	size_t n;
@@ -543,6 +543,13 @@ static int ls_root(struct ckpt *c, const char *copy, json_t *arr)
 		} else {
 			fmt_time(at, when);
 			fmt_duration(duration, took);
+			if (!*header && copy)
+				printf("%-10s  %-24s  %12s  %9s  %-11s  %s\n", "ID", "TIME (UTC)",
+				       "BYTES", "DURATION", "STATE", "COPY");
+			else if (!*header)
+				printf("%-10s  %-24s  %12s  %9s  %s\n", "ID", "TIME (UTC)", "BYTES",
+				       "DURATION", "STATE");
+			*header = 1;
 			if (copy)
 				printf("%-10" PRId64 "  %-24s  %12" PRIu64 "  %9s  %-11s  %s\n",
 				       e[i].id, when, bytes, took, state, *copy ? copy : "-");
@@ -564,19 +571,13 @@ static int cmd_ls(struct ckpt *c)
 	if (!c->copy && list_copies(c, &cs) < 0)
 		return EV_EXIT_FAILURE;
 	json_t *arr = json_array();
-	int listed = 0, r = 0;
-	if (!c->json && cs.n)
-		printf("%-10s  %-24s  %12s  %9s  %-11s  %s\n", "ID", "TIME (UTC)", "BYTES",
-		       "DURATION", "STATE", "COPY");
-	else if (!c->json)
-		printf("%-10s  %-24s  %12s  %9s  %s\n", "ID", "TIME (UTC)", "BYTES", "DURATION",
-		       "STATE");
+	int listed = 0, r = 0, header = 0;
 	if (!cs.n)
-		r = ls_root(c, NULL, arr);
+		r = ls_root(c, NULL, arr, &header);
 	/* The job's own (one copy without a name), then each copy's. */
 	for (size_t i = 0; cs.n && i <= cs.n && r >= 0; i++) {
 		ev_ckpt_root(&c->root, c->common.job, i ? cs.names[i - 1] : NULL);
-		r = ls_root(c, i ? cs.names[i - 1] : "", arr);
+		r = ls_root(c, i ? cs.names[i - 1] : "", arr, &header);
 		listed += r > 0 ? r : 0;
 	}
 	ev_ckpt_root(&c->root, c->common.job, c->copy);
@@ -1575,8 +1576,10 @@ int main(int argc, char **argv)
 	const struct command *cmd = NULL;
 	ev_tool_init("ckpt");
 	int rc = parse_args(&c, argc, argv, &cmd);
-	if (rc != 0)
+	if (rc != 0) {
+		ev_buf_free(&c.root);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	}
 	ev_metrics *m = ev_tool_metrics("ckpt", c.common.job, c.common.metrics_addr);
 	if (!m)
 		return EV_EXIT_FAILURE;

@@ -179,4 +179,8 @@ free_ports() {
 	[ "$(jq '[.partitions[] | select(.state.evwindow.key | startswith("'"$EVPIPE_JOB/handover/evwindow/"'"))] | length' <<< "$output")" -eq 6 ]
 	run -0 --separate-stderr ckpt --job "$EVPIPE_JOB" --copy "b-$TOPIC" verify latest
 	[[ $output == *"; the state of 6 partition(s) present and intact" ]]
+	# b pruned the hand-over objects after each of its checkpoints, none that the checkpoints
+	# a left behind still reference (a restore of a's latest would load them)
+	run -0 --separate-stderr ckpt --job "$EVPIPE_JOB" --copy "a-$TOPIC" verify latest
+	[[ $output == *"; the state of "[0-9]*" partition(s) present and intact" ]]
 }

@@ -41,7 +41,7 @@ teardown() {
 	pids=$(jobs -p)
 	# shellcheck disable=SC2086 # one pid per word
 	[ -z "$pids" ] || kill $pids 2>/dev/null || true
-	for pid in $(pgrep -f -- "--copy [abc]-$TOPIC" || true); do
+	for pid in $(pgrep -f -- "--job $EVPIPE_JOB " || true); do
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 	curl -sS "$CLICKHOUSE_URL/" --data-binary "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
@@ -135,10 +135,14 @@ free_ports() {
 	sleep 4
 
 	# copy a killed with SIGKILL, every process of it at once: nothing handed over
-	# shellcheck disable=SC2046 # one pid per word
-	kill -KILL "$a_pid" $(pgrep -f -- "--copy a-$TOPIC") 2>/dev/null || true
+	# (the stages are the script's children)
+	stages=$(pgrep -P "$a_pid")
+	# shellcheck disable=SC2086 # one pid per word
+	kill -KILL "$a_pid" $stages
 	wait "$a_pid" || true
-	run -1 pgrep -f -- "--copy a-$TOPIC"
+	for pid in $stages; do
+		wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
+	done
 	# b takes a's partitions once a's session timed out, each at the group's committed offset
 	# (a's last complete checkpoint's) with the state a's evwindow wrote there
 	wait_for 90 owns $((base + 7)) 6 || { cat err.b >&2; false; }

@@ -81,8 +81,17 @@ static json_t *written_offsets(struct kin *k)
 	return j;
 }
 
-/* A complete checkpoint's offsets to the group: what lag monitoring reads, and where a run
- * without --restore starts. */
+/* Whether topic's partition is assigned to this kin: only those of its offsets go to the
+ * group. A partition revoked from it (or restored and not assigned) is another member's: its
+ * position here, kept in the checkpoint for a restore, would move the group's committed offset
+ * back under the copy that reads it now (ADR 0025, 5.2). */
+static int owned(struct kin *k, const char *topic, int32_t partition)
+{
+	return kin_part_find(k, topic, partition, 0) != NULL;
+}
+
+/* A complete checkpoint's offsets to the group, of the partitions assigned here: what lag
+ * monitoring reads, and where a run without --restore, or another copy, starts. */
 static void commit_offsets(struct kin *k, const json_t *offsets)
 {
 	ev_ckpt_offsets o = EV_CKPT_OFFSETS_INIT;
@@ -95,8 +104,9 @@ static void commit_offsets(struct kin *k, const json_t *offsets)
 	}
 	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
 	for (size_t i = 0; i < o.n; i++)
-		rd_kafka_topic_partition_list_add(list, o.v[i].topic, o.v[i].partition)->offset =
-			o.v[i].offset;
+		if (owned(k, o.v[i].topic, o.v[i].partition))
+			rd_kafka_topic_partition_list_add(list, o.v[i].topic, o.v[i].partition)
+				->offset = o.v[i].offset;
 	ev_ckpt_offsets_free(&o);
 	if (list->cnt) {
 		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, list, 1);

@@ -375,8 +375,8 @@ static void unknown_at_committed(struct kin *k, const rd_kafka_topic_partition_l
 		return;
 	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
 	if (err)
-		ev_warn("cannot read the group's committed offsets: %s: partitions new here start "
-			"there without the state of another copy",
+		ev_warn("cannot read the group's committed offsets: %s: partitions new here start at "
+			"them without the state another copy left there",
 			rd_kafka_err2str(err));
 	for (int i = 0; !err && i < list->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &list->elems[i];

@@ -7,15 +7,20 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ckworker.h"
 #include "log.h"
 #include "tool.h"
 
 #define MAX_OUTPUTS 4
+/* At the end, the part being written is waited for this long: the store's retry budget (30 s)
+ * and a margin. */
+#define PART_WAIT_MS 40000
 
 struct ev_stage {
 	ev_stage_opts o;
@@ -35,7 +40,10 @@ struct ev_stage {
 	uint64_t records, blank;
 	int broken_pipe; /* an output's reader went away */
 	char where[1024];
-	ev_counter *m_in, *m_bytes, *m_blank, *m_torn, *m_control, *m_barriers;
+	ev_counter *m_in, *m_bytes, *m_blank, *m_torn, *m_control, *m_barriers, *m_skipped;
+	ev_ckworker *worker; /* writes the parts in the background (ADR 0023) */
+	_Atomic int failed;  /* parts the worker could not write, not counted yet */
+	int busy_warned;     /* said that a barrier found a part being written */
 };
 
 enum ev_line_class ev_line_classify(const char *line, size_t len, int flags, int checkpoints)
@@ -59,6 +67,9 @@ const char *ev_line_class_name(enum ev_line_class c)
 	}
 	return "unknown";
 }
+
+static void wait_part(ev_stage *s);
+static void count_failed(ev_stage *s);
 
 static void flush_before_read(void *arg)
 {
@@ -85,6 +96,12 @@ ev_stage *ev_stage_new(const ev_stage_opts *o)
 		s->m_barriers =
 			ev_metrics_counter(m, "evpipe_barriers_total",
 					   "Barriers acknowledged after a durable flush", NULL);
+	if (s->checkpoints)
+		s->m_skipped = ev_metrics_counter(m, "evpipe_checkpoint_stage_skipped_total",
+						  "Barriers that got no part because the part or "
+						  "upload of an earlier checkpoint was still being "
+						  "written",
+						  NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return s;
 }
@@ -247,6 +264,8 @@ void ev_stage_flush(ev_stage *s)
 
 int ev_stage_drain(ev_stage *s)
 {
+	wait_part(s);
+	count_failed(s);
 	ev_stage_flush(s);
 	for (size_t i = 0; i < s->nout; i++)
 		if (ev_writer_flush(s->out[i].w) < 0)
@@ -263,6 +282,79 @@ int ev_stage_write_failed(ev_stage *s, const char *what)
 	return -1;
 }
 
+/* What the worker needs to write a stage's part: the barrier, when it arrived. */
+struct ack {
+	ev_stage *s;
+	int64_t id;
+	uint64_t t0;
+};
+
+/* The worker's task: the part of a stage without state; a failure is warned about here and
+ * counted by the stage's thread (count_failed), so that the worker touches no series. */
+static void write_ack(ev_ckpt *ck, void *arg)
+{
+	struct ack *a = arg;
+	char err[512];
+	if (ev_ckpt_ack(ck, a->id, a->t0, err, sizeof(err)) < 0) {
+		ev_ckpt_failed(ck, a->id, err);
+		atomic_fetch_add(&a->s->failed, 1);
+	}
+	free(a);
+}
+
+static void count_failed(ev_stage *s)
+{
+	int n = atomic_exchange(&s->failed, 0);
+	if (n > 0 && s->o.ck)
+		ev_counter_add(s->o.ck->failures, (uint64_t)n);
+}
+
+/* This stage's part of barrier id, written by the worker while the stage goes on (ADR 0023):
+ * an unreachable store delays the checkpoint, not the records. While a part is being written,
+ * a barrier gets none (said once, counted): its checkpoint is abandoned by the coordinator. */
+static void write_part(ev_stage *s, int64_t id, uint64_t t0)
+{
+	char err[512];
+	struct ack *a = NULL;
+	count_failed(s);
+	if (!s->worker) {
+		ev_ckpt ck = *s->o.ck;
+		ck.failures = NULL; /* counted here: count_failed */
+		if (!(s->worker = ev_ckworker_new(&ck, 0, err, sizeof(err)))) {
+			ev_ckpt_failed(s->o.ck, id, err);
+			return;
+		}
+	}
+	int r = ev_ckworker_busy(s->worker) ? 1 : !(a = malloc(sizeof(*a))) ? -1 : 0;
+	if (r == 0) {
+		*a = (struct ack){s, id, t0};
+		r = ev_ckworker_start(s->worker, write_ack, a, err, sizeof(err));
+	}
+	if (r == 1) {
+		ev_counter_inc(s->m_skipped);
+		if (!s->busy_warned++)
+			ev_warn("checkpoint %" PRId64
+				": the part of an earlier checkpoint is still "
+				"being written: no part for this one (the store is slow or down?); "
+				"counted in evpipe_checkpoint_stage_skipped_total, not reported again",
+				id);
+	}
+	if (r < 0)
+		ev_ckpt_failed(s->o.ck, id, a ? err : "out of memory");
+	if (r != 0)
+		free(a);
+}
+
+/* The part being written at the end: waited for (bounded), so that the last barrier's part is
+ * in the store when the stage exits. */
+static void wait_part(ev_stage *s)
+{
+	if (s->worker && ev_ckworker_busy(s->worker) && ev_ckworker_wait(s->worker, PART_WAIT_MS))
+		ev_warn("the part of the last checkpoint was not written in %d s: a restore uses "
+			"an earlier checkpoint",
+			PART_WAIT_MS / 1000);
+}
+
 int ev_stage_barrier(ev_stage *s, const ev_control *c, uint64_t t0, int (*durable)(void *arg),
 		     void *arg)
 {
@@ -273,8 +365,8 @@ int ev_stage_barrier(ev_stage *s, const ev_control *c, uint64_t t0, int (*durabl
 	ev_counter_inc(s->m_barriers);
 	if (durable)
 		ev_debug("barrier %" PRId64 ": everything before it is durable", c->id);
-	if (r == 0 && s->o.ck && ev_ckpt_ack(s->o.ck, c->id, t0, err, sizeof(err)) < 0)
-		ev_ckpt_failed(s->o.ck, c->id, err);
+	if (r == 0 && s->o.ck && s->o.ck->store)
+		write_part(s, c->id, t0);
 	if (s->o.ack && s->o.ck &&
 	    ev_ack_send(s->o.ack, s->o.ck->stage, c->id, err, sizeof(err)) < 0)
 		ev_warn("cannot acknowledge barrier %" PRId64 ": %s", c->id, err);
@@ -295,7 +387,10 @@ void ev_stage_free(ev_stage *s)
 {
 	if (!s)
 		return;
+	wait_part(s); /* the series may be gone by now: nothing counted */
 	close_input(s);
+	if (ev_ckworker_free(s->worker))
+		return; /* the task left running refers to s: kept until the process ends */
 	free(s);
 }
 

@@ -86,7 +86,8 @@ const char *ev_stage_where(ev_stage *s);
 /* Flush every output and update the blocked time; a failure sticks in its writer and is
  * reported where it is next written (ev_stage_write_failed). */
 void ev_stage_flush(ev_stage *s);
-/* Flush every output, reporting a failure. Returns 0 or -1. */
+/* Wait for this stage's part of the last barrier if it is still being written (at most 40 s:
+ * ev_stage_barrier), then flush every output, reporting a failure. Returns 0 or -1. */
 int ev_stage_drain(ev_stage *s);
 /* A write to output what failed (errno): reported ("cannot write what: ..."), except EPIPE,
  * whose reader went away: then the stage ends quietly, by SIGPIPE in ev_stage_exit. Returns -1. */
@@ -94,10 +95,14 @@ int ev_stage_write_failed(ev_stage *s, const char *what);
 
 /* Barrier c (a control line returned by ev_stage_next): durable(arg) makes everything before
  * it durable (a sink's insert acknowledged, its producer flushed, its file fsync'ed; NULL:
- * nothing to do), then this stage's part of the checkpoint is written (ev_ckpt_ack; a failure
- * is warned about and counted, the job goes on) unless durable returned 1 (it wrote the part
- * itself: a transactional sink's pre-commit, ADR 0021), and the barrier announced on --ack. t0 is when
- * the barrier arrived (ev_mono_ns). Returns 0, or -1 when durable failed (nothing
+ * nothing to do), then this stage's part of the checkpoint is handed to a background thread
+ * (ev_ckworker; ev_ckpt_ack there: a failure is warned about and counted, the job goes on), so
+ * that a slow or unreachable store delays the checkpoint, not the records (ADR 0023), unless
+ * durable returned 1 (it wrote the part itself: a transactional sink's pre-commit, ADR 0021);
+ * then the barrier is announced on --ack. One part is written at a time: a barrier that comes
+ * while one is being written gets none (a warning once,
+ * evpipe_checkpoint_stage_skipped_total), and the coordinator abandons its checkpoint. t0 is
+ * when the barrier arrived (ev_mono_ns). Returns 0, or -1 when durable failed (nothing
  * acknowledged). */
 int ev_stage_barrier(ev_stage *s, const ev_control *c, uint64_t t0, int (*durable)(void *arg),
 		     void *arg);
@@ -109,6 +114,8 @@ uint64_t ev_stage_blank(const ev_stage *s);
 /* Free the stage, then end as ev_tool_finish(rc) does: when an output's reader went away
  * (EPIPE), the process is ended by SIGPIPE, as a filter would have died. */
 int ev_stage_exit(ev_stage *s, int rc);
+/* Free the stage, waiting (at most 40 s) for a part still being written; one still running
+ * then is left to end with the process. */
 void ev_stage_free(ev_stage *s);
 
 #endif

@@ -743,6 +743,134 @@ start_proxy() {
 	nothing_left
 }
 
+# The stages reach S3 through a TCP proxy, kin directly: kin goes on beginning checkpoints and
+# injecting barriers while S3 is gone for the stages, the case where a snapshot that uploads on
+# the barrier stopped the records for the store's retry budget (ADR 0023). Events arrive
+# steadily, a 1 s window of them every 0.3 s; the newest window in ClickHouse is sampled every
+# 0.2 s.
+@test "S3 cut for the stages: rows keep arriving in ClickHouse, checkpoints complete again, a restore gives the offline result" {
+	local port proxy proxy_pid s3=${S3_ENDPOINT#http://} t0 i cut back completed gap pids=()
+	local store="s3://$S3_BUCKET/async-$TOPIC" job="j-$TOPIC"
+	local wargs=(--tumble 1s --key event_type --agg "$AGGREGATES" --meta-field _src)
+	port=$(free_ports 8)
+	proxy=$((port + 7))
+	start_proxy "$proxy" "$s3"
+	sed -e "s/evpipe.event_aggregates/$TABLE/g" "$EVPIPE_ROOT/pipelines/sql/event_aggregates.sql" \
+		> table.sql
+	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+	# $1 (any word): the second run, restored from the latest checkpoint, to the topic's end
+	run_job() {
+		local ck=(--checkpoint-store "$store" --job "$job")
+		rm -f records valid rows
+		mkfifo records valid rows
+		pids=()
+		kin -C -b "$KAFKA_BROKERS" -G "g-$TOPIC" --meta-field _src "${ck[@]}" \
+			--checkpoint-interval 500ms --checkpoint-timeout 3s --tolerable-failures 1000 \
+			--checkpoint-expect evvalidate,evwindow,chsink --metrics-addr "127.0.0.1:$port" \
+			${1:+--restore latest -e} "$TOPIC" > records 2>> kin.err 3>&- &
+		pids+=($!)
+		S3_ENDPOINT="http://127.0.0.1:$proxy" evvalidate --contract "$CONTRACT" --dlq invalid.out \
+			--meta-field _src "${ck[@]}" ${1:+--restore latest} < records > valid 2>> evvalidate.err 3>&- &
+		pids+=($!)
+		S3_ENDPOINT="http://127.0.0.1:$proxy" evwindow "${wargs[@]}" --late late.out "${ck[@]}" \
+			--metrics-addr "127.0.0.1:$((port + 1))" ${1:+--restore latest} \
+			< valid > rows 2>> evwindow.err 3>&- &
+		pids+=($!)
+		S3_ENDPOINT="http://127.0.0.1:$proxy" chsink --url "$CLICKHOUSE_URL" --table "$TABLE" \
+			--create-table table.sql --linger 100ms "${ck[@]}" ${1:+--restore latest} \
+			< rows > /dev/null 2>> chsink.err 3>&- &
+		pids+=($!)
+	}
+	# ClickHouse may read a decimal in JSON one ulp off the nearest double (1.39 as
+	# 1.3900000000000001): the reals compare to 12 digits
+	reals12() {
+		awk -F'\t' -v OFS='\t' '{ for (i = 5; i <= 7; i++) $i = sprintf("%.12g", $i); print }'
+	}
+	newest() { # the newest window in the table, sampled every 0.2 s: "<ms> <window_end>"
+		while :; do
+			echo "$(date +%s%3N) $(q "SELECT toUnixTimestamp(max(window_end)) FROM $TABLE" 2>/dev/null || echo -)"
+			sleep 0.2
+		done
+	}
+	# steady input: 100 events of one second of event time every 0.3 s, until stop_input exists
+	t0=$(($(date +%s) * 1000))
+	chunk() {
+		evgen --count 100 --seed "$1" --rate 100 --start $((t0 + $1 * 1000)) --users 50 \
+			2>/dev/null | tee -a events.ndjson | produce -p 0
+	}
+	chunk 0 # the topic exists before kin subscribes to it
+	(
+		for i in $(seq 1 400); do
+			[ ! -e stop_input ] || break
+			chunk "$i"
+			sleep 0.3
+		done
+	) 3>&- &
+	local producer=$!
+	run_job
+	wait_for 60 more_checkpoints "$port" completed 2 || { cat ./*.err >&2; false; }
+	wait_for 30 has_rows
+	newest > samples 3>&- &
+	local sampler=$!
+	sleep 3
+	cut=$(date +%s%3N)
+	kill "$proxy_pid" # S3 is gone for the stages
+	wait "$proxy_pid" || true
+	sleep 12
+	back=$(date +%s%3N)
+	completed=$(checkpoints_total "$port" completed)
+	start_proxy "$proxy" "$s3"
+	sleep 3
+	kill "$sampler"
+	# The largest gap between changes of the newest window from the cut to S3's return.
+	gap=$(awk -v cut="$cut" -v back="$back" '
+		$2 == "-" { next }
+		{ if (prev != "" && $2 != prev) { if ($1 > cut && $1 <= back + 1000) changes[n++] = $1 } prev = $2 }
+		END { last = cut; max = 0
+		      for (i = 0; i < n; i++) { if (changes[i] - last > max) max = changes[i] - last; last = changes[i] }
+		      if (back - last > max) max = back - last
+		      print max }' samples)
+	echo "largest gap between new windows while S3 was cut: $gap ms" >&3
+	[ "$gap" -le 3000 ] || { cat samples >&2; false; }
+	grep -q "evwindow: warning: checkpoint .* failed\|evwindow: warning: checkpoint .* no part" evwindow.err ||
+		{ cat evwindow.err >&2; false; }
+	# checkpoints complete again
+	wait_for 60 more_checkpoints "$port" completed "$completed" || { cat ./*.err >&2; false; }
+	# the checkpoint's timings: its synchronous part on the barrier, the rest in the background
+	curl -sf "http://127.0.0.1:$((port + 1))/metrics" > evwindow.metrics
+	grep -q '^evpipe_checkpoint_stage_sync_seconds_count{.*} [1-9]' evwindow.metrics
+	grep -q '^evpipe_checkpoint_stage_async_seconds_count{.*} [1-9]' evwindow.metrics
+	awk '/^evpipe_checkpoint_stage_(sync|async)_seconds_(sum|count)/ {print}' evwindow.metrics >&3
+	# and evwindow's part in the newest manifest: duration_ms is their sum (kin's alignment)
+	local last
+	last=$(ckpt --store "$store" --job "$job" ls | awk '$NF == "complete" { id = $1 } END { print id }')
+	s3cmd -c "$S3CMD_CONFIG" get --quiet \
+		"$store/$job/chk-$(printf %010d "$last")/_manifest.json" manifest.json
+	jq -e '.parts.evwindow | .sync_ms >= 0 and .async_ms >= 0 and
+		.duration_ms == .sync_ms + .async_ms' manifest.json
+	jq -c '.parts.evwindow | {sync_ms, async_ms, duration_ms}' manifest.json >&3
+
+	# a crash (every stage killed) and a restore from the latest checkpoint to the end
+	touch stop_input
+	wait "$producer"
+	kill -KILL "${pids[@]}"
+	wait "${pids[@]}" || true
+	run_job restored
+	for i in "${pids[@]}"; do
+		wait "$i" || { cat ./*.err >&2; false; }
+	done
+	kill "$proxy_pid"
+	grep -q "evwindow: warning: restoring checkpoint [0-9]* of job" evwindow.err
+	evvalidate --contract "$CONTRACT" --dlq /dev/null < events.ndjson 2>/dev/null |
+		evwindow "${wargs[@]}" 2>/dev/null |
+		jq -s -r 'group_by([.window_start, .event_type]) | map(max_by(.version)) | .[] |
+			[.window_start, .window_end, .event_type, .count, .sum_value, .min_value,
+			 .max_value, .uniq_user_id, .version] | @tsv' | reals12 > expected
+	table_rows | reals12 > actual
+	[ "$(wc -l < expected)" -gt 100 ]
+	assert_same_file expected actual
+}
+
 # Start the job in the background ($job, its stderr in err), with the settings "$@", its metrics
 # from $port and ClickHouse seen through the TCP proxy $proxy_pid on port $proxy: killing the
 # proxy is an outage of ClickHouse for the job.

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "agg.h"
 #include "buf.h"
 #include "checkpoint.h"
+#include "ckworker.h"
 #include "control.h"
 #include "deadletter.h"
 #include "handover.h"
@@ -28,6 +30,9 @@
 #include "window.h"
 
 #define MAX_KEYS 16
+/* At the end, the upload in flight is waited for this long: the store's retry budget (30 s)
+ * and a margin. */
+#define UPLOAD_WAIT_S 40
 
 struct evwindow {
 	const char *ts_field;
@@ -44,6 +49,8 @@ struct evwindow {
 	uint64_t state_memory;
 	uint64_t max_line;
 	ev_ckpt ck;
+	ev_ckworker *worker;  /* the snapshots' uploads (ADR 0023) */
+	int busy_warned;      /* said that a barrier found an upload running */
 	json_t *restore_part; /* the part of the checkpoint restored from */
 	ev_tool_common common;
 	int64_t restored_id; /* the checkpoint restored from (0: none) */
@@ -76,7 +83,8 @@ struct evwindow {
 	ev_metrics *metrics;
 	ev_window_series series;
 	ev_counter *m_out;
-	ev_histogram *m_ck_duration;
+	ev_histogram *m_ck_duration, *m_ck_sync, *m_ck_async;
+	ev_counter *m_ck_skipped;
 	ev_gauge *m_ck_full, *m_ck_incremental, *m_ck_last;
 	ev_counter *m_saved, *m_loaded, *m_bytes_saved, *m_bytes_loaded;
 	ev_gauge *m_owned;
@@ -229,50 +237,77 @@ static void saved_at(struct evwindow *e, uint64_t partition, int64_t offset, siz
 		*s = (struct saved){partition, offset, windows, bytes};
 }
 
+/* The state of one partition to write with a checkpoint (ADR 0025, 5.2). */
+struct part_state {
+	char *topic;
+	int32_t partition;
+	int64_t offset;
+	size_t windows;
+	ev_buf state; /* empty: its object at that offset is in the store already */
+	int write;
+};
+
+/* Set by the background thread when a partition's state could not be written: the stage's
+ * thread then forgets which objects are in the store, and the next checkpoint writes every
+ * partition's again. One evwindow per process: a static outlives any task. */
+static atomic_int states_lost;
+
 /* Every checkpoint is also a hand-over of every partition (ADR 0025, 5.2): for each partition
  * the barrier line lists (those kin owns, at its offset there), the partition's state as of
- * the barrier to the store under the hand-over key of that offset, unless its last object is
- * at that offset already (no record since). A copy that takes the partition over at the
- * group's committed offset, this checkpoint's once it completes, loads it there, even when
- * this copy was killed. Returns the part's "partitions" ([{topic, partition, offset, key,
- * windows, bytes}]), or NULL with a message in err when an object could not be written (the
- * checkpoint fails: its manifest must not promise what is not in the store). */
-static json_t *checkpoint_partitions(struct evwindow *e, const char *line, size_t len, char *err,
+ * the barrier, saved here (on the barrier, from the live windows) for the background thread to
+ * put under the hand-over key of that offset before the part, unless its last object is at
+ * that offset already (no record since). A copy that takes the partition over at the group's
+ * committed offset, this checkpoint's once it completes, loads it there, even when this copy
+ * was killed. Fills *states (n of them) and returns the part's "partitions" ([{topic,
+ * partition, offset, key, windows, bytes}]), or NULL with a message in err. */
+static json_t *checkpoint_partitions(struct evwindow *e, const char *line, size_t len,
+				     struct part_state **states, size_t *nstates, char *err,
 				     size_t errlen)
 {
 	ev_control_part *parts;
 	size_t n;
+	*states = NULL;
+	*nstates = 0;
+	if (atomic_exchange(&states_lost, 0))
+		e->nsaved = 0;
 	if (ev_control_partitions(line, len, &parts, &n, err, errlen) < 0)
 		return NULL;
 	json_t *list = json_array();
-	ev_buf state = EV_BUF_INIT, key = EV_BUF_INIT;
+	ev_buf key = EV_BUF_INIT;
+	*states = calloc(n + 1, sizeof(**states));
+	if (!*states) {
+		json_decref(list);
+		list = NULL;
+	}
 	for (size_t i = 0; i < n && list && !e->wo.keys_span_partitions; i++) {
 		const ev_control_part *p = &parts[i];
 		uint64_t part = ev_window_partition(p->topic, strlen(p->topic), p->partition);
-		struct saved *s = saved_of(e, part, 0);
-		size_t windows = s ? s->windows : 0;
+		struct saved *sv = saved_of(e, part, 0);
 		if (p->offset < 0)
 			continue;
-		if (!s || s->offset != p->offset) {
-			ev_buf_reset(&state);
-			if (ev_window_partition_save(e->win, part, &state, &windows, err, errlen) !=
-				    0 ||
-			    ev_handover_put(e->ck.store, e->ck.job, e->ck.stage, p->topic,
-					    p->partition, p->offset, state.data, state.len, windows,
-					    err, errlen) < 0) {
+		struct part_state *ps = &(*states)[(*nstates)++];
+		*ps = (struct part_state){strdup(p->topic),     p->partition, p->offset,
+					  sv ? sv->windows : 0, EV_BUF_INIT,  0};
+		size_t bytes = sv ? sv->bytes : 0;
+		if (ps->topic && (!sv || sv->offset != p->offset)) {
+			ps->write = 1;
+			if (ev_window_partition_save(e->win, part, &ps->state, &ps->windows, err,
+						     errlen) != 0) {
 				json_decref(list);
 				list = NULL;
 				break;
 			}
-			saved_at(e, part, p->offset, windows, state.len);
-			s = saved_of(e, part, 0);
+			bytes = ps->state.len;
+			saved_at(e, part, p->offset, ps->windows, bytes);
 		}
 		ev_handover_key(&key, e->ck.job, e->ck.stage, p->topic, p->partition, p->offset);
 		json_t *entry =
-			json_pack("{s:s, s:i, s:I, s:s, s:I, s:I}", "topic", p->topic, "partition",
-				  (int)p->partition, "offset", (json_int_t)p->offset, "key",
-				  ev_buf_cstr(&key), "windows", (json_int_t)windows, "bytes",
-				  (json_int_t)(s ? s->bytes : state.len));
+			ps->topic ? json_pack("{s:s, s:i, s:I, s:s, s:I, s:I}", "topic", p->topic,
+					      "partition", (int)p->partition, "offset",
+					      (json_int_t)p->offset, "key", ev_buf_cstr(&key),
+					      "windows", (json_int_t)ps->windows, "bytes",
+					      (json_int_t)bytes)
+				  : NULL;
 		if (!entry || json_array_append_new(list, entry) < 0) {
 			json_decref(list);
 			list = NULL;
@@ -280,59 +315,197 @@ static json_t *checkpoint_partitions(struct evwindow *e, const char *line, size_
 	}
 	if (!list && !*err)
 		snprintf(err, errlen, "out of memory");
-	ev_buf_free(&state);
 	ev_buf_free(&key);
 	ev_control_parts_free(parts, n);
 	return list;
 }
 
-/* Barrier id: the state as of this point in the stream, to the checkpoint store: a snapshot
- * in a directory next to the store (ev_window_checkpoint), whose files the store does not
- * have yet are uploaded; the part lists them all, and the state of each partition the barrier
- * lists (checkpoint_partitions). Then the barrier goes on downstream. */
-static int take_checkpoint(struct evwindow *e, int64_t id, json_t *partitions)
+static void part_states_free(struct part_state *states, size_t n)
 {
-	char err[1024];
-	uint64_t t0 = ev_mono_ns(), total, uploaded;
-	size_t windows = ev_window_in_memory(e->win);
-	ev_buf dir = EV_BUF_INIT;
-	ev_buf_printf(&dir, "%s.chk-%" PRId64, ev_state_dir(e->st), id);
-	json_t *files = NULL;
-	if (ev_window_checkpoint(e->win, ev_buf_cstr(&dir), err, sizeof(err)) == 0)
-		files = ev_ckpt_upload_dir(&e->ck, id, ev_buf_cstr(&dir), &total, &uploaded, err,
-					   sizeof(err));
-	ev_state_remove_dir(ev_buf_cstr(&dir));
-	ev_buf_free(&dir);
-	if (!files) {
-		ev_ckpt_failed(&e->ck, id, err);
-		return -1;
+	for (size_t i = 0; states && i < n; i++) {
+		free(states[i].topic);
+		ev_buf_free(&states[i].state);
 	}
-	int64_t wm = ev_wm_current(e->wm, ev_wall_ms());
-	double secs = (double)(ev_mono_ns() - t0) / 1e9;
+	free(states);
+}
+
+/* In the background, before the part: the states checkpoint_partitions saved, to the store.
+ * Returns 0, or -1 with a message in err (the part is not written: the manifest must not
+ * promise an object that is not in the store). */
+static int put_partitions(ev_ckpt *ck, const struct part_state *states, size_t n, char *err,
+			  size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct part_state *ps = &states[i];
+		if (ps->write && ev_handover_put(ck->store, ck->job, ck->stage, ps->topic,
+						 ps->partition, ps->offset, ps->state.data,
+						 ps->state.len, ps->windows, err, errlen) < 0) {
+			atomic_store(&states_lost, 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The asynchronous part of a snapshot (ADR 0023): what the background thread gets. It owns
+ * dir, a RocksDB checkpoint (hard links: immutable), and touches neither the live RocksDB nor
+ * the window table. */
+struct snapshot {
+	int64_t id;
+	char *dir;
+	uint64_t t0_ns;   /* the barrier arrived */
+	uint64_t sync_ns; /* the synchronous part ended: the barrier went on */
+	size_t windows;   /* in memory at the barrier */
+	int64_t watermark;
+	ev_histogram *m_duration, *m_sync, *m_async;
+	ev_gauge *m_full, *m_incremental, *m_last;
+	json_t *partitions;        /* the part's, or NULL (checkpoint_partitions) */
+	struct part_state *states; /* to put before the part */
+	size_t nstates;
+};
+
+static void snapshot_free(struct snapshot *s)
+{
+	ev_state_remove_dir(s->dir);
+	free(s->dir);
+	json_decref(s->partitions);
+	part_states_free(s->states, s->nstates);
+	free(s);
+}
+
+/* Write evwindow's part of checkpoint s->id: the files uploaded (files, taken), their bytes,
+ * the watermark and the timings. Called once every file it lists is in the store. Returns 0, or
+ * -1 with a message in err. */
+static int put_part(ev_ckpt *ck, const struct snapshot *s, json_t *files, uint64_t total,
+		    uint64_t uploaded, char *err, size_t errlen)
+{
+	uint64_t now = ev_mono_ns();
+	int64_t sync_ms = (int64_t)((s->sync_ns - s->t0_ns) / 1000000);
+	int64_t async_ms = (int64_t)((now - s->sync_ns) / 1000000);
+	/* duration_ms is the sum: kin takes it from the part's time to find when the barrier
+	 * reached this stage (its alignment). */
 	ev_ckpt_part p = {.files = files,
 			  .bytes = (int64_t)total,
 			  .uploaded_bytes = (int64_t)uploaded,
-			  .duration_ms = (int64_t)(secs * 1000)};
+			  .duration_ms = sync_ms + async_ms};
 	json_t *part = ev_ckpt_part_new(&p);
 	json_decref(files);
 	if (part &&
-	    (json_object_set_new(part, "windows_in_memory", json_integer((json_int_t)windows)) ||
-	     json_object_set_new(part, "watermark", json_integer(wm == EV_WM_MIN ? 0 : wm)) ||
-	     (partitions && json_object_set(part, "partitions", partitions)))) {
+	    (json_object_set_new(part, "sync_ms", json_integer(sync_ms)) ||
+	     json_object_set_new(part, "async_ms", json_integer(async_ms)) ||
+	     json_object_set_new(part, "windows_in_memory", json_integer((json_int_t)s->windows)) ||
+	     json_object_set_new(part, "watermark", json_integer(s->watermark)) ||
+	     (s->partitions && json_object_set(part, "partitions", s->partitions)))) {
 		json_decref(part);
 		part = NULL;
 	}
-	if (!part || ev_ckpt_put_part(&e->ck, id, part, err, sizeof(err)) < 0) {
-		ev_ckpt_failed(&e->ck, id, part ? err : "out of memory");
+	if (!part) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	ev_histogram_observe(e->m_ck_duration, secs);
-	ev_gauge_set(e->m_ck_full, (double)total);
-	ev_gauge_set(e->m_ck_incremental, (double)uploaded);
-	ev_gauge_set(e->m_ck_last, (double)id);
-	ev_debug("checkpoint %" PRId64 ": %" PRIu64 " bytes, %" PRIu64 " uploaded, %.3f s", id,
-		 total, uploaded, secs);
-	return 0;
+	return ev_ckpt_put_part(ck, s->id, part, err, errlen);
+}
+
+/* The background thread's task: the files of the RocksDB checkpoint the store lacks, then the
+ * part, which so never names a missing file; then the directory is removed. */
+static void upload_snapshot(ev_ckpt *ck, void *arg)
+{
+	struct snapshot *s = arg;
+	char err[1024];
+	uint64_t total, uploaded;
+	json_t *files = put_partitions(ck, s->states, s->nstates, err, sizeof(err)) < 0
+				? NULL
+				: ev_ckpt_upload_dir(ck, s->id, s->dir, &total, &uploaded, err,
+						     sizeof(err));
+	if (!files || put_part(ck, s, files, total, uploaded, err, sizeof(err)) < 0) {
+		ev_ckpt_failed(ck, s->id, err);
+		snapshot_free(s);
+		return;
+	}
+	uint64_t now = ev_mono_ns();
+	double sync = (double)(s->sync_ns - s->t0_ns) / 1e9,
+	       async = (double)(now - s->sync_ns) / 1e9;
+	ev_histogram_observe(s->m_sync, sync);
+	ev_histogram_observe(s->m_async, async);
+	ev_histogram_observe(s->m_duration, sync + async);
+	ev_gauge_set(s->m_full, (double)total);
+	ev_gauge_set(s->m_incremental, (double)uploaded);
+	ev_gauge_set(s->m_last, (double)s->id);
+	ev_debug("checkpoint %" PRId64 ": %" PRIu64 " bytes, %" PRIu64
+		 " uploaded; %.3f s on the barrier, %.3f s in the background",
+		 s->id, total, uploaded, sync, async);
+	snapshot_free(s);
+}
+
+/* Barrier id, the synchronous part of the snapshot (ADR 0023): the changed windows to RocksDB
+ * and a RocksDB checkpoint in a directory next to the state (ev_window_checkpoint: hard
+ * links), handed to the background thread, which uploads it and writes the part; the barrier
+ * then goes on downstream at once. While an upload runs, a barrier gets no part (said once,
+ * counted): its checkpoint is abandoned by the coordinator. */
+static void take_checkpoint(struct evwindow *e, int64_t id, const char *line, size_t len)
+{
+	char err[1024];
+	uint64_t t0 = ev_mono_ns();
+	if (ev_ckworker_busy(e->worker)) {
+		ev_counter_inc(e->m_ck_skipped);
+		if (!e->busy_warned++)
+			ev_warn("checkpoint %" PRId64 ": the upload of an earlier checkpoint still "
+				"runs: no part for this one (the store is slow or down?); counted in "
+				"evpipe_checkpoint_stage_skipped_total, not reported again",
+				id);
+		return;
+	}
+	struct snapshot *s = calloc(1, sizeof(*s));
+	ev_buf dir = EV_BUF_INIT;
+	ev_buf_printf(&dir, "%s.chk-%" PRId64, ev_state_dir(e->st), id);
+	if (s)
+		s->dir = strdup(ev_buf_cstr(&dir));
+	ev_buf_free(&dir);
+	if (!s || !s->dir) {
+		free(s);
+		ev_ckpt_failed(&e->ck, id, "out of memory");
+		return;
+	}
+	int64_t wm = ev_wm_current(e->wm, ev_wall_ms());
+	*s = (struct snapshot){.id = id,
+			       .dir = s->dir,
+			       .t0_ns = t0,
+			       .windows = ev_window_in_memory(e->win),
+			       .watermark = wm == EV_WM_MIN ? 0 : wm,
+			       .m_duration = e->m_ck_duration,
+			       .m_sync = e->m_ck_sync,
+			       .m_async = e->m_ck_async,
+			       .m_full = e->m_ck_full,
+			       .m_incremental = e->m_ck_incremental,
+			       .m_last = e->m_ck_last};
+	*err = '\0';
+	s->partitions =
+		checkpoint_partitions(e, line, len, &s->states, &s->nstates, err, sizeof(err));
+	if (!s->partitions || ev_window_checkpoint(e->win, s->dir, err, sizeof(err)) < 0) {
+		atomic_store(&states_lost, 1); /* what checkpoint_partitions saved is not put */
+		ev_ckpt_failed(&e->ck, id, err);
+		snapshot_free(s);
+		return;
+	}
+	s->sync_ns = ev_mono_ns();
+	if (ev_ckworker_start(e->worker, upload_snapshot, s, err, sizeof(err)) != 0) {
+		atomic_store(&states_lost, 1);
+		ev_ckpt_failed(&e->ck, id, err);
+		snapshot_free(s);
+	}
+}
+
+/* The upload in flight at the end: waited for, at most for the store's retry budget and a
+ * margin, so that its part is written (the last checkpoint's, with kin -e). */
+static void finish_upload(struct evwindow *e)
+{
+	if (!e->worker || !ev_ckworker_busy(e->worker))
+		return;
+	ev_info("waiting for the upload of the last checkpoint (at most %d s)", UPLOAD_WAIT_S);
+	if (ev_ckworker_wait(e->worker, UPLOAD_WAIT_S * 1000))
+		ev_warn("the upload of the last checkpoint did not finish in %d s: its part is not "
+			"written, a restore uses an earlier checkpoint",
+			UPLOAD_WAIT_S);
 }
 
 /* Forward the held barriers the watermark wm releases, in order. Returns 0 or
@@ -505,13 +678,7 @@ static int control(struct evwindow *e, const char *line, size_t len, ev_control 
 		/* Rows before the barrier are out before the state that produced them is saved. */
 		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
 			return EV_WINDOW_OUTPUT;
-		char err[1024] = "";
-		json_t *partitions = checkpoint_partitions(e, line, len, err, sizeof(err));
-		if (partitions)
-			take_checkpoint(e, c.id, partitions);
-		else
-			ev_ckpt_failed(&e->ck, c.id, err);
-		json_decref(partitions);
+		take_checkpoint(e, c.id, line, len);
 	}
 	if (c.type == EV_CTL_BARRIER && !e->ck.store)
 		return hold_barrier(e, line, len);
@@ -614,6 +781,10 @@ static int open_state(struct evwindow *e)
 		ev_info("continuing from the state in %s: watermark %" PRId64 ", %zu %s",
 			ev_state_dir(e->st), ev_wm_current(e->wm, now), n,
 			e->wo.gap_ms ? "sessions" : "window ends");
+	if (e->ck.store && !(e->worker = ev_ckworker_new(&e->ck, 0, err, sizeof(err)))) {
+		ev_error("checkpoints: %s", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -679,6 +850,7 @@ static int run(struct evwindow *e)
 		if (r < 0)
 			break;
 	}
+	finish_upload(e);
 	if (next < 0)
 		return EV_EXIT_FAILURE; /* reported: an input error, an impossible control line */
 	if (r == 0)
@@ -827,7 +999,9 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 				"cache; beyond it windows spill to RocksDB (default 128MiB)"),
 		EV_OPTS_CKPT(&e->ck),
 		EV_OPT_TEXT(
-			"                           (on a barrier: a RocksDB checkpoint, its new files uploaded)\n"),
+			"                           (on a barrier: a RocksDB checkpoint, then the barrier goes on;\n"
+			"                           its new files and the part are written in the background,\n"
+			"                           one checkpoint at a time: ADR 0023)\n"),
 		EV_OPTS_PROGRESS(),
 		EV_OPTS_COMMON(&e->common),
 		EV_OPT_TEXT(
@@ -868,8 +1042,22 @@ static void metrics(struct evwindow *e)
 	e->m_out = ev_tool_records_out(m);
 	e->m_ck_duration = ev_metrics_histogram(
 		m, "evpipe_checkpoint_stage_duration_seconds",
-		"Time a stage takes for its part of a checkpoint (snapshot and upload)", NULL,
+		"Time a stage takes for its part of a checkpoint (snapshot, upload, part)", NULL,
 		ck_bounds, sizeof(ck_bounds) / sizeof(ck_bounds[0]));
+	e->m_ck_sync = ev_metrics_histogram(
+		m, "evpipe_checkpoint_stage_sync_seconds",
+		"Time a stage holds a barrier for its part of a checkpoint (windows to RocksDB, "
+		"RocksDB checkpoint)",
+		NULL, ck_bounds, sizeof(ck_bounds) / sizeof(ck_bounds[0]));
+	e->m_ck_async = ev_metrics_histogram(
+		m, "evpipe_checkpoint_stage_async_seconds",
+		"Time a stage's part of a checkpoint takes in the background, after the barrier "
+		"went on (upload, part)",
+		NULL, ck_bounds, sizeof(ck_bounds) / sizeof(ck_bounds[0]));
+	e->m_ck_skipped = ev_metrics_counter(
+		m, "evpipe_checkpoint_stage_skipped_total",
+		"Barriers that got no part because the upload of an earlier checkpoint still ran",
+		NULL);
 	e->m_ck_full =
 		ev_metrics_gauge(m, "evpipe_checkpoint_stage_size_bytes", ck_size, "kind=\"full\"");
 	e->m_ck_incremental = ev_metrics_gauge(m, "evpipe_checkpoint_stage_size_bytes", ck_size,
@@ -900,6 +1088,9 @@ static void metrics(struct evwindow *e)
 	ev_window_series_register(&e->series, m);
 	e->wo.series = &e->series;
 }
+
+/* The registry, kept reachable while an abandoned upload may still update it. */
+static ev_metrics *kept_metrics;
 
 int main(int argc, char **argv)
 {
@@ -957,6 +1148,9 @@ int main(int argc, char **argv)
 		ev_tool_progress(e.metrics);
 		rc = run(&e);
 	}
+	/* An upload still running (finish_upload gave up on it) updates the registry's series
+	 * until the process ends: the registry is kept. */
+	int uploading = ev_ckworker_free(e.worker);
 	/* Every way out closes the store: a private directory is removed. */
 	ev_window_free(e.win);
 	if (e.st && ev_state_close(e.st, err, sizeof(err)) < 0) {
@@ -976,6 +1170,9 @@ int main(int argc, char **argv)
 	free(e.arriving);
 	free(e.saved);
 	ev_agg_specs_free(e.aggs, e.naggs);
-	ev_tool_metrics_free(e.metrics);
+	if (!uploading)
+		ev_tool_metrics_free(e.metrics);
+	else
+		kept_metrics = e.metrics;
 	return ev_stage_exit(e.stage, rc);
 }

@@ -374,12 +374,20 @@ static void unknown_at_committed(struct kin *k, const rd_kafka_topic_partition_l
 	if (!list)
 		return;
 	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
-	if (err)
-		ev_warn("cannot read the group's committed offsets: %s: partitions new here start at "
-			"them without the state another copy left there",
-			rd_kafka_err2str(err));
+	if (err) {
+		/* Started there without it, the partitions' windows would be lost: this copy
+		 * stops, and the partitions go to another one (or to this one restarted). */
+		ev_error("cannot read the group's committed offsets of the partitions assigned: %s",
+			 rd_kafka_err2str(err));
+		k->fatal = 1;
+	}
 	for (int i = 0; !err && i < list->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &list->elems[i];
+		if (tp->err && tp->err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+			ev_error("%s [%d]: cannot read the group's committed offset: %s", tp->topic,
+				 (int)tp->partition, rd_kafka_err2str(tp->err));
+			k->fatal = 1;
+		}
 		if (tp->err || tp->offset < 0)
 			continue; /* never committed: from the beginning, no state anywhere */
 		if (ev_ckpt_offsets_set(&k->committed, tp->topic, tp->partition, tp->offset) < 0)

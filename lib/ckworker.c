@@ -54,7 +54,10 @@ ev_ckworker *ev_ckworker_new(const ev_ckpt *ck, int64_t retry_ms, char *err, siz
 	w->ck.job = w->job;
 	w->ck.stage = w->stage;
 	w->ck.restore = NULL;
-	if (!w->url || !w->job || !w->stage || (ck->identity && !w->ck.identity)) {
+	/* a copy's root (--copy), freed by ev_ckpt_close */
+	w->ck.root = w->ck.root_owned = ck->root ? strdup(ck->root) : NULL;
+	if (!w->url || !w->job || !w->stage || (ck->identity && !w->ck.identity) ||
+	    (ck->root && !w->ck.root)) {
 		snprintf(err, errlen, "out of memory");
 		destroy(w);
 		return NULL;

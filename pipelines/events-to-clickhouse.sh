@@ -84,6 +84,12 @@ Settings, from the environment (pipelines/env.example documents each one):
                             (default 1h)
   EVPIPE_JOB                the job's name: checkpoints are kept under it, and every
                             metric carries it as its job label (default evpipe)
+  EVPIPE_COPY               this copy's name among the copies of the job in one group
+                            (same EVPIPE_JOB, EVPIPE_GROUP and checkpoint store, each
+                            its own EVPIPE_STATE_DIR and ports): its checkpoints go under
+                            <job>/copies/<name> (default: with EVPIPE_STATE_DIR, a
+                            random name kept in it, EVPIPE_STATE_DIR/copy; without, or
+                            set and empty: no name, the checkpoints of a job of one copy)
   EVPIPE_CHECKPOINT_STORE   where checkpoints go: file:///dir, s3://bucket/prefix (with
                             S3_ENDPOINT, AWS_REGION and the AWS credentials), or none
                             (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints);
@@ -258,6 +264,19 @@ registry_cache=${EVPIPE_REGISTRY_CACHE:-${state_dir:-${XDG_CACHE_HOME:-$HOME/.ca
 contract_refresh=${EVPIPE_CONTRACT_REFRESH:-60s}
 [ -z "$state_dir" ] || mkdir -p "$state_dir"
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
+# This copy's name: EVPIPE_COPY, else the one kept in the state directory, else a new random one
+# kept there, so that a restart of this copy continues its own checkpoints. Without a state
+# directory of its own, the job is one copy: no name.
+if [ -n "${EVPIPE_COPY+set}" ] || [ "$store" = none ] || [ -z "$state_dir" ]; then
+	copy=${EVPIPE_COPY:-}
+elif [ -s "$state_dir/copy" ]; then
+	copy=$(cat "$state_dir/copy")
+else
+	copy=c$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+	printf '%s\n' "$copy" >"$state_dir/copy"
+fi
+[ -z "$copy" ] || { [[ $copy =~ ^[A-Za-z0-9_.-]{1,64}$ ]] && [ "$copy" != . ] && [ "$copy" != .. ]; } ||
+	usage_error "EVPIPE_COPY must be 1 to 64 letters, digits, '_', '.' or '-'"
 [[ $restore =~ ^(latest|latest-valid|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, latest-valid, none or a checkpoint id"
 [[ $restore_mismatch =~ ^(refuse|allow)$ ]] || usage_error "EVPIPE_RESTORE_MISMATCH must be refuse or allow"
 [[ $checkpoint_retain =~ ^[1-9][0-9]*$ ]] || usage_error "EVPIPE_CHECKPOINT_RETAIN must be a positive number"
@@ -308,6 +327,7 @@ checkpoint_args() {
 	ckpt_args=(--job "$job" --stage "$1")
 	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore"
 		--restore-mismatch "$restore_mismatch")
+	[ "$store" = none ] || [ -z "$copy" ] || ckpt_args+=(--copy "$copy")
 }
 expect=evvalidate,evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
 
@@ -465,7 +485,7 @@ start kin /dev/null "$dir/records" kin "${consume_args[@]}" "${metrics_args[@]}"
 
 say "consuming '$topic' as group '$group' from $KAFKA_BROKERS into $table at $(redact "$CLICKHOUSE_URL");" \
 	"dead letters to '$dlq_topic', late records to '$late_topic';" \
-	"checkpoints of job '$job': $(redact "$store") (restore: $restore)"
+	"checkpoints of job '$job'${copy:+, copy $copy}: $(redact "$store") (restore: $restore)"
 
 # The stage NAME exited with STATUS: a failure stops the job.
 finished() {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,12 @@ struct evwindow {
 		uint64_t t0_ns;
 	} * arriving; /* loaded partitions whose first record has not come yet */
 	size_t narriving, caparriving;
+	struct saved {
+		uint64_t partition;
+		int64_t offset; /* the offset of its last hand-over object, here or loaded */
+		size_t windows, bytes;
+	} * saved; /* per partition, what its last hand-over object holds */
+	size_t nsaved, capsaved;
 };
 
 static int put_row(void *arg, const char *row, size_t len)
@@ -200,6 +207,146 @@ static int record(struct evwindow *e, const char *line, size_t len)
 	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
 }
 
+/* The entry of partition in e->saved, added (offset -1) when add; NULL without it or
+ * memory. */
+static struct saved *saved_of(struct evwindow *e, uint64_t partition, int add)
+{
+	for (size_t i = 0; i < e->nsaved; i++)
+		if (e->saved[i].partition == partition)
+			return &e->saved[i];
+	if (!add)
+		return NULL;
+	if (e->nsaved == e->capsaved) {
+		size_t cap = e->capsaved ? 2 * e->capsaved : 16;
+		struct saved *s = realloc(e->saved, cap * sizeof(*s));
+		if (!s)
+			return NULL;
+		e->saved = s;
+		e->capsaved = cap;
+	}
+	e->saved[e->nsaved] = (struct saved){partition, -1, 0, 0};
+	return &e->saved[e->nsaved++];
+}
+
+/* Remember that partition's state at offset is in the store (windows, bytes). */
+static void saved_at(struct evwindow *e, uint64_t partition, int64_t offset, size_t windows,
+		     size_t bytes)
+{
+	struct saved *s = saved_of(e, partition, 1);
+	if (s)
+		*s = (struct saved){partition, offset, windows, bytes};
+}
+
+/* The state of one partition to write with a checkpoint (ADR 0025, 5.2). */
+struct part_state {
+	char *topic;
+	int32_t partition;
+	int64_t offset;
+	size_t windows;
+	ev_buf state; /* empty: its object at that offset is in the store already */
+	int write;
+};
+
+/* Set by the background thread when a partition's state could not be written: the stage's
+ * thread then forgets which objects are in the store, and the next checkpoint writes every
+ * partition's again. One evwindow per process: a static outlives any task. */
+static atomic_int states_lost;
+
+/* Every checkpoint is also a hand-over of every partition (ADR 0025, 5.2): for each partition
+ * the barrier line lists (those kin owns, at its offset there), the partition's state as of
+ * the barrier, saved here (on the barrier, from the live windows) for the background thread to
+ * put under the hand-over key of that offset before the part, unless its last object is at
+ * that offset already (no record since). A copy that takes the partition over at the group's
+ * committed offset, this checkpoint's once it completes, loads it there, even when this copy
+ * was killed. Fills *states (n of them) and returns the part's "partitions" ([{topic,
+ * partition, offset, key, windows, bytes}]), or NULL with a message in err. */
+static json_t *checkpoint_partitions(struct evwindow *e, const char *line, size_t len,
+				     struct part_state **states, size_t *nstates, char *err,
+				     size_t errlen)
+{
+	ev_control_part *parts;
+	size_t n;
+	*states = NULL;
+	*nstates = 0;
+	if (atomic_exchange(&states_lost, 0))
+		e->nsaved = 0;
+	if (ev_control_partitions(line, len, &parts, &n, err, errlen) < 0)
+		return NULL;
+	json_t *list = json_array();
+	ev_buf key = EV_BUF_INIT;
+	*states = calloc(n + 1, sizeof(**states));
+	if (!*states) {
+		json_decref(list);
+		list = NULL;
+	}
+	for (size_t i = 0; i < n && list && !e->wo.keys_span_partitions; i++) {
+		const ev_control_part *p = &parts[i];
+		uint64_t part = ev_window_partition(p->topic, strlen(p->topic), p->partition);
+		struct saved *sv = saved_of(e, part, 0);
+		if (p->offset < 0)
+			continue;
+		struct part_state *ps = &(*states)[(*nstates)++];
+		*ps = (struct part_state){strdup(p->topic),     p->partition, p->offset,
+					  sv ? sv->windows : 0, EV_BUF_INIT,  0};
+		size_t bytes = sv ? sv->bytes : 0;
+		if (ps->topic && (!sv || sv->offset != p->offset)) {
+			ps->write = 1;
+			if (ev_window_partition_save(e->win, part, &ps->state, &ps->windows, err,
+						     errlen) != 0) {
+				json_decref(list);
+				list = NULL;
+				break;
+			}
+			bytes = ps->state.len;
+			saved_at(e, part, p->offset, ps->windows, bytes);
+		}
+		ev_handover_key(&key, e->ck.job, e->ck.stage, p->topic, p->partition, p->offset);
+		json_t *entry =
+			ps->topic ? json_pack("{s:s, s:i, s:I, s:s, s:I, s:I}", "topic", p->topic,
+					      "partition", (int)p->partition, "offset",
+					      (json_int_t)p->offset, "key", ev_buf_cstr(&key),
+					      "windows", (json_int_t)ps->windows, "bytes",
+					      (json_int_t)bytes)
+				  : NULL;
+		if (!entry || json_array_append_new(list, entry) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	if (!list && !*err)
+		snprintf(err, errlen, "out of memory");
+	ev_buf_free(&key);
+	ev_control_parts_free(parts, n);
+	return list;
+}
+
+static void part_states_free(struct part_state *states, size_t n)
+{
+	for (size_t i = 0; states && i < n; i++) {
+		free(states[i].topic);
+		ev_buf_free(&states[i].state);
+	}
+	free(states);
+}
+
+/* In the background, before the part: the states checkpoint_partitions saved, to the store.
+ * Returns 0, or -1 with a message in err (the part is not written: the manifest must not
+ * promise an object that is not in the store). */
+static int put_partitions(ev_ckpt *ck, const struct part_state *states, size_t n, char *err,
+			  size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct part_state *ps = &states[i];
+		if (ps->write && ev_handover_put(ck->store, ck->job, ck->stage, ps->topic,
+						 ps->partition, ps->offset, ps->state.data,
+						 ps->state.len, ps->windows, err, errlen) < 0) {
+			atomic_store(&states_lost, 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The asynchronous part of a snapshot (ADR 0023): what the background thread gets. It owns
  * dir, a RocksDB checkpoint (hard links: immutable), and touches neither the live RocksDB nor
  * the window table. */
@@ -212,12 +359,17 @@ struct snapshot {
 	int64_t watermark;
 	ev_histogram *m_duration, *m_sync, *m_async;
 	ev_gauge *m_full, *m_incremental, *m_last;
+	json_t *partitions;        /* the part's, or NULL (checkpoint_partitions) */
+	struct part_state *states; /* to put before the part */
+	size_t nstates;
 };
 
 static void snapshot_free(struct snapshot *s)
 {
 	ev_state_remove_dir(s->dir);
 	free(s->dir);
+	json_decref(s->partitions);
+	part_states_free(s->states, s->nstates);
 	free(s);
 }
 
@@ -242,7 +394,8 @@ static int put_part(ev_ckpt *ck, const struct snapshot *s, json_t *files, uint64
 	    (json_object_set_new(part, "sync_ms", json_integer(sync_ms)) ||
 	     json_object_set_new(part, "async_ms", json_integer(async_ms)) ||
 	     json_object_set_new(part, "windows_in_memory", json_integer((json_int_t)s->windows)) ||
-	     json_object_set_new(part, "watermark", json_integer(s->watermark)))) {
+	     json_object_set_new(part, "watermark", json_integer(s->watermark)) ||
+	     (s->partitions && json_object_set(part, "partitions", s->partitions)))) {
 		json_decref(part);
 		part = NULL;
 	}
@@ -260,7 +413,10 @@ static void upload_snapshot(ev_ckpt *ck, void *arg)
 	struct snapshot *s = arg;
 	char err[1024];
 	uint64_t total, uploaded;
-	json_t *files = ev_ckpt_upload_dir(ck, s->id, s->dir, &total, &uploaded, err, sizeof(err));
+	json_t *files = put_partitions(ck, s->states, s->nstates, err, sizeof(err)) < 0
+				? NULL
+				: ev_ckpt_upload_dir(ck, s->id, s->dir, &total, &uploaded, err,
+						     sizeof(err));
 	if (!files || put_part(ck, s, files, total, uploaded, err, sizeof(err)) < 0) {
 		ev_ckpt_failed(ck, s->id, err);
 		snapshot_free(s);
@@ -286,7 +442,7 @@ static void upload_snapshot(ev_ckpt *ck, void *arg)
  * links), handed to the background thread, which uploads it and writes the part; the barrier
  * then goes on downstream at once. While an upload runs, a barrier gets no part (said once,
  * counted): its checkpoint is abandoned by the coordinator. */
-static void take_checkpoint(struct evwindow *e, int64_t id)
+static void take_checkpoint(struct evwindow *e, int64_t id, const char *line, size_t len)
 {
 	char err[1024];
 	uint64_t t0 = ev_mono_ns();
@@ -322,13 +478,18 @@ static void take_checkpoint(struct evwindow *e, int64_t id)
 			       .m_full = e->m_ck_full,
 			       .m_incremental = e->m_ck_incremental,
 			       .m_last = e->m_ck_last};
-	if (ev_window_checkpoint(e->win, s->dir, err, sizeof(err)) < 0) {
+	*err = '\0';
+	s->partitions =
+		checkpoint_partitions(e, line, len, &s->states, &s->nstates, err, sizeof(err));
+	if (!s->partitions || ev_window_checkpoint(e->win, s->dir, err, sizeof(err)) < 0) {
+		atomic_store(&states_lost, 1); /* what checkpoint_partitions saved is not put */
 		ev_ckpt_failed(&e->ck, id, err);
 		snapshot_free(s);
 		return;
 	}
 	s->sync_ns = ev_mono_ns();
 	if (ev_ckworker_start(e->worker, upload_snapshot, s, err, sizeof(err)) != 0) {
+		atomic_store(&states_lost, 1);
 		ev_ckpt_failed(&e->ck, id, err);
 		snapshot_free(s);
 	}
@@ -438,6 +599,7 @@ static int revoke_parts(struct evwindow *e, const ev_control_part *parts, size_t
 		if (rc == 0)
 			rc = ev_window_partition_drop(e->win, part, e->err, sizeof(e->err));
 		if (rc == 0) {
+			saved_at(e, part, p->offset, windows, state.len);
 			ev_counter_inc(e->m_saved);
 			ev_counter_add(e->m_bytes_saved, state.len);
 			ev_info("%s [%d]: revoked at offset %" PRId64 ": %zu windows (%zu bytes) "
@@ -483,6 +645,7 @@ static int assign_parts(struct evwindow *e, const ev_control_part *parts, size_t
 		if (rc == 0 && e->narriving < e->caparriving)
 			e->arriving[e->narriving++] = (struct arrival){part, t0};
 		if (rc == 0) {
+			saved_at(e, part, p->offset, windows, state.len);
 			ev_counter_inc(e->m_loaded);
 			ev_counter_add(e->m_bytes_loaded, state.len);
 			ev_info("%s [%d]: assigned at offset %" PRId64 ": %zu windows (%zu bytes) "
@@ -515,7 +678,7 @@ static int control(struct evwindow *e, const char *line, size_t len, ev_control 
 		/* Rows before the barrier are out before the state that produced them is saved. */
 		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
 			return EV_WINDOW_OUTPUT;
-		take_checkpoint(e, c.id);
+		take_checkpoint(e, c.id, line, len);
 	}
 	if (c.type == EV_CTL_BARRIER && !e->ck.store)
 		return hold_barrier(e, line, len);
@@ -771,7 +934,9 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 			"bad_ts, missing_key, bad_value, future, parse, too_long). Control lines are forwarded,\n"
 			"after the rows they release. A revoke line (kin -G) hands the partitions' windows to\n"
 			"the checkpoint store as of its offset and drops them without firing (without a store\n"
-			"they stay); an assign line at that offset loads them back (ADR 0025).\n"
+			"they stay); an assign line at that offset loads them back (ADR 0025). A barrier that\n"
+			"lists partitions saves each one's state at its offset the same way with this stage's\n"
+			"part of the checkpoint, so that a copy that takes a partition over finds it there.\n"
 			"The end of input fires every open window, unless the input\n"
 			"was only stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in\n"
 			"the last checkpoint or saved to --state-dir (with neither, they are fired). With\n"
@@ -1003,6 +1168,7 @@ int main(int argc, char **argv)
 		free(e.held[i].line);
 	free(e.held);
 	free(e.arriving);
+	free(e.saved);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	if (!uploading)
 		ev_tool_metrics_free(e.metrics);

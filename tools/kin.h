@@ -89,6 +89,10 @@ struct kin {
 	json_t *mark_offsets;   /* the offsets of the last barrier injected */
 	int64_t mark_id, mark_ms;
 
+	/* the group's committed offset of each partition assigned with no position here: where
+	 * another copy's last complete checkpoint left it, its state there (ADR 0025, 5.2) */
+	ev_ckpt_offsets committed;
+
 	/* run time */
 	rd_kafka_t *rk;
 	ev_writer *out;
@@ -146,5 +150,7 @@ int kin_query_check(const struct kin *k, char *err, size_t errlen);
 int kin_format_setup(struct kin *k, char *err, size_t errlen);
 /* ev_writer_set_tick's callback while consuming. */
 int kin_output_blocked(void *arg);
+/* The group's committed offsets (ev_ckpt_committed_fn), for pruning hand-over objects. */
+int kin_committed_offsets(ev_ckpt_offsets *o, void *arg);
 
 #endif

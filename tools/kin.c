@@ -210,6 +210,14 @@ static void setup_metrics(struct kin *k)
 					"Input lines skipped, by reason", "reason=\"stale\"");
 	k->m_owned = ev_metrics_gauge(m, "evpipe_kafka_partitions_assigned",
 				      "Partitions assigned to this consumer", NULL);
+	static const double wait_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+	k->m_handover_wait = ev_metrics_histogram(
+		m, "evpipe_handover_wait_seconds",
+		"From a revoke line to the checkpoint after it complete: the partitions' hand-over",
+		NULL, wait_bounds, sizeof(wait_bounds) / sizeof(wait_bounds[0]));
+	k->m_handover_timeouts = ev_metrics_counter(
+		m, "evpipe_handover_timeouts_total",
+		"Hand-overs whose checkpoint did not complete in time (kin then exits 1)", NULL);
 }
 
 static int opt_mode(const ev_option *o, char *arg, char *err, size_t errlen)

@@ -81,6 +81,14 @@ static json_t *written_offsets(struct kin *k)
 	return j;
 }
 
+/* Whether the partition is assigned to this kin. The offsets of a checkpoint or barrier
+ * name partitions revoked from it too (their hand-over positions): those are their next
+ * owner's to commit, once it has read them further (ADR 0025, section 5.1). */
+static int owned(struct kin *k, const char *topic, int32_t partition)
+{
+	return kin_part_find(k, topic, partition, 0) != NULL;
+}
+
 /* A complete checkpoint's offsets to the group: what lag monitoring reads, and where a run
  * without --restore starts. */
 static void commit_offsets(struct kin *k, const json_t *offsets)
@@ -95,8 +103,9 @@ static void commit_offsets(struct kin *k, const json_t *offsets)
 	}
 	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
 	for (size_t i = 0; i < o.n; i++)
-		rd_kafka_topic_partition_list_add(list, o.v[i].topic, o.v[i].partition)->offset =
-			o.v[i].offset;
+		if (owned(k, o.v[i].topic, o.v[i].partition))
+			rd_kafka_topic_partition_list_add(list, o.v[i].topic, o.v[i].partition)
+				->offset = o.v[i].offset;
 	ev_ckpt_offsets_free(&o);
 	if (list->cnt) {
 		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, list, 1);
@@ -202,6 +211,103 @@ static int checkpoint_settle(struct kin *k)
 	if (checkpoint_poll(k, ev_wall_ms()) < 0)
 		return 0;
 	return write_committed(k);
+}
+
+/* ---- Hand-over on revoke (ADR 0025, section 5.1) ---------------------------------------- */
+
+/* How long a hand-over may take: --checkpoint-timeout, and less than the group's
+ * max.poll.interval.ms (the rebalance timeout: a member not back from its revoke callback by
+ * then is expelled, and its partitions move on without waiting). */
+static int64_t handover_budget_ms(const struct kin *k)
+{
+	char val[32];
+	size_t len = sizeof(val);
+	int64_t budget = k->co.timeout_ms, poll = 300000;
+	if (rd_kafka_conf_get(rd_kafka_conf(k->rk), "max.poll.interval.ms", val, &len) ==
+	    RD_KAFKA_CONF_OK)
+		poll = strtoll(val, NULL, 10);
+	poll -= poll / 10; /* a margin for the commit and the rejoin */
+	return poll > 0 && poll < budget ? poll : budget;
+}
+
+/* A checkpoint after everything written so far (the revoke line), complete: the one in
+ * flight, if any, first, then one begun now. Its manifest is the hand-over's commit point:
+ * every expected stage has written its part after the revoke line (evwindow its hand-over
+ * objects before, the sinks everything before it durable, dlqsink's transaction logged), and
+ * its committed line follows. Returns 0, or -1 (reported) when it did not complete within
+ * budget_ms. */
+static int handover_checkpoint(struct kin *k, int64_t budget_ms)
+{
+	char err[1024];
+	int64_t t0 = ev_wall_ms(), id = 0;
+	for (;;) {
+		int64_t now = ev_wall_ms();
+		if (checkpoint_poll(k, now) < 0)
+			return -1; /* too many failed: reported */
+		int done = id && k->committed_due == id;
+		if (write_committed(k) < 0)
+			return -1;
+		if (done)
+			return 0;
+		if (!ev_coord_inflight(k->coord)) {
+			if (id) {
+				ev_error("the hand-over's checkpoint %" PRId64 " was abandoned", id);
+				return -1;
+			}
+			id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
+			if (id < 0) {
+				ev_error("cannot begin the hand-over's checkpoint: %s", err);
+				return -1;
+			}
+			if (write_barrier(k, id, now) < 0)
+				return -1;
+			continue;
+		}
+		if (now - t0 >= budget_ms) {
+			ev_error("the hand-over's checkpoint %" PRId64 " is not complete after %" PRId64
+				 " ms",
+				 id ? id : ev_coord_inflight(k->coord), now - t0);
+			return -1;
+		}
+		ev_sleep_ms(20);
+	}
+}
+
+/* The n partitions revoked from this kin, their revoke line written: they are let go only
+ * once their state is durable, a checkpoint after the line complete, and then their revoke
+ * offsets are committed to the group, where their next owner resumes them and loads their
+ * state. Without checkpoints there is nothing to wait for. Returns 0, or -1 (reported,
+ * counted): nothing committed, and kin stops (the partitions resume elsewhere at the last
+ * offsets committed, with the state of the checkpoint of those). */
+static int hand_over(struct kin *k, const ev_control_part *parts, size_t n)
+{
+	if (!k->coord)
+		return 0;
+	uint64_t t0 = ev_mono_ns();
+	int rc = handover_checkpoint(k, handover_budget_ms(k));
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (parts[i].offset >= 0)
+			rd_kafka_topic_partition_list_add(list, parts[i].topic, parts[i].partition)
+				->offset = parts[i].offset;
+	rd_kafka_resp_err_t err = rc == 0 && list->cnt ? rd_kafka_commit(k->rk, list, 0) : 0;
+	rd_kafka_topic_partition_list_destroy(list);
+	if (err) {
+		ev_error("cannot commit the offsets of the partitions handed over: %s",
+			 rd_kafka_err2str(err));
+		rc = -1;
+	}
+	double secs = (double)(ev_mono_ns() - t0) / 1e9;
+	if (rc < 0) {
+		ev_counter_inc(k->m_handover_timeouts);
+		ev_error("%zu revoked partition(s) not handed over: stopping (their next owner "
+			 "resumes them at the last offsets committed)",
+			 n);
+		return -1;
+	}
+	ev_histogram_observe(k->m_handover_wait, secs);
+	ev_info("%zu partition(s) handed over in %.3f s", n, secs);
+	return 0;
 }
 
 /* ---- Commits on the sinks' acknowledgements (--commit-on-ack, no checkpoints) ----------- */
@@ -424,9 +530,13 @@ static void revoked(struct kin *k, rd_kafka_topic_partition_list_t *tps, int coo
 	/* After the last record of them written. */
 	if (parts)
 		write_assignment(k, EV_CTL_REVOKE, parts, n);
-	free(parts);
+	/* Let them go once their state is durable (not when lost: others read them already). */
 	if (!cooperative)
 		kin_parts_clear(k);
+	if (parts && n && !k->settled && !k->out_failed && !rd_kafka_assignment_lost(k->rk) &&
+	    hand_over(k, parts, n) < 0)
+		k->fatal = 1;
+	free(parts);
 	rd_kafka_error_t *e = NULL;
 	if (cooperative)
 		e = rd_kafka_incremental_unassign(k->rk, tps);
@@ -454,6 +564,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	else
 		revoked(k, parts, cooperative);
 	ev_gauge_set(k->m_owned, (double)k->nparts);
+}
+
+/* Stopped by a signal, with checkpoints: every partition is handed over before the stop
+ * line, as at a revoke, so that its next owner (another copy, once this member leaves the
+ * group or its session times out) resumes it with its state. A restart of this copy resumes
+ * from its checkpoint, or at the committed offsets with the state handed over there. */
+static void hand_over_all(struct kin *k)
+{
+	rd_kafka_topic_partition_list_t *list = NULL;
+	if (rd_kafka_assignment(k->rk, &list) == 0 && list->cnt) {
+		ev_info("stopping: handing %d partition(s) over", list->cnt);
+		revoked(k, list, strcmp(rd_kafka_rebalance_protocol(k->rk), "COOPERATIVE") == 0);
+		ev_gauge_set(k->m_owned, (double)k->nparts);
+	}
+	if (list)
+		rd_kafka_topic_partition_list_destroy(list);
 }
 
 /* Assign partitions directly (no group): every partition of every topic, or -p's. */
@@ -788,6 +914,8 @@ int kin_consume(struct kin *k)
 	if (act == FAILED)
 		rc = EV_EXIT_FAILURE;
 	int settled = act == FINISHED || (ev_tool_stop_requested() && act == CONSUMED);
+	if (settled && act != FINISHED && k->group && k->coord)
+		hand_over_all(k);
 	/* Leaving the group revokes every partition: the stream ends or stops here, and no
 	 * assignment line follows that. */
 	k->settled = 1;

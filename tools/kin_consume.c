@@ -566,22 +566,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	ev_gauge_set(k->m_owned, (double)k->nparts);
 }
 
-/* Stopped by a signal, with checkpoints: every partition is handed over before the stop
- * line, as at a revoke, so that its next owner (another copy, once this member leaves the
- * group or its session times out) resumes it with its state. A restart of this copy resumes
- * from its checkpoint, or at the committed offsets with the state handed over there. */
-static void hand_over_all(struct kin *k)
-{
-	rd_kafka_topic_partition_list_t *list = NULL;
-	if (rd_kafka_assignment(k->rk, &list) == 0 && list->cnt) {
-		ev_info("stopping: handing %d partition(s) over", list->cnt);
-		revoked(k, list, strcmp(rd_kafka_rebalance_protocol(k->rk), "COOPERATIVE") == 0);
-		ev_gauge_set(k->m_owned, (double)k->nparts);
-	}
-	if (list)
-		rd_kafka_topic_partition_list_destroy(list);
-}
-
 /* Assign partitions directly (no group): every partition of every topic, or -p's. */
 static int assign_partitions(struct kin *k)
 {
@@ -914,8 +898,6 @@ int kin_consume(struct kin *k)
 	if (act == FAILED)
 		rc = EV_EXIT_FAILURE;
 	int settled = act == FINISHED || (ev_tool_stop_requested() && act == CONSUMED);
-	if (settled && act != FINISHED && k->group && k->coord)
-		hand_over_all(k);
 	/* Leaving the group revokes every partition: the stream ends or stops here, and no
 	 * assignment line follows that. */
 	k->settled = 1;

@@ -24,11 +24,47 @@ int ev_ckpt_opt_mismatch(const ev_option *o, char *arg, char *err, size_t errlen
 	return 0;
 }
 
+int ev_ckpt_copy_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > 64 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+const char *ev_ckpt_where(const ev_ckpt *o)
+{
+	return o->root ? o->root : o->job;
+}
+
+void ev_ckpt_root(ev_buf *b, const char *job, const char *copy)
+{
+	ev_buf_reset(b);
+	ev_buf_printf(b, copy ? "%s/copies/%s" : "%s", job, copy);
+}
+
 int ev_ckpt_open(ev_ckpt *o, const char *job, const char *tool, char *err, size_t errlen)
 {
 	o->job = job;
+	o->root = NULL;
 	if (!o->stage)
 		o->stage = tool;
+	if (o->copy && !ev_ckpt_copy_ok(o->copy)) {
+		snprintf(err, errlen,
+			 "invalid --copy '%s': want 1 to 64 letters, digits, '.', '_' or '-'",
+			 o->copy);
+		return -1;
+	}
+	if (o->copy) {
+		ev_buf root = EV_BUF_INIT;
+		ev_ckpt_root(&root, job, o->copy);
+		o->root = o->root_owned = strdup(ev_buf_cstr(&root));
+		ev_buf_free(&root);
+		if (!o->root) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
 	if (o->allow_mismatch < 0) {
 		snprintf(err, errlen, "invalid --restore-mismatch: want refuse or allow");
 		return -1;
@@ -39,7 +75,7 @@ int ev_ckpt_open(ev_ckpt *o, const char *job, const char *tool, char *err, size_
 	}
 	if (!o->url)
 		return 0;
-	if (!ev_ckpt_names_ok(job, o->stage)) {
+	if (!ev_ckpt_names_ok(o->root, o->stage)) {
 		snprintf(err, errlen, "job '%s' or stage '%s' cannot name a checkpoint", job,
 			 o->stage);
 		return -1;
@@ -54,6 +90,9 @@ void ev_ckpt_close(ev_ckpt *o)
 	o->store = NULL;
 	json_decref(o->identity);
 	o->identity = NULL;
+	free(o->root_owned);
+	o->root_owned = NULL;
+	o->root = NULL;
 }
 
 void ev_ckpt_set_identity(ev_ckpt *o, json_t *identity)
@@ -144,15 +183,86 @@ void ev_ckpt_manifest_read(const json_t *obj, ev_ckpt_manifest *m)
 	m->uploaded_bytes = get_int(obj, "uploaded_bytes", 0);
 	m->offsets = json_object_get(obj, "offsets");
 	m->parts = json_object_get(obj, "parts");
+	m->copy = json_string_value(json_object_get(obj, "copy"));
+	m->partitions = json_object_get(obj, "partitions");
 }
 
 json_t *ev_ckpt_manifest_new(const ev_ckpt_manifest *m, json_t *parts, json_t *offsets)
 {
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "job", m->job, "id",
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "job", m->job, "id",
 			 (json_int_t)m->id, "started_at", (json_int_t)m->started_at, "completed_at",
 			 (json_int_t)m->completed_at, "duration_ms", (json_int_t)m->duration_ms,
 			 "bytes", (json_int_t)m->bytes, "uploaded_bytes",
 			 (json_int_t)m->uploaded_bytes, "offsets", offsets, "parts", parts);
+	if (o && ((m->copy && json_object_set_new(o, "copy", json_string(m->copy))) ||
+		  (m->partitions && json_object_set(o, "partitions", (json_t *)m->partitions)))) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+json_t *ev_ckpt_manifest_partitions(const json_t *parts)
+{
+	const char *stage;
+	json_t *part, *el, *by = json_object(), *list = NULL;
+	size_t i;
+	if (!by)
+		return NULL;
+	json_object_foreach((json_t *)parts, stage, part)
+	{
+		json_array_foreach(json_object_get(part, "partitions"), i, el)
+		{
+			const char *topic = json_string_value(json_object_get(el, "topic"));
+			json_int_t p = json_integer_value(json_object_get(el, "partition"));
+			char name[300];
+			if (!topic)
+				continue;
+			/* Sorted by topic, then partition number: zero-padded. */
+			snprintf(name, sizeof(name), "%s/%010" JSON_INTEGER_FORMAT, topic, p);
+			json_t *entry = json_object_get(by, name);
+			if (!entry) {
+				entry = json_pack("{s:s, s:I, s:O, s:{}}", "topic", topic, "partition",
+						  p, "offset", json_object_get(el, "offset"),
+						  "state");
+				if (!entry || json_object_set_new(by, name, entry) < 0)
+					goto fail;
+			}
+			json_t *st = json_pack("{s:O, s:O, s:O}", "key", json_object_get(el, "key"),
+					       "windows", json_object_get(el, "windows"), "bytes",
+					       json_object_get(el, "bytes"));
+			if (!st || json_object_set_new(json_object_get(entry, "state"), stage, st) < 0)
+				goto fail;
+		}
+	}
+	if (json_object_size(by)) {
+		const char **names = calloc(json_object_size(by), sizeof(*names));
+		size_t n = 0;
+		const char *name;
+		json_t *entry;
+		list = names ? json_array() : NULL;
+		json_object_foreach(by, name, entry)
+		{
+			if (names)
+				names[n++] = name;
+		}
+		if (names)
+			qsort(names, n, sizeof(*names), cmp_cstr);
+		for (size_t j = 0; list && j < n; j++)
+			if (json_array_append(list, json_object_get(by, names[j])) < 0) {
+				json_decref(list);
+				list = NULL;
+			}
+		free(names);
+	}
+fail:
+	json_decref(by);
+	return list;
 }
 
 static int cmp_offset(const char *topic, int32_t partition, const ev_ckpt_offset *e)
@@ -372,7 +482,7 @@ int ev_ckpt_put_part(ev_ckpt *o, int64_t id, json_t *part, char *err, size_t err
 	json_object_set_new(part, "at", json_integer(ev_wall_ms()));
 	if (o->identity)
 		json_object_set(part, "identity", o->identity);
-	ev_ckpt_part_key(&key, o->job, id, o->stage);
+	ev_ckpt_part_key(&key, ev_ckpt_where(o), id, o->stage);
 	int rc = ev_ckpt_put_json(o->store, ev_buf_cstr(&key), part, err, errlen);
 	ev_buf_free(&key);
 	json_decref(part);
@@ -676,14 +786,14 @@ json_t *ev_ckpt_upload_dir(ev_ckpt *o, int64_t id, const char *dir, uint64_t *to
 		int present = 0;
 		if (shared) {
 			ev_buf_reset(&key);
-			ev_buf_printf(&key, "%s/shared/%s/%s.sst", o->job, o->stage, sha);
+			ev_buf_printf(&key, "%s/shared/%s/%s.sst", ev_ckpt_where(o), o->stage, sha);
 			uint64_t have = 0;
 			present = ev_store_head(o->store, ev_buf_cstr(&key), &have, err, errlen);
 			if (present < 0)
 				goto fail;
 			present = present && have == size;
 		} else {
-			ev_ckpt_dir(&key, o->job, id);
+			ev_ckpt_dir(&key, ev_ckpt_where(o), id);
 			ev_buf_printf(&key, "/%s/%s", o->stage, names[i]);
 		}
 		if (!present) {
@@ -882,9 +992,16 @@ int ev_ckpt_manifest_check(const json_t *m, const char *job, int64_t id, char *e
 	}
 	ev_ckpt_manifest mf;
 	ev_ckpt_manifest_read(m, &mf);
-	if (mf.id != id || !mf.job || strcmp(mf.job, job) != 0) {
-		snprintf(err, errlen, "the manifest is that of checkpoint %" PRId64 " of job '%s'",
-			 mf.id, mf.job ? mf.job : "?");
+	ev_buf root = EV_BUF_INIT;
+	if (mf.job)
+		ev_ckpt_root(&root, mf.job, mf.copy);
+	int other = mf.id != id || !mf.job || strcmp(ev_buf_cstr(&root), job) != 0;
+	ev_buf_free(&root);
+	if (other) {
+		snprintf(err, errlen,
+			 "the manifest is that of checkpoint %" PRId64 " of job '%s'%s%s%s", mf.id,
+			 mf.job ? mf.job : "?", mf.copy ? " (copy '" : "", mf.copy ? mf.copy : "",
+			 mf.copy ? "')" : "");
 		return -1;
 	}
 	if (!json_is_object(mf.parts)) {
@@ -1030,7 +1147,7 @@ static int load_verified(ev_ckpt *o, int64_t id, ev_ckpt_restored *r, int *legac
 			 size_t errlen)
 {
 	int found;
-	json_t *m = ev_ckpt_get_manifest(o->store, o->job, id, &found, legacy, err, errlen);
+	json_t *m = ev_ckpt_get_manifest(o->store, ev_ckpt_where(o), id, &found, legacy, err, errlen);
 	if (!m) {
 		if (found == 0)
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);
@@ -1043,6 +1160,37 @@ static int load_verified(ev_ckpt *o, int64_t id, ev_ckpt_restored *r, int *legac
 	r->offsets = (json_t *)mf.offsets;
 	r->part = json_object_get(mf.parts, o->stage);
 	return 0;
+}
+
+/* A copy with a name and no checkpoint of its own, in a job whose store holds checkpoints of
+ * one copy without a name (written before copies had names): their state is that copy's
+ * alone, restored only without --copy. Once such a copy wrote a checkpoint with each
+ * partition's state in it ("partitions"), a named copy finds every partition's state at the
+ * group's committed offset and starts without them; before that, starting would lose the
+ * partitions' windows, and the restore is refused. Returns 0, or -1 with err. */
+static int single_copy_refusal(ev_ckpt *o, char *err, size_t errlen)
+{
+	int64_t id = 0;
+	char lerr[256];
+	if (ev_ckpt_resolve(o->store, o->job, "latest", &id, lerr, sizeof(lerr)) < 0 || !id)
+		return 0;
+	int found, legacy;
+	json_t *m = ev_ckpt_get_manifest(o->store, o->job, id, &found, &legacy, lerr,
+					 sizeof(lerr));
+	ev_ckpt_manifest mf = {0};
+	if (m)
+		ev_ckpt_manifest_read(m, &mf);
+	int refuse = !m || !mf.partitions;
+	json_decref(m);
+	if (refuse)
+		snprintf(err, errlen,
+			 "job '%s' has checkpoints of one copy without a name (checkpoint %" PRId64
+			 ", without the state of each partition) and none of copy '%s': restore "
+			 "them once without a copy name (no --copy, EVPIPE_COPY=), whose next "
+			 "checkpoint writes each partition's state for named copies to take over, "
+			 "or start this copy afresh (--restore none), losing the open windows",
+			 o->job, id, o->copy);
+	return refuse ? -1 : 0;
 }
 
 int ev_ckpt_restore(ev_ckpt *o, ev_ckpt_restored *r, char *err, size_t errlen)
@@ -1062,7 +1210,7 @@ int ev_ckpt_restore(ev_ckpt *o, ev_ckpt_restored *r, char *err, size_t errlen)
 	}
 	ev_ckpt_entry *e;
 	size_t n;
-	if (ev_ckpt_list(o->store, o->job, &e, &n, err, errlen) < 0)
+	if (ev_ckpt_list(o->store, ev_ckpt_where(o), &e, &n, err, errlen) < 0)
 		return -1;
 	int exact = !latest && !valid, legacy = 0, rc = 0, candidates = 0;
 	char why[512] = "", skip[512] = "";
@@ -1087,6 +1235,8 @@ int ev_ckpt_restore(ev_ckpt *o, ev_ckpt_restored *r, char *err, size_t errlen)
 		snprintf(err, errlen, "checkpoint %lld of job '%s' is not complete in %s", want,
 			 o->job, ev_store_url(o->store));
 		rc = -1;
+	} else if (!candidates && o->copy) {
+		rc = single_copy_refusal(o, err, errlen);
 	} else if (failed && !valid) {
 		char hint[160] = "";
 		if (r->id)

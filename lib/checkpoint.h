@@ -12,7 +12,11 @@
  *                                    only the manifest and the files its parts list, and
  *                                    verifies every byte of them (ADR 0008)
  *   <job>/shared/<stage>/<sha256>    immutable files shared by checkpoints (SST files), named by
- *                                    their content, uploaded once: incremental checkpoints */
+ *                                    their content, uploaded once: incremental checkpoints
+ * A copy of the job with a name (--copy: several copies in one consumer group, ADR 0025) has
+ * the same layout under <job>/copies/<copy>/ (its root): its own ids, manifests, shared files
+ * and pruning, so that copies never collide. What is shared between copies is the state of
+ * each partition at an offset, under <job>/handover/ (handover.h). */
 #ifndef EV_CHECKPOINT_H
 #define EV_CHECKPOINT_H
 
@@ -30,6 +34,10 @@ typedef struct ev_ckpt {
 	const char *stage;    /* the part's name */
 	const char *restore;  /* NULL or "none": start afresh */
 	const char *job;
+	const char *copy; /* --copy: this copy's name, or NULL (one copy: the job's own layout) */
+	const char *root; /* where this copy's checkpoints are, <job>/copies/<copy>, or NULL:
+			   * the job's (ev_ckpt_where) */
+	char *root_owned;
 	ev_store *store;
 	json_t *identity;   /* what this stage belongs to (ev_ckpt_set_identity), or NULL */
 	int allow_mismatch; /* --restore-mismatch allow */
@@ -39,7 +47,8 @@ typedef struct ev_ckpt {
  * value is refused by ev_ckpt_open. Returns 0. */
 int ev_ckpt_opt_mismatch(const ev_option *o, char *arg, char *err, size_t errlen);
 /* Open the store when --checkpoint-store was given; job names the checkpoints, tool is the
- * default stage name. Returns 0, or -1 with a message in err. */
+ * default stage name; with --copy, the checkpoints are the copy's, under its root. Returns 0,
+ * or -1 with a message in err. */
 int ev_ckpt_open(ev_ckpt *o, const char *job, const char *tool, char *err, size_t errlen);
 void ev_ckpt_close(ev_ckpt *o);
 /* What this stage of the pipeline belongs to, as a JSON object of settings (taken): kin its
@@ -100,9 +109,19 @@ typedef struct ev_ckpt_manifest {
 	int64_t uploaded_bytes; /* of which new in this checkpoint */
 	const json_t *offsets;  /* see ev_ckpt_offsets_parse, or NULL */
 	const json_t *parts;    /* stage -> the part object, or NULL */
+	const char *copy;       /* the copy that wrote it, or NULL (one copy, or older) */
+	const json_t *partitions; /* the state of each partition (ev_ckpt_manifest_partitions),
+				   * or NULL */
 } ev_ckpt_manifest;
 
 void ev_ckpt_manifest_read(const json_t *obj, ev_ckpt_manifest *m);
+/* The state of each partition in a checkpoint, from the "partitions" its parts list (a
+ * stateful stage's part lists, per partition it owned at the barrier, the hand-over object
+ * that holds its state at the barrier's offset: handover.h):
+ *   [{"topic":..,"partition":..,"offset":..,"state":{"<stage>":{"key":..,"windows":..,
+ *     "bytes":..}}}]
+ * by topic and partition; NULL when no part lists partitions, or without memory. */
+json_t *ev_ckpt_manifest_partitions(const json_t *parts);
 /* A new manifest object of m, with parts and offsets (json objects, not taken) in it; format
  * and checksum are added by ev_ckpt_put_manifest. NULL without memory. */
 json_t *ev_ckpt_manifest_new(const ev_ckpt_manifest *m, json_t *parts, json_t *offsets);
@@ -137,6 +156,15 @@ int ev_ckpt_offsets_parse(const json_t *j, ev_ckpt_offsets *o, char *err, size_t
 json_t *ev_ckpt_offsets_json(const ev_ckpt_offsets *o);
 void ev_ckpt_offsets_free(ev_ckpt_offsets *o);
 
+/* 1 when name can name a copy of a job: 1 to 64 of [A-Za-z0-9._-], not "." or "..". */
+int ev_ckpt_copy_ok(const char *name);
+/* The root of copy's checkpoints, "<job>/copies/<copy>" (job when copy is NULL), into b
+ * (reset first). Every function below that takes a job takes such a root. */
+void ev_ckpt_root(ev_buf *b, const char *job, const char *copy);
+
+/* Where o's checkpoints are: its root once opened, else its job. */
+const char *ev_ckpt_where(const ev_ckpt *o);
+
 /* "<job>/chk-<N>" into b (reset first), and "<job>/chk-<N>/<name>". */
 void ev_ckpt_dir(ev_buf *b, const char *job, int64_t id);
 void ev_ckpt_key(ev_buf *b, const char *job, int64_t id, const char *name);
@@ -158,8 +186,8 @@ int ev_ckpt_names_ok(const char *job, const char *stage);
  * added to m. Returns 0, or -1 with a message in err. */
 int ev_ckpt_put_manifest(ev_store *s, const char *job, int64_t id, json_t *m, char *err,
 			 size_t errlen);
-/* Check a manifest read as checkpoint id of job: its checksum, its format, that it names
- * that checkpoint and lists parts. Returns 0 when it verifies, 1 when it is of format 1 (no
+/* Check a manifest read as checkpoint id of job (a root: the manifest's job and copy make
+ * it): its checksum, its format, that it names that checkpoint and lists parts. Returns 0 when it verifies, 1 when it is of format 1 (no
  * checksum: nothing to verify), or -1 with what is wrong in err. */
 int ev_ckpt_manifest_check(const json_t *m, const char *job, int64_t id, char *err, size_t errlen);
 /* The manifest of checkpoint id, checked (ev_ckpt_manifest_check, every file entry of its

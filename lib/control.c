@@ -171,7 +171,8 @@ int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, siz
 		   !json_is_integer(id)) {
 		snprintf(err, errlen, "malformed %s control line: \"id\" must be an integer", kind);
 		rc = -1;
-	} else if (c->type == EV_CTL_ASSIGN || c->type == EV_CTL_REVOKE) {
+	} else if (c->type == EV_CTL_ASSIGN || c->type == EV_CTL_REVOKE ||
+		   (c->type == EV_CTL_BARRIER && json_object_get(root, "partitions"))) {
 		size_t n;
 		rc = read_parts(root, kind, NULL, &n, err, errlen);
 	}
@@ -189,23 +190,24 @@ int ev_control_partitions(const char *line, size_t len, ev_control_part **parts,
 	*n = 0;
 	if (ev_control_parse(line, len, &c, err, errlen) < 0)
 		return -1;
-	if (c.type != EV_CTL_ASSIGN && c.type != EV_CTL_REVOKE) {
-		snprintf(err, errlen, "not an assign or revoke control line");
+	if (c.type != EV_CTL_ASSIGN && c.type != EV_CTL_REVOKE && c.type != EV_CTL_BARRIER) {
+		snprintf(err, errlen, "not an assign, revoke or barrier control line");
 		return -1;
 	}
 	json_t *root = json_loadb(line, len, 0, NULL);
+	if (c.type == EV_CTL_BARRIER && !json_object_get(root, "partitions")) {
+		json_decref(root);
+		return 0; /* a barrier without them */
+	}
 	int rc = read_parts(root, ev_control_type_name(c.type), parts, n, err, errlen);
 	json_decref(root);
 	return rc;
 }
 
-int ev_control_format_parts(ev_buf *out, enum ev_control_type type, const ev_control_part *parts,
-			    size_t n)
+/* The "partitions" list of n parts and the end of the line. */
+static int format_parts(ev_buf *out, const ev_control_part *parts, size_t n)
 {
-	if ((type != EV_CTL_ASSIGN && type != EV_CTL_REVOKE) || (n && !parts))
-		return -1;
-	int rc = ev_buf_printf(out, "{\"__evpipe\":\"%s\",\"partitions\":[",
-			       ev_control_type_name(type));
+	int rc = ev_buf_printf(out, "\"partitions\":[");
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const ev_control_part *p = &parts[i];
 		if (!topic_ok(p->topic, strlen(p->topic)))
@@ -218,6 +220,27 @@ int ev_control_format_parts(ev_buf *out, enum ev_control_type type, const ev_con
 			rc = ev_buf_putc(out, '}');
 	}
 	return rc ? rc : ev_buf_printf(out, "]}");
+}
+
+int ev_control_format_parts(ev_buf *out, enum ev_control_type type, const ev_control_part *parts,
+			    size_t n)
+{
+	if ((type != EV_CTL_ASSIGN && type != EV_CTL_REVOKE) || (n && !parts))
+		return -1;
+	if (ev_buf_printf(out, "{\"__evpipe\":\"%s\",", ev_control_type_name(type)) < 0)
+		return -1;
+	return format_parts(out, parts, n);
+}
+
+int ev_control_format_barrier(ev_buf *out, int64_t id, int64_t ts, const ev_control_part *parts,
+			      size_t n)
+{
+	if (n && !parts)
+		return -1;
+	if (ev_buf_printf(out, "{\"__evpipe\":\"barrier\",\"id\":%lld,\"ts\":%lld,",
+			  (long long)id, (long long)ts) < 0)
+		return -1;
+	return format_parts(out, parts, n);
 }
 
 int ev_control_format(ev_buf *out, const ev_control *c)

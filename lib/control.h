@@ -47,7 +47,7 @@ int ev_control_is(const char *line, size_t len);
 int ev_control_parse(const char *line, size_t len, ev_control *c, char *err, size_t errlen);
 /* The partitions of an assign or revoke line, checked as ev_control_parse does:
  * {"__evpipe":"assign","partitions":[{"topic":"events","partition":0,"offset":42},...]}
- * ("offset" absent when not known). Returns 0 with *parts (free with ev_control_parts_free)
+ * ("offset" absent when not known), or of a barrier line (none when it has no list). Returns 0 with *parts (free with ev_control_parts_free)
  * and *n, or -1 with a message in err. */
 int ev_control_partitions(const char *line, size_t len, ev_control_part **parts, size_t *n,
 			  char *err, size_t errlen);
@@ -59,6 +59,13 @@ int ev_control_format(ev_buf *out, const ev_control *c);
  * when a topic is not a Kafka topic name (never written unescaped). */
 int ev_control_format_parts(ev_buf *out, enum ev_control_type type, const ev_control_part *parts,
 			    size_t n);
+/* Append barrier id (time ts) with the n partitions its coordinator owns and their offsets
+ * at this point of the stream (no newline): {"__evpipe":"barrier","id":..,"ts":..,
+ * "partitions":[...]}, so that a stateful stage's part of the checkpoint holds each
+ * partition's state as of that offset (ADR 0025). Returns 0, or -1 as
+ * ev_control_format_parts. */
+int ev_control_format_barrier(ev_buf *out, int64_t id, int64_t ts, const ev_control_part *parts,
+			      size_t n);
 const char *ev_control_type_name(enum ev_control_type type);
 
 /* Why a consumed payload (a Kafka message) cannot be written as a record line as it is:

@@ -28,7 +28,7 @@ ev_coord *ev_coord_new(const ev_coord_opts *o, ev_metrics *m, char *err, size_t 
 {
 	ev_ckpt_entry *e;
 	size_t n;
-	if (ev_ckpt_list(o->ck->store, o->ck->job, &e, &n, err, errlen) < 0)
+	if (ev_ckpt_list(o->ck->store, ev_ckpt_where(o->ck), &e, &n, err, errlen) < 0)
 		return NULL;
 	ev_coord *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -133,7 +133,7 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 	int rc = 0;
 	for (size_t j = 0; j < e->parts && rc == 0; j++) {
 		int found;
-		ev_ckpt_part_key(&key, c->o.ck->job, c->inflight, e->stages[j]);
+		ev_ckpt_part_key(&key, ev_ckpt_where(c->o.ck), c->inflight, e->stages[j]);
 		json_t *part =
 			ev_ckpt_get_json(c->o.ck->store, ev_buf_cstr(&key), &found, err, errlen);
 		if (!part) {
@@ -150,7 +150,10 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 			arrived = at;
 		json_object_set_new(parts, e->stages[j], part);
 	}
+	json_t *partitions = ev_ckpt_manifest_partitions(parts);
 	ev_ckpt_manifest mf = {.job = c->o.ck->job,
+			       .copy = c->o.ck->copy,
+			       .partitions = partitions,
 			       .id = c->inflight,
 			       .started_at = c->begun_ms,
 			       .completed_at = now_ms,
@@ -163,9 +166,10 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 		rc = -1;
 	}
 	if (rc == 0)
-		rc = ev_ckpt_put_manifest(c->o.ck->store, c->o.ck->job, c->inflight, manifest, err,
+		rc = ev_ckpt_put_manifest(c->o.ck->store, ev_ckpt_where(c->o.ck), c->inflight, manifest, err,
 					  errlen);
 	json_decref(parts);
+	json_decref(partitions);
 	json_decref(manifest);
 	ev_buf_free(&key);
 	if (rc == 0) {
@@ -218,7 +222,7 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 	const char *first_missing = NULL;
 	char lerr[512] = "";
 	int missing = -1;
-	if (ev_ckpt_list(c->o.ck->store, c->o.ck->job, &e, &n, lerr, sizeof(lerr)) == 0) {
+	if (ev_ckpt_list(c->o.ck->store, ev_ckpt_where(c->o.ck), &e, &n, lerr, sizeof(lerr)) == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (e[i].id == c->inflight)
 				mine = &e[i];
@@ -231,7 +235,7 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 			c->inflight = 0;
 			c->failures = 0;
 			c->next_due_ms = now_ms + c->o.interval_ms;
-			if (ev_ckpt_prune(c->o.ck->store, c->o.ck->job, c->o.retain, lerr,
+			if (ev_ckpt_prune(c->o.ck->store, ev_ckpt_where(c->o.ck), c->o.retain, lerr,
 					  sizeof(lerr)) < 0)
 				ev_warn("cannot prune old checkpoints: %s", lerr);
 			rc = EV_COORD_COMPLETED;
@@ -262,7 +266,7 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 json_t *ev_coord_restore_offsets(ev_ckpt *ck, int64_t id, char *err, size_t errlen)
 {
 	int found, legacy;
-	json_t *m = ev_ckpt_get_manifest(ck->store, ck->job, id, &found, &legacy, err, errlen);
+	json_t *m = ev_ckpt_get_manifest(ck->store, ev_ckpt_where(ck), id, &found, &legacy, err, errlen);
 	if (!m) {
 		if (found == 0)
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);

@@ -214,6 +214,9 @@ int ev_opts_usage(const ev_option *opts, ev_buf *out);
 		      "S3 from S3_ENDPOINT, AWS_REGION and the AWS credentials)"),                 \
 		EV_OPT_STRING(0, "stage", "NAME", &(ck)->stage,                                    \
 			      "this stage's name in checkpoints (default: the tool's)"),           \
+		EV_OPT_STRING(0, "copy", "NAME", &(ck)->copy,                                      \
+			      "this copy's name among the copies of the job in one group:\n"       \
+			      "its checkpoints go under JOB/copies/NAME (ADR 0025)"),              \
 		EV_OPT_STRING(0, "restore", "WHICH", &(ck)->restore,                               \
 			      "start from checkpoint WHICH: latest, latest-valid (the newest\n"    \
 			      "that passes verification), an id, or none"),                        \

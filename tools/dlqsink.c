@@ -358,7 +358,7 @@ static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
 		ev_buf key = EV_BUF_INIT, name = EV_BUF_INIT;
 		char sha[65];
 		ev_buf_printf(&name, "%s/transaction.log", d->ck.stage);
-		ev_ckpt_key(&key, d->ck.job, id, ev_buf_cstr(&name));
+		ev_ckpt_key(&key, ev_ckpt_where(&d->ck), id, ev_buf_cstr(&name));
 		ev_sha256_hex(d->log.data, d->log.len, sha);
 		int rc = ev_store_put(d->ck.store, ev_buf_cstr(&key), d->log.data, d->log.len, err,
 				      sizeof(err));

@@ -86,6 +86,12 @@ struct evwindow {
 		uint64_t t0_ns;
 	} * arriving; /* loaded partitions whose first record has not come yet */
 	size_t narriving, caparriving;
+	struct saved {
+		uint64_t partition;
+		int64_t offset; /* the offset of its last hand-over object, here or loaded */
+		size_t windows, bytes;
+	} * saved; /* per partition, what its last hand-over object holds */
+	size_t nsaved, capsaved;
 };
 
 static int put_row(void *arg, const char *row, size_t len)
@@ -193,10 +199,98 @@ static int record(struct evwindow *e, const char *line, size_t len)
 	return r < 0 || !e->nheld ? r : release_barriers(e, ev_window_watermark(e->win));
 }
 
+/* The entry of partition in e->saved, added (offset -1) when add; NULL without it or
+ * memory. */
+static struct saved *saved_of(struct evwindow *e, uint64_t partition, int add)
+{
+	for (size_t i = 0; i < e->nsaved; i++)
+		if (e->saved[i].partition == partition)
+			return &e->saved[i];
+	if (!add)
+		return NULL;
+	if (e->nsaved == e->capsaved) {
+		size_t cap = e->capsaved ? 2 * e->capsaved : 16;
+		struct saved *s = realloc(e->saved, cap * sizeof(*s));
+		if (!s)
+			return NULL;
+		e->saved = s;
+		e->capsaved = cap;
+	}
+	e->saved[e->nsaved] = (struct saved){partition, -1, 0, 0};
+	return &e->saved[e->nsaved++];
+}
+
+/* Remember that partition's state at offset is in the store (windows, bytes). */
+static void saved_at(struct evwindow *e, uint64_t partition, int64_t offset, size_t windows,
+		     size_t bytes)
+{
+	struct saved *s = saved_of(e, partition, 1);
+	if (s)
+		*s = (struct saved){partition, offset, windows, bytes};
+}
+
+/* Every checkpoint is also a hand-over of every partition (ADR 0025, 5.2): for each partition
+ * the barrier line lists (those kin owns, at its offset there), the partition's state as of
+ * the barrier to the store under the hand-over key of that offset, unless its last object is
+ * at that offset already (no record since). A copy that takes the partition over at the
+ * group's committed offset, this checkpoint's once it completes, loads it there, even when
+ * this copy was killed. Returns the part's "partitions" ([{topic, partition, offset, key,
+ * windows, bytes}]), or NULL with a message in err when an object could not be written (the
+ * checkpoint fails: its manifest must not promise what is not in the store). */
+static json_t *checkpoint_partitions(struct evwindow *e, const char *line, size_t len, char *err,
+				     size_t errlen)
+{
+	ev_control_part *parts;
+	size_t n;
+	if (ev_control_partitions(line, len, &parts, &n, err, errlen) < 0)
+		return NULL;
+	json_t *list = json_array();
+	ev_buf state = EV_BUF_INIT, key = EV_BUF_INIT;
+	for (size_t i = 0; i < n && list && !e->wo.keys_span_partitions; i++) {
+		const ev_control_part *p = &parts[i];
+		uint64_t part = ev_window_partition(p->topic, strlen(p->topic), p->partition);
+		struct saved *s = saved_of(e, part, 0);
+		size_t windows = s ? s->windows : 0;
+		if (p->offset < 0)
+			continue;
+		if (!s || s->offset != p->offset) {
+			ev_buf_reset(&state);
+			if (ev_window_partition_save(e->win, part, &state, &windows, err, errlen) !=
+				    0 ||
+			    ev_handover_put(e->ck.store, e->ck.job, e->ck.stage, p->topic,
+					    p->partition, p->offset, state.data, state.len, windows,
+					    err, errlen) < 0) {
+				json_decref(list);
+				list = NULL;
+				break;
+			}
+			saved_at(e, part, p->offset, windows, state.len);
+			s = saved_of(e, part, 0);
+		}
+		ev_handover_key(&key, e->ck.job, e->ck.stage, p->topic, p->partition, p->offset);
+		json_t *entry = json_pack("{s:s, s:i, s:I, s:s, s:I, s:I}", "topic", p->topic,
+					  "partition", (int)p->partition, "offset",
+					  (json_int_t)p->offset, "key", ev_buf_cstr(&key), "windows",
+					  (json_int_t)windows, "bytes",
+					  (json_int_t)(s ? s->bytes : state.len));
+		if (!entry || json_array_append_new(list, entry) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	if (!list && !*err)
+		snprintf(err, errlen, "out of memory");
+	ev_buf_free(&state);
+	ev_buf_free(&key);
+	ev_control_parts_free(parts, n);
+	return list;
+}
+
 /* Barrier id: the state as of this point in the stream, to the checkpoint store: a snapshot
  * in a directory next to the store (ev_window_checkpoint), whose files the store does not
- * have yet are uploaded; the part lists them all. Then the barrier goes on downstream. */
-static int take_checkpoint(struct evwindow *e, int64_t id)
+ * have yet are uploaded; the part lists them all, and the state of each partition the barrier
+ * lists (checkpoint_partitions). Then the barrier goes on downstream. */
+static int take_checkpoint(struct evwindow *e, int64_t id, json_t *partitions)
 {
 	char err[1024];
 	uint64_t t0 = ev_mono_ns(), total, uploaded;
@@ -223,7 +317,8 @@ static int take_checkpoint(struct evwindow *e, int64_t id)
 	json_decref(files);
 	if (part &&
 	    (json_object_set_new(part, "windows_in_memory", json_integer((json_int_t)windows)) ||
-	     json_object_set_new(part, "watermark", json_integer(wm == EV_WM_MIN ? 0 : wm)))) {
+	     json_object_set_new(part, "watermark", json_integer(wm == EV_WM_MIN ? 0 : wm)) ||
+	     (partitions && json_object_set(part, "partitions", partitions)))) {
 		json_decref(part);
 		part = NULL;
 	}
@@ -331,6 +426,7 @@ static int revoke_parts(struct evwindow *e, const ev_control_part *parts, size_t
 		if (rc == 0)
 			rc = ev_window_partition_drop(e->win, part, e->err, sizeof(e->err));
 		if (rc == 0) {
+			saved_at(e, part, p->offset, windows, state.len);
 			ev_counter_inc(e->m_saved);
 			ev_counter_add(e->m_bytes_saved, state.len);
 			ev_info("%s [%d]: revoked at offset %" PRId64 ": %zu windows (%zu bytes) "
@@ -376,6 +472,7 @@ static int assign_parts(struct evwindow *e, const ev_control_part *parts, size_t
 		if (rc == 0 && e->narriving < e->caparriving)
 			e->arriving[e->narriving++] = (struct arrival){part, t0};
 		if (rc == 0) {
+			saved_at(e, part, p->offset, windows, state.len);
 			ev_counter_inc(e->m_loaded);
 			ev_counter_add(e->m_bytes_loaded, state.len);
 			ev_info("%s [%d]: assigned at offset %" PRId64 ": %zu windows (%zu bytes) "
@@ -408,7 +505,13 @@ static int control(struct evwindow *e, const char *line, size_t len, ev_control 
 		/* Rows before the barrier are out before the state that produced them is saved. */
 		if (ev_writer_flush(e->out) < 0 || (e->late && ev_writer_flush(e->late) < 0))
 			return EV_WINDOW_OUTPUT;
-		take_checkpoint(e, c.id);
+		char err[1024] = "";
+		json_t *partitions = checkpoint_partitions(e, line, len, err, sizeof(err));
+		if (partitions)
+			take_checkpoint(e, c.id, partitions);
+		else
+			ev_ckpt_failed(&e->ck, c.id, err);
+		json_decref(partitions);
 	}
 	if (c.type == EV_CTL_BARRIER && !e->ck.store)
 		return hold_barrier(e, line, len);
@@ -869,6 +972,7 @@ int main(int argc, char **argv)
 		free(e.held[i].line);
 	free(e.held);
 	free(e.arriving);
+	free(e.saved);
 	ev_agg_specs_free(e.aggs, e.naggs);
 	ev_tool_metrics_free(e.metrics);
 	return ev_stage_exit(e.stage, rc);

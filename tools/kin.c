@@ -800,6 +800,7 @@ int main(int argc, char **argv)
 	ev_coord_free(k.coord);
 	ev_ckpt_offsets_free(&k.restore_offsets);
 	ev_ckpt_offsets_free(&k.handed);
+	ev_ckpt_offsets_free(&k.committed);
 	json_decref(k.marks);
 	json_decref(k.mark_offsets);
 	ev_ack_in_free(k.ack);

@@ -79,6 +79,9 @@ struct kin {
 	ev_ckpt_offsets handed; /* where this kin's output left each partition revoked from it
 				 * (its revoke line's offset): a partition assigned again resumes
 				 * there (ADR 0025) */
+	ev_ckpt_offsets committed; /* the group's committed offset of each partition assigned
+				    * with no position here: where another copy's last complete
+				    * checkpoint left it, its state there (ADR 0025, 5.2) */
 	int settled;            /* the end or stop line is written: no assignment lines after */
 	int out_failed;         /* writing an assignment line failed (errno kept) */
 	int told_unassigned;    /* 1 once all_done said it waits for a restored partition */

@@ -132,10 +132,40 @@ static int write_control(struct kin *k, const ev_control *c)
 	return rc;
 }
 
+/* The partitions assigned here with their positions, for a checkpoint's barrier line: each
+ * stateful stage writes every partition's state at that offset with its part, so that a copy
+ * that takes a partition over after this one died finds it where the group's committed offset
+ * (this checkpoint's, once complete) resumes it (ADR 0025, 5.2). Returns 0, or -1 when the
+ * output fails. */
+static int write_barrier_parts(struct kin *k, int64_t id, int64_t now)
+{
+	ev_control_part *parts = calloc(k->nparts + 1, sizeof(*parts));
+	ev_buf line = EV_BUF_INIT;
+	size_t n = 0;
+	for (size_t i = 0; parts && i < k->nparts; i++) {
+		const struct part *p = &k->parts[i];
+		int64_t at = p->written >= 0 ? p->written : p->start;
+		if (at >= 0)
+			parts[n++] = (ev_control_part){p->topic, p->partition, at};
+	}
+	int rc = !parts || ev_control_format_barrier(&line, id, now, parts, n) < 0 ||
+				 ev_writer_line(k->out, line.data, line.len) < 0 ||
+				 ev_writer_flush(k->out) < 0
+			 ? -1
+			 : 0;
+	free(parts);
+	ev_buf_free(&line);
+	if (rc < 0 && errno != EPIPE && !k->stopped_by_checkpoints)
+		ev_error("cannot write standard output: %s", strerror(errno));
+	return rc;
+}
+
 /* Inject barrier id after everything written so far. */
 static int write_barrier(struct kin *k, int64_t id, int64_t now)
 {
 	ev_control c = {EV_CTL_BARRIER, id, now};
+	if (k->coord && k->group)
+		return write_barrier_parts(k, id, now);
 	return write_control(k, &c);
 }
 
@@ -397,7 +427,43 @@ static int64_t resume_offset(const struct kin *k, const char *topic, int32_t par
 	const ev_ckpt_offset *o = ev_ckpt_offsets_get(&k->handed, topic, partition);
 	if (!o)
 		o = ev_ckpt_offsets_get(&k->restore_offsets, topic, partition);
+	if (!o)
+		o = ev_ckpt_offsets_get(&k->committed, topic, partition);
 	return o ? o->offset : -1;
+}
+
+/* With checkpoints, a partition assigned with no position here (never read here, nor in the
+ * restored checkpoint) resumes at the group's committed offset, which kin looks up to say it
+ * in the assign line: there the copy that committed it (the last complete checkpoint of
+ * another copy, maybe one killed since) left the partition's state (ADR 0025, 5.2). */
+static void unknown_at_committed(struct kin *k, const rd_kafka_topic_partition_list_t *tps)
+{
+	rd_kafka_topic_partition_list_t *list = NULL;
+	if (!k->coord)
+		return;
+	for (int i = 0; i < tps->cnt; i++) {
+		if (resume_offset(k, tps->elems[i].topic, tps->elems[i].partition) >= 0)
+			continue;
+		if (!list)
+			list = rd_kafka_topic_partition_list_new(tps->cnt);
+		rd_kafka_topic_partition_list_add(list, tps->elems[i].topic,
+						  tps->elems[i].partition);
+	}
+	if (!list)
+		return;
+	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
+	if (err)
+		ev_warn("cannot read the group's committed offsets: %s: partitions new here start "
+			"there without the state of another copy",
+			rd_kafka_err2str(err));
+	for (int i = 0; !err && i < list->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &list->elems[i];
+		if (tp->err || tp->offset < 0)
+			continue; /* never committed: from the beginning, no state anywhere */
+		if (ev_ckpt_offsets_set(&k->committed, tp->topic, tp->partition, tp->offset) < 0)
+			k->fatal = 1;
+	}
+	rd_kafka_topic_partition_list_destroy(list);
 }
 
 /* Write an assign or revoke line of the n partitions after everything written so far
@@ -467,6 +533,7 @@ static void assigned(struct kin *k, rd_kafka_topic_partition_list_t *tps, int co
 	if (!cooperative)
 		kin_parts_clear(k);
 	handed_past_committed(k, tps);
+	unknown_at_committed(k, tps);
 	for (int i = 0; i < tps->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &tps->elems[i];
 		struct part *p = kin_part_find(k, tp->topic, tp->partition, 1);

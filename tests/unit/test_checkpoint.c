@@ -319,7 +319,7 @@ static void test_offsets_and_objects(void)
 			  (json_int_t)42, "sha256",
 			  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 	json_t *offs = json_pack("{s:{s:I}}", "events", "0", (json_int_t)9);
-	ev_ckpt_manifest m = {"j", 3, 1000, 2000, 1000, 42, 40, NULL, NULL}, r;
+	ev_ckpt_manifest m = {"j", 3, 1000, 2000, 1000, 42, 40, NULL, NULL, NULL, NULL}, r;
 	json_t *mj = ev_ckpt_manifest_new(&m, parts, offs);
 	ev_ckpt_manifest_read(mj, &r);
 	CHECK_STR(r.job, "j");

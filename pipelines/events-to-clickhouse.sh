@@ -84,6 +84,12 @@ Settings, from the environment (pipelines/env.example documents each one):
                             (default 1h)
   EVPIPE_JOB                the job's name: checkpoints are kept under it, and every
                             metric carries it as its job label (default evpipe)
+  EVPIPE_COPY               this copy's name among the copies of the job in one group
+                            (same EVPIPE_JOB, EVPIPE_GROUP and checkpoint store, each
+                            its own EVPIPE_STATE_DIR and ports): its checkpoints go under
+                            <job>/copies/<name> (default: a random name kept in
+                            <EVPIPE_STATE_DIR or ~/.local/state/evpipe>/copy; set and
+                            empty: no name, the checkpoints of the job of one copy)
   EVPIPE_CHECKPOINT_STORE   where checkpoints go: file:///dir, s3://bucket/prefix (with
                             S3_ENDPOINT, AWS_REGION and the AWS credentials), or none
                             (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints);
@@ -216,6 +222,7 @@ max_future=${EVPIPE_MAX_FUTURE:-1h}
 state_dir=${EVPIPE_STATE_DIR:-}
 job=${EVPIPE_JOB:-evpipe}
 store=${EVPIPE_CHECKPOINT_STORE:-file://${state_dir:-${HOME:-/tmp}/.local/state/evpipe}/checkpoints}
+copy_file=${state_dir:-${HOME:-/tmp}/.local/state/evpipe}/copy
 checkpoint_interval=${EVPIPE_CHECKPOINT_INTERVAL:-10s}
 checkpoint_timeout=${EVPIPE_CHECKPOINT_TIMEOUT:-60s}
 checkpoint_retain=${EVPIPE_CHECKPOINT_RETAIN:-3}
@@ -266,6 +273,19 @@ registry_cache=${EVPIPE_REGISTRY_CACHE:-${state_dir:-${XDG_CACHE_HOME:-$HOME/.ca
 contract_refresh=${EVPIPE_CONTRACT_REFRESH:-60s}
 [ -z "$state_dir" ] || mkdir -p "$state_dir"
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
+# This copy's name: EVPIPE_COPY, else the one kept in the state directory, else a new random one
+# kept there, so that a restart of this copy continues its own checkpoints.
+if [ -n "${EVPIPE_COPY+set}" ] || [ "$store" = none ]; then
+	copy=${EVPIPE_COPY:-}
+elif [ -s "$copy_file" ]; then
+	copy=$(cat "$copy_file")
+else
+	copy=c$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+	mkdir -p "$(dirname "$copy_file")"
+	printf '%s\n' "$copy" >"$copy_file"
+fi
+[ -z "$copy" ] || { [[ $copy =~ ^[A-Za-z0-9_.-]{1,64}$ ]] && [ "$copy" != . ] && [ "$copy" != .. ]; } ||
+	usage_error "EVPIPE_COPY must be 1 to 64 letters, digits, '_', '.' or '-'"
 [[ $restore =~ ^(latest|latest-valid|none|[0-9]+)$ ]] || usage_error "EVPIPE_RESTORE must be latest, latest-valid, none or a checkpoint id"
 [[ $restore_mismatch =~ ^(refuse|allow)$ ]] || usage_error "EVPIPE_RESTORE_MISMATCH must be refuse or allow"
 [[ $checkpoint_retain =~ ^[1-9][0-9]*$ ]] || usage_error "EVPIPE_CHECKPOINT_RETAIN must be a positive number"
@@ -316,6 +336,7 @@ checkpoint_args() {
 	ckpt_args=(--job "$job" --stage "$1")
 	[ "$store" = none ] || ckpt_args+=(--checkpoint-store "$store" --restore "$restore"
 		--restore-mismatch "$restore_mismatch")
+	[ "$store" = none ] || [ -z "$copy" ] || ckpt_args+=(--copy "$copy")
 }
 expect=evvalidate,evwindow,chsink,dlqsink-invalid,dlqsink-late,dlqsink-rejected
 
@@ -476,7 +497,7 @@ start kin /dev/null "$dir/records" kin "${consume_args[@]}" "${metrics_args[@]}"
 
 say "consuming '$topic' as group '$group' from $KAFKA_BROKERS into $table at $(redact "$CLICKHOUSE_URL");" \
 	"dead letters to '$dlq_topic', late records to '$late_topic';" \
-	"checkpoints of job '$job': $(redact "$store") (restore: $restore)"
+	"checkpoints of job '$job'${copy:+, copy $copy}: $(redact "$store") (restore: $restore)"
 
 # The stage NAME exited with STATUS: a failure stops the job.
 finished() {

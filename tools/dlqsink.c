@@ -804,7 +804,8 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 			"could not be written.\n"
 			"\n"
 			"With a checkpoint store a topic is written exactly once (ADR 0021): the envelopes between\n"
-			"two barriers go into one Kafka transaction (transactional.id evpipe.<job>.<stage>.<topic>),\n"
+			"two barriers go into one Kafka transaction (transactional.id evpipe.<job>.<stage>.<topic>,\n"
+			"<job>/copies/<copy> in place of <job> with --copy),\n"
 			"flushed on the barrier and logged with the stage's part of the checkpoint, committed when\n"
 			"the committed control line of that checkpoint arrives (the coordinator writes it after\n"
 			"the manifest); envelopes after the barrier wait in memory until then. A start fences and\n"
@@ -928,7 +929,8 @@ static int open_transactional(struct dlqsink *d, rd_kafka_conf_t *conf)
 			ev_buf_puts(&d->txid, given);
 		free(given);
 	} else {
-		ev_txn_id(&d->txid, d->common.job, d->ck.stage, d->topic);
+		/* Each copy of the job its own: copies must not fence each other. */
+		ev_txn_id(&d->txid, ev_ckpt_where(&d->ck), d->ck.stage, d->topic);
 	}
 	ev_txn_marker_group(&d->marker, ev_buf_cstr(&d->txid));
 	if (ev_kafka_conf_set(conf, "transactional.id", ev_buf_cstr(&d->txid), 0, err,

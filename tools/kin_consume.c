@@ -281,7 +281,8 @@ static int handover_checkpoint(struct kin *k, int64_t budget_ms)
 			return 0;
 		if (!ev_coord_inflight(k->coord)) {
 			if (id) {
-				ev_error("the hand-over's checkpoint %" PRId64 " was abandoned", id);
+				ev_error("the hand-over's checkpoint %" PRId64 " was abandoned",
+					 id);
 				return -1;
 			}
 			id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
@@ -294,8 +295,8 @@ static int handover_checkpoint(struct kin *k, int64_t budget_ms)
 			continue;
 		}
 		if (now - t0 >= budget_ms) {
-			ev_error("the hand-over's checkpoint %" PRId64 " is not complete after %" PRId64
-				 " ms",
+			ev_error("the hand-over's checkpoint %" PRId64
+				 " is not complete after %" PRId64 " ms",
 				 id ? id : ev_coord_inflight(k->coord), now - t0);
 			return -1;
 		}
@@ -866,6 +867,20 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 	return k->max_count > 0 && *count >= (uint64_t)k->max_count ? FINISHED : CONSUMED;
 }
 
+/* Up to max messages into batch, the first waited for up to timeout_ms, the others those
+ * already there. One at a time rather than rd_kafka_consume_batch_queue: librdkafka 2.0's
+ * batch API skips offsets of a partition paused and resumed while a batch is collected (fixed
+ * in 2.1), and librdkafka pauses the assignment while the rebalance callback runs, so a
+ * partition that did not move lost the messages fetched around a rebalance (ADR 0025). */
+static ssize_t consume_some(rd_kafka_t *rk, rd_kafka_message_t **batch, size_t max, int timeout_ms)
+{
+	size_t n = 0;
+	rd_kafka_message_t *m;
+	while (n < max && (m = rd_kafka_consumer_poll(rk, n ? 0 : timeout_ms)))
+		batch[n++] = m;
+	return (ssize_t)n;
+}
+
 int kin_consume(struct kin *k)
 {
 	int rc = EV_EXIT_OK;
@@ -931,11 +946,10 @@ int kin_consume(struct kin *k)
 		return EV_EXIT_FAILURE;
 	}
 
-	rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(k->rk);
 	rd_kafka_message_t *batch[CONSUME_BATCH];
 	int act = CONSUMED;
 	while (act == CONSUMED && !ev_tool_stop_requested() && !k->fatal) {
-		ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch, CONSUME_BATCH);
+		ssize_t n = consume_some(k->rk, batch, CONSUME_BATCH, 100);
 		if (checkpoint_tick(k) < 0 || ack_tick(k) < 0) {
 			act = FAILED;
 			break;
@@ -959,7 +973,6 @@ int kin_consume(struct kin *k)
 			last_flush = ev_mono_ns();
 		}
 	}
-	rd_kafka_queue_destroy(queue);
 	if (act == WRITE_FAILED)
 		goto write_error;
 	if (act == FAILED)

@@ -89,7 +89,12 @@ Settings, from the environment (pipelines/env.example documents each one):
                             its own EVPIPE_STATE_DIR and ports): its checkpoints go under
                             <job>/copies/<name> (default: a random name kept in
                             <EVPIPE_STATE_DIR or ~/.local/state/evpipe>/copy; set and
-                            empty: no name, the checkpoints of the job of one copy)
+                            empty: no name, the checkpoints of the job of one copy).
+                            When set, kin joins the group as the static member of that
+                            name (group.instance.id): a copy restarted under it gets its
+                            partitions back at once, and one stopped for good gives them
+                            up only after the session timeout (45 s); unset, a dynamic
+                            member. Two running copies never share a name
   EVPIPE_CHECKPOINT_STORE   where checkpoints go: file:///dir, s3://bucket/prefix (with
                             S3_ENDPOINT, AWS_REGION and the AWS credentials), or none
                             (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints);
@@ -133,12 +138,6 @@ Settings, from the environment (pipelines/env.example documents each one):
                             BASE kin, +1 evvalidate, +2 evwindow, +3 chsink,
                             +4 dlqsink of invalid records, +5 dlqsink of late records,
                             +6 dlqsink of rows refused by ClickHouse (default: none)
-  EVPIPE_COPY               this copy's stable name among the copies of the job, e.g. the
-                            pod's (letters, digits, '.', '_', '-'): kin joins the group as
-                            the static member of that name, so that a restarted copy gets
-                            its partitions back at once; a copy stopped and not restarted
-                            gives them up only after the session timeout (default: none,
-                            a dynamic member)
   EVPIPE_EXIT_AT_END        1: stop at the end of the topic, write every window, exit 0
                             (default 0: run until stopped)
   EVPIPE_BIN                directory of the evpipe tools (default: the project's bin/ if
@@ -257,8 +256,6 @@ done
 [ -z "${EVPIPE_KAFKA_CONFIG:-}" ] || [ -r "$EVPIPE_KAFKA_CONFIG" ] ||
 	usage_error "cannot read EVPIPE_KAFKA_CONFIG '$EVPIPE_KAFKA_CONFIG'"
 [[ $exit_at_end =~ ^[01]$ ]] || usage_error "EVPIPE_EXIT_AT_END must be 0 or 1"
-[ -z "${EVPIPE_COPY:-}" ] || [[ $EVPIPE_COPY =~ ^[A-Za-z0-9._-]{1,249}$ ]] ||
-	usage_error "EVPIPE_COPY must be letters, digits, '.', '_' or '-' (at most 249)"
 [[ $create_table =~ ^[01]$ ]] || usage_error "EVPIPE_CREATE_TABLE must be 0 or 1"
 if [ -n "$port_base" ] && ! { [[ $port_base =~ ^[0-9]{1,5}$ ]] && ((port_base > 0 && port_base + 6 <= 65535)); }; then
 	usage_error "EVPIPE_METRICS_PORT_BASE must be a port number, at most 65529"

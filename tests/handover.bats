@@ -15,7 +15,8 @@ JOB="$EVPIPE_ROOT/pipelines/events-to-clickhouse.sh"
 # Partitions are read in any order by any copy: the watermark is held back (out-of-orderness
 # 2h, more than the events span) for no record to be late in the job or offline, and every
 # window fires at the end of the stream, in the last copy.
-WINDOW_ARGS=(--tumble 1m --key event_type --agg count,sum:value,min:value,max:value,uniq:user_id
+AGGREGATES=count,sum:value,min:value,max:value,uniq:user_id
+WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
 	--out-of-orderness 2h --lateness 30s --idle-timeout 60s --max-future 1h)
 
 setup() {
@@ -100,10 +101,11 @@ owns() {
 		grep -q "^evpipe_kafka_partitions_assigned{.*} $2\$"
 }
 
-# Produce the pieces piece.* to the topic, keyed by event type, one every 0.3 s.
+# Produce the pieces piece.* ($1: those after the first) to the topic, keyed by event type,
+# one every 0.3 s.
 produce_pieces() {
 	local f
-	for f in piece.*; do
+	for f in "$@"; do
 		kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < "$f"
 		sleep 0.3
 	done
@@ -132,9 +134,10 @@ loads() {
 
 	# copy a alone; the events flow in while b, then c, join (cooperative: only the
 	# partitions that move stop)
+	produce_pieces piece.00
 	start_copy a "$base"
 	wait_for 60 owns "$base" 6 || { cat err.a >&2; false; }
-	produce_pieces &
+	produce_pieces piece.0[1-9] piece.[1-3]? &
 	producer=$!
 	sleep 3
 	start_copy b $((base + 7))
@@ -183,4 +186,71 @@ loads() {
 	join -j1 <(awk '{ print $1 "/" $2 "/" $3 "/" $4 }' revoked | sort) \
 		<(awk '{ print $1 "/" $2 "/" $3 "/" $4 }' loaded | sort) > matched
 	[ "$(wc -l < matched)" -eq "$(wc -l < revoked)" ] || { diff revoked loaded >&2; false; }
+}
+
+# Each line of stdin, prefixed with the time it was read (epoch ms).
+stamp() {
+	python3 -u -c 'import sys, time
+for l in sys.stdin:
+    sys.stdout.write("%d %s" % (time.time() * 1000, l))'
+}
+
+# The time (epoch ms) of the first line of stamped file $1 that matches $2.
+first_at() {
+	grep -m1 -- "$2" "$1" | cut -d' ' -f1
+}
+
+@test "cooperative: while a copy joins, the partitions that do not move keep producing rows in the copy that keeps them" {
+	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
+	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/CreateTopic.java" "$KAFKA_BROKERS" "$TOPIC" 6
+	store="file://$BATS_TEST_TMPDIR/store"
+	# live events, 48 keys, event time now, about 400 a second for 40 s
+	python3 -u -c 'import time
+for i in range(16000):
+    print("{\"k\":\"key%d\",\"ts\":%d}" % (i % 48, time.time() * 1000), flush=True)
+    time.sleep(0.0025)' | kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field k &
+	producer=$!
+	# a copy: kin | evwindow, 200 ms windows fired as the events come, rows stamped as they
+	# arrive
+	copy() {
+		kin -C -b "$KAFKA_BROKERS" -G "g-$TOPIC" --meta-field _src --checkpoint-store "$store" \
+			--job j --copy "$1" --checkpoint-interval 1s --checkpoint-expect evwindow \
+			"$TOPIC" 2> >(stamp > "err.$1") |
+			evwindow --key k --ts-field ts --tumble 200ms --checkpoint-store "$store" \
+				--job j --copy "$1" 2> >(stamp > "werr.$1") | stamp > "rows.$1" &
+	}
+	copy a
+	has_rows() { [ "$(grep -c window_start rows.a)" -ge 200 ]; }
+	wait_for 60 has_rows || { cat err.a werr.a >&2; false; }
+	sleep 2
+	copy b
+	wait_for 60 grep -q 'kin: assigned 3' err.b || { cat err.a err.b >&2; false; }
+	sleep 2
+	kill "$producer"
+	revoked_at=$(first_at err.a 'kin: revoked')
+	handed_at=$(first_at err.a 'partition(s) handed over in')
+	assigned_at=$(first_at err.b 'kin: assigned 3')
+	# the partitions that moved, and the keys of each partition
+	sed -n 's/.* evwindow: [^ ]* \[\([0-9]*\)\]: revoked at offset.*/\1/p' werr.a | sort -u > moved
+	[ "$(wc -l < moved)" -eq 3 ]
+	kin -C -q -b "$KAFKA_BROKERS" -t "$TOPIC" -o beginning -e -f '%p %s\n' |
+		jq -Rr 'capture("^(?<p>[0-9]+) (?<j>.*)$") | "\(.p) \(.j | fromjson | .k)"' |
+		sort -u > key_partition
+	[ "$(wc -l < key_partition)" -eq 48 ]
+	# rows of keys of the partitions copy a kept, arriving in copy a after it let the moved
+	# ones go and before they were assigned to copy b: the rebalance did not stop them (the
+	# eager protocol revokes them all, and copy a has none until the next assignment)
+	kept=$(awk -v from="$handed_at" -v to="$assigned_at" 'NR == FNR { moved[$1] = 1; next }
+		FILENAME == "key_partition" { if (!($1 in moved)) kept["\"" $2 "\""] = 1; next }
+		$1 > from && $1 < to && match($0, /"k":"[^"]*"/) && (substr($0, RSTART + 4, RLENGTH - 4) in kept)' \
+		moved key_partition rows.a | wc -l)
+	[ "$kept" -gt 0 ]
+	# the moved partitions' first rows in copy b: their pause
+	first_moved=$(awk 'NR == FNR { moved[$1] = 1; next }
+		FILENAME == "key_partition" { if ($1 in moved) m["\"" $2 "\""] = 1; next }
+		match($0, /"k":"[^"]*"/) && (substr($0, RSTART + 4, RLENGTH - 4) in m) { print $1; exit }' \
+		moved key_partition rows.b)
+	echo "# revoke to assignment $((assigned_at - revoked_at)) ms; $(grep -o 'handed over in [0-9.]* s' err.a)," \
+		"then $kept rows of kept keys until the assignment; moved partitions' first row" \
+		"$((first_moved - revoked_at)) ms after the revoke" >&3
 }

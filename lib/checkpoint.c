@@ -29,7 +29,8 @@ int ev_ckpt_copy_ok(const char *name)
 	size_t n = name ? strlen(name) : 0;
 	if (n == 0 || n > 64 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return 0;
-	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	       n;
 }
 
 const char *ev_ckpt_where(const ev_ckpt *o)
@@ -190,10 +191,11 @@ void ev_ckpt_manifest_read(const json_t *obj, ev_ckpt_manifest *m)
 json_t *ev_ckpt_manifest_new(const ev_ckpt_manifest *m, json_t *parts, json_t *offsets)
 {
 	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "job", m->job, "id",
-			 (json_int_t)m->id, "started_at", (json_int_t)m->started_at, "completed_at",
-			 (json_int_t)m->completed_at, "duration_ms", (json_int_t)m->duration_ms,
-			 "bytes", (json_int_t)m->bytes, "uploaded_bytes",
-			 (json_int_t)m->uploaded_bytes, "offsets", offsets, "parts", parts);
+			      (json_int_t)m->id, "started_at", (json_int_t)m->started_at,
+			      "completed_at", (json_int_t)m->completed_at, "duration_ms",
+			      (json_int_t)m->duration_ms, "bytes", (json_int_t)m->bytes,
+			      "uploaded_bytes", (json_int_t)m->uploaded_bytes, "offsets", offsets,
+			      "parts", parts);
 	if (o && ((m->copy && json_object_set_new(o, "copy", json_string(m->copy))) ||
 		  (m->partitions && json_object_set(o, "partitions", (json_t *)m->partitions)))) {
 		json_decref(o);
@@ -227,16 +229,17 @@ json_t *ev_ckpt_manifest_partitions(const json_t *parts)
 			snprintf(name, sizeof(name), "%s/%010" JSON_INTEGER_FORMAT, topic, p);
 			json_t *entry = json_object_get(by, name);
 			if (!entry) {
-				entry = json_pack("{s:s, s:I, s:O, s:{}}", "topic", topic, "partition",
-						  p, "offset", json_object_get(el, "offset"),
-						  "state");
+				entry = json_pack("{s:s, s:I, s:O, s:{}}", "topic", topic,
+						  "partition", p, "offset",
+						  json_object_get(el, "offset"), "state");
 				if (!entry || json_object_set_new(by, name, entry) < 0)
 					goto fail;
 			}
 			json_t *st = json_pack("{s:O, s:O, s:O}", "key", json_object_get(el, "key"),
 					       "windows", json_object_get(el, "windows"), "bytes",
 					       json_object_get(el, "bytes"));
-			if (!st || json_object_set_new(json_object_get(entry, "state"), stage, st) < 0)
+			if (!st ||
+			    json_object_set_new(json_object_get(entry, "state"), stage, st) < 0)
 				goto fail;
 		}
 	}
@@ -736,6 +739,220 @@ out:
 	return rc < 0 ? -1 : deleted;
 }
 
+/* ---- copies of a job, and the hand-over objects they share (ADR 0025) ---- */
+
+struct copy_walk {
+	size_t prefix_len;
+	char **names;
+	size_t n;
+};
+
+static int on_copy_key(const char *key, uint64_t size, void *arg)
+{
+	struct copy_walk *w = arg;
+	const char *name = key + w->prefix_len, *slash = strchr(name, '/');
+	(void)size;
+	if (!slash || strncmp(slash + 1, CHK_PREFIX, strlen(CHK_PREFIX)) != 0)
+		return 0;
+	size_t len = (size_t)(slash - name);
+	if (w->n && strlen(w->names[w->n - 1]) == len &&
+	    strncmp(w->names[w->n - 1], name, len) == 0)
+		return 0;
+	char **more = realloc(w->names, (w->n + 1) * sizeof(*more));
+	if (!more)
+		return 2;
+	w->names = more;
+	return (w->names[w->n++] = strndup(name, len)) ? 0 : 2;
+}
+
+int ev_ckpt_copies(ev_store *s, const char *job, char ***names, size_t *n, char *err, size_t errlen)
+{
+	ev_buf prefix = EV_BUF_INIT;
+	ev_buf_printf(&prefix, "%s/copies/", job);
+	struct copy_walk w = {prefix.len, NULL, 0};
+	int rc = ev_store_list(s, ev_buf_cstr(&prefix), on_copy_key, &w, err, errlen);
+	ev_buf_free(&prefix);
+	if (rc != 0) {
+		if (rc > 0)
+			snprintf(err, errlen, "out of memory");
+		ev_ckpt_copies_free(w.names, w.n);
+		return -1;
+	}
+	*names = w.names;
+	*n = w.n;
+	return 0;
+}
+
+void ev_ckpt_copies_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* A hand-over object found in the store. */
+struct handover_obj {
+	char *key;
+	char *topic;
+	int32_t partition;
+	int64_t offset;
+};
+
+struct handover_walk {
+	size_t prefix_len; /* "<job>/handover/" */
+	struct handover_obj *v;
+	size_t n, cap;
+};
+
+/* "<stage>/<partition>-<topic>/<offset, 20 digits>" after the prefix (handover.h). */
+static int on_handover_key(const char *key, uint64_t size, void *arg)
+{
+	struct handover_walk *w = arg;
+	const char *rest = strchr(key + w->prefix_len, '/'), *slash2;
+	char *end;
+	(void)size;
+	if (!rest)
+		return 0;
+	long long part = strtoll(rest + 1, &end, 10);
+	if (end == rest + 1 || *end != '-' || part < 0 || part > INT32_MAX ||
+	    !(slash2 = strchr(end, '/')))
+		return 0;
+	const char *topic = end + 1;
+	long long off = strtoll(slash2 + 1, &end, 10);
+	if (*end || end == slash2 + 1 || off < 0 || slash2 == topic)
+		return 0; /* not one of ours */
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		struct handover_obj *v = realloc(w->v, cap * sizeof(*v));
+		if (!v)
+			return 2;
+		w->v = v;
+		w->cap = cap;
+	}
+	struct handover_obj *o = &w->v[w->n];
+	o->key = strdup(key);
+	o->topic = strndup(topic, (size_t)(slash2 - topic));
+	o->partition = (int32_t)part;
+	o->offset = off;
+	w->n++;
+	return o->key && o->topic ? 0 : 2;
+}
+
+/* "topic/partition/offset": one state a checkpoint may resume. */
+static int ref_put(ev_ht *refs, const char *topic, int64_t partition, int64_t offset)
+{
+	char name[320];
+	int n = snprintf(name, sizeof(name), "%s/%" PRId64 "/%" PRId64, topic, partition, offset);
+	return n > 0 ? ev_ht_put(refs, name, (size_t)n, refs) : -1;
+}
+
+/* What the complete checkpoints of root reference: their partitions' states and the offsets
+ * a restore resumes partitions at. Returns 0, or -1 with err. */
+static int referenced(ev_store *s, const char *root, ev_ht *refs, char *err, size_t errlen)
+{
+	ev_ckpt_entry *e;
+	size_t n;
+	ev_buf key = EV_BUF_INIT;
+	int rc = 0;
+	if (ev_ckpt_list(s, root, &e, &n, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int found;
+		if (!e[i].complete)
+			continue;
+		ev_ckpt_manifest_key(&key, root, e[i].id);
+		json_t *m = ev_ckpt_get_json(s, ev_buf_cstr(&key), &found, err, errlen);
+		if (found < 0) {
+			rc = -1;
+			break;
+		}
+		ev_ckpt_manifest mf = {0};
+		ev_ckpt_manifest_read(m, &mf);
+		const json_t *el, *parts;
+		const char *topic, *p;
+		size_t j;
+		json_array_foreach(mf.partitions, j, el)
+		{
+			const char *t = json_string_value(json_object_get(el, "topic"));
+			if (t &&
+			    ref_put(refs, t, json_integer_value(json_object_get(el, "partition")),
+				    json_integer_value(json_object_get(el, "offset"))) < 0)
+				rc = -1;
+		}
+		json_object_foreach((json_t *)mf.offsets, topic, parts)
+		{
+			json_object_foreach((json_t *)parts, p, el)
+			{
+				if (ref_put(refs, topic, strtoll(p, NULL, 10),
+					    json_integer_value(el)) < 0)
+					rc = -1;
+			}
+		}
+		json_decref(m);
+		if (rc < 0)
+			snprintf(err, errlen, "out of memory");
+	}
+	ev_ckpt_entries_free(e, n);
+	ev_buf_free(&key);
+	return rc;
+}
+
+int ev_ckpt_prune_handovers(ev_store *s, const char *job, ev_ckpt_committed_fn committed, void *arg,
+			    char *err, size_t errlen)
+{
+	ev_buf prefix = EV_BUF_INIT;
+	ev_buf_printf(&prefix, "%s/handover/", job);
+	struct handover_walk w = {prefix.len, NULL, 0, 0};
+	ev_ckpt_offsets at = EV_CKPT_OFFSETS_INIT;
+	ev_ht *refs = ev_ht_new();
+	char **copies = NULL;
+	size_t ncopies = 0;
+	int rc = ev_store_list(s, ev_buf_cstr(&prefix), on_handover_key, &w, err, errlen);
+	int deleted = 0;
+	if (rc > 0 || !refs)
+		snprintf(err, errlen, "out of memory");
+	if (rc != 0 || !refs || w.n == 0)
+		goto out;
+	/* The group's committed offset of each partition that has objects. */
+	for (size_t i = 0; i < w.n && rc == 0; i++)
+		rc = ev_ckpt_offsets_set(&at, w.v[i].topic, w.v[i].partition, -1);
+	if (rc < 0 || committed(&at, arg) < 0) {
+		snprintf(err, errlen, rc < 0 ? "out of memory" : "the group's offsets are unknown");
+		rc = -1;
+		goto out;
+	}
+	/* What the checkpoints of every copy still reference: the job's own, and each copy's. */
+	rc = ev_ckpt_copies(s, job, &copies, &ncopies, err, errlen);
+	for (size_t i = 0; i <= ncopies && rc == 0; i++) {
+		ev_ckpt_root(&prefix, job, i ? copies[i - 1] : NULL);
+		rc = referenced(s, ev_buf_cstr(&prefix), refs, err, errlen);
+	}
+	for (size_t i = 0; i < w.n && rc == 0; i++) {
+		const struct handover_obj *o = &w.v[i];
+		const ev_ckpt_offset *c = ev_ckpt_offsets_get(&at, o->topic, o->partition);
+		char name[320];
+		int len = snprintf(name, sizeof(name), "%s/%" PRId32 "/%" PRId64, o->topic,
+				   o->partition, o->offset);
+		if (!c || c->offset < 0 || o->offset >= c->offset ||
+		    (len > 0 && ev_ht_get(refs, name, (size_t)len)))
+			continue;
+		rc = ev_store_delete(s, o->key, err, errlen);
+		if (rc == 0)
+			deleted++;
+	}
+out:
+	for (size_t i = 0; i < w.n; i++) {
+		free(w.v[i].key);
+		free(w.v[i].topic);
+	}
+	free(w.v);
+	ev_ckpt_copies_free(copies, ncopies);
+	ev_ckpt_offsets_free(&at);
+	ev_ht_free(refs);
+	ev_buf_free(&prefix);
+	return rc != 0 ? -1 : deleted;
+}
+
 static int cmp_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1147,7 +1364,8 @@ static int load_verified(ev_ckpt *o, int64_t id, ev_ckpt_restored *r, int *legac
 			 size_t errlen)
 {
 	int found;
-	json_t *m = ev_ckpt_get_manifest(o->store, ev_ckpt_where(o), id, &found, legacy, err, errlen);
+	json_t *m =
+		ev_ckpt_get_manifest(o->store, ev_ckpt_where(o), id, &found, legacy, err, errlen);
 	if (!m) {
 		if (found == 0)
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);
@@ -1175,8 +1393,7 @@ static int single_copy_refusal(ev_ckpt *o, char *err, size_t errlen)
 	if (ev_ckpt_resolve(o->store, o->job, "latest", &id, lerr, sizeof(lerr)) < 0 || !id)
 		return 0;
 	int found, legacy;
-	json_t *m = ev_ckpt_get_manifest(o->store, o->job, id, &found, &legacy, lerr,
-					 sizeof(lerr));
+	json_t *m = ev_ckpt_get_manifest(o->store, o->job, id, &found, &legacy, lerr, sizeof(lerr));
 	ev_ckpt_manifest mf = {0};
 	if (m)
 		ev_ckpt_manifest_read(m, &mf);

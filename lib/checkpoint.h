@@ -109,9 +109,11 @@ typedef struct ev_ckpt_manifest {
 	int64_t uploaded_bytes; /* of which new in this checkpoint */
 	const json_t *offsets;  /* see ev_ckpt_offsets_parse, or NULL */
 	const json_t *parts;    /* stage -> the part object, or NULL */
-	const char *copy;       /* the copy that wrote it, or NULL (one copy, or older) */
-	const json_t *partitions; /* the state of each partition (ev_ckpt_manifest_partitions),
-				   * or NULL */
+
+	/* the copy that wrote it, or NULL (one copy, or older) */
+	const char *copy;
+	/* the state of each partition (ev_ckpt_manifest_partitions), or NULL */
+	const json_t *partitions;
 } ev_ckpt_manifest;
 
 void ev_ckpt_manifest_read(const json_t *obj, ev_ckpt_manifest *m);
@@ -272,5 +274,23 @@ int ev_ckpt_resolve(ev_store *s, const char *job, const char *which, int64_t *id
  * than the newest complete one, are left), then every shared file that no remaining
  * checkpoint's part references. Returns the number of keys deleted, or -1. */
 int ev_ckpt_prune(ev_store *s, const char *job, int keep, char *err, size_t errlen);
+
+/* The names of the copies of job that have checkpoints (keys "<job>/copies/<copy>/chk-..."),
+ * sorted, into *names (free with ev_ckpt_copies_free). Returns 0, or -1 with a message. */
+int ev_ckpt_copies(ev_store *s, const char *job, char ***names, size_t *n, char *err,
+		   size_t errlen);
+void ev_ckpt_copies_free(char **names, size_t n);
+/* The group's committed offset of each partition of o (filled in place; -1 for one that has
+ * none or cannot be read): how ev_ckpt_prune_handovers learns it. Returns 0, or -1 when the
+ * group cannot be asked (nothing is pruned). */
+typedef int (*ev_ckpt_committed_fn)(ev_ckpt_offsets *o, void *arg);
+/* Delete the hand-over objects of job (handover.h) that nothing can load any more: the state of
+ * a partition at an offset below the group's committed offset for it (committed: no copy
+ * resumes it there), that no complete checkpoint of any copy of the job still in the store
+ * references (its manifest's partitions and offsets: a restore of it resumes there). Objects
+ * written by revokes and by checkpoints alike; a partition whose committed offset is not known
+ * keeps all of its objects. Returns the number deleted, or -1 with a message. */
+int ev_ckpt_prune_handovers(ev_store *s, const char *job, ev_ckpt_committed_fn committed, void *arg,
+			    char *err, size_t errlen);
 
 #endif

@@ -237,8 +237,8 @@ int ev_control_format_barrier(ev_buf *out, int64_t id, int64_t ts, const ev_cont
 {
 	if (n && !parts)
 		return -1;
-	if (ev_buf_printf(out, "{\"__evpipe\":\"barrier\",\"id\":%lld,\"ts\":%lld,",
-			  (long long)id, (long long)ts) < 0)
+	if (ev_buf_printf(out, "{\"__evpipe\":\"barrier\",\"id\":%lld,\"ts\":%lld,", (long long)id,
+			  (long long)ts) < 0)
 		return -1;
 	return format_parts(out, parts, n);
 }

@@ -166,8 +166,8 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 		rc = -1;
 	}
 	if (rc == 0)
-		rc = ev_ckpt_put_manifest(c->o.ck->store, ev_ckpt_where(c->o.ck), c->inflight, manifest, err,
-					  errlen);
+		rc = ev_ckpt_put_manifest(c->o.ck->store, ev_ckpt_where(c->o.ck), c->inflight,
+					  manifest, err, errlen);
 	json_decref(parts);
 	json_decref(partitions);
 	json_decref(manifest);
@@ -184,6 +184,20 @@ static int complete(ev_coord *c, ev_ckpt_entry *e, int64_t now_ms, char *err, si
 			 c->inflight, now_ms - c->begun_ms, full, incremental);
 	}
 	return rc;
+}
+
+/* The job's hand-over objects that no copy can load any more go (ev_ckpt_prune_handovers). */
+static void prune_handovers(ev_coord *c)
+{
+	char err[512];
+	if (!c->o.committed)
+		return;
+	int n = ev_ckpt_prune_handovers(c->o.ck->store, c->o.ck->job, c->o.committed,
+					c->o.committed_arg, err, sizeof(err));
+	if (n < 0)
+		ev_warn("cannot prune hand-over objects: %s", err);
+	else if (n > 0)
+		ev_debug("%d hand-over object(s) pruned", n);
 }
 
 static int too_many(const ev_coord *c, char *err, size_t errlen)
@@ -238,6 +252,7 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 			if (ev_ckpt_prune(c->o.ck->store, ev_ckpt_where(c->o.ck), c->o.retain, lerr,
 					  sizeof(lerr)) < 0)
 				ev_warn("cannot prune old checkpoints: %s", lerr);
+			prune_handovers(c);
 			rc = EV_COORD_COMPLETED;
 		} else {
 			missing = -1;
@@ -266,7 +281,8 @@ int ev_coord_poll(ev_coord *c, int64_t now_ms, json_t **offsets, char *err, size
 json_t *ev_coord_restore_offsets(ev_ckpt *ck, int64_t id, char *err, size_t errlen)
 {
 	int found, legacy;
-	json_t *m = ev_ckpt_get_manifest(ck->store, ev_ckpt_where(ck), id, &found, &legacy, err, errlen);
+	json_t *m = ev_ckpt_get_manifest(ck->store, ev_ckpt_where(ck), id, &found, &legacy, err,
+					 errlen);
 	if (!m) {
 		if (found == 0)
 			snprintf(err, errlen, "checkpoint %" PRId64 " has no manifest", id);

@@ -19,6 +19,12 @@ typedef struct ev_coord_opts {
 	int retain;          /* complete checkpoints kept */
 	const char **expect; /* the stages whose parts complete a checkpoint */
 	size_t nexpect;
+
+	/* With copies in a consumer group: the group's committed offsets, for pruning the
+	 * hand-over objects of the job after each checkpoint (ev_ckpt_prune_handovers); NULL:
+	 * they are not pruned */
+	ev_ckpt_committed_fn committed;
+	void *committed_arg;
 } ev_coord_opts;
 
 typedef struct ev_coord ev_coord;

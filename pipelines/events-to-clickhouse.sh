@@ -87,9 +87,9 @@ Settings, from the environment (pipelines/env.example documents each one):
   EVPIPE_COPY               this copy's name among the copies of the job in one group
                             (same EVPIPE_JOB, EVPIPE_GROUP and checkpoint store, each
                             its own EVPIPE_STATE_DIR and ports): its checkpoints go under
-                            <job>/copies/<name> (default: a random name kept in
-                            <EVPIPE_STATE_DIR or ~/.local/state/evpipe>/copy; set and
-                            empty: no name, the checkpoints of the job of one copy).
+                            <job>/copies/<name> (default: with EVPIPE_STATE_DIR, a
+                            random name kept in it, EVPIPE_STATE_DIR/copy; without, or
+                            set and empty: no name, the checkpoints of a job of one copy).
                             When set, kin joins the group as the static member of that
                             name (group.instance.id): a copy restarted under it gets its
                             partitions back at once, and one stopped for good gives them
@@ -221,7 +221,6 @@ max_future=${EVPIPE_MAX_FUTURE:-1h}
 state_dir=${EVPIPE_STATE_DIR:-}
 job=${EVPIPE_JOB:-evpipe}
 store=${EVPIPE_CHECKPOINT_STORE:-file://${state_dir:-${HOME:-/tmp}/.local/state/evpipe}/checkpoints}
-copy_file=${state_dir:-${HOME:-/tmp}/.local/state/evpipe}/copy
 checkpoint_interval=${EVPIPE_CHECKPOINT_INTERVAL:-10s}
 checkpoint_timeout=${EVPIPE_CHECKPOINT_TIMEOUT:-60s}
 checkpoint_retain=${EVPIPE_CHECKPOINT_RETAIN:-3}
@@ -271,15 +270,15 @@ contract_refresh=${EVPIPE_CONTRACT_REFRESH:-60s}
 [ -z "$state_dir" ] || mkdir -p "$state_dir"
 [[ $job =~ ^[A-Za-z0-9_.-]+$ ]] || usage_error "EVPIPE_JOB must be letters, digits, '_', '.' or '-'"
 # This copy's name: EVPIPE_COPY, else the one kept in the state directory, else a new random one
-# kept there, so that a restart of this copy continues its own checkpoints.
-if [ -n "${EVPIPE_COPY+set}" ] || [ "$store" = none ]; then
+# kept there, so that a restart of this copy continues its own checkpoints. Without a state
+# directory of its own, the job is one copy: no name.
+if [ -n "${EVPIPE_COPY+set}" ] || [ "$store" = none ] || [ -z "$state_dir" ]; then
 	copy=${EVPIPE_COPY:-}
-elif [ -s "$copy_file" ]; then
-	copy=$(cat "$copy_file")
+elif [ -s "$state_dir/copy" ]; then
+	copy=$(cat "$state_dir/copy")
 else
 	copy=c$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-	mkdir -p "$(dirname "$copy_file")"
-	printf '%s\n' "$copy" >"$copy_file"
+	printf '%s\n' "$copy" >"$state_dir/copy"
 fi
 [ -z "$copy" ] || { [[ $copy =~ ^[A-Za-z0-9_.-]{1,64}$ ]] && [ "$copy" != . ] && [ "$copy" != .. ]; } ||
 	usage_error "EVPIPE_COPY must be 1 to 64 letters, digits, '_', '.' or '-'"

@@ -315,8 +315,10 @@ nothing_left() {
 
 # A complete checkpoint of job evpipe with records read is in the store $1.
 has_checkpoint() {
-	local show
-	show=$(ckpt --store "$1" --job evpipe show latest -J 2>/dev/null) || return 1
+	local show copy=()
+	# a job with a state directory is a copy with a name, kept there (ADR 0025)
+	[ ! -s "${EVPIPE_STATE_DIR:-/nonexistent}/copy" ] || copy=(--copy "$(cat "$EVPIPE_STATE_DIR/copy")")
+	show=$(ckpt --store "$1" --job evpipe "${copy[@]}" show latest -J 2>/dev/null) || return 1
 	jq -e '.state == "complete" and ([.offsets[].offset] | add) > 0' <<<"$show" >/dev/null
 }
 

@@ -13,7 +13,8 @@ JOB="$EVPIPE_ROOT/pipelines/events-to-clickhouse.sh"
 # Partitions are read in any order by any copy: the watermark is held back (out-of-orderness
 # 2h, more than the events span) for no record to be late in the job or offline, and every
 # window fires at the end of the stream, in the last copy.
-WINDOW_ARGS=(--tumble 1m --key event_type --agg count,sum:value,min:value,max:value,uniq:user_id
+AGGREGATES=count,sum:value,min:value,max:value,uniq:user_id
+WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
 	--out-of-orderness 2h --lateness 30s --idle-timeout 60s --max-future 1h)
 
 setup() {
@@ -40,7 +41,7 @@ teardown() {
 	pids=$(jobs -p)
 	# shellcheck disable=SC2086 # one pid per word
 	[ -z "$pids" ] || kill $pids 2>/dev/null || true
-	for pid in $(pgrep -f -- "--copy [abc]-$TOPIC" || true); do
+	for pid in $(pgrep -f -- "--job $EVPIPE_JOB " || true); do
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 	curl -sS "$CLICKHOUSE_URL/" --data-binary "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
@@ -79,15 +80,16 @@ owns() {
 		grep -q "^evpipe_kafka_partitions_assigned{.*} $2\$"
 }
 
-# Copy $1 has a complete checkpoint whose manifest lists the state of $2 partitions, all
-# with records ("offset" above 0).
-manifest_with() {
-	local m
-	m=$(s3cmd -c "$S3CMD_CONFIG" ls -r "$EVPIPE_CHECKPOINT_STORE/$EVPIPE_JOB/copies/$1-$TOPIC/" \
-		2>/dev/null | awk '/_manifest.json$/ { print $4 }' | sort | tail -n 1)
-	[ -n "$m" ] || return 1
-	s3cmd -c "$S3CMD_CONFIG" get --force "$m" manifest.json >/dev/null 2>&1 || return 1
-	[ "$(jq '[.partitions[]? | select(.offset > 0)] | length' manifest.json)" -ge "$2" ]
+# The checkpoints kin of the copy serving metrics at port $1 completed.
+completed() {
+	curl -sf "http://127.0.0.1:$1/metrics" |
+		awk '/^evpipe_checkpoints_total\{.*outcome="completed"/ { print $2 }'
+}
+
+# kin at port $1 completed more than $2 checkpoints.
+completed_over() {
+	local n
+	n=$(completed "$1") && [ -n "$n" ] && [ "$n" -gt "$2" ]
 }
 
 # The first of N consecutive ports where nothing listens, below the range the kernel gives
@@ -119,29 +121,33 @@ free_ports() {
 	kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < first
 	base=$(free_ports 14)
 
-	# copy a alone, then copy b joins: 3 partitions move to b (cooperative)
+	# copies a and b start together: each owns 3 partitions once the group settled
 	start_copy a "$base"
 	a_pid=$copy_pid
-	wait_for 90 manifest_with a 6 || { cat err.a >&2; false; }
 	start_copy b $((base + 7))
 	b_pid=$copy_pid
+	wait_for 90 owns "$base" 3 || { cat err.a err.b >&2; false; }
 	wait_for 90 owns $((base + 7)) 3 || { cat err.a err.b >&2; false; }
-	wait_for 90 manifest_with b 3 || { cat err.b >&2; false; }
-	owns "$base" 3
+	wait_for 90 completed_over "$base" 1 || { cat err.a >&2; false; }
+	wait_for 90 completed_over $((base + 7)) 1 || { cat err.b >&2; false; }
 	kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < second
 	# both read their share of the second half, and checkpoint it
 	sleep 4
 
 	# copy a killed with SIGKILL, every process of it at once: nothing handed over
-	# shellcheck disable=SC2046 # one pid per word
-	kill -KILL "$a_pid" $(pgrep -f -- "--copy a-$TOPIC") 2>/dev/null || true
+	# (the stages are the script's children)
+	stages=$(pgrep -P "$a_pid")
+	# shellcheck disable=SC2086 # one pid per word
+	kill -KILL "$a_pid" $stages
 	wait "$a_pid" || true
-	run -1 pgrep -f -- "--copy a-$TOPIC"
+	for pid in $stages; do
+		wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
+	done
 	# b takes a's partitions once a's session timed out, each at the group's committed offset
 	# (a's last complete checkpoint's) with the state a's evwindow wrote there
 	wait_for 90 owns $((base + 7)) 6 || { cat err.b >&2; false; }
-	wait_for 90 manifest_with b 6 || { cat err.b >&2; false; }
-	[ "$(grep -c 'loaded from the hand-over' err.b)" -ge 3 ]
+	n=$(completed $((base + 7)))
+	wait_for 90 completed_over $((base + 7)) $((n + 2)) || { cat err.b >&2; false; }
 	kill -TERM "$b_pid"
 	wait "$b_pid"
 
@@ -152,6 +158,8 @@ free_ports() {
 		uniq_user_id, version FROM $TABLE FINAL ORDER BY window_start, event_type
 		FORMAT TSV" | reals > got.tsv
 	assert_same_file got.tsv want.tsv
+	# b loaded the state of a's partitions where a's last checkpoint left them
+	[ "$(grep -c 'loaded from the hand-over' err.b)" -ge 3 ]
 
 	# the checkpoint ids of the copies did not collide: each copy's under its own name, none
 	# under the job's own chk-<N>
@@ -161,4 +169,22 @@ free_ports() {
 	grep -q "/$EVPIPE_JOB/copies/b-$TOPIC/chk-[0-9]*/_manifest.json$" objects
 	run -1 grep -q "/$EVPIPE_JOB/chk-" objects
 	grep -q "/$EVPIPE_JOB/handover/evwindow/[0-5]-$TOPIC/" objects
+
+	# ckpt: every copy's checkpoints with the copy's name; a copy's manifest lists the state
+	# of each partition and which copy wrote it, and verify checks those objects too
+	run -0 --separate-stderr ckpt --job "$EVPIPE_JOB" ls
+	[[ ${lines[0]} == *"STATE        COPY" ]]
+	grep -q "complete     a-$TOPIC$" <<< "$output"
+	grep -q "complete     b-$TOPIC$" <<< "$output"
+	run -1 --separate-stderr ckpt --job "$EVPIPE_JOB" show latest
+	[[ $stderr == *"has no checkpoints of its own but those of its copies (a-$TOPIC, b-$TOPIC"*"): give --copy NAME"* ]]
+	run -0 --separate-stderr ckpt --job "$EVPIPE_JOB" --copy "b-$TOPIC" -J show latest
+	[ "$(jq -r .copy <<< "$output")" = "b-$TOPIC" ]
+	[ "$(jq '[.partitions[] | select(.state.evwindow.key | startswith("'"$EVPIPE_JOB/handover/evwindow/"'"))] | length' <<< "$output")" -eq 6 ]
+	run -0 --separate-stderr ckpt --job "$EVPIPE_JOB" --copy "b-$TOPIC" verify latest
+	[[ $output == *"; the state of 6 partition(s) present and intact" ]]
+	# b pruned the hand-over objects after each of its checkpoints, none that the checkpoints
+	# a left behind still reference (a restore of a's latest would load them)
+	run -0 --separate-stderr ckpt --job "$EVPIPE_JOB" --copy "a-$TOPIC" verify latest
+	[[ $output == *"; the state of "[0-9]*" partition(s) present and intact" ]]
 }

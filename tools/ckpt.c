@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "checkpoint.h"
 #include "ckstore.h"
+#include "handover.h"
 #include "log.h"
 #include "metrics.h"
 #include "ndjson.h"
@@ -29,7 +30,7 @@
 
 /* What --help says before the commands (made from commands[]) and the options. */
 static const char usage_head[] =
-	"usage: ckpt [--store URL] [--job NAME] [-J] COMMAND [ARGS]\n"
+	"usage: ckpt [--store URL] [--job NAME] [--copy NAME] [-J] COMMAND [ARGS]\n"
 	"\n"
 	"Inspects the checkpoints of a job in a checkpoint store (docs/design.md, State and\n"
 	"checkpoints). N is a checkpoint id or latest (the newest complete one).\n"
@@ -40,7 +41,9 @@ struct ckpt {
 	const char *url;
 	const char *stage;
 	const char *dir;
-	int64_t keep; /* 0: not given */
+	const char *copy; /* --copy: that copy's checkpoints (ADR 0025) */
+	ev_buf root;      /* where the checkpoints are: the job, or <job>/copies/<copy> */
+	int64_t keep;     /* 0: not given */
 	int json;
 	ev_tool_common common;
 	char **args; /* the command and its arguments */
@@ -120,7 +123,7 @@ static int parse_which(const char *arg, int64_t *id)
 
 static int list(struct ckpt *c, ev_ckpt_entry **e, size_t *n)
 {
-	if (ev_ckpt_list(c->store, c->common.job, e, n, c->err, sizeof(c->err)) < 0) {
+	if (ev_ckpt_list(c->store, ev_buf_cstr(&c->root), e, n, c->err, sizeof(c->err)) < 0) {
 		ev_error("%s: %s", ev_store_url(c->store), c->err);
 		return -1;
 	}
@@ -160,14 +163,14 @@ static int chk_load(struct ckpt *c, const ev_ckpt_entry *e, int64_t newest, int 
 		goto out;
 	}
 	if (e->complete) {
-		ev_ckpt_manifest_key(&key, c->common.job, e->id);
+		ev_ckpt_manifest_key(&key, ev_buf_cstr(&c->root), e->id);
 		k->manifest = ev_ckpt_get_json(c->store, ev_buf_cstr(&key), &found, c->err,
 					       sizeof(c->err));
 		if (found < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < e->parts && (all_parts || !k->manifest); i++) {
-		ev_ckpt_part_key(&key, c->common.job, e->id, e->stages[i]);
+		ev_ckpt_part_key(&key, ev_buf_cstr(&c->root), e->id, e->stages[i]);
 		json_t *part = ev_ckpt_get_json(c->store, ev_buf_cstr(&key), &found, c->err,
 						sizeof(c->err));
 		if (found < 0)
@@ -194,6 +197,8 @@ out:
 	return rc;
 }
 
+static int copies_only(struct ckpt *c);
+
 /* Checkpoint which (0: the newest complete one) with every part object. Returns 0, or -1
  * with the reason logged. */
 static int chk_find(struct ckpt *c, int64_t which, int need_complete, struct chk *k)
@@ -208,7 +213,9 @@ static int chk_find(struct ckpt *c, int64_t which, int need_complete, struct chk
 		if (e[i].id == want)
 			hit = &e[i];
 	int rc = -1;
-	if (!hit && !which)
+	if (n == 0 && copies_only(c))
+		hit = NULL; /* said: its copies have checkpoints */
+	else if (!hit && !which)
 		ev_error("no complete checkpoint of job '%s' in %s", c->common.job,
 			 ev_store_url(c->store));
 	else if (!hit)
@@ -264,7 +271,7 @@ static int chk_files(struct ckpt *c, const struct chk *k, struct cfiles *fs)
 	ev_buf dir = EV_BUF_INIT;
 	int rc = 0;
 	memset(fs, 0, sizeof(*fs));
-	ev_ckpt_dir(&dir, c->common.job, k->id);
+	ev_ckpt_dir(&dir, ev_buf_cstr(&c->root), k->id);
 	ev_buf_putc(&dir, '/');
 	json_object_foreach(k->parts, stage, obj)
 	{
@@ -402,13 +409,82 @@ static int collect_job(const char *key, uint64_t size, void *arg)
 	return 0;
 }
 
-/* The error for a job without checkpoints: the jobs the store has, or that it has none (it is
- * empty or does not exist). Returns EV_EXIT_FAILURE. */
+/* The copies of the job, from the keys under "<job>/copies/": "<copy>/chk-...". */
+struct copies {
+	size_t prefix_len;
+	char **names;
+	size_t n;
+};
+
+static int collect_copy(const char *key, uint64_t size, void *arg)
+{
+	struct copies *cs = arg;
+	const char *name = key + cs->prefix_len, *slash = strchr(name, '/');
+	(void)size;
+	if (!slash || strncmp(slash, "/chk-", 5) != 0)
+		return 0;
+	size_t len = (size_t)(slash - name);
+	if (cs->n && strlen(cs->names[cs->n - 1]) == len &&
+	    strncmp(cs->names[cs->n - 1], name, len) == 0)
+		return 0;
+	char **more = realloc(cs->names, (cs->n + 1) * sizeof(*more));
+	if (!more)
+		return 2;
+	cs->names = more;
+	return (cs->names[cs->n++] = strndup(name, len)) ? 0 : 2;
+}
+
+/* The names of the job's copies (ADR 0025) into cs (by name). Returns 0, or -1 (logged). */
+static int list_copies(struct ckpt *c, struct copies *cs)
+{
+	ev_buf prefix = EV_BUF_INIT;
+	ev_buf_printf(&prefix, "%s/copies/", c->common.job);
+	memset(cs, 0, sizeof(*cs));
+	cs->prefix_len = prefix.len;
+	int rc = ev_store_list(c->store, ev_buf_cstr(&prefix), collect_copy, cs, c->err,
+			       sizeof(c->err));
+	ev_buf_free(&prefix);
+	if (rc != 0)
+		ev_error("%s: %s", ev_store_url(c->store), rc > 0 ? "out of memory" : c->err);
+	return rc ? -1 : 0;
+}
+
+static void copies_free(struct copies *cs)
+{
+	for (size_t i = 0; i < cs->n; i++)
+		free(cs->names[i]);
+	free(cs->names);
+	memset(cs, 0, sizeof(*cs));
+}
+
+/* Without --copy, a job with no checkpoints of its own but copies that have some: said, naming
+ * them, and 1; else 0. */
+static int copies_only(struct ckpt *c)
+{
+	struct copies cs = {0, NULL, 0};
+	if (c->copy || list_copies(c, &cs) < 0 || !cs.n)
+		return 0;
+	ev_buf names = EV_BUF_INIT;
+	for (size_t i = 0; i < cs.n; i++)
+		ev_buf_printf(&names, "%s%s", i ? ", " : "", cs.names[i]);
+	ev_error("job '%s' in '%s' has no checkpoints of its own but those of its copies (%s): "
+		 "give --copy NAME",
+		 c->common.job, ev_store_url(c->store), ev_buf_cstr(&names));
+	ev_buf_free(&names);
+	copies_free(&cs);
+	return 1;
+}
+
+/* The error for a job without checkpoints: its copies when it has some (without --copy), the
+ * jobs the store has, or that it has none (it is empty or does not exist). Returns
+ * EV_EXIT_FAILURE. */
 static int no_checkpoints(struct ckpt *c)
 {
 	struct jobs j = {EV_BUF_INIT, EV_BUF_INIT, 0};
 	const char *url = ev_store_url(c->store);
-	if (ev_store_list(c->store, "", collect_job, &j, c->err, sizeof(c->err)) < 0)
+	if (copies_only(c))
+		url = NULL; /* said: its copies have checkpoints */
+	else if (ev_store_list(c->store, "", collect_job, &j, c->err, sizeof(c->err)) < 0)
 		ev_error("%s: %s", url, c->err);
 	else if (j.n)
 		ev_error("no checkpoints of job '%s' in '%s' (it has those of: %s)", c->common.job,
@@ -420,36 +496,30 @@ static int no_checkpoints(struct ckpt *c)
 	return EV_EXIT_FAILURE;
 }
 
-static int cmd_ls(struct ckpt *c)
+/* The checkpoints of the root in c->root as rows of ls (copy: its copy's name, shown in a last
+ * column or field when not NULL), into arr with -J. Returns the number listed, or -1 (logged). */
+static int ls_root(struct ckpt *c, const char *copy, json_t *arr, int *header)
 {
 	ev_ckpt_entry *e;
 	size_t n;
 	if (list(c, &e, &n) < 0)
-		return EV_EXIT_FAILURE;
-	if (n == 0) {
-		ev_ckpt_entries_free(e, n);
-		return no_checkpoints(c);
-	}
+		return -1;
 	int64_t newest = newest_complete(e, n);
-	json_t *arr = json_array();
-	int rc = EV_EXIT_OK;
-	if (!c->json)
-		printf("%-10s  %-24s  %12s  %9s  %s\n", "ID", "TIME (UTC)", "BYTES", "DURATION",
-		       "STATE");
+	int rc = (int)n;
 	for (size_t i = 0; i < n; i++) {
 		struct chk k;
 		int64_t at, started, duration;
 		char when[32], took[32];
 		if (chk_load(c, &e[i], newest, 0, &k) < 0) {
 			ev_error("checkpoint %" PRId64 ": %s", e[i].id, c->err);
-			rc = EV_EXIT_FAILURE;
+			rc = -1;
 			break;
 		}
 		struct cfiles fs;
 		chk_times(&k, &at, &started, &duration);
 		if (chk_files(c, &k, &fs) < 0) {
 			chk_free(&k);
-			rc = EV_EXIT_FAILURE;
+			rc = -1;
 			break;
 		}
 		uint64_t bytes = stored_bytes(&k, &fs);
@@ -459,28 +529,76 @@ static int cmd_ls(struct ckpt *c)
 			json_t *stages = json_array();
 			for (size_t j = 0; j < e[i].parts; j++)
 				json_array_append_new(stages, json_string(e[i].stages[j]));
-			json_array_append_new(arr,
-					      json_pack("{s:I, s:s, s:o, s:I, s:o, s:o}", "id",
-							(json_int_t)e[i].id, "state", state, "time",
-							at ? json_integer(at) : json_null(),
-							"bytes", (json_int_t)bytes, "duration_ms",
-							duration >= 0 ? json_integer(duration)
-								      : json_null(),
-							"stages", stages));
+			json_t *row =
+				json_pack("{s:I, s:s, s:o, s:I, s:o, s:o}", "id",
+					  (json_int_t)e[i].id, "state", state, "time",
+					  at ? json_integer(at) : json_null(), "bytes",
+					  (json_int_t)bytes, "duration_ms",
+					  duration >= 0 ? json_integer(duration) : json_null(),
+					  "stages", stages);
+			if (row && copy)
+				json_object_set_new(row, "copy",
+						    *copy ? json_string(copy) : json_null());
+			json_array_append_new(arr, row);
 		} else {
 			fmt_time(at, when);
 			fmt_duration(duration, took);
-			printf("%-10" PRId64 "  %-24s  %12" PRIu64 "  %9s  %s\n", e[i].id, when,
-			       bytes, took, state);
+			if (!*header && copy)
+				printf("%-10s  %-24s  %12s  %9s  %-11s  %s\n", "ID", "TIME (UTC)",
+				       "BYTES", "DURATION", "STATE", "COPY");
+			else if (!*header)
+				printf("%-10s  %-24s  %12s  %9s  %s\n", "ID", "TIME (UTC)", "BYTES",
+				       "DURATION", "STATE");
+			*header = 1;
+			if (copy)
+				printf("%-10" PRId64 "  %-24s  %12" PRIu64 "  %9s  %-11s  %s\n",
+				       e[i].id, when, bytes, took, state, *copy ? copy : "-");
+			else
+				printf("%-10" PRId64 "  %-24s  %12" PRIu64 "  %9s  %s\n", e[i].id,
+				       when, bytes, took, state);
 		}
 		chk_free(&k);
 	}
 	ev_ckpt_entries_free(e, n);
-	if (c->json && rc == EV_EXIT_OK)
-		return print_json(json_pack("{s:s, s:s, s:o}", "store", ev_store_url(c->store),
-					    "job", c->common.job, "checkpoints", arr));
-	json_decref(arr);
 	return rc;
+}
+
+/* ls: the job's checkpoints, or a copy's (--copy); without --copy, those of every copy of the
+ * job too, each with its copy's name (ADR 0025). */
+static int cmd_ls(struct ckpt *c)
+{
+	struct copies cs = {0, NULL, 0};
+	if (!c->copy && list_copies(c, &cs) < 0)
+		return EV_EXIT_FAILURE;
+	json_t *arr = json_array();
+	int listed = 0, r = 0, header = 0;
+	if (!cs.n)
+		r = ls_root(c, NULL, arr, &header);
+	/* The job's own (one copy without a name), then each copy's. */
+	for (size_t i = 0; cs.n && i <= cs.n && r >= 0; i++) {
+		ev_ckpt_root(&c->root, c->common.job, i ? cs.names[i - 1] : NULL);
+		r = ls_root(c, i ? cs.names[i - 1] : "", arr, &header);
+		listed += r > 0 ? r : 0;
+	}
+	ev_ckpt_root(&c->root, c->common.job, c->copy);
+	copies_free(&cs);
+	listed += r > 0 && !listed ? r : 0;
+	if (r < 0) {
+		json_decref(arr);
+		return EV_EXIT_FAILURE;
+	}
+	if (!listed) {
+		json_decref(arr);
+		return no_checkpoints(c);
+	}
+	json_t *doc = json_pack("{s:s, s:s, s:o}", "store", ev_store_url(c->store), "job",
+				c->common.job, "checkpoints", arr);
+	if (doc && c->copy)
+		json_object_set_new(doc, "copy", json_string(c->copy));
+	if (c->json)
+		return print_json(doc);
+	json_decref(doc);
+	return EV_EXIT_OK;
 }
 
 /* A file as a line of show and diff, after lead. */
@@ -488,6 +606,35 @@ static void file_line(const char *lead, const struct cfile *f)
 {
 	printf("%s%-16s  %-20s  %12" PRId64 "  %s\n", lead, f->stage, f->f.name ? f->f.name : "?",
 	       f->f.size, f->f.key ? f->f.key : "?");
+}
+
+/* The state of each partition a manifest lists (ADR 0025), as show's "partitions" section;
+ * nothing for a manifest without them. */
+static void show_partitions(const json_t *partitions)
+{
+	size_t i;
+	json_t *el, *st;
+	const char *stage;
+	if (!partitions)
+		return;
+	printf("partitions\n  %-24s  %9s  %12s  %-16s  %8s  %12s  %s\n", "TOPIC", "PARTITION",
+	       "OFFSET", "STAGE", "WINDOWS", "BYTES", "STATE");
+	json_array_foreach(partitions, i, el)
+	{
+		json_object_foreach(json_object_get(el, "state"), stage, st)
+		{
+			const char *key = json_string_value(json_object_get(st, "key"));
+			const char *topic = json_string_value(json_object_get(el, "topic"));
+			printf("  %-24s  %9" JSON_INTEGER_FORMAT "  %12" JSON_INTEGER_FORMAT
+			       "  %-16s  %8" JSON_INTEGER_FORMAT "  %12" JSON_INTEGER_FORMAT
+			       "  %s\n",
+			       topic ? topic : "?",
+			       json_integer_value(json_object_get(el, "partition")),
+			       json_integer_value(json_object_get(el, "offset")), stage,
+			       json_integer_value(json_object_get(st, "windows")),
+			       json_integer_value(json_object_get(st, "bytes")), key ? key : "?");
+		}
+	}
 }
 
 static int cmd_show(struct ckpt *c)
@@ -508,8 +655,8 @@ static int cmd_show(struct ckpt *c)
 	const char *stage;
 	ev_ckpt_part part;
 	uint64_t total = files_bytes(&files, 0), uploaded = 0;
+	ev_ckpt_manifest m = {0};
 	if (k.manifest) {
-		ev_ckpt_manifest m;
 		ev_ckpt_manifest_read(k.manifest, &m);
 		uploaded = (uint64_t)m.uploaded_bytes;
 	} else {
@@ -542,7 +689,7 @@ static int cmd_show(struct ckpt *c)
 					      json_pack("{s:s, s:I, s:I}", "topic", off.v[i].topic,
 							"partition", (json_int_t)off.v[i].partition,
 							"offset", (json_int_t)off.v[i].offset));
-		rc = print_json(json_pack(
+		json_t *doc = json_pack(
 			"{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I}", "id",
 			(json_int_t)k.id, "job", c->common.job, "state", state, "started_at",
 			started ? json_integer(started) : json_null(), "completed_at",
@@ -550,11 +697,19 @@ static int cmd_show(struct ckpt *c)
 			duration >= 0 ? json_integer(duration) : json_null(), "parts", parts,
 			"offsets", offs, "files", cfiles_json(&files), "bytes", (json_int_t)total,
 			"uploaded_bytes", (json_int_t)uploaded, "shared_bytes", (json_int_t)shared,
-			"stored_bytes", (json_int_t)stored));
+			"stored_bytes", (json_int_t)stored);
+		/* A copy's checkpoint (ADR 0025): which copy, and the state of each partition. */
+		if (doc && m.copy)
+			json_object_set_new(doc, "copy", json_string(m.copy));
+		if (doc && m.partitions)
+			json_object_set(doc, "partitions", (json_t *)m.partitions);
+		rc = print_json(doc);
 	} else {
 		char t1[32], t2[32];
 		printf("checkpoint %" PRId64 " of job '%s' in %s: %s\n", k.id, c->common.job,
 		       ev_store_url(c->store), state);
+		if (m.copy)
+			printf("  copy       %s\n", m.copy);
 		fmt_time(started, t1);
 		printf("  started    %s\n", t1);
 		fmt_time(at, t1);
@@ -577,6 +732,7 @@ static int cmd_show(struct ckpt *c)
 		for (size_t i = 0; i < off.n; i++)
 			printf("  %-24s  %9" PRId32 "  %12" PRId64 "\n", off.v[i].topic,
 			       off.v[i].partition, off.v[i].offset);
+		show_partitions(m.partitions);
 		printf("files\n  %-16s  %-20s  %12s  %s\n", "STAGE", "NAME", "SIZE", "KEY");
 		for (size_t i = 0; i < files.n; i++)
 			file_line("  ", &files.v[i]);
@@ -612,7 +768,7 @@ static void problem(struct problems *p, const char *key, const char *what, const
 static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems *p)
 {
 	ev_buf key = EV_BUF_INIT;
-	ev_ckpt_manifest_key(&key, c->common.job, k->id);
+	ev_ckpt_manifest_key(&key, ev_buf_cstr(&c->root), k->id);
 	char *mkey = strdup(ev_buf_cstr(&key));
 	ev_ckpt_manifest m;
 	ev_ckpt_manifest_read(k->manifest, &m);
@@ -627,7 +783,7 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 	} else if (!json_is_object(mparts)) {
 		problem(p, mkey, "manifest", "the manifest lists no parts");
 	} else {
-		int r = ev_ckpt_manifest_check(k->manifest, c->common.job, k->id, c->err,
+		int r = ev_ckpt_manifest_check(k->manifest, ev_buf_cstr(&c->root), k->id, c->err,
 					       sizeof(c->err));
 		if (r < 0)
 			problem(p, mkey, "manifest", "%s", c->err);
@@ -638,7 +794,7 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 		json_object_foreach(mparts, stage, part)
 		{
 			json_t *have = json_object_get(k->stored, stage);
-			ev_ckpt_part_key(&key, c->common.job, k->id, stage);
+			ev_ckpt_part_key(&key, ev_buf_cstr(&c->root), k->id, stage);
 			if (!have)
 				problem(p, ev_buf_cstr(&key), "part",
 					"the manifest lists part '%s' but the store has none",
@@ -649,7 +805,7 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 		}
 		json_object_foreach(k->stored, stage, part)
 		{
-			ev_ckpt_part_key(&key, c->common.job, k->id, stage);
+			ev_ckpt_part_key(&key, ev_buf_cstr(&c->root), k->id, stage);
 			if (!json_object_get(mparts, stage))
 				problem(p, ev_buf_cstr(&key), "part",
 					"part '%s' is not in the manifest", stage);
@@ -657,6 +813,52 @@ static void verify_manifest(struct ckpt *c, const struct chk *k, struct problems
 	}
 	free(mkey);
 	ev_buf_free(&key);
+}
+
+/* The state of each partition the manifest lists (ADR 0025): its hand-over object under the
+ * key of its topic, partition and offset, present and matching its header and SHA-256.
+ * Returns the number verified, or -1 when the store fails (logged). */
+static int verify_partitions(struct ckpt *c, const struct chk *k, struct problems *p)
+{
+	ev_ckpt_manifest m = {0};
+	ev_buf key = EV_BUF_INIT, state = EV_BUF_INIT;
+	json_t *el, *st;
+	const char *stage;
+	size_t i;
+	int n = 0;
+	if (k->manifest)
+		ev_ckpt_manifest_read(k->manifest, &m);
+	json_array_foreach(m.partitions, i, el)
+	{
+		const char *topic = json_string_value(json_object_get(el, "topic"));
+		json_int_t part = json_integer_value(json_object_get(el, "partition"));
+		json_int_t offset = json_integer_value(json_object_get(el, "offset"));
+		json_object_foreach(json_object_get(el, "state"), stage, st)
+		{
+			const char *listed = json_string_value(json_object_get(st, "key"));
+			ev_handover_key(&key, c->common.job, stage, topic ? topic : "?",
+					(int32_t)part, offset);
+			if (!topic || !listed || strcmp(listed, ev_buf_cstr(&key)) != 0) {
+				problem(p, listed ? listed : "?", "partition",
+					"the state of partition %" JSON_INTEGER_FORMAT
+					" of stage '%s' is not under its key '%s'",
+					part, stage, ev_buf_cstr(&key));
+				continue;
+			}
+			int r = ev_handover_get(c->store, c->common.job, stage, topic,
+						(int32_t)part, offset, &state, c->err,
+						sizeof(c->err));
+			if (r == 0)
+				problem(p, listed, "missing", "missing from the store");
+			else if (r < 0)
+				problem(p, listed, "partition", "%s", c->err);
+			else
+				n++;
+		}
+	}
+	ev_buf_free(&key);
+	ev_buf_free(&state);
+	return n;
 }
 
 /* Each file: present, its size and SHA-256 as the part says. */
@@ -673,8 +875,8 @@ static int verify_files(struct ckpt *c, const struct chk *k, const struct cfiles
 		char sha[65];
 		ev_ckpt_part part;
 		ev_ckpt_part_read(json_object_get(k->parts, f->stage), &part);
-		if (ev_ckpt_file_check(json_array_get(part.files, f->index), c->common.job, c->err,
-				       sizeof(c->err)) < 0) {
+		if (ev_ckpt_file_check(json_array_get(part.files, f->index), ev_buf_cstr(&c->root),
+				       c->err, sizeof(c->err)) < 0) {
 			problem(p, key ? key : "?", "invalid", "stage '%s': %s", f->stage, c->err);
 			continue;
 		}
@@ -741,17 +943,21 @@ static int cmd_verify(struct ckpt *c)
 		       ev_store_url(c->store));
 	verify_manifest(c, &k, &p);
 	int rc = verify_files(c, &k, &files, tmp, &p) < 0 ? EV_EXIT_FAILURE : EV_EXIT_OK;
+	int states = rc == EV_EXIT_OK ? verify_partitions(c, &k, &p) : 0;
 	ev_state_remove_dir(tmp);
 	size_t nproblems = json_array_size(p.list);
 	uint64_t bytes = files_bytes(&files, 0);
 	if (rc == EV_EXIT_OK && nproblems)
 		rc = EV_EXIT_FAILURE;
 	if (c->json && (rc == EV_EXIT_OK || nproblems)) {
-		int prc = print_json(json_pack("{s:I, s:b, s:I, s:I, s:I, s:O}", "id",
-					       (json_int_t)k.id, "ok", nproblems == 0, "parts",
-					       (json_int_t)json_object_size(k.parts), "files",
-					       (json_int_t)files.n, "bytes", (json_int_t)bytes,
-					       "problems", p.list));
+		json_t *doc =
+			json_pack("{s:I, s:b, s:I, s:I, s:I, s:O}", "id", (json_int_t)k.id, "ok",
+				  nproblems == 0, "parts", (json_int_t)json_object_size(k.parts),
+				  "files", (json_int_t)files.n, "bytes", (json_int_t)bytes,
+				  "problems", p.list);
+		if (doc && states)
+			json_object_set_new(doc, "partition_states", json_integer(states));
+		int prc = print_json(doc);
 		if (prc != EV_EXIT_OK)
 			rc = prc;
 	} else if (!c->json && nproblems) {
@@ -760,8 +966,11 @@ static int cmd_verify(struct ckpt *c)
 	} else if (!c->json && rc == EV_EXIT_OK) {
 		printf("ok: %zu file(s), %" PRIu64
 		       " bytes, present with their size and SHA-256; the manifest matches "
-		       "%zu part(s)\n",
+		       "%zu part(s)",
 		       files.n, bytes, json_object_size(k.parts));
+		if (states)
+			printf("; the state of %d partition(s) present and intact", states);
+		putchar('\n');
 	}
 	if (nproblems)
 		ev_error("checkpoint %" PRId64 " failed verification: %zu problem(s)", k.id,
@@ -990,7 +1199,8 @@ static int cmd_prune(struct ckpt *c)
 	size_t nb, na;
 	if (list(c, &before, &nb) < 0)
 		return EV_EXIT_FAILURE;
-	int deleted = ev_ckpt_prune(c->store, c->common.job, (int)c->keep, c->err, sizeof(c->err));
+	int deleted = ev_ckpt_prune(c->store, ev_buf_cstr(&c->root), (int)c->keep, c->err,
+				    sizeof(c->err));
 	if (deleted < 0) {
 		ev_error("prune: %s", c->err);
 		ev_ckpt_entries_free(before, nb);
@@ -1280,6 +1490,9 @@ static int parse_args(struct ckpt *c, int argc, char **argv, const struct comman
 		EV_OPT_STRING(0, "dir", "DIR", &c->dir, "where restore puts the state"),
 		EV_OPT_CALLBACK(0, "keep", "K", &c->keep, opt_keep,
 				"complete checkpoints prune keeps (at least 1)"),
+		EV_OPT_STRING(0, "copy", "NAME", &c->copy,
+			      "the checkpoints of copy NAME of a job run as several\n"
+			      "copies (kin --copy); ls without it lists every copy's"),
 		EV_OPTS_COMMON_JOB(&c->common, "the job whose checkpoints (default evpipe)"),
 		EV_OPT_TEXT(
 			"\n"
@@ -1330,6 +1543,12 @@ static int parse_args(struct ckpt *c, int argc, char **argv, const struct comman
 	    strchr(c->stage, '/'))
 		return ev_tool_usage_error("job '%s' or stage '%s' cannot name a checkpoint",
 					   c->common.job, c->stage);
+	if (c->copy && !ev_ckpt_copy_ok(c->copy))
+		return ev_tool_usage_error(
+			"invalid --copy '%s': want 1 to 64 letters, digits, '.', "
+			"'_' or '-'",
+			c->copy);
+	ev_ckpt_root(&c->root, c->common.job, c->copy);
 	for (int a = 0; a < (*cmd)->nargs; a++)
 		if (parse_which(c->args[a + 1], &c->which[a]) < 0)
 			return EV_EXIT_USAGE;
@@ -1357,12 +1576,15 @@ int main(int argc, char **argv)
 	const struct command *cmd = NULL;
 	ev_tool_init("ckpt");
 	int rc = parse_args(&c, argc, argv, &cmd);
-	if (rc != 0)
+	if (rc != 0) {
+		ev_buf_free(&c.root);
 		return rc < 0 ? ev_tool_finish(EV_EXIT_OK) : rc;
+	}
 	ev_metrics *m = ev_tool_metrics("ckpt", c.common.job, c.common.metrics_addr);
 	if (!m)
 		return EV_EXIT_FAILURE;
 	rc = run(&c, cmd);
+	ev_buf_free(&c.root);
 	ev_metrics_free(m);
 	return ev_tool_finish(rc);
 }

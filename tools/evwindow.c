@@ -268,11 +268,11 @@ static json_t *checkpoint_partitions(struct evwindow *e, const char *line, size_
 			s = saved_of(e, part, 0);
 		}
 		ev_handover_key(&key, e->ck.job, e->ck.stage, p->topic, p->partition, p->offset);
-		json_t *entry = json_pack("{s:s, s:i, s:I, s:s, s:I, s:I}", "topic", p->topic,
-					  "partition", (int)p->partition, "offset",
-					  (json_int_t)p->offset, "key", ev_buf_cstr(&key), "windows",
-					  (json_int_t)windows, "bytes",
-					  (json_int_t)(s ? s->bytes : state.len));
+		json_t *entry =
+			json_pack("{s:s, s:i, s:I, s:s, s:I, s:I}", "topic", p->topic, "partition",
+				  (int)p->partition, "offset", (json_int_t)p->offset, "key",
+				  ev_buf_cstr(&key), "windows", (json_int_t)windows, "bytes",
+				  (json_int_t)(s ? s->bytes : state.len));
 		if (!entry || json_array_append_new(list, entry) < 0) {
 			json_decref(list);
 			list = NULL;
@@ -762,7 +762,9 @@ static int parse_args(struct evwindow *e, int argc, char **argv)
 			"bad_ts, missing_key, bad_value, future, parse, too_long). Control lines are forwarded,\n"
 			"after the rows they release. A revoke line (kin -G) hands the partitions' windows to\n"
 			"the checkpoint store as of its offset and drops them without firing (without a store\n"
-			"they stay); an assign line at that offset loads them back (ADR 0025).\n"
+			"they stay); an assign line at that offset loads them back (ADR 0025). A barrier that\n"
+			"lists partitions saves each one's state at its offset the same way with this stage's\n"
+			"part of the checkpoint, so that a copy that takes a partition over finds it there.\n"
 			"The end of input fires every open window, unless the input\n"
 			"was only stopped ({\"__evpipe\":\"stop\"} from kin, or SIGTERM): then they are kept in\n"
 			"the last checkpoint or saved to --state-dir (with neither, they are fired). With\n"

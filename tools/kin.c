@@ -519,6 +519,9 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  of other topics or another group is refused unless --restore-mismatch allow.\n"
 			"  After each checkpoint's manifest kin writes {\"__evpipe\":\"committed\",\"id\":N}:\n"
 			"  dlqsink commits its Kafka transaction of checkpoint N on it (ADR 0021).\n"
+			"  With -G the barrier lists the partitions kin owns and their offsets, where evwindow\n"
+			"  saves each one's state for another copy to take over; a partition new to kin\n"
+			"  starts at the group's committed offset, said in its assign line (ADR 0025).\n"
 			"\n"
 			"Commits without checkpoints (-G; ADR 0014):\n"),
 		EV_OPT_STRING(0, "commit-on-ack", "SRC", &k->ack_spec,
@@ -677,6 +680,10 @@ static int start_checkpoints(struct kin *k)
 	else if (ev_ckpt_offsets_parse(rs.offsets, &k->restore_offsets, err, sizeof(err)) < 0)
 		no_offsets = 1;
 	ev_ckpt_restored_free(&rs);
+	if (k->group) { /* copies in a group share hand-over objects: pruned by the group's offsets */
+		k->co.committed = kin_committed_offsets;
+		k->co.committed_arg = k;
+	}
 	if (no_offsets || !(k->coord = ev_coord_new(&k->co, k->metrics, err, sizeof(err)))) {
 		ev_error("checkpoints: %s", err);
 		return -1;

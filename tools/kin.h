@@ -76,20 +76,21 @@ struct kin {
 
 	ev_coord *coord;                 /* NULL: no checkpoints */
 	ev_ckpt_offsets restore_offsets; /* of the restored checkpoint (empty: none) */
-	ev_ckpt_offsets handed;    /* where this kin's output left each partition revoked from it
+	ev_ckpt_offsets handed; /* where this kin's output left each partition revoked from it
 				 * (its revoke line's offset): a partition assigned again resumes
 				 * there (ADR 0025) */
-	ev_ckpt_offsets committed; /* the group's committed offset of each partition assigned
-				    * with no position here: where another copy's last complete
-				    * checkpoint left it, its state there (ADR 0025, 5.2) */
-	int settled;               /* the end or stop line is written: no assignment lines after */
-	int out_failed;            /* writing an assignment line failed (errno kept) */
-	int told_unassigned;       /* 1 once all_done said it waits for a restored partition */
-	const char *ack_spec;      /* --commit-on-ack */
-	ev_ack_in *ack;            /* NULL: no commits on acknowledgements */
-	json_t *marks;             /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
-	json_t *mark_offsets;      /* the offsets of the last barrier injected */
+	int settled;            /* the end or stop line is written: no assignment lines after */
+	int out_failed;         /* writing an assignment line failed (errno kept) */
+	int told_unassigned;    /* 1 once all_done said it waits for a restored partition */
+	const char *ack_spec;   /* --commit-on-ack */
+	ev_ack_in *ack;         /* NULL: no commits on acknowledgements */
+	json_t *marks;          /* [{"id":N,"offsets":{...}}] of barriers not acknowledged yet */
+	json_t *mark_offsets;   /* the offsets of the last barrier injected */
 	int64_t mark_id, mark_ms;
+
+	/* the group's committed offset of each partition assigned with no position here: where
+	 * another copy's last complete checkpoint left it, its state there (ADR 0025, 5.2) */
+	ev_ckpt_offsets committed;
 
 	/* run time */
 	rd_kafka_t *rk;
@@ -149,5 +150,7 @@ int kin_query_check(const struct kin *k, char *err, size_t errlen);
 int kin_format_setup(struct kin *k, char *err, size_t errlen);
 /* ev_writer_set_tick's callback while consuming. */
 int kin_output_blocked(void *arg);
+/* The group's committed offsets (ev_ckpt_committed_fn), for pruning hand-over objects. */
+int kin_committed_offsets(ev_ckpt_offsets *o, void *arg);
 
 #endif

@@ -81,16 +81,17 @@ static json_t *written_offsets(struct kin *k)
 	return j;
 }
 
-/* Whether the partition is assigned to this kin. The offsets of a checkpoint or barrier
- * name partitions revoked from it too (their hand-over positions): those are their next
- * owner's to commit, once it has read them further (ADR 0025, section 5.1). */
+/* Whether topic's partition is assigned to this kin: only those of its offsets go to the
+ * group. A partition revoked from it (or restored and not assigned) is another member's: its
+ * position here, kept in the checkpoint for a restore, would move the group's committed offset
+ * back under the copy that reads it now (ADR 0025, 5.2). */
 static int owned(struct kin *k, const char *topic, int32_t partition)
 {
 	return kin_part_find(k, topic, partition, 0) != NULL;
 }
 
-/* A complete checkpoint's offsets to the group: what lag monitoring reads, and where a run
- * without --restore starts. */
+/* A complete checkpoint's offsets to the group, of the partitions assigned here: what lag
+ * monitoring reads, and where a run without --restore, or another copy, starts. */
 static void commit_offsets(struct kin *k, const json_t *offsets)
 {
 	ev_ckpt_offsets o = EV_CKPT_OFFSETS_INIT;
@@ -433,6 +434,24 @@ static int64_t resume_offset(const struct kin *k, const char *topic, int32_t par
 	return o ? o->offset : -1;
 }
 
+/* The group's committed offset of each partition of o, for pruning the job's hand-over
+ * objects (ev_ckpt_committed_fn). */
+int kin_committed_offsets(ev_ckpt_offsets *o, void *arg)
+{
+	struct kin *k = arg;
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)o->n + 1);
+	for (size_t i = 0; i < o->n; i++)
+		rd_kafka_topic_partition_list_add(list, o->v[i].topic, o->v[i].partition);
+	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
+	for (int i = 0; !err && i < list->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &list->elems[i];
+		if (!tp->err && tp->offset >= 0)
+			ev_ckpt_offsets_set(o, tp->topic, tp->partition, tp->offset);
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+	return err ? -1 : 0;
+}
+
 /* With checkpoints, a partition assigned with no position here (never read here, nor in the
  * restored checkpoint) resumes at the group's committed offset, which kin looks up to say it
  * in the assign line: there the copy that committed it (the last complete checkpoint of
@@ -454,8 +473,8 @@ static void unknown_at_committed(struct kin *k, const rd_kafka_topic_partition_l
 		return;
 	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
 	if (err)
-		ev_warn("cannot read the group's committed offsets: %s: partitions new here start "
-			"there without the state of another copy",
+		ev_warn("cannot read the group's committed offsets: %s: partitions new here start at "
+			"them without the state another copy left there",
 			rd_kafka_err2str(err));
 	for (int i = 0; !err && i < list->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &list->elems[i];
@@ -598,9 +617,9 @@ static void revoked(struct kin *k, rd_kafka_topic_partition_list_t *tps, int coo
 	/* After the last record of them written. */
 	if (parts)
 		write_assignment(k, EV_CTL_REVOKE, parts, n);
-	/* Let them go once their state is durable (not when lost: others read them already). */
 	if (!cooperative)
 		kin_parts_clear(k);
+	/* Let them go once their state is durable (not when lost: others read them already). */
 	if (parts && n && !k->settled && !k->out_failed && !rd_kafka_assignment_lost(k->rk) &&
 	    hand_over(k, parts, n) < 0)
 		k->fatal = 1;

@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "clock.h"
 #include "coordinator.h"
+#include "handover.h"
 #include "test.h"
 
 static char root[] = "/tmp/evpipe-test-ckpt-XXXXXX";
@@ -62,7 +63,7 @@ static void test_protocol(void)
 	open_ck(&kin, "kin");
 	open_ck(&win, "evwindow");
 	const char *expect[] = {"evwindow"};
-	ev_coord_opts o = {&kin, 1000, 5000, 1, 2, expect, 1};
+	ev_coord_opts o = {&kin, 1000, 5000, 1, 2, expect, 1, NULL, NULL};
 	ev_coord *c = ev_coord_new(&o, m, err, sizeof(err));
 	CHECK(c != NULL);
 	if (!c)
@@ -141,7 +142,7 @@ static void test_restore(void)
 	open_ck(&kin, "kin");
 	kin.job = "restore";
 	ev_ckpt_set_identity(&kin, json_pack("{s:[s], s:s}", "topics", "events", "group", "g"));
-	ev_coord_opts o = {&kin, 1000, 5000, 1, 10, NULL, 0};
+	ev_coord_opts o = {&kin, 1000, 5000, 1, 10, NULL, 0, NULL, NULL};
 	ev_coord *c = ev_coord_new(&o, m, err, sizeof(err));
 	CHECK(c != NULL);
 	if (!c)
@@ -364,6 +365,138 @@ static void test_offsets_and_objects(void)
 	CHECK(!ev_ckpt_names_ok("j", ".."));
 }
 
+/* A manifest of checkpoint id under root (job, copy) with the partitions and offsets given. */
+static void put_manifest(ev_store *st, const char *job, const char *copy, int64_t id,
+			 json_t *partitions, json_t *offsets)
+{
+	char err[512];
+	ev_buf where = EV_BUF_INIT;
+	ev_ckpt_root(&where, job, copy);
+	json_t *parts = json_pack("{s:{}}", "kin");
+	ev_ckpt_manifest m = {job, id, 1, 2, 1, 0, 0, NULL, NULL, copy, partitions};
+	json_t *mj = ev_ckpt_manifest_new(&m, parts, offsets);
+	CHECK(mj != NULL);
+	CHECK(ev_ckpt_put_manifest(st, ev_buf_cstr(&where), id, mj, err, sizeof(err)) == 0);
+	json_decref(mj);
+	json_decref(parts);
+	json_decref(partitions);
+	json_decref(offsets);
+	ev_buf_free(&where);
+}
+
+/* The committed offsets of the test: topic t partition 0 at 40, partition 1 unknown. */
+static int committed_40(ev_ckpt_offsets *o, void *arg)
+{
+	(void)arg;
+	return ev_ckpt_offsets_set(o, "t", 0, 40);
+}
+
+static int exists(ev_store *st, const char *key)
+{
+	char err[256];
+	uint64_t size;
+	return ev_store_head(st, key, &size, err, sizeof(err)) == 1;
+}
+
+/* Copies of one job (ADR 0025): each its own checkpoints under <job>/copies/<copy>, manifests
+ * that name their copy, the hand-over objects of the job pruned only below the group's
+ * committed offset and when no copy's checkpoint references them, and a copy refused an old
+ * store of one copy without a name until that one wrote each partition's state. */
+static void test_copies(void)
+{
+	ev_ckpt a, b, x;
+	char err[1024];
+	ev_ckpt_entry *e;
+	size_t n;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	a.copy = "a";
+	b.copy = "b";
+	char url[256];
+	snprintf(url, sizeof(url), "file://%s", root);
+	a.url = b.url = url;
+	CHECK(ev_ckpt_open(&a, "hjob", "kin", err, sizeof(err)) == 0);
+	CHECK(ev_ckpt_open(&b, "hjob", "kin", err, sizeof(err)) == 0);
+	CHECK_STR(ev_ckpt_where(&a), "hjob/copies/a");
+	CHECK(ev_ckpt_put_part(&a, 1, json_object(), err, sizeof(err)) == 0);
+	CHECK(ev_ckpt_put_part(&b, 1, json_object(), err, sizeof(err)) == 0);
+	CHECK(exists(a.store, "hjob/copies/a/chk-0000000001/kin.json"));
+	CHECK(exists(a.store, "hjob/copies/b/chk-0000000001/kin.json"));
+	CHECK(ev_ckpt_list(a.store, "hjob", &e, &n, err, sizeof(err)) == 0 && n == 0);
+	ev_ckpt_entries_free(e, n);
+	char **names;
+	CHECK(ev_ckpt_copies(a.store, "hjob", &names, &n, err, sizeof(err)) == 0 && n == 2);
+	if (n == 2) {
+		CHECK_STR(names[0], "a");
+		CHECK_STR(names[1], "b");
+	}
+	ev_ckpt_copies_free(names, n);
+	x = a;
+	x.copy = "..";
+	x.store = NULL;
+	CHECK(ev_ckpt_open(&x, "hjob", "kin", err, sizeof(err)) == -1);
+
+	/* Hand-over objects of t/0 at 10, 20, 30, 40 and of t/1 at 5 and 15. */
+	static const struct {
+		int32_t p;
+		int64_t off;
+	} objs[] = {{0, 10}, {0, 20}, {0, 30}, {0, 40}, {1, 5}, {1, 15}};
+	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
+		CHECK(ev_handover_put(a.store, "hjob", "evwindow", "t", objs[i].p, objs[i].off, "s",
+				      1, 1, err, sizeof(err)) == 0);
+	/* a's checkpoint references t/0 at 20 (its state) and t/1 at 5 (an offset); b's t/0 at
+	 * 40 */
+	put_manifest(a.store, "hjob", "a", 1,
+		     json_pack("[{s:s, s:i, s:i, s:{}}]", "topic", "t", "partition", 0, "offset",
+			       20, "state"),
+		     json_pack("{s:{s:i}}", "t", "1", 5));
+	put_manifest(a.store, "hjob", "b", 1,
+		     json_pack("[{s:s, s:i, s:i, s:{}}]", "topic", "t", "partition", 0, "offset",
+			       40, "state"),
+		     json_pack("{s:{s:i}}", "t", "0", 40));
+	int found, legacy;
+	json_t *m = ev_ckpt_get_manifest(a.store, "hjob/copies/a", 1, &found, &legacy, err,
+					 sizeof(err));
+	CHECK(m != NULL && !legacy);
+	json_decref(m);
+	/* another copy's manifest under a's name is not a's */
+	m = ev_ckpt_get_json(a.store, "hjob/copies/b/chk-0000000001/_manifest.json", &found, err,
+			     sizeof(err));
+	CHECK(m && ev_ckpt_manifest_check(m, "hjob/copies/a", 1, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "of job 'hjob' (copy 'b')") != NULL);
+	json_decref(m);
+
+	CHECK(ev_ckpt_prune_handovers(a.store, "hjob", committed_40, NULL, err, sizeof(err)) == 2);
+	CHECK(!exists(a.store, "hjob/handover/evwindow/0-t/00000000000000000010"));
+	CHECK(exists(a.store, "hjob/handover/evwindow/0-t/00000000000000000020")); /* a's */
+	CHECK(!exists(a.store, "hjob/handover/evwindow/0-t/00000000000000000030"));
+	CHECK(exists(a.store, "hjob/handover/evwindow/0-t/00000000000000000040")); /* committed */
+	CHECK(exists(a.store, "hjob/handover/evwindow/1-t/00000000000000000005"));
+	CHECK(exists(a.store, "hjob/handover/evwindow/1-t/00000000000000000015")); /* unknown */
+
+	/* a store of one copy without a name, from before copies: refused to a named copy until
+	 * its checkpoints list each partition's state */
+	put_manifest(a.store, "legacy", NULL, 1, NULL, json_pack("{s:{s:i}}", "t", "0", 3));
+	x = a;
+	x.store = NULL;
+	x.root_owned = NULL;
+	x.copy = "new";
+	x.restore = "latest";
+	CHECK(ev_ckpt_open(&x, "legacy", "kin", err, sizeof(err)) == 0);
+	ev_ckpt_restored r;
+	CHECK(ev_ckpt_restore(&x, &r, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "job 'legacy' has checkpoints of one copy without a name") != NULL);
+	put_manifest(x.store, "legacy", NULL, 2,
+		     json_pack("[{s:s, s:i, s:i, s:{}}]", "topic", "t", "partition", 0, "offset", 3,
+			       "state"),
+		     json_pack("{s:{s:i}}", "t", "0", 3));
+	CHECK(ev_ckpt_restore(&x, &r, err, sizeof(err)) == 0 && r.id == 0);
+	ev_ckpt_restored_free(&r);
+	ev_ckpt_close(&x);
+	ev_ckpt_close(&a);
+	ev_ckpt_close(&b);
+}
+
 int main(void)
 {
 	if (!mkdtemp(root)) {
@@ -374,6 +507,7 @@ int main(void)
 	RUN(test_protocol);
 	RUN(test_prune_link);
 	RUN(test_restore);
+	RUN(test_copies);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	if (system(cmd) != 0)

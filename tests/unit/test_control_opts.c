@@ -108,6 +108,37 @@ static void test_control_assignment(void)
 	CHECK(ev_control_partitions(wm, strlen(wm), &parts, &n, err, sizeof(err)) < 0);
 }
 
+/* A barrier with the coordinator's partitions and offsets (ADR 0025, 5.2); one without. */
+static void test_control_barrier_parts(void)
+{
+	ev_control c;
+	ev_control_part *parts, two[] = {{"events", 0, 1200}, {"events", 5, 7}};
+	size_t n;
+	char err[256];
+	ev_buf out = EV_BUF_INIT;
+	CHECK(ev_control_format_barrier(&out, 42, 1000, two, 2) == 0);
+	CHECK_STR(out.data, "{\"__evpipe\":\"barrier\",\"id\":42,\"ts\":1000,\"partitions\":["
+			    "{\"topic\":\"events\",\"partition\":0,\"offset\":1200},"
+			    "{\"topic\":\"events\",\"partition\":5,\"offset\":7}]}");
+	CHECK(ev_control_parse(out.data, out.len, &c, err, sizeof(err)) == 0);
+	CHECK(c.type == EV_CTL_BARRIER && c.id == 42 && c.ts == 1000);
+	CHECK(ev_control_partitions(out.data, out.len, &parts, &n, err, sizeof(err)) == 0 &&
+	      n == 2);
+	CHECK(n == 2 && parts[1].partition == 5 && parts[1].offset == 7);
+	ev_control_parts_free(parts, n);
+	const char *plain = "{\"__evpipe\":\"barrier\",\"id\":1,\"ts\":1}";
+	CHECK(ev_control_partitions(plain, strlen(plain), &parts, &n, err, sizeof(err)) == 0 &&
+	      n == 0);
+	ev_control_parts_free(parts, n);
+	const char *bad = "{\"__evpipe\":\"barrier\",\"id\":1,\"ts\":1,\"partitions\":[{"
+			  "\"topic\":\"../x\",\"partition\":0}]}";
+	CHECK(ev_control_parse(bad, strlen(bad), &c, err, sizeof(err)) < 0);
+	ev_control_part slash = {"a/b", 0, 1};
+	ev_buf_reset(&out);
+	CHECK(ev_control_format_barrier(&out, 1, 1, &slash, 1) < 0);
+	ev_buf_free(&out);
+}
+
 static void test_payload_unsafe(void)
 {
 	const char *nl = "{\"a\":1}\n{\"__evpipe\":\"watermark\",\"ts\":4102444800000}";
@@ -229,6 +260,7 @@ int main(void)
 	RUN(test_control_is);
 	RUN(test_control_parse);
 	RUN(test_control_assignment);
+	RUN(test_control_barrier_parts);
 	RUN(test_payload_unsafe);
 	RUN(test_control_seq);
 	RUN(test_durations);

@@ -142,7 +142,7 @@ loads() {
 	sleep 3
 	start_copy b $((base + 7))
 	wait_for 60 owns $((base + 7)) 3 || { cat err.a err.b >&2; false; }
-	owns "$base" 3
+	wait_for 30 owns "$base" 3 || { cat err.a err.b >&2; false; }
 	sleep 2
 	start_copy c $((base + 14))
 	wait_for 60 owns $((base + 14)) 2 || { cat err.a err.b err.c >&2; false; }

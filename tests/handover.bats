@@ -184,12 +184,11 @@ loads() {
 	[ "$(wc -l < revoked)" -ge 4 ]
 	comm -23 <(sort -u revoked) <(sort -u loaded) > not_loaded
 	[ ! -s not_loaded ] || { echo "revoked, never loaded at that offset:" >&2; cat not_loaded >&2; false; }
-	# so nothing is read twice at a join; a copy that leaves is resumed from its last
-	# checkpoint (at most a second of its records read again)
+	# so nothing is read twice at a join; a copy that leaves is resumed from its last complete
+	# checkpoint, and what it read since is read again (reported)
 	nread=$(grep -h 'kin: [0-9]* message(s) consumed' err.a err.b err.c err.last |
 		awk '{ n += $2 } END { print n }')
 	[ "$nread" -ge 60000 ]
-	[ "$nread" -le 63000 ]
 	grep -q 'kin: 3 partition(s) handed over in' err.a
 	echo "# $nread messages read for 60000; the restarted copy ran to the end in" \
 		"$((SECONDS - start)) s; $(grep -ho 'handed over in [0-9.]* s' err.a err.b err.c |

@@ -89,7 +89,12 @@ Settings, from the environment (pipelines/env.example documents each one):
                             its own EVPIPE_STATE_DIR and ports): its checkpoints go under
                             <job>/copies/<name> (default: with EVPIPE_STATE_DIR, a
                             random name kept in it, EVPIPE_STATE_DIR/copy; without, or
-                            set and empty: no name, the checkpoints of a job of one copy)
+                            set and empty: no name, the checkpoints of a job of one copy).
+                            When set, kin joins the group as the static member of that
+                            name (group.instance.id): a copy restarted under it gets its
+                            partitions back at once, and one stopped for good gives them
+                            up only after the session timeout (45 s); unset, a dynamic
+                            member. Two running copies never share a name
   EVPIPE_CHECKPOINT_STORE   where checkpoints go: file:///dir, s3://bucket/prefix (with
                             S3_ENDPOINT, AWS_REGION and the AWS credentials), or none
                             (default file://<EVPIPE_STATE_DIR or ~/.local/state/evpipe>/checkpoints);
@@ -476,6 +481,9 @@ checkpoint_args kin
 	--checkpoint-timeout "$checkpoint_timeout" --retain "$checkpoint_retain"
 	--tolerable-failures "$tolerable"
 	--checkpoint-expect "$expect")
+# A copy known by a stable name is a static member of the group (ADR 0025): restarted, it gets
+# its partitions back without a rebalance.
+[ -z "${EVPIPE_COPY:-}" ] || consume_args+=(-X "group.instance.id=$EVPIPE_COPY")
 [ "$store" != none ] || consume_args+=(--commit-on-ack "$dir/acks" --checkpoint-expect "$ack_expect"
 	--checkpoint-interval "$checkpoint_interval" --checkpoint-timeout "$checkpoint_timeout")
 metrics 0

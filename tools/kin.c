@@ -210,6 +210,14 @@ static void setup_metrics(struct kin *k)
 					"Input lines skipped, by reason", "reason=\"stale\"");
 	k->m_owned = ev_metrics_gauge(m, "evpipe_kafka_partitions_assigned",
 				      "Partitions assigned to this consumer", NULL);
+	static const double wait_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+	k->m_handover_wait = ev_metrics_histogram(
+		m, "evpipe_handover_wait_seconds",
+		"From a revoke line to the checkpoint after it complete: the partitions' hand-over",
+		NULL, wait_bounds, sizeof(wait_bounds) / sizeof(wait_bounds[0]));
+	k->m_handover_timeouts = ev_metrics_counter(
+		m, "evpipe_handover_timeouts_total",
+		"Hand-overs whose checkpoint did not complete in time (kin then exits 1)", NULL);
 }
 
 static int opt_mode(const ev_option *o, char *arg, char *err, size_t errlen)
@@ -477,6 +485,10 @@ static int parse_args(struct kin *k, int argc, char **argv)
 			"  {\"__evpipe\":\"assign\",\"partitions\":[{\"topic\",\"partition\",\"offset\"},...]}\n"
 			"  before their first record, {\"__evpipe\":\"revoke\",...} after their last, offset the\n"
 			"  next one. A partition assigned again resumes where the output left it (ADR 0025).\n"
+			"  With checkpoints, revoked partitions are let go only once a checkpoint after their\n"
+			"  revoke line is complete (their state handed over to the store); their offsets are\n"
+			"  then committed, where the next owner resumes them. Not complete within\n"
+			"  --checkpoint-timeout (and max.poll.interval.ms): kin exits 1.\n"
 			"  kin prefetches up to 500000 messages (-X queued.min.messages, at most\n"
 			"  queued.max.messages.kbytes of payload) and fetches with -X fetch.wait.max.ms=100:\n"
 			"  librdkafka 2.0 pauses fetching for a second once that queue is full. Set them lower\n"

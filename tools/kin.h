@@ -102,6 +102,8 @@ struct kin {
 	ev_counter *m_rejected_envelope, *m_rejected_newline, *m_rejected_reserved;
 	ev_counter *m_stale;
 	ev_gauge *m_owned;
+	ev_histogram *m_handover_wait;
+	ev_counter *m_handover_timeouts;
 	ev_counter *m_rejected_schema_id;
 	struct part *parts;
 	size_t nparts, capparts;

@@ -244,6 +244,104 @@ static int checkpoint_settle(struct kin *k)
 	return write_committed(k);
 }
 
+/* ---- Hand-over on revoke (ADR 0025, section 5.1) ---------------------------------------- */
+
+/* How long a hand-over may take: --checkpoint-timeout, and less than the group's
+ * max.poll.interval.ms (the rebalance timeout: a member not back from its revoke callback by
+ * then is expelled, and its partitions move on without waiting). */
+static int64_t handover_budget_ms(const struct kin *k)
+{
+	char val[32];
+	size_t len = sizeof(val);
+	int64_t budget = k->co.timeout_ms, poll = 300000;
+	if (rd_kafka_conf_get(rd_kafka_conf(k->rk), "max.poll.interval.ms", val, &len) ==
+	    RD_KAFKA_CONF_OK)
+		poll = strtoll(val, NULL, 10);
+	poll -= poll / 10; /* a margin for the commit and the rejoin */
+	return poll > 0 && poll < budget ? poll : budget;
+}
+
+/* A checkpoint after everything written so far (the revoke line), complete: the one in
+ * flight, if any, first, then one begun now. Its manifest is the hand-over's commit point:
+ * every expected stage has written its part after the revoke line (evwindow its hand-over
+ * objects before, the sinks everything before it durable, dlqsink's transaction logged), and
+ * its committed line follows. Returns 0, or -1 (reported) when it did not complete within
+ * budget_ms. */
+static int handover_checkpoint(struct kin *k, int64_t budget_ms)
+{
+	char err[1024];
+	int64_t t0 = ev_wall_ms(), id = 0;
+	for (;;) {
+		int64_t now = ev_wall_ms();
+		if (checkpoint_poll(k, now) < 0)
+			return -1; /* too many failed: reported */
+		int done = id && k->committed_due == id;
+		if (write_committed(k) < 0)
+			return -1;
+		if (done)
+			return 0;
+		if (!ev_coord_inflight(k->coord)) {
+			if (id) {
+				ev_error("the hand-over's checkpoint %" PRId64 " was abandoned",
+					 id);
+				return -1;
+			}
+			id = ev_coord_begin(k->coord, written_offsets(k), now, err, sizeof(err));
+			if (id < 0) {
+				ev_error("cannot begin the hand-over's checkpoint: %s", err);
+				return -1;
+			}
+			if (write_barrier(k, id, now) < 0)
+				return -1;
+			continue;
+		}
+		if (now - t0 >= budget_ms) {
+			ev_error("the hand-over's checkpoint %" PRId64
+				 " is not complete after %" PRId64 " ms",
+				 id ? id : ev_coord_inflight(k->coord), now - t0);
+			return -1;
+		}
+		ev_sleep_ms(20);
+	}
+}
+
+/* The n partitions revoked from this kin, their revoke line written: they are let go only
+ * once their state is durable, a checkpoint after the line complete, and then their revoke
+ * offsets are committed to the group, where their next owner resumes them and loads their
+ * state. Without checkpoints there is nothing to wait for. Returns 0, or -1 (reported,
+ * counted): nothing committed, and kin stops (the partitions resume elsewhere at the last
+ * offsets committed, with the state of the checkpoint of those). */
+static int hand_over(struct kin *k, const ev_control_part *parts, size_t n)
+{
+	if (!k->coord)
+		return 0;
+	uint64_t t0 = ev_mono_ns();
+	int rc = handover_checkpoint(k, handover_budget_ms(k));
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (parts[i].offset >= 0)
+			rd_kafka_topic_partition_list_add(list, parts[i].topic, parts[i].partition)
+				->offset = parts[i].offset;
+	rd_kafka_resp_err_t err = rc == 0 && list->cnt ? rd_kafka_commit(k->rk, list, 0) : 0;
+	rd_kafka_topic_partition_list_destroy(list);
+	if (err) {
+		ev_error("cannot commit the offsets of the partitions handed over: %s",
+			 rd_kafka_err2str(err));
+		rc = -1;
+	}
+	double secs = (double)(ev_mono_ns() - t0) / 1e9;
+	if (rc < 0) {
+		ev_counter_inc(k->m_handover_timeouts);
+		ev_error("%zu revoked partition(s) not handed over: stopping (their next owner "
+			 "resumes them at the last offsets committed)",
+			 n);
+		return -1;
+	}
+	ev_histogram_observe(k->m_handover_wait, secs);
+	ev_info("%zu partition(s) handed over in %.3f s", n, secs);
+	return 0;
+}
+
 /* ---- Commits on the sinks' acknowledgements (--commit-on-ack, no checkpoints) ----------- */
 
 /* Inject a barrier after what was written so far, and remember the offsets it follows. */
@@ -527,9 +625,13 @@ static void revoked(struct kin *k, rd_kafka_topic_partition_list_t *tps, int coo
 	/* After the last record of them written. */
 	if (parts)
 		write_assignment(k, EV_CTL_REVOKE, parts, n);
-	free(parts);
 	if (!cooperative)
 		kin_parts_clear(k);
+	/* Let them go once their state is durable (not when lost: others read them already). */
+	if (parts && n && !k->settled && !k->out_failed && !rd_kafka_assignment_lost(k->rk) &&
+	    hand_over(k, parts, n) < 0)
+		k->fatal = 1;
+	free(parts);
 	rd_kafka_error_t *e = NULL;
 	if (cooperative)
 		e = rd_kafka_incremental_unassign(k->rk, tps);
@@ -809,6 +911,20 @@ static int consume_one(struct kin *k, const rd_kafka_message_t *msg, ev_buf *lin
 	return k->max_count > 0 && *count >= (uint64_t)k->max_count ? FINISHED : CONSUMED;
 }
 
+/* Up to max messages into batch, the first waited for up to timeout_ms, the others those
+ * already there. One at a time rather than rd_kafka_consume_batch_queue: librdkafka 2.0's
+ * batch API skips offsets of a partition paused and resumed while a batch is collected (fixed
+ * in 2.1), and librdkafka pauses the assignment while the rebalance callback runs, so a
+ * partition that did not move lost the messages fetched around a rebalance (ADR 0025). */
+static ssize_t consume_some(rd_kafka_t *rk, rd_kafka_message_t **batch, size_t max, int timeout_ms)
+{
+	size_t n = 0;
+	rd_kafka_message_t *m;
+	while (n < max && (m = rd_kafka_consumer_poll(rk, n ? 0 : timeout_ms)))
+		batch[n++] = m;
+	return (ssize_t)n;
+}
+
 int kin_consume(struct kin *k)
 {
 	int rc = EV_EXIT_OK;
@@ -874,11 +990,10 @@ int kin_consume(struct kin *k)
 		return EV_EXIT_FAILURE;
 	}
 
-	rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(k->rk);
 	rd_kafka_message_t *batch[CONSUME_BATCH];
 	int act = CONSUMED;
 	while (act == CONSUMED && !ev_tool_stop_requested() && !k->fatal) {
-		ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch, CONSUME_BATCH);
+		ssize_t n = consume_some(k->rk, batch, CONSUME_BATCH, 100);
 		if (checkpoint_tick(k) < 0 || ack_tick(k) < 0) {
 			act = FAILED;
 			break;
@@ -904,7 +1019,6 @@ int kin_consume(struct kin *k)
 			last_flush = ev_mono_ns();
 		}
 	}
-	rd_kafka_queue_destroy(queue);
 	if (act == WRITE_FAILED)
 		goto write_error;
 	if (act == FAILED)

@@ -1,0 +1,274 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# handover.bats: copies of the job, pipelines/events-to-clickhouse.sh, joining and leaving one
+# consumer group mid-run (docs/design.md, Scaling out; ADR 0025, section 5.1): a partition that
+# moves is let go only once its state is durable (a checkpoint after the revoke line), its
+# offset committed there, and its next owner resumes it at exactly that offset with the state
+# handed over; a copy restarted under its name (static membership) gets its partitions back
+# at once.
+# shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run
+bats_require_minimum_version 1.5.0
+
+load helpers/common
+
+JOB="$EVPIPE_ROOT/pipelines/events-to-clickhouse.sh"
+# Partitions are read in any order by any copy: the watermark is held back (out-of-orderness
+# 2h, more than the events span) for no record to be late in the job or offline, and every
+# window fires at the end of the stream, in the last copy.
+AGGREGATES=count,sum:value,min:value,max:value,uniq:user_id
+WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
+	--out-of-orderness 2h --lateness 30s --idle-timeout 60s --max-future 1h)
+
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return
+	need_services
+	TOPIC=$(new_topic hand)
+	TABLE="evpipe.hand_${BATS_SUITE_TEST_NUMBER}_$$_$RANDOM"
+	export KAFKA_BROKERS CLICKHOUSE_URL S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+	export EVPIPE_TOPIC=$TOPIC EVPIPE_GROUP="g-$TOPIC" EVPIPE_TABLE=$TABLE EVPIPE_JOB="j-$TOPIC"
+	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/ho-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=1s
+	export EVPIPE_OUT_OF_ORDERNESS=2h
+	# the contract with any event type: more keys than partitions
+	jq 'del(.properties.event_type.enum)' "$EVPIPE_ROOT/contracts/event.schema.json" > contract.json
+	export EVPIPE_CONTRACT=$BATS_TEST_TMPDIR/contract.json
+	# a static member that stopped gives its partitions up once its session times out
+	printf 'session.timeout.ms=6000\nheartbeat.interval.ms=500\n' > kafka.properties
+	export EVPIPE_KAFKA_CONFIG=$BATS_TEST_TMPDIR/kafka.properties
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
+	mkdir -p "$TMPDIR"
+}
+
+teardown() {
+	local pids
+	pids=$(jobs -p)
+	# shellcheck disable=SC2086 # one pid per word
+	[ -z "$pids" ] || kill $pids 2>/dev/null || true
+	for pid in $(pgrep -f -- "$BATS_TEST_TMPDIR|$TOPIC" || true); do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	curl -sS "$CLICKHOUSE_URL/" --data-binary "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
+}
+
+q() {
+	curl -sS --fail-with-body --max-time 10 "$CLICKHOUSE_URL/" --data-binary "$1"
+}
+
+# Reals with 15 significant digits, so that equal doubles compare equal whatever printed them.
+reals() {
+	awk -F'\t' -v OFS='\t' '{ for (i = 5; i <= 7; i++) $i = sprintf("%.15g", $i); print }'
+}
+
+# The last version of each window and event type, as TSV in the table's column order, from
+# evwindow's rows on stdin.
+last_versions() {
+	jq -s -r 'map(select(.window_start)) | group_by([.window_start, .event_type]) |
+		map(max_by(.version)) | .[] | [.window_start, .window_end, .event_type, .count,
+		.sum_value, .min_value, .max_value, .uniq_user_id, .version] | @tsv' | reals
+}
+
+table_rows() {
+	q "SELECT window_start, window_end, event_type, count, sum_value, min_value, max_value,
+		uniq_user_id, version FROM $TABLE FINAL ORDER BY window_start, event_type
+		FORMAT TSV" | reals
+}
+
+# The first of N consecutive ports where nothing listens, below the range the kernel gives
+# to outgoing connections.
+free_ports() {
+	local low _ base
+	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
+	for _ in $(seq 100); do
+		base=$((10000 + RANDOM % (low - 10000 - $1)))
+		if [ -z "$(ss -Htln "sport >= :$base and sport < :$((base + $1))")" ]; then
+			echo "$base"
+			return
+		fi
+	done
+	return 1
+}
+
+# Start copy $1 (its name, state directory, metrics ports from $2) in the background: its pid
+# in pid_$1, its stderr in err.$1.
+start_copy() {
+	EVPIPE_COPY="$1-$TOPIC" EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state.$1" \
+		EVPIPE_METRICS_PORT_BASE=$2 "$JOB" 2> "err.$1" 3>&- &
+	printf -v "pid_$1" '%s' "$!"
+}
+
+# kin of the copy serving metrics from port $1 owns $2 partitions.
+owns() {
+	curl -sf "http://127.0.0.1:$1/metrics" |
+		grep -q "^evpipe_kafka_partitions_assigned{.*} $2\$"
+}
+
+# Produce the pieces piece.* ($1: those after the first) to the topic, keyed by event type,
+# one every 0.3 s.
+produce_pieces() {
+	local f
+	for f in "$@"; do
+		kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < "$f"
+		sleep 0.3
+	done
+}
+
+# evwindow's revokes and loads in the copies' stderr: "topic partition offset windows" lines.
+revokes() {
+	sed -n 's/^evwindow: \([^ ]*\) \[\([0-9]*\)\]: revoked at offset \([0-9]*\): \([0-9]*\) windows.*/\1 \2 \3 \4/p' "$@" | sort
+}
+loads() {
+	sed -n 's/^evwindow: \([^ ]*\) \[\([0-9]*\)\]: assigned at offset \([0-9]*\): \([0-9]*\) windows.*loaded from the hand-over$/\1 \2 \3 \4/p' "$@" | sort
+}
+
+@test "copies join and leave mid-run (1, 2, 3, then 1 by SIGTERM), a last copy to the end: each join moves partitions at their revoke offsets with their windows; the table equals the offline result, every dead letter is there, no stage failed" {
+	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
+	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/CreateTopic.java" "$KAFKA_BROKERS" "$TOPIC" 6
+	# 48 event types (the key) over the 6 partitions, 40 minutes of event time, 2% invalid
+	evgen --count 60000 --seed 14 --rate 25 --event-types 48 --invalid-pct 2 --late-pct 0 \
+		--out-of-order 10s > events.ndjson 2>/dev/null
+	split -n l/40 -d -a 2 events.ndjson piece.
+	evvalidate --contract "$EVPIPE_CONTRACT" --dlq offline.dlq < events.ndjson 2>/dev/null |
+		evwindow "${WINDOW_ARGS[@]}" 2>/dev/null | last_versions > want.tsv
+	[ "$(wc -l < want.tsv)" -ge 400 ]
+	[ "$(wc -l < offline.dlq)" -ge 1000 ]
+	base=$(free_ports 21)
+
+	# copy a alone; the events flow in while b, then c, join (cooperative: only the
+	# partitions that move stop)
+	produce_pieces piece.00
+	start_copy a "$base"
+	wait_for 60 owns "$base" 6 || { cat err.a >&2; false; }
+	produce_pieces piece.0[1-9] piece.[1-3]? &
+	producer=$!
+	sleep 3
+	start_copy b $((base + 7))
+	wait_for 60 owns $((base + 7)) 3 || { cat err.a err.b >&2; false; }
+	wait_for 30 owns "$base" 3 || { cat err.a err.b >&2; false; }
+	sleep 2
+	start_copy c $((base + 14))
+	wait_for 60 owns $((base + 14)) 2 || { cat err.a err.b err.c >&2; false; }
+	wait "$producer"
+	sleep 2
+
+	# b and c leave by SIGTERM (static members: their partitions move once their sessions
+	# time out, at their last checkpoints' offsets)
+	kill -TERM "$pid_b" "$pid_c"
+	wait "$pid_b"
+	wait "$pid_c"
+	wait_for 60 owns "$base" 6 || { cat err.a >&2; false; }
+	sleep 2
+	kill -TERM "$pid_a"
+	wait "$pid_a"
+
+	# the last copy, copy a restarted under its name (a static member: its partitions at
+	# once, no session to wait for), to the end of the topic
+	start=$SECONDS
+	EVPIPE_COPY="a-$TOPIC" EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state.a" EVPIPE_EXIT_AT_END=1 \
+		run -0 --separate-stderr "$JOB" 3>&-
+	printf '%s\n' "$stderr" > err.last
+	[ $((SECONDS - start)) -lt 30 ]
+
+	table_rows > got.tsv
+	assert_same_file got.tsv want.tsv
+	# every dead letter, by distinct source offset
+	kin -C -q -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" -o beginning -e |
+		jq -r '"\(.source.partition) \(.source.offset)"' | sort -u > dlq.offsets
+	[ "$(wc -l < dlq.offsets)" -eq "$(wc -l < offline.dlq)" ]
+	# no stage of any copy failed
+	run -1 grep -h 'failed\|error' err.a err.b err.c err.last
+	# the joins moved partitions: each revoked at the offset kin's revoke line gave, its
+	# windows handed over there, and loaded by the next owner at exactly that offset (its
+	# assign line's: the offset the old owner committed after the checkpoint that made it
+	# durable), not where an earlier checkpoint left it
+	revokes err.a err.b err.c > revoked
+	loads err.a err.b err.c err.last > loaded
+	[ "$(wc -l < revoked)" -ge 4 ]
+	comm -23 <(sort -u revoked) <(sort -u loaded) > not_loaded
+	[ ! -s not_loaded ] || { echo "revoked, never loaded at that offset:" >&2; cat not_loaded >&2; false; }
+	# so nothing is read twice at a join; a copy that leaves is resumed from its last complete
+	# checkpoint, and what it read since is read again (reported)
+	nread=$(grep -h 'kin: [0-9]* message(s) consumed' err.a err.b err.c err.last |
+		awk '{ n += $2 } END { print n }')
+	[ "$nread" -ge 60000 ]
+	grep -q 'kin: 3 partition(s) handed over in' err.a
+	echo "# $nread messages read for 60000; the restarted copy ran to the end in" \
+		"$((SECONDS - start)) s; $(grep -ho 'handed over in [0-9.]* s' err.a err.b err.c |
+			tr '\n' ' ')" >&3
+}
+
+# Each line of stdin, prefixed with the time it was read (epoch ms).
+stamp() {
+	python3 -u -c 'import sys, time
+for l in sys.stdin:
+    sys.stdout.write("%d %s" % (time.time() * 1000, l))'
+}
+
+# The time (epoch ms) of the first line of stamped file $1 that matches $2.
+first_at() {
+	grep -m1 -- "$2" "$1" | cut -d' ' -f1
+}
+
+@test "cooperative: while a copy joins, the partitions that do not move are never stopped: their windows go on in the copy that keeps them" {
+	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
+	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/CreateTopic.java" "$KAFKA_BROKERS" "$TOPIC" 6
+	store="file://$BATS_TEST_TMPDIR/store"
+	# live events, 48 keys, event time now, about 400 a second for 40 s
+	python3 -u -c 'import time
+for i in range(16000):
+    print("{\"k\":\"key%d\",\"ts\":%d}" % (i % 48, time.time() * 1000), flush=True)
+    time.sleep(0.0025)' | kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field k &
+	producer=$!
+	# a copy: kin | evwindow, 200 ms windows fired as the events come, rows stamped as they
+	# arrive
+	copy() {
+		kin -C -b "$KAFKA_BROKERS" -G "g-$TOPIC" --meta-field _src --checkpoint-store "$store" \
+			--job j --copy "$1" --checkpoint-interval 1s --checkpoint-expect evwindow \
+			"$TOPIC" 2> >(stamp > "err.$1") | tee >(stamp > "records.$1") |
+			evwindow --key k --ts-field ts --tumble 200ms --checkpoint-store "$store" \
+				--job j --copy "$1" 2> >(stamp > "werr.$1") | stamp > "rows.$1" &
+	}
+	copy a
+	has_rows() { [ "$(grep -c window_start rows.a)" -ge 200 ]; }
+	wait_for 60 has_rows || { cat err.a werr.a >&2; false; }
+	sleep 2
+	copy b
+	wait_for 60 grep -q 'kin: assigned 3' err.b || { cat err.a err.b >&2; false; }
+	sleep 2
+	kill "$producer"
+	revoked_at=$(first_at err.a 'kin: revoked')
+	handed_at=$(first_at err.a 'partition(s) handed over in')
+	assigned_at=$(first_at err.b 'kin: assigned 3')
+	# the partitions that moved, and the keys of each partition
+	sed -n 's/.* evwindow: [^ ]* \[\([0-9]*\)\]: revoked at offset.*/\1/p' werr.a | sort -u > moved
+	[ "$(wc -l < moved)" -eq 3 ]
+	kin -C -q -b "$KAFKA_BROKERS" -t "$TOPIC" -o beginning -e -f '%p %s\n' |
+		jq -Rr 'capture("^(?<p>[0-9]+) (?<j>.*)$") | "\(.p) \(.j | fromjson | .k)"' |
+		sort -u > key_partition
+	[ "$(wc -l < key_partition)" -eq 48 ]
+	# only the partitions that moved were revoked, once, and handed over; the others were
+	# never revoked nor assigned again (the eager protocol revokes all six)
+	[ "$(grep -c 'kin: revoked' err.a)" -eq 1 ]
+	[ "$(grep -c '"__evpipe":"revoke"' records.a)" -eq 1 ]
+	[ "$(grep -c '"__evpipe":"assign"' records.a)" -eq 1 ]
+	run -1 grep -q 'loaded from the hand-over' werr.a
+	# rows of the keys copy a kept: after the move as before it, and back no later than the
+	# moved partitions' in copy b (they never wait for a hand-over); rows that came while the
+	# moved partitions were between copies are counted (librdkafka 2.0 may hold every
+	# partition of the copy until the rebalance ends: then none)
+	kept_rows() {
+		awk -v from="$1" -v to="$2" 'NR == FNR { moved[$1] = 1; next }
+			FILENAME == "key_partition" { if (!($1 in moved)) kept["\"" $2 "\""] = 1; next }
+			$1 > from && $1 < to && match($0, /"k":"[^"]*"/) &&
+			(substr($0, RSTART + 4, RLENGTH - 4) in kept) { print $1 }' moved key_partition rows.a
+	}
+	first_moved=$(awk 'NR == FNR { moved[$1] = 1; next }
+		FILENAME == "key_partition" { if ($1 in moved) m["\"" $2 "\""] = 1; next }
+		match($0, /"k":"[^"]*"/) && (substr($0, RSTART + 4, RLENGTH - 4) in m) { print $1; exit }' \
+		moved key_partition rows.b)
+	first_kept=$(kept_rows "$handed_at" 99999999999999 | head -n 1)
+	[ "$(kept_rows "$assigned_at" 99999999999999 | wc -l)" -gt 100 ]
+	[ "$first_kept" -le $((first_moved + 200)) ]
+	kept=$(kept_rows "$handed_at" "$assigned_at" | wc -l)
+	echo "# revoke to assignment $((assigned_at - revoked_at)) ms; $(grep -o 'handed over in [0-9.]* s' err.a);" \
+		"kept partitions' next row $((first_kept - handed_at)) ms after it ($kept rows before the" \
+		"assignment), moved partitions' first row $((first_moved - revoked_at)) ms after the revoke" >&3
+}

@@ -182,3 +182,118 @@ loads() {
 		"first record) ${pause_sum} s; kin held it ${wait_s} s; $(grep -ho \
 		'handed over in [0-9.]* s' err.a | head -n 1)" >&3
 }
+
+# Stop copy $1 with SIGKILL, the script and every stage of it at once: nothing handed over,
+# its open transactions left to abort (the stages are the script's children).
+kill_copy() {
+	local pid stages
+	pid=${!1}
+	stages=$(pgrep -P "$pid")
+	# shellcheck disable=SC2086 # one pid per word
+	kill -KILL "$pid" $stages
+	wait "$pid" || true
+	for pid in $stages; do
+		wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
+	done
+}
+
+# The committed records of topic $1 from the beginning (read_committed, librdkafka's default).
+topic_records() {
+	kin -C -q -b "$KAFKA_BROKERS" -t "$1" -o beginning -e
+}
+
+# The event ids of the raw records in side-output records (stdin), sorted.
+event_ids() {
+	jq -r '.raw' | grep -o '"event_id":"[^"]*"' | sort
+}
+
+# Every record's fate against the offline run. In the job each copy's evwindow judges a record
+# by the copy's watermark: the minimum, over the partitions it owns that are not idle, of each
+# one's maximum event time minus the out-of-orderness, and it never goes back (ADR 0016; also
+# when a hand-over brings a partition whose maximum is behind it). Offline, one file has one
+# watermark, its maximum so far. So the job's watermark can be behind the offline one (a
+# partition read behind the others holds it) or ahead of a partition's own records (one
+# handed over, or back from idleness, into a copy whose watermark is further on), and a record
+# whose delay behind the stream is within about the skew of the partitions as read around
+# out-of-orderness + window + lateness is late in one run and windowed in the other. Also a
+# record more than max-future ahead of its partition's maximum is a dead letter: offline the
+# stream's maximum, in the job the partition's own, so a partition whose first record is a
+# late one (6 h behind) would turn its next on-time record into a dead letter in the job only
+# (evwindow's dead letters, "future" among them, go to the late topic with the late records).
+# Here no record is in between: out-of-orderness 2h is more than the stream spans (no on-time
+# record can be late however partitions interleave), late records are 6 h behind (late
+# whatever the order, once the copy's watermark is known: every copy has seen or loaded a
+# partition before), and none is among the first 500 (none is a partition's first record).
+# So the fates must match exactly: the windows (the table), the dead letters and the late
+# records, each present exactly once by source offset.
+WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
+	--out-of-orderness 2h --lateness 30s --idle-timeout 60s --max-future 1h)
+
+@test "with late and invalid records, copies join and leave (1, 2, 3, one killed with SIGKILL, one stopped by SIGTERM), a last copy to the end: every record's fate (windowed, late, dead) equals the offline run's, each side output exactly once by source offset" {
+	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
+	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/CreateTopic.java" "$KAFKA_BROKERS" "$TOPIC" 6
+	export EVPIPE_OUT_OF_ORDERNESS=2h
+	# 48 event types (the key) over the 6 partitions, 24 minutes of event time, 2% invalid,
+	# 2% late by 6 to 9 hours; none of those among the first 500
+	evgen --count 36000 --seed 14 --rate 25 --event-types 48 --invalid-pct 2 --late-pct 2 \
+		--late-by 6h --out-of-order 10s 2>/dev/null |
+		awk 'match($0, /"ts":[0-9]+/) { ts = substr($0, RSTART + 5, RLENGTH - 5) + 0
+			if (ts < max - 3600000 && NR <= 500) next; if (ts > max) max = ts } { print }' \
+			> events.ndjson
+	evvalidate --contract "$EVPIPE_CONTRACT" --dlq offline.dlq < events.ndjson 2>/dev/null |
+		evwindow "${WINDOW_ARGS[@]}" --late offline.late 2>/dev/null | last_versions > want.tsv
+	[ "$(wc -l < want.tsv)" -ge 900 ]
+	[ "$(wc -l < offline.dlq)" -ge 300 ]
+	[ "$(wc -l < offline.late)" -ge 500 ]
+	split -n l/40 -d -a 2 events.ndjson piece.
+	base=$(free_ports 21)
+
+	# copy a alone; b, then c, join while the events flow in
+	produce_pieces piece.00
+	start_copy a "$base"
+	wait_for 60 owns "$base" 6 || { cat err.a >&2; false; }
+	produce_pieces piece.0[1-9] piece.[1-3]? &
+	producer=$!
+	sleep 3
+	start_copy b $((base + 7))
+	wait_for 60 owns $((base + 7)) 3 || { cat err.a err.b >&2; false; }
+	sleep 2
+	start_copy c $((base + 14))
+	wait_for 60 owns $((base + 14)) 2 || { cat err.a err.b err.c >&2; false; }
+	wait "$producer"
+	sleep 3
+	# c dies (SIGKILL), b leaves (SIGTERM): a gets their partitions once their sessions
+	# timed out, at their last complete checkpoints' offsets with the state written there
+	kill_copy pid_c
+	kill -TERM "$pid_b"
+	wait "$pid_b"
+	wait_for 60 owns "$base" 6 || { cat err.a >&2; false; }
+	sleep 2
+	kill -TERM "$pid_a"
+	wait "$pid_a"
+	EVPIPE_COPY="a-$TOPIC" EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state.a" EVPIPE_EXIT_AT_END=1 \
+		run -0 --separate-stderr "$JOB" 3>&-
+	printf '%s\n' "$stderr" > err.last
+	run -1 grep -h 'failed\|error' err.a err.b err.last
+
+	# windowed: the table equals the offline result
+	table_rows > got.tsv
+	assert_same_file got.tsv want.tsv
+	# dead and late: the same records as offline, each once by source offset
+	for side in dlq late; do
+		topic_records "$TOPIC.$side" > "$side.records"
+		jq -r '"\(.source.partition) \(.source.offset)"' "$side.records" | sort > "$side.offsets"
+		sort -u "$side.offsets" > "$side.distinct"
+		assert_same_file "$side.offsets" "$side.distinct"
+		event_ids < "$side.records" > "$side.ids"
+		event_ids < "offline.$side" > "offline.$side.ids"
+		assert_same_file "$side.ids" "offline.$side.ids"
+		[ "$(wc -l < "$side.offsets")" -eq "$(wc -l < "offline.$side")" ]
+	done
+	# the partitions moved: by the joins (handed over), and from the copies that left
+	[ "$(grep -ch 'loaded from the hand-over' err.a err.b err.c err.last |
+		awk '{ n += $1 } END { print n }')" -ge 5 ]
+	echo "# $(wc -l < late.offsets) late records and $(wc -l < dlq.offsets) dead letters," \
+		"as offline; $(grep -ch 'loaded from the hand-over' err.a err.b err.c err.last |
+			awk '{ n += $1 } END { print n }') partition states loaded" >&3
+}

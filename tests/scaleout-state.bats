@@ -140,7 +140,7 @@ loads() {
 	# copy a reads both partitions: over 100k open windows in each
 	kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < first
 	start_copy a "$base"
-	wait_for 120 read_at_least $((base + 2)) 228000 || { cat err.a >&2; false; }
+	wait_for 240 read_at_least $((base + 2)) 228000 || { cat err.a >&2; false; }
 	# b joins while the rest flows in: one partition moves with its windows
 	produce_pieces piece.* &
 	producer=$!

@@ -156,10 +156,11 @@ def main():
             "duration_ms_median": median([c["duration_ms"] for c in cs]),
         })
 
-    for name in ("latency", "recovery"):
+    for name in ("latency", "recovery", "scaleout"):
         f = work / f"{name}.ndjson"
         out[name] = [json.loads(l) for l in f.read_text().splitlines() if l] if f.exists() else []
 
+    out["scaleout_summary"] = scaleout_summary(out["scaleout"])
     json_path.write_text(json.dumps(out, indent=1) + "\n")
     md_path.write_text(markdown(out))
 
@@ -245,6 +246,7 @@ def markdown(out):
                      f"| {c['uploaded_bytes_median'] / 1e6:.2f} MB, {c['uploaded_bytes_max'] / 1e6:.2f} MB "
                      f"| {c['duration_ms_median']:.0f} |")
     L.extend(production(out))
+    L.extend(scaleout(out))
     L.append("")
     return "\n".join(L)
 
@@ -304,6 +306,63 @@ def production(out):
         for x in out["recovery"]:
             L.append(f"| {x['side']} | {x['rate']} | {x['keys']} | {x['window']} | {x['open_windows'] if x['open_windows'] is not None else '-'} "
                      f"| {fmt_ms(x['first_row_ms'])} | {fmt_ms(x['caught_up_ms'])} |")
+    return L
+
+
+def scaleout_summary(xs):
+    """The hand-over moves by state size (median and max of each figure), and the copies' runs."""
+    moves = {}
+    for x in xs:
+        if x["part"] == "handover":
+            moves.setdefault(x["windows"], []).append(x)
+    out = []
+    for w, ms in sorted(moves.items()):
+        row = {"windows": w, "moves": len(ms), "kinds": [m["kind"] for m in ms]}
+        for k in ("pause_s", "wall_s", "bytes"):
+            v = [m[k] for m in ms]
+            row[k] = {"median": median(v), "max": max(v)}
+        v = [m["handover_wait_s"] for m in ms if m["handover_wait_s"] is not None]
+        row["handover_wait_s"] = {"median": median(v), "max": max(v)} if v else None
+        out.append(row)
+    return {"handover": out, "copies": [x for x in xs if x["part"] == "copies"]}
+
+
+def scaleout(out):
+    """Scaling out (issue 14): the pause of a partition's move, and 1..K copies of the job."""
+    s = out.get("scaleout_summary") or {}
+    L = []
+    if s.get("handover"):
+        L += ["", "## Scaling out: the hand-over of a partition", "",
+              "A topic of 2 partitions, each with N open windows (N keys in one window of a day, then a "
+              "trickle of 100 records/s), read by kin | evwindow with checkpoints to S3; copy a owns both, "
+              "copy b joins (a partition moves to it) and leaves by SIGTERM (its last checkpoint hands it "
+              "back), in turns. Pause: from the new owner's assign line to the partition's first record "
+              "(the state's GET and load, then kin's fetch: evpipe_handover_pause_seconds). Hand-over wait: "
+              "the old owner's kin from the revoke line to the checkpoint after it complete (its PUT of the "
+              "windows: evpipe_handover_wait_seconds; joins only). Wall: from the join or the SIGTERM to that "
+              "first record (the group's rebalance included). Median / max.", "",
+              "| open windows | moves | pause s | hand-over wait s | wall s | bytes moved |",
+              "|---|---|---|---|---|---|"]
+        for r in s["handover"]:
+            hw = r["handover_wait_s"]
+            hw = "-" if hw is None else f"{hw['median']:.3f} / {hw['max']:.3f}"
+            L.append(f"| {r['windows']} | {r['moves']} ({', '.join(r['kinds'])}) "
+                     f"| {r['pause_s']['median']:.3f} / {r['pause_s']['max']:.3f} | {hw} "
+                     f"| {r['wall_s']['median']:.2f} / {r['wall_s']['max']:.2f} "
+                     f"| {r['bytes']['median']:.0f} / {r['bytes']['max']:.0f} |")
+    if s.get("copies"):
+        L += ["", "## Scaling out: copies of the job on one topic", "",
+              "K copies of pipelines/events-to-clickhouse.sh in one group on a topic of 6 partitions (48 event "
+              "types), started together, stopped once the group has committed the whole topic. Events/s over the whole run (start "
+              "to the group's lag at 0, when they are stopped) and between the first and last committed checkpoint; "
+              "CPU: user + sys of every copy's script and stages (the copies share the machine's cores).", "",
+              "| copies | events | wall s | events/s | steady events/s | CPU s | CPU s per 1M events |",
+              "|---|---|---|---|---|---|---|"]
+        for x in s["copies"]:
+            st = (x.get("steady") or {}).get("events_per_s")
+            L.append(f"| {x['copies']} | {x['events']} | {x['wall_s']:.2f} | {x['events_per_s']:.0f} "
+                     f"| {'-' if st is None else f'{st:.0f}'} | {x['cpu_s']:.2f} "
+                     f"| {x['cpu_s_per_million']:.2f} |")
     return L
 
 

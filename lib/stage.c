@@ -282,11 +282,13 @@ int ev_stage_write_failed(ev_stage *s, const char *what)
 	return -1;
 }
 
-/* What the worker needs to write a stage's part: the barrier, when it arrived. */
+/* What the worker needs to write a stage's part: the barrier, when it arrived, and the stage's
+ * identity then (a copy: evvalidate's changes with the contract in force). */
 struct ack {
 	ev_stage *s;
 	int64_t id;
 	uint64_t t0;
+	json_t *identity;
 };
 
 /* The worker's task: the part of a stage without state; a failure is warned about here and
@@ -295,6 +297,8 @@ static void write_ack(ev_ckpt *ck, void *arg)
 {
 	struct ack *a = arg;
 	char err[512];
+	if (a->identity)
+		ev_ckpt_set_identity(ck, a->identity); /* taken */
 	if (ev_ckpt_ack(ck, a->id, a->t0, err, sizeof(err)) < 0) {
 		ev_ckpt_failed(ck, a->id, err);
 		atomic_fetch_add(&a->s->failed, 1);
@@ -327,8 +331,13 @@ static void write_part(ev_stage *s, int64_t id, uint64_t t0)
 	}
 	int r = ev_ckworker_busy(s->worker) ? 1 : !(a = malloc(sizeof(*a))) ? -1 : 0;
 	if (r == 0) {
-		*a = (struct ack){s, id, t0};
-		r = ev_ckworker_start(s->worker, write_ack, a, err, sizeof(err));
+		const json_t *identity = s->o.ck->identity;
+		*a = (struct ack){s, id, t0, identity ? json_deep_copy(identity) : NULL};
+		if (identity && !a->identity) {
+			snprintf(err, sizeof(err), "out of memory");
+			r = -1;
+		} else
+			r = ev_ckworker_start(s->worker, write_ack, a, err, sizeof(err));
 	}
 	if (r == 1) {
 		ev_counter_inc(s->m_skipped);
@@ -341,6 +350,8 @@ static void write_part(ev_stage *s, int64_t id, uint64_t t0)
 	}
 	if (r < 0)
 		ev_ckpt_failed(s->o.ck, id, a ? err : "out of memory");
+	if (r != 0 && a)
+		json_decref(a->identity);
 	if (r != 0)
 		free(a);
 }

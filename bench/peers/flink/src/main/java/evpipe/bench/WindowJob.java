@@ -28,6 +28,10 @@
 // the window rows go to ClickHouse through Flink's JDBC connector (batches of N rows or MS,
 // and at every checkpoint: at-least-once, into a ReplacingMergeTree as chsink's) instead of
 // DIR/rows-*.ndjson.
+//
+// WINDOWJOB_TRACE=1 in the environment: "TRACE src" lines on stderr, once a second per source
+// subtask (records, largest event time, current watermark), and a "TRACE fire" line per window
+// row (its end, key, count, the wall clock and the watermark): how far the job is behind.
 package evpipe.bench;
 
 import com.fasterxml.jackson.core.JsonParser;
@@ -355,6 +359,9 @@ public final class WindowJob {
 			// a row fired again with late records has a higher one, whoever fired it
 			long version = count;
 			TimeWindow w = ctx.window();
+			if (System.getenv("WINDOWJOB_TRACE") != null)
+				System.err.println("TRACE fire end=" + w.getEnd() + " key=" + key + " count=" + count + " now="
+						+ System.currentTimeMillis() + " wm=" + ctx.currentWatermark());
 			WinRow r = new WinRow();
 			r.start = w.getStart();
 			r.end = w.getEnd();
@@ -576,9 +583,23 @@ public final class WindowJob {
 					.assignTimestampsAndWatermarks(wms).setParallelism(1);
 		}
 
+		final boolean trace = System.getenv("WINDOWJOB_TRACE") != null;
 		SingleOutputStreamOperator<Ev> valid = parsed.process(new ProcessFunction<Ev, Ev>() {
+			private long next, n, maxTs;
+
 			@Override
 			public void processElement(Ev e, Context ctx, Collector<Ev> o) {
+				if (trace) {
+					n++;
+					maxTs = Math.max(maxTs, e.ts);
+					long now = System.currentTimeMillis();
+					if (now >= next) {
+						next = now + 1000;
+						System.err.println("TRACE src " + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask()
+								+ " now=" + now + " n=" + n + " maxTs=" + maxTs + " wm="
+								+ ctx.timerService().currentWatermark());
+					}
+				}
 				if (e.error == null)
 					o.collect(e);
 				else

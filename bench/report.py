@@ -288,13 +288,14 @@ def production(out):
               "A producer at a fixed rate, event time = wall clock; for every window row, the delay from the "
               "window's end + out-of-orderness to the first poll (every 100 ms) of ClickHouse that sees it. "
               "Producer behind: how late the producer finished against its rate; its lag is in every delay "
-              "after it (the figures then measure the machine, not the job).", "",
-              "| rate events/s | side | seconds | window | producer behind s | rows | p50 ms | p99 ms | max ms |",
+              "after it (the figures then measure the machine, not the job). Rows: those seen of the windows in "
+              "range (the job runs until all are in ClickHouse, for at most the run's seconds more).", "",
+              "| rate events/s | side | seconds | window | producer behind s | rows (of) | p50 ms | p99 ms | max ms |",
               "|---|---|---|---|---|---|---|---|---|"]
         for x in out["latency"]:
             behind = x.get("producer_behind_ms")
             L.append(f"| {x['rate']} | {x['side']} | {x['seconds']} | {x['window']} "
-                     f"| {'-' if behind is None else f'{behind / 1000:.1f}'} | {x['rows']} "
+                     f"| {'-' if behind is None else f'{behind / 1000:.1f}'} | {x['rows']} ({x.get('expected_rows', '-')}) "
                      f"| {fmt_ms(x['p50_ms'])} | {fmt_ms(x['p99_ms'])} | {fmt_ms(x['max_ms'])} |")
     if out.get("recovery"):
         L += ["", "## Recovery", "",

@@ -19,6 +19,7 @@
 //     [--checkpoint-dir s3://BUCKET/PREFIX --checkpoint-interval MS] [--restore PATH]
 //     [--job-id HEX32] [--group G] [--unbounded] [--clickhouse JDBC_URL --table DB.T]
 //     [--batch N] [--batch-ms MS] [--window-ms MS] [--out-of-orderness-ms MS] [--idle-ms MS]
+//     [--empty-idle-ms MS]
 // checkpoints EXACTLY_ONCE (aligned barriers) every MS, RocksDB incremental, to the S3 server
 // through the flink-s3-fs-presto plugin (FLINK_PLUGINS_DIR; s3.endpoint, s3.access-key and
 // s3.secret-key from S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), retained on
@@ -27,7 +28,13 @@
 // offsets to group G on every completed checkpoint; --unbounded reads the topic until killed;
 // the window rows go to ClickHouse through Flink's JDBC connector (batches of N rows or MS,
 // and at every checkpoint: at-least-once, into a ReplacingMergeTree as chsink's) instead of
-// DIR/rows-*.ndjson.
+// DIR/rows-*.ndjson. --empty-idle-ms: a partition that has had no record for MS since the
+// start is idle until its first one (evwindow counts only the partitions it has seen), while
+// --idle-ms applies to partitions that have had records.
+//
+// WINDOWJOB_TRACE=1 in the environment: "TRACE src" lines on stderr, once a second per source
+// subtask (records, largest event time, current watermark), and a "TRACE fire" line per window
+// row (its end, key, count, the wall clock and the watermark): how far the job is behind.
 package evpipe.bench;
 
 import com.fasterxml.jackson.core.JsonParser;
@@ -274,16 +281,24 @@ public final class WindowJob {
 	 * time (evwindow computes watermarks after validation).
 	 */
 	static final class PerRecordBoundedOutOfOrderness implements WatermarkGenerator<Ev> {
-		private final long bound;
-		private long max;
+		private final long bound, emptyIdleMs;
+		private long max, since = -1;
+		private boolean seen;
 
-		PerRecordBoundedOutOfOrderness(long bound) {
+		/**
+		 * emptyIdleMs > 0: a partition that has delivered no record for that long since the
+		 * generator started is idle (until its first record), as evwindow counts only the
+		 * partitions it has seen; idleness after records is withIdleness's (the job's 60 s).
+		 */
+		PerRecordBoundedOutOfOrderness(long bound, long emptyIdleMs) {
 			this.bound = bound;
+			this.emptyIdleMs = emptyIdleMs;
 			max = Long.MIN_VALUE + bound + 1;
 		}
 
 		@Override
 		public void onEvent(Ev e, long ts, WatermarkOutput out) {
+			seen = true;
 			if (e.error != null || ts <= max)
 				return;
 			max = ts;
@@ -292,12 +307,21 @@ public final class WindowJob {
 
 		@Override
 		public void onPeriodicEmit(WatermarkOutput out) {
+			if (!seen && emptyIdleMs > 0) {
+				long now = System.currentTimeMillis();
+				if (since < 0)
+					since = now;
+				if (now - since >= emptyIdleMs) {
+					out.markIdle();
+					return;
+				}
+			}
 			out.emitWatermark(new Watermark(max - bound - 1));
 		}
 	}
 
-	static WatermarkStrategy<Ev> watermarks(long outOfOrdernessMs, Duration idleness) {
-		return WatermarkStrategy.<Ev>forGenerator(ctx -> new PerRecordBoundedOutOfOrderness(outOfOrdernessMs))
+	static WatermarkStrategy<Ev> watermarks(long outOfOrdernessMs, Duration idleness, long emptyIdleMs) {
+		return WatermarkStrategy.<Ev>forGenerator(ctx -> new PerRecordBoundedOutOfOrderness(outOfOrdernessMs, emptyIdleMs))
 				.withTimestampAssigner((e, prev) -> e.error == null ? e.ts : Long.MIN_VALUE)
 				.withIdleness(idleness);
 	}
@@ -355,6 +379,9 @@ public final class WindowJob {
 			// a row fired again with late records has a higher one, whoever fired it
 			long version = count;
 			TimeWindow w = ctx.window();
+			if (System.getenv("WINDOWJOB_TRACE") != null)
+				System.err.println("TRACE fire end=" + w.getEnd() + " key=" + key + " count=" + count + " now="
+						+ System.currentTimeMillis() + " wm=" + ctx.currentWatermark());
 			WinRow r = new WinRow();
 			r.start = w.getStart();
 			r.end = w.getEnd();
@@ -464,7 +491,7 @@ public final class WindowJob {
 		String checkpointDir = null, restore = null, jobId = null, group = null, clickhouse = null,
 				table = null;
 		long checkpointMs = 10_000, windowMs = 60_000, outOfOrdernessMs = 5_000, idleMs = 60_000,
-				batchMs = 1_000;
+				batchMs = 1_000, emptyIdleMs = 0;
 		int batch = 10_000;
 		boolean validate = true, unbounded = false;
 		int parallelism = 2;
@@ -491,6 +518,7 @@ public final class WindowJob {
 				case "--window-ms" -> windowMs = Long.parseLong(args[++i]);
 				case "--out-of-orderness-ms" -> outOfOrdernessMs = Long.parseLong(args[++i]);
 				case "--idle-ms" -> idleMs = Long.parseLong(args[++i]);
+				case "--empty-idle-ms" -> emptyIdleMs = Long.parseLong(args[++i]);
 				default -> {
 					System.err.println("WindowJob: unknown argument '" + args[i] + "'");
 					System.exit(2);
@@ -503,7 +531,7 @@ public final class WindowJob {
 					+ " [--key F] [--no-validate] [--parallelism N] [--state-dir DIR]"
 					+ " [--checkpoint-dir URI [--checkpoint-interval MS]] [--restore PATH] [--job-id HEX]"
 					+ " [--group G] [--unbounded] [--clickhouse JDBC_URL --table DB.T [--batch N] [--batch-ms MS]]"
-					+ " [--window-ms MS] [--out-of-orderness-ms MS] [--idle-ms MS]");
+					+ " [--window-ms MS] [--out-of-orderness-ms MS] [--idle-ms MS] [--empty-idle-ms MS]");
 			System.exit(2);
 		}
 		Files.createDirectories(Paths.get(out));
@@ -548,7 +576,7 @@ public final class WindowJob {
 		OutputTag<Ev> lateTag = new OutputTag<>("late", TypeInformation.of(Ev.class));
 		final String kf = keyField;
 		final boolean val = validate;
-		WatermarkStrategy<Ev> wms = watermarks(outOfOrdernessMs, Duration.ofMillis(idleMs));
+		WatermarkStrategy<Ev> wms = watermarks(outOfOrdernessMs, Duration.ofMillis(idleMs), emptyIdleMs);
 
 		// A file is one split, read by one subtask: the stages before the keyBy run with
 		// parallelism 1 then, so that the window operator has a single input whose watermark
@@ -576,9 +604,23 @@ public final class WindowJob {
 					.assignTimestampsAndWatermarks(wms).setParallelism(1);
 		}
 
+		final boolean trace = System.getenv("WINDOWJOB_TRACE") != null;
 		SingleOutputStreamOperator<Ev> valid = parsed.process(new ProcessFunction<Ev, Ev>() {
+			private long next, n, maxTs;
+
 			@Override
 			public void processElement(Ev e, Context ctx, Collector<Ev> o) {
+				if (trace) {
+					n++;
+					maxTs = Math.max(maxTs, e.ts);
+					long now = System.currentTimeMillis();
+					if (now >= next) {
+						next = now + 1000;
+						System.err.println("TRACE src " + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask()
+								+ " now=" + now + " n=" + n + " maxTs=" + maxTs + " wm="
+								+ ctx.timerService().currentWatermark());
+					}
+				}
 				if (e.error == null)
 					o.collect(e);
 				else

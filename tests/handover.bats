@@ -266,8 +266,11 @@ for i in range(16000):
 		moved key_partition rows.b)
 	first_kept=$(kept_rows "$handed_at" 99999999999999 | head -n 1)
 	[ "$(kept_rows "$assigned_at" 99999999999999 | wc -l)" -gt 100 ]
-	[ "$first_kept" -le $((first_moved + 200)) ]
 	kept=$(kept_rows "$handed_at" "$assigned_at" | wc -l)
+	echo "# first row after the hand-over: kept partitions at $first_kept, moved ones at $first_moved" >&3
+	# a 200 ms window fires once every kept partition has moved past it: on a loaded machine
+	# that varies by some hundreds of ms either way, a wait for the hand-over is seconds
+	[ "$first_kept" -le $((first_moved + 1000)) ]
 	echo "# revoke to assignment $((assigned_at - revoked_at)) ms; $(grep -o 'handed over in [0-9.]* s' err.a);" \
 		"kept partitions' next row $((first_kept - handed_at)) ms after it ($kept rows before the" \
 		"assignment), moved partitions' first row $((first_moved - revoked_at)) ms after the revoke" >&3

@@ -81,6 +81,7 @@ struct kin {
 				 * (its revoke line's offset): a partition assigned again resumes
 				 * there (ADR 0025) */
 	int settled;            /* the end or stop line is written: no assignment lines after */
+	int cooperative;        /* the group's rebalance protocol, as last known */
 	int out_failed;         /* writing an assignment line failed (errno kept) */
 	int told_unassigned;    /* 1 once all_done said it waits for a restored partition */
 	const char *ack_spec;   /* --commit-on-ack */

@@ -308,9 +308,11 @@ static int handover_checkpoint(struct kin *k, int64_t budget_ms)
 /* The n partitions revoked from this kin, their revoke line written: they are let go only
  * once their state is durable, a checkpoint after the line complete, and then their revoke
  * offsets are committed to the group, where their next owner resumes them and loads their
- * state. Without checkpoints there is nothing to wait for. Returns 0, or -1 (reported,
- * counted): nothing committed, and kin stops (the partitions resume elsewhere at the last
- * offsets committed, with the state of the checkpoint of those). */
+ * state. Without checkpoints there is nothing to wait for. Returns 0 (a commit the group
+ * refuses, its generation moved on, is warned about: the state is durable), or -1 when the
+ * checkpoint did not complete (reported, counted): nothing committed, and kin stops (the
+ * partitions resume elsewhere at the last offsets committed, with the state of the checkpoint
+ * of those). */
 static int hand_over(struct kin *k, const ev_control_part *parts, size_t n)
 {
 	if (!k->coord)
@@ -324,12 +326,18 @@ static int hand_over(struct kin *k, const ev_control_part *parts, size_t n)
 				->offset = parts[i].offset;
 	rd_kafka_resp_err_t err = rc == 0 && list->cnt ? rd_kafka_commit(k->rk, list, 0) : 0;
 	rd_kafka_topic_partition_list_destroy(list);
-	if (err) {
-		ev_error("cannot commit the offsets of the partitions handed over: %s",
-			 rd_kafka_err2str(err));
-		rc = -1;
-	}
 	double secs = (double)(ev_mono_ns() - t0) / 1e9;
+	if (err) {
+		/* The state is durable (the checkpoint completed) but the group moved to a new
+		 * generation meanwhile (another member joined during the wait): the next owner
+		 * resumes at the offsets of the last checkpoint that committed them, with the state
+		 * written there, and reads what follows again. Stopping would change nothing. */
+		ev_warn("cannot commit the offsets of the %zu partition(s) handed over: %s: their "
+			"next owner resumes them at the last offsets committed, with the state there",
+			n, rd_kafka_err2str(err));
+		ev_histogram_observe(k->m_handover_wait, secs);
+		return 0;
+	}
 	if (rc < 0) {
 		ev_counter_inc(k->m_handover_timeouts);
 		ev_error("%zu revoked partition(s) not handed over: stopping (their next owner "
@@ -652,7 +660,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	struct kin *k = opaque;
-	int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	/* NULL once the consumer has left the group (the last revoke of a close): the protocol
+	 * it had then */
+	const char *protocol = rd_kafka_rebalance_protocol(rk);
+	if (protocol)
+		k->cooperative = strcmp(protocol, "COOPERATIVE") == 0;
+	int cooperative = k->cooperative;
 	ev_counter_inc(k->m_rebalances);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
 		assigned(k, parts, cooperative);

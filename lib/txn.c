@@ -289,3 +289,77 @@ int64_t ev_txn_log_count(const ev_buf *log)
 		n++;
 	return r < 0 ? -1 : n;
 }
+
+/* One attempt of ev_txn_adopt with producer rk: 1 committed (*n records), 0 nothing to write,
+ * -1 failed (err). */
+static int adopt_once(rd_kafka_t *rk, const rd_kafka_conf_t *cons, const char *marker_group,
+		      const char *topic, int64_t id, const ev_buf *log, int64_t txn_timeout_ms,
+		      const ev_txn_limits *lim, int64_t *n, char *err, size_t errlen)
+{
+	int64_t marker = 0;
+	if (ev_txn_init(rk, txn_timeout_ms, lim, err, errlen) < 0)
+		return -1;
+	if (!log)
+		return 0;
+	if (ev_txn_committed_id(rd_kafka_conf_dup(cons), marker_group, topic, lim->wait_ms, &marker,
+				err, errlen) < 0)
+		return -1;
+	if (marker >= id)
+		return 0;
+	if (ev_txn_begin(rk, err, errlen) < 0)
+		return -1;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	if (!rkt) {
+		snprintf(err, errlen, "'%s': %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+		return -1;
+	}
+	size_t pos = 0;
+	ev_txn_entry e;
+	int r;
+	rd_kafka_resp_err_t perr = 0;
+	*n = 0;
+	while (!perr && (r = ev_txn_log_next(log, &pos, &e)) > 0) {
+		perr = ev_kafka_produce(rk, rkt, RD_KAFKA_PARTITION_UA, e.payload, e.len, e.key,
+					e.keylen, 0, NULL);
+		*n += !perr;
+	}
+	rd_kafka_topic_destroy(rkt);
+	if (perr) {
+		snprintf(err, errlen, "cannot produce to '%s': %s", topic, rd_kafka_err2str(perr));
+		return -1;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "the transaction log is malformed at byte %zu", pos);
+		return -1;
+	}
+	if (ev_txn_flush(rk, lim, err, errlen) < 0 ||
+	    ev_txn_commit(rk, marker_group, topic, id, lim, err, errlen) < 0)
+		return -1;
+	return 1;
+}
+
+int64_t ev_txn_adopt(const rd_kafka_conf_t *prod, const rd_kafka_conf_t *cons,
+		     const char *marker_group, const char *topic, int64_t id, const ev_buf *log,
+		     int64_t txn_timeout_ms, const ev_txn_limits *lim, char *err, size_t errlen)
+{
+	int r = -1;
+	int64_t n = 0;
+	for (int attempt = 0; attempt < 3 && r < 0; attempt++) {
+		char e[512];
+		rd_kafka_conf_t *conf = rd_kafka_conf_dup(prod);
+		/* No delivery report is waited for: the commit fails if a record did. */
+		rd_kafka_conf_set_dr_msg_cb(conf, NULL);
+		rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+		if (!rk) {
+			snprintf(err, errlen, "cannot create a Kafka producer: %s", e);
+			rd_kafka_conf_destroy(conf);
+			return -1;
+		}
+		r = adopt_once(rk, cons, marker_group, topic, id, log, txn_timeout_ms, lim, &n, err,
+			       errlen);
+		rd_kafka_destroy(rk);
+		if (ev_tool_stop_requested())
+			break;
+	}
+	return r < 0 ? -1 : r ? n : 0;
+}

@@ -62,6 +62,19 @@ int ev_txn_abort(rd_kafka_t *rk, const ev_txn_limits *lim, char *err, size_t err
 int ev_txn_committed_id(rd_kafka_conf_t *conf, const char *marker_group, const char *topic,
 			int timeout_ms, int64_t *id, char *err, size_t errlen);
 
+/* Finish, on behalf of a producer gone for good (a copy of the job that died, ADR 0021 section
+ * 10), the transaction of checkpoint id: a producer of prod's transactional.id fences every
+ * earlier one and aborts what it left open; then, when log is not NULL and the marker
+ * (marker_group, read by a consumer of cons) is older than id, the log's records are written
+ * to topic in a new transaction that carries the marker id, and committed. Another producer
+ * doing the same at once fences this one: its commit then fails, and the marker, read again,
+ * tells whether the other committed (up to 3 attempts). prod and cons are not taken. Returns
+ * the records committed (0: the marker says id already, or log is NULL), or -1 with a
+ * message in err. */
+int64_t ev_txn_adopt(const rd_kafka_conf_t *prod, const rd_kafka_conf_t *cons,
+		     const char *marker_group, const char *topic, int64_t id, const ev_buf *log,
+		     int64_t txn_timeout_ms, const ev_txn_limits *lim, char *err, size_t errlen);
+
 /* The log of a transaction's records: "<key length> <key><payload>\n" for each, a payload
  * being one line (no '\n'). */
 typedef struct ev_txn_entry {

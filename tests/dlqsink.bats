@@ -242,7 +242,7 @@ manifests_at_least() {
 		--checkpoint-store "file://$PWD/store" < in
 	[[ "$stderr" == *"5 dead letter(s) after the last checkpoint are not committed to '$topic'"* ]]
 	# the part of each checkpoint logs its transaction's records
-	[ "$(jq -c .transaction "store/j-$topic/chk-0000000001/dlqsink.json")" = "{\"id\":\"evpipe.j-$topic.dlqsink.$topic\",\"records\":3}" ]
+	[ "$(jq -c .transaction "store/j-$topic/chk-0000000001/dlqsink.json")" = "{\"id\":\"evpipe.j-$topic.dlqsink.$topic\",\"records\":3,\"partitions\":[]}" ]
 	[ "$(wc -l < "store/j-$topic/chk-0000000002/dlqsink/transaction.log")" -eq 4 ]
 	records_as "$topic" read_committed > committed
 	[ "$(cat committed)" = "$(envelopes 1 3)" ]
@@ -326,6 +326,45 @@ manifests_at_least() {
 		--checkpoint-store "file://$PWD/tampered/store" --restore latest --restore-mismatch allow \
 		-X "transactional.id=evpipe.j-$src.dlqsink.$topic.t" < /dev/null
 	[[ "$stderr" == *"is altered"* ]]
+}
+
+# Copies of a job (ADR 0025): copy a dies between the manifest of its checkpoint and the commit
+# of its transaction (here its committed lines are taken out of the stream, and it is killed
+# with SIGKILL: its transaction stays open), and never comes back. Copy b, which takes its
+# partitions over where the group's offsets resume them, fences a's producer (no transaction
+# stays open to block read_committed consumers for the transaction timeout) and commits the
+# dead letters of a's last complete checkpoint for it, once: b itself reads none of them again.
+@test "exactly once, copies: the copy that takes over a dead copy's partitions commits its complete checkpoint's dead letters, once" {
+	need_services
+	src=$(new_topic src)
+	topic=$src.dlq
+	store="file://$PWD/store"
+	envelopes 1 50 | kin -P -q -b "$KAFKA_BROKERS" -t "$src"
+	{
+		kin -C -q -b "$KAFKA_BROKERS" -t "$src" -G "g-$src" --job "j-$src" --copy a --stage kin \
+			--checkpoint-store "$store" --checkpoint-interval 200ms --checkpoint-expect dlqsink \
+			-X session.timeout.ms=6000 2> kin.a.err |
+			grep --line-buffered -v '"committed"' |
+			dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" --copy a --checkpoint-store "$store" \
+				2> dlqsink.a.err 3>&-
+	} &
+	wait_for 30 manifests_at_least 2 "store/j-$src/copies/a"
+	pkill -KILL -f -- "j-$src --copy a( |$)" || true
+	wait || true
+	[ "$(records_as "$topic" read_committed | wc -l)" -eq 0 ]
+	[ "$(records_as "$topic" read_uncommitted | wc -l)" -ge 50 ]
+	run -1 none_open "evpipe.j-$src/copies/a."
+	# b: the group resumes the partition at a's last checkpoint, its end
+	timeout 60 kin -C -q -b "$KAFKA_BROKERS" -t "$src" -G "g-$src" --job "j-$src" --copy b \
+		--stage kin --checkpoint-store "$store" --checkpoint-interval 200ms \
+		--checkpoint-expect dlqsink -e 2> kin.b.err |
+		dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" --copy b --checkpoint-store "$store" \
+			2> dlqsink.b.err
+	cat kin.b.err dlqsink.b.err >&2
+	records_as "$topic" read_committed > committed
+	[ "$(sort committed)" = "$(envelopes 1 50 | sort)" ]
+	grep -q "copy 'a' of the job is gone with partitions assigned here, and its checkpoint [0-9]* is complete but its transaction did not commit: its 50 dead letter(s) were written again and committed" dlqsink.b.err
+	none_open "evpipe.j-$src/copies/a."
 }
 
 # kafka-configs.sh --entity-type topics --entity-name $1 with the rest of the arguments, by the

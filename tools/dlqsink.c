@@ -82,8 +82,9 @@ struct dlqsink {
 	json_t *restored_part;
 	int64_t barrier_id; /* the barrier being acted on, and when it came */
 	uint64_t barrier_t0;
-	uint64_t committed; /* envelopes committed */
-	ev_counter *m_txn_committed, *m_txn_aborted;
+	json_t *barrier_parts; /* its partitions and offsets ([{topic, partition, offset}]) */
+	uint64_t committed;    /* envelopes committed */
+	ev_counter *m_txn_committed, *m_txn_aborted, *m_adopted, *m_adopted_records;
 	ev_histogram *m_txn_commit;
 	ev_gauge *m_txn_records;
 };
@@ -543,9 +544,6 @@ static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
 						      "transaction.log", "key", ev_buf_cstr(&key),
 						      "size", (json_int_t)d->log.len, "sha256",
 						      sha));
-		json_object_set_new(part, "transaction",
-				    json_pack("{s:s, s:I}", "id", ev_buf_cstr(&d->txid), "records",
-					      (json_int_t)d->nlog));
 		json_object_set_new(part, "bytes", json_integer((json_int_t)d->log.len));
 		json_object_set_new(part, "uploaded_bytes", json_integer((json_int_t)d->log.len));
 		ev_buf_free(&key);
@@ -557,6 +555,12 @@ static int txn_prepare(struct dlqsink *d, int64_t id, uint64_t t0)
 		}
 		d->prepared = id;
 	}
+	/* Which producer, and the partitions this copy read up to where (the barrier's): a copy
+	 * that takes one of them over after this one died finishes the transaction (adopt). */
+	json_t *owned = d->barrier_parts ? json_incref(d->barrier_parts) : json_array();
+	json_object_set_new(part, "transaction",
+			    json_pack("{s:s, s:I, s:o}", "id", ev_buf_cstr(&d->txid), "records",
+				      (json_int_t)d->nlog, "partitions", owned));
 	json_object_set_new(part, "duration_ms",
 			    json_integer((json_int_t)((ev_mono_ns() - t0) / 1000000)));
 	if (ev_ckpt_put_part(&d->ck, id, part, err, sizeof(err)) < 0)
@@ -675,12 +679,33 @@ static int txn_finish(struct dlqsink *d)
 	return 0;
 }
 
+/* The transaction log that file entry f of checkpoint id's part names, into log, checked
+ * against its SHA-256. Returns 0, or -1 (said). */
+static int read_log(struct dlqsink *d, const json_t *f, int64_t id, ev_buf *log)
+{
+	char err[1024], sha[65];
+	const char *key = json_string_value(json_object_get(f, "key"));
+	const char *want = json_string_value(json_object_get(f, "sha256"));
+	if (!key || !want || ev_store_get(d->ck.store, key, log, err, sizeof(err)) < 0) {
+		ev_error("checkpoint %" PRId64 ": cannot read the transaction log '%s': %s", id,
+			 key ? key : "?", key ? err : "no key");
+		return -1;
+	}
+	ev_sha256_hex(log->data, log->len, sha);
+	if (strcmp(sha, want) != 0 || ev_txn_log_count(log) < 0) {
+		ev_error("checkpoint %" PRId64 ": the transaction log '%s' is altered (sha256 %s, "
+			 "not %s)",
+			 id, key, sha, want);
+		return -1;
+	}
+	return 0;
+}
+
 /* At start: the previous run's transactions were fenced and aborted (ev_txn_init). When the
  * restored checkpoint logged a transaction that did not commit (the marker is older), it is
  * written again and committed now: the checkpoint says it happened. */
 static int txn_resolve(struct dlqsink *d)
 {
-	char err[1024];
 	int64_t marker;
 	json_t *f = json_array_get(json_object_get(d->restored_part, "files"), 0);
 	if (txn_marker(d, &marker) < 0)
@@ -692,21 +717,8 @@ static int txn_resolve(struct dlqsink *d)
 			d->topic, marker, d->restored);
 	if (!f || marker >= d->restored)
 		return 0;
-	const char *key = json_string_value(json_object_get(f, "key"));
-	const char *want = json_string_value(json_object_get(f, "sha256"));
-	char sha[65];
 	ev_buf log = EV_BUF_INIT;
-	if (!key || !want || ev_store_get(d->ck.store, key, &log, err, sizeof(err)) < 0) {
-		ev_error("checkpoint %" PRId64 ": cannot read the transaction log '%s': %s",
-			 d->restored, key ? key : "?", key ? err : "no key");
-		ev_buf_free(&log);
-		return -1;
-	}
-	ev_sha256_hex(log.data, log.len, sha);
-	if (strcmp(sha, want) != 0 || ev_txn_log_count(&log) < 0) {
-		ev_error("checkpoint %" PRId64 ": the transaction log '%s' is altered (sha256 %s, "
-			 "not %s)",
-			 d->restored, key, sha, want);
+	if (read_log(d, f, d->restored, &log) < 0) {
 		ev_buf_free(&log);
 		return -1;
 	}
@@ -718,6 +730,177 @@ static int txn_resolve(struct dlqsink *d)
 		"restart: its dead letters were written to '%s' again and committed",
 		d->restored, d->topic);
 	return 0;
+}
+
+/* The partitions of an assign or barrier line, [{topic, partition, offset}] (offset -1 when
+ * not known), or NULL (said). */
+static json_t *line_partitions(const char *line, size_t len)
+{
+	ev_control_part *parts;
+	size_t n;
+	char err[256];
+	if (ev_control_partitions(line, len, &parts, &n, err, sizeof(err)) < 0) {
+		ev_error("%s", err);
+		return NULL;
+	}
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_pack("{s:s, s:i, s:I}", "topic", parts[i].topic,
+						       "partition", (int)parts[i].partition,
+						       "offset", (json_int_t)parts[i].offset)) <
+		    0) {
+			json_decref(a);
+			a = NULL;
+		}
+	ev_control_parts_free(parts, n);
+	if (!a)
+		ev_error("out of memory");
+	return a;
+}
+
+/* The entry of list ([{topic, partition, offset}]) for the partition of el, or NULL. */
+static const json_t *partition_in(const json_t *list, const json_t *el)
+{
+	const char *topic = json_string_value(json_object_get(el, "topic"));
+	json_int_t p = json_integer_value(json_object_get(el, "partition"));
+	size_t i;
+	const json_t *x;
+	json_array_foreach(list, i, x)
+	{
+		const char *t = json_string_value(json_object_get(x, "topic"));
+		if (t && topic && strcmp(t, topic) == 0 &&
+		    json_integer_value(json_object_get(x, "partition")) == p)
+			return x;
+	}
+	return NULL;
+}
+
+/* Whether partitions assigned here were read by another copy at its checkpoint (owned: the
+ * partitions of its transaction's part); *resumed 1 when every such one resumes here at or
+ * past the offset of that checkpoint (the group committed it: its records are not read
+ * again), else 0. */
+static int taken_over(const json_t *assigned, const json_t *owned, int *resumed)
+{
+	size_t i;
+	const json_t *a;
+	int any = 0;
+	*resumed = 1;
+	json_array_foreach(assigned, i, a)
+	{
+		const json_t *o = partition_in(owned, a);
+		if (!o)
+			continue;
+		any = 1;
+		json_int_t at = json_integer_value(json_object_get(a, "offset"));
+		if (!json_is_integer(json_object_get(a, "offset")) || at < 0 ||
+		    at < json_integer_value(json_object_get(o, "offset")))
+			*resumed = 0;
+	}
+	return any;
+}
+
+/* Copy name of the job checkpointed partitions that are assigned here now: it is gone
+ * (killed, or its session timed out), since a copy that lets a partition go completes a
+ * checkpoint without it first (ADR 0025, 5.1). Its producer of this stage is fenced, which
+ * aborts the transaction it left open (read_committed consumers would otherwise wait for the
+ * transaction timeout); and when its last complete checkpoint logged a transaction that did
+ * not commit (it died between the manifest and its commit) and the group resumes its
+ * partitions past that checkpoint, the log is written and committed for it, as its own
+ * restart would have (ADR 0021, 10). Returns 0, or -1 (said). */
+static int adopt_copy(struct dlqsink *d, const char *name, const json_t *assigned)
+{
+	char err[1024];
+	ev_buf root = EV_BUF_INIT, txid = EV_BUF_INIT, group = EV_BUF_INIT, log = EV_BUF_INIT;
+	int64_t id = 0, n = 0;
+	int found, legacy, resumed, rc = -1;
+	json_t *m = NULL;
+	ev_ckpt_root(&root, d->ck.job, name);
+	if (ev_ckpt_resolve(d->ck.store, ev_buf_cstr(&root), "latest", &id, err, sizeof(err)) < 0 ||
+	    (id && !(m = ev_ckpt_get_manifest(d->ck.store, ev_buf_cstr(&root), id, &found, &legacy,
+					      err, sizeof(err))))) {
+		ev_error("copy '%s' of the job: cannot read its last checkpoint: %s", name, err);
+		goto out;
+	}
+	const json_t *part = json_object_get(json_object_get(m, "parts"), d->ck.stage);
+	const json_t *tx = json_object_get(part, "transaction");
+	const char *given = json_string_value(json_object_get(tx, "id"));
+	ev_txn_id(&txid, ev_buf_cstr(&root), d->ck.stage, d->topic);
+	rc = 0;
+	/* Only the producer this stage of that copy has by default (never an id a checkpoint
+	 * names for another job, or one set with -X). */
+	if (!given || strcmp(given, ev_buf_cstr(&txid)) != 0 ||
+	    !taken_over(assigned, json_object_get(tx, "partitions"), &resumed))
+		goto out;
+	const json_t *f = json_array_get(json_object_get(part, "files"), 0);
+	if (resumed && f && (rc = read_log(d, f, id, &log)) < 0)
+		goto out;
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(d->prod_conf);
+	if (ev_kafka_conf_set(conf, "transactional.id", given, 0, err, sizeof(err)) == 0) {
+		ev_txn_marker_group(&group, given);
+		n = ev_txn_adopt(conf, d->marker_conf, ev_buf_cstr(&group), d->topic, id,
+				 resumed && f ? &log : NULL, d->txn_timeout_ms, &d->init_lim, err,
+				 sizeof(err));
+	} else {
+		n = -1;
+	}
+	rd_kafka_conf_destroy(conf);
+	if (n < 0) {
+		ev_error("'%s': copy '%s' of the job, gone with partitions assigned here: %s",
+			 d->topic, name, err);
+		rc = -1;
+		goto out;
+	}
+	ev_counter_inc(d->m_adopted);
+	ev_counter_add(d->m_adopted_records, (uint64_t)n);
+	if (n)
+		ev_warn("'%s': copy '%s' of the job is gone with partitions assigned here, and its "
+			"checkpoint %" PRId64
+			" is complete but its transaction did not commit: its "
+			"%" PRId64 " dead letter(s) were written again and committed",
+			d->topic, name, id, n);
+	else
+		ev_info("'%s': copy '%s' of the job is gone with partitions assigned here: its "
+			"producer is fenced and what it left open aborted",
+			d->topic, name);
+out:
+	json_decref(m);
+	ev_buf_free(&root);
+	ev_buf_free(&txid);
+	ev_buf_free(&group);
+	ev_buf_free(&log);
+	return rc;
+}
+
+/* An assign line: finish what copies gone with these partitions left (adopt_copy). Only
+ * for a named copy writing with the default transactional.id. Returns 0, or -1 (said): the
+ * copy stops rather than leave dead letters uncommitted. */
+static int adopt(struct dlqsink *d, const char *line, size_t len)
+{
+	char err[512], **names = NULL;
+	size_t n = 0;
+	int rc = 0;
+	ev_buf mine = EV_BUF_INIT;
+	if (!d->eos || !d->ck.store || !d->ck.copy)
+		return 0;
+	ev_txn_id(&mine, ev_ckpt_where(&d->ck), d->ck.stage, d->topic);
+	int own = strcmp(ev_buf_cstr(&mine), ev_buf_cstr(&d->txid)) == 0;
+	ev_buf_free(&mine);
+	if (!own)
+		return 0;
+	json_t *assigned = line_partitions(line, len);
+	if (!assigned)
+		return -1;
+	if (json_array_size(assigned) &&
+	    ev_ckpt_copies(d->ck.store, d->ck.job, &names, &n, err, sizeof(err)) < 0) {
+		ev_error("cannot list the copies of the job: %s", err);
+		rc = -1;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (strcmp(names[i], d->ck.copy) != 0)
+			rc = adopt_copy(d, names[i], assigned);
+	ev_ckpt_copies_free(names, n);
+	json_decref(assigned);
+	return rc;
 }
 
 /* Make everything written so far durable: delivered to Kafka, or fsync'ed. */
@@ -769,8 +952,19 @@ static int sink(struct dlqsink *d)
 				rc = EV_EXIT_FAILURE;
 				break;
 			}
+			if (l.control.type == EV_CTL_ASSIGN && adopt(d, l.data, l.len) < 0) {
+				rc = EV_EXIT_FAILURE;
+				break;
+			}
 			d->barrier_id = l.control.id;
 			d->barrier_t0 = ev_mono_ns();
+			if (l.control.type == EV_CTL_BARRIER && d->eos) {
+				json_decref(d->barrier_parts);
+				if (!(d->barrier_parts = line_partitions(l.data, l.len))) {
+					rc = EV_EXIT_FAILURE;
+					break;
+				}
+			}
 			if (l.control.type == EV_CTL_BARRIER &&
 			    ev_stage_barrier(d->stage, &l.control, d->barrier_t0,
 					     d->eos ? txn_barrier : make_durable, d) < 0) {
@@ -1011,7 +1205,10 @@ static int parse_args(struct dlqsink *d, int argc, char **argv)
 			"the committed control line of that checkpoint arrives (the coordinator writes it after\n"
 			"the manifest); envelopes after the barrier wait in memory until then. A start fences and\n"
 			"aborts what the last run left open, and writes again the log of the restored checkpoint\n"
-			"when its transaction was not committed. At the end of input the open transaction is\n"
+			"when its transaction was not committed. With --copy, an assign line of partitions\n"
+			"another copy's last checkpoint still lists (that copy is gone) fences that copy's\n"
+			"producer and, when the partitions resume past that checkpoint, writes its log if it\n"
+			"was not committed. At the end of input the open transaction is\n"
 			"committed after an end control line (a finished stream), aborted otherwise (a restart\n"
 			"from the last checkpoint writes those envelopes again). A transaction that fails (an\n"
 			"envelope refused, a delivery failed, an abort or commit that fails) is not left to\n"
@@ -1266,6 +1463,15 @@ static void setup_metrics(struct dlqsink *d)
 	d->m_txn_aborted = ev_metrics_counter(m, "evpipe_kafka_transactions_total",
 					      "Kafka transactions of the output, by outcome",
 					      "outcome=\"aborted\"");
+	d->m_adopted = ev_metrics_counter(
+		m, "evpipe_kafka_transactions_adopted_total",
+		"Producers of copies of the job gone with partitions assigned here, fenced (their "
+		"open transaction aborted) and their last checkpoint's transaction finished",
+		NULL);
+	d->m_adopted_records = ev_metrics_counter(
+		m, "evpipe_kafka_transactions_adopted_records_total",
+		"Dead letters of a gone copy's complete checkpoint written and committed for it",
+		NULL);
 	static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 	d->m_txn_commit = ev_metrics_histogram(
 		m, "evpipe_kafka_transaction_commit_seconds",
@@ -1393,6 +1599,7 @@ int main(int argc, char **argv)
 	drop_oversize(&d);
 	free(d.oversize);
 	json_decref(d.restored_part);
+	json_decref(d.barrier_parts);
 	if (d.marker_conf)
 		rd_kafka_conf_destroy(d.marker_conf);
 	return ev_stage_exit(d.stage, rc);

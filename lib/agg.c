@@ -239,8 +239,9 @@ static int canonical(ev_buf *out, const json_t *v)
 		for (i = 0; i < n; i++) {
 			if (i)
 				rc |= ev_buf_putc(out, ',');
-			rc |= ev_buf_json_string(out, keys[i], strlen(keys[i])) |
-			      ev_buf_putc(out, ':') | canonical(out, json_object_get(v, keys[i]));
+			rc |= ev_buf_json_string(out, keys[i], strlen(keys[i]));
+			rc |= ev_buf_putc(out, ':');
+			rc |= canonical(out, json_object_get(v, keys[i]));
 		}
 		free(keys);
 		return rc | ev_buf_putc(out, '}');
@@ -527,14 +528,16 @@ int ev_agg_encode(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs,
 		switch (specs[i].fn) {
 		case EV_AGG_SUM:
 		case EV_AGG_AVG:
-			rc |= ev_buf_putc(out, (char)o->all_int) | put_u64(out, (uint64_t)o->isum) |
-			      put_f64(out, o->dsum);
+			rc |= ev_buf_putc(out, (char)o->all_int);
+			rc |= put_u64(out, (uint64_t)o->isum);
+			rc |= put_f64(out, o->dsum);
 			break;
 		case EV_AGG_MIN:
 		case EV_AGG_MAX:
-			rc |= ev_buf_putc(out, (char)o->all_int) |
-			      put_u64(out, (uint64_t)o->ibest) | put_f64(out, o->dbest) |
-			      put_u64(out, o->seq);
+			rc |= ev_buf_putc(out, (char)o->all_int);
+			rc |= put_u64(out, (uint64_t)o->ibest);
+			rc |= put_f64(out, o->dbest);
+			rc |= put_u64(out, o->seq);
 			break;
 		case EV_AGG_UNIQ: {
 			size_t pos = 0, len;
@@ -546,8 +549,9 @@ int ev_agg_encode(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs,
 		}
 		case EV_AGG_FIRST:
 		case EV_AGG_LAST:
-			rc |= put_u64(out, (uint64_t)o->ts) | put_u64(out, o->seq) |
-			      put_bytes(out, o->text ? o->text : "", o->text ? strlen(o->text) : 0);
+			rc |= put_u64(out, (uint64_t)o->ts);
+			rc |= put_u64(out, o->seq);
+			rc |= put_bytes(out, o->text ? o->text : "", o->text ? strlen(o->text) : 0);
 			break;
 		case EV_AGG_COUNT: break;
 		}

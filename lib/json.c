@@ -87,8 +87,9 @@ int ev_json_value(ev_buf *out, const json_t *v)
 			if (!first)
 				rc |= ev_buf_putc(out, ',');
 			first = 0;
-			rc |= ev_buf_json_string(out, k, strlen(k)) | ev_buf_putc(out, ':') |
-			      ev_json_value(out, x);
+			rc |= ev_buf_json_string(out, k, strlen(k));
+			rc |= ev_buf_putc(out, ':');
+			rc |= ev_json_value(out, x);
 		}
 		return rc | ev_buf_putc(out, '}');
 	}

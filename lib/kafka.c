@@ -48,14 +48,16 @@ int ev_kafka_conf_dump(rd_kafka_conf_t *conf, ev_buf *out)
 {
 	size_t cnt;
 	const char **arr = rd_kafka_conf_dump(conf, &cnt);
-	int rc = ev_buf_puts(out, "# Global config\n") | dump_pairs(out, arr, cnt) |
-		 ev_buf_puts(out, "\n# Topic config\n");
+	int rc = ev_buf_puts(out, "# Global config\n");
+	rc |= dump_pairs(out, arr, cnt);
+	rc |= ev_buf_puts(out, "\n# Topic config\n");
 	rd_kafka_conf_dump_free(arr, cnt);
 	rd_kafka_topic_conf_t *fresh = NULL, *tc = rd_kafka_conf_get_default_topic_conf(conf);
 	if (!tc)
 		tc = fresh = rd_kafka_topic_conf_new();
 	arr = rd_kafka_topic_conf_dump(tc, &cnt);
-	rc |= dump_pairs(out, arr, cnt) | ev_buf_puts(out, "\n");
+	rc |= dump_pairs(out, arr, cnt);
+	rc |= ev_buf_puts(out, "\n");
 	rd_kafka_conf_dump_free(arr, cnt);
 	if (fresh)
 		rd_kafka_topic_conf_destroy(fresh);

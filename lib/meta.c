@@ -71,21 +71,29 @@ int ev_meta_insert_cached(ev_buf *out, ev_meta_head *head, const char *name, con
 	else
 		rc |= ev_buf_append(out, head->text.data, head->text.len);
 	/* Written for every message a consumer reads: no printf. */
-	rc |= ev_buf_puts(out, ",\"partition\":") | ev_buf_put_i64(out, m->partition);
-	rc |= ev_buf_puts(out, ",\"offset\":") | ev_buf_put_i64(out, m->offset);
-	rc |= ev_buf_puts(out, ",\"ts\":") | ev_buf_put_i64(out, m->ts);
-	if (m->has_schema_id)
-		rc |= ev_buf_puts(out, ",\"schema_id\":") | ev_buf_put_i64(out, m->schema_id);
+	/* One append per statement: the operands of '|' are evaluated in no set order. */
+	rc |= ev_buf_puts(out, ",\"partition\":");
+	rc |= ev_buf_put_i64(out, m->partition);
+	rc |= ev_buf_puts(out, ",\"offset\":");
+	rc |= ev_buf_put_i64(out, m->offset);
+	rc |= ev_buf_puts(out, ",\"ts\":");
+	rc |= ev_buf_put_i64(out, m->ts);
+	if (m->has_schema_id) {
+		rc |= ev_buf_puts(out, ",\"schema_id\":");
+		rc |= ev_buf_put_i64(out, m->schema_id);
+	}
 	if (!object)
 		rc |= ev_buf_puts(out, ",\"wrapped\":true");
-	if (m->rejected)
-		rc |= ev_buf_puts(out, ",\"rejected\":") |
-		      ev_buf_json_string(out, m->rejected, strlen(m->rejected));
+	if (m->rejected) {
+		rc |= ev_buf_puts(out, ",\"rejected\":");
+		rc |= ev_buf_json_string(out, m->rejected, strlen(m->rejected));
+	}
 	rc |= ev_buf_putc(out, '}');
 	if (!object) {
 		rc |= ev_buf_putc(out, ',');
 		rc |= ev_json_bytes_field(out, "payload", p, len);
-		return rc | ev_buf_putc(out, '}');
+		rc |= ev_buf_putc(out, '}');
+		return rc;
 	}
 	/* Everything after the payload's '{', preceded by a comma unless the object is empty. */
 	size_t next = first + 1;

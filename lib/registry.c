@@ -581,8 +581,12 @@ static int subject_path(ev_registry *r, ev_buf *b, const char *what, const char 
 			const char *tail)
 {
 	ev_buf_reset(b);
-	return ev_buf_puts(b, what) | ev_buf_puts(b, "/subjects/") | put_escaped(r, b, subject) |
-	       ev_buf_puts(b, tail);
+	/* One append per statement: the operands of '|' are evaluated in no set order. */
+	int rc = ev_buf_puts(b, what);
+	rc |= ev_buf_puts(b, "/subjects/");
+	rc |= put_escaped(r, b, subject);
+	rc |= ev_buf_puts(b, tail);
+	return rc;
 }
 
 int ev_registry_check_compat(ev_registry *r, const char *subject, const char *schema_text,

@@ -287,20 +287,36 @@ manifests_at_least() {
 	[ "$(sort committed)" = "$(envelopes 1 4 | sort)" ]
 }
 
-# The coordinator dies between the manifest and the committed line: here the committed lines
-# are taken out of the stream, and the job killed once checkpoints are complete. The restart
-# finds the restored checkpoint's transaction aborted (the marker is older): it writes the
-# checkpoint's log again and commits it, once (a second restart adds nothing).
-@test "exactly once: a complete checkpoint whose committed line never came is committed by the restart, once" {
+# 50 envelopes in topic $src, and $topic its dead-letter topic, for uncommitted_copy.
+uncommitted_job() {
 	need_services
 	src=$(new_topic src)
 	topic=$src.dlq
 	store="file://$PWD/store"
 	envelopes 1 50 | kin -P -q -b "$KAFKA_BROKERS" -t "$src"
-	kin -C -q -b "$KAFKA_BROKERS" -t "$src" -G "g-$src" --job "j-$src" --stage kin \
-		--checkpoint-store "$store" --checkpoint-interval 200ms --checkpoint-expect dlqsink 2> kin.err |
+}
+
+# kin -C of $src in group g-$src, job j-$src (copy $1 when given), checkpoints every 200 ms,
+# into dlqsink of $topic, with the committed lines taken out of the stream between them: the
+# coordinator dies between each manifest and its committed line. kin's options after $1.
+uncommitted_copy() {
+	local copy=(${1:+--copy "$1"}) name=${1:-job}
+	shift || true
+	kin -C -q -b "$KAFKA_BROKERS" -t "$src" -G "g-$src" --job "j-$src" "${copy[@]}" --stage kin \
+		--checkpoint-store "$store" --checkpoint-interval 200ms --checkpoint-expect dlqsink \
+		"$@" 2> "kin.$name.err" |
 		grep --line-buffered -v '"committed"' |
-		dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" --checkpoint-store "$store" 2> err 3>&- &
+		dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" "${copy[@]}" \
+			--checkpoint-store "$store" 2> "dlqsink.$name.err" 3>&-
+}
+
+# The coordinator dies between the manifest and the committed line: here the committed lines
+# are taken out of the stream, and the job killed once checkpoints are complete. The restart
+# finds the restored checkpoint's transaction aborted (the marker is older): it writes the
+# checkpoint's log again and commits it, once (a second restart adds nothing).
+@test "exactly once: a complete checkpoint whose committed line never came is committed by the restart, once" {
+	uncommitted_job
+	uncommitted_copy &
 	wait_for 30 manifests_at_least 2 "store/j-$src"
 	pkill -KILL -f -- "-t $src( |$)" || true
 	wait || true
@@ -335,19 +351,8 @@ manifests_at_least() {
 # stays open to block read_committed consumers for the transaction timeout) and commits the
 # dead letters of a's last complete checkpoint for it, once: b itself reads none of them again.
 @test "exactly once, copies: the copy that takes over a dead copy's partitions commits its complete checkpoint's dead letters, once" {
-	need_services
-	src=$(new_topic src)
-	topic=$src.dlq
-	store="file://$PWD/store"
-	envelopes 1 50 | kin -P -q -b "$KAFKA_BROKERS" -t "$src"
-	{
-		kin -C -q -b "$KAFKA_BROKERS" -t "$src" -G "g-$src" --job "j-$src" --copy a --stage kin \
-			--checkpoint-store "$store" --checkpoint-interval 200ms --checkpoint-expect dlqsink \
-			-X session.timeout.ms=6000 2> kin.a.err |
-			grep --line-buffered -v '"committed"' |
-			dlqsink -b "$KAFKA_BROKERS" -t "$topic" --job "j-$src" --copy a --checkpoint-store "$store" \
-				2> dlqsink.a.err 3>&-
-	} &
+	uncommitted_job
+	uncommitted_copy a -X session.timeout.ms=6000 &
 	wait_for 30 manifests_at_least 2 "store/j-$src/copies/a"
 	pkill -KILL -f -- "j-$src --copy a( |$)" || true
 	wait || true

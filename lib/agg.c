@@ -514,12 +514,15 @@ static int put_bytes(ev_buf *out, const void *p, size_t len)
 {
 	unsigned char b[4] = {(unsigned char)len, (unsigned char)(len >> 8),
 			      (unsigned char)(len >> 16), (unsigned char)(len >> 24)};
-	return ev_buf_append(out, b, 4) | ev_buf_append(out, p, len);
+	int rc = ev_buf_append(out, b, 4);
+	rc |= ev_buf_append(out, p, len);
+	return rc;
 }
 
 int ev_agg_encode(ev_buf *out, const ev_agg_state *st, const ev_agg_spec *specs, size_t n)
 {
-	int rc = ev_buf_putc(out, AGG_FORMAT) | put_u64(out, st->count);
+	int rc = ev_buf_putc(out, AGG_FORMAT);
+	rc |= put_u64(out, st->count);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct one *o = &st->a[i];
 		if (specs[i].fn == EV_AGG_COUNT)

@@ -146,10 +146,12 @@ json_t *ev_ckpt_part_new(const ev_ckpt_part *p)
 {
 	json_t *o = json_object();
 	int rc = o ? 0 : -1;
-	if (rc == 0 && p->files)
-		rc = json_object_set(o, "files", (json_t *)p->files) |
-		     json_object_set_new(o, "bytes", json_integer(p->bytes)) |
-		     json_object_set_new(o, "uploaded_bytes", json_integer(p->uploaded_bytes));
+	if (rc == 0 && p->files) {
+		/* In this order: the document is written with its keys in insertion order. */
+		rc = json_object_set(o, "files", (json_t *)p->files);
+		rc |= json_object_set_new(o, "bytes", json_integer(p->bytes));
+		rc |= json_object_set_new(o, "uploaded_bytes", json_integer(p->uploaded_bytes));
+	}
 	if (rc == 0 && p->offsets)
 		rc = json_object_set(o, "offsets", (json_t *)p->offsets);
 	if (rc == 0 && p->injected_at)

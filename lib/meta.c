@@ -154,8 +154,10 @@ int ev_meta_extract(const char *line, size_t len, const char *name, ev_meta_span
 	if (!span->wrapped) {
 		/* Undo the insertion: '{', then what followed the provenance and its comma. */
 		size_t rest = end < len && line[end] == ',' ? end + 1 : end;
-		int rc = ev_buf_append(orig, line, lead) | ev_buf_putc(orig, '{');
-		return (rc | ev_buf_append(orig, line + rest, len - rest)) ? -1 : 1;
+		int rc = ev_buf_append(orig, line, lead);
+		rc |= ev_buf_putc(orig, '{');
+		rc |= ev_buf_append(orig, line + rest, len - rest);
+		return rc ? -1 : 1;
 	}
 	json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 	json_t *pl = json_object_get(root, "payload");

@@ -37,7 +37,9 @@ int ev_registry_frame(ev_buf *out, int32_t id, const void *payload, size_t len)
 	unsigned char f[EV_REGISTRY_FRAME_LEN] = {0, (unsigned char)(u >> 24),
 						  (unsigned char)(u >> 16), (unsigned char)(u >> 8),
 						  (unsigned char)u};
-	return ev_buf_append(out, f, sizeof(f)) | ev_buf_append(out, payload, len);
+	int rc = ev_buf_append(out, f, sizeof(f));
+	rc |= ev_buf_append(out, payload, len);
+	return rc;
 }
 
 int ev_registry_unframe(const void *payload, size_t len, int32_t *id)
@@ -310,7 +312,8 @@ static int request(ev_registry *r, const char *path, const char *body, json_t **
 static int cache_path(const ev_registry *r, ev_buf *b, const char *subject, int version)
 {
 	ev_buf_reset(b);
-	int rc = ev_buf_puts(b, r->cache_dir) | ev_buf_putc(b, '/');
+	int rc = ev_buf_puts(b, r->cache_dir);
+	rc |= ev_buf_putc(b, '/');
 	for (const unsigned char *p = (const unsigned char *)subject; *p; p++) {
 		if (isalnum(*p) || *p == '.' || *p == '_' || *p == '-')
 			rc |= ev_buf_putc(b, (char)*p);
@@ -448,7 +451,8 @@ static int fetch_depth(ev_registry *r, const char *subject, int version, int id,
 	memset(out, 0, sizeof(*out));
 	if (id > 0)
 		rc = ev_buf_printf(&path, "/schemas/ids/%d", id);
-	else if ((rc = ev_buf_puts(&path, "/subjects/") | put_escaped(r, &path, subject)) == 0)
+	else if ((rc = ev_buf_puts(&path, "/subjects/")) == 0 &&
+		 (rc = put_escaped(r, &path, subject)) == 0)
 		rc = version > 0 ? ev_buf_printf(&path, "/versions/%d", version)
 				 : ev_buf_puts(&path, "/versions/latest");
 	if (rc < 0) {
@@ -532,7 +536,7 @@ int ev_registry_latest_version(ev_registry *r, const char *subject, int *version
 	ev_buf path = {0};
 	json_t *answer;
 	int rc = EV_REG_ERROR;
-	if ((ev_buf_puts(&path, "/subjects/") | put_escaped(r, &path, subject)) == 0 &&
+	if (ev_buf_puts(&path, "/subjects/") == 0 && put_escaped(r, &path, subject) == 0 &&
 	    ev_buf_puts(&path, "/versions") == 0)
 		rc = request(r, ev_buf_cstr(&path), NULL, &answer, err, errlen);
 	else
@@ -604,7 +608,7 @@ int ev_registry_check_compat(ev_registry *r, const char *subject, const char *sc
 	if (level && level_len) {
 		snprintf(level, level_len, "BACKWARD");
 		ev_buf_reset(&path);
-		if (ev_buf_puts(&path, "/config/") | put_escaped(r, &path, subject))
+		if (ev_buf_puts(&path, "/config/") < 0 || put_escaped(r, &path, subject) < 0)
 			goto oom;
 		rc = request(r, ev_buf_cstr(&path), NULL, &answer, err, errlen);
 		if (rc == EV_REG_NOT_FOUND)

@@ -590,8 +590,10 @@ static int build_url(ev_s3 *c, const struct req *r)
 	ev_buf *u = &c->url;
 	ev_buf_reset(u);
 	int rc = ev_buf_printf(u, "%s/%s", c->endpoint, c->bucket);
-	if (r->key)
-		rc |= ev_buf_putc(u, '/') | ev_s3_uri_encode(u, r->key, 1);
+	if (r->key) {
+		rc |= ev_buf_putc(u, '/');
+		rc |= ev_s3_uri_encode(u, r->key, 1);
+	}
 	if (r->query)
 		rc |= ev_buf_printf(u, "?%s", r->query);
 	return rc || !ev_buf_cstr(u) ? -1 : 0;
@@ -894,11 +896,13 @@ int ev_s3_list(ev_s3 *c, const char *prefix, int (*fn)(const char *key, uint64_t
 		 * query as it is given. */
 		ev_buf_reset(q);
 		int bad = 0;
-		if (token)
-			bad |= ev_buf_puts(q, "continuation-token=") |
-			       ev_s3_uri_encode(q, token, 0) | ev_buf_putc(q, '&');
-		bad |= ev_buf_printf(q, "list-type=2&max-keys=%d&prefix=", c->page_size) |
-		       ev_s3_uri_encode(q, prefix, 0);
+		if (token) {
+			bad |= ev_buf_puts(q, "continuation-token=");
+			bad |= ev_s3_uri_encode(q, token, 0);
+			bad |= ev_buf_putc(q, '&');
+		}
+		bad |= ev_buf_printf(q, "list-type=2&max-keys=%d&prefix=", c->page_size);
+		bad |= ev_s3_uri_encode(q, prefix, 0);
 		if (bad || !ev_buf_cstr(q)) {
 			snprintf(err, errlen, "out of memory");
 			rc = -1;

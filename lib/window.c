@@ -191,22 +191,27 @@ static int format_row(ev_buf *out, const char *start, const char *end, int64_t s
 {
 	int rc = ev_buf_puts(out, "{\"window_start\":\"");
 	rc |= ev_buf_append(out, start, 19);
-	if (msec)
-		rc |= ev_buf_puts(out, "\",\"window_start_msec\":") |
-		      ev_buf_put_i64(out, ev_time_msec(start_ms)) | ev_buf_putc(out, ',');
-	else
+	if (msec) {
+		rc |= ev_buf_puts(out, "\",\"window_start_msec\":");
+		rc |= ev_buf_put_i64(out, ev_time_msec(start_ms));
+		rc |= ev_buf_putc(out, ',');
+	} else
 		rc |= ev_buf_puts(out, "\",");
 	rc |= ev_buf_puts(out, "\"window_end\":\"");
 	rc |= ev_buf_append(out, end, 19);
 	rc |= ev_buf_putc(out, '"');
-	if (msec)
-		rc |= ev_buf_puts(out, ",\"window_end_msec\":") |
-		      ev_buf_put_i64(out, ev_time_msec(end_ms));
-	if (keylen)
-		rc |= ev_buf_putc(out, ',') | ev_buf_append(out, key, keylen);
+	if (msec) {
+		rc |= ev_buf_puts(out, ",\"window_end_msec\":");
+		rc |= ev_buf_put_i64(out, ev_time_msec(end_ms));
+	}
+	if (keylen) {
+		rc |= ev_buf_putc(out, ',');
+		rc |= ev_buf_append(out, key, keylen);
+	}
 	rc |= ev_agg_format(out, agg, specs, n);
-	rc |= ev_buf_puts(out, ",\"version\":") | ev_buf_put_i64(out, version) |
-	      ev_buf_putc(out, '}');
+	rc |= ev_buf_puts(out, ",\"version\":");
+	rc |= ev_buf_put_i64(out, version);
+	rc |= ev_buf_putc(out, '}');
 	return rc ? -1 : 0;
 }
 
@@ -1223,7 +1228,8 @@ static int state_meta(ev_window *e)
 		ev_state_put_i64(h, (int64_t)sc->part);
 		ev_state_put_i64(h + 8, sc->partition);
 		ev_buf_reset(&v);
-		rc |= ev_buf_append(&v, h, sizeof(h)) | ev_buf_puts(&v, sc->topic);
+		rc |= ev_buf_append(&v, h, sizeof(h));
+		rc |= ev_buf_puts(&v, sc->topic);
 		ev_state_put(e->o.st, k, sizeof(k), v.data, v.len);
 	}
 	ev_buf_free(&v);
@@ -1469,14 +1475,21 @@ static int put_i64(ev_buf *b, int64_t v)
 
 static int put_text(ev_buf *b, const void *p, size_t len)
 {
-	return len > UINT32_MAX ? -1 : put_u32(b, (uint32_t)len) | ev_buf_append(b, p, len);
+	if (len > UINT32_MAX)
+		return -1;
+	int rc = put_u32(b, (uint32_t)len);
+	rc |= ev_buf_append(b, p, len);
+	return rc;
 }
 
 /* Append w (fired or not) to a partition's bytes. */
 static int part_window(ev_window *e, ev_buf *out, const struct window *w, int fired)
 {
-	int rc = put_text(out, w->key, w->keylen) | put_i64(out, w->start) | put_i64(out, w->end) |
-		 put_i64(out, (int64_t)w->version) | ev_buf_putc(out, fired ? 1 : 0);
+	int rc = put_text(out, w->key, w->keylen);
+	rc |= put_i64(out, w->start);
+	rc |= put_i64(out, w->end);
+	rc |= put_i64(out, (int64_t)w->version);
+	rc |= ev_buf_putc(out, fired ? 1 : 0);
 	ev_buf_reset(&e->sval);
 	rc |= ev_agg_encode(&e->sval, w->agg, e->o.aggs, e->o.naggs);
 	rc |= put_text(out, e->sval.data, e->sval.len);
@@ -1528,11 +1541,17 @@ static int partition_save(ev_window *e, uint64_t part, ev_buf *out, size_t *wind
 	int64_t max_ts = 0;
 	int has_wm = ev_wm_partition_get(e->o.wm, part, &max_ts);
 	uint64_t n = 0;
-	int rc = ev_window_fingerprint(&fp, &e->o) | ev_buf_append(out, PART_MAGIC, 4) |
-		 ev_buf_putc(out, PART_FORMAT) | put_text(out, fp.data, fp.len) |
-		 put_i64(out, (int64_t)part) | put_i64(out, sc ? sc->partition : -1);
+	/* The fingerprint first: put_text reads fp. */
+	int rc = ev_window_fingerprint(&fp, &e->o);
+	rc |= ev_buf_append(out, PART_MAGIC, 4);
+	rc |= ev_buf_putc(out, PART_FORMAT);
+	rc |= put_text(out, fp.data, fp.len);
+	rc |= put_i64(out, (int64_t)part);
+	rc |= put_i64(out, sc ? sc->partition : -1);
 	rc |= sc ? put_text(out, sc->topic, strlen(sc->topic)) : put_u32(out, 0);
-	rc |= ev_buf_putc(out, has_wm) | put_i64(out, max_ts) | put_i64(out, (int64_t)e->seq);
+	rc |= ev_buf_putc(out, has_wm);
+	rc |= put_i64(out, max_ts);
+	rc |= put_i64(out, (int64_t)e->seq);
 	size_t count_at = out->len;
 	rc |= put_i64(out, 0);
 	ev_buf_free(&fp);

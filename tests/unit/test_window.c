@@ -25,14 +25,18 @@ struct h {
 static int on_row(void *arg, const char *row, size_t len)
 {
 	struct h *h = arg;
-	return ev_buf_append(&h->rows, row, len) | ev_buf_putc(&h->rows, '\n');
+	int rc = ev_buf_append(&h->rows, row, len);
+	rc |= ev_buf_putc(&h->rows, '\n');
+	return rc;
 }
 
 static int on_dead(void *arg, const char *reason, const char *message)
 {
 	struct h *h = arg;
 	(void)message;
-	return ev_buf_puts(&h->dead, reason) | ev_buf_putc(&h->dead, '\n');
+	int rc = ev_buf_puts(&h->dead, reason);
+	rc |= ev_buf_putc(&h->dead, '\n');
+	return rc;
 }
 
 static void on_spill(void *arg, size_t bytes, size_t windows)
@@ -557,7 +561,9 @@ struct scan {
 static int scan_row(void *arg, const ev_window_row *r)
 {
 	struct scan *sc = arg;
-	return ev_window_format_row(&sc->rows, r, sc->s, sc->n) | ev_buf_putc(&sc->rows, '\n');
+	int rc = ev_window_format_row(&sc->rows, r, sc->s, sc->n);
+	rc |= ev_buf_putc(&sc->rows, '\n');
+	return rc;
 }
 
 /* What ckpt dump reads: the stored rows and watermark, without running windows. */

@@ -83,6 +83,7 @@ struct dlqsink {
 	int64_t barrier_id; /* the barrier being acted on, and when it came */
 	uint64_t barrier_t0;
 	json_t *barrier_parts; /* its partitions and offsets ([{topic, partition, offset}]) */
+	json_t *adopting;      /* partitions assigned whose gone copies are not done (adopt) */
 	uint64_t committed;    /* envelopes committed */
 	ev_counter *m_txn_committed, *m_txn_aborted, *m_adopted, *m_adopted_records;
 	ev_histogram *m_txn_commit;
@@ -806,7 +807,7 @@ static int taken_over(const json_t *assigned, const json_t *owned, int *resumed)
  * transaction timeout); and when its last complete checkpoint logged a transaction that did
  * not commit (it died between the manifest and its commit) and the group resumes its
  * partitions past that checkpoint, the log is written and committed for it, as its own
- * restart would have (ADR 0021, 10). Returns 0, or -1 (said). */
+ * restart would have (ADR 0021, 10). Returns 0, or -1 (said: tried again later). */
 static int adopt_copy(struct dlqsink *d, const char *name, const json_t *assigned)
 {
 	char err[1024];
@@ -815,10 +816,15 @@ static int adopt_copy(struct dlqsink *d, const char *name, const json_t *assigne
 	int found, legacy, resumed, rc = -1;
 	json_t *m = NULL;
 	ev_ckpt_root(&root, d->ck.job, name);
+	found = 1;
 	if (ev_ckpt_resolve(d->ck.store, ev_buf_cstr(&root), "latest", &id, err, sizeof(err)) < 0 ||
-	    (id && !(m = ev_ckpt_get_manifest(d->ck.store, ev_buf_cstr(&root), id, &found, &legacy,
-					      err, sizeof(err))))) {
-		ev_error("copy '%s' of the job: cannot read its last checkpoint: %s", name, err);
+	    (id &&
+	     !(m = ev_ckpt_get_manifest(d->ck.store, ev_buf_cstr(&root), id, &found, &legacy, err,
+					sizeof(err))) &&
+	     found)) {
+		ev_warn("copy '%s' of the job: cannot read its last checkpoint: %s (tried again at "
+			"the next barrier)",
+			name, err);
 		goto out;
 	}
 	const json_t *part = json_object_get(json_object_get(m, "parts"), d->ck.stage);
@@ -845,8 +851,9 @@ static int adopt_copy(struct dlqsink *d, const char *name, const json_t *assigne
 	}
 	rd_kafka_conf_destroy(conf);
 	if (n < 0) {
-		ev_error("'%s': copy '%s' of the job, gone with partitions assigned here: %s",
-			 d->topic, name, err);
+		ev_warn("'%s': copy '%s' of the job, gone with partitions assigned here: %s (tried "
+			"again at the next barrier)",
+			d->topic, name, err);
 		rc = -1;
 		goto out;
 	}
@@ -871,14 +878,35 @@ out:
 	return rc;
 }
 
-/* An assign line: finish what copies gone with these partitions left (adopt_copy). Only
- * for a named copy writing with the default transactional.id. Returns 0, or -1 (said): the
- * copy stops rather than leave dead letters uncommitted. */
-static int adopt(struct dlqsink *d, const char *line, size_t len)
+/* Finish what copies gone with the partitions assigned here left (adopt_copy), for the
+ * partitions of the assign lines not done yet (d->adopting). What cannot be done now (the
+ * store or the brokers failing) is said and tried again at the next barrier: the gone copy's
+ * log stays in the store, and an outage does not stop the job. Only for a named copy writing
+ * with the default transactional.id. */
+static void adopt_pending(struct dlqsink *d)
 {
 	char err[512], **names = NULL;
 	size_t n = 0;
 	int rc = 0;
+	if (!json_array_size(d->adopting))
+		return;
+	if (ev_ckpt_copies(d->ck.store, d->ck.job, &names, &n, err, sizeof(err)) < 0) {
+		ev_warn("cannot list the copies of the job: %s (tried again at the next barrier)",
+			err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], d->ck.copy) != 0 && adopt_copy(d, names[i], d->adopting) < 0)
+			rc = -1;
+	ev_ckpt_copies_free(names, n);
+	if (rc == 0)
+		json_array_clear(d->adopting);
+}
+
+/* An assign line: its partitions join those to adopt for (adopt_pending). Returns 0, or -1
+ * (said). */
+static int adopt(struct dlqsink *d, const char *line, size_t len)
+{
 	ev_buf mine = EV_BUF_INIT;
 	if (!d->eos || !d->ck.store || !d->ck.copy)
 		return 0;
@@ -888,19 +916,15 @@ static int adopt(struct dlqsink *d, const char *line, size_t len)
 	if (!own)
 		return 0;
 	json_t *assigned = line_partitions(line, len);
-	if (!assigned)
+	if (!assigned || (!d->adopting && !(d->adopting = json_array())) ||
+	    json_array_extend(d->adopting, assigned) < 0) {
+		json_decref(assigned);
+		ev_error("out of memory");
 		return -1;
-	if (json_array_size(assigned) &&
-	    ev_ckpt_copies(d->ck.store, d->ck.job, &names, &n, err, sizeof(err)) < 0) {
-		ev_error("cannot list the copies of the job: %s", err);
-		rc = -1;
 	}
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (strcmp(names[i], d->ck.copy) != 0)
-			rc = adopt_copy(d, names[i], assigned);
-	ev_ckpt_copies_free(names, n);
 	json_decref(assigned);
-	return rc;
+	adopt_pending(d);
+	return 0;
 }
 
 /* Make everything written so far durable: delivered to Kafka, or fsync'ed. */
@@ -959,6 +983,7 @@ static int sink(struct dlqsink *d)
 			d->barrier_id = l.control.id;
 			d->barrier_t0 = ev_mono_ns();
 			if (l.control.type == EV_CTL_BARRIER && d->eos) {
+				adopt_pending(d);
 				json_decref(d->barrier_parts);
 				if (!(d->barrier_parts = line_partitions(l.data, l.len))) {
 					rc = EV_EXIT_FAILURE;
@@ -1600,6 +1625,7 @@ int main(int argc, char **argv)
 	free(d.oversize);
 	json_decref(d.restored_part);
 	json_decref(d.barrier_parts);
+	json_decref(d.adopting);
 	if (d.marker_conf)
 		rd_kafka_conf_destroy(d.marker_conf);
 	return ev_stage_exit(d.stage, rc);

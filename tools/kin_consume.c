@@ -460,48 +460,6 @@ int kin_committed_offsets(ev_ckpt_offsets *o, void *arg)
 	return err ? -1 : 0;
 }
 
-/* With checkpoints, a partition assigned with no position here (never read here, nor in the
- * restored checkpoint) resumes at the group's committed offset, which kin looks up to say it
- * in the assign line: there the copy that committed it (the last complete checkpoint of
- * another copy, maybe one killed since) left the partition's state (ADR 0025, 5.2). */
-static void unknown_at_committed(struct kin *k, const rd_kafka_topic_partition_list_t *tps)
-{
-	rd_kafka_topic_partition_list_t *list = NULL;
-	if (!k->coord)
-		return;
-	for (int i = 0; i < tps->cnt; i++) {
-		if (resume_offset(k, tps->elems[i].topic, tps->elems[i].partition) >= 0)
-			continue;
-		if (!list)
-			list = rd_kafka_topic_partition_list_new(tps->cnt);
-		rd_kafka_topic_partition_list_add(list, tps->elems[i].topic,
-						  tps->elems[i].partition);
-	}
-	if (!list)
-		return;
-	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
-	if (err) {
-		/* Started there without it, the partitions' windows would be lost: this copy
-		 * stops, and the partitions go to another one (or to this one restarted). */
-		ev_error("cannot read the group's committed offsets of the partitions assigned: %s",
-			 rd_kafka_err2str(err));
-		k->fatal = 1;
-	}
-	for (int i = 0; !err && i < list->cnt; i++) {
-		rd_kafka_topic_partition_t *tp = &list->elems[i];
-		if (tp->err && tp->err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-			ev_error("%s [%d]: cannot read the group's committed offset: %s", tp->topic,
-				 (int)tp->partition, rd_kafka_err2str(tp->err));
-			k->fatal = 1;
-		}
-		if (tp->err || tp->offset < 0)
-			continue; /* never committed: from the beginning, no state anywhere */
-		if (ev_ckpt_offsets_set(&k->committed, tp->topic, tp->partition, tp->offset) < 0)
-			k->fatal = 1;
-	}
-	rd_kafka_topic_partition_list_destroy(list);
-}
-
 /* Write an assign or revoke line of the n partitions after everything written so far
  * (ADR 0025), when kin feeds a pipeline (checkpoints or --meta-field, as for the end and stop
  * lines): plain output stays payloads only. On failure the consume loop stops (out_failed). */
@@ -526,36 +484,64 @@ static void part_forget(struct kin *k, struct part *p)
 	k->last_part = 0;
 }
 
-/* A partition revoked from this kin that the group committed past where kin's output left it
- * was read by another member meanwhile: it resumes at the committed offset, where that
- * member left it, not where this kin did (which would read its records twice). */
-static void handed_past_committed(struct kin *k, const rd_kafka_topic_partition_list_t *tps)
+/* The group's committed offsets that the partitions assigned now resume at, in one request:
+ * - A partition revoked from this kin that the group committed past where kin's output left
+ *   it was read by another member meanwhile: it resumes at the committed offset, where that
+ *   member left it, not where this kin did (which would read its records twice). When the
+ *   offsets cannot be read, such a partition resumes where this kin left it (warned).
+ * - With checkpoints, a partition assigned with no position here (never read here, nor in the
+ *   restored checkpoint) resumes at the group's committed offset, which kin looks up to say it
+ *   in the assign line: there the copy that committed it (the last complete checkpoint of
+ *   another copy, maybe one killed since) left the partition's state (ADR 0025, 5.2). When the
+ *   offsets cannot be read, this copy stops rather than start without the state: the
+ *   partitions go to another copy (or to this one restarted). */
+static void at_committed(struct kin *k, const rd_kafka_topic_partition_list_t *tps)
 {
-	rd_kafka_topic_partition_list_t *list = NULL;
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(tps->cnt + 1);
+	int unknown = 0;
 	for (int i = 0; i < tps->cnt; i++) {
-		if (!ev_ckpt_offsets_get(&k->handed, tps->elems[i].topic, tps->elems[i].partition))
-			continue;
-		if (!list)
-			list = rd_kafka_topic_partition_list_new(tps->cnt);
-		rd_kafka_topic_partition_list_add(list, tps->elems[i].topic,
-						  tps->elems[i].partition);
+		const char *topic = tps->elems[i].topic;
+		int32_t partition = tps->elems[i].partition;
+		int handed = ev_ckpt_offsets_get(&k->handed, topic, partition) != NULL;
+		if (handed || (k->coord && resume_offset(k, topic, partition) < 0)) {
+			rd_kafka_topic_partition_list_add(list, topic, partition);
+			unknown += !handed;
+		}
 	}
-	if (!list)
-		return;
-	rd_kafka_resp_err_t err = rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms);
-	if (err)
+	rd_kafka_resp_err_t err =
+		list->cnt ? rd_kafka_committed(k->rk, list, (int)k->kafka.timeout_ms) : 0;
+	if (err && unknown) {
+		ev_error("cannot read the group's committed offsets of the partitions assigned: %s",
+			 rd_kafka_err2str(err));
+		k->fatal = 1;
+	} else if (err) {
 		ev_warn("cannot read the group's committed offsets: %s: partitions assigned again "
 			"resume where this consumer left them",
 			rd_kafka_err2str(err));
+	}
 	for (int i = 0; !err && i < list->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &list->elems[i];
 		const ev_ckpt_offset *o = ev_ckpt_offsets_get(&k->handed, tp->topic, tp->partition);
-		if (tp->err || tp->offset < 0 || !o || tp->offset <= o->offset)
+		if (o) {
+			if (tp->err || tp->offset < 0 || tp->offset <= o->offset)
+				continue;
+			ev_info("%s [%d]: committed at offset %" PRId64
+				" by another member since it "
+				"was revoked here at %" PRId64 ": resumes there",
+				tp->topic, (int)tp->partition, tp->offset, o->offset);
+			if (ev_ckpt_offsets_set(&k->handed, tp->topic, tp->partition, tp->offset) <
+			    0)
+				k->fatal = 1;
 			continue;
-		ev_info("%s [%d]: committed at offset %" PRId64 " by another member since it was "
-			"revoked here at %" PRId64 ": resumes there",
-			tp->topic, (int)tp->partition, tp->offset, o->offset);
-		if (ev_ckpt_offsets_set(&k->handed, tp->topic, tp->partition, tp->offset) < 0)
+		}
+		if (tp->err && tp->err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+			ev_error("%s [%d]: cannot read the group's committed offset: %s", tp->topic,
+				 (int)tp->partition, rd_kafka_err2str(tp->err));
+			k->fatal = 1;
+		}
+		if (tp->err || tp->offset < 0)
+			continue; /* never committed: from the beginning, no state anywhere */
+		if (ev_ckpt_offsets_set(&k->committed, tp->topic, tp->partition, tp->offset) < 0)
 			k->fatal = 1;
 	}
 	rd_kafka_topic_partition_list_destroy(list);
@@ -568,8 +554,7 @@ static void assigned(struct kin *k, rd_kafka_topic_partition_list_t *tps, int co
 		ev_info("assigned %d partition(s)", tps->cnt);
 	if (!cooperative)
 		kin_parts_clear(k);
-	handed_past_committed(k, tps);
-	unknown_at_committed(k, tps);
+	at_committed(k, tps);
 	for (int i = 0; i < tps->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &tps->elems[i];
 		struct part *p = kin_part_find(k, tp->topic, tp->partition, 1);

@@ -216,14 +216,8 @@ static struct saved *saved_of(struct evwindow *e, uint64_t partition, int add)
 			return &e->saved[i];
 	if (!add)
 		return NULL;
-	if (e->nsaved == e->capsaved) {
-		size_t cap = e->capsaved ? 2 * e->capsaved : 16;
-		struct saved *s = realloc(e->saved, cap * sizeof(*s));
-		if (!s)
-			return NULL;
-		e->saved = s;
-		e->capsaved = cap;
-	}
+	if (ev_array_room(&e->saved, &e->capsaved, e->nsaved, sizeof(*e->saved), 16) < 0)
+		return NULL;
 	e->saved[e->nsaved] = (struct saved){partition, -1, 0, 0};
 	return &e->saved[e->nsaved++];
 }

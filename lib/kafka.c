@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "json.h"
 #include "log.h"
 #include "opts.h"
+#include "tool.h"
 
 static void log_line(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
@@ -506,10 +508,24 @@ void ev_kafka_delivery_note(ev_kafka_delivery *d, const rd_kafka_message_t *msg)
 	ev_debug("delivery failed: %s", rd_kafka_err2str(msg->err));
 }
 
+/* Once a stop signal came, whether stop_ms passed since this wait first saw it (*end: 0 until
+ * then, then when it ends). */
+static int stop_past(uint64_t *end, int stop_ms)
+{
+	if (!ev_tool_stop_requested())
+		return 0;
+	uint64_t now = ev_mono_ns();
+	if (!*end)
+		*end = now + (uint64_t)(stop_ms > 0 ? stop_ms : 0) * 1000000u;
+	return now >= *end;
+}
+
 rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition,
 				     const void *payload, size_t len, const void *key,
-				     size_t keylen, int64_t ts, rd_kafka_headers_t **headers)
+				     size_t keylen, int64_t ts, rd_kafka_headers_t **headers,
+				     int stop_ms)
 {
+	uint64_t stop_end = 0;
 	for (;;) {
 		rd_kafka_resp_err_t err;
 		if (headers && *headers)
@@ -534,14 +550,19 @@ rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int3
 		}
 		if (rd_kafka_fatal_error(rk, NULL, 0))
 			return RD_KAFKA_RESP_ERR__FATAL;
+		if (stop_past(&stop_end, stop_ms))
+			return err;
 		rd_kafka_poll(rk, 100);
 	}
 }
 
-void ev_kafka_flush_all(rd_kafka_t *rk)
+int ev_kafka_flush_all(rd_kafka_t *rk, int stop_ms)
 {
-	while (rd_kafka_outq_len(rk) > 0 && !rd_kafka_fatal_error(rk, NULL, 0))
-		rd_kafka_flush(rk, 1000);
+	uint64_t stop_end = 0;
+	while (rd_kafka_outq_len(rk) > 0 && !rd_kafka_fatal_error(rk, NULL, 0) &&
+	       !stop_past(&stop_end, stop_ms))
+		rd_kafka_flush(rk, 100);
+	return rd_kafka_outq_len(rk);
 }
 
 int ev_kafka_read_all(rd_kafka_t *consumer, const char *topic, int timeout_ms,

@@ -112,15 +112,19 @@ typedef struct ev_kafka_delivery {
 void ev_kafka_delivery_note(ev_kafka_delivery *d, const rd_kafka_message_t *msg);
 
 /* Produce a copy of one message. While librdkafka's local queue is full it serves delivery
- * reports and waits, so a fast input is slowed down rather than failed. headers, when not
- * NULL, pass to the message on success (*headers is set to NULL). Returns the error of a
- * message that could not be queued. */
+ * reports and waits, so a fast input is slowed down rather than failed; once a stop signal
+ * came (ev_tool_stop_requested), for at most stop_ms more (brokers down would hold the queue
+ * for message.timeout.ms), then RD_KAFKA_RESP_ERR__QUEUE_FULL. headers, when not NULL, pass
+ * to the message on success (*headers is set to NULL). Returns the error of a message that
+ * could not be queued. */
 rd_kafka_resp_err_t ev_kafka_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition,
 				     const void *payload, size_t len, const void *key,
-				     size_t keylen, int64_t ts, rd_kafka_headers_t **headers);
+				     size_t keylen, int64_t ts, rd_kafka_headers_t **headers,
+				     int stop_ms);
 
-/* Wait until every queued message is delivered or failed. */
-void ev_kafka_flush_all(rd_kafka_t *rk);
+/* Wait until every queued message is delivered or failed; once a stop signal came, for at most
+ * stop_ms more. Returns the messages still queued (0: all delivered or failed). */
+int ev_kafka_flush_all(rd_kafka_t *rk, int stop_ms);
 
 /* Read every partition of topic from its beginning to its end as it was when reading started,
  * calling fn for each message; a non-zero return of fn stops. The consumer must be created

@@ -200,8 +200,9 @@ int ev_opts_usage(const ev_option *opts, ev_buf *out);
 			"$EVPIPE_KAFKA_CONFIG")
 #define EV_OPT_KAFKA_TIMEOUT(kafka, s)                                                        \
 	EV_OPT_DURATION((s), "timeout", "DURATION", &(kafka)->timeout_ms, 1000, 1, INT32_MAX, \
-			"how long to wait for the brokers to answer at start-up\n"            \
-			"(default 10s); unreachable brokers are an error")
+			"how long to wait for the brokers to answer at start-up,\n"           \
+			"and after a stop signal (default 10s); unreachable\n"                \
+			"brokers are an error")
 #define EV_OPTS_KAFKA(kafka)                                                            \
 	EV_OPT_KAFKA_BROKERS(kafka),                                                    \
 		EV_OPT_CALLBACK('X', "property", "K=V", (kafka), ev_kafka_opt_property, \

@@ -320,7 +320,7 @@ static int adopt_once(rd_kafka_t *rk, const rd_kafka_conf_t *cons, const char *m
 	*n = 0;
 	while (!perr && (r = ev_txn_log_next(log, &pos, &e)) > 0) {
 		perr = ev_kafka_produce(rk, rkt, RD_KAFKA_PARTITION_UA, e.payload, e.len, e.key,
-					e.keylen, 0, NULL);
+					e.keylen, 0, NULL, lim->stop_ms);
 		*n += !perr;
 	}
 	rd_kafka_topic_destroy(rkt);

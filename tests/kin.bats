@@ -5,6 +5,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load helpers/common
+	load helpers/broker
 	need_services
 	cd "$BATS_TEST_TMPDIR" || return
 }
@@ -367,4 +368,37 @@ ack_sink() {
 	# usage
 	run -2 --separate-stderr kin -C -b "$KAFKA_BROKERS" -t "$topic" --commit-on-ack acks
 	[[ "$stderr" == *"--commit-on-ack needs -C and -G"* ]]
+}
+
+# The broker down with messages queued (frozen with SIGSTOP: it is shared), then SIGTERM: kin -P
+# flushes what it read, but for --timeout at most after the signal (it waited for
+# message.timeout.ms, 5 minutes), and exits 1 saying how many were not delivered. The broker is
+# resumed before anything is asserted.
+@test "produce: the broker down, SIGTERM ends kin -P within --timeout, the messages not delivered said" {
+	topic=$(new_topic frozen)
+	echo '{"warm":1}' | kin -P -q -b "$KAFKA_BROKERS" -t "$topic"
+	mkfifo in
+	kin -P -b "$KAFKA_BROKERS" -t "$topic" --timeout 3s < in 2> err &
+	pid=$!
+	exec 7> in
+	pause_broker
+	local t0=$SECONDS
+	gen_records 100 >&7
+	sleep 1
+	kill -TERM "$pid"
+	local ended=0
+	for _ in $(seq 150); do
+		kill -0 "$pid" 2> /dev/null || { ended=1; break; }
+		sleep 0.1
+	done
+	local elapsed=$((SECONDS - t0)) status=0
+	[ "$ended" = 1 ] || kill -KILL "$pid"
+	wait "$pid" || status=$?
+	resume_broker
+	exec 7>&-
+	cat err >&2
+	echo "kin ended $elapsed s after the broker went down, exit status $status" >&2
+	[ "$ended" = 1 ]
+	[ "$status" -eq 1 ]
+	grep -q "100 message(s) not delivered within --timeout of the stop signal" err
 }

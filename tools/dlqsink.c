@@ -207,7 +207,7 @@ static int produce_envelope(struct dlqsink *d, const char *line, size_t len, con
 	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
 	if (!too_large(d, len, keylen))
 		err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len, key, keylen,
-				       0, NULL);
+				       0, NULL, (int)d->kafka.timeout_ms);
 	if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
 		if (claim(d, line, len, &small) < 0) {
 			ev_buf_free(&small);
@@ -216,7 +216,7 @@ static int produce_envelope(struct dlqsink *d, const char *line, size_t len, con
 		line = small.data;
 		len = small.len;
 		err = ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, line, len, key, keylen,
-				       0, NULL);
+				       0, NULL, (int)d->kafka.timeout_ms);
 	}
 	rd_kafka_poll(d->rk, 0);
 	if (!err && d->eos) {
@@ -250,7 +250,8 @@ static int resend_oversize(struct dlqsink *d)
 		if (rc == 0 && claim(d, o->payload.data, o->payload.len, &small) == 0) {
 			rd_kafka_resp_err_t err =
 				ev_kafka_produce(d->rk, d->rkt, RD_KAFKA_PARTITION_UA, small.data,
-						 small.len, o->key, strlen(o->key), 0, NULL);
+						 small.len, o->key, strlen(o->key), 0, NULL,
+						 (int)d->kafka.timeout_ms);
 			if (err) {
 				ev_error("cannot produce to '%s': %s", d->topic,
 					 rd_kafka_err2str(err));
@@ -935,7 +936,14 @@ static int make_durable(void *arg)
 		return txn_flush(d);
 	if (d->rk) {
 		for (;;) {
-			ev_kafka_flush_all(d->rk);
+			int left = ev_kafka_flush_all(d->rk, (int)d->kafka.timeout_ms);
+			if (left) {
+				ev_error(
+					"'%s': %d dead letter(s) not delivered within --timeout of the "
+					"stop signal",
+					d->topic, left);
+				return -1;
+			}
 			if (!d->noversize)
 				break;
 			if (resend_oversize(d) < 0)

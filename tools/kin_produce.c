@@ -64,7 +64,8 @@ static int produce_one(struct kin *k, rd_kafka_topic_t *rkt, const char *topic, 
 		len = k->frame.len;
 	}
 	rd_kafka_resp_err_t err =
-		t ? ev_kafka_produce(k->rk, t, partition, payload, len, key, keylen, ts, headers)
+		t ? ev_kafka_produce(k->rk, t, partition, payload, len, key, keylen, ts, headers,
+				     (int)k->kafka.timeout_ms)
 		  : rd_kafka_last_error();
 	if (t && !rkt)
 		rd_kafka_topic_destroy(t);
@@ -456,8 +457,13 @@ int kin_produce(struct kin *k)
 	if (ev_tool_stop_requested())
 		ev_info("stopping on signal %d: flushing %d queued message(s)",
 			ev_tool_stop_requested(), rd_kafka_outq_len(k->rk));
-	/* Flush everything queued, even after a signal: what was read must be delivered. */
-	ev_kafka_flush_all(k->rk);
+	/* Flush everything queued, even after a signal: what was read must be delivered; after
+	 * a signal for --timeout at most (brokers down would hold it for message.timeout.ms). */
+	int left = ev_kafka_flush_all(k->rk, (int)k->kafka.timeout_ms);
+	if (left) {
+		ev_error("%d message(s) not delivered within --timeout of the stop signal", left);
+		rc = EV_EXIT_FAILURE;
+	}
 	if (k->dl.failed) {
 		ev_error("%" PRIu64 " of %" PRIu64 " message(s) failed delivery: %s", k->dl.failed,
 			 k->dl.failed + k->dl.delivered, rd_kafka_err2str(k->dl.first_err));

@@ -33,10 +33,7 @@ setup() {
 }
 
 teardown() {
-	local pids
-	pids=$(jobs -p)
-	# shellcheck disable=SC2086 # one pid per word
-	[ -z "$pids" ] || kill $pids 2>/dev/null || true
+	stop_jobs
 	q "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
 	# a test that froze or killed the broker of tests/services starts it again, whatever
 	# happened
@@ -81,21 +78,6 @@ table_rows() {
 
 reals() {
 	awk -F'\t' -v OFS='\t' '{ for (i = 5; i <= 7; i++) $i = sprintf("%.17g", $i); print }'
-}
-
-# The first of N consecutive ports where nothing listens, below the range the kernel gives
-# to outgoing connections (so that no client of the busy test servers holds one).
-free_ports() {
-	local low _ base
-	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
-	for _ in $(seq 100); do
-		base=$((10000 + RANDOM % (low - 10000 - $1)))
-		if [ -z "$(ss -Htln "sport >= :$base and sport < :$((base + $1))")" ]; then
-			echo "$base"
-			return
-		fi
-	done
-	return 1
 }
 
 # The stage serving metrics on port $1 has read $2 records.

@@ -307,6 +307,17 @@ has_checkpoint() {
 	jq -e '.state == "complete" and ([.offsets[].offset] | add) > 0' <<<"$show" >/dev/null
 }
 
+# The job in the background until a complete checkpoint of it is in the store $1, then
+# stopped by SIGTERM: it must exit 0 (its stdout in out, its stderr in err).
+run_to_checkpoint() {
+	local job
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$1" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+}
+
 @test "another pipeline's checkpoint under the default job and store is refused, naming what differs; EVPIPE_RESTORE_MISMATCH=allow restores it" {
 	events 4000 > events.ndjson
 	produce -p 0 < events.ndjson
@@ -314,11 +325,7 @@ has_checkpoint() {
 	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE EVPIPE_STATE_DIR
 	export HOME="$BATS_TEST_TMPDIR/home"
 	store="file://$HOME/.local/state/evpipe/checkpoints"
-	"$JOB" > out 2> err 3>&- &
-	job=$!
-	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
-	kill -TERM "$job"
-	wait "$job" || { cat err >&2; false; }
+	run_to_checkpoint "$store"
 	first=$TOPIC
 
 	# the same job name and store, another topic, group and table
@@ -350,11 +357,7 @@ has_checkpoint() {
 	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE
 	export EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state"
 	store="file://$EVPIPE_STATE_DIR/checkpoints"
-	"$JOB" > out 2> err 3>&- &
-	job=$!
-	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
-	kill -TERM "$job"
-	wait "$job" || { cat err >&2; false; }
+	run_to_checkpoint "$store"
 	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
 	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "*" of job 'evpipe' from $store"* ]]
 	has_checkpoint "$store"

@@ -9,106 +9,12 @@
 # shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run
 bats_require_minimum_version 1.5.0
 
+# Loaded here rather than in setup() so that copies' teardown replaces common's.
 load helpers/common
-
-JOB="$EVPIPE_ROOT/pipelines/events-to-clickhouse.sh"
-# Partitions are read in any order by any copy: the watermark is held back (out-of-orderness
-# 2h, more than the events span) for no record to be late in the job or offline, and every
-# window fires at the end of the stream, in the last copy.
-AGGREGATES=count,sum:value,min:value,max:value,uniq:user_id
-WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
-	--out-of-orderness 2h --lateness 30s --idle-timeout 60s --max-future 1h)
+load helpers/copies
 
 setup() {
-	cd "$BATS_TEST_TMPDIR" || return
-	need_services
-	TOPIC=$(new_topic hand)
-	TABLE="evpipe.hand_${BATS_SUITE_TEST_NUMBER}_$$_$RANDOM"
-	export KAFKA_BROKERS CLICKHOUSE_URL S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
-	export EVPIPE_TOPIC=$TOPIC EVPIPE_GROUP="g-$TOPIC" EVPIPE_TABLE=$TABLE EVPIPE_JOB="j-$TOPIC"
-	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/ho-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=1s
-	export EVPIPE_OUT_OF_ORDERNESS=2h
-	# the contract with any event type: more keys than partitions
-	jq 'del(.properties.event_type.enum)' "$EVPIPE_ROOT/contracts/event.schema.json" > contract.json
-	export EVPIPE_CONTRACT=$BATS_TEST_TMPDIR/contract.json
-	# a static member that stopped gives its partitions up once its session times out
-	printf 'session.timeout.ms=6000\nheartbeat.interval.ms=500\n' > kafka.properties
-	export EVPIPE_KAFKA_CONFIG=$BATS_TEST_TMPDIR/kafka.properties
-	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
-	mkdir -p "$TMPDIR"
-}
-
-teardown() {
-	local pids
-	pids=$(jobs -p)
-	# shellcheck disable=SC2086 # one pid per word
-	[ -z "$pids" ] || kill $pids 2>/dev/null || true
-	for pid in $(pgrep -f -- "$BATS_TEST_TMPDIR|$TOPIC" || true); do
-		kill -KILL "$pid" 2>/dev/null || true
-	done
-	curl -sS "$CLICKHOUSE_URL/" --data-binary "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
-}
-
-q() {
-	curl -sS --fail-with-body --max-time 10 "$CLICKHOUSE_URL/" --data-binary "$1"
-}
-
-# Reals with 15 significant digits, so that equal doubles compare equal whatever printed them.
-reals() {
-	awk -F'\t' -v OFS='\t' '{ for (i = 5; i <= 7; i++) $i = sprintf("%.15g", $i); print }'
-}
-
-# The last version of each window and event type, as TSV in the table's column order, from
-# evwindow's rows on stdin.
-last_versions() {
-	jq -s -r 'map(select(.window_start)) | group_by([.window_start, .event_type]) |
-		map(max_by(.version)) | .[] | [.window_start, .window_end, .event_type, .count,
-		.sum_value, .min_value, .max_value, .uniq_user_id, .version] | @tsv' | reals
-}
-
-table_rows() {
-	q "SELECT window_start, window_end, event_type, count, sum_value, min_value, max_value,
-		uniq_user_id, version FROM $TABLE FINAL ORDER BY window_start, event_type
-		FORMAT TSV" | reals
-}
-
-# The first of N consecutive ports where nothing listens, below the range the kernel gives
-# to outgoing connections.
-free_ports() {
-	local low _ base
-	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
-	for _ in $(seq 100); do
-		base=$((10000 + RANDOM % (low - 10000 - $1)))
-		if [ -z "$(ss -Htln "sport >= :$base and sport < :$((base + $1))")" ]; then
-			echo "$base"
-			return
-		fi
-	done
-	return 1
-}
-
-# Start copy $1 (its name, state directory, metrics ports from $2) in the background: its pid
-# in pid_$1, its stderr in err.$1.
-start_copy() {
-	EVPIPE_COPY="$1-$TOPIC" EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state.$1" \
-		EVPIPE_METRICS_PORT_BASE=$2 "$JOB" 2> "err.$1" 3>&- &
-	printf -v "pid_$1" '%s' "$!"
-}
-
-# kin of the copy serving metrics from port $1 owns $2 partitions.
-owns() {
-	curl -sf "http://127.0.0.1:$1/metrics" |
-		grep -q "^evpipe_kafka_partitions_assigned{.*} $2\$"
-}
-
-# Produce the pieces piece.* ($1: those after the first) to the topic, keyed by event type,
-# one every 0.3 s.
-produce_pieces() {
-	local f
-	for f in "$@"; do
-		kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < "$f"
-		sleep 0.3
-	done
+	copies_setup hand ho
 }
 
 # evwindow's revokes and loads in the copies' stderr: "topic partition offset windows" lines.
@@ -120,8 +26,7 @@ loads() {
 }
 
 @test "copies join and leave mid-run (1, 2, 3, then 1 by SIGTERM), a last copy to the end: each join moves partitions at their revoke offsets with their windows; the table equals the offline result, every dead letter is there, no stage failed" {
-	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
-	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/CreateTopic.java" "$KAFKA_BROKERS" "$TOPIC" 6
+	create_topic 6
 	# 48 event types (the key) over the 6 partitions, 40 minutes of event time, 2% invalid
 	evgen --count 60000 --seed 14 --rate 25 --event-types 48 --invalid-pct 2 --late-pct 0 \
 		--out-of-order 10s > events.ndjson 2>/dev/null
@@ -134,14 +39,7 @@ loads() {
 
 	# copy a alone; the events flow in while b, then c, join (cooperative: only the
 	# partitions that move stop)
-	produce_pieces piece.00
-	start_copy a "$base"
-	wait_for 60 owns "$base" 6 || { cat err.a >&2; false; }
-	produce_pieces piece.0[1-9] piece.[1-3]? &
-	producer=$!
-	sleep 3
-	start_copy b $((base + 7))
-	wait_for 60 owns $((base + 7)) 3 || { cat err.a err.b >&2; false; }
+	a_then_b "$base"
 	wait_for 30 owns "$base" 3 || { cat err.a err.b >&2; false; }
 	sleep 2
 	start_copy c $((base + 14))
@@ -162,9 +60,7 @@ loads() {
 	# the last copy, copy a restarted under its name (a static member: its partitions at
 	# once, no session to wait for), to the end of the topic
 	start=$SECONDS
-	EVPIPE_COPY="a-$TOPIC" EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state.a" EVPIPE_EXIT_AT_END=1 \
-		run -0 --separate-stderr "$JOB" 3>&-
-	printf '%s\n' "$stderr" > err.last
+	run_last_copy a
 	[ $((SECONDS - start)) -lt 30 ]
 
 	table_rows > got.tsv
@@ -208,8 +104,7 @@ first_at() {
 }
 
 @test "cooperative: while a copy joins, the partitions that do not move are never stopped: their windows go on in the copy that keeps them" {
-	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
-	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/CreateTopic.java" "$KAFKA_BROKERS" "$TOPIC" 6
+	create_topic 6
 	store="file://$BATS_TEST_TMPDIR/store"
 	# live events, 48 keys, event time now, about 400 a second for 40 s
 	python3 -u -c 'import time

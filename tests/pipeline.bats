@@ -33,10 +33,7 @@ setup() {
 }
 
 teardown() {
-	local pids
-	pids=$(jobs -p)
-	# shellcheck disable=SC2086 # one pid per word
-	[ -z "$pids" ] || kill $pids 2>/dev/null || true
+	stop_jobs
 	q "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
 	# a test that froze or killed the broker of tests/services starts it again, whatever
 	# happened
@@ -81,21 +78,6 @@ table_rows() {
 
 reals() {
 	awk -F'\t' -v OFS='\t' '{ for (i = 5; i <= 7; i++) $i = sprintf("%.17g", $i); print }'
-}
-
-# The first of N consecutive ports where nothing listens, below the range the kernel gives
-# to outgoing connections (so that no client of the busy test servers holds one).
-free_ports() {
-	local low _ base
-	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
-	for _ in $(seq 100); do
-		base=$((10000 + RANDOM % (low - 10000 - $1)))
-		if [ -z "$(ss -Htln "sport >= :$base and sport < :$((base + $1))")" ]; then
-			echo "$base"
-			return
-		fi
-	done
-	return 1
 }
 
 # The stage serving metrics on port $1 has read $2 records.
@@ -325,6 +307,17 @@ has_checkpoint() {
 	jq -e '.state == "complete" and ([.offsets[].offset] | add) > 0' <<<"$show" >/dev/null
 }
 
+# The job in the background until a complete checkpoint of it is in the store $1, then
+# stopped by SIGTERM: it must exit 0 (its stdout in out, its stderr in err).
+run_to_checkpoint() {
+	local job
+	"$JOB" > out 2> err 3>&- &
+	job=$!
+	wait_for 60 has_checkpoint "$1" || { cat err >&2; false; }
+	kill -TERM "$job"
+	wait "$job" || { cat err >&2; false; }
+}
+
 @test "another pipeline's checkpoint under the default job and store is refused, naming what differs; EVPIPE_RESTORE_MISMATCH=allow restores it" {
 	events 4000 > events.ndjson
 	produce -p 0 < events.ndjson
@@ -332,11 +325,7 @@ has_checkpoint() {
 	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE EVPIPE_STATE_DIR
 	export HOME="$BATS_TEST_TMPDIR/home"
 	store="file://$HOME/.local/state/evpipe/checkpoints"
-	"$JOB" > out 2> err 3>&- &
-	job=$!
-	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
-	kill -TERM "$job"
-	wait "$job" || { cat err >&2; false; }
+	run_to_checkpoint "$store"
 	first=$TOPIC
 
 	# the same job name and store, another topic, group and table
@@ -368,11 +357,7 @@ has_checkpoint() {
 	unset EVPIPE_JOB EVPIPE_CHECKPOINT_STORE
 	export EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state"
 	store="file://$EVPIPE_STATE_DIR/checkpoints"
-	"$JOB" > out 2> err 3>&- &
-	job=$!
-	wait_for 60 has_checkpoint "$store" || { cat err >&2; false; }
-	kill -TERM "$job"
-	wait "$job" || { cat err >&2; false; }
+	run_to_checkpoint "$store"
 	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
 	[[ "$stderr" == *"evwindow: warning: restoring checkpoint "*" of job 'evpipe' from $store"* ]]
 	has_checkpoint "$store"
@@ -486,6 +471,31 @@ produce_pieces() {
 	done
 }
 
+# The events of an exactly-once test: $1 of them in events.ndjson, split into $2 pieces
+# (piece.000, ...), and what the job must write, computed offline (want.tsv, offline.dlq,
+# offline.late).
+eo_events() {
+	events "$1" > events.ndjson
+	split -n "l/$2" -d -a 3 events.ndjson piece.
+	offline_rows events.ndjson > want.tsv
+}
+
+# The last run of an exactly-once test, from the latest checkpoint to the end of the topic: the
+# table, and the dead letters and late records a read_committed consumer sees (got.dlq,
+# got.late), equal the offline run's (want.dlq, want.late).
+eo_last_run() {
+	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
+	[[ "$stderr" == *"restoring checkpoint"* ]]
+	table_rows > got.tsv
+	assert_same_file got.tsv want.tsv
+	side_records "$TOPIC.dlq" > got.dlq
+	side_records offline.dlq > want.dlq
+	assert_same_file got.dlq want.dlq
+	side_records "$TOPIC.late" > got.late
+	side_records offline.late > want.late
+	assert_same_file got.late want.late
+}
+
 # The exactly-once test (issues 8 and 18): checkpoints every second to the S3 server, the
 # events produced in 12 parts, each while a run goes (in 10 pieces); in each run a stage is killed with SIGKILL
 # at a random moment after a checkpoint completed (11 kills: every stage, kin and evwindow
@@ -498,9 +508,7 @@ produce_pieces() {
 # read_committed consumer of the dead-letter and late topics sees every record of the offline
 # run once, byte for byte; a read_uncommitted one sees the aborted copies too.
 @test "exactly once: 11 SIGKILLs of every stage, one between a manifest and its commit; the table, the dead letters and the late records equal the offline run's" {
-	events 200000 > events.ndjson
-	split -n l/120 -d -a 3 events.ndjson piece.
-	offline_rows events.ndjson > want.tsv
+	eo_events 200000 120
 	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/eo-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=1s
 	export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
 	# (not i: bats' run sets it)
@@ -569,17 +577,8 @@ produce_pieces() {
 	# the run after the kill between a manifest and its commit committed that transaction
 	grep -q "dlqsink: checkpoint [0-9]* is complete but its transaction did not commit before the restart" err.8
 	produce_pieces 110 119
-	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
-	[[ "$stderr" == *"restoring checkpoint"* ]]
-	table_rows > got.tsv
-	assert_same_file got.tsv want.tsv
 	# every dead letter and late record once, its reason and bytes those of the offline run
-	side_records "$TOPIC.dlq" > got.dlq
-	side_records offline.dlq > want.dlq
-	assert_same_file got.dlq want.dlq
-	side_records "$TOPIC.late" > got.late
-	side_records offline.late > want.late
-	assert_same_file got.late want.late
+	eo_last_run
 	# the aborted copies are in the topics: the transactions were real
 	local committed uncommitted
 	committed=$(wc -l < got.dlq)
@@ -602,9 +601,7 @@ produce_pieces() {
 # this checks that side outputs in flight across a broker crash are committed once; it does not
 # replay past a checkpoint (the stage kills of the test above do).
 @test "exactly once: the Kafka broker killed with SIGKILL mid-run and restarted; the table, the dead letters and the late records equal the offline run's" {
-	events 60000 > events.ndjson
-	split -n l/30 -d -a 3 events.ndjson piece.
-	offline_rows events.ndjson > want.tsv
+	eo_events 60000 30
 	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/eo-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=1s
 	export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
 	local job status k=$((5 + RANDOM % 15))
@@ -623,18 +620,9 @@ produce_pieces() {
 	wait "$job" || status=$?
 	echo "killed after piece $k; the run exited with $status:" >&2
 	grep -v '^evpipe' err.0 | tail -n 5 >&2
-	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
-	[[ "$stderr" == *"restoring checkpoint"* ]]
-	table_rows > got.tsv
-	assert_same_file got.tsv want.tsv
-	side_records "$TOPIC.dlq" > got.dlq
-	side_records offline.dlq > want.dlq
+	eo_last_run
 	[ -s want.dlq ]
-	assert_same_file got.dlq want.dlq
-	side_records "$TOPIC.late" > got.late
-	side_records offline.late > want.late
 	[ -s want.late ]
-	assert_same_file got.late want.late
 	echo "dead letters: $(wc -l < got.dlq) committed, $(kin -C -q -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" \
 		-o beginning -e -X isolation.level=read_uncommitted | wc -l) with the aborted copies" >&2
 	none_open "evpipe.$EVPIPE_JOB." 0
@@ -650,9 +638,7 @@ produce_pieces() {
 # once. With the broker back, a restart from the last checkpoint ends with the offline result,
 # each dead letter and late record once. (The job once waited for more than 6 minutes.)
 @test "exactly once: kin killed while the broker is down: the job ends within seconds; a restart gives the offline result" {
-	events 30000 > events.ndjson
-	split -n l/30 -d -a 3 events.ndjson piece.
-	offline_rows events.ndjson > want.tsv
+	eo_events 30000 30
 	export EVPIPE_CHECKPOINT_INTERVAL=1s
 	local job port t0 elapsed d status=0 k=$((3 + RANDOM % 20))
 	port=$(free_ports 7)
@@ -687,16 +673,7 @@ produce_pieces() {
 	grep -q "stage 'kin' failed (killed by SIGKILL" err.0
 	nothing_left
 	produce_pieces $((k + 1)) 29 0
-	EVPIPE_EXIT_AT_END=1 run -0 --separate-stderr "$JOB" 3>&-
-	[[ "$stderr" == *"restoring checkpoint"* ]]
-	table_rows > got.tsv
-	assert_same_file got.tsv want.tsv
-	side_records "$TOPIC.dlq" > got.dlq
-	side_records offline.dlq > want.dlq
-	assert_same_file got.dlq want.dlq
-	side_records "$TOPIC.late" > got.late
-	side_records offline.late > want.late
-	assert_same_file got.late want.late
+	eo_last_run
 	none_open "evpipe.$EVPIPE_JOB." 0
 	nothing_left
 }

@@ -7,51 +7,22 @@
 # shellcheck disable=SC2154 # $stderr, $output and $lines are set by bats' run
 bats_require_minimum_version 1.5.0
 
+# Loaded here rather than in setup() so that copies' teardown replaces common's, and the
+# last_versions and table_rows below replace copies' ones.
 load helpers/common
+load helpers/copies
 
-JOB="$EVPIPE_ROOT/pipelines/events-to-clickhouse.sh"
-AGGREGATES=count,sum:value,min:value,max:value,uniq:user_id
+# q's time limit: the first test's table has over 220k rows
+# shellcheck disable=SC2034 # read by copies' q
+Q_TIMEOUT=30
 
 setup() {
-	cd "$BATS_TEST_TMPDIR" || return
-	need_services
-	TOPIC=$(new_topic bigst)
-	TABLE="evpipe.bigst_${BATS_SUITE_TEST_NUMBER}_$$_$RANDOM"
-	export KAFKA_BROKERS CLICKHOUSE_URL S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
-	export EVPIPE_TOPIC=$TOPIC EVPIPE_GROUP="g-$TOPIC" EVPIPE_TABLE=$TABLE EVPIPE_JOB="j-$TOPIC"
-	export EVPIPE_CHECKPOINT_STORE="s3://$S3_BUCKET/st-$TOPIC" EVPIPE_CHECKPOINT_INTERVAL=1s
-	# the contract with any event type: more keys than partitions
-	jq 'del(.properties.event_type.enum)' "$EVPIPE_ROOT/contracts/event.schema.json" > contract.json
-	export EVPIPE_CONTRACT=$BATS_TEST_TMPDIR/contract.json
-	# a static member that stopped gives its partitions up once its session times out
-	printf 'session.timeout.ms=6000\nheartbeat.interval.ms=500\n' > kafka.properties
-	export EVPIPE_KAFKA_CONFIG=$BATS_TEST_TMPDIR/kafka.properties
-	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
-	mkdir -p "$TMPDIR"
-}
-
-teardown() {
-	local pids
-	pids=$(jobs -p)
-	# shellcheck disable=SC2086 # one pid per word
-	[ -z "$pids" ] || kill $pids 2>/dev/null || true
-	for pid in $(pgrep -f -- "$BATS_TEST_TMPDIR|$TOPIC" || true); do
-		kill -KILL "$pid" 2>/dev/null || true
-	done
-	curl -sS "$CLICKHOUSE_URL/" --data-binary "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
-}
-
-q() {
-	curl -sS --fail-with-body --max-time 30 "$CLICKHOUSE_URL/" --data-binary "$1"
-}
-
-# Reals with 15 significant digits, so that equal doubles compare equal whatever printed them.
-reals() {
-	awk -F'\t' -v OFS='\t' '{ for (i = 5; i <= 7; i++) $i = sprintf("%.15g", $i); print }'
+	copies_setup bigst st
 }
 
 # The last version of each window and event type, as TSV in the table's column order and
-# sorted as table_rows sorts, from evwindow's rows on stdin.
+# sorted as table_rows sorts, from evwindow's rows on stdin (in place of copies' one: read as a
+# stream, not slurped by jq -s, and sorted by sort(1), as the table's rows are here).
 last_versions() {
 	jq -r 'select(.window_start) | [.window_start, .window_end, .event_type, .count,
 		.sum_value, .min_value, .max_value, .uniq_user_id, .version] | @tsv' |
@@ -66,37 +37,9 @@ table_rows() {
 		FORMAT TSV" | reals | sort -t "$(printf '\t')" -k1,1 -k3,3
 }
 
-# The first of N consecutive ports where nothing listens, below the range the kernel gives
-# to outgoing connections.
-free_ports() {
-	local low _ base
-	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
-	for _ in $(seq 100); do
-		base=$((10000 + RANDOM % (low - 10000 - $1)))
-		if [ -z "$(ss -Htln "sport >= :$base and sport < :$((base + $1))")" ]; then
-			echo "$base"
-			return
-		fi
-	done
-	return 1
-}
-
-# Start copy $1 (its name, state directory, metrics ports from $2) in the background: its pid
-# in pid_$1, its stderr in err.$1.
-start_copy() {
-	EVPIPE_COPY="$1-$TOPIC" EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state.$1" \
-		EVPIPE_METRICS_PORT_BASE=$2 "$JOB" 2> "err.$1" 3>&- &
-	printf -v "pid_$1" '%s' "$!"
-}
-
 # The value of metric line $2 (a regex of its name and labels) at port $1.
 metric() {
 	curl -sf "http://127.0.0.1:$1/metrics" | awk -v re="^$2 " '$0 ~ re { print $NF; exit }'
-}
-
-# kin of the copy serving metrics from port $1 owns $2 partitions.
-owns() {
-	[ "$(metric "$1" 'evpipe_kafka_partitions_assigned\{[^}]*\}')" = "$2" ]
 }
 
 # The stage at port $1 read at least $2 records.
@@ -105,23 +48,13 @@ read_at_least() {
 	n=$(metric "$1" 'evpipe_records_in_total(\{[^}]*\})?') && [ -n "$n" ] && [ "${n%.*}" -ge "$2" ]
 }
 
-# Produce the files given, keyed by event type, one every 0.3 s.
-produce_pieces() {
-	local f
-	for f in "$@"; do
-		kin -P -q -b "$KAFKA_BROKERS" -t "$TOPIC" --key-field event_type < "$f"
-		sleep 0.3
-	done
-}
-
 # evwindow's loads in the copies' stderr: "partition offset windows bytes" lines.
 loads() {
 	sed -n 's/^evwindow: [^ ]* \[\([0-9]*\)\]: assigned at offset \([0-9]*\): \([0-9]*\) windows (\([0-9]*\) bytes) loaded from the hand-over$/\1 \2 \3 \4/p' "$@"
 }
 
 @test "a partition whose state is large (over 100k open windows) moves to a joining copy and its windows are complete after: the table equals the offline result" {
-	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
-	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/CreateTopic.java" "$KAFKA_BROKERS" "$TOPIC" 2
+	create_topic 2
 	# 10000 event types (the key) over 2 partitions and 4 hours of event time: about one
 	# record per window, every window open until the end (out-of-orderness 5h)
 	export EVPIPE_OUT_OF_ORDERNESS=5h
@@ -162,9 +95,7 @@ loads() {
 	sleep 2
 	kill -TERM "$pid_a"
 	wait "$pid_a"
-	EVPIPE_COPY="a-$TOPIC" EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state.a" EVPIPE_EXIT_AT_END=1 \
-		run -0 --separate-stderr "$JOB" 3>&-
-	printf '%s\n' "$stderr" > err.last
+	run_last_copy a
 
 	table_rows > got.tsv
 	assert_same_file got.tsv want.tsv
@@ -181,20 +112,6 @@ loads() {
 	echo "# partition $part moved with $windows windows ($bytes bytes); pause (assign to" \
 		"first record) ${pause_sum} s; kin held it ${wait_s} s; $(grep -ho \
 		'handed over in [0-9.]* s' err.a | head -n 1)" >&3
-}
-
-# Stop copy $1 with SIGKILL, the script and every stage of it at once: nothing handed over,
-# its open transactions left to abort (the stages are the script's children).
-kill_copy() {
-	local pid stages
-	pid=${!1}
-	stages=$(pgrep -P "$pid")
-	# shellcheck disable=SC2086 # one pid per word
-	kill -KILL "$pid" $stages
-	wait "$pid" || true
-	for pid in $stages; do
-		wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
-	done
 }
 
 # The committed records of topic $1 from the beginning (read_committed, librdkafka's default).
@@ -230,13 +147,11 @@ event_ids() {
 # whatever the order, once the copy's watermark is known: every copy has seen or loaded a
 # partition before), and none is among the first 500 (none is a partition's first record).
 # So the fates must match exactly: the windows (the table), the dead letters and the late
-# records, each present exactly once by source offset.
-WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
-	--out-of-orderness 2h --lateness 30s --idle-timeout 60s --max-future 1h)
+# records, each present exactly once by source offset. (WINDOW_ARGS: copies', out-of-orderness
+# 2h.)
 
 @test "with late and invalid records, copies join and leave (1, 2, 3, one killed with SIGKILL, one stopped by SIGTERM), a last copy to the end: every record's fate (windowed, late, dead) equals the offline run's, each side output exactly once by source offset" {
-	local libs=${EVPIPE_CACHE_DIR:-$HOME/.cache/evpipe}/kafka-$KAFKA_VERSION/libs
-	java -cp "$libs/*" "$EVPIPE_ROOT/tests/helpers/CreateTopic.java" "$KAFKA_BROKERS" "$TOPIC" 6
+	create_topic 6
 	export EVPIPE_OUT_OF_ORDERNESS=2h
 	# The copy killed leaves its dlqsinks' open transactions behind: the copy that takes its
 	# partitions over fences them (ADR 0021, 10), so read_committed consumers of the side
@@ -258,14 +173,7 @@ WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
 	base=$(free_ports 21)
 
 	# copy a alone; b, then c, join while the events flow in
-	produce_pieces piece.00
-	start_copy a "$base"
-	wait_for 60 owns "$base" 6 || { cat err.a >&2; false; }
-	produce_pieces piece.0[1-9] piece.[1-3]? &
-	producer=$!
-	sleep 3
-	start_copy b $((base + 7))
-	wait_for 60 owns $((base + 7)) 3 || { cat err.a err.b >&2; false; }
+	a_then_b "$base"
 	sleep 2
 	start_copy c $((base + 14))
 	wait_for 60 owns $((base + 14)) 2 || { cat err.a err.b err.c >&2; false; }
@@ -280,9 +188,7 @@ WINDOW_ARGS=(--tumble 1m --key event_type --agg "$AGGREGATES"
 	sleep 2
 	kill -TERM "$pid_a"
 	wait "$pid_a"
-	EVPIPE_COPY="a-$TOPIC" EVPIPE_STATE_DIR="$BATS_TEST_TMPDIR/state.a" EVPIPE_EXIT_AT_END=1 \
-		run -0 --separate-stderr "$JOB" 3>&-
-	printf '%s\n' "$stderr" > err.last
+	run_last_copy a
 	run -1 grep -h 'failed\|error' err.a err.b err.last
 
 	# windowed: the table equals the offline result

@@ -43,13 +43,32 @@ wait_for() {
 	done
 }
 
+# The first of $1 consecutive ports where nothing listens, below the range the kernel gives to
+# outgoing connections (so that no client of the busy test servers holds one).
+free_ports() {
+	local low _ base
+	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
+	for _ in $(seq 100); do
+		base=$((10000 + RANDOM % (low - 10000 - $1)))
+		if [ -z "$(ss -Htln "sport >= :$base and sport < :$((base + $1))")" ]; then
+			echo "$base"
+			return
+		fi
+	done
+	return 1
+}
+
 # Stop what a test left running in the background, so that a failed test cannot hang the
 # suite (bats waits for every process that holds its output open).
-teardown() {
+stop_jobs() {
 	local pids
 	pids=$(jobs -p)
 	# shellcheck disable=SC2086 # one word per pid
 	[ -z "$pids" ] || kill $pids 2>/dev/null || true
+}
+
+teardown() {
+	stop_jobs
 }
 
 # The broker's transactions whose transactional.id begins with $1: "<id> <state> <start ms>"

@@ -507,20 +507,39 @@ finished() {
 }
 
 # ---- Running: wait for the stages ----------------------------------------------------------
-# Every 0.2 s, collect the stages that have exited: a pid that no longer exists has ended, and
-# `wait PID` gives its status. (bash's `wait -n` can miss a stage when several end at once.)
-# The pause is a read from a pipe nobody writes to, so it starts no process.
+# Collect the stages that have exited: a pid that no longer exists has ended, and `wait PID`
+# gives its status (several may end at once). Then wait for the next one to end: `wait -n -p`
+# (bash 5.1) returns as soon as one does, with its pid and status, or at a signal, so the job
+# ends when its last stage does. While stopping, and on an older bash, every 0.2 s instead
+# (the stages still draining are named after a while): a read from a pipe nobody writes to,
+# so the pause starts no process.
+collect() { # PID STATUS
+	local name=${stage_of[$1]}
+	unset "stage_of[$1]"
+	finished "$name" "$2"
+}
+wait_next=0
+((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)) || wait_next=1
 while [ ${#stage_of[@]} -gt 0 ]; do
 	for pid in "${!stage_of[@]}"; do
 		kill -0 "$pid" 2>/dev/null && continue
 		status=0
 		wait "$pid" 2>/dev/null || status=$?
-		name=${stage_of[$pid]}
-		unset "stage_of[$pid]"
-		finished "$name" "$status"
+		collect "$pid" "$status"
 	done
 	still_draining
-	[ ${#stage_of[@]} -eq 0 ] || read -r -t 0.2 _ <>"$dir/tick" || true
+	[ ${#stage_of[@]} -gt 0 ] || break
+	if [ "$wait_next" = 1 ] && [ "$stopping" = 0 ]; then
+		status=0
+		wait -n -p ended "${!stage_of[@]}" 2>/dev/null || status=$?
+		if [ -n "${ended:-}" ]; then
+			collect "$ended" "$status"
+		elif [ "$status" -le 128 ]; then
+			wait_next=0 # not a signal: none is a child of this shell any more, poll
+		fi
+	else
+		read -r -t 0.2 _ <>"$dir/tick" || true
+	fi
 done
 
 if [ ${#failures[@]} -gt 0 ]; then

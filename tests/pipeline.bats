@@ -405,6 +405,42 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 	[ -z "$(ls "$TMPDIR")" ]
 }
 
+# Stand-ins for the five tools in $1: each opens its side outputs (--dlq, --late) and drains
+# its input, kin sleeps $FAKE_KIN_SECONDS instead; each appends the time it exits (ns) to
+# $FAKE_EXITS.
+fake_tools() {
+	mkdir -p "$1"
+	cat > "$1/stage" <<'FAKE'
+#!/bin/bash
+[ "$1" != -q ] || exit 0 # evvalidate checking the contract
+prev=
+for a; do
+	case $prev in --dlq | --late) exec {fd}>"$a" ;; esac
+	prev=$a
+done
+case ${0##*/} in kin) sleep "$FAKE_KIN_SECONDS" ;; *) cat > /dev/null ;; esac
+date +%s%N >> "$FAKE_EXITS"
+FAKE
+	chmod +x "$1/stage"
+	for t in kin evvalidate evwindow chsink dlqsink; do ln -s stage "$1/$t"; done
+}
+
+@test "the job ends when its last stage does, not up to 0.2 s later" {
+	fake_tools fake
+	export EVPIPE_BIN=$PWD/fake EVPIPE_CHECKPOINT_STORE=none FAKE_EXITS=$PWD/exits
+	# kin's end 50 ms later each time: a job that looked for ended stages every 0.2 s
+	# would end 100 ms or more after the last one at least twice
+	for ms in 200 250 300 350 400; do
+		rm -f exits
+		FAKE_KIN_SECONDS=0.$ms run -0 --separate-stderr "$JOB" 3>&-
+		end=$(date +%s%N)
+		[ "$(wc -l < exits)" -eq 7 ]
+		late=$(((end - $(sort -n exits | tail -n 1)) / 1000000))
+		echo "kin for ${ms} ms: the job ended ${late} ms after its last stage" >&2
+		[ "$late" -lt 80 ]
+	done
+}
+
 @test "make demo's script: on files, and through Kafka and ClickHouse, everything accounted for" {
 	export EVPIPE_DEMO_EVENTS=3000 EVPIPE_DEMO_TABLE=$TABLE
 	EVPIPE_DEMO_KAFKA=0 EVPIPE_DEMO_DIR="$BATS_TEST_TMPDIR/files" \

@@ -354,8 +354,9 @@ def scaleout(out):
     if s.get("copies"):
         L += ["", "## Scaling out: copies of the job on one topic", "",
               "K copies of pipelines/events-to-clickhouse.sh in one group on a topic of 6 partitions (48 event "
-              "types), started together, stopped once the group has committed the whole topic. Events/s over the whole run (start "
-              "to the group's lag at 0, when they are stopped) and between the first and last committed checkpoint; "
+              "types), started on the empty topic; once the group is settled (every partition owned, each copy owning some), "
+              "the events are produced, and the copies stopped once the group has committed the whole topic. Events/s from "
+              "the start of the production to the group's lag at 0, and between the first and last committed checkpoint; "
               "CPU: user + sys of every copy's script and stages (the copies share the machine's cores).", "",
               "| copies | events | wall s | events/s | steady events/s | CPU s | CPU s per 1M events |",
               "|---|---|---|---|---|---|---|"]

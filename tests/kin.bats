@@ -370,6 +370,11 @@ ack_sink() {
 	[[ "$stderr" == *"--commit-on-ack needs -C and -G"* ]]
 }
 
+# At least $2 messages in topic $1.
+topic_has_at_least() {
+	[ "$(kin -C -q -b "$KAFKA_BROKERS" -t "$1" -o beginning -e | wc -l)" -ge "$2" ]
+}
+
 # The broker down with messages queued (frozen with SIGSTOP: it is shared), then SIGTERM: kin -P
 # flushes what it read, but for --timeout at most after the signal (it waited for
 # message.timeout.ms, 5 minutes), and exits 1 saying how many were not delivered. The broker is
@@ -381,6 +386,9 @@ ack_sink() {
 	kin -P -b "$KAFKA_BROKERS" -t "$topic" --timeout 3s < in 2> err &
 	pid=$!
 	exec 7> in
+	# kin connected (its start-up probe passed): a first message delivered
+	gen_records 1 >&7
+	wait_for 30 topic_has_at_least "$topic" 2
 	pause_broker
 	local t0=$SECONDS
 	gen_records 100 >&7
